@@ -1,0 +1,28 @@
+/** An 8-bit RGB image, row-major HWC (length = width * height * 3). */
+export interface RawImage {
+  data: Uint8Array;
+  width: number;
+  height: number;
+}
+
+/** How a photo is fitted into the model's square input. */
+export type FitPolicy = 'cover' | 'contain';
+
+export type SplitName = 'train' | 'val' | 'test';
+
+export interface Sample {
+  /** Absolute path of the image file. */
+  file: string;
+  /** Index into DatasetIndex.classes. */
+  label: number;
+}
+
+export interface DatasetIndex {
+  /** Absolute dataset root. */
+  root: string;
+  /** Sorted class folder names; label i is classes[i]. */
+  classes: string[];
+  splits: Record<SplitName, Sample[]>;
+  /** Where each split came from: a folder on disk or a seeded stratified split. */
+  splitSource: Record<SplitName, 'folder' | 'generated' | 'none'>;
+}

@@ -1,0 +1,36 @@
+import type { FitPolicy } from '@parts/data';
+
+/**
+ * Input preprocessing, identical to Keras `preprocess_input` for each family:
+ * - 'rescale01': x / 255 (Tiny VGG and our from-scratch nets)
+ * - 'caffe': RGB->BGR, subtract ImageNet BGR mean (VGG16, ResNet50)
+ * - 'tf': x / 127.5 - 1 (InceptionV3)
+ * - 'none': raw 0..255 floats; the model normalises itself (EfficientNet)
+ */
+export type PreprocessSpec = 'rescale01' | 'caffe' | 'tf' | 'none';
+
+export type TrainMode = 'scratch' | 'extract' | 'finetune';
+
+/**
+ * Written as classifier.json next to model.json in every saved model folder (a run's
+ * model/ and the promoted packages/serve/model/). Everything predict/serve need to feed
+ * the model exactly as training did.
+ */
+export interface ClassifierMeta {
+  format: 'parts-classifier/1';
+  arch: string;
+  mode: TrainMode;
+  labels: string[];
+  imgSize: number;
+  fit: FitPolicy;
+  preprocess: PreprocessSpec;
+  /** 'sigmoid' = one output unit giving p(labels[1]); 'softmax' = one unit per label. */
+  outputActivation: 'sigmoid' | 'softmax';
+  runId?: string;
+}
+
+export interface Prediction {
+  label: string;
+  /** Probability per label, summing to 1. */
+  probabilities: Record<string, number>;
+}
