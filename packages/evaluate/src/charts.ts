@@ -1,0 +1,358 @@
+// PNG charts rendered in Node: chart.js on an @napi-rs/canvas canvas (no browser, no DOM), and
+// the confusion-matrix heatmap drawn directly on the canvas (a grid of coloured cells needs no
+// chart library). Every function returns PNG bytes.
+import { createCanvas } from '@napi-rs/canvas';
+import type { Canvas, SKRSContext2D } from '@napi-rs/canvas';
+import { Chart, registerables } from 'chart.js';
+import type { ChartConfiguration, Plugin } from 'chart.js';
+import { chartFontFamily, font } from './fonts';
+import type { Interval, RocPoint } from './metrics';
+import type { HistoryEpoch } from './runs';
+
+Chart.register(...registerables);
+
+const PALETTE = ['#1f77b4', '#ff7f0e', '#2ca02c', '#d62728', '#9467bd', '#8c564b', '#e377c2', '#7f7f7f', '#bcbd22', '#17becf'];
+
+/** Chart.js leaves the background transparent; reports want white. */
+const whiteBackground: Plugin = {
+  id: 'whiteBackground',
+  beforeDraw(chart) {
+    const ctx = chart.ctx;
+    ctx.save();
+    ctx.fillStyle = '#ffffff';
+    ctx.fillRect(0, 0, chart.width, chart.height);
+    ctx.restore();
+  },
+};
+
+/** Horizontal error bars for datasets that carry `errorBars: (Interval | null)[]` (horizontal bar charts). */
+const errorBarsPlugin: Plugin = {
+  id: 'errorBars',
+  afterDatasetsDraw(chart) {
+    const ctx = chart.ctx;
+    const x = chart.scales.x;
+    chart.data.datasets.forEach((ds, i) => {
+      const bars = (ds as { errorBars?: (Interval | null)[] }).errorBars;
+      const meta = chart.getDatasetMeta(i);
+      if (!bars || meta.hidden) return;
+      meta.data.forEach((el, j) => {
+        const iv = bars[j];
+        if (!iv) return;
+        const { y, height } = el.getProps(['y', 'height'], true) as { y: number; height: number };
+        const cap = Math.min(8, height / 3);
+        const x0 = x.getPixelForValue(iv.low);
+        const x1 = x.getPixelForValue(iv.high);
+        ctx.save();
+        ctx.strokeStyle = '#222';
+        ctx.lineWidth = 1.5;
+        ctx.beginPath();
+        ctx.moveTo(x0, y);
+        ctx.lineTo(x1, y);
+        ctx.moveTo(x0, y - cap);
+        ctx.lineTo(x0, y + cap);
+        ctx.moveTo(x1, y - cap);
+        ctx.lineTo(x1, y + cap);
+        ctx.stroke();
+        ctx.restore();
+      });
+    });
+  },
+};
+
+function renderChart(config: ChartConfiguration, width: number, height: number): Canvas {
+  const family = chartFontFamily();
+  if (family) Chart.defaults.font.family = family;
+  Chart.defaults.color = '#222';
+  const canvas = createCanvas(width, height);
+  const chart = new Chart(canvas as unknown as HTMLCanvasElement, {
+    ...config,
+    options: { ...config.options, responsive: false, animation: false, devicePixelRatio: 1 },
+    plugins: [whiteBackground, errorBarsPlugin, ...(config.plugins ?? [])],
+  } as ChartConfiguration);
+  chart.draw();
+  // destroy() clears the canvas, so keep a copy of the pixels first.
+  const copy = createCanvas(width, height);
+  copy.getContext('2d').drawImage(canvas, 0, 0);
+  chart.destroy();
+  return copy;
+}
+
+function title(text: string) {
+  return { display: true, text, font: { size: 16, weight: 'bold' as const } };
+}
+
+export interface LearningCurveOptions {
+  title?: string;
+  width?: number;
+  height?: number;
+  /** Epoch whose weights were kept (marked on both panels). */
+  bestEpoch?: number;
+}
+
+/** Loss (left) and accuracy (right), train and validation, per epoch. */
+export function learningCurvesPng(epochs: HistoryEpoch[], opts: LearningCurveOptions = {}): Buffer {
+  if (epochs.length === 0) throw new Error('learning curves: history has no epochs');
+  const width = opts.width ?? 1000;
+  const height = opts.height ?? 400;
+  const labels = epochs.map((e) => String(e.epoch));
+  const panel = (metric: 'loss' | 'accuracy') => {
+    const train = epochs.map((e) => (metric === 'loss' ? e.loss : e.acc));
+    const val = epochs.map((e) => (metric === 'loss' ? e.valLoss : e.valAcc) ?? null);
+    const datasets = [
+      { label: `train ${metric}`, data: train, borderColor: PALETTE[0], backgroundColor: PALETTE[0], pointRadius: 2, tension: 0 },
+    ];
+    if (val.some((v) => v !== null)) {
+      datasets.push({ label: `validation ${metric}`, data: val as number[], borderColor: PALETTE[1], backgroundColor: PALETTE[1], pointRadius: 2, tension: 0 });
+    }
+    const best = opts.bestEpoch;
+    const marker: Plugin = {
+      id: 'bestEpoch',
+      afterDatasetsDraw(chart) {
+        const idx = best === undefined ? -1 : epochs.findIndex((e) => e.epoch === best);
+        if (idx < 0) return;
+        const px = chart.scales.x.getPixelForValue(idx);
+        const { top, bottom } = chart.chartArea;
+        const ctx = chart.ctx;
+        ctx.save();
+        ctx.strokeStyle = '#888';
+        ctx.setLineDash([4, 4]);
+        ctx.beginPath();
+        ctx.moveTo(px, top);
+        ctx.lineTo(px, bottom);
+        ctx.stroke();
+        ctx.setLineDash([]);
+        ctx.fillStyle = '#555';
+        ctx.font = font(11);
+        ctx.fillText('best', px + 3, top + 12);
+        ctx.restore();
+      },
+    };
+    return renderChart(
+      {
+        type: 'line',
+        data: { labels, datasets },
+        options: {
+          plugins: { title: title(`${opts.title ? opts.title + ' — ' : ''}${metric}`), legend: { position: 'bottom' } },
+          scales: {
+            x: { title: { display: true, text: 'epoch' } },
+            y: metric === 'accuracy' ? { min: 0, max: 1, title: { display: true, text: 'accuracy' } } : { beginAtZero: true, title: { display: true, text: 'loss' } },
+          },
+        },
+        plugins: [marker],
+      },
+      width / 2,
+      height,
+    );
+  };
+  const canvas = createCanvas(width, height);
+  const ctx = canvas.getContext('2d');
+  ctx.drawImage(panel('loss'), 0, 0);
+  ctx.drawImage(panel('accuracy'), width / 2, 0);
+  return canvas.toBuffer('image/png');
+}
+
+export interface RocCurveInput {
+  label: string;
+  points: RocPoint[];
+  auc?: number | null;
+}
+
+/** ROC curves (one per class for one-vs-rest) with the chance diagonal. */
+export function rocCurvePng(curves: RocCurveInput[], opts: { title?: string; width?: number; height?: number } = {}): Buffer {
+  const datasets = curves.map((c, i) => ({
+    label: `${c.label}${c.auc != null ? ` (AUC ${c.auc.toFixed(3)})` : ''}`,
+    data: c.points.map((p) => ({ x: p.fpr, y: p.tpr })),
+    showLine: true,
+    borderColor: PALETTE[i % PALETTE.length],
+    backgroundColor: PALETTE[i % PALETTE.length],
+    pointRadius: 2,
+    stepped: false as const,
+  }));
+  datasets.push({
+    label: 'chance',
+    data: [
+      { x: 0, y: 0 },
+      { x: 1, y: 1 },
+    ],
+    showLine: true,
+    borderColor: '#aaaaaa',
+    backgroundColor: '#aaaaaa',
+    pointRadius: 0,
+    stepped: false,
+    borderDash: [6, 4],
+  } as (typeof datasets)[number]);
+  const canvas = renderChart(
+    {
+      type: 'scatter',
+      data: { datasets },
+      options: {
+        plugins: { title: title(opts.title ?? 'ROC curve'), legend: { position: 'bottom' } },
+        scales: {
+          x: { type: 'linear', min: 0, max: 1, title: { display: true, text: 'false positive rate' } },
+          y: { min: 0, max: 1, title: { display: true, text: 'true positive rate' } },
+        },
+      },
+    },
+    opts.width ?? 520,
+    opts.height ?? 520,
+  );
+  return canvas.toBuffer('image/png');
+}
+
+export interface LeaderboardBar {
+  label: string;
+  /** Our accuracy with its interval; null when the run has no evaluation (skipped or bad). */
+  accuracy: number | null;
+  interval: Interval | null;
+  /** The original study's published accuracy for the same architecture and mode. */
+  published?: { accuracy: number; interval: Interval } | null;
+}
+
+/** Horizontal bars: our test accuracy (Wilson 95% error bars) beside the study's published one. */
+export function leaderboardPng(bars: LeaderboardBar[], opts: { title?: string; width?: number; ourN?: number; publishedN?: number } = {}): Buffer {
+  if (bars.length === 0) throw new Error('leaderboard chart: no runs');
+  const height = Math.max(260, 110 + bars.length * 44);
+  const datasets: Record<string, unknown>[] = [
+    {
+      label: `this project${opts.ourN ? ` (n=${opts.ourN})` : ''}`,
+      data: bars.map((b) => b.accuracy),
+      errorBars: bars.map((b) => b.interval),
+      backgroundColor: PALETTE[0],
+    },
+  ];
+  if (bars.some((b) => b.published)) {
+    datasets.push({
+      label: `original study${opts.publishedN ? ` (n=${opts.publishedN})` : ''}`,
+      data: bars.map((b) => b.published?.accuracy ?? null),
+      errorBars: bars.map((b) => b.published?.interval ?? null),
+      backgroundColor: '#c7c7c7',
+    });
+  }
+  const canvas = renderChart(
+    {
+      type: 'bar',
+      data: { labels: bars.map((b) => b.label), datasets: datasets as never },
+      options: {
+        indexAxis: 'y',
+        plugins: { title: title(opts.title ?? 'Test accuracy with Wilson 95% intervals'), legend: { position: 'bottom' } },
+        scales: { x: { min: 0, max: 1, title: { display: true, text: 'test accuracy' } } },
+      },
+    },
+    opts.width ?? 900,
+    height,
+  );
+  return canvas.toBuffer('image/png');
+}
+
+/**
+ * Confusion-matrix heatmap: cell colour = row-normalised share (recall view), text = count and
+ * share. Rows are true classes, columns predicted classes.
+ */
+export function confusionMatrixPng(labels: string[], counts: number[][], opts: { title?: string } = {}): Buffer {
+  const k = labels.length;
+  if (counts.length !== k || counts.some((r) => r.length !== k)) throw new Error(`confusion matrix must be ${k}x${k} for labels ${labels.join(', ')}`);
+  const cell = k <= 3 ? 120 : k <= 6 ? 80 : 64;
+  const measure = createCanvas(10, 10).getContext('2d');
+  measure.font = font(13);
+  const longest = Math.max(...labels.map((l) => measure.measureText(l).width));
+  const left = 50 + longest + 12;
+  const top = 60;
+  const rotate = longest > cell - 8; // column labels that would overlap are drawn diagonally
+  const bottom = 40 + (rotate ? longest * 0.75 : 20);
+  const width = Math.max(left + k * cell + 110, 360);
+  const height = top + k * cell + bottom;
+  const canvas = createCanvas(Math.ceil(width), Math.ceil(height));
+  const ctx = canvas.getContext('2d');
+  ctx.fillStyle = '#fff';
+  ctx.fillRect(0, 0, canvas.width, canvas.height);
+  ctx.fillStyle = '#222';
+  ctx.font = font(16, 'bold');
+  ctx.textAlign = 'left';
+  ctx.textBaseline = 'top';
+  ctx.fillText(opts.title ?? 'Confusion matrix', 12, 12);
+
+  for (let t = 0; t < k; t++) {
+    const rowSum = counts[t].reduce((a, b) => a + b, 0);
+    for (let p = 0; p < k; p++) {
+      const v = counts[t][p];
+      const share = rowSum ? v / rowSum : 0;
+      const x = left + p * cell;
+      const y = top + t * cell;
+      ctx.fillStyle = blues(share);
+      ctx.fillRect(x, y, cell, cell);
+      ctx.strokeStyle = '#fff';
+      ctx.strokeRect(x, y, cell, cell);
+      ctx.fillStyle = share > 0.55 ? '#fff' : '#111';
+      ctx.textAlign = 'center';
+      ctx.textBaseline = 'middle';
+      ctx.font = font(cell >= 100 ? 22 : 16, 'bold');
+      ctx.fillText(String(v), x + cell / 2, y + cell / 2 - 9);
+      ctx.font = font(cell >= 100 ? 14 : 11);
+      ctx.fillText(`${(share * 100).toFixed(0)}%`, x + cell / 2, y + cell / 2 + 12);
+    }
+  }
+  drawLabels(ctx, labels, { left, top, cell, rotate });
+  drawColorBar(ctx, left + k * cell + 24, top, Math.min(k * cell, 240));
+  return canvas.toBuffer('image/png');
+}
+
+function drawLabels(ctx: SKRSContext2D, labels: string[], g: { left: number; top: number; cell: number; rotate: boolean }): void {
+  const k = labels.length;
+  ctx.fillStyle = '#222';
+  ctx.font = font(13);
+  labels.forEach((l, i) => {
+    ctx.textAlign = 'right';
+    ctx.textBaseline = 'middle';
+    ctx.fillText(l, g.left - 8, g.top + i * g.cell + g.cell / 2);
+    const cx = g.left + i * g.cell + g.cell / 2;
+    const cy = g.top + k * g.cell + 8;
+    if (g.rotate) {
+      ctx.save();
+      ctx.translate(cx, cy);
+      ctx.rotate(-Math.PI / 4);
+      ctx.textAlign = 'right';
+      ctx.fillText(l, 0, 0);
+      ctx.restore();
+    } else {
+      ctx.textAlign = 'center';
+      ctx.textBaseline = 'top';
+      ctx.fillText(l, cx, cy);
+    }
+  });
+  ctx.font = font(14, 'bold');
+  ctx.textAlign = 'center';
+  ctx.textBaseline = 'bottom';
+  ctx.fillText('predicted', g.left + (k * g.cell) / 2, g.top - 6);
+  ctx.save();
+  ctx.translate(16, g.top + (k * g.cell) / 2);
+  ctx.rotate(-Math.PI / 2);
+  ctx.textBaseline = 'top';
+  ctx.fillText('true', 0, 0);
+  ctx.restore();
+}
+
+function drawColorBar(ctx: SKRSContext2D, x: number, y: number, h: number): void {
+  const w = 14;
+  for (let i = 0; i < h; i++) {
+    ctx.fillStyle = blues(1 - i / (h - 1));
+    ctx.fillRect(x, y + i, w, 1);
+  }
+  ctx.strokeStyle = '#666';
+  ctx.strokeRect(x, y, w, h);
+  ctx.fillStyle = '#222';
+  ctx.font = font(11);
+  ctx.textAlign = 'left';
+  ctx.textBaseline = 'middle';
+  ctx.fillText('100%', x + w + 4, y);
+  ctx.fillText('0%', x + w + 4, y + h);
+  ctx.fillText('of row', x + w + 4, y + h / 2);
+}
+
+/** White → dark blue ramp for a share in [0, 1]. */
+function blues(share: number): string {
+  const s = Math.max(0, Math.min(1, share));
+  const from = [247, 251, 255];
+  const to = [8, 48, 107];
+  const c = from.map((f, i) => Math.round(f + (to[i] - f) * s));
+  return `rgb(${c[0]},${c[1]},${c[2]})`;
+}

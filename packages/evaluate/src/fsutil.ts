@@ -1,0 +1,71 @@
+// Small file helpers. Every write goes to a temp name beside the target and is renamed into place,
+// so a reader (or a crash) never sees half a file or half a folder.
+import { promises as fs } from 'node:fs';
+import path from 'node:path';
+import { randomBytes } from 'node:crypto';
+
+export async function writeFileAtomic(file: string, content: string | Buffer): Promise<void> {
+  await fs.mkdir(path.dirname(file), { recursive: true });
+  const tmp = path.join(path.dirname(file), `.tmp-${path.basename(file)}-${randomBytes(4).toString('hex')}`);
+  try {
+    await fs.writeFile(tmp, content);
+    await fs.rename(tmp, file);
+  } catch (e) {
+    await fs.rm(tmp, { force: true });
+    throw e;
+  }
+}
+
+export async function writeJsonAtomic(file: string, value: unknown): Promise<void> {
+  await writeFileAtomic(file, JSON.stringify(value, null, 2) + '\n');
+}
+
+export async function readJson<T>(file: string): Promise<T> {
+  let text: string;
+  try {
+    text = await fs.readFile(file, 'utf8');
+  } catch (e) {
+    throw new Error(`cannot read ${file}: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`);
+  }
+  try {
+    return JSON.parse(text) as T;
+  } catch (e) {
+    throw new Error(`${file} is not valid JSON: ${(e as Error).message}`);
+  }
+}
+
+export async function exists(p: string): Promise<boolean> {
+  try {
+    await fs.access(p);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/** Total size in bytes of the regular files under dir. */
+export async function dirSize(dir: string): Promise<number> {
+  let total = 0;
+  for (const e of await fs.readdir(dir, { withFileTypes: true })) {
+    const p = path.join(dir, e.name);
+    if (e.isDirectory()) total += await dirSize(p);
+    else if (e.isFile()) total += (await fs.stat(p)).size;
+  }
+  return total;
+}
+
+/** A fresh, unused sibling path of `target` for building a replacement. */
+export function siblingTemp(target: string, tag = 'tmp'): string {
+  return path.join(path.dirname(target), `.${tag}-${path.basename(target)}-${randomBytes(4).toString('hex')}`);
+}
+
+/** Nearest folder at or above `from` that holds pnpm-workspace.yaml. */
+export async function findRepoRoot(from: string): Promise<string> {
+  let dir = path.resolve(from);
+  for (;;) {
+    if (await exists(path.join(dir, 'pnpm-workspace.yaml'))) return dir;
+    const parent = path.dirname(dir);
+    if (parent === dir) throw new Error(`cannot find the repository root (no pnpm-workspace.yaml above ${from})`);
+    dir = parent;
+  }
+}
