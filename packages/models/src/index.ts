@@ -1,2 +1,4 @@
 export type * from './types';
 export * from './weights/index';
+export * from './model-files';
+export * from './classifier';

@@ -1,0 +1,92 @@
+// `pnpm bench`: throughput of the models' forward pass and training step on each backend,
+// and of sharp decode+resize. Prints figures; never pass/fail.
+import { promises as fs } from 'node:fs';
+import path from 'node:path';
+import * as tf from '@tensorflow/tfjs-core';
+import fg from 'fast-glob';
+import { decodeImage } from '@parts/data';
+import { buildClassifier } from '@parts/models';
+import { forwardFlops } from './flops';
+import { weightedCrossEntropy } from './loss';
+
+export interface BenchRecord {
+  backend: string;
+  model: string;
+  phase: 'forward' | 'train' | 'decode';
+  imgSize: number;
+  batch: number;
+  imagesPerSec: number;
+  gflopsPerSec: number | null;
+}
+
+export interface BenchModelOptions {
+  arch: string;
+  imgSize: number;
+  batch: number;
+  /** Stop timing a phase after this long (after at least one timed iteration). */
+  minSeconds: number;
+  maxIters: number;
+}
+
+async function timeIt(fn: () => Promise<void>, minSeconds: number, maxIters: number): Promise<{ iters: number; seconds: number }> {
+  await fn(); // warm-up: kernel compilation, memory allocation
+  const t0 = performance.now();
+  let iters = 0;
+  do {
+    await fn();
+    iters++;
+  } while (iters < maxIters && (performance.now() - t0) / 1000 < minSeconds);
+  return { iters, seconds: (performance.now() - t0) / 1000 };
+}
+
+/** Forward and training-step throughput of one architecture on the current backend. */
+export async function benchModel(o: BenchModelOptions): Promise<BenchRecord[]> {
+  const built = buildClassifier({ arch: o.arch, mode: 'scratch', imgSize: o.imgSize, numClasses: 2, seed: 1 });
+  const model = built.model;
+  const flops = forwardFlops(model);
+  const x = tf.randomUniform([o.batch, o.imgSize, o.imgSize, 3], 0, 1);
+  const y = tf.zeros([o.batch, 1]) as tf.Tensor2D;
+  const opt = tf.train.adam(1e-4);
+  const vars = model.trainableWeights.map((w) => w.read() as tf.Variable);
+  const out: BenchRecord[] = [];
+  const backend = tf.getBackend();
+  try {
+    const fwd = await timeIt(async () => {
+      const p = tf.tidy(() => model.predict(x) as tf.Tensor);
+      await p.data();
+      p.dispose();
+    }, o.minSeconds, o.maxIters);
+    const fwdIps = (fwd.iters * o.batch) / fwd.seconds;
+    out.push({ backend, model: o.arch, phase: 'forward', imgSize: o.imgSize, batch: o.batch, imagesPerSec: fwdIps, gflopsPerSec: (fwdIps * flops) / 1e9 });
+    const step = await timeIt(async () => {
+      const loss = opt.minimize(() => weightedCrossEntropy(y, model.apply(x, { training: true }) as tf.Tensor, null, 'sigmoid'), true, vars);
+      await loss!.data();
+      loss!.dispose();
+    }, o.minSeconds, o.maxIters);
+    const stepIps = (step.iters * o.batch) / step.seconds;
+    // A training step is about 3x the forward FLOPs (forward + input and weight gradients).
+    out.push({ backend, model: o.arch, phase: 'train', imgSize: o.imgSize, batch: o.batch, imagesPerSec: stepIps, gflopsPerSec: (stepIps * 3 * flops) / 1e9 });
+  } finally {
+    tf.dispose([x, y]);
+    opt.dispose();
+    model.dispose();
+  }
+  return out;
+}
+
+/** sharp decode + resize of real photos (JPEG 640x480) to the model size. */
+export async function benchDecode(dir: string, imgSize: number, minSeconds: number): Promise<BenchRecord> {
+  const files = (await fg('**/*.{jpg,jpeg,png}', { cwd: dir, absolute: true, caseSensitiveMatch: false })).sort().slice(0, 64);
+  if (!files.length) throw new Error(`no images in ${dir} for the decode benchmark`);
+  const buffers = await Promise.all(files.map((f) => fs.readFile(f)));
+  let i = 0;
+  const r = await timeIt(async () => {
+    await decodeImage(buffers[i++ % buffers.length], { size: imgSize, fit: 'cover' });
+  }, minSeconds, 10_000);
+  return { backend: 'sharp', model: path.basename(dir), phase: 'decode', imgSize, batch: 1, imagesPerSec: r.iters / r.seconds, gflopsPerSec: null };
+}
+
+export function formatBench(r: BenchRecord): string {
+  const g = r.gflopsPerSec === null ? '' : `  ${r.gflopsPerSec.toFixed(2).padStart(8)} GFLOP/s`;
+  return `${r.backend.padEnd(10)} ${r.model.padEnd(12)} ${r.phase.padEnd(8)} ${r.imgSize}px batch ${String(r.batch).padEnd(3)} ${r.imagesPerSec.toFixed(2).padStart(9)} img/s${g}`;
+}

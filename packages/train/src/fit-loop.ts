@@ -1,0 +1,183 @@
+// The training loop. Written by hand rather than with model.fit so that class weights, label
+// smoothing, a separate learning rate for unfrozen base layers, per-epoch augmentation and
+// "restore the best weights" all work the same on every backend.
+import * as tf from '@tensorflow/tfjs-core';
+import type * as tfl from '@tensorflow/tfjs-layers';
+import { argmaxRows, weightedCrossEntropy } from './loss';
+import type { EpochProgress } from './progress';
+
+export interface Batch {
+  x: tf.Tensor;
+  y: tf.Tensor2D;
+  labels: number[];
+}
+
+export interface EpochRecord {
+  epoch: number;
+  loss: number;
+  acc: number;
+  valLoss?: number;
+  valAcc?: number;
+  lr: number;
+  timeMs: number;
+}
+
+export interface History {
+  epochs: EpochRecord[];
+  bestEpoch: number;
+  monitor: 'valLoss' | 'loss';
+  stoppedEarly: boolean;
+}
+
+export interface FitLoopOptions {
+  model: tfl.LayersModel;
+  epochs: number;
+  lr: number;
+  /** Variables trained at lr * baseLrFactor (unfrozen layers of a pretrained base). */
+  baseVariableNames?: Set<string>;
+  baseLrFactor?: number;
+  activation: 'sigmoid' | 'softmax';
+  classWeights: number[] | null;
+  labelSmoothing: number;
+  patience: number;
+  /** Yields the training batches of one epoch; the loop disposes them. */
+  trainBatches: (epoch: number) => Iterable<Batch> | AsyncIterable<Batch>;
+  /** Validation batches (not augmented); the loop disposes them. */
+  valBatches?: () => Iterable<Batch> | AsyncIterable<Batch>;
+  batchesPerEpoch: number;
+  progress?: EpochProgress;
+}
+
+export async function fitLoop(o: FitLoopOptions): Promise<History> {
+  const history: History = { epochs: [], bestEpoch: 0, monitor: o.valBatches ? 'valLoss' : 'loss', stoppedEarly: false };
+  const headOpt = tf.train.adam(o.lr);
+  const baseOpt = tf.train.adam(o.lr * (o.baseLrFactor ?? 0.1));
+  const weightsOf = () => o.model.trainableWeights.map((w) => w.read() as tf.Variable);
+  let best: tf.Tensor[] | null = null;
+  let bestValue = Infinity;
+  let sinceBest = 0;
+  try {
+    for (let epoch = 1; epoch <= o.epochs; epoch++) {
+      const t0 = Date.now();
+      o.progress?.start(epoch, o.epochs, o.batchesPerEpoch);
+      let lossSum = 0;
+      let correct = 0;
+      let seen = 0;
+      for await (const batch of o.trainBatches(epoch)) {
+        const { loss, preds } = trainStep(o, batch, weightsOf(), headOpt, baseOpt);
+        const [lv, pv] = await Promise.all([loss.data(), preds.data()]);
+        loss.dispose();
+        preds.dispose();
+        const n = batch.labels.length;
+        lossSum += lv[0] * n;
+        seen += n;
+        correct += countCorrect(pv as Float32Array, batch.labels);
+        disposeBatch(batch);
+        o.progress?.tick({ loss: lossSum / seen, acc: correct / seen });
+      }
+      const rec: EpochRecord = { epoch, loss: lossSum / seen, acc: correct / seen, lr: o.lr, timeMs: 0 };
+      if (o.valBatches) {
+        const v = await evaluateBatches(o.model, o.valBatches(), o.activation, o.classWeights, 0);
+        rec.valLoss = v.loss;
+        rec.valAcc = v.accuracy;
+      }
+      rec.timeMs = Date.now() - t0;
+      history.epochs.push(rec);
+      const monitored = history.monitor === 'valLoss' ? rec.valLoss! : rec.loss;
+      const improved = monitored < bestValue - 1e-6;
+      if (improved) {
+        bestValue = monitored;
+        history.bestEpoch = epoch;
+        sinceBest = 0;
+        best?.forEach((t) => t.dispose());
+        best = o.model.getWeights().map((w) => w.clone());
+      } else {
+        sinceBest++;
+      }
+      o.progress?.end(rec, improved);
+      if (o.patience > 0 && sinceBest >= o.patience) {
+        history.stoppedEarly = epoch < o.epochs;
+        break;
+      }
+    }
+    if (best) o.model.setWeights(best);
+  } finally {
+    best?.forEach((t) => t.dispose());
+    headOpt.dispose();
+    baseOpt.dispose();
+  }
+  return history;
+}
+
+function trainStep(
+  o: FitLoopOptions,
+  batch: Batch,
+  vars: tf.Variable[],
+  headOpt: tf.Optimizer,
+  baseOpt: tf.Optimizer,
+): { loss: tf.Scalar; preds: tf.Tensor } {
+  let preds: tf.Tensor | undefined;
+  const sw = o.classWeights ? tf.tensor1d(batch.labels.map((l) => o.classWeights![l])) : null;
+  const { value, grads } = tf.variableGrads(() => {
+    const yPred = o.model.apply(batch.x, { training: true }) as tf.Tensor;
+    preds = tf.keep(yPred.clone());
+    return weightedCrossEntropy(batch.y, yPred, sw, o.activation, o.labelSmoothing);
+  }, vars);
+  sw?.dispose();
+  const headGrads: tf.NamedTensorMap = {};
+  const baseGrads: tf.NamedTensorMap = {};
+  for (const [name, g] of Object.entries(grads)) {
+    (o.baseVariableNames?.has(name) ? baseGrads : headGrads)[name] = g;
+  }
+  if (Object.keys(headGrads).length) headOpt.applyGradients(headGrads);
+  if (Object.keys(baseGrads).length) baseOpt.applyGradients(baseGrads);
+  Object.values(grads).forEach((g) => g.dispose());
+  return { loss: value, preds: preds! };
+}
+
+function countCorrect(probs: Float32Array, labels: number[]): number {
+  const pred = argmaxRows(probs, labels.length);
+  return pred.reduce((c, p, i) => c + (p === labels[i] ? 1 : 0), 0);
+}
+
+function disposeBatch(b: Batch): void {
+  b.x.dispose();
+  b.y.dispose();
+}
+
+export interface BatchEvaluation {
+  loss: number;
+  accuracy: number;
+  n: number;
+  correct: number;
+  /** Model outputs per sample (1 unit for sigmoid, k for softmax). */
+  outputs: Float32Array[];
+}
+
+/** Loss and accuracy of a model over batches (inference mode); disposes the batches. */
+export async function evaluateBatches(
+  model: tfl.LayersModel,
+  batches: Iterable<Batch> | AsyncIterable<Batch>,
+  activation: 'sigmoid' | 'softmax',
+  classWeights: number[] | null,
+  labelSmoothing: number,
+): Promise<BatchEvaluation> {
+  let lossSum = 0;
+  let correct = 0;
+  let n = 0;
+  const outputs: Float32Array[] = [];
+  for await (const b of batches) {
+    const yPred = tf.tidy(() => model.predict(b.x) as tf.Tensor);
+    const sw = classWeights ? tf.tensor1d(b.labels.map((l) => classWeights[l])) : null;
+    const loss = weightedCrossEntropy(b.y, yPred, sw, activation, labelSmoothing);
+    const [lv, pv] = await Promise.all([loss.data(), yPred.data()]);
+    const units = pv.length / b.labels.length;
+    for (let i = 0; i < b.labels.length; i++) outputs.push((pv as Float32Array).slice(i * units, (i + 1) * units));
+    lossSum += lv[0] * b.labels.length;
+    correct += countCorrect(pv as Float32Array, b.labels);
+    n += b.labels.length;
+    tf.dispose([yPred, loss, ...(sw ? [sw] : [])]);
+    disposeBatch(b);
+  }
+  return { loss: n ? lossSum / n : NaN, accuracy: n ? correct / n : NaN, n, correct, outputs };
+}

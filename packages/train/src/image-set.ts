@@ -1,0 +1,51 @@
+// Decoded images held in memory for the whole run: a few hundred photos at model size fit
+// easily, and decoding once keeps sharp out of the epoch loop.
+import * as tf from '@tensorflow/tfjs-core';
+import { augment, decodeImage, type AugmentOptions, type FitPolicy, type RawImage, type Sample } from '@parts/data';
+import { imagesToBatch, type PreprocessSpec } from '@parts/models';
+
+export interface ImageSet {
+  images: RawImage[];
+  labels: number[];
+  files: string[];
+}
+
+export async function loadImageSet(samples: Sample[], size: number, fit: FitPolicy): Promise<ImageSet> {
+  const images: RawImage[] = [];
+  for (const s of samples) images.push(await decodeImage(s.file, { size, fit }));
+  return { images, labels: samples.map((s) => s.label), files: samples.map((s) => s.file) };
+}
+
+/** Fisher–Yates with the run's generator, so the batch order is reproducible. */
+export function shuffledIndices(n: number, rng: () => number): number[] {
+  const idx = Array.from({ length: n }, (_, i) => i);
+  for (let i = n - 1; i > 0; i--) {
+    const j = Math.floor(rng() * (i + 1));
+    [idx[i], idx[j]] = [idx[j], idx[i]];
+  }
+  return idx;
+}
+
+export interface BatchSpec {
+  imgSize: number;
+  preprocess: PreprocessSpec;
+  numClasses: number;
+  outputActivation: 'sigmoid' | 'softmax';
+}
+
+/** Targets: [n,1] 0/1 for sigmoid, one-hot [n,k] for softmax. */
+export function labelsToTargets(labels: number[], spec: BatchSpec): tf.Tensor2D {
+  if (spec.outputActivation === 'sigmoid') return tf.tensor2d(labels, [labels.length, 1]);
+  return tf.tidy(() => tf.cast(tf.oneHot(tf.tensor1d(labels, 'int32'), spec.numClasses), 'float32') as tf.Tensor2D);
+}
+
+export function makeBatch(
+  set: ImageSet,
+  indices: number[],
+  spec: BatchSpec,
+  aug?: { rng: () => number; opts: AugmentOptions },
+): { x: tf.Tensor4D; y: tf.Tensor2D; labels: number[] } {
+  const imgs = indices.map((i) => (aug ? augment(set.images[i], aug.rng, aug.opts) : set.images[i]));
+  const labels = indices.map((i) => set.labels[i]);
+  return { x: imagesToBatch(imgs, spec), y: labelsToTargets(labels, spec), labels };
+}

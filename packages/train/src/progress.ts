@@ -1,0 +1,41 @@
+import cliProgress from 'cli-progress';
+import type { EpochRecord } from './fit-loop';
+
+export interface EpochProgress {
+  start(epoch: number, epochs: number, batches: number): void;
+  tick(stats: { loss: number; acc: number }): void;
+  end(rec: EpochRecord, improved: boolean): void;
+}
+
+const f = (x: number | undefined, d = 4) => (x === undefined || Number.isNaN(x) ? '-' : x.toFixed(d));
+
+export function formatEpoch(rec: EpochRecord, epochs: number, improved: boolean): string {
+  const val = rec.valLoss !== undefined ? ` val_loss ${f(rec.valLoss)} val_acc ${f(rec.valAcc, 3)}` : '';
+  return `epoch ${String(rec.epoch).padStart(String(epochs).length)}/${epochs} loss ${f(rec.loss)} acc ${f(rec.acc, 3)}${val} ${(rec.timeMs / 1000).toFixed(1)}s${improved ? ' *' : ''}`;
+}
+
+/** A bar per epoch on a terminal; one summary line per epoch everywhere (CI logs included). */
+export function consoleProgress(write: (line: string) => void = (l) => process.stderr.write(l + '\n')): EpochProgress {
+  const tty = Boolean(process.stderr.isTTY);
+  let bar: cliProgress.SingleBar | null = null;
+  let epochs = 0;
+  return {
+    start(epoch, total, batches) {
+      epochs = total;
+      if (!tty) return;
+      bar = new cliProgress.SingleBar(
+        { format: `epoch ${epoch}/${total} [{bar}] {value}/{total} batches | loss {loss} acc {acc} | {duration}s`, stream: process.stderr, hideCursor: true, clearOnComplete: true },
+        cliProgress.Presets.shades_classic,
+      );
+      bar.start(batches, 0, { loss: '-', acc: '-' });
+    },
+    tick({ loss, acc }) {
+      bar?.increment(1, { loss: f(loss), acc: f(acc, 3) });
+    },
+    end(rec, improved) {
+      bar?.stop();
+      bar = null;
+      write(formatEpoch(rec, epochs, improved));
+    },
+  };
+}

@@ -1,0 +1,225 @@
+// `pnpm train`: dataset -> model -> fit loop -> run folder.
+import path from 'node:path';
+import seedrandom from 'seedrandom';
+import * as tf from '@tensorflow/tfjs-core';
+import type * as tfl from '@tensorflow/tfjs-layers';
+import { initBackend, type BackendInfo } from '@parts/backend';
+import {
+  AUGMENT_STUDY,
+  checkDataset,
+  datasetFingerprint,
+  formatDatasetReport,
+  listDataset,
+  makeRng,
+  repoRoot,
+  type DatasetIndex,
+} from '@parts/data';
+import { buildClassifier, getArch, saveClassifier, type ClassifierMeta } from '@parts/models';
+import { balancedClassWeights } from './loss';
+import { evaluateBatches, fitLoop, type Batch, type History } from './fit-loop';
+import { loadImageSet, makeBatch, shuffledIndices, type BatchSpec, type ImageSet } from './image-set';
+import { resolveTrainOptions, type ResolvedTrainOptions, type TrainOptions } from './options';
+import { consoleProgress } from './progress';
+import { createRunFolder, discardRunFolder, finalizeRunFolder, writeRunJson } from './run-folder';
+import { loadBaseWeights } from './weights';
+
+export interface RunMetrics {
+  test: { n: number; correct: number; accuracy: number; loss: number } | null;
+  val: { n: number; correct: number; accuracy: number; loss: number } | null;
+  trainTimeMs: number;
+  epochsRun: number;
+  bestEpoch: number;
+}
+
+export interface TrainResult {
+  runDir: string;
+  runId: string;
+  metrics: RunMetrics;
+  history: History;
+}
+
+export function defaultRunsDir(): string {
+  return path.join(repoRoot(), 'runs');
+}
+
+export async function train(options: TrainOptions): Promise<TrainResult> {
+  const o = resolveTrainOptions(options, defaultRunsDir());
+  const log = (m: string) => {
+    if (!o.quiet) process.stderr.write(m + '\n');
+  };
+  const spec = getArch(o.arch);
+  const backend = await initBackend(o.backend, log);
+  const index = await listDataset(o.data, { valSplit: o.valSplit, seed: o.seed, skipBad: o.skipBad });
+  if (!o.quiet) log(formatDatasetReport(await checkDataset(index)));
+  const fingerprint = await datasetFingerprint(index);
+
+  // Seed Math.random for the duration of the run: tfjs initialisers and dropout draw from it.
+  const restoreRandom = Math.random;
+  seedrandom(`parts-${o.seed}`, { global: true });
+  const run = await createRunFolder(o.out, spec.name, o.mode, o.name);
+  log(`run: ${run.finalDir}`);
+  let built: ReturnType<typeof buildClassifier> | undefined;
+  try {
+    const numClasses = index.classes.length;
+    built = buildClassifier({ arch: spec.name, mode: o.mode, imgSize: o.imgSize, numClasses, unfreeze: o.unfreeze, seed: o.seed });
+    const weightsUsed = await loadBaseWeights(spec.name, o, built, log);
+    const meta: ClassifierMeta = {
+      format: 'parts-classifier/1',
+      ...built.meta,
+      labels: index.classes,
+      fit: o.fit,
+      runId: run.runId,
+    };
+    await writeRunJson(run, 'labels.json', index.classes);
+    await writeRunJson(run, 'config.json', runConfig(run.runId, o, backend, index, fingerprint, meta, weightsUsed));
+
+    const t0 = Date.now();
+    const sets = await loadSets(index, o);
+    const bspec: BatchSpec = { imgSize: o.imgSize, preprocess: meta.preprocess, numClasses, outputActivation: meta.outputActivation };
+    const classWeights = o.classWeights ? balancedClassWeights(sets.train.labels, numClasses) : null;
+    const rng = makeRng(`${o.seed}-batches`);
+    const augRng = makeRng(`${o.seed}-augment`);
+    const { model, baseVariableNames, toInput } = trainableView(built, o);
+
+    const history = await fitLoop({
+      model,
+      epochs: o.epochs,
+      lr: o.lr,
+      baseLrFactor: o.baseLrFactor,
+      baseVariableNames,
+      activation: meta.outputActivation,
+      classWeights,
+      labelSmoothing: o.labelSmoothing,
+      patience: o.patience,
+      batchesPerEpoch: Math.ceil(sets.train.images.length / o.batchSize),
+      trainBatches: (epoch) => {
+        void epoch;
+        const order = shuffledIndices(sets.train.images.length, rng);
+        const aug = o.augment ? { rng: augRng, opts: AUGMENT_STUDY } : undefined;
+        return mapBatches(chunks(order, o.batchSize), (idx) => toInput(makeBatch(sets.train, idx, bspec, aug)));
+      },
+      valBatches: sets.val.images.length
+        ? () => mapBatches(chunks(range(sets.val.images.length), o.batchSize), (idx) => toInput(makeBatch(sets.val, idx, bspec)))
+        : undefined,
+      progress: o.quiet ? undefined : consoleProgress(),
+    });
+    const trainTimeMs = Date.now() - t0;
+
+    const evalSet = async (set: ImageSet) => {
+      if (!set.images.length) return null;
+      const r = await evaluateBatches(built!.model, mapBatches(chunks(range(set.images.length), o.batchSize), (idx) => makeBatch(set, idx, bspec)), meta.outputActivation, null, 0);
+      return { n: r.n, correct: r.correct, accuracy: r.accuracy, loss: r.loss };
+    };
+    const metrics: RunMetrics = {
+      test: await evalSet(sets.test),
+      val: await evalSet(sets.val),
+      trainTimeMs,
+      epochsRun: history.epochs.length,
+      bestEpoch: history.bestEpoch,
+    };
+    await writeRunJson(run, 'history.json', history);
+    await saveClassifier(built.model, meta, path.join(run.tmpDir, 'model'));
+    await writeRunJson(run, 'metrics.json', metrics);
+    const runDir = await finalizeRunFolder(run);
+    if (metrics.test) log(`test accuracy ${metrics.test.correct}/${metrics.test.n} = ${metrics.test.accuracy.toFixed(3)}, loss ${metrics.test.loss.toFixed(4)}`);
+    log(`trained in ${(trainTimeMs / 1000).toFixed(1)}s; run folder: ${runDir}`);
+    return { runDir, runId: run.runId, metrics, history };
+  } catch (e) {
+    await discardRunFolder(run);
+    throw e;
+  } finally {
+    Math.random = restoreRandom;
+    disposeBuilt(built);
+  }
+}
+
+function runConfig(
+  runId: string,
+  o: ResolvedTrainOptions,
+  backend: BackendInfo,
+  index: DatasetIndex,
+  fingerprint: string,
+  meta: ClassifierMeta,
+  weights: string,
+) {
+  const counts = (split: 'train' | 'val' | 'test') =>
+    index.classes.map((_, c) => index.splits[split].filter((s) => s.label === c).length);
+  return {
+    runId,
+    createdAt: new Date().toISOString(),
+    arch: meta.arch,
+    mode: meta.mode,
+    imgSize: meta.imgSize,
+    fit: meta.fit,
+    preprocess: meta.preprocess,
+    weights,
+    options: o,
+    backend,
+    data: {
+      root: index.root,
+      fingerprint,
+      classes: index.classes,
+      counts: { train: counts('train'), val: counts('val'), test: counts('test') },
+      splitSource: index.splitSource,
+    },
+  };
+}
+
+async function loadSets(index: DatasetIndex, o: ResolvedTrainOptions) {
+  const [train, val, test] = await Promise.all(
+    (['train', 'val', 'test'] as const).map((s) => loadImageSet(index.splits[s], o.imgSize, o.fit)),
+  );
+  if (!train.images.length) throw new Error(`no training images in ${index.root}`);
+  return { train, val, test };
+}
+
+/**
+ * What the fit loop trains. Feature extraction trains only the head on base features (computed
+ * per batch without gradients through the frozen base); other modes train the whole model.
+ */
+function trainableView(built: ReturnType<typeof buildClassifier>, o: ResolvedTrainOptions) {
+  if (o.mode === 'extract' && built.base && built.head) {
+    const base = built.base;
+    return {
+      model: built.head,
+      baseVariableNames: undefined,
+      toInput: (b: Batch): Batch => {
+        const feats = tf.tidy(() => base.predict(b.x) as tf.Tensor);
+        b.x.dispose();
+        return { ...b, x: feats };
+      },
+    };
+  }
+  const baseVariableNames = new Set<string>();
+  if (o.mode === 'finetune' && built.base) {
+    for (const w of built.base.trainableWeights) baseVariableNames.add((w.read() as tf.Variable).name);
+  }
+  return { model: built.model, baseVariableNames, toInput: (b: Batch) => b };
+}
+
+function disposeBuilt(built: ReturnType<typeof buildClassifier> | undefined): void {
+  if (!built) return;
+  const seen = new Set<tfl.LayersModel>();
+  for (const m of [built.model, built.base, built.head]) {
+    if (m && !seen.has(m)) {
+      seen.add(m);
+      try {
+        m.dispose();
+      } catch {
+        /* shared layers may already be disposed through the full model */
+      }
+    }
+  }
+}
+
+function* chunks<T>(items: T[], size: number): Generator<T[]> {
+  for (let i = 0; i < items.length; i += size) yield items.slice(i, i + size);
+}
+
+function range(n: number): number[] {
+  return Array.from({ length: n }, (_, i) => i);
+}
+
+function* mapBatches<T>(src: Iterable<T>, f: (t: T) => Batch): Generator<Batch> {
+  for (const t of src) yield f(t);
+}

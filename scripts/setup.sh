@@ -1,0 +1,34 @@
+#!/usr/bin/env bash
+# One-time set-up of a fresh machine: pnpm 12, the workspace's packages (frozen lockfile), and, when
+# running as root on Debian/Ubuntu, the system packages the tests use (Chromium for the upload-page
+# browser test, DejaVu fonts so charts render text). Safe to run again: it skips what is there.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+PNPM_VERSION=12.21.0
+if ! command -v pnpm >/dev/null 2>&1 || [[ "$(pnpm --version 2>/dev/null)" != "$PNPM_VERSION" ]]; then
+  echo "setup: installing pnpm $PNPM_VERSION"
+  npm install -g "pnpm@$PNPM_VERSION" >/dev/null
+fi
+
+need_pkgs=()
+[[ -x /usr/bin/chromium ]] || need_pkgs+=(chromium)
+[[ -e /usr/share/fonts/truetype/dejavu/DejaVuSans.ttf ]] || need_pkgs+=(fonts-dejavu-core)
+if ((${#need_pkgs[@]})); then
+  if [[ $(id -u) -eq 0 ]] && command -v apt-get >/dev/null 2>&1; then
+    echo "setup: installing Debian packages: ${need_pkgs[*]}"
+    apt-get update -qq >/dev/null
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${need_pkgs[@]}" >/dev/null
+  else
+    echo "setup: optional system packages missing (${need_pkgs[*]}); the browser test is skipped without chromium" >&2
+  fi
+fi
+
+# tfjs-node(-gpu) are optional: their install scripts download libtensorflow and fail offline;
+# pnpm skips them and the backend loader falls through to WebGPU/wasm/cpu.
+set +e
+pnpm install --frozen-lockfile --reporter=append-only 2>&1 | grep -vE 'tfjs-node(-gpu)?@?[0-9.]* (install|postinstall)'
+rc=${PIPESTATUS[0]}
+set -e
+[[ $rc -eq 0 ]] || { echo "setup: pnpm install failed (exit $rc)" >&2; exit "$rc"; }
+echo "setup: done"
