@@ -1,0 +1,32 @@
+import { promises as fs } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { createRunFolder, discardRunFolder, finalizeRunFolder, isCompleteRun, writeRunJson } from '../src/run-folder';
+
+describe('run folders', () => {
+  it('builds the run under .tmp-<id> and only shows it under its name once finalised', async () => {
+    const out = await fs.mkdtemp(path.join(os.tmpdir(), 'runs-'));
+    const run = await createRunFolder(out, 'tinyvgg', 'scratch');
+    expect(path.basename(run.tmpDir)).toBe(`.tmp-${run.runId}`);
+    expect(run.runId).toMatch(/^\d{8}-\d{6}-tinyvgg-scratch$/);
+    await writeRunJson(run, 'metrics.json', { ok: true });
+    await expect(fs.access(run.finalDir)).rejects.toThrow();
+    expect(await isCompleteRun(run.tmpDir)).toBe(false); // no model yet
+    await fs.mkdir(path.join(run.tmpDir, 'model'));
+    await fs.writeFile(path.join(run.tmpDir, 'model', 'classifier.json'), '{}');
+    await finalizeRunFolder(run);
+    expect(await isCompleteRun(run.finalDir)).toBe(true);
+    expect(JSON.parse(await fs.readFile(path.join(run.finalDir, 'metrics.json'), 'utf8'))).toEqual({ ok: true });
+  });
+
+  it('gives runs started in the same second distinct names, and discards failed ones', async () => {
+    const out = await fs.mkdtemp(path.join(os.tmpdir(), 'runs-'));
+    const a = await createRunFolder(out, 'x', 'scratch');
+    const b = await createRunFolder(out, 'x', 'scratch');
+    expect(a.runId).not.toBe(b.runId);
+    await discardRunFolder(a);
+    await discardRunFolder(b);
+    expect(await fs.readdir(out)).toEqual([]);
+  });
+});
