@@ -1,0 +1,45 @@
+import { describe, expect, it } from 'vitest';
+import sharp from 'sharp';
+import { confusionMatrixPng, learningCurvesPng, leaderboardPng, rocCurvePng } from '../src/charts';
+import { rocCurve, wilsonInterval } from '../src/metrics';
+import { chartFontFamily } from '../src/fonts';
+
+async function checkPng(buf: Buffer, width?: number, height?: number) {
+  expect(buf.subarray(1, 4).toString('latin1')).toBe('PNG');
+  const meta = await sharp(buf).metadata();
+  if (width) expect(meta.width).toBe(width);
+  if (height) expect(meta.height).toBe(height);
+  // Not a blank canvas: the picture has many distinct colours (text, lines, fills).
+  const { data, info } = await sharp(buf).removeAlpha().raw().toBuffer({ resolveWithObject: true });
+  const colours = new Set<number>();
+  for (let i = 0; i < data.length; i += info.channels * 7) colours.add((data[i] << 16) | (data[i + 1] << 8) | data[i + 2]);
+  expect(colours.size).toBeGreaterThan(20);
+  return meta;
+}
+
+describe('charts', () => {
+  it('finds a font so labels render', () => {
+    expect(chartFontFamily()).toBeTruthy();
+  });
+  it('learning curves are a 1000x400 PNG with content', async () => {
+    const epochs = [1, 2, 3, 4].map((e) => ({ epoch: e, loss: 1 / e, acc: 0.5 + e / 10, valLoss: 1.1 / e, valAcc: 0.45 + e / 10 }));
+    await checkPng(learningCurvesPng(epochs, { title: 't', bestEpoch: 3 }), 1000, 400);
+    expect(() => learningCurvesPng([])).toThrow(/no epochs/);
+  });
+  it('ROC curve PNG of the requested size', async () => {
+    const pts = rocCurve([false, true, true, false], [0.2, 0.9, 0.6, 0.7]);
+    await checkPng(rocCurvePng([{ label: 'small', points: pts, auc: 0.75 }], { width: 400, height: 380 }), 400, 380);
+  });
+  it('leaderboard chart grows with the number of runs', async () => {
+    const bar = (a: number) => ({ label: `run ${a}`, accuracy: a / 21, interval: wilsonInterval(a, 21), published: { accuracy: 0.62, interval: wilsonInterval(13, 21) } });
+    const small = await checkPng(leaderboardPng([bar(15)], { width: 700 }), 700);
+    const big = await checkPng(leaderboardPng([15, 16, 17, 18, 19, 20].map(bar), { width: 700 }), 700);
+    expect(big.height!).toBeGreaterThan(small.height!);
+  });
+  it('confusion matrix heatmap for 2 and 8 classes; wrong shape is an error', async () => {
+    await checkPng(confusionMatrixPng(['big', 'small'], [[5, 1], [2, 6]]));
+    const l8 = ['a', 'b', 'c', 'd', 'e', 'f', 'g', 'hex_nut_m8'];
+    await checkPng(confusionMatrixPng(l8, l8.map((_, i) => l8.map((_, j) => (i === j ? 5 : 1)))));
+    expect(() => confusionMatrixPng(['a', 'b'], [[1, 2]])).toThrow(/2x2/);
+  });
+});
