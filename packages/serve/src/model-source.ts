@@ -1,0 +1,141 @@
+import { createHash } from 'node:crypto';
+import { promises as fsp } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { resolveModelDir as resolveClassifierDir, type ClassifierMeta } from '@parts/models';
+
+/**
+ * The model folder on disk (`packages/serve/model`, or a run's `model/`) and private,
+ * immutable snapshots of it. The server never loads straight from the watched folder:
+ * promotion replaces that folder by renames, so each model is first copied into a temp
+ * snapshot whose content cannot change under the workers that load it.
+ */
+
+export interface ModelInfo {
+  /** runId from classifier.json (or the card), else `sha-<12 hex>` of the files. */
+  id: string;
+  arch: string;
+  mode: string;
+  labels: string[];
+  imgSize: number;
+  fit: string;
+  preprocess: string;
+  /** sha256 over every file of the folder (name + bytes). */
+  sha256: string;
+  /** Which file the card came from. */
+  source: 'model-card.json' | 'classifier.json';
+  /** The raw card (model-card.json, else classifier.json). */
+  card: Record<string, unknown>;
+  meta: ClassifierMeta;
+}
+
+export interface Snapshot {
+  dir: string;
+  info: ModelInfo;
+  /** Signature of the source folder the snapshot was taken from. */
+  signature: string;
+}
+
+async function exists(p: string): Promise<boolean> {
+  return fsp.stat(p).then(
+    () => true,
+    () => false,
+  );
+}
+
+/** A model folder, or a run folder holding `model/` (as loadClassifier accepts); absolute. */
+export async function resolveModelDir(dir: string): Promise<string> {
+  return path.resolve(await resolveClassifierDir(path.resolve(dir)));
+}
+
+/**
+ * Cheap change detector: inode, size and mtime of the folder's files. Promotion renames a
+ * new folder into place, so inodes change even when sizes and mtimes happen to match.
+ * Returns null while the folder is missing (mid-swap).
+ */
+export async function modelSignature(dir: string): Promise<string | null> {
+  try {
+    const names = (await fsp.readdir(dir)).sort();
+    const parts: string[] = [];
+    for (const n of names) {
+      const s = await fsp.stat(path.join(dir, n));
+      if (s.isFile()) parts.push(`${n}:${s.ino}:${s.size}:${s.mtimeMs}`);
+    }
+    return parts.join('|');
+  } catch {
+    return null;
+  }
+}
+
+async function readJson(file: string): Promise<Record<string, unknown>> {
+  const text = await fsp.readFile(file, 'utf8');
+  try {
+    return JSON.parse(text) as Record<string, unknown>;
+  } catch (e) {
+    throw new Error(`${file}: invalid JSON (${(e as Error).message})`);
+  }
+}
+
+function str(v: unknown): string | undefined {
+  return typeof v === 'string' && v.length > 0 ? v : undefined;
+}
+
+/** Reads classifier.json (required) and model-card.json (optional) of a folder. */
+export async function readModelInfo(dir: string): Promise<ModelInfo> {
+  const metaFile = path.join(dir, 'classifier.json');
+  const meta = (await readJson(metaFile)) as unknown as ClassifierMeta;
+  if (!Array.isArray(meta.labels) || meta.labels.length < 2 || !(meta.imgSize > 0)) {
+    throw new Error(`${metaFile}: needs labels (2 or more) and a positive imgSize`);
+  }
+  const cardFile = path.join(dir, 'model-card.json');
+  const hasCard = await exists(cardFile);
+  const card = hasCard ? await readJson(cardFile) : (meta as unknown as Record<string, unknown>);
+
+  const hash = createHash('sha256');
+  for (const n of (await fsp.readdir(dir)).sort()) {
+    const p = path.join(dir, n);
+    if (!(await fsp.stat(p)).isFile()) continue;
+    hash.update(n).update('\0').update(await fsp.readFile(p));
+  }
+  const sha256 = hash.digest('hex');
+  const id = str(meta.runId) ?? str(card.runId) ?? str(card.id) ?? `sha-${sha256.slice(0, 12)}`;
+  return {
+    id,
+    arch: meta.arch,
+    mode: meta.mode,
+    labels: meta.labels,
+    imgSize: meta.imgSize,
+    fit: meta.fit,
+    preprocess: meta.preprocess,
+    sha256,
+    source: hasCard ? 'model-card.json' : 'classifier.json',
+    card,
+    meta,
+  };
+}
+
+/**
+ * Copies the model folder into a fresh temp folder. Throws if the source changed while
+ * being copied (a promotion in progress) so the caller can retry on the next poll.
+ */
+export async function snapshotModel(sourceDir: string): Promise<Snapshot> {
+  const before = await modelSignature(sourceDir);
+  if (before === null || before === '') throw new Error(`model folder ${sourceDir} is missing or empty`);
+  const dir = await fsp.mkdtemp(path.join(os.tmpdir(), 'parts-serve-model-'));
+  try {
+    for (const n of await fsp.readdir(sourceDir)) {
+      const p = path.join(sourceDir, n);
+      if ((await fsp.stat(p)).isFile()) await fsp.copyFile(p, path.join(dir, n));
+    }
+    const after = await modelSignature(sourceDir);
+    if (after !== before) throw new Error(`model folder ${sourceDir} changed while it was being copied`);
+    return { dir, info: await readModelInfo(dir), signature: before };
+  } catch (e) {
+    await fsp.rm(dir, { recursive: true, force: true });
+    throw e;
+  }
+}
+
+export async function removeSnapshot(s: Snapshot): Promise<void> {
+  await fsp.rm(s.dir, { recursive: true, force: true });
+}

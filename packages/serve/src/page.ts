@@ -1,0 +1,158 @@
+/**
+ * The upload page: one self-contained HTML document (inline CSS and JS, no build step).
+ * Each photo is sent as its own multipart request to /api/predict, two at a time, so
+ * results appear as they come and one bad file does not fail the others.
+ */
+export function renderPage(): string {
+  return PAGE;
+}
+
+const PAGE = /* html */ `<!doctype html>
+<html lang="en">
+<head>
+<meta charset="utf-8">
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<title>Parts classifier</title>
+<style>
+  :root { --bg:#f5f6f8; --card:#fff; --ink:#1d2330; --muted:#667085; --line:#e3e6ec; --accent:#2f6fed; --bad:#c0392b; }
+  * { box-sizing: border-box; }
+  body { margin:0; font:16px/1.45 system-ui,-apple-system,"Segoe UI",Roboto,sans-serif; background:var(--bg); color:var(--ink); }
+  main { max-width:760px; margin:0 auto; padding:16px; }
+  header h1 { font-size:1.4rem; margin:8px 0 2px; }
+  #model { color:var(--muted); font-size:.9rem; min-height:1.3em; }
+  #model b { color:var(--ink); font-weight:600; }
+  #drop { margin:16px 0; border:2px dashed #b8c0cc; border-radius:14px; background:var(--card); padding:28px 16px;
+          text-align:center; cursor:pointer; transition:border-color .15s, background .15s; }
+  #drop.over { border-color:var(--accent); background:#eef3ff; }
+  #drop p { margin:6px 0; }
+  #drop .hint { color:var(--muted); font-size:.9rem; }
+  .btn { display:inline-block; background:var(--accent); color:#fff; border:0; border-radius:10px; padding:10px 18px;
+         font:inherit; font-weight:600; cursor:pointer; }
+  .btn.secondary { background:transparent; color:var(--accent); padding:6px 8px; }
+  #file { position:absolute; width:1px; height:1px; opacity:0; }
+  #bar { display:flex; justify-content:space-between; align-items:center; color:var(--muted); font-size:.9rem; min-height:2em; }
+  #results { list-style:none; padding:0; margin:0; display:grid; gap:12px; }
+  .result { display:grid; grid-template-columns:112px 1fr; gap:14px; background:var(--card); border:1px solid var(--line);
+            border-radius:14px; padding:12px; align-items:start; }
+  .result img { width:112px; height:112px; object-fit:cover; border-radius:10px; background:#e9ecf1; }
+  .name { color:var(--muted); font-size:.85rem; overflow-wrap:anywhere; }
+  .label { font-size:1.5rem; font-weight:700; margin:2px 0; text-transform:capitalize; }
+  .label .pct { font-size:1rem; font-weight:600; color:var(--muted); margin-left:6px; }
+  .meter { height:10px; background:#e9ecf1; border-radius:6px; overflow:hidden; }
+  .meter > span { display:block; height:100%; background:var(--accent); border-radius:6px; width:0; transition:width .4s; }
+  .probs { margin:10px 0 4px; display:grid; gap:4px; font-size:.85rem; }
+  .prob { display:grid; grid-template-columns:minmax(60px,auto) 1fr 52px; gap:8px; align-items:center; }
+  .prob .meter { height:6px; }
+  .prob .meter > span { background:#98a2b3; }
+  .prob .v { text-align:right; font-variant-numeric:tabular-nums; }
+  .meta { color:var(--muted); font-size:.8rem; margin-top:6px; }
+  .error { color:var(--bad); font-weight:600; }
+  .pending { color:var(--muted); }
+  @media (max-width:480px) {
+    main { padding:12px; }
+    .result { grid-template-columns:80px 1fr; gap:10px; }
+    .result img { width:80px; height:80px; }
+    .label { font-size:1.25rem; }
+  }
+</style>
+</head>
+<body>
+<main>
+  <header>
+    <h1>Parts classifier</h1>
+    <div id="model">Loading model…</div>
+  </header>
+  <label id="drop" for="file">
+    <p><strong>Drop photos here</strong></p>
+    <p class="hint">or</p>
+    <span class="btn">Choose photos</span>
+    <p class="hint">JPEG, PNG or WebP; several at once are classified as a list.</p>
+    <input id="file" type="file" accept="image/*" multiple>
+  </label>
+  <div id="bar"><span id="summary"></span><button id="clear" class="btn secondary" type="button" hidden>Clear</button></div>
+  <ul id="results"></ul>
+</main>
+<script>
+(() => {
+  const $ = (s) => document.querySelector(s);
+  const el = (tag, cls, text) => { const e = document.createElement(tag); if (cls) e.className = cls; if (text != null) e.textContent = text; return e; };
+  const pct = (p) => (p * 100).toFixed(1) + '%';
+  const results = $('#results'), drop = $('#drop'), input = $('#file');
+  const queue = []; let running = 0; let done = 0; let total = 0;
+
+  fetch('/api/model').then((r) => r.json()).then((m) => {
+    const box = $('#model'); box.textContent = '';
+    if (m.error) { box.textContent = m.error; return; }
+    box.append('Model ', el('b', null, m.id), ' · ' + m.arch + ' / ' + m.mode + ' · classes: ' + m.labels.join(', '));
+  }).catch(() => { $('#model').textContent = 'Model information unavailable'; });
+
+  function summary() {
+    $('#summary').textContent = total ? done + ' of ' + total + ' classified' : '';
+    $('#clear').hidden = total === 0;
+  }
+
+  function addFiles(files) {
+    for (const file of files) {
+      const li = el('li', 'result'); li.dataset.state = 'pending';
+      const img = el('img'); img.alt = file.name; img.src = URL.createObjectURL(file);
+      const body = el('div');
+      body.append(el('div', 'name', file.name), el('div', 'status pending', 'Classifying…'));
+      li.append(img, body); results.prepend(li);
+      queue.push({ file, li, body }); total++;
+    }
+    summary(); pump();
+  }
+
+  function pump() {
+    while (running < 2 && queue.length) {
+      const job = queue.shift(); running++;
+      classify(job).finally(() => { running--; done++; summary(); pump(); });
+    }
+  }
+
+  async function classify({ file, li, body }) {
+    const form = new FormData(); form.append('image', file, file.name);
+    const status = body.querySelector('.status');
+    try {
+      const res = await fetch('/api/predict', { method: 'POST', body: form });
+      const data = await res.json().catch(() => ({ error: 'HTTP ' + res.status }));
+      if (!res.ok) throw new Error(data.error || ('HTTP ' + res.status));
+      show(body, status, data); li.dataset.state = 'done';
+    } catch (e) {
+      status.className = 'status error'; status.textContent = e.message; li.dataset.state = 'error';
+    }
+  }
+
+  function show(body, status, r) {
+    const p = r.probabilities[r.label];
+    status.remove();
+    const label = el('div', 'label', r.label); label.append(el('span', 'pct', pct(p)));
+    const meter = el('div', 'meter'); const fill = el('span'); meter.append(fill);
+    requestAnimationFrame(() => { fill.style.width = pct(p); });
+    const probs = el('div', 'probs');
+    for (const [k, v] of Object.entries(r.probabilities).sort((a, b) => b[1] - a[1])) {
+      const row = el('div', 'prob'); const m = el('div', 'meter'); const f = el('span'); f.style.width = pct(v); m.append(f);
+      row.append(el('span', null, k), m, el('span', 'v', pct(v))); probs.append(row);
+    }
+    const t = r.timings;
+    const meta = el('div', 'meta', 'Model ' + r.model.id + ' (' + r.model.arch + ' / ' + r.model.mode + ') · ' +
+      Math.round(r.latencyMs) + ' ms' + (t ? ' (model ' + Math.round(t.predictMs) + ' ms)' : ''));
+    body.append(label, meter, probs, meta);
+  }
+
+  input.addEventListener('change', () => { addFiles(input.files); input.value = ''; });
+  for (const ev of ['dragenter', 'dragover']) drop.addEventListener(ev, (e) => { e.preventDefault(); drop.classList.add('over'); });
+  for (const ev of ['dragleave', 'drop']) drop.addEventListener(ev, (e) => { e.preventDefault(); drop.classList.remove('over'); });
+  // Drops anywhere (the box included, by bubbling) land here, so a photo dropped beside
+  // the box is classified instead of replacing the page.
+  window.addEventListener('dragover', (e) => e.preventDefault());
+  window.addEventListener('drop', (e) => { e.preventDefault(); if (e.dataTransfer && e.dataTransfer.files.length) addFiles(e.dataTransfer.files); });
+  $('#clear').addEventListener('click', () => {
+    for (const img of results.querySelectorAll('img')) URL.revokeObjectURL(img.src);
+    results.textContent = ''; total = done = 0; queue.length = 0; summary();
+  });
+})();
+</script>
+</body>
+</html>
+`;
