@@ -1,0 +1,102 @@
+/**
+ * A drop-in replacement for tfjs-layers' BatchNormalization, registered under the same class name
+ * so that every model built or loaded after this module is imported uses it, and saved models stay
+ * standard tfjs/Keras files (class_name "BatchNormalization", same config, same weights).
+ *
+ * It fixes two things in tfjs 4.22:
+ * 1. `scale: false` (or `center: false`) crashes in training mode: the built-in training path
+ *    calls `this.gamma.read()` although no gamma exists ("Cannot read properties of undefined
+ *    (reading 'read')"). InceptionV3 uses scale=false in every BN layer. Here the training path
+ *    passes no gamma/beta when the layer has none, so the weight layout is unchanged.
+ * 2. tfjs normalises with batch statistics whenever `training` is true, even for a frozen layer.
+ *    Like Keras >= 2.1.3 (and the study's `base_model(x, training=False)`), a BN layer that is not
+ *    trainable, or that has `useMovingStatistics` set, always uses its moving mean/variance and
+ *    never updates them.
+ */
+import * as tf from '@tensorflow/tfjs-core';
+import * as tfl from '@tensorflow/tfjs-layers';
+import type { BatchNormalization as TfBatchNormalization } from '@tensorflow/tfjs-layers/dist/layers/normalization';
+
+type Kwargs = Parameters<TfBatchNormalization['call']>[1];
+type LayerVariable = tfl.LayerVariable;
+
+/** The built-in class is not exported by value; take it from an instance. */
+const BuiltinBatchNormalization = Object.getPrototypeOf(tfl.layers.batchNormalization({}))
+  .constructor as typeof TfBatchNormalization;
+
+/** Private fields of the built-in layer that the training path needs. */
+interface BnInternals {
+  axis: number;
+  momentum: number;
+  epsilon: number;
+  gamma?: LayerVariable | null;
+  beta?: LayerVariable | null;
+  movingMean: LayerVariable;
+  movingVariance: LayerVariable;
+}
+
+export class BatchNormalization extends BuiltinBatchNormalization {
+  static override className = 'BatchNormalization';
+
+  /**
+   * Keep this layer in inference mode during fit() even while its gamma/beta train (Keras'
+   * `training=False` on a fine-tuned base). Not serialised: it is a training-time policy.
+   */
+  useMovingStatistics = false;
+
+  override call(inputs: tf.Tensor | tf.Tensor[], kwargs: Kwargs): tf.Tensor | tf.Tensor[] {
+    const training = kwargs['training'] === true && this.trainable && !this.useMovingStatistics;
+    if (!training) return super.call(inputs, { ...kwargs, training: false });
+    return tf.tidy(() => {
+      const self = this as unknown as BnInternals;
+      const x = Array.isArray(inputs) ? inputs[0] : inputs;
+      if (x === undefined) throw new Error(`${this.name}: expected one input tensor`);
+      const ndim = x.rank;
+      const axis = self.axis >= 0 ? self.axis : self.axis + ndim;
+      const reductionAxes = [...Array(ndim).keys()].filter((a) => a !== axis);
+      const { mean, variance } = tf.moments(x, reductionAxes);
+      // Parameters are 1-D over `axis`; they broadcast directly only when axis is the last one.
+      const paramShape = Array<number>(ndim).fill(1);
+      paramShape[axis] = x.shape[axis] as number;
+      const shaped = (t: tf.Tensor): tf.Tensor => (axis === ndim - 1 ? t : tf.reshape(t, paramShape));
+      const beta = self.beta ? shaped(self.beta.read()) : undefined;
+      const gamma = self.gamma ? shaped(self.gamma.read()) : undefined;
+      const out = tf.batchNorm(x, shaped(mean), shaped(variance), beta, gamma, self.epsilon);
+      const updateMovingAverage = (variable: LayerVariable, value: tf.Tensor): void => {
+        tf.tidy(() => {
+          const current = variable.read();
+          variable.write(tf.sub(current, tf.mul(tf.sub(current, value), 1 - self.momentum)));
+        });
+      };
+      updateMovingAverage(self.movingMean, mean);
+      updateMovingAverage(self.movingVariance, variance);
+      return out;
+    });
+  }
+}
+tf.serialization.registerClass(BatchNormalization);
+
+/** Creates the fixed BatchNormalization layer (same arguments as `tfl.layers.batchNormalization`). */
+export function batchNormalization(args: ConstructorParameters<typeof TfBatchNormalization>[0] = {}): BatchNormalization {
+  return new BatchNormalization(args);
+}
+
+export function isBatchNormalization(layer: tfl.layers.Layer): layer is BatchNormalization {
+  return layer instanceof BuiltinBatchNormalization;
+}
+
+/** Keeps every BN layer of `model` in inference mode during training (see the module comment). */
+export function freezeBatchNormStatistics(model: tfl.LayersModel): number {
+  let count = 0;
+  for (const layer of model.layers) {
+    if (layer instanceof BatchNormalization) {
+      layer.useMovingStatistics = true;
+      count++;
+    } else if (isBatchNormalization(layer)) {
+      // A built-in BN (model deserialised before this module registered the fix) would use
+      // batch statistics in fit() and crash when scale=false.
+      throw new Error(`layer ${layer.name} is tfjs' built-in BatchNormalization; import @parts/models before loading the model`);
+    }
+  }
+  return count;
+}
