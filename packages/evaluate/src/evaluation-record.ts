@@ -1,6 +1,8 @@
 // The evaluation record and the pure step from scored images to metrics (no tfjs, no file I/O),
 // so it can be tested and reused without a model.
+import path from 'node:path';
 import type { SplitName } from '@parts/data';
+import { readJson } from './fsutil';
 import { argmax, computeMetrics } from './metrics';
 import type { ClassificationMetrics } from './metrics';
 
@@ -70,4 +72,10 @@ export function evaluatePredictions(
 
 function round6(x: number): number {
   return Math.round(x * 1e6) / 1e6;
+}
+
+export async function readEvaluation(runDir: string): Promise<Evaluation> {
+  const e = await readJson<Evaluation>(path.join(runDir, EVALUATION_JSON));
+  if (e.format !== EVALUATION_FORMAT) throw new Error(`${path.join(runDir, EVALUATION_JSON)}: unknown format ${JSON.stringify(e.format)}`);
+  return e;
 }

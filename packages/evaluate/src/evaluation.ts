@@ -7,7 +7,7 @@ import type { SplitName } from '@parts/data';
 import { disposeClassifier, loadClassifier, predictProbabilities } from '@parts/models';
 import { EVALUATION_FORMAT, EVALUATION_JSON, evaluatePredictions } from './evaluation-record';
 import type { Evaluation, LabelledProbabilities } from './evaluation-record';
-import { dirSize, readJson, writeJsonAtomic } from './fsutil';
+import { dirSize, writeJsonAtomic } from './fsutil';
 import { readRun } from './runs';
 
 export * from './evaluation-record';
@@ -79,10 +79,4 @@ export async function evaluateRun(runDir: string, opts: EvaluateRunOptions = {})
   } finally {
     disposeClassifier(classifier);
   }
-}
-
-export async function readEvaluation(runDir: string): Promise<Evaluation> {
-  const e = await readJson<Evaluation>(path.join(runDir, EVALUATION_JSON));
-  if (e.format !== EVALUATION_FORMAT) throw new Error(`${path.join(runDir, EVALUATION_JSON)}: unknown format ${JSON.stringify(e.format)}`);
-  return e;
 }

@@ -1,0 +1,237 @@
+// Promotion: put one run's model into service (packages/serve/model/) with a model card, keep the
+// previous one in model.prev/ for rollback, and refuse a run that evaluates worse than the one in
+// service unless forced.
+import { promises as fs } from 'node:fs';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { dirSize, exists, findRepoRoot, readJson, siblingTemp } from './fsutil';
+import { readEvaluation } from './evaluation-record';
+import type { Evaluation } from './evaluation-record';
+import { compareRuns, RANKING_RULE } from './leaderboard';
+import type { ReportRun } from './leaderboard';
+import type { Interval } from './metrics';
+import type { RunConfig } from './runs';
+
+export const MODEL_CARD_JSON = 'model-card.json';
+export const MODEL_CARD_FORMAT = 'parts-model-card/1';
+
+export interface ModelCard {
+  format: typeof MODEL_CARD_FORMAT;
+  runId: string;
+  arch: string;
+  mode: string;
+  labels: string[];
+  preprocess: string;
+  /** Square input side in pixels; the model takes [batch, imgSize, imgSize, 3] RGB. */
+  imgSize: number;
+  inputShape: [number, number, number];
+  fit: string;
+  outputActivation?: string;
+  metrics: {
+    split: string;
+    dataRoot: string;
+    n: number;
+    correct: number;
+    accuracy: number;
+    accuracyInterval: Interval & { method: 'wilson'; level: 0.95 };
+    balancedAccuracy: number;
+    macro: { precision: number; recall: number; f1: number };
+    rocAuc: number | null;
+    logLoss: number;
+    perClass: { label: string; support: number; precision: number; recall: number; f1: number }[];
+  };
+  data: { root?: string; fingerprint?: string; classes?: string[] };
+  backend: { training?: unknown; evaluation: string };
+  trainedAt?: string;
+  evaluatedAt: string;
+  promotedAt: string;
+  modelBytes: number;
+  source: string;
+  selectionRule: string;
+  forced: boolean;
+}
+
+export interface PromoteOptions {
+  /** Where the served model lives; default <repo>/packages/serve/model. model.prev sits beside it. */
+  target?: string;
+  /** Promote even when the run evaluates worse than the model in service. */
+  force?: boolean;
+  now?: Date;
+}
+
+export interface PromoteResult {
+  promoted: boolean;
+  /** What happened and why, for people. */
+  message: string;
+  target: string;
+  card?: ModelCard;
+  /** The card of the model that was in service before (now in model.prev), if any. */
+  previous?: ModelCard | null;
+}
+
+export async function defaultServeModelDir(): Promise<string> {
+  let root: string;
+  try {
+    const data = await import('@parts/data');
+    root = data.repoRoot();
+  } catch {
+    root = await findRepoRoot(path.dirname(fileURLToPath(import.meta.url)));
+  }
+  return path.join(root, 'packages', 'serve', 'model');
+}
+
+export function prevDir(target: string): string {
+  return `${path.resolve(target)}.prev`;
+}
+
+export async function readModelCard(dir: string): Promise<ModelCard | null> {
+  const f = path.join(dir, MODEL_CARD_JSON);
+  if (!(await exists(f))) return null;
+  return readJson<ModelCard>(f);
+}
+
+/** Promotes a run using its evaluation.json (written by evaluateRun). */
+export async function promoteRun(runDir: string, opts: PromoteOptions = {}): Promise<PromoteResult> {
+  return promoteEvaluated(runDir, await readEvaluation(runDir), opts);
+}
+
+/** Picks the best evaluated run by RANKING_RULE and promotes it. */
+export async function promoteBest(runs: ReportRun[], opts: PromoteOptions = {}): Promise<PromoteResult> {
+  const ok = runs.filter((r) => r.status === 'ok' && r.evaluation && r.runDir);
+  const target = path.resolve(opts.target ?? (await defaultServeModelDir()));
+  if (ok.length === 0) return { promoted: false, message: 'nothing promoted: no run was evaluated successfully', target };
+  const best = [...ok].sort((a, b) => compareRuns(a.evaluation!, b.evaluation!))[0];
+  return promoteEvaluated(best.runDir!, best.evaluation!, { ...opts, target });
+}
+
+export async function promoteEvaluated(runDir: string, evaluation: Evaluation, opts: PromoteOptions = {}): Promise<PromoteResult> {
+  const target = path.resolve(opts.target ?? (await defaultServeModelDir()));
+  const modelDir = path.join(runDir, 'model');
+  for (const f of ['model.json', 'classifier.json']) {
+    if (!(await exists(path.join(modelDir, f)))) throw new Error(`cannot promote ${runDir}: ${path.join(modelDir, f)} is missing`);
+  }
+  let current: ModelCard | null = null;
+  try {
+    current = await readModelCard(target);
+  } catch (e) {
+    if (!opts.force) throw new Error(`the model in service has an unreadable card (${(e as Error).message}); use --force to replace it`);
+  }
+  const desc = (e: { runId: string; balancedAccuracy: number; logLoss: number }) =>
+    `${e.runId} (balanced accuracy ${(e.balancedAccuracy * 100).toFixed(1)}%, log loss ${e.logLoss.toFixed(3)})`;
+  if (current && !opts.force) {
+    const cur = { runId: current.runId, balancedAccuracy: current.metrics.balancedAccuracy, logLoss: current.metrics.logLoss, modelBytes: current.modelBytes };
+    if (current.runId === evaluation.runId) {
+      return { promoted: false, message: `${evaluation.runId} is already in service at ${target}`, target, previous: current };
+    }
+    if (compareRuns(cur, evaluation) < 0) {
+      const sameData = current.metrics.dataRoot === evaluation.data.root ? '' : ` (note: evaluated on different data: ${current.metrics.dataRoot} vs ${evaluation.data.root})`;
+      return {
+        promoted: false,
+        message: `not promoted: ${desc(evaluation)} is worse than the model in service ${desc(cur)} by the rule "${RANKING_RULE}"${sameData}; use --force to promote anyway`,
+        target,
+        previous: current,
+      };
+    }
+  }
+
+  const config = (await exists(path.join(runDir, 'config.json'))) ? await readJson<RunConfig>(path.join(runDir, 'config.json')) : undefined;
+  const meta = await readJson<{ labels: string[]; imgSize: number; fit: string; preprocess: string; outputActivation?: string; arch: string; mode: string }>(
+    path.join(modelDir, 'classifier.json'),
+  );
+  const card: ModelCard = {
+    format: MODEL_CARD_FORMAT,
+    runId: evaluation.runId,
+    arch: meta.arch,
+    mode: meta.mode,
+    labels: meta.labels,
+    preprocess: meta.preprocess,
+    imgSize: meta.imgSize,
+    inputShape: [meta.imgSize, meta.imgSize, 3],
+    fit: meta.fit,
+    outputActivation: meta.outputActivation,
+    metrics: {
+      split: evaluation.split,
+      dataRoot: evaluation.data.root,
+      n: evaluation.n,
+      correct: evaluation.correct,
+      accuracy: evaluation.accuracy,
+      accuracyInterval: { ...evaluation.accuracyInterval, method: 'wilson', level: 0.95 },
+      balancedAccuracy: evaluation.balancedAccuracy,
+      macro: evaluation.macro,
+      rocAuc: evaluation.rocAuc,
+      logLoss: evaluation.logLoss,
+      perClass: evaluation.perClass.map(({ label, support, precision, recall, f1 }) => ({ label, support, precision, recall, f1 })),
+    },
+    data: { root: config?.data?.root, fingerprint: config?.data?.fingerprint, classes: config?.data?.classes },
+    backend: { training: config?.backend, evaluation: evaluation.backend },
+    trainedAt: config?.createdAt,
+    evaluatedAt: evaluation.evaluatedAt,
+    promotedAt: (opts.now ?? new Date()).toISOString(),
+    modelBytes: await dirSize(modelDir),
+    source: path.resolve(runDir),
+    selectionRule: RANKING_RULE,
+    forced: !!opts.force && current !== null && compareRuns({ ...current.metrics, modelBytes: current.modelBytes }, evaluation) < 0,
+  };
+
+  const staged = siblingTemp(target);
+  await fs.mkdir(path.dirname(target), { recursive: true });
+  try {
+    await fs.cp(modelDir, staged, { recursive: true });
+    await fs.writeFile(path.join(staged, MODEL_CARD_JSON), JSON.stringify(card, null, 2) + '\n');
+    await swapIn(staged, target);
+  } catch (e) {
+    await fs.rm(staged, { recursive: true, force: true });
+    throw e;
+  }
+  const was = current ? ` (previous model ${current.runId} kept in ${prevDir(target)})` : '';
+  return { promoted: true, message: `promoted ${desc(evaluation)} to ${target}${was}`, target, card, previous: current };
+}
+
+/**
+ * Puts the complete folder `staged` at `target`, moving the current target to target.prev.
+ * Each step is a rename; if the last one fails the earlier ones are undone.
+ */
+async function swapIn(staged: string, target: string): Promise<void> {
+  const prev = prevDir(target);
+  const oldPrev = (await exists(prev)) ? siblingTemp(prev, 'old') : null;
+  if (oldPrev) await fs.rename(prev, oldPrev);
+  const hadTarget = await exists(target);
+  try {
+    if (hadTarget) await fs.rename(target, prev);
+    await fs.rename(staged, target);
+  } catch (e) {
+    if (hadTarget && !(await exists(target)) && (await exists(prev))) await fs.rename(prev, target);
+    if (oldPrev && !(await exists(prev))) await fs.rename(oldPrev, prev);
+    throw e;
+  }
+  if (oldPrev) await fs.rm(oldPrev, { recursive: true, force: true });
+}
+
+/**
+ * Rolls back to model.prev. The two folders swap places, so the model taken out of service is
+ * kept and a second rollback undoes the first.
+ */
+export async function rollback(opts: { target?: string } = {}): Promise<PromoteResult> {
+  const target = path.resolve(opts.target ?? (await defaultServeModelDir()));
+  const prev = prevDir(target);
+  if (!(await exists(prev))) throw new Error(`nothing to roll back to: ${prev} does not exist`);
+  const previous = await readModelCard(prev).catch(() => null);
+  const current = (await exists(target)) ? await readModelCard(target).catch(() => null) : null;
+  const aside = siblingTemp(target, 'rollback');
+  const hadTarget = await exists(target);
+  if (hadTarget) await fs.rename(target, aside);
+  try {
+    await fs.rename(prev, target);
+  } catch (e) {
+    if (hadTarget) await fs.rename(aside, target);
+    throw e;
+  }
+  if (hadTarget) await fs.rename(aside, prev);
+  return {
+    promoted: true,
+    message: `rolled back ${target} to ${previous?.runId ?? 'the previous model'}${current ? `; ${current.runId} kept in ${prev}` : ''}`,
+    target,
+    card: previous ?? undefined,
+    previous: current,
+  };
+}

@@ -1,0 +1,136 @@
+import { execFileSync } from 'node:child_process';
+import { promises as fs } from 'node:fs';
+import path from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { promoteBest, promoteRun, readModelCard, rollback } from '../src/promote';
+import { EVALUATION_JSON } from '../src/evaluation-record';
+import type { Evaluation } from '../src/evaluation-record';
+import type { ReportRun } from '../src/leaderboard';
+import { fakeEvaluation, tempDir } from './helpers';
+
+const labels = ['big', 'small'];
+
+/** A run folder with a (fake) saved model and an evaluation with `right` of 4 images correct. */
+async function fakeRun(root: string, runId: string, right: number, opts: { confident?: number; weightBytes?: number } = {}): Promise<{ dir: string; ev: Evaluation }> {
+  const dir = path.join(root, 'runs', runId);
+  await fs.mkdir(path.join(dir, 'model'), { recursive: true });
+  const c = opts.confident ?? 0.8;
+  const items: [string, string, number[]][] = [0, 1, 2, 3].map((i) => {
+    const truth = i < 2 ? 'big' : 'small';
+    const ok = i < right;
+    const pBig = (truth === 'big') === ok ? c : 1 - c;
+    return [`/img/${i}.jpg`, truth, [pBig, 1 - pBig]];
+  });
+  const ev = fakeEvaluation({ runId, arch: 'tinyvgg', mode: 'scratch', labels, items, modelBytes: 0 });
+  ev.runDir = dir;
+  await fs.writeFile(path.join(dir, 'model', 'model.json'), JSON.stringify({ runId }));
+  await fs.writeFile(path.join(dir, 'model', 'weights.bin'), Buffer.alloc(opts.weightBytes ?? 100));
+  await fs.writeFile(
+    path.join(dir, 'model', 'classifier.json'),
+    JSON.stringify({ format: 'parts-classifier/1', arch: 'tinyvgg', mode: 'scratch', labels, imgSize: 32, fit: 'cover', preprocess: 'rescale01', outputActivation: 'sigmoid', runId }),
+  );
+  await fs.writeFile(path.join(dir, 'config.json'), JSON.stringify({ runId, createdAt: '2025-01-01T00:00:00Z', data: { root: '/data', fingerprint: `fp-${runId}`, classes: labels }, backend: { name: 'cpu' } }));
+  await fs.writeFile(path.join(dir, EVALUATION_JSON), JSON.stringify(ev));
+  return { dir, ev };
+}
+
+const servedRun = async (target: string) => JSON.parse(await fs.readFile(path.join(target, 'model.json'), 'utf8')).runId;
+const leftovers = async (parent: string) => (await fs.readdir(parent)).filter((n) => n.startsWith('.'));
+
+describe('promotion', () => {
+  it('promotes with a model card, keeps the previous model, refuses a worse run unless forced, and rolls back', async () => {
+    const root = await tempDir();
+    const target = path.join(root, 'serve', 'model');
+    const a = await fakeRun(root, 'a', 3);
+    const b = await fakeRun(root, 'b', 4);
+    const worse = await fakeRun(root, 'worse', 2);
+
+    const r1 = await promoteRun(a.dir, { target });
+    expect(r1.promoted).toBe(true);
+    expect(await servedRun(target)).toBe('a');
+    const card = (await readModelCard(target))!;
+    expect(card).toMatchObject({ runId: 'a', arch: 'tinyvgg', mode: 'scratch', labels, preprocess: 'rescale01', imgSize: 32, inputShape: [32, 32, 3], fit: 'cover' });
+    expect(card.metrics).toMatchObject({ n: 4, correct: 3, accuracy: 0.75 });
+    expect(card.metrics.accuracyInterval.low).toBeLessThan(0.75);
+    expect(card.data.fingerprint).toBe('fp-a');
+    expect(card.backend.evaluation).toBe('cpu');
+    expect(await fs.readFile(path.join(target, 'weights.bin'))).toHaveLength(100);
+
+    const r2 = await promoteRun(b.dir, { target });
+    expect(r2.promoted).toBe(true);
+    expect(r2.previous?.runId).toBe('a');
+    expect(await servedRun(target)).toBe('b');
+    expect(await servedRun(`${target}.prev`)).toBe('a');
+
+    const r3 = await promoteRun(worse.dir, { target });
+    expect(r3.promoted).toBe(false);
+    expect(r3.message).toMatch(/worse than the model in service b/);
+    expect(r3.message).toMatch(/50\.0%.*100\.0%/);
+    expect(await servedRun(target)).toBe('b');
+
+    const r4 = await promoteRun(worse.dir, { target, force: true });
+    expect(r4.promoted).toBe(true);
+    expect(r4.card?.forced).toBe(true);
+    expect(await servedRun(target)).toBe('worse');
+    expect(await servedRun(`${target}.prev`)).toBe('b');
+
+    const rb = await rollback({ target });
+    expect(rb.card?.runId).toBe('b');
+    expect(await servedRun(target)).toBe('b');
+    expect(await servedRun(`${target}.prev`)).toBe('worse');
+    await rollback({ target }); // a second rollback undoes the first
+    expect(await servedRun(target)).toBe('worse');
+    expect(await leftovers(path.dirname(target))).toEqual([]);
+  });
+
+  it('does nothing when the same run is already in service', async () => {
+    const root = await tempDir();
+    const target = path.join(root, 'model');
+    const a = await fakeRun(root, 'a', 3);
+    await promoteRun(a.dir, { target });
+    const again = await promoteRun(a.dir, { target });
+    expect(again.promoted).toBe(false);
+    expect(again.message).toMatch(/already in service/);
+  });
+
+  it('a copy that fails half way leaves the served model untouched and no temp folder', async () => {
+    const root = await tempDir();
+    const target = path.join(root, 'model');
+    const a = await fakeRun(root, 'a', 3);
+    const b = await fakeRun(root, 'b', 4);
+    await promoteRun(a.dir, { target });
+    execFileSync('mkfifo', [path.join(b.dir, 'model', 'zz-pipe')]); // fs.cp refuses FIFOs
+    await expect(promoteRun(b.dir, { target })).rejects.toThrow();
+    expect(await servedRun(target)).toBe('a');
+    expect(await leftovers(root)).toEqual([]);
+    await expect(promoteRun(path.join(root, 'nope'), { target })).rejects.toThrow(/evaluation\.json/);
+  });
+
+  it('rollback without a previous model is a clear error', async () => {
+    const root = await tempDir();
+    await expect(rollback({ target: path.join(root, 'model') })).rejects.toThrow(/nothing to roll back to/);
+  });
+
+  it('promoteBest applies the rule: balanced accuracy, then log loss, then model size', async () => {
+    const root = await tempDir();
+    // Both 3/4 right; log loss (3·-ln c - ln(1-c))/4 is 0.568 for c=0.7 and 0.648 for c=0.55.
+    const lowLoss = await fakeRun(root, 'confident', 3, { confident: 0.7 });
+    const highLoss = await fakeRun(root, 'hesitant', 3, { confident: 0.55 });
+    expect(lowLoss.ev.balancedAccuracy).toBe(highLoss.ev.balancedAccuracy);
+    expect(lowLoss.ev.logLoss).toBeLessThan(highLoss.ev.logLoss);
+    const worse = await fakeRun(root, 'worse', 2, { confident: 0.99 });
+    const asRun = (r: { dir: string; ev: Evaluation }): ReportRun => ({ runId: r.ev.runId, runDir: r.dir, status: 'ok', evaluation: r.ev });
+    const res = await promoteBest([asRun(worse), asRun(highLoss), asRun(lowLoss), { runId: 'bad', status: 'bad', reason: 'x' }], { target: path.join(root, 'm1') });
+    expect(res.card?.runId).toBe('confident');
+
+    const small = await fakeRun(root, 'small', 3, { confident: 0.9 });
+    const big = await fakeRun(root, 'big', 3, { confident: 0.9 });
+    small.ev.modelBytes = 10;
+    big.ev.modelBytes = 20;
+    const res2 = await promoteBest([asRun(big), asRun(small)], { target: path.join(root, 'm2') });
+    expect(res2.card?.runId).toBe('small');
+
+    const none = await promoteBest([{ runId: 'bad', status: 'bad' }], { target: path.join(root, 'm3') });
+    expect(none.promoted).toBe(false);
+  });
+});
