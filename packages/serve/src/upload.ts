@@ -127,6 +127,8 @@ function readMultipart(req: IncomingMessage, limits: UploadLimits): Promise<Uplo
     };
 
     bb.on('file', (field, stream, info) => {
+      // Destroying the parser destroys the open file stream with an error; never unhandled.
+      stream.on('error', () => {});
       const label = `field '${field}' file '${info.filename ?? ''}'`;
       if (field !== IMAGE_FIELD) {
         stream.resume();

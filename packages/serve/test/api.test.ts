@@ -59,7 +59,7 @@ describe('good requests', () => {
   it('classifies one multipart file as an object and several as an array, in order', async () => {
     const one = await fetch(api('/api/predict'), { method: 'POST', body: form([big[0]!]) });
     expect(one.status).toBe(200);
-    const single = await one.json();
+    const single: any = await one.json();
     expect(Array.isArray(single)).toBe(false);
     expectPrediction(single, path.basename(big[0]!));
 
@@ -70,7 +70,7 @@ describe('good requests', () => {
     expect(arr.map((r) => r.file)).toEqual(files.map((f) => path.basename(f)));
     arr.forEach((r, i) => expectPrediction(r, path.basename(files[i]!)));
     // The same image gives the same answer alone or in a batch.
-    const alone = await (await fetch(api('/api/predict'), { method: 'POST', body: form([small[0]!]) })).json();
+    const alone: any = await (await fetch(api('/api/predict'), { method: 'POST', body: form([small[0]!]) })).json();
     expect(arr[1].probabilities.big).toBeCloseTo(alone.probabilities.big, 5);
   });
 
@@ -82,7 +82,7 @@ describe('good requests', () => {
     expect(html).toContain('/api/predict');
     expect(html).toContain('name="viewport"');
 
-    const card = await (await fetch(api('/api/model'))).json();
+    const card: any = await (await fetch(api('/api/model'))).json();
     expect(card).toMatchObject({ id: 'tiny-a', arch: 'tinytest', mode: 'scratch', labels: ['big', 'small'], imgSize: 32, fit: 'cover', source: 'classifier.json' });
     expect(card.card.runId).toBe('tiny-a');
 
