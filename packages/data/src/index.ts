@@ -1,1 +1,16 @@
 export type * from './types';
+export { makeRng, shuffled } from './rng';
+export { repoRoot, defaultDemoDir, resolveUserPath, relPosix } from './paths';
+export { decodeImage, probeImage, DecodeError, CONTAIN_FILL, DEFAULT_MAX_PIXELS } from './decode';
+export type { DecodeErrorCode, DecodeOptions } from './decode';
+export { listDataset, stratifiedSplit, DatasetError, IMAGE_EXTENSIONS } from './list';
+export type { ListOptions } from './list';
+export { augment, applyAugment, drawAugmentParams, AUGMENT_STUDY, AUGMENT_NONE } from './augment';
+export type { AugmentOptions, AugmentParams, FillMode } from './augment';
+export { checkDataset, formatDatasetReport, DEFAULT_NEAR_DUP_THRESHOLD } from './check';
+export type { CheckOptions, DatasetReport, DuplicateGroup, NearDuplicatePair, FileRef, SizeCount } from './check';
+export { perceptualSignature, normalizeSignatures, signatureSimilarity, dHash, hammingHex, SIGNATURE_SIZE } from './similarity';
+export { datasetFingerprint } from './fingerprint';
+export { contentHash } from './hash';
+export { generateDemoDataset, DEMO_CLASSES } from './demo';
+export type { DemoOptions } from './demo';

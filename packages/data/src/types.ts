@@ -25,4 +25,15 @@ export interface DatasetIndex {
   splits: Record<SplitName, Sample[]>;
   /** Where each split came from: a folder on disk or a seeded stratified split. */
   splitSource: Record<SplitName, 'folder' | 'generated' | 'none'>;
+  /** Unreadable files left out because of `skipBad` (absent when none). */
+  skipped?: BadFile[];
+}
+
+/** A file that could not be read as an image. */
+export interface BadFile {
+  file: string;
+  /** Full message, naming the file. */
+  reason: string;
+  /** DecodeError code when known ('unsupported' | 'corrupt' | 'too-large' | 'empty' | 'unreadable'). */
+  code?: string;
 }

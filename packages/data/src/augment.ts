@@ -1,0 +1,203 @@
+import type { RawImage } from './types';
+
+/** How out-of-image samples are filled, as in Keras' fill_mode (scipy.ndimage modes). */
+export type FillMode = 'reflect' | 'nearest' | 'constant';
+
+/**
+ * Random augmentation ranges, modelled on Keras' ImageDataGenerator. Each value is the half-width
+ * of a uniform range; 0 disables that transform.
+ */
+export interface AugmentOptions {
+  /** Max rotation in degrees (rotation_range). */
+  rotation: number;
+  /** Max horizontal / vertical shift as a fraction of width / height (width/height_shift_range). */
+  shiftX: number;
+  shiftY: number;
+  /** Max shear angle in degrees (Keras' shear_range is in degrees too). */
+  shear: number;
+  /** Zoom factors are drawn per axis from [1 - zoom, 1 + zoom] (zoom_range); >1 zooms out. */
+  zoom: number;
+  hflip: boolean;
+  vflip: boolean;
+  fill: FillMode;
+  /** Value for fill = 'constant' (Keras cval). */
+  fillValue?: number;
+  /** Brightness factor drawn from [1 - brightness, 1 + brightness]. */
+  brightness: number;
+  /** Contrast factor drawn from [1 - contrast, 1 + contrast], around the image's mean luminance. */
+  contrast: number;
+}
+
+/**
+ * The study's generator: rotation_range=30, width/height_shift_range=0.15, shear_range=0.2,
+ * zoom_range=0.2, horizontal_flip, vertical_flip, fill_mode='reflect'. Keras reads shear_range in
+ * degrees, so the study's 0.2 is a 0.2° shear; kept as is to reproduce it. Brightness/contrast
+ * (±20%) are this project's addition for lighting variation.
+ */
+export const AUGMENT_STUDY: Readonly<AugmentOptions> = Object.freeze({
+  rotation: 30,
+  shiftX: 0.15,
+  shiftY: 0.15,
+  shear: 0.2,
+  zoom: 0.2,
+  hflip: true,
+  vflip: true,
+  fill: 'reflect',
+  brightness: 0.2,
+  contrast: 0.2,
+});
+
+/** No augmentation: `augment` returns an exact copy. */
+export const AUGMENT_NONE: Readonly<AugmentOptions> = Object.freeze({
+  rotation: 0,
+  shiftX: 0,
+  shiftY: 0,
+  shear: 0,
+  zoom: 0,
+  hflip: false,
+  vflip: false,
+  fill: 'reflect',
+  brightness: 0,
+  contrast: 0,
+});
+
+/** One concrete draw of the random transform. */
+export interface AugmentParams {
+  rotationDeg: number;
+  /** Shifts in pixels. */
+  tx: number;
+  ty: number;
+  shearDeg: number;
+  zx: number;
+  zy: number;
+  hflip: boolean;
+  vflip: boolean;
+  brightness: number;
+  contrast: number;
+}
+
+const sym = (u: number, r: number) => (2 * u - 1) * r;
+
+/**
+ * Draws the transform parameters. Always consumes exactly 10 numbers in a fixed order, so
+ * switching one transform on or off does not change what the others draw.
+ */
+export function drawAugmentParams(rng: () => number, opts: AugmentOptions, width: number, height: number): AugmentParams {
+  const u = Array.from({ length: 10 }, () => rng());
+  return {
+    rotationDeg: sym(u[0], opts.rotation),
+    tx: sym(u[1], opts.shiftX) * width,
+    ty: sym(u[2], opts.shiftY) * height,
+    shearDeg: sym(u[3], opts.shear),
+    zx: 1 + sym(u[4], opts.zoom),
+    zy: 1 + sym(u[5], opts.zoom),
+    hflip: opts.hflip && u[6] < 0.5,
+    vflip: opts.vflip && u[7] < 0.5,
+    brightness: 1 + sym(u[8], opts.brightness),
+    contrast: 1 + sym(u[9], opts.contrast),
+  };
+}
+
+/** scipy 'reflect' (half-sample symmetric: d c b a | a b c d | d c b a) index mapping. */
+function reflectIndex(i: number, n: number): number {
+  const period = 2 * n;
+  let m = i % period;
+  if (m < 0) m += period;
+  return m < n ? m : period - 1 - m;
+}
+
+function isIdentityWarp(p: AugmentParams): boolean {
+  return p.rotationDeg === 0 && p.tx === 0 && p.ty === 0 && p.shearDeg === 0 && p.zx === 1 && p.zy === 1;
+}
+
+/**
+ * Applies a concrete transform: an affine warp by inverse mapping (each output pixel samples the
+ * input bilinearly at M·(p - c) + c + t), then flips, then brightness and contrast.
+ */
+export function applyAugment(img: RawImage, p: AugmentParams, fill: FillMode = 'reflect', fillValue = 0): RawImage {
+  const { width: w, height: h, data: src } = img;
+  if (src.length !== w * h * 3) throw new RangeError(`augment: data length ${src.length} != ${w}x${h}x3`);
+  const out = new Uint8Array(src.length);
+  const cx = (w - 1) / 2;
+  const cy = (h - 1) / 2;
+
+  if (isIdentityWarp(p) && !p.hflip && !p.vflip) {
+    out.set(src);
+  } else {
+    // M = Rotation · Shear · Zoom, the same composition as Keras' apply_affine_transform.
+    const th = (p.rotationDeg * Math.PI) / 180;
+    const sh = (p.shearDeg * Math.PI) / 180;
+    const cos = Math.cos(th);
+    const sin = Math.sin(th);
+    // Rotation [[cos,-sin],[sin,cos]] · Shear [[1,-sin(sh)],[0,cos(sh)]] · diag(zx, zy)
+    const a = cos * p.zx;
+    const b = (-cos * Math.sin(sh) - sin * Math.cos(sh)) * p.zy;
+    const c = sin * p.zx;
+    const d = (-sin * Math.sin(sh) + cos * Math.cos(sh)) * p.zy;
+    const constant = fill === 'constant';
+    const nearest = fill === 'nearest';
+    const map = (i: number, n: number) => (nearest ? (i < 0 ? 0 : i >= n ? n - 1 : i) : reflectIndex(i, n));
+    const fv = fillValue;
+    let o = 0;
+    for (let y = 0; y < h; y++) {
+      const yy = (p.vflip ? h - 1 - y : y) - cy;
+      for (let x = 0; x < w; x++) {
+        const xx = (p.hflip ? w - 1 - x : x) - cx;
+        const sx = a * xx + b * yy + cx + p.tx;
+        const sy = c * xx + d * yy + cy + p.ty;
+        const x0f = Math.floor(sx);
+        const y0f = Math.floor(sy);
+        const fx = sx - x0f;
+        const fy = sy - y0f;
+        if (constant) {
+          // Each neighbour outside the image contributes the fill value, as in scipy's constant mode.
+          for (let ch = 0; ch < 3; ch++) {
+            const px = (xi: number, yi: number) => (xi < 0 || yi < 0 || xi >= w || yi >= h ? fv : src[(yi * w + xi) * 3 + ch]);
+            const v0 = px(x0f, y0f) * (1 - fx) + px(x0f + 1, y0f) * fx;
+            const v1 = px(x0f, y0f + 1) * (1 - fx) + px(x0f + 1, y0f + 1) * fx;
+            out[o++] = Math.round(v0 * (1 - fy) + v1 * fy);
+          }
+          continue;
+        }
+        const x0 = map(x0f, w);
+        const x1 = map(x0f + 1, w);
+        const y0 = map(y0f, h);
+        const y1 = map(y0f + 1, h);
+        const i00 = (y0 * w + x0) * 3;
+        const i01 = (y0 * w + x1) * 3;
+        const i10 = (y1 * w + x0) * 3;
+        const i11 = (y1 * w + x1) * 3;
+        const w00 = (1 - fx) * (1 - fy);
+        const w01 = fx * (1 - fy);
+        const w10 = (1 - fx) * fy;
+        const w11 = fx * fy;
+        // Uint8Array assignment truncates; +0.5 rounds the non-negative result.
+        out[o++] = src[i00] * w00 + src[i01] * w01 + src[i10] * w10 + src[i11] * w11 + 0.5;
+        out[o++] = src[i00 + 1] * w00 + src[i01 + 1] * w01 + src[i10 + 1] * w10 + src[i11 + 1] * w11 + 0.5;
+        out[o++] = src[i00 + 2] * w00 + src[i01 + 2] * w01 + src[i10 + 2] * w10 + src[i11 + 2] * w11 + 0.5;
+      }
+    }
+  }
+
+  if (p.brightness !== 1 || p.contrast !== 1) adjustBrightnessContrast(out, p.brightness, p.contrast);
+  return { data: out, width: w, height: h };
+}
+
+/** PIL ImageEnhance semantics: brightness scales, contrast blends with the mean luminance. In place. */
+function adjustBrightnessContrast(data: Uint8Array, brightness: number, contrast: number): void {
+  let sum = 0;
+  for (let i = 0; i < data.length; i += 3) sum += 0.299 * data[i] + 0.587 * data[i + 1] + 0.114 * data[i + 2];
+  const mean = (sum / (data.length / 3)) * brightness;
+  const lut = new Uint8Array(256);
+  for (let v = 0; v < 256; v++) {
+    const r = mean + (v * brightness - mean) * contrast;
+    lut[v] = r <= 0 ? 0 : r >= 255 ? 255 : Math.round(r);
+  }
+  for (let i = 0; i < data.length; i++) data[i] = lut[data[i]];
+}
+
+/** Draws a random transform from `rng` and applies it. Same rng state → same bytes. */
+export function augment(img: RawImage, rng: () => number, opts: AugmentOptions): RawImage {
+  const params = drawAugmentParams(rng, opts, img.width, img.height);
+  return applyAugment(img, params, opts.fill, opts.fillValue ?? 0);
+}
