@@ -1,0 +1,117 @@
+// The CI accuracy gate: a run fails when its test accuracy is below the committed baseline by more
+// than one test image (tolerance 1/n), so a single photo flipping does not break the build but a
+// real regression does.
+//
+// Baseline file (default <repo>/evaluation/baseline.json):
+//   {
+//     "format": "parts-baseline/1",
+//     "tasks": {
+//       "parts": { "arch": "tinyvgg", "mode": "scratch", "dataset": "parts", "accuracy": 0.857, "n": 21 },
+//       "bolts-nuts": { "arch": "tinyvgg", "accuracy": 0.7, "n": 40, "required": false }
+//     }
+//   }
+// A run belongs to a task when its architecture (aliases allowed) and, if given, mode match, and the
+// last folder name of the dataset it was evaluated on equals `dataset` (default: the task's key).
+// `n` is the number of test images the baseline was measured on (informational; the tolerance uses
+// the run's own n). `required: true` makes a task with no matching run a failure.
+import path from 'node:path';
+import { readJson } from './fsutil';
+import { canonicalArch } from './leaderboard';
+import type { Evaluation } from './evaluation-record';
+
+export const BASELINE_FORMAT = 'parts-baseline/1';
+
+export interface BaselineTask {
+  arch: string;
+  mode?: string;
+  dataset?: string;
+  accuracy: number;
+  n?: number;
+  required?: boolean;
+}
+
+export interface Baseline {
+  format?: string;
+  tasks: Record<string, BaselineTask>;
+}
+
+export interface CheckLine {
+  task: string;
+  runId: string | null;
+  pass: boolean;
+  accuracy?: number;
+  correct?: number;
+  n?: number;
+  baseline: number;
+  /** baseline - 1/n: the lowest accuracy that passes. */
+  threshold?: number;
+  message: string;
+}
+
+export interface CheckResult {
+  ok: boolean;
+  lines: CheckLine[];
+}
+
+export async function readBaseline(file: string): Promise<Baseline> {
+  const b = await readJson<Baseline>(file);
+  validateBaseline(b, file);
+  return b;
+}
+
+export function validateBaseline(b: Baseline, where = 'baseline'): void {
+  const problems: string[] = [];
+  if (b.format !== undefined && b.format !== BASELINE_FORMAT) problems.push(`format must be '${BASELINE_FORMAT}' (got ${JSON.stringify(b.format)})`);
+  if (!b.tasks || typeof b.tasks !== 'object' || Object.keys(b.tasks).length === 0) problems.push('"tasks" must be an object with at least one task');
+  for (const [name, t] of Object.entries(b.tasks ?? {})) {
+    if (typeof t?.arch !== 'string' || !t.arch) problems.push(`tasks.${name}.arch must be a string`);
+    if (typeof t?.accuracy !== 'number' || !(t.accuracy >= 0 && t.accuracy <= 1)) problems.push(`tasks.${name}.accuracy must be a number in [0, 1] (got ${JSON.stringify(t?.accuracy)})`);
+    if (t?.n !== undefined && !(Number.isInteger(t.n) && t.n > 0)) problems.push(`tasks.${name}.n must be a positive integer`);
+  }
+  if (problems.length) throw new Error(`invalid baseline ${where}: ${problems.join('; ')}`);
+}
+
+export function runMatchesTask(e: Pick<Evaluation, 'arch' | 'mode' | 'data'>, name: string, t: BaselineTask): boolean {
+  if (canonicalArch(e.arch) !== canonicalArch(t.arch)) return false;
+  if (t.mode && e.mode !== t.mode) return false;
+  return path.basename(path.resolve(e.data.root)) === (t.dataset ?? name);
+}
+
+/**
+ * Checks evaluations against the baseline. With latestOnly (the default for a whole runs folder),
+ * each task is judged on its most recent matching run, so old experiments lying in runs/ do not
+ * decide today's build.
+ */
+export function checkAgainstBaseline(evaluations: Evaluation[], baseline: Baseline, opts: { latestOnly?: boolean } = {}): CheckResult {
+  validateBaseline(baseline);
+  const lines: CheckLine[] = [];
+  for (const [name, task] of Object.entries(baseline.tasks)) {
+    let matching = evaluations.filter((e) => runMatchesTask(e, name, task));
+    if (opts.latestOnly && matching.length > 1) matching = [[...matching].sort((a, b) => a.runId.localeCompare(b.runId)).at(-1)!];
+    if (matching.length === 0) {
+      lines.push({
+        task: name,
+        runId: null,
+        pass: !task.required,
+        baseline: task.accuracy,
+        message: `${task.required ? 'FAIL' : 'skip'} ${name}: no evaluated ${task.arch}${task.mode ? ' ' + task.mode : ''} run on a dataset named '${task.dataset ?? name}'`,
+      });
+      continue;
+    }
+    for (const e of matching) {
+      const tolerance = 1 / e.n;
+      const threshold = task.accuracy - tolerance;
+      const pass = e.accuracy >= threshold - 1e-9;
+      const nNote = task.n !== undefined && task.n !== e.n ? ` (baseline measured on ${task.n} images)` : '';
+      const message =
+        `${pass ? 'ok  ' : 'FAIL'} ${name}: ${e.runId} accuracy ${fmt(e.accuracy)} (${e.correct}/${e.n}) ${pass ? '>=' : '<'} ` +
+        `baseline ${fmt(task.accuracy)} minus one test image (1/${e.n} = ${fmt(tolerance)}) = ${fmt(threshold)}${nNote}`;
+      lines.push({ task: name, runId: e.runId, pass, accuracy: e.accuracy, correct: e.correct, n: e.n, baseline: task.accuracy, threshold, message });
+    }
+  }
+  return { ok: lines.every((l) => l.pass), lines };
+}
+
+function fmt(x: number): string {
+  return x.toFixed(4);
+}

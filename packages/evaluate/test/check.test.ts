@@ -1,0 +1,62 @@
+import { promises as fs } from 'node:fs';
+import path from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { checkAgainstBaseline, readBaseline } from '../src/check';
+import type { Baseline } from '../src/check';
+import { fakeEvaluation, tempDir } from './helpers';
+
+/** A tinyvgg run on a dataset folder named `dataset` with `right` of 20 images correct. */
+function run(runId: string, right: number, dataset = 'parts', arch = 'tinyvgg') {
+  const items: [string, string, number[]][] = Array.from({ length: 20 }, (_, i) => {
+    const truth = i % 2 ? 'small' : 'big';
+    const ok = i < right;
+    const pBig = (truth === 'big') === ok ? 0.8 : 0.2;
+    return [`/d/${i}.jpg`, truth, [pBig, 1 - pBig]];
+  });
+  return fakeEvaluation({ runId, arch, mode: 'scratch', labels: ['big', 'small'], items, dataRoot: `/x/datasets/${dataset}` });
+}
+
+const baseline = (accuracy: number, extra: Partial<Baseline['tasks'][string]> = {}): Baseline => ({
+  format: 'parts-baseline/1',
+  tasks: { parts: { arch: 'tinyvgg', mode: 'scratch', accuracy, n: 20, ...extra } },
+});
+
+describe('accuracy gate', () => {
+  it('passes at the baseline and within one test image of it', () => {
+    expect(checkAgainstBaseline([run('r', 17)], baseline(0.85)).ok).toBe(true); // equal
+    expect(checkAgainstBaseline([run('r', 16)], baseline(0.85)).ok).toBe(true); // one image below
+  });
+
+  it('fails on a deliberately higher baseline, with both numbers in the message', () => {
+    const res = checkAgainstBaseline([run('r1', 16)], baseline(0.9));
+    expect(res.ok).toBe(false);
+    const msg = res.lines[0].message;
+    expect(msg).toMatch(/^FAIL parts: r1 accuracy 0\.8000 \(16\/20\) < baseline 0\.9000 minus one test image \(1\/20 = 0\.0500\) = 0\.8500/);
+  });
+
+  it('judges the latest run per task when asked, every run otherwise', () => {
+    const runs = [run('20250101-000000-tinyvgg-scratch', 10), run('20250102-000000-tinyvgg-scratch', 17)];
+    expect(checkAgainstBaseline(runs, baseline(0.85), { latestOnly: true }).ok).toBe(true);
+    expect(checkAgainstBaseline(runs, baseline(0.85)).ok).toBe(false);
+  });
+
+  it('matches runs by architecture alias, mode and dataset folder name', () => {
+    const b: Baseline = { tasks: { 'bolts-nuts': { arch: 'inceptionv3', accuracy: 0.5 }, parts: { arch: 'tinyvgg', mode: 'extract', accuracy: 0.99 } } };
+    const res = checkAgainstBaseline([run('i', 4, 'bolts-nuts', 'inception'), run('t', 20)], b);
+    expect(res.lines.map((l) => [l.task, l.runId, l.pass])).toEqual([
+      ['bolts-nuts', 'i', false],
+      ['parts', null, true], // tinyvgg *scratch* does not match a tinyvgg extract task; not required → skip
+    ]);
+    b.tasks.parts.required = true;
+    expect(checkAgainstBaseline([], b).lines[1]).toMatchObject({ pass: false });
+  });
+
+  it('rejects a malformed baseline file with the field named', async () => {
+    const dir = await tempDir();
+    const f = path.join(dir, 'baseline.json');
+    await fs.writeFile(f, JSON.stringify({ tasks: { parts: { arch: 'tinyvgg', accuracy: 1.5 } } }));
+    await expect(readBaseline(f)).rejects.toThrow(/tasks\.parts\.accuracy must be a number in \[0, 1\]/);
+    await fs.writeFile(f, '{oops');
+    await expect(readBaseline(f)).rejects.toThrow(/not valid JSON/);
+  });
+});
