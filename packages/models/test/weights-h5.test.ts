@@ -59,6 +59,11 @@ function allWeights(model: tfl.LayersModel): Float32Array[] {
   });
 }
 
+function maxAbsDiff(a: Float32Array, b: Float32Array): number {
+  expect(a.length).toBe(b.length);
+  return a.reduce((m, v, i) => Math.max(m, Math.abs(v - b[i])), 0);
+}
+
 const probe = () => tf.tensor4d(Float32Array.from({ length: 2 * 6 * 6 * 3 }, (_, i) => Math.cos(i * 0.11)), [2, 6, 6, 3]);
 
 function predictArray(model: tfl.LayersModel): Float32Array {
@@ -169,12 +174,36 @@ describe('Keras HDF5 layout', () => {
   });
 });
 
+describe('files written by h5py the way Keras 2 writes them (test/fixtures, see make_keras_h5.py)', () => {
+  const fixture = (name: string) => path.join(path.dirname(new URL(import.meta.url).pathname), 'fixtures', name);
+
+  for (const name of ['keras2-small.h5', 'keras2-small-full.h5']) {
+    it(`${name}: reads and loads into the matching tfjs model with the expected outputs`, async () => {
+      const read = await readKerasH5Weights(fixture(name));
+      expect([...read.keys()]).toEqual(['img', 'conv1', 'bn1', 'relu', 'gap', 'fc']);
+      // Keras writes np.asarray([]) (float64) as weight_names of weightless layers
+      expect(read.get('gap')).toEqual([]);
+      expect(read.get('bn1')!.map((w) => w.name)).toEqual(['bn1/gamma:0', 'bn1/beta:0', 'bn1/moving_mean:0', 'bn1/moving_variance:0']);
+
+      const fresh = smallModel({ seed: 23 });
+      expect(await loadKerasWeightsIntoModel(fresh, fixture(name))).toEqual({ loaded: 3, skipped: [] });
+      // `source` got the same formula from setKnownWeights; numpy's and V8's sin may differ in the last
+      // float64 bit, which can flip a float32 rounding, hence the 1e-6 tolerance.
+      const want = allWeights(source);
+      allWeights(fresh).forEach((w, i) => expect(maxAbsDiff(w, want[i])).toBeLessThan(1e-6));
+      expect(maxAbsDiff(predictArray(fresh), predictArray(source))).toBeLessThan(1e-5);
+    });
+  }
+});
+
 describe('loadKerasWeightsIntoModel', () => {
   it('round-trips: a fresh model of the same topology gets identical weights and outputs', async () => {
     const fresh = smallModel({ seed: 99 });
     expect(predictArray(fresh)).not.toEqual(predictArray(source));
+    const tensorsBefore = tf.memory().numTensors;
     const res = await loadKerasWeightsIntoModel(fresh, h5File);
     expect(res).toEqual({ loaded: 3, skipped: [] });
+    expect(tf.memory().numTensors).toBe(tensorsBefore); // no leaked tensors
     const want = allWeights(source);
     allWeights(fresh).forEach((w, i) => expect(Array.from(w)).toEqual(Array.from(want[i])));
     expect(Array.from(predictArray(fresh))).toEqual(Array.from(predictArray(source)));

@@ -96,8 +96,9 @@ export async function writeKerasH5Weights(model: tfl.LayersModel, file: string):
     const f = new h5wasm.File(tmp, 'w');
     try {
       writeStringListAttr(f, 'layer_names', layers.map((l) => l.name));
-      f.create_attribute('backend', 'tensorflow');
-      f.create_attribute('keras_version', '2.15.0');
+      // Scalar fixed-length byte strings, as h5py writes them for Keras (old Keras calls .decode() on these).
+      f.create_attribute('backend', 'tensorflow', null, 'S10');
+      f.create_attribute('keras_version', '2.15.0', null, 'S6');
       for (const layer of layers) {
         const g = f.create_group(layer.name);
         const names = uniqueWeightNames(layer);
@@ -159,6 +160,8 @@ function toStringList(v: unknown): string[] {
   if (v === null || v === undefined) return [];
   if (typeof v === 'string') return [v];
   if (Array.isArray(v)) return v.map((x) => (x instanceof Uint8Array ? new TextDecoder().decode(x) : String(x)));
+  // Keras stores `np.asarray([])` for a layer without weights: an empty float64 array, not strings.
+  if (ArrayBuffer.isView(v) && (v as unknown as ArrayLike<unknown>).length === 0) return [];
   throw new Error(`expected a list of strings in an HDF5 attribute, got ${Object.prototype.toString.call(v)}`);
 }
 
