@@ -114,6 +114,19 @@ describe('ensureWeightsFile (loopback server)', () => {
     expect(hits.get('/good.h5')).toBe(1);
   });
 
+  it('removes temp files left by a killed download more than a day ago, keeps recent ones', async () => {
+    const folder = weightsFolder(cacheDir);
+    await fs.mkdir(folder, { recursive: true });
+    const old = path.join(folder, '.good.h5.123.abcd.part');
+    const recent = path.join(folder, '.good.h5.456.ef01.part');
+    await fs.writeFile(old, 'partial');
+    await fs.writeFile(recent, 'partial');
+    const twoDaysAgo = new Date(Date.now() - 48 * 3600 * 1000);
+    await fs.utimes(old, twoDaysAgo, twoDaysAgo);
+    await ensureWeightsFile({ url: url('/good.h5'), md5: GOOD_MD5, onProgress: () => {}, log: () => {} });
+    expect((await cacheFiles()).sort()).toEqual(['.good.h5.456.ef01.part', 'good.h5']);
+  });
+
   it('follows redirects and honours fileName', async () => {
     const file = await ensureWeightsFile({ url: url('/moved/good.h5'), md5: GOOD_MD5, fileName: 'renamed.h5', onProgress: () => {}, log: () => {} });
     expect(path.basename(file)).toBe('renamed.h5');

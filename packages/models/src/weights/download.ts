@@ -70,6 +70,7 @@ export async function ensureWeightsFile(opts: EnsureWeightsOptions): Promise<str
   }
 
   await fs.mkdir(folder, { recursive: true });
+  await removeStaleParts(folder, fileName);
   // Unique temp name in the destination folder: rename() is atomic only within one file system, and two
   // processes downloading at once must not write into the same temp file.
   const tmp = path.join(folder, `.${fileName}.${process.pid}.${randomBytes(4).toString('hex')}.part`);
@@ -199,6 +200,20 @@ function getOnce(url: URL, opts: OpenOptions): Promise<http.IncomingMessage> {
       if (!responded) reject(opts.onNetworkError(e.code ? `${e.code}: ${e.message}` : e.message));
     });
   });
+}
+
+/** Temp files of this download older than this were left by a killed process. */
+const STALE_PART_MS = 24 * 3600 * 1000;
+
+/** Removes `.<fileName>.*.part` files left by killed downloads (a VGG16 part is up to 58 MB). */
+async function removeStaleParts(folder: string, fileName: string): Promise<void> {
+  const now = Date.now();
+  for (const entry of await fs.readdir(folder)) {
+    if (!entry.startsWith(`.${fileName}.`) || !entry.endsWith('.part')) continue;
+    const full = path.join(folder, entry);
+    const stat = await fs.stat(full).catch(() => undefined);
+    if (stat && now - stat.mtimeMs > STALE_PART_MS) await fs.rm(full, { force: true });
+  }
 }
 
 async function exists(file: string): Promise<boolean> {
