@@ -21,7 +21,7 @@ const PAGE = /* html */ `<!doctype html>
   header h1 { font-size:1.4rem; margin:8px 0 2px; }
   #model { color:var(--muted); font-size:.9rem; min-height:1.3em; }
   #model b { color:var(--ink); font-weight:600; }
-  #drop { margin:16px 0; border:2px dashed #b8c0cc; border-radius:14px; background:var(--card); padding:28px 16px;
+  #drop { display:block; margin:16px 0; border:2px dashed #b8c0cc; border-radius:14px; background:var(--card); padding:28px 16px;
           text-align:center; cursor:pointer; transition:border-color .15s, background .15s; }
   #drop.over { border-color:var(--accent); background:#eef3ff; }
   #drop p { margin:6px 0; }
@@ -34,7 +34,7 @@ const PAGE = /* html */ `<!doctype html>
   #results { list-style:none; padding:0; margin:0; display:grid; gap:12px; }
   .result { display:grid; grid-template-columns:112px 1fr; gap:14px; background:var(--card); border:1px solid var(--line);
             border-radius:14px; padding:12px; align-items:start; }
-  .result img { width:112px; height:112px; object-fit:cover; border-radius:10px; background:#e9ecf1; }
+  .result img, .result .noimg { width:112px; height:112px; object-fit:cover; border-radius:10px; background:#e9ecf1; color:transparent; }
   .name { color:var(--muted); font-size:.85rem; overflow-wrap:anywhere; }
   .label { font-size:1.5rem; font-weight:700; margin:2px 0; text-transform:capitalize; }
   .label .pct { font-size:1rem; font-weight:600; color:var(--muted); margin-left:6px; }
@@ -51,7 +51,7 @@ const PAGE = /* html */ `<!doctype html>
   @media (max-width:480px) {
     main { padding:12px; }
     .result { grid-template-columns:80px 1fr; gap:10px; }
-    .result img { width:80px; height:80px; }
+    .result img, .result .noimg { width:80px; height:80px; }
     .label { font-size:1.25rem; }
   }
 </style>
@@ -95,6 +95,7 @@ const PAGE = /* html */ `<!doctype html>
     for (const file of files) {
       const li = el('li', 'result'); li.dataset.state = 'pending';
       const img = el('img'); img.alt = file.name; img.src = URL.createObjectURL(file);
+      img.onerror = () => { URL.revokeObjectURL(img.src); img.replaceWith(el('div', 'noimg')); };
       const body = el('div');
       body.append(el('div', 'name', file.name), el('div', 'status pending', 'Classifying…'));
       li.append(img, body); results.prepend(li);
