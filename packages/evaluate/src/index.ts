@@ -1,1 +1,14 @@
-export {};
+// @parts/evaluate: metrics, per-run evaluation, charts, reports, promotion to serve, the study
+// pipeline and the CI accuracy gate.
+export * from './metrics';
+export * from './evaluation';
+export * from './runs';
+export * from './charts';
+export { chartFontFamily } from './fonts';
+export * from './gallery';
+export * from './leaderboard';
+export * from './report';
+export * from './pipeline';
+export * from './promote';
+export * from './check';
+export * from './study';

@@ -1,0 +1,63 @@
+#!/usr/bin/env tsx
+// pnpm study: the original study's grid (Tiny VGG scratch; VGG16, ResNet50, InceptionV3,
+// EfficientNet × extract and finetune) → evaluation → report → promotion of the best run.
+import { existsSync } from 'node:fs';
+import { Command, InvalidArgumentError, Option } from 'commander';
+import { defaultDemoDir, generateDemoDataset } from '@parts/data';
+import { runStudy, STUDY_GRID } from './study';
+import type { GridCell } from './study';
+import { fromRepo, int, resolveUserPath, runCli } from './cli-common';
+
+function parseGrid(v: string): GridCell[] {
+  return v.split(',').map((s) => {
+    const [arch, mode] = s.trim().split(':');
+    const cell = STUDY_GRID.find((c) => c.arch === arch && c.mode === mode);
+    if (!cell) throw new InvalidArgumentError(`'${s}' is not in the study grid (${STUDY_GRID.map((c) => `${c.arch}:${c.mode}`).join(', ')})`);
+    return cell;
+  });
+}
+
+const program = new Command('study')
+  .description('Train the whole study grid, evaluate every run, write a report and promote the best model.')
+  .option('--data <dir>', 'dataset root (default: the demo dataset datasets/demo, generated if missing)')
+  .option('--weights <w>', 'weights of the pretrained bases: imagenet, none, or a .h5 path', 'imagenet')
+  .option('--epochs <n>', 'maximum epochs per run', int)
+  .option('--img-size <n>', 'input size in pixels', int)
+  .option('--batch-size <n>', 'batch size', int)
+  .option('--seed <n>', 'random seed', (v) => Number.parseInt(v, 10))
+  .addOption(new Option('--backend <b>', 'compute backend').choices(['auto', 'tensorflow', 'webgpu', 'wasm', 'cpu']).default('auto'))
+  .option('--only <cells>', 'subset of the grid, e.g. tinyvgg:scratch,vgg16:extract', parseGrid)
+  .option('--out <dir>', 'parent folder of run folders (default: <repo>/runs)')
+  .option('--reports <dir>', 'parent folder of report folders (default: <repo>/reports)')
+  .option('--no-promote', 'do not promote the best run')
+  .option('--force', 'promote even if worse than the model in service')
+  .option('--verbose', "show each training's own progress output");
+
+runCli(program, async (o) => {
+  let data: string;
+  if (o.data) data = resolveUserPath(o.data);
+  else {
+    data = defaultDemoDir();
+    if (!existsSync(data)) {
+      process.stderr.write(`no --data given: generating the demo dataset in ${data}\n`);
+      await generateDemoDataset(data);
+    }
+  }
+  const weights = o.weights === 'imagenet' || o.weights === 'none' ? o.weights : resolveUserPath(o.weights);
+  const res = await runStudy({
+    data,
+    weights,
+    epochs: o.epochs,
+    imgSize: o.imgSize,
+    batchSize: o.batchSize,
+    seed: o.seed,
+    backend: o.backend,
+    grid: o.only,
+    out: o.out ? resolveUserPath(o.out) : fromRepo('runs'),
+    reportsOut: o.reports ? resolveUserPath(o.reports) : fromRepo('reports'),
+    promote: o.promote,
+    force: Boolean(o.force),
+    trainOverrides: { quiet: !o.verbose },
+  });
+  return res.runs.some((r) => r.status === 'ok') ? 0 : 1;
+});

@@ -1,0 +1,61 @@
+#!/usr/bin/env tsx
+// pnpm evaluate: evaluate run folders, write a report, optionally promote the best and/or run the CI gate.
+import path from 'node:path';
+import { Command, Option } from 'commander';
+import { initBackend } from '@parts/backend';
+import { evaluateRuns } from './pipeline';
+import { writeReport } from './report';
+import { promoteBest } from './promote';
+import { checkAgainstBaseline, readBaseline } from './check';
+import { collect, fromRepo, resolveUserPath, runCli } from './cli-common';
+
+const program = new Command('evaluate')
+  .description('Evaluate run folders on a dataset split, write reports/<timestamp>/ (index.html, report.md, leaderboard.json), optionally promote the best run and check accuracy against a baseline.')
+  .option('--runs <dir>', 'folder of run folders (default: <repo>/runs)')
+  .option('--run <dir>', 'evaluate only this run folder (repeatable)', collect, [])
+  .option('--data <dir>', "dataset root (default: each run's training dataset)")
+  .addOption(new Option('--split <name>', 'split to evaluate').choices(['test', 'val', 'train']).default('test'))
+  .option('--out <dir>', 'parent folder of report folders (default: <repo>/reports)')
+  .addOption(new Option('--backend <b>', 'compute backend').choices(['auto', 'tensorflow', 'webgpu', 'wasm', 'cpu']).default('auto'))
+  .option('--no-report', 'do not write a report folder')
+  .option('--promote', 'promote the best run to packages/serve/model')
+  .option('--force', 'with --promote: promote even if worse than the model in service')
+  .option('--check', 'fail (exit 1) when a run is below the baseline accuracy minus one test image')
+  .option('--baseline <file>', 'baseline for --check (default: <repo>/evaluation/baseline.json)');
+
+runCli(program, async (o) => {
+  const runDirs: string[] = o.run.map(resolveUserPath);
+  const runsDir = o.runs ? resolveUserPath(o.runs) : fromRepo('runs');
+  await initBackend(o.backend);
+  const runs = await evaluateRuns({
+    runDirs,
+    runsDir: runDirs.length ? undefined : runsDir,
+    data: o.data ? resolveUserPath(o.data) : undefined,
+    split: o.split,
+    log: (m) => process.stderr.write(m + '\n'),
+  });
+  if (runs.length === 0) throw new Error(`no run folders found in ${runsDir} (train one with pnpm train, or pass --run DIR)`);
+
+  if (o.report) {
+    const report = await writeReport(runs, { outRoot: o.out ? resolveUserPath(o.out) : fromRepo('reports') });
+    for (const w of report.warnings) process.stderr.write(`warning: ${w}\n`);
+    process.stdout.write(`report: ${path.join(report.dir, 'index.html')}\n`);
+  }
+  if (o.promote) {
+    const res = await promoteBest(runs, { force: Boolean(o.force) });
+    process.stdout.write(res.message + '\n');
+  }
+  if (o.check) {
+    const file = o.baseline ? resolveUserPath(o.baseline) : fromRepo('evaluation', 'baseline.json');
+    const baseline = await readBaseline(file);
+    const evaluations = runs.flatMap((r) => (r.evaluation ? [r.evaluation] : []));
+    const res = checkAgainstBaseline(evaluations, baseline, { latestOnly: runDirs.length === 0 });
+    for (const l of res.lines) process.stdout.write(l.message + '\n');
+    if (!res.ok) {
+      process.stderr.write(`accuracy check failed against ${file}\n`);
+      return 1;
+    }
+    process.stdout.write(`accuracy check passed (${file})\n`);
+  }
+  return runs.some((r) => r.status === 'ok') ? 0 : 1;
+});
