@@ -1,0 +1,79 @@
+import { spawn } from 'node:child_process';
+import { promises as fsp } from 'node:fs';
+import http from 'node:http';
+import path from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { initBackend } from '@parts/backend';
+import { repoRoot } from '@parts/data';
+import { makeModel, photos, tempDir } from './fixtures';
+
+let dir: string;
+let jpeg: Buffer;
+
+beforeAll(async () => {
+  await initBackend('cpu', () => {});
+  dir = await tempDir();
+  await makeModel(path.join(dir, 'run', 'model'), { runId: 'tiny-cli', imgSize: 32 });
+  jpeg = await fsp.readFile((await photos()).small[0]!);
+});
+
+afterAll(async () => {
+  await fsp.rm(dir, { recursive: true, force: true });
+});
+
+describe('pnpm serve', () => {
+  it('serves a run folder and on SIGTERM finishes the request in flight, then exits 0', async () => {
+    const child = spawn(
+      process.execPath,
+      ['--import', 'tsx', 'packages/serve/src/cli.ts', '--model', path.join(dir, 'run'), '--port', '0', '--workers', '0', '--backend', 'cpu', '--watch-ms', '0'],
+      { cwd: repoRoot(), stdio: ['ignore', 'pipe', 'pipe'] },
+    );
+    let stderr = '';
+    const exited = new Promise<number | null>((r) => child.on('exit', (code) => r(code)));
+    const url = await new Promise<string>((resolve, reject) => {
+      child.stderr.on('data', (c: Buffer) => {
+        stderr += c.toString();
+        const m = /serving tiny-cli .* at (http:\/\/\S+?)\/\n/.exec(stderr);
+        if (m) resolve(m[1]!);
+      });
+      void exited.then((code) => reject(new Error(`serve exited (${code}) before listening:\n${stderr}`)));
+    });
+    expect((await fetch(`${url}/readyz`)).status).toBe(200);
+
+    // A request whose body is half sent is in flight when SIGTERM arrives.
+    const req = http.request(`${url}/api/predict`, { method: 'POST', headers: { 'content-type': 'image/jpeg', 'content-length': String(jpeg.length) } });
+    const answer = new Promise<{ status: number; body: any }>((resolve, reject) => {
+      req.on('response', (res) => {
+        let text = '';
+        res.on('data', (c: Buffer) => (text += c));
+        res.on('end', () => resolve({ status: res.statusCode!, body: JSON.parse(text) }));
+      });
+      req.on('error', reject);
+    });
+    req.write(jpeg.subarray(0, 500));
+    await new Promise((r) => setTimeout(r, 300));
+    child.kill('SIGTERM');
+    await new Promise((r) => setTimeout(r, 300));
+    // No longer accepting new connections...
+    await expect(fetch(`${url}/healthz`)).rejects.toThrow();
+    // ...but the one in flight is answered.
+    req.end(jpeg.subarray(500));
+    const r = await answer;
+    expect(r.status).toBe(200);
+    expect(r.body.model.id).toBe('tiny-cli');
+    expect(await exited).toBe(0);
+    expect(stderr).toMatch(/SIGTERM: finishing requests in flight/);
+  });
+
+  it('exits 1 with a clear message when there is no model', async () => {
+    const child = spawn(process.execPath, ['--import', 'tsx', 'packages/serve/src/cli.ts', '--model', path.join(dir, 'missing'), '--port', '0', '--workers', '0'], {
+      cwd: repoRoot(),
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    let stderr = '';
+    child.stderr.on('data', (c: Buffer) => (stderr += c.toString()));
+    const code = await new Promise<number | null>((r) => child.on('exit', (c) => r(c)));
+    expect(code).toBe(1);
+    expect(stderr).toMatch(/no classifier in .*missing/);
+  });
+});
