@@ -1,6 +1,6 @@
 import { writeFileSync } from 'node:fs';
 import path from 'node:path';
-import sharp from 'sharp';
+import sharp, { type Sharp } from 'sharp';
 import { describe, expect, it } from 'vitest';
 import { CONTAIN_FILL, decodeImage, DecodeError, type RawImage } from '../src/index';
 import { tempDir } from './fixtures';
@@ -9,7 +9,7 @@ const pixel = (img: RawImage, x: number, y: number) => Array.from(img.data.subar
 const near = (a: number[], b: number[], tol: number) => a.every((v, i) => Math.abs(v - b[i]) <= tol);
 
 /** w×h RGB image whose columns are split into colour bands: [[fromX, [r,g,b]], ...]. */
-async function bands(w: number, h: number, spec: [number, number[]][]): Promise<sharp.Sharp> {
+async function bands(w: number, h: number, spec: [number, number[]][]): Promise<Sharp> {
   const px = Buffer.alloc(w * h * 3);
   for (let y = 0; y < h; y++) {
     for (let x = 0; x < w; x++) {
