@@ -72,6 +72,8 @@ const result = await autocannon({
   body: image,
   connections: o.connections,
   duration: o.duration,
+  // Runs in this process (autocannon's worker mode cannot carry a binary body), so the
+  // load generator shares the main thread with HTTP handling: the figures are conservative.
 });
 await server.close();
 
