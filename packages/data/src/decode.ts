@@ -41,6 +41,12 @@ export const CONTAIN_FILL = { r: 128, g: 128, b: 128 } as const;
 /** Paper-white, the background a transparent product photo is meant to be seen on. */
 const ALPHA_BACKGROUND = { r: 255, g: 255, b: 255 } as const;
 
+/**
+ * Raster formats accepted. Vector and document inputs that libvips can also read (SVG, PDF) are
+ * refused: they are not photos, and rendering them on a server is a needless attack surface.
+ */
+export const DECODABLE_FORMATS: ReadonlySet<string> = new Set(['jpeg', 'png', 'webp', 'gif', 'tiff', 'avif', 'heif']);
+
 // 'truncated' rejects cut-off files but tolerates the harmless warnings many camera JPEGs carry
 // (e.g. "extraneous bytes before marker"), which sharp's default 'warning' would reject.
 const FAIL_ON = 'truncated' as const;
@@ -84,6 +90,7 @@ export async function decodeImage(input: string | Buffer, opts: DecodeOptions): 
     const { code, reason } = classify(e);
     throw new DecodeError(code, name, reason);
   }
+  if (!DECODABLE_FORMATS.has(meta.format ?? '')) throw new DecodeError('unsupported', name, `unsupported image format ${meta.format ?? 'unknown'}`);
   if (!meta.width || !meta.height) throw new DecodeError('corrupt', name, 'image has no dimensions');
   const pixels = meta.width * meta.height;
   if (pixels > maxPixels) {

@@ -146,6 +146,9 @@ describe('decodeImage: errors', () => {
       await expect(decodeImage(file, opts)).rejects.toThrow(`cannot decode ${file}: `);
     }
     expect(await codeOf(decodeImage(path.join(dir, 'missing.png'), opts))).toBe('unreadable');
+    // libvips could render SVG, but it is no photo: refused.
+    const svg = Buffer.from('<svg xmlns="http://www.w3.org/2000/svg" width="10" height="10"><rect width="10" height="10"/></svg>');
+    await expect(decodeImage(svg, { ...opts, name: 'x.svg' })).rejects.toThrow('cannot decode x.svg: unsupported image format svg');
     await expect(decodeImage(Buffer.from('x'), { ...opts, name: 'upload.png' })).rejects.toThrow('cannot decode upload.png: unsupported image format');
   });
 
