@@ -84,6 +84,8 @@ const PAGE = /* html */ `<!doctype html>
     const box = $('#model'); box.textContent = '';
     if (m.error) { box.textContent = m.error; return; }
     box.append('Model ', el('b', null, m.id), ' · ' + m.arch + ' / ' + m.mode + ' · classes: ' + m.labels.join(', '));
+    const acc = m.card && m.card.metrics && m.card.metrics.accuracy;
+    if (typeof acc === 'number') box.append(' · test accuracy ' + pct(acc) + ' (n=' + m.card.metrics.n + ')');
   }).catch(() => { $('#model').textContent = 'Model information unavailable'; });
 
   function summary() {

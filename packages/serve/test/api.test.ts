@@ -4,6 +4,7 @@ import * as tf from '@tensorflow/tfjs-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { initBackend } from '@parts/backend';
 import { createServer, type PartsServer } from '../src/index';
+import { readModelInfo } from '../src/model-source';
 import { makeModel, multipart, photos, pngBomb, request, tempDir } from './fixtures';
 
 // Everything in this file runs the model on the test's own thread (workers: 0), so
@@ -195,6 +196,13 @@ describe('bad input', () => {
     expect(process.memoryUsage().rss - before).toBeLessThan(500e6);
   });
 
+  it('413 for more files than maxFiles in one request', async () => {
+    const m = multipart(Array.from({ length: 17 }, (_, i) => ({ field: 'image', filename: `${i}.jpg`, type: 'image/jpeg', data: 'x' })));
+    const r = await post(m.body, m.contentType);
+    expect(r.status).toBe(413);
+    expect(r.json.error).toMatch(/more than 16 files/);
+  });
+
   it('405 for a wrong method, 404 for an unknown path', async () => {
     const get = await request(api('/api/predict'));
     expect(get.status).toBe(405);
@@ -205,6 +213,26 @@ describe('bad input', () => {
     const nf = await request(api('/nope'));
     expect(nf.status).toBe(404);
     expect(nf.json.error).toMatch(/\/nope/);
+  });
+});
+
+describe('model card', () => {
+  it('prefers model-card.json (written by promotion) over classifier.json', async () => {
+    const d = path.join(dir, 'carded');
+    await fsp.cp(path.join(dir, 'model'), d, { recursive: true });
+    await fsp.writeFile(path.join(d, 'model-card.json'), JSON.stringify({ format: 'parts-model-card/1', runId: 'tiny-a', metrics: { accuracy: 0.9 } }));
+    const info = await readModelInfo(d);
+    expect(info.source).toBe('model-card.json');
+    expect(info.id).toBe('tiny-a');
+    expect((info.card.metrics as { accuracy: number }).accuracy).toBe(0.9);
+    expect(info.sha256).toMatch(/^[0-9a-f]{64}$/);
+    // Without a runId anywhere the id is a content hash, so a changed model gets a new id.
+    const meta = JSON.parse(await fsp.readFile(path.join(d, 'classifier.json'), 'utf8'));
+    delete meta.runId;
+    await fsp.writeFile(path.join(d, 'classifier.json'), JSON.stringify(meta));
+    await fsp.rm(path.join(d, 'model-card.json'));
+    const anon = await readModelInfo(d);
+    expect(anon.id).toBe(`sha-${anon.sha256.slice(0, 12)}`);
   });
 });
 
