@@ -32,6 +32,7 @@ export class ModelHost {
   private seen: string | null = null;
   private failedSignature: string | null = null;
   private swapping: Promise<void> | null = null;
+  private polling = false;
   private closed = false;
   private readonly swapListeners: ((e: SwapEvent) => void)[] = [];
 
@@ -111,18 +112,24 @@ export class ModelHost {
    * two ticks in a row (so a promotion that is still writing is not picked up half-done).
    */
   async poll(): Promise<void> {
-    if (this.closed || this.swapping || !this.engine) return;
-    const sig = await modelSignature(this.opts.modelDir);
-    if (sig === null || sig === '' || sig === this.engine.snapshot.signature || sig === this.failedSignature) {
-      this.seen = sig;
-      return;
+    if (this.closed || this.polling || !this.engine) return;
+    this.polling = true; // ticks must not overlap: two could both decide to swap
+    try {
+      const sig = await modelSignature(this.opts.modelDir);
+      if (sig === null || sig === '' || sig === this.engine.snapshot.signature || sig === this.failedSignature) {
+        this.seen = sig;
+        return;
+      }
+      if (sig !== this.seen) {
+        this.seen = sig;
+        return;
+      }
+      this.swapping = this.swap();
+      await this.swapping;
+    } finally {
+      this.swapping = null;
+      this.polling = false;
     }
-    if (sig !== this.seen) {
-      this.seen = sig;
-      return;
-    }
-    this.swapping = this.swap().finally(() => (this.swapping = null));
-    await this.swapping;
   }
 
   /** Loads the folder's current model and switches to it; keeps the old one on failure. */

@@ -57,8 +57,6 @@ export interface PartsServer {
   model(): ModelInfo | null;
   /** Called after each hot swap. */
   onSwap(fn: (e: SwapEvent) => void): void;
-  /** Checks the model folder now (as the watcher would); resolves after a swap if any. */
-  checkModel(): Promise<void>;
   stats(): Promise<ServerStats>;
   /** Graceful: stop accepting, finish requests in flight, free the model(s). */
   close(): Promise<void>;
@@ -315,10 +313,6 @@ export async function createServer(opts: ServerOptions): Promise<PartsServer> {
     port: addr.port,
     model: () => host.current?.info ?? null,
     onSwap: (fn) => host.onSwap(fn),
-    checkModel: async () => {
-      await host.poll();
-      await host.poll();
-    },
     stats,
     close() {
       closed ??= (async () => {

@@ -121,7 +121,7 @@ describe('hot swap', () => {
     await new Promise((r) => setTimeout(r, 300));
     // Promotion: a different model (other seed and input size) replaces the folder atomically.
     await makeModel(path.join(dir, 'model'), { runId: 'tiny-b', imgSize: 48, seed: 7 });
-    await until(async () => ((await (await fetch(`${s.url}/api/model`)).json()) as any).id === 'tiny-b', 20_000);
+    await until(async () => ((await (await fetch(`${s.url}/api/model`)).json()) as any).id === 'tiny-b', 90_000);
     await new Promise((r) => setTimeout(r, 300));
     stop = true;
     await Promise.all(clients);
