@@ -1,0 +1,2 @@
+export { setupWebGPU, type WebGPUAdapterDescription } from './setup';
+export { registerWebGPUKernels } from './kernels/register';

@@ -1,0 +1,56 @@
+// Conv2D, Conv2DBackpropInput and Conv2DBackpropFilter for the 'webgpu' backend through the
+// implicit-GEMM programs in conv-gemm.ts. Cases they do not cover (NCHW data) go to the stock
+// tfjs-backend-webgpu kernel, captured at registration.
+import {
+  backend_util,
+  Conv2D,
+  Conv2DBackpropFilter,
+  Conv2DBackpropInput,
+  type Conv2DAttrs,
+  type Conv2DBackpropFilterAttrs,
+  type Conv2DBackpropInputAttrs,
+  type KernelConfig,
+  type KernelFunc,
+  type TensorInfo,
+} from '@tensorflow/tfjs-core';
+import type { WebGPUBackend } from '@tensorflow/tfjs-backend-webgpu';
+import { runConvGemm } from './conv-gemm';
+
+type Args = { inputs: Record<string, TensorInfo>; backend: WebGPUBackend; attrs: Record<string, unknown> };
+
+export function convKernelConfigs(stock: (name: string) => KernelFunc | undefined): KernelConfig[] {
+  const fallback = (name: string, args: Args): TensorInfo => {
+    const f = stock(name);
+    if (!f) throw new Error(`${name}: no stock webgpu kernel to fall back to`);
+    return f(args as never) as TensorInfo;
+  };
+  const conv2d = (args: Args): TensorInfo => {
+    const { x, filter } = args.inputs;
+    const { strides, pad, dataFormat, dilations, dimRoundingMode } = args.attrs as unknown as Conv2DAttrs;
+    if (backend_util.convertConv2DDataFormat(dataFormat) !== 'channelsLast') return fallback(Conv2D, args);
+    const info = backend_util.computeConv2DInfo(x.shape as [number, number, number, number], filter.shape as [number, number, number, number],
+      strides, dilations, pad, dimRoundingMode, false, 'channelsLast');
+    return runConvGemm(args.backend, 'forward', info, [x, filter]);
+  };
+  const inputGrad = (args: Args): TensorInfo => {
+    const { dy, filter } = args.inputs;
+    const { inputShape, strides, pad, dataFormat, dimRoundingMode } = args.attrs as unknown as Conv2DBackpropInputAttrs;
+    if (backend_util.convertConv2DDataFormat(dataFormat) !== 'channelsLast') return fallback(Conv2DBackpropInput, args);
+    const info = backend_util.computeConv2DInfo(inputShape, filter.shape as [number, number, number, number], strides, 1, pad,
+      dimRoundingMode, false, 'channelsLast');
+    return runConvGemm(args.backend, 'inputGrad', info, [dy, filter]);
+  };
+  const filterGrad = (args: Args): TensorInfo => {
+    const { x, dy } = args.inputs;
+    const { strides, pad, dataFormat, dimRoundingMode, filterShape } = args.attrs as unknown as Conv2DBackpropFilterAttrs;
+    if (backend_util.convertConv2DDataFormat(dataFormat) !== 'channelsLast') return fallback(Conv2DBackpropFilter, args);
+    const info = backend_util.computeConv2DInfo(x.shape as [number, number, number, number], filterShape, strides, 1, pad,
+      dimRoundingMode, false, 'channelsLast');
+    return runConvGemm(args.backend, 'filterGrad', info, [x, dy]);
+  };
+  return [
+    { kernelName: Conv2D, backendName: 'webgpu', kernelFunc: conv2d as unknown as KernelFunc },
+    { kernelName: Conv2DBackpropInput, backendName: 'webgpu', kernelFunc: inputGrad as unknown as KernelFunc },
+    { kernelName: Conv2DBackpropFilter, backendName: 'webgpu', kernelFunc: filterGrad as unknown as KernelFunc },
+  ];
+}

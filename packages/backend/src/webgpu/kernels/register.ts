@@ -1,0 +1,30 @@
+import * as tf from '@tensorflow/tfjs-core';
+import { convKernelConfigs } from './conv-kernels';
+
+let registered: string[] | null = null;
+
+/**
+ * Replaces stock tfjs-backend-webgpu kernels with ours (unregistering first: tfjs refuses to
+ * register a kernel twice). PARTS_WEBGPU_KERNELS=stock keeps the stock ones (A/B timing); a
+ * comma list of kernel names limits which of ours are used. Returns the names replaced.
+ */
+export function registerWebGPUKernels(): string[] {
+  if (registered) return registered;
+  const stockFuncs = new Map<string, tf.KernelFunc>();
+  const stock = (name: string) => stockFuncs.get(name);
+  const sel = process.env.PARTS_WEBGPU_KERNELS ?? 'all';
+  const names = sel === 'all' ? null : new Set(sel.split(','));
+  registered = [];
+  if (sel === 'stock') return registered;
+  for (const k of convKernelConfigs(stock)) {
+    if (names && !names.has(k.kernelName)) continue;
+    const old = tf.getKernel(k.kernelName, 'webgpu');
+    if (old) {
+      stockFuncs.set(k.kernelName, old.kernelFunc);
+      tf.unregisterKernel(k.kernelName, 'webgpu');
+    }
+    tf.registerKernel(k);
+    registered.push(k.kernelName);
+  }
+  return registered;
+}

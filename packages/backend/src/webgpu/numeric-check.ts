@@ -1,0 +1,147 @@
+// Numeric check of the WebGPU training kernels against the cpu backend: each case computes a
+// convolution forward pass and both of its gradients (and one small conv net's full gradient)
+// on both backends from the same random inputs and reports ‖gpu − cpu‖ / ‖cpu‖.
+import * as tf from '@tensorflow/tfjs-core';
+// tfjs-layers registers tfjs-core's gradient functions (tf.grad needs them).
+import '@tensorflow/tfjs-layers';
+
+export interface ConvCase {
+  name: string;
+  x: [number, number, number, number];
+  filter: [number, number, number, number];
+  strides: number;
+  pad: 'same' | 'valid';
+  dilations?: number;
+}
+
+export const CONV_CASES: ConvCase[] = [
+  { name: '3x3 s1 valid 3->50 (tinyvgg conv1)', x: [2, 12, 12, 3], filter: [3, 3, 3, 50], strides: 1, pad: 'valid' },
+  { name: '3x3 s1 valid 50->50 (tinyvgg conv2)', x: [2, 10, 10, 50], filter: [3, 3, 50, 50], strides: 1, pad: 'valid' },
+  { name: '3x3 s1 same 8->6 split-K (K=4096)', x: [4, 32, 32, 8], filter: [3, 3, 8, 6], strides: 1, pad: 'same' },
+  { name: '3x3 s1 same 16->24', x: [1, 9, 7, 16], filter: [3, 3, 16, 24], strides: 1, pad: 'same' },
+  { name: '3x3 s2 same 8->12', x: [2, 9, 9, 8], filter: [3, 3, 8, 12], strides: 2, pad: 'same' },
+  { name: '3x3 s2 valid 5->7', x: [1, 10, 11, 5], filter: [3, 3, 5, 7], strides: 2, pad: 'valid' },
+  { name: '1x1 s1 same 20->70', x: [2, 5, 5, 20], filter: [1, 1, 20, 70], strides: 1, pad: 'same' },
+  { name: '1x1 s2 valid 6->9', x: [1, 7, 7, 6], filter: [1, 1, 6, 9], strides: 2, pad: 'valid' },
+  { name: '7x7 s2 same 3->16 (resnet stem)', x: [1, 16, 16, 3], filter: [7, 7, 3, 16], strides: 2, pad: 'same' },
+  { name: '1x7 s1 same 6->5 (inception)', x: [1, 8, 9, 6], filter: [1, 7, 6, 5], strides: 1, pad: 'same' },
+  { name: '3x3 dil2 same 4->6 (forward only)', x: [1, 9, 9, 4], filter: [3, 3, 4, 6], strides: 1, pad: 'same', dilations: 2 },
+];
+
+export interface CheckResult {
+  name: string;
+  /** Relative L2 error of forward output, input gradient and filter gradient (NaN = non-finite). */
+  errors: Record<string, number>;
+  ok: boolean;
+}
+
+function relErr(a: Float32Array, b: Float32Array): number {
+  if (a.length !== b.length) return Infinity;
+  let num = 0;
+  let den = 0;
+  for (let i = 0; i < a.length; i++) {
+    if (!Number.isFinite(a[i])) return NaN;
+    num += (a[i] - b[i]) ** 2;
+    den += b[i] ** 2;
+  }
+  return Math.sqrt(num / Math.max(den, 1e-30));
+}
+
+/** Values of `fn(inputs)` on a backend: inputs are plain arrays so both backends see the same data. */
+async function evalOn(backend: string, fn: (t: tf.Tensor[]) => tf.Tensor[], inputs: { shape: number[]; values: Float32Array }[]): Promise<Float32Array[]> {
+  const prev = tf.getBackend();
+  await tf.setBackend(backend);
+  try {
+    const outs = tf.tidy(() => fn(inputs.map((i) => tf.tensor(i.values, i.shape))));
+    // Asynchronous reads: synchronous ones do not work on WebGPU in Node.
+    const vals = await Promise.all(outs.map((o) => o.data() as Promise<Float32Array>));
+    tf.dispose(outs);
+    return vals;
+  } finally {
+    await tf.setBackend(prev);
+  }
+}
+
+function randomValues(shape: number[], seed: number): { shape: number[]; values: Float32Array } {
+  // Fresh non-zero data per case (zeros would hide unwritten outputs and bad indexing).
+  const t = tf.tidy(() => tf.randomNormal(shape, 0, 1, 'float32', seed));
+  const values = t.dataSync() as Float32Array;
+  t.dispose();
+  return { shape, values: Float32Array.from(values) };
+}
+
+export async function checkConvCase(c: ConvCase, gpu: string, seed: number, tol = 1e-4): Promise<CheckResult> {
+  const prev = tf.getBackend();
+  await tf.setBackend('cpu');
+  const x = randomValues(c.x, seed);
+  const w = randomValues(c.filter, seed + 1);
+  const fwdOnly = (c.dilations ?? 1) > 1;
+  const outShape = tf.tidy(() => tf.conv2d(tf.zeros(c.x) as tf.Tensor4D, tf.zeros(c.filter) as tf.Tensor4D, c.strides, c.pad, 'NHWC', c.dilations ?? 1).shape);
+  const dy = randomValues(outShape, seed + 2);
+  await tf.setBackend(prev);
+  const fn = (t: tf.Tensor[]): tf.Tensor[] => {
+    const [xt, wt, dyt] = t as [tf.Tensor4D, tf.Tensor4D, tf.Tensor4D];
+    const y = tf.conv2d(xt, wt, c.strides, c.pad, 'NHWC', c.dilations ?? 1);
+    if (fwdOnly) return [y];
+    const dx = tf.conv2dTranspose(dyt, wt, c.x, c.strides, c.pad); // = Conv2DBackpropInput
+    const dw = tf.conv2d(xt, wt, c.strides, c.pad).shape && backpropFilter(xt, dyt, c);
+    return [y, dx, dw];
+  };
+  const [ref, got] = [await evalOn('cpu', fn, [x, w, dy]), await evalOn(gpu, fn, [x, w, dy])];
+  const labels = fwdOnly ? ['forward'] : ['forward', 'inputGrad', 'filterGrad'];
+  const errors: Record<string, number> = {};
+  labels.forEach((l, i) => (errors[l] = relErr(got[i], ref[i])));
+  const ok = Object.values(errors).every((e) => e <= tol);
+  return { name: c.name, errors, ok };
+}
+
+function backpropFilter(x: tf.Tensor4D, dy: tf.Tensor4D, c: ConvCase): tf.Tensor {
+  // tf.grad of conv2d w.r.t. the filter runs exactly the Conv2DBackpropFilter kernel.
+  return tf.grad((w: tf.Tensor) => tf.sum(tf.mul(tf.conv2d(x, w as tf.Tensor4D, c.strides, c.pad), dy)))(tf.zerosLike(tf.variable(tf.zeros(c.filter), false)) as tf.Tensor);
+}
+
+/** Gradient of a small conv net (conv-relu-conv-relu-maxpool-dense-sigmoid BCE) on both backends. */
+export async function checkSmallNet(gpu: string, seed: number, tol = 1e-4): Promise<CheckResult> {
+  const prev = tf.getBackend();
+  await tf.setBackend('cpu');
+  const shapes = { x: [4, 14, 14, 3], w1: [3, 3, 3, 10], b1: [10], w2: [3, 3, 10, 12], b2: [12], wd: [5 * 5 * 12, 1], bd: [1] };
+  const vals = Object.entries(shapes).map(([, s], i) => randomValues(s, seed + i));
+  await tf.setBackend(prev);
+  const labels = tf.tensor([1, 0, 1, 1], [4, 1]);
+  const labelValues = { shape: [4, 1], values: Float32Array.from(await labels.data()) };
+  labels.dispose();
+  const fn = (t: tf.Tensor[]): tf.Tensor[] => {
+    const [x, ...params] = t;
+    const y = t[t.length - 1];
+    const loss = (...p: tf.Tensor[]) => {
+      const [w1, b1, w2, b2, wd, bd] = p;
+      let h = tf.relu(tf.add(tf.conv2d(x as tf.Tensor4D, w1 as tf.Tensor4D, 1, 'valid'), b1));
+      h = tf.relu(tf.add(tf.conv2d(h as tf.Tensor4D, w2 as tf.Tensor4D, 1, 'valid'), b2));
+      h = tf.maxPool(h as tf.Tensor4D, 2, 2, 'valid');
+      const logits = tf.add(tf.matMul(tf.reshape(h, [4, -1]), wd), bd);
+      return tf.losses.sigmoidCrossEntropy(y, logits);
+    };
+    const { value, grads } = tf.valueAndGrads(loss)(params.slice(0, 6));
+    return [value, ...grads];
+  };
+  const inputs = [...vals, labelValues];
+  const [ref, got] = [await evalOn('cpu', fn, inputs), await evalOn(gpu, fn, inputs)];
+  const names = ['loss', 'dW1', 'db1', 'dW2', 'db2', 'dWdense', 'dbdense'];
+  const errors: Record<string, number> = {};
+  names.forEach((n, i) => (errors[n] = relErr(got[i], ref[i])));
+  return { name: 'small conv net gradients', errors, ok: Object.values(errors).every((e) => e <= tol) };
+}
+
+export async function runNumericCheck(gpu = 'webgpu', log: (m: string) => void = console.log): Promise<CheckResult[]> {
+  const results: CheckResult[] = [];
+  let seed = (Date.now() % 100000) + 1;
+  for (const c of CONV_CASES) {
+    const r = await checkConvCase(c, gpu, (seed += 10));
+    results.push(r);
+    log(`${r.ok ? 'ok  ' : 'FAIL'} ${r.name}: ${Object.entries(r.errors).map(([k, v]) => `${k} ${v.toExponential(2)}`).join(', ')}`);
+  }
+  const n = await checkSmallNet(gpu, (seed += 10));
+  results.push(n);
+  log(`${n.ok ? 'ok  ' : 'FAIL'} ${n.name}: ${Object.entries(n.errors).map(([k, v]) => `${k} ${v.toExponential(2)}`).join(', ')}`);
+  return results;
+}

@@ -1,0 +1,77 @@
+// Loads TensorFlow.js's WebGPU backend in Node: Dawn's Node bindings (the optional `webgpu`
+// package, Vulkan underneath) provide `navigator.gpu`, then @tensorflow/tfjs-backend-webgpu
+// registers itself (it only does so where `navigator.gpu` exists at import time) and our
+// faster kernels replace its slow ones. Nothing here runs unless a caller asks for WebGPU.
+import * as tf from '@tensorflow/tfjs-core';
+import { registerWebGPUKernels } from './kernels/register';
+
+export interface WebGPUAdapterDescription {
+  /** One line for logs and BackendInfo.device, e.g. 'WebGPU: nvidia hopper (NVIDIA H100 80GB HBM3), Vulkan'. */
+  device: string;
+  vendor: string;
+  architecture: string;
+  description: string;
+  /** Software rasterisers (lavapipe, SwiftShader) are found on GPU-less machines; 'auto' should skip them. */
+  software: boolean;
+  features: string[];
+}
+
+let setupDone: Promise<WebGPUAdapterDescription> | null = null;
+
+/** Extra Dawn instance flags, e.g. ['enable-dawn-features=allow_unsafe_apis'] (env PARTS_DAWN_FLAGS, comma-free list separated by ';'). */
+function dawnFlags(): string[] {
+  const env = process.env.PARTS_DAWN_FLAGS;
+  return env ? env.split(';').filter(Boolean) : [];
+}
+
+const SOFTWARE = /llvmpipe|lavapipe|swiftshader|software|cpu/i;
+
+async function doSetup(): Promise<WebGPUAdapterDescription> {
+  let mod: { create: (flags: string[]) => GPU; globals: object };
+  try {
+    mod = (await import('webgpu')) as unknown as typeof mod;
+  } catch (e) {
+    throw new Error(`the optional 'webgpu' package (Dawn for Node) did not load: ${(e as Error).message.split('\n')[0]}`);
+  }
+  // GPUBufferUsage, GPUMapMode, ... are globals in browsers; tfjs-backend-webgpu uses them as such.
+  for (const [k, v] of Object.entries(mod.globals)) {
+    if (!(k in globalThis)) (globalThis as Record<string, unknown>)[k] = v;
+  }
+  const gpu = mod.create(dawnFlags());
+  const adapter = await gpu.requestAdapter({ powerPreference: 'high-performance' });
+  if (!adapter) throw new Error('no WebGPU adapter (no GPU, or no Vulkan loader/driver: libvulkan.so.1 and an ICD)');
+  const g = globalThis as { navigator?: { gpu?: GPU } };
+  if (!g.navigator) Object.defineProperty(globalThis, 'navigator', { value: { gpu }, configurable: true, writable: true });
+  else if (!g.navigator.gpu) Object.defineProperty(g.navigator, 'gpu', { value: gpu, configurable: true });
+  const info = adapter.info;
+  const vendor = info?.vendor ?? '';
+  const architecture = info?.architecture ?? '';
+  const description = info?.description ?? '';
+  const software = SOFTWARE.test(`${vendor} ${architecture} ${description}`) || Boolean((adapter as { isFallbackAdapter?: boolean }).isFallbackAdapter);
+  // Registers the 'webgpu' backend factory (side effect of the import) now that navigator.gpu exists.
+  await import('@tensorflow/tfjs-backend-webgpu');
+  if (!tf.findBackendFactory('webgpu')) throw new Error('@tensorflow/tfjs-backend-webgpu did not register (navigator.gpu missing?)');
+  registerWebGPUKernels();
+  return {
+    device: `WebGPU: ${[vendor, architecture].filter(Boolean).join(' ') || 'unknown adapter'}${description ? ` (${description})` : ''}${software ? ' [software]' : ''}`,
+    vendor,
+    architecture,
+    description,
+    software,
+    features: [...adapter.features].sort(),
+  };
+}
+
+/**
+ * Makes `tf.setBackend('webgpu')` possible. Throws with the reason when there is no adapter or
+ * the packages are missing; the result is cached (a failed attempt is retried on the next call).
+ */
+export function setupWebGPU(): Promise<WebGPUAdapterDescription> {
+  if (!setupDone) {
+    setupDone = doSetup();
+    setupDone.catch(() => {
+      setupDone = null;
+    });
+  }
+  return setupDone;
+}
