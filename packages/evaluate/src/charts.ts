@@ -5,7 +5,7 @@ import { createCanvas } from '@napi-rs/canvas';
 import type { Canvas, SKRSContext2D } from '@napi-rs/canvas';
 import { Chart, registerables } from 'chart.js';
 import type { ChartConfiguration, Plugin } from 'chart.js';
-import { chartFontFamily, font } from './fonts';
+import { font, fontFamilyList } from './fonts';
 import type { Interval, RocPoint } from './metrics';
 import type { HistoryEpoch } from './runs';
 
@@ -60,8 +60,7 @@ const errorBarsPlugin: Plugin = {
 };
 
 function renderChart(config: ChartConfiguration, width: number, height: number): Canvas {
-  const family = chartFontFamily();
-  if (family) Chart.defaults.font.family = family;
+  Chart.defaults.font.family = fontFamilyList();
   Chart.defaults.color = '#222';
   const canvas = createCanvas(width, height);
   const chart = new Chart(canvas as unknown as HTMLCanvasElement, {

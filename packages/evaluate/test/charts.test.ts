@@ -18,8 +18,8 @@ async function checkPng(buf: Buffer, width?: number, height?: number) {
 }
 
 describe('charts', () => {
-  it('finds a font so labels render', () => {
-    expect(chartFontFamily()).toBeTruthy();
+  it('uses the bundled DejaVu Sans, so labels render even on a machine without system fonts', () => {
+    expect(chartFontFamily()).toBe('Parts DejaVu Sans');
   });
   it('learning curves are a 1000x400 PNG with content', async () => {
     const epochs = [1, 2, 3, 4].map((e) => ({ epoch: e, loss: 1 / e, acc: 0.5 + e / 10, valLoss: 1.1 / e, valAcc: 0.45 + e / 10 }));
