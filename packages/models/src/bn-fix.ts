@@ -4,10 +4,11 @@
  * standard tfjs/Keras files (class_name "BatchNormalization", same config, same weights).
  *
  * It fixes two things in tfjs 4.22:
- * 1. `scale: false` (or `center: false`) crashes in training mode: the built-in training path
- *    calls `this.gamma.read()` although no gamma exists ("Cannot read properties of undefined
- *    (reading 'read')"). InceptionV3 uses scale=false in every BN layer. Here the training path
- *    passes no gamma/beta when the layer has none, so the weight layout is unchanged.
+ * 1. `scale: false` (or `center: false`) crashes in training: the built-in training path calls
+ *    `this.gamma.read()` although no gamma exists ("Cannot read properties of undefined (reading
+ *    'read')"), and its inference path passes an undefined gamma that breaks the gradient as
+ *    soon as one flows through the layer. InceptionV3 uses scale=false in every BN layer. Here a
+ *    missing gamma/beta is replaced by a constant 1/0, so the weight layout is unchanged.
  * 2. tfjs normalises with batch statistics whenever `training` is true, even for a frozen layer.
  *    Like Keras >= 2.1.3 (and the study's `base_model(x, training=False)`), a BN layer that is not
  *    trainable, or that has `useMovingStatistics` set, always uses its moving mean/variance and
@@ -45,23 +46,35 @@ export class BatchNormalization extends BuiltinBatchNormalization {
   useMovingStatistics = false;
 
   override call(inputs: tf.Tensor | tf.Tensor[], kwargs: Kwargs): tf.Tensor | tf.Tensor[] {
-    const training = kwargs['training'] === true && this.trainable && !this.useMovingStatistics;
-    if (!training) return super.call(inputs, { ...kwargs, training: false });
+    const useBatchStatistics = kwargs['training'] === true && this.trainable && !this.useMovingStatistics;
     return tf.tidy(() => {
       const self = this as unknown as BnInternals;
       const x = Array.isArray(inputs) ? inputs[0] : inputs;
       if (x === undefined) throw new Error(`${this.name}: expected one input tensor`);
       const ndim = x.rank;
       const axis = self.axis >= 0 ? self.axis : self.axis + ndim;
-      const reductionAxes = [...Array(ndim).keys()].filter((a) => a !== axis);
-      const { mean, variance } = tf.moments(x, reductionAxes);
+      const channels = x.shape[axis] as number;
       // Parameters are 1-D over `axis`; they broadcast directly only when axis is the last one.
       const paramShape = Array<number>(ndim).fill(1);
-      paramShape[axis] = x.shape[axis] as number;
+      paramShape[axis] = channels;
       const shaped = (t: tf.Tensor): tf.Tensor => (axis === ndim - 1 ? t : tf.reshape(t, paramShape));
-      const beta = self.beta ? shaped(self.beta.read()) : undefined;
-      const gamma = self.gamma ? shaped(self.gamma.read()) : undefined;
-      const out = tf.batchNorm(x, shaped(mean), shaped(variance), beta, gamma, self.epsilon);
+      // Constant 0/1 instead of a missing beta/gamma: tfjs' batchNorm gradient saves all its
+      // inputs and fails on undefined ones (in inference mode too, as soon as a gradient flows
+      // through the layer). Constants get no gradient and add no weights.
+      const beta = shaped(self.beta ? self.beta.read() : tf.zeros([channels]));
+      const gamma = shaped(self.gamma ? self.gamma.read() : tf.ones([channels]));
+      // tfjs' fused batchNorm kernels cycle through the parameters as if the channel axis were
+      // the last one, so other axes use plain broadcasting arithmetic.
+      const normalize = (t: tf.Tensor, m: tf.Tensor, v: tf.Tensor, b: tf.Tensor, g: tf.Tensor): tf.Tensor =>
+        axis === ndim - 1
+          ? tf.batchNorm(t, m, v, b, g, self.epsilon)
+          : tf.add(tf.mul(tf.mul(tf.sub(t, m), tf.rsqrt(tf.add(v, self.epsilon))), g), b);
+      if (!useBatchStatistics) {
+        return normalize(x, shaped(self.movingMean.read()), shaped(self.movingVariance.read()), beta, gamma);
+      }
+      const reductionAxes = [...Array(ndim).keys()].filter((a) => a !== axis);
+      const { mean, variance } = tf.moments(x, reductionAxes);
+      const out = normalize(x, shaped(mean), shaped(variance), beta, gamma);
       const updateMovingAverage = (variable: LayerVariable, value: tf.Tensor): void => {
         tf.tidy(() => {
           const current = variable.read();
