@@ -2,6 +2,12 @@ import * as tf from '@tensorflow/tfjs-core';
 import { convKernelConfigs } from './conv-kernels';
 
 let registered: string[] | null = null;
+const stockFuncs = new Map<string, tf.KernelFunc>();
+
+/** The stock tfjs-backend-webgpu kernel that one of ours replaced (for A/B timing). */
+export function stockWebGPUKernel(name: string): tf.KernelFunc | undefined {
+  return stockFuncs.get(name);
+}
 
 /**
  * Replaces stock tfjs-backend-webgpu kernels with ours (unregistering first: tfjs refuses to
@@ -10,7 +16,6 @@ let registered: string[] | null = null;
  */
 export function registerWebGPUKernels(): string[] {
   if (registered) return registered;
-  const stockFuncs = new Map<string, tf.KernelFunc>();
   const stock = (name: string) => stockFuncs.get(name);
   const sel = process.env.PARTS_WEBGPU_KERNELS ?? 'all';
   const names = sel === 'all' ? null : new Set(sel.split(','));
