@@ -2,7 +2,7 @@
 // feature base and a head, BN kept in inference mode, unfreeze overrides, seeds, errors.
 import { beforeAll, describe, expect, it } from 'vitest';
 import * as tf from '@tensorflow/tfjs-core';
-import type * as tfl from '@tensorflow/tfjs-layers';
+import * as tfl from '@tensorflow/tfjs-layers';
 import { initBackend } from '@parts/backend';
 import { buildClassifier, countTrainableParams, parseTrainMode } from '../src/heads';
 import { BatchNormalization } from '../src/bn-fix';
@@ -172,5 +172,31 @@ describe('buildClassifier', () => {
     expect(parseTrainMode('fine-tune')).toBe('finetune');
     expect(parseTrainMode('scratch')).toBe('scratch');
     expect(() => parseTrainMode('transfer')).toThrow(/unknown mode "transfer"/);
+  });
+});
+
+describe('saved classifiers', () => {
+  it.each([
+    ['efficientnet', 32],
+    ['inception', 75],
+  ] as const)('%s survives a tfjs save/load round trip with identical predictions', async (arch, size) => {
+    const built = buildClassifier({ arch, mode: 'finetune', imgSize: size, numClasses: 3, seed: 2 });
+    let artifacts: tf.io.ModelArtifacts | undefined;
+    await built.model.save(tf.io.withSaveHandler(async (a) => {
+      artifacts = a;
+      return { modelArtifactsInfo: { dateSaved: new Date(), modelTopologyType: 'JSON' } };
+    }));
+    const topology = JSON.stringify(artifacts!.modelTopology);
+    // Standard Keras class names, so the files stay loadable elsewhere (Normalization excepted).
+    expect(topology).toContain('"class_name":"BatchNormalization"');
+    const loaded = await tfl.loadLayersModel(tf.io.fromMemory(artifacts!));
+    expect(loaded.countParams()).toBe(built.model.countParams());
+    const x = tf.randomUniform([1, size, size, 3], 0, 255, 'float32', 9);
+    const a = (built.model.predict(x) as tf.Tensor).dataSync();
+    const b = (loaded.predict(x) as tf.Tensor).dataSync();
+    expect(Array.from(b)).toEqual(Array.from(a));
+    x.dispose();
+    built.model.dispose();
+    loaded.dispose();
   });
 });
