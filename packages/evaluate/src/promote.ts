@@ -100,6 +100,15 @@ export async function promoteBest(runs: ReportRun[], opts: PromoteOptions = {}):
   const ok = runs.filter((r) => r.status === 'ok' && r.evaluation && r.runDir);
   const target = path.resolve(opts.target ?? (await defaultServeModelDir()));
   if (ok.length === 0) return { promoted: false, message: 'nothing promoted: no run was evaluated successfully', target };
+  // Ranking runs measured on different test sets (or different tasks) would compare nothing.
+  const sets = [...new Set(ok.map((r) => `${r.evaluation!.data.root} [${r.evaluation!.split}]`))];
+  if (sets.length > 1) {
+    return {
+      promoted: false,
+      message: `nothing promoted: the runs were evaluated on ${sets.length} different test sets (${sets.join(', ')}); evaluate them on one dataset (--data) or promote one run with --run`,
+      target,
+    };
+  }
   const best = [...ok].sort((a, b) => compareRuns(a.evaluation!, b.evaluation!))[0];
   return promoteEvaluated(best.runDir!, best.evaluation!, { ...opts, target });
 }

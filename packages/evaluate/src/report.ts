@@ -182,6 +182,10 @@ function leaderboardRows(lb: Leaderboard): string[][] {
 
 const LB_HEAD = ['#', 'run', 'arch', 'mode', 'accuracy', 'Wilson 95%', 'balanced acc.', 'macro F1', 'ROC-AUC', 'log loss', 'model size', 'study (n=21)'];
 
+function mixedSetsWarning(lb: Leaderboard): string {
+  return `these runs were evaluated on ${lb.testSets.length} different test sets (${lb.testSets.map((t) => `${t.root}: ${t.n} images`).join('; ')}), so ranks across them do not compare like with like.`;
+}
+
 function problemRows(lb: Leaderboard): string[][] {
   return lb.entries.filter((e) => e.status !== 'ok').map((e) => [e.status, e.runId, `${e.arch ?? ''} ${e.mode ?? ''}`.trim(), e.reason ?? '']);
 }
@@ -199,6 +203,7 @@ function renderMarkdown(title: string, lb: Leaderboard, sections: RunSection[], 
   const out: string[] = [`# ${title}`, '', `Created ${lb.createdAt}. Split: ${lb.split ?? '—'}.`, ...notes.map((n) => `- ${n}`), ''];
   out.push('## Leaderboard', '', `Ranking rule: ${lb.rule}.`, '');
   out.push(lb.entries.some((e) => e.status === 'ok') ? mdTable(LB_HEAD, leaderboardRows(lb)) : '_No run could be evaluated._', '');
+  if (lb.testSets.length > 1) out.push(`**Warning:** ${mixedSetsWarning(lb)}`, '');
   out.push(`**Same test set as the original study?** ${lb.sameTestSetAsStudy.explanation}`, '');
   if (lbPic) out.push(`![leaderboard](${lbPic.rel})`, '');
   const problems = problemRows(lb);
@@ -257,6 +262,7 @@ function renderHtml(title: string, lb: Leaderboard, sections: RunSection[], lbPi
   if (notes.length) parts.push(`<ul>${notes.map((n) => `<li>${h(n)}</li>`).join('')}</ul>`);
   parts.push(`<h2>Leaderboard</h2><p>Ranking rule: ${h(lb.rule)}.</p>`);
   parts.push(lb.entries.some((e) => e.status === 'ok') ? htmlTable(LB_HEAD, leaderboardRows(lb), 'leaderboard') : '<p><em>No run could be evaluated.</em></p>');
+  if (lb.testSets.length > 1) parts.push(`<p class="note"><strong>Warning:</strong> ${h(mixedSetsWarning(lb))}</p>`);
   parts.push(`<p class="note"><strong>Same test set as the original study?</strong> ${h(lb.sameTestSetAsStudy.explanation)}</p>`);
   parts.push(img(lbPic, 'leaderboard chart'));
   const problems = problemRows(lb);

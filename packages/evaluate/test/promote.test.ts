@@ -132,5 +132,11 @@ describe('promotion', () => {
 
     const none = await promoteBest([{ runId: 'bad', status: 'bad' }], { target: path.join(root, 'm3') });
     expect(none.promoted).toBe(false);
+
+    // Runs measured on different test sets are not ranked against each other.
+    big.ev.data = { ...big.ev.data, root: '/other-data' };
+    const mixed = await promoteBest([asRun(big), asRun(small)], { target: path.join(root, 'm4') });
+    expect(mixed.promoted).toBe(false);
+    expect(mixed.message).toMatch(/2 different test sets/);
   });
 });

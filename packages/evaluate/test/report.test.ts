@@ -102,6 +102,14 @@ describe('writeReport', () => {
     expect(await fs.readFile(path.join(a.dir, 'index.html'), 'utf8')).toContain('No run could be evaluated');
   });
 
+  it('warns when runs were evaluated on different test sets', async () => {
+    const { dir, runs } = await fixture();
+    runs[1].evaluation!.data = { ...runs[1].evaluation!.data, root: '/elsewhere' };
+    const res = await writeReport(runs, { outRoot: path.join(dir, 'reports') });
+    expect(res.leaderboard.testSets).toHaveLength(2);
+    expect(await fs.readFile(path.join(res.dir, 'report.md'), 'utf8')).toMatch(/evaluated on 2 different test sets/);
+  });
+
   it('lists a missing thumbnail as a warning instead of failing', async () => {
     const { dir, runs } = await fixture();
     const ev = runs[0].evaluation!;
