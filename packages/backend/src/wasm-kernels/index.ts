@@ -1,23 +1,30 @@
-import { getKernel, registerKernel, type KernelConfig } from '@tensorflow/tfjs-core';
+import { getKernel, registerKernel, unregisterKernel, type KernelConfig } from '@tensorflow/tfjs-core';
 import { conv2DBackpropFilterConfig } from './conv2d-backprop-filter';
 import { depthwiseConv2dNativeBackpropFilterConfig } from './depthwise-backprop-filter';
 import { depthwiseConv2dNativeBackpropInputConfig } from './depthwise-backprop-input';
+import { maxPoolGradConfig } from './max-pool-grad';
 
 export { conv2dFilterGradNHWC, conv2dFilterGradXnnpack, setConv2dFilterGradImpl, type FilterGradImpl } from './conv2d-backprop-filter';
 export { conv2dInputGradNHWC, conv2DBackpropInputConfig } from './conv2d-backprop-input';
 export { depthwiseFilterGradNHWC } from './depthwise-backprop-filter';
 export { depthwiseInputGradNHWC } from './depthwise-backprop-input';
+export { maxPoolGradNHWC } from './max-pool-grad';
 
 /**
  * Gradient kernels tfjs-backend-wasm 4.22 lacks (found by taking the gradient of every op the
- * study's models use on wasm). Conv2DBackpropInput, MaxPoolGrad and AvgPoolGrad exist natively and
- * are faster than a TypeScript version, so they are left alone.
+ * study's models use on wasm), plus a MaxPoolGrad that replaces the built-in one, which is wrong for
+ * some shapes. The built-in Conv2DBackpropInput (faster than a TypeScript version) and AvgPoolGrad
+ * match the cpu backend and are left alone.
  */
 export const WASM_TRAINING_KERNELS: readonly KernelConfig[] = [
   conv2DBackpropFilterConfig,
   depthwiseConv2dNativeBackpropFilterConfig,
   depthwiseConv2dNativeBackpropInputConfig,
 ];
+
+/** Built-in wasm kernels that are replaced because they give wrong results. */
+const REPLACED_KERNELS: readonly KernelConfig[] = [maxPoolGradConfig];
+const replaced = new Set<string>();
 
 /** Registers the missing wasm gradient kernels; safe to call any number of times. Returns the names registered now. */
 export function registerWasmTrainingKernels(): string[] {
@@ -27,6 +34,13 @@ export function registerWasmTrainingKernels(): string[] {
       registerKernel(config);
       added.push(config.kernelName);
     }
+  }
+  for (const config of REPLACED_KERNELS) {
+    if (replaced.has(config.kernelName)) continue;
+    if (getKernel(config.kernelName, 'wasm') != null) unregisterKernel(config.kernelName, 'wasm');
+    registerKernel(config);
+    replaced.add(config.kernelName);
+    added.push(`${config.kernelName} (replaces the built-in)`);
   }
   return added;
 }
