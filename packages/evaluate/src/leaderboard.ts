@@ -177,7 +177,8 @@ function sameTestSet(testSets: { root: string; n: number }[]): { same: boolean; 
     same: false,
     explanation:
       `No. The study's accuracies are on its own ${PUBLISHED_STUDY.n} test photos, which are not available here; ` +
-      `our test set is different photos (${ours}). Compare the two columns loosely: with ~20 test images one image moves accuracy by ~5 points, ` +
+      `our test set is different photos (${ours}). Compare the two columns loosely: one image moves the study's accuracy by ` +
+      `${(100 / PUBLISHED_STUDY.n).toFixed(1)} points${testSets.length ? ` and ours by ${testSets.map((t) => (100 / t.n).toFixed(1)).join('/')}` : ''}, ` +
       `and the Wilson intervals of both columns are wide.`,
   };
 }

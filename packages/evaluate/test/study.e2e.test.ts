@@ -1,4 +1,4 @@
-// End to end on a tiny generated dataset: real training (Tiny VGG, 16 px, 1 epoch, cpu), evaluation,
+// End to end on a tiny generated dataset: real training (Tiny VGG, 16 px, 1 epoch, wasm), evaluation,
 // report, promotion, the bad-run listing and the `pnpm evaluate --check` exit code.
 import { execFile } from 'node:child_process';
 import { promises as fs } from 'node:fs';
@@ -37,7 +37,7 @@ beforeAll(async () => {
     epochs: 1,
     imgSize: 16,
     batchSize: 4,
-    backend: 'cpu',
+    backend: 'wasm',
     out: path.join(dir, 'runs'),
     reportsOut: path.join(dir, 'reports'),
     promote: true,
@@ -116,7 +116,7 @@ describe('study on generated data', () => {
     };
     const cli = path.join(repoRoot(), 'packages', 'evaluate', 'src', 'cli.ts');
     const tsx = path.join(repoRoot(), 'node_modules', '.bin', 'tsx');
-    const args = (f: string) => [cli, '--run', runDir, '--no-report', '--backend', 'cpu', '--check', '--baseline', f];
+    const args = (f: string) => [cli, '--run', runDir, '--no-report', '--backend', 'wasm', '--check', '--baseline', f];
 
     // 1 epoch at 16 px is near chance, so there is room above the run for a worse baseline.
     expect(ev.correct).toBeLessThanOrEqual(ev.n - 2);
