@@ -25,7 +25,7 @@ export function prepareWebGpu(): Promise<{ device: string }> {
 }
 
 async function probeWebGpu(): Promise<{ device: string }> {
-  const mod = (await import('webgpu')) as { create: (flags: string[]) => { requestAdapter: (o?: object) => Promise<AdapterLike | null> }; globals: Record<string, unknown> };
+  const mod = (await import('webgpu')) as unknown as { create: (flags: string[]) => { requestAdapter: (o?: object) => Promise<AdapterLike | null> }; globals: Record<string, unknown> };
   const g = globalThis as Record<string, unknown>;
   for (const [k, v] of Object.entries(mod.globals)) if (!(k in g)) g[k] = v;
   const gpu = mod.create([]);

@@ -21,13 +21,13 @@ async function train(backend: string): Promise<{ losses: number[]; weights: Floa
   const losses: number[] = [];
   for (let step = 0; step < 3; step++) {
     const loss = opt.minimize(() => {
-      let h: tf.Tensor4D = tf.relu(tf.conv2d(x, v.c1 as tf.Tensor4D, 1, 'same'));
+      let h = tf.relu<tf.Tensor4D>(tf.conv2d(x, v.c1 as tf.Tensor4D, 1, 'same'));
       h = tf.maxPool(h, 2, 2, 'valid'); // 11×13 → 5×6: odd input, the case the built-in MaxPoolGrad got wrong
       h = tf.depthwiseConv2d(h, v.dw as tf.Tensor4D, 2, 'same');
       h = tf.mul(h, tf.sigmoid(h)); // swish
       h = tf.conv2d(h, v.c2 as tf.Tensor4D, 1, 'valid');
       const { mean, variance } = tf.moments(h, [0, 1, 2]);
-      h = tf.batchNorm(h, mean, variance, v.beta!, v.gamma!, 1e-3);
+      h = tf.batchNorm4d(h, mean as tf.Tensor1D, variance as tf.Tensor1D, v.beta as tf.Tensor1D, v.gamma as tf.Tensor1D, 1e-3);
       h = tf.avgPool(tf.relu(h), 3, 1, 'same');
       const feat = tf.mean(h, [1, 2]);
       const logits = tf.add(tf.matMul(feat, v.d as tf.Tensor2D), v.b!);

@@ -1,7 +1,7 @@
 import { backend_util, Conv2D, Conv2DBackpropFilter, getKernel } from '@tensorflow/tfjs-core';
 import type { Conv2DBackpropFilterAttrs, Conv2DBackpropFilterInputs, KernelConfig, KernelFunc, TensorInfo } from '@tensorflow/tfjs-core';
 import type { BackendWasm } from '@tensorflow/tfjs-backend-wasm';
-import { assertChannelsLast, f32View, validOutRange, zeroedOutput } from './heap';
+import { assertChannelsLast, f32View, validOutRange, zeroedOutput, need } from './heap';
 import { type ConvGeometry, geometryFrom } from './conv2d-geometry';
 
 /** Output columns processed per sweep: keeps the x and dy rows of one sweep in L1. */
@@ -182,7 +182,8 @@ export function setConv2dFilterGradImpl(impl: FilterGradImpl): void {
 
 function conv2DBackpropFilter(args: { inputs: Conv2DBackpropFilterInputs; backend: BackendWasm; attrs: Conv2DBackpropFilterAttrs }): TensorInfo {
   const { inputs, backend, attrs } = args;
-  const { x, dy } = inputs;
+  const x = need(inputs.x, Conv2DBackpropFilter, 'x');
+  const dy = need(inputs.dy, Conv2DBackpropFilter, 'dy');
   const { strides, pad, dataFormat, dimRoundingMode, filterShape } = attrs;
   assertChannelsLast(Conv2DBackpropFilter, dataFormat);
   const info = backend_util.computeConv2DInfo(

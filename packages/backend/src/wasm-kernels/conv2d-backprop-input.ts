@@ -1,7 +1,7 @@
 import { backend_util, Conv2DBackpropInput } from '@tensorflow/tfjs-core';
 import type { Conv2DBackpropInputAttrs, Conv2DBackpropInputInputs, KernelConfig, KernelFunc, TensorInfo } from '@tensorflow/tfjs-core';
 import type { BackendWasm } from '@tensorflow/tfjs-backend-wasm';
-import { assertChannelsLast, f32View, validOutRange, zeroedOutput } from './heap';
+import { assertChannelsLast, f32View, validOutRange, zeroedOutput, need } from './heap';
 import { type ConvGeometry, geometryFrom } from './conv2d-geometry';
 
 /**
@@ -53,7 +53,8 @@ export function conv2dInputGradNHWC(dy: Float32Array, w: Float32Array, dx: Float
 
 function conv2DBackpropInput(args: { inputs: Conv2DBackpropInputInputs; backend: BackendWasm; attrs: Conv2DBackpropInputAttrs }): TensorInfo {
   const { inputs, backend, attrs } = args;
-  const { dy, filter } = inputs;
+  const dy = need(inputs.dy, Conv2DBackpropInput, 'dy');
+  const filter = need(inputs.filter, Conv2DBackpropInput, 'filter');
   const { strides, pad, dataFormat, dimRoundingMode, inputShape } = attrs;
   assertChannelsLast(Conv2DBackpropInput, dataFormat);
   const info = backend_util.computeConv2DInfo(

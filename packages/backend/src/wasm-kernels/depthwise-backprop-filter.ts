@@ -3,7 +3,7 @@ import type {
   DepthwiseConv2dNativeBackpropFilterAttrs, DepthwiseConv2dNativeBackpropFilterInputs, KernelConfig, KernelFunc, TensorInfo,
 } from '@tensorflow/tfjs-core';
 import type { BackendWasm } from '@tensorflow/tfjs-backend-wasm';
-import { f32View, validOutRange, zeroedOutput } from './heap';
+import { f32View, validOutRange, zeroedOutput, need } from './heap';
 import { type ConvGeometry, geometryFrom } from './conv2d-geometry';
 
 /**
@@ -47,7 +47,8 @@ function depthwiseBackpropFilter(args: {
   inputs: DepthwiseConv2dNativeBackpropFilterInputs; backend: BackendWasm; attrs: DepthwiseConv2dNativeBackpropFilterAttrs;
 }): TensorInfo {
   const { inputs, backend, attrs } = args;
-  const { x, dy } = inputs;
+  const x = need(inputs.x, DepthwiseConv2dNativeBackpropFilter, 'x');
+  const dy = need(inputs.dy, DepthwiseConv2dNativeBackpropFilter, 'dy');
   const { strides, dilations, pad, dimRoundingMode, filterShape } = attrs;
   const name = DepthwiseConv2dNativeBackpropFilter;
   const info = backend_util.computeConv2DInfo(

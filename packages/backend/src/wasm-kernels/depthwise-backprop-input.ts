@@ -3,7 +3,7 @@ import type {
   DepthwiseConv2dNativeBackpropInputAttrs, DepthwiseConv2dNativeBackpropInputInputs, KernelConfig, KernelFunc, TensorInfo,
 } from '@tensorflow/tfjs-core';
 import type { BackendWasm } from '@tensorflow/tfjs-backend-wasm';
-import { f32View, validOutRange, zeroedOutput } from './heap';
+import { f32View, validOutRange, zeroedOutput, need } from './heap';
 import { type ConvGeometry, geometryFrom } from './conv2d-geometry';
 
 /**
@@ -47,7 +47,8 @@ function depthwiseBackpropInput(args: {
   inputs: DepthwiseConv2dNativeBackpropInputInputs; backend: BackendWasm; attrs: DepthwiseConv2dNativeBackpropInputAttrs;
 }): TensorInfo {
   const { inputs, backend, attrs } = args;
-  const { dy, filter } = inputs;
+  const dy = need(inputs.dy, DepthwiseConv2dNativeBackpropInput, 'dy');
+  const filter = need(inputs.filter, DepthwiseConv2dNativeBackpropInput, 'filter');
   const { strides, dilations, pad, dimRoundingMode, inputShape } = attrs;
   const name = DepthwiseConv2dNativeBackpropInput;
   const info = backend_util.computeConv2DInfo(

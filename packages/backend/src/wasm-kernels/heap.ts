@@ -32,3 +32,9 @@ export function validOutRange(offset: number, stride: number, inSize: number, ou
   const end = Math.min(outSize, Math.floor((inSize - 1 - offset) / stride) + 1);
   return [start, Math.max(start, end)];
 }
+
+/** A kernel input that tfjs types as optional; missing means a caller bug, reported by name. */
+export function need(t: TensorInfo | undefined, kernel: string, name: string): TensorInfo {
+  if (t == null) throw new Error(`${kernel} (wasm training kernel): input '${name}' is missing`);
+  return t;
+}

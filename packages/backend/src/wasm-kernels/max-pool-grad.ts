@@ -1,7 +1,7 @@
 import { backend_util, MaxPoolGrad } from '@tensorflow/tfjs-core';
 import type { KernelConfig, KernelFunc, MaxPoolGradAttrs, MaxPoolGradInputs, TensorInfo } from '@tensorflow/tfjs-core';
 import type { BackendWasm } from '@tensorflow/tfjs-backend-wasm';
-import { f32View, zeroedOutput } from './heap';
+import { f32View, zeroedOutput, need } from './heap';
 
 /**
  * dx of a 2-D max pool, NHWC: each dy value goes to the first (row-major) maximum of its window,
@@ -40,7 +40,8 @@ export function maxPoolGradNHWC(x: Float32Array, dy: Float32Array, dx: Float32Ar
 
 function maxPoolGrad(args: { inputs: MaxPoolGradInputs; backend: BackendWasm; attrs: MaxPoolGradAttrs }): TensorInfo {
   const { inputs, backend, attrs } = args;
-  const { dy, input } = inputs;
+  const dy = need(inputs.dy, MaxPoolGrad, 'dy');
+  const input = need(inputs.input, MaxPoolGrad, 'input');
   const { filterSize, strides, pad, dimRoundingMode } = attrs;
   const info = backend_util.computePool2DInfo(input.shape as [number, number, number, number], filterSize, strides, 1, pad, dimRoundingMode);
   const out = zeroedOutput(backend, input.shape);
