@@ -4,6 +4,8 @@
 import * as tf from '@tensorflow/tfjs-core';
 // tfjs-layers registers tfjs-core's gradient functions (tf.grad needs them).
 import '@tensorflow/tfjs-layers';
+// The reference backend.
+import '@tensorflow/tfjs-backend-cpu';
 
 export interface ConvCase {
   name: string;

@@ -1,0 +1,74 @@
+// Times each convolution kernel of Tiny VGG's training step in isolation on WebGPU: the stock
+// tfjs-backend-webgpu kernel and our implicit-GEMM kernel at several tile shapes, so one device
+// call says which variant is fastest. Usage: tsx webgpu-microbench.ts [batch] [--json FILE]
+import { writeFileSync } from 'node:fs';
+import * as tf from '@tensorflow/tfjs-core';
+import { backend_util, Conv2D, Conv2DBackpropFilter, Conv2DBackpropInput } from '@tensorflow/tfjs-core';
+import { initForBench } from './init-backend';
+import { runConvGemm, type ConvGemmOp } from '../../backend/src/webgpu/kernels/conv-gemm';
+import { stockWebGPUKernel } from '../../backend/src/webgpu/kernels/register';
+
+const args = process.argv.slice(2);
+const jsonAt = args.indexOf('--json');
+const jsonFile = jsonAt >= 0 ? args.splice(jsonAt, 2)[1] : null;
+const batch = Number(args[0] ?? 32);
+const iters = Number(process.env.PARTS_MICRO_ITERS ?? 5);
+console.log(`microbench: ${await initForBench('webgpu')} batch ${batch}`);
+const backend = tf.engine().backend as never;
+
+const layers = [
+  { name: 'conv1', x: [batch, 256, 256, 3], f: [3, 3, 3, 50] },
+  { name: 'conv2', x: [batch, 254, 254, 50], f: [3, 3, 50, 50] },
+  { name: 'conv4', x: [batch, 124, 124, 50], f: [3, 3, 50, 50] },
+];
+const kernelName: Record<ConvGemmOp, string> = { forward: Conv2D, inputGrad: Conv2DBackpropInput, filterGrad: Conv2DBackpropFilter };
+const variants = (process.env.PARTS_MICRO_VARIANTS ?? 'stock,4x4,8x4,8x2,4x2').split(',');
+const rows: { layer: string; op: string; variant: string; ms: number; gflops: number }[] = [];
+
+async function timeOp(run: () => tf.TensorInfo): Promise<number> {
+  const once = async () => {
+    const out = run();
+    const t = tf.engine().makeTensorFromTensorInfo(out);
+    const probe = tf.slice(tf.reshape(t, [-1]), [0], [1]);
+    await probe.data();
+    tf.dispose([t, probe]);
+  };
+  await once(); // compile
+  const t0 = performance.now();
+  for (let i = 0; i < iters; i++) await once();
+  return (performance.now() - t0) / iters;
+}
+
+for (const l of layers) {
+  const info = backend_util.computeConv2DInfo(l.x as never, l.f as never, 1, 1, 'valid');
+  const x = tf.randomNormal(l.x);
+  const w = tf.randomNormal(l.f);
+  const dy = tf.randomNormal([batch, info.outHeight, info.outWidth, info.outChannels]);
+  const flops = 2 * batch * info.outHeight * info.outWidth * info.outChannels * l.f[0] * l.f[1] * l.f[2];
+  for (const op of ['forward', 'inputGrad', 'filterGrad'] as ConvGemmOp[]) {
+    if (op === 'inputGrad' && l.name === 'conv1') continue; // never computed in training
+    for (const v of variants) {
+      let run: () => tf.TensorInfo;
+      if (v === 'stock') {
+        const f = stockWebGPUKernel(kernelName[op]);
+        if (!f) continue;
+        const attrs = { strides: 1, pad: 'valid', dataFormat: 'NHWC', dilations: 1, dimRoundingMode: undefined, filterShape: l.f, inputShape: l.x };
+        const inputs = op === 'forward' ? { x, filter: w } : op === 'inputGrad' ? { dy, filter: w } : { x, dy };
+        run = () => f({ inputs, backend, attrs } as never) as tf.TensorInfo;
+      } else {
+        run = () => {
+          process.env.PARTS_CONV_TILES = `${op}:${v}`;
+          const ins = (op === 'forward' ? [x, w] : op === 'inputGrad' ? [dy, w] : [x, dy]) as [tf.Tensor, tf.Tensor];
+          return runConvGemm(backend, op, info, ins);
+        };
+      }
+      // The naive stock filter gradient takes ~1 s per call at this size: time it once.
+      const ms = await (v === 'stock' && op === 'filterGrad' ? (async () => { const t0 = performance.now(); await timeOp(run); return performance.now() - t0; })() : timeOp(run));
+      rows.push({ layer: l.name, op, variant: v, ms, gflops: flops / ms / 1e6 });
+      console.log(`  ${l.name} ${op.padEnd(10)} ${v.padEnd(5)} ${ms.toFixed(2).padStart(9)} ms  ${(flops / ms / 1e6).toFixed(0).padStart(6)} GFLOP/s`);
+    }
+  }
+  tf.dispose([x, w, dy]);
+}
+delete process.env.PARTS_CONV_TILES;
+if (jsonFile) writeFileSync(jsonFile, JSON.stringify(rows, null, 1));

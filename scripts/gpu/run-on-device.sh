@@ -1,0 +1,80 @@
+#!/usr/bin/env bash
+# Runs on the GPU machine, in the repo root, after scripts/gpu/prepare.sh built the carry here:
+#   run tool: carry [".gl", ".gpu-carry"], command "bash scripts/gpu/run-on-device.sh", timeout ~540 s.
+# Steps (each under its own timeout, a failure does not stop the next):
+#   numeric check vs cpu, per-kernel profile of the Tiny VGG step (ours and stock), kernel
+#   microbenchmark (tile variants), PyTorch CUDA reference, `train --backend webgpu`, `bench`.
+# Writes $OUT/log.txt, $OUT/summary.txt and $OUT/results.tar.gz (JSON, run folder files).
+# GPU_LOCAL=1: a dry run on a machine without the GPU (lavapipe or no adapter), small sizes.
+set -uo pipefail
+OUT=${OUT:-/tmp/gpu-out}
+mkdir -p "$OUT"
+R=/tmp/gpu-results
+rm -rf "$R" && mkdir -p "$R"
+C=.gpu-carry
+exec > >(tee -a "$OUT/log.txt") 2>&1
+T0=$(date +%s)
+LOCAL=${GPU_LOCAL:-0}
+IMG=${GPU_IMG:-256}
+BATCH=${GPU_BATCH:-32}
+[ "$LOCAL" = 1 ] && { IMG=${GPU_IMG:-24}; BATCH=${GPU_BATCH:-1}; }
+PROFILE_ITERS=5
+[ "$LOCAL" = 1 ] && PROFILE_ITERS=1
+finish() {
+  echo "== done in $(( $(date +%s) - T0 )) s"
+  grep -E '^(SUMMARY|torch |wall:|numeric check|  conv[0-9] |backend:|webgpu |RUN )' "$OUT/log.txt" >"$OUT/summary.txt" || true
+  tar -C "$R" -czf "$OUT/results.tar.gz" . 2>/dev/null || true
+}
+trap finish EXIT
+BUDGET=${GPU_BUDGET:-520} # seconds for all steps: later steps get what is left
+step() { # name timeout cmd...
+  local name=$1 t=$2; shift 2
+  local left=$(( BUDGET - ($(date +%s) - T0) ))
+  [ "$left" -lt "$t" ] && t=$left
+  if [ "$t" -lt 15 ]; then echo "SUMMARY $name skipped (time budget)"; return; fi
+  echo "== $name ($(( $(date +%s) - T0 )) s, limit $t s)"
+  timeout "$t" "$@"; local rc=$?
+  echo "SUMMARY $name rc=$rc"
+}
+
+# Vulkan loader (the machine has the NVIDIA ICD but no loader).
+if [ "$LOCAL" != 1 ]; then
+  if ! ldconfig -p | grep -q 'libvulkan.so.1'; then for f in .gl/*.deb; do dpkg -x "$f" /; done; ldconfig; fi
+  export VK_DRIVER_FILES=${VK_DRIVER_FILES:-/usr/local/nvidia/share/vulkan/icd.d/nvidia_icd.json}
+  export __EGL_VENDOR_LIBRARY_FILENAMES=/usr/local/nvidia/share/glvnd/egl_vendor.d/10_nvidia.json
+  export XDG_RUNTIME_DIR=/tmp
+  nvidia-smi --query-gpu=name,driver_version,clocks.sm,clocks.mem,memory.used --format=csv || true
+fi
+
+# Node and the native modules.
+mkdir -p /tmp/gpu-node
+xz -dc "$C/node.xz" >/tmp/gpu-node/node && chmod +x /tmp/gpu-node/node
+export PATH=/tmp/gpu-node:$PATH
+# Unpacked inside the repo: the bundles find the repo root (pnpm-workspace.yaml) above themselves.
+rm -rf "$C/app" && mkdir -p "$C/app" && tar -C "$C/app" -xJf "$C/app.tar.xz"
+node --version
+A=$C/app
+DATA=$C/data/parts
+
+step numeric-check 90 node $A/webgpu-check.mjs
+PARTS_PROFILE_ITERS=$PROFILE_ITERS step profile-ours 90 node $A/webgpu-profile.mjs "$IMG" "$BATCH" --json "$R/profile-ours.json"
+[ "$LOCAL" = 1 ] || step torch-reference 100 python3 packages/train/bench/torch_reference.py --img-size "$IMG" --batch "$BATCH" --json "$R/torch.json"
+if [ -f $A/cli-ours.mjs ]; then
+  step train 120 node $A/cli-ours.mjs train --arch tinyvgg --backend webgpu --data "$DATA" --epochs "${GPU_EPOCHS:-3}" \
+    --batch-size 16 --img-size "$IMG" --out /tmp/gpu-runs --name webgpu
+  run=$(ls -td /tmp/gpu-runs/*webgpu* 2>/dev/null | head -1)
+  if [ -n "$run" ]; then
+    mkdir -p "$R/run" && cp "$run"/*.json "$R/run/" 2>/dev/null
+    echo "RUN $(basename "$run") backend: $(node -e "const c=require('$run/config.json');console.log(JSON.stringify(c.backend))")"
+    echo "RUN metrics: $(tr -d '\n ' <"$run/metrics.json" 2>/dev/null)"
+  fi
+  step bench-tinyvgg-ours 60 node $A/cli-ours.mjs bench --backend webgpu --arch tinyvgg --batch "$BATCH" --img-size "$IMG" --seconds 3 --data "$DATA"
+fi
+[ "$LOCAL" = 1 ] || PARTS_MICRO_ITERS=5 step microbench 100 node $A/webgpu-microbench.mjs "$BATCH" --json "$R/microbench.json"
+PARTS_WEBGPU_KERNELS=stock PARTS_PROFILE_ITERS=1 step profile-stock 60 node $A/webgpu-profile.mjs "$IMG" "$BATCH" --json "$R/profile-stock.json"
+if [ -f $A/cli-ours.mjs ] && [ "$LOCAL" != 1 ]; then
+  step bench-bases-ours 100 node $A/cli-ours.mjs bench --backend webgpu --arch vgg16,resnet50,inception,efficientnet \
+    --batch "$BATCH" --img-size "$IMG" --seconds 2 --data "$DATA"
+fi
+# The same CLI without our kernels (stock tfjs-backend-webgpu): the before/after of `pnpm bench`.
+[ -f $A/bench-cli.mjs ] && step bench-tinyvgg-stock 60 node $A/bench-cli.mjs --backend webgpu --arch tinyvgg --batch "$BATCH" --img-size "$IMG" --seconds 3 --data "$DATA"
