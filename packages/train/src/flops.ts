@@ -13,7 +13,7 @@ export function forwardFlops(model: tfl.LayersModel): number {
     }
     const cls = layer.getClassName();
     const out = layer.outputShape as number[];
-    const inp = layer.inputShape as number[];
+    const inp = (layer.input as tfl.SymbolicTensor).shape as number[];
     const cfg = layer.getConfig();
     const ks = cfg.kernelSize as number[] | undefined;
     if (cls === 'Conv2D' && ks) {

@@ -14,7 +14,7 @@ import {
   repoRoot,
   type DatasetIndex,
 } from '@parts/data';
-import { buildClassifier, getArch, saveClassifier, type ClassifierMeta } from '@parts/models';
+import { buildClassifier, getArch, saveClassifier, type BuiltClassifier, type ClassifierMeta } from '@parts/models';
 import { balancedClassWeights } from './loss';
 import { evaluateBatches, fitLoop, type Batch, type History } from './fit-loop';
 import { loadImageSet, makeBatch, shuffledIndices, type BatchSpec, type ImageSet } from './image-set';
@@ -58,7 +58,7 @@ export async function train(options: TrainOptions): Promise<TrainResult> {
   seedrandom(`parts-${o.seed}`, { global: true });
   const run = await createRunFolder(o.out, spec.name, o.mode, o.name);
   log(`run: ${run.finalDir}`);
-  let built: ReturnType<typeof buildClassifier> | undefined;
+  let built: BuiltClassifier | undefined;
   try {
     const numClasses = index.classes.length;
     built = buildClassifier({ arch: spec.name, mode: o.mode, imgSize: o.imgSize, numClasses, unfreeze: o.unfreeze, seed: o.seed });
@@ -177,7 +177,7 @@ async function loadSets(index: DatasetIndex, o: ResolvedTrainOptions) {
  * What the fit loop trains. Feature extraction trains only the head on base features (computed
  * per batch without gradients through the frozen base); other modes train the whole model.
  */
-function trainableView(built: ReturnType<typeof buildClassifier>, o: ResolvedTrainOptions) {
+function trainableView(built: BuiltClassifier, o: ResolvedTrainOptions) {
   if (o.mode === 'extract' && built.base && built.head) {
     const base = built.base;
     return {
@@ -191,16 +191,17 @@ function trainableView(built: ReturnType<typeof buildClassifier>, o: ResolvedTra
     };
   }
   const baseVariableNames = new Set<string>();
-  if (o.mode === 'finetune' && built.base) {
-    for (const w of built.base.trainableWeights) baseVariableNames.add((w.read() as tf.Variable).name);
+  const base = built.convBase ?? built.base;
+  if (o.mode === 'finetune' && base) {
+    for (const w of base.trainableWeights) baseVariableNames.add((w.read() as tf.Variable).name);
   }
   return { model: built.model, baseVariableNames, toInput: (b: Batch) => b };
 }
 
-function disposeBuilt(built: ReturnType<typeof buildClassifier> | undefined): void {
+function disposeBuilt(built: BuiltClassifier | undefined): void {
   if (!built) return;
   const seen = new Set<tfl.LayersModel>();
-  for (const m of [built.model, built.base, built.head]) {
+  for (const m of [built.model, built.base, built.head, built.convBase]) {
     if (m && !seen.has(m)) {
       seen.add(m);
       try {

@@ -1,0 +1,31 @@
+// The CI accuracy gate on real photos: train each baseline task with its recorded, seeded
+// configuration, evaluate the run like `pnpm evaluate` does, and fail below baseline - 1 image.
+import { existsSync, promises as fs } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { repoRoot } from '@parts/data';
+import { train, type TrainOptions } from '@parts/train';
+import { checkAgainstBaseline, evaluateRun, readBaseline } from '../src/index';
+
+const root = repoRoot();
+const baselineFile = path.join(root, 'evaluation', 'baseline.json');
+const shared = path.resolve(root, '../shared/datasets');
+
+describe.skipIf(!existsSync(shared))('CI accuracy gate (../shared/datasets)', async () => {
+  const baseline = await readBaseline(baselineFile);
+  for (const [name, task] of Object.entries(baseline.tasks)) {
+    const trainOpts = (task as { train?: Partial<TrainOptions> }).train ?? {};
+    it(`${name}: ${task.arch} ${task.mode ?? ''} reaches the baseline ${task.accuracy} minus one test image`, async () => {
+      const out = await fs.mkdtemp(path.join(os.tmpdir(), `ci-gate-${name}-`));
+      const data = path.join(shared, task.dataset ?? name);
+      const run = await train({ ...trainOpts, arch: task.arch, mode: (task.mode ?? 'scratch') as TrainOptions['mode'], data, out, quiet: true });
+      const evaluation = await evaluateRun(run.runDir);
+      // The evaluation of the saved model agrees with what training measured.
+      expect(evaluation.correct).toBe(run.metrics.test!.correct);
+      const result = checkAgainstBaseline([evaluation], { tasks: { [name]: task } });
+      for (const line of result.lines) console.log(line.message);
+      expect(result.ok, result.lines.map((l) => l.message).join('\n')).toBe(true);
+    }, 30 * 60_000);
+  }
+});
