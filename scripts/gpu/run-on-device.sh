@@ -5,6 +5,8 @@
 #   numeric check vs cpu, per-kernel profile of the Tiny VGG step (ours and stock), kernel
 #   microbenchmark (tile variants), PyTorch CUDA reference, `train --backend webgpu`, `bench`.
 # Writes $OUT/log.txt, $OUT/summary.txt and $OUT/results.tar.gz (JSON, run folder files).
+# GPU_SKIP="step names" skips steps; GPU_TILE_VARIANTS="forward:4x4,filterGrad:8x4 ..." adds
+# whole-step profiles with other tile shapes.
 # GPU_LOCAL=1: a dry run on a machine without the GPU (lavapipe or no adapter), small sizes.
 set -uo pipefail
 OUT=${OUT:-/tmp/gpu-out}
@@ -22,7 +24,7 @@ PROFILE_ITERS=5
 [ "$LOCAL" = 1 ] && PROFILE_ITERS=1
 finish() {
   echo "== done in $(( $(date +%s) - T0 )) s"
-  grep -E '^(SUMMARY|torch |wall:|numeric check|  conv[0-9] |backend:|webgpu |RUN )' "$OUT/log.txt" >"$OUT/summary.txt" || true
+  grep -E '^(SUMMARY|torch |wall:|kernel GPU time|numeric check|  conv[0-9] |  readback|backend:|webgpu |RUN |profile:)' "$OUT/log.txt" >"$OUT/summary.txt" || true
   tar -C "$R" -czf "$OUT/results.tar.gz" . 2>/dev/null || true
 }
 trap finish EXIT
@@ -32,6 +34,7 @@ step() { # name timeout cmd...
   local left=$(( BUDGET - ($(date +%s) - T0) ))
   [ "$left" -lt "$t" ] && t=$left
   if [ "$t" -lt 15 ]; then echo "SUMMARY $name skipped (time budget)"; return; fi
+  case " ${GPU_SKIP:-} " in *" $name "*) echo "SUMMARY $name skipped (GPU_SKIP)"; return ;; esac
   echo "== $name ($(( $(date +%s) - T0 )) s, limit $t s)"
   timeout "$t" "$@"; local rc=$?
   echo "SUMMARY $name rc=$rc"
@@ -71,6 +74,10 @@ if [ -f $A/cli-ours.mjs ]; then
   step bench-tinyvgg-ours 60 node $A/cli-ours.mjs bench --backend webgpu --arch tinyvgg --batch "$BATCH" --img-size "$IMG" --seconds 3 --data "$DATA"
 fi
 [ "$LOCAL" = 1 ] || PARTS_MICRO_ITERS=5 step microbench 100 node $A/webgpu-microbench.mjs "$BATCH" --json "$R/microbench.json"
+# Whole-step comparison of tile shapes (default is conv-gemm.ts DEFAULT_TILES).
+for tiles in ${GPU_TILE_VARIANTS:-}; do
+  PARTS_CONV_TILES=$tiles PARTS_PROFILE_ITERS=$PROFILE_ITERS step "profile-tiles-$tiles" 40 node $A/webgpu-profile.mjs "$IMG" "$BATCH"
+done
 PARTS_WEBGPU_KERNELS=stock PARTS_PROFILE_ITERS=1 step profile-stock 60 node $A/webgpu-profile.mjs "$IMG" "$BATCH" --json "$R/profile-stock.json"
 if [ -f $A/cli-ours.mjs ] && [ "$LOCAL" != 1 ]; then
   step bench-bases-ours 100 node $A/cli-ours.mjs bench --backend webgpu --arch vgg16,resnet50,inception,efficientnet \

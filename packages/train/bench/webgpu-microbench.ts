@@ -1,6 +1,6 @@
 // Times each convolution kernel of Tiny VGG's training step in isolation on WebGPU: the stock
 // tfjs-backend-webgpu kernel and our implicit-GEMM kernel at several tile shapes, so one device
-// call says which variant is fastest. Usage: tsx webgpu-microbench.ts [batch] [--json FILE]
+// call says which variant is fastest. Times are GPU times from timestamp queries (tf.time). Usage: tsx webgpu-microbench.ts [batch] [--json FILE]
 import { writeFileSync } from 'node:fs';
 import * as tf from '@tensorflow/tfjs-core';
 import { backend_util, Conv2D, Conv2DBackpropFilter, Conv2DBackpropInput } from '@tensorflow/tfjs-core';
@@ -25,18 +25,34 @@ const kernelName: Record<ConvGemmOp, string> = { forward: Conv2D, inputGrad: Con
 const variants = (process.env.PARTS_MICRO_VARIANTS ?? 'stock,4x4,8x4,8x2,4x2').split(',');
 const rows: { layer: string; op: string; variant: string; ms: number; gflops: number }[] = [];
 
-async function timeOp(run: () => tf.TensorInfo): Promise<number> {
+/** Median GPU time (timestamp queries through tf.time) of one launch of `run`, after a warm-up. */
+async function timeOp(run: () => tf.TensorInfo, n = iters): Promise<number> {
   const once = async () => {
-    const out = run();
-    const t = tf.engine().makeTensorFromTensorInfo(out);
-    const probe = tf.slice(tf.reshape(t, [-1]), [0], [1]);
-    await probe.data();
-    tf.dispose([t, probe]);
+    const t = await tf.time(() => {
+      const out = run();
+      (tf.engine().backend as unknown as { disposeData: (id: object) => void }).disposeData(out.dataId);
+    });
+    return t.kernelMs as number;
   };
   await once(); // compile
+  const ms: number[] = [];
+  for (let i = 0; i < n; i++) ms.push(await once());
+  ms.sort((a, b) => a - b);
+  return ms[Math.floor(ms.length / 2)];
+}
+
+// Latency of one tiny readback (dispatch + mapAsync): the fixed cost every awaited step pays.
+{
+  const a = tf.ones([4]);
+  for (let i = 0; i < 3; i++) await tf.add(a, 1).data();
   const t0 = performance.now();
-  for (let i = 0; i < iters; i++) await once();
-  return (performance.now() - t0) / iters;
+  for (let i = 0; i < 20; i++) {
+    const b = tf.add(a, 1);
+    await b.data();
+    b.dispose();
+  }
+  console.log(`  readback latency (tiny add + data()): ${((performance.now() - t0) / 20).toFixed(2)} ms`);
+  a.dispose();
 }
 
 for (const l of layers) {
@@ -62,8 +78,8 @@ for (const l of layers) {
           return runConvGemm(backend, op, info, ins);
         };
       }
-      // The naive stock filter gradient takes ~1 s per call at this size: time it once.
-      const ms = await (v === 'stock' && op === 'filterGrad' ? (async () => { const t0 = performance.now(); await timeOp(run); return performance.now() - t0; })() : timeOp(run));
+      // The naive stock filter gradient takes ~1-5 s per call at this size: time it once.
+      const ms = await timeOp(run, v === 'stock' && op === 'filterGrad' ? 1 : iters);
       rows.push({ layer: l.name, op, variant: v, ms, gflops: flops / ms / 1e6 });
       console.log(`  ${l.name} ${op.padEnd(10)} ${v.padEnd(5)} ${ms.toFixed(2).padStart(9)} ms  ${(flops / ms / 1e6).toFixed(0).padStart(6)} GFLOP/s`);
     }

@@ -14,7 +14,7 @@ const batch = Number(args[1] ?? 32);
 const backend = process.env.PARTS_BENCH_BACKEND ?? 'webgpu';
 
 const info = await initForBench(backend);
-console.log(`profile: ${info} tinyvgg ${imgSize}px batch ${batch} kernels=${process.env.PARTS_WEBGPU_KERNELS ?? 'all'}`);
+console.log(`profile: ${info} tinyvgg ${imgSize}px batch ${batch} kernels=${process.env.PARTS_WEBGPU_KERNELS ?? 'all'} tiles=${process.env.PARTS_CONV_TILES ?? 'default'}`);
 const model = tinyVgg(imgSize);
 const x = tf.randomUniform([batch, imgSize, imgSize, 3]);
 const y = tf.cast(tf.greater(tf.randomUniform([batch, 1]), 0.5), 'float32');

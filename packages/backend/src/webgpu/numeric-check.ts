@@ -134,6 +134,26 @@ export async function checkSmallNet(gpu: string, seed: number, tol = 1e-4): Prom
   return { name: 'small conv net gradients', errors, ok: Object.values(errors).every((e) => e <= tol) };
 }
 
+/** tf.sum over the leading axes (bias gradients: our column sum) and other axes (stock kernel). */
+export async function checkSums(gpu: string, seed: number, tol = 1e-5): Promise<CheckResult> {
+  const cases: { shape: number[]; axis: number[]; keepDims?: boolean }[] = [
+    { shape: [4, 7, 9, 50], axis: [0, 1, 2] },
+    { shape: [3, 130], axis: [0] },
+    { shape: [5000, 3], axis: [0], keepDims: true },
+    { shape: [2, 33, 31, 70], axis: [0, 1, 2] },
+    { shape: [4, 5, 6], axis: [1, 2] },
+  ];
+  const prev = tf.getBackend();
+  await tf.setBackend('cpu');
+  const inputs = cases.map((c, i) => randomValues(c.shape, seed + i));
+  await tf.setBackend(prev);
+  const fn = (t: tf.Tensor[]) => t.map((x, i) => tf.sum(x, cases[i].axis, cases[i].keepDims ?? false));
+  const [ref, got] = [await evalOn('cpu', fn, inputs), await evalOn(gpu, fn, inputs)];
+  const errors: Record<string, number> = {};
+  cases.forEach((c, i) => (errors[`[${c.shape}] axis ${c.axis}`] = relErr(got[i], ref[i])));
+  return { name: 'sum over axes', errors, ok: Object.values(errors).every((e) => e <= tol) };
+}
+
 export async function runNumericCheck(gpu = 'webgpu', log: (m: string) => void = console.log): Promise<CheckResult[]> {
   const results: CheckResult[] = [];
   let seed = (Date.now() % 100000) + 1;
@@ -142,6 +162,9 @@ export async function runNumericCheck(gpu = 'webgpu', log: (m: string) => void =
     results.push(r);
     log(`${r.ok ? 'ok  ' : 'FAIL'} ${r.name}: ${Object.entries(r.errors).map(([k, v]) => `${k} ${v.toExponential(2)}`).join(', ')}`);
   }
+  const sums = await checkSums(gpu, (seed += 10));
+  results.push(sums);
+  log(`${sums.ok ? 'ok  ' : 'FAIL'} ${sums.name}: ${Object.entries(sums.errors).map(([k, v]) => `${k} ${v.toExponential(2)}`).join(', ')}`);
   const n = await checkSmallNet(gpu, (seed += 10));
   results.push(n);
   log(`${n.ok ? 'ok  ' : 'FAIL'} ${n.name}: ${Object.entries(n.errors).map(([k, v]) => `${k} ${v.toExponential(2)}`).join(', ')}`);
