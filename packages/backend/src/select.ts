@@ -7,7 +7,7 @@ import '@tensorflow/tfjs-backend-wasm';
 import '@tensorflow/tfjs-layers';
 import type { BackendAttempt, BackendInfo, BackendName } from './types';
 import { describeWasmDevice, pointWasmAtItsBinaries } from './wasm-setup';
-import { prepareWebGpu } from './webgpu-setup';
+import { setupWebGPU } from './webgpu/index';
 import { registerWasmTrainingKernels } from './wasm-kernels/index';
 
 export const BACKEND_NAMES: readonly BackendName[] = ['auto', 'tensorflow', 'webgpu', 'wasm', 'cpu'];
@@ -15,7 +15,8 @@ export const BACKEND_NAMES: readonly BackendName[] = ['auto', 'tensorflow', 'web
 /** One candidate: `prepare` loads what it needs (throws with the reason if it can't) and names the tfjs backend. */
 interface Candidate {
   label: string;
-  prepare: () => Promise<{ backend: string; device: string }>;
+  /** `auto` = chosen by 'auto' rather than named explicitly. */
+  prepare: (auto: boolean) => Promise<{ backend: string; device: string }>;
 }
 
 async function importTfjsNode(pkg: '@tensorflow/tfjs-node-gpu' | '@tensorflow/tfjs-node'): Promise<void> {
@@ -37,7 +38,12 @@ const candidates: Record<string, Candidate> = {
   },
   webgpu: {
     label: 'webgpu',
-    prepare: async () => ({ backend: 'webgpu', ...(await prepareWebGpu()) }),
+    prepare: async (auto) => {
+      const adapter = await setupWebGPU();
+      // A software adapter (lavapipe, SwiftShader) is slower than wasm: only use it when asked for.
+      if (auto && adapter.software) throw new Error(`only a software adapter was found (${adapter.device})`);
+      return { backend: 'webgpu', device: `GPU (${adapter.device})` };
+    },
   },
   'tfjs-node': {
     label: 'tfjs-node',
@@ -93,7 +99,7 @@ export async function initBackend(requested: BackendName = 'auto', log: (msg: st
   for (const key of ORDER[requested]) {
     const c = candidates[key]!;
     try {
-      const { backend, device } = await c.prepare();
+      const { backend, device } = await c.prepare(requested === 'auto');
       if (!(await tf.setBackend(backend))) throw new Error(`tf.setBackend('${backend}') returned false`);
       await tf.ready();
       const info: BackendInfo = {
