@@ -3,18 +3,9 @@
 import { promises as fs } from 'node:fs';
 import path from 'node:path';
 import { randomBytes } from 'node:crypto';
+import { writeFileAtomic } from '@parts/models';
 
-export async function writeFileAtomic(file: string, content: string | Buffer): Promise<void> {
-  await fs.mkdir(path.dirname(file), { recursive: true });
-  const tmp = path.join(path.dirname(file), `.tmp-${path.basename(file)}-${randomBytes(4).toString('hex')}`);
-  try {
-    await fs.writeFile(tmp, content);
-    await fs.rename(tmp, file);
-  } catch (e) {
-    await fs.rm(tmp, { force: true });
-    throw e;
-  }
-}
+export { writeFileAtomic };
 
 export async function writeJsonAtomic(file: string, value: unknown): Promise<void> {
   await writeFileAtomic(file, JSON.stringify(value, null, 2) + '\n');
@@ -57,15 +48,4 @@ export async function dirSize(dir: string): Promise<number> {
 /** A fresh, unused sibling path of `target` for building a replacement. */
 export function siblingTemp(target: string, tag = 'tmp'): string {
   return path.join(path.dirname(target), `.${tag}-${path.basename(target)}-${randomBytes(4).toString('hex')}`);
-}
-
-/** Nearest folder at or above `from` that holds pnpm-workspace.yaml. */
-export async function findRepoRoot(from: string): Promise<string> {
-  let dir = path.resolve(from);
-  for (;;) {
-    if (await exists(path.join(dir, 'pnpm-workspace.yaml'))) return dir;
-    const parent = path.dirname(dir);
-    if (parent === dir) throw new Error(`cannot find the repository root (no pnpm-workspace.yaml above ${from})`);
-    dir = parent;
-  }
 }

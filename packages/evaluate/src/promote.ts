@@ -3,8 +3,8 @@
 // service unless forced.
 import { promises as fs } from 'node:fs';
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
-import { dirSize, exists, findRepoRoot, readJson, siblingTemp } from './fsutil';
+import { repoRoot } from '@parts/data';
+import { dirSize, exists, readJson, siblingTemp } from './fsutil';
 import { readEvaluation } from './evaluation-record';
 import type { Evaluation } from './evaluation-record';
 import { compareRuns, RANKING_RULE } from './leaderboard';
@@ -70,14 +70,7 @@ export interface PromoteResult {
 }
 
 export async function defaultServeModelDir(): Promise<string> {
-  let root: string;
-  try {
-    const data = await import('@parts/data');
-    root = data.repoRoot();
-  } catch {
-    root = await findRepoRoot(path.dirname(fileURLToPath(import.meta.url)));
-  }
-  return path.join(root, 'packages', 'serve', 'model');
+  return path.join(repoRoot(), 'packages', 'serve', 'model');
 }
 
 export function prevDir(target: string): string {
