@@ -51,11 +51,21 @@ export async function benchModel(o: BenchModelOptions): Promise<BenchRecord[]> {
   const out: BenchRecord[] = [];
   const backend = tf.getBackend();
   try {
+    // Keep one batch in flight: on a GPU, waiting for each result before queueing the next batch
+    // would measure readback latency rather than throughput.
+    let pending: tf.Tensor | null = null;
     const fwd = await timeIt(async () => {
       const p = tf.tidy(() => model.predict(x) as tf.Tensor);
-      await p.data();
-      p.dispose();
+      if (pending) {
+        await pending.data();
+        pending.dispose();
+      }
+      pending = p;
     }, o.minSeconds, o.maxIters);
+    if (pending) {
+      await (pending as tf.Tensor).data();
+      (pending as tf.Tensor).dispose();
+    }
     const fwdIps = (fwd.iters * o.batch) / fwd.seconds;
     out.push({ backend, model: o.arch, phase: 'forward', imgSize: o.imgSize, batch: o.batch, imagesPerSec: fwdIps, gflopsPerSec: (fwdIps * flops) / 1e9 });
     const step = await timeIt(async () => {
