@@ -47,6 +47,26 @@ export const AUGMENT_STUDY: Readonly<AugmentOptions> = Object.freeze({
   contrast: 0.2,
 });
 
+/**
+ * For photos taken from a fixed camera height, where the part's size in pixels is the label (the
+ * bolts-and-nuts task): any rotation, flips, shifts and lighting changes, but no zoom and no shear,
+ * which would turn an M6 into an M5. 'nearest' fill: 'reflect' would mirror a part that sits near
+ * the edge into a second copy and double its apparent area.
+ */
+export const AUGMENT_SIZE_PRESERVING: Readonly<AugmentOptions> = Object.freeze({
+  rotation: 180,
+  shiftX: 0.1,
+  shiftY: 0.1,
+  shear: 0,
+  zoom: 0,
+  hflip: true,
+  vflip: true,
+  fill: 'nearest',
+  brightness: 0.15,
+  contrast: 0.15,
+});
+
+
 /** No augmentation: `augment` returns an exact copy. */
 export const AUGMENT_NONE: Readonly<AugmentOptions> = Object.freeze({
   rotation: 0,
@@ -60,6 +80,14 @@ export const AUGMENT_NONE: Readonly<AugmentOptions> = Object.freeze({
   brightness: 0,
   contrast: 0,
 });
+
+/** Named augmentation presets (train's `--augment`). */
+export const AUGMENT_PRESETS = {
+  study: AUGMENT_STUDY,
+  'size-preserving': AUGMENT_SIZE_PRESERVING,
+  none: AUGMENT_NONE,
+} as const satisfies Record<string, Readonly<AugmentOptions>>;
+export type AugmentPreset = keyof typeof AUGMENT_PRESETS;
 
 /** One concrete draw of the random transform. */
 export interface AugmentParams {

@@ -11,6 +11,7 @@ import { vgg16 } from './archs/vgg16';
 import { resnet50 } from './archs/resnet50';
 import { inceptionv3 } from './archs/inceptionv3';
 import { efficientnetb0 } from './archs/efficientnetb0';
+import { partsnet } from './archs/partsnet';
 
 export type { BuildOptions } from './archs/common';
 
@@ -42,7 +43,7 @@ export interface ArchSpec {
   buildModel?(opts: BuildOptions & { numClasses: number }): tfl.LayersModel;
 }
 
-const BUILTIN_ARCHS: ArchSpec[] = [tinyvgg, vgg16, resnet50, inceptionv3, efficientnetb0];
+const BUILTIN_ARCHS: ArchSpec[] = [tinyvgg, vgg16, resnet50, inceptionv3, efficientnetb0, partsnet];
 
 const registry = new Map<string, ArchSpec>();
 

@@ -5,7 +5,7 @@ import { getArch, listArchs, registerArch, type ArchSpec } from '../src/registry
 
 describe('built-in architectures', () => {
   it('lists the study architectures once each', () => {
-    expect(listArchs().map((a) => a.name)).toEqual(['tinyvgg', 'vgg16', 'resnet50', 'inception', 'efficientnet']);
+    expect(listArchs().map((a) => a.name)).toEqual(['tinyvgg', 'vgg16', 'resnet50', 'inception', 'efficientnet', 'partsnet']);
   });
 
   it('resolves names and aliases case-insensitively', () => {

@@ -40,6 +40,11 @@ export interface FitLoopOptions {
   classWeights: number[] | null;
   labelSmoothing: number;
   patience: number;
+  /** Learning rate per epoch; default constant lr. */
+  lrSchedule?: 'constant' | 'cosine';
+  warmupEpochs?: number;
+  /** Decoupled (AdamW-style) weight decay of conv/dense kernels; 0 = off. */
+  weightDecay?: number;
   /** Yields the training batches of one epoch; the loop disposes them. */
   trainBatches: (epoch: number) => Iterable<Batch> | AsyncIterable<Batch>;
   /** Validation batches (not augmented); the loop disposes them. */
@@ -52,6 +57,7 @@ export async function fitLoop(o: FitLoopOptions): Promise<History> {
   const history: History = { epochs: [], bestEpoch: 0, monitor: o.valBatches ? 'valLoss' : 'loss', stoppedEarly: false };
   const headOpt = tf.train.adam(o.lr);
   const baseOpt = tf.train.adam(o.lr * (o.baseLrFactor ?? 0.1));
+  const decayed = o.weightDecay ? decayedVariables(o.model) : [];
   const weightsOf = () => o.model.trainableWeights.map((w) => w.read() as tf.Variable);
   let best: tf.Tensor[] | null = null;
   let bestValue = Infinity;
@@ -59,12 +65,16 @@ export async function fitLoop(o: FitLoopOptions): Promise<History> {
   try {
     for (let epoch = 1; epoch <= o.epochs; epoch++) {
       const t0 = Date.now();
+      const lr = scheduledLr(o.lr, epoch, o.epochs, o.lrSchedule ?? 'constant', o.warmupEpochs ?? 0);
+      setLearningRate(headOpt, lr);
+      setLearningRate(baseOpt, lr * (o.baseLrFactor ?? 0.1));
       o.progress?.start(epoch, o.epochs, o.batchesPerEpoch);
       let lossSum = 0;
       let correct = 0;
       let seen = 0;
       for await (const batch of o.trainBatches(epoch)) {
         const { loss, preds } = trainStep(o, batch, weightsOf(), headOpt, baseOpt);
+        if (o.weightDecay) applyWeightDecay(decayed, lr * o.weightDecay);
         const [lv, pv] = await Promise.all([loss.data(), preds.data()]);
         loss.dispose();
         preds.dispose();
@@ -75,7 +85,7 @@ export async function fitLoop(o: FitLoopOptions): Promise<History> {
         disposeBatch(batch);
         o.progress?.tick({ loss: lossSum / seen, acc: correct / seen });
       }
-      const rec: EpochRecord = { epoch, loss: lossSum / seen, acc: correct / seen, lr: o.lr, timeMs: 0 };
+      const rec: EpochRecord = { epoch, loss: lossSum / seen, acc: correct / seen, lr, timeMs: 0 };
       if (o.valBatches) {
         const v = await evaluateBatches(o.model, o.valBatches(), o.activation, o.classWeights, 0);
         rec.valLoss = v.loss;
@@ -107,6 +117,36 @@ export async function fitLoop(o: FitLoopOptions): Promise<History> {
     baseOpt.dispose();
   }
   return history;
+}
+
+/**
+ * Learning rate of a (1-based) epoch. 'cosine': linear warm-up from lr/warmup to lr over the first
+ * `warmup` epochs, then half a cosine from lr down to lr/100 at the last epoch (not 0, so the
+ * last epoch still learns something).
+ */
+export function scheduledLr(lr: number, epoch: number, epochs: number, schedule: 'constant' | 'cosine', warmup: number): number {
+  if (schedule === 'constant') return lr;
+  if (epoch <= warmup) return (lr * epoch) / (warmup + 1);
+  const span = epochs - warmup;
+  const t = span <= 1 ? 1 : (epoch - warmup - 1) / (span - 1);
+  const floor = lr / 100;
+  return floor + (lr - floor) * 0.5 * (1 + Math.cos(Math.PI * t));
+}
+
+function setLearningRate(opt: tf.Optimizer, lr: number): void {
+  // tfjs' Adam reads `learningRate` on every applyGradients call.
+  (opt as unknown as { learningRate: number }).learningRate = lr;
+}
+
+/** Trainable conv/dense kernels (not biases, not batch-norm parameters). */
+function decayedVariables(model: tfl.LayersModel): tf.Variable[] {
+  return model.trainableWeights.filter((w) => /kernel(_\d+)?$/.test(w.name)).map((w) => w.read() as tf.Variable);
+}
+
+function applyWeightDecay(vars: tf.Variable[], factor: number): void {
+  tf.tidy(() => {
+    for (const v of vars) v.assign(tf.mul(v, 1 - factor));
+  });
 }
 
 function trainStep(

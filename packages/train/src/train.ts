@@ -5,7 +5,7 @@ import * as tf from '@tensorflow/tfjs-core';
 import type * as tfl from '@tensorflow/tfjs-layers';
 import { initBackend, type BackendInfo } from '@parts/backend';
 import {
-  AUGMENT_STUDY,
+  AUGMENT_PRESETS,
   checkDataset,
   datasetFingerprint,
   formatDatasetReport,
@@ -91,11 +91,14 @@ export async function train(options: TrainOptions): Promise<TrainResult> {
       classWeights,
       labelSmoothing: o.labelSmoothing,
       patience: o.patience,
+      lrSchedule: o.lrSchedule,
+      warmupEpochs: o.warmupEpochs,
+      weightDecay: o.weightDecay,
       batchesPerEpoch: Math.ceil(sets.train.images.length / o.batchSize),
       trainBatches: (epoch) => {
         void epoch;
         const order = shuffledIndices(sets.train.images.length, rng);
-        const aug = o.augment ? { rng: augRng, opts: AUGMENT_STUDY } : undefined;
+        const aug = o.augment !== 'none' ? { rng: augRng, opts: AUGMENT_PRESETS[o.augment] } : undefined;
         return mapBatches(chunks(order, o.batchSize), (idx) => toInput(makeBatch(sets.train, idx, bspec, aug)));
       },
       valBatches: sets.val.images.length

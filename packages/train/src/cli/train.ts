@@ -1,32 +1,42 @@
 #!/usr/bin/env tsx
 import { Command, Option } from 'commander';
 import { resolveUserPath } from '@parts/data';
-import { train, TRAIN_DEFAULTS } from '../index';
+import { ARCH_RECIPES, DEFAULT_ARCH, train, TRAIN_DEFAULTS } from '../index';
 import { defaultData, int, num, runCli } from './common';
 
 const program = new Command('train')
   .description('Train an image classifier and write a run folder (config, history, model, metrics).')
-  .option('--arch <name>', 'architecture (tinyvgg, vgg16, resnet50, inception, efficientnet)', 'tinyvgg')
+  .option('--arch <name>', `architecture (${DEFAULT_ARCH}, tinyvgg, vgg16, resnet50, inception, efficientnet); default ${DEFAULT_ARCH} with its recipe: ${recipeText(DEFAULT_ARCH)}`)
   .addOption(new Option('--mode <mode>', 'training mode').choices(['scratch', 'extract', 'feature-extraction', 'finetune']).default('scratch'))
   .option('--data <dir>', 'dataset root <root>/<split>/<class>/<image> (default: the demo dataset, generated if missing)')
-  .option('--epochs <n>', 'maximum epochs', int, TRAIN_DEFAULTS.epochs)
+  .option('--epochs <n>', `maximum epochs (default ${TRAIN_DEFAULTS.epochs}, or the arch's recipe)`, int)
   .option('--batch-size <n>', 'batch size', int, TRAIN_DEFAULTS.batchSize)
-  .option('--img-size <n>', 'input size in pixels (square)', int, TRAIN_DEFAULTS.imgSize)
-  .option('--lr <x>', 'learning rate', num, TRAIN_DEFAULTS.lr)
+  .option('--img-size <n>', `input size in pixels (square; default ${TRAIN_DEFAULTS.imgSize}, or the arch's recipe)`, int)
+  .option('--lr <x>', `learning rate (default ${TRAIN_DEFAULTS.lr}, or the arch's recipe)`, num)
   .option('--seed <n>', 'random seed', int, TRAIN_DEFAULTS.seed)
   .option('--val-split <f>', 'fraction of train held out for validation/early stopping', num, TRAIN_DEFAULTS.valSplit)
   .addOption(new Option('--backend <b>', 'compute backend').choices(['auto', 'tensorflow', 'webgpu', 'wasm', 'cpu']).default('auto'))
   .option('--out <dir>', 'parent folder of run folders (default: <repo>/runs)')
   .option('--weights <w>', "base weights: imagenet, none, or a Keras .h5 path", TRAIN_DEFAULTS.weights)
   .option('--unfreeze <n>', 'fine-tuning: number of top base layers to unfreeze', int)
-  .option('--patience <n>', 'early-stopping patience in epochs (0 = off)', int, TRAIN_DEFAULTS.patience)
+  .option('--patience <n>', `early-stopping patience in epochs (0 = off; default ${TRAIN_DEFAULTS.patience}, or the arch's recipe)`, int)
   .option('--no-class-weights', 'do not weight the loss by class imbalance')
-  .option('--no-augment', 'no data augmentation')
-  .addOption(new Option('--fit <policy>', 'resize policy: cover = center crop, contain = letterbox').choices(['cover', 'contain']).default(TRAIN_DEFAULTS.fit))
-  .option('--label-smoothing <x>', 'label smoothing', num, TRAIN_DEFAULTS.labelSmoothing)
+  .addOption(new Option('--augment <preset>', "augmentation: study (the study's generator), size-preserving (no zoom/shear), none (default study, or the arch's recipe)").choices(['study', 'size-preserving', 'none']))
+  .option('--no-augment', 'no data augmentation (= --augment none)')
+  .addOption(new Option('--fit <policy>', `resize policy: cover = center crop, contain = letterbox (default ${TRAIN_DEFAULTS.fit}, or the arch's recipe)`).choices(['cover', 'contain']))
+  .option('--label-smoothing <x>', `label smoothing (default ${TRAIN_DEFAULTS.labelSmoothing}, or the arch's recipe)`, num)
+  .addOption(new Option('--lr-schedule <s>', "learning-rate schedule: constant, or cosine decay after a linear warm-up (default constant, or the arch's recipe)").choices(['constant', 'cosine']))
+  .option('--warmup-epochs <n>', 'cosine schedule: epochs of linear warm-up', int)
+  .option('--weight-decay <x>', 'decoupled (AdamW) weight decay of conv/dense kernels (default 0, or the arch\'s recipe)', num)
   .option('--name <suffix>', 'suffix of the run folder name')
   .option('--skip-bad', 'skip unreadable images instead of stopping')
   .option('--quiet', 'no progress output');
+
+function recipeText(arch: string): string {
+  return Object.entries(ARCH_RECIPES[arch] ?? {})
+    .map(([k, v]) => `${k}=${String(v)}`)
+    .join(', ');
+}
 
 runCli(program, async (o) => {
   const data = o.data ? resolveUserPath(o.data) : await defaultData();
@@ -46,9 +56,12 @@ runCli(program, async (o) => {
     unfreeze: o.unfreeze,
     patience: o.patience,
     classWeights: o.classWeights,
-    augment: o.augment,
+    augment: o.augment === false ? 'none' : o.augment,
     fit: o.fit,
     labelSmoothing: o.labelSmoothing,
+    lrSchedule: o.lrSchedule,
+    warmupEpochs: o.warmupEpochs,
+    weightDecay: o.weightDecay,
     name: o.name,
     skipBad: Boolean(o.skipBad),
     quiet: Boolean(o.quiet),

@@ -1,0 +1,65 @@
+// Augmentation presets (issue 7): 'size-preserving' keeps the part's area in pixels (the label on
+// fixed-height photos) while still moving and turning it; the study's zoom does not.
+import { describe, expect, it } from 'vitest';
+import { augment, AUGMENT_PRESETS, AUGMENT_SIZE_PRESERVING, AUGMENT_STUDY, type AugmentOptions, type RawImage } from '../src/index';
+import { makeRng } from '../src/rng';
+
+/** 64×64 light-gray image with a dark 12×12 square in the middle (a "nut"). */
+function partImage(): RawImage {
+  const w = 64;
+  const data = new Uint8Array(w * w * 3).fill(200);
+  for (let y = 26; y < 38; y++) for (let x = 26; x < 38; x++) data.fill(20, (y * w + x) * 3, (y * w + x) * 3 + 3);
+  return { data, width: w, height: w };
+}
+
+const darkPixels = (img: RawImage) => {
+  let n = 0;
+  for (let i = 0; i < img.data.length; i += 3) if (img.data[i] < 110) n++;
+  return n;
+};
+
+const centroid = (img: RawImage) => {
+  let sx = 0, sy = 0, n = 0;
+  for (let i = 0; i < img.data.length; i += 3) {
+    if (img.data[i] < 110) {
+      const p = i / 3;
+      sx += p % img.width;
+      sy += Math.floor(p / img.width);
+      n++;
+    }
+  }
+  return [sx / n, sy / n];
+};
+
+describe('augmentation presets', () => {
+  it('lists study, size-preserving and none; size-preserving has no zoom or shear', () => {
+    expect(Object.keys(AUGMENT_PRESETS)).toEqual(['study', 'size-preserving', 'none']);
+    expect(AUGMENT_PRESETS['size-preserving']).toBe(AUGMENT_SIZE_PRESERVING);
+    expect([AUGMENT_SIZE_PRESERVING.zoom, AUGMENT_SIZE_PRESERVING.shear]).toEqual([0, 0]);
+    expect(Object.isFrozen(AUGMENT_SIZE_PRESERVING)).toBe(true);
+  });
+
+  it('size-preserving keeps the dark area within a few % over many draws, yet moves the part', () => {
+    const img = partImage();
+    const area = darkPixels(img);
+    expect(area).toBe(144);
+    const rng = makeRng('presets');
+    let moved = 0;
+    for (let i = 0; i < 40; i++) {
+      const out = augment(img, rng, AUGMENT_SIZE_PRESERVING);
+      expect(Math.abs(darkPixels(out) - area) / area).toBeLessThan(0.12);
+      const [cx, cy] = centroid(out);
+      if (Math.hypot(cx - 31.5, cy - 31.5) > 1.5) moved++;
+    }
+    expect(moved).toBeGreaterThan(20);
+  });
+
+  it("the study's zoom changes the area by more than that", () => {
+    const img = partImage();
+    const area = darkPixels(img);
+    const zoomOnly: AugmentOptions = { ...AUGMENT_STUDY, rotation: 0, shiftX: 0, shiftY: 0, hflip: false, vflip: false, brightness: 0, contrast: 0 };
+    const rng = makeRng('presets');
+    const changes = Array.from({ length: 40 }, () => Math.abs(darkPixels(augment(img, rng, zoomOnly)) - area) / area);
+    expect(Math.max(...changes)).toBeGreaterThan(0.2);
+  });
+});
