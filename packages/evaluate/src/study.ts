@@ -16,10 +16,16 @@ export interface GridCell {
   mode: TrainMode;
 }
 
-/** Tiny VGG from scratch; each pretrained base with feature extraction and with fine-tuning. */
+/**
+ * Tiny VGG from scratch; each pretrained base with feature extraction and with fine-tuning; plus
+ * the best from-scratch configuration (issue 7): PartsNet, trained with its recipe (ARCH_RECIPES in
+ * @parts/train: 128 px contain, size-preserving augmentation, cosine LR, 40 epochs), which is also
+ * what `pnpm train` uses without --arch.
+ */
 export const STUDY_GRID: GridCell[] = [
   { arch: 'tinyvgg', mode: 'scratch' },
   ...['vgg16', 'resnet50', 'inception', 'efficientnet'].flatMap((arch) => (['extract', 'finetune'] as const).map((mode) => ({ arch, mode }))),
+  { arch: 'partsnet', mode: 'scratch' },
 ];
 
 export interface StudyOptions {
