@@ -79,7 +79,7 @@ describe('partsnet', () => {
     const losses: number[] = [];
     for (let i = 0; i < 10; i++) {
       const { value, grads } = tf.variableGrads(() => tf.losses.logLoss(y, model.apply(imgs, { training: true }) as tf.Tensor) as tf.Scalar, vars);
-      opt.applyGradients(grads);
+      opt.applyGradients(grads as tf.NamedTensorMap as Parameters<typeof opt.applyGradients>[0]);
       losses.push((await value.data())[0]);
       tf.dispose([value, ...Object.values(grads)]);
     }

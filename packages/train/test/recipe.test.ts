@@ -67,7 +67,7 @@ describe('fitLoop with schedule and weight decay', () => {
   };
   const model = () => {
     const m = tfl.sequential({
-      layers: [tfl.layers.dense({ inputShape: [2], units: 2, activation: 'softmax', kernelInitializer: tfl.initializers.ones({}), biasInitializer: 'ones' })],
+      layers: [tfl.layers.dense({ inputShape: [2], units: 2, activation: 'softmax', kernelInitializer: tfl.initializers.ones(), biasInitializer: 'ones' })],
     });
     return m;
   };
