@@ -45,6 +45,8 @@ export interface FitLoopOptions {
   warmupEpochs?: number;
   /** Decoupled (AdamW-style) weight decay of conv/dense kernels; 0 = off. */
   weightDecay?: number;
+  /** Split each training batch into chunks of at most this many images (memory bound); undefined = never. */
+  microBatch?: number;
   /** Yields the training batches of one epoch; the loop disposes them. */
   trainBatches: (epoch: number) => Iterable<Batch> | AsyncIterable<Batch>;
   /** Validation batches (not augmented); the loop disposes them. */
@@ -156,14 +158,31 @@ function trainStep(
   headOpt: tf.Optimizer,
   baseOpt: tf.Optimizer,
 ): { loss: tf.Scalar; preds: tf.Tensor } {
-  let preds: tf.Tensor | undefined;
-  const sw = o.classWeights ? tf.tensor1d(batch.labels.map((l) => o.classWeights![l])) : null;
-  const { value, grads } = tf.variableGrads(() => {
-    const yPred = o.model.apply(batch.x, { training: true }) as tf.Tensor;
-    preds = tf.keep(yPred.clone());
-    return weightedCrossEntropy(batch.y, yPred, sw, o.activation, o.labelSmoothing);
-  }, vars);
-  sw?.dispose();
+  const n = batch.labels.length;
+  const micro = o.microBatch && o.microBatch < n ? o.microBatch : n;
+  let lossSum: tf.Scalar | null = null;
+  const predParts: tf.Tensor[] = [];
+  let grads: tf.NamedTensorMap = {};
+  // Large batches are split into micro-batches whose gradients are summed before one update:
+  // the same step as the whole batch (up to batch-norm statistics), with a fraction of the memory.
+  for (let start = 0; start < n; start += micro) {
+    const size = Math.min(micro, n - start);
+    const whole = size === n;
+    const x = whole ? batch.x : tf.slice(batch.x, start, size);
+    const y = whole ? batch.y : (tf.slice(batch.y, start, size) as tf.Tensor2D);
+    const labels = batch.labels.slice(start, start + size);
+    const sw = o.classWeights ? tf.tensor1d(labels.map((l) => o.classWeights![l])) : null;
+    const { value, grads: g } = tf.variableGrads(() => {
+      const yPred = o.model.apply(x, { training: true }) as tf.Tensor;
+      predParts.push(tf.keep(tf.clone(yPred)));
+      // Each micro-batch's mean loss weighted by its share of the batch: the parts sum to the batch mean.
+      return tf.mul(weightedCrossEntropy(y, yPred, sw, o.activation, o.labelSmoothing), size / n) as tf.Scalar;
+    }, vars);
+    if (!whole) tf.dispose([x, y]);
+    sw?.dispose();
+    lossSum = lossSum ? addDisposing(lossSum, value) : value;
+    grads = Object.keys(grads).length ? Object.fromEntries(Object.entries(g).map(([k, t]) => [k, addDisposing(grads[k], t)])) : g;
+  }
   const headGrads: tf.NamedTensorMap = {};
   const baseGrads: tf.NamedTensorMap = {};
   for (const [name, g] of Object.entries(grads)) {
@@ -172,7 +191,16 @@ function trainStep(
   if (Object.keys(headGrads).length) headOpt.applyGradients(headGrads);
   if (Object.keys(baseGrads).length) baseOpt.applyGradients(baseGrads);
   Object.values(grads).forEach((g) => g.dispose());
-  return { loss: value, preds: preds! };
+  const preds = predParts.length === 1 ? predParts[0] : tf.concat(predParts);
+  if (predParts.length > 1) tf.dispose(predParts);
+  return { loss: lossSum!, preds };
+}
+
+function addDisposing<T extends tf.Tensor>(a: T, b: T): T {
+  const sum = tf.add(a, b) as T;
+  a.dispose();
+  b.dispose();
+  return sum;
 }
 
 function countCorrect(probs: Float32Array, labels: number[]): number {

@@ -19,6 +19,7 @@ import { balancedClassWeights } from './loss';
 import { evaluateBatches, fitLoop, type Batch, type History } from './fit-loop';
 import { loadImageSet, makeBatch, shuffledIndices, type BatchSpec, type ImageSet } from './image-set';
 import { resolveTrainOptions, type ResolvedTrainOptions, type TrainOptions } from './options';
+import { microBatchFor } from './memory';
 import { consoleProgress } from './progress';
 import { createRunFolder, discardRunFolder, finalizeRunFolder, writeRunJson } from './run-folder';
 import { loadBaseWeights } from './weights';
@@ -81,8 +82,12 @@ export async function train(options: TrainOptions): Promise<TrainResult> {
     const augRng = makeRng(`${o.seed}-augment`);
     const { model, baseVariableNames, toInput } = trainableView(built, o);
 
+    // Only wasm has the 2 GB heap limit; other backends take the whole batch.
+    const microBatch = backend.name === 'wasm' ? microBatchFor(model, o.batchSize) : undefined;
+    if (microBatch) log(`memory: batch ${o.batchSize} trained as micro-batches of ${microBatch} (wasm heap limit)`);
     const history = await fitLoop({
       model,
+      microBatch,
       epochs: o.epochs,
       lr: o.lr,
       baseLrFactor: o.baseLrFactor,
