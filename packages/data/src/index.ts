@@ -1,6 +1,6 @@
 export type * from './types';
 export { makeRng, shuffled } from './rng';
-export { repoRoot, defaultDemoDir, resolveUserPath, relPosix } from './paths';
+export { repoRoot, defaultDemoDir, resolveUserPath, relPosix, cliArgv } from './paths';
 export { decodeImage, probeImage, DecodeError, CONTAIN_FILL, DEFAULT_MAX_PIXELS, DECODABLE_FORMATS } from './decode';
 export type { DecodeErrorCode, DecodeOptions } from './decode';
 export { listDataset, stratifiedSplit, DatasetError, IMAGE_EXTENSIONS } from './list';

@@ -33,3 +33,11 @@ export function resolveUserPath(p: string): string {
 export function relPosix(root: string, file: string): string {
   return path.relative(root, file).split(path.sep).join('/');
 }
+
+/**
+ * process.argv without the `--` separator that `pnpm <script> -- --flag` passes through, so both
+ * `pnpm train --epochs 5` and `pnpm train -- --epochs 5` work.
+ */
+export function cliArgv(argv: string[] = process.argv): string[] {
+  return argv.filter((a, i) => !(i === 2 && a === '--'));
+}

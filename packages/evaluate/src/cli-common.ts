@@ -2,7 +2,7 @@
 import path from 'node:path';
 import { InvalidArgumentError } from 'commander';
 import type { Command } from 'commander';
-import { repoRoot, resolveUserPath } from '@parts/data';
+import { cliArgv, repoRoot, resolveUserPath } from '@parts/data';
 
 export { resolveUserPath };
 
@@ -23,7 +23,7 @@ export function fromRepo(...parts: string[]): string {
 /** Parses argv and runs `main`; an error prints as one line (stack with DEBUG=1) and exits 1. */
 export function runCli(program: Command, main: (opts: any) => Promise<number | void>): void {
   // `pnpm evaluate -- --x` passes a literal '--' first; drop it.
-  program.parse(process.argv.filter((a, i) => !(i === 2 && a === '--')));
+  program.parse(cliArgv());
   main(program.opts()).then(
     (code) => process.exit(typeof code === 'number' ? code : 0),
     (e: Error) => {

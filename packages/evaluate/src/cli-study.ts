@@ -24,7 +24,11 @@ const program = new Command('study')
   .option('--epochs <n>', 'maximum epochs per run', int)
   .option('--img-size <n>', 'input size in pixels', int)
   .option('--batch-size <n>', 'batch size', int)
-  .option('--seed <n>', 'random seed', (v) => Number.parseInt(v, 10))
+  .option('--seed <n>', 'random seed (an integer)', (v) => {
+    const n = Number(v);
+    if (!Number.isInteger(n)) throw new InvalidArgumentError(`expected an integer, got '${v}'`);
+    return n;
+  })
   .addOption(new Option('--backend <b>', 'compute backend').choices(['auto', 'tensorflow', 'webgpu', 'wasm', 'cpu']).default('auto'))
   .option('--only <cells>', 'subset of the grid, e.g. tinyvgg:scratch,vgg16:extract', parseGrid)
   .option('--out <dir>', 'parent folder of run folders (default: <repo>/runs)')

@@ -63,8 +63,10 @@ export interface StudyResult {
 
 /** Errors meaning "the pretrained weights cannot be had here": the run is skipped, not failed. */
 export function isWeightsUnavailable(e: unknown): boolean {
-  const name = (e as Error)?.name;
-  return name === 'WeightsUnavailableError' || name === 'WeightsDownloadError';
+  const err = e as { name?: string; kind?: string };
+  // No connection, an HTTP error or a cut-off transfer: the weights cannot be had from here. A file
+  // that arrived with the wrong md5 (or could not be written) is a failure, not a skip.
+  return err?.name === 'WeightsUnavailableError' || (err?.name === 'WeightsDownloadError' && (err.kind === 'http' || err.kind === 'truncated'));
 }
 
 export async function runStudy(opts: StudyOptions): Promise<StudyResult> {

@@ -3,7 +3,7 @@ import path from 'node:path';
 import autocannon from 'autocannon';
 import { Command, InvalidArgumentError } from 'commander';
 import { initBackend, type BackendName } from '@parts/backend';
-import { decodeImage, repoRoot, resolveUserPath } from '@parts/data';
+import { cliArgv, decodeImage, repoRoot, resolveUserPath } from '@parts/data';
 import { classify, disposeClassifier, loadClassifier } from '@parts/models';
 import { defaultModelDir } from './paths';
 import { createServer, defaultWorkers } from './server';
@@ -31,7 +31,7 @@ const o = new Command('bench:serve')
   .option('--workers <n>', 'model worker threads of the server (0 = main thread)', num(0), defaultWorkers())
   .option('--backend <name>', 'TensorFlow.js backend', 'auto')
   .option('--iterations <n>', 'bare predict calls timed', num(1), 30)
-  .parse()
+  .parse(cliArgv())
   .opts<{ model: string; image: string; duration: number; connections: number; workers: number; backend: BackendName; iterations: number }>();
 
 function quantile(sorted: number[], q: number): number {

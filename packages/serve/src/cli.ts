@@ -1,6 +1,6 @@
 import { Command, InvalidArgumentError } from 'commander';
 import type { BackendName } from '@parts/backend';
-import { resolveUserPath } from '@parts/data';
+import { cliArgv, resolveUserPath } from '@parts/data';
 import { defaultModelDir } from './paths';
 import { createServer, defaultWorkers } from './server';
 
@@ -28,7 +28,7 @@ const program = new Command('serve')
     return v as BackendName;
   }, 'auto' as BackendName)
   .option('--watch-ms <n>', 'poll interval of the model folder for hot swap (0 = off)', int(0), 1000)
-  .parse();
+  .parse(cliArgv());
 
 const o = program.opts<{
   model: string; host: string; port: number; maxBytes: number; maxPixels: number;

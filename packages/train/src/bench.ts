@@ -8,6 +8,7 @@ import { decodeImage } from '@parts/data';
 import { buildClassifier } from '@parts/models';
 import { forwardFlops } from './flops';
 import { weightedCrossEntropy } from './loss';
+import { microBatchFor } from './memory';
 
 export interface BenchRecord {
   backend: string;
@@ -68,14 +69,23 @@ export async function benchModel(o: BenchModelOptions): Promise<BenchRecord[]> {
     }
     const fwdIps = (fwd.iters * o.batch) / fwd.seconds;
     out.push({ backend, model: o.arch, phase: 'forward', imgSize: o.imgSize, batch: o.batch, imagesPerSec: fwdIps, gflopsPerSec: (fwdIps * flops) / 1e9 });
-    const step = await timeIt(async () => {
-      const loss = opt.minimize(() => weightedCrossEntropy(y, model.apply(x, { training: true }) as tf.Tensor, null, 'sigmoid'), true, vars);
-      await loss!.data();
-      loss!.dispose();
-    }, o.minSeconds, o.maxIters);
-    const stepIps = (step.iters * o.batch) / step.seconds;
-    // A training step is about 3x the forward FLOPs (forward + input and weight gradients).
-    out.push({ backend, model: o.arch, phase: 'train', imgSize: o.imgSize, batch: o.batch, imagesPerSec: stepIps, gflopsPerSec: (stepIps * 3 * flops) / 1e9 });
+    // wasm's heap cannot hold a big batch's backward pass (see memory.ts): measure the step on the
+    // largest batch that fits, and say which batch that was.
+    const trainBatch = backend === 'wasm' ? (microBatchFor(model, o.batch) ?? o.batch) : o.batch;
+    const xt = trainBatch === o.batch ? x : tf.slice(x, 0, trainBatch);
+    const yt = trainBatch === o.batch ? y : (tf.slice(y, 0, trainBatch) as tf.Tensor2D);
+    try {
+      const step = await timeIt(async () => {
+        const loss = opt.minimize(() => weightedCrossEntropy(yt, model.apply(xt, { training: true }) as tf.Tensor, null, 'sigmoid'), true, vars);
+        await loss!.data();
+        loss!.dispose();
+      }, o.minSeconds, o.maxIters);
+      const stepIps = (step.iters * trainBatch) / step.seconds;
+      // A training step is about 3x the forward FLOPs (forward + input and weight gradients).
+      out.push({ backend, model: o.arch, phase: 'train', imgSize: o.imgSize, batch: trainBatch, imagesPerSec: stepIps, gflopsPerSec: (stepIps * 3 * flops) / 1e9 });
+    } finally {
+      if (xt !== x) tf.dispose([xt, yt]);
+    }
   } finally {
     tf.dispose([x, y]);
     opt.dispose();

@@ -75,16 +75,17 @@ export async function fitLoop(o: FitLoopOptions): Promise<History> {
       let correct = 0;
       let seen = 0;
       for await (const batch of o.trainBatches(epoch)) {
-        const { loss, preds } = trainStep(o, batch, weightsOf(), headOpt, baseOpt);
-        if (o.weightDecay) applyWeightDecay(decayed, lr * o.weightDecay);
-        const [lv, pv] = await Promise.all([loss.data(), preds.data()]);
-        loss.dispose();
-        preds.dispose();
-        const n = batch.labels.length;
-        lossSum += lv[0] * n;
-        seen += n;
-        correct += countCorrect(pv as Float32Array, batch.labels);
-        disposeBatch(batch);
+        try {
+          const { loss, preds } = trainStep(o, batch, weightsOf(), headOpt, baseOpt);
+          if (o.weightDecay) applyWeightDecay(decayed, lr * o.weightDecay);
+          const [lv, pv] = await Promise.all([loss.data(), preds.data()]).finally(() => tf.dispose([loss, preds]));
+          const n = batch.labels.length;
+          lossSum += lv[0] * n;
+          seen += n;
+          correct += countCorrect(pv as Float32Array, batch.labels);
+        } finally {
+          disposeBatch(batch);
+        }
         o.progress?.tick({ loss: lossSum / seen, acc: correct / seen });
       }
       const rec: EpochRecord = { epoch, loss: lossSum / seen, acc: correct / seen, lr, timeMs: 0 };

@@ -19,6 +19,7 @@ import { balancedClassWeights } from './loss';
 import { evaluateBatches, fitLoop, type Batch, type History } from './fit-loop';
 import { loadImageSet, makeBatch, shuffledIndices, type BatchSpec, type ImageSet } from './image-set';
 import { resolveTrainOptions, type ResolvedTrainOptions, type TrainOptions } from './options';
+import { computeFeatures, featureBatch } from './feature-cache';
 import { microBatchFor } from './memory';
 import { consoleProgress } from './progress';
 import { createRunFolder, discardRunFolder, finalizeRunFolder, writeRunJson } from './run-folder';
@@ -54,13 +55,14 @@ export async function train(options: TrainOptions): Promise<TrainResult> {
   if (!o.quiet) log(formatDatasetReport(await checkDataset(index)));
   const fingerprint = await datasetFingerprint(index);
 
-  // Seed Math.random for the duration of the run: tfjs initialisers and dropout draw from it.
-  const restoreRandom = Math.random;
-  seedrandom(`parts-${o.seed}`, { global: true });
   const run = await createRunFolder(o.out, spec.name, o.mode, o.name);
   log(`run: ${run.finalDir}`);
   let built: BuiltClassifier | undefined;
+  const restoreRandom = Math.random;
+  let featureCache: { train: tf.Tensor | null; val: tf.Tensor | null } | null = null;
   try {
+    // Seed Math.random for the duration of the run: tfjs initialisers and dropout draw from it.
+    seedrandom(`parts-${o.seed}`, { global: true });
     const numClasses = index.classes.length;
     built = buildClassifier({ arch: spec.name, mode: o.mode, imgSize: o.imgSize, numClasses, unfreeze: o.unfreeze, seed: o.seed });
     const weightsUsed = await loadBaseWeights(spec.name, o, built, log);
@@ -81,6 +83,14 @@ export async function train(options: TrainOptions): Promise<TrainResult> {
     const rng = makeRng(`${o.seed}-batches`);
     const augRng = makeRng(`${o.seed}-augment`);
     const { model, baseVariableNames, toInput } = trainableView(built, o);
+    // Feature extraction: validation images (never augmented) and, without augmentation, the
+    // training images go through the frozen base once; the head then trains on stored features.
+    const extractBase = o.mode === 'extract' && built.base && built.head ? built.base : null;
+    featureCache = {
+      train: extractBase && o.augment === 'none' ? computeFeatures(extractBase, sets.train, bspec, o.batchSize) : null,
+      val: extractBase && sets.val.images.length ? computeFeatures(extractBase, sets.val, bspec, o.batchSize) : null,
+    };
+    const cached = featureCache;
 
     // Only wasm has the 2 GB heap limit; other backends take the whole batch.
     const microBatch = backend.name === 'wasm' ? microBatchFor(model, o.batchSize) : undefined;
@@ -104,10 +114,14 @@ export async function train(options: TrainOptions): Promise<TrainResult> {
         void epoch;
         const order = shuffledIndices(sets.train.images.length, rng);
         const aug = o.augment !== 'none' ? { rng: augRng, opts: AUGMENT_PRESETS[o.augment] } : undefined;
+        if (cached.train) return mapBatches(chunks(order, o.batchSize), (idx) => featureBatch(cached.train!, sets.train, idx, bspec));
         return mapBatches(chunks(order, o.batchSize), (idx) => toInput(makeBatch(sets.train, idx, bspec, aug)));
       },
       valBatches: sets.val.images.length
-        ? () => mapBatches(chunks(range(sets.val.images.length), o.batchSize), (idx) => toInput(makeBatch(sets.val, idx, bspec)))
+        ? () =>
+            mapBatches(chunks(range(sets.val.images.length), o.batchSize), (idx) =>
+              cached.val ? featureBatch(cached.val, sets.val, idx, bspec) : toInput(makeBatch(sets.val, idx, bspec)),
+            )
         : undefined,
       progress: o.quiet ? undefined : consoleProgress(),
     });
@@ -137,6 +151,7 @@ export async function train(options: TrainOptions): Promise<TrainResult> {
     throw e;
   } finally {
     Math.random = restoreRandom;
+    tf.dispose([featureCache?.train, featureCache?.val].filter((t): t is tf.Tensor => t != null));
     disposeBuilt(built);
   }
 }

@@ -95,3 +95,18 @@ describe('predict', () => {
     expect(lines[1].error).toBeTruthy();
   });
 });
+
+describe('feature extraction', () => {
+  it('trains only the head on stored base features and leaves no tensors behind', async () => {
+    const before = tf.memory().numTensors;
+    const r = await train({ ...quick, arch: 'vgg16', mode: 'extract', weights: 'none', imgSize: 32, augment: 'none', epochs: 2, data, out });
+    expect(tf.memory().numTensors).toBe(before);
+    expect(r.metrics.test!.n).toBe(6);
+    const config = await readJson(r.runDir, 'config.json');
+    expect(config.mode).toBe('extract');
+    // The saved model is the whole classifier (base + head), usable by predict and serve.
+    const c = await loadClassifier(r.runDir);
+    expect(c.model.inputs[0].shape).toEqual([null, 32, 32, 3]);
+    disposeClassifier(c);
+  });
+});

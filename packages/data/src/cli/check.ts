@@ -6,7 +6,7 @@ import { Command, InvalidArgumentError } from 'commander';
 import { checkDataset, formatDatasetReport } from '../check';
 import { generateDemoDataset } from '../demo';
 import { listDataset } from '../list';
-import { defaultDemoDir, resolveUserPath } from '../paths';
+import { cliArgv, defaultDemoDir, resolveUserPath } from '../paths';
 
 const num = (name: string) => (v: string) => {
   const n = Number(v);
@@ -42,7 +42,7 @@ const program = new Command('data:check')
     console.log(opts.json ? JSON.stringify(report, null, 2) : formatDatasetReport(report));
   });
 
-program.parseAsync().catch((e: Error) => {
+program.parseAsync(cliArgv()).catch((e: Error) => {
   console.error(`data:check: ${e.message}`);
   process.exit(1);
 });

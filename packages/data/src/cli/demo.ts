@@ -2,7 +2,7 @@
 // pnpm dataset:demo [--out datasets/demo] [--seed N] [--train-per-class N] [--test-per-class N] [--width W] [--height H]
 import { Command, InvalidArgumentError } from 'commander';
 import { generateDemoDataset } from '../demo';
-import { defaultDemoDir, resolveUserPath } from '../paths';
+import { cliArgv, defaultDemoDir, resolveUserPath } from '../paths';
 
 const int = (name: string) => (v: string) => {
   const n = Number(v);
@@ -25,7 +25,7 @@ const program = new Command('dataset:demo')
     console.log(`demo dataset: ${r.count} images of ${r.classes.join(', ')} in ${r.root} (${((Date.now() - started) / 1000).toFixed(1)} s)`);
   });
 
-program.parseAsync().catch((e: Error) => {
+program.parseAsync(cliArgv()).catch((e: Error) => {
   console.error(`dataset:demo: ${e.message}`);
   process.exit(1);
 });

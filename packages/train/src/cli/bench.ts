@@ -11,7 +11,7 @@ import { defaultData, int, num, runCli } from './common';
 
 const program = new Command('bench')
   .description('Throughput of forward pass and training step per backend and architecture, and of image decoding.')
-  .option('--backend <list>', 'comma-separated backends to measure (default: every one that starts here)')
+  .option('--backend <list>', 'comma-separated backends to measure (default: the one auto picks, then wasm and cpu)')
   .option('--arch <list>', "comma-separated architectures, or 'all'", 'tinyvgg')
   .option('--img-size <n>', 'input size', int, 256)
   .option('--batch <n>', 'batch size (the pure-JS cpu backend uses 1)', int, 8)

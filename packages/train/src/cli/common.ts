@@ -1,6 +1,6 @@
 import { existsSync } from 'node:fs';
 import { InvalidArgumentError, type Command } from 'commander';
-import { defaultDemoDir, generateDemoDataset } from '@parts/data';
+import { cliArgv, defaultDemoDir, generateDemoDataset } from '@parts/data';
 
 export function int(v: string): number {
   const n = Number(v);
@@ -26,7 +26,7 @@ export async function defaultData(): Promise<string> {
 
 /** Parses argv and runs `main`; errors print as one clear line and exit 1. */
 export function runCli(program: Command, main: (opts: any, args: string[]) => Promise<number | void>): void {
-  program.parse(process.argv.filter((a, i) => !(i === 2 && a === '--')));
+  program.parse(cliArgv());
   main(program.opts(), program.args).then(
     (code) => process.exit(typeof code === 'number' ? code : 0),
     (e: Error) => {

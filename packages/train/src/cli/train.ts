@@ -1,5 +1,6 @@
 #!/usr/bin/env tsx
 import { Command, Option } from 'commander';
+import { getArch } from '@parts/models';
 import { resolveUserPath } from '@parts/data';
 import { ARCH_RECIPES, DEFAULT_ARCH, train, TRAIN_DEFAULTS } from '../index';
 import { defaultData, int, num, runCli } from './common';
@@ -7,17 +8,17 @@ import { defaultData, int, num, runCli } from './common';
 const program = new Command('train')
   .description('Train an image classifier and write a run folder (config, history, model, metrics).')
   .option('--arch <name>', `architecture (${DEFAULT_ARCH}, tinyvgg, vgg16, resnet50, inception, efficientnet); default ${DEFAULT_ARCH} with its recipe: ${recipeText(DEFAULT_ARCH)}`)
-  .addOption(new Option('--mode <mode>', 'training mode').choices(['scratch', 'extract', 'feature-extraction', 'finetune']).default('scratch'))
+  .addOption(new Option('--mode <mode>', 'training mode (default: finetune for the pretrained bases, scratch otherwise)').choices(['scratch', 'extract', 'feature-extraction', 'finetune']))
   .option('--data <dir>', 'dataset root <root>/<split>/<class>/<image> (default: the demo dataset, generated if missing)')
   .option('--epochs <n>', `maximum epochs (default ${TRAIN_DEFAULTS.epochs}, or the arch's recipe)`, int)
-  .option('--batch-size <n>', 'batch size', int, TRAIN_DEFAULTS.batchSize)
+  .option('--batch-size <n>', `batch size (default ${TRAIN_DEFAULTS.batchSize})`, int)
   .option('--img-size <n>', `input size in pixels (square; default ${TRAIN_DEFAULTS.imgSize}, or the arch's recipe)`, int)
   .option('--lr <x>', `learning rate (default ${TRAIN_DEFAULTS.lr}, or the arch's recipe)`, num)
-  .option('--seed <n>', 'random seed', int, TRAIN_DEFAULTS.seed)
-  .option('--val-split <f>', 'fraction of train held out for validation/early stopping', num, TRAIN_DEFAULTS.valSplit)
+  .option('--seed <n>', `random seed (default ${TRAIN_DEFAULTS.seed})`, int)
+  .option('--val-split <f>', `fraction of train held out for validation/early stopping (default ${TRAIN_DEFAULTS.valSplit})`, num)
   .addOption(new Option('--backend <b>', 'compute backend').choices(['auto', 'tensorflow', 'webgpu', 'wasm', 'cpu']).default('auto'))
   .option('--out <dir>', 'parent folder of run folders (default: <repo>/runs)')
-  .option('--weights <w>', "base weights: imagenet, none, or a Keras .h5 path", TRAIN_DEFAULTS.weights)
+  .option('--weights <w>', `base weights of pretrained archs in extract/finetune mode: imagenet, none, or a Keras .h5 path (default ${TRAIN_DEFAULTS.weights})`)
   .option('--unfreeze <n>', 'fine-tuning: number of top base layers to unfreeze', int)
   .option('--patience <n>', `early-stopping patience in epochs (0 = off; default ${TRAIN_DEFAULTS.patience}, or the arch's recipe)`, int)
   .option('--no-class-weights', 'do not weight the loss by class imbalance')
@@ -39,10 +40,15 @@ function recipeText(arch: string): string {
 }
 
 runCli(program, async (o) => {
+  const spec = getArch(o.arch ?? DEFAULT_ARCH);
+  const mode = o.mode === 'feature-extraction' ? 'extract' : (o.mode ?? (spec.pretrained ? 'finetune' : 'scratch'));
+  if (o.weights !== undefined && (mode === 'scratch' || !spec.pretrained)) {
+    throw new Error(`--weights applies to the pretrained bases in extract or finetune mode; ${spec.name} --mode ${mode} starts from random init`);
+  }
   const data = o.data ? resolveUserPath(o.data) : await defaultData();
   const result = await train({
     arch: o.arch,
-    mode: o.mode === 'feature-extraction' ? 'extract' : o.mode,
+    mode,
     data,
     epochs: o.epochs,
     batchSize: o.batchSize,
@@ -52,7 +58,7 @@ runCli(program, async (o) => {
     valSplit: o.valSplit,
     backend: o.backend,
     out: o.out ? resolveUserPath(o.out) : undefined,
-    weights: o.weights === 'imagenet' || o.weights === 'none' ? o.weights : resolveUserPath(o.weights),
+    weights: o.weights === undefined || o.weights === 'imagenet' || o.weights === 'none' ? o.weights : resolveUserPath(o.weights),
     unfreeze: o.unfreeze,
     patience: o.patience,
     classWeights: o.classWeights,
