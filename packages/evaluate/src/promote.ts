@@ -125,11 +125,19 @@ export async function promoteEvaluated(runDir: string, evaluation: Evaluation, o
     if (current.runId === evaluation.runId) {
       return { promoted: false, message: `${evaluation.runId} is already in service at ${target}`, target, previous: current };
     }
-    if (compareRuns(cur, evaluation) < 0) {
-      const sameData = current.metrics.dataRoot === evaluation.data.root ? '' : ` (note: evaluated on different data: ${current.metrics.dataRoot} vs ${evaluation.data.root})`;
+    // Scores on different test sets say nothing about which model is better: refuse to compare.
+    if (path.resolve(current.metrics.dataRoot) !== path.resolve(evaluation.data.root)) {
       return {
         promoted: false,
-        message: `not promoted: ${desc(evaluation)} is worse than the model in service ${desc(cur)} by the rule "${RANKING_RULE}"${sameData}; use --force to promote anyway`,
+        message: `not promoted: the model in service ${desc(cur)} was evaluated on ${current.metrics.dataRoot}, ${evaluation.runId} on ${evaluation.data.root}; their scores are not comparable; use --force to replace it`,
+        target,
+        previous: current,
+      };
+    }
+    if (compareRuns(cur, evaluation) < 0) {
+      return {
+        promoted: false,
+        message: `not promoted: ${desc(evaluation)} is worse than the model in service ${desc(cur)} by the rule "${RANKING_RULE}"; use --force to promote anyway`,
         target,
         previous: current,
       };

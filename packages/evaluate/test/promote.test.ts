@@ -83,6 +83,22 @@ describe('promotion', () => {
     expect(await leftovers(path.dirname(target))).toEqual([]);
   });
 
+  it('does not rank a run against a served model evaluated on other data, unless forced', async () => {
+    const root = await tempDir();
+    const target = path.join(root, 'model');
+    const a = await fakeRun(root, 'a', 2);
+    const other = await fakeRun(root, 'other', 4);
+    other.ev.data.root = '/other-data';
+    await fs.writeFile(path.join(other.dir, EVALUATION_JSON), JSON.stringify(other.ev));
+    await promoteRun(a.dir, { target });
+    const r = await promoteRun(other.dir, { target });
+    expect(r.promoted).toBe(false);
+    expect(r.message).toMatch(/\/data.*\/other-data.*not comparable/);
+    expect(await servedRun(target)).toBe('a');
+    expect((await promoteRun(other.dir, { target, force: true })).promoted).toBe(true);
+    expect(await servedRun(target)).toBe('other');
+  });
+
   it('does nothing when the same run is already in service', async () => {
     const root = await tempDir();
     const target = path.join(root, 'model');

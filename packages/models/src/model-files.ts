@@ -52,8 +52,9 @@ export async function writeDirAtomic(dir: string, files: Record<string, string |
 
 /**
  * Moves a complete folder `src` to `dest`. An existing `dest` is moved aside first and removed
- * only after the rename succeeded, so at every instant `dest` is either the old or the new folder
- * (a rename over a non-empty directory is not allowed on POSIX).
+ * only after the rename succeeded: `dest` is never a half-written folder, though for the instant
+ * between the two renames it is absent (a rename over a non-empty directory is not allowed on
+ * POSIX, and Node has no atomic exchange).
  */
 export async function replaceDir(src: string, dest: string): Promise<void> {
   const aside = `${dest}.old-${randomBytes(4).toString('hex')}`;
@@ -67,7 +68,10 @@ export async function replaceDir(src: string, dest: string): Promise<void> {
   try {
     await fs.rename(src, dest);
   } catch (e) {
-    if (hadOld) await fs.rename(aside, dest);
+    // Put the old folder back; if even that fails, report both, the first error first.
+    if (hadOld) await fs.rename(aside, dest).catch((undo: Error) => {
+      throw new AggregateError([e, undo], `${(e as Error).message}; and restoring ${dest} from ${aside} failed: ${undo.message}`);
+    });
     throw e;
   }
   if (hadOld) await fs.rm(aside, { recursive: true, force: true });
