@@ -13,6 +13,8 @@ export interface ListOptions {
   testSplit?: number;
   /** Seed of the generated splits. Default 42. */
   seed?: number;
+  /** Seed of a generated test split (default: a fixed one, independent of `seed`). */
+  testSeed?: number;
   /** Skip (and list in `skipped`) unreadable files instead of failing. Default false. */
   skipBad?: boolean;
   /** Decode every file (at a tiny size) to find corrupt ones. Default true; false lists without reading. */
@@ -186,7 +188,9 @@ export async function listDataset(root: string, opts: ListOptions = {}): Promise
     test = found.test;
     splitSource.test = 'folder';
   } else {
-    ({ kept: train, taken: test } = stratifiedSplit(train, classes, testSplit, seed, 'test'));
+    // The held-out test set must not move with the training seed: runs trained with different seeds
+    // are compared on it. Only `testSeed` (rarely needed) changes it.
+    ({ kept: train, taken: test } = stratifiedSplit(train, classes, testSplit, opts.testSeed ?? DEFAULT_SEED, 'test'));
     splitSource.test = 'generated';
   }
   if (found.val) {
