@@ -42,7 +42,7 @@ function recipeText(arch: string): string {
 runCli(program, async (o) => {
   const spec = getArch(o.arch ?? DEFAULT_ARCH);
   const mode = o.mode === 'feature-extraction' ? 'extract' : (o.mode ?? (spec.pretrained ? 'finetune' : 'scratch'));
-  if (o.weights !== undefined && (mode === 'scratch' || !spec.pretrained)) {
+  if (o.weights !== undefined && o.weights !== 'none' && (mode === 'scratch' || !spec.pretrained)) {
     throw new Error(`--weights applies to the pretrained bases in extract or finetune mode; ${spec.name} --mode ${mode} starts from random init`);
   }
   const data = o.data ? resolveUserPath(o.data) : await defaultData();
