@@ -14,9 +14,12 @@
 // last folder name of the dataset it was evaluated on equals `dataset` (default: the task's key).
 // `n` is the number of test images the baseline was measured on (informational; the tolerance uses
 // the run's own n). `required: true` makes a task with no matching run a failure.
+// Only evaluations of a run's own test split on its training dataset are judged (evaluation.json);
+// an evaluation of another split or dataset is listed as ignored, never compared with the baseline.
 import path from 'node:path';
 import { readJson } from './fsutil';
 import { canonicalArch } from './leaderboard';
+import { describeEvaluationScope, isOwnTestEvaluation } from './evaluation-record';
 import type { Evaluation } from './evaluation-record';
 
 export const BASELINE_FORMAT = 'parts-baseline/1';
@@ -51,6 +54,8 @@ export interface CheckLine {
 export interface CheckResult {
   ok: boolean;
   lines: CheckLine[];
+  /** Evaluations left out because they are not of the run's own test split, with why. */
+  ignored: { runId: string; message: string }[];
 }
 
 export async function readBaseline(file: string): Promise<Baseline> {
@@ -85,8 +90,12 @@ export function runMatchesTask(e: Pick<Evaluation, 'arch' | 'mode' | 'data'>, na
 export function checkAgainstBaseline(evaluations: Evaluation[], baseline: Baseline, opts: { latestOnly?: boolean } = {}): CheckResult {
   validateBaseline(baseline);
   const lines: CheckLine[] = [];
+  const ignored = evaluations
+    .filter((e) => !isOwnTestEvaluation(e))
+    .map((e) => ({ runId: e.runId, message: `ignored ${e.runId}: evaluated on ${describeEvaluationScope(e)}; the baseline is about a run's own test split` }));
+  const judged = evaluations.filter(isOwnTestEvaluation);
   for (const [name, task] of Object.entries(baseline.tasks)) {
-    let matching = evaluations.filter((e) => runMatchesTask(e, name, task));
+    let matching = judged.filter((e) => runMatchesTask(e, name, task));
     if (opts.latestOnly && matching.length > 1) matching = [[...matching].sort((a, b) => a.runId.localeCompare(b.runId)).at(-1)!];
     if (matching.length === 0) {
       lines.push({
@@ -109,7 +118,7 @@ export function checkAgainstBaseline(evaluations: Evaluation[], baseline: Baseli
       lines.push({ task: name, runId: e.runId, pass, accuracy: e.accuracy, correct: e.correct, n: e.n, baseline: task.accuracy, threshold, message });
     }
   }
-  return { ok: lines.every((l) => l.pass), lines };
+  return { ok: lines.every((l) => l.pass), lines, ignored };
 }
 
 function fmt(x: number): string {

@@ -1,5 +1,8 @@
 #!/usr/bin/env tsx
 // pnpm promote: put a run's model into service (packages/serve/model), or roll back to the previous one.
+// Exit status: 0 when the command did its job, whether or not a model was promoted (the message says
+// why not: already in service, worse than the served model, not comparable); 1 only for errors
+// (bad arguments, missing or unreadable files, no evaluated run at all, a failed copy).
 import { existsSync } from 'node:fs';
 import path from 'node:path';
 import { Command, Option } from 'commander';
@@ -11,12 +14,13 @@ import type { ReportRun } from './leaderboard';
 import { fromRepo, resolveUserPath, runCli } from './cli-common';
 
 const program = new Command('promote')
-  .description('Promote a run to packages/serve/model (with model-card.json; the previous model is kept in model.prev), or roll back. Without --run, promotes the best already-evaluated run in runs/.')
-  .option('--run <dir>', 'run folder to promote (evaluated first if it has no evaluation.json)')
+  .description(
+    "Promote a run to packages/serve/model (with model-card.json; the previous model is kept in model.prev), or roll back. Without --run, promotes the best already-evaluated run in runs/. Promotion uses only each run's evaluation.json (its own test split). Exits 0 when nothing went wrong, promoted or not; 1 on errors.",
+  )
+  .option('--run <dir>', "run folder to promote (evaluated on its own test split first if it has no evaluation.json)")
   .option('--runs <dir>', 'without --run: folder of evaluated run folders (default: <repo>/runs)')
   .option('--rollback', 'swap packages/serve/model with model.prev')
   .option('--force', 'promote even if the run evaluates worse than the model in service')
-  .option('--data <dir>', "dataset for evaluating a run without evaluation.json (default: the run's own)")
   .option('--target <dir>', 'served model folder (default: <repo>/packages/serve/model)')
   .addOption(new Option('--backend <b>', 'compute backend for evaluation').choices(['auto', 'tensorflow', 'webgpu', 'wasm', 'cpu']).default('auto'));
 
@@ -30,24 +34,29 @@ runCli(program, async (o) => {
   if (o.run) {
     const runDir = resolveUserPath(o.run);
     let evaluation;
-    if (existsSync(path.join(runDir, EVALUATION_JSON)) && !o.data) {
+    if (existsSync(path.join(runDir, EVALUATION_JSON))) {
       evaluation = await readEvaluation(runDir);
     } else {
       await initBackend(o.backend);
-      evaluation = await evaluateRun(runDir, { data: o.data ? resolveUserPath(o.data) : undefined });
+      evaluation = await evaluateRun(runDir);
     }
     const res = await promoteEvaluated(runDir, evaluation, { target, force: Boolean(o.force) });
     process.stdout.write(res.message + '\n');
-    return res.promoted || res.message.includes('already in service') ? 0 : 1;
+    return 0;
   }
   const runsDir = o.runs ? resolveUserPath(o.runs) : fromRepo('runs');
   const runs: ReportRun[] = [];
   for (const dir of await listRunDirs(runsDir)) {
     if (!existsSync(path.join(dir, EVALUATION_JSON))) continue;
-    const evaluation = await readEvaluation(dir);
-    runs.push({ runId: evaluation.runId, runDir: dir, status: 'ok', evaluation });
+    try {
+      const evaluation = await readEvaluation(dir);
+      runs.push({ runId: evaluation.runId, runDir: dir, status: 'ok', evaluation });
+    } catch (e) {
+      // One stale or broken run folder should not block promoting among the others; say so.
+      process.stderr.write(`warning: not considered: ${(e as Error).message}\n`);
+    }
   }
-  if (runs.length === 0) throw new Error(`no evaluated runs in ${runsDir}: run pnpm evaluate first, or pass --run DIR`);
+  if (runs.length === 0) throw new Error(`no usable evaluated runs in ${runsDir}: run pnpm evaluate first, or pass --run DIR`);
   const res = await promoteBest(runs, { target, force: Boolean(o.force) });
   process.stdout.write(res.message + '\n');
   return 0;

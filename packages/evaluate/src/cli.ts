@@ -18,12 +18,18 @@ const program = new Command('evaluate')
   .option('--out <dir>', 'parent folder of report folders (default: <repo>/reports)')
   .addOption(new Option('--backend <b>', 'compute backend').choices(['auto', 'tensorflow', 'webgpu', 'wasm', 'cpu']).default('auto'))
   .option('--no-report', 'do not write a report folder')
-  .option('--promote', 'promote the best run to packages/serve/model')
+  .option('--promote', "promote the best run to packages/serve/model (only with --split test; runs evaluated on other data than their own are not considered)")
   .option('--force', 'with --promote: promote even if worse than the model in service')
-  .option('--check', 'fail (exit 1) when a run is below the baseline accuracy minus one test image')
+  .option('--check', "fail (exit 1) when a run's own test accuracy is below the baseline minus one test image (only with --split test)")
   .option('--baseline <file>', 'baseline for --check (default: <repo>/evaluation/baseline.json)');
 
 runCli(program, async (o) => {
+  // The baseline and the promotion rule are about test-split accuracy: refuse before evaluating anything.
+  for (const flag of ['check', 'promote'] as const) {
+    if (o[flag] && o.split !== 'test') {
+      throw new Error(`--${flag} uses test-split evaluations only; it cannot be combined with --split ${o.split} (evaluate that split without --${flag})`);
+    }
+  }
   const runDirs: string[] = o.run.map(resolveUserPath);
   const runsDir = o.runs ? resolveUserPath(o.runs) : fromRepo('runs');
   await initBackend(o.backend);
@@ -50,6 +56,7 @@ runCli(program, async (o) => {
     const baseline = await readBaseline(file);
     const evaluations = runs.flatMap((r) => (r.evaluation ? [r.evaluation] : []));
     const res = checkAgainstBaseline(evaluations, baseline, { latestOnly: runDirs.length === 0 });
+    for (const i of res.ignored) process.stdout.write(i.message + '\n');
     for (const l of res.lines) process.stdout.write(l.message + '\n');
     if (!res.ok) {
       process.stderr.write(`accuracy check failed against ${file}\n`);

@@ -6,6 +6,11 @@ import { readJson } from './fsutil';
 import { argmax, computeMetrics } from './metrics';
 import type { ClassificationMetrics } from './metrics';
 
+/**
+ * The run's own evaluation: its test split on the dataset it was trained on. Promotion and the
+ * accuracy gate read only this file; evaluations of other splits or datasets go to other files
+ * (evaluationFileName) so they can never replace it.
+ */
 export const EVALUATION_JSON = 'evaluation.json';
 export const EVALUATION_FORMAT = 'parts-evaluation/1';
 
@@ -74,8 +79,46 @@ function round6(x: number): number {
   return Math.round(x * 1e6) / 1e6;
 }
 
+/** True when the evaluation is of the run's test split on the dataset it was trained on. */
+export function isOwnTestEvaluation(e: Pick<Evaluation, 'split' | 'data'>): boolean {
+  return e.split === 'test' && e.data?.sameAsTraining === true;
+}
+
+/** Why an evaluation is not the run's own test evaluation, for messages. */
+export function describeEvaluationScope(e: Pick<Evaluation, 'split' | 'data'>): string {
+  return `the '${e.split}' split of ${e.data?.root}${e.data?.sameAsTraining ? ' (its training dataset)' : ' (not its training dataset)'}`;
+}
+
+/**
+ * Where an evaluation is stored in its run folder: evaluation.json for the run's own test split,
+ * evaluation-<split>.json for another split of the training dataset, and
+ * evaluation-<split>-<dataset folder name>.json for another dataset.
+ */
+export function evaluationFileName(split: SplitName, dataRoot: string, sameAsTraining: boolean): string {
+  if (sameAsTraining) return split === 'test' ? EVALUATION_JSON : `evaluation-${split}.json`;
+  const name = path.basename(path.resolve(dataRoot)).replace(/[^A-Za-z0-9._-]/g, '_') || 'data';
+  return `evaluation-${split}-${name}.json`;
+}
+
+/** Reads any evaluation file (checks only its format). */
+export async function readEvaluationFile(file: string): Promise<Evaluation> {
+  const e = await readJson<Evaluation>(file);
+  if (e.format !== EVALUATION_FORMAT) throw new Error(`${file}: unknown format ${JSON.stringify(e.format)}`);
+  return e;
+}
+
+/**
+ * Reads <runDir>/evaluation.json and makes sure it is what that name promises (the run's own test
+ * split on its training dataset): promotion and the accuracy gate rely on it.
+ */
 export async function readEvaluation(runDir: string): Promise<Evaluation> {
-  const e = await readJson<Evaluation>(path.join(runDir, EVALUATION_JSON));
-  if (e.format !== EVALUATION_FORMAT) throw new Error(`${path.join(runDir, EVALUATION_JSON)}: unknown format ${JSON.stringify(e.format)}`);
+  const file = path.join(runDir, EVALUATION_JSON);
+  const e = await readEvaluationFile(file);
+  if (!isOwnTestEvaluation(e)) {
+    throw new Error(
+      `${file} is an evaluation of ${describeEvaluationScope(e)}, not of the run's own test split; ` +
+        `re-evaluate it with \`pnpm evaluate --run ${runDir}\` (no --split, no --data)`,
+    );
+  }
   return e;
 }

@@ -1,13 +1,14 @@
-// Evaluating one run: predictions on a dataset split → metrics → <run>/evaluation.json.
+// Evaluating one run: predictions on a dataset split → metrics → <run>/evaluation.json (the run's
+// own test split) or evaluation-<split>[-<dataset>].json (anything else; see evaluationFileName).
 // evaluatePredictions is pure (tests call it without a model); evaluateRun adds model and data I/O.
 import path from 'node:path';
 import * as tf from '@tensorflow/tfjs-core';
 import { decodeImage, listDataset } from '@parts/data';
 import type { SplitName } from '@parts/data';
 import { disposeClassifier, loadClassifier, predictProbabilities } from '@parts/models';
-import { EVALUATION_FORMAT, EVALUATION_JSON, evaluatePredictions } from './evaluation-record';
+import { EVALUATION_FORMAT, evaluatePredictions, evaluationFileName } from './evaluation-record';
 import type { Evaluation, LabelledProbabilities } from './evaluation-record';
-import { dirSize, writeJsonAtomic } from './fsutil';
+import { dirSize, samePath, writeJsonAtomic } from './fsutil';
 import { readRun } from './runs';
 
 export * from './evaluation-record';
@@ -22,7 +23,10 @@ export interface EvaluateRunOptions {
 }
 
 /**
- * Evaluates a run folder on a dataset split and writes <runDir>/evaluation.json atomically.
+ * Evaluates a run folder on a dataset split and writes the result atomically into the run folder:
+ * evaluation.json only for the test split of the run's own training dataset, otherwise
+ * evaluation-<split>.json or evaluation-<split>-<dataset>.json, so the file that promotion and the
+ * accuracy gate read is never replaced by another split or dataset.
  * Needs an initialised tfjs backend (initBackend from @parts/backend).
  */
 export async function evaluateRun(runDir: string, opts: EvaluateRunOptions = {}): Promise<Evaluation> {
@@ -32,6 +36,7 @@ export async function evaluateRun(runDir: string, opts: EvaluateRunOptions = {})
   const trainedOn = run.config?.data?.root;
   const dataRoot = opts.data ? path.resolve(opts.data) : trainedOn;
   if (!dataRoot) throw new Error(`${runDir}: no --data given and config.json has no data.root to default to`);
+  const sameAsTraining = !!trainedOn && (await samePath(trainedOn, dataRoot));
 
   const classifier = await loadClassifier(runDir);
   try {
@@ -63,7 +68,7 @@ export async function evaluateRun(runDir: string, opts: EvaluateRunOptions = {})
       split,
       data: {
         root: dataRoot,
-        sameAsTraining: !!trainedOn && path.resolve(trainedOn) === path.resolve(dataRoot),
+        sameAsTraining,
         training: { root: trainedOn, fingerprint: run.config?.data?.fingerprint },
       },
       imgSize: meta.imgSize,
@@ -74,7 +79,7 @@ export async function evaluateRun(runDir: string, opts: EvaluateRunOptions = {})
       evaluatedAt: new Date().toISOString(),
       ...result,
     };
-    await writeJsonAtomic(path.join(runDir, EVALUATION_JSON), evaluation);
+    await writeJsonAtomic(path.join(runDir, evaluationFileName(split, dataRoot, sameAsTraining)), evaluation);
     return evaluation;
   } finally {
     disposeClassifier(classifier);

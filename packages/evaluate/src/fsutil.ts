@@ -49,3 +49,9 @@ export async function dirSize(dir: string): Promise<number> {
 export function siblingTemp(target: string, tag = 'tmp'): string {
   return path.join(path.dirname(target), `.${tag}-${path.basename(target)}-${randomBytes(4).toString('hex')}`);
 }
+
+/** Whether two dataset paths name the same folder (symlinks and `..` resolved where the folder exists). */
+export async function samePath(a: string, b: string): Promise<boolean> {
+  const real = (p: string) => fs.realpath(p).catch(() => path.resolve(p));
+  return (await real(a)) === (await real(b));
+}

@@ -2,6 +2,7 @@
 import path from 'node:path';
 import type { SplitName } from '@parts/data';
 import { evaluateRun } from './evaluation';
+import { evaluationFileName } from './evaluation-record';
 import type { Evaluation } from './evaluation-record';
 import type { ReportRun } from './leaderboard';
 import { listRunDirs, readRun } from './runs';
@@ -42,7 +43,8 @@ export async function evaluateRuns(opts: EvaluateRunsOptions): Promise<ReportRun
       const evaluation = await evaluate(dir, { data: opts.data, split: opts.split });
       log(
         `✓ ${info.runId}: accuracy ${(evaluation.accuracy * 100).toFixed(1)}% (${evaluation.correct}/${evaluation.n}), ` +
-          `balanced ${(evaluation.balancedAccuracy * 100).toFixed(1)}%, log loss ${evaluation.logLoss.toFixed(3)} [${((Date.now() - t0) / 1000).toFixed(1)}s]`,
+          `balanced ${(evaluation.balancedAccuracy * 100).toFixed(1)}%, log loss ${evaluation.logLoss.toFixed(3)} ` +
+          `→ ${evaluationFileName(evaluation.split, evaluation.data.root, evaluation.data.sameAsTraining)} [${((Date.now() - t0) / 1000).toFixed(1)}s]`,
       );
       out.push({ ...base, arch: evaluation.arch, mode: evaluation.mode, status: 'ok', evaluation });
     } catch (e) {

@@ -4,8 +4,8 @@
 import { promises as fs } from 'node:fs';
 import path from 'node:path';
 import { repoRoot } from '@parts/data';
-import { dirSize, exists, readJson, siblingTemp } from './fsutil';
-import { readEvaluation } from './evaluation-record';
+import { dirSize, exists, readJson, samePath, siblingTemp } from './fsutil';
+import { describeEvaluationScope, EVALUATION_JSON, isOwnTestEvaluation, readEvaluation } from './evaluation-record';
 import type { Evaluation } from './evaluation-record';
 import { compareRuns, RANKING_RULE } from './leaderboard';
 import type { ReportRun } from './leaderboard';
@@ -88,29 +88,56 @@ export async function promoteRun(runDir: string, opts: PromoteOptions = {}): Pro
   return promoteEvaluated(runDir, await readEvaluation(runDir), opts);
 }
 
-/** Picks the best evaluated run by RANKING_RULE and promotes it. */
+/**
+ * Picks the best evaluated run by RANKING_RULE and promotes it. Only evaluations of a run's own
+ * test split count; runs evaluated on another split or dataset are left out (and the message says so).
+ */
 export async function promoteBest(runs: ReportRun[], opts: PromoteOptions = {}): Promise<PromoteResult> {
-  const ok = runs.filter((r) => r.status === 'ok' && r.evaluation && r.runDir);
+  const evaluated = runs.filter((r) => r.status === 'ok' && r.evaluation && r.runDir);
+  const ok = evaluated.filter((r) => isOwnTestEvaluation(r.evaluation!));
+  const left = evaluated.length - ok.length;
+  const leftNote = left ? `; ${left} run(s) evaluated on another split or dataset were not considered` : '';
   const target = path.resolve(opts.target ?? (await defaultServeModelDir()));
-  if (ok.length === 0) return { promoted: false, message: 'nothing promoted: no run was evaluated successfully', target };
-  // Ranking runs measured on different test sets (or different tasks) would compare nothing.
-  const sets = [...new Set(ok.map((r) => `${r.evaluation!.data.root} [${r.evaluation!.split}]`))];
+  if (evaluated.length === 0) return { promoted: false, message: 'nothing promoted: no run was evaluated successfully', target };
+  if (ok.length === 0) {
+    return {
+      promoted: false,
+      message: `nothing promoted: none of the ${left} evaluated run(s) was evaluated on its own test split (promotion uses only those; run pnpm evaluate without --split/--data)`,
+      target,
+    };
+  }
+  // Runs trained (and so tested) on different datasets, or different tasks: ranking compares nothing.
+  const sets = [...new Set(ok.map((r) => path.resolve(r.evaluation!.data.root)))];
   if (sets.length > 1) {
     return {
       promoted: false,
-      message: `nothing promoted: the runs were evaluated on ${sets.length} different test sets (${sets.join(', ')}); evaluate them on one dataset (--data) or promote one run with --run`,
+      message: `nothing promoted: the runs were evaluated on ${sets.length} different test sets (${sets.join(', ')}); promote one run with --run${leftNote}`,
       target,
     };
   }
   const best = [...ok].sort((a, b) => compareRuns(a.evaluation!, b.evaluation!))[0];
-  return promoteEvaluated(best.runDir!, best.evaluation!, { ...opts, target });
+  const res = await promoteEvaluated(best.runDir!, best.evaluation!, { ...opts, target });
+  return { ...res, message: res.message + leftNote };
 }
 
+/**
+ * Promotes a run on the strength of `evaluation`, which must be of the run's own test split on the
+ * dataset in its config.json (an error otherwise, with or without force: force only overrides the
+ * comparison with the model in service).
+ */
 export async function promoteEvaluated(runDir: string, evaluation: Evaluation, opts: PromoteOptions = {}): Promise<PromoteResult> {
   const target = path.resolve(opts.target ?? (await defaultServeModelDir()));
   const modelDir = path.join(runDir, 'model');
   for (const f of ['model.json', 'classifier.json']) {
     if (!(await exists(path.join(modelDir, f)))) throw new Error(`cannot promote ${runDir}: ${path.join(modelDir, f)} is missing`);
+  }
+  const config = (await exists(path.join(runDir, 'config.json'))) ? await readJson<RunConfig>(path.join(runDir, 'config.json')) : undefined;
+  const trainedOn = config?.data?.root;
+  if (!isOwnTestEvaluation(evaluation) || (trainedOn && !(await samePath(trainedOn, evaluation.data.root)))) {
+    throw new Error(
+      `cannot promote ${runDir} on an evaluation of ${describeEvaluationScope(evaluation)}: promotion uses only the run's own ` +
+        `test split${trainedOn ? ` of ${trainedOn}` : ''} (${EVALUATION_JSON}, written by pnpm evaluate without --split/--data)`,
+    );
   }
   let current: ModelCard | null = null;
   try {
@@ -144,7 +171,6 @@ export async function promoteEvaluated(runDir: string, evaluation: Evaluation, o
     }
   }
 
-  const config = (await exists(path.join(runDir, 'config.json'))) ? await readJson<RunConfig>(path.join(runDir, 'config.json')) : undefined;
   const meta = await readJson<{ labels: string[]; imgSize: number; fit: string; preprocess: string; outputActivation?: string; arch: string; mode: string }>(
     path.join(modelDir, 'classifier.json'),
   );

@@ -3,7 +3,7 @@ import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { checkAgainstBaseline, readBaseline } from '../src/check';
 import type { Baseline } from '../src/check';
-import { fakeEvaluation, tempDir } from './helpers';
+import { fakeEvaluation, otherScope, tempDir } from './helpers';
 
 /** A tinyvgg run on a dataset folder named `dataset` with `right` of 20 images correct. */
 function run(runId: string, right: number, dataset = 'parts', arch = 'tinyvgg') {
@@ -49,6 +49,21 @@ describe('accuracy gate', () => {
     ]);
     b.tasks.parts.required = true;
     expect(checkAgainstBaseline([], b).lines[1]).toMatchObject({ pass: false });
+  });
+
+  it('judges only evaluations of a run\'s own test split; others are listed as ignored', () => {
+    // Perfect on its train split, or on another dataset's test split: neither may pass the gate.
+    const onTrain = otherScope(run('20250103-000000-tinyvgg-scratch', 20), { split: 'train' });
+    const elsewhere = otherScope(run('20250104-000000-tinyvgg-scratch', 20), { dataRoot: '/y/parts' });
+    const res = checkAgainstBaseline([onTrain, elsewhere, run('20250101-000000-tinyvgg-scratch', 10)], baseline(0.85), { latestOnly: true });
+    expect(res.ok).toBe(false);
+    expect(res.lines.map((l) => [l.runId, l.pass])).toEqual([['20250101-000000-tinyvgg-scratch', false]]);
+    expect(res.ignored.map((i) => i.message)).toEqual([
+      expect.stringMatching(/^ignored 20250103-000000-tinyvgg-scratch: evaluated on the 'train' split of \/x\/datasets\/parts/),
+      expect.stringMatching(/^ignored 20250104-000000-tinyvgg-scratch: evaluated on the 'test' split of \/y\/parts \(not its training dataset\)/),
+    ]);
+    const alone = checkAgainstBaseline([onTrain], baseline(0.85, { required: true }));
+    expect(alone.lines[0]).toMatchObject({ runId: null, pass: false });
   });
 
   it('rejects a malformed baseline file with the field named', async () => {

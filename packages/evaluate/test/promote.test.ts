@@ -2,37 +2,13 @@ import { execFileSync } from 'node:child_process';
 import { promises as fs } from 'node:fs';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { promoteBest, promoteRun, readModelCard, rollback } from '../src/promote';
+import { promoteBest, promoteEvaluated, promoteRun, readModelCard, rollback } from '../src/promote';
 import { EVALUATION_JSON } from '../src/evaluation-record';
 import type { Evaluation } from '../src/evaluation-record';
 import type { ReportRun } from '../src/leaderboard';
-import { fakeEvaluation, tempDir } from './helpers';
+import { fakeRun, otherScope, tempDir } from './helpers';
 
 const labels = ['big', 'small'];
-
-/** A run folder with a (fake) saved model and an evaluation with `right` of 4 images correct. */
-async function fakeRun(root: string, runId: string, right: number, opts: { confident?: number; weightBytes?: number } = {}): Promise<{ dir: string; ev: Evaluation }> {
-  const dir = path.join(root, 'runs', runId);
-  await fs.mkdir(path.join(dir, 'model'), { recursive: true });
-  const c = opts.confident ?? 0.8;
-  const items: [string, string, number[]][] = [0, 1, 2, 3].map((i) => {
-    const truth = i < 2 ? 'big' : 'small';
-    const ok = i < right;
-    const pBig = (truth === 'big') === ok ? c : 1 - c;
-    return [`/img/${i}.jpg`, truth, [pBig, 1 - pBig]];
-  });
-  const ev = fakeEvaluation({ runId, arch: 'tinyvgg', mode: 'scratch', labels, items, modelBytes: 0 });
-  ev.runDir = dir;
-  await fs.writeFile(path.join(dir, 'model', 'model.json'), JSON.stringify({ runId }));
-  await fs.writeFile(path.join(dir, 'model', 'weights.bin'), Buffer.alloc(opts.weightBytes ?? 100));
-  await fs.writeFile(
-    path.join(dir, 'model', 'classifier.json'),
-    JSON.stringify({ format: 'parts-classifier/1', arch: 'tinyvgg', mode: 'scratch', labels, imgSize: 32, fit: 'cover', preprocess: 'rescale01', outputActivation: 'sigmoid', runId }),
-  );
-  await fs.writeFile(path.join(dir, 'config.json'), JSON.stringify({ runId, createdAt: '2025-01-01T00:00:00Z', data: { root: '/data', fingerprint: `fp-${runId}`, classes: labels }, backend: { name: 'cpu' } }));
-  await fs.writeFile(path.join(dir, EVALUATION_JSON), JSON.stringify(ev));
-  return { dir, ev };
-}
 
 const servedRun = async (target: string) => JSON.parse(await fs.readFile(path.join(target, 'model.json'), 'utf8')).runId;
 const leftovers = async (parent: string) => (await fs.readdir(parent)).filter((n) => n.startsWith('.'));
@@ -83,13 +59,11 @@ describe('promotion', () => {
     expect(await leftovers(path.dirname(target))).toEqual([]);
   });
 
-  it('does not rank a run against a served model evaluated on other data, unless forced', async () => {
+  it('does not rank a run against a served model trained and tested on other data, unless forced', async () => {
     const root = await tempDir();
     const target = path.join(root, 'model');
     const a = await fakeRun(root, 'a', 2);
-    const other = await fakeRun(root, 'other', 4);
-    other.ev.data.root = '/other-data';
-    await fs.writeFile(path.join(other.dir, EVALUATION_JSON), JSON.stringify(other.ev));
+    const other = await fakeRun(root, 'other', 4, { dataRoot: '/other-data' });
     await promoteRun(a.dir, { target });
     const r = await promoteRun(other.dir, { target });
     expect(r.promoted).toBe(false);
@@ -97,6 +71,25 @@ describe('promotion', () => {
     expect(await servedRun(target)).toBe('a');
     expect((await promoteRun(other.dir, { target, force: true })).promoted).toBe(true);
     expect(await servedRun(target)).toBe('other');
+  });
+
+  it('never promotes on an evaluation of another split or dataset, even forced', async () => {
+    const root = await tempDir();
+    const target = path.join(root, 'model');
+    const a = await fakeRun(root, 'a', 2);
+    await promoteRun(a.dir, { target });
+    const b = await fakeRun(root, 'b', 4);
+    // An evaluation.json written by older code for the train split: refused with the way out.
+    await fs.writeFile(path.join(b.dir, EVALUATION_JSON), JSON.stringify(otherScope(b.ev, { split: 'train' })));
+    await expect(promoteRun(b.dir, { target, force: true })).rejects.toThrow(/evaluation\.json is an evaluation of the 'train' split of \/data .*pnpm evaluate --run/);
+    await expect(promoteEvaluated(b.dir, otherScope(b.ev, { dataRoot: '/elsewhere' }), { target, force: true })).rejects.toThrow(
+      /cannot promote .* on an evaluation of the 'test' split of \/elsewhere \(not its training dataset\).*own test split of \/data/,
+    );
+    // Claims to be of the training data but is not the dataset in config.json.
+    const lying = { ...b.ev, data: { ...b.ev.data, root: '/elsewhere' } };
+    await expect(promoteEvaluated(b.dir, lying, { target, force: true })).rejects.toThrow(/cannot promote/);
+    expect(await servedRun(target)).toBe('a');
+    expect(await leftovers(root)).toEqual([]);
   });
 
   it('does nothing when the same run is already in service', async () => {
@@ -154,5 +147,23 @@ describe('promotion', () => {
     const mixed = await promoteBest([asRun(big), asRun(small)], { target: path.join(root, 'm4') });
     expect(mixed.promoted).toBe(false);
     expect(mixed.message).toMatch(/2 different test sets/);
+  });
+
+  it("promoteBest considers only evaluations of each run's own test split", async () => {
+    const root = await tempDir();
+    const good = await fakeRun(root, 'good', 3);
+    const better = await fakeRun(root, 'better', 4);
+    const asRun = (runId: string, dir: string, evaluation: Evaluation): ReportRun => ({ runId, runDir: dir, status: 'ok', evaluation });
+    // 'better' evaluated on its train split (or on another dataset) would win, but must not count.
+    const onTrain = asRun('better', better.dir, otherScope(better.ev, { split: 'train' }));
+    const res = await promoteBest([onTrain, asRun('good', good.dir, good.ev)], { target: path.join(root, 'm1') });
+    expect(res.card?.runId).toBe('good');
+    expect(res.card?.metrics.split).toBe('test');
+    expect(res.message).toMatch(/1 run\(s\) evaluated on another split or dataset were not considered/);
+
+    const elsewhere = asRun('good', good.dir, otherScope(good.ev, { dataRoot: '/data-2' }));
+    const none = await promoteBest([onTrain, elsewhere], { target: path.join(root, 'm2') });
+    expect(none.promoted).toBe(false);
+    expect(none.message).toMatch(/none of the 2 evaluated run\(s\) was evaluated on its own test split/);
   });
 });
