@@ -20,8 +20,26 @@ export interface EngineOptions {
   backend: BackendName;
   /** Most images one predict call takes from the queue. */
   maxBatch: number;
+  /** How a dead worker thread is replaced; defaults in DEFAULT_RESTART. */
+  restart?: Partial<RestartPolicy>;
   log: (msg: string) => void;
 }
+
+/**
+ * Replacing a dead worker: the n-th consecutive failure (a death, or a replacement that did
+ * not start) waits initialDelayMs * 2^(n-1), at most maxDelayMs, before the next start.
+ * After maxFailures in a row the slot is given up (until a new model is promoted, or the
+ * process is restarted). A prediction answered by the slot resets the count, so a worker
+ * that crashes now and then is always replaced but one that dies on every request is not
+ * restarted for ever.
+ */
+export interface RestartPolicy {
+  maxFailures: number;
+  initialDelayMs: number;
+  maxDelayMs: number;
+}
+
+export const DEFAULT_RESTART: RestartPolicy = { maxFailures: 5, initialDelayMs: 500, maxDelayMs: 10_000 };
 
 export interface EngineResult {
   predictions: Prediction[];
@@ -31,22 +49,41 @@ export interface EngineResult {
   queueMs: number;
 }
 
+/**
+ * One slot: 'up' (with its memory), 'restarting' (its worker died; a replacement is on the
+ * way) or 'dead' (replacements failed maxFailures times; given up). `error` says why it died.
+ */
 export interface SlotStats {
-  numTensors: number;
-  heapUsed: number;
+  state: 'up' | 'restarting' | 'dead';
+  numTensors?: number;
+  heapUsed?: number;
+  error?: string;
+  /** Consecutive failures (deaths and failed starts) so far. */
+  failures?: number;
 }
 
 export interface EngineStats {
   modelId: string;
   queued: number;
   running: number;
+  /** Slots that can predict now. */
+  alive: number;
   slots: SlotStats[];
 }
 
 interface Slot {
+  readonly alive: boolean;
   run(images: RawImage[]): Promise<{ predictions: Prediction[]; predictMs: number }>;
-  stats(): Promise<SlotStats>;
+  stats(): Promise<{ numTensors: number; heapUsed: number }>;
   close(): Promise<void>;
+}
+
+/** A position in the pool; its slot is replaced when its worker dies. */
+interface Place {
+  slot: Slot | null;
+  state: SlotStats['state'];
+  failures: number;
+  error?: string;
 }
 
 interface Job {
@@ -62,6 +99,8 @@ function blankImage(size: number): RawImage {
 
 /** Slot on the calling thread; the backend must already be initialised. */
 class MainThreadSlot implements Slot {
+  readonly alive = true;
+
   private constructor(private readonly c: Classifier) {}
 
   static async open(dir: string, imgSize: number): Promise<MainThreadSlot> {
@@ -82,7 +121,7 @@ class MainThreadSlot implements Slot {
     return { predictions, predictMs: performance.now() - t0 };
   }
 
-  async stats(): Promise<SlotStats> {
+  async stats() {
     return { numTensors: tf.memory().numTensors, heapUsed: process.memoryUsage().heapUsed };
   }
 
@@ -98,6 +137,8 @@ class WorkerSlot implements Slot {
   private nextId = 1;
   private readonly waiting = new Map<number, { resolve(v: FromWorker): void; reject(e: unknown): void }>();
   private dead: Error | null = null;
+  /** Told once when the thread dies on its own (crash, OOM, exit); not on close(). */
+  onDeath: ((e: Error) => void) | null = null;
 
   private constructor(private readonly worker: Worker) {
     worker.on('message', (m: FromWorker) => {
@@ -108,9 +149,11 @@ class WorkerSlot implements Slot {
       else w.resolve(m);
     });
     const fail = (e: Error) => {
+      const first = this.dead === null;
       this.dead ??= e;
       for (const w of this.waiting.values()) w.reject(e);
       this.waiting.clear();
+      if (first) this.onDeath?.(e);
     };
     worker.on('error', fail);
     worker.on('exit', (code) => fail(new Error(`model worker exited (code ${code})`)));
@@ -145,7 +188,7 @@ class WorkerSlot implements Slot {
     return { predictions: m.predictions, predictMs: m.predictMs };
   }
 
-  async stats(): Promise<SlotStats> {
+  async stats() {
     const m = await this.call({ type: 'stats', id: -1 });
     if (m.type !== 'stats') throw new Error(`unexpected worker reply ${m.type}`);
     return { numTensors: m.numTensors, heapUsed: m.heapUsed };
@@ -153,6 +196,16 @@ class WorkerSlot implements Slot {
 
   get alive(): boolean {
     return this.dead === null;
+  }
+
+  /** Why the thread died, if it did. */
+  get death(): Error | null {
+    return this.dead;
+  }
+
+  /** Ends the thread the way a crash would: the engine learns it from the exit event. */
+  async kill(): Promise<void> {
+    await this.worker.terminate();
   }
 
   async close() {
@@ -164,16 +217,25 @@ class WorkerSlot implements Slot {
 export class Engine {
   private readonly queue: Job[] = [];
   private readonly free: Slot[] = [];
+  private readonly places: Place[];
+  private readonly policy: RestartPolicy;
   private running = 0;
   private drainWaiters: (() => void)[] = [];
+  /** Replacements being waited for or started; close() waits for them. */
+  private readonly restarts = new Set<Promise<void>>();
+  /** Wakes restart back-offs early when the engine closes. */
+  private readonly closing = new AbortController();
   private closed = false;
 
   private constructor(
     readonly snapshot: Snapshot,
-    private readonly slots: Slot[],
+    slots: Slot[],
     private readonly opts: EngineOptions,
   ) {
+    this.policy = { ...DEFAULT_RESTART, ...opts.restart };
+    this.places = slots.map((slot) => ({ slot, state: 'up', failures: 0 }));
     this.free.push(...slots);
+    for (const p of this.places) this.watch(p);
   }
 
   /** Loads the snapshot into every slot and warms each up; resolves when all answered. */
@@ -197,9 +259,22 @@ export class Engine {
     return this.snapshot.info;
   }
 
-  /** Slots that can predict at the same time. */
+  /** Slots that can predict at the same time (live ones only). */
   get capacity(): number {
-    return this.slots.length;
+    return this.places.filter((p) => p.state === 'up').length;
+  }
+
+  /**
+   * Null while at least one slot can predict; otherwise why none can (every worker died and
+   * is being restarted, or restarts were given up).
+   */
+  get downReason(): string | null {
+    if (this.closed || this.places.some((p) => p.state === 'up')) return null;
+    const restarting = this.places.some((p) => p.state === 'restarting');
+    const why = this.places.find((p) => p.error)?.error ?? 'unknown';
+    return restarting
+      ? `model workers are down (${why}); restarting`
+      : `model workers are down (${why}); gave up after ${this.policy.maxFailures} failed restarts`;
   }
 
   /** Jobs queued or running. */
@@ -207,8 +282,19 @@ export class Engine {
     return this.queue.length + this.running;
   }
 
+  /** The 503 for requests that arrive (or wait) while no slot is alive; null if one is. */
+  unavailable(): HttpError | null {
+    const reason = this.downReason;
+    if (!reason) return null;
+    // A replacement takes a few seconds to load the model; a given-up pool needs a promotion or a restart.
+    const restarting = this.places.some((p) => p.state === 'restarting');
+    return new HttpError(503, 'workers-down', reason, { 'Retry-After': restarting ? '5' : '30' });
+  }
+
   predict(images: RawImage[]): Promise<EngineResult> {
     if (this.closed) return Promise.reject(new HttpError(503, 'unavailable', 'model is shutting down'));
+    const down = this.unavailable();
+    if (down) return Promise.reject(down);
     return new Promise((resolve, reject) => {
       this.queue.push({ images, enqueuedAt: performance.now(), resolve, reject });
       this.dispatch();
@@ -234,22 +320,24 @@ export class Engine {
     const started = performance.now();
     try {
       const { predictions, predictMs } = await slot.run(batch.flatMap((j) => j.images));
+      const place = this.places.find((p) => p.slot === slot);
+      if (place) place.failures = 0; // it answered: a later death starts a fresh restart budget
       let k = 0;
       for (const j of batch) {
         j.resolve({ predictions: predictions.slice(k, k + j.images.length), predictMs, queueMs: started - j.enqueuedAt });
         k += j.images.length;
       }
     } catch (e) {
-      this.opts.log(`predict failed: ${(e as Error).message}`);
-      const err = new HttpError(500, 'predict-failed', `the model failed to answer: ${(e as Error).message}`);
+      const msg = (e as Error).message;
+      this.opts.log(`predict failed: ${msg}`);
+      const err = slot.alive
+        ? new HttpError(500, 'predict-failed', `the model failed to answer: ${msg}`)
+        : new HttpError(500, 'worker-died', `the model worker died while predicting this request: ${msg}`);
       for (const j of batch) j.reject(err);
     } finally {
       this.running -= batch.length;
-      if (slot instanceof WorkerSlot && !slot.alive && !this.closed) {
-        this.replace(slot);
-      } else {
-        this.free.push(slot);
-      }
+      // A dead slot is not reused; its death handler has already started a replacement.
+      if (slot.alive) this.free.push(slot);
       this.dispatch();
       if (this.pending === 0) {
         for (const w of this.drainWaiters.splice(0)) w();
@@ -257,19 +345,79 @@ export class Engine {
     }
   }
 
-  /** A worker died (out of memory, native crash): start a fresh one in its place. */
-  private replace(dead: WorkerSlot): void {
-    const i = this.slots.indexOf(dead);
-    this.opts.log('model worker died; starting a replacement');
-    WorkerSlot.open(this.snapshot.dir, this.opts.backend).then(
-      (s) => {
-        if (this.closed) return void s.close();
-        this.slots[i] = s;
-        this.free.push(s);
-        this.dispatch();
-      },
-      (e) => this.opts.log(`replacement worker failed: ${(e as Error).message}`),
-    );
+  /** Hooks a worker slot's death to its replacement. */
+  private watch(place: Place): void {
+    const slot = place.slot;
+    if (!(slot instanceof WorkerSlot)) return;
+    slot.onDeath = (e) => this.died(place, slot, e);
+    if (!slot.alive) this.died(place, slot, slot.death!); // died before it was watched
+  }
+
+  /** A worker died (out of memory, native crash, killed): take it out and replace it. */
+  private died(place: Place, slot: Slot, e: Error): void {
+    if (this.closed || place.slot !== slot) return;
+    const i = this.free.indexOf(slot);
+    if (i >= 0) this.free.splice(i, 1);
+    place.slot = null;
+    place.state = 'restarting';
+    place.error = e.message;
+    place.failures++;
+    this.opts.log(`model worker ${this.places.indexOf(place)} died: ${e.message}`);
+    this.rejectQueueIfDown();
+    const p = this.restart(place).catch((err) => this.opts.log(`restarting a model worker failed: ${(err as Error).message}`));
+    this.restarts.add(p);
+    void p.finally(() => this.restarts.delete(p));
+  }
+
+  /** With no live slot, nothing would ever take the queued jobs: answer them now. */
+  private rejectQueueIfDown(): void {
+    const err = this.unavailable();
+    if (!err || this.queue.length === 0) return;
+    for (const j of this.queue.splice(0)) j.reject(err);
+    if (this.pending === 0) {
+      for (const w of this.drainWaiters.splice(0)) w();
+    }
+  }
+
+  /** Starts replacements with back-off until one comes up or maxFailures is reached. */
+  private async restart(place: Place): Promise<void> {
+    const n = this.places.indexOf(place);
+    while (!this.closed) {
+      if (place.failures > this.policy.maxFailures) {
+        place.state = 'dead';
+        this.opts.log(`model worker ${n}: giving up after ${place.failures - 1} failed restarts (${place.error})`);
+        this.rejectQueueIfDown();
+        return;
+      }
+      const delay = Math.min(this.policy.maxDelayMs, this.policy.initialDelayMs * 2 ** (place.failures - 1));
+      await sleep(delay, this.closing.signal);
+      if (this.closed) return;
+      this.opts.log(`model worker ${n}: starting a replacement (failure ${place.failures})`);
+      let slot: WorkerSlot;
+      try {
+        slot = await WorkerSlot.open(this.snapshot.dir, this.opts.backend);
+      } catch (e) {
+        place.error = `replacement failed to start: ${(e as Error).message}`;
+        place.failures++;
+        this.opts.log(`model worker ${n}: ${place.error}`);
+        continue;
+      }
+      if (this.closed) return void (await slot.close());
+      place.slot = slot;
+      place.state = 'up';
+      this.free.push(slot);
+      this.watch(place);
+      this.opts.log(`model worker ${n} is back`);
+      this.dispatch();
+      return;
+    }
+  }
+
+  /** Test hook: ends worker thread `i` as a crash would. */
+  async killWorker(i: number): Promise<void> {
+    const slot = this.places[i]?.slot;
+    if (!(slot instanceof WorkerSlot)) throw new Error(`slot ${i} is not a running worker thread`);
+    await slot.kill();
   }
 
   /** Resolves once nothing is queued or running. */
@@ -278,20 +426,44 @@ export class Engine {
     return new Promise((r) => this.drainWaiters.push(r));
   }
 
+  /** Never rejects for a dead slot: it is reported with its state instead of its memory. */
   async stats(): Promise<EngineStats> {
-    return {
-      modelId: this.info.id,
-      queued: this.queue.length,
-      running: this.running,
-      slots: await Promise.all(this.slots.map((s) => s.stats())),
-    };
+    const slots = await Promise.all(
+      this.places.map(async (p): Promise<SlotStats> => {
+        const slot = p.slot;
+        if (p.state === 'up' && slot) {
+          try {
+            return { state: 'up', ...(await slot.stats()) };
+          } catch (e) {
+            return { state: slot.alive ? 'up' : 'restarting', error: (e as Error).message, failures: p.failures };
+          }
+        }
+        return { state: p.state, error: p.error, failures: p.failures };
+      }),
+    );
+    return { modelId: this.info.id, queued: this.queue.length, running: this.running, alive: this.capacity, slots };
   }
 
   /** Finishes queued and running jobs, then frees the model(s). */
   async close(): Promise<void> {
     if (this.closed) return;
     this.closed = true;
+    this.closing.abort();
     await this.drain();
-    await Promise.all(this.slots.map((s) => s.close()));
+    await Promise.all([...this.restarts]);
+    await Promise.all(this.places.map((p) => p.slot?.close()));
   }
+}
+
+function sleep(ms: number, signal: AbortSignal): Promise<void> {
+  return new Promise((resolve) => {
+    if (signal.aborted) return resolve();
+    const t = setTimeout(done, ms);
+    function done() {
+      clearTimeout(t);
+      signal.removeEventListener('abort', done);
+      resolve();
+    }
+    signal.addEventListener('abort', done);
+  });
 }

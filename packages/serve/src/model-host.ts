@@ -1,5 +1,5 @@
 import type { BackendName } from '@parts/backend';
-import { Engine, type EngineStats } from './engine';
+import { Engine, type EngineStats, type RestartPolicy } from './engine';
 import { modelSignature, removeSnapshot, snapshotModel } from './model-source';
 
 /**
@@ -14,6 +14,8 @@ export interface ModelHostOptions {
   workers: number;
   backend: BackendName;
   maxBatch: number;
+  /** How dead worker threads are replaced (see RestartPolicy). */
+  restart?: Partial<RestartPolicy>;
   /** How often the folder is checked for a new model; 0 disables watching. */
   watchIntervalMs: number;
   log: (msg: string) => void;
@@ -56,7 +58,8 @@ export class ModelHost {
   }
 
   private engineOptions() {
-    return { workers: this.opts.workers, backend: this.opts.backend, maxBatch: this.opts.maxBatch, log: this.opts.log };
+    const { workers, backend, maxBatch, restart, log } = this.opts;
+    return { workers, backend, maxBatch, restart, log };
   }
 
   private describeSlots(): string {

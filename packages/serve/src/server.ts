@@ -9,7 +9,7 @@ import { ModelHost, type SwapEvent } from './model-host';
 import { resolveModelDir, type ModelInfo } from './model-source';
 import { renderPage } from './page';
 import { readUploads } from './upload';
-import type { EngineStats } from './engine';
+import type { Engine, EngineStats, RestartPolicy } from './engine';
 
 export interface ServerOptions {
   /** A model folder (classifier.json + model.json) or a run folder holding model/. */
@@ -32,6 +32,11 @@ export interface ServerOptions {
   backend?: BackendName;
   /** Most images one predict call batches together from the queue. Default 8. */
   maxBatch?: number;
+  /**
+   * Replacing a model worker thread that died: back-off and how many failures in a row
+   * before the slot is given up. Default { maxFailures: 5, initialDelayMs: 500, maxDelayMs: 10000 }.
+   */
+  workerRestart?: Partial<RestartPolicy>;
   /** Poll interval of the model folder for hot swap, ms; 0 = no watching. Default 1000. */
   watchIntervalMs?: number;
   /** How long close() waits for requests in flight before cutting connections. Default 30 s. */
@@ -110,6 +115,7 @@ export async function createServer(opts: ServerOptions): Promise<PartsServer> {
     workers,
     backend,
     maxBatch: opts.maxBatch ?? 8,
+    restart: opts.workerRestart,
     watchIntervalMs: opts.watchIntervalMs ?? 1000,
     log,
   });
@@ -158,6 +164,9 @@ export async function createServer(opts: ServerOptions): Promise<PartsServer> {
 
   async function predict(req: IncomingMessage, res: ServerResponse, started: number): Promise<void> {
     if (!host.ready) throw new HttpError(503, 'not-ready', 'no model is loaded yet', { 'Retry-After': '1' });
+    // Refused before the body is read; Engine.predict checks again after decoding.
+    const down = host.current?.unavailable();
+    if (down) throw down;
     if (active >= admitLimit()) {
       rejectedBusy++;
       throw new HttpError(503, 'busy', `server is busy (${active} requests in progress, queue limit ${queueLimit}); retry shortly`, {
@@ -248,8 +257,9 @@ export async function createServer(opts: ServerOptions): Promise<PartsServer> {
       methods: ['GET', 'HEAD'],
       handle(req, res) {
         const info = host.current?.info;
-        if (host.ready && info && !closing) sendJson(req, res, 200, { ready: true, model: info.id });
-        else sendJson(req, res, 503, { ready: false, reason: closing ? 'shutting down' : 'model not loaded yet' });
+        const down = host.current?.downReason;
+        if (host.ready && info && !closing && !down) sendJson(req, res, 200, { ready: true, model: info.id });
+        else sendJson(req, res, 503, { ready: false, reason: closing ? 'shutting down' : (down ?? 'model not loaded yet') });
       },
     },
   };
@@ -307,7 +317,7 @@ export async function createServer(opts: ServerOptions): Promise<PartsServer> {
   const urlHost = addr.family === 'IPv6' ? `[${addr.address}]` : addr.address;
   let closed: Promise<void> | null = null;
 
-  return {
+  const parts: PartsServer = {
     url: `http://${urlHost}:${addr.port}`,
     host: addr.address,
     port: addr.port,
@@ -327,4 +337,13 @@ export async function createServer(opts: ServerOptions): Promise<PartsServer> {
       return closed;
     },
   };
+  testHooks.set(parts, () => host.current);
+  return parts;
+}
+
+const testHooks = new WeakMap<PartsServer, () => Engine | null>();
+
+/** Internal, for tests (not exported from the package): the engine a server now uses. */
+export function engineOf(server: PartsServer): Engine | null {
+  return testHooks.get(server)?.() ?? null;
 }
