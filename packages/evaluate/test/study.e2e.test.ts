@@ -134,12 +134,20 @@ describe('study on generated data', () => {
     expect(ok.stdout).toMatch(/accuracy check passed/);
   }, 120_000);
 
-  it('evaluates on another dataset when asked', async () => {
+  it('evaluates another dataset or split into its own file, leaving evaluation.json (what promotion uses) alone', async () => {
+    const own = await fs.readFile(path.join(runDir, 'evaluation.json'), 'utf8');
     const other = path.join(dir, 'other');
     await generateDemoDataset(other, { seed: 7, trainPerClass: 2, testPerClass: 2, width: 64, height: 48 });
     const ev = await evaluateRun(runDir, { data: other });
     expect(ev.n).toBe(4);
     expect(ev.data).toMatchObject({ root: other, sameAsTraining: false });
-    // (this overwrote the run's evaluation.json, so it runs last)
+    expect(JSON.parse(await fs.readFile(path.join(runDir, 'evaluation-test-other.json'), 'utf8'))).toEqual(ev);
+
+    const onTrain = await evaluateRun(runDir, { split: 'train' });
+    expect(onTrain).toMatchObject({ split: 'train', data: { sameAsTraining: true } });
+    expect(JSON.parse(await fs.readFile(path.join(runDir, 'evaluation-train.json'), 'utf8'))).toEqual(onTrain);
+
+    expect(await fs.readFile(path.join(runDir, 'evaluation.json'), 'utf8')).toBe(own);
+    expect((await readEvaluation(runDir)).split).toBe('test');
   });
 });
