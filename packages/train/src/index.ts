@@ -1,5 +1,8 @@
 export * from './options';
 export * from './train';
+export * from './cross-validate';
+export { stratifiedFolds, applyFold, type FoldSpec } from './folds';
+export { wilson95 } from './wilson';
 export * from './predict';
 export * from './fit-loop';
 export * from './loss';

@@ -2,6 +2,7 @@ import path from 'node:path';
 import type { BackendName } from '@parts/backend';
 import { AUGMENT_PRESETS, type AugmentPreset, type FitPolicy } from '@parts/data';
 import { getArch, type TrainMode } from '@parts/models';
+import { checkFold, type FoldSpec } from './folds';
 
 export type LrSchedule = 'constant' | 'cosine';
 
@@ -41,10 +42,16 @@ export interface TrainOptions {
   name?: string;
   quiet?: boolean;
   skipBad?: boolean;
+  /**
+   * Cross-validation fold run (set by crossValidate): train on the other folds of the train split,
+   * validate (early stopping, best epoch) on fold k; valSplit is forced to 0 and the test split is
+   * dropped, so metrics.test is null. Folds are stratified and seeded by `seed` (see folds.ts).
+   */
+  fold?: FoldSpec;
 }
 
-export type ResolvedTrainOptions = Required<Omit<TrainOptions, 'name' | 'unfreeze' | 'augment'>> &
-  Pick<TrainOptions, 'name' | 'unfreeze'> & { augment: AugmentPreset };
+export type ResolvedTrainOptions = Required<Omit<TrainOptions, 'name' | 'unfreeze' | 'augment' | 'fold'>> &
+  Pick<TrainOptions, 'name' | 'unfreeze' | 'fold'> & { augment: AugmentPreset };
 
 /** The architecture `pnpm train` uses when no --arch is given: the best from-scratch recipe (issue 7). */
 export const DEFAULT_ARCH = 'partsnet';
@@ -99,6 +106,11 @@ export function resolveTrainOptions(opts: TrainOptions, defaultOut: string): Res
   const augment = r.augment === true ? 'study' : r.augment === false ? 'none' : r.augment;
   r.data = path.resolve(r.data);
   r.out = path.resolve(r.out);
+  if (r.fold) {
+    checkFold(r.fold);
+    // The fold is the validation split: no second one is carved out of the training folds.
+    r.valSplit = 0;
+  }
   const checks: [boolean, string][] = [
     [Number.isInteger(r.epochs) && r.epochs >= 1, `--epochs must be an integer >= 1 (got ${r.epochs})`],
     [Number.isInteger(r.batchSize) && r.batchSize >= 1, `--batch-size must be an integer >= 1 (got ${r.batchSize})`],

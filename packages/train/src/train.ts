@@ -16,6 +16,7 @@ import {
 } from '@parts/data';
 import { buildClassifier, getArch, saveClassifier, type BuiltClassifier, type ClassifierMeta } from '@parts/models';
 import { balancedClassWeights } from './loss';
+import { applyFold } from './folds';
 import { evaluateBatches, fitLoop, type Batch, type History } from './fit-loop';
 import { loadImageSet, makeBatch, shuffledIndices, type BatchSpec, type ImageSet } from './image-set';
 import { resolveTrainOptions, type ResolvedTrainOptions, type TrainOptions } from './options';
@@ -51,7 +52,8 @@ export async function train(options: TrainOptions): Promise<TrainResult> {
   };
   const spec = getArch(o.arch);
   const backend = await initBackend(o.backend, log);
-  const index = await listDataset(o.data, { valSplit: o.valSplit, seed: o.seed, skipBad: o.skipBad });
+  const listed = await listDataset(o.data, { valSplit: o.valSplit, seed: o.seed, skipBad: o.skipBad });
+  const index = o.fold ? applyFold(listed, o.fold, o.seed) : listed;
   if (!o.quiet) log(formatDatasetReport(await checkDataset(index)));
   const fingerprint = await datasetFingerprint(index);
 

@@ -1,5 +1,7 @@
 #!/usr/bin/env tsx
 import { Command, Option } from 'commander';
+import { crossValidate, formatCvResult } from '../cross-validate';
+import { foldCount } from './folds-option';
 import { getArch } from '@parts/models';
 import { resolveUserPath } from '@parts/data';
 import { ARCH_RECIPES, DEFAULT_ARCH, train, TRAIN_DEFAULTS } from '../index';
@@ -30,6 +32,7 @@ const program = new Command('train')
   .option('--warmup-epochs <n>', 'cosine schedule: epochs of linear warm-up', int)
   .option('--weight-decay <x>', 'decoupled (AdamW) weight decay of conv/dense kernels (default 0, or the arch\'s recipe)', num)
   .option('--name <suffix>', 'suffix of the run folder name')
+  .option('--folds <K>', 'stratified K-fold cross-validation on the train split (K >= 2): one run per fold validated on that fold, never on test; writes <out>/<timestamp>-<arch>-<mode>-cv<K>/cv.json', foldCount)
   .option('--skip-bad', 'skip unreadable images instead of stopping')
   .option('--quiet', 'no progress output');
 
@@ -45,8 +48,11 @@ runCli(program, async (o) => {
   if (o.weights !== undefined && o.weights !== 'none' && (mode === 'scratch' || !spec.pretrained)) {
     throw new Error(`--weights applies to the pretrained bases in extract or finetune mode; ${spec.name} --mode ${mode} starts from random init`);
   }
+  if (o.folds !== undefined && o.valSplit !== undefined) {
+    throw new Error('--val-split does not apply with --folds: each fold is the validation split of its run');
+  }
   const data = o.data ? resolveUserPath(o.data) : await defaultData();
-  const result = await train({
+  const opts = {
     arch: o.arch,
     mode,
     data,
@@ -71,6 +77,12 @@ runCli(program, async (o) => {
     name: o.name,
     skipBad: Boolean(o.skipBad),
     quiet: Boolean(o.quiet),
-  });
+  };
+  if (o.folds !== undefined) {
+    const cv = await crossValidate({ ...opts, folds: o.folds });
+    process.stdout.write(formatCvResult(cv) + '\n' + cv.cvDir + '\n');
+    return;
+  }
+  const result = await train(opts);
   process.stdout.write(result.runDir + '\n');
 });
