@@ -21,6 +21,11 @@ export function defaultDemoDir(): string {
   return path.join(repoRoot(), 'datasets', 'demo');
 }
 
+/** The model folder the service answers with: where promotion puts models, and serve/predict's default. */
+export function servedModelDir(): string {
+  return path.join(repoRoot(), 'packages', 'serve', 'model');
+}
+
 /**
  * Resolves a path typed by the user. pnpm runs root scripts from the repo root, but sets INIT_CWD
  * to the folder the user was in; relative paths are meant relative to that folder.

@@ -6,12 +6,13 @@
 import { existsSync } from 'node:fs';
 import path from 'node:path';
 import { Command, Option } from 'commander';
-import { initBackend } from '@parts/backend';
+import { BACKEND_NAMES, initBackend } from '@parts/backend';
+import { runCli } from '@parts/data';
 import { EVALUATION_JSON, evaluateRun, readEvaluation } from './evaluation';
 import { listRunDirs } from './runs';
 import { promoteBest, promoteEvaluated, rollback } from './promote';
 import type { ReportRun } from './leaderboard';
-import { fromRepo, resolveUserPath, runCli } from './cli-common';
+import { fromRepo, resolveUserPath } from './cli-common';
 
 const program = new Command('promote')
   .description(
@@ -22,7 +23,7 @@ const program = new Command('promote')
   .option('--rollback', 'swap packages/serve/model with model.prev')
   .option('--force', 'promote even if the run evaluates worse than the model in service')
   .option('--target <dir>', 'served model folder (default: <repo>/packages/serve/model)')
-  .addOption(new Option('--backend <b>', 'compute backend for evaluation').choices(['auto', 'tensorflow', 'webgpu', 'wasm', 'cpu']).default('auto'));
+  .addOption(new Option('--backend <b>', 'compute backend for evaluation').choices(BACKEND_NAMES).default('auto'));
 
 runCli(program, async (o) => {
   const target = o.target ? resolveUserPath(o.target) : undefined;

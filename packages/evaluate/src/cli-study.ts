@@ -1,12 +1,12 @@
 #!/usr/bin/env tsx
 // pnpm study: the original study's grid (Tiny VGG scratch; VGG16, ResNet50, InceptionV3,
 // EfficientNet × extract and finetune) → evaluation → report → promotion of the best run.
-import { existsSync } from 'node:fs';
 import { Command, InvalidArgumentError, Option } from 'commander';
-import { defaultDemoDir, generateDemoDataset } from '@parts/data';
+import { BACKEND_NAMES } from '@parts/backend';
+import { dataOrDemo, int, positiveInt, runCli } from '@parts/data';
 import { runStudy, STUDY_GRID } from './study';
 import type { GridCell } from './study';
-import { fromRepo, int, resolveUserPath, runCli } from './cli-common';
+import { fromRepo, resolveUserPath } from './cli-common';
 
 function parseGrid(v: string): GridCell[] {
   return v.split(',').map((s) => {
@@ -21,15 +21,11 @@ const program = new Command('study')
   .description('Train the whole study grid, evaluate every run, write a report and promote the best model.')
   .option('--data <dir>', 'dataset root (default: the demo dataset datasets/demo, generated if missing)')
   .option('--weights <w>', 'weights of the pretrained bases: imagenet, none, or a .h5 path', 'imagenet')
-  .option('--epochs <n>', 'maximum epochs per run', int)
-  .option('--img-size <n>', 'input size in pixels', int)
-  .option('--batch-size <n>', 'batch size', int)
-  .option('--seed <n>', 'random seed (an integer)', (v) => {
-    const n = Number(v);
-    if (!Number.isInteger(n)) throw new InvalidArgumentError(`expected an integer, got '${v}'`);
-    return n;
-  })
-  .addOption(new Option('--backend <b>', 'compute backend').choices(['auto', 'tensorflow', 'webgpu', 'wasm', 'cpu']).default('auto'))
+  .option('--epochs <n>', 'maximum epochs per run', positiveInt)
+  .option('--img-size <n>', 'input size in pixels', positiveInt)
+  .option('--batch-size <n>', 'batch size', positiveInt)
+  .option('--seed <n>', 'random seed (an integer)', int)
+  .addOption(new Option('--backend <b>', 'compute backend').choices(BACKEND_NAMES).default('auto'))
   .option('--only <cells>', 'subset of the grid, e.g. tinyvgg:scratch,vgg16:extract', parseGrid)
   .option('--out <dir>', 'parent folder of run folders (default: <repo>/runs)')
   .option('--reports <dir>', 'parent folder of report folders (default: <repo>/reports)')
@@ -38,15 +34,7 @@ const program = new Command('study')
   .option('--verbose', "show each training's own progress output");
 
 runCli(program, async (o) => {
-  let data: string;
-  if (o.data) data = resolveUserPath(o.data);
-  else {
-    data = defaultDemoDir();
-    if (!existsSync(data)) {
-      process.stderr.write(`no --data given: generating the demo dataset in ${data}\n`);
-      await generateDemoDataset(data);
-    }
-  }
+  const data = await dataOrDemo(o.data);
   const weights = o.weights === 'imagenet' || o.weights === 'none' ? o.weights : resolveUserPath(o.weights);
   const res = await runStudy({
     data,

@@ -2,12 +2,13 @@
 // pnpm evaluate: evaluate run folders, write a report, optionally promote the best and/or run the CI gate.
 import path from 'node:path';
 import { Command, Option } from 'commander';
-import { initBackend } from '@parts/backend';
+import { BACKEND_NAMES, initBackend } from '@parts/backend';
+import { runCli } from '@parts/data';
 import { evaluateRuns } from './pipeline';
 import { writeReport } from './report';
 import { promoteBest } from './promote';
 import { checkAgainstBaseline, readBaseline } from './check';
-import { collect, fromRepo, resolveUserPath, runCli } from './cli-common';
+import { collect, fromRepo, resolveUserPath } from './cli-common';
 
 const program = new Command('evaluate')
   .description('Evaluate run folders on a dataset split, write reports/<timestamp>/ (index.html, report.md, leaderboard.json), optionally promote the best run and check accuracy against a baseline.')
@@ -16,7 +17,7 @@ const program = new Command('evaluate')
   .option('--data <dir>', "dataset root (default: each run's training dataset)")
   .addOption(new Option('--split <name>', 'split to evaluate').choices(['test', 'val', 'train']).default('test'))
   .option('--out <dir>', 'parent folder of report folders (default: <repo>/reports)')
-  .addOption(new Option('--backend <b>', 'compute backend').choices(['auto', 'tensorflow', 'webgpu', 'wasm', 'cpu']).default('auto'))
+  .addOption(new Option('--backend <b>', 'compute backend').choices(BACKEND_NAMES).default('auto'))
   .option('--no-report', 'do not write a report folder')
   .option('--promote', "promote the best run to packages/serve/model (only with --split test; runs evaluated on other data than their own are not considered)")
   .option('--force', 'with --promote: promote even if worse than the model in service')

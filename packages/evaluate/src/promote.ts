@@ -3,7 +3,7 @@
 // service unless forced.
 import { promises as fs } from 'node:fs';
 import path from 'node:path';
-import { repoRoot } from '@parts/data';
+import { servedModelDir } from '@parts/data';
 import { dirSize, exists, readJson, samePath, siblingTemp } from './fsutil';
 import { describeEvaluationScope, EVALUATION_JSON, isOwnTestEvaluation, readEvaluation } from './evaluation-record';
 import type { Evaluation } from './evaluation-record';
@@ -69,10 +69,6 @@ export interface PromoteResult {
   previous?: ModelCard | null;
 }
 
-export async function defaultServeModelDir(): Promise<string> {
-  return path.join(repoRoot(), 'packages', 'serve', 'model');
-}
-
 export function prevDir(target: string): string {
   return `${path.resolve(target)}.prev`;
 }
@@ -97,7 +93,7 @@ export async function promoteBest(runs: ReportRun[], opts: PromoteOptions = {}):
   const ok = evaluated.filter((r) => isOwnTestEvaluation(r.evaluation!));
   const left = evaluated.length - ok.length;
   const leftNote = left ? `; ${left} run(s) evaluated on another split or dataset were not considered` : '';
-  const target = path.resolve(opts.target ?? (await defaultServeModelDir()));
+  const target = path.resolve(opts.target ?? servedModelDir());
   if (evaluated.length === 0) return { promoted: false, message: 'nothing promoted: no run was evaluated successfully', target };
   if (ok.length === 0) {
     return {
@@ -126,7 +122,7 @@ export async function promoteBest(runs: ReportRun[], opts: PromoteOptions = {}):
  * comparison with the model in service).
  */
 export async function promoteEvaluated(runDir: string, evaluation: Evaluation, opts: PromoteOptions = {}): Promise<PromoteResult> {
-  const target = path.resolve(opts.target ?? (await defaultServeModelDir()));
+  const target = path.resolve(opts.target ?? servedModelDir());
   const modelDir = path.join(runDir, 'model');
   for (const f of ['model.json', 'classifier.json']) {
     if (!(await exists(path.join(modelDir, f)))) throw new Error(`cannot promote ${runDir}: ${path.join(modelDir, f)} is missing`);
@@ -248,7 +244,7 @@ async function swapIn(staged: string, target: string): Promise<void> {
  * kept and a second rollback undoes the first.
  */
 export async function rollback(opts: { target?: string } = {}): Promise<PromoteResult> {
-  const target = path.resolve(opts.target ?? (await defaultServeModelDir()));
+  const target = path.resolve(opts.target ?? servedModelDir());
   const prev = prevDir(target);
   if (!(await exists(prev))) throw new Error(`nothing to roll back to: ${prev} does not exist`);
   const previous = await readModelCard(prev).catch(() => null);

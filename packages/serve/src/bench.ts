@@ -1,11 +1,10 @@
 import { promises as fsp } from 'node:fs';
 import path from 'node:path';
 import autocannon from 'autocannon';
-import { Command, InvalidArgumentError } from 'commander';
+import { Command } from 'commander';
 import { initBackend, type BackendName } from '@parts/backend';
-import { cliArgv, decodeImage, repoRoot, resolveUserPath } from '@parts/data';
+import { cliArgv, decodeImage, numAtLeast, repoRoot, resolveUserPath, servedModelDir } from '@parts/data';
 import { classify, disposeClassifier, loadClassifier } from '@parts/models';
-import { defaultModelDir } from './paths';
 import { createServer, defaultWorkers } from './server';
 
 /**
@@ -14,23 +13,15 @@ import { createServer, defaultWorkers } from './server';
  * (HTTP, upload, decode, queueing) reads as a ratio.
  */
 
-function num(min: number) {
-  return (v: string) => {
-    const n = Number(v);
-    if (!Number.isFinite(n) || n < min) throw new InvalidArgumentError(`expected a number >= ${min}, got '${v}'`);
-    return n;
-  };
-}
-
 const o = new Command('bench:serve')
   .description('Load-test the prediction service on loopback and compare with the bare model')
-  .option('--model <dir>', 'model folder or run folder', defaultModelDir())
+  .option('--model <dir>', 'model folder or run folder', servedModelDir())
   .option('--image <file>', 'the image every request sends', path.resolve(repoRoot(), '../shared/datasets/parts/test/big/m12_bolt_03.jpg'))
-  .option('--duration <s>', 'seconds of load', num(1), 10)
-  .option('--connections <n>', 'concurrent connections', num(1), 4)
-  .option('--workers <n>', 'model worker threads of the server (0 = main thread)', num(0), defaultWorkers())
+  .option('--duration <s>', 'seconds of load', numAtLeast(1), 10)
+  .option('--connections <n>', 'concurrent connections', numAtLeast(1), 4)
+  .option('--workers <n>', 'model worker threads of the server (0 = main thread)', numAtLeast(0), defaultWorkers())
   .option('--backend <name>', 'TensorFlow.js backend', 'auto')
-  .option('--iterations <n>', 'bare predict calls timed', num(1), 30)
+  .option('--iterations <n>', 'bare predict calls timed', numAtLeast(1), 30)
   .parse(cliArgv())
   .opts<{ model: string; image: string; duration: number; connections: number; workers: number; backend: BackendName; iterations: number }>();
 

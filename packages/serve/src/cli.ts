@@ -1,33 +1,22 @@
 import { Command, InvalidArgumentError } from 'commander';
-import type { BackendName } from '@parts/backend';
-import { cliArgv, resolveUserPath } from '@parts/data';
-import { defaultModelDir } from './paths';
+import { BACKEND_NAMES, type BackendName } from '@parts/backend';
+import { cliArgv, intAtLeast, resolveUserPath, servedModelDir } from '@parts/data';
 import { createServer, defaultWorkers } from './server';
-
-function int(min: number) {
-  return (v: string) => {
-    const n = Number(v);
-    if (!Number.isInteger(n) || n < min) throw new InvalidArgumentError(`expected an integer >= ${min}, got '${v}'`);
-    return n;
-  };
-}
-
-const BACKENDS: BackendName[] = ['auto', 'tensorflow', 'webgpu', 'wasm', 'cpu'];
 
 const program = new Command('serve')
   .description('Serve the promoted classifier: upload page at /, JSON API at /api/predict')
-  .option('--model <dir>', 'model folder or run folder', defaultModelDir())
+  .option('--model <dir>', 'model folder or run folder', servedModelDir())
   .option('--host <host>', 'address to listen on', '127.0.0.1')
-  .option('--port <n>', 'port (0 = any free port)', int(0), 8080)
-  .option('--max-bytes <n>', 'largest request body in bytes', int(1), 10 * 1024 * 1024)
-  .option('--max-pixels <n>', 'largest image in pixels (width x height)', int(1), 50_000_000)
-  .option('--queue <n>', 'requests that may wait for the model before 503', int(0), 16)
-  .option('--workers <n>', 'model worker threads (0 = main thread)', int(0), defaultWorkers())
-  .option('--backend <name>', `TensorFlow.js backend: ${BACKENDS.join(', ')}`, (v: string) => {
-    if (!BACKENDS.includes(v as BackendName)) throw new InvalidArgumentError(`one of ${BACKENDS.join(', ')}`);
+  .option('--port <n>', 'port (0 = any free port)', intAtLeast(0), 8080)
+  .option('--max-bytes <n>', 'largest request body in bytes', intAtLeast(1), 10 * 1024 * 1024)
+  .option('--max-pixels <n>', 'largest image in pixels (width x height)', intAtLeast(1), 50_000_000)
+  .option('--queue <n>', 'requests that may wait for the model before 503', intAtLeast(0), 16)
+  .option('--workers <n>', 'model worker threads (0 = main thread)', intAtLeast(0), defaultWorkers())
+  .option('--backend <name>', `TensorFlow.js backend: ${BACKEND_NAMES.join(', ')}`, (v: string) => {
+    if (!BACKEND_NAMES.includes(v as BackendName)) throw new InvalidArgumentError(`one of ${BACKEND_NAMES.join(', ')}`);
     return v as BackendName;
   }, 'auto' as BackendName)
-  .option('--watch-ms <n>', 'poll interval of the model folder for hot swap (0 = off)', int(0), 1000)
+  .option('--watch-ms <n>', 'poll interval of the model folder for hot swap (0 = off)', intAtLeast(0), 1000)
   .parse(cliArgv());
 
 const o = program.opts<{

@@ -2,7 +2,7 @@
 import { promises as fs } from 'node:fs';
 import path from 'node:path';
 import fg from 'fast-glob';
-import { decodeImage, repoRoot } from '@parts/data';
+import { decodeImage } from '@parts/data';
 import { classify, type Classifier } from '@parts/models';
 
 export interface FilePrediction {
@@ -10,10 +10,6 @@ export interface FilePrediction {
   label?: string;
   probabilities?: Record<string, number>;
   error?: string;
-}
-
-export function defaultModelDir(): string {
-  return path.join(repoRoot(), 'packages', 'serve', 'model');
 }
 
 const IMAGE_GLOB = '**/*.{jpg,jpeg,png,webp,JPG,JPEG,PNG,WEBP,Jpg,Jpeg,Png,Webp}';

@@ -4,10 +4,9 @@ import { existsSync } from 'node:fs';
 import { Command } from 'commander';
 import * as tf from '@tensorflow/tfjs-core';
 import { initBackend } from '@parts/backend';
-import { defaultDemoDir, repoRoot, resolveUserPath } from '@parts/data';
+import { ensureDemoDataset, int, num, repoRoot, resolveUserPath, runCli } from '@parts/data';
 import { listArchs } from '@parts/models';
 import { benchDecode, benchModel, formatBench, type BenchRecord } from '../bench';
-import { defaultData, int, num, runCli } from './common';
 
 const program = new Command('bench')
   .description('Throughput of forward pass and training step per backend and architecture, and of image decoding.')
@@ -38,6 +37,6 @@ runCli(program, async (o) => {
     }
   }
   const shared = path.resolve(repoRoot(), '../shared/datasets/parts');
-  const photos = o.data ? resolveUserPath(o.data) : existsSync(shared) ? shared : existsSync(defaultDemoDir()) ? defaultDemoDir() : await defaultData();
+  const photos = o.data ? resolveUserPath(o.data) : existsSync(shared) ? shared : await ensureDemoDataset();
   emit(await benchDecode(photos, o.imgSize, o.seconds));
 });

@@ -1,20 +1,19 @@
 #!/usr/bin/env tsx
 import { Command, Option } from 'commander';
-import { initBackend } from '@parts/backend';
-import { resolveUserPath } from '@parts/data';
+import { BACKEND_NAMES, initBackend } from '@parts/backend';
+import { resolveUserPath, runCli, servedModelDir } from '@parts/data';
 import { disposeClassifier, loadClassifier } from '@parts/models';
-import { defaultModelDir, expandInputs, predictFiles } from '../predict';
-import { runCli } from './common';
+import { expandInputs, predictFiles } from '../predict';
 
 const program = new Command('predict')
   .description('Classify images (files or folders) with a saved model.')
   .argument('<inputs...>', 'image files or folders')
   .option('--model <dir>', 'model folder or run folder (default: the promoted model packages/serve/model)')
   .option('--json', 'print one JSON object per line: {file, label, probabilities} or {file, error}')
-  .addOption(new Option('--backend <b>', 'compute backend').choices(['auto', 'tensorflow', 'webgpu', 'wasm', 'cpu']).default('auto'));
+  .addOption(new Option('--backend <b>', 'compute backend').choices(BACKEND_NAMES).default('auto'));
 
 runCli(program, async (o, args) => {
-  const modelDir = o.model ? resolveUserPath(o.model) : defaultModelDir();
+  const modelDir = o.model ? resolveUserPath(o.model) : servedModelDir();
   await initBackend(o.backend, (m) => process.stderr.write(m + '\n'));
   const c = await loadClassifier(modelDir);
   process.stderr.write(`model: ${c.dir} (${c.meta.arch}/${c.meta.mode}, ${c.meta.labels.join(', ')})\n`);

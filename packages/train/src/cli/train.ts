@@ -3,9 +3,9 @@ import { Command, Option } from 'commander';
 import { crossValidate, formatCvResult } from '../cross-validate';
 import { foldCount } from './folds-option';
 import { getArch } from '@parts/models';
-import { resolveUserPath } from '@parts/data';
+import { BACKEND_NAMES } from '@parts/backend';
+import { ensureDemoDataset as defaultData, int, num, resolveUserPath, runCli } from '@parts/data';
 import { ARCH_RECIPES, DEFAULT_ARCH, train, TRAIN_DEFAULTS } from '../index';
-import { defaultData, int, num, runCli } from './common';
 
 const program = new Command('train')
   .description('Train an image classifier and write a run folder (config, history, model, metrics).')
@@ -18,7 +18,7 @@ const program = new Command('train')
   .option('--lr <x>', `learning rate (default ${TRAIN_DEFAULTS.lr}, or the arch's recipe)`, num)
   .option('--seed <n>', `random seed (default ${TRAIN_DEFAULTS.seed})`, int)
   .option('--val-split <f>', `fraction of train held out for validation/early stopping (default ${TRAIN_DEFAULTS.valSplit})`, num)
-  .addOption(new Option('--backend <b>', 'compute backend').choices(['auto', 'tensorflow', 'webgpu', 'wasm', 'cpu']).default('auto'))
+  .addOption(new Option('--backend <b>', 'compute backend').choices(BACKEND_NAMES).default('auto'))
   .option('--out <dir>', 'parent folder of run folders (default: <repo>/runs)')
   .option('--weights <w>', `base weights of pretrained archs in extract/finetune mode: imagenet, none, or a Keras .h5 path (default ${TRAIN_DEFAULTS.weights})`)
   .option('--unfreeze <n>', 'fine-tuning: number of top base layers to unfreeze', int)
