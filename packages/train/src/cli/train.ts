@@ -4,7 +4,7 @@ import { crossValidate, formatCvResult } from '../cross-validate';
 import { foldCount } from './folds-option';
 import { getArch } from '@parts/models';
 import { BACKEND_NAMES } from '@parts/backend';
-import { ensureDemoDataset as defaultData, int, num, resolveUserPath, runCli } from '@parts/data';
+import { dataOrDemo, int, num, resolveUserPath, runCli } from '@parts/data';
 import { ARCH_RECIPES, DEFAULT_ARCH, train, TRAIN_DEFAULTS } from '../index';
 
 const program = new Command('train')
@@ -51,7 +51,7 @@ runCli(program, async (o) => {
   if (o.folds !== undefined && o.valSplit !== undefined) {
     throw new Error('--val-split does not apply with --folds: each fold is the validation split of its run');
   }
-  const data = o.data ? resolveUserPath(o.data) : await defaultData();
+  const data = await dataOrDemo(o.data);
   const opts = {
     arch: o.arch,
     mode,
