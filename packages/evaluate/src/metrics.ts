@@ -1,5 +1,6 @@
 // Classification metrics computed from true labels and predicted probabilities.
 // Pure functions (no tfjs) so they can be checked against hand-computed values.
+import { wilson95 } from '@parts/train';
 
 /** z for a two-sided 95% interval (the 97.5th percentile of the standard normal). */
 export const Z95 = 1.959963984540054;
@@ -12,19 +13,11 @@ export interface Interval {
 /**
  * Wilson score interval for a proportion k/n. Chosen over the normal ("Wald") interval because
  * test sets here are tiny (21 photos in the study) and accuracies near 0 or 1 are common: Wilson
- * stays inside [0, 1] and keeps close to its nominal coverage there.
+ * stays inside [0, 1] and keeps close to its nominal coverage there. One implementation serves the
+ * whole project: train's cross-validation needs it too, and evaluate depends on train.
  */
 export function wilsonInterval(k: number, n: number, z = Z95): Interval {
-  if (!Number.isInteger(k) || !Number.isInteger(n) || n < 0 || k < 0 || k > n) {
-    throw new Error(`wilsonInterval: need integers 0 <= k <= n (got k=${k}, n=${n})`);
-  }
-  if (n === 0) return { low: 0, high: 1 };
-  const p = k / n;
-  const z2 = z * z;
-  const denom = 1 + z2 / n;
-  const center = (p + z2 / (2 * n)) / denom;
-  const half = (z / denom) * Math.sqrt((p * (1 - p)) / n + z2 / (4 * n * n));
-  return { low: Math.max(0, center - half), high: Math.min(1, center + half) };
+  return wilson95(k, n, z);
 }
 
 /** counts[t][p] = number of samples with true class t predicted as p. */

@@ -1,6 +1,6 @@
 /**
- * Wilson score interval of a binomial proportion k/n (95% by default). The same formula as
- * wilsonInterval in @parts/evaluate, kept here because evaluate depends on train (no cycle).
+ * Wilson score interval of a binomial proportion k/n (95% by default). Lives in train, the lower of
+ * the two packages that need it; @parts/evaluate's wilsonInterval calls it.
  */
 export function wilson95(k: number, n: number, z = 1.959963984540054): { low: number; high: number } {
   if (!Number.isInteger(k) || !Number.isInteger(n) || k < 0 || n < 0 || k > n) {
