@@ -16,7 +16,7 @@
 import * as tfl from '@tensorflow/tfjs-layers';
 import type { ClassifierMeta, TrainMode } from './types';
 import { getArch, checkImgSize, type ArchSpec } from './registry';
-import { SeededInit, apply } from './archs/common';
+import { SeededInit, apply, predictionLayer } from './archs/common';
 import { freezeBatchNormStatistics, isBatchNormalization } from './bn-fix';
 
 export interface BuildClassifierOptions {
@@ -117,12 +117,7 @@ export function buildClassifier(opts: BuildClassifierOptions): BuiltClassifier {
   // Head. Its seed stream is separate from the base's so a pre-built base does not shift it.
   const init = new SeededInit(opts.seed === undefined ? undefined : opts.seed + 1);
   const pool = tfl.layers.globalAveragePooling2d({ name: 'head_pool' });
-  const dense = tfl.layers.dense({
-    units: binary ? 1 : numClasses,
-    activation: meta.outputActivation,
-    kernelInitializer: init.glorotUniform(),
-    name: 'head_dense',
-  });
+  const dense = predictionLayer(numClasses, init, 'head_dense');
   const features = apply(pool, convBase.outputs[0] as tfl.SymbolicTensor);
   const output = apply(dense, features);
   const model = tfl.model({ inputs: convBase.inputs, outputs: output, name: `${spec.name}_${mode}` });

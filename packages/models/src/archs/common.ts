@@ -67,3 +67,14 @@ export function spatialSize(x: tfl.SymbolicTensor): number {
 export function apply(layer: tfl.layers.Layer, x: tfl.SymbolicTensor | tfl.SymbolicTensor[]): tfl.SymbolicTensor {
   return layer.apply(x) as tfl.SymbolicTensor;
 }
+
+/** The classification layer: 1 sigmoid unit (p of the second label) for 2 classes, else a softmax per class. */
+export function predictionLayer(numClasses: number, init: SeededInit, name = 'predictions'): tfl.layers.Layer {
+  const binary = numClasses === 2;
+  return tfl.layers.dense({
+    units: binary ? 1 : numClasses,
+    activation: binary ? 'sigmoid' : 'softmax',
+    kernelInitializer: init.glorotUniform(),
+    name,
+  });
+}

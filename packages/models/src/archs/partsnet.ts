@@ -14,7 +14,7 @@
 import * as tfl from '@tensorflow/tfjs-layers';
 import type { ArchSpec } from '../registry';
 import { batchNormalization } from '../bn-fix';
-import { apply, assertImgSize, SeededInit, type BuildOptions } from './common';
+import { apply, assertImgSize, predictionLayer, SeededInit, type BuildOptions } from './common';
 
 /** Four halvings (stem + 3 pools) need at least 16 px for a 1×1 map. */
 export const PARTSNET_MIN_SIZE = 16;
@@ -75,16 +75,7 @@ export function buildPartsNet(opts: PartsNetOptions): tfl.LayersModel {
   x = convBnRelu(x, widths[4], 'block4');
   x = apply(tfl.layers.globalAveragePooling2d({ name: 'gap' }), x);
   if (dropout > 0) x = apply(tfl.layers.dropout({ rate: dropout, name: 'dropout' }), x);
-  const binary = numClasses === 2;
-  const output = apply(
-    tfl.layers.dense({
-      units: binary ? 1 : numClasses,
-      activation: binary ? 'sigmoid' : 'softmax',
-      kernelInitializer: init.glorotUniform(),
-      name: 'predictions',
-    }),
-    x,
-  );
+  const output = apply(predictionLayer(numClasses, init), x);
   return tfl.model({ inputs: input, outputs: output, name: 'partsnet' });
 }
 

@@ -6,7 +6,7 @@
  */
 import * as tfl from '@tensorflow/tfjs-layers';
 import type { ArchSpec } from '../registry';
-import { apply, assertImgSize, SeededInit, type BuildOptions } from './common';
+import { apply, assertImgSize, predictionLayer, SeededInit, type BuildOptions } from './common';
 
 /** 3×3 valid conv ×2 then /2 pool, twice: 16 px is the smallest input that leaves a 1×1 map. */
 export const TINYVGG_MIN_SIZE = 16;
@@ -30,16 +30,7 @@ export function buildTinyVgg(opts: BuildOptions & { numClasses: number }): tfl.L
   x = apply(tfl.layers.maxPooling2d({ poolSize: 2, name: 'block2_pool' }), x);
   x = apply(tfl.layers.flatten({ name: 'flatten' }), x);
   x = apply(tfl.layers.dense({ units: 64, activation: 'relu', kernelInitializer: init.glorotUniform(), name: 'fc1' }), x);
-  const binary = numClasses === 2;
-  const output = apply(
-    tfl.layers.dense({
-      units: binary ? 1 : numClasses,
-      activation: binary ? 'sigmoid' : 'softmax',
-      kernelInitializer: init.glorotUniform(),
-      name: 'predictions',
-    }),
-    x,
-  );
+  const output = apply(predictionLayer(numClasses, init), x);
   return tfl.model({ inputs: input, outputs: output, name: 'tinyvgg' });
 }
 
