@@ -3,9 +3,12 @@ import http from 'node:http';
 import os from 'node:os';
 import path from 'node:path';
 import zlib from 'node:zlib';
+import { afterAll, beforeAll } from 'vitest';
 import * as tfl from '@tensorflow/tfjs-layers';
+import { initBackend } from '@parts/backend';
 import { repoRoot } from '@parts/data';
 import { saveClassifier, type ClassifierMeta } from '@parts/models';
+import { createServer, type PartsServer } from '../src/index';
 
 /** Test helpers: a tiny real model saved in the contract format, photos, crafted bad files. */
 
@@ -145,4 +148,32 @@ export function request(
     for (const p of parts) req.write(p);
     req.end();
   });
+}
+
+/**
+ * For a test file whose servers run the model in worker threads (as `pnpm serve` does): registers
+ * hooks that save a tiny model to `<dir>/model` and read one real photo, and closes every server
+ * started with `start` when the file is done.
+ */
+export function workerServerSuite() {
+  const suite = { dir: '', jpeg: Buffer.alloc(0) };
+  const servers: PartsServer[] = [];
+  beforeAll(async () => {
+    await initBackend('cpu', () => {}); // for saving the test model in this thread
+    suite.dir = await tempDir();
+    await makeModel(path.join(suite.dir, 'model'), { runId: 'tiny-a', imgSize: 32, seed: 1 });
+    suite.jpeg = await fsp.readFile((await photos()).big[0]!);
+  });
+  afterAll(async () => {
+    await Promise.all(servers.map((s) => s.close()));
+    await fsp.rm(suite.dir, { recursive: true, force: true });
+  });
+  const start = async (o: Partial<Parameters<typeof createServer>[0]> = {}): Promise<PartsServer> => {
+    const s = await createServer({ modelDir: path.join(suite.dir, 'model'), port: 0, workers: 1, backend: 'cpu', watchIntervalMs: 0, log: () => {}, ...o });
+    servers.push(s);
+    return s;
+  };
+  const postJpeg = (s: PartsServer) =>
+    request(`${s.url}/api/predict`, { method: 'POST', headers: { 'content-type': 'image/jpeg' }, body: suite.jpeg });
+  return { suite, start, postJpeg };
 }

@@ -1,36 +1,11 @@
-import { promises as fsp } from 'node:fs';
 import http from 'node:http';
 import path from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { initBackend } from '@parts/backend';
-import { createServer, type PartsServer } from '../src/index';
-import { makeModel, photos, pngBomb, request, tempDir } from './fixtures';
+import { describe, expect, it } from 'vitest';
+import type { PartsServer } from '../src/index';
+import { makeModel, pngBomb, request, workerServerSuite } from './fixtures';
 
 // The model runs in worker threads here (workers >= 1), as `pnpm serve` does by default.
-let dir: string;
-let jpeg: Buffer;
-const servers: PartsServer[] = [];
-
-beforeAll(async () => {
-  await initBackend('cpu', () => {}); // for saving test models in this thread
-  dir = await tempDir();
-  await makeModel(path.join(dir, 'model'), { runId: 'tiny-a', imgSize: 32, seed: 1 });
-  jpeg = await fsp.readFile((await photos()).big[0]!);
-});
-
-afterAll(async () => {
-  await Promise.all(servers.map((s) => s.close()));
-  await fsp.rm(dir, { recursive: true, force: true });
-});
-
-async function start(o: Partial<Parameters<typeof createServer>[0]> = {}): Promise<PartsServer> {
-  const s = await createServer({ modelDir: path.join(dir, 'model'), port: 0, workers: 1, backend: 'cpu', watchIntervalMs: 0, log: () => {}, ...o });
-  servers.push(s);
-  return s;
-}
-
-const postJpeg = (s: PartsServer) =>
-  request(`${s.url}/api/predict`, { method: 'POST', headers: { 'content-type': 'image/jpeg' }, body: jpeg });
+const { suite, start, postJpeg } = workerServerSuite();
 
 /** A predict request whose body is only half sent until finish() is called. */
 function halfSent(s: PartsServer) {
@@ -38,15 +13,15 @@ function halfSent(s: PartsServer) {
   const answer = new Promise<{ status: number; body: any }>((r) => (done = r));
   const req = http.request(`${s.url}/api/predict`, {
     method: 'POST',
-    headers: { 'content-type': 'image/jpeg', 'content-length': String(jpeg.length) },
+    headers: { 'content-type': 'image/jpeg', 'content-length': String(suite.jpeg.length) },
   });
   req.on('response', (res) => {
     const chunks: Buffer[] = [];
     res.on('data', (c: Buffer) => chunks.push(c));
     res.on('end', () => done({ status: res.statusCode!, body: JSON.parse(Buffer.concat(chunks).toString()) }));
   });
-  req.write(jpeg.subarray(0, 1000));
-  return { answer, finish: () => req.end(jpeg.subarray(1000)) };
+  req.write(suite.jpeg.subarray(0, 1000));
+  return { answer, finish: () => req.end(suite.jpeg.subarray(1000)) };
 }
 
 async function until(cond: () => Promise<boolean>, ms: number): Promise<void> {
@@ -90,7 +65,7 @@ describe('concurrency', () => {
         postJpeg(s),
         request(`${s.url}/api/predict`, { method: 'POST', headers: { 'content-type': 'image/png' }, body: pngBomb() }),
         postJpeg(s),
-        request(`${s.url}/api/predict`, { method: 'POST', headers: { 'content-type': 'image/jpeg' }, body: jpeg.subarray(0, 2000) }),
+        request(`${s.url}/api/predict`, { method: 'POST', headers: { 'content-type': 'image/jpeg' }, body: suite.jpeg.subarray(0, 2000) }),
       ]);
     for (let i = 0; i < 3; i++) await mixed();
     const before = (await s.stats()).engine!.slots.map((x) => x.numTensors);
@@ -120,7 +95,7 @@ describe('hot swap', () => {
     const clients = [client(), client(), client()];
     await new Promise((r) => setTimeout(r, 300));
     // Promotion: a different model (other seed and input size) replaces the folder atomically.
-    await makeModel(path.join(dir, 'model'), { runId: 'tiny-b', imgSize: 48, seed: 7 });
+    await makeModel(path.join(suite.dir, 'model'), { runId: 'tiny-b', imgSize: 48, seed: 7 });
     await until(async () => ((await (await fetch(`${s.url}/api/model`)).json()) as any).id === 'tiny-b', 90_000);
     await new Promise((r) => setTimeout(r, 300));
     stop = true;

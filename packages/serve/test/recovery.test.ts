@@ -1,38 +1,13 @@
 import { promises as fsp } from 'node:fs';
 import path from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { initBackend } from '@parts/backend';
+import { describe, expect, it } from 'vitest';
 import type { RawImage } from '@parts/data';
-import { createServer, type PartsServer } from '../src/index';
 import { engineOf } from '../src/server';
-import { makeModel, photos, request, tempDir } from './fixtures';
+import { request, workerServerSuite } from './fixtures';
 
 // Worker threads that die: requests must be answered (503) at once instead of hanging,
 // readiness must say so, and a replacement must bring the server back.
-let dir: string;
-let jpeg: Buffer;
-const servers: PartsServer[] = [];
-
-beforeAll(async () => {
-  await initBackend('cpu', () => {}); // for saving the test model in this thread
-  dir = await tempDir();
-  await makeModel(path.join(dir, 'model'), { runId: 'tiny-a', imgSize: 32, seed: 1 });
-  jpeg = await fsp.readFile((await photos()).big[0]!);
-});
-
-afterAll(async () => {
-  await Promise.all(servers.map((s) => s.close()));
-  await fsp.rm(dir, { recursive: true, force: true });
-});
-
-async function start(o: Partial<Parameters<typeof createServer>[0]> = {}): Promise<PartsServer> {
-  const s = await createServer({ modelDir: path.join(dir, 'model'), port: 0, workers: 1, backend: 'cpu', watchIntervalMs: 0, log: () => {}, ...o });
-  servers.push(s);
-  return s;
-}
-
-const postJpeg = (s: PartsServer) =>
-  request(`${s.url}/api/predict`, { method: 'POST', headers: { 'content-type': 'image/jpeg' }, body: jpeg });
+const { start, postJpeg } = workerServerSuite();
 
 async function until(cond: () => Promise<boolean>, ms: number): Promise<void> {
   const end = Date.now() + ms;
