@@ -2,10 +2,11 @@
 // sum) against the cpu backend. Runs only where a WebGPU adapter exists (a GPU machine, or a
 // software Vulkan driver such as Mesa's lavapipe: VK_DRIVER_FILES=.../lvp_icd.json); skipped on
 // CPU-only machines such as CI, where setupWebGPU fails cleanly with its reason.
-import { describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import * as tf from '@tensorflow/tfjs-core';
 import { setupWebGPU } from '../src/webgpu/index';
-import { CONV_CASES, checkConvCase, checkSmallNet, checkSums } from '../src/webgpu/numeric-check';
+import { registerWebGPUKernels } from '../src/webgpu/kernels/register';
+import { CONV_CASES, checkConvCase, checkFusedConv, checkSmallNet, checkSums } from '../src/webgpu/numeric-check';
 
 const adapter = await setupWebGPU().catch((e: Error) => {
   console.info(`webgpu kernel tests skipped: ${e.message}`);
@@ -15,7 +16,7 @@ const adapter = await setupWebGPU().catch((e: Error) => {
 describe.skipIf(!adapter)('webgpu kernels vs cpu', () => {
   it('registers and starts the webgpu backend', async () => {
     expect(await tf.setBackend('webgpu')).toBe(true);
-    expect(tf.getKernel('Conv2DBackpropFilter', 'webgpu')).toBeTruthy();
+    expect(registerWebGPUKernels()).toEqual(expect.arrayContaining(['Conv2D', 'FusedConv2D', 'Conv2DBackpropInput', 'Conv2DBackpropFilter', 'Sum', 'Mean']));
   });
 
   for (const c of CONV_CASES) {
@@ -26,7 +27,13 @@ describe.skipIf(!adapter)('webgpu kernels vs cpu', () => {
     });
   }
 
-  it('sum over leading axes (column sum) and other axes match cpu', async () => {
+  it('fused conv2d (bias + every activation) matches cpu', async () => {
+    await tf.setBackend('webgpu');
+    const r = await checkFusedConv('webgpu', 3);
+    for (const [k, e] of Object.entries(r.errors)) expect(e, k).toBeLessThan(1e-4);
+  });
+
+  it('sum and mean over leading axes (column sum) and other axes match cpu', async () => {
     await tf.setBackend('webgpu');
     const r = await checkSums('webgpu', 5);
     for (const [k, e] of Object.entries(r.errors)) expect(e, k).toBeLessThan(1e-5);
@@ -35,6 +42,44 @@ describe.skipIf(!adapter)('webgpu kernels vs cpu', () => {
   it('a small conv net has the same loss and gradients as on cpu', async () => {
     await tf.setBackend('webgpu');
     const r = await checkSmallNet('webgpu', 9);
+    for (const [k, e] of Object.entries(r.errors)) expect(e, k).toBeLessThan(1e-4);
+  });
+});
+
+// The other inner loop (vec4 shared-memory tiles) and other tile shapes, chosen per op through
+// the environment the way scripts/gpu A/B-times them.
+const VARIANTS: Record<string, string>[] = [
+  { PARTS_CONV_CORE: 'vec4' },
+  { PARTS_CONV_CORE: 'vec4', PARTS_CONV_TILES: 'forward:8x8,inputGrad:4x8,filterGrad:8x8' },
+  { PARTS_CONV_CORE: 'scalar', PARTS_CONV_TILES: 'forward:4x2,inputGrad:8x2,filterGrad:8x4' },
+];
+
+describe.skipIf(!adapter).each(VARIANTS)('webgpu conv kernels vs cpu with %o', (env) => {
+  const saved: Record<string, string | undefined> = {};
+  beforeAll(() => {
+    for (const [k, v] of Object.entries(env)) {
+      saved[k] = process.env[k];
+      process.env[k] = v;
+    }
+  });
+  afterAll(() => {
+    for (const [k, v] of Object.entries(saved)) {
+      if (v === undefined) delete process.env[k];
+      else process.env[k] = v;
+    }
+  });
+
+  it('every conv case: forward and both gradients match cpu', async () => {
+    await tf.setBackend('webgpu');
+    for (const c of CONV_CASES) {
+      const r = await checkConvCase(c, 'webgpu', 23);
+      for (const [k, e] of Object.entries(r.errors)) expect(e, `${c.name} ${k}`).toBeLessThan(1e-4);
+    }
+  });
+
+  it('a small conv net has the same loss and gradients as on cpu', async () => {
+    await tf.setBackend('webgpu');
+    const r = await checkSmallNet('webgpu', 31);
     for (const [k, e] of Object.entries(r.errors)) expect(e, k).toBeLessThan(1e-4);
   });
 });

@@ -1,24 +1,47 @@
-// Where does a Tiny VGG training step spend its time on the current backend? Per-kernel GPU time
+// Where does a training step spend its time on the current backend? Per-kernel GPU time
 // (tf.profile; on WebGPU each kernel is timed with timestamp queries) aggregated by kernel name,
-// plus wall-clock step and forward times. Usage: tsx webgpu-profile.ts [imgSize] [batch] [--json FILE]
+// plus wall-clock step and forward times, and (WebGPU) the programs each kernel dispatched with
+// their thread counts: a program with few threads over a big tensor is a serial loop on the GPU.
+// Usage: tsx webgpu-profile.ts [imgSize] [batch] [--arch tinyvgg|resnet50|...] [--json FILE]
 import { writeFileSync } from 'node:fs';
 import * as tf from '@tensorflow/tfjs-core';
+import type * as tfl from '@tensorflow/tfjs-layers';
+import { buildClassifier } from '@parts/models';
+import { weightedCrossEntropy } from '../src/loss';
 import { initForBench } from './init-backend';
 import { makeTrainStep, tinyVgg } from './tinyvgg';
 
 const args = process.argv.slice(2);
-const jsonAt = args.indexOf('--json');
-const jsonFile = jsonAt >= 0 ? args.splice(jsonAt, 2)[1] : null;
+const take = (flag: string): string | null => {
+  const at = args.indexOf(flag);
+  return at >= 0 ? args.splice(at, 2)[1] : null;
+};
+const jsonFile = take('--json');
+const arch = take('--arch') ?? 'tinyvgg';
 const imgSize = Number(args[0] ?? 256);
 const batch = Number(args[1] ?? 32);
 const backend = process.env.PARTS_BENCH_BACKEND ?? 'webgpu';
 
 const info = await initForBench(backend);
-console.log(`profile: ${info} tinyvgg ${imgSize}px batch ${batch} kernels=${process.env.PARTS_WEBGPU_KERNELS ?? 'all'} tiles=${process.env.PARTS_CONV_TILES ?? 'default'}`);
-const model = tinyVgg(imgSize);
+console.log(`profile: ${info} ${arch} ${imgSize}px batch ${batch} kernels=${process.env.PARTS_WEBGPU_KERNELS ?? 'all'} tiles=${process.env.PARTS_CONV_TILES ?? 'default'}`);
+
+/** Tiny VGG is the bench's own copy (same as torch_reference.py); other archs come from the zoo, from scratch. */
+function modelAndStep(): { model: tfl.LayersModel; step: (x: tf.Tensor, y: tf.Tensor) => tf.Scalar } {
+  if (arch === 'tinyvgg') {
+    const m = tinyVgg(imgSize);
+    return { model: m, step: makeTrainStep(m).step };
+  }
+  const m = buildClassifier({ arch, mode: 'scratch', imgSize, numClasses: 2, seed: 1 }).model;
+  const opt = tf.train.adam(1e-4);
+  const vars = m.trainableWeights.map((w) => w.read() as tf.Variable);
+  return {
+    model: m,
+    step: (x, y) => opt.minimize(() => weightedCrossEntropy(y as tf.Tensor2D, m.apply(x, { training: true }) as tf.Tensor, null, 'sigmoid'), true, vars) as tf.Scalar,
+  };
+}
+const { model, step } = modelAndStep();
 const x = tf.randomUniform([batch, imgSize, imgSize, 3]);
 const y = tf.cast(tf.greater(tf.randomUniform([batch, 1]), 0.5), 'float32');
-const { step } = makeTrainStep(model);
 
 async function timeSteps(n: number, fn: () => tf.Tensor): Promise<number> {
   const t0 = performance.now();
@@ -37,6 +60,22 @@ const stepMs = await timeSteps(n, () => step(x, y));
 const fwdMs = await timeSteps(n, () => tf.tidy(() => model.predict(x) as tf.Tensor));
 console.log(`wall: train step ${stepMs.toFixed(1)} ms (${((batch * 1000) / stepMs).toFixed(1)} img/s), forward ${fwdMs.toFixed(1)} ms (${((batch * 1000) / fwdMs).toFixed(1)} img/s)`);
 
+// Programs dispatched by one step (WebGPU): name, threads launched, output size.
+interface Dispatch { program: string; threads: number; outSize: number; inSize: number }
+const dispatches: Dispatch[] = [];
+const gpuBackend = tf.backend() as unknown as { runWebGPUProgram?: (...a: unknown[]) => unknown };
+const origRun = gpuBackend.runWebGPUProgram;
+if (origRun) {
+  gpuBackend.runWebGPUProgram = function (this: unknown, ...a: unknown[]) {
+    const out = origRun.apply(this, a);
+    const p = a[0] as { constructor: { name: string }; shaderKey?: string; dispatch: number[]; workgroupSize: number[]; outputShape: number[] };
+    const threads = p.dispatch.reduce((m, v) => m * v, 1) * p.workgroupSize.reduce((m, v) => m * v, 1);
+    const size = (shape: number[]) => shape.reduce((m, v) => m * v, 1);
+    const inSize = Math.max(0, ...(a[1] as { shape: number[] }[]).map((t) => size(t.shape)));
+    dispatches.push({ program: p.constructor.name, threads, outSize: size(p.outputShape), inSize });
+    return out;
+  };
+}
 const prof = await tf.profile(async () => {
   const l = step(x, y);
   await l.data();
@@ -57,6 +96,27 @@ const rows = [...byName.entries()].sort((a, b) => b[1].ms - a[1].ms);
 console.log(`kernel GPU time in one profiled step: ${total.toFixed(1)} ms over ${prof.kernels.length} kernels`);
 for (const [name, e] of rows.slice(0, 16)) {
   console.log(`  ${name.padEnd(28)} ${e.ms.toFixed(2).padStart(9)} ms  ${String(e.n).padStart(3)}x  ${[...e.shapes].slice(0, 3).join(' | ')}`);
+}
+if (origRun) {
+  gpuBackend.runWebGPUProgram = origRun;
+  // Fewest threads first: those programs loop serially over most of their work.
+  // Input elements per thread: high values are programs that loop serially (slow on a GPU).
+  const byProgram = new Map<string, { n: number; minThreads: number; maxOut: number; perThread: number; worst: string }>();
+  for (const d of dispatches) {
+    const e = byProgram.get(d.program) ?? { n: 0, minThreads: Infinity, maxOut: 0, perThread: 0, worst: '' };
+    e.n++;
+    e.minThreads = Math.min(e.minThreads, d.threads);
+    e.maxOut = Math.max(e.maxOut, d.outSize);
+    if (d.inSize / d.threads > e.perThread) {
+      e.perThread = d.inSize / d.threads;
+      e.worst = `${d.inSize} in over ${d.threads} threads`;
+    }
+    byProgram.set(d.program, e);
+  }
+  console.log(`programs dispatched in one step: ${dispatches.length}`);
+  for (const [name, e] of [...byProgram.entries()].sort((a, b) => b[1].perThread - a[1].perThread)) {
+    console.log(`  program ${name.padEnd(28)} ${String(e.n).padStart(4)}x  input/thread ${e.perThread.toFixed(0).padStart(7)} (${e.worst})  min threads ${e.minThreads}`);
+  }
 }
 if (jsonFile) {
   writeFileSync(jsonFile, JSON.stringify({ info, imgSize, batch, stepMs, fwdMs, kernelTotalMs: total,

@@ -134,6 +134,41 @@ export async function checkSmallNet(gpu: string, seed: number, tol = 1e-4): Prom
   return { name: 'small conv net gradients', errors, ok: Object.values(errors).every((e) => e <= tol) };
 }
 
+/**
+ * tf.fused.conv2d outside a gradient tape (the FusedConv2D kernel: inference and linear-activation
+ * convolutions) with and without bias, for every activation; PReLU goes to the stock kernel.
+ */
+export async function checkFusedConv(gpu: string, seed: number, tol = 1e-4): Promise<CheckResult> {
+  const activations = ['linear', 'relu', 'relu6', 'elu', 'sigmoid', 'leakyrelu', 'prelu'] as const;
+  const cases = activations.flatMap((activation, i) => [
+    { activation, bias: true, x: [2, 9, 8, 6], filter: [3, 3, 6, 10], strides: 1 + (i % 2), pad: 'same' as const },
+    { activation, bias: false, x: [1, 7, 7, 5], filter: [1, 1, 5, 70], strides: 1, pad: 'valid' as const },
+  ]);
+  const prev = tf.getBackend();
+  await tf.setBackend('cpu');
+  const inputs = cases.flatMap((c, i) => [
+    randomValues(c.x, seed + 4 * i),
+    randomValues(c.filter, seed + 4 * i + 1),
+    randomValues([c.filter[3]], seed + 4 * i + 2),
+    randomValues([c.filter[3]], seed + 4 * i + 3),
+  ]);
+  await tf.setBackend(prev);
+  const fn = (t: tf.Tensor[]) =>
+    cases.map((c, i) => {
+      const [x, w, b, alphas] = t.slice(4 * i, 4 * i + 4);
+      // Values around 0 exercise both branches of each activation (x and w are N(0, 1)).
+      return tf.fused.conv2d({
+        x: x as tf.Tensor4D, filter: w as tf.Tensor4D, strides: c.strides, pad: c.pad,
+        bias: c.bias ? b : undefined, activation: c.activation, leakyreluAlpha: 0.3,
+        preluActivationWeights: c.activation === 'prelu' ? alphas : undefined,
+      });
+    });
+  const [ref, got] = [await evalOn('cpu', fn, inputs), await evalOn(gpu, fn, inputs)];
+  const errors: Record<string, number> = {};
+  cases.forEach((c, i) => (errors[`${c.activation}${c.bias ? '+bias' : ''} [${c.filter}] s${c.strides}`] = relErr(got[i], ref[i])));
+  return { name: 'fused conv2d (bias, activations)', errors, ok: Object.values(errors).every((e) => e <= tol) };
+}
+
 /** tf.sum over the leading axes (bias gradients: our column sum) and other axes (stock kernel). */
 export async function checkSums(gpu: string, seed: number, tol = 1e-5): Promise<CheckResult> {
   const cases: { shape: number[]; axis: number[]; keepDims?: boolean }[] = [
@@ -147,11 +182,15 @@ export async function checkSums(gpu: string, seed: number, tol = 1e-5): Promise<
   await tf.setBackend('cpu');
   const inputs = cases.map((c, i) => randomValues(c.shape, seed + i));
   await tf.setBackend(prev);
-  const fn = (t: tf.Tensor[]) => t.map((x, i) => tf.sum(x, cases[i].axis, cases[i].keepDims ?? false));
+  const fn = (t: tf.Tensor[]) => [
+    ...t.map((x, i) => tf.sum(x, cases[i].axis, cases[i].keepDims ?? false)),
+    ...t.map((x, i) => tf.mean(x, cases[i].axis, cases[i].keepDims ?? false)),
+  ];
   const [ref, got] = [await evalOn('cpu', fn, inputs), await evalOn(gpu, fn, inputs)];
   const errors: Record<string, number> = {};
-  cases.forEach((c, i) => (errors[`[${c.shape}] axis ${c.axis}`] = relErr(got[i], ref[i])));
-  return { name: 'sum over axes', errors, ok: Object.values(errors).every((e) => e <= tol) };
+  cases.forEach((c, i) => (errors[`sum [${c.shape}] axis ${c.axis}`] = relErr(got[i], ref[i])));
+  cases.forEach((c, i) => (errors[`mean [${c.shape}] axis ${c.axis}`] = relErr(got[cases.length + i], ref[cases.length + i])));
+  return { name: 'sum and mean over axes', errors, ok: Object.values(errors).every((e) => e <= tol) };
 }
 
 export async function runNumericCheck(gpu = 'webgpu', log: (m: string) => void = console.log): Promise<CheckResult[]> {
@@ -162,11 +201,10 @@ export async function runNumericCheck(gpu = 'webgpu', log: (m: string) => void =
     results.push(r);
     log(`${r.ok ? 'ok  ' : 'FAIL'} ${r.name}: ${Object.entries(r.errors).map(([k, v]) => `${k} ${v.toExponential(2)}`).join(', ')}`);
   }
-  const sums = await checkSums(gpu, (seed += 10));
-  results.push(sums);
-  log(`${sums.ok ? 'ok  ' : 'FAIL'} ${sums.name}: ${Object.entries(sums.errors).map(([k, v]) => `${k} ${v.toExponential(2)}`).join(', ')}`);
-  const n = await checkSmallNet(gpu, (seed += 10));
-  results.push(n);
-  log(`${n.ok ? 'ok  ' : 'FAIL'} ${n.name}: ${Object.entries(n.errors).map(([k, v]) => `${k} ${v.toExponential(2)}`).join(', ')}`);
+  for (const check of [checkFusedConv, checkSums, checkSmallNet]) {
+    const r = await check(gpu, (seed += 10));
+    results.push(r);
+    log(`${r.ok ? 'ok  ' : 'FAIL'} ${r.name}: ${Object.entries(r.errors).map(([k, v]) => `${k} ${v.toExponential(2)}`).join(', ')}`);
+  }
   return results;
 }

@@ -23,8 +23,8 @@ export type ConvGemmOp = 'forward' | 'inputGrad' | 'filterGrad';
 export interface TileConfig {
   /** Rows per thread (tile height BM = 16·tm); 4 or 8. */
   tm: 4 | 8;
-  /** Columns per thread (tile width BN = 16·tn); 2 or 4. */
-  tn: 2 | 4;
+  /** Columns per thread (tile width BN = 16·tn); 2 or 4 (scalar core), 4 or 8 (vec4 core). */
+  tn: 2 | 4 | 8;
 }
 
 const BK = 16;
@@ -32,7 +32,7 @@ const BK = 16;
 /** Geometry uniforms shared by the three ops (all i32). */
 const UNIFORMS =
   'M : i32, N : i32, K : i32, kSplit : i32, inH : i32, inW : i32, inC : i32, outH : i32, outW : i32, outC : i32, ' +
-  'fH : i32, fW : i32, strideH : i32, strideW : i32, padT : i32, padL : i32, dilH : i32, dilW : i32,';
+  'fH : i32, fW : i32, strideH : i32, strideW : i32, padT : i32, padL : i32, dilH : i32, dilW : i32, alpha : f32,';
 
 function geometryUniforms(c: backend_util.Conv2DInfo, M: number, N: number, K: number, kSplit: number) {
   return [
@@ -42,12 +42,18 @@ function geometryUniforms(c: backend_util.Conv2DInfo, M: number, N: number, K: n
 }
 
 /**
- * A-tile loads. Thread t owns column kc = t % 16 of the BK×BM tile and rows r = t/16 + 16·j.
+ * A-tile loads. Every thread writes whole quads of four consecutive rows (a thread writing one
+ * component of a vec4 that others also write would be a data race in WGSL). Gathers (forward,
+ * input gradient): thread t owns column kc = t % 16 of the BK×BM tile and the row quads
+ * t/16 + 16·j, so consecutive threads read consecutive channels of one pixel. Filter gradient:
+ * thread t owns K row t/16 and the row quads t % 16 + 16·j (consecutive input channels).
  * Row-dependent index parts are computed once before the K loop (prologue), the k-dependent
  * ones once per K step per thread.
  */
 function aLoadSnippets(op: ConvGemmOp, tm: number): { prologue: string; step: string } {
-  const rowsPerThread = tm; // BM·BK/256 = 16·tm·16/256 = tm
+  const quads = tm / 4; // BM·BK / 256 / 4 row quads per thread
+  const rowsPerThread = tm;
+  const lanes = ['x', 'y', 'z', 'w'];
   if (op === 'forward' || op === 'inputGrad') {
     // Row m = (b, y, x) of the output (forward) or of the input (inputGrad).
     const rowH = op === 'forward' ? 'uniforms.outH' : 'uniforms.inH';
@@ -59,47 +65,49 @@ function aLoadSnippets(op: ConvGemmOp, tm: number): { prologue: string; step: st
       var rowB : array<i32, ${rowsPerThread}>;
       var rowY : array<i32, ${rowsPerThread}>;
       var rowX : array<i32, ${rowsPerThread}>;
-      for (var j = 0; j < ${rowsPerThread}; j++) {
-        let m = tileM + i32(localIndex / 16u) + 16 * j;
+      for (var jj = 0; jj < ${rowsPerThread}; jj++) {
+        let m = tileM + 4 * (ty + 16 * (jj / 4)) + jj % 4;
         let hw = ${rowH} * ${rowW};
         if (m < uniforms.M) {
-          rowB[j] = m / hw;
-          let rem = m - rowB[j] * hw;
-          rowY[j] = rem / ${rowW};
-          rowX[j] = rem - rowY[j] * ${rowW};
+          rowB[jj] = m / hw;
+          let rem = m - rowB[jj] * hw;
+          rowY[jj] = rem / ${rowW};
+          rowX[jj] = rem - rowY[jj] * ${rowW};
         } else {
-          rowB[j] = -1;
+          rowB[jj] = -1;
         }
       }`;
-    const kDecomp = `
+    const src = op === 'forward' ? 'x' : 'dy';
+    const coord = (jj: string) =>
+      op === 'forward'
+        ? `
+            let sy = rowY[${jj}] * uniforms.strideH - uniforms.padT + fy * uniforms.dilH;
+            let sx = rowX[${jj}] * uniforms.strideW - uniforms.padL + fx * uniforms.dilW;
+            let ok = kIn && rowB[${jj}] >= 0 && sy >= 0 && sy < ${srcH} && sx >= 0 && sx < ${srcW};`
+        : `
+            let ny = rowY[${jj}] + uniforms.padT - fy * uniforms.dilH;
+            let nx = rowX[${jj}] + uniforms.padL - fx * uniforms.dilW;
+            let sy = ny / uniforms.strideH;
+            let sx = nx / uniforms.strideW;
+            let ok = kIn && rowB[${jj}] >= 0 && ny >= 0 && nx >= 0 && sy * uniforms.strideH == ny && sx * uniforms.strideW == nx &&
+                     sy < ${srcH} && sx < ${srcW};`;
+    const lane = (i: number) => `
+          {${coord(`4 * j + ${i}`)}
+            if (ok) {
+              v.${lanes[i]} = ${src}[((rowB[4 * j + ${i}] * ${srcH} + sy) * ${srcW} + sx) * ${chan} + ch];
+            }
+          }`;
+    const step = `
         let k = k0 + kc;
         let kIn = k < kEnd;
         let fPos = k / ${chan};
         let ch = k - fPos * ${chan};
         let fy = fPos / uniforms.fW;
-        let fx = fPos - fy * uniforms.fW;`;
-    const src = op === 'forward' ? 'x' : 'dy';
-    const coord =
-      op === 'forward'
-        ? `
-          let sy = rowY[j] * uniforms.strideH - uniforms.padT + fy * uniforms.dilH;
-          let sx = rowX[j] * uniforms.strideW - uniforms.padL + fx * uniforms.dilW;
-          let ok = kIn && rowB[j] >= 0 && sy >= 0 && sy < ${srcH} && sx >= 0 && sx < ${srcW};`
-        : `
-          let ny = rowY[j] + uniforms.padT - fy * uniforms.dilH;
-          let nx = rowX[j] + uniforms.padL - fx * uniforms.dilW;
-          let sy = ny / uniforms.strideH;
-          let sx = nx / uniforms.strideW;
-          let ok = kIn && rowB[j] >= 0 && ny >= 0 && nx >= 0 && sy * uniforms.strideH == ny && sx * uniforms.strideW == nx &&
-                   sy < ${srcH} && sx < ${srcW};`;
-    const step = `${kDecomp}
-        for (var j = 0; j < ${rowsPerThread}; j++) {
-          ${coord}
-          var v = 0.0;
-          if (ok) {
-            v = ${src}[((rowB[j] * ${srcH} + sy) * ${srcW} + sx) * ${chan} + ch];
-          }
-          As[kc * BMP + i32(localIndex / 16u) + 16 * j] = v;
+        let fx = fPos - fy * uniforms.fW;
+        for (var j = 0; j < ${quads}; j++) {
+          var v = vec4<f32>(0.0);
+          ${[0, 1, 2, 3].map(lane).join('')}
+          setA4(kc, ty + 16 * j, v);
         }`;
     return { prologue, step };
   }
@@ -108,73 +116,124 @@ function aLoadSnippets(op: ConvGemmOp, tm: number): { prologue: string; step: st
       var rowFy : array<i32, ${rowsPerThread}>;
       var rowFx : array<i32, ${rowsPerThread}>;
       var rowC : array<i32, ${rowsPerThread}>;
-      for (var j = 0; j < ${rowsPerThread}; j++) {
-        let m = tileM + i32(localIndex % 16u) + 16 * j;
+      for (var jj = 0; jj < ${rowsPerThread}; jj++) {
+        let m = tileM + 4 * (tx + 16 * (jj / 4)) + jj % 4;
         if (m < uniforms.M) {
           let fPos = m / uniforms.inC;
-          rowC[j] = m - fPos * uniforms.inC;
-          rowFy[j] = fPos / uniforms.fW;
-          rowFx[j] = fPos - rowFy[j] * uniforms.fW;
+          rowC[jj] = m - fPos * uniforms.inC;
+          rowFy[jj] = fPos / uniforms.fW;
+          rowFx[jj] = fPos - rowFy[jj] * uniforms.fW;
         } else {
-          rowC[j] = -1;
+          rowC[jj] = -1;
         }
       }`;
-  // Here consecutive threads take consecutive rows (= consecutive input channels in memory).
+  const lane = (i: number) => `
+          {
+            let jj = 4 * j + ${i};
+            let sy = oy * uniforms.strideH - uniforms.padT + rowFy[jj] * uniforms.dilH;
+            let sx = ox * uniforms.strideW - uniforms.padL + rowFx[jj] * uniforms.dilW;
+            if (kIn && rowC[jj] >= 0 && sy >= 0 && sy < uniforms.inH && sx >= 0 && sx < uniforms.inW) {
+              v.${lanes[i]} = x[((b * uniforms.inH + sy) * uniforms.inW + sx) * uniforms.inC + rowC[jj]];
+            }
+          }`;
   const step = `
-        let k = k0 + i32(localIndex / 16u);
+        let k = k0 + ty;
         let kIn = k < kEnd;
         let ohw = uniforms.outH * uniforms.outW;
         let b = k / ohw;
         let rem = k - b * ohw;
         let oy = rem / uniforms.outW;
         let ox = rem - oy * uniforms.outW;
-        for (var j = 0; j < ${rowsPerThread}; j++) {
-          let sy = oy * uniforms.strideH - uniforms.padT + rowFy[j] * uniforms.dilH;
-          let sx = ox * uniforms.strideW - uniforms.padL + rowFx[j] * uniforms.dilW;
-          var v = 0.0;
-          if (kIn && rowC[j] >= 0 && sy >= 0 && sy < uniforms.inH && sx >= 0 && sx < uniforms.inW) {
-            v = x[((b * uniforms.inH + sy) * uniforms.inW + sx) * uniforms.inC + rowC[j]];
-          }
-          As[i32(localIndex / 16u) * BMP + i32(localIndex % 16u) + 16 * j] = v;
+        for (var j = 0; j < ${quads}; j++) {
+          var v = vec4<f32>(0.0);
+          ${[0, 1, 2, 3].map(lane).join('')}
+          setA4(ty, tx + 16 * j, v);
         }`;
   return { prologue, step };
 }
 
-/** B-tile loads (BK×BN, tn elements per thread). */
+/** B-tile loads (BK×BN), whole column quads per thread (see aLoadSnippets). */
 function bLoadSnippet(op: ConvGemmOp, tn: number): string {
+  const quadsPerRow = 4 * tn; // BN / 4
+  const lanes = ['x', 'y', 'z', 'w'];
   if (op === 'inputGrad') {
     // B(k, n) = W[fy, fx, n, co] with k = (fy, fx, co): contiguous along k, so threads run along k.
+    const lane = (i: number) => `
+            if (tileN + 4 * q + ${i} < uniforms.N) {
+              v.${lanes[i]} = W[(fPos * uniforms.inC + tileN + 4 * q + ${i}) * uniforms.outC + co];
+            }`;
     return `
-        for (var j = 0; j < ${tn}; j++) {
-          let kb = i32(localIndex % 16u);
-          let nb = i32(localIndex / 16u) + 16 * j;
-          let k = k0 + kb;
-          let n = tileN + nb;
-          var v = 0.0;
-          if (k < kEnd && n < uniforms.N) {
-            let fPos = k / uniforms.outC;
-            let co = k - fPos * uniforms.outC;
-            v = W[(fPos * uniforms.inC + n) * uniforms.outC + co];
+        for (var j = 0; j < ${Math.ceil(tn / 4)}; j++) {
+          let q = ty + 16 * j;
+          let k = k0 + tx;
+          if (q < ${quadsPerRow}) {
+            var v = vec4<f32>(0.0);
+            if (k < kEnd) {
+              let fPos = k / uniforms.outC;
+              let co = k - fPos * uniforms.outC;
+              ${[0, 1, 2, 3].map(lane).join('')}
+            }
+            setB4(tx, q, v);
           }
-          Bs[kb * BNP + nb] = v;
         }`;
   }
   // forward: B = W[k, n]; filterGrad: B = dy[k, n]; both contiguous along n.
   const src = op === 'forward' ? 'W' : 'dy';
+  const lane = (i: number) => `
+            if (n0 + ${i} < uniforms.N) {
+              v.${lanes[i]} = ${src}[k * uniforms.N + n0 + ${i}];
+            }`;
   return `
-        for (var j = 0; j < ${tn}; j++) {
+        for (var j = 0; j < ${Math.ceil((BK * quadsPerRow) / 256)}; j++) {
           let flat = i32(localIndex) + 256 * j;
-          let kb = flat / BN;
-          let nb = flat - kb * BN;
-          let k = k0 + kb;
-          let n = tileN + nb;
-          var v = 0.0;
-          if (k < kEnd && n < uniforms.N) {
-            v = ${src}[k * uniforms.N + n];
+          if (flat < ${BK * quadsPerRow}) {
+            let kb = flat / ${quadsPerRow};
+            let q = flat - kb * ${quadsPerRow};
+            let k = k0 + kb;
+            let n0 = tileN + 4 * q;
+            var v = vec4<f32>(0.0);
+            if (k < kEnd) {
+              ${[0, 1, 2, 3].map(lane).join('')}
+            }
+            setB4(kb, q, v);
           }
-          Bs[kb * BNP + nb] = v;
         }`;
 }
+
+/** What the forward convolution does to each output before storing it (FusedConv2D). */
+export interface Epilogue {
+  bias: boolean;
+  activation: FusedActivation;
+  /** leakyrelu's slope for negative inputs. */
+  alpha?: number;
+}
+
+export type FusedActivation = 'linear' | 'relu' | 'relu6' | 'elu' | 'sigmoid' | 'leakyrelu';
+export const FUSED_ACTIVATIONS: readonly FusedActivation[] = ['linear', 'relu', 'relu6', 'elu', 'sigmoid', 'leakyrelu'];
+
+const ACTIVATION_WGSL: Record<FusedActivation, string> = {
+  linear: '',
+  relu: 'r = max(r, 0.0);',
+  relu6: 'r = clamp(r, 0.0, 6.0);',
+  elu: 'if (r < 0.0) { r = exp(r) - 1.0; }',
+  sigmoid: 'r = 1.0 / (1.0 + exp(-r));',
+  leakyrelu: 'if (r < 0.0) { r = uniforms.alpha * r; }',
+};
+
+export interface ConvGemmSpec {
+  op: ConvGemmOp;
+  outputShape: number[];
+  M: number;
+  N: number;
+  tile: TileConfig;
+  /** K splits (filter gradient); 1 otherwise. */
+  splits: number;
+  /** Inner loop: 'scalar' reads one float per shared-memory load, 'vec4' four (fewer load instructions per FMA). */
+  core: ConvCore;
+  epilogue?: Epilogue;
+}
+
+export type ConvCore = 'scalar' | 'vec4';
 
 export class ConvGemmProgram implements WebGPUProgram {
   variableNames: string[];
@@ -184,39 +243,41 @@ export class ConvGemmProgram implements WebGPUProgram {
   dispatchLayout: { x: number[]; y?: number[]; z?: number[] };
   dispatch: [number, number, number];
   workgroupSize: [number, number, number] = [256, 1, 1];
+  private readonly spec: ConvGemmSpec;
 
-  constructor(
-    private readonly op: ConvGemmOp,
-    outputShape: number[],
-    M: number,
-    N: number,
-    private readonly tile: TileConfig,
-    splits: number,
-  ) {
-    this.variableNames = op === 'forward' ? ['x', 'W'] : op === 'inputGrad' ? ['dy', 'W'] : ['x', 'dy'];
-    this.outputShape = outputShape;
+  constructor(spec: ConvGemmSpec) {
+    const { op, tile, M, N, splits, core, epilogue } = spec;
+    if (core === 'vec4' && tile.tn === 2) throw new Error('ConvGemmProgram: the vec4 core needs tn 4 or 8');
+    if (core === 'scalar' && tile.tn === 8) throw new Error('ConvGemmProgram: the scalar core takes tn 2 or 4');
+    if (epilogue && op !== 'forward') throw new Error('ConvGemmProgram: an epilogue only applies to the forward convolution');
+    this.spec = spec;
+    this.variableNames = op === 'forward' ? ['x', 'W', ...(epilogue?.bias ? ['bias'] : [])] : op === 'inputGrad' ? ['dy', 'W'] : ['x', 'dy'];
+    this.outputShape = spec.outputShape;
     // Non-flat layout so the framework calls main() without an index; the dispatch is ours.
-    this.dispatchLayout = outputShape.length === 3 ? { x: [2], y: [1], z: [0] } : { x: [3], y: [0, 1, 2] };
+    this.dispatchLayout = this.outputShape.length === 3 ? { x: [2], y: [1], z: [0] } : { x: [3], y: [0, 1, 2] };
     this.dispatch = [Math.ceil(N / (16 * tile.tn)), Math.ceil(M / (16 * tile.tm)), splits];
-    this.shaderKey = `partsConvGemm_${op}_${tile.tm}x${tile.tn}`;
+    const epi = epilogue ? `_${epilogue.bias ? 'b' : ''}${epilogue.activation}` : '';
+    this.shaderKey = `partsConvGemm_${op}_${core}_${tile.tm}x${tile.tn}${epi}`;
   }
 
   getUserCode(): string {
-    const { tm, tn } = this.tile;
-    const a = aLoadSnippets(this.op, tm);
-    const outIndex = this.op === 'filterGrad' ? 'i32(workgroupId.z) * uniforms.M * uniforms.N + m * uniforms.N + n' : 'm * uniforms.N + n';
+    const { op, tile, epilogue, core } = this.spec;
+    const { tm, tn } = tile;
+    const a = aLoadSnippets(op, tm);
+    const outIndex = op === 'filterGrad' ? 'i32(workgroupId.z) * uniforms.M * uniforms.N + m * uniforms.N + n' : 'm * uniforms.N + n';
+    const epilogueCode = epilogue ? `${epilogue.bias ? 'r = r + bias[n];' : ''} ${ACTIVATION_WGSL[epilogue.activation]}` : '';
+    const c = core === 'vec4' ? vec4Core(tm, tn) : scalarCore(tm, tn);
     return `
       const BM = ${16 * tm};
       const BN = ${16 * tn};
-      const BMP = ${16 * tm + 4};
-      const BNP = ${16 * tn + 4};
-      var<workgroup> As : array<f32, ${BK * (16 * tm + 4)}>;
-      var<workgroup> Bs : array<f32, ${BK * (16 * tn + 4)}>;
+      ${c.decls}
       var<workgroup> kRange : vec2<i32>;
 
       fn store(m : i32, n : i32, v : f32) {
         if (m < uniforms.M && n < uniforms.N) {
-          result[${outIndex}] = v;
+          var r = v;
+          ${epilogueCode}
+          result[${outIndex}] = r;
         }
       }
 
@@ -237,29 +298,82 @@ export class ConvGemmProgram implements WebGPUProgram {
         let ty = i32(localIndex / 16u);
         let kc = i32(localIndex % 16u);
         ${a.prologue}
-        ${unrolledCore(tm, tn).replace('LOAD_TILES', a.step + bLoadSnippet(this.op, tn))}
+        ${c.body.replace('LOAD_TILES', a.step + bLoadSnippet(op, tn))}
       }`;
   }
 }
 
 /**
- * The K loop with the TM×TN register tile written out (no arrays indexed in loops, so the
- * accumulators stay in registers whatever the shader compiler decides about unrolling).
+ * Scalar core: tiles as f32 arrays, thread (tx, ty) owns rows ty·TM.. and columns tx·TN..; the
+ * TM×TN register tile is written out (no arrays indexed in loops, so the accumulators stay in
+ * registers whatever the shader compiler decides about unrolling). TM + TN shared loads per
+ * TM·TN FMAs. Measured on the H200 (call 1): 9-12 TFLOP/s on Tiny VGG's layers.
  */
-function unrolledCore(tm: number, tn: number): string {
+function scalarCore(tm: number, tn: number): { decls: string; body: string } {
   const I = [...Array(tm).keys()];
   const J = [...Array(tn).keys()];
+  const decls = `
+      const BMP = ${16 * tm + 4};
+      const BNP = ${16 * tn + 4};
+      var<workgroup> As : array<f32, ${BK * (16 * tm + 4)}>;
+      var<workgroup> Bs : array<f32, ${BK * (16 * tn + 4)}>;
+      fn setA4(kb : i32, q : i32, v : vec4<f32>) {
+        let i = kb * BMP + 4 * q;
+        As[i] = v.x; As[i + 1] = v.y; As[i + 2] = v.z; As[i + 3] = v.w;
+      }
+      fn setB4(kb : i32, q : i32, v : vec4<f32>) {
+        let i = kb * BNP + 4 * q;
+        Bs[i] = v.x; Bs[i + 1] = v.y; Bs[i + 2] = v.z; Bs[i + 3] = v.w;
+      }`;
   const decl = I.flatMap((i) => J.map((j) => `var c${i}_${j} = 0.0;`)).join(' ');
   const bLoads = J.map((j) => `let b${j} = Bs[kk * BNP + tx * ${tn} + ${j}];`).join(' ');
   const fmas = I.map((i) => `{ let a = As[kk * BMP + ty * ${tm} + ${i}]; ${J.map((j) => `c${i}_${j} = fma(a, b${j}, c${i}_${j});`).join(' ')} }`).join('\n');
   const stores = I.flatMap((i) => J.map((j) => `store(tileM + ty * ${tm} + ${i}, tileN + tx * ${tn} + ${j}, c${i}_${j});`)).join('\n');
+  return { decls, body: kLoop(decl, `${bLoads}\n${fmas}`, stores) };
+}
+
+/**
+ * vec4 core: tiles as vec4<f32> arrays read four floats per load. Thread (tx, ty) owns the row
+ * quads ty, ty+16 (TM = 8) and the column quads tx, tx+16 (TN = 8): per K step TM/4 + TN/4
+ * shared loads feed TM·TN FMAs (3 loads per 32 FMAs at 8×4, vs 12 in the scalar core). Within a
+ * warp the A reads are broadcasts and the B reads consecutive quads (no bank conflicts); the one-
+ * quad row padding keeps the column-wise tile stores of the gathers from hitting one bank.
+ */
+function vec4Core(tm: number, tn: number): { decls: string; body: string } {
+  const rowQuads = tm / 4;
+  const colQuads = tn / 4;
+  const ASTR = 4 * tm + 1; // BM/4 + 1 quads per K row
+  const BSTR = 4 * tn + 1;
+  const decls = `
+      const ASTR = ${ASTR};
+      const BSTR = ${BSTR};
+      var<workgroup> As : array<vec4<f32>, ${BK * ASTR}>;
+      var<workgroup> Bs : array<vec4<f32>, ${BK * BSTR}>;
+      fn setA4(kb : i32, q : i32, v : vec4<f32>) { As[kb * ASTR + q] = v; }
+      fn setB4(kb : i32, q : i32, v : vec4<f32>) { Bs[kb * BSTR + q] = v; }`;
+  const P = [...Array(rowQuads).keys()];
+  const Q = [...Array(colQuads).keys()];
+  const comps = ['x', 'y', 'z', 'w'];
+  const acc = (p: number, i: number, q: number) => `c${p * 4 + i}_${q}`;
+  const decl = P.flatMap((p) => [0, 1, 2, 3].flatMap((i) => Q.map((q) => `var ${acc(p, i, q)} = vec4<f32>(0.0);`))).join(' ');
+  const loads = [...P.map((p) => `let a${p} = As[kk * ASTR + ty + ${16 * p}];`), ...Q.map((q) => `let b${q} = Bs[kk * BSTR + tx + ${16 * q}];`)].join(' ');
+  const fmas = P.flatMap((p) => [0, 1, 2, 3].map((i) => Q.map((q) => `${acc(p, i, q)} = fma(vec4<f32>(a${p}.${comps[i]}), b${q}, ${acc(p, i, q)});`).join(' '))).join('\n');
+  const stores = P.flatMap((p) =>
+    [0, 1, 2, 3].flatMap((i) =>
+      Q.flatMap((q) => comps.map((cc, j) => `store(tileM + 4 * (ty + ${16 * p}) + ${i}, tileN + 4 * (tx + ${16 * q}) + ${j}, ${acc(p, i, q)}.${cc});`)),
+    ),
+  ).join('\n');
+  return { decls, body: kLoop(decl, `${loads}\n${fmas}`, stores) };
+}
+
+/** The K loop around one core's per-step loads and FMAs. */
+function kLoop(decl: string, inner: string, stores: string): string {
   return `${decl}
         for (var k0 = kBegin; k0 < kEnd; k0 = k0 + ${BK}) {
           LOAD_TILES
           workgroupBarrier();
           for (var kk = 0; kk < ${BK}; kk++) {
-            ${bLoads}
-            ${fmas}
+            ${inner}
           }
           workgroupBarrier();
         }
@@ -273,7 +387,7 @@ function getMainHeader(): string {
 /** Sums the [splits, size] partial results of the split-K filter gradient. */
 export class SumSplitsProgram implements WebGPUProgram {
   variableNames = ['partial'];
-  uniforms = 'splits : i32, count : i32,';
+  uniforms = 'splits : i32, count : i32, scale : f32,';
   outputShape: number[];
   shaderKey = 'partsSumSplits';
   dispatchLayout: { x: number[] };
@@ -295,29 +409,48 @@ export class SumSplitsProgram implements WebGPUProgram {
           for (var p = 0; p < uniforms.splits; p++) {
             s = s + partial[p * uniforms.count + index];
           }
-          result[index] = s;
+          result[index] = s * uniforms.scale;
         }
       }`;
   }
 }
 
-export const DEFAULT_TILES: Record<ConvGemmOp, TileConfig> = {
-  forward: { tm: 8, tn: 4 },
-  inputGrad: { tm: 8, tn: 4 },
-  filterGrad: { tm: 4, tn: 4 },
+export interface ConvKernelChoice {
+  tile: TileConfig;
+  core: ConvCore;
+}
+
+/** Measured on the H200 (call 1, scalar core). The vec4 core is A/B-timed by scripts/gpu. */
+export const DEFAULT_KERNELS: Record<ConvGemmOp, ConvKernelChoice> = {
+  forward: { tile: { tm: 8, tn: 4 }, core: 'scalar' },
+  inputGrad: { tile: { tm: 8, tn: 4 }, core: 'scalar' },
+  filterGrad: { tile: { tm: 4, tn: 4 }, core: 'scalar' },
 };
 
-/** Tile overrides for A/B timing on the device: PARTS_CONV_TILES=forward:8x4,inputGrad:4x4,... */
-function tilesFor(op: ConvGemmOp): TileConfig {
-  const spec = process.env.PARTS_CONV_TILES;
-  if (spec) {
-    for (const part of spec.split(',')) {
-      const [name, t] = part.split(':');
-      const [tm, tn] = (t ?? '').split('x').map(Number);
-      if (name === op && (tm === 4 || tm === 8) && (tn === 2 || tn === 4)) return { tm, tn };
-    }
+/**
+ * Overrides for A/B timing on the device: PARTS_CONV_CORE=vec4 switches every op's core,
+ * PARTS_CONV_TILES=forward:8x8:vec4,inputGrad:4x4,... sets one op's tile (and core). Invalid
+ * combinations (tn 8 on the scalar core, tn 2 on vec4) are refused with the reason.
+ */
+export function kernelFor(op: ConvGemmOp, env: NodeJS.ProcessEnv = process.env): ConvKernelChoice {
+  const d = DEFAULT_KERNELS[op];
+  let choice: ConvKernelChoice = { tile: d.tile, core: parseCore(env.PARTS_CONV_CORE) ?? d.core };
+  for (const part of (env.PARTS_CONV_TILES ?? '').split(',').filter(Boolean)) {
+    const [name, t, core] = part.split(':');
+    if (name !== op) continue;
+    const [tm, tn] = (t ?? '').split('x').map(Number);
+    if (!(tm === 4 || tm === 8) || !(tn === 2 || tn === 4 || tn === 8)) throw new Error(`PARTS_CONV_TILES: bad tile '${part}' (TMxTN, TM 4|8, TN 2|4|8)`);
+    choice = { tile: { tm, tn }, core: parseCore(core) ?? choice.core };
   }
-  return DEFAULT_TILES[op];
+  if (choice.core === 'vec4' && choice.tile.tn === 2) throw new Error(`PARTS_CONV_TILES: ${op}: the vec4 core needs TN 4 or 8`);
+  if (choice.core === 'scalar' && choice.tile.tn === 8) throw new Error(`PARTS_CONV_TILES: ${op}: the scalar core takes TN 2 or 4`);
+  return choice;
+}
+
+function parseCore(v: string | undefined): ConvCore | null {
+  if (v === undefined || v === '') return null;
+  if (v === 'scalar' || v === 'vec4') return v;
+  throw new Error(`conv core must be 'scalar' or 'vec4', got '${v}'`);
 }
 
 /** Number of K splits for the filter gradient: enough workgroups to fill a big GPU (≥ ~1k). */
@@ -330,39 +463,48 @@ export function chooseSplits(M: number, N: number, K: number, tile: TileConfig):
   return { splits, kSplit };
 }
 
+/**
+ * One convolution op as an implicit GEMM. inputs: forward [x, W] (+ bias with a bias epilogue),
+ * inputGrad [dy, W], filterGrad [x, dy].
+ */
 export function runConvGemm(
   backend: WebGPUBackend,
   op: ConvGemmOp,
   convInfo: backend_util.Conv2DInfo,
-  inputs: [TensorInfo, TensorInfo],
+  inputs: TensorInfo[],
+  epilogue?: Epilogue,
 ): TensorInfo {
   const c = convInfo;
-  const tile = tilesFor(op);
+  const { tile, core } = kernelFor(op);
+  const alpha = { type: 'float32', data: [epilogue?.alpha ?? 0] };
+  const run = (outputShape: number[], M: number, N: number, K: number, splits: number, kSplit: number) =>
+    backend.runWebGPUProgram(new ConvGemmProgram({ op, outputShape, M, N, tile, splits, core, epilogue }), inputs, 'float32',
+      [...geometryUniforms(c, M, N, K, kSplit), alpha] as never);
   if (op === 'forward') {
     const M = c.batchSize * c.outHeight * c.outWidth;
-    const N = c.outChannels;
     const K = c.filterHeight * c.filterWidth * c.inChannels;
-    const prog = new ConvGemmProgram(op, [c.batchSize, c.outHeight, c.outWidth, c.outChannels], M, N, tile, 1);
-    return backend.runWebGPUProgram(prog, inputs, 'float32', geometryUniforms(c, M, N, K, K) as never);
+    return run([c.batchSize, c.outHeight, c.outWidth, c.outChannels], M, c.outChannels, K, 1, K);
   }
   if (op === 'inputGrad') {
     const M = c.batchSize * c.inHeight * c.inWidth;
-    const N = c.inChannels;
     const K = c.filterHeight * c.filterWidth * c.outChannels;
-    const prog = new ConvGemmProgram(op, [c.batchSize, c.inHeight, c.inWidth, c.inChannels], M, N, tile, 1);
-    return backend.runWebGPUProgram(prog, inputs, 'float32', geometryUniforms(c, M, N, K, K) as never);
+    return run([c.batchSize, c.inHeight, c.inWidth, c.inChannels], M, c.inChannels, K, 1, K);
   }
   const M = c.filterHeight * c.filterWidth * c.inChannels;
   const N = c.outChannels;
   const K = c.batchSize * c.outHeight * c.outWidth;
   const { splits, kSplit } = chooseSplits(M, N, K, tile);
-  const prog = new ConvGemmProgram(op, [splits, M, N], M, N, tile, splits);
-  const partial = backend.runWebGPUProgram(prog, inputs, 'float32', geometryUniforms(c, M, N, K, kSplit) as never);
-  const filterShape = [c.filterHeight, c.filterWidth, c.inChannels, c.outChannels];
-  const out = backend.runWebGPUProgram(new SumSplitsProgram(filterShape), [partial], 'float32', [
-    { type: 'int32', data: [splits] },
-    { type: 'int32', data: [M * N] },
-  ] as never);
+  const partial = run([splits, M, N], M, N, K, splits, kSplit);
+  const out = sumSplits(backend, partial, splits, [c.filterHeight, c.filterWidth, c.inChannels, c.outChannels]);
   backend.disposeData(partial.dataId);
   return out;
+}
+
+/** Adds up `splits` partial results laid out as [splits, size(outShape)] (times `scale`). */
+export function sumSplits(backend: WebGPUBackend, partial: TensorInfo, splits: number, outShape: number[], scale = 1): TensorInfo {
+  return backend.runWebGPUProgram(new SumSplitsProgram(outShape), [partial], 'float32', [
+    { type: 'int32', data: [splits] },
+    { type: 'int32', data: [util.sizeFromShape(outShape)] },
+    { type: 'float32', data: [scale] },
+  ] as never);
 }
