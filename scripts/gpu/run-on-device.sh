@@ -2,11 +2,13 @@
 # Runs on the GPU machine, in the repo root, after scripts/gpu/prepare.sh built the carry here:
 #   run tool: carry [".gl", ".gpu-carry"], command "bash scripts/gpu/run-on-device.sh", timeout ~540 s.
 # Steps (each under its own timeout, a failure does not stop the next):
-#   numeric check vs cpu, per-kernel profile of the Tiny VGG step (ours and stock), kernel
-#   microbenchmark (tile variants), PyTorch CUDA reference, `train --backend webgpu`, `bench`.
+#   numeric check vs cpu, per-kernel profile of the Tiny VGG step, PyTorch CUDA reference, kernel
+#   microbenchmark (tile/core variants), step profiles per variant and of ResNet50/EfficientNet,
+#   `train --backend webgpu`, `bench` (Tiny VGG and the pretrained bases).
 # Writes $OUT/log.txt, $OUT/summary.txt and $OUT/results.tar.gz (JSON, run folder files).
-# GPU_SKIP="step names" skips steps; GPU_TILE_VARIANTS="forward:4x4,filterGrad:8x4 ..." adds
-# whole-step profiles with other tile shapes.
+# GPU_SKIP="step names" skips steps (default: the stock before-numbers call 1 measured);
+# GPU_CORE_VARIANTS (default vec4), GPU_TILE_VARIANTS="forward:8x8:vec4,filterGrad:8x4 ..." add
+# whole-step Tiny VGG profiles; GPU_PROFILE_ARCHS (default resnet50 efficientnet) profiles other models.
 # GPU_LOCAL=1: a dry run on a machine without the GPU (lavapipe or no adapter), small sizes.
 set -uo pipefail
 OUT=${OUT:-/tmp/gpu-out}
@@ -19,12 +21,12 @@ T0=$(date +%s)
 LOCAL=${GPU_LOCAL:-0}
 IMG=${GPU_IMG:-256}
 BATCH=${GPU_BATCH:-32}
-[ "$LOCAL" = 1 ] && { IMG=${GPU_IMG:-24}; BATCH=${GPU_BATCH:-1}; }
+[ "$LOCAL" = 1 ] && { IMG=${GPU_IMG:-32}; BATCH=${GPU_BATCH:-1}; }
 PROFILE_ITERS=5
 [ "$LOCAL" = 1 ] && PROFILE_ITERS=1
 finish() {
   echo "== done in $(( $(date +%s) - T0 )) s"
-  grep -E '^(SUMMARY|torch |wall:|kernel GPU time|numeric check|  conv[0-9] |  readback|backend:|webgpu |RUN |profile:)' "$OUT/log.txt" >"$OUT/summary.txt" || true
+  grep -E '^(SUMMARY|torch |wall:|kernel GPU time|numeric check|FAIL|  conv[0-9] |  readback|backend:|webgpu |RUN |profile:|programs dispatched)' "$OUT/log.txt" >"$OUT/summary.txt" || true
   tar -C "$R" -czf "$OUT/results.tar.gz" . 2>/dev/null || true
 }
 trap finish EXIT
@@ -34,7 +36,7 @@ step() { # name timeout cmd...
   local left=$(( BUDGET - ($(date +%s) - T0) ))
   [ "$left" -lt "$t" ] && t=$left
   if [ "$t" -lt 15 ]; then echo "SUMMARY $name skipped (time budget)"; return; fi
-  case " ${GPU_SKIP:-} " in *" $name "*) echo "SUMMARY $name skipped (GPU_SKIP)"; return ;; esac
+  case " ${GPU_SKIP-bench-tinyvgg-stock profile-stock} " in *" $name "*) echo "SUMMARY $name skipped (GPU_SKIP)"; return ;; esac
   echo "== $name ($(( $(date +%s) - T0 )) s, limit $t s)"
   timeout "$t" "$@"; local rc=$?
   echo "SUMMARY $name rc=$rc"
@@ -60,10 +62,23 @@ A=$C/app
 DATA=$C/data/parts
 
 step numeric-check 90 node $A/webgpu-check.mjs
-PARTS_PROFILE_ITERS=$PROFILE_ITERS step profile-ours 90 node $A/webgpu-profile.mjs "$IMG" "$BATCH" --json "$R/profile-ours.json"
+PARTS_PROFILE_ITERS=$PROFILE_ITERS step profile-ours 60 node $A/webgpu-profile.mjs "$IMG" "$BATCH" --json "$R/profile-ours.json"
 [ "$LOCAL" = 1 ] || step torch-reference 100 python3 packages/train/bench/torch_reference.py --img-size "$IMG" --batch "$BATCH" --json "$R/torch.json"
-if [ -f $A/cli-ours.mjs ]; then
-  step train 120 node $A/cli-ours.mjs train --arch tinyvgg --backend webgpu --data "$DATA" --epochs "${GPU_EPOCHS:-3}" \
+[ "$LOCAL" = 1 ] || PARTS_MICRO_ITERS=5 step microbench 100 node $A/webgpu-microbench.mjs "$BATCH" --json "$R/microbench.json"
+# Whole-step profiles with the vec4 inner loop and other tile shapes (default: conv-gemm.ts DEFAULT_KERNELS).
+for core in ${GPU_CORE_VARIANTS-vec4}; do
+  PARTS_CONV_CORE=$core PARTS_PROFILE_ITERS=$PROFILE_ITERS step "profile-core-$core" 40 node $A/webgpu-profile.mjs "$IMG" "$BATCH" --json "$R/profile-core-$core.json"
+done
+for tiles in ${GPU_TILE_VARIANTS:-}; do
+  PARTS_CONV_TILES=$tiles PARTS_PROFILE_ITERS=$PROFILE_ITERS step "profile-tiles-$tiles" 40 node $A/webgpu-profile.mjs "$IMG" "$BATCH"
+done
+# The pretrained bases train 20-100x slower than they run forward: per-kernel GPU time, JS recording
+# time and dispatch thread counts of one step say whether kernels or per-kernel overhead are to blame.
+for arch in ${GPU_PROFILE_ARCHS-resnet50 efficientnet}; do
+  PARTS_PROFILE_ITERS=1 step "profile-$arch" 90 node $A/webgpu-profile.mjs "$IMG" "$BATCH" --arch "$arch" --json "$R/profile-$arch.json"
+done
+if [ -f $A/train-cli.mjs ]; then
+  step train 90 node $A/train-cli.mjs --arch tinyvgg --backend webgpu --data "$DATA" --epochs "${GPU_EPOCHS:-2}" \
     --batch-size 16 --img-size "$IMG" --out /tmp/gpu-runs --name webgpu
   run=$(ls -td /tmp/gpu-runs/*webgpu* 2>/dev/null | head -1)
   if [ -n "$run" ]; then
@@ -71,17 +86,12 @@ if [ -f $A/cli-ours.mjs ]; then
     echo "RUN $(basename "$run") backend: $(node -e "const c=require('$run/config.json');console.log(JSON.stringify(c.backend))")"
     echo "RUN metrics: $(tr -d '\n ' <"$run/metrics.json" 2>/dev/null)"
   fi
-  step bench-tinyvgg-ours 60 node $A/cli-ours.mjs bench --backend webgpu --arch tinyvgg --batch "$BATCH" --img-size "$IMG" --seconds 3 --data "$DATA"
 fi
-[ "$LOCAL" = 1 ] || PARTS_MICRO_ITERS=5 step microbench 100 node $A/webgpu-microbench.mjs "$BATCH" --json "$R/microbench.json"
-# Whole-step comparison of tile shapes (default is conv-gemm.ts DEFAULT_TILES).
-for tiles in ${GPU_TILE_VARIANTS:-}; do
-  PARTS_CONV_TILES=$tiles PARTS_PROFILE_ITERS=$PROFILE_ITERS step "profile-tiles-$tiles" 40 node $A/webgpu-profile.mjs "$IMG" "$BATCH"
-done
-PARTS_WEBGPU_KERNELS=stock PARTS_PROFILE_ITERS=1 step profile-stock 60 node $A/webgpu-profile.mjs "$IMG" "$BATCH" --json "$R/profile-stock.json"
-if [ -f $A/cli-ours.mjs ] && [ "$LOCAL" != 1 ]; then
-  step bench-bases-ours 100 node $A/cli-ours.mjs bench --backend webgpu --arch vgg16,resnet50,inception,efficientnet \
+if [ -f $A/bench-cli.mjs ]; then
+  step bench-tinyvgg-ours 45 node $A/bench-cli.mjs --backend webgpu --arch tinyvgg --batch "$BATCH" --img-size "$IMG" --seconds 3 --data "$DATA"
+  [ "$LOCAL" = 1 ] || step bench-bases-ours 100 node $A/bench-cli.mjs --backend webgpu --arch vgg16,resnet50,inception,efficientnet \
     --batch "$BATCH" --img-size "$IMG" --seconds 2 --data "$DATA"
+  # The same CLI with the stock tfjs-backend-webgpu kernels (the before of `pnpm bench`; call 1 has it).
+  PARTS_WEBGPU_KERNELS=stock step bench-tinyvgg-stock 60 node $A/bench-cli.mjs --backend webgpu --arch tinyvgg --batch "$BATCH" --img-size "$IMG" --seconds 3 --data "$DATA"
 fi
-# The same CLI without our kernels (stock tfjs-backend-webgpu): the before/after of `pnpm bench`.
-[ -f $A/bench-cli.mjs ] && step bench-tinyvgg-stock 60 node $A/bench-cli.mjs --backend webgpu --arch tinyvgg --batch "$BATCH" --img-size "$IMG" --seconds 3 --data "$DATA"
+PARTS_WEBGPU_KERNELS=stock PARTS_PROFILE_ITERS=1 step profile-stock 60 node $A/webgpu-profile.mjs "$IMG" "$BATCH" --json "$R/profile-stock.json"

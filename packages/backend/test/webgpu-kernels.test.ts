@@ -6,7 +6,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import * as tf from '@tensorflow/tfjs-core';
 import { setupWebGPU } from '../src/webgpu/index';
 import { registerWebGPUKernels } from '../src/webgpu/kernels/register';
-import { CONV_CASES, checkConvCase, checkFusedConv, checkSmallNet, checkSums } from '../src/webgpu/numeric-check';
+import { CONV_CASES, DEPTHWISE_CASES, checkConvCase, checkDepthwiseCase, checkFusedConv, checkSmallNet, checkSums } from '../src/webgpu/numeric-check';
 
 const adapter = await setupWebGPU().catch((e: Error) => {
   console.info(`webgpu kernel tests skipped: ${e.message}`);
@@ -16,13 +16,21 @@ const adapter = await setupWebGPU().catch((e: Error) => {
 describe.skipIf(!adapter)('webgpu kernels vs cpu', () => {
   it('registers and starts the webgpu backend', async () => {
     expect(await tf.setBackend('webgpu')).toBe(true);
-    expect(registerWebGPUKernels()).toEqual(expect.arrayContaining(['Conv2D', 'FusedConv2D', 'Conv2DBackpropInput', 'Conv2DBackpropFilter', 'Sum', 'Mean']));
+    expect(registerWebGPUKernels()).toEqual(expect.arrayContaining(['Conv2D', 'FusedConv2D', 'Conv2DBackpropInput', 'Conv2DBackpropFilter', 'DepthwiseConv2dNativeBackpropFilter', 'Sum', 'Mean']));
   });
 
   for (const c of CONV_CASES) {
     it(`conv ${c.name}: forward and both gradients match cpu`, async () => {
       await tf.setBackend('webgpu');
       const r = await checkConvCase(c, 'webgpu', 17);
+      for (const [k, e] of Object.entries(r.errors)) expect(e, `${c.name} ${k}`).toBeLessThan(1e-4);
+    });
+  }
+
+  for (const c of DEPTHWISE_CASES) {
+    it(`depthwise ${c.name}: forward and both gradients match cpu`, async () => {
+      await tf.setBackend('webgpu');
+      const r = await checkDepthwiseCase(c, 'webgpu', 41);
       for (const [k, e] of Object.entries(r.errors)) expect(e, `${c.name} ${k}`).toBeLessThan(1e-4);
     });
   }

@@ -1,10 +1,24 @@
-// Numeric check of the WebGPU kernels used by training against the cpu backend. Exit 1 on failure.
+// Numeric check of the WebGPU kernels used by training against the cpu backend, with the default
+// convolution kernels and again with the vec4 inner loop and wide tiles (the A/B candidates, so
+// a faster variant is known to be correct on that GPU before it becomes the default). Exit 1 on failure.
 import { initForBench } from './init-backend';
-import { runNumericCheck } from '../../backend/src/webgpu/numeric-check';
+import { CONV_CASES, checkConvCase, runNumericCheck } from '../../backend/src/webgpu/numeric-check';
 
 const desc = await initForBench('webgpu');
 console.log(`numeric check on ${desc} (kernels=${process.env.PARTS_WEBGPU_KERNELS ?? 'all'})`);
 const results = await runNumericCheck('webgpu');
+for (const [core, tiles] of [['vec4', ''], ['vec4', 'forward:8x8,inputGrad:8x8,filterGrad:8x8']]) {
+  process.env.PARTS_CONV_CORE = core;
+  process.env.PARTS_CONV_TILES = tiles;
+  for (const c of CONV_CASES) {
+    const r = await checkConvCase(c, 'webgpu', 101);
+    r.name = `${r.name} [${core}${tiles ? ` ${tiles}` : ''}]`;
+    results.push(r);
+    if (!r.ok) console.log(`FAIL ${r.name}: ${JSON.stringify(r.errors)}`);
+  }
+}
+delete process.env.PARTS_CONV_CORE;
+delete process.env.PARTS_CONV_TILES;
 const bad = results.filter((r) => !r.ok);
 console.log(bad.length ? `numeric check FAILED: ${bad.map((b) => b.name).join('; ')}` : `numeric check passed (${results.length} cases)`);
 process.exitCode = bad.length ? 1 : 0;

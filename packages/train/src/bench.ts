@@ -75,11 +75,20 @@ export async function benchModel(o: BenchModelOptions): Promise<BenchRecord[]> {
     const xt = trainBatch === o.batch ? x : tf.slice(x, 0, trainBatch);
     const yt = trainBatch === o.batch ? y : (tf.slice(y, 0, trainBatch) as tf.Tensor2D);
     try {
+      // Same for the step: queue the next one before reading the previous loss.
+      let pendingLoss: tf.Tensor | null = null;
       const step = await timeIt(async () => {
-        const loss = opt.minimize(() => weightedCrossEntropy(yt, model.apply(xt, { training: true }) as tf.Tensor, null, 'sigmoid'), true, vars);
-        await loss!.data();
-        loss!.dispose();
+        const loss = opt.minimize(() => weightedCrossEntropy(yt, model.apply(xt, { training: true }) as tf.Tensor, null, 'sigmoid'), true, vars)!;
+        if (pendingLoss) {
+          await pendingLoss.data();
+          pendingLoss.dispose();
+        }
+        pendingLoss = loss;
       }, o.minSeconds, o.maxIters);
+      if (pendingLoss) {
+        await (pendingLoss as tf.Tensor).data();
+        (pendingLoss as tf.Tensor).dispose();
+      }
       const stepIps = (step.iters * trainBatch) / step.seconds;
       // A training step is about 3x the forward FLOPs (forward + input and weight gradients).
       out.push({ backend, model: o.arch, phase: 'train', imgSize: o.imgSize, batch: trainBatch, imagesPerSec: stepIps, gflopsPerSec: (stepIps * 3 * flops) / 1e9 });

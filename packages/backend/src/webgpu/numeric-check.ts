@@ -169,6 +169,41 @@ export async function checkFusedConv(gpu: string, seed: number, tol = 1e-4): Pro
   return { name: 'fused conv2d (bias, activations)', errors, ok: Object.values(errors).every((e) => e <= tol) };
 }
 
+export interface DepthwiseCase {
+  name: string;
+  x: [number, number, number, number];
+  filter: [number, number, number, number];
+  strides: number;
+  pad: 'same' | 'valid';
+}
+
+export const DEPTHWISE_CASES: DepthwiseCase[] = [
+  { name: 'dw 3x3 s1 same C=8', x: [2, 9, 10, 8], filter: [3, 3, 8, 1], strides: 1, pad: 'same' },
+  { name: 'dw 5x5 s2 same C=70 (two channel groups)', x: [2, 11, 9, 70], filter: [5, 5, 70, 1], strides: 2, pad: 'same' },
+  { name: 'dw 3x3 s1 valid C=6 mult 2, long K', x: [4, 40, 40, 6], filter: [3, 3, 6, 2], strides: 1, pad: 'valid' },
+];
+
+/** Depthwise convolution forward and both gradients (ours: the filter gradient). */
+export async function checkDepthwiseCase(c: DepthwiseCase, gpu: string, seed: number, tol = 1e-4): Promise<CheckResult> {
+  const prev = tf.getBackend();
+  await tf.setBackend('cpu');
+  const x = randomValues(c.x, seed);
+  const w = randomValues(c.filter, seed + 1);
+  const outShape = tf.tidy(() => tf.depthwiseConv2d(tf.zeros(c.x) as tf.Tensor4D, tf.zeros(c.filter) as tf.Tensor4D, c.strides, c.pad).shape);
+  const dy = randomValues(outShape, seed + 2);
+  await tf.setBackend(prev);
+  const fn = (t: tf.Tensor[]): tf.Tensor[] => {
+    const [xt, wt, dyt] = t as [tf.Tensor4D, tf.Tensor4D, tf.Tensor4D];
+    const f = (a: tf.Tensor, b: tf.Tensor) => tf.sum(tf.mul(tf.depthwiseConv2d(a as tf.Tensor4D, b as tf.Tensor4D, c.strides, c.pad), dyt));
+    const [dx, dw] = tf.grads(f)([xt, wt]);
+    return [tf.depthwiseConv2d(xt, wt, c.strides, c.pad), dx, dw];
+  };
+  const [ref, got] = [await evalOn('cpu', fn, [x, w, dy]), await evalOn(gpu, fn, [x, w, dy])];
+  const errors: Record<string, number> = {};
+  ['forward', 'inputGrad', 'filterGrad'].forEach((l, i) => (errors[l] = relErr(got[i], ref[i])));
+  return { name: c.name, errors, ok: Object.values(errors).every((e) => e <= tol) };
+}
+
 /** tf.sum over the leading axes (bias gradients: our column sum) and other axes (stock kernel). */
 export async function checkSums(gpu: string, seed: number, tol = 1e-5): Promise<CheckResult> {
   const cases: { shape: number[]; axis: number[]; keepDims?: boolean }[] = [
@@ -198,6 +233,11 @@ export async function runNumericCheck(gpu = 'webgpu', log: (m: string) => void =
   let seed = (Date.now() % 100000) + 1;
   for (const c of CONV_CASES) {
     const r = await checkConvCase(c, gpu, (seed += 10));
+    results.push(r);
+    log(`${r.ok ? 'ok  ' : 'FAIL'} ${r.name}: ${Object.entries(r.errors).map(([k, v]) => `${k} ${v.toExponential(2)}`).join(', ')}`);
+  }
+  for (const c of DEPTHWISE_CASES) {
+    const r = await checkDepthwiseCase(c, gpu, (seed += 10));
     results.push(r);
     log(`${r.ok ? 'ok  ' : 'FAIL'} ${r.name}: ${Object.entries(r.errors).map(([k, v]) => `${k} ${v.toExponential(2)}`).join(', ')}`);
   }
