@@ -74,20 +74,31 @@ export async function fitLoop(o: FitLoopOptions): Promise<History> {
       let lossSum = 0;
       let correct = 0;
       let seen = 0;
+      // The loss and predictions of step i are read while step i+1 is queued: on a GPU, awaiting
+      // each readback before queueing the next step would leave the GPU idle for its latency.
+      let pending: Promise<void> | null = null;
       for await (const batch of o.trainBatches(epoch)) {
         try {
           const { loss, preds } = trainStep(o, batch, weightsOf(), headOpt, baseOpt);
           if (o.weightDecay) applyWeightDecay(decayed, lr * o.weightDecay);
-          const [lv, pv] = await Promise.all([loss.data(), preds.data()]).finally(() => tf.dispose([loss, preds]));
-          const n = batch.labels.length;
-          lossSum += lv[0] * n;
-          seen += n;
-          correct += countCorrect(pv as Float32Array, batch.labels);
+          const labels = batch.labels;
+          const read: Promise<void> = Promise.all([loss.data(), preds.data()])
+            .then(([lv, pv]) => {
+              lossSum += lv[0] * labels.length;
+              seen += labels.length;
+              correct += countCorrect(pv as Float32Array, labels);
+            })
+            .finally(() => tf.dispose([loss, preds]));
+          read.catch(() => undefined); // awaited below or on the next batch; no unhandled rejection meanwhile
+          if (pending) await pending;
+          pending = read;
         } finally {
           disposeBatch(batch);
         }
-        o.progress?.tick({ loss: lossSum / seen, acc: correct / seen });
+        // Figures up to the previous batch (NaN, shown as '-', before the first is read).
+        o.progress?.tick({ loss: seen ? lossSum / seen : NaN, acc: seen ? correct / seen : NaN });
       }
+      if (pending) await pending;
       const rec: EpochRecord = { epoch, loss: lossSum / seen, acc: correct / seen, lr, timeMs: 0 };
       if (o.valBatches) {
         const v = await evaluateBatches(o.model, o.valBatches(), o.activation, o.classWeights, 0);

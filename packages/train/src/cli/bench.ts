@@ -20,8 +20,10 @@ const program = new Command('bench')
 
 runCli(program, async (o) => {
   const emit = (r: BenchRecord) => process.stdout.write((o.json ? JSON.stringify(r) : formatBench(r)) + '\n');
-  const info = await initBackend('auto', (m) => process.stderr.write(m + '\n'));
-  const wanted: string[] = o.backend ? o.backend.split(',') : [...new Set([info.name, 'wasm', 'cpu'])];
+  // Without --backend: whichever auto picks, then wasm and cpu for comparison.
+  const wanted: string[] = o.backend
+    ? o.backend.split(',')
+    : [...new Set([(await initBackend('auto', (m) => process.stderr.write(m + '\n'))).name, 'wasm', 'cpu'])];
   const archs: string[] = o.arch === 'all' ? listArchs().map((a) => a.name) : o.arch.split(',');
   for (const backend of wanted) {
     try {
