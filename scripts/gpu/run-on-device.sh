@@ -26,7 +26,7 @@ PROFILE_ITERS=5
 [ "$LOCAL" = 1 ] && PROFILE_ITERS=1
 finish() {
   echo "== done in $(( $(date +%s) - T0 )) s"
-  grep -E '^(SUMMARY|torch |wall:|kernel GPU time|numeric check|FAIL|  conv[0-9] |  readback|backend:|webgpu |RUN |profile:|programs dispatched)' "$OUT/log.txt" >"$OUT/summary.txt" || true
+  grep -E '^(SUMMARY|torch |wall:|kernel GPU time|numeric check|FAIL|  conv[0-9] |  dense |  readback|backend:|webgpu |RUN |profile:|programs dispatched)' "$OUT/log.txt" >"$OUT/summary.txt" || true
   tar -C "$R" -czf "$OUT/results.tar.gz" . 2>/dev/null || true
 }
 trap finish EXIT

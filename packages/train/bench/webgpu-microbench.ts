@@ -3,9 +3,9 @@
 // loops (TMxTN = scalar core, TMxTN:vec4), so one device call says which variant is fastest. Times are GPU times from timestamp queries (tf.time). Usage: tsx webgpu-microbench.ts [batch] [--json FILE]
 import { writeFileSync } from 'node:fs';
 import * as tf from '@tensorflow/tfjs-core';
-import { backend_util, Conv2D, Conv2DBackpropFilter, Conv2DBackpropInput } from '@tensorflow/tfjs-core';
+import { backend_util, BatchMatMul, Conv2D, Conv2DBackpropFilter, Conv2DBackpropInput } from '@tensorflow/tfjs-core';
 import { initForBench } from './init-backend';
-import { runConvGemm, type ConvGemmOp } from '../../backend/src/webgpu/kernels/conv-gemm';
+import { runConvGemm, runSplitKMatMul, type ConvGemmOp } from '../../backend/src/webgpu/kernels/conv-gemm';
 import { stockWebGPUKernel } from '../../backend/src/webgpu/kernels/register';
 
 const args = process.argv.slice(2);
@@ -21,7 +21,7 @@ const layers = [
   { name: 'conv2', x: [batch, 254, 254, 50], f: [3, 3, 50, 50] },
   { name: 'conv4', x: [batch, 124, 124, 50], f: [3, 3, 50, 50] },
 ];
-const kernelName: Record<ConvGemmOp, string> = { forward: Conv2D, inputGrad: Conv2DBackpropInput, filterGrad: Conv2DBackpropFilter };
+const kernelName: Record<Exclude<ConvGemmOp, 'matmul'>, string> = { forward: Conv2D, inputGrad: Conv2DBackpropInput, filterGrad: Conv2DBackpropFilter };
 const variants = (process.env.PARTS_MICRO_VARIANTS ?? 'stock,8x4,4x4,8x4:vec4,4x4:vec4,8x8:vec4,4x8:vec4').split(',');
 const rows: { layer: string; op: string; variant: string; ms: number; gflops: number }[] = [];
 
@@ -61,7 +61,7 @@ for (const l of layers) {
   const w = tf.randomNormal(l.f);
   const dy = tf.randomNormal([batch, info.outHeight, info.outWidth, info.outChannels]);
   const flops = 2 * batch * info.outHeight * info.outWidth * info.outChannels * l.f[0] * l.f[1] * l.f[2];
-  for (const op of ['forward', 'inputGrad', 'filterGrad'] as ConvGemmOp[]) {
+  for (const op of ['forward', 'inputGrad', 'filterGrad'] as const) {
     if (op === 'inputGrad' && l.name === 'conv1') continue; // never computed in training
     for (const v of variants) {
       let run: () => tf.TensorInfo;
@@ -88,4 +88,24 @@ for (const l of layers) {
   tf.dispose([x, w, dy]);
 }
 delete process.env.PARTS_CONV_TILES;
+
+// Tiny VGG's dense layer forward (flattened 61·61·50 features → 64 units): stock vs our split-K.
+{
+  const K = 61 * 61 * 50;
+  const a = tf.randomNormal([1, batch, K]);
+  const b = tf.randomNormal([1, K, 64]);
+  const flops = 2 * batch * K * 64;
+  const stock = stockWebGPUKernel(BatchMatMul);
+  const attrs = { transposeA: false, transposeB: false };
+  for (const [variant, run] of [
+    ['stock', () => stock!({ inputs: { a, b }, backend, attrs } as never) as tf.TensorInfo],
+    ['splitK', () => runSplitKMatMul(backend, a, b, batch, K, 64, [1, batch, 64])],
+  ] as const) {
+    if (variant === 'stock' && !stock) continue;
+    const ms = await timeOp(run, iters);
+    rows.push({ layer: 'dense', op: 'forward', variant, ms, gflops: flops / ms / 1e6 });
+    console.log(`  dense forward    ${variant.padEnd(9)} ${ms.toFixed(2).padStart(9)} ms  ${(flops / ms / 1e6).toFixed(0).padStart(6)} GFLOP/s`);
+  }
+  tf.dispose([a, b]);
+}
 if (jsonFile) writeFileSync(jsonFile, JSON.stringify(rows, null, 1));

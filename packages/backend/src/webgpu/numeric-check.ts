@@ -204,6 +204,35 @@ export async function checkDepthwiseCase(c: DepthwiseCase, gpu: string, seed: nu
   return { name: c.name, errors, ok: Object.values(errors).every((e) => e <= tol) };
 }
 
+/**
+ * Matrix products: the dense-layer shape our split-K kernel takes (plain and fused with bias and
+ * activation), and shapes that stay with the stock kernels (batched, transposed, small K).
+ */
+export async function checkMatMuls(gpu: string, seed: number, tol = 1e-4): Promise<CheckResult> {
+  const cases = [
+    { name: 'split-K 5x9000 · 9000x7', a: [5, 9000], b: [9000, 7] },
+    { name: 'split-K fused bias+relu 3x5000 · 5000x64', a: [3, 5000], b: [5000, 64], activation: 'relu' as const },
+    { name: 'split-K fused sigmoid 1x4096 · 4096x1', a: [1, 4096], b: [4096, 1], activation: 'sigmoid' as const },
+    { name: 'stock: small K 20x30 · 30x40', a: [20, 30], b: [30, 40] },
+    { name: 'stock: transposed 6000x4 ᵀ · 6000x5', a: [6000, 4], b: [6000, 5], transposeA: true },
+  ];
+  const prev = tf.getBackend();
+  await tf.setBackend('cpu');
+  const inputs = cases.flatMap((c, i) => [randomValues(c.a, seed + 3 * i), randomValues(c.b, seed + 3 * i + 1), randomValues([c.b[1]], seed + 3 * i + 2)]);
+  await tf.setBackend(prev);
+  const fn = (t: tf.Tensor[]) =>
+    cases.map((c, i) => {
+      const [a, b, bias] = t.slice(3 * i, 3 * i + 3) as tf.Tensor2D[];
+      return c.activation
+        ? tf.fused.matMul({ a, b, bias, activation: c.activation, transposeA: c.transposeA ?? false })
+        : tf.matMul(a, b, c.transposeA ?? false);
+    });
+  const [ref, got] = [await evalOn('cpu', fn, inputs), await evalOn(gpu, fn, inputs)];
+  const errors: Record<string, number> = {};
+  cases.forEach((c, i) => (errors[c.name] = relErr(got[i], ref[i])));
+  return { name: 'matrix products', errors, ok: Object.values(errors).every((e) => e <= tol) };
+}
+
 /** tf.sum over the leading axes (bias gradients: our column sum) and other axes (stock kernel). */
 export async function checkSums(gpu: string, seed: number, tol = 1e-5): Promise<CheckResult> {
   const cases: { shape: number[]; axis: number[]; keepDims?: boolean }[] = [
@@ -241,7 +270,7 @@ export async function runNumericCheck(gpu = 'webgpu', log: (m: string) => void =
     results.push(r);
     log(`${r.ok ? 'ok  ' : 'FAIL'} ${r.name}: ${Object.entries(r.errors).map(([k, v]) => `${k} ${v.toExponential(2)}`).join(', ')}`);
   }
-  for (const check of [checkFusedConv, checkSums, checkSmallNet]) {
+  for (const check of [checkFusedConv, checkMatMuls, checkSums, checkSmallNet]) {
     const r = await check(gpu, (seed += 10));
     results.push(r);
     log(`${r.ok ? 'ok  ' : 'FAIL'} ${r.name}: ${Object.entries(r.errors).map(([k, v]) => `${k} ${v.toExponential(2)}`).join(', ')}`);

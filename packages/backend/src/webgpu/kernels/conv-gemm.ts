@@ -18,7 +18,8 @@
 import { backend_util, util, type TensorInfo } from '@tensorflow/tfjs-core';
 import type { WebGPUBackend, WebGPUProgram } from '@tensorflow/tfjs-backend-webgpu';
 
-export type ConvGemmOp = 'forward' | 'inputGrad' | 'filterGrad';
+/** The three convolution GEMMs, and a plain split-K matrix product (a dense layer: small M·N, huge K). */
+export type ConvGemmOp = 'forward' | 'inputGrad' | 'filterGrad' | 'matmul';
 
 export interface TileConfig {
   /** Rows per thread (tile height BM = 16·tm); 4 or 8. */
@@ -54,6 +55,25 @@ function aLoadSnippets(op: ConvGemmOp, tm: number): { prologue: string; step: st
   const quads = tm / 4; // BM·BK / 256 / 4 row quads per thread
   const rowsPerThread = tm;
   const lanes = ['x', 'y', 'z', 'w'];
+  if (op === 'matmul') {
+    // A[M, K] row-major: threads run along k (coalesced), like the gathers below.
+    const lane = (i: number) => `
+          if (kIn && m0 + ${i} < uniforms.M) {
+            v.${lanes[i]} = A[(m0 + ${i}) * uniforms.K + k];
+          }`;
+    return {
+      prologue: '',
+      step: `
+        let k = k0 + kc;
+        let kIn = k < kEnd;
+        for (var j = 0; j < ${quads}; j++) {
+          let m0 = tileM + 4 * (ty + 16 * j);
+          var v = vec4<f32>(0.0);
+          ${[0, 1, 2, 3].map(lane).join('')}
+          setA4(kc, ty + 16 * j, v);
+        }`,
+    };
+  }
   if (op === 'forward' || op === 'inputGrad') {
     // Row m = (b, y, x) of the output (forward) or of the input (inputGrad).
     const rowH = op === 'forward' ? 'uniforms.outH' : 'uniforms.inH';
@@ -177,8 +197,8 @@ function bLoadSnippet(op: ConvGemmOp, tn: number): string {
           }
         }`;
   }
-  // forward: B = W[k, n]; filterGrad: B = dy[k, n]; both contiguous along n.
-  const src = op === 'forward' ? 'W' : 'dy';
+  // forward: B = W[k, n]; filterGrad: B = dy[k, n]; matmul: B[k, n]; all contiguous along n.
+  const src = op === 'forward' ? 'W' : op === 'matmul' ? 'B' : 'dy';
   const lane = (i: number) => `
             if (n0 + ${i} < uniforms.N) {
               v.${lanes[i]} = ${src}[k * uniforms.N + n0 + ${i}];
@@ -251,7 +271,7 @@ export class ConvGemmProgram implements WebGPUProgram {
     if (core === 'scalar' && tile.tn === 8) throw new Error('ConvGemmProgram: the scalar core takes tn 2 or 4');
     if (epilogue && op !== 'forward') throw new Error('ConvGemmProgram: an epilogue only applies to the forward convolution');
     this.spec = spec;
-    this.variableNames = op === 'forward' ? ['x', 'W', ...(epilogue?.bias ? ['bias'] : [])] : op === 'inputGrad' ? ['dy', 'W'] : ['x', 'dy'];
+    this.variableNames = { forward: ['x', 'W', ...(epilogue?.bias ? ['bias'] : [])], inputGrad: ['dy', 'W'], filterGrad: ['x', 'dy'], matmul: ['A', 'B'] }[op];
     this.outputShape = spec.outputShape;
     // Non-flat layout so the framework calls main() without an index; the dispatch is ours.
     this.dispatchLayout = this.outputShape.length === 3 ? { x: [2], y: [1], z: [0] } : { x: [3], y: [0, 1, 2] };
@@ -264,7 +284,7 @@ export class ConvGemmProgram implements WebGPUProgram {
     const { op, tile, epilogue, core } = this.spec;
     const { tm, tn } = tile;
     const a = aLoadSnippets(op, tm);
-    const outIndex = op === 'filterGrad' ? 'i32(workgroupId.z) * uniforms.M * uniforms.N + m * uniforms.N + n' : 'm * uniforms.N + n';
+    const outIndex = op === 'filterGrad' || op === 'matmul' ? 'i32(workgroupId.z) * uniforms.M * uniforms.N + m * uniforms.N + n' : 'm * uniforms.N + n';
     const epilogueCode = epilogue ? `${epilogue.bias ? 'r = r + bias[n];' : ''} ${ACTIVATION_WGSL[epilogue.activation]}` : '';
     const c = core === 'vec4' ? vec4Core(tm, tn) : scalarCore(tm, tn);
     return `
@@ -384,24 +404,34 @@ function getMainHeader(): string {
   return 'fn main()';
 }
 
-/** Sums the [splits, size] partial results of the split-K filter gradient. */
+/**
+ * Sums the [splits, size] partial results of a split-K GEMM (filter gradient, matmul) or of the
+ * column sum, times `scale`; with an epilogue (fused matmul), adds the bias of column
+ * index % cols and applies the activation.
+ */
 export class SumSplitsProgram implements WebGPUProgram {
-  variableNames = ['partial'];
-  uniforms = 'splits : i32, count : i32, scale : f32,';
+  variableNames: string[];
+  uniforms = 'splits : i32, count : i32, scale : f32, cols : i32, alpha : f32,';
   outputShape: number[];
-  shaderKey = 'partsSumSplits';
+  shaderKey: string;
   dispatchLayout: { x: number[] };
   dispatch: [number, number, number];
   workgroupSize: [number, number, number] = [256, 1, 1];
 
-  constructor(outputShape: number[]) {
+  constructor(
+    outputShape: number[],
+    private readonly epilogue?: Epilogue,
+  ) {
     this.outputShape = outputShape;
+    this.variableNames = ['partial', ...(epilogue?.bias ? ['bias'] : [])];
     this.dispatchLayout = { x: outputShape.map((_, i) => i) };
     const n = util.sizeFromShape(outputShape);
     this.dispatch = [Math.ceil(n / 256), 1, 1];
+    this.shaderKey = `partsSumSplits${epilogue ? `_${epilogue.bias ? 'b' : ''}${epilogue.activation}` : ''}`;
   }
 
   getUserCode(): string {
+    const e = this.epilogue;
     return `
       fn main(index : i32) {
         if (index < uniforms.count) {
@@ -409,7 +439,10 @@ export class SumSplitsProgram implements WebGPUProgram {
           for (var p = 0; p < uniforms.splits; p++) {
             s = s + partial[p * uniforms.count + index];
           }
-          result[index] = s * uniforms.scale;
+          var r = s * uniforms.scale;
+          ${e?.bias ? 'r = r + bias[index % uniforms.cols];' : ''}
+          ${e ? ACTIVATION_WGSL[e.activation] : ''}
+          result[index] = r;
         }
       }`;
   }
@@ -425,6 +458,7 @@ export const DEFAULT_KERNELS: Record<ConvGemmOp, ConvKernelChoice> = {
   forward: { tile: { tm: 8, tn: 4 }, core: 'scalar' },
   inputGrad: { tile: { tm: 8, tn: 4 }, core: 'scalar' },
   filterGrad: { tile: { tm: 4, tn: 4 }, core: 'scalar' },
+  matmul: { tile: { tm: 4, tn: 4 }, core: 'scalar' },
 };
 
 /**
@@ -501,10 +535,28 @@ export function runConvGemm(
 }
 
 /** Adds up `splits` partial results laid out as [splits, size(outShape)] (times `scale`). */
-export function sumSplits(backend: WebGPUBackend, partial: TensorInfo, splits: number, outShape: number[], scale = 1): TensorInfo {
-  return backend.runWebGPUProgram(new SumSplitsProgram(outShape), [partial], 'float32', [
+export function sumSplits(backend: WebGPUBackend, partial: TensorInfo, splits: number, outShape: number[], scale = 1, epilogue?: Epilogue, bias?: TensorInfo): TensorInfo {
+  return backend.runWebGPUProgram(new SumSplitsProgram(outShape, epilogue), bias ? [partial, bias] : [partial], 'float32', [
     { type: 'int32', data: [splits] },
     { type: 'int32', data: [util.sizeFromShape(outShape)] },
     { type: 'float32', data: [scale] },
+    { type: 'int32', data: [outShape[outShape.length - 1] ?? 1] },
+    { type: 'float32', data: [epilogue?.alpha ?? 0] },
   ] as never);
+}
+
+/**
+ * C[M, N] = A[M, K] · B[K, N] split along K (a dense layer's forward pass: M = batch, N = units,
+ * K = flattened features), then the partial products are added with the epilogue (bias, activation).
+ */
+export function runSplitKMatMul(backend: WebGPUBackend, a: TensorInfo, b: TensorInfo, M: number, K: number, N: number, outShape: number[],
+  epilogue?: Epilogue, bias?: TensorInfo): TensorInfo {
+  const { tile, core } = kernelFor('matmul');
+  const { splits, kSplit } = chooseSplits(M, N, K, tile);
+  const geometry = [M, N, K, kSplit, ...Array(14).fill(0)].map((d) => ({ type: 'int32', data: [d] }));
+  const partial = backend.runWebGPUProgram(new ConvGemmProgram({ op: 'matmul', outputShape: [splits, M, N], M, N, tile, splits, core }), [a, b], 'float32',
+    [...geometry, { type: 'float32', data: [0] }] as never);
+  const out = sumSplits(backend, partial, splits, outShape, 1, epilogue, bias);
+  backend.disposeData(partial.dataId);
+  return out;
 }
