@@ -7,7 +7,7 @@
 #   `train --backend webgpu`, `bench` (Tiny VGG and the pretrained bases).
 # Writes $OUT/log.txt, $OUT/summary.txt and $OUT/results.tar.gz (JSON, run folder files).
 # GPU_SKIP="step names" skips steps (default: the stock before-numbers call 1 measured);
-# GPU_CORE_VARIANTS (default vec4), GPU_TILE_VARIANTS="forward:8x8:vec4,filterGrad:8x4 ..." add
+# GPU_CORE_VARIANTS (default scalarp vec4 vec4p), GPU_TILE_VARIANTS="forward:8x8:vec4,filterGrad:8x4 ..." add
 # whole-step Tiny VGG profiles; GPU_PROFILE_ARCHS (default resnet50 efficientnet) profiles other models.
 # GPU_LOCAL=1: a dry run on a machine without the GPU (lavapipe or no adapter), small sizes.
 set -uo pipefail
@@ -66,7 +66,7 @@ PARTS_PROFILE_ITERS=$PROFILE_ITERS step profile-ours 60 node $A/webgpu-profile.m
 [ "$LOCAL" = 1 ] || step torch-reference 100 python3 packages/train/bench/torch_reference.py --img-size "$IMG" --batch "$BATCH" --json "$R/torch.json"
 [ "$LOCAL" = 1 ] || PARTS_MICRO_ITERS=5 step microbench 100 node $A/webgpu-microbench.mjs "$BATCH" --json "$R/microbench.json"
 # Whole-step profiles with the vec4 inner loop and other tile shapes (default: conv-gemm.ts DEFAULT_KERNELS).
-for core in ${GPU_CORE_VARIANTS-vec4}; do
+for core in ${GPU_CORE_VARIANTS-scalarp vec4 vec4p}; do
   PARTS_CONV_CORE=$core PARTS_PROFILE_ITERS=$PROFILE_ITERS step "profile-core-$core" 40 node $A/webgpu-profile.mjs "$IMG" "$BATCH" --json "$R/profile-core-$core.json"
 done
 for tiles in ${GPU_TILE_VARIANTS:-}; do

@@ -64,8 +64,9 @@ describe.skipIf(!adapter)('webgpu kernels vs cpu', () => {
 // the environment the way scripts/gpu A/B-times them.
 const VARIANTS: Record<string, string>[] = [
   { PARTS_CONV_CORE: 'vec4' },
-  { PARTS_CONV_CORE: 'vec4', PARTS_CONV_TILES: 'forward:8x8,inputGrad:4x8,filterGrad:8x8' },
-  { PARTS_CONV_CORE: 'scalar', PARTS_CONV_TILES: 'forward:4x2,inputGrad:8x2,filterGrad:8x4' },
+  { PARTS_CONV_CORE: 'vec4p', PARTS_CONV_TILES: 'forward:8x8,inputGrad:4x8,filterGrad:8x8' },
+  { PARTS_CONV_CORE: 'scalarp', PARTS_CONV_TILES: 'forward:4x2,inputGrad:8x2,filterGrad:8x4,matmul:8x4' },
+  { PARTS_CONV_CORE: 'vec4p', PARTS_CONV_TILES: 'forward:4x4,inputGrad:8x4,filterGrad:4x4,matmul:4x8' },
 ];
 
 describe.skipIf(!adapter).each(VARIANTS)('webgpu conv kernels vs cpu with %o', (env) => {
@@ -89,6 +90,12 @@ describe.skipIf(!adapter).each(VARIANTS)('webgpu conv kernels vs cpu with %o', (
       const r = await checkConvCase(c, 'webgpu', 23);
       for (const [k, e] of Object.entries(r.errors)) expect(e, `${c.name} ${k}`).toBeLessThan(1e-4);
     }
+  });
+
+  it('matrix products match cpu', async () => {
+    await tf.setBackend('webgpu');
+    const r = await checkMatMuls('webgpu', 37);
+    for (const [k, e] of Object.entries(r.errors)) expect(e, k).toBeLessThan(1e-4);
   });
 
   it('a small conv net has the same loss and gradients as on cpu', async () => {

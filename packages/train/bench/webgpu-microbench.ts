@@ -1,6 +1,7 @@
 // Times each convolution kernel of Tiny VGG's training step in isolation on WebGPU: the stock
 // tfjs-backend-webgpu kernel and our implicit-GEMM kernel at several tile shapes and both inner
-// loops (TMxTN = scalar core, TMxTN:vec4), so one device call says which variant is fastest. Times are GPU times from timestamp queries (tf.time). Usage: tsx webgpu-microbench.ts [batch] [--json FILE]
+// loops (TMxTN = scalar core, TMxTN:vec4, 'p' = register prefetch), so one device call says which
+// variant is fastest. Times are GPU times from timestamp queries (tf.time). Usage: tsx webgpu-microbench.ts [batch] [--json FILE]
 import { writeFileSync } from 'node:fs';
 import * as tf from '@tensorflow/tfjs-core';
 import { backend_util, BatchMatMul, Conv2D, Conv2DBackpropFilter, Conv2DBackpropInput } from '@tensorflow/tfjs-core';
@@ -22,7 +23,7 @@ const layers = [
   { name: 'conv4', x: [batch, 124, 124, 50], f: [3, 3, 50, 50] },
 ];
 const kernelName: Record<Exclude<ConvGemmOp, 'matmul'>, string> = { forward: Conv2D, inputGrad: Conv2DBackpropInput, filterGrad: Conv2DBackpropFilter };
-const variants = (process.env.PARTS_MICRO_VARIANTS ?? 'stock,8x4,4x4,8x4:vec4,4x4:vec4,8x8:vec4,4x8:vec4').split(',');
+const variants = (process.env.PARTS_MICRO_VARIANTS ?? 'stock,8x4,4x4,8x4:scalarp,8x4:vec4,8x4:vec4p,4x4:vec4p,8x8:vec4p,4x8:vec4p').split(',');
 const rows: { layer: string; op: string; variant: string; ms: number; gflops: number }[] = [];
 
 /** Median GPU time (timestamp queries through tf.time) of one launch of `run`, after a warm-up. */

@@ -42,37 +42,41 @@ function geometryUniforms(c: backend_util.Conv2DInfo, M: number, N: number, K: n
   ].flatMap((u) => u.data.map((d) => ({ type: u.type, data: [d] })));
 }
 
+/** Loads of one operand tile: registers declared once, filled for the tile at K offset `kt`, then stored to workgroup memory. */
+interface TileLoad {
+  prologue: string;
+  load: (kt: string) => string;
+  store: string;
+}
+
+const LANES = ['x', 'y', 'z', 'w'];
+const range = (n: number) => [...Array(n).keys()];
+
 /**
  * A-tile loads. Every thread writes whole quads of four consecutive rows (a thread writing one
  * component of a vec4 that others also write would be a data race in WGSL). Gathers (forward,
- * input gradient): thread t owns column kc = t % 16 of the BK×BM tile and the row quads
+ * input gradient, matmul): thread t owns column kc = t % 16 of the BK×BM tile and the row quads
  * t/16 + 16·j, so consecutive threads read consecutive channels of one pixel. Filter gradient:
  * thread t owns K row t/16 and the row quads t % 16 + 16·j (consecutive input channels).
  * Row-dependent index parts are computed once before the K loop (prologue), the k-dependent
- * ones once per K step per thread.
+ * ones once per K step per thread. All loops over a thread's rows are unrolled here, so the
+ * per-row index arrays are only ever indexed by constants (registers, not local memory).
  */
-function aLoadSnippets(op: ConvGemmOp, tm: number): { prologue: string; step: string } {
-  const quads = tm / 4; // BM·BK / 256 / 4 row quads per thread
-  const rowsPerThread = tm;
-  const lanes = ['x', 'y', 'z', 'w'];
+function aTileLoad(op: ConvGemmOp, tm: number): TileLoad {
+  const quads = range(tm / 4); // BM·BK / 256 / 4 row quads per thread
+  const regs = quads.map((j) => `var va${j} = vec4<f32>(0.0);`).join(' ');
   if (op === 'matmul') {
     // A[M, K] row-major: threads run along k (coalesced), like the gathers below.
-    const lane = (i: number) => `
-          if (kIn && m0 + ${i} < uniforms.M) {
-            v.${lanes[i]} = A[(m0 + ${i}) * uniforms.K + k];
-          }`;
-    return {
-      prologue: '',
-      step: `
-        let k = k0 + kc;
+    const load = (kt: string) => `{
+        let k = ${kt} + kc;
         let kIn = k < kEnd;
-        for (var j = 0; j < ${quads}; j++) {
-          let m0 = tileM + 4 * (ty + 16 * j);
-          var v = vec4<f32>(0.0);
-          ${[0, 1, 2, 3].map(lane).join('')}
-          setA4(kc, ty + 16 * j, v);
-        }`,
-    };
+        ${quads.map((j) => `va${j} = vec4<f32>(0.0);
+${range(4).map((i) => `
+        if (kIn && tileM + ${16 * j * 4 + i} + 4 * ty < uniforms.M) {
+          va${j}.${LANES[i]} = A[(tileM + ${16 * j * 4 + i} + 4 * ty) * uniforms.K + k];
+        }`).join('')}`).join('\n')}
+      }`;
+    return { prologue: regs, load, store: quads.map((j) => `setA4(kc, ty + ${16 * j}, va${j});`).join(' ') };
   }
   if (op === 'forward' || op === 'inputGrad') {
     // Row m = (b, y, x) of the output (forward) or of the input (inputGrad).
@@ -81,143 +85,169 @@ function aLoadSnippets(op: ConvGemmOp, tm: number): { prologue: string; step: st
     const chan = op === 'forward' ? 'uniforms.inC' : 'uniforms.outC';
     const srcH = op === 'forward' ? 'uniforms.inH' : 'uniforms.outH';
     const srcW = op === 'forward' ? 'uniforms.inW' : 'uniforms.outW';
-    const prologue = `
-      var rowB : array<i32, ${rowsPerThread}>;
-      var rowY : array<i32, ${rowsPerThread}>;
-      var rowX : array<i32, ${rowsPerThread}>;
-      for (var jj = 0; jj < ${rowsPerThread}; jj++) {
-        let m = tileM + 4 * (ty + 16 * (jj / 4)) + jj % 4;
-        let hw = ${rowH} * ${rowW};
-        if (m < uniforms.M) {
-          rowB[jj] = m / hw;
-          let rem = m - rowB[jj] * hw;
-          rowY[jj] = rem / ${rowW};
-          rowX[jj] = rem - rowY[jj] * ${rowW};
-        } else {
-          rowB[jj] = -1;
-        }
-      }`;
     const src = op === 'forward' ? 'x' : 'dy';
-    const coord = (jj: string) =>
+    const rows = range(tm); // row r = lane r % 4 of quad r / 4
+    const prologue = `${regs}
+      var rowB : array<i32, ${tm}>;
+      var rowY : array<i32, ${tm}>;
+      var rowX : array<i32, ${tm}>;
+      let hw = ${rowH} * ${rowW};
+      ${rows
+        .map(
+          (r) => `{
+        let m = tileM + 4 * (ty + ${16 * Math.floor(r / 4)}) + ${r % 4};
+        rowB[${r}] = -1;
+        if (m < uniforms.M) {
+          rowB[${r}] = m / hw;
+          let rem = m - rowB[${r}] * hw;
+          rowY[${r}] = rem / ${rowW};
+          rowX[${r}] = rem - rowY[${r}] * ${rowW};
+        }
+      }`,
+        )
+        .join('\n')}`;
+    const coord = (r: number) =>
       op === 'forward'
         ? `
-            let sy = rowY[${jj}] * uniforms.strideH - uniforms.padT + fy * uniforms.dilH;
-            let sx = rowX[${jj}] * uniforms.strideW - uniforms.padL + fx * uniforms.dilW;
-            let ok = kIn && rowB[${jj}] >= 0 && sy >= 0 && sy < ${srcH} && sx >= 0 && sx < ${srcW};`
+          let sy = rowY[${r}] * uniforms.strideH - uniforms.padT + fy * uniforms.dilH;
+          let sx = rowX[${r}] * uniforms.strideW - uniforms.padL + fx * uniforms.dilW;
+          let ok = kIn && rowB[${r}] >= 0 && sy >= 0 && sy < ${srcH} && sx >= 0 && sx < ${srcW};`
         : `
-            let ny = rowY[${jj}] + uniforms.padT - fy * uniforms.dilH;
-            let nx = rowX[${jj}] + uniforms.padL - fx * uniforms.dilW;
-            let sy = ny / uniforms.strideH;
-            let sx = nx / uniforms.strideW;
-            let ok = kIn && rowB[${jj}] >= 0 && ny >= 0 && nx >= 0 && sy * uniforms.strideH == ny && sx * uniforms.strideW == nx &&
-                     sy < ${srcH} && sx < ${srcW};`;
-    const lane = (i: number) => `
-          {${coord(`4 * j + ${i}`)}
-            if (ok) {
-              v.${lanes[i]} = ${src}[((rowB[4 * j + ${i}] * ${srcH} + sy) * ${srcW} + sx) * ${chan} + ch];
-            }
-          }`;
-    const step = `
-        let k = k0 + kc;
+          let ny = rowY[${r}] + uniforms.padT - fy * uniforms.dilH;
+          let nx = rowX[${r}] + uniforms.padL - fx * uniforms.dilW;
+          let sy = ny / uniforms.strideH;
+          let sx = nx / uniforms.strideW;
+          let ok = kIn && rowB[${r}] >= 0 && ny >= 0 && nx >= 0 && sy * uniforms.strideH == ny && sx * uniforms.strideW == nx &&
+                   sy < ${srcH} && sx < ${srcW};`;
+    const load = (kt: string) => `{
+        let k = ${kt} + kc;
         let kIn = k < kEnd;
         let fPos = k / ${chan};
         let ch = k - fPos * ${chan};
         let fy = fPos / uniforms.fW;
         let fx = fPos - fy * uniforms.fW;
-        for (var j = 0; j < ${quads}; j++) {
-          var v = vec4<f32>(0.0);
-          ${[0, 1, 2, 3].map(lane).join('')}
-          setA4(kc, ty + 16 * j, v);
-        }`;
-    return { prologue, step };
+        ${quads.map((j) => `va${j} = vec4<f32>(0.0);`).join(' ')}
+        ${rows
+          .map(
+            (r) => `{${coord(r)}
+          if (ok) {
+            va${Math.floor(r / 4)}.${LANES[r % 4]} = ${src}[((rowB[${r}] * ${srcH} + sy) * ${srcW} + sx) * ${chan} + ch];
+          }
+        }`,
+          )
+          .join('\n')}
+      }`;
+    return { prologue, load, store: quads.map((j) => `setA4(kc, ty + ${16 * j}, va${j});`).join(' ') };
   }
   // filterGrad: row m = (fy, fx, ci) is fixed per thread; k = (b, oy, ox) varies.
-  const prologue = `
-      var rowFy : array<i32, ${rowsPerThread}>;
-      var rowFx : array<i32, ${rowsPerThread}>;
-      var rowC : array<i32, ${rowsPerThread}>;
-      for (var jj = 0; jj < ${rowsPerThread}; jj++) {
-        let m = tileM + 4 * (tx + 16 * (jj / 4)) + jj % 4;
+  const rows = range(tm);
+  const prologue = `${regs}
+      var rowFy : array<i32, ${tm}>;
+      var rowFx : array<i32, ${tm}>;
+      var rowC : array<i32, ${tm}>;
+      ${rows
+        .map(
+          (r) => `{
+        let m = tileM + 4 * (tx + ${16 * Math.floor(r / 4)}) + ${r % 4};
+        rowC[${r}] = -1;
         if (m < uniforms.M) {
           let fPos = m / uniforms.inC;
-          rowC[jj] = m - fPos * uniforms.inC;
-          rowFy[jj] = fPos / uniforms.fW;
-          rowFx[jj] = fPos - rowFy[jj] * uniforms.fW;
-        } else {
-          rowC[jj] = -1;
+          rowC[${r}] = m - fPos * uniforms.inC;
+          rowFy[${r}] = fPos / uniforms.fW;
+          rowFx[${r}] = fPos - rowFy[${r}] * uniforms.fW;
         }
-      }`;
-  const lane = (i: number) => `
-          {
-            let jj = 4 * j + ${i};
-            let sy = oy * uniforms.strideH - uniforms.padT + rowFy[jj] * uniforms.dilH;
-            let sx = ox * uniforms.strideW - uniforms.padL + rowFx[jj] * uniforms.dilW;
-            if (kIn && rowC[jj] >= 0 && sy >= 0 && sy < uniforms.inH && sx >= 0 && sx < uniforms.inW) {
-              v.${lanes[i]} = x[((b * uniforms.inH + sy) * uniforms.inW + sx) * uniforms.inC + rowC[jj]];
-            }
-          }`;
-  const step = `
-        let k = k0 + ty;
+      }`,
+        )
+        .join('\n')}`;
+  const load = (kt: string) => `{
+        let k = ${kt} + ty;
         let kIn = k < kEnd;
         let ohw = uniforms.outH * uniforms.outW;
         let b = k / ohw;
         let rem = k - b * ohw;
         let oy = rem / uniforms.outW;
         let ox = rem - oy * uniforms.outW;
-        for (var j = 0; j < ${quads}; j++) {
-          var v = vec4<f32>(0.0);
-          ${[0, 1, 2, 3].map(lane).join('')}
-          setA4(ty, tx + 16 * j, v);
-        }`;
-  return { prologue, step };
+        ${quads.map((j) => `va${j} = vec4<f32>(0.0);`).join(' ')}
+        ${rows
+          .map(
+            (r) => `{
+          let sy = oy * uniforms.strideH - uniforms.padT + rowFy[${r}] * uniforms.dilH;
+          let sx = ox * uniforms.strideW - uniforms.padL + rowFx[${r}] * uniforms.dilW;
+          if (kIn && rowC[${r}] >= 0 && sy >= 0 && sy < uniforms.inH && sx >= 0 && sx < uniforms.inW) {
+            va${Math.floor(r / 4)}.${LANES[r % 4]} = x[((b * uniforms.inH + sy) * uniforms.inW + sx) * uniforms.inC + rowC[${r}]];
+          }
+        }`,
+          )
+          .join('\n')}
+      }`;
+  return { prologue, load, store: quads.map((j) => `setA4(ty, tx + ${16 * j}, va${j});`).join(' ') };
 }
 
-/** B-tile loads (BK×BN), whole column quads per thread (see aLoadSnippets). */
-function bLoadSnippet(op: ConvGemmOp, tn: number): string {
+/** B-tile loads (BK×BN), whole column quads per thread (see aTileLoad). */
+function bTileLoad(op: ConvGemmOp, tn: number): TileLoad {
   const quadsPerRow = 4 * tn; // BN / 4
-  const lanes = ['x', 'y', 'z', 'w'];
   if (op === 'inputGrad') {
     // B(k, n) = W[fy, fx, n, co] with k = (fy, fx, co): contiguous along k, so threads run along k.
-    const lane = (i: number) => `
-            if (tileN + 4 * q + ${i} < uniforms.N) {
-              v.${lanes[i]} = W[(fPos * uniforms.inC + tileN + 4 * q + ${i}) * uniforms.outC + co];
-            }`;
-    return `
-        for (var j = 0; j < ${Math.ceil(tn / 4)}; j++) {
-          let q = ty + 16 * j;
-          let k = k0 + tx;
-          if (q < ${quadsPerRow}) {
-            var v = vec4<f32>(0.0);
-            if (k < kEnd) {
-              let fPos = k / uniforms.outC;
-              let co = k - fPos * uniforms.outC;
-              ${[0, 1, 2, 3].map(lane).join('')}
-            }
-            setB4(tx, q, v);
-          }
-        }`;
+    // Thread (tx, ty) loads K row tx, column quads ty + 16·j (the quads that exist: BN/4 may be < 16).
+    const qs = range(Math.ceil(tn / 4));
+    const load = (kt: string) => `{
+        let k = ${kt} + tx;
+        let fPos = k / uniforms.outC;
+        let co = k - fPos * uniforms.outC;
+        ${qs
+          .map(
+            (j) => `vb${j} = vec4<f32>(0.0);
+        if (k < kEnd) {${range(4)
+          .map(
+            (i) => `
+          if (tileN + 4 * (ty + ${16 * j}) + ${i} < uniforms.N) {
+            vb${j}.${LANES[i]} = W[(fPos * uniforms.inC + tileN + 4 * (ty + ${16 * j}) + ${i}) * uniforms.outC + co];
+          }`,
+          )
+          .join('')}
+        }`,
+          )
+          .join('\n')}
+      }`;
+    return {
+      prologue: qs.map((j) => `var vb${j} = vec4<f32>(0.0);`).join(' '),
+      load,
+      store: qs.map((j) => `if (ty + ${16 * j} < ${quadsPerRow}) { setB4(tx, ty + ${16 * j}, vb${j}); }`).join('\n'),
+    };
   }
   // forward: B = W[k, n]; filterGrad: B = dy[k, n]; matmul: B[k, n]; all contiguous along n.
+  // Quad f = t + 256·j of the tile is row f / (BN/4), column quad f % (BN/4).
   const src = op === 'forward' ? 'W' : op === 'matmul' ? 'B' : 'dy';
-  const lane = (i: number) => `
+  const qs = range(Math.ceil((BK * quadsPerRow) / 256));
+  const flat = (j: number) => `(i32(localIndex) + ${256 * j})`;
+  const load = (kt: string) => `{
+        ${qs
+          .map(
+            (j) => `{
+          let kb = ${flat(j)} / ${quadsPerRow};
+          let k = ${kt} + kb;
+          let n0 = tileN + 4 * (${flat(j)} - kb * ${quadsPerRow});
+          vb${j} = vec4<f32>(0.0);
+          if (k < kEnd && ${flat(j)} < ${BK * quadsPerRow}) {${range(4)
+            .map(
+              (i) => `
             if (n0 + ${i} < uniforms.N) {
-              v.${lanes[i]} = ${src}[k * uniforms.N + n0 + ${i}];
-            }`;
-  return `
-        for (var j = 0; j < ${Math.ceil((BK * quadsPerRow) / 256)}; j++) {
-          let flat = i32(localIndex) + 256 * j;
-          if (flat < ${BK * quadsPerRow}) {
-            let kb = flat / ${quadsPerRow};
-            let q = flat - kb * ${quadsPerRow};
-            let k = k0 + kb;
-            let n0 = tileN + 4 * q;
-            var v = vec4<f32>(0.0);
-            if (k < kEnd) {
-              ${[0, 1, 2, 3].map(lane).join('')}
-            }
-            setB4(kb, q, v);
+              vb${j}.${LANES[i]} = ${src}[k * uniforms.N + n0 + ${i}];
+            }`,
+            )
+            .join('')}
           }
-        }`;
+        }`,
+          )
+          .join('\n')}
+      }`;
+  return {
+    prologue: qs.map((j) => `var vb${j} = vec4<f32>(0.0);`).join(' '),
+    load,
+    store: qs
+      .map((j) => `if (${flat(j)} < ${BK * quadsPerRow}) { setB4(${flat(j)} / ${quadsPerRow}, ${flat(j)} % ${quadsPerRow}, vb${j}); }`)
+      .join('\n'),
+  };
 }
 
 /** What the forward convolution does to each output before storing it (FusedConv2D). */
@@ -250,6 +280,12 @@ export interface ConvGemmSpec {
   splits: number;
   /** Inner loop: 'scalar' reads one float per shared-memory load, 'vec4' four (fewer load instructions per FMA). */
   core: ConvCore;
+  /**
+   * Load the next K tile's operands into registers while the current one is multiplied
+   * (global-load latency hidden behind the FMAs; the tile is written to workgroup memory after
+   * the barrier). Costs the registers of one tile's loads.
+   */
+  prefetch?: boolean;
   epilogue?: Epilogue;
 }
 
@@ -277,13 +313,14 @@ export class ConvGemmProgram implements WebGPUProgram {
     this.dispatchLayout = this.outputShape.length === 3 ? { x: [2], y: [1], z: [0] } : { x: [3], y: [0, 1, 2] };
     this.dispatch = [Math.ceil(N / (16 * tile.tn)), Math.ceil(M / (16 * tile.tm)), splits];
     const epi = epilogue ? `_${epilogue.bias ? 'b' : ''}${epilogue.activation}` : '';
-    this.shaderKey = `partsConvGemm_${op}_${core}_${tile.tm}x${tile.tn}${epi}`;
+    this.shaderKey = `partsConvGemm_${op}_${core}${spec.prefetch ? 'p' : ''}_${tile.tm}x${tile.tn}${epi}`;
   }
 
   getUserCode(): string {
     const { op, tile, epilogue, core } = this.spec;
     const { tm, tn } = tile;
-    const a = aLoadSnippets(op, tm);
+    const a = aTileLoad(op, tm);
+    const b = bTileLoad(op, tn);
     const outIndex = op === 'filterGrad' || op === 'matmul' ? 'i32(workgroupId.z) * uniforms.M * uniforms.N + m * uniforms.N + n' : 'm * uniforms.N + n';
     const epilogueCode = epilogue ? `${epilogue.bias ? 'r = r + bias[n];' : ''} ${ACTIVATION_WGSL[epilogue.activation]}` : '';
     const c = core === 'vec4' ? vec4Core(tm, tn) : scalarCore(tm, tn);
@@ -318,7 +355,10 @@ export class ConvGemmProgram implements WebGPUProgram {
         let ty = i32(localIndex / 16u);
         let kc = i32(localIndex % 16u);
         ${a.prologue}
-        ${c.body.replace('LOAD_TILES', a.step + bLoadSnippet(op, tn))}
+        ${b.prologue}
+        ${c.accumulators}
+        ${kLoop(a, b, c.inner, Boolean(this.spec.prefetch))}
+        ${c.stores}
       }`;
   }
 }
@@ -329,7 +369,7 @@ export class ConvGemmProgram implements WebGPUProgram {
  * registers whatever the shader compiler decides about unrolling). TM + TN shared loads per
  * TM·TN FMAs. Measured on the H200 (call 1): 9-12 TFLOP/s on Tiny VGG's layers.
  */
-function scalarCore(tm: number, tn: number): { decls: string; body: string } {
+function scalarCore(tm: number, tn: number): Core {
   const I = [...Array(tm).keys()];
   const J = [...Array(tn).keys()];
   const decls = `
@@ -349,7 +389,7 @@ function scalarCore(tm: number, tn: number): { decls: string; body: string } {
   const bLoads = J.map((j) => `let b${j} = Bs[kk * BNP + tx * ${tn} + ${j}];`).join(' ');
   const fmas = I.map((i) => `{ let a = As[kk * BMP + ty * ${tm} + ${i}]; ${J.map((j) => `c${i}_${j} = fma(a, b${j}, c${i}_${j});`).join(' ')} }`).join('\n');
   const stores = I.flatMap((i) => J.map((j) => `store(tileM + ty * ${tm} + ${i}, tileN + tx * ${tn} + ${j}, c${i}_${j});`)).join('\n');
-  return { decls, body: kLoop(decl, `${bLoads}\n${fmas}`, stores) };
+  return { decls, accumulators: decl, inner: `${bLoads}\n${fmas}`, stores };
 }
 
 /**
@@ -359,7 +399,7 @@ function scalarCore(tm: number, tn: number): { decls: string; body: string } {
  * warp the A reads are broadcasts and the B reads consecutive quads (no bank conflicts); the one-
  * quad row padding keeps the column-wise tile stores of the gathers from hitting one bank.
  */
-function vec4Core(tm: number, tn: number): { decls: string; body: string } {
+function vec4Core(tm: number, tn: number): Core {
   const rowQuads = tm / 4;
   const colQuads = tn / 4;
   const ASTR = 4 * tm + 1; // BM/4 + 1 quads per K row
@@ -383,21 +423,47 @@ function vec4Core(tm: number, tn: number): { decls: string; body: string } {
       Q.flatMap((q) => comps.map((cc, j) => `store(tileM + 4 * (ty + ${16 * p}) + ${i}, tileN + 4 * (tx + ${16 * q}) + ${j}, ${acc(p, i, q)}.${cc});`)),
     ),
   ).join('\n');
-  return { decls, body: kLoop(decl, `${loads}\n${fmas}`, stores) };
+  return { decls, accumulators: decl, inner: `${loads}\n${fmas}`, stores };
 }
 
-/** The K loop around one core's per-step loads and FMAs. */
-function kLoop(decl: string, inner: string, stores: string): string {
-  return `${decl}
-        for (var k0 = kBegin; k0 < kEnd; k0 = k0 + ${BK}) {
-          LOAD_TILES
-          workgroupBarrier();
+/** A core: workgroup tiles and their setters, the register tile, one K step's FMAs, the stores. */
+interface Core {
+  decls: string;
+  accumulators: string;
+  inner: string;
+  stores: string;
+}
+
+/** The K loop: load the tiles, store them to workgroup memory, multiply (optionally prefetching the next tile). */
+function kLoop(a: TileLoad, b: TileLoad, inner: string, prefetch: boolean): string {
+  const multiply = `
           for (var kk = 0; kk < ${BK}; kk++) {
             ${inner}
-          }
+          }`;
+  if (!prefetch) {
+    return `
+        for (var k0 = kBegin; k0 < kEnd; k0 = k0 + ${BK}) {
+          ${a.load('k0')}
+          ${b.load('k0')}
+          ${a.store}
+          ${b.store}
           workgroupBarrier();
-        }
-        ${stores}`;
+          ${multiply}
+          workgroupBarrier();
+        }`;
+  }
+  return `
+        ${a.load('kBegin')}
+        ${b.load('kBegin')}
+        for (var k0 = kBegin; k0 < kEnd; k0 = k0 + ${BK}) {
+          ${a.store}
+          ${b.store}
+          workgroupBarrier();
+          ${a.load(`(k0 + ${BK})`)}
+          ${b.load(`(k0 + ${BK})`)}
+          ${multiply}
+          workgroupBarrier();
+        }`;
 }
 
 function getMainHeader(): string {
@@ -451,40 +517,43 @@ export class SumSplitsProgram implements WebGPUProgram {
 export interface ConvKernelChoice {
   tile: TileConfig;
   core: ConvCore;
+  prefetch: boolean;
 }
 
 /** Measured on the H200 (call 1, scalar core). The vec4 core is A/B-timed by scripts/gpu. */
 export const DEFAULT_KERNELS: Record<ConvGemmOp, ConvKernelChoice> = {
-  forward: { tile: { tm: 8, tn: 4 }, core: 'scalar' },
-  inputGrad: { tile: { tm: 8, tn: 4 }, core: 'scalar' },
-  filterGrad: { tile: { tm: 4, tn: 4 }, core: 'scalar' },
-  matmul: { tile: { tm: 4, tn: 4 }, core: 'scalar' },
+  forward: { tile: { tm: 8, tn: 4 }, core: 'scalar', prefetch: false },
+  inputGrad: { tile: { tm: 8, tn: 4 }, core: 'scalar', prefetch: false },
+  filterGrad: { tile: { tm: 4, tn: 4 }, core: 'scalar', prefetch: false },
+  matmul: { tile: { tm: 4, tn: 4 }, core: 'scalar', prefetch: false },
 };
 
 /**
- * Overrides for A/B timing on the device: PARTS_CONV_CORE=vec4 switches every op's core,
- * PARTS_CONV_TILES=forward:8x8:vec4,inputGrad:4x4,... sets one op's tile (and core). Invalid
- * combinations (tn 8 on the scalar core, tn 2 on vec4) are refused with the reason.
+ * Overrides for A/B timing on the device: PARTS_CONV_CORE=vec4 (or scalar, vec4p, scalarp: 'p'
+ * adds the register prefetch) switches every op's inner loop, PARTS_CONV_TILES=forward:8x8:vec4p,
+ * inputGrad:4x4,... sets one op's tile (and inner loop). Invalid combinations (TN 8 on the scalar
+ * core, TN 2 on vec4) are refused with the reason.
  */
 export function kernelFor(op: ConvGemmOp, env: NodeJS.ProcessEnv = process.env): ConvKernelChoice {
   const d = DEFAULT_KERNELS[op];
-  let choice: ConvKernelChoice = { tile: d.tile, core: parseCore(env.PARTS_CONV_CORE) ?? d.core };
+  let choice: ConvKernelChoice = { ...d, ...parseCore(env.PARTS_CONV_CORE) };
   for (const part of (env.PARTS_CONV_TILES ?? '').split(',').filter(Boolean)) {
     const [name, t, core] = part.split(':');
     if (name !== op) continue;
     const [tm, tn] = (t ?? '').split('x').map(Number);
     if (!(tm === 4 || tm === 8) || !(tn === 2 || tn === 4 || tn === 8)) throw new Error(`PARTS_CONV_TILES: bad tile '${part}' (TMxTN, TM 4|8, TN 2|4|8)`);
-    choice = { tile: { tm, tn }, core: parseCore(core) ?? choice.core };
+    choice = { ...choice, tile: { tm, tn }, ...parseCore(core) };
   }
   if (choice.core === 'vec4' && choice.tile.tn === 2) throw new Error(`PARTS_CONV_TILES: ${op}: the vec4 core needs TN 4 or 8`);
   if (choice.core === 'scalar' && choice.tile.tn === 8) throw new Error(`PARTS_CONV_TILES: ${op}: the scalar core takes TN 2 or 4`);
   return choice;
 }
 
-function parseCore(v: string | undefined): ConvCore | null {
+function parseCore(v: string | undefined): { core: ConvCore; prefetch: boolean } | null {
   if (v === undefined || v === '') return null;
-  if (v === 'scalar' || v === 'vec4') return v;
-  throw new Error(`conv core must be 'scalar' or 'vec4', got '${v}'`);
+  const m = /^(scalar|vec4)(p?)$/.exec(v);
+  if (!m) throw new Error(`conv core must be scalar, vec4, scalarp or vec4p ('p': register prefetch), got '${v}'`);
+  return { core: m[1] as ConvCore, prefetch: m[2] === 'p' };
 }
 
 /** Number of K splits for the filter gradient: enough workgroups to fill a big GPU (≥ ~1k). */
@@ -509,10 +578,10 @@ export function runConvGemm(
   epilogue?: Epilogue,
 ): TensorInfo {
   const c = convInfo;
-  const { tile, core } = kernelFor(op);
+  const { tile, core, prefetch } = kernelFor(op);
   const alpha = { type: 'float32', data: [epilogue?.alpha ?? 0] };
   const run = (outputShape: number[], M: number, N: number, K: number, splits: number, kSplit: number) =>
-    backend.runWebGPUProgram(new ConvGemmProgram({ op, outputShape, M, N, tile, splits, core, epilogue }), inputs, 'float32',
+    backend.runWebGPUProgram(new ConvGemmProgram({ op, outputShape, M, N, tile, splits, core, prefetch, epilogue }), inputs, 'float32',
       [...geometryUniforms(c, M, N, K, kSplit), alpha] as never);
   if (op === 'forward') {
     const M = c.batchSize * c.outHeight * c.outWidth;
@@ -551,10 +620,10 @@ export function sumSplits(backend: WebGPUBackend, partial: TensorInfo, splits: n
  */
 export function runSplitKMatMul(backend: WebGPUBackend, a: TensorInfo, b: TensorInfo, M: number, K: number, N: number, outShape: number[],
   epilogue?: Epilogue, bias?: TensorInfo): TensorInfo {
-  const { tile, core } = kernelFor('matmul');
+  const { tile, core, prefetch } = kernelFor('matmul');
   const { splits, kSplit } = chooseSplits(M, N, K, tile);
   const geometry = [M, N, K, kSplit, ...Array(14).fill(0)].map((d) => ({ type: 'int32', data: [d] }));
-  const partial = backend.runWebGPUProgram(new ConvGemmProgram({ op: 'matmul', outputShape: [splits, M, N], M, N, tile, splits, core }), [a, b], 'float32',
+  const partial = backend.runWebGPUProgram(new ConvGemmProgram({ op: 'matmul', outputShape: [splits, M, N], M, N, tile, splits, core, prefetch }), [a, b], 'float32',
     [...geometry, { type: 'float32', data: [0] }] as never);
   const out = sumSplits(backend, partial, splits, outShape, 1, epilogue, bias);
   backend.disposeData(partial.dataId);
