@@ -1,5 +1,5 @@
 // Numeric check of the WebGPU kernels used by training against the cpu backend, with the default
-// convolution kernels and again with the vec4 inner loop and wide tiles (the A/B candidates, so
+// convolution kernels and again with the other inner loops (vec4, register prefetch) and wide tiles (the A/B candidates, so
 // a faster variant is known to be correct on that GPU before it becomes the default). Exit 1 on failure.
 import { initForBench } from './init-backend';
 import { CONV_CASES, checkConvCase, runNumericCheck } from '../../backend/src/webgpu/numeric-check';
@@ -7,7 +7,7 @@ import { CONV_CASES, checkConvCase, runNumericCheck } from '../../backend/src/we
 const desc = await initForBench('webgpu');
 console.log(`numeric check on ${desc} (kernels=${process.env.PARTS_WEBGPU_KERNELS ?? 'all'})`);
 const results = await runNumericCheck('webgpu');
-for (const [core, tiles] of [['vec4', ''], ['vec4', 'forward:8x8,inputGrad:8x8,filterGrad:8x8']]) {
+for (const [core, tiles] of [['scalarp', ''], ['vec4', ''], ['vec4p', ''], ['vec4p', 'forward:8x8,inputGrad:8x8,filterGrad:8x8,matmul:8x8']]) {
   process.env.PARTS_CONV_CORE = core;
   process.env.PARTS_CONV_TILES = tiles;
   for (const c of CONV_CASES) {
