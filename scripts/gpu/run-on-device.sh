@@ -69,6 +69,9 @@ PARTS_PROFILE_ITERS=$PROFILE_ITERS step profile-ours 60 node $A/webgpu-profile.m
 for core in ${GPU_CORE_VARIANTS-scalarp vec4 vec4p}; do
   PARTS_CONV_CORE=$core PARTS_PROFILE_ITERS=$PROFILE_ITERS step "profile-core-$core" 40 node $A/webgpu-profile.mjs "$IMG" "$BATCH" --json "$R/profile-core-$core.json"
 done
+# Dawn's bounds clamping on every buffer and workgroup-array access costs ALU in the GEMM loops.
+PARTS_DAWN_FLAGS='enable-dawn-features=disable_robustness' PARTS_CONV_CORE=vec4p PARTS_PROFILE_ITERS=$PROFILE_ITERS \
+  step profile-vec4p-norobust 40 node $A/webgpu-profile.mjs "$IMG" "$BATCH"
 for tiles in ${GPU_TILE_VARIANTS:-}; do
   PARTS_CONV_TILES=$tiles PARTS_PROFILE_ITERS=$PROFILE_ITERS step "profile-tiles-$tiles" 40 node $A/webgpu-profile.mjs "$IMG" "$BATCH"
 done

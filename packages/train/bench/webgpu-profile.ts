@@ -23,7 +23,7 @@ const batch = Number(args[1] ?? 32);
 const backend = process.env.PARTS_BENCH_BACKEND ?? 'webgpu';
 
 const info = await initForBench(backend);
-console.log(`profile: ${info} ${arch} ${imgSize}px batch ${batch} kernels=${process.env.PARTS_WEBGPU_KERNELS ?? 'all'} tiles=${process.env.PARTS_CONV_TILES ?? 'default'}`);
+console.log(`profile: ${info} ${arch} ${imgSize}px batch ${batch} kernels=${process.env.PARTS_WEBGPU_KERNELS ?? 'all'} core=${process.env.PARTS_CONV_CORE ?? 'default'} tiles=${process.env.PARTS_CONV_TILES ?? 'default'}${process.env.PARTS_DAWN_FLAGS ? ` dawn=${process.env.PARTS_DAWN_FLAGS}` : ''}`);
 
 /** Tiny VGG is the bench's own copy (same as torch_reference.py); other archs come from the zoo, from scratch. */
 function modelAndStep(): { model: tfl.LayersModel; step: (x: tf.Tensor, y: tf.Tensor) => tf.Scalar } {
