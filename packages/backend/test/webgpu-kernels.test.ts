@@ -53,6 +53,19 @@ describe.skipIf(!adapter)('webgpu kernels vs cpu', () => {
     for (const [k, e] of Object.entries(r.errors)) expect(e, k).toBeLessThan(1e-5);
   });
 
+  it('more row tiles than one dispatch dimension allows (65,535) continue along z', async () => {
+    await tf.setBackend('webgpu');
+    process.env.PARTS_CONV_TILES = 'forward:4x4,inputGrad:4x4';
+    try {
+      // 1·2100·2100 rows = 68,907 tiles of 64 rows.
+      const c = { name: '1x1 over 4.4M pixels', x: [1, 2100, 2100, 1] as [number, number, number, number], filter: [1, 1, 1, 3] as [number, number, number, number], strides: 1, pad: 'valid' as const };
+      const r = await checkConvCase(c, 'webgpu', 51);
+      for (const [k, e] of Object.entries(r.errors)) expect(e, k).toBeLessThan(1e-4);
+    } finally {
+      delete process.env.PARTS_CONV_TILES;
+    }
+  }, 120_000);
+
   it('a small conv net has the same loss and gradients as on cpu', async () => {
     await tf.setBackend('webgpu');
     const r = await checkSmallNet('webgpu', 9);

@@ -33,7 +33,10 @@ const BK = 16;
 /** Geometry uniforms shared by the three ops (all i32). */
 const UNIFORMS =
   'M : i32, N : i32, K : i32, kSplit : i32, inH : i32, inW : i32, inC : i32, outH : i32, outW : i32, outC : i32, ' +
-  'fH : i32, fW : i32, strideH : i32, strideW : i32, padT : i32, padL : i32, dilH : i32, dilW : i32, alpha : f32,';
+  'fH : i32, fW : i32, strideH : i32, strideW : i32, padT : i32, padL : i32, dilH : i32, dilW : i32, alpha : f32, yTiles : i32,';
+
+/** WebGPU's guaranteed limit of workgroups per dispatch dimension. */
+export const MAX_WORKGROUPS_PER_DIM = 65535;
 
 function geometryUniforms(c: backend_util.Conv2DInfo, M: number, N: number, K: number, kSplit: number) {
   return [
@@ -299,6 +302,8 @@ export class ConvGemmProgram implements WebGPUProgram {
   dispatchLayout: { x: number[]; y?: number[]; z?: number[] };
   dispatch: [number, number, number];
   workgroupSize: [number, number, number] = [256, 1, 1];
+  /** Row tiles along y (the rest continue along z); passed as the yTiles uniform. */
+  readonly yTiles: number;
   private readonly spec: ConvGemmSpec;
 
   constructor(spec: ConvGemmSpec) {
@@ -311,7 +316,14 @@ export class ConvGemmProgram implements WebGPUProgram {
     this.outputShape = spec.outputShape;
     // Non-flat layout so the framework calls main() without an index; the dispatch is ours.
     this.dispatchLayout = this.outputShape.length === 3 ? { x: [2], y: [1], z: [0] } : { x: [3], y: [0, 1, 2] };
-    this.dispatch = [Math.ceil(N / (16 * tile.tn)), Math.ceil(M / (16 * tile.tm)), splits];
+    // Row tiles beyond the per-dimension limit (forward/inputGrad of big batches: 32·254·254 rows
+    // are 16k tiles of 128) continue along z, which only split-K ops use otherwise.
+    const mTiles = Math.ceil(M / (16 * tile.tm));
+    const splitK = op === 'filterGrad' || op === 'matmul';
+    if (splitK && mTiles > MAX_WORKGROUPS_PER_DIM) throw new Error(`ConvGemmProgram: ${mTiles} row tiles exceed the dispatch limit`);
+    const zRows = splitK ? 1 : Math.ceil(mTiles / MAX_WORKGROUPS_PER_DIM);
+    this.yTiles = Math.ceil(mTiles / zRows);
+    this.dispatch = [Math.ceil(N / (16 * tile.tn)), this.yTiles, splitK ? splits : zRows];
     const epi = epilogue ? `_${epilogue.bias ? 'b' : ''}${epilogue.activation}` : '';
     this.shaderKey = `partsConvGemm_${op}_${core}${spec.prefetch ? 'p' : ''}_${tile.tm}x${tile.tn}${epi}`;
   }
@@ -321,7 +333,8 @@ export class ConvGemmProgram implements WebGPUProgram {
     const { tm, tn } = tile;
     const a = aTileLoad(op, tm);
     const b = bTileLoad(op, tn);
-    const outIndex = op === 'filterGrad' || op === 'matmul' ? 'i32(workgroupId.z) * uniforms.M * uniforms.N + m * uniforms.N + n' : 'm * uniforms.N + n';
+    const splitK = op === 'filterGrad' || op === 'matmul';
+    const outIndex = splitK ? 'i32(workgroupId.z) * uniforms.M * uniforms.N + m * uniforms.N + n' : 'm * uniforms.N + n';
     const epilogueCode = epilogue ? `${epilogue.bias ? 'r = r + bias[n];' : ''} ${ACTIVATION_WGSL[epilogue.activation]}` : '';
     const c = core === 'vec4' ? vec4Core(tm, tn) : scalarCore(tm, tn);
     return `
@@ -340,12 +353,12 @@ export class ConvGemmProgram implements WebGPUProgram {
 
       ${getMainHeader()} {
         let tileN = i32(workgroupId.x) * BN;
-        let tileM = i32(workgroupId.y) * BM;
+        let tileM = ${splitK ? 'i32(workgroupId.y)' : '(i32(workgroupId.y) + i32(workgroupId.z) * uniforms.yTiles)'} * BM;
         // K range of this workgroup (split-K along z; one split for forward/inputGrad).
         // workgroupId comes through a private variable, which WGSL's uniformity analysis treats
         // as non-uniform; the barriers in the K loop need a provably uniform trip count.
         if (localIndex == 0u) {
-          let kb = i32(workgroupId.z) * uniforms.kSplit;
+          let kb = ${splitK ? 'i32(workgroupId.z) * uniforms.kSplit' : '0'};
           kRange = vec2<i32>(kb, min(uniforms.K, kb + uniforms.kSplit));
         }
         let kr = workgroupUniformLoad(&kRange);
@@ -580,9 +593,10 @@ export function runConvGemm(
   const c = convInfo;
   const { tile, core, prefetch } = kernelFor(op);
   const alpha = { type: 'float32', data: [epilogue?.alpha ?? 0] };
-  const run = (outputShape: number[], M: number, N: number, K: number, splits: number, kSplit: number) =>
-    backend.runWebGPUProgram(new ConvGemmProgram({ op, outputShape, M, N, tile, splits, core, prefetch, epilogue }), inputs, 'float32',
-      [...geometryUniforms(c, M, N, K, kSplit), alpha] as never);
+  const run = (outputShape: number[], M: number, N: number, K: number, splits: number, kSplit: number) => {
+    const prog = new ConvGemmProgram({ op, outputShape, M, N, tile, splits, core, prefetch, epilogue });
+    return backend.runWebGPUProgram(prog, inputs, 'float32', [...geometryUniforms(c, M, N, K, kSplit), alpha, { type: 'int32', data: [prog.yTiles] }] as never);
+  };
   if (op === 'forward') {
     const M = c.batchSize * c.outHeight * c.outWidth;
     const K = c.filterHeight * c.filterWidth * c.inChannels;
@@ -623,8 +637,8 @@ export function runSplitKMatMul(backend: WebGPUBackend, a: TensorInfo, b: Tensor
   const { tile, core, prefetch } = kernelFor('matmul');
   const { splits, kSplit } = chooseSplits(M, N, K, tile);
   const geometry = [M, N, K, kSplit, ...Array(14).fill(0)].map((d) => ({ type: 'int32', data: [d] }));
-  const partial = backend.runWebGPUProgram(new ConvGemmProgram({ op: 'matmul', outputShape: [splits, M, N], M, N, tile, splits, core, prefetch }), [a, b], 'float32',
-    [...geometry, { type: 'float32', data: [0] }] as never);
+  const prog = new ConvGemmProgram({ op: 'matmul', outputShape: [splits, M, N], M, N, tile, splits, core, prefetch });
+  const partial = backend.runWebGPUProgram(prog, [a, b], 'float32', [...geometry, { type: 'float32', data: [0] }, { type: 'int32', data: [prog.yTiles] }] as never);
   const out = sumSplits(backend, partial, splits, outShape, 1, epilogue, bias);
   backend.disposeData(partial.dataId);
   return out;
