@@ -1,7 +1,7 @@
-// Our WebGPU kernels (implicit-GEMM convolutions and their gradients, the bias-gradient column
-// sum) against the cpu backend. Runs only where a WebGPU adapter exists (a GPU machine, or a
-// software Vulkan driver such as Mesa's lavapipe: VK_DRIVER_FILES=.../lvp_icd.json); skipped on
-// CPU-only machines such as CI, where setupWebGPU fails cleanly with its reason.
+// Our WebGPU kernels (implicit-GEMM convolutions and their gradients, fused convolution, split-K
+// matmul, depthwise filter gradient, column sums) against the cpu backend. Runs where a WebGPU
+// adapter exists (a GPU machine, or Mesa's lavapipe: scripts/test-webgpu.sh fetches it and runs
+// this file, as CI does); skipped elsewhere, where setupWebGPU fails cleanly with its reason.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import * as tf from '@tensorflow/tfjs-core';
 import { setupWebGPU } from '../src/webgpu/index';
@@ -9,6 +9,8 @@ import { registerWebGPUKernels } from '../src/webgpu/kernels/register';
 import { CONV_CASES, DEPTHWISE_CASES, checkConvCase, checkDepthwiseCase, checkFusedConv, checkMatMuls, checkSmallNet, checkSums } from '../src/webgpu/numeric-check';
 
 const adapter = await setupWebGPU().catch((e: Error) => {
+  // scripts/test-webgpu.sh sets PARTS_REQUIRE_WEBGPU: there, no adapter is a failure, not a skip.
+  if (process.env.PARTS_REQUIRE_WEBGPU === '1') throw new Error(`PARTS_REQUIRE_WEBGPU=1 but WebGPU did not start: ${e.message}`);
   console.info(`webgpu kernel tests skipped: ${e.message}`);
   return null;
 });
