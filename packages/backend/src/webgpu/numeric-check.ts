@@ -169,13 +169,8 @@ export async function checkFusedConv(gpu: string, seed: number, tol = 1e-4): Pro
   return { name: 'fused conv2d (bias, activations)', errors, ok: Object.values(errors).every((e) => e <= tol) };
 }
 
-export interface DepthwiseCase {
-  name: string;
-  x: [number, number, number, number];
-  filter: [number, number, number, number];
-  strides: number;
-  pad: 'same' | 'valid';
-}
+/** Depthwise filters are [fH, fW, C, multiplier]; tfjs has no depthwise gradients with dilation. */
+export type DepthwiseCase = Omit<ConvCase, 'dilations'>;
 
 export const DEPTHWISE_CASES: DepthwiseCase[] = [
   { name: 'dw 3x3 s1 same C=8', x: [2, 9, 10, 8], filter: [3, 3, 8, 1], strides: 1, pad: 'same' },

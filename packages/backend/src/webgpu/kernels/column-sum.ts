@@ -9,6 +9,7 @@
 import { backend_util, Mean, Sum, util, type KernelConfig, type KernelFunc, type MeanAttrs, type SumAttrs, type TensorInfo } from '@tensorflow/tfjs-core';
 import type { WebGPUBackend, WebGPUProgram } from '@tensorflow/tfjs-backend-webgpu';
 import { sumSplits } from './conv-gemm';
+import { runStock, type StockKernels } from './stock';
 
 class ColumnPartialSumProgram implements WebGPUProgram {
   variableNames = ['x'];
@@ -68,18 +69,14 @@ export function columnSum(backend: WebGPUBackend, x: TensorInfo, rows: number, c
  * Sum and Mean over exactly the leading axes (bias gradients; batch-norm moments over batch,
  * height and width) through the column sum; anything else goes to the stock kernel.
  */
-function leadingAxesKernel(kernelName: typeof Sum | typeof Mean, stock: (name: string) => KernelFunc | undefined): KernelConfig {
+function leadingAxesKernel(kernelName: typeof Sum | typeof Mean, stock: StockKernels): KernelConfig {
   const kernelFunc = (args: { inputs: { x: TensorInfo }; backend: WebGPUBackend; attrs: SumAttrs | MeanAttrs }): TensorInfo => {
     const { x } = args.inputs;
     const { axis, keepDims } = args.attrs;
     const rank = x.shape.length;
     const axes = util.parseAxisParam(axis, x.shape).sort((a, b) => a - b);
     const leading = rank >= 2 && axes.length === rank - 1 && axes.every((a, i) => a === i);
-    if (!leading || x.dtype !== 'float32' || util.sizeFromShape(x.shape) === 0) {
-      const f = stock(kernelName);
-      if (!f) throw new Error(`${kernelName}: no stock webgpu kernel to fall back to`);
-      return f(args as never) as TensorInfo;
-    }
+    if (!leading || x.dtype !== 'float32' || util.sizeFromShape(x.shape) === 0) return runStock(stock, kernelName, args);
     const cols = x.shape[rank - 1];
     const rows = util.sizeFromShape(x.shape) / cols;
     const outShape = keepDims ? backend_util.expandShapeToKeepDim([cols], axes) : [cols];
@@ -88,10 +85,10 @@ function leadingAxesKernel(kernelName: typeof Sum | typeof Mean, stock: (name: s
   return { kernelName, backendName: 'webgpu', kernelFunc: kernelFunc as unknown as KernelFunc };
 }
 
-export function sumKernelConfig(stock: (name: string) => KernelFunc | undefined): KernelConfig {
+export function sumKernelConfig(stock: StockKernels): KernelConfig {
   return leadingAxesKernel(Sum, stock);
 }
 
-export function meanKernelConfig(stock: (name: string) => KernelFunc | undefined): KernelConfig {
+export function meanKernelConfig(stock: StockKernels): KernelConfig {
   return leadingAxesKernel(Mean, stock);
 }

@@ -21,17 +21,13 @@ import {
   type KernelFunc,
   type TensorInfo,
 } from '@tensorflow/tfjs-core';
-import type { WebGPUBackend } from '@tensorflow/tfjs-backend-webgpu';
 import { FUSED_ACTIVATIONS, runConvGemm, type FusedActivation } from './conv-gemm';
+import { runStock, type KernelArgs, type StockKernels } from './stock';
 
-type Args = { inputs: Record<string, TensorInfo>; backend: WebGPUBackend; attrs: Record<string, unknown> };
+type Args = KernelArgs;
 
-export function convKernelConfigs(stock: (name: string) => KernelFunc | undefined): KernelConfig[] {
-  const fallback = (name: string, args: Args): TensorInfo => {
-    const f = stock(name);
-    if (!f) throw new Error(`${name}: no stock webgpu kernel to fall back to`);
-    return f(args as never) as TensorInfo;
-  };
+export function convKernelConfigs(stock: StockKernels): KernelConfig[] {
+  const fallback = (name: string, args: Args): TensorInfo => runStock(stock, name, args);
   const conv2d = (args: Args): TensorInfo => {
     const { x, filter } = args.inputs;
     const { strides, pad, dataFormat, dilations, dimRoundingMode } = args.attrs as unknown as Conv2DAttrs;

@@ -19,6 +19,7 @@ import {
 } from '@tensorflow/tfjs-core';
 import type { WebGPUBackend, WebGPUProgram } from '@tensorflow/tfjs-backend-webgpu';
 import { sumSplits } from './conv-gemm';
+import { runStock, type StockKernels } from './stock';
 
 const CHANNELS_PER_GROUP = 64;
 const K_LANES = 4;
@@ -106,16 +107,12 @@ export function depthwiseChunks(outC: number, K: number): { chunks: number; kPer
   return { chunks: Math.ceil(K / kPerChunk), kPerChunk };
 }
 
-export function depthwiseFilterGradConfig(stock: (name: string) => KernelFunc | undefined): KernelConfig {
+export function depthwiseFilterGradConfig(stock: StockKernels): KernelConfig {
   const kernelFunc = (args: { inputs: { x: TensorInfo; dy: TensorInfo }; backend: WebGPUBackend; attrs: DepthwiseConv2dNativeBackpropFilterAttrs }): TensorInfo => {
     const { x, dy } = args.inputs;
     const { strides, dilations, pad, dimRoundingMode, filterShape } = args.attrs;
     const c = backend_util.computeConv2DInfo(x.shape as [number, number, number, number], filterShape, strides, dilations, pad, dimRoundingMode, true);
-    if (c.dilationHeight !== 1 || c.dilationWidth !== 1 || x.dtype !== 'float32') {
-      const f = stock(DepthwiseConv2dNativeBackpropFilter);
-      if (!f) throw new Error('DepthwiseConv2dNativeBackpropFilter: no stock webgpu kernel to fall back to');
-      return f(args as never) as TensorInfo;
-    }
+    if (c.dilationHeight !== 1 || c.dilationWidth !== 1 || x.dtype !== 'float32') return runStock(stock, DepthwiseConv2dNativeBackpropFilter, args);
     const backend = args.backend;
     const K = c.batchSize * c.outHeight * c.outWidth;
     const { chunks, kPerChunk } = depthwiseChunks(c.outChannels, K);

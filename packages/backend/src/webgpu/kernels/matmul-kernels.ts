@@ -14,8 +14,8 @@ import {
   type KernelFunc,
   type TensorInfo,
 } from '@tensorflow/tfjs-core';
-import type { WebGPUBackend } from '@tensorflow/tfjs-backend-webgpu';
 import { FUSED_ACTIVATIONS, runSplitKMatMul, type Epilogue, type FusedActivation } from './conv-gemm';
+import { runStock, type KernelArgs, type StockKernels } from './stock';
 
 /** Ours when: one product (no batch), no transposes, K ≥ 4096, output ≤ 16k values. */
 export function splitKShape(a: TensorInfo, b: TensorInfo, transposeA: boolean, transposeB: boolean): { M: number; K: number; N: number } | null {
@@ -29,14 +29,10 @@ export function splitKShape(a: TensorInfo, b: TensorInfo, transposeA: boolean, t
   return { M, K, N };
 }
 
-type Args = { inputs: Record<string, TensorInfo>; backend: WebGPUBackend; attrs: Record<string, unknown> };
+type Args = KernelArgs;
 
-export function matMulKernelConfigs(stock: (name: string) => KernelFunc | undefined): KernelConfig[] {
-  const fallback = (name: string, args: Args): TensorInfo => {
-    const f = stock(name);
-    if (!f) throw new Error(`${name}: no stock webgpu kernel to fall back to`);
-    return f(args as never) as TensorInfo;
-  };
+export function matMulKernelConfigs(stock: StockKernels): KernelConfig[] {
+  const fallback = (name: string, args: Args): TensorInfo => runStock(stock, name, args);
   const outShape = (a: TensorInfo, M: number, N: number) => [...a.shape.slice(0, -2), M, N];
   const batchMatMul = (args: Args): TensorInfo => {
     const { a, b } = args.inputs;
