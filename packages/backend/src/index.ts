@@ -2,3 +2,4 @@ export type * from './types';
 export { initBackend, BACKEND_NAMES } from './select';
 export { registerWasmTrainingKernels, WASM_TRAINING_KERNELS, setConv2dFilterGradImpl, type FilterGradImpl } from './wasm-kernels/index';
 export { readTensor } from './read';
+export { convBiasRelu, convBiasReluAvailable, type ConvBiasReluOptions } from './webgpu/conv-bias-relu';

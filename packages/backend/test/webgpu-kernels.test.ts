@@ -6,7 +6,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import * as tf from '@tensorflow/tfjs-core';
 import { setupWebGPU } from '../src/webgpu/index';
 import { registerWebGPUKernels } from '../src/webgpu/kernels/register';
-import { CONV_CASES, DEPTHWISE_CASES, checkConvCase, checkDepthwiseCase, checkFusedConv, checkMatMuls, checkSmallNet, checkSums } from '../src/webgpu/numeric-check';
+import { CONV_CASES, DEPTHWISE_CASES, checkConvCase, checkDepthwiseCase, checkConvBiasRelu, checkFusedConv, checkMatMuls, checkSmallNet, checkSums } from '../src/webgpu/numeric-check';
 
 const adapter = await setupWebGPU().catch((e: Error) => {
   // scripts/test-webgpu.sh sets PARTS_REQUIRE_WEBGPU: there, no adapter is a failure, not a skip.
@@ -18,7 +18,7 @@ const adapter = await setupWebGPU().catch((e: Error) => {
 describe.skipIf(!adapter)('webgpu kernels vs cpu', () => {
   it('registers and starts the webgpu backend', async () => {
     expect(await tf.setBackend('webgpu')).toBe(true);
-    expect(registerWebGPUKernels()).toEqual(expect.arrayContaining(['Conv2D', 'FusedConv2D', 'Conv2DBackpropInput', 'Conv2DBackpropFilter', 'BatchMatMul', '_FusedMatMul', 'DepthwiseConv2dNativeBackpropFilter', 'Sum', 'Mean']));
+    expect(registerWebGPUKernels()).toEqual(expect.arrayContaining(['Conv2D', 'FusedConv2D', 'Conv2DBackpropInput', 'Conv2DBackpropFilter', 'BatchMatMul', '_FusedMatMul', 'DepthwiseConv2dNativeBackpropFilter', 'Sum', 'Mean', 'PartsReluGrad']));
   });
 
   for (const c of CONV_CASES) {
@@ -40,6 +40,12 @@ describe.skipIf(!adapter)('webgpu kernels vs cpu', () => {
   it('fused conv2d (bias + every activation) matches cpu', async () => {
     await tf.setBackend('webgpu');
     const r = await checkFusedConv('webgpu', 3);
+    for (const [k, e] of Object.entries(r.errors)) expect(e, k).toBeLessThan(1e-4);
+  });
+
+  it('conv + bias + relu with its own gradient (FusedConv2D, PartsReluGrad) matches cpu', async () => {
+    await tf.setBackend('webgpu');
+    const r = await checkConvBiasRelu('webgpu', 19);
     for (const [k, e] of Object.entries(r.errors)) expect(e, k).toBeLessThan(1e-4);
   });
 

@@ -3,11 +3,13 @@
 // Must stay the same network as torch_reference.py.
 import * as tf from '@tensorflow/tfjs-core';
 import * as tfl from '@tensorflow/tfjs-layers';
+import { reluConv2d } from '@parts/models';
 
 export function tinyVgg(imgSize: number, seed = 1): tfl.LayersModel {
   let s = seed;
   const init = () => tfl.initializers.glorotUniform({ seed: s++ });
-  const conv = () => tfl.layers.conv2d({ filters: 50, kernelSize: 3, activation: 'relu', kernelInitializer: init() });
+  // The zoo's ReLU conv layer: trains through the fused op on WebGPU (packages/models/src/archs/relu-conv.ts).
+  const conv = () => reluConv2d({ filters: 50, kernelSize: 3, activation: 'relu', kernelInitializer: init() });
   return tfl.sequential({
     layers: [
       tfl.layers.inputLayer({ inputShape: [imgSize, imgSize, 3] }),

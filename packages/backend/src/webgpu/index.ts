@@ -1,2 +1,3 @@
 export { setupWebGPU, type WebGPUAdapterDescription } from './setup';
 export { registerWebGPUKernels } from './kernels/register';
+export { convBiasRelu, convBiasReluAvailable, type ConvBiasReluOptions } from './conv-bias-relu';

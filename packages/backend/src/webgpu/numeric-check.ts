@@ -6,6 +6,7 @@ import * as tf from '@tensorflow/tfjs-core';
 import '@tensorflow/tfjs-layers';
 // The reference backend.
 import '@tensorflow/tfjs-backend-cpu';
+import { convBiasRelu, convBiasReluAvailable } from './conv-bias-relu';
 
 export interface ConvCase {
   name: string;
@@ -228,6 +229,47 @@ export async function checkMatMuls(gpu: string, seed: number, tol = 1e-4): Promi
   return { name: 'matrix products', errors, ok: Object.values(errors).every((e) => e <= tol) };
 }
 
+/**
+ * convBiasRelu (FusedConv2D forward, PartsReluGrad backward) against relu(conv2d + b) on cpu: the
+ * value and the gradients for x, w and b of a weighted sum of the output.
+ */
+export async function checkConvBiasRelu(gpu: string, seed: number, tol = 1e-4): Promise<CheckResult> {
+  type Shape4 = [number, number, number, number];
+  const cases: { name: string; x: Shape4; w: Shape4; strides: number; pad: 'same' | 'valid' }[] = [
+    { name: '3x3 s1 valid 3->50', x: [2, 12, 12, 3], w: [3, 3, 3, 50], strides: 1, pad: 'valid' as const },
+    { name: '3x3 s2 same 8->12', x: [2, 9, 9, 8], w: [3, 3, 8, 12], strides: 2, pad: 'same' as const },
+    { name: '1x1 s1 same 20->70', x: [1, 5, 5, 20], w: [1, 1, 20, 70], strides: 1, pad: 'same' as const },
+  ];
+  const prev = tf.getBackend();
+  await tf.setBackend('cpu');
+  const inputs = cases.flatMap((c, i) => {
+    const out = tf.tidy(() => tf.conv2d(tf.zeros(c.x) as tf.Tensor4D, tf.zeros(c.w) as tf.Tensor4D, c.strides, c.pad).shape);
+    return [randomValues(c.x, seed + 4 * i), randomValues(c.w, seed + 4 * i + 1), randomValues([c.w[3]], seed + 4 * i + 2), randomValues(out, seed + 4 * i + 3)];
+  });
+  await tf.setBackend(prev);
+  let fusedRuns = 0;
+  const fn = (t: tf.Tensor[]) =>
+    cases.flatMap((c, i) => {
+      const [x, w, b, weights] = t.slice(4 * i, 4 * i + 4);
+      const layer = (xs: tf.Tensor, ws: tf.Tensor, bs: tf.Tensor) => {
+        if (convBiasReluAvailable()) {
+          fusedRuns++;
+          return convBiasRelu(xs as tf.Tensor4D, ws as tf.Tensor4D, bs as tf.Tensor1D, { strides: [c.strides, c.strides], pad: c.pad });
+        }
+        return tf.relu(tf.add(tf.conv2d(xs as tf.Tensor4D, ws as tf.Tensor4D, c.strides, c.pad), bs));
+      };
+      const { value, grads } = tf.valueAndGrads((xs: tf.Tensor, ws: tf.Tensor, bs: tf.Tensor) => tf.sum(tf.mul(layer(xs, ws, bs), weights)) as tf.Scalar)([x, w, b]);
+      return [value, ...grads, layer(x, w, b)];
+    });
+  const [ref, got] = [await evalOn('cpu', fn, inputs), await evalOn(gpu, fn, inputs)];
+  const errors: Record<string, number> = {};
+  const labels = ['loss', 'dx', 'dw', 'db', 'forward'];
+  cases.forEach((c, i) => labels.forEach((l, j) => (errors[`${c.name} ${l}`] = relErr(got[5 * i + j], ref[5 * i + j]))));
+  // On the GPU run the fused op must have been used (else this compared cpu's formula with itself).
+  errors['fused op used on gpu'] = fusedRuns === 2 * cases.length ? 0 : 1;
+  return { name: 'conv + bias + relu with its own gradient', errors, ok: Object.values(errors).every((e) => e <= tol) };
+}
+
 /** tf.sum over the leading axes (bias gradients: our column sum) and other axes (stock kernel). */
 export async function checkSums(gpu: string, seed: number, tol = 1e-5): Promise<CheckResult> {
   const cases: { shape: number[]; axis: number[]; keepDims?: boolean }[] = [
@@ -265,7 +307,7 @@ export async function runNumericCheck(gpu = 'webgpu', log: (m: string) => void =
     results.push(r);
     log(`${r.ok ? 'ok  ' : 'FAIL'} ${r.name}: ${Object.entries(r.errors).map(([k, v]) => `${k} ${v.toExponential(2)}`).join(', ')}`);
   }
-  for (const check of [checkFusedConv, checkMatMuls, checkSums, checkSmallNet]) {
+  for (const check of [checkFusedConv, checkConvBiasRelu, checkMatMuls, checkSums, checkSmallNet]) {
     const r = await check(gpu, (seed += 10));
     results.push(r);
     log(`${r.ok ? 'ok  ' : 'FAIL'} ${r.name}: ${Object.entries(r.errors).map(([k, v]) => `${k} ${v.toExponential(2)}`).join(', ')}`);

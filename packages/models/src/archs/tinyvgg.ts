@@ -7,6 +7,7 @@
 import * as tfl from '@tensorflow/tfjs-layers';
 import type { ArchSpec } from '../registry';
 import { apply, assertImgSize, predictionLayer, SeededInit, type BuildOptions } from './common';
+import { reluConv2d } from './relu-conv';
 
 /** 3×3 valid conv ×2 then /2 pool, twice: 16 px is the smallest input that leaves a 1×1 map. */
 export const TINYVGG_MIN_SIZE = 16;
@@ -18,8 +19,7 @@ export function buildTinyVgg(opts: BuildOptions & { numClasses: number }): tfl.L
     throw new Error(`tinyvgg: numClasses must be an integer >= 2, got ${String(numClasses)}`);
   }
   const init = new SeededInit(opts.seed);
-  const conv = (name: string) =>
-    tfl.layers.conv2d({ filters: 50, kernelSize: 3, activation: 'relu', kernelInitializer: init.glorotUniform(), name });
+  const conv = (name: string) => reluConv2d({ filters: 50, kernelSize: 3, activation: 'relu', kernelInitializer: init.glorotUniform(), name });
 
   const input = tfl.input({ shape: [imgSize, imgSize, 3], name: 'input' });
   let x = apply(conv('block1_conv1'), input);

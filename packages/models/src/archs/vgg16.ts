@@ -5,6 +5,7 @@
  */
 import * as tfl from '@tensorflow/tfjs-layers';
 import type { ArchSpec } from '../registry';
+import { reluConv2d } from './relu-conv';
 import { apply, assertImgSize, SeededInit, type BuildOptions } from './common';
 
 export const WEIGHTS_URL_NOTOP =
@@ -29,7 +30,7 @@ export function buildVgg16Base(opts: BuildOptions): tfl.LayersModel {
   let x = input;
   BLOCKS.forEach(([filters, convs], b) => {
     for (let c = 1; c <= convs; c++) {
-      const conv = tfl.layers.conv2d({
+      const conv = reluConv2d({
         filters,
         kernelSize: 3,
         padding: 'same',

@@ -3,6 +3,7 @@ import { convKernelConfigs } from './conv-kernels';
 import { meanKernelConfig, sumKernelConfig } from './column-sum';
 import { depthwiseFilterGradConfig } from './depthwise-filter-grad';
 import { matMulKernelConfigs } from './matmul-kernels';
+import { reluGradKernelConfig } from './relu-grad';
 
 let registered: string[] | null = null;
 const stockFuncs = new Map<string, tf.KernelFunc>();
@@ -24,7 +25,7 @@ export function registerWebGPUKernels(): string[] {
   const names = sel === 'all' ? null : new Set(sel.split(','));
   registered = [];
   if (sel === 'stock') return registered;
-  for (const k of [...convKernelConfigs(stock), ...matMulKernelConfigs(stock), depthwiseFilterGradConfig(stock), sumKernelConfig(stock), meanKernelConfig(stock)]) {
+  for (const k of [...convKernelConfigs(stock), ...matMulKernelConfigs(stock), depthwiseFilterGradConfig(stock), sumKernelConfig(stock), meanKernelConfig(stock), reluGradKernelConfig()]) {
     if (names && !names.has(k.kernelName)) continue;
     const old = tf.getKernel(k.kernelName, 'webgpu');
     if (old) {
