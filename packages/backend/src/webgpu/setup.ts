@@ -52,6 +52,7 @@ async function doSetup(): Promise<WebGPUAdapterDescription> {
   await import('@tensorflow/tfjs-backend-webgpu');
   if (!tf.findBackendFactory('webgpu')) throw new Error('@tensorflow/tfjs-backend-webgpu did not register (navigator.gpu missing?)');
   registerWebGPUKernels();
+  applyTfjsFlags(process.env.PARTS_TFJS_FLAGS);
   return {
     device: `WebGPU: ${[vendor, architecture].filter(Boolean).join(' ') || 'unknown adapter'}${description ? ` (${description})` : ''}${software ? ' [software]' : ''}`,
     vendor,
@@ -60,6 +61,21 @@ async function doSetup(): Promise<WebGPUAdapterDescription> {
     software,
     features: [...adapter.features].sort(),
   };
+}
+
+/**
+ * tfjs flags from the environment for A/B timing, e.g. PARTS_TFJS_FLAGS=WEBGPU_DEFERRED_SUBMIT_BATCH_SIZE=64
+ * (tfjs submits its command buffer every 15 programs by default). Comma-separated NAME=value; values
+ * true/false and numbers are converted. An unknown flag name fails with tfjs' own error.
+ */
+export function applyTfjsFlags(spec: string | undefined): void {
+  for (const part of (spec ?? '').split(',').filter(Boolean)) {
+    const eq = part.indexOf('=');
+    if (eq <= 0) throw new Error(`PARTS_TFJS_FLAGS: expected NAME=value, got '${part}'`);
+    const raw = part.slice(eq + 1);
+    const value = raw === 'true' ? true : raw === 'false' ? false : Number.isFinite(Number(raw)) && raw !== '' ? Number(raw) : raw;
+    tf.env().set(part.slice(0, eq), value);
+  }
 }
 
 /**
