@@ -12,9 +12,14 @@
 // The filter gradient has a tiny M×N and a huge K, so K is split over workgroups (partial sums
 // in a [splits, M, N] buffer, then a second pass adds them up: WGSL has no float atomics).
 //
+// The same machinery serves a plain split-K matrix product (op 'matmul', a dense layer's forward
+// pass) and, for the forward convolution, an epilogue (bias, activation) applied before the store.
+//
 // Tiling: 256 threads (16×16), tile BM×BN = 16·TM × 16·TN, BK = 16, tiles in workgroup memory,
 // each thread accumulates TM×TN outputs in registers. Loads are laid out so consecutive threads
-// read consecutive addresses of the gathered operand (channels are innermost in NHWC).
+// read consecutive addresses of the gathered operand (channels are innermost in NHWC). Two inner
+// loops ('scalar', 'vec4') and an optional register prefetch of the next K tile are selectable per
+// op (kernelFor) so one GPU session can time them against each other.
 import { backend_util, util, type TensorInfo } from '@tensorflow/tfjs-core';
 import type { WebGPUBackend, WebGPUProgram } from '@tensorflow/tfjs-backend-webgpu';
 
