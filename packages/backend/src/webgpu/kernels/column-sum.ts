@@ -8,7 +8,7 @@
 // chunks (SumSplitsProgram).
 import { backend_util, Mean, Sum, util, type KernelConfig, type KernelFunc, type MeanAttrs, type SumAttrs, type TensorInfo } from '@tensorflow/tfjs-core';
 import type { WebGPUBackend, WebGPUProgram } from '@tensorflow/tfjs-backend-webgpu';
-import { sumSplits } from './conv-gemm';
+import { splitReduction, sumSplits } from './conv-gemm';
 import { runStock, type StockKernels } from './stock';
 
 class ColumnPartialSumProgram implements WebGPUProgram {
@@ -51,10 +51,7 @@ class ColumnPartialSumProgram implements WebGPUProgram {
 
 /** Sum of x viewed as [rows, cols] over its rows. */
 export function columnSum(backend: WebGPUBackend, x: TensorInfo, rows: number, cols: number, outShape: number[], scale = 1): TensorInfo {
-  const colBlocks = Math.ceil(cols / 64);
-  const chunks = Math.max(1, Math.min(Math.ceil(1024 / colBlocks), Math.floor(rows / 64), 65535));
-  const rowsPerChunk = Math.ceil(rows / chunks);
-  const nChunks = Math.ceil(rows / rowsPerChunk);
+  const { chunks: nChunks, chunkLength: rowsPerChunk } = splitReduction(rows, Math.ceil(cols / 64), 1024, 64);
   const partial = backend.runWebGPUProgram(new ColumnPartialSumProgram(nChunks, cols), [x], 'float32', [
     { type: 'int32', data: [rows] },
     { type: 'int32', data: [cols] },

@@ -574,14 +574,23 @@ function parseCore(v: string | undefined): { core: ConvCore; prefetch: boolean }
   return { core: m[1] as ConvCore, prefetch: m[2] === 'p' };
 }
 
+/**
+ * Chunks of a reduction of `length` for a first pass whose partial results a second pass adds up
+ * (split-K GEMMs, column sum, depthwise filter gradient): about `targetWorkgroups` workgroups in all,
+ * counting the `otherWorkgroups` the dispatch has along its other dimensions, each chunk at least
+ * `minChunk` long (so a workgroup's loop amortises its prologue) and a multiple of `align`.
+ */
+export function splitReduction(length: number, otherWorkgroups: number, targetWorkgroups: number, minChunk: number, align = 1): { chunks: number; chunkLength: number } {
+  const wanted = Math.max(1, Math.min(Math.ceil(targetWorkgroups / otherWorkgroups), Math.floor(length / minChunk), MAX_WORKGROUPS_PER_DIM));
+  const chunkLength = Math.ceil(length / wanted / align) * align;
+  return { chunks: Math.ceil(length / chunkLength), chunkLength };
+}
+
 /** Number of K splits for the filter gradient: enough workgroups to fill a big GPU (≥ ~1k). */
 export function chooseSplits(M: number, N: number, K: number, tile: TileConfig): { splits: number; kSplit: number } {
   const tiles = Math.ceil(M / (16 * tile.tm)) * Math.ceil(N / (16 * tile.tn));
-  const minChunk = 256; // keep each workgroup's loop long enough to amortise its prologue
-  let splits = Math.max(1, Math.min(Math.ceil(1024 / tiles), Math.floor(K / minChunk), 65535));
-  let kSplit = Math.ceil(K / splits / BK) * BK;
-  splits = Math.ceil(K / kSplit);
-  return { splits, kSplit };
+  const { chunks, chunkLength } = splitReduction(K, tiles, 1024, 256, BK);
+  return { splits: chunks, kSplit: chunkLength };
 }
 
 /**

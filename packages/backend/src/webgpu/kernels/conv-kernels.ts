@@ -24,11 +24,9 @@ import {
 import { FUSED_ACTIVATIONS, runConvGemm, type FusedActivation } from './conv-gemm';
 import { runStock, type KernelArgs, type StockKernels } from './stock';
 
-type Args = KernelArgs;
-
 export function convKernelConfigs(stock: StockKernels): KernelConfig[] {
-  const fallback = (name: string, args: Args): TensorInfo => runStock(stock, name, args);
-  const conv2d = (args: Args): TensorInfo => {
+  const fallback = (name: string, args: KernelArgs): TensorInfo => runStock(stock, name, args);
+  const conv2d = (args: KernelArgs): TensorInfo => {
     const { x, filter } = args.inputs;
     const { strides, pad, dataFormat, dilations, dimRoundingMode } = args.attrs as unknown as Conv2DAttrs;
     if (backend_util.convertConv2DDataFormat(dataFormat) !== 'channelsLast') return fallback(Conv2D, args);
@@ -36,7 +34,7 @@ export function convKernelConfigs(stock: StockKernels): KernelConfig[] {
       strides, dilations, pad, dimRoundingMode, false, 'channelsLast');
     return runConvGemm(args.backend, 'forward', info, [x, filter]);
   };
-  const fusedConv2d = (args: Args): TensorInfo => {
+  const fusedConv2d = (args: KernelArgs): TensorInfo => {
     const { x, filter, bias, preluActivationWeights } = args.inputs;
     const { strides, pad, dataFormat, dilations, dimRoundingMode, activation, leakyreluAlpha } = args.attrs as unknown as FusedConv2DAttrs;
     const outChannels = filter.shape[3];
@@ -49,7 +47,7 @@ export function convKernelConfigs(stock: StockKernels): KernelConfig[] {
       strides, dilations, pad, dimRoundingMode, false, 'channelsLast');
     return runConvGemm(args.backend, 'forward', info, bias ? [x, filter, bias] : [x, filter], { bias: Boolean(bias), activation: act, alpha: leakyreluAlpha });
   };
-  const inputGrad = (args: Args): TensorInfo => {
+  const inputGrad = (args: KernelArgs): TensorInfo => {
     const { dy, filter } = args.inputs;
     const { inputShape, strides, pad, dataFormat, dimRoundingMode } = args.attrs as unknown as Conv2DBackpropInputAttrs;
     if (backend_util.convertConv2DDataFormat(dataFormat) !== 'channelsLast') return fallback(Conv2DBackpropInput, args);
@@ -57,7 +55,7 @@ export function convKernelConfigs(stock: StockKernels): KernelConfig[] {
       dimRoundingMode, false, 'channelsLast');
     return runConvGemm(args.backend, 'inputGrad', info, [dy, filter]);
   };
-  const filterGrad = (args: Args): TensorInfo => {
+  const filterGrad = (args: KernelArgs): TensorInfo => {
     const { x, dy } = args.inputs;
     const { strides, pad, dataFormat, dimRoundingMode, filterShape } = args.attrs as unknown as Conv2DBackpropFilterAttrs;
     if (backend_util.convertConv2DDataFormat(dataFormat) !== 'channelsLast') return fallback(Conv2DBackpropFilter, args);

@@ -18,7 +18,7 @@ import {
   type TensorInfo,
 } from '@tensorflow/tfjs-core';
 import type { WebGPUBackend, WebGPUProgram } from '@tensorflow/tfjs-backend-webgpu';
-import { sumSplits } from './conv-gemm';
+import { splitReduction, sumSplits } from './conv-gemm';
 import { runStock, type StockKernels } from './stock';
 
 const CHANNELS_PER_GROUP = 64;
@@ -99,14 +99,6 @@ export class DepthwiseFilterGradProgram implements WebGPUProgram {
   }
 }
 
-/** K chunks: about 2k workgroups in all, each chunk at least 256 positions long. */
-export function depthwiseChunks(outC: number, K: number): { chunks: number; kPerChunk: number } {
-  const groups = Math.ceil(outC / CHANNELS_PER_GROUP);
-  const wanted = Math.max(1, Math.min(Math.ceil(2048 / groups), Math.floor(K / 256), 65535));
-  const kPerChunk = Math.ceil(K / wanted);
-  return { chunks: Math.ceil(K / kPerChunk), kPerChunk };
-}
-
 export function depthwiseFilterGradConfig(stock: StockKernels): KernelConfig {
   const kernelFunc = (args: { inputs: { x: TensorInfo; dy: TensorInfo }; backend: WebGPUBackend; attrs: DepthwiseConv2dNativeBackpropFilterAttrs }): TensorInfo => {
     const { x, dy } = args.inputs;
@@ -115,7 +107,8 @@ export function depthwiseFilterGradConfig(stock: StockKernels): KernelConfig {
     if (c.dilationHeight !== 1 || c.dilationWidth !== 1 || x.dtype !== 'float32') return runStock(stock, DepthwiseConv2dNativeBackpropFilter, args);
     const backend = args.backend;
     const K = c.batchSize * c.outHeight * c.outWidth;
-    const { chunks, kPerChunk } = depthwiseChunks(c.outChannels, K);
+    // About 2k workgroups in all, each chunk at least 256 positions long.
+    const { chunks, chunkLength: kPerChunk } = splitReduction(K, Math.ceil(c.outChannels / CHANNELS_PER_GROUP), 2048, 256);
     const partial = backend.runWebGPUProgram(new DepthwiseFilterGradProgram(c.filterHeight, c.filterWidth, c.outChannels, chunks), [x, dy], 'float32',
       [c.inHeight, c.inWidth, c.inChannels, c.outChannels / c.inChannels, c.outHeight, c.outWidth, c.outChannels, c.strideHeight, c.strideWidth,
         c.padInfo.top, c.padInfo.left, K, kPerChunk].map((d) => ({ type: 'int32', data: [d] })) as never);

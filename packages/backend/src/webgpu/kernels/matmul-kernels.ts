@@ -29,19 +29,17 @@ export function splitKShape(a: TensorInfo, b: TensorInfo, transposeA: boolean, t
   return { M, K, N };
 }
 
-type Args = KernelArgs;
-
 export function matMulKernelConfigs(stock: StockKernels): KernelConfig[] {
-  const fallback = (name: string, args: Args): TensorInfo => runStock(stock, name, args);
+  const fallback = (name: string, args: KernelArgs): TensorInfo => runStock(stock, name, args);
   const outShape = (a: TensorInfo, M: number, N: number) => [...a.shape.slice(0, -2), M, N];
-  const batchMatMul = (args: Args): TensorInfo => {
+  const batchMatMul = (args: KernelArgs): TensorInfo => {
     const { a, b } = args.inputs;
     const { transposeA, transposeB } = args.attrs as unknown as BatchMatMulAttrs;
     const s = splitKShape(a, b, transposeA, transposeB);
     if (!s) return fallback(BatchMatMul, args);
     return runSplitKMatMul(args.backend, a, b, s.M, s.K, s.N, outShape(a, s.M, s.N));
   };
-  const fusedMatMul = (args: Args): TensorInfo => {
+  const fusedMatMul = (args: KernelArgs): TensorInfo => {
     const { a, b, bias, preluActivationWeights } = args.inputs;
     const { transposeA, transposeB, activation, leakyreluAlpha } = args.attrs as unknown as _FusedMatMulAttrs;
     const s = splitKShape(a, b, transposeA, transposeB);
