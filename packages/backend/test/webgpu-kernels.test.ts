@@ -6,7 +6,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import * as tf from '@tensorflow/tfjs-core';
 import { setupWebGPU } from '../src/webgpu/index';
 import { registerWebGPUKernels } from '../src/webgpu/kernels/register';
-import { CONV_CASES, DEPTHWISE_CASES, checkConvCase, checkDepthwiseCase, checkConvBiasRelu, checkFusedConv, checkMatMuls, checkSmallNet, checkSums } from '../src/webgpu/numeric-check';
+import { CONV_CASES, DEPTHWISE_CASES, checkConvCase, checkDepthwiseCase, checkConvBiasRelu, checkFusedConv, checkMatMuls, checkSmallNet, checkSums, type CheckResult } from '../src/webgpu/numeric-check';
 
 const adapter = await setupWebGPU().catch((e: Error) => {
   // scripts/test-webgpu.sh sets PARTS_REQUIRE_WEBGPU: there, no adapter is a failure, not a skip.
@@ -14,6 +14,11 @@ const adapter = await setupWebGPU().catch((e: Error) => {
   console.info(`webgpu kernel tests skipped: ${e.message}`);
   return null;
 });
+
+/** Every relative error of a check below `tol`, each reported under its own name. */
+function expectBelow(r: CheckResult, tol: number, prefix?: string): void {
+  for (const [k, e] of Object.entries(r.errors)) expect(e, prefix ? `${prefix} ${k}` : k).toBeLessThan(tol);
+}
 
 describe.skipIf(!adapter)('webgpu kernels vs cpu', () => {
   it('registers and starts the webgpu backend', async () => {
@@ -25,7 +30,7 @@ describe.skipIf(!adapter)('webgpu kernels vs cpu', () => {
     it(`conv ${c.name}: forward and both gradients match cpu`, async () => {
       await tf.setBackend('webgpu');
       const r = await checkConvCase(c, 'webgpu', 17);
-      for (const [k, e] of Object.entries(r.errors)) expect(e, `${c.name} ${k}`).toBeLessThan(1e-4);
+      expectBelow(r, 1e-4, c.name);
     });
   }
 
@@ -33,32 +38,32 @@ describe.skipIf(!adapter)('webgpu kernels vs cpu', () => {
     it(`depthwise ${c.name}: forward and both gradients match cpu`, async () => {
       await tf.setBackend('webgpu');
       const r = await checkDepthwiseCase(c, 'webgpu', 41);
-      for (const [k, e] of Object.entries(r.errors)) expect(e, `${c.name} ${k}`).toBeLessThan(1e-4);
+      expectBelow(r, 1e-4, c.name);
     });
   }
 
   it('fused conv2d (bias + every activation) matches cpu', async () => {
     await tf.setBackend('webgpu');
     const r = await checkFusedConv('webgpu', 3);
-    for (const [k, e] of Object.entries(r.errors)) expect(e, k).toBeLessThan(1e-4);
+    expectBelow(r, 1e-4);
   });
 
   it('conv + bias + relu with its own gradient (FusedConv2D, PartsReluGrad) matches cpu', async () => {
     await tf.setBackend('webgpu');
     const r = await checkConvBiasRelu('webgpu', 19);
-    for (const [k, e] of Object.entries(r.errors)) expect(e, k).toBeLessThan(1e-4);
+    expectBelow(r, 1e-4);
   });
 
   it('matrix products (split-K dense shape, fused, and stock shapes) match cpu', async () => {
     await tf.setBackend('webgpu');
     const r = await checkMatMuls('webgpu', 13);
-    for (const [k, e] of Object.entries(r.errors)) expect(e, k).toBeLessThan(1e-4);
+    expectBelow(r, 1e-4);
   });
 
   it('sum and mean over leading axes (column sum) and other axes match cpu', async () => {
     await tf.setBackend('webgpu');
     const r = await checkSums('webgpu', 5);
-    for (const [k, e] of Object.entries(r.errors)) expect(e, k).toBeLessThan(1e-5);
+    expectBelow(r, 1e-5);
   });
 
   it('more row tiles than one dispatch dimension allows (65,535) continue along z', async () => {
@@ -68,7 +73,7 @@ describe.skipIf(!adapter)('webgpu kernels vs cpu', () => {
       // 1·2100·2100 rows = 68,907 tiles of 64 rows.
       const c = { name: '1x1 over 4.4M pixels', x: [1, 2100, 2100, 1] as [number, number, number, number], filter: [1, 1, 1, 3] as [number, number, number, number], strides: 1, pad: 'valid' as const };
       const r = await checkConvCase(c, 'webgpu', 51);
-      for (const [k, e] of Object.entries(r.errors)) expect(e, k).toBeLessThan(1e-4);
+      expectBelow(r, 1e-4);
     } finally {
       delete process.env.PARTS_CONV_TILES;
     }
@@ -77,7 +82,7 @@ describe.skipIf(!adapter)('webgpu kernels vs cpu', () => {
   it('a small conv net has the same loss and gradients as on cpu', async () => {
     await tf.setBackend('webgpu');
     const r = await checkSmallNet('webgpu', 9);
-    for (const [k, e] of Object.entries(r.errors)) expect(e, k).toBeLessThan(1e-4);
+    expectBelow(r, 1e-4);
   });
 });
 
@@ -109,20 +114,20 @@ describe.skipIf(!adapter).each(VARIANTS)('webgpu conv kernels vs cpu with %o', (
     await tf.setBackend('webgpu');
     for (const c of CONV_CASES) {
       const r = await checkConvCase(c, 'webgpu', 23);
-      for (const [k, e] of Object.entries(r.errors)) expect(e, `${c.name} ${k}`).toBeLessThan(1e-4);
+      expectBelow(r, 1e-4, c.name);
     }
   });
 
   it('matrix products match cpu', async () => {
     await tf.setBackend('webgpu');
     const r = await checkMatMuls('webgpu', 37);
-    for (const [k, e] of Object.entries(r.errors)) expect(e, k).toBeLessThan(1e-4);
+    expectBelow(r, 1e-4);
   });
 
   it('a small conv net has the same loss and gradients as on cpu', async () => {
     await tf.setBackend('webgpu');
     const r = await checkSmallNet('webgpu', 31);
-    for (const [k, e] of Object.entries(r.errors)) expect(e, k).toBeLessThan(1e-4);
+    expectBelow(r, 1e-4);
   });
 });
 

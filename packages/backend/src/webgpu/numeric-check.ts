@@ -2,6 +2,7 @@
 // convolution forward pass and both of its gradients (and one small conv net's full gradient)
 // on both backends from the same random inputs and reports ‖gpu − cpu‖ / ‖cpu‖.
 import * as tf from '@tensorflow/tfjs-core';
+import { backend_util } from '@tensorflow/tfjs-core';
 // tfjs-layers registers tfjs-core's gradient functions (tf.grad needs them).
 import '@tensorflow/tfjs-layers';
 // The reference backend.
@@ -65,6 +66,21 @@ async function evalOn(backend: string, fn: (t: tf.Tensor[]) => tf.Tensor[], inpu
   }
 }
 
+/** Runs `make` on the cpu backend (randomValues reads synchronously, which WebGPU cannot in Node). */
+async function onCpu<T>(make: () => T): Promise<T> {
+  const prev = tf.getBackend();
+  await tf.setBackend('cpu');
+  try {
+    return make();
+  } finally {
+    await tf.setBackend(prev);
+  }
+}
+
+function result(name: string, errors: Record<string, number>, tol: number): CheckResult {
+  return { name, errors, ok: Object.values(errors).every((e) => e <= tol) };
+}
+
 function randomValues(shape: number[], seed: number): { shape: number[]; values: Float32Array } {
   // Fresh non-zero data per case (zeros would hide unwritten outputs and bad indexing).
   const t = tf.tidy(() => tf.randomNormal(shape, 0, 1, 'float32', seed));
@@ -74,45 +90,34 @@ function randomValues(shape: number[], seed: number): { shape: number[]; values:
 }
 
 export async function checkConvCase(c: ConvCase, gpu: string, seed: number, tol = 1e-4): Promise<CheckResult> {
-  const prev = tf.getBackend();
-  await tf.setBackend('cpu');
-  const x = randomValues(c.x, seed);
-  const w = randomValues(c.filter, seed + 1);
   const fwdOnly = (c.dilations ?? 1) > 1;
-  const outShape = tf.tidy(() => tf.conv2d(tf.zeros(c.x) as tf.Tensor4D, tf.zeros(c.filter) as tf.Tensor4D, c.strides, c.pad, 'NHWC', c.dilations ?? 1).shape);
-  const dy = randomValues(outShape, seed + 2);
-  await tf.setBackend(prev);
+  const { outShape } = backend_util.computeConv2DInfo(c.x, c.filter, c.strides, c.dilations ?? 1, c.pad);
+  const [x, w, dy] = await onCpu(() => [randomValues(c.x, seed), randomValues(c.filter, seed + 1), randomValues(outShape, seed + 2)]);
   const fn = (t: tf.Tensor[]): tf.Tensor[] => {
     const [xt, wt, dyt] = t as [tf.Tensor4D, tf.Tensor4D, tf.Tensor4D];
     const y = tf.conv2d(xt, wt, c.strides, c.pad, 'NHWC', c.dilations ?? 1);
     if (fwdOnly) return [y];
     const dx = tf.conv2dTranspose(dyt, wt, c.x, c.strides, c.pad); // = Conv2DBackpropInput
-    const dw = tf.conv2d(xt, wt, c.strides, c.pad).shape && backpropFilter(xt, dyt, c);
+    const dw = backpropFilter(xt, dyt, c);
     return [y, dx, dw];
   };
   const [ref, got] = [await evalOn('cpu', fn, [x, w, dy]), await evalOn(gpu, fn, [x, w, dy])];
   const labels = fwdOnly ? ['forward'] : ['forward', 'inputGrad', 'filterGrad'];
   const errors: Record<string, number> = {};
   labels.forEach((l, i) => (errors[l] = relErr(got[i], ref[i])));
-  const ok = Object.values(errors).every((e) => e <= tol);
-  return { name: c.name, errors, ok };
+  return result(c.name, errors, tol);
 }
 
 function backpropFilter(x: tf.Tensor4D, dy: tf.Tensor4D, c: ConvCase): tf.Tensor {
   // tf.grad of conv2d w.r.t. the filter runs exactly the Conv2DBackpropFilter kernel.
-  return tf.grad((w: tf.Tensor) => tf.sum(tf.mul(tf.conv2d(x, w as tf.Tensor4D, c.strides, c.pad), dy)))(tf.zerosLike(tf.variable(tf.zeros(c.filter), false)) as tf.Tensor);
+  return tf.grad((w: tf.Tensor) => tf.sum(tf.mul(tf.conv2d(x, w as tf.Tensor4D, c.strides, c.pad), dy)))(tf.zeros(c.filter));
 }
 
 /** Gradient of a small conv net (conv-relu-conv-relu-maxpool-dense-sigmoid BCE) on both backends. */
 export async function checkSmallNet(gpu: string, seed: number, tol = 1e-4): Promise<CheckResult> {
-  const prev = tf.getBackend();
-  await tf.setBackend('cpu');
   const shapes = { x: [4, 14, 14, 3], w1: [3, 3, 3, 10], b1: [10], w2: [3, 3, 10, 12], b2: [12], wd: [5 * 5 * 12, 1], bd: [1] };
-  const vals = Object.entries(shapes).map(([, s], i) => randomValues(s, seed + i));
-  await tf.setBackend(prev);
-  const labels = tf.tensor([1, 0, 1, 1], [4, 1]);
-  const labelValues = { shape: [4, 1], values: Float32Array.from(await labels.data()) };
-  labels.dispose();
+  const vals = await onCpu(() => Object.entries(shapes).map(([, s], i) => randomValues(s, seed + i)));
+  const labelValues = { shape: [4, 1], values: Float32Array.from([1, 0, 1, 1]) };
   const fn = (t: tf.Tensor[]): tf.Tensor[] => {
     const [x, ...params] = t;
     const y = t[t.length - 1];
@@ -132,7 +137,7 @@ export async function checkSmallNet(gpu: string, seed: number, tol = 1e-4): Prom
   const names = ['loss', 'dW1', 'db1', 'dW2', 'db2', 'dWdense', 'dbdense'];
   const errors: Record<string, number> = {};
   names.forEach((n, i) => (errors[n] = relErr(got[i], ref[i])));
-  return { name: 'small conv net gradients', errors, ok: Object.values(errors).every((e) => e <= tol) };
+  return result('small conv net gradients', errors, tol);
 }
 
 /**
@@ -145,15 +150,14 @@ export async function checkFusedConv(gpu: string, seed: number, tol = 1e-4): Pro
     { activation, bias: true, x: [2, 9, 8, 6], filter: [3, 3, 6, 10], strides: 1 + (i % 2), pad: 'same' as const },
     { activation, bias: false, x: [1, 7, 7, 5], filter: [1, 1, 5, 70], strides: 1, pad: 'valid' as const },
   ]);
-  const prev = tf.getBackend();
-  await tf.setBackend('cpu');
-  const inputs = cases.flatMap((c, i) => [
-    randomValues(c.x, seed + 4 * i),
-    randomValues(c.filter, seed + 4 * i + 1),
-    randomValues([c.filter[3]], seed + 4 * i + 2),
-    randomValues([c.filter[3]], seed + 4 * i + 3),
-  ]);
-  await tf.setBackend(prev);
+  const inputs = await onCpu(() =>
+    cases.flatMap((c, i) => [
+      randomValues(c.x, seed + 4 * i),
+      randomValues(c.filter, seed + 4 * i + 1),
+      randomValues([c.filter[3]], seed + 4 * i + 2),
+      randomValues([c.filter[3]], seed + 4 * i + 3),
+    ]),
+  );
   const fn = (t: tf.Tensor[]) =>
     cases.map((c, i) => {
       const [x, w, b, alphas] = t.slice(4 * i, 4 * i + 4);
@@ -167,7 +171,7 @@ export async function checkFusedConv(gpu: string, seed: number, tol = 1e-4): Pro
   const [ref, got] = [await evalOn('cpu', fn, inputs), await evalOn(gpu, fn, inputs)];
   const errors: Record<string, number> = {};
   cases.forEach((c, i) => (errors[`${c.activation}${c.bias ? '+bias' : ''} [${c.filter}] s${c.strides}`] = relErr(got[i], ref[i])));
-  return { name: 'fused conv2d (bias, activations)', errors, ok: Object.values(errors).every((e) => e <= tol) };
+  return result('fused conv2d (bias, activations)', errors, tol);
 }
 
 /** Depthwise filters are [fH, fW, C, multiplier]; tfjs has no depthwise gradients with dilation. */
@@ -181,13 +185,8 @@ export const DEPTHWISE_CASES: DepthwiseCase[] = [
 
 /** Depthwise convolution forward and both gradients (ours: the filter gradient). */
 export async function checkDepthwiseCase(c: DepthwiseCase, gpu: string, seed: number, tol = 1e-4): Promise<CheckResult> {
-  const prev = tf.getBackend();
-  await tf.setBackend('cpu');
-  const x = randomValues(c.x, seed);
-  const w = randomValues(c.filter, seed + 1);
-  const outShape = tf.tidy(() => tf.depthwiseConv2d(tf.zeros(c.x) as tf.Tensor4D, tf.zeros(c.filter) as tf.Tensor4D, c.strides, c.pad).shape);
-  const dy = randomValues(outShape, seed + 2);
-  await tf.setBackend(prev);
+  const { outShape } = backend_util.computeConv2DInfo(c.x, c.filter, c.strides, 1, c.pad, undefined, true);
+  const [x, w, dy] = await onCpu(() => [randomValues(c.x, seed), randomValues(c.filter, seed + 1), randomValues(outShape, seed + 2)]);
   const fn = (t: tf.Tensor[]): tf.Tensor[] => {
     const [xt, wt, dyt] = t as [tf.Tensor4D, tf.Tensor4D, tf.Tensor4D];
     const f = (a: tf.Tensor, b: tf.Tensor) => tf.sum(tf.mul(tf.depthwiseConv2d(a as tf.Tensor4D, b as tf.Tensor4D, c.strides, c.pad), dyt));
@@ -197,7 +196,7 @@ export async function checkDepthwiseCase(c: DepthwiseCase, gpu: string, seed: nu
   const [ref, got] = [await evalOn('cpu', fn, [x, w, dy]), await evalOn(gpu, fn, [x, w, dy])];
   const errors: Record<string, number> = {};
   ['forward', 'inputGrad', 'filterGrad'].forEach((l, i) => (errors[l] = relErr(got[i], ref[i])));
-  return { name: c.name, errors, ok: Object.values(errors).every((e) => e <= tol) };
+  return result(c.name, errors, tol);
 }
 
 /**
@@ -212,10 +211,9 @@ export async function checkMatMuls(gpu: string, seed: number, tol = 1e-4): Promi
     { name: 'stock: small K 20x30 · 30x40', a: [20, 30], b: [30, 40] },
     { name: 'stock: transposed 6000x4 ᵀ · 6000x5', a: [6000, 4], b: [6000, 5], transposeA: true },
   ];
-  const prev = tf.getBackend();
-  await tf.setBackend('cpu');
-  const inputs = cases.flatMap((c, i) => [randomValues(c.a, seed + 3 * i), randomValues(c.b, seed + 3 * i + 1), randomValues([c.b[1]], seed + 3 * i + 2)]);
-  await tf.setBackend(prev);
+  const inputs = await onCpu(() =>
+    cases.flatMap((c, i) => [randomValues(c.a, seed + 3 * i), randomValues(c.b, seed + 3 * i + 1), randomValues([c.b[1]], seed + 3 * i + 2)]),
+  );
   const fn = (t: tf.Tensor[]) =>
     cases.map((c, i) => {
       const [a, b, bias] = t.slice(3 * i, 3 * i + 3) as tf.Tensor2D[];
@@ -226,7 +224,7 @@ export async function checkMatMuls(gpu: string, seed: number, tol = 1e-4): Promi
   const [ref, got] = [await evalOn('cpu', fn, inputs), await evalOn(gpu, fn, inputs)];
   const errors: Record<string, number> = {};
   cases.forEach((c, i) => (errors[c.name] = relErr(got[i], ref[i])));
-  return { name: 'matrix products', errors, ok: Object.values(errors).every((e) => e <= tol) };
+  return result('matrix products', errors, tol);
 }
 
 /**
@@ -240,13 +238,12 @@ export async function checkConvBiasRelu(gpu: string, seed: number, tol = 1e-4): 
     { name: '3x3 s2 same 8->12', x: [2, 9, 9, 8], w: [3, 3, 8, 12], strides: 2, pad: 'same' as const },
     { name: '1x1 s1 same 20->70', x: [1, 5, 5, 20], w: [1, 1, 20, 70], strides: 1, pad: 'same' as const },
   ];
-  const prev = tf.getBackend();
-  await tf.setBackend('cpu');
-  const inputs = cases.flatMap((c, i) => {
-    const out = tf.tidy(() => tf.conv2d(tf.zeros(c.x) as tf.Tensor4D, tf.zeros(c.w) as tf.Tensor4D, c.strides, c.pad).shape);
-    return [randomValues(c.x, seed + 4 * i), randomValues(c.w, seed + 4 * i + 1), randomValues([c.w[3]], seed + 4 * i + 2), randomValues(out, seed + 4 * i + 3)];
-  });
-  await tf.setBackend(prev);
+  const inputs = await onCpu(() =>
+    cases.flatMap((c, i) => {
+      const { outShape } = backend_util.computeConv2DInfo(c.x, c.w, c.strides, 1, c.pad);
+      return [randomValues(c.x, seed + 4 * i), randomValues(c.w, seed + 4 * i + 1), randomValues([c.w[3]], seed + 4 * i + 2), randomValues(outShape, seed + 4 * i + 3)];
+    }),
+  );
   let fusedRuns = 0;
   const fn = (t: tf.Tensor[]) =>
     cases.flatMap((c, i) => {
@@ -267,7 +264,7 @@ export async function checkConvBiasRelu(gpu: string, seed: number, tol = 1e-4): 
   cases.forEach((c, i) => labels.forEach((l, j) => (errors[`${c.name} ${l}`] = relErr(got[5 * i + j], ref[5 * i + j]))));
   // On the GPU run the fused op must have been used (else this compared cpu's formula with itself).
   errors['fused op used on gpu'] = fusedRuns === 2 * cases.length ? 0 : 1;
-  return { name: 'conv + bias + relu with its own gradient', errors, ok: Object.values(errors).every((e) => e <= tol) };
+  return result('conv + bias + relu with its own gradient', errors, tol);
 }
 
 /** tf.sum over the leading axes (bias gradients: our column sum) and other axes (stock kernel). */
@@ -279,10 +276,7 @@ export async function checkSums(gpu: string, seed: number, tol = 1e-5): Promise<
     { shape: [2, 33, 31, 70], axis: [0, 1, 2] },
     { shape: [4, 5, 6], axis: [1, 2] },
   ];
-  const prev = tf.getBackend();
-  await tf.setBackend('cpu');
-  const inputs = cases.map((c, i) => randomValues(c.shape, seed + i));
-  await tf.setBackend(prev);
+  const inputs = await onCpu(() => cases.map((c, i) => randomValues(c.shape, seed + i)));
   const fn = (t: tf.Tensor[]) => [
     ...t.map((x, i) => tf.sum(x, cases[i].axis, cases[i].keepDims ?? false)),
     ...t.map((x, i) => tf.mean(x, cases[i].axis, cases[i].keepDims ?? false)),
@@ -291,7 +285,7 @@ export async function checkSums(gpu: string, seed: number, tol = 1e-5): Promise<
   const errors: Record<string, number> = {};
   cases.forEach((c, i) => (errors[`sum [${c.shape}] axis ${c.axis}`] = relErr(got[i], ref[i])));
   cases.forEach((c, i) => (errors[`mean [${c.shape}] axis ${c.axis}`] = relErr(got[cases.length + i], ref[cases.length + i])));
-  return { name: 'sum and mean over axes', errors, ok: Object.values(errors).every((e) => e <= tol) };
+  return result('sum and mean over axes', errors, tol);
 }
 
 export async function runNumericCheck(gpu = 'webgpu', log: (m: string) => void = console.log): Promise<CheckResult[]> {
