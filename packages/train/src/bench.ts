@@ -40,6 +40,28 @@ async function timeIt(fn: () => Promise<void>, minSeconds: number, maxIters: num
   return { iters, seconds: (performance.now() - t0) / 1000 };
 }
 
+/**
+ * timeIt for a call that returns a tensor, keeping one call in flight: on a GPU, waiting for each
+ * result before queueing the next call would measure readback latency rather than throughput.
+ * The last result is read (and disposed) after the clock stops.
+ */
+async function timeInFlight(run: () => tf.Tensor, minSeconds: number, maxIters: number): Promise<{ iters: number; seconds: number }> {
+  let pending: tf.Tensor | null = null;
+  const settle = async () => {
+    if (!pending) return;
+    await pending.data();
+    pending.dispose();
+    pending = null;
+  };
+  const r = await timeIt(async () => {
+    const next = run();
+    await settle();
+    pending = next;
+  }, minSeconds, maxIters);
+  await settle();
+  return r;
+}
+
 /** Forward and training-step throughput of one architecture on the current backend. */
 export async function benchModel(o: BenchModelOptions): Promise<BenchRecord[]> {
   const built = buildClassifier({ arch: o.arch, mode: 'scratch', imgSize: o.imgSize, numClasses: 2, seed: 1 });
@@ -52,21 +74,7 @@ export async function benchModel(o: BenchModelOptions): Promise<BenchRecord[]> {
   const out: BenchRecord[] = [];
   const backend = tf.getBackend();
   try {
-    // Keep one batch in flight: on a GPU, waiting for each result before queueing the next batch
-    // would measure readback latency rather than throughput.
-    let pending: tf.Tensor | null = null;
-    const fwd = await timeIt(async () => {
-      const p = tf.tidy(() => model.predict(x) as tf.Tensor);
-      if (pending) {
-        await pending.data();
-        pending.dispose();
-      }
-      pending = p;
-    }, o.minSeconds, o.maxIters);
-    if (pending) {
-      await (pending as tf.Tensor).data();
-      (pending as tf.Tensor).dispose();
-    }
+    const fwd = await timeInFlight(() => tf.tidy(() => model.predict(x) as tf.Tensor), o.minSeconds, o.maxIters);
     const fwdIps = (fwd.iters * o.batch) / fwd.seconds;
     out.push({ backend, model: o.arch, phase: 'forward', imgSize: o.imgSize, batch: o.batch, imagesPerSec: fwdIps, gflopsPerSec: (fwdIps * flops) / 1e9 });
     // wasm's heap cannot hold a big batch's backward pass (see memory.ts): measure the step on the
@@ -75,20 +83,11 @@ export async function benchModel(o: BenchModelOptions): Promise<BenchRecord[]> {
     const xt = trainBatch === o.batch ? x : tf.slice(x, 0, trainBatch);
     const yt = trainBatch === o.batch ? y : (tf.slice(y, 0, trainBatch) as tf.Tensor2D);
     try {
-      // Same for the step: queue the next one before reading the previous loss.
-      let pendingLoss: tf.Tensor | null = null;
-      const step = await timeIt(async () => {
-        const loss = opt.minimize(() => weightedCrossEntropy(yt, model.apply(xt, { training: true }) as tf.Tensor, null, 'sigmoid'), true, vars)!;
-        if (pendingLoss) {
-          await pendingLoss.data();
-          pendingLoss.dispose();
-        }
-        pendingLoss = loss;
-      }, o.minSeconds, o.maxIters);
-      if (pendingLoss) {
-        await (pendingLoss as tf.Tensor).data();
-        (pendingLoss as tf.Tensor).dispose();
-      }
+      const step = await timeInFlight(
+        () => opt.minimize(() => weightedCrossEntropy(yt, model.apply(xt, { training: true }) as tf.Tensor, null, 'sigmoid'), true, vars)!,
+        o.minSeconds,
+        o.maxIters,
+      );
       const stepIps = (step.iters * trainBatch) / step.seconds;
       // A training step is about 3x the forward FLOPs (forward + input and weight gradients).
       out.push({ backend, model: o.arch, phase: 'train', imgSize: o.imgSize, batch: trainBatch, imagesPerSec: stepIps, gflopsPerSec: (stepIps * 3 * flops) / 1e9 });
