@@ -1,20 +1,17 @@
 import { promises as fs } from 'node:fs';
-import os from 'node:os';
 import path from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { generateDemoDataset, listDataset, type DatasetIndex, type Sample } from '@parts/data';
+import { listDataset, type DatasetIndex, type Sample } from '@parts/data';
+import { demoWorkspace, QUICK_TRAIN } from './fixtures';
 import { applyFold, crossValidate, formatCvResult, stratifiedFolds, summarize, wilson95, type TrainOptions } from '../src/index';
 
 let data: string;
 let out: string;
 let index: DatasetIndex;
-const quick: Omit<TrainOptions, 'data'> = { arch: 'tinyvgg', mode: 'scratch', imgSize: 24, epochs: 2, batchSize: 8, backend: 'wasm', quiet: true, patience: 0 };
+const quick: Omit<TrainOptions, 'data'> = { ...QUICK_TRAIN, epochs: 2 };
 
 beforeAll(async () => {
-  const tmp = await fs.mkdtemp(path.join(os.tmpdir(), 'train-cv-'));
-  data = path.join(tmp, 'demo');
-  out = path.join(tmp, 'runs');
-  await generateDemoDataset(data, { seed: 5, trainPerClass: 7, testPerClass: 2, width: 160, height: 120 });
+  ({ data, out } = await demoWorkspace('train-cv-', { seed: 5, trainPerClass: 7, testPerClass: 2, width: 160, height: 120 }));
   index = await listDataset(data);
 });
 

@@ -1,23 +1,20 @@
 import { execFile } from 'node:child_process';
 import { promises as fs } from 'node:fs';
-import os from 'node:os';
 import path from 'node:path';
 import { promisify } from 'node:util';
 import { beforeAll, describe, expect, it } from 'vitest';
 import * as tf from '@tensorflow/tfjs-core';
-import { generateDemoDataset, repoRoot } from '@parts/data';
+import { repoRoot } from '@parts/data';
 import { disposeClassifier, loadClassifier } from '@parts/models';
-import { predictFiles, train, type TrainOptions } from '../src/index';
+import { predictFiles, train } from '../src/index';
+import { demoWorkspace, QUICK_TRAIN } from './fixtures';
 
 let data: string;
 let out: string;
-const quick: Omit<TrainOptions, 'data'> = { arch: 'tinyvgg', mode: 'scratch', imgSize: 24, epochs: 3, batchSize: 8, backend: 'wasm', quiet: true, patience: 0 };
+const quick = QUICK_TRAIN;
 
 beforeAll(async () => {
-  const tmp = await fs.mkdtemp(path.join(os.tmpdir(), 'train-e2e-'));
-  data = path.join(tmp, 'demo');
-  out = path.join(tmp, 'runs');
-  await generateDemoDataset(data, { seed: 3, trainPerClass: 6, testPerClass: 3, width: 160, height: 120 });
+  ({ data, out } = await demoWorkspace('train-e2e-', { seed: 3, trainPerClass: 6, testPerClass: 3, width: 160, height: 120 }));
 });
 
 const readJson = async (dir: string, f: string) => JSON.parse(await fs.readFile(path.join(dir, f), 'utf8'));
