@@ -2,9 +2,15 @@
 // matmul, depthwise filter gradient, column sums) against the cpu backend. Runs where a WebGPU
 // adapter exists (a GPU machine, or Mesa's lavapipe: scripts/test-webgpu.sh fetches it and runs
 // this file, as CI does); skipped elsewhere, where setupWebGPU fails cleanly with its reason.
+import { mkdtempSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import * as tf from '@tensorflow/tfjs-core';
-import { setupWebGPU } from '../src/webgpu/index';
+import type { WebGPUBackend } from '@tensorflow/tfjs-backend-webgpu';
+import { initKernelTuning, kernelRevision, loadTuneCache, TUNE_CANDIDATES, tuneShape, tuneWebGPUKernels } from '../src/webgpu/autotune';
+import { convFlops, convShapeKey, formatVariant, DEFAULT_KERNELS, resetKernelChoices, usedKernels } from '../src/webgpu/kernels/kernel-choice';
+import { convBiasRelu, setupWebGPU } from '../src/webgpu/index';
 import { registerWebGPUKernels } from '../src/webgpu/kernels/register';
 import { CONV_CASES, DEPTHWISE_CASES, checkConvCase, checkDepthwiseCase, checkConvBiasRelu, checkFusedConv, checkMatMuls, checkSmallNet, checkSums, type CheckResult } from '../src/webgpu/numeric-check';
 
@@ -23,7 +29,7 @@ function expectBelow(r: CheckResult, tol: number, prefix?: string): void {
 describe.skipIf(!adapter)('webgpu kernels vs cpu', () => {
   it('registers and starts the webgpu backend', async () => {
     expect(await tf.setBackend('webgpu')).toBe(true);
-    expect(registerWebGPUKernels()).toEqual(expect.arrayContaining(['Conv2D', 'FusedConv2D', 'Conv2DBackpropInput', 'Conv2DBackpropFilter', 'BatchMatMul', '_FusedMatMul', 'DepthwiseConv2dNativeBackpropFilter', 'Sum', 'Mean', 'PartsReluGrad']));
+    expect(registerWebGPUKernels()).toEqual(expect.arrayContaining(['Conv2D', 'FusedConv2D', 'Conv2DBackpropInput', 'Conv2DBackpropFilter', 'BatchMatMul', '_FusedMatMul', 'DepthwiseConv2dNativeBackpropFilter', 'Sum', 'Mean', 'PartsReluGrad', 'PartsConvBiasRelu']));
   });
 
   for (const c of CONV_CASES) {
@@ -52,6 +58,27 @@ describe.skipIf(!adapter)('webgpu kernels vs cpu', () => {
     await tf.setBackend('webgpu');
     const r = await checkConvBiasRelu('webgpu', 19);
     expectBelow(r, 1e-4);
+  });
+
+  it('conv + bias + relu computes the input gradient only when something needs it (never for the image)', async () => {
+    await tf.setBackend('webgpu');
+    const x = tf.randomNormal([2, 10, 10, 3], 0, 1, 'float32', 1) as tf.Tensor4D;
+    const w = tf.randomNormal([3, 3, 3, 8], 0, 1, 'float32', 2) as tf.Tensor4D;
+    const b = tf.zeros([8]) as tf.Tensor1D;
+    const kernelsOf = async (wrt: 'params' | 'all') => {
+      const prof = await tf.profile(async () => {
+        const loss = (...t: tf.Tensor[]) => tf.sum(convBiasRelu((wrt === 'all' ? t[0] : x) as tf.Tensor4D, t.at(-2) as tf.Tensor4D, t.at(-1) as tf.Tensor1D, { strides: [1, 1], pad: 'same' })) as tf.Scalar;
+        const grads = tf.grads(loss)(wrt === 'all' ? [x, w, b] : [w, b]);
+        await Promise.all(grads.map((g) => g.data()));
+        tf.dispose(grads);
+      });
+      return prof.kernels.map((k) => k.name);
+    };
+    const params = await kernelsOf('params');
+    expect(params).toEqual(expect.arrayContaining(['PartsConvBiasRelu', 'PartsReluGrad', 'Conv2DBackpropFilter']));
+    expect(params).not.toContain('Conv2DBackpropInput');
+    expect(await kernelsOf('all')).toContain('Conv2DBackpropInput');
+    tf.dispose([x, w, b]);
   });
 
   it('matrix products (split-K dense shape, fused, and stock shapes) match cpu', async () => {
@@ -128,6 +155,53 @@ describe.skipIf(!adapter).each(VARIANTS)('webgpu conv kernels vs cpu with %o', (
     await tf.setBackend('webgpu');
     const r = await checkSmallNet('webgpu', 31);
     expectBelow(r, 1e-4);
+  });
+});
+
+// Autotuning (autotune.ts) on a real adapter: the timing is meaningless on lavapipe, but the
+// mechanics are not: which shapes get timed, every candidate's output checked against the default,
+// the choice used afterwards, the cache written.
+describe.skipIf(!adapter)('webgpu kernel autotuning', () => {
+  afterAll(() => {
+    resetKernelChoices();
+    initKernelTuning(adapter!, { PARTS_WEBGPU_AUTOTUNE: '0' });
+  });
+
+  it('times every candidate on the shapes a training step met, keeps a correct one, caches it, and the step still matches cpu', async () => {
+    await tf.setBackend('webgpu');
+    resetKernelChoices();
+    const file = path.join(mkdtempSync(path.join(os.tmpdir(), 'parts-tune-')), 'kernels.json');
+    expect(initKernelTuning({ device: adapter!.device, software: false }, { PARTS_WEBGPU_TUNE_CACHE: file }, 0)).toBe(true);
+    expectBelow(await checkSmallNet('webgpu', 9), 1e-4); // records the shapes (default kernels)
+    const lines: string[] = [];
+    const results = await tuneWebGPUKernels({ rounds: 1, log: (l) => lines.push(l) });
+    expect(new Set(results.map((r) => r.op))).toEqual(new Set(['forward', 'inputGrad', 'filterGrad']));
+    expect(results.length).toBeGreaterThanOrEqual(5); // two layers' forward and filter gradients, one input gradient at least
+    for (const r of results) {
+      for (const v of TUNE_CANDIDATES) expect(r.timings[v], `${r.key} ${v}`).toBeTypeOf('number');
+      expect(r.ms).toBeLessThanOrEqual(r.defaultMs);
+      expect(r.defaultVariant).toBe(formatVariant(DEFAULT_KERNELS[r.op]));
+    }
+    expect(lines[0]).toMatch(/timing kernel variants for \d+ new shape/);
+    expect(lines.at(-1)).toMatch(/done in/);
+    // The chosen variants run now, and the gradients still match.
+    expectBelow(await checkSmallNet('webgpu', 9), 1e-4);
+    const used = new Map(usedKernels().map((u) => [u.key, u]));
+    for (const r of results) expect(used.get(r.key)).toMatchObject({ variant: r.variant, source: 'measured', ms: r.ms });
+    // Nothing new to time; the cache holds every choice for this adapter and kernel revision.
+    expect(await tuneWebGPUKernels({ log: () => {} })).toEqual([]);
+    const cached = loadTuneCache(file, adapter!.device, kernelRevision()).entries;
+    expect(Object.fromEntries(Object.entries(cached).map(([k, e]) => [k, e.variant]))).toEqual(Object.fromEntries(results.map((r) => [r.key, r.variant])));
+  }, 120_000);
+
+  it('rejects a candidate whose output differs from the default variant\'s', async () => {
+    await tf.setBackend('webgpu');
+    const conv = tf.backend_util.computeConv2DInfo([2, 10, 10, 6], [3, 3, 6, 8], 1, 1, 'same');
+    const shape = { key: convShapeKey('forward', conv), op: 'forward' as const, conv, flops: convFlops(conv) };
+    const r = await tuneShape(tf.engine().backend as unknown as WebGPUBackend, shape, { candidates: ['4x4:vec4'], tolerance: -1, rounds: 1 });
+    expect(r.timings['4x4:vec4']).toMatch(/wrong result \(relative difference .* from 8x4\)/);
+    expect(r.variant).toBe(r.defaultVariant);
+    expect(r.timings[r.defaultVariant]).toBeTypeOf('number');
   });
 });
 

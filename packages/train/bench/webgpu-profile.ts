@@ -9,6 +9,7 @@ import type * as tfl from '@tensorflow/tfjs-layers';
 import { buildClassifier } from '@parts/models';
 import { weightedCrossEntropy } from '../src/loss';
 import { initForBench } from './init-backend';
+import { tuneWebGPUKernels, usedKernels } from '../../backend/src/webgpu/index';
 import { makeTrainStep, tinyVgg } from './tinyvgg';
 
 const args = process.argv.slice(2);
@@ -76,6 +77,13 @@ async function timeSteps(n: number, fn: () => tf.Tensor): Promise<{ syncMs: numb
 // Warm-up compiles every pipeline.
 await timeSteps(1, () => step(x, y));
 await timeSteps(1, () => tf.tidy(() => model.predict(x) as tf.Tensor));
+// With autotuning on (a hardware adapter, unless PARTS_WEBGPU_AUTOTUNE=0), the shapes just met get
+// their fastest kernel variants first; then warm up again to compile those.
+const tuned = backend === 'webgpu' ? await tuneWebGPUKernels({ log: (l) => console.log(l) }) : [];
+if (tuned.length) {
+  await timeSteps(1, () => step(x, y));
+  await timeSteps(1, () => tf.tidy(() => model.predict(x) as tf.Tensor));
+}
 const n = Number(process.env.PARTS_PROFILE_ITERS ?? 5);
 const st = await timeSteps(n, () => step(x, y));
 const fw = await timeSteps(n, () => tf.tidy(() => model.predict(x) as tf.Tensor));
@@ -143,7 +151,9 @@ if (origRun) {
     console.log(`  program ${name.padEnd(28)} ${String(e.n).padStart(4)}x  input/thread ${e.perThread.toFixed(0).padStart(7)} (${e.worst})  min threads ${e.minThreads}`);
   }
 }
+// The variant each GEMM shape ran with (default, measured, cached, or set through the environment).
+for (const u of usedKernels()) console.log(`  gemm ${u.key}: ${u.variant} (${u.source}${u.ms !== undefined ? ` ${u.ms.toFixed(3)} ms, default ${u.defaultMs?.toFixed(3)} ms` : ''})`);
 if (jsonFile) {
-  writeFileSync(jsonFile, JSON.stringify({ info, arch, imgSize, batch, stepMs, fwdMs, step: st, forward: fw, kernelTotalMs: total,
+  writeFileSync(jsonFile, JSON.stringify({ info, arch, imgSize, batch, stepMs, fwdMs, step: st, forward: fw, kernelTotalMs: total, tuned, used: usedKernels(),
     kernels: prof.kernels.map((k) => ({ name: k.name, ms: k.kernelTimeMs, inputShapes: k.inputShapes, outputShapes: k.outputShapes })) }, null, 1));
 }

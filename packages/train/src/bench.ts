@@ -27,6 +27,11 @@ export interface BenchModelOptions {
   /** Stop timing a phase after this long (after at least one timed iteration). */
   minSeconds: number;
   maxIters: number;
+  /**
+   * Called after one untimed call of each phase: an autotuning backend (WebGPU) times its kernel
+   * variants on the shapes just met, so the figures are those of the tuned kernels.
+   */
+  tune?: () => Promise<unknown>;
 }
 
 async function timeIt(fn: () => Promise<void>, minSeconds: number, maxIters: number): Promise<{ iters: number; seconds: number }> {
@@ -73,8 +78,17 @@ export async function benchModel(o: BenchModelOptions): Promise<BenchRecord[]> {
   const vars = model.trainableWeights.map((w) => w.read() as tf.Variable);
   const out: BenchRecord[] = [];
   const backend = tf.getBackend();
+  const warmAndTune = async (run: () => tf.Tensor) => {
+    if (!o.tune) return;
+    const t = run();
+    await t.data();
+    t.dispose();
+    await o.tune();
+  };
   try {
-    const fwd = await timeInFlight(() => tf.tidy(() => model.predict(x) as tf.Tensor), o.minSeconds, o.maxIters);
+    const predict = () => tf.tidy(() => model.predict(x) as tf.Tensor);
+    await warmAndTune(predict);
+    const fwd = await timeInFlight(predict, o.minSeconds, o.maxIters);
     const fwdIps = (fwd.iters * o.batch) / fwd.seconds;
     out.push({ backend, model: o.arch, phase: 'forward', imgSize: o.imgSize, batch: o.batch, imagesPerSec: fwdIps, gflopsPerSec: (fwdIps * flops) / 1e9 });
     // wasm's heap cannot hold a big batch's backward pass (see memory.ts): measure the step on the
@@ -83,11 +97,9 @@ export async function benchModel(o: BenchModelOptions): Promise<BenchRecord[]> {
     const xt = trainBatch === o.batch ? x : tf.slice(x, 0, trainBatch);
     const yt = trainBatch === o.batch ? y : (tf.slice(y, 0, trainBatch) as tf.Tensor2D);
     try {
-      const step = await timeInFlight(
-        () => opt.minimize(() => weightedCrossEntropy(yt, model.apply(xt, { training: true }) as tf.Tensor, null, 'sigmoid'), true, vars)!,
-        o.minSeconds,
-        o.maxIters,
-      );
+      const trainStep = () => opt.minimize(() => weightedCrossEntropy(yt, model.apply(xt, { training: true }) as tf.Tensor, null, 'sigmoid'), true, vars)!;
+      await warmAndTune(trainStep);
+      const step = await timeInFlight(trainStep, o.minSeconds, o.maxIters);
       const stepIps = (step.iters * trainBatch) / step.seconds;
       // A training step is about 3x the forward FLOPs (forward + input and weight gradients).
       out.push({ backend, model: o.arch, phase: 'train', imgSize: o.imgSize, batch: trainBatch, imagesPerSec: stepIps, gflopsPerSec: (stepIps * 3 * flops) / 1e9 });

@@ -53,6 +53,12 @@ export interface FitLoopOptions {
   valBatches?: () => Iterable<Batch> | AsyncIterable<Batch>;
   batchesPerEpoch: number;
   progress?: EpochProgress;
+  /**
+   * Awaited after the first training step and after the first epoch: an autotuning backend
+   * (WebGPU) times its kernel variants on the shapes met so far (training, last partial batch,
+   * validation) and uses the fastest from then on.
+   */
+  tuneKernels?: () => Promise<unknown>;
 }
 
 export async function fitLoop(o: FitLoopOptions): Promise<History> {
@@ -64,6 +70,7 @@ export async function fitLoop(o: FitLoopOptions): Promise<History> {
   let best: tf.Tensor[] | null = null;
   let bestValue = Infinity;
   let sinceBest = 0;
+  let steps = 0;
   try {
     for (let epoch = 1; epoch <= o.epochs; epoch++) {
       const t0 = Date.now();
@@ -92,6 +99,10 @@ export async function fitLoop(o: FitLoopOptions): Promise<History> {
           read.catch(() => undefined); // awaited below or on the next batch; no unhandled rejection meanwhile
           if (pending) await pending;
           pending = read;
+          if (++steps === 1 && o.tuneKernels) {
+            await read;
+            await o.tuneKernels();
+          }
         } finally {
           disposeBatch(batch);
         }
@@ -105,6 +116,7 @@ export async function fitLoop(o: FitLoopOptions): Promise<History> {
         rec.valLoss = v.loss;
         rec.valAcc = v.accuracy;
       }
+      if (epoch === 1) await o.tuneKernels?.();
       rec.timeMs = Date.now() - t0;
       history.epochs.push(rec);
       const monitored = history.monitor === 'valLoss' ? rec.valLoss! : rec.loss;

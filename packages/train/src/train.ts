@@ -3,7 +3,7 @@ import path from 'node:path';
 import seedrandom from 'seedrandom';
 import * as tf from '@tensorflow/tfjs-core';
 import type * as tfl from '@tensorflow/tfjs-layers';
-import { initBackend, type BackendInfo } from '@parts/backend';
+import { initBackend, tuneWebGPUKernels, usedKernels, type BackendInfo } from '@parts/backend';
 import {
   AUGMENT_PRESETS,
   checkDataset,
@@ -126,6 +126,7 @@ export async function train(options: TrainOptions): Promise<TrainResult> {
             )
         : undefined,
       progress: o.quiet ? undefined : consoleProgress(),
+      tuneKernels: backend.name === 'webgpu' ? () => tuneWebGPUKernels({ log }) : undefined,
     });
     const trainTimeMs = Date.now() - t0;
 
@@ -142,6 +143,8 @@ export async function train(options: TrainOptions): Promise<TrainResult> {
       bestEpoch: history.bestEpoch,
     };
     await writeRunJson(run, 'history.json', history);
+    // Which GPU kernel variant each convolution shape ran with, and its measured time.
+    if (backend.name === 'webgpu') await writeRunJson(run, 'kernels.json', { device: backend.device, kernels: usedKernels() });
     await saveClassifier(built.model, meta, path.join(run.tmpDir, 'model'));
     await writeRunJson(run, 'metrics.json', metrics);
     const runDir = await finalizeRunFolder(run);

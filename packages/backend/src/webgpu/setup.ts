@@ -4,6 +4,7 @@
 // faster kernels replace its slow ones. Nothing here runs unless a caller asks for WebGPU.
 import * as tf from '@tensorflow/tfjs-core';
 import { registerWebGPUKernels } from './kernels/register';
+import { initKernelTuning } from './autotune';
 
 export interface WebGPUAdapterDescription {
   /** One line for logs and BackendInfo.device, e.g. 'WebGPU: nvidia hopper (NVIDIA H100 80GB HBM3), Vulkan'. */
@@ -14,6 +15,8 @@ export interface WebGPUAdapterDescription {
   /** Software rasterisers (lavapipe, SwiftShader) are found on GPU-less machines; 'auto' should skip them. */
   software: boolean;
   features: string[];
+  /** Whether convolution kernels are autotuned per shape (autotune.ts): on for a hardware adapter. */
+  autotune: boolean;
 }
 
 let setupDone: Promise<WebGPUAdapterDescription> | null = null;
@@ -53,8 +56,11 @@ async function doSetup(): Promise<WebGPUAdapterDescription> {
   if (!tf.findBackendFactory('webgpu')) throw new Error('@tensorflow/tfjs-backend-webgpu did not register (navigator.gpu missing?)');
   registerWebGPUKernels();
   applyTfjsFlags(process.env.PARTS_TFJS_FLAGS);
+  const device = `WebGPU: ${[vendor, architecture].filter(Boolean).join(' ') || 'unknown adapter'}${description ? ` (${description})` : ''}${software ? ' [software]' : ''}`;
+  const autotune = initKernelTuning({ device, software });
   return {
-    device: `WebGPU: ${[vendor, architecture].filter(Boolean).join(' ') || 'unknown adapter'}${description ? ` (${description})` : ''}${software ? ' [software]' : ''}`,
+    device,
+    autotune,
     vendor,
     architecture,
     description,

@@ -3,7 +3,7 @@ import path from 'node:path';
 import { existsSync } from 'node:fs';
 import { Command } from 'commander';
 import * as tf from '@tensorflow/tfjs-core';
-import { initBackend } from '@parts/backend';
+import { initBackend, tuneWebGPUKernels } from '@parts/backend';
 import { ensureDemoDataset, int, num, repoRoot, resolveUserPath, runCli } from '@parts/data';
 import { listArchs } from '@parts/models';
 import { benchDecode, benchModel, formatBench, type BenchRecord } from '../bench';
@@ -34,7 +34,8 @@ runCli(program, async (o) => {
     }
     const slow = tf.getBackend() === 'cpu';
     for (const arch of archs) {
-      const recs = await benchModel({ arch, imgSize: o.imgSize, batch: slow ? 1 : o.batch, minSeconds: o.seconds, maxIters: slow ? 1 : 1000 });
+      const recs = await benchModel({ arch, imgSize: o.imgSize, batch: slow ? 1 : o.batch, minSeconds: o.seconds, maxIters: slow ? 1 : 1000,
+        tune: () => tuneWebGPUKernels({ log: (m) => process.stderr.write(m + '\n') }) });
       recs.forEach(emit);
     }
   }

@@ -19,9 +19,12 @@
 // each thread accumulates TM×TN outputs in registers. Loads are laid out so consecutive threads
 // read consecutive addresses of the gathered operand (channels are innermost in NHWC). Two inner
 // loops ('scalar', 'vec4') and an optional register prefetch of the next K tile are selectable per
-// op (kernelFor) so one GPU session can time them against each other.
+// call (kernel-choice.ts): the autotuner times them per shape on the GPU at hand.
 import { backend_util, util, type TensorInfo } from '@tensorflow/tfjs-core';
 import type { WebGPUBackend, WebGPUProgram } from '@tensorflow/tfjs-backend-webgpu';
+import { chooseKernel, convFlops, convShapeKey, matmulShapeKey, type ConvKernelChoice } from './kernel-choice';
+
+export { DEFAULT_KERNELS, type ConvKernelChoice } from './kernel-choice';
 
 /** The three convolution GEMMs, and a plain split-K matrix product (a dense layer: small M·N, huge K). */
 export type ConvGemmOp = 'forward' | 'inputGrad' | 'filterGrad' | 'matmul';
@@ -444,6 +447,11 @@ function vec4Core(tm: number, tn: number): Core {
   return { decls, accumulators: decl, inner: `${loads}\n${fmas}`, stores };
 }
 
+/** Workgroup memory of a variant's two tiles (a device may allow less than the largest variant needs). */
+export function workgroupStorageBytes(tile: TileConfig, core: ConvCore): number {
+  return core === 'vec4' ? 16 * BK * (4 * tile.tm + 1 + 4 * tile.tn + 1) : 4 * BK * (16 * tile.tm + 4 + 16 * tile.tn + 4);
+}
+
 /** A core: workgroup tiles and their setters, the register tile, one K step's FMAs, the stores. */
 interface Core {
   decls: string;
@@ -532,48 +540,6 @@ export class SumSplitsProgram implements WebGPUProgram {
   }
 }
 
-export interface ConvKernelChoice {
-  tile: TileConfig;
-  core: ConvCore;
-  prefetch: boolean;
-}
-
-/** Measured on the H200 (call 1, scalar core). The vec4 core is A/B-timed by scripts/gpu. */
-export const DEFAULT_KERNELS: Record<ConvGemmOp, ConvKernelChoice> = {
-  forward: { tile: { tm: 8, tn: 4 }, core: 'scalar', prefetch: false },
-  inputGrad: { tile: { tm: 8, tn: 4 }, core: 'scalar', prefetch: false },
-  filterGrad: { tile: { tm: 4, tn: 4 }, core: 'scalar', prefetch: false },
-  matmul: { tile: { tm: 4, tn: 4 }, core: 'scalar', prefetch: false },
-};
-
-/**
- * Overrides for A/B timing on the device: PARTS_CONV_CORE=vec4 (or scalar, vec4p, scalarp: 'p'
- * adds the register prefetch) switches every op's inner loop, PARTS_CONV_TILES=forward:8x8:vec4p,
- * inputGrad:4x4,... sets one op's tile (and inner loop). Invalid combinations (TN 8 on the scalar
- * core, TN 2 on vec4) are refused with the reason.
- */
-export function kernelFor(op: ConvGemmOp, env: NodeJS.ProcessEnv = process.env): ConvKernelChoice {
-  const d = DEFAULT_KERNELS[op];
-  let choice: ConvKernelChoice = { ...d, ...parseCore(env.PARTS_CONV_CORE) };
-  for (const part of (env.PARTS_CONV_TILES ?? '').split(',').filter(Boolean)) {
-    const [name, t, core] = part.split(':');
-    if (name !== op) continue;
-    const [tm, tn] = (t ?? '').split('x').map(Number);
-    if (!(tm === 4 || tm === 8) || !(tn === 2 || tn === 4 || tn === 8)) throw new Error(`PARTS_CONV_TILES: bad tile '${part}' (TMxTN, TM 4|8, TN 2|4|8)`);
-    choice = { ...choice, tile: { tm, tn }, ...parseCore(core) };
-  }
-  if (choice.core === 'vec4' && choice.tile.tn === 2) throw new Error(`PARTS_CONV_TILES: ${op}: the vec4 core needs TN 4 or 8`);
-  if (choice.core === 'scalar' && choice.tile.tn === 8) throw new Error(`PARTS_CONV_TILES: ${op}: the scalar core takes TN 2 or 4`);
-  return choice;
-}
-
-function parseCore(v: string | undefined): { core: ConvCore; prefetch: boolean } | null {
-  if (v === undefined || v === '') return null;
-  const m = /^(scalar|vec4)(p?)$/.exec(v);
-  if (!m) throw new Error(`conv core must be scalar, vec4, scalarp or vec4p ('p': register prefetch), got '${v}'`);
-  return { core: m[1] as ConvCore, prefetch: m[2] === 'p' };
-}
-
 /**
  * Chunks of a reduction of `length` for a first pass whose partial results a second pass adds up
  * (split-K GEMMs, column sum, depthwise filter gradient): about `targetWorkgroups` workgroups in all,
@@ -603,9 +569,11 @@ export function runConvGemm(
   convInfo: backend_util.Conv2DInfo,
   inputs: TensorInfo[],
   epilogue?: Epilogue,
+  choice?: ConvKernelChoice,
 ): TensorInfo {
   const c = convInfo;
-  const { tile, core, prefetch } = kernelFor(op);
+  const key = choice ? '' : convShapeKey(op, c);
+  const { tile, core, prefetch } = choice ?? chooseKernel(op, key, () => ({ key, op, conv: c, flops: convFlops(c) }));
   const alpha = { type: 'float32', data: [epilogue?.alpha ?? 0] };
   const run = (outputShape: number[], M: number, N: number, K: number, splits: number, kSplit: number) => {
     const prog = new ConvGemmProgram({ op, outputShape, M, N, tile, splits, core, prefetch, epilogue });
@@ -647,8 +615,9 @@ export function sumSplits(backend: WebGPUBackend, partial: TensorInfo, splits: n
  * K = flattened features), then the partial products are added with the epilogue (bias, activation).
  */
 export function runSplitKMatMul(backend: WebGPUBackend, a: TensorInfo, b: TensorInfo, M: number, K: number, N: number, outShape: number[],
-  epilogue?: Epilogue, bias?: TensorInfo): TensorInfo {
-  const { tile, core, prefetch } = kernelFor('matmul');
+  epilogue?: Epilogue, bias?: TensorInfo, choice?: ConvKernelChoice): TensorInfo {
+  const key = choice ? '' : matmulShapeKey(M, K, N);
+  const { tile, core, prefetch } = choice ?? chooseKernel('matmul', key, () => ({ key, op: 'matmul', matmul: { M, K, N }, flops: 2 * M * K * N }));
   const { splits, kSplit } = chooseSplits(M, N, K, tile);
   const geometry = [M, N, K, kSplit, ...Array(14).fill(0)].map((d) => ({ type: 'int32', data: [d] }));
   const prog = new ConvGemmProgram({ op: 'matmul', outputShape: [splits, M, N], M, N, tile, splits, core, prefetch });

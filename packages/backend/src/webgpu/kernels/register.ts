@@ -4,6 +4,7 @@ import { meanKernelConfig, sumKernelConfig } from './column-sum';
 import { depthwiseFilterGradConfig } from './depthwise-filter-grad';
 import { matMulKernelConfigs } from './matmul-kernels';
 import { reluGradKernelConfig } from './relu-grad';
+import { convBiasReluGradConfig, convBiasReluKernelConfig } from '../conv-bias-relu';
 
 let registered: string[] | null = null;
 const stockFuncs = new Map<string, tf.KernelFunc>();
@@ -25,7 +26,7 @@ export function registerWebGPUKernels(): string[] {
   const names = sel === 'all' ? null : new Set(sel.split(','));
   registered = [];
   if (sel === 'stock') return registered;
-  for (const k of [...convKernelConfigs(stock), ...matMulKernelConfigs(stock), depthwiseFilterGradConfig(stock), sumKernelConfig(stock), meanKernelConfig(stock), reluGradKernelConfig()]) {
+  for (const k of [...convKernelConfigs(stock), ...matMulKernelConfigs(stock), depthwiseFilterGradConfig(stock), sumKernelConfig(stock), meanKernelConfig(stock), reluGradKernelConfig(), convBiasReluKernelConfig()]) {
     if (names && !names.has(k.kernelName)) continue;
     const old = tf.getKernel(k.kernelName, 'webgpu');
     if (old) {
@@ -35,5 +36,6 @@ export function registerWebGPUKernels(): string[] {
     tf.registerKernel(k);
     registered.push(k.kernelName);
   }
+  if (registered.includes(convBiasReluGradConfig.kernelName) && !tf.getGradient(convBiasReluGradConfig.kernelName)) tf.registerGradient(convBiasReluGradConfig);
   return registered;
 }

@@ -1,0 +1,302 @@
+// Per-shape kernel autotuning on WebGPU (like cuDNN's benchmark mode). A training run's first
+// step notes every convolution/matmul shape it met (kernel-choice.ts); `tuneWebGPUKernels()` then
+// times each candidate variant on those shapes with GPU timestamps (wall clock where the adapter
+// has no timestamp queries), checks each candidate's output against the default variant's, and
+// keeps the fastest correct one. Results are cached per adapter and kernel-code revision in
+// ~/.cache/parts-classifier/webgpu-kernels.json, so the next run starts tuned.
+import { createHash } from 'node:crypto';
+import { promises as fs, readFileSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import * as tf from '@tensorflow/tfjs-core';
+import type { WebGPUBackend } from '@tensorflow/tfjs-backend-webgpu';
+import { ConvGemmProgram, runConvGemm, runSplitKMatMul, workgroupStorageBytes, type ConvGemmOp } from './kernels/conv-gemm';
+import {
+  DEFAULT_KERNELS,
+  MIN_TUNE_FLOPS,
+  formatVariant,
+  isRecording,
+  parseVariant,
+  setRecording,
+  setTuned,
+  takePending,
+  type ConvKernelChoice,
+  type TuneShape,
+} from './kernels/kernel-choice';
+
+/** Variants timed per shape (besides the default): the tile shapes and inner loops conv-gemm.ts offers. */
+export const TUNE_CANDIDATES = ['8x4', '4x4', '4x2', '8x4:scalarp', '8x4:vec4', '8x4:vec4p', '4x4:vec4p', '8x8:vec4p', '4x8:vec4p'];
+
+export interface TuneResult {
+  key: string;
+  op: ConvGemmOp;
+  flops: number;
+  variant: string;
+  ms: number;
+  defaultVariant: string;
+  defaultMs: number;
+  /** Milliseconds per candidate; a rejected one has the reason instead. */
+  timings: Record<string, number | string>;
+  timer: 'gpu' | 'wall';
+}
+
+export interface TuneOptions {
+  candidates?: string[];
+  /** Timed launches per candidate (the minimum counts). */
+  rounds?: number;
+  /** A candidate whose output differs from the default variant's by more than this (relative to its largest value) is rejected. */
+  tolerance?: number;
+  log?: (line: string) => void;
+}
+
+// ---- the tuning state of this process ----
+
+let adapterId: string | null = null;
+let cacheFile: string | null = null;
+
+/**
+ * Called by setupWebGPU once the adapter is known: switches shape recording on (for a hardware
+ * adapter, or anywhere with PARTS_WEBGPU_AUTOTUNE=1; PARTS_WEBGPU_AUTOTUNE=0 switches it off) and
+ * loads the cached choices for this adapter. Returns whether tuning is on.
+ */
+export function initKernelTuning(adapter: { device: string; software: boolean }, env: NodeJS.ProcessEnv = process.env, minTuneFlops = MIN_TUNE_FLOPS): boolean {
+  const flag = env.PARTS_WEBGPU_AUTOTUNE;
+  if (flag !== undefined && flag !== '0' && flag !== '1') throw new Error(`PARTS_WEBGPU_AUTOTUNE must be 0 or 1, got '${flag}'`);
+  const on = flag === '1' || (flag !== '0' && !adapter.software);
+  adapterId = adapter.device;
+  cacheFile = on ? tuneCachePath(env) : null;
+  setRecording(on, minTuneFlops);
+  if (on && cacheFile) {
+    const cached = loadTuneCache(cacheFile, adapterId, kernelRevision());
+    for (const [key, e] of Object.entries(cached.entries)) setTuned(key, parseVariant(e.variant, `${cacheFile}: ${key}`), 'cache', e.ms, e.defaultMs);
+    if (cached.warning) console.warn(`webgpu autotune: ${cached.warning}`);
+  }
+  return on;
+}
+
+/**
+ * Times the candidates for every shape noted since the last call (nothing to do when the
+ * current backend is not WebGPU, tuning is off, or every shape met is tuned already), keeps the
+ * fastest, and writes the cache. Returns what it measured.
+ */
+export async function tuneWebGPUKernels(opts: TuneOptions = {}): Promise<TuneResult[]> {
+  if (tf.getBackend() !== 'webgpu' || !isRecording()) return [];
+  const shapes = takePending();
+  if (!shapes.length) return [];
+  const log = opts.log ?? ((l: string) => console.log(l));
+  const t0 = performance.now();
+  log(`webgpu autotune: timing kernel variants for ${shapes.length} new shape(s) (once per GPU; cached in ${cacheFile ?? 'no file'})`);
+  const results: TuneResult[] = [];
+  for (const [i, s] of shapes.entries()) {
+    let r: TuneResult;
+    try {
+      r = await tuneShape(tf.engine().backend as unknown as WebGPUBackend, s, opts);
+    } catch (e) {
+      log(`  [${i + 1}/${shapes.length}] ${s.key}: not tuned, keeps the default (${(e as Error).message})`);
+      continue;
+    }
+    results.push(r);
+    setTuned(r.key, parseVariant(r.variant), 'measured', r.ms, r.defaultMs);
+    const speedup = r.defaultMs / r.ms;
+    log(`  [${i + 1}/${shapes.length}] ${r.key}: ${r.variant} ${r.ms.toFixed(3)} ms` +
+      (r.variant === r.defaultVariant ? ' (the default)' : ` (default ${r.defaultVariant} ${r.defaultMs.toFixed(3)} ms, ${speedup.toFixed(2)}×)`));
+  }
+  log(`webgpu autotune: done in ${((performance.now() - t0) / 1000).toFixed(1)} s`);
+  if (cacheFile && adapterId && results.length) {
+    try {
+      await saveTuneCache(cacheFile, adapterId, kernelRevision(), Object.fromEntries(results.map((r) => [r.key, { variant: r.variant, ms: r.ms, defaultMs: r.defaultMs }])));
+    } catch (e) {
+      log(`webgpu autotune: could not write ${cacheFile}: ${(e as Error).message} (the choices hold for this run only)`);
+    }
+  }
+  return results;
+}
+
+// ---- timing one shape ----
+
+/** Times every candidate on one shape with random operands; the default variant's output is the reference. */
+export async function tuneShape(backend: WebGPUBackend, s: TuneShape, opts: TuneOptions = {}): Promise<TuneResult> {
+  const rounds = opts.rounds ?? 3;
+  const tolerance = opts.tolerance ?? 1e-3;
+  const def = DEFAULT_KERNELS[s.op];
+  const defaultVariant = formatVariant(def);
+  const names = [...new Set([defaultVariant, ...(opts.candidates ?? TUNE_CANDIDATES).map((v) => formatVariant(parseVariant(v)))])];
+  const timer: 'gpu' | 'wall' = backend.device.features.has('timestamp-query') ? 'gpu' : 'wall';
+  const maxStorage = backend.device.limits.maxComputeWorkgroupStorageSize;
+  const operands = makeOperands(s);
+  const run = (c: ConvKernelChoice): tf.TensorInfo =>
+    s.op === 'matmul'
+      ? runSplitKMatMul(backend, operands[0], operands[1], s.matmul!.M, s.matmul!.K, s.matmul!.N, [s.matmul!.M, s.matmul!.N], undefined, undefined, c)
+      : runConvGemm(backend, s.op, s.conv!, operands, undefined, c);
+  const timings: Record<string, number | string> = {};
+  let reference: tf.Tensor | null = null;
+  try {
+    for (const name of names) {
+      const c = parseVariant(name);
+      if (workgroupStorageBytes(c.tile, c.core) > maxStorage) {
+        timings[name] = `needs ${workgroupStorageBytes(c.tile, c.core)} bytes of workgroup memory, the device allows ${maxStorage}`;
+        continue;
+      }
+      // First launch: compiles the pipeline; errors (shader too big for this device) surface here.
+      backend.device.pushErrorScope('validation');
+      backend.device.pushErrorScope('internal');
+      const out = tf.engine().makeTensorFromTensorInfo(run(c));
+      const errors = [await backend.device.popErrorScope(), await backend.device.popErrorScope()].filter(Boolean);
+      if (errors.length) {
+        out.dispose();
+        timings[name] = `failed on this device: ${errors[0]!.message.split('\n')[0]}`;
+        continue;
+      }
+      if (!reference) {
+        reference = out;
+      } else {
+        const err = await relativeDifference(out, reference);
+        out.dispose();
+        if (!(err <= tolerance)) {
+          timings[name] = `wrong result (relative difference ${err.toExponential(2)} from ${defaultVariant})`;
+          continue;
+        }
+      }
+      let best = Infinity;
+      for (let i = 0; i < rounds; i++) best = Math.min(best, await timeLaunch(backend, () => run(c), timer));
+      timings[name] = Math.round(best * 1e4) / 1e4;
+    }
+  } finally {
+    reference?.dispose();
+    tf.dispose(operands);
+  }
+  const timed = Object.entries(timings).filter((e): e is [string, number] => typeof e[1] === 'number');
+  if (typeof timings[defaultVariant] !== 'number') throw new Error(`webgpu autotune: the default variant ${defaultVariant} did not run on ${s.key}: ${timings[defaultVariant]}`);
+  const [variant, ms] = fastest(timed, defaultVariant);
+  return { key: s.key, op: s.op, flops: s.flops, variant, ms, defaultVariant, defaultMs: timings[defaultVariant] as number, timings, timer };
+}
+
+/** The fastest (name, ms); the default wins ties, so noise alone never moves a shape off it. */
+export function fastest(timed: [string, number][], defaultVariant: string): [string, number] {
+  let best = timed.find(([n]) => n === defaultVariant) ?? timed[0];
+  for (const t of timed) if (t[1] < best[1] * 0.98) best = t;
+  return best;
+}
+
+function makeOperands(s: TuneShape): tf.Tensor[] {
+  const rand = (shape: number[]) => tf.randomUniform(shape, -1, 1, 'float32', 7);
+  if (s.op === 'matmul') return [rand([s.matmul!.M, s.matmul!.K]), rand([s.matmul!.K, s.matmul!.N])];
+  const c = s.conv!;
+  const x = () => rand([c.batchSize, c.inHeight, c.inWidth, c.inChannels]);
+  const w = () => rand([c.filterHeight, c.filterWidth, c.inChannels, c.outChannels]);
+  const dy = () => rand([c.batchSize, c.outHeight, c.outWidth, c.outChannels]);
+  return s.op === 'forward' ? [x(), w()] : s.op === 'inputGrad' ? [dy(), w()] : [x(), dy()];
+}
+
+async function relativeDifference(a: tf.Tensor, ref: tf.Tensor): Promise<number> {
+  const r = tf.tidy(() => tf.stack([tf.max(tf.abs(tf.sub(a, ref))), tf.max(tf.abs(ref))]));
+  const [diff, scale] = await r.data();
+  r.dispose();
+  return diff / Math.max(scale, 1e-30);
+}
+
+/** Milliseconds of one launch: GPU timestamps of its programs, or wall clock between two idle queues. */
+async function timeLaunch(backend: WebGPUBackend, launch: () => tf.TensorInfo, timer: 'gpu' | 'wall'): Promise<number> {
+  if (timer === 'gpu') {
+    const t = await tf.time(() => backend.disposeData(launch().dataId));
+    return t.kernelMs as number;
+  }
+  const idle = async () => {
+    backend.submitQueue();
+    await backend.device.queue.onSubmittedWorkDone();
+  };
+  await idle();
+  const t0 = performance.now();
+  backend.disposeData(launch().dataId);
+  await idle();
+  return performance.now() - t0;
+}
+
+// ---- the cache file ----
+
+export interface TuneCacheEntry {
+  variant: string;
+  ms?: number;
+  defaultMs?: number;
+}
+
+interface TuneCacheFile {
+  format: 1;
+  /** Per adapter (its description line): the kernel-code revision the entries were measured with, and the entries. */
+  adapters: Record<string, { revision: string; kernels: Record<string, TuneCacheEntry> }>;
+}
+
+export function tuneCachePath(env: NodeJS.ProcessEnv = process.env): string {
+  if (env.PARTS_WEBGPU_TUNE_CACHE) return path.resolve(env.PARTS_WEBGPU_TUNE_CACHE);
+  const base = env.XDG_CACHE_HOME || path.join(os.homedir(), '.cache');
+  return path.join(base, 'parts-classifier', 'webgpu-kernels.json');
+}
+
+/**
+ * The cached entries of one adapter, if measured with this kernel revision. A missing file is no
+ * cache; an unreadable one is ignored with a warning (it is only a cache), never a failure.
+ */
+export function loadTuneCache(file: string, adapter: string, revision: string): { entries: Record<string, TuneCacheEntry>; warning?: string } {
+  let text: string;
+  try {
+    text = readFileSync(file, 'utf8');
+  } catch {
+    return { entries: {} };
+  }
+  try {
+    const parsed = JSON.parse(text) as TuneCacheFile;
+    if (parsed.format !== 1 || typeof parsed.adapters !== 'object') return { entries: {}, warning: `${file}: unknown format, ignored` };
+    const a = parsed.adapters[adapter];
+    if (!a || a.revision !== revision) return { entries: {} };
+    const entries: Record<string, TuneCacheEntry> = {};
+    for (const [key, e] of Object.entries(a.kernels ?? {})) {
+      try {
+        parseVariant(e.variant);
+        entries[key] = e;
+      } catch {
+        // an entry from a hand-edited file that names no variant we have: re-measured
+      }
+    }
+    return { entries };
+  } catch (e) {
+    return { entries: {}, warning: `${file}: not valid JSON (${(e as Error).message}), ignored` };
+  }
+}
+
+/** Merges `entries` into the file (other adapters' entries kept), written atomically (temp file + rename). */
+export async function saveTuneCache(file: string, adapter: string, revision: string, entries: Record<string, TuneCacheEntry>): Promise<void> {
+  let data: TuneCacheFile = { format: 1, adapters: {} };
+  try {
+    const old = JSON.parse(await fs.readFile(file, 'utf8')) as TuneCacheFile;
+    if (old.format === 1 && typeof old.adapters === 'object') data = old;
+  } catch {
+    // no file or not ours: start afresh
+  }
+  const prev = data.adapters[adapter];
+  const kernels = prev && prev.revision === revision ? { ...prev.kernels, ...entries } : { ...entries };
+  data.adapters[adapter] = { revision, kernels };
+  await fs.mkdir(path.dirname(file), { recursive: true });
+  const tmp = `${file}.${process.pid}.tmp`;
+  await fs.writeFile(tmp, JSON.stringify(data, null, 1));
+  await fs.rename(tmp, file);
+}
+
+let revision: string | null = null;
+
+/**
+ * A hash of the WGSL every candidate compiles to: cached choices are dropped when the kernel code
+ * changes (a faster kernel after an edit must not lose to a stale measurement).
+ */
+export function kernelRevision(): string {
+  if (revision) return revision;
+  const h = createHash('sha256');
+  const variants = [...new Set([...Object.values(DEFAULT_KERNELS).map(formatVariant), ...TUNE_CANDIDATES])];
+  for (const op of ['forward', 'inputGrad', 'filterGrad', 'matmul'] as const) {
+    for (const v of variants) {
+      const c = parseVariant(v);
+      h.update(new ConvGemmProgram({ op, outputShape: op === 'filterGrad' || op === 'matmul' ? [1, 1, 1] : [1, 1, 1, 1], M: 1, N: 1, splits: 1, ...c }).getUserCode());
+    }
+  }
+  revision = h.digest('hex').slice(0, 16);
+  return revision;
+}

@@ -1,0 +1,202 @@
+// Which tile shape and inner loop a convolution GEMM (or split-K matmul) runs with, per call:
+//   1. an explicit override from the environment (PARTS_CONV_CORE / PARTS_CONV_TILES: A/B timing),
+//   2. else the variant the autotuner measured fastest for this exact shape on this adapter
+//      (autotune.ts; remembered across runs in a cache file),
+//   3. else DEFAULT_KERNELS.
+// The fastest variant depends on the GPU and on the layer's shape (call 1 on the H200: the 8×4 tile
+// won conv2's filter gradient by 2×, 4×4 won conv4's by 5×), so no single default is right for all;
+// like cuDNN's benchmark mode, the first step of a run records the shapes it met and the training
+// loop then times the candidates once per shape.
+import type { backend_util } from '@tensorflow/tfjs-core';
+import type { ConvCore, ConvGemmOp, TileConfig } from './conv-gemm';
+
+export interface ConvKernelChoice {
+  tile: TileConfig;
+  core: ConvCore;
+  prefetch: boolean;
+}
+
+/** Measured on the H200 (call 1, scalar core); used for shapes the autotuner has not timed. */
+export const DEFAULT_KERNELS: Record<ConvGemmOp, ConvKernelChoice> = {
+  forward: { tile: { tm: 8, tn: 4 }, core: 'scalar', prefetch: false },
+  inputGrad: { tile: { tm: 8, tn: 4 }, core: 'scalar', prefetch: false },
+  filterGrad: { tile: { tm: 4, tn: 4 }, core: 'scalar', prefetch: false },
+  matmul: { tile: { tm: 4, tn: 4 }, core: 'scalar', prefetch: false },
+};
+
+/** A variant as text: 'TMxTN' (scalar core) or 'TMxTN:core', core scalar|vec4 with 'p' for register prefetch. */
+export function formatVariant(c: ConvKernelChoice): string {
+  const core = `${c.core}${c.prefetch ? 'p' : ''}`;
+  return `${c.tile.tm}x${c.tile.tn}${core === 'scalar' ? '' : `:${core}`}`;
+}
+
+/** Parses formatVariant's text; invalid combinations (TN 8 on the scalar core, TN 2 on vec4) are refused with the reason. */
+export function parseVariant(text: string, what = 'kernel variant'): ConvKernelChoice {
+  const [t, core] = text.split(':');
+  const c: ConvKernelChoice = { tile: parseTile(t, text, what), ...(parseCore(core, what) ?? { core: 'scalar', prefetch: false }) };
+  checkChoice(c, `${what} '${text}'`);
+  return c;
+}
+
+function parseTile(t: string | undefined, text: string, what: string): TileConfig {
+  const [tm, tn] = (t ?? '').split('x').map(Number);
+  if (!(tm === 4 || tm === 8) || !(tn === 2 || tn === 4 || tn === 8)) throw new Error(`${what}: bad tile '${text}' (TMxTN, TM 4|8, TN 2|4|8)`);
+  return { tm, tn };
+}
+
+function checkChoice(c: ConvKernelChoice, what: string): void {
+  if (c.core === 'vec4' && c.tile.tn === 2) throw new Error(`${what}: the vec4 core needs TN 4 or 8`);
+  if (c.core === 'scalar' && c.tile.tn === 8) throw new Error(`${what}: the scalar core takes TN 2 or 4`);
+}
+
+function parseCore(v: string | undefined, what: string): { core: ConvCore; prefetch: boolean } | null {
+  if (v === undefined || v === '') return null;
+  const m = /^(scalar|vec4)(p?)$/.exec(v);
+  if (!m) throw new Error(`${what}: conv core must be scalar, vec4, scalarp or vec4p ('p': register prefetch), got '${v}'`);
+  return { core: m[1] as ConvCore, prefetch: m[2] === 'p' };
+}
+
+/**
+ * The environment's override for `op`, or null: PARTS_CONV_CORE=vec4 (or scalar, vec4p, scalarp)
+ * switches every op's inner loop, PARTS_CONV_TILES=forward:8x8:vec4p,inputGrad:4x4,... sets one op's
+ * tile (and inner loop).
+ */
+export function envOverride(op: ConvGemmOp, env: NodeJS.ProcessEnv = process.env): ConvKernelChoice | null {
+  let choice: ConvKernelChoice | null = null;
+  const core = parseCore(env.PARTS_CONV_CORE, 'PARTS_CONV_CORE');
+  if (core) choice = { ...DEFAULT_KERNELS[op], ...core };
+  for (const part of (env.PARTS_CONV_TILES ?? '').split(',').filter(Boolean)) {
+    const [name, t, c] = part.split(':');
+    if (name !== op) continue;
+    // A tile without a core keeps PARTS_CONV_CORE's (or the default's) inner loop.
+    choice = { ...(choice ?? DEFAULT_KERNELS[op]), tile: parseTile(t, part, 'PARTS_CONV_TILES'), ...parseCore(c, 'PARTS_CONV_TILES') };
+  }
+  if (choice) checkChoice(choice, `PARTS_CONV_TILES/PARTS_CONV_CORE: ${op}`);
+  return choice;
+}
+
+/** Everything the autotuner needs to rerun one GEMM with other variants. */
+export interface TuneShape {
+  key: string;
+  op: ConvGemmOp;
+  /** Convolution geometry (forward, inputGrad, filterGrad). */
+  conv?: backend_util.Conv2DInfo;
+  /** Plain product A[M,K]·B[K,N] (op 'matmul'). */
+  matmul?: { M: number; K: number; N: number };
+  flops: number;
+}
+
+/** The shape key: op and every geometry field that changes the work (not the epilogue). */
+export function convShapeKey(op: ConvGemmOp, c: backend_util.Conv2DInfo): string {
+  return `${op} x${c.batchSize}x${c.inHeight}x${c.inWidth}x${c.inChannels} f${c.filterHeight}x${c.filterWidth}x${c.outChannels} ` +
+    `s${c.strideHeight}x${c.strideWidth} d${c.dilationHeight}x${c.dilationWidth} p${c.padInfo.top}x${c.padInfo.left} o${c.outHeight}x${c.outWidth}`;
+}
+
+export function matmulShapeKey(M: number, K: number, N: number): string {
+  return `matmul ${M}x${K}x${N}`;
+}
+
+export function convFlops(c: backend_util.Conv2DInfo): number {
+  return 2 * c.batchSize * c.outHeight * c.outWidth * c.outChannels * c.filterHeight * c.filterWidth * c.inChannels;
+}
+
+export type ChoiceSource = 'override' | 'measured' | 'cache' | 'default';
+
+export interface UsedKernel {
+  key: string;
+  variant: string;
+  source: ChoiceSource;
+  /** GPU (or wall) milliseconds of the chosen variant when it was measured. */
+  ms?: number;
+  /** The default variant's time in the same measurement. */
+  defaultMs?: number;
+}
+
+interface Tuned {
+  choice: ConvKernelChoice;
+  source: 'measured' | 'cache';
+  ms?: number;
+  defaultMs?: number;
+}
+
+/** Shapes cheaper than this are not worth timing (launch overhead dominates): they keep the default. */
+export const MIN_TUNE_FLOPS = 2e8;
+
+const tuned = new Map<string, Tuned>();
+const pending = new Map<string, TuneShape>();
+const used = new Map<string, UsedKernel>();
+let recording = false;
+let minFlops = MIN_TUNE_FLOPS;
+
+/**
+ * Whether shapes without a measurement (and of at least `minTuneFlops`) are noted for the
+ * autotuner; autotune.ts switches it on for a GPU adapter.
+ */
+export function setRecording(on: boolean, minTuneFlops = MIN_TUNE_FLOPS): void {
+  recording = on;
+  minFlops = minTuneFlops;
+  if (!on) pending.clear();
+}
+
+export function isRecording(): boolean {
+  return recording;
+}
+
+/**
+ * The kernel for one GEMM of shape `key`. `shape` is called (once per new key) only when the
+ * shape is to be noted for tuning.
+ */
+export function chooseKernel(op: ConvGemmOp, key: string, shape: () => TuneShape, env: NodeJS.ProcessEnv = process.env): ConvKernelChoice {
+  const override = envOverride(op, env);
+  if (override) {
+    noteUsed({ key, variant: formatVariant(override), source: 'override' });
+    return override;
+  }
+  const t = tuned.get(key);
+  if (t) {
+    noteUsed({ key, variant: formatVariant(t.choice), source: t.source, ms: t.ms, defaultMs: t.defaultMs });
+    return t.choice;
+  }
+  if (recording && !pending.has(key)) {
+    const s = shape();
+    if (s.flops >= minFlops) pending.set(key, s);
+  }
+  noteUsed({ key, variant: formatVariant(DEFAULT_KERNELS[op]), source: 'default' });
+  return DEFAULT_KERNELS[op];
+}
+
+function noteUsed(u: UsedKernel): void {
+  const old = used.get(u.key);
+  if (!old || old.variant !== u.variant || old.source !== u.source) used.set(u.key, u);
+}
+
+/** Shapes met since the last call that have no measurement yet (and are worth one); clears the list. */
+export function takePending(): TuneShape[] {
+  const out = [...pending.values()];
+  pending.clear();
+  return out;
+}
+
+/** Records a measured (or cached) choice for a shape key; later calls of that shape use it. */
+export function setTuned(key: string, choice: ConvKernelChoice, source: 'measured' | 'cache', ms?: number, defaultMs?: number): void {
+  tuned.set(key, { choice, source, ms, defaultMs });
+  pending.delete(key);
+}
+
+export function forgetTuned(key: string): void {
+  tuned.delete(key);
+}
+
+/** The kernel each GEMM shape ran with in this process, and why (for a run folder's kernels.json). */
+export function usedKernels(): UsedKernel[] {
+  return [...used.values()];
+}
+
+/** Clears every table (tests). */
+export function resetKernelChoices(): void {
+  tuned.clear();
+  pending.clear();
+  used.clear();
+  recording = false;
+  minFlops = MIN_TUNE_FLOPS;
+}

@@ -1,0 +1,178 @@
+// Kernel choice for the WebGPU GEMMs (override > measured/cached > default), the shapes noted for
+// the autotuner, and its cache file. Pure logic: runs on every machine (the timing itself is
+// tested on a WebGPU adapter in webgpu-kernels.test.ts).
+import { mkdtempSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { afterEach, describe, expect, it } from 'vitest';
+import { backend_util } from '@tensorflow/tfjs-core';
+import {
+  chooseKernel,
+  convFlops,
+  convShapeKey,
+  DEFAULT_KERNELS,
+  envOverride,
+  formatVariant,
+  parseVariant,
+  resetKernelChoices,
+  setRecording,
+  setTuned,
+  takePending,
+  usedKernels,
+  type TuneShape,
+} from '../src/webgpu/kernels/kernel-choice';
+import { fastest, initKernelTuning, kernelRevision, loadTuneCache, saveTuneCache, TUNE_CANDIDATES, tuneCachePath } from '../src/webgpu/autotune';
+
+const conv = backend_util.computeConv2DInfo([32, 254, 254, 50], [3, 3, 50, 50], 1, 1, 'valid');
+const small = backend_util.computeConv2DInfo([1, 8, 8, 3], [3, 3, 3, 4], 1, 1, 'same');
+const shapeOf = (op: 'forward' | 'filterGrad', c: backend_util.Conv2DInfo) => (): TuneShape => ({ key: convShapeKey(op, c), op, conv: c, flops: convFlops(c) });
+const noEnv = {} as NodeJS.ProcessEnv;
+const tmp = () => mkdtempSync(path.join(os.tmpdir(), 'parts-tune-'));
+
+afterEach(() => resetKernelChoices());
+
+describe('kernel variants as text', () => {
+  it('every candidate and default round-trips through parseVariant/formatVariant', () => {
+    for (const v of [...TUNE_CANDIDATES, ...Object.values(DEFAULT_KERNELS).map(formatVariant)]) expect(formatVariant(parseVariant(v))).toBe(v);
+    expect(parseVariant('8x8:vec4p')).toEqual({ tile: { tm: 8, tn: 8 }, core: 'vec4', prefetch: true });
+    expect(parseVariant('4x2')).toEqual({ tile: { tm: 4, tn: 2 }, core: 'scalar', prefetch: false });
+  });
+
+  it('refuses impossible variants with the reason', () => {
+    expect(() => parseVariant('8x8')).toThrow(/scalar core takes TN 2 or 4/);
+    expect(() => parseVariant('4x2:vec4')).toThrow(/vec4 core needs TN 4 or 8/);
+    expect(() => parseVariant('3x4')).toThrow(/bad tile '3x4'/);
+    expect(() => parseVariant('8x4:fast')).toThrow(/got 'fast'/);
+  });
+});
+
+describe('environment overrides', () => {
+  it('PARTS_CONV_CORE switches the inner loop of every op, PARTS_CONV_TILES one op', () => {
+    expect(envOverride('forward', noEnv)).toBeNull();
+    expect(envOverride('filterGrad', { PARTS_CONV_CORE: 'vec4p' })).toEqual({ ...DEFAULT_KERNELS.filterGrad, core: 'vec4', prefetch: true });
+    const env = { PARTS_CONV_TILES: 'forward:8x8:vec4,inputGrad:4x2' };
+    expect(envOverride('forward', env)).toEqual({ tile: { tm: 8, tn: 8 }, core: 'vec4', prefetch: false });
+    expect(envOverride('inputGrad', env)).toEqual({ tile: { tm: 4, tn: 2 }, core: 'scalar', prefetch: false });
+    expect(envOverride('filterGrad', env)).toBeNull();
+    // A tile without a core takes PARTS_CONV_CORE's.
+    expect(envOverride('forward', { PARTS_CONV_CORE: 'vec4', PARTS_CONV_TILES: 'forward:4x8' })).toEqual({ tile: { tm: 4, tn: 8 }, core: 'vec4', prefetch: false });
+    expect(() => envOverride('forward', { PARTS_CONV_TILES: 'forward:8x8' })).toThrow(/forward: the scalar core takes TN 2 or 4/);
+    expect(() => envOverride('forward', { PARTS_CONV_CORE: 'simd' })).toThrow(/PARTS_CONV_CORE/);
+  });
+});
+
+describe('chooseKernel', () => {
+  it('uses the default and notes the shape for tuning, once, while recording', () => {
+    setRecording(true);
+    const key = convShapeKey('forward', conv);
+    expect(chooseKernel('forward', key, shapeOf('forward', conv), noEnv)).toEqual(DEFAULT_KERNELS.forward);
+    chooseKernel('forward', key, shapeOf('forward', conv), noEnv);
+    const pending = takePending();
+    expect(pending.map((p) => p.key)).toEqual([key]);
+    expect(pending[0]!.flops).toBe(2 * 32 * 252 * 252 * 50 * 9 * 50);
+    expect(takePending()).toEqual([]);
+    expect(usedKernels()).toEqual([{ key, variant: formatVariant(DEFAULT_KERNELS.forward), source: 'default' }]);
+  });
+
+  it('does not note shapes too small to be worth timing, nor any shape when not recording', () => {
+    setRecording(true);
+    chooseKernel('forward', convShapeKey('forward', small), shapeOf('forward', small), noEnv);
+    expect(takePending()).toEqual([]);
+    setRecording(false);
+    chooseKernel('forward', convShapeKey('forward', conv), shapeOf('forward', conv), noEnv);
+    expect(takePending()).toEqual([]);
+    setRecording(true, 0);
+    chooseKernel('forward', convShapeKey('forward', small), shapeOf('forward', small), noEnv);
+    expect(takePending()).toHaveLength(1);
+  });
+
+  it('a measured choice replaces the default for that shape only, and an override beats both', () => {
+    setRecording(true);
+    const key = convShapeKey('filterGrad', conv);
+    setTuned(key, parseVariant('8x8:vec4p'), 'measured', 4.5, 9);
+    expect(chooseKernel('filterGrad', key, shapeOf('filterGrad', conv), noEnv)).toEqual(parseVariant('8x8:vec4p'));
+    expect(takePending()).toEqual([]);
+    expect(usedKernels()).toEqual([{ key, variant: '8x8:vec4p', source: 'measured', ms: 4.5, defaultMs: 9 }]);
+    const other = convShapeKey('forward', conv);
+    expect(chooseKernel('forward', other, shapeOf('forward', conv), noEnv)).toEqual(DEFAULT_KERNELS.forward);
+    expect(chooseKernel('filterGrad', key, shapeOf('filterGrad', conv), { PARTS_CONV_TILES: 'filterGrad:4x2' })).toEqual(parseVariant('4x2'));
+    expect(usedKernels().find((u) => u.key === key)?.source).toBe('override');
+  });
+
+  it('shape keys tell strides, padding and the op apart', () => {
+    const strided = backend_util.computeConv2DInfo([32, 254, 254, 50], [3, 3, 50, 50], 2, 1, 'valid');
+    const padded = backend_util.computeConv2DInfo([32, 254, 254, 50], [3, 3, 50, 50], 1, 1, 'same');
+    const keys = new Set([convShapeKey('forward', conv), convShapeKey('forward', strided), convShapeKey('forward', padded), convShapeKey('filterGrad', conv)]);
+    expect(keys.size).toBe(4);
+  });
+});
+
+describe('fastest', () => {
+  it('takes the clearly fastest variant, and keeps the default when the difference is noise (≤ 2%)', () => {
+    expect(fastest([['8x4', 10], ['4x4', 6], ['8x8:vec4p', 7]], '8x4')).toEqual(['4x4', 6]);
+    expect(fastest([['8x4', 10], ['4x4', 9.9]], '8x4')).toEqual(['8x4', 10]);
+    expect(fastest([['4x4', 3], ['8x4', 10]], '8x4')).toEqual(['4x4', 3]);
+  });
+});
+
+describe('tuning cache file', () => {
+  const rev = kernelRevision();
+
+  it('kernelRevision is a stable hash of the kernel code', () => {
+    expect(rev).toMatch(/^[0-9a-f]{16}$/);
+    expect(kernelRevision()).toBe(rev);
+  });
+
+  it('round-trips one adapter\'s entries; another adapter or kernel revision gets none', async () => {
+    const file = path.join(tmp(), 'sub', 'webgpu-kernels.json');
+    await saveTuneCache(file, 'GPU A', rev, { 'forward k1': { variant: '8x8:vec4p', ms: 1, defaultMs: 2 } });
+    await saveTuneCache(file, 'GPU B', rev, { 'forward k1': { variant: '4x4' } });
+    await saveTuneCache(file, 'GPU A', rev, { 'filterGrad k2': { variant: '4x2' } });
+    expect(loadTuneCache(file, 'GPU A', rev).entries).toEqual({ 'forward k1': { variant: '8x8:vec4p', ms: 1, defaultMs: 2 }, 'filterGrad k2': { variant: '4x2' } });
+    expect(loadTuneCache(file, 'GPU B', rev).entries).toEqual({ 'forward k1': { variant: '4x4' } });
+    expect(loadTuneCache(file, 'GPU C', rev).entries).toEqual({});
+    expect(loadTuneCache(file, 'GPU A', 'other-revision').entries).toEqual({});
+    // A new revision replaces that adapter's stale entries instead of merging into them.
+    await saveTuneCache(file, 'GPU A', 'rev2', { 'forward k3': { variant: '4x4' } });
+    expect(loadTuneCache(file, 'GPU A', 'rev2').entries).toEqual({ 'forward k3': { variant: '4x4' } });
+    expect(readdirSync(path.dirname(file))).toEqual(['webgpu-kernels.json']); // no temp file left
+  });
+
+  it('ignores a missing, corrupt or foreign file (with a warning) and entries naming no variant', () => {
+    const dir = tmp();
+    expect(loadTuneCache(path.join(dir, 'none.json'), 'GPU A', rev)).toEqual({ entries: {} });
+    const bad = path.join(dir, 'bad.json');
+    writeFileSync(bad, '{"format": 1, "adapt');
+    expect(loadTuneCache(bad, 'GPU A', rev).warning).toMatch(/bad\.json: not valid JSON/);
+    writeFileSync(bad, JSON.stringify({ format: 7 }));
+    expect(loadTuneCache(bad, 'GPU A', rev).warning).toMatch(/unknown format/);
+    writeFileSync(bad, JSON.stringify({ format: 1, adapters: { 'GPU A': { revision: rev, kernels: { a: { variant: '9x9' }, b: { variant: '4x4:vec4' } } } } }));
+    expect(loadTuneCache(bad, 'GPU A', rev).entries).toEqual({ b: { variant: '4x4:vec4' } });
+  });
+
+  it('lives under XDG_CACHE_HOME or ~/.cache unless PARTS_WEBGPU_TUNE_CACHE names a file', () => {
+    expect(tuneCachePath({ XDG_CACHE_HOME: '/c' })).toBe('/c/parts-classifier/webgpu-kernels.json');
+    expect(tuneCachePath({ PARTS_WEBGPU_TUNE_CACHE: '/x/t.json', XDG_CACHE_HOME: '/c' })).toBe('/x/t.json');
+    expect(tuneCachePath({})).toBe(path.join(os.homedir(), '.cache', 'parts-classifier', 'webgpu-kernels.json'));
+  });
+});
+
+describe('initKernelTuning', () => {
+  it('is on for a hardware adapter and loads its cached choices; off for a software one unless asked for', async () => {
+    const file = path.join(tmp(), 'k.json');
+    const key = convShapeKey('forward', conv);
+    await saveTuneCache(file, 'WebGPU: nvidia hopper', kernelRevision(), { [key]: { variant: '8x8:vec4p', ms: 3, defaultMs: 6 } });
+    expect(initKernelTuning({ device: 'WebGPU: nvidia hopper', software: false }, { PARTS_WEBGPU_TUNE_CACHE: file })).toBe(true);
+    expect(chooseKernel('forward', key, shapeOf('forward', conv), noEnv)).toEqual(parseVariant('8x8:vec4p'));
+    expect(usedKernels()[0]).toMatchObject({ source: 'cache', ms: 3, defaultMs: 6 });
+    expect(JSON.parse(readFileSync(file, 'utf8')).format).toBe(1);
+
+    resetKernelChoices();
+    expect(initKernelTuning({ device: 'WebGPU: mesa llvmpipe [software]', software: true }, { PARTS_WEBGPU_TUNE_CACHE: file })).toBe(false);
+    expect(chooseKernel('forward', key, shapeOf('forward', conv), noEnv)).toEqual(DEFAULT_KERNELS.forward);
+    expect(takePending()).toEqual([]);
+    expect(initKernelTuning({ device: 'x [software]', software: true }, { PARTS_WEBGPU_AUTOTUNE: '1', PARTS_WEBGPU_TUNE_CACHE: file })).toBe(true);
+    expect(initKernelTuning({ device: 'WebGPU: nvidia hopper', software: false }, { PARTS_WEBGPU_AUTOTUNE: '0' })).toBe(false);
+    expect(() => initKernelTuning({ device: 'x', software: false }, { PARTS_WEBGPU_AUTOTUNE: 'yes' })).toThrow(/PARTS_WEBGPU_AUTOTUNE must be 0 or 1/);
+  });
+});
