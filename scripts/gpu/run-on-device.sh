@@ -1,13 +1,14 @@
 #!/usr/bin/env bash
 # Runs on the GPU machine, in the repo root, after scripts/gpu/prepare.sh built the carry here:
 #   run tool: carry [".gl", ".gpu-carry"], command "bash scripts/gpu/run-on-device.sh", timeout ~540 s.
-# Steps (each under its own timeout, a failure does not stop the next):
-#   numeric check vs cpu, per-kernel profile of the Tiny VGG step, PyTorch CUDA reference, kernel
-#   microbenchmark (tile/core variants), step profiles per variant and of ResNet50/EfficientNet,
-#   `train --backend webgpu`, `bench` (Tiny VGG and the pretrained bases).
+# Steps by priority (each under its own timeout, a failure does not stop the next; later steps get
+# what is left of the budget): numeric check vs cpu, Tiny VGG step profile with autotuned kernels,
+# PyTorch CUDA reference, the profile with default kernels, `bench` Tiny VGG, `train --backend webgpu`,
+# profile with Dawn's robustness off, kernel microbenchmark, ResNet50/EfficientNet step profiles,
+# `bench` of the pretrained bases, stock-kernel before-numbers (skipped by default).
 # Writes $OUT/log.txt, $OUT/summary.txt and $OUT/results.tar.gz (JSON, run folder files).
 # GPU_SKIP="step names" skips steps (default: the stock before-numbers call 1 measured);
-# GPU_CORE_VARIANTS (default scalarp vec4 vec4p), GPU_TILE_VARIANTS="forward:8x8:vec4,filterGrad:8x4 ..." add
+# GPU_CORE_VARIANTS (default none), GPU_TILE_VARIANTS="forward:8x8:vec4,filterGrad:8x4 ..." add
 # whole-step Tiny VGG profiles; GPU_PROFILE_ARCHS (default resnet50 efficientnet) profiles other models.
 # GPU_LOCAL=1: a dry run on a machine without the GPU (lavapipe or no adapter), small sizes.
 set -uo pipefail
@@ -26,10 +27,16 @@ PROFILE_ITERS=5
 [ "$LOCAL" = 1 ] && PROFILE_ITERS=1
 finish() {
   echo "== done in $(( $(date +%s) - T0 )) s"
-  grep -E '^(SUMMARY|torch |wall:|kernel GPU time|numeric check|FAIL|  conv[0-9] |  dense |  readback|backend:|webgpu |RUN |profile:|programs dispatched)' "$OUT/log.txt" >"$OUT/summary.txt" || true
+  grep -E '^(SUMMARY|torch |wall:|kernel GPU time|numeric check|FAIL|  conv[0-9] |  dense |  readback|backend:|webgpu |RUN |profile:|programs dispatched|  \[[0-9]+/[0-9]+\] )' "$OUT/log.txt" >"$OUT/summary.txt" || true
+  cp "$TUNE_CACHE" "$R/" 2>/dev/null
   tar -C "$R" -czf "$OUT/results.tar.gz" . 2>/dev/null || true
 }
 trap finish EXIT
+# Kernel autotuning: on for the hardware adapter anyway; in a lavapipe dry run too, on every shape.
+export PARTS_WEBGPU_TUNE_CACHE=${PARTS_WEBGPU_TUNE_CACHE:-/tmp/gpu-tune/webgpu-kernels.json}
+TUNE_CACHE=$PARTS_WEBGPU_TUNE_CACHE
+rm -f "$TUNE_CACHE"
+[ "$LOCAL" = 1 ] && export PARTS_WEBGPU_AUTOTUNE=${PARTS_WEBGPU_AUTOTUNE:-1} PARTS_WEBGPU_TUNE_MIN_FLOPS=${PARTS_WEBGPU_TUNE_MIN_FLOPS:-0}
 BUDGET=${GPU_BUDGET:-520} # seconds for all steps: later steps get what is left
 step() { # name timeout cmd...
   local name=$1 t=$2; shift 2
@@ -62,26 +69,17 @@ A=$C/app
 DATA=$C/data/parts
 
 step numeric-check 90 node $A/webgpu-check.mjs
-PARTS_PROFILE_ITERS=$PROFILE_ITERS step profile-ours 60 node $A/webgpu-profile.mjs "$IMG" "$BATCH" --json "$R/profile-ours.json"
+# Tiny VGG step profile with per-shape kernel autotuning, as the product runs on a GPU: the choices
+# go to $TUNE_CACHE, and every later step reuses them (or tunes the shapes that are new to it).
+PARTS_PROFILE_ITERS=$PROFILE_ITERS step profile-ours 90 node $A/webgpu-profile.mjs "$IMG" "$BATCH" --json "$R/profile-ours.json"
 [ "$LOCAL" = 1 ] || step torch-reference 100 python3 packages/train/bench/torch_reference.py --img-size "$IMG" --batch "$BATCH" --json "$R/torch.json"
-[ "$LOCAL" = 1 ] || PARTS_MICRO_ITERS=5 step microbench 100 node $A/webgpu-microbench.mjs "$BATCH" --json "$R/microbench.json"
-# Whole-step profiles with the vec4 inner loop and other tile shapes (default: conv-gemm.ts DEFAULT_KERNELS).
-for core in ${GPU_CORE_VARIANTS-scalarp vec4 vec4p}; do
-  PARTS_CONV_CORE=$core PARTS_PROFILE_ITERS=$PROFILE_ITERS step "profile-core-$core" 40 node $A/webgpu-profile.mjs "$IMG" "$BATCH" --json "$R/profile-core-$core.json"
-done
-# Dawn's bounds clamping on every buffer and workgroup-array access costs ALU in the GEMM loops.
-PARTS_DAWN_FLAGS='enable-dawn-features=disable_robustness' PARTS_CONV_CORE=vec4p PARTS_PROFILE_ITERS=$PROFILE_ITERS \
-  step profile-vec4p-norobust 40 node $A/webgpu-profile.mjs "$IMG" "$BATCH"
-for tiles in ${GPU_TILE_VARIANTS:-}; do
-  PARTS_CONV_TILES=$tiles PARTS_PROFILE_ITERS=$PROFILE_ITERS step "profile-tiles-$tiles" 40 node $A/webgpu-profile.mjs "$IMG" "$BATCH"
-done
-# The pretrained bases train 20-100x slower than they run forward: per-kernel GPU time, JS recording
-# time and dispatch thread counts of one step say whether kernels or per-kernel overhead are to blame.
-for arch in ${GPU_PROFILE_ARCHS-resnet50 efficientnet}; do
-  PARTS_PROFILE_ITERS=1 step "profile-$arch" 90 node $A/webgpu-profile.mjs "$IMG" "$BATCH" --arch "$arch" --json "$R/profile-$arch.json"
-done
+# The same step with the fixed default variants: what tuning gained.
+PARTS_WEBGPU_AUTOTUNE=0 PARTS_PROFILE_ITERS=$PROFILE_ITERS step profile-defaults 40 node $A/webgpu-profile.mjs "$IMG" "$BATCH" --json "$R/profile-defaults.json"
+if [ -f $A/bench-cli.mjs ]; then
+  step bench-tinyvgg-ours 45 node $A/bench-cli.mjs --backend webgpu --arch tinyvgg --batch "$BATCH" --img-size "$IMG" --seconds 3 --data "$DATA"
+fi
 if [ -f $A/train-cli.mjs ]; then
-  step train 90 node $A/train-cli.mjs --arch tinyvgg --backend webgpu --data "$DATA" --epochs "${GPU_EPOCHS:-2}" \
+  step train 120 node $A/train-cli.mjs --arch tinyvgg --backend webgpu --data "$DATA" --epochs "${GPU_EPOCHS:-2}" \
     --batch-size 16 --img-size "$IMG" --out /tmp/gpu-runs --name webgpu
   run=$(ls -td /tmp/gpu-runs/*webgpu* 2>/dev/null | head -1)
   if [ -n "$run" ]; then
@@ -90,10 +88,27 @@ if [ -f $A/train-cli.mjs ]; then
     echo "RUN metrics: $(tr -d '\n ' <"$run/metrics.json" 2>/dev/null)"
   fi
 fi
+# Dawn's bounds clamping on every buffer and workgroup-array access costs ALU in the GEMM loops.
+PARTS_DAWN_FLAGS='enable-dawn-features=disable_robustness' PARTS_PROFILE_ITERS=$PROFILE_ITERS \
+  step profile-norobust 40 node $A/webgpu-profile.mjs "$IMG" "$BATCH"
+# Every variant of every Tiny VGG layer and op in isolation (the autotuner's view, as a table).
+[ "$LOCAL" = 1 ] || PARTS_MICRO_ITERS=5 step microbench 100 node $A/webgpu-microbench.mjs "$BATCH" --json "$R/microbench.json"
+# Whole-step profiles with one inner loop or tile set forced for every shape (the environment beats tuning).
+for core in ${GPU_CORE_VARIANTS-}; do
+  PARTS_CONV_CORE=$core PARTS_PROFILE_ITERS=$PROFILE_ITERS step "profile-core-$core" 40 node $A/webgpu-profile.mjs "$IMG" "$BATCH" --json "$R/profile-core-$core.json"
+done
+for tiles in ${GPU_TILE_VARIANTS:-}; do
+  PARTS_CONV_TILES=$tiles PARTS_PROFILE_ITERS=$PROFILE_ITERS step "profile-tiles-$tiles" 40 node $A/webgpu-profile.mjs "$IMG" "$BATCH"
+done
+# The pretrained bases train 20-100x slower than they run forward: per-kernel GPU time, JS recording
+# time and dispatch thread counts of one step say whether kernels or per-kernel overhead are to blame.
+for arch in ${GPU_PROFILE_ARCHS-resnet50 efficientnet}; do
+  PARTS_PROFILE_ITERS=1 step "profile-$arch" 120 node $A/webgpu-profile.mjs "$IMG" "$BATCH" --arch "$arch" --json "$R/profile-$arch.json"
+done
 if [ -f $A/bench-cli.mjs ]; then
-  step bench-tinyvgg-ours 45 node $A/bench-cli.mjs --backend webgpu --arch tinyvgg --batch "$BATCH" --img-size "$IMG" --seconds 3 --data "$DATA"
-  [ "$LOCAL" = 1 ] || step bench-bases-ours 100 node $A/bench-cli.mjs --backend webgpu --arch vgg16,resnet50,inception,efficientnet \
-    --batch "$BATCH" --img-size "$IMG" --seconds 2 --data "$DATA"
+  # Untuned here unless GPU_BASES_TUNE=1: four bases' shapes would take minutes of this call to time.
+  [ "$LOCAL" = 1 ] || PARTS_WEBGPU_AUTOTUNE=${GPU_BASES_TUNE:-0} step bench-bases-ours 100 node $A/bench-cli.mjs --backend webgpu \
+    --arch vgg16,resnet50,inception,efficientnet --batch "$BATCH" --img-size "$IMG" --seconds 2 --data "$DATA"
   # The same CLI with the stock tfjs-backend-webgpu kernels (the before of `pnpm bench`; call 1 has it).
   PARTS_WEBGPU_KERNELS=stock step bench-tinyvgg-stock 60 node $A/bench-cli.mjs --backend webgpu --arch tinyvgg --batch "$BATCH" --img-size "$IMG" --seconds 3 --data "$DATA"
 fi

@@ -174,5 +174,17 @@ describe('initKernelTuning', () => {
     expect(initKernelTuning({ device: 'x [software]', software: true }, { PARTS_WEBGPU_AUTOTUNE: '1', PARTS_WEBGPU_TUNE_CACHE: file })).toBe(true);
     expect(initKernelTuning({ device: 'WebGPU: nvidia hopper', software: false }, { PARTS_WEBGPU_AUTOTUNE: '0' })).toBe(false);
     expect(() => initKernelTuning({ device: 'x', software: false }, { PARTS_WEBGPU_AUTOTUNE: 'yes' })).toThrow(/PARTS_WEBGPU_AUTOTUNE must be 0 or 1/);
+    expect(() => initKernelTuning({ device: 'x', software: false }, { PARTS_WEBGPU_TUNE_MIN_FLOPS: 'lots' })).toThrow(/PARTS_WEBGPU_TUNE_MIN_FLOPS must be a number/);
+  });
+
+  it('PARTS_WEBGPU_TUNE_MIN_FLOPS sets the smallest shape worth timing', () => {
+    const key = convShapeKey('forward', small);
+    initKernelTuning({ device: 'x', software: false }, { PARTS_WEBGPU_TUNE_CACHE: path.join(tmp(), 'k.json') });
+    chooseKernel('forward', key, shapeOf('forward', small), noEnv);
+    expect(takePending()).toEqual([]);
+    resetKernelChoices();
+    initKernelTuning({ device: 'x', software: false }, { PARTS_WEBGPU_TUNE_CACHE: path.join(tmp(), 'k.json'), PARTS_WEBGPU_TUNE_MIN_FLOPS: '0' });
+    chooseKernel('forward', key, shapeOf('forward', small), noEnv);
+    expect(takePending().map((p) => p.key)).toEqual([key]);
   });
 });

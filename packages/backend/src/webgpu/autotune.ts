@@ -25,7 +25,7 @@ import {
 } from './kernels/kernel-choice';
 
 /** Variants timed per shape (besides the default): the tile shapes and inner loops conv-gemm.ts offers. */
-export const TUNE_CANDIDATES = ['8x4', '4x4', '4x2', '8x4:scalarp', '8x4:vec4', '8x4:vec4p', '4x4:vec4p', '8x8:vec4p', '4x8:vec4p'];
+export const TUNE_CANDIDATES = ['8x4', '4x4', '4x2', '8x4:scalarp', '4x4:vec4', '8x4:vec4', '8x8:vec4', '8x4:vec4p', '4x4:vec4p', '8x8:vec4p', '4x8:vec4p'];
 
 export interface TuneResult {
   key: string;
@@ -57,11 +57,15 @@ let cacheFile: string | null = null;
 /**
  * Called by setupWebGPU once the adapter is known: switches shape recording on (for a hardware
  * adapter, or anywhere with PARTS_WEBGPU_AUTOTUNE=1; PARTS_WEBGPU_AUTOTUNE=0 switches it off) and
- * loads the cached choices for this adapter. Returns whether tuning is on.
+ * loads the cached choices for this adapter. Shapes under `minTuneFlops` (PARTS_WEBGPU_TUNE_MIN_FLOPS)
+ * keep the default. Returns whether tuning is on.
  */
-export function initKernelTuning(adapter: { device: string; software: boolean }, env: NodeJS.ProcessEnv = process.env, minTuneFlops = MIN_TUNE_FLOPS): boolean {
+export function initKernelTuning(adapter: { device: string; software: boolean }, env: NodeJS.ProcessEnv = process.env, minTuneFlops?: number): boolean {
   const flag = env.PARTS_WEBGPU_AUTOTUNE;
   if (flag !== undefined && flag !== '0' && flag !== '1') throw new Error(`PARTS_WEBGPU_AUTOTUNE must be 0 or 1, got '${flag}'`);
+  const minEnv = env.PARTS_WEBGPU_TUNE_MIN_FLOPS;
+  if (minEnv !== undefined && !(Number(minEnv) >= 0)) throw new Error(`PARTS_WEBGPU_TUNE_MIN_FLOPS must be a number >= 0, got '${minEnv}'`);
+  minTuneFlops ??= minEnv !== undefined ? Number(minEnv) : MIN_TUNE_FLOPS;
   const on = flag === '1' || (flag !== '0' && !adapter.software);
   adapterId = adapter.device;
   cacheFile = on ? tuneCachePath(env) : null;
