@@ -102,8 +102,9 @@ for tiles in ${GPU_TILE_VARIANTS:-}; do
 done
 # The pretrained bases train 20-100x slower than they run forward: per-kernel GPU time, JS recording
 # time and dispatch thread counts of one step say whether kernels or per-kernel overhead are to blame.
+# Untuned unless GPU_ARCH_TUNE=1 (~60 shapes each: a minute or more of this call).
 for arch in ${GPU_PROFILE_ARCHS-resnet50 efficientnet}; do
-  PARTS_PROFILE_ITERS=1 step "profile-$arch" 120 node $A/webgpu-profile.mjs "$IMG" "$BATCH" --arch "$arch" --json "$R/profile-$arch.json"
+  PARTS_WEBGPU_AUTOTUNE=${GPU_ARCH_TUNE:-0} PARTS_PROFILE_ITERS=1 step "profile-$arch" 120 node $A/webgpu-profile.mjs "$IMG" "$BATCH" --arch "$arch" --json "$R/profile-$arch.json"
 done
 if [ -f $A/bench-cli.mjs ]; then
   # Untuned here unless GPU_BASES_TUNE=1: four bases' shapes would take minutes of this call to time.
