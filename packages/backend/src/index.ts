@@ -4,3 +4,4 @@ export { registerWasmTrainingKernels, WASM_TRAINING_KERNELS, setConv2dFilterGrad
 export { readTensor } from './read';
 export { convBiasRelu, convBiasReluAvailable, type ConvBiasReluOptions } from './webgpu/conv-bias-relu';
 export { tuneWebGPUKernels, usedKernels, tuneCachePath, type TuneResult, type TuneOptions, type UsedKernel } from './webgpu/index';
+export { FusedAdam, createAdam, fusedAdamAvailable } from './webgpu/index';

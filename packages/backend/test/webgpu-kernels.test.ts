@@ -10,9 +10,9 @@ import * as tf from '@tensorflow/tfjs-core';
 import type { WebGPUBackend } from '@tensorflow/tfjs-backend-webgpu';
 import { initKernelTuning, kernelRevision, loadTuneCache, TUNE_CANDIDATES, tuneShape, tuneWebGPUKernels } from '../src/webgpu/autotune';
 import { convFlops, convShapeKey, formatVariant, DEFAULT_KERNELS, resetKernelChoices, usedKernels } from '../src/webgpu/kernels/kernel-choice';
-import { convBiasRelu, setupWebGPU } from '../src/webgpu/index';
+import { convBiasRelu, createAdam, setupWebGPU } from '../src/webgpu/index';
 import { registerWebGPUKernels } from '../src/webgpu/kernels/register';
-import { CONV_CASES, DEPTHWISE_CASES, checkConvCase, checkDepthwiseCase, checkConvBiasRelu, checkFusedConv, checkMatMuls, checkSmallNet, checkSums, type CheckResult } from '../src/webgpu/numeric-check';
+import { CONV_CASES, DEPTHWISE_CASES, checkConvCase, checkDepthwiseCase, checkConvBiasRelu, checkFusedAdam, checkFusedConv, checkMatMuls, checkSmallNet, checkSums, type CheckResult } from '../src/webgpu/numeric-check';
 
 const adapter = await setupWebGPU().catch((e: Error) => {
   // scripts/test-webgpu.sh sets PARTS_REQUIRE_WEBGPU: there, no adapter is a failure, not a skip.
@@ -91,6 +91,22 @@ describe.skipIf(!adapter)('webgpu kernels vs cpu', () => {
     await tf.setBackend('webgpu');
     const r = await checkSums('webgpu', 5);
     expectBelow(r, 1e-5);
+  });
+
+  it('Adam: the fused update (two programs per variable) takes the steps tfjs Adam takes on cpu, and leaks nothing', async () => {
+    await tf.setBackend('webgpu');
+    expectBelow(await checkFusedAdam('webgpu', 61), 1e-5);
+    // Per step: PartsAdamMoments and PartsAdamApply once per variable, nothing else; no tensor left behind.
+    const vars = [tf.variable(tf.ones([4, 4]), true, 'adamprof_a'), tf.variable(tf.ones([9]), true, 'adamprof_b')];
+    const opt = createAdam(0.1);
+    const g = { adamprof_a: tf.fill([4, 4], 0.5), adamprof_b: tf.fill([9], -2) };
+    opt.applyGradients(g); // creates the moments
+    const before = tf.memory().numTensors;
+    const prof = await tf.profile(() => opt.applyGradients(g));
+    expect(prof.kernels.map((k) => k.name).sort()).toEqual(['PartsAdamApply', 'PartsAdamApply', 'PartsAdamMoments', 'PartsAdamMoments']);
+    expect(tf.memory().numTensors).toBe(before);
+    tf.dispose([...vars, ...Object.values(g)]);
+    opt.dispose();
   });
 
   it('more row tiles than one dispatch dimension allows (65,535) continue along z', async () => {

@@ -3,6 +3,7 @@
 // Must stay the same network as torch_reference.py.
 import * as tf from '@tensorflow/tfjs-core';
 import * as tfl from '@tensorflow/tfjs-layers';
+import { createAdam } from '@parts/backend';
 import { reluConv2d } from '@parts/models';
 
 export function tinyVgg(imgSize: number, seed = 1): tfl.LayersModel {
@@ -24,7 +25,7 @@ export function tinyVgg(imgSize: number, seed = 1): tfl.LayersModel {
 
 /** One Adam step on binary cross-entropy; returns the loss tensor (caller awaits/disposes). */
 export function makeTrainStep(model: tfl.LayersModel, lr = 1e-4): { step: (x: tf.Tensor, y: tf.Tensor) => tf.Scalar; dispose: () => void } {
-  const opt = tf.train.adam(lr);
+  const opt = createAdam(lr);
   const vars = model.trainableWeights.map((w) => w.read() as tf.Variable);
   return {
     step: (x, y) =>

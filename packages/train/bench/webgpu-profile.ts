@@ -9,7 +9,7 @@ import type * as tfl from '@tensorflow/tfjs-layers';
 import { buildClassifier } from '@parts/models';
 import { weightedCrossEntropy } from '../src/loss';
 import { initForBench } from './init-backend';
-import { tuneWebGPUKernels, usedKernels } from '../../backend/src/webgpu/index';
+import { createAdam, tuneWebGPUKernels, usedKernels } from '../../backend/src/webgpu/index';
 import { makeTrainStep, tinyVgg } from './tinyvgg';
 
 const args = process.argv.slice(2);
@@ -33,7 +33,7 @@ function modelAndStep(): { model: tfl.LayersModel; step: (x: tf.Tensor, y: tf.Te
     return { model: m, step: makeTrainStep(m).step };
   }
   const m = buildClassifier({ arch, mode: 'scratch', imgSize, numClasses: 2, seed: 1 }).model;
-  const opt = tf.train.adam(1e-4);
+  const opt = createAdam(1e-4);
   const vars = m.trainableWeights.map((w) => w.read() as tf.Variable);
   return {
     model: m,

@@ -4,6 +4,7 @@ import { promises as fs } from 'node:fs';
 import path from 'node:path';
 import * as tf from '@tensorflow/tfjs-core';
 import fg from 'fast-glob';
+import { createAdam } from '@parts/backend';
 import { decodeImage } from '@parts/data';
 import { buildClassifier } from '@parts/models';
 import { forwardFlops } from './flops';
@@ -74,7 +75,7 @@ export async function benchModel(o: BenchModelOptions): Promise<BenchRecord[]> {
   const flops = forwardFlops(model);
   const x = tf.randomUniform([o.batch, o.imgSize, o.imgSize, 3], 0, 1);
   const y = tf.zeros([o.batch, 1]) as tf.Tensor2D;
-  const opt = tf.train.adam(1e-4);
+  const opt = createAdam(1e-4);
   const vars = model.trainableWeights.map((w) => w.read() as tf.Variable);
   const out: BenchRecord[] = [];
   const backend = tf.getBackend();

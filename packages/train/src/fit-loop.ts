@@ -3,6 +3,7 @@
 // "restore the best weights" all work the same on every backend.
 import * as tf from '@tensorflow/tfjs-core';
 import type * as tfl from '@tensorflow/tfjs-layers';
+import { createAdam } from '@parts/backend';
 import { argmaxRows, weightedCrossEntropy } from './loss';
 import type { EpochProgress } from './progress';
 
@@ -63,8 +64,8 @@ export interface FitLoopOptions {
 
 export async function fitLoop(o: FitLoopOptions): Promise<History> {
   const history: History = { epochs: [], bestEpoch: 0, monitor: o.valBatches ? 'valLoss' : 'loss', stoppedEarly: false };
-  const headOpt = tf.train.adam(o.lr);
-  const baseOpt = tf.train.adam(o.lr * (o.baseLrFactor ?? 0.1));
+  const headOpt = createAdam(o.lr);
+  const baseOpt = createAdam(o.lr * (o.baseLrFactor ?? 0.1));
   const decayed = o.weightDecay ? decayedVariables(o.model) : [];
   const weightsOf = () => o.model.trainableWeights.map((w) => w.read() as tf.Variable);
   let best: tf.Tensor[] | null = null;

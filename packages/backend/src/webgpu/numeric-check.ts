@@ -8,6 +8,7 @@ import '@tensorflow/tfjs-layers';
 // The reference backend.
 import '@tensorflow/tfjs-backend-cpu';
 import { convBiasRelu, convBiasReluAvailable } from './conv-bias-relu';
+import { createAdam, fusedAdamAvailable } from './fused-adam';
 
 export interface ConvCase {
   name: string;
@@ -267,6 +268,41 @@ export async function checkConvBiasRelu(gpu: string, seed: number, tol = 1e-4): 
   return result('conv + bias + relu with its own gradient', errors, tol);
 }
 
+let adamRun = 0;
+
+/**
+ * Three Adam steps on three variables from the same start and gradients: createAdam's fused WebGPU
+ * update against tfjs' own Adam on cpu (which createAdam is there).
+ */
+export async function checkFusedAdam(gpu: string, seed: number, tol = 1e-5): Promise<CheckResult> {
+  const shapes = [[3, 3, 4, 5], [5], [300, 7]];
+  const steps = 3;
+  const inputs = await onCpu(() => [
+    ...shapes.map((sh, i) => randomValues(sh, seed + i)),
+    ...Array.from({ length: steps }, (_, k) => shapes.map((sh, i) => randomValues(sh, seed + 10 * (k + 1) + i))).flat(),
+  ]);
+  let fusedRuns = 0;
+  const fn = (t: tf.Tensor[]) => {
+    const run = adamRun++;
+    const vars = shapes.map((_, i) => tf.variable(t[i], true, `adamcheck${run}_${i}`));
+    const opt = createAdam(0.05);
+    if (fusedAdamAvailable()) fusedRuns++;
+    for (let k = 0; k < steps; k++) {
+      opt.applyGradients(Object.fromEntries(vars.map((v, i) => [v.name, t[shapes.length * (k + 1) + i]])));
+    }
+    const out = vars.map((v) => v.clone());
+    opt.dispose();
+    vars.forEach((v) => v.dispose());
+    return out;
+  };
+  const [ref, got] = [await evalOn('cpu', fn, inputs), await evalOn(gpu, fn, inputs)];
+  const errors: Record<string, number> = {};
+  shapes.forEach((sh, i) => (errors[`variable [${sh}]`] = relErr(got[i], ref[i])));
+  // The GPU run must have taken the fused path (else this compared tfjs' Adam with itself).
+  errors['fused update used on gpu'] = fusedRuns === 1 ? 0 : 1;
+  return result('Adam (fused update)', errors, tol);
+}
+
 /** tf.sum over the leading axes (bias gradients: our column sum) and other axes (stock kernel). */
 export async function checkSums(gpu: string, seed: number, tol = 1e-5): Promise<CheckResult> {
   const cases: { shape: number[]; axis: number[]; keepDims?: boolean }[] = [
@@ -301,7 +337,7 @@ export async function runNumericCheck(gpu = 'webgpu', log: (m: string) => void =
     results.push(r);
     log(`${r.ok ? 'ok  ' : 'FAIL'} ${r.name}: ${Object.entries(r.errors).map(([k, v]) => `${k} ${v.toExponential(2)}`).join(', ')}`);
   }
-  for (const check of [checkFusedConv, checkConvBiasRelu, checkMatMuls, checkSums, checkSmallNet]) {
+  for (const check of [checkFusedConv, checkConvBiasRelu, checkMatMuls, checkSums, checkFusedAdam, checkSmallNet]) {
     const r = await check(gpu, (seed += 10));
     results.push(r);
     log(`${r.ok ? 'ok  ' : 'FAIL'} ${r.name}: ${Object.entries(r.errors).map(([k, v]) => `${k} ${v.toExponential(2)}`).join(', ')}`);

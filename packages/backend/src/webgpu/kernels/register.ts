@@ -4,6 +4,7 @@ import { meanKernelConfig, sumKernelConfig } from './column-sum';
 import { depthwiseFilterGradConfig } from './depthwise-filter-grad';
 import { matMulKernelConfigs } from './matmul-kernels';
 import { reluGradKernelConfig } from './relu-grad';
+import { adamKernelConfigs } from './adam';
 import { convBiasReluGradConfig, convBiasReluKernelConfig } from '../conv-bias-relu';
 
 let registered: string[] | null = null;
@@ -26,7 +27,7 @@ export function registerWebGPUKernels(): string[] {
   const names = sel === 'all' ? null : new Set(sel.split(','));
   registered = [];
   if (sel === 'stock') return registered;
-  for (const k of [...convKernelConfigs(stock), ...matMulKernelConfigs(stock), depthwiseFilterGradConfig(stock), sumKernelConfig(stock), meanKernelConfig(stock), reluGradKernelConfig(), convBiasReluKernelConfig()]) {
+  for (const k of [...convKernelConfigs(stock), ...matMulKernelConfigs(stock), depthwiseFilterGradConfig(stock), sumKernelConfig(stock), meanKernelConfig(stock), reluGradKernelConfig(), convBiasReluKernelConfig(), ...adamKernelConfigs()]) {
     if (names && !names.has(k.kernelName)) continue;
     const old = tf.getKernel(k.kernelName, 'webgpu');
     if (old) {
