@@ -5,3 +5,4 @@ export { readTensor } from './read';
 export { convBiasRelu, convBiasReluAvailable, type ConvBiasReluOptions } from './webgpu/conv-bias-relu';
 export { tuneWebGPUKernels, usedKernels, tuneCachePath, type TuneResult, type TuneOptions, type UsedKernel } from './webgpu/index';
 export { FusedAdam, createAdam, fusedAdamAvailable } from './webgpu/index';
+export { fusedSwish, fusedSwishAvailable } from './webgpu/index';

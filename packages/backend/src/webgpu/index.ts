@@ -4,3 +4,4 @@ export { convBiasRelu, convBiasReluAvailable, type ConvBiasReluOptions } from '.
 export { tuneWebGPUKernels, tuneCachePath, type TuneResult, type TuneOptions } from './autotune';
 export { usedKernels, type UsedKernel } from './kernels/kernel-choice';
 export { FusedAdam, createAdam, fusedAdamAvailable } from './fused-adam';
+export { fusedSwish, fusedSwishAvailable } from './swish';

@@ -11,6 +11,7 @@ import type { ArchSpec } from '../registry';
 import { batchNormalization } from '../bn-fix';
 import { apply, assertImgSize, correctPad, SeededInit, spatialSize, type BuildOptions } from './common';
 import { Normalization } from './normalization';
+import { swishActivation } from './swish';
 
 export const WEIGHTS_URL_NOTOP = 'https://storage.googleapis.com/keras-applications/efficientnetb0_notop.h5';
 export const WEIGHTS_MD5_NOTOP = '50bc09e76180e00e4465e1a485ddc09d';
@@ -52,7 +53,7 @@ export function buildEfficientNetB0Base(opts: BuildOptions): tfl.LayersModel {
   const conv1x1 = (filters: number, name: string, activation?: 'swish' | 'sigmoid', useBias = false) =>
     tfl.layers.conv2d({ filters, kernelSize: 1, padding: 'same', useBias, activation, kernelInitializer: convInit(), name });
   const bn = (name: string) => batchNormalization({ axis: 3, name });
-  const swish = (name: string) => tfl.layers.activation({ activation: 'swish', name });
+  const swish = (name: string) => swishActivation({ name });
 
   /** Keras `block`: inverted residual (MBConv) block with squeeze-and-excitation. */
   const block = (inputs: Sym, a: Omit<BlockArgs, 'repeats'>, dropRate: number, name: string): Sym => {

@@ -5,6 +5,7 @@ import { depthwiseFilterGradConfig } from './depthwise-filter-grad';
 import { matMulKernelConfigs } from './matmul-kernels';
 import { reluGradKernelConfig } from './relu-grad';
 import { adamKernelConfigs } from './adam';
+import { swishGradConfig, swishKernelConfigs } from '../swish';
 import { convBiasReluGradConfig, convBiasReluKernelConfig } from '../conv-bias-relu';
 
 let registered: string[] | null = null;
@@ -27,7 +28,7 @@ export function registerWebGPUKernels(): string[] {
   const names = sel === 'all' ? null : new Set(sel.split(','));
   registered = [];
   if (sel === 'stock') return registered;
-  for (const k of [...convKernelConfigs(stock), ...matMulKernelConfigs(stock), depthwiseFilterGradConfig(stock), sumKernelConfig(stock), meanKernelConfig(stock), reluGradKernelConfig(), convBiasReluKernelConfig(), ...adamKernelConfigs()]) {
+  for (const k of [...convKernelConfigs(stock), ...matMulKernelConfigs(stock), depthwiseFilterGradConfig(stock), sumKernelConfig(stock), meanKernelConfig(stock), reluGradKernelConfig(), convBiasReluKernelConfig(), ...adamKernelConfigs(), ...swishKernelConfigs()]) {
     if (names && !names.has(k.kernelName)) continue;
     const old = tf.getKernel(k.kernelName, 'webgpu');
     if (old) {
@@ -37,6 +38,8 @@ export function registerWebGPUKernels(): string[] {
     tf.registerKernel(k);
     registered.push(k.kernelName);
   }
-  if (registered.includes(convBiasReluGradConfig.kernelName) && !tf.getGradient(convBiasReluGradConfig.kernelName)) tf.registerGradient(convBiasReluGradConfig);
+  for (const g of [convBiasReluGradConfig, swishGradConfig]) {
+    if (registered.includes(g.kernelName) && !tf.getGradient(g.kernelName)) tf.registerGradient(g);
+  }
   return registered;
 }
