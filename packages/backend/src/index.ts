@@ -6,3 +6,4 @@ export { convBiasRelu, convBiasReluAvailable, type ConvBiasReluOptions } from '.
 export { tuneWebGPUKernels, usedKernels, tuneCachePath, type TuneResult, type TuneOptions, type UsedKernel } from './webgpu/index';
 export { FusedAdam, createAdam, fusedAdamAvailable } from './webgpu/index';
 export { fusedSwish, fusedSwishAvailable } from './webgpu/index';
+export { fusedBatchNormTrain, fusedBatchNormTrainAvailable } from './webgpu/index';

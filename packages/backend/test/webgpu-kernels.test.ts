@@ -12,7 +12,7 @@ import { initKernelTuning, kernelRevision, loadTuneCache, TUNE_CANDIDATES, tuneS
 import { convFlops, convShapeKey, formatVariant, DEFAULT_KERNELS, resetKernelChoices, usedKernels } from '../src/webgpu/kernels/kernel-choice';
 import { convBiasRelu, createAdam, setupWebGPU } from '../src/webgpu/index';
 import { registerWebGPUKernels } from '../src/webgpu/kernels/register';
-import { CONV_CASES, DEPTHWISE_CASES, checkConvCase, checkDepthwiseCase, checkConvBiasRelu, checkFusedAdam, checkFusedConv, checkMatMuls, checkSmallNet, checkSums, type CheckResult } from '../src/webgpu/numeric-check';
+import { CONV_CASES, DEPTHWISE_CASES, checkConvCase, checkDepthwiseCase, checkBatchNormTrain, checkConvBiasRelu, checkFusedAdam, checkFusedConv, checkMatMuls, checkSmallNet, checkSums, type CheckResult } from '../src/webgpu/numeric-check';
 
 const adapter = await setupWebGPU().catch((e: Error) => {
   // scripts/test-webgpu.sh sets PARTS_REQUIRE_WEBGPU: there, no adapter is a failure, not a skip.
@@ -91,6 +91,11 @@ describe.skipIf(!adapter)('webgpu kernels vs cpu', () => {
     await tf.setBackend('webgpu');
     const r = await checkSums('webgpu', 5);
     expectBelow(r, 1e-5);
+  });
+
+  it('batch norm with batch statistics (fused kernel): output, statistics and gradients match cpu', async () => {
+    await tf.setBackend('webgpu');
+    expectBelow(await checkBatchNormTrain('webgpu', 71), 1e-4);
   });
 
   it('Adam: the fused update (two programs per variable) takes the steps tfjs Adam takes on cpu, and leaks nothing', async () => {

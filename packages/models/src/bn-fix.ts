@@ -16,6 +16,7 @@
  */
 import * as tf from '@tensorflow/tfjs-core';
 import * as tfl from '@tensorflow/tfjs-layers';
+import { fusedBatchNormTrain, fusedBatchNormTrainAvailable } from '@parts/backend';
 import type { BatchNormalization as TfBatchNormalization } from '@tensorflow/tfjs-layers/dist/layers/normalization';
 
 type Kwargs = Parameters<TfBatchNormalization['call']>[1];
@@ -73,8 +74,14 @@ export class BatchNormalization extends BuiltinBatchNormalization {
         return normalize(x, shaped(self.movingMean.read()), shaped(self.movingVariance.read()), beta, gamma);
       }
       const reductionAxes = [...Array(ndim).keys()].filter((a) => a !== axis);
-      const { mean, variance } = tf.moments(x, reductionAxes);
-      const out = normalize(x, shaped(mean), shaped(variance), beta, gamma);
+      // On WebGPU: statistics, normalisation and their gradient in a few fused programs instead of ~35.
+      const fused = axis === ndim - 1 && x.dtype === 'float32' && fusedBatchNormTrainAvailable();
+      const { y: out, mean, variance } = fused
+        ? fusedBatchNormTrain(x, gamma as tf.Tensor1D, beta as tf.Tensor1D, self.epsilon)
+        : (() => {
+            const m = tf.moments(x, reductionAxes);
+            return { y: normalize(x, shaped(m.mean), shaped(m.variance), beta, gamma), mean: m.mean, variance: m.variance };
+          })();
       const updateMovingAverage = (variable: LayerVariable, value: tf.Tensor): void => {
         tf.tidy(() => {
           const current = variable.read();

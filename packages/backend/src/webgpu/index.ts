@@ -5,3 +5,4 @@ export { tuneWebGPUKernels, tuneCachePath, type TuneResult, type TuneOptions } f
 export { usedKernels, type UsedKernel } from './kernels/kernel-choice';
 export { FusedAdam, createAdam, fusedAdamAvailable } from './fused-adam';
 export { fusedSwish, fusedSwishAvailable } from './swish';
+export { fusedBatchNormTrain, fusedBatchNormTrainAvailable } from './batch-norm-train';

@@ -9,6 +9,7 @@ import '@tensorflow/tfjs-layers';
 import '@tensorflow/tfjs-backend-cpu';
 import { convBiasRelu, convBiasReluAvailable } from './conv-bias-relu';
 import { createAdam, fusedAdamAvailable } from './fused-adam';
+import { fusedBatchNormTrain, fusedBatchNormTrainAvailable } from './batch-norm-train';
 
 export interface ConvCase {
   name: string;
@@ -268,6 +269,45 @@ export async function checkConvBiasRelu(gpu: string, seed: number, tol = 1e-4): 
   return result('conv + bias + relu with its own gradient', errors, tol);
 }
 
+/**
+ * Batch norm with batch statistics (the fused WebGPU kernel on the GPU, tf.moments + tf.batchNorm on
+ * cpu): output, batch mean and variance, and the gradients for x, gamma and beta of a weighted sum.
+ */
+export async function checkBatchNormTrain(gpu: string, seed: number, tol = 1e-4): Promise<CheckResult> {
+  const shapes = [[4, 5, 6, 7], [300, 70], [2, 33, 31, 70], [1, 2, 1, 3]];
+  const inputs = await onCpu(() =>
+    shapes.flatMap((sh, i) => {
+      const c = sh[sh.length - 1];
+      // An offset mean, as after a ReLU: the variance must not come from E[x²] − mean².
+      const x = randomValues(sh, seed + 4 * i);
+      x.values.forEach((v, j) => (x.values[j] = 3 + v));
+      return [x, randomValues([c], seed + 4 * i + 1), randomValues([c], seed + 4 * i + 2), randomValues(sh, seed + 4 * i + 3)];
+    }),
+  );
+  let fusedRuns = 0;
+  const fn = (t: tf.Tensor[]) =>
+    shapes.flatMap((sh, i) => {
+      const [x, gamma, beta, weights] = t.slice(4 * i, 4 * i + 4);
+      const bn = (xs: tf.Tensor, g: tf.Tensor, b: tf.Tensor) => {
+        if (fusedBatchNormTrainAvailable()) {
+          fusedRuns++;
+          return fusedBatchNormTrain(xs, g as tf.Tensor1D, b as tf.Tensor1D, 1e-3);
+        }
+        const m = tf.moments(xs, [...Array(sh.length - 1).keys()]);
+        return { y: tf.batchNorm(xs, m.mean, m.variance, b, g, 1e-3), mean: m.mean, variance: m.variance };
+      };
+      const { value, grads } = tf.valueAndGrads((xs: tf.Tensor, g: tf.Tensor, b: tf.Tensor) => tf.sum(tf.mul(bn(xs, g, b).y, weights)) as tf.Scalar)([x, gamma, beta]);
+      const { mean, variance } = bn(x, gamma, beta);
+      return [value, ...grads, mean, variance];
+    });
+  const [ref, got] = [await evalOn('cpu', fn, inputs), await evalOn(gpu, fn, inputs)];
+  const errors: Record<string, number> = {};
+  const labels = ['output·w', 'dx', 'dgamma', 'dbeta', 'mean', 'variance'];
+  shapes.forEach((sh, i) => labels.forEach((l, j) => (errors[`[${sh}] ${l}`] = relErr(got[6 * i + j], ref[6 * i + j]))));
+  errors['fused op used on gpu'] = fusedRuns === 2 * shapes.length ? 0 : 1;
+  return result('batch norm with batch statistics', errors, tol);
+}
+
 let adamRun = 0;
 
 /**
@@ -337,7 +377,7 @@ export async function runNumericCheck(gpu = 'webgpu', log: (m: string) => void =
     results.push(r);
     log(`${r.ok ? 'ok  ' : 'FAIL'} ${r.name}: ${Object.entries(r.errors).map(([k, v]) => `${k} ${v.toExponential(2)}`).join(', ')}`);
   }
-  for (const check of [checkFusedConv, checkConvBiasRelu, checkMatMuls, checkSums, checkFusedAdam, checkSmallNet]) {
+  for (const check of [checkFusedConv, checkConvBiasRelu, checkMatMuls, checkSums, checkFusedAdam, checkBatchNormTrain, checkSmallNet]) {
     const r = await check(gpu, (seed += 10));
     results.push(r);
     log(`${r.ok ? 'ok  ' : 'FAIL'} ${r.name}: ${Object.entries(r.errors).map(([k, v]) => `${k} ${v.toExponential(2)}`).join(', ')}`);

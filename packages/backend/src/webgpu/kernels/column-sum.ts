@@ -11,48 +11,81 @@ import type { WebGPUBackend, WebGPUProgram } from '@tensorflow/tfjs-backend-webg
 import { splitReduction, sumSplits } from './conv-gemm';
 import { runStock, type StockKernels } from './stock';
 
+/**
+ * What a column pass adds up per column c of [rows, cols] (m = the column's mean, an input):
+ *   sum:      Σ x                       (inputs x)
+ *   centered: Σ x, Σ (x − m)²           (inputs x, mean [cols]): batch-norm mean and variance, two-pass like tf.moments
+ *   bnGrad:   Σ dy, Σ dy·(x − m)        (inputs dy, x, stats [2, cols] = mean, variance): batch-norm backward
+ */
+export type ColumnSumMode = 'sum' | 'centered' | 'bnGrad';
+
+const MODES: Record<ColumnSumMode, { inputs: string[]; terms: string[] }> = {
+  sum: { inputs: ['x'], terms: ['v'] },
+  centered: { inputs: ['x', 'mean'], terms: ['v', '(v - m) * (v - m)'] },
+  bnGrad: { inputs: ['dy', 'x', 'stats'], terms: ['d', 'd * (v - m)'] },
+};
+
 class ColumnPartialSumProgram implements WebGPUProgram {
-  variableNames = ['x'];
+  variableNames: string[];
   uniforms = 'rows : i32, cols : i32, rowsPerChunk : i32,';
   outputShape: number[];
-  shaderKey = 'partsColumnPartialSum';
+  shaderKey: string;
   dispatchLayout = { x: [1], y: [0] };
   dispatch: [number, number, number];
   workgroupSize: [number, number, number] = [256, 1, 1];
 
-  constructor(chunks: number, cols: number) {
-    this.outputShape = [chunks, cols];
+  constructor(
+    chunks: number,
+    cols: number,
+    private readonly mode: ColumnSumMode,
+  ) {
+    this.variableNames = MODES[mode].inputs;
+    this.shaderKey = `partsColumnPartialSum_${mode}`;
+    // [chunk, term, col]: the second pass adds the chunks of every term at once.
+    this.outputShape = [chunks, MODES[mode].terms.length * cols];
     this.dispatch = [Math.ceil(cols / 64), chunks, 1];
   }
 
   getUserCode(): string {
+    const terms = MODES[this.mode].terms;
+    const T = terms.length;
+    const m = { sum: '0.0', centered: 'mean[c]', bnGrad: 'stats[c]' }[this.mode];
     return `
-      var<workgroup> part : array<f32, 256>;
+      var<workgroup> part : array<f32, ${256 * T}>;
       fn main() {
         let tc = i32(localIndex % 64u);
         let tr = i32(localIndex / 64u);
         let c = i32(workgroupId.x) * 64 + tc;
         let r0 = i32(workgroupId.y) * uniforms.rowsPerChunk;
         let r1 = min(uniforms.rows, r0 + uniforms.rowsPerChunk);
-        var s = 0.0;
+        ${terms.map((_, t) => `var s${t} = 0.0;`).join(' ')}
         if (c < uniforms.cols) {
+          let m = ${m};
           for (var r = r0 + tr; r < r1; r = r + 4) {
-            s = s + x[r * uniforms.cols + c];
+            let i = r * uniforms.cols + c;
+            ${this.mode === 'bnGrad' ? 'let d = dy[i]; let v = x[i];' : 'let v = x[i];'}
+            ${terms.map((e, t) => `s${t} = s${t} + ${e};`).join(' ')}
           }
         }
-        part[localIndex] = s;
+        ${terms.map((_, t) => `part[${t * 256} + i32(localIndex)] = s${t};`).join(' ')}
         workgroupBarrier();
         if (tr == 0 && c < uniforms.cols) {
-          result[i32(workgroupId.y) * uniforms.cols + c] = part[tc] + part[tc + 64] + part[tc + 128] + part[tc + 192];
+          let base = i32(workgroupId.y) * ${T} * uniforms.cols;
+          ${terms
+            .map((_, t) => `result[base + ${t} * uniforms.cols + c] = part[${t * 256} + tc] + part[${t * 256} + tc + 64] + part[${t * 256} + tc + 128] + part[${t * 256} + tc + 192];`)
+            .join('\n          ')}
         }
       }`;
   }
 }
 
-/** Sum of x viewed as [rows, cols] over its rows. */
-export function columnSum(backend: WebGPUBackend, x: TensorInfo, rows: number, cols: number, outShape: number[], scale = 1): TensorInfo {
+/**
+ * Column sums over the rows of [rows, cols] data, times `scale`, shaped `outShape` (terms·cols
+ * values). `inputs` are the mode's inputs in ColumnSumMode's order (for 'sum' just x).
+ */
+export function columnSum(backend: WebGPUBackend, inputs: TensorInfo[], rows: number, cols: number, outShape: number[], scale = 1, mode: ColumnSumMode = 'sum'): TensorInfo {
   const { chunks: nChunks, chunkLength: rowsPerChunk } = splitReduction(rows, Math.ceil(cols / 64), 1024, 64);
-  const partial = backend.runWebGPUProgram(new ColumnPartialSumProgram(nChunks, cols), [x], 'float32', [
+  const partial = backend.runWebGPUProgram(new ColumnPartialSumProgram(nChunks, cols, mode), inputs, 'float32', [
     { type: 'int32', data: [rows] },
     { type: 'int32', data: [cols] },
     { type: 'int32', data: [rowsPerChunk] },
@@ -77,7 +110,7 @@ function leadingAxesKernel(kernelName: typeof Sum | typeof Mean, stock: StockKer
     const cols = x.shape[rank - 1];
     const rows = util.sizeFromShape(x.shape) / cols;
     const outShape = keepDims ? backend_util.expandShapeToKeepDim([cols], axes) : [cols];
-    return columnSum(args.backend, x, rows, cols, outShape, kernelName === Mean ? 1 / rows : 1);
+    return columnSum(args.backend, [x], rows, cols, outShape, kernelName === Mean ? 1 / rows : 1);
   };
   return { kernelName, backendName: 'webgpu', kernelFunc: kernelFunc as unknown as KernelFunc };
 }

@@ -6,6 +6,7 @@ import { matMulKernelConfigs } from './matmul-kernels';
 import { reluGradKernelConfig } from './relu-grad';
 import { adamKernelConfigs } from './adam';
 import { swishGradConfig, swishKernelConfigs } from '../swish';
+import { batchNormTrainGradConfig, batchNormTrainKernelConfigs } from '../batch-norm-train';
 import { convBiasReluGradConfig, convBiasReluKernelConfig } from '../conv-bias-relu';
 
 let registered: string[] | null = null;
@@ -28,7 +29,7 @@ export function registerWebGPUKernels(): string[] {
   const names = sel === 'all' ? null : new Set(sel.split(','));
   registered = [];
   if (sel === 'stock') return registered;
-  for (const k of [...convKernelConfigs(stock), ...matMulKernelConfigs(stock), depthwiseFilterGradConfig(stock), sumKernelConfig(stock), meanKernelConfig(stock), reluGradKernelConfig(), convBiasReluKernelConfig(), ...adamKernelConfigs(), ...swishKernelConfigs()]) {
+  for (const k of [...convKernelConfigs(stock), ...matMulKernelConfigs(stock), depthwiseFilterGradConfig(stock), sumKernelConfig(stock), meanKernelConfig(stock), reluGradKernelConfig(), convBiasReluKernelConfig(), ...adamKernelConfigs(), ...swishKernelConfigs(), ...batchNormTrainKernelConfigs()]) {
     if (names && !names.has(k.kernelName)) continue;
     const old = tf.getKernel(k.kernelName, 'webgpu');
     if (old) {
@@ -38,7 +39,7 @@ export function registerWebGPUKernels(): string[] {
     tf.registerKernel(k);
     registered.push(k.kernelName);
   }
-  for (const g of [convBiasReluGradConfig, swishGradConfig]) {
+  for (const g of [convBiasReluGradConfig, swishGradConfig, batchNormTrainGradConfig]) {
     if (registered.includes(g.kernelName) && !tf.getGradient(g.kernelName)) tf.registerGradient(g);
   }
   return registered;

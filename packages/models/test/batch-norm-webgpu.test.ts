@@ -1,0 +1,69 @@
+// The project's BatchNormalization trains through the fused WebGPU batch norm (statistics,
+// normalisation and gradient in a few programs) with cpu's loss, gradients and moving statistics.
+// Runs where a WebGPU adapter exists (scripts/test-webgpu.sh, CI's lavapipe run).
+import { describe, expect, it } from 'vitest';
+import * as tf from '@tensorflow/tfjs-core';
+import * as tfl from '@tensorflow/tfjs-layers';
+import { setupWebGPU } from '../../backend/src/webgpu/index';
+import { batchNormalization } from '../src/bn-fix';
+
+const adapter = await setupWebGPU().catch((e: Error) => {
+  if (process.env.PARTS_REQUIRE_WEBGPU === '1') throw new Error(`PARTS_REQUIRE_WEBGPU=1 but WebGPU did not start: ${e.message}`);
+  return null;
+});
+
+function model(scale: boolean): tfl.LayersModel {
+  return tfl.sequential({
+    layers: [
+      tfl.layers.conv2d({ inputShape: [8, 8, 3], filters: 6, kernelSize: 3, useBias: false, kernelInitializer: tfl.initializers.glorotUniform({ seed: 3 }) }),
+      batchNormalization({ axis: 3, scale, name: 'bn', betaInitializer: tfl.initializers.randomNormal({ seed: 4 }) }),
+      tfl.layers.flatten(),
+      tfl.layers.dense({ units: 1, kernelInitializer: tfl.initializers.glorotUniform({ seed: 5 }) }),
+    ],
+  });
+}
+
+/** Loss, gradients, moving mean and variance after one step, and the kernels run. */
+async function step(backend: string, scale: boolean, xv: Float32Array, yv: Float32Array) {
+  await tf.setBackend(backend);
+  const m = model(scale);
+  const x = tf.tensor4d(xv, [4, 8, 8, 3]);
+  const y = tf.tensor2d(yv, [4, 1]);
+  const vars = m.trainableWeights.map((w) => w.read() as tf.Variable);
+  let values: Float32Array[] = [];
+  const prof = await tf.profile(async () => {
+    const { value, grads } = tf.variableGrads(() => tf.losses.meanSquaredError(y, m.apply(x, { training: true }) as tf.Tensor) as tf.Scalar, vars);
+    values = await Promise.all([value, ...vars.map((v) => grads[v.name])].map((t) => t.data() as Promise<Float32Array>));
+    tf.dispose([value, ...Object.values(grads)]);
+  });
+  const moving = await Promise.all(m.getLayer('bn').getWeights().slice(-2).map((w) => w.data() as Promise<Float32Array>));
+  tf.dispose([x, y]);
+  m.dispose();
+  return { values: [...values, ...moving], kernels: prof.kernelNames };
+}
+
+describe.skipIf(!adapter)('BatchNormalization on WebGPU', () => {
+  for (const scale of [true, false]) {
+    it(`trains through the fused kernel with cpu's loss, gradients and moving statistics (scale: ${scale})`, async () => {
+      await tf.setBackend('cpu');
+      const xv = tf.tidy(() => tf.randomNormal([4, 8, 8, 3], 1, 2, 'float32', 7).dataSync() as Float32Array);
+      const yv = Float32Array.from([1, -1, 0.5, 0]);
+      const cpu = await step('cpu', scale, xv, yv);
+      const gpu = await step('webgpu', scale, xv, yv);
+      await tf.setBackend('cpu');
+      expect(gpu.kernels).toContain('PartsBatchNormTrain');
+      expect(gpu.kernels).not.toContain('FusedBatchNorm');
+      expect(gpu.values).toHaveLength(cpu.values.length);
+      gpu.values.forEach((g, i) => {
+        const c = cpu.values[i];
+        let num = 0;
+        let den = 0;
+        for (let j = 0; j < c.length; j++) {
+          num += (g[j] - c[j]) ** 2;
+          den += c[j] ** 2;
+        }
+        expect(Math.sqrt(num / Math.max(den, 1e-30)), `tensor ${i}`).toBeLessThan(1e-4);
+      });
+    });
+  }
+});
