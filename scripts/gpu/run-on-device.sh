@@ -28,14 +28,17 @@ PROFILE_ITERS=5
 finish() {
   echo "== done in $(( $(date +%s) - T0 )) s"
   grep -E '^(SUMMARY|torch |wall:|kernel GPU time|numeric check|FAIL|  conv[0-9] |  dense |  readback|backend:|webgpu |RUN |profile:|programs dispatched|  \[[0-9]+/[0-9]+\] )' "$OUT/log.txt" >"$OUT/summary.txt" || true
-  cp "$TUNE_CACHE" "$R/" 2>/dev/null
+  [ -n "${TUNE_CACHE:-}" ] && cp "$TUNE_CACHE" "$R/" 2>/dev/null
   tar -C "$R" -czf "$OUT/results.tar.gz" . 2>/dev/null || true
 }
 trap finish EXIT
 # Kernel autotuning: on for the hardware adapter anyway; in a lavapipe dry run too, on every shape.
-export PARTS_WEBGPU_TUNE_CACHE=${PARTS_WEBGPU_TUNE_CACHE:-/tmp/gpu-tune/webgpu-kernels.json}
+# A fresh cache unless the caller names one (then it is used as it is).
+if [ -z "${PARTS_WEBGPU_TUNE_CACHE:-}" ]; then
+  export PARTS_WEBGPU_TUNE_CACHE=/tmp/gpu-tune/webgpu-kernels.json
+  rm -f "$PARTS_WEBGPU_TUNE_CACHE"
+fi
 TUNE_CACHE=$PARTS_WEBGPU_TUNE_CACHE
-rm -f "$TUNE_CACHE"
 [ "$LOCAL" = 1 ] && export PARTS_WEBGPU_AUTOTUNE=${PARTS_WEBGPU_AUTOTUNE:-1} PARTS_WEBGPU_TUNE_MIN_FLOPS=${PARTS_WEBGPU_TUNE_MIN_FLOPS:-0}
 BUDGET=${GPU_BUDGET:-520} # seconds for all steps: later steps get what is left
 step() { # name timeout cmd...

@@ -13,6 +13,7 @@ import {
   DEFAULT_KERNELS,
   envOverride,
   formatVariant,
+  markUntunable,
   parseVariant,
   resetKernelChoices,
   setRecording,
@@ -99,6 +100,16 @@ describe('chooseKernel', () => {
     expect(usedKernels().find((u) => u.key === key)?.source).toBe('override');
   });
 
+  it('a shape whose tuning failed keeps the default and is not noted again', () => {
+    setRecording(true);
+    const key = convShapeKey('forward', conv);
+    chooseKernel('forward', key, shapeOf('forward', conv), noEnv);
+    markUntunable(key);
+    expect(takePending()).toEqual([]);
+    chooseKernel('forward', key, shapeOf('forward', conv), noEnv);
+    expect(takePending()).toEqual([]);
+  });
+
   it('shape keys tell strides, padding and the op apart', () => {
     const strided = backend_util.computeConv2DInfo([32, 254, 254, 50], [3, 3, 50, 50], 2, 1, 'valid');
     const padded = backend_util.computeConv2DInfo([32, 254, 254, 50], [3, 3, 50, 50], 1, 1, 'same');
@@ -112,6 +123,9 @@ describe('fastest', () => {
     expect(fastest([['8x4', 10], ['4x4', 6], ['8x8:vec4p', 7]], '8x4')).toEqual(['4x4', 6]);
     expect(fastest([['8x4', 10], ['4x4', 9.9]], '8x4')).toEqual(['8x4', 10]);
     expect(fastest([['4x4', 3], ['8x4', 10]], '8x4')).toEqual(['4x4', 3]);
+    // Not the first candidate that beats the default by 2%: the fastest of all.
+    expect(fastest([['8x4', 10], ['4x4', 9.7], ['4x2', 9.6]], '8x4')).toEqual(['4x2', 9.6]);
+    expect(fastest([['8x4', 10], ['4x4', 9.85]], '8x4')).toEqual(['8x4', 10]);
   });
 });
 

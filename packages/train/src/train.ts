@@ -126,7 +126,8 @@ export async function train(options: TrainOptions): Promise<TrainResult> {
             )
         : undefined,
       progress: o.quiet ? undefined : consoleProgress(),
-      tuneKernels: backend.name === 'webgpu' ? () => tuneWebGPUKernels({ log }) : undefined,
+      // On a terminal the epoch bar is on the current line: clear it so tuning lines stand alone.
+      tuneKernels: backend.name === 'webgpu' ? () => tuneWebGPUKernels({ log: (l) => log(process.stderr.isTTY ? `\r\x1b[K${l}` : l) }) : undefined,
     });
     const trainTimeMs = Date.now() - t0;
 

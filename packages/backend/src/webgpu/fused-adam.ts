@@ -15,7 +15,9 @@ type VariableGradients = Parameters<tf.AdamOptimizer['applyGradients']>[0];
 export class FusedAdam extends tf.AdamOptimizer {
   /** Per variable name: its first and second moments packed as [2, size]. */
   private readonly moments = new Map<string, tf.Variable>();
-  private fusedSteps = 0;
+  /** β1^t and β2^t as tfjs keeps them: float32 running products (its bias correction, to the last bit). */
+  private powBeta1 = Math.fround(this.beta1);
+  private powBeta2 = Math.fround(this.beta2);
   private fused: boolean | null = null;
 
   constructor(learningRate: number, beta1 = 0.9, beta2 = 0.999, epsilon?: number) {
@@ -29,14 +31,13 @@ export class FusedAdam extends tf.AdamOptimizer {
     const grads: [string, tf.Tensor][] = Array.isArray(variableGradients)
       ? variableGradients.map((g) => [g.name, g.tensor])
       : Object.entries(variableGradients as Record<string, tf.Tensor>);
-    this.fusedSteps++;
     const attrs = {
       beta1: this.beta1,
       beta2: this.beta2,
       epsilon: this.epsilon,
       learningRate: this.learningRate,
-      c1: 1 - this.beta1 ** this.fusedSteps,
-      c2: 1 - this.beta2 ** this.fusedSteps,
+      c1: Math.fround(1 - this.powBeta1),
+      c2: Math.fround(1 - this.powBeta2),
     } as unknown as NamedAttrMap;
     const engine = tf.engine();
     tf.tidy(() => {
@@ -46,7 +47,7 @@ export class FusedAdam extends tf.AdamOptimizer {
         if (!value) throw new Error(`FusedAdam: no variable named '${name}'`);
         let mv = this.moments.get(name);
         if (!mv) {
-          mv = tf.zeros([2, value.size]).variable(false, `${name}/adam_mv`);
+          mv = tf.zeros([2, value.size]).variable(false); // unnamed: another optimizer on the same variables must not clash
           this.moments.set(name, mv);
         }
         const next = engine.runKernel(ADAM_MOMENTS, { mv, g }, attrs) as tf.Tensor;
@@ -54,6 +55,8 @@ export class FusedAdam extends tf.AdamOptimizer {
         value.assign(engine.runKernel(ADAM_APPLY, { x: value, mv: next }, attrs) as tf.Tensor);
       }
     });
+    this.powBeta1 = Math.fround(this.powBeta1 * Math.fround(this.beta1));
+    this.powBeta2 = Math.fround(this.powBeta2 * Math.fround(this.beta2));
     this.incrementIterations();
   }
 
@@ -66,6 +69,12 @@ export class FusedAdam extends tf.AdamOptimizer {
   override async getWeights(): ReturnType<tf.AdamOptimizer['getWeights']> {
     if (this.fused) throw new Error('FusedAdam: saving the optimizer state of the fused WebGPU update is not supported');
     return super.getWeights();
+  }
+
+  override async setWeights(weights: Parameters<tf.AdamOptimizer['setWeights']>[0]): Promise<void> {
+    if (this.fused) throw new Error('FusedAdam: loading optimizer state into the fused WebGPU update is not supported');
+    this.fused = false; // loaded state lives in tfjs' Adam: keep using it
+    return super.setWeights(weights);
   }
 }
 

@@ -125,6 +125,11 @@ export const MIN_TUNE_FLOPS = 2e8;
 const tuned = new Map<string, Tuned>();
 const pending = new Map<string, TuneShape>();
 const used = new Map<string, UsedKernel>();
+/** Shapes whose tuning failed: they keep the default and are not noted again. */
+const untunable = new Set<string>();
+// Bounds for processes that record but never tune (serve, predict with many batch sizes).
+const MAX_PENDING = 512;
+const MAX_USED = 4096;
 let recording = false;
 let minFlops = MIN_TUNE_FLOPS;
 
@@ -157,7 +162,7 @@ export function chooseKernel(op: ConvGemmOp, key: string, shape: () => TuneShape
     noteUsed({ key, variant: formatVariant(t.choice), source: t.source, ms: t.ms, defaultMs: t.defaultMs });
     return t.choice;
   }
-  if (recording && !pending.has(key)) {
+  if (recording && !pending.has(key) && !untunable.has(key) && pending.size < MAX_PENDING) {
     const s = shape();
     if (s.flops >= minFlops) pending.set(key, s);
   }
@@ -167,6 +172,7 @@ export function chooseKernel(op: ConvGemmOp, key: string, shape: () => TuneShape
 
 function noteUsed(u: UsedKernel): void {
   const old = used.get(u.key);
+  if (!old && used.size >= MAX_USED) return;
   if (!old || old.variant !== u.variant || old.source !== u.source) used.set(u.key, u);
 }
 
@@ -183,8 +189,10 @@ export function setTuned(key: string, choice: ConvKernelChoice, source: 'measure
   pending.delete(key);
 }
 
-export function forgetTuned(key: string): void {
-  tuned.delete(key);
+/** A shape whose tuning failed keeps the default and is not noted for tuning again. */
+export function markUntunable(key: string): void {
+  untunable.add(key);
+  pending.delete(key);
 }
 
 /** The kernel each GEMM shape ran with in this process, and why (for a run folder's kernels.json). */
@@ -197,6 +205,7 @@ export function resetKernelChoices(): void {
   tuned.clear();
   pending.clear();
   used.clear();
+  untunable.clear();
   recording = false;
   minFlops = MIN_TUNE_FLOPS;
 }
