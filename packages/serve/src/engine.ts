@@ -1,6 +1,6 @@
 import { Worker } from 'node:worker_threads';
 import * as tf from '@tensorflow/tfjs-core';
-import type { BackendName } from '@parts/backend';
+import { tuneWebGPUKernels, type BackendName } from '@parts/backend';
 import type { RawImage } from '@parts/data';
 import { classify, disposeClassifier, loadClassifier, type Classifier, type Prediction } from '@parts/models';
 import { HttpError } from './errors';
@@ -108,6 +108,8 @@ class MainThreadSlot implements Slot {
     const slot = new MainThreadSlot(c);
     try {
       await slot.run([blankImage(imgSize)]); // warm-up: first call compiles kernels
+      // On WebGPU: time the kernel variants for the shapes just met (once per GPU, then cached).
+      await tuneWebGPUKernels({ log: (l) => process.stderr.write(`${l}\n`) });
     } catch (e) {
       disposeClassifier(c);
       throw e;
