@@ -339,6 +339,7 @@ export function kernelRevision(): string {
     for (const v of variants) {
       const c = parseVariant(v);
       h.update(new ConvGemmProgram({ op, outputShape: op === 'filterGrad' || op === 'matmul' ? [1, 1, 1] : [1, 1, 1, 1], M: 1, N: 1, splits: 1, ...c }).getUserCode());
+      if (op === 'inputGrad') h.update(new ConvGemmProgram({ op, outputShape: [1, 1, 1, 1], M: 1, N: 1, splits: 1, unitStride: true, ...c }).getUserCode());
     }
   }
   h.update(new SumSplitsProgram([1]).getUserCode());

@@ -73,7 +73,7 @@ const range = (n: number) => [...Array(n).keys()];
  * ones once per K step per thread. All loops over a thread's rows are unrolled here, so the
  * per-row index arrays are only ever indexed by constants (registers, not local memory).
  */
-function aTileLoad(op: ConvGemmOp, tm: number): TileLoad {
+function aTileLoad(op: ConvGemmOp, tm: number, unitStride = false): TileLoad {
   const quads = range(tm / 4); // BM·BK / 256 / 4 row quads per thread
   const regs = quads.map((j) => `var va${j} = vec4<f32>(0.0);`).join(' ');
   if (op === 'matmul') {
@@ -123,7 +123,13 @@ ${range(4).map((i) => `
           let sy = rowY[${r}] * uniforms.strideH - uniforms.padT + fy * uniforms.dilH;
           let sx = rowX[${r}] * uniforms.strideW - uniforms.padL + fx * uniforms.dilW;
           let ok = kIn && rowB[${r}] >= 0 && sy >= 0 && sy < ${srcH} && sx >= 0 && sx < ${srcW};`
-        : `
+        : unitStride
+          ? // Stride 1 (most layers): no integer divisions, which cost ~20 instructions each on a GPU, per row and K step.
+            `
+          let sy = rowY[${r}] + uniforms.padT - fy * uniforms.dilH;
+          let sx = rowX[${r}] + uniforms.padL - fx * uniforms.dilW;
+          let ok = kIn && rowB[${r}] >= 0 && sy >= 0 && sx >= 0 && sy < ${srcH} && sx < ${srcW};`
+          : `
           let ny = rowY[${r}] + uniforms.padT - fy * uniforms.dilH;
           let nx = rowX[${r}] + uniforms.padL - fx * uniforms.dilW;
           let sy = ny / uniforms.strideH;
@@ -298,6 +304,8 @@ export interface ConvGemmSpec {
    */
   prefetch?: boolean;
   epilogue?: Epilogue;
+  /** Input gradient of a stride-1 convolution: the gather needs no divisions (a shader of its own). */
+  unitStride?: boolean;
 }
 
 export type ConvCore = 'scalar' | 'vec4';
@@ -333,13 +341,14 @@ export class ConvGemmProgram implements WebGPUProgram {
     this.yTiles = Math.ceil(mTiles / zRows);
     this.dispatch = [Math.ceil(N / (16 * tile.tn)), this.yTiles, splitK ? splits : zRows];
     const epi = epilogue ? `_${epilogue.bias ? 'b' : ''}${epilogue.activation}` : '';
-    this.shaderKey = `partsConvGemm_${op}_${core}${spec.prefetch ? 'p' : ''}_${tile.tm}x${tile.tn}${epi}`;
+    if (spec.unitStride && op !== 'inputGrad') throw new Error('ConvGemmProgram: unitStride is for the input gradient');
+    this.shaderKey = `partsConvGemm_${op}_${core}${spec.prefetch ? 'p' : ''}_${tile.tm}x${tile.tn}${epi}${spec.unitStride ? '_s1' : ''}`;
   }
 
   getUserCode(): string {
     const { op, tile, epilogue, core } = this.spec;
     const { tm, tn } = tile;
-    const a = aTileLoad(op, tm);
+    const a = aTileLoad(op, tm, Boolean(this.spec.unitStride));
     const b = bTileLoad(op, tn);
     const splitK = op === 'filterGrad' || op === 'matmul';
     const outIndex = splitK ? 'i32(workgroupId.z) * uniforms.M * uniforms.N + m * uniforms.N + n' : 'm * uniforms.N + n';
@@ -576,7 +585,8 @@ export function runConvGemm(
   const { tile, core, prefetch } = choice ?? chooseKernel(op, key, () => ({ key, op, conv: c, flops: convFlops(c) }));
   const alpha = { type: 'float32', data: [epilogue?.alpha ?? 0] };
   const run = (outputShape: number[], M: number, N: number, K: number, splits: number, kSplit: number) => {
-    const prog = new ConvGemmProgram({ op, outputShape, M, N, tile, splits, core, prefetch, epilogue });
+    const unitStride = op === 'inputGrad' && c.strideHeight === 1 && c.strideWidth === 1;
+    const prog = new ConvGemmProgram({ op, outputShape, M, N, tile, splits, core, prefetch, epilogue, unitStride });
     return backend.runWebGPUProgram(prog, inputs, 'float32', [...geometryUniforms(c, M, N, K, kSplit), alpha, { type: 'int32', data: [prog.yTiles] }] as never);
   };
   if (op === 'forward') {
