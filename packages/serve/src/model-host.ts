@@ -52,7 +52,8 @@ export class ModelHost {
     this.seen = snap.signature;
     this.opts.log(`model ${snap.info.id} (${snap.info.arch}/${snap.info.mode}) ready on ${this.describeSlots()}`);
     if (this.opts.watchIntervalMs > 0) {
-      this.timer = setInterval(() => void this.poll(), this.opts.watchIntervalMs);
+      // A watch tick must never become an unhandled rejection (it would take the server down).
+      this.timer = setInterval(() => void this.poll().catch((e: Error) => this.opts.log(`watching ${this.opts.modelDir} failed: ${e.message}`)), this.opts.watchIntervalMs);
       this.timer.unref();
     }
   }
@@ -119,7 +120,10 @@ export class ModelHost {
     this.polling = true; // ticks must not overlap: two could both decide to swap
     try {
       const sig = await modelSignature(this.opts.modelDir);
-      if (sig === null || sig === '' || sig === this.engine.snapshot.signature || sig === this.failedSignature) {
+      // close() may have run while the folder was read.
+      const engine = this.engine;
+      if (this.closed || !engine) return;
+      if (sig === null || sig === '' || sig === engine.snapshot.signature || sig === this.failedSignature) {
         this.seen = sig;
         return;
       }
