@@ -25,9 +25,25 @@ BATCH=${GPU_BATCH:-32}
 [ "$LOCAL" = 1 ] && { IMG=${GPU_IMG:-32}; BATCH=${GPU_BATCH:-1}; }
 PROFILE_ITERS=5
 [ "$LOCAL" = 1 ] && PROFILE_ITERS=1
+# The issue's two ratios, from the tuned and untuned profiles and PyTorch (same call, same GPU).
+ratios() {
+  [ -f "$R/torch.json" ] || return 0
+  node -e '
+    const fs = require("fs"); const R = process.argv[1];
+    const t = JSON.parse(fs.readFileSync(R + "/torch.json", "utf8")).runs[0]; // TF32 default, as PyTorch ships
+    for (const name of ["profile-ours", "profile-defaults"]) {
+      const f = R + "/" + name + ".json";
+      if (!fs.existsSync(f)) continue;
+      const p = JSON.parse(fs.readFileSync(f, "utf8"));
+      const ips = (ms) => (p.batch * 1000) / ms;
+      console.log(`RATIO ${name}: train ${ips(p.stepMs).toFixed(0)} / ${t.trainImagesPerSec.toFixed(0)} img/s = ${(ips(p.stepMs) / t.trainImagesPerSec).toFixed(2)}x, ` +
+        `forward ${ips(p.fwdMs).toFixed(0)} / ${t.forwardImagesPerSec.toFixed(0)} img/s = ${(ips(p.fwdMs) / t.forwardImagesPerSec).toFixed(2)}x (PyTorch TF32 default)`);
+    }' "$R" || true
+}
 finish() {
   echo "== done in $(( $(date +%s) - T0 )) s"
   grep -E '^(SUMMARY|torch |wall:|kernel GPU time|numeric check|FAIL|  conv[0-9] |  dense |  readback|backend:|webgpu |RUN |profile:|programs dispatched|  \[[0-9]+/[0-9]+\] )' "$OUT/log.txt" >"$OUT/summary.txt" || true
+  ratios | tee -a "$OUT/summary.txt"
   [ -n "${TUNE_CACHE:-}" ] && cp "$TUNE_CACHE" "$R/" 2>/dev/null
   tar -C "$R" -czf "$OUT/results.tar.gz" . 2>/dev/null || true
 }
