@@ -11,7 +11,8 @@
 // The kernel also returns the statistics [2, C] (mean, biased variance) for the moving averages.
 import * as tf from '@tensorflow/tfjs-core';
 import { util, type GradConfig, type KernelConfig, type KernelFunc, type NamedAttrMap, type TensorInfo } from '@tensorflow/tfjs-core';
-import type { WebGPUBackend, WebGPUProgram } from '@tensorflow/tfjs-backend-webgpu';
+import type { WebGPUBackend } from '@tensorflow/tfjs-backend-webgpu';
+import { FlatProgram } from './kernels/flat-program';
 import { columnSum } from './kernels/column-sum';
 
 export const BATCH_NORM_TRAIN = 'PartsBatchNormTrain';
@@ -20,24 +21,18 @@ export const BATCH_NORM_TRAIN_GRAD = 'PartsBatchNormTrainGrad';
 type Output = 'y' | 'dx' | 'dgamma';
 
 /** The elementwise passes: y (forward), dx (backward), dγ (per channel). */
-class BatchNormProgram implements WebGPUProgram {
+class BatchNormProgram extends FlatProgram {
   variableNames: string[];
   uniforms = 'count : i32, cols : i32, eps : f32, invN : f32,';
-  outputShape: number[];
   shaderKey: string;
-  dispatchLayout: { x: number[] };
-  dispatch: [number, number, number];
-  workgroupSize: [number, number, number] = [256, 1, 1];
 
   constructor(
     shape: number[],
     private readonly output: Output,
   ) {
+    super(shape);
     this.variableNames = { y: ['x', 'stats', 'gamma', 'beta'], dx: ['x', 'stats', 'gamma', 'dy', 'sums'], dgamma: ['stats', 'sums'] }[output];
     this.shaderKey = `partsBatchNorm_${output}`;
-    this.outputShape = shape;
-    this.dispatchLayout = { x: shape.map((_, i) => i) };
-    this.dispatch = [Math.ceil(util.sizeFromShape(shape) / 256), 1, 1];
   }
 
   getUserCode(): string {

@@ -6,29 +6,24 @@
 // one program (registered gradient; x is saved, s is recomputed rather than stored).
 import * as tf from '@tensorflow/tfjs-core';
 import { util, type GradConfig, type KernelConfig, type KernelFunc, type TensorInfo } from '@tensorflow/tfjs-core';
-import type { WebGPUBackend, WebGPUProgram } from '@tensorflow/tfjs-backend-webgpu';
+import type { WebGPUBackend } from '@tensorflow/tfjs-backend-webgpu';
+import { FlatProgram } from './kernels/flat-program';
 
 export const SWISH = 'PartsSwish';
 export const SWISH_GRAD = 'PartsSwishGrad';
 
-class SwishProgram implements WebGPUProgram {
+class SwishProgram extends FlatProgram {
   variableNames: string[];
   uniforms = 'count : i32,';
-  outputShape: number[];
   shaderKey: string;
-  dispatchLayout: { x: number[] };
-  dispatch: [number, number, number];
-  workgroupSize: [number, number, number] = [256, 1, 1];
 
   constructor(
     shape: number[],
     private readonly grad: boolean,
   ) {
+    super(shape);
     this.variableNames = grad ? ['x', 'dy'] : ['x'];
     this.shaderKey = grad ? 'partsSwishGrad' : 'partsSwish';
-    this.outputShape = shape;
-    this.dispatchLayout = { x: shape.map((_, i) => i) };
-    this.dispatch = [Math.ceil(util.sizeFromShape(shape) / 256), 1, 1];
   }
 
   getUserCode(): string {

@@ -6,28 +6,11 @@
 //   PartsAdamApply:   x' = x - lr · (m'/c1) / (sqrt(v'/c2) + eps), c1 = 1 - b1^t, c2 = 1 - b2^t
 // in the same order of float operations as tfjs' formula. Used by FusedAdam (fused-adam.ts).
 import { util, type KernelConfig, type KernelFunc, type TensorInfo } from '@tensorflow/tfjs-core';
-import type { WebGPUBackend, WebGPUProgram } from '@tensorflow/tfjs-backend-webgpu';
+import type { WebGPUBackend } from '@tensorflow/tfjs-backend-webgpu';
+import { FlatProgram } from './flat-program';
 
 export const ADAM_MOMENTS = 'PartsAdamMoments';
 export const ADAM_APPLY = 'PartsAdamApply';
-
-abstract class FlatProgram implements WebGPUProgram {
-  abstract variableNames: string[];
-  abstract uniforms: string;
-  abstract shaderKey: string;
-  outputShape: number[];
-  dispatchLayout: { x: number[] };
-  dispatch: [number, number, number];
-  workgroupSize: [number, number, number] = [256, 1, 1];
-
-  constructor(outputShape: number[], threads: number) {
-    this.outputShape = outputShape;
-    this.dispatchLayout = { x: outputShape.map((_, i) => i) };
-    this.dispatch = [Math.ceil(threads / 256), 1, 1];
-  }
-
-  abstract getUserCode(): string;
-}
 
 class MomentsProgram extends FlatProgram {
   variableNames = ['mv', 'g'];

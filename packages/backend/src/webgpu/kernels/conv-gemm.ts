@@ -22,6 +22,7 @@
 // call (kernel-choice.ts): the autotuner times them per shape on the GPU at hand.
 import { backend_util, util, type TensorInfo } from '@tensorflow/tfjs-core';
 import type { WebGPUBackend, WebGPUProgram } from '@tensorflow/tfjs-backend-webgpu';
+import { FlatProgram } from './flat-program';
 import { chooseKernel, convFlops, convShapeKey, matmulShapeKey, type ConvKernelChoice } from './kernel-choice';
 
 export { DEFAULT_KERNELS, type ConvKernelChoice } from './kernel-choice';
@@ -510,24 +511,17 @@ function getMainHeader(): string {
  * column sum, times `scale`; with an epilogue (fused matmul), adds the bias of column
  * index % cols and applies the activation.
  */
-export class SumSplitsProgram implements WebGPUProgram {
+export class SumSplitsProgram extends FlatProgram {
   variableNames: string[];
   uniforms = 'splits : i32, count : i32, scale : f32, cols : i32, alpha : f32,';
-  outputShape: number[];
   shaderKey: string;
-  dispatchLayout: { x: number[] };
-  dispatch: [number, number, number];
-  workgroupSize: [number, number, number] = [256, 1, 1];
 
   constructor(
     outputShape: number[],
     private readonly epilogue?: Epilogue,
   ) {
-    this.outputShape = outputShape;
+    super(outputShape);
     this.variableNames = ['partial', ...(epilogue?.bias ? ['bias'] : [])];
-    this.dispatchLayout = { x: outputShape.map((_, i) => i) };
-    const n = util.sizeFromShape(outputShape);
-    this.dispatch = [Math.ceil(n / 256), 1, 1];
     this.shaderKey = `partsSumSplits${epilogue ? `_${epilogue.bias ? 'b' : ''}${epilogue.activation}` : ''}`;
   }
 

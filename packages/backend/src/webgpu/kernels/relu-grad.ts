@@ -2,24 +2,15 @@
 // differentiates ReLU as dy · step(x): two passes (Step, Multiply) over tensors of 0.4 GB in Tiny
 // VGG at 256 px. Used by convBiasRelu's gradient (conv-bias-relu.ts).
 import { util, type KernelConfig, type KernelFunc, type TensorInfo } from '@tensorflow/tfjs-core';
-import type { WebGPUBackend, WebGPUProgram } from '@tensorflow/tfjs-backend-webgpu';
+import type { WebGPUBackend } from '@tensorflow/tfjs-backend-webgpu';
+import { FlatProgram } from './flat-program';
 
 export const RELU_GRAD = 'PartsReluGrad';
 
-class ReluGradProgram implements WebGPUProgram {
+class ReluGradProgram extends FlatProgram {
   variableNames = ['dy', 'y'];
   uniforms = 'count : i32,';
-  outputShape: number[];
   shaderKey = 'partsReluGrad';
-  dispatchLayout: { x: number[] };
-  dispatch: [number, number, number];
-  workgroupSize: [number, number, number] = [256, 1, 1];
-
-  constructor(shape: number[]) {
-    this.outputShape = shape;
-    this.dispatchLayout = { x: shape.map((_, i) => i) };
-    this.dispatch = [Math.ceil(util.sizeFromShape(shape) / 256), 1, 1];
-  }
 
   getUserCode(): string {
     return `
