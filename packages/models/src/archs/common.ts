@@ -1,3 +1,4 @@
+import * as tf from '@tensorflow/tfjs-core';
 import * as tfl from '@tensorflow/tfjs-layers';
 
 /** Options shared by every architecture builder. */
@@ -77,4 +78,14 @@ export function predictionLayer(numClasses: number, init: SeededInit, name = 'pr
     kernelInitializer: init.glorotUniform(),
     name,
   });
+}
+
+/**
+ * A tfjs-layers class by the name it is registered under for deserialisation (the package does not
+ * export Conv2D, Activation, ... by value), to subclass it.
+ */
+export function registeredLayerClass<Args>(className: string): new (args: Args) => tfl.layers.Layer {
+  const entry = tf.serialization.SerializationMap.getMap().classNameMap[className] as unknown as [new (args: Args) => tfl.layers.Layer] | undefined;
+  if (!entry) throw new Error(`tfjs-layers' ${className} class is not registered (tfjs-layers not loaded?)`);
+  return entry[0];
 }

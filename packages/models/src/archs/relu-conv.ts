@@ -10,6 +10,7 @@
 import * as tf from '@tensorflow/tfjs-core';
 import * as tfl from '@tensorflow/tfjs-layers';
 import { convBiasRelu, convBiasReluAvailable } from '@parts/backend';
+import { registeredLayerClass } from './common';
 
 type ConvArgs = Parameters<typeof tfl.layers.conv2d>[0];
 
@@ -26,16 +27,7 @@ interface ConvInternals {
   trainable: boolean;
 }
 
-type LayerClass = new (args: ConvArgs) => tfl.layers.Layer;
-
-/** tfjs-layers' Conv2D class, as registered for deserialisation (the package does not export it). */
-function conv2dClass(): LayerClass {
-  const entry = tf.serialization.SerializationMap.getMap().classNameMap.Conv2D as unknown as [LayerClass] | undefined;
-  if (!entry) throw new Error("tfjs-layers' Conv2D class is not registered (tfjs-layers not loaded?)");
-  return entry[0];
-}
-
-const Conv2D = conv2dClass();
+const Conv2D = registeredLayerClass<ConvArgs>('Conv2D');
 
 export class ReluConv2D extends Conv2D {
   override call(inputs: tf.Tensor | tf.Tensor[], kwargs: Record<string, unknown>): tf.Tensor | tf.Tensor[] {

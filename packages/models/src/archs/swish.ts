@@ -7,18 +7,10 @@
 import * as tf from '@tensorflow/tfjs-core';
 import * as tfl from '@tensorflow/tfjs-layers';
 import { fusedSwish, fusedSwishAvailable } from '@parts/backend';
+import { registeredLayerClass } from './common';
 
 type ActivationArgs = Parameters<typeof tfl.layers.activation>[0];
-type LayerClass = new (args: ActivationArgs) => tfl.layers.Layer;
-
-/** tfjs-layers' Activation class, as registered for deserialisation (the package does not export it). */
-function activationClass(): LayerClass {
-  const entry = tf.serialization.SerializationMap.getMap().classNameMap.Activation as unknown as [LayerClass] | undefined;
-  if (!entry) throw new Error("tfjs-layers' Activation class is not registered (tfjs-layers not loaded?)");
-  return entry[0];
-}
-
-const Activation = activationClass();
+const Activation = registeredLayerClass<ActivationArgs>('Activation');
 
 export class SwishActivation extends Activation {
   override call(inputs: tf.Tensor | tf.Tensor[], kwargs: Record<string, unknown>): tf.Tensor | tf.Tensor[] {
