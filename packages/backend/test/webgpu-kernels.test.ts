@@ -13,13 +13,9 @@ import { convFlops, convShapeKey, formatVariant, DEFAULT_KERNELS, resetKernelCho
 import { convBiasRelu, createAdam, setupWebGPU } from '../src/webgpu/index';
 import { registerWebGPUKernels } from '../src/webgpu/kernels/register';
 import { CONV_CASES, DEPTHWISE_CASES, checkConvCase, checkDepthwiseCase, checkBatchNormTrain, checkConvBiasRelu, checkFusedAdam, checkFusedConv, checkMatMuls, checkSmallNet, checkSums, type CheckResult } from '../src/webgpu/numeric-check';
+import { webgpuForTests } from './webgpu-fixtures';
 
-const adapter = await setupWebGPU().catch((e: Error) => {
-  // scripts/test-webgpu.sh sets PARTS_REQUIRE_WEBGPU: there, no adapter is a failure, not a skip.
-  if (process.env.PARTS_REQUIRE_WEBGPU === '1') throw new Error(`PARTS_REQUIRE_WEBGPU=1 but WebGPU did not start: ${e.message}`);
-  console.info(`webgpu kernel tests skipped: ${e.message}`);
-  return null;
-});
+const adapter = await webgpuForTests('webgpu kernel tests');
 
 /** Every relative error of a check below `tol`, each reported under its own name. */
 function expectBelow(r: CheckResult, tol: number, prefix?: string): void {

@@ -4,14 +4,11 @@
 import { describe, expect, it } from 'vitest';
 import * as tf from '@tensorflow/tfjs-core';
 import * as tfl from '@tensorflow/tfjs-layers';
-import { setupWebGPU } from '../../backend/src/webgpu/index';
 import { buildTinyVgg } from '../src/archs/tinyvgg';
 import { ReluConv2D, reluConv2d } from '../src/archs/relu-conv';
+import { webgpuForTests, expectCloseL2 } from '../../backend/test/webgpu-fixtures';
 
-const adapter = await setupWebGPU().catch((e: Error) => {
-  if (process.env.PARTS_REQUIRE_WEBGPU === '1') throw new Error(`PARTS_REQUIRE_WEBGPU=1 but WebGPU did not start: ${e.message}`);
-  return null;
-});
+const adapter = await webgpuForTests('ReluConv2D WebGPU tests');
 
 function twoModels(): [tfl.LayersModel, tfl.LayersModel] {
   const make = (fused: boolean) => {
@@ -79,15 +76,6 @@ describe.skipIf(!adapter)('ReluConv2D on WebGPU', () => {
     await tf.setBackend('cpu');
     expect(gpu.kernels).toContain('PartsReluGrad');
     expect(cpu.kernels).not.toContain('PartsReluGrad');
-    gpu.result.forEach((g, i) => {
-      const c = cpu.result[i];
-      let num = 0;
-      let den = 0;
-      for (let j = 0; j < c.length; j++) {
-        num += (g[j] - c[j]) ** 2;
-        den += c[j] ** 2;
-      }
-      expect(Math.sqrt(num / Math.max(den, 1e-30)), `tensor ${i}`).toBeLessThan(1e-4);
-    });
+    expectCloseL2(gpu.result, cpu.result, 1e-4);
   });
 });

@@ -4,13 +4,10 @@
 import { describe, expect, it } from 'vitest';
 import * as tf from '@tensorflow/tfjs-core';
 import * as tfl from '@tensorflow/tfjs-layers';
-import { setupWebGPU } from '../../backend/src/webgpu/index';
 import { SwishActivation, swishActivation } from '../src/archs/swish';
+import { webgpuForTests, expectCloseL2 } from '../../backend/test/webgpu-fixtures';
 
-const adapter = await setupWebGPU().catch((e: Error) => {
-  if (process.env.PARTS_REQUIRE_WEBGPU === '1') throw new Error(`PARTS_REQUIRE_WEBGPU=1 but WebGPU did not start: ${e.message}`);
-  return null;
-});
+const adapter = await webgpuForTests('SwishActivation WebGPU tests');
 
 function model(fused: boolean): tfl.LayersModel {
   return tfl.sequential({
@@ -70,15 +67,6 @@ describe.skipIf(!adapter)('SwishActivation on WebGPU', () => {
     await tf.setBackend('cpu');
     expect(gpu.kernels).toEqual(expect.arrayContaining(['PartsSwish', 'PartsSwishGrad']));
     expect(gpu.kernels).not.toContain('Sigmoid');
-    gpu.values.forEach((g, i) => {
-      const c = cpu.values[i];
-      let num = 0;
-      let den = 0;
-      for (let j = 0; j < c.length; j++) {
-        num += (g[j] - c[j]) ** 2;
-        den += c[j] ** 2;
-      }
-      expect(Math.sqrt(num / Math.max(den, 1e-30)), `tensor ${i}`).toBeLessThan(1e-5);
-    });
+    expectCloseL2(gpu.values, cpu.values, 1e-5);
   });
 });

@@ -4,15 +4,13 @@
 import { describe, expect, it } from 'vitest';
 import * as tf from '@tensorflow/tfjs-core';
 import * as tfl from '@tensorflow/tfjs-layers';
-import { createAdam, setupWebGPU } from '../../backend/src/webgpu/index';
+import { createAdam } from '../../backend/src/webgpu/index';
 import { batchNormalization } from '../src/bn-fix';
 import { reluConv2d } from '../src/archs/relu-conv';
 import { swishActivation } from '../src/archs/swish';
+import { webgpuForTests } from '../../backend/test/webgpu-fixtures';
 
-const adapter = await setupWebGPU().catch((e: Error) => {
-  if (process.env.PARTS_REQUIRE_WEBGPU === '1') throw new Error(`PARTS_REQUIRE_WEBGPU=1 but WebGPU did not start: ${e.message}`);
-  return null;
-});
+const adapter = await webgpuForTests('WebGPU memory test');
 
 describe.skipIf(!adapter)('training on WebGPU', () => {
   it('holds the same tensors and GPU memory after every step', async () => {
