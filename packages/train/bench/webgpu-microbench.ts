@@ -8,6 +8,7 @@ import { backend_util, BatchMatMul, Conv2D, Conv2DBackpropFilter, Conv2DBackprop
 import { initForBench } from './init-backend';
 import { runConvGemm, runSplitKMatMul, type ConvGemmOp } from '../../backend/src/webgpu/kernels/conv-gemm';
 import { stockWebGPUKernel } from '../../backend/src/webgpu/kernels/register';
+import { parseVariant } from '../../backend/src/webgpu/kernels/kernel-choice';
 
 const args = process.argv.slice(2);
 const jsonAt = args.indexOf('--json');
@@ -75,11 +76,9 @@ for (const l of layers) {
         const inputs = op === 'forward' ? { x, filter: w } : op === 'inputGrad' ? { dy, filter: w } : { x, dy };
         run = () => f({ inputs, backend, attrs } as never) as tf.TensorInfo;
       } else {
-        run = () => {
-          process.env.PARTS_CONV_TILES = `${op}:${v}`;
-          const ins = (op === 'forward' ? [x, w] : op === 'inputGrad' ? [dy, w] : [x, dy]) as [tf.Tensor, tf.Tensor];
-          return runConvGemm(backend, op, info, ins);
-        };
+        const choice = parseVariant(v);
+        const ins = (op === 'forward' ? [x, w] : op === 'inputGrad' ? [dy, w] : [x, dy]) as [tf.Tensor, tf.Tensor];
+        run = () => runConvGemm(backend, op, info, ins, undefined, choice);
       }
       const ms = await timeOp(run, iters);
       rows.push({ layer: l.name, op, variant: v, ms, gflops: flops / ms / 1e6 });
@@ -88,7 +87,6 @@ for (const l of layers) {
   }
   tf.dispose([x, w, dy]);
 }
-delete process.env.PARTS_CONV_TILES;
 
 // Tiny VGG's dense layer forward (flattened 61·61·50 features → 64 units): stock vs our split-K.
 {

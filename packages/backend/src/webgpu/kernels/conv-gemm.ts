@@ -25,8 +25,6 @@ import type { WebGPUBackend, WebGPUProgram } from '@tensorflow/tfjs-backend-webg
 import { FlatProgram } from './flat-program';
 import { chooseKernel, convFlops, convShapeKey, matmulShapeKey, type ConvKernelChoice } from './kernel-choice';
 
-export { DEFAULT_KERNELS, type ConvKernelChoice } from './kernel-choice';
-
 /** The three convolution GEMMs, and a plain split-K matrix product (a dense layer: small M·N, huge K). */
 export type ConvGemmOp = 'forward' | 'inputGrad' | 'filterGrad' | 'matmul';
 
