@@ -1,6 +1,8 @@
 // For test files with WebGPU parts (here and in packages/models): starting the backend, and comparing
 // a WebGPU result with the cpu backend's.
 import { expect } from 'vitest';
+import * as tf from '@tensorflow/tfjs-core';
+import type * as tfl from '@tensorflow/tfjs-layers';
 import { setupWebGPU, type WebGPUAdapterDescription } from '../src/webgpu/index';
 
 /**
@@ -28,4 +30,16 @@ export function expectCloseL2(got: Float32Array[], ref: Float32Array[], tol: num
     }
     expect(Math.sqrt(num / Math.max(den, 1e-30)), `tensor ${i}`).toBeLessThan(tol);
   });
+}
+
+/**
+ * Mean-squared-error loss of `model` on (x, y) in training mode and its gradients in weight order,
+ * read asynchronously (WebGPU cannot read synchronously in Node).
+ */
+export async function lossAndGrads(model: tfl.LayersModel, x: tf.Tensor, y: tf.Tensor): Promise<Float32Array[]> {
+  const vars = model.trainableWeights.map((w) => w.read() as tf.Variable);
+  const { value, grads } = tf.variableGrads(() => tf.losses.meanSquaredError(y, model.apply(x, { training: true }) as tf.Tensor) as tf.Scalar, vars);
+  const out = await Promise.all([value, ...vars.map((v) => grads[v.name])].map((t) => t.data() as Promise<Float32Array>));
+  tf.dispose([value, ...Object.values(grads)]);
+  return out;
 }

@@ -5,7 +5,7 @@ import { describe, expect, it } from 'vitest';
 import * as tf from '@tensorflow/tfjs-core';
 import * as tfl from '@tensorflow/tfjs-layers';
 import { batchNormalization } from '../src/bn-fix';
-import { webgpuForTests, expectCloseL2 } from '../../backend/test/webgpu-fixtures';
+import { expectCloseL2, lossAndGrads, webgpuForTests } from '../../backend/test/webgpu-fixtures';
 
 const adapter = await webgpuForTests('BatchNormalization WebGPU tests');
 
@@ -26,12 +26,9 @@ async function step(backend: string, scale: boolean, xv: Float32Array, yv: Float
   const m = model(scale);
   const x = tf.tensor4d(xv, [4, 8, 8, 3]);
   const y = tf.tensor2d(yv, [4, 1]);
-  const vars = m.trainableWeights.map((w) => w.read() as tf.Variable);
   let values: Float32Array[] = [];
   const prof = await tf.profile(async () => {
-    const { value, grads } = tf.variableGrads(() => tf.losses.meanSquaredError(y, m.apply(x, { training: true }) as tf.Tensor) as tf.Scalar, vars);
-    values = await Promise.all([value, ...vars.map((v) => grads[v.name])].map((t) => t.data() as Promise<Float32Array>));
-    tf.dispose([value, ...Object.values(grads)]);
+    values = await lossAndGrads(m, x, y);
   });
   const moving = await Promise.all(m.getLayer('bn').getWeights().slice(-2).map((w) => w.data() as Promise<Float32Array>));
   tf.dispose([x, y]);

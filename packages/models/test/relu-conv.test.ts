@@ -6,7 +6,7 @@ import * as tf from '@tensorflow/tfjs-core';
 import * as tfl from '@tensorflow/tfjs-layers';
 import { buildTinyVgg } from '../src/archs/tinyvgg';
 import { ReluConv2D, reluConv2d } from '../src/archs/relu-conv';
-import { webgpuForTests, expectCloseL2 } from '../../backend/test/webgpu-fixtures';
+import { expectCloseL2, lossAndGrads, webgpuForTests } from '../../backend/test/webgpu-fixtures';
 
 const adapter = await webgpuForTests('ReluConv2D WebGPU tests');
 
@@ -18,15 +18,6 @@ function twoModels(): [tfl.LayersModel, tfl.LayersModel] {
     });
   };
   return [make(true), make(false)];
-}
-
-/** Loss and gradients (in weight order) of one batch, read asynchronously (WebGPU cannot read synchronously in Node). */
-async function lossAndGrads(model: tfl.LayersModel, x: tf.Tensor, y: tf.Tensor): Promise<Float32Array[]> {
-  const vars = model.trainableWeights.map((w) => w.read() as tf.Variable);
-  const { value, grads } = tf.variableGrads(() => tf.losses.meanSquaredError(y, model.apply(x, { training: true }) as tf.Tensor) as tf.Scalar, vars);
-  const out = await Promise.all([value, ...vars.map((v) => grads[v.name])].map((t) => t.data() as Promise<Float32Array>));
-  tf.dispose([value, ...Object.values(grads)]);
-  return out;
 }
 
 describe('ReluConv2D off WebGPU', () => {

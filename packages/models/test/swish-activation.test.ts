@@ -5,7 +5,7 @@ import { describe, expect, it } from 'vitest';
 import * as tf from '@tensorflow/tfjs-core';
 import * as tfl from '@tensorflow/tfjs-layers';
 import { SwishActivation, swishActivation } from '../src/archs/swish';
-import { webgpuForTests, expectCloseL2 } from '../../backend/test/webgpu-fixtures';
+import { expectCloseL2, lossAndGrads, webgpuForTests } from '../../backend/test/webgpu-fixtures';
 
 const adapter = await webgpuForTests('SwishActivation WebGPU tests');
 
@@ -20,16 +20,13 @@ function model(fused: boolean): tfl.LayersModel {
   });
 }
 
-/** Loss, gradients (in weight order) and the kernels run, read asynchronously (WebGPU cannot read synchronously in Node). */
+/** Loss, gradients (in weight order) and the kernels run. */
 async function step(m: tfl.LayersModel, xv: Float32Array, yv: Float32Array): Promise<{ values: Float32Array[]; kernels: string[] }> {
   const x = tf.tensor4d(xv, [3, 7, 7, 2]);
   const y = tf.tensor2d(yv, [3, 1]);
-  const vars = m.trainableWeights.map((w) => w.read() as tf.Variable);
   let values: Float32Array[] = [];
   const prof = await tf.profile(async () => {
-    const { value, grads } = tf.variableGrads(() => tf.losses.meanSquaredError(y, m.apply(x, { training: true }) as tf.Tensor) as tf.Scalar, vars);
-    values = await Promise.all([value, ...vars.map((v) => grads[v.name])].map((t) => t.data() as Promise<Float32Array>));
-    tf.dispose([value, ...Object.values(grads)]);
+    values = await lossAndGrads(m, x, y);
   });
   tf.dispose([x, y]);
   return { values, kernels: prof.kernelNames };
