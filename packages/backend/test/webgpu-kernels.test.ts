@@ -8,7 +8,7 @@ import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import * as tf from '@tensorflow/tfjs-core';
 import type { WebGPUBackend } from '@tensorflow/tfjs-backend-webgpu';
-import { initKernelTuning, kernelRevision, loadTuneCache, TUNE_CANDIDATES, tuneShape, tuneWebGPUKernels } from '../src/webgpu/autotune';
+import { initKernelTuning, kernelRevision, loadTuneCache, TUNE_CANDIDATES, tuneShape, tuneWebGPUKernels, WINOGRAD_CANDIDATES } from '../src/webgpu/autotune';
 import { convFlops, convShapeKey, formatVariant, DEFAULT_KERNELS, resetKernelChoices, usedKernels } from '../src/webgpu/kernels/kernel-choice';
 import { convBiasRelu, createAdam, setupWebGPU } from '../src/webgpu/index';
 import { registerWebGPUKernels } from '../src/webgpu/kernels/register';
@@ -137,6 +137,10 @@ const VARIANTS: Record<string, string>[] = [
   { PARTS_CONV_CORE: 'vec4p', PARTS_CONV_TILES: 'forward:8x8,inputGrad:4x8,filterGrad:8x8' },
   { PARTS_CONV_CORE: 'scalarp', PARTS_CONV_TILES: 'forward:4x2,inputGrad:8x2,filterGrad:8x4,matmul:8x4' },
   { PARTS_CONV_CORE: 'vec4p', PARTS_CONV_TILES: 'forward:4x4,inputGrad:8x4,filterGrad:4x4,matmul:4x8' },
+  // Winograd for the 3×3 stride-1 cases (the others keep the GEMM); both workgroup shapes that fit
+  // lavapipe's 32 KB of workgroup memory (BK 8 needs more).
+  { PARTS_CONV_TILES: 'forward:wino:16x4,inputGrad:wino:32x4' },
+  { PARTS_CONV_TILES: 'forward:wino:32x4,inputGrad:wino:16x4' },
 ];
 
 describe.skipIf(!adapter).each(VARIANTS)('webgpu conv kernels vs cpu with %o', (env) => {
@@ -156,9 +160,20 @@ describe.skipIf(!adapter).each(VARIANTS)('webgpu conv kernels vs cpu with %o', (
 
   it('every conv case: forward and both gradients match cpu', async () => {
     await tf.setBackend('webgpu');
+    resetKernelChoices();
     for (const c of CONV_CASES) {
       const r = await checkConvCase(c, 'webgpu', 23);
       expectBelow(r, 1e-4, c.name);
+    }
+    // The override ran what it names: Winograd exactly for the 3×3 stride-1 forward passes and input gradients.
+    const wanted = (env.PARTS_CONV_TILES ?? '').split(',').filter((p) => p.includes(':wino:'));
+    for (const part of wanted) {
+      const [op, , cfg] = part.split(':');
+      const used = usedKernels().filter((u) => u.key.startsWith(`${op} `));
+      const wino = used.filter((u) => / f3x3x\d+ s1x1 d1x1 /.test(u.key));
+      expect(wino.length, op).toBeGreaterThanOrEqual(4);
+      for (const u of wino) expect(u, u.key).toMatchObject({ variant: `wino:${cfg}`, source: 'override' });
+      for (const u of used.filter((x) => !wino.includes(x))) expect(u.variant, u.key).not.toMatch(/^wino/);
     }
   });
 
@@ -194,8 +209,17 @@ describe.skipIf(!adapter)('webgpu kernel autotuning', () => {
     const results = await tuneWebGPUKernels({ rounds: 1, log: (l) => lines.push(l) });
     expect(new Set(results.map((r) => r.op))).toEqual(new Set(['forward', 'inputGrad', 'filterGrad']));
     expect(results.length).toBeGreaterThanOrEqual(5); // two layers' forward and filter gradients, one input gradient at least
+    expect(results.filter((r) => typeof r.timings['wino:16x4'] === 'number').map((r) => r.op).sort()).toEqual(['forward', 'forward', 'inputGrad']);
     for (const r of results) {
       for (const v of TUNE_CANDIDATES) expect(r.timings[v], `${r.key} ${v}`).toBeTypeOf('number');
+      // Winograd is a candidate for the 3×3 stride-1 forward passes and input gradients only; BK 8
+      // needs more workgroup memory than lavapipe's 32 KB and is skipped with that reason.
+      const wino = r.op !== 'filterGrad' && / f3x3x\d+ s1x1 d1x1 /.test(r.key);
+      for (const v of WINOGRAD_CANDIDATES) {
+        if (!wino) expect(r.timings[v], `${r.key} ${v}`).toBeUndefined();
+        else if (typeof r.timings[v] !== 'number') expect(r.timings[v], `${r.key} ${v}`).toMatch(/^needs \d+ bytes of workgroup memory, the device allows \d+$/);
+      }
+      if (wino) expect(r.timings['wino:16x4'], r.key).toBeTypeOf('number');
       expect(r.ms).toBeLessThanOrEqual(r.defaultMs);
       expect(r.defaultVariant).toBe(formatVariant(DEFAULT_KERNELS[r.op]));
     }

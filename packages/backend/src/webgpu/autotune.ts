@@ -11,6 +11,7 @@ import path from 'node:path';
 import * as tf from '@tensorflow/tfjs-core';
 import type { WebGPUBackend } from '@tensorflow/tfjs-backend-webgpu';
 import { ConvGemmProgram, runConvGemm, runSplitKMatMul, SumSplitsProgram, workgroupStorageBytes, type ConvGemmOp } from './kernels/conv-gemm';
+import { WinogradFilterProgram, WinogradProgram, winogradApplies, winogradStorageBytes } from './kernels/winograd';
 import {
   DEFAULT_KERNELS,
   MIN_TUNE_FLOPS,
@@ -27,6 +28,18 @@ import {
 
 /** Variants timed per shape (besides the default): the tile shapes and inner loops conv-gemm.ts offers. */
 export const TUNE_CANDIDATES = ['8x4', '4x4', '4x2', '8x4:scalarp', '4x4:vec4', '8x4:vec4', '8x8:vec4', '8x4:vec4p', '4x4:vec4p', '8x8:vec4p', '4x8:vec4p'];
+
+/**
+ * Also timed where Winograd applies (forward and input gradient of 3×3 stride-1 convolutions).
+ * BK 8 needs more than 32 KB of workgroup memory: skipped with the reason on devices that allow less.
+ */
+export const WINOGRAD_CANDIDATES = ['wino:16x4', 'wino:32x4', 'wino:16x8', 'wino:32x8'];
+
+/** The candidates for one shape: the GEMM variants, plus Winograd's where it applies. */
+export function candidatesFor(s: TuneShape): string[] {
+  const wino = (s.op === 'forward' || s.op === 'inputGrad') && s.conv !== undefined && winogradApplies(s.conv);
+  return wino ? [...TUNE_CANDIDATES, ...WINOGRAD_CANDIDATES] : TUNE_CANDIDATES;
+}
 
 export interface TuneResult {
   key: string;
@@ -129,7 +142,7 @@ export async function tuneShape(backend: WebGPUBackend, s: TuneShape, opts: Tune
   const tolerance = opts.tolerance ?? 1e-3;
   const def = DEFAULT_KERNELS[s.op];
   const defaultVariant = formatVariant(def);
-  const names = [...new Set([defaultVariant, ...(opts.candidates ?? TUNE_CANDIDATES).map((v) => formatVariant(parseVariant(v)))])];
+  const names = [...new Set([defaultVariant, ...(opts.candidates ?? candidatesFor(s)).map((v) => formatVariant(parseVariant(v)))])];
   const timer: 'gpu' | 'wall' = opts.timer ?? (backend.device.features.has('timestamp-query') ? 'gpu' : 'wall');
   const maxStorage = backend.device.limits.maxComputeWorkgroupStorageSize;
   const operands = makeOperands(s);
@@ -142,8 +155,9 @@ export async function tuneShape(backend: WebGPUBackend, s: TuneShape, opts: Tune
   try {
     for (const name of names) {
       const c = parseVariant(name);
-      if (workgroupStorageBytes(c.tile, c.core) > maxStorage) {
-        timings[name] = `needs ${workgroupStorageBytes(c.tile, c.core)} bytes of workgroup memory, the device allows ${maxStorage}`;
+      const storage = c.winograd ? winogradStorageBytes(c.winograd) : workgroupStorageBytes(c.tile, c.core);
+      if (storage > maxStorage) {
+        timings[name] = `needs ${storage} bytes of workgroup memory, the device allows ${maxStorage}`;
         continue;
       }
       const first = await firstLaunch(backend, () => run(c));
@@ -342,6 +356,11 @@ export function kernelRevision(): string {
       if (op === 'inputGrad') h.update(new ConvGemmProgram({ op, outputShape: [1, 1, 1, 1], M: 1, N: 1, splits: 1, unitStride: true, ...c }).getUserCode());
     }
   }
+  for (const v of WINOGRAD_CANDIDATES) {
+    const config = parseVariant(v).winograd!;
+    h.update(new WinogradProgram({ op: 'forward', outputShape: [1, 1, 1, 1], config, tileCount: 1 }).getUserCode());
+  }
+  for (const op of ['forward', 'inputGrad'] as const) h.update(new WinogradFilterProgram(op, 8, 64).getUserCode());
   h.update(new SumSplitsProgram([1]).getUserCode());
   revision = h.digest('hex').slice(0, 16);
   return revision;

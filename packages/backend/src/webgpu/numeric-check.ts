@@ -25,6 +25,7 @@ export const CONV_CASES: ConvCase[] = [
   { name: '3x3 s1 valid 50->50 (tinyvgg conv2)', x: [2, 10, 10, 50], filter: [3, 3, 50, 50], strides: 1, pad: 'valid' },
   { name: '3x3 s1 same 8->6 split-K (K=4096)', x: [4, 32, 32, 8], filter: [3, 3, 8, 6], strides: 1, pad: 'same' },
   { name: '3x3 s1 same 16->24', x: [1, 9, 7, 16], filter: [3, 3, 16, 24], strides: 1, pad: 'same' },
+  { name: '3x3 s1 same 13->70 (two channel blocks)', x: [2, 11, 6, 13], filter: [3, 3, 13, 70], strides: 1, pad: 'same' },
   { name: '3x3 s2 same 8->12', x: [2, 9, 9, 8], filter: [3, 3, 8, 12], strides: 2, pad: 'same' },
   { name: '3x3 s2 valid 5->7', x: [1, 10, 11, 5], filter: [3, 3, 5, 7], strides: 2, pad: 'valid' },
   { name: '1x1 s1 same 20->70', x: [2, 5, 5, 20], filter: [1, 1, 20, 70], strides: 1, pad: 'same' },

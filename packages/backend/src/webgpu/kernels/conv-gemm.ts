@@ -23,6 +23,8 @@
 import { backend_util, util, type TensorInfo } from '@tensorflow/tfjs-core';
 import type { WebGPUBackend, WebGPUProgram } from '@tensorflow/tfjs-backend-webgpu';
 import { FlatProgram } from './flat-program';
+import { ACTIVATION_WGSL, MAX_WORKGROUPS_PER_DIM, type Epilogue } from './epilogue';
+import { runWinograd, winogradApplies } from './winograd';
 import { chooseKernel, convFlops, convShapeKey, matmulShapeKey, type ConvKernelChoice } from './kernel-choice';
 
 /** The three convolution GEMMs, and a plain split-K matrix product (a dense layer: small M·N, huge K). */
@@ -42,8 +44,6 @@ const UNIFORMS =
   'M : i32, N : i32, K : i32, kSplit : i32, inH : i32, inW : i32, inC : i32, outH : i32, outW : i32, outC : i32, ' +
   'fH : i32, fW : i32, strideH : i32, strideW : i32, padT : i32, padL : i32, dilH : i32, dilW : i32, alpha : f32, yTiles : i32,';
 
-/** WebGPU's guaranteed limit of workgroups per dispatch dimension. */
-export const MAX_WORKGROUPS_PER_DIM = 65535;
 
 function geometryUniforms(c: backend_util.Conv2DInfo, M: number, N: number, K: number, kSplit: number) {
   return [
@@ -265,26 +265,6 @@ function bTileLoad(op: ConvGemmOp, tn: number): TileLoad {
       .join('\n'),
   };
 }
-
-/** What the forward convolution does to each output before storing it (FusedConv2D). */
-export interface Epilogue {
-  bias: boolean;
-  activation: FusedActivation;
-  /** leakyrelu's slope for negative inputs. */
-  alpha?: number;
-}
-
-export type FusedActivation = 'linear' | 'relu' | 'relu6' | 'elu' | 'sigmoid' | 'leakyrelu';
-export const FUSED_ACTIVATIONS: readonly FusedActivation[] = ['linear', 'relu', 'relu6', 'elu', 'sigmoid', 'leakyrelu'];
-
-const ACTIVATION_WGSL: Record<FusedActivation, string> = {
-  linear: '',
-  relu: 'r = max(r, 0.0);',
-  relu6: 'r = clamp(r, 0.0, 6.0);',
-  elu: 'if (r < 0.0) { r = exp(r) - 1.0; }',
-  sigmoid: 'r = 1.0 / (1.0 + exp(-r));',
-  leakyrelu: 'if (r < 0.0) { r = uniforms.alpha * r; }',
-};
 
 export interface ConvGemmSpec {
   op: ConvGemmOp;
@@ -574,7 +554,9 @@ export function runConvGemm(
 ): TensorInfo {
   const c = convInfo;
   const key = choice ? '' : convShapeKey(op, c);
-  const { tile, core, prefetch } = choice ?? chooseKernel(op, key, () => ({ key, op, conv: c, flops: convFlops(c) }));
+  const chosen = choice ?? chooseKernel(op, key, () => ({ key, op, conv: c, flops: convFlops(c) }));
+  if (chosen.winograd && (op === 'forward' || op === 'inputGrad') && winogradApplies(c)) return runWinograd(backend, op, c, inputs, chosen.winograd, epilogue);
+  const { tile, core, prefetch } = chosen;
   const alpha = { type: 'float32', data: [epilogue?.alpha ?? 0] };
   const run = (outputShape: number[], M: number, N: number, K: number, splits: number, kSplit: number) => {
     const unitStride = op === 'inputGrad' && c.strideHeight === 1 && c.strideWidth === 1;

@@ -21,7 +21,8 @@ import {
   type KernelFunc,
   type TensorInfo,
 } from '@tensorflow/tfjs-core';
-import { FUSED_ACTIVATIONS, runConvGemm, type FusedActivation } from './conv-gemm';
+import { runConvGemm } from './conv-gemm';
+import { FUSED_ACTIVATIONS, type FusedActivation } from './epilogue';
 import { runStock, type KernelArgs, type StockKernels } from './stock';
 
 export function convKernelConfigs(stock: StockKernels): KernelConfig[] {

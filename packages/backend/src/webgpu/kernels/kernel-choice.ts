@@ -9,11 +9,17 @@
 // loop then times the candidates once per shape.
 import type { backend_util } from '@tensorflow/tfjs-core';
 import type { ConvCore, ConvGemmOp, TileConfig } from './conv-gemm';
+import { winogradApplies, type WinogradConfig } from './winograd';
 
 export interface ConvKernelChoice {
   tile: TileConfig;
   core: ConvCore;
   prefetch: boolean;
+  /**
+   * Winograd F(2×2, 3×3) instead of the implicit GEMM (forward and input gradient of 3×3 stride-1
+   * convolutions); the GEMM fields above serve shapes it does not apply to.
+   */
+  winograd?: WinogradConfig;
 }
 
 /** Measured on the H200 (call 1, scalar core); used for shapes the autotuner has not timed. */
@@ -24,8 +30,12 @@ export const DEFAULT_KERNELS: Record<ConvGemmOp, ConvKernelChoice> = {
   matmul: { tile: { tm: 4, tn: 4 }, core: 'scalar', prefetch: false },
 };
 
-/** A variant as text: 'TMxTN' (scalar core) or 'TMxTN:core', core scalar|vec4 with 'p' for register prefetch. */
+/**
+ * A variant as text: 'TMxTN' (scalar core) or 'TMxTN:core', core scalar|vec4 with 'p' for register
+ * prefetch; 'wino:TILESxBK' for Winograd.
+ */
 export function formatVariant(c: ConvKernelChoice): string {
+  if (c.winograd) return `wino:${c.winograd.tiles}x${c.winograd.bk}`;
   const core = `${c.core}${c.prefetch ? 'p' : ''}`;
   return `${c.tile.tm}x${c.tile.tn}${core === 'scalar' ? '' : `:${core}`}`;
 }
@@ -33,6 +43,7 @@ export function formatVariant(c: ConvKernelChoice): string {
 /** Parses formatVariant's text; invalid combinations (TN 8 on the scalar core, TN 2 on vec4) are refused with the reason. */
 export function parseVariant(text: string, what = 'kernel variant'): ConvKernelChoice {
   const [t, core] = text.split(':');
+  if (t === 'wino') return { ...DEFAULT_KERNELS.forward, winograd: parseWinograd(core, text, what) };
   const c: ConvKernelChoice = { tile: parseTile(t, text, what), ...(parseCore(core, what) ?? { core: 'scalar', prefetch: false }) };
   checkChoice(c, `${what} '${text}'`);
   return c;
@@ -42,6 +53,12 @@ function parseTile(t: string | undefined, text: string, what: string): TileConfi
   const [tm, tn] = (t ?? '').split('x').map(Number);
   if (!(tm === 4 || tm === 8) || !(tn === 2 || tn === 4 || tn === 8)) throw new Error(`${what}: bad tile '${text}' (TMxTN, TM 4|8, TN 2|4|8)`);
   return { tm, tn };
+}
+
+function parseWinograd(v: string | undefined, text: string, what: string): WinogradConfig {
+  const [tiles, bk] = (v ?? '').split('x').map(Number);
+  if (!(tiles === 16 || tiles === 32) || !(bk === 4 || bk === 8)) throw new Error(`${what}: bad Winograd variant '${text}' (wino:TILESxBK, TILES 16|32, BK 4|8)`);
+  return { tiles, bk };
 }
 
 function checkChoice(c: ConvKernelChoice, what: string): void {
@@ -59,7 +76,7 @@ function parseCore(v: string | undefined, what: string): { core: ConvCore; prefe
 /**
  * The environment's override for `op`, or null: PARTS_CONV_CORE=vec4 (or scalar, vec4p, scalarp)
  * switches every op's inner loop, PARTS_CONV_TILES=forward:8x8:vec4p,inputGrad:4x4,... sets one op's
- * tile (and inner loop).
+ * tile (and inner loop); forward:wino:16x4 runs Winograd wherever it applies.
  */
 export function envOverride(op: ConvGemmOp, env: NodeJS.ProcessEnv = process.env): ConvKernelChoice | null {
   let choice: ConvKernelChoice | null = null;
@@ -68,6 +85,11 @@ export function envOverride(op: ConvGemmOp, env: NodeJS.ProcessEnv = process.env
   for (const part of (env.PARTS_CONV_TILES ?? '').split(',').filter(Boolean)) {
     const [name, t, c] = part.split(':');
     if (name !== op) continue;
+    if (t === 'wino') {
+      // Winograd where it applies, this op's GEMM elsewhere.
+      choice = { ...(choice ?? DEFAULT_KERNELS[op]), winograd: parseWinograd(c, part, 'PARTS_CONV_TILES') };
+      continue;
+    }
     // A tile without a core keeps PARTS_CONV_CORE's (or the default's) inner loop.
     choice = { ...(choice ?? DEFAULT_KERNELS[op]), tile: parseTile(t, part, 'PARTS_CONV_TILES'), ...parseCore(c, 'PARTS_CONV_TILES') };
   }
@@ -152,7 +174,12 @@ export function isRecording(): boolean {
  * shape is to be noted for tuning.
  */
 export function chooseKernel(op: ConvGemmOp, key: string, shape: () => TuneShape, env: NodeJS.ProcessEnv = process.env): ConvKernelChoice {
-  const override = envOverride(op, env);
+  let override = envOverride(op, env);
+  if (override?.winograd) {
+    // Winograd where it applies; the op's GEMM (what runConvGemm runs then) elsewhere.
+    const conv = op === 'forward' || op === 'inputGrad' ? shape().conv : undefined;
+    if (!conv || !winogradApplies(conv)) override = { ...override, winograd: undefined };
+  }
   if (override) {
     noteUsed({ key, variant: formatVariant(override), source: 'override' });
     return override;

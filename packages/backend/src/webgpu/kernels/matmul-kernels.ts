@@ -14,7 +14,8 @@ import {
   type KernelFunc,
   type TensorInfo,
 } from '@tensorflow/tfjs-core';
-import { FUSED_ACTIVATIONS, runSplitKMatMul, type Epilogue, type FusedActivation } from './conv-gemm';
+import { runSplitKMatMul } from './conv-gemm';
+import { FUSED_ACTIVATIONS, type Epilogue, type FusedActivation } from './epilogue';
 import { runStock, type KernelArgs, type StockKernels } from './stock';
 
 /** Ours when: one product (no batch), no transposes, K ≥ 4096, output ≤ 16k values. */
