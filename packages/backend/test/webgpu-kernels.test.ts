@@ -12,7 +12,7 @@ import { initKernelTuning, kernelRevision, loadTuneCache, TUNE_CANDIDATES, tuneS
 import { convFlops, convShapeKey, formatVariant, DEFAULT_KERNELS, resetKernelChoices, usedKernels } from '../src/webgpu/kernels/kernel-choice';
 import { convBiasRelu, createAdam, setupWebGPU } from '../src/webgpu/index';
 import { registerWebGPUKernels } from '../src/webgpu/kernels/register';
-import { CONV_CASES, DEPTHWISE_CASES, checkConvCase, checkDepthwiseCase, checkBatchNormTrain, checkConvBiasRelu, checkFusedAdam, checkFusedConv, checkMatMuls, checkSmallNet, checkSums, type CheckResult } from '../src/webgpu/numeric-check';
+import { CONV_CASES, DEPTHWISE_CASES, checkConvCase, checkDepthwiseCase, checkBatchNormTrain, checkConvBiasRelu, checkWinograd, checkFusedAdam, checkFusedConv, checkMatMuls, checkSmallNet, checkSums, type CheckResult } from '../src/webgpu/numeric-check';
 import { webgpuForTests } from './webgpu-fixtures';
 
 const adapter = await webgpuForTests('webgpu kernel tests');
@@ -43,6 +43,14 @@ describe.skipIf(!adapter)('webgpu kernels vs cpu', () => {
       expectBelow(r, 1e-4, c.name);
     });
   }
+
+  it('Winograd: every variant the device can run matches cpu (forward and input gradient)', async () => {
+    await tf.setBackend('webgpu');
+    const r = await checkWinograd('webgpu', 29);
+    expectBelow(r, 1e-4);
+    expect(Object.keys(r.errors).filter((k) => k.startsWith('wino:16x4 ')).length).toBe(2 * 6);
+    expect(process.env.PARTS_CONV_TILES).toBeUndefined();
+  });
 
   it('fused conv2d (bias + every activation) matches cpu', async () => {
     await tf.setBackend('webgpu');

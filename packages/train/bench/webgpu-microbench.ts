@@ -9,6 +9,7 @@ import { initForBench } from './init-backend';
 import { runConvGemm, runSplitKMatMul, type ConvGemmOp } from '../../backend/src/webgpu/kernels/conv-gemm';
 import { stockWebGPUKernel } from '../../backend/src/webgpu/kernels/register';
 import { parseVariant } from '../../backend/src/webgpu/kernels/kernel-choice';
+import { winogradStorageBytes } from '../../backend/src/webgpu/kernels/winograd';
 
 const args = process.argv.slice(2);
 const jsonAt = args.indexOf('--json');
@@ -24,7 +25,9 @@ const layers = [
   { name: 'conv4', x: [batch, 124, 124, 50], f: [3, 3, 50, 50] },
 ];
 const kernelName: Record<Exclude<ConvGemmOp, 'matmul'>, string> = { forward: Conv2D, inputGrad: Conv2DBackpropInput, filterGrad: Conv2DBackpropFilter };
-const variants = (process.env.PARTS_MICRO_VARIANTS ?? 'stock,8x4,4x4,8x4:scalarp,8x4:vec4,8x4:vec4p,4x4:vec4p,8x8:vec4p,4x8:vec4p').split(',');
+// Winograd's GFLOP/s are effective ones (the direct convolution's FLOPs over its time).
+const variants = (process.env.PARTS_MICRO_VARIANTS ?? 'stock,8x4,4x4,8x4:scalarp,8x4:vec4,8x4:vec4p,4x4:vec4p,8x8:vec4p,4x8:vec4p,wino:16x4,wino:32x4,wino:16x8,wino:32x8').split(',');
+const maxStorage = (tf.engine().backend as unknown as { device: GPUDevice }).device.limits.maxComputeWorkgroupStorageSize;
 const rows: { layer: string; op: string; variant: string; ms: number; gflops: number }[] = [];
 
 /** Median GPU time (timestamp queries through tf.time) of one launch of `run`, after a warm-up. */
@@ -77,6 +80,11 @@ for (const l of layers) {
         run = () => f({ inputs, backend, attrs } as never) as tf.TensorInfo;
       } else {
         const choice = parseVariant(v);
+        if (choice.winograd && op === 'filterGrad') continue;
+        if (choice.winograd && winogradStorageBytes(choice.winograd) > maxStorage) {
+          console.log(`  ${l.name} ${op.padEnd(10)} ${v.padEnd(9)} skipped: needs ${winogradStorageBytes(choice.winograd)} bytes of workgroup memory, the device allows ${maxStorage}`);
+          continue;
+        }
         const ins = (op === 'forward' ? [x, w] : op === 'inputGrad' ? [dy, w] : [x, dy]) as [tf.Tensor, tf.Tensor];
         run = () => runConvGemm(backend, op, info, ins, undefined, choice);
       }

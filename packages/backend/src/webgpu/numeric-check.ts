@@ -10,6 +10,9 @@ import '@tensorflow/tfjs-backend-cpu';
 import { convBiasRelu, convBiasReluAvailable } from './conv-bias-relu';
 import { createAdam, fusedAdamAvailable } from './fused-adam';
 import { fusedBatchNormTrain, fusedBatchNormTrainAvailable } from './batch-norm-train';
+import { WINOGRAD_CANDIDATES } from './autotune';
+import { parseVariant } from './kernels/kernel-choice';
+import { winogradStorageBytes } from './kernels/winograd';
 
 export interface ConvCase {
   name: string;
@@ -114,6 +117,41 @@ export async function checkConvCase(c: ConvCase, gpu: string, seed: number, tol 
 function backpropFilter(x: tf.Tensor4D, dy: tf.Tensor4D, c: ConvCase): tf.Tensor {
   // tf.grad of conv2d w.r.t. the filter runs exactly the Conv2DBackpropFilter kernel.
   return tf.grad((w: tf.Tensor) => tf.sum(tf.mul(tf.conv2d(x, w as tf.Tensor4D, c.strides, c.pad), dy)))(tf.zeros(c.filter));
+}
+
+/**
+ * Every Winograd variant (WINOGRAD_CANDIDATES) the device can run, forced through PARTS_CONV_TILES
+ * on the 3×3 stride-1 cases plus one at a realistic size (many workgroups, partial tiles):
+ * forward and input gradient against cpu. Variants needing more workgroup memory than the device
+ * allows are listed as skipped in the result's name.
+ */
+export async function checkWinograd(gpu: string, seed: number, tol = 1e-4): Promise<CheckResult> {
+  const cases: ConvCase[] = [
+    ...CONV_CASES.filter((c) => c.filter[0] === 3 && c.filter[1] === 3 && c.strides === 1 && (c.dilations ?? 1) === 1),
+    { name: '3x3 s1 same 50->50 at 27x21', x: [2, 27, 21, 50], filter: [3, 3, 50, 50], strides: 1, pad: 'same' },
+  ];
+  const limit = (tf.engine().findBackend(gpu) as unknown as { device?: GPUDevice }).device?.limits.maxComputeWorkgroupStorageSize ?? 0;
+  const saved = process.env.PARTS_CONV_TILES;
+  const errors: Record<string, number> = {};
+  const skipped: string[] = [];
+  try {
+    for (const v of WINOGRAD_CANDIDATES) {
+      if (winogradStorageBytes(parseVariant(v).winograd!) > limit) {
+        skipped.push(v);
+        continue;
+      }
+      process.env.PARTS_CONV_TILES = `forward:${v},inputGrad:${v}`;
+      for (const c of cases) {
+        const r = await checkConvCase(c, gpu, (seed += 3), tol);
+        errors[`${v} ${c.name} forward`] = r.errors.forward;
+        errors[`${v} ${c.name} inputGrad`] = r.errors.inputGrad;
+      }
+    }
+  } finally {
+    if (saved === undefined) delete process.env.PARTS_CONV_TILES;
+    else process.env.PARTS_CONV_TILES = saved;
+  }
+  return result(`Winograd variants${skipped.length ? ` (skipped, over the ${limit}-byte workgroup memory: ${skipped.join(', ')})` : ''}`, errors, tol);
 }
 
 /** Gradient of a small conv net (conv-relu-conv-relu-maxpool-dense-sigmoid BCE) on both backends. */
@@ -378,7 +416,7 @@ export async function runNumericCheck(gpu = 'webgpu', log: (m: string) => void =
     results.push(r);
     log(`${r.ok ? 'ok  ' : 'FAIL'} ${r.name}: ${Object.entries(r.errors).map(([k, v]) => `${k} ${v.toExponential(2)}`).join(', ')}`);
   }
-  for (const check of [checkFusedConv, checkConvBiasRelu, checkMatMuls, checkSums, checkFusedAdam, checkBatchNormTrain, checkSmallNet]) {
+  for (const check of [checkFusedConv, checkWinograd, checkConvBiasRelu, checkMatMuls, checkSums, checkFusedAdam, checkBatchNormTrain, checkSmallNet]) {
     const r = await check(gpu, (seed += 10));
     results.push(r);
     log(`${r.ok ? 'ok  ' : 'FAIL'} ${r.name}: ${Object.entries(r.errors).map(([k, v]) => `${k} ${v.toExponential(2)}`).join(', ')}`);
