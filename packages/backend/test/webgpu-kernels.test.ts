@@ -147,8 +147,8 @@ const VARIANTS: Record<string, string>[] = [
   { PARTS_CONV_CORE: 'vec4p', PARTS_CONV_TILES: 'forward:4x4,inputGrad:8x4,filterGrad:4x4,matmul:4x8' },
   // Winograd for the 3×3 stride-1 cases (the others keep the GEMM); both workgroup shapes that fit
   // lavapipe's 32 KB of workgroup memory (BK 8 needs more).
-  { PARTS_CONV_TILES: 'forward:wino:16x4,inputGrad:wino:32x4' },
-  { PARTS_CONV_TILES: 'forward:wino:32x4,inputGrad:wino:16x4' },
+  { PARTS_CONV_TILES: 'forward:wino:16x4,inputGrad:wino:32x4p' },
+  { PARTS_CONV_TILES: 'forward:wino:32x4p,inputGrad:wino:16x4' },
 ];
 
 describe.skipIf(!adapter).each(VARIANTS)('webgpu conv kernels vs cpu with %o', (env) => {

@@ -26,7 +26,7 @@ const layers = [
 ];
 const kernelName: Record<Exclude<ConvGemmOp, 'matmul'>, string> = { forward: Conv2D, inputGrad: Conv2DBackpropInput, filterGrad: Conv2DBackpropFilter };
 // Winograd's GFLOP/s are effective ones (the direct convolution's FLOPs over its time).
-const variants = (process.env.PARTS_MICRO_VARIANTS ?? 'stock,8x4,4x4,8x4:scalarp,8x4:vec4,8x4:vec4p,4x4:vec4p,8x8:vec4p,4x8:vec4p,wino:16x4,wino:32x4,wino:16x8,wino:32x8').split(',');
+const variants = (process.env.PARTS_MICRO_VARIANTS ?? 'stock,8x4,4x4,8x4:scalarp,8x4:vec4,8x4:vec4p,4x4:vec4p,8x8:vec4p,4x8:vec4p,wino:16x4,wino:32x4,wino:16x4p,wino:32x4p,wino:16x8,wino:32x8').split(',');
 const maxStorage = (tf.engine().backend as unknown as { device: GPUDevice }).device.limits.maxComputeWorkgroupStorageSize;
 const rows: { layer: string; op: string; variant: string; ms: number; gflops: number }[] = [];
 

@@ -33,7 +33,7 @@ export const TUNE_CANDIDATES = ['8x4', '4x4', '4x2', '8x4:scalarp', '4x4:vec4', 
  * Also timed where Winograd applies (forward and input gradient of 3×3 stride-1 convolutions).
  * BK 8 needs more than 32 KB of workgroup memory: skipped with the reason on devices that allow less.
  */
-export const WINOGRAD_CANDIDATES = ['wino:16x4', 'wino:32x4', 'wino:16x8', 'wino:32x8'];
+export const WINOGRAD_CANDIDATES = ['wino:16x4', 'wino:32x4', 'wino:16x4p', 'wino:32x4p', 'wino:16x8', 'wino:32x8'];
 
 /** The candidates for one shape: the GEMM variants, plus Winograd's where it applies. */
 export function candidatesFor(s: TuneShape): string[] {

@@ -32,10 +32,10 @@ export const DEFAULT_KERNELS: Record<ConvGemmOp, ConvKernelChoice> = {
 
 /**
  * A variant as text: 'TMxTN' (scalar core) or 'TMxTN:core', core scalar|vec4 with 'p' for register
- * prefetch; 'wino:TILESxBK' for Winograd.
+ * prefetch; 'wino:TILESxBK' for Winograd ('p' appended: its prefetching loop).
  */
 export function formatVariant(c: ConvKernelChoice): string {
-  if (c.winograd) return `wino:${c.winograd.tiles}x${c.winograd.bk}`;
+  if (c.winograd) return `wino:${c.winograd.tiles}x${c.winograd.bk}${c.winograd.prefetch ? 'p' : ''}`;
   const core = `${c.core}${c.prefetch ? 'p' : ''}`;
   return `${c.tile.tm}x${c.tile.tn}${core === 'scalar' ? '' : `:${core}`}`;
 }
@@ -56,9 +56,9 @@ function parseTile(t: string | undefined, text: string, what: string): TileConfi
 }
 
 function parseWinograd(v: string | undefined, text: string, what: string): WinogradConfig {
-  const [tiles, bk] = (v ?? '').split('x').map(Number);
-  if (!(tiles === 16 || tiles === 32) || !(bk === 4 || bk === 8)) throw new Error(`${what}: bad Winograd variant '${text}' (wino:TILESxBK, TILES 16|32, BK 4|8)`);
-  return { tiles, bk };
+  const m = /^(16|32)x(4|8)(p?)$/.exec(v ?? '');
+  if (!m) throw new Error(`${what}: bad Winograd variant '${text}' (wino:TILESxBK[p], TILES 16|32, BK 4|8, p: register prefetch)`);
+  return { tiles: Number(m[1]) as 16 | 32, bk: Number(m[2]) as 4 | 8, prefetch: m[3] === 'p' };
 }
 
 function checkChoice(c: ConvKernelChoice, what: string): void {

@@ -28,6 +28,8 @@ import { ACTIVATION_WGSL, MAX_WORKGROUPS_PER_DIM, type Epilogue } from './epilog
 export interface WinogradConfig {
   tiles: 16 | 32;
   bk: 4 | 8;
+  /** Load the next K step's patch and filter slice into registers while the current one is multiplied. */
+  prefetch?: boolean;
 }
 
 export type WinogradOp = 'forward' | 'inputGrad';
@@ -143,7 +145,7 @@ export class WinogradProgram implements WebGPUProgram {
     this.yTiles = Math.ceil(blocks / zBlocks);
     this.dispatch = [Math.ceil(outputShape[3] / (1024 / config.tiles)), this.yTiles, zBlocks];
     const epi = epilogue ? `_${epilogue.bias ? 'b' : ''}${epilogue.activation}` : '';
-    this.shaderKey = `partsWinograd_${config.tiles}x${config.bk}${epi}`;
+    this.shaderKey = `partsWinograd_${config.tiles}x${config.bk}${config.prefetch ? 'p' : ''}${epi}`;
   }
 
   getUserCode(): string {
@@ -160,6 +162,83 @@ export class WinogradProgram implements WebGPUProgram {
     // d[r][s] of the patch, then t = Bᵀ d (rows), V = t B (columns); ξ = 4·i + j.
     const rowT = (s: number) => `let t0${s} = d0${s} - d2${s}; let t1${s} = d1${s} + d2${s}; let t2${s} = d2${s} - d1${s}; let t3${s} = d1${s} - d3${s};`;
     const colV = (i: number) => [`t${i}0 - t${i}2`, `t${i}1 + t${i}2`, `t${i}2 - t${i}1`, `t${i}1 - t${i}3`];
+    // One K step's operands: the patch (16 floats, patch threads only) and this thread's share of
+    // the U slice (vec4s), loaded into registers, then transformed and stored to workgroup memory.
+    const patchLoad = (c0: string) => `
+          if (t < ${patchThreads}) {
+            let ok = ${c0} + pc < uniforms.C;
+            let p = pBase + ${c0};
+            ${range(16).map((k) => `d${k >> 2}${k & 3} = 0.0;`).join(' ')}
+            ${range(4)
+              .map((r) => range(4).map((s) => `if (ok && rowOk[${r}] && colOk[${s}]) { d${r}${s} = x[p + ${r} * rowStep + ${s} * uniforms.C]; }`).join('\n            '))
+              .join('\n            ')}
+          }`;
+    const patchStore = `
+          if (t < ${patchThreads}) {
+            ${range(4).map(rowT).join('\n            ')}
+            let w = pc * VROW + pl;
+            ${range(4)
+              .map((i) => colV(i).map((e, j) => `Vs[${i * 4 + j} * VSTR + w] = ${e};`).join(' '))
+              .join('\n            ')}
+          }`;
+    const uSlot = (j: number) => `(t + ${256 * j})`;
+    const uLoad = (c0: string) =>
+      uLoads
+        .map(
+          (j) => `
+          u${j} = vec4<f32>(0.0);
+          if (${uSlot(j)} < ${uVec4PerStep} && ${c0} < uniforms.Cp) {
+            let xu = ${uSlot(j)} / ${uVec4PerStep / 16};
+            let r = ${uSlot(j)} - xu * ${uVec4PerStep / 16};
+            let cu = r / ${BN / 4};
+            let q = r - cu * ${BN / 4};
+            u${j} = U[(xu * uniforms.Cp + ${c0} + cu) * uniforms.Np4 + nBase / 4 + q];
+          }`,
+        )
+        .join('');
+    const uStore = uLoads
+      .map(
+        (j) => `
+          if (${uSlot(j)} < ${uVec4PerStep}) {
+            let xu = ${uSlot(j)} / ${uVec4PerStep / 16};
+            Us[xu * USTR + ${uSlot(j)} - xu * ${uVec4PerStep / 16}] = u${j};
+          }`,
+      )
+      .join('');
+    const multiply = `
+          for (var c = 0; c < ${BK}; c++) {
+            let b0 = Us[uBase + c * ${BN / 4}];
+            let b1 = Us[uBase + c * ${BN / 4} + 1];
+            ${range(8)
+              .map((r) => `{ let a = vec4<f32>(Vs[vBase + c * VROW + ${r}]); acc${r}_0 = fma(a, b0, acc${r}_0); acc${r}_1 = fma(a, b1, acc${r}_1); }`)
+              .join('\n            ')}
+          }`;
+    const registers = `${range(16).map((k) => `var d${k >> 2}${k & 3} = 0.0;`).join(' ')} ${uLoads.map((j) => `var u${j} = vec4<f32>(0.0);`).join(' ')}`;
+    // With prefetch, the next step's loads are issued before this step's multiply (their latency
+    // hides behind the FMAs) and stored after the barrier.
+    const kLoop = config.prefetch
+      ? `${registers}
+        ${patchLoad('0')}
+        ${uLoad('0')}
+        for (var c0 = 0; c0 < cEnd; c0 = c0 + ${BK}) {
+          ${patchStore}
+          ${uStore}
+          workgroupBarrier();
+          ${patchLoad(`(c0 + ${BK})`)}
+          ${uLoad(`(c0 + ${BK})`)}
+          ${multiply}
+          workgroupBarrier();
+        }`
+      : `${registers}
+        for (var c0 = 0; c0 < cEnd; c0 = c0 + ${BK}) {
+          ${patchLoad('c0')}
+          ${uLoad('c0')}
+          ${patchStore}
+          ${uStore}
+          workgroupBarrier();
+          ${multiply}
+          workgroupBarrier();
+        }`;
     return `
       const VROW = ${vRow(config)};
       const VSTR = ${vStride(config)};
@@ -220,43 +299,7 @@ export class WinogradProgram implements WebGPUProgram {
         let uBase = xi * USTR + gn * 2;
         ${range(8).map((r) => `var acc${r}_0 = vec4<f32>(0.0); var acc${r}_1 = vec4<f32>(0.0);`).join(' ')}
 
-        for (var c0 = 0; c0 < cEnd; c0 = c0 + ${BK}) {
-          if (t < ${patchThreads}) {
-            let ok = c0 + pc < uniforms.C;
-            let p = pBase + c0;
-            ${range(4)
-              .map((r) => range(4).map((s) => `var d${r}${s} = 0.0; if (ok && rowOk[${r}] && colOk[${s}]) { d${r}${s} = x[p + ${r} * rowStep + ${s} * uniforms.C]; }`).join('\n            '))
-              .join('\n            ')}
-            ${range(4).map(rowT).join('\n            ')}
-            let w = pc * VROW + pl;
-            ${range(4)
-              .map((i) => colV(i).map((e, j) => `Vs[${i * 4 + j} * VSTR + w] = ${e};`).join(' '))
-              .join('\n            ')}
-          }
-          ${uLoads
-            .map(
-              (j) => `{
-            let f = t + ${256 * j};
-            if (f < ${uVec4PerStep}) {
-              let xu = f / ${uVec4PerStep / 16};
-              let r = f - xu * ${uVec4PerStep / 16};
-              let cu = r / ${BN / 4};
-              let q = r - cu * ${BN / 4};
-              Us[xu * USTR + r] = U[(xu * uniforms.Cp + c0 + cu) * uniforms.Np4 + nBase / 4 + q];
-            }
-          }`,
-            )
-            .join('\n          ')}
-          workgroupBarrier();
-          for (var c = 0; c < ${BK}; c++) {
-            let b0 = Us[uBase + c * ${BN / 4}];
-            let b1 = Us[uBase + c * ${BN / 4} + 1];
-            ${range(8)
-              .map((r) => `{ let a = vec4<f32>(Vs[vBase + c * VROW + ${r}]); acc${r}_0 = fma(a, b0, acc${r}_0); acc${r}_1 = fma(a, b1, acc${r}_1); }`)
-              .join('\n            ')}
-          }
-          workgroupBarrier();
-        }
+        ${kLoop}
 
         // Output: four passes (tile rows 4q.., channel quad p of every thread's 8×8), through the stage.
         let nPer = ${GN * 4};
