@@ -10,8 +10,10 @@ import os from 'node:os';
 import path from 'node:path';
 import * as tf from '@tensorflow/tfjs-core';
 import type { WebGPUBackend } from '@tensorflow/tfjs-backend-webgpu';
-import { ConvGemmProgram, runConvGemm, runSplitKMatMul, SumSplitsProgram, workgroupStorageBytes, type ConvGemmOp } from './kernels/conv-gemm';
+import { ConvGemmProgram, runConvGemm, runSplitKMatMul, workgroupStorageBytes, type ConvGemmOp } from './kernels/conv-gemm';
+import { SumSplitsProgram } from './kernels/split-k';
 import { WinogradFilterProgram, WinogradProgram, winogradApplies, winogradStorageBytes } from './kernels/winograd';
+import { WinogradFilterGradProgram } from './kernels/winograd-filter-grad';
 import {
   DEFAULT_KERNELS,
   MIN_TUNE_FLOPS,
@@ -35,10 +37,13 @@ export const TUNE_CANDIDATES = ['8x4', '4x4', '4x2', '8x4:scalarp', '4x4:vec4', 
  */
 export const WINOGRAD_CANDIDATES = ['wino:16x4', 'wino:32x4', 'wino:16x4p', 'wino:32x4p', 'wino:16x8', 'wino:32x8'];
 
+/** The filter gradient has one Winograd kernel (F(3×3, 2×2)), which any 'wino:' variant selects. */
+export const WINOGRAD_FILTER_GRAD_CANDIDATES = ['wino:16x4'];
+
 /** The candidates for one shape: the GEMM variants, plus Winograd's where it applies. */
 export function candidatesFor(s: TuneShape): string[] {
-  const wino = (s.op === 'forward' || s.op === 'inputGrad') && s.conv !== undefined && winogradApplies(s.conv);
-  return wino ? [...TUNE_CANDIDATES, ...WINOGRAD_CANDIDATES] : TUNE_CANDIDATES;
+  if (s.op === 'matmul' || !s.conv || !winogradApplies(s.conv)) return TUNE_CANDIDATES;
+  return [...TUNE_CANDIDATES, ...(s.op === 'filterGrad' ? WINOGRAD_FILTER_GRAD_CANDIDATES : WINOGRAD_CANDIDATES)];
 }
 
 export interface TuneResult {
@@ -361,6 +366,7 @@ export function kernelRevision(): string {
     h.update(new WinogradProgram({ op: 'forward', outputShape: [1, 1, 1, 1], config, tileCount: 1 }).getUserCode());
   }
   for (const op of ['forward', 'inputGrad'] as const) h.update(new WinogradFilterProgram(op, 8, 64).getUserCode());
+  h.update(new WinogradFilterGradProgram(1, 64, 64).getUserCode());
   h.update(new SumSplitsProgram([1]).getUserCode());
   revision = h.digest('hex').slice(0, 16);
   return revision;

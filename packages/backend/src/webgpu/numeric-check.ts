@@ -121,8 +121,8 @@ function backpropFilter(x: tf.Tensor4D, dy: tf.Tensor4D, c: ConvCase): tf.Tensor
 
 /**
  * Every Winograd variant (WINOGRAD_CANDIDATES) the device can run, forced through PARTS_CONV_TILES
- * on the 3×3 stride-1 cases plus one at a realistic size (many workgroups, partial tiles):
- * forward and input gradient against cpu. Variants needing more workgroup memory than the device
+ * on the 3×3 stride-1 cases plus one at a realistic size (many workgroups, partial tiles, split K):
+ * forward and input gradient against cpu, and the filter gradient's F(3×3, 2×2) kernel. Variants needing more workgroup memory than the device
  * allows are listed as skipped in the result's name.
  */
 export async function checkWinograd(gpu: string, seed: number, tol = 1e-4): Promise<CheckResult> {
@@ -140,11 +140,14 @@ export async function checkWinograd(gpu: string, seed: number, tol = 1e-4): Prom
         skipped.push(v);
         continue;
       }
-      process.env.PARTS_CONV_TILES = `forward:${v},inputGrad:${v}`;
+      // (The filter gradient has one Winograd kernel whatever the variant: checked with the first.)
+      const first = v === WINOGRAD_CANDIDATES[0];
+      process.env.PARTS_CONV_TILES = `forward:${v},inputGrad:${v}${first ? `,filterGrad:${v}` : ''}`;
       for (const c of cases) {
         const r = await checkConvCase(c, gpu, (seed += 3), tol);
         errors[`${v} ${c.name} forward`] = r.errors.forward;
         errors[`${v} ${c.name} inputGrad`] = r.errors.inputGrad;
+        if (first) errors[`${v} ${c.name} filterGrad`] = r.errors.filterGrad;
       }
     }
   } finally {

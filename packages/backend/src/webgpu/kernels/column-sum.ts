@@ -8,7 +8,7 @@
 // chunks (SumSplitsProgram).
 import { backend_util, Mean, Sum, util, type KernelConfig, type KernelFunc, type MeanAttrs, type SumAttrs, type TensorInfo } from '@tensorflow/tfjs-core';
 import type { WebGPUBackend, WebGPUProgram } from '@tensorflow/tfjs-backend-webgpu';
-import { splitReduction, sumSplits } from './conv-gemm';
+import { splitReduction, sumSplits } from './split-k';
 import { runStock, type StockKernels } from './stock';
 
 /**

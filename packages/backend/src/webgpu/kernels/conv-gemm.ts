@@ -20,11 +20,12 @@
 // read consecutive addresses of the gathered operand (channels are innermost in NHWC). Two inner
 // loops ('scalar', 'vec4') and an optional register prefetch of the next K tile are selectable per
 // call (kernel-choice.ts): the autotuner times them per shape on the GPU at hand.
-import { backend_util, util, type TensorInfo } from '@tensorflow/tfjs-core';
+import { backend_util, type TensorInfo } from '@tensorflow/tfjs-core';
 import type { WebGPUBackend, WebGPUProgram } from '@tensorflow/tfjs-backend-webgpu';
-import { FlatProgram } from './flat-program';
 import { ACTIVATION_WGSL, MAX_WORKGROUPS_PER_DIM, type Epilogue } from './epilogue';
+import { splitReduction, sumSplits } from './split-k';
 import { runWinograd, winogradApplies } from './winograd';
+import { runWinogradFilterGrad } from './winograd-filter-grad';
 import { chooseKernel, convFlops, convShapeKey, matmulShapeKey, type ConvKernelChoice } from './kernel-choice';
 
 /** The three convolution GEMMs, and a plain split-K matrix product (a dense layer: small M·N, huge K). */
@@ -484,55 +485,6 @@ function getMainHeader(): string {
   return 'fn main()';
 }
 
-/**
- * Sums the [splits, size] partial results of a split-K GEMM (filter gradient, matmul) or of the
- * column sum, times `scale`; with an epilogue (fused matmul), adds the bias of column
- * index % cols and applies the activation.
- */
-export class SumSplitsProgram extends FlatProgram {
-  variableNames: string[];
-  uniforms = 'splits : i32, count : i32, scale : f32, cols : i32, alpha : f32,';
-  shaderKey: string;
-
-  constructor(
-    outputShape: number[],
-    private readonly epilogue?: Epilogue,
-  ) {
-    super(outputShape);
-    this.variableNames = ['partial', ...(epilogue?.bias ? ['bias'] : [])];
-    this.shaderKey = `partsSumSplits${epilogue ? `_${epilogue.bias ? 'b' : ''}${epilogue.activation}` : ''}`;
-  }
-
-  getUserCode(): string {
-    const e = this.epilogue;
-    return `
-      fn main(index : i32) {
-        if (index < uniforms.count) {
-          var s = 0.0;
-          for (var p = 0; p < uniforms.splits; p++) {
-            s = s + partial[p * uniforms.count + index];
-          }
-          var r = s * uniforms.scale;
-          ${e?.bias ? 'r = r + bias[index % uniforms.cols];' : ''}
-          ${e ? ACTIVATION_WGSL[e.activation] : ''}
-          result[index] = r;
-        }
-      }`;
-  }
-}
-
-/**
- * Chunks of a reduction of `length` for a first pass whose partial results a second pass adds up
- * (split-K GEMMs, column sum, depthwise filter gradient): about `targetWorkgroups` workgroups in all,
- * counting the `otherWorkgroups` the dispatch has along its other dimensions, each chunk at least
- * `minChunk` long (so a workgroup's loop amortises its prologue) and a multiple of `align`.
- */
-export function splitReduction(length: number, otherWorkgroups: number, targetWorkgroups: number, minChunk: number, align = 1): { chunks: number; chunkLength: number } {
-  const wanted = Math.max(1, Math.min(Math.ceil(targetWorkgroups / otherWorkgroups), Math.floor(length / minChunk), MAX_WORKGROUPS_PER_DIM));
-  const chunkLength = Math.ceil(length / wanted / align) * align;
-  return { chunks: Math.ceil(length / chunkLength), chunkLength };
-}
-
 /** Number of K splits for the filter gradient: enough workgroups to fill a big GPU (≥ ~1k). */
 export function chooseSplits(M: number, N: number, K: number, tile: TileConfig): { splits: number; kSplit: number } {
   const tiles = Math.ceil(M / (16 * tile.tm)) * Math.ceil(N / (16 * tile.tn));
@@ -555,7 +507,10 @@ export function runConvGemm(
   const c = convInfo;
   const key = choice ? '' : convShapeKey(op, c);
   const chosen = choice ?? chooseKernel(op, key, () => ({ key, op, conv: c, flops: convFlops(c) }));
-  if (chosen.winograd && (op === 'forward' || op === 'inputGrad') && winogradApplies(c)) return runWinograd(backend, op, c, inputs, chosen.winograd, epilogue);
+  if (chosen.winograd && winogradApplies(c)) {
+    if (op === 'forward' || op === 'inputGrad') return runWinograd(backend, op, c, inputs, chosen.winograd, epilogue);
+    if (op === 'filterGrad') return runWinogradFilterGrad(backend, c, inputs[0], inputs[1]);
+  }
   const { tile, core, prefetch } = chosen;
   const alpha = { type: 'float32', data: [epilogue?.alpha ?? 0] };
   const run = (outputShape: number[], M: number, N: number, K: number, splits: number, kSplit: number) => {
@@ -581,17 +536,6 @@ export function runConvGemm(
   const out = sumSplits(backend, partial, splits, [c.filterHeight, c.filterWidth, c.inChannels, c.outChannels]);
   backend.disposeData(partial.dataId);
   return out;
-}
-
-/** Adds up `splits` partial results laid out as [splits, size(outShape)] (times `scale`). */
-export function sumSplits(backend: WebGPUBackend, partial: TensorInfo, splits: number, outShape: number[], scale = 1, epilogue?: Epilogue, bias?: TensorInfo): TensorInfo {
-  return backend.runWebGPUProgram(new SumSplitsProgram(outShape, epilogue), bias ? [partial, bias] : [partial], 'float32', [
-    { type: 'int32', data: [splits] },
-    { type: 'int32', data: [util.sizeFromShape(outShape)] },
-    { type: 'float32', data: [scale] },
-    { type: 'int32', data: [outShape[outShape.length - 1] ?? 1] },
-    { type: 'float32', data: [epilogue?.alpha ?? 0] },
-  ] as never);
 }
 
 /**

@@ -18,7 +18,7 @@ import {
   type TensorInfo,
 } from '@tensorflow/tfjs-core';
 import type { WebGPUBackend, WebGPUProgram } from '@tensorflow/tfjs-backend-webgpu';
-import { splitReduction, sumSplits } from './conv-gemm';
+import { splitReduction, sumSplits } from './split-k';
 import { runStock, type StockKernels } from './stock';
 
 const CHANNELS_PER_GROUP = 64;

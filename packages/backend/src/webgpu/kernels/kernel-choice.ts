@@ -16,8 +16,9 @@ export interface ConvKernelChoice {
   core: ConvCore;
   prefetch: boolean;
   /**
-   * Winograd F(2×2, 3×3) instead of the implicit GEMM (forward and input gradient of 3×3 stride-1
-   * convolutions); the GEMM fields above serve shapes it does not apply to.
+   * Winograd instead of the implicit GEMM for 3×3 stride-1 convolutions: F(2×2, 3×3) for the
+   * forward pass and the input gradient (this config's workgroup shape), F(3×3, 2×2) for the filter
+   * gradient (one kernel, whatever the config). The GEMM fields above serve shapes it does not apply to.
    */
   winograd?: WinogradConfig;
 }
@@ -177,7 +178,7 @@ export function chooseKernel(op: ConvGemmOp, key: string, shape: () => TuneShape
   let override = envOverride(op, env);
   if (override?.winograd) {
     // Winograd where it applies; the op's GEMM (what runConvGemm runs then) elsewhere.
-    const conv = op === 'forward' || op === 'inputGrad' ? shape().conv : undefined;
+    const conv = op === 'matmul' ? undefined : shape().conv;
     if (!conv || !winogradApplies(conv)) override = { ...override, winograd: undefined };
   }
   if (override) {
