@@ -22,7 +22,8 @@ import {
   usedKernels,
   type TuneShape,
 } from '../src/webgpu/kernels/kernel-choice';
-import { fastest, initKernelTuning, kernelRevision, loadTuneCache, saveTuneCache, TUNE_CANDIDATES, tuneCachePath } from '../src/webgpu/autotune';
+import { candidatesFor, fastest, initKernelTuning, kernelRevision, loadTuneCache, saveTuneCache, TUNE_CANDIDATES, tuneCachePath, WINOGRAD_CANDIDATES } from '../src/webgpu/autotune';
+import { winogradStorageBytes } from '../src/webgpu/kernels/winograd';
 
 const conv = backend_util.computeConv2DInfo([32, 254, 254, 50], [3, 3, 50, 50], 1, 1, 'valid');
 const small = backend_util.computeConv2DInfo([1, 8, 8, 3], [3, 3, 3, 4], 1, 1, 'same');
@@ -37,6 +38,21 @@ describe('kernel variants as text', () => {
     for (const v of [...TUNE_CANDIDATES, ...Object.values(DEFAULT_KERNELS).map(formatVariant)]) expect(formatVariant(parseVariant(v))).toBe(v);
     expect(parseVariant('8x8:vec4p')).toEqual({ tile: { tm: 8, tn: 8 }, core: 'vec4', prefetch: true });
     expect(parseVariant('4x2')).toEqual({ tile: { tm: 4, tn: 2 }, core: 'scalar', prefetch: false });
+  });
+
+  it('Winograd variants round-trip, and say which workgroup shape they build', () => {
+    for (const v of WINOGRAD_CANDIDATES) expect(formatVariant(parseVariant(v))).toBe(v);
+    expect(parseVariant('wino:16x4').winograd).toEqual({ tiles: 16, bk: 4, prefetch: false });
+    expect(parseVariant('wino:32x8p').winograd).toEqual({ tiles: 32, bk: 8, prefetch: true });
+    expect(parseVariant('wino:16x4n56p').winograd).toEqual({ tiles: 16, bk: 4, prefetch: true, channels: 56 });
+    // The default channel block (1024 / tiles) is not spelled out.
+    expect(formatVariant(parseVariant('wino:16x4n64'))).toBe('wino:16x4');
+    expect(() => parseVariant('wino:16x2')).toThrow(/bad Winograd variant 'wino:16x2'/);
+    expect(() => parseVariant('wino:16x4n50')).toThrow(/'wino:16x4n50': .*multiple of 8/);
+    expect(() => parseVariant('wino:32x4n64')).toThrow(/256 threads/);
+    // Workgroup memory: what the tuner compares with the device's limit (lavapipe and the WebGPU default: 32 KB / 16 KB).
+    expect(winogradStorageBytes(parseVariant('wino:16x4').winograd!)).toBeLessThanOrEqual(32768);
+    expect(winogradStorageBytes(parseVariant('wino:16x8').winograd!)).toBeGreaterThan(32768);
   });
 
   it('refuses impossible variants with the reason', () => {
@@ -59,6 +75,36 @@ describe('environment overrides', () => {
     expect(envOverride('forward', { PARTS_CONV_CORE: 'vec4', PARTS_CONV_TILES: 'forward:4x8' })).toEqual({ tile: { tm: 4, tn: 8 }, core: 'vec4', prefetch: false });
     expect(() => envOverride('forward', { PARTS_CONV_TILES: 'forward:8x8' })).toThrow(/forward: the scalar core takes TN 2 or 4/);
     expect(() => envOverride('forward', { PARTS_CONV_CORE: 'simd' })).toThrow(/PARTS_CONV_CORE/);
+  });
+
+  it('a Winograd override applies to 3×3 stride-1 convolutions; other shapes keep the op\'s GEMM', () => {
+    const env = { PARTS_CONV_TILES: 'forward:wino:32x4p,filterGrad:wino:16x4' };
+    expect(envOverride('forward', env)).toEqual({ ...DEFAULT_KERNELS.forward, winograd: { tiles: 32, bk: 4, prefetch: true } });
+    setRecording(true, 0);
+    expect(chooseKernel('forward', convShapeKey('forward', conv), shapeOf('forward', conv), env).winograd).toEqual({ tiles: 32, bk: 4, prefetch: true });
+    const strided = backend_util.computeConv2DInfo([1, 9, 9, 4], [3, 3, 4, 6], 2, 1, 'same');
+    const c = chooseKernel('forward', convShapeKey('forward', strided), shapeOf('forward', strided), env);
+    expect(c.winograd).toBeUndefined();
+    expect(c.tile).toEqual(DEFAULT_KERNELS.forward.tile);
+    expect(chooseKernel('filterGrad', convShapeKey('filterGrad', conv), shapeOf('filterGrad', conv), env).winograd).toBeDefined();
+    // kernels.json tells what ran.
+    const used = new Map(usedKernels().map((u) => [u.key, u.variant]));
+    expect(used.get(convShapeKey('forward', conv))).toBe('wino:32x4p');
+    expect(used.get(convShapeKey('forward', strided))).toBe('8x4');
+    // Overrides are not tuning material.
+    expect(takePending()).toEqual([]);
+  });
+});
+
+describe('tuning candidates', () => {
+  it('adds Winograd for 3×3 stride-1 convolutions only (the filter gradient: its one kernel)', () => {
+    expect(candidatesFor(shapeOf('forward', conv)())).toEqual([...TUNE_CANDIDATES, ...WINOGRAD_CANDIDATES]);
+    expect(candidatesFor(shapeOf('filterGrad', conv)())).toEqual([...TUNE_CANDIDATES, 'wino:16x4']);
+    const strided = backend_util.computeConv2DInfo([1, 9, 9, 4], [3, 3, 4, 6], 2, 1, 'same');
+    const oneByOne = backend_util.computeConv2DInfo([1, 9, 9, 4], [1, 1, 4, 6], 1, 1, 'same');
+    const dilated = backend_util.computeConv2DInfo([1, 9, 9, 4], [3, 3, 4, 6], 1, 2, 'same');
+    for (const c of [strided, oneByOne, dilated]) expect(candidatesFor(shapeOf('forward', c)())).toEqual(TUNE_CANDIDATES);
+    expect(candidatesFor({ key: 'matmul 1x2x3', op: 'matmul', matmul: { M: 1, K: 2, N: 3 }, flops: 12 })).toEqual(TUNE_CANDIDATES);
   });
 });
 

@@ -149,7 +149,7 @@ const VARIANTS: Record<string, string>[] = [
   // Winograd for the 3×3 stride-1 cases (the others keep the GEMM); both workgroup shapes that fit
   // lavapipe's 32 KB of workgroup memory (BK 8 needs more).
   { PARTS_CONV_TILES: 'forward:wino:16x4,inputGrad:wino:32x4p,filterGrad:wino:16x4' },
-  { PARTS_CONV_TILES: 'forward:wino:32x4p,inputGrad:wino:16x4' },
+  { PARTS_CONV_TILES: 'forward:wino:32x4p,inputGrad:wino:16x4n56' },
 ];
 
 describe.skipIf(!adapter).each(VARIANTS)('webgpu conv kernels vs cpu with %o', (env) => {

@@ -9,7 +9,7 @@
 // loop then times the candidates once per shape.
 import type { backend_util } from '@tensorflow/tfjs-core';
 import type { ConvCore, ConvGemmOp, TileConfig } from './conv-gemm';
-import { winogradApplies, type WinogradConfig } from './winograd';
+import { channelsOf, checkWinogradConfig, winogradApplies, type WinogradConfig } from './winograd';
 
 export interface ConvKernelChoice {
   tile: TileConfig;
@@ -33,10 +33,14 @@ export const DEFAULT_KERNELS: Record<ConvGemmOp, ConvKernelChoice> = {
 
 /**
  * A variant as text: 'TMxTN' (scalar core) or 'TMxTN:core', core scalar|vec4 with 'p' for register
- * prefetch; 'wino:TILESxBK' for Winograd ('p' appended: its prefetching loop).
+ * prefetch; 'wino:TILESxBK[nCHANNELS]' for Winograd ('p' appended: its prefetching loop).
  */
 export function formatVariant(c: ConvKernelChoice): string {
-  if (c.winograd) return `wino:${c.winograd.tiles}x${c.winograd.bk}${c.winograd.prefetch ? 'p' : ''}`;
+  if (c.winograd) {
+    const w = c.winograd;
+    const n = w.channels !== undefined && w.channels !== channelsOf({ ...w, channels: undefined }) ? `n${w.channels}` : '';
+    return `wino:${w.tiles}x${w.bk}${n}${w.prefetch ? 'p' : ''}`;
+  }
   const core = `${c.core}${c.prefetch ? 'p' : ''}`;
   return `${c.tile.tm}x${c.tile.tn}${core === 'scalar' ? '' : `:${core}`}`;
 }
@@ -57,9 +61,15 @@ function parseTile(t: string | undefined, text: string, what: string): TileConfi
 }
 
 function parseWinograd(v: string | undefined, text: string, what: string): WinogradConfig {
-  const m = /^(16|32)x(4|8)(p?)$/.exec(v ?? '');
-  if (!m) throw new Error(`${what}: bad Winograd variant '${text}' (wino:TILESxBK[p], TILES 16|32, BK 4|8, p: register prefetch)`);
-  return { tiles: Number(m[1]) as 16 | 32, bk: Number(m[2]) as 4 | 8, prefetch: m[3] === 'p' };
+  const m = /^(16|32)x(4|8)(?:n(\d+))?(p?)$/.exec(v ?? '');
+  if (!m) throw new Error(`${what}: bad Winograd variant '${text}' (wino:TILESxBK[nCHANNELS][p], TILES 16|32, BK 4|8, p: register prefetch)`);
+  const w: WinogradConfig = { tiles: Number(m[1]) as 16 | 32, bk: Number(m[2]) as 4 | 8, prefetch: m[4] === 'p', ...(m[3] ? { channels: Number(m[3]) } : {}) };
+  try {
+    checkWinogradConfig(w);
+  } catch (e) {
+    throw new Error(`${what} '${text}': ${(e as Error).message}`);
+  }
+  return w;
 }
 
 function checkChoice(c: ConvKernelChoice, what: string): void {

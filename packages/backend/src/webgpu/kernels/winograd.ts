@@ -9,11 +9,11 @@
 // positions ξ of the 4×4 transformed tile, M_ξ[tile, n] = Σ_c V_ξ[tile, c] · U_ξ[c, n]: 16 GEMMs of
 // K = input channels. The output tile is Aᵀ M A. All of it happens in one program (the transformed
 // input never goes through memory: at 256 px it would be 1.6 GB per layer):
-//   - a workgroup owns TT consecutive tiles × BN output channels (TT·BN = 1024), all 16 ξ;
+//   - a workgroup owns TT consecutive tiles × BN output channels (TT·BN ≤ 1024), all 16 ξ;
 //   - per K step of BK channels, TT·BK threads each load one 4×4 patch, transform it and write its
 //     16 values to workgroup memory; the others load the matching U slice (vec4, zero-padded, so
 //     no bounds checks);
-//   - thread t computes ξ = t / 16 for 8 tiles × 8 channels (16 vec4 accumulators);
+//   - each ξ has TT·BN/64 threads, each computing 8 tiles × 8 channels (16 vec4 accumulators);
 //   - after the K loop the accumulators go through workgroup memory in four passes of 8×... values,
 //     and each thread transforms one (tile, channel) pair's 16 values into its 2×2 outputs
 //     (plus the forward pass's bias and activation).
@@ -24,20 +24,33 @@ import type { WebGPUBackend, WebGPUProgram } from '@tensorflow/tfjs-backend-webg
 import { FlatProgram } from './flat-program';
 import { ACTIVATION_WGSL, MAX_WORKGROUPS_PER_DIM, type Epilogue } from './epilogue';
 
-/** A Winograd variant: `tiles` 2×2 output tiles per workgroup (BN = 1024 / tiles output channels), `bk` input channels per K step. */
+/**
+ * A Winograd variant: `tiles` 2×2 output tiles per workgroup, `bk` input channels per K step,
+ * `channels` output channels per workgroup (BN; default 1024 / tiles, i.e. 256 threads; 56 with 16
+ * tiles — 224 threads — wastes less of a 50-channel layer than 64).
+ */
 export interface WinogradConfig {
   tiles: 16 | 32;
   bk: 4 | 8;
+  channels?: number;
   /** Load the next K step's patch and filter slice into registers while the current one is multiplied. */
   prefetch?: boolean;
 }
 
 export type WinogradOp = 'forward' | 'inputGrad';
 
-/** Channel padding of the transformed filter: a multiple of every BK and BN, so its loads need no bounds checks. */
+/** Channel padding of the transformed filter: a multiple of every BK (and of the variant's BN), so its loads need no bounds checks. */
 const C_ALIGN = 8;
-const N_ALIGN = 64;
 const roundUp = (v: number, m: number) => Math.ceil(v / m) * m;
+
+/** Refuses configurations the program cannot build, with the reason. */
+export function checkWinogradConfig(w: WinogradConfig): void {
+  const bn = channelsOf(w);
+  if (!(w.tiles === 16 || w.tiles === 32) || !(w.bk === 4 || w.bk === 8)) throw new Error(`Winograd: tiles must be 16 or 32 and bk 4 or 8, got ${w.tiles}x${w.bk}`);
+  if (!Number.isInteger(bn) || bn % 8 !== 0 || 16 * threadsPerXi(w) > 256 || w.tiles * w.bk > 16 * threadsPerXi(w)) {
+    throw new Error(`Winograd: ${bn} channels per workgroup with ${w.tiles} tiles needs a multiple of 8, tiles·channels ≤ 1024 (256 threads) and tiles·channels ≥ 8·tiles·bk (a thread per patch)`);
+  }
+}
 
 /** Whether F(2×2, 3×3) computes this convolution: a 3×3 filter, stride 1, no dilation (any padding). */
 export function winogradApplies(c: backend_util.Conv2DInfo): boolean {
@@ -46,16 +59,23 @@ export function winogradApplies(c: backend_util.Conv2DInfo): boolean {
 
 /** Workgroup memory of a variant: the transformed input tile (floats), the filter tile (vec4) or the output stage, whichever is larger. */
 export function winogradStorageBytes(w: WinogradConfig): number {
-  const bn = 1024 / w.tiles;
-  return 4 * (16 * vStride(w)) + 16 * Math.max((16 * w.bk * bn) / 4 + 16, STAGE_VEC4);
+  return 4 * (16 * vStride(w)) + 16 * Math.max((16 * w.bk * channelsOf(w)) / 4 + 16, stageVec4(w));
 }
+
+/** Output channels per workgroup (BN). */
+export function channelsOf(w: WinogradConfig): number {
+  return w.channels ?? 1024 / w.tiles;
+}
+
+/** Threads per ξ (each 8 tiles × 8 channels); the workgroup has 16 times as many. */
+const threadsPerXi = (w: WinogradConfig) => (w.tiles / 8) * (channelsOf(w) / 8);
 
 // V in workgroup memory: [ξ][c][tile], rows padded by 4 floats and each ξ block by 4 more, so the
 // patch writes (threads along c) and the inner loop's reads (two ξ per warp) hit distinct banks.
 const vRow = (w: WinogradConfig) => w.tiles + 4;
 const vStride = (w: WinogradConfig) => w.bk * vRow(w) + 4;
-// The output stage: [ξ][thread group of 16][4 rows] of vec4 (4 channels), groups padded to 5 vec4.
-const STAGE_VEC4 = 16 * 16 * 5;
+// The output stage: [ξ][thread of that ξ][4 rows] of vec4 (4 channels), threads padded to 5 vec4.
+const stageVec4 = (w: WinogradConfig) => 16 * threadsPerXi(w) * 5;
 
 /**
  * U = G g Gᵀ for every (input channel c, output channel n) of the Winograd convolution, laid out
@@ -128,14 +148,13 @@ export class WinogradProgram implements WebGPUProgram {
   shaderKey: string;
   dispatchLayout = { x: [3], y: [0, 1, 2] };
   dispatch: [number, number, number];
-  workgroupSize: [number, number, number] = [256, 1, 1];
+  workgroupSize: [number, number, number];
   readonly yTiles: number;
 
   constructor(private readonly spec: WinogradSpec) {
     const { op, config, epilogue, outputShape, tileCount } = spec;
-    if (!(config.tiles === 16 || config.tiles === 32) || !(config.bk === 4 || config.bk === 8)) {
-      throw new Error(`WinogradProgram: tiles must be 16 or 32 and bk 4 or 8, got ${config.tiles}x${config.bk}`);
-    }
+    checkWinogradConfig(config);
+    this.workgroupSize = [16 * threadsPerXi(config), 1, 1];
     if (epilogue && op !== 'forward') throw new Error('WinogradProgram: an epilogue only applies to the forward convolution');
     this.outputShape = outputShape;
     this.variableNames = ['x', 'U', ...(epilogue?.bias ? ['bias'] : [])];
@@ -143,20 +162,22 @@ export class WinogradProgram implements WebGPUProgram {
     const blocks = Math.ceil(tileCount / config.tiles);
     const zBlocks = Math.ceil(blocks / MAX_WORKGROUPS_PER_DIM);
     this.yTiles = Math.ceil(blocks / zBlocks);
-    this.dispatch = [Math.ceil(outputShape[3] / (1024 / config.tiles)), this.yTiles, zBlocks];
+    this.dispatch = [Math.ceil(outputShape[3] / channelsOf(config)), this.yTiles, zBlocks];
     const epi = epilogue ? `_${epilogue.bias ? 'b' : ''}${epilogue.activation}` : '';
-    this.shaderKey = `partsWinograd_${config.tiles}x${config.bk}${config.prefetch ? 'p' : ''}${epi}`;
+    this.shaderKey = `partsWinograd_${config.tiles}x${config.bk}n${channelsOf(config)}${config.prefetch ? 'p' : ''}${epi}`;
   }
 
   getUserCode(): string {
     const { config, epilogue } = this.spec;
     const TT = config.tiles;
     const BK = config.bk;
-    const BN = 1024 / TT;
-    const GN = BN / 8; // thread groups along the channels (each 8 channels); TT / 8 along the tiles
+    const BN = channelsOf(config);
+    const GN = BN / 8; // threads of one ξ along the channels (each 8 channels); TT / 8 along the tiles
+    const P = threadsPerXi(config);
+    const WG = 16 * P;
     const range = (n: number) => [...Array(n).keys()];
     const uVec4PerStep = (16 * BK * BN) / 4;
-    const uLoads = range(Math.ceil(uVec4PerStep / 256));
+    const uLoads = range(Math.ceil(uVec4PerStep / WG));
     const patchThreads = TT * BK;
     const epilogueCode = epilogue ? `${epilogue.bias ? 'r = r + bias[n];' : ''} ${ACTIVATION_WGSL[epilogue.activation]}` : '';
     // d[r][s] of the patch, then t = Bᵀ d (rows), V = t B (columns); ξ = 4·i + j.
@@ -181,7 +202,7 @@ export class WinogradProgram implements WebGPUProgram {
               .map((i) => colV(i).map((e, j) => `Vs[${i * 4 + j} * VSTR + w] = ${e};`).join(' '))
               .join('\n            ')}
           }`;
-    const uSlot = (j: number) => `(t + ${256 * j})`;
+    const uSlot = (j: number) => `(t + ${WG * j})`;
     const uLoad = (c0: string) =>
       uLoads
         .map(
@@ -245,7 +266,7 @@ export class WinogradProgram implements WebGPUProgram {
       const USTR = ${uVec4PerStep / 16 + 1};
       var<workgroup> Vs : array<f32, ${16 * vStride(config)}>;
       // The U tile during the K loop, the output stage after it.
-      var<workgroup> Us : array<vec4<f32>, ${Math.max(uVec4PerStep + 16, STAGE_VEC4)}>;
+      var<workgroup> Us : array<vec4<f32>, ${Math.max(uVec4PerStep + 16, stageVec4(config))}>;
       var<workgroup> cRange : i32;
 
       fn inRange(v : vec4<i32>, n : i32) -> vec4<bool> {
@@ -291,10 +312,10 @@ export class WinogradProgram implements WebGPUProgram {
         }
         let rowStep = uniforms.inW * uniforms.C;
 
-        // The multiply: ξ = t / 16; tiles gt·8.., channels gn·8.. of the workgroup's block.
-        let xi = t / 16;
-        let gt = (t % 16) / ${GN};
-        let gn = (t % 16) % ${GN};
+        // The multiply: ξ = t / P; tiles gt·8.., channels gn·8.. of the workgroup's block.
+        let xi = t / ${P};
+        let gt = (t % ${P}) / ${GN};
+        let gn = (t % ${P}) % ${GN};
         let vBase = xi * VSTR + gt * 8;
         let uBase = xi * USTR + gn * 2;
         ${range(8).map((r) => `var acc${r}_0 = vec4<f32>(0.0); var acc${r}_1 = vec4<f32>(0.0);`).join(' ')}
@@ -312,9 +333,9 @@ export class WinogradProgram implements WebGPUProgram {
           .flatMap((q) =>
             [0, 1].map(
               (p) => `{
-          ${range(4).map((i) => `Us[(xi * 16 + t % 16) * 5 + ${i}] = acc${4 * q + i}_${p};`).join(' ')}
+          ${range(4).map((i) => `Us[(xi * ${P} + t % ${P}) * 5 + ${i}] = acc${4 * q + i}_${p};`).join(' ')}
           workgroupBarrier();
-          ${range(16).map((e) => `let m${e} = Us[(${e * 16} + og) * 5 + oi][oj];`).join(' ')}
+          ${range(16).map((e) => `let m${e} = Us[(${e * P} + og) * 5 + oi][oj];`).join(' ')}
           // Aᵀ m (rows), then (Aᵀ m) A (columns).
           let s00 = m0 + m4 + m8; let s01 = m1 + m5 + m9; let s02 = m2 + m6 + m10; let s03 = m3 + m7 + m11;
           let s10 = m4 - m8 - m12; let s11 = m5 - m9 - m13; let s12 = m6 - m10 - m14; let s13 = m7 - m11 - m15;
@@ -356,7 +377,7 @@ export function runWinograd(backend: WebGPUBackend, op: WinogradOp, c: backend_u
   const padT = fwd ? c.padInfo.top : 2 - c.padInfo.top;
   const padL = fwd ? c.padInfo.left : 2 - c.padInfo.left;
   const Cp = roundUp(C, C_ALIGN);
-  const Np = roundUp(N, N_ALIGN);
+  const Np = roundUp(N, channelsOf(config));
   const int = (v: number) => ({ type: 'int32', data: [v] });
   const filter = inputs[1];
   const U = backend.runWebGPUProgram(new WinogradFilterProgram(op, Cp, Np), [filter], 'float32', [
