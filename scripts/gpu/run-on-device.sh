@@ -98,8 +98,9 @@ if [ -f $A/bench-cli.mjs ]; then
   step bench-tinyvgg-ours 45 node $A/bench-cli.mjs --backend webgpu --arch tinyvgg --batch "$BATCH" --img-size "$IMG" --seconds 3 --data "$DATA"
 fi
 if [ -f $A/train-cli.mjs ]; then
+  # (Batch 4 in a dry run: lavapipe times each of ~20 kernel variants per new shape in ~0.1 s.)
   step train 120 node $A/train-cli.mjs --arch tinyvgg --backend webgpu --data "$DATA" --epochs "${GPU_EPOCHS:-2}" \
-    --batch-size 16 --img-size "$IMG" --out /tmp/gpu-runs --name webgpu
+    --batch-size "$([ "$LOCAL" = 1 ] && echo 4 || echo 16)" --img-size "$IMG" --out /tmp/gpu-runs --name webgpu
   run=$(ls -td /tmp/gpu-runs/*webgpu* 2>/dev/null | head -1)
   if [ -n "$run" ]; then
     mkdir -p "$R/run" && cp "$run"/*.json "$R/run/" 2>/dev/null
