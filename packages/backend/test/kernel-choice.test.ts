@@ -22,7 +22,7 @@ import {
   usedKernels,
   type TuneShape,
 } from '../src/webgpu/kernels/kernel-choice';
-import { candidatesFor, fastest, initKernelTuning, kernelRevision, loadTuneCache, saveTuneCache, TUNE_CANDIDATES, tuneCachePath, WINOGRAD_CANDIDATES } from '../src/webgpu/autotune';
+import { candidatesFor, familyBests, fastest, initKernelTuning, kernelRevision, loadTuneCache, saveTuneCache, TUNE_CANDIDATES, tuneCachePath, WINOGRAD_CANDIDATES } from '../src/webgpu/autotune';
 import { winogradStorageBytes } from '../src/webgpu/kernels/winograd';
 
 const conv = backend_util.computeConv2DInfo([32, 254, 254, 50], [3, 3, 50, 50], 1, 1, 'valid');
@@ -161,6 +161,16 @@ describe('chooseKernel', () => {
     const padded = backend_util.computeConv2DInfo([32, 254, 254, 50], [3, 3, 50, 50], 1, 1, 'same');
     const keys = new Set([convShapeKey('forward', conv), convShapeKey('forward', strided), convShapeKey('forward', padded), convShapeKey('filterGrad', conv)]);
     expect(keys.size).toBe(4);
+  });
+});
+
+describe('familyBests', () => {
+  it('names the best GEMM and the best Winograd variant when both were timed', () => {
+    expect(familyBests({ '8x4': 2, '4x4:vec4': 1.5, 'wino:16x4': 0.75, 'wino:16x8': 'needs 43520 bytes' })).toBe(
+      '; best GEMM 4x4:vec4 1.500 ms, best Winograd wino:16x4 0.750 ms',
+    );
+    expect(familyBests({ '8x4': 2, '4x4': 1 })).toBe('');
+    expect(familyBests({ '8x4': 2, 'wino:16x4': 'failed on this device' })).toBe('');
   });
 });
 

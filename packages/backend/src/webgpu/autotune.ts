@@ -127,7 +127,8 @@ export async function tuneWebGPUKernels(opts: TuneOptions = {}): Promise<TuneRes
     setTuned(r.key, parseVariant(r.variant), 'measured', r.ms, r.defaultMs);
     const speedup = r.defaultMs / r.ms;
     log(`  [${i + 1}/${shapes.length}] ${r.key}: ${r.variant} ${r.ms.toFixed(3)} ms` +
-      (r.variant === r.defaultVariant ? ' (the default)' : ` (default ${r.defaultVariant} ${r.defaultMs.toFixed(3)} ms, ${speedup.toFixed(2)}×)`));
+      (r.variant === r.defaultVariant ? ' (the default)' : ` (default ${r.defaultVariant} ${r.defaultMs.toFixed(3)} ms, ${speedup.toFixed(2)}×)`) +
+      familyBests(r.timings));
   }
   log(`webgpu autotune: done in ${((performance.now() - t0) / 1000).toFixed(1)} s`);
   if (cacheFile && adapterId && results.length) {
@@ -196,6 +197,14 @@ export async function tuneShape(backend: WebGPUBackend, s: TuneShape, opts: Tune
   if (typeof timings[defaultVariant] !== 'number') throw new Error(`webgpu autotune: the default variant ${defaultVariant} did not run on ${s.key}: ${timings[defaultVariant]}`);
   const [variant, ms] = fastest(timed, defaultVariant);
   return { key: s.key, op: s.op, flops: s.flops, variant, ms, defaultVariant, defaultMs: timings[defaultVariant] as number, timings, timer };
+}
+
+/** Where both families were timed: the best GEMM and the best Winograd variant (what Winograd gains or loses on this shape). */
+export function familyBests(timings: Record<string, number | string>): string {
+  const timed = Object.entries(timings).filter((e): e is [string, number] => typeof e[1] === 'number');
+  const best = (wino: boolean) => timed.filter(([n]) => n.startsWith('wino:') === wino).reduce<[string, number] | null>((a, b) => (!a || b[1] < a[1] ? b : a), null);
+  const [g, w] = [best(false), best(true)];
+  return g && w ? `; best GEMM ${g[0]} ${g[1].toFixed(3)} ms, best Winograd ${w[0]} ${w[1].toFixed(3)} ms` : '';
 }
 
 /** The fastest (name, ms), unless it is within 2% of the default: then the default (noise alone never moves a shape off it). */
