@@ -36,10 +36,13 @@ export const TUNE_CANDIDATES = ['8x4', '4x4', '4x2', '8x4:scalarp', '4x4:vec4', 
  * n56: 56-channel blocks (for 50-channel layers like Tiny VGG's, 11% wasted instead of 22%).
  * BK 8 needs more than 32 KB of workgroup memory: skipped with the reason on devices that allow less.
  */
-export const WINOGRAD_CANDIDATES = ['wino:16x4', 'wino:32x4', 'wino:16x4p', 'wino:32x4p', 'wino:16x4n56', 'wino:16x4n56p', 'wino:16x8', 'wino:32x8'];
+export const WINOGRAD_CANDIDATES = ['wino:16x4', 'wino:32x4', 'wino:16x4p', 'wino:32x4p', 'wino:16x4n56', 'wino:16x4n56p', 'wino:16x8', 'wino:32x8', 'wino:16x8p', 'wino:32x8p'];
 
-/** The filter gradient has one Winograd kernel (F(3×3, 2×2)), which any 'wino:' variant selects. */
-export const WINOGRAD_FILTER_GRAD_CANDIDATES = ['wino:16x4'];
+/**
+ * The filter gradient's Winograd kernel (F(3×3, 2×2)) takes only the channel block from a variant:
+ * 64 (wino:16x4) or 56 (wino:16x4n56, for 50-channel layers).
+ */
+export const WINOGRAD_FILTER_GRAD_CANDIDATES = ['wino:16x4', 'wino:16x4n56'];
 
 /** The candidates for one shape: the GEMM variants, plus Winograd's where it applies. */
 export function candidatesFor(s: TuneShape): string[] {
@@ -376,7 +379,7 @@ export function kernelRevision(): string {
     h.update(new WinogradProgram({ op: 'forward', outputShape: [1, 1, 1, 1], config, tileCount: 1 }).getUserCode());
   }
   for (const op of ['forward', 'inputGrad'] as const) h.update(new WinogradFilterProgram(op, 8, 64).getUserCode());
-  h.update(new WinogradFilterGradProgram(1, 64, 64).getUserCode());
+  for (const bc of [64, 56]) h.update(new WinogradFilterGradProgram(1, bc, bc, bc).getUserCode());
   h.update(new SumSplitsProgram([1]).getUserCode());
   revision = h.digest('hex').slice(0, 16);
   return revision;

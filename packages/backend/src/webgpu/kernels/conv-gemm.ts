@@ -24,7 +24,7 @@ import { backend_util, type TensorInfo } from '@tensorflow/tfjs-core';
 import type { WebGPUBackend, WebGPUProgram } from '@tensorflow/tfjs-backend-webgpu';
 import { ACTIVATION_WGSL, MAX_WORKGROUPS_PER_DIM, type Epilogue } from './epilogue';
 import { splitReduction, sumSplits } from './split-k';
-import { runWinograd, winogradApplies } from './winograd';
+import { channelsOf, runWinograd, winogradApplies } from './winograd';
 import { runWinogradFilterGrad } from './winograd-filter-grad';
 import { chooseKernel, convFlops, convShapeKey, matmulShapeKey, type ConvKernelChoice } from './kernel-choice';
 
@@ -509,7 +509,7 @@ export function runConvGemm(
   const chosen = choice ?? chooseKernel(op, key, () => ({ key, op, conv: c, flops: convFlops(c) }));
   if (chosen.winograd && winogradApplies(c)) {
     if (op === 'forward' || op === 'inputGrad') return runWinograd(backend, op, c, inputs, chosen.winograd, epilogue);
-    if (op === 'filterGrad') return runWinogradFilterGrad(backend, c, inputs[0], inputs[1]);
+    if (op === 'filterGrad') return runWinogradFilterGrad(backend, c, inputs[0], inputs[1], Math.min(64, channelsOf(chosen.winograd)));
   }
   const { tile, core, prefetch } = chosen;
   const alpha = { type: 'float32', data: [epilogue?.alpha ?? 0] };

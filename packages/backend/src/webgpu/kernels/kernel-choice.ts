@@ -18,7 +18,7 @@ export interface ConvKernelChoice {
   /**
    * Winograd instead of the implicit GEMM for 3×3 stride-1 convolutions: F(2×2, 3×3) for the
    * forward pass and the input gradient (this config's workgroup shape), F(3×3, 2×2) for the filter
-   * gradient (one kernel, whatever the config). The GEMM fields above serve shapes it does not apply to.
+   * gradient (which takes only its channel block, at most 64). The GEMM fields above serve shapes it does not apply to.
    */
   winograd?: WinogradConfig;
 }

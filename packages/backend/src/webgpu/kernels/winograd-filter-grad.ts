@@ -10,10 +10,10 @@
 // (SumSplitsProgram) and the 3×3 output transform applied once per (ci, co) at the end.
 //
 // A workgroup owns one row i of the 4×4 transformed tile (ξ = 4i..4i+3: only two rows of each x
-// patch and a quarter of the transform are needed), 64 input × 64 output channels and a chunk of
-// tiles; thread t multiplies for ξ = 4i + t/64 an 8×8 block (16 vec4 accumulators). Per step of 8
-// tiles, threads 0-127 load and transform x patches (four channels each, written as a vec4),
-// threads 128-255 the dy tiles.
+// patch and a quarter of the transform are needed), BC input × BC output channels (64, or 56 for
+// 50-channel layers) and a chunk of tiles; (BC/8)² threads per ξ each multiply an 8×8 block (16 vec4
+// accumulators). Per step of 8 tiles, loader slots (four channels each, written as a vec4) transform
+// x patches and dy tiles, one or two slots per thread.
 import { backend_util, type TensorInfo } from '@tensorflow/tfjs-core';
 import type { WebGPUBackend, WebGPUProgram } from '@tensorflow/tfjs-backend-webgpu';
 import { FlatProgram } from './flat-program';
@@ -21,7 +21,6 @@ import { MAX_WORKGROUPS_PER_DIM } from './epilogue';
 import { splitReduction, sumSplits } from './split-k';
 
 const STEP = 8; // tiles per K step
-const BC = 64; // channels per block (input and output)
 const roundUp = (v: number, m: number) => Math.ceil(v / m) * m;
 
 const UNIFORMS =
@@ -32,22 +31,37 @@ export class WinogradFilterGradProgram implements WebGPUProgram {
   variableNames = ['x', 'dy'];
   uniforms = UNIFORMS;
   outputShape: number[];
-  shaderKey = 'partsWinogradFilterGrad';
+  shaderKey: string;
   dispatchLayout = { x: [3], y: [0, 1, 2] };
   dispatch: [number, number, number];
-  workgroupSize: [number, number, number] = [256, 1, 1];
+  workgroupSize: [number, number, number];
 
-  /** Output [splits, 16, Cp, Np]: the partial M_ξ of each split. */
-  constructor(splits: number, Cp: number, Np: number) {
+  /**
+   * Output [splits, 16, Cp, Np]: the partial M_ξ of each split. `bc`: channels per block (input and
+   * output), a multiple of 8 up to 64; 4·(bc/8)² threads (56: 196 threads, for 50-channel layers).
+   */
+  constructor(
+    splits: number,
+    Cp: number,
+    Np: number,
+    private readonly bc = 64,
+  ) {
+    checkFilterGradBlock(bc);
     this.outputShape = [splits, 16, Cp, Np];
-    this.dispatch = [Cp / BC, (Np / BC) * 4, splits];
+    this.dispatch = [Cp / bc, (Np / bc) * 4, splits];
+    this.workgroupSize = [4 * (bc / 8) ** 2, 1, 1];
+    this.shaderKey = `partsWinogradFilterGrad_${bc}`;
   }
 
   getUserCode(): string {
     const range = (n: number) => [...Array(n).keys()];
+    const BC = this.bc;
+    const G = BC / 8; // threads of one ξ along each channel axis
+    const WG = 4 * G * G;
+    const Q = BC / 4; // channel quads per block
     return `
-      var<workgroup> Vs : array<vec4<f32>, ${4 * STEP * (BC / 4)}>;
-      var<workgroup> Ds : array<vec4<f32>, ${4 * STEP * (BC / 4)}>;
+      var<workgroup> Vs : array<vec4<f32>, ${4 * STEP * Q}>;
+      var<workgroup> Ds : array<vec4<f32>, ${4 * STEP * Q}>;
       var<workgroup> kRange : vec2<i32>;
 
       fn inImage(y : i32, x : i32) -> bool {
@@ -78,17 +92,19 @@ export class WinogradFilterGradProgram implements WebGPUProgram {
         let sg = sgT[xg];
         let al = alT[xg];
         let be = beT[xg];
-        // Loader roles: t < 128 an x patch (tile lk, channels 4·lq..), else a dy tile (same split of t - 128).
-        let lt = t % 128;
-        let lk = lt / 16;
-        let lq = lt % 16;
         // Multiply roles: ξ = 4·xg + xj; input channels gm·8.., output channels gn·8..
-        let xj = t / 64;
-        let gm = (t % 64) / 8;
-        let gn = t % 8;
+        let xj = t / ${G * G};
+        let gm = (t % ${G * G}) / ${G};
+        let gn = t % ${G};
         ${range(8).map((r) => `var acc${r}_0 = vec4<f32>(0.0); var acc${r}_1 = vec4<f32>(0.0);`).join(' ')}
 
         for (var k0 = kr.x; k0 < kr.y; k0 = k0 + ${STEP}) {
+         // Loader slots: the first STEP·Q an x patch (tile lk, channels 4·lq..), the next STEP·Q a dy tile.
+         for (var slot = t; slot < ${2 * STEP * Q}; slot = slot + ${WG}) {
+          let isV = slot < ${STEP * Q};
+          let ls = select(slot - ${STEP * Q}, slot, isV);
+          let lk = ls / ${Q};
+          let lq = ls - lk * ${Q};
           let g = k0 + lk;
           var b = 0; var ty = 0; var tx = 0;
           let tileOk = g < kr.y;
@@ -98,7 +114,7 @@ export class WinogradFilterGradProgram implements WebGPUProgram {
             ty = rem / uniforms.tilesW;
             tx = rem - ty * uniforms.tilesW;
           }
-          if (t < 128) {
+          if (isV) {
             // V row i for four input channels: e_s = p[ra][s] + sg·p[rb][s], then e·B.
             let y0 = 2 * ty - uniforms.padT;
             let x0 = 2 * tx - uniforms.padL;
@@ -122,11 +138,11 @@ export class WinogradFilterGradProgram implements WebGPUProgram {
             }`,
               )
               .join('')}
-            let w = lk * ${BC / 4} + lq;
+            let w = lk * ${Q} + lq;
             Vs[w] = e0 - e2;
-            Vs[${STEP * (BC / 4)} + w] = e1 + e2;
-            Vs[${2 * STEP * (BC / 4)} + w] = e2 - e1;
-            Vs[${3 * STEP * (BC / 4)} + w] = e1 - e3;
+            Vs[${STEP * Q} + w] = e1 + e2;
+            Vs[${2 * STEP * Q} + w] = e2 - e1;
+            Vs[${3 * STEP * Q} + w] = e1 - e3;
           } else {
             // D row i for four output channels: f_s = al·d[0][s] + be·d[1][s], then (f0, f0+f1, f0−f1, −f1).
             ${range(2).map((s) => `var f${s} = vec4<f32>(0.0);`).join(' ')}
@@ -152,15 +168,16 @@ export class WinogradFilterGradProgram implements WebGPUProgram {
             }`,
               )
               .join('')}
-            let w = lk * ${BC / 4} + lq;
+            let w = lk * ${Q} + lq;
             Ds[w] = f0;
-            Ds[${STEP * (BC / 4)} + w] = f0 + f1;
-            Ds[${2 * STEP * (BC / 4)} + w] = f0 - f1;
-            Ds[${3 * STEP * (BC / 4)} + w] = -f1;
+            Ds[${STEP * Q} + w] = f0 + f1;
+            Ds[${2 * STEP * Q} + w] = f0 - f1;
+            Ds[${3 * STEP * Q} + w] = -f1;
           }
+         }
           workgroupBarrier();
           for (var k = 0; k < ${STEP}; k++) {
-            let o = (xj * ${STEP} + k) * ${BC / 4};
+            let o = (xj * ${STEP} + k) * ${Q};
             let a0 = Vs[o + 2 * gm];
             let a1 = Vs[o + 2 * gm + 1];
             let b0 = Ds[o + 2 * gn];
@@ -215,8 +232,17 @@ class WinogradFilterGradOutputProgram extends FlatProgram {
   }
 }
 
-/** Filter gradient [3, 3, C, N] of a 3×3 stride-1 convolution from x and dy by F(3×3, 2×2). */
-export function runWinogradFilterGrad(backend: WebGPUBackend, c: backend_util.Conv2DInfo, x: TensorInfo, dy: TensorInfo): TensorInfo {
+/** A channel block the filter-gradient program can build: a multiple of 8, at most 64 (256 threads). */
+export function checkFilterGradBlock(bc: number): void {
+  if (!Number.isInteger(bc) || bc % 8 !== 0 || bc < 8 || bc > 64) throw new Error(`Winograd filter gradient: channel block must be a multiple of 8 from 8 to 64, got ${bc}`);
+}
+
+/**
+ * Filter gradient [3, 3, C, N] of a 3×3 stride-1 convolution from x and dy by F(3×3, 2×2), in
+ * blocks of `bc` input × `bc` output channels.
+ */
+export function runWinogradFilterGrad(backend: WebGPUBackend, c: backend_util.Conv2DInfo, x: TensorInfo, dy: TensorInfo, bc = 64): TensorInfo {
+  const BC = bc;
   const C = c.inChannels;
   const N = c.outChannels;
   const Cp = roundUp(C, BC);
@@ -228,7 +254,7 @@ export function runWinogradFilterGrad(backend: WebGPUBackend, c: backend_util.Co
   const { chunks: splits, chunkLength: kChunk } = splitReduction(T, blocks, 1024, 8 * STEP, STEP);
   if ((Np / BC) * 4 > MAX_WORKGROUPS_PER_DIM) throw new Error(`runWinogradFilterGrad: ${N} output channels exceed the dispatch limit`);
   const int = (v: number) => ({ type: 'int32', data: [v] });
-  const partial = backend.runWebGPUProgram(new WinogradFilterGradProgram(splits, Cp, Np), [x, dy], 'float32', [
+  const partial = backend.runWebGPUProgram(new WinogradFilterGradProgram(splits, Cp, Np, BC), [x, dy], 'float32', [
     int(c.inHeight), int(c.inWidth), int(C), int(c.outHeight), int(c.outWidth), int(N), int(c.padInfo.top), int(c.padInfo.left),
     int(tilesH), int(tilesW), int(T), int(kChunk), int(Cp), int(Np),
   ] as never);

@@ -59,7 +59,8 @@ export function winogradApplies(c: backend_util.Conv2DInfo): boolean {
 
 /** Workgroup memory of a variant: the transformed input tile (floats), the filter tile (vec4) or the output stage, whichever is larger. */
 export function winogradStorageBytes(w: WinogradConfig): number {
-  return 4 * (16 * vStride(w)) + 16 * Math.max((16 * w.bk * channelsOf(w)) / 4 + 16, stageVec4(w));
+  // (+16: the uniform channel count shared through workgroup memory, as Dawn rounds it)
+  return 4 * (16 * vStride(w)) + 16 * Math.max((16 * w.bk * channelsOf(w)) / 4 + 16, stageVec4(w)) + 16;
 }
 
 /** Output channels per workgroup (BN). */
