@@ -11,7 +11,7 @@
 // input never goes through memory: at 256 px it would be 1.6 GB per layer):
 //   - a workgroup owns TT consecutive tiles × BN output channels (TT·BN ≤ 1024), all 16 ξ;
 //   - per K step of BK channels, TT·BK threads each load one 4×4 patch, transform it and write its
-//     16 values to workgroup memory; the others load the matching U slice (vec4, zero-padded, so
+//     16 values to workgroup memory; all threads load the matching U slice (vec4, zero-padded, so
 //     no bounds checks);
 //   - each ξ has TT·BN/64 threads, each computing 8 tiles × 8 channels (16 vec4 accumulators);
 //   - after the K loop the accumulators go through workgroup memory in four passes of 8×... values,
@@ -71,8 +71,9 @@ export function channelsOf(w: WinogradConfig): number {
 /** Threads per ξ (each 8 tiles × 8 channels); the workgroup has 16 times as many. */
 const threadsPerXi = (w: WinogradConfig) => (w.tiles / 8) * (channelsOf(w) / 8);
 
-// V in workgroup memory: [ξ][c][tile], rows padded by 4 floats and each ξ block by 4 more, so the
-// patch writes (threads along c) and the inner loop's reads (two ξ per warp) hit distinct banks.
+// V in workgroup memory: [ξ][c][tile] as vec4s over 4 tiles (the inner loop reads a thread's 8
+// tiles in two loads), rows padded by 4 floats and each ξ block by 4 more, so the patch writes
+// (threads along c) and the inner loop's reads (two ξ per warp) hit distinct banks.
 const vRow = (w: WinogradConfig) => w.tiles + 4;
 const vStride = (w: WinogradConfig) => w.bk * vRow(w) + 4;
 // The output stage: [ξ][thread of that ξ][4 rows] of vec4 (4 channels), threads padded to 5 vec4.
@@ -198,9 +199,11 @@ export class WinogradProgram implements WebGPUProgram {
     const patchStore = `
           if (t < ${patchThreads}) {
             ${range(4).map(rowT).join('\n            ')}
-            let w = pc * VROW + pl;
+            // (One component of a vec4 per invocation: distinct memory locations in WGSL, no race.)
+            let w = pc * VROW4 + pl / 4;
+            let wc = pl % 4;
             ${range(4)
-              .map((i) => colV(i).map((e, j) => `Vs[${i * 4 + j} * VSTR + w] = ${e};`).join(' '))
+              .map((i) => colV(i).map((e, j) => `Vs[${i * 4 + j} * VSTR4 + w][wc] = ${e};`).join(' '))
               .join('\n            ')}
           }`;
     const uSlot = (j: number) => `(t + ${WG * j})`;
@@ -231,8 +234,10 @@ export class WinogradProgram implements WebGPUProgram {
           for (var c = 0; c < ${BK}; c++) {
             let b0 = Us[uBase + c * ${BN / 4}];
             let b1 = Us[uBase + c * ${BN / 4} + 1];
+            let a0 = Vs[vBase + c * VROW4];
+            let a1 = Vs[vBase + c * VROW4 + 1];
             ${range(8)
-              .map((r) => `{ let a = vec4<f32>(Vs[vBase + c * VROW + ${r}]); acc${r}_0 = fma(a, b0, acc${r}_0); acc${r}_1 = fma(a, b1, acc${r}_1); }`)
+              .map((r) => `{ let a = vec4<f32>(a${r >> 2}[${r & 3}]); acc${r}_0 = fma(a, b0, acc${r}_0); acc${r}_1 = fma(a, b1, acc${r}_1); }`)
               .join('\n            ')}
           }`;
     const registers = `${range(16).map((k) => `var d${k >> 2}${k & 3} = 0.0;`).join(' ')} ${uLoads.map((j) => `var u${j} = vec4<f32>(0.0);`).join(' ')}`;
@@ -262,10 +267,10 @@ export class WinogradProgram implements WebGPUProgram {
           workgroupBarrier();
         }`;
     return `
-      const VROW = ${vRow(config)};
-      const VSTR = ${vStride(config)};
+      const VROW4 = ${vRow(config) / 4};
+      const VSTR4 = ${vStride(config) / 4};
       const USTR = ${uVec4PerStep / 16 + 1};
-      var<workgroup> Vs : array<f32, ${16 * vStride(config)}>;
+      var<workgroup> Vs : array<vec4<f32>, ${(16 * vStride(config)) / 4}>;
       // The U tile during the K loop, the output stage after it.
       var<workgroup> Us : array<vec4<f32>, ${Math.max(uVec4PerStep + 16, stageVec4(config))}>;
       var<workgroup> cRange : i32;
@@ -317,7 +322,7 @@ export class WinogradProgram implements WebGPUProgram {
         let xi = t / ${P};
         let gt = (t % ${P}) / ${GN};
         let gn = (t % ${P}) % ${GN};
-        let vBase = xi * VSTR + gt * 8;
+        let vBase = xi * VSTR4 + gt * 2;
         let uBase = xi * USTR + gn * 2;
         ${range(8).map((r) => `var acc${r}_0 = vec4<f32>(0.0); var acc${r}_1 = vec4<f32>(0.0);`).join(' ')}
 
