@@ -14,8 +14,8 @@
 //     16 values to workgroup memory; all threads load the matching U slice (vec4, zero-padded, so
 //     no bounds checks);
 //   - each ξ has TT·BN/64 threads, each computing 8 tiles × 8 channels (16 vec4 accumulators);
-//   - after the K loop the accumulators go through workgroup memory in four passes of 8×... values,
-//     and each thread transforms one (tile, channel) pair's 16 values into its 2×2 outputs
+//   - after the K loop the accumulators go through workgroup memory in four passes (4 tiles × 4
+//     channels of every thread's block each), and each thread transforms one (tile, channel) pair's 16 values into its 2×2 outputs
 //     (plus the forward pass's bias and activation).
 // Numerically F(2×2, 3×3) is benign in float32 (transform entries 0, ±½, ±1): errors stay at the
 // direct GEMM's level (checked against cpu in the numeric check and the tests).
