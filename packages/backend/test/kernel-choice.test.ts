@@ -23,7 +23,7 @@ import {
   type TuneShape,
 } from '../src/webgpu/kernels/kernel-choice';
 import { candidatesFor, familyBests, fastest, initKernelTuning, kernelRevision, loadTuneCache, saveTuneCache, TUNE_CANDIDATES, tuneCachePath, WINOGRAD_CANDIDATES } from '../src/webgpu/autotune';
-import { winogradStorageBytes } from '../src/webgpu/kernels/winograd';
+import { winogradInvocations, winogradStorageBytes } from '../src/webgpu/kernels/winograd';
 
 const conv = backend_util.computeConv2DInfo([32, 254, 254, 50], [3, 3, 50, 50], 1, 1, 'valid');
 const small = backend_util.computeConv2DInfo([1, 8, 8, 3], [3, 3, 3, 4], 1, 1, 'same');
@@ -49,10 +49,14 @@ describe('kernel variants as text', () => {
     expect(formatVariant(parseVariant('wino:16x4n64'))).toBe('wino:16x4');
     expect(() => parseVariant('wino:16x2')).toThrow(/bad Winograd variant 'wino:16x2'/);
     expect(() => parseVariant('wino:16x4n50')).toThrow(/'wino:16x4n50': .*multiple of 8/);
-    expect(() => parseVariant('wino:32x4n64')).toThrow(/256 threads/);
+    expect(parseVariant('wino:32x4n64').winograd).toEqual({ tiles: 32, bk: 4, prefetch: false, channels: 64 });
+    expect(winogradInvocations(parseVariant('wino:32x4n64').winograd!)).toBe(512);
+    expect(() => parseVariant('wino:32x4n136')).toThrow(/1024 threads/);
     // Workgroup memory: what the tuner compares with the device's limit (lavapipe and the WebGPU default: 32 KB / 16 KB).
     expect(winogradStorageBytes(parseVariant('wino:16x4').winograd!)).toBeLessThanOrEqual(32768);
     expect(winogradStorageBytes(parseVariant('wino:16x8').winograd!)).toBeGreaterThan(32768);
+    // Larger workgroups stage their output in more passes rather than in more memory.
+    for (const v of ['wino:32x4n64', 'wino:32x4n56']) expect(winogradStorageBytes(parseVariant(v).winograd!), v).toBeLessThanOrEqual(32768);
   });
 
   it('refuses impossible variants with the reason', () => {

@@ -12,7 +12,7 @@ import * as tf from '@tensorflow/tfjs-core';
 import type { WebGPUBackend } from '@tensorflow/tfjs-backend-webgpu';
 import { ConvGemmProgram, runConvGemm, runSplitKMatMul, workgroupStorageBytes, type ConvGemmOp } from './kernels/conv-gemm';
 import { SumSplitsProgram } from './kernels/split-k';
-import { WinogradFilterProgram, WinogradProgram, winogradApplies, winogradStorageBytes } from './kernels/winograd';
+import { WinogradFilterProgram, WinogradProgram, winogradApplies, winogradInvocations, winogradStorageBytes } from './kernels/winograd';
 import { WinogradFilterGradProgram } from './kernels/winograd-filter-grad';
 import {
   DEFAULT_KERNELS,
@@ -33,10 +33,16 @@ export const TUNE_CANDIDATES = ['8x4', '4x4', '4x2', '8x4:scalarp', '4x4:vec4', 
 
 /**
  * Also timed where Winograd applies (forward and input gradient of 3×3 stride-1 convolutions).
- * n56: 56-channel blocks (for 50-channel layers like Tiny VGG's, 11% wasted instead of 22%).
+ * n56: 56-channel blocks (for 50-channel layers like Tiny VGG's, 11% wasted instead of 22%);
+ * 32x4n64/n56: 512/448 threads, half the transformed-filter reads per output of the 16-tile ones
+ * (skipped where the device allows fewer invocations per workgroup).
  * BK 8 needs more than 32 KB of workgroup memory: skipped with the reason on devices that allow less.
  */
-export const WINOGRAD_CANDIDATES = ['wino:16x4', 'wino:32x4', 'wino:16x4p', 'wino:32x4p', 'wino:16x4n56', 'wino:16x4n56p', 'wino:16x8', 'wino:32x8', 'wino:16x8p', 'wino:32x8p'];
+export const WINOGRAD_CANDIDATES = [
+  'wino:16x4', 'wino:32x4', 'wino:16x4p', 'wino:32x4p', 'wino:16x4n56', 'wino:16x4n56p',
+  'wino:32x4n64', 'wino:32x4n64p', 'wino:32x4n56', 'wino:32x4n56p',
+  'wino:16x8', 'wino:32x8', 'wino:16x8p', 'wino:32x8p',
+];
 
 /**
  * The filter gradient's Winograd kernel (F(3×3, 2×2)) takes only the channel block from a variant:
@@ -155,6 +161,7 @@ export async function tuneShape(backend: WebGPUBackend, s: TuneShape, opts: Tune
   const names = [...new Set([defaultVariant, ...(opts.candidates ?? candidatesFor(s)).map((v) => formatVariant(parseVariant(v)))])];
   const timer: 'gpu' | 'wall' = opts.timer ?? (backend.device.features.has('timestamp-query') ? 'gpu' : 'wall');
   const maxStorage = backend.device.limits.maxComputeWorkgroupStorageSize;
+  const maxInvocations = backend.device.limits.maxComputeInvocationsPerWorkgroup;
   const operands = makeOperands(s);
   const run = (c: ConvKernelChoice): tf.TensorInfo =>
     s.op === 'matmul'
@@ -168,6 +175,11 @@ export async function tuneShape(backend: WebGPUBackend, s: TuneShape, opts: Tune
       const storage = c.winograd ? winogradStorageBytes(c.winograd) : workgroupStorageBytes(c.tile, c.core);
       if (storage > maxStorage) {
         timings[name] = `needs ${storage} bytes of workgroup memory, the device allows ${maxStorage}`;
+        continue;
+      }
+      const invocations = c.winograd ? winogradInvocations(c.winograd) : 256;
+      if (invocations > maxInvocations) {
+        timings[name] = `needs ${invocations} invocations per workgroup, the device allows ${maxInvocations}`;
         continue;
       }
       const first = await firstLaunch(backend, () => run(c));

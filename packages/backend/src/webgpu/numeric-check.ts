@@ -12,7 +12,7 @@ import { createAdam, fusedAdamAvailable } from './fused-adam';
 import { fusedBatchNormTrain, fusedBatchNormTrainAvailable } from './batch-norm-train';
 import { WINOGRAD_CANDIDATES, WINOGRAD_FILTER_GRAD_CANDIDATES } from './autotune';
 import { parseVariant } from './kernels/kernel-choice';
-import { winogradStorageBytes } from './kernels/winograd';
+import { winogradInvocations, winogradStorageBytes } from './kernels/winograd';
 
 export interface ConvCase {
   name: string;
@@ -136,8 +136,13 @@ export async function checkWinograd(gpu: string, seed: number, tol = 1e-4): Prom
     ...CONV_CASES.filter((c) => c.filter[0] === 3 && c.filter[1] === 3 && c.strides === 1 && (c.dilations ?? 1) === 1),
     { name: '3x3 s1 same 50->50 at 27x21', x: [2, 27, 21, 50], filter: [3, 3, 50, 50], strides: 1, pad: 'same' },
   ];
-  const limit = (tf.engine().findBackend(gpu) as unknown as { device?: GPUDevice }).device?.limits.maxComputeWorkgroupStorageSize ?? 0;
-  const variants = WINOGRAD_CANDIDATES.filter((v) => winogradStorageBytes(parseVariant(v).winograd!) <= limit);
+  const limits = (tf.engine().findBackend(gpu) as unknown as { device?: GPUDevice }).device?.limits;
+  const limit = limits?.maxComputeWorkgroupStorageSize ?? 0;
+  const fits = (v: string) => {
+    const w = parseVariant(v).winograd!;
+    return winogradStorageBytes(w) <= limit && winogradInvocations(w) <= (limits?.maxComputeInvocationsPerWorkgroup ?? 0);
+  };
+  const variants = WINOGRAD_CANDIDATES.filter(fits);
   const skipped = WINOGRAD_CANDIDATES.filter((v) => !variants.includes(v));
   const saved = process.env.PARTS_CONV_TILES;
   const errors: Record<string, number> = {};
@@ -159,7 +164,7 @@ export async function checkWinograd(gpu: string, seed: number, tol = 1e-4): Prom
     if (saved === undefined) delete process.env.PARTS_CONV_TILES;
     else process.env.PARTS_CONV_TILES = saved;
   }
-  return result(`Winograd variants${skipped.length ? ` (skipped, over the ${limit}-byte workgroup memory: ${skipped.join(', ')})` : ''}`, errors, tol);
+  return result(`Winograd variants${skipped.length ? ` (skipped, over the device's workgroup memory or invocations: ${skipped.join(', ')})` : ''}`, errors, tol);
 }
 
 /** Gradient of a small conv net (conv-relu-conv-relu-maxpool-dense-sigmoid BCE) on both backends. */

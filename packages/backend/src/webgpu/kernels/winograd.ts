@@ -47,8 +47,8 @@ const roundUp = (v: number, m: number) => Math.ceil(v / m) * m;
 export function checkWinogradConfig(w: WinogradConfig): void {
   const bn = channelsOf(w);
   if (!(w.tiles === 16 || w.tiles === 32) || !(w.bk === 4 || w.bk === 8)) throw new Error(`Winograd: tiles must be 16 or 32 and bk 4 or 8, got ${w.tiles}x${w.bk}`);
-  if (!Number.isInteger(bn) || bn % 8 !== 0 || 16 * threadsPerXi(w) > 256 || w.tiles * w.bk > 16 * threadsPerXi(w)) {
-    throw new Error(`Winograd: ${bn} channels per workgroup with ${w.tiles} tiles needs a multiple of 8, tiles·channels ≤ 1024 (256 threads) and tiles·channels ≥ 8·tiles·bk (a thread per patch)`);
+  if (!Number.isInteger(bn) || bn % 8 !== 0 || winogradInvocations(w) > 1024 || w.tiles * w.bk > winogradInvocations(w)) {
+    throw new Error(`Winograd: ${bn} channels per workgroup with ${w.tiles} tiles needs a multiple of 8, tiles·channels ≤ 4096 (1024 threads) and tiles·channels ≥ 8·tiles·bk (a thread per patch)`);
   }
 }
 
@@ -60,7 +60,12 @@ export function winogradApplies(c: backend_util.Conv2DInfo): boolean {
 /** Workgroup memory of a variant: the transformed input tile (floats), the filter tile (vec4) or the output stage, whichever is larger. */
 export function winogradStorageBytes(w: WinogradConfig): number {
   // (+16: the uniform channel count shared through workgroup memory, as Dawn rounds it)
-  return 4 * (16 * vStride(w)) + 16 * Math.max((16 * w.bk * channelsOf(w)) / 4 + 16, stageVec4(w)) + 16;
+  return 16 * layout(w).size + 16;
+}
+
+/** Invocations per workgroup: 16 ξ × threads per ξ (a device may allow fewer than the largest variant has). */
+export function winogradInvocations(w: WinogradConfig): number {
+  return 16 * threadsPerXi(w);
 }
 
 /** Output channels per workgroup (BN). */
@@ -76,8 +81,20 @@ const threadsPerXi = (w: WinogradConfig) => (w.tiles / 8) * (channelsOf(w) / 8);
 // (threads along c) and the inner loop's reads (two ξ per warp) hit distinct banks.
 const vRow = (w: WinogradConfig) => w.tiles + 4;
 const vStride = (w: WinogradConfig) => w.bk * vRow(w) + 4;
-// The output stage: [ξ][thread of that ξ][4 rows] of vec4 (4 channels), threads padded to 5 vec4.
-const stageVec4 = (w: WinogradConfig) => 16 * threadsPerXi(w) * 5;
+
+/**
+ * Workgroup memory, one vec4 array: V (16·vStride/4) then the U tile (one padding vec4 per ξ) during
+ * the K loop; after it, from 0, the output stage [ξ][thread of that ξ][R rows] of vec4 (4 channels),
+ * each thread's rows padded by one vec4. R (tile rows per output pass) is the largest of 4, 2, 1
+ * whose stage fits in the K loop's memory: large workgroups take more passes, not more memory.
+ */
+function layout(w: WinogradConfig): { v4: number; u4: number; rows: number; size: number } {
+  const v4 = (16 * vStride(w)) / 4;
+  const u4 = (16 * w.bk * channelsOf(w)) / 4 + 16;
+  const stage = (r: number) => 16 * threadsPerXi(w) * (r + 1);
+  const rows = [4, 2, 1].find((r) => stage(r) <= v4 + u4) ?? 1;
+  return { v4, u4, rows, size: Math.max(v4 + u4, stage(rows)) };
+}
 
 /**
  * U = G g Gᵀ for every (input channel c, output channel n) of the Winograd convolution, laid out
@@ -156,7 +173,7 @@ export class WinogradProgram implements WebGPUProgram {
   constructor(private readonly spec: WinogradSpec) {
     const { op, config, epilogue, outputShape, tileCount } = spec;
     checkWinogradConfig(config);
-    this.workgroupSize = [16 * threadsPerXi(config), 1, 1];
+    this.workgroupSize = [winogradInvocations(config), 1, 1];
     if (epilogue && op !== 'forward') throw new Error('WinogradProgram: an epilogue only applies to the forward convolution');
     this.outputShape = outputShape;
     this.variableNames = ['x', 'U', ...(epilogue?.bias ? ['bias'] : [])];
@@ -177,6 +194,8 @@ export class WinogradProgram implements WebGPUProgram {
     const GN = BN / 8; // threads of one ξ along the channels (each 8 channels); TT / 8 along the tiles
     const P = threadsPerXi(config);
     const WG = 16 * P;
+    const L = layout(config);
+    const R = L.rows;
     const range = (n: number) => [...Array(n).keys()];
     const uVec4PerStep = (16 * BK * BN) / 4;
     const uLoads = range(Math.ceil(uVec4PerStep / WG));
@@ -203,7 +222,7 @@ export class WinogradProgram implements WebGPUProgram {
             let w = pc * VROW4 + pl / 4;
             let wc = pl % 4;
             ${range(4)
-              .map((i) => colV(i).map((e, j) => `Vs[${i * 4 + j} * VSTR4 + w][wc] = ${e};`).join(' '))
+              .map((i) => colV(i).map((e, j) => `S[${i * 4 + j} * VSTR4 + w][wc] = ${e};`).join(' '))
               .join('\n            ')}
           }`;
     const uSlot = (j: number) => `(t + ${WG * j})`;
@@ -226,16 +245,16 @@ export class WinogradProgram implements WebGPUProgram {
         (j) => `
           if (${uSlot(j)} < ${uVec4PerStep}) {
             let xu = ${uSlot(j)} / ${uVec4PerStep / 16};
-            Us[xu * USTR + ${uSlot(j)} - xu * ${uVec4PerStep / 16}] = u${j};
+            S[UOFF + xu * USTR + ${uSlot(j)} - xu * ${uVec4PerStep / 16}] = u${j};
           }`,
       )
       .join('');
     const multiply = `
           for (var c = 0; c < ${BK}; c++) {
-            let b0 = Us[uBase + c * ${BN / 4}];
-            let b1 = Us[uBase + c * ${BN / 4} + 1];
-            let a0 = Vs[vBase + c * VROW4];
-            let a1 = Vs[vBase + c * VROW4 + 1];
+            let b0 = S[uBase + c * ${BN / 4}];
+            let b1 = S[uBase + c * ${BN / 4} + 1];
+            let a0 = S[vBase + c * VROW4];
+            let a1 = S[vBase + c * VROW4 + 1];
             ${range(8)
               .map((r) => `{ let a = vec4<f32>(a${r >> 2}[${r & 3}]); acc${r}_0 = fma(a, b0, acc${r}_0); acc${r}_1 = fma(a, b1, acc${r}_1); }`)
               .join('\n            ')}
@@ -270,9 +289,9 @@ export class WinogradProgram implements WebGPUProgram {
       const VROW4 = ${vRow(config) / 4};
       const VSTR4 = ${vStride(config) / 4};
       const USTR = ${uVec4PerStep / 16 + 1};
-      var<workgroup> Vs : array<vec4<f32>, ${(16 * vStride(config)) / 4}>;
-      // The U tile during the K loop, the output stage after it.
-      var<workgroup> Us : array<vec4<f32>, ${Math.max(uVec4PerStep + 16, stageVec4(config))}>;
+      const UOFF = ${L.v4};
+      // V and the U tile during the K loop, the output stage after it.
+      var<workgroup> S : array<vec4<f32>, ${L.size}>;
       var<workgroup> cRange : i32;
 
       fn inRange(v : vec4<i32>, n : i32) -> vec4<bool> {
@@ -323,29 +342,31 @@ export class WinogradProgram implements WebGPUProgram {
         let gt = (t % ${P}) / ${GN};
         let gn = (t % ${P}) % ${GN};
         let vBase = xi * VSTR4 + gt * 2;
-        let uBase = xi * USTR + gn * 2;
+        let uBase = UOFF + xi * USTR + gn * 2;
         ${range(8).map((r) => `var acc${r}_0 = vec4<f32>(0.0); var acc${r}_1 = vec4<f32>(0.0);`).join(' ')}
 
         ${kLoop}
 
-        // Output: four passes (tile rows 4q.., channel quad p of every thread's 8×8), through the stage.
+        // Output: 2·8/R passes (tile rows R·q.., channel quad p of every thread's 8×8), through the
+        // stage; in each, one thread per (tile, channel) pair of the pass transforms its 16 values.
         let nPer = ${GN * 4};
         let on = t % nPer;
         let ol = t / nPer;
-        let og = (ol / 4) * ${GN} + on / 4;
-        let oi = ol % 4;
+        let og = (ol / ${R}) * ${GN} + on / 4;
+        let oi = ol % ${R};
         let oj = on % 4;
-        ${[0, 1]
+        ${range(8 / R)
           .flatMap((q) =>
             [0, 1].map(
               (p) => `{
-          ${range(4).map((i) => `Us[(xi * ${P} + t % ${P}) * 5 + ${i}] = acc${4 * q + i}_${p};`).join(' ')}
+          ${range(R).map((i) => `S[(xi * ${P} + t % ${P}) * ${R + 1} + ${i}] = acc${R * q + i}_${p};`).join(' ')}
           workgroupBarrier();
-          ${range(16).map((e) => `let m${e} = Us[(${e * P} + og) * 5 + oi][oj];`).join(' ')}
+          if (t < ${P * R * 4}) {
+          ${range(16).map((e) => `let m${e} = S[(${e * P} + og) * ${R + 1} + oi][oj];`).join(' ')}
           // Aᵀ m (rows), then (Aᵀ m) A (columns).
           let s00 = m0 + m4 + m8; let s01 = m1 + m5 + m9; let s02 = m2 + m6 + m10; let s03 = m3 + m7 + m11;
           let s10 = m4 - m8 - m12; let s11 = m5 - m9 - m13; let s12 = m6 - m10 - m14; let s13 = m7 - m11 - m15;
-          let g = tileBase + (og / ${GN}) * 8 + ${4 * q} + oi;
+          let g = tileBase + (og / ${GN}) * 8 + ${R * q} + oi;
           let n = nBase + (og % ${GN}) * 8 + ${4 * p} + oj;
           if (g < uniforms.T) {
             let b = g / tilesHW;
@@ -356,6 +377,7 @@ export class WinogradProgram implements WebGPUProgram {
             store(b, 2 * ty, 2 * tx + 1, n, s01 - s02 - s03);
             store(b, 2 * ty + 1, 2 * tx, n, s10 + s11 + s12);
             store(b, 2 * ty + 1, 2 * tx + 1, n, s11 - s12 - s13);
+          }
           }
           workgroupBarrier();
         }`,
