@@ -103,7 +103,7 @@ describe('environment overrides', () => {
 describe('tuning candidates', () => {
   it('adds Winograd for 3×3 stride-1 convolutions only (the filter gradient: its two channel blocks)', () => {
     expect(candidatesFor(shapeOf('forward', conv)())).toEqual([...TUNE_CANDIDATES, ...WINOGRAD_CANDIDATES]);
-    expect(candidatesFor(shapeOf('filterGrad', conv)())).toEqual([...TUNE_CANDIDATES, 'wino:16x4', 'wino:16x4n56']);
+    expect(candidatesFor(shapeOf('filterGrad', conv)())).toEqual([...TUNE_CANDIDATES, 'wino:16x4', 'wino:16x4n56', 'wino:16x4p', 'wino:16x4n56p']);
     const strided = backend_util.computeConv2DInfo([1, 9, 9, 4], [3, 3, 4, 6], 2, 1, 'same');
     const oneByOne = backend_util.computeConv2DInfo([1, 9, 9, 4], [1, 1, 4, 6], 1, 1, 'same');
     const dilated = backend_util.computeConv2DInfo([1, 9, 9, 4], [3, 3, 4, 6], 1, 2, 'same');

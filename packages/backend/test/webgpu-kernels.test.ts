@@ -8,7 +8,7 @@ import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import * as tf from '@tensorflow/tfjs-core';
 import type { WebGPUBackend } from '@tensorflow/tfjs-backend-webgpu';
-import { initKernelTuning, kernelRevision, loadTuneCache, TUNE_CANDIDATES, tuneShape, tuneWebGPUKernels, WINOGRAD_CANDIDATES } from '../src/webgpu/autotune';
+import { initKernelTuning, kernelRevision, loadTuneCache, TUNE_CANDIDATES, tuneShape, tuneWebGPUKernels, WINOGRAD_CANDIDATES, WINOGRAD_FILTER_GRAD_CANDIDATES } from '../src/webgpu/autotune';
 import { convFlops, convShapeKey, formatVariant, DEFAULT_KERNELS, resetKernelChoices, usedKernels } from '../src/webgpu/kernels/kernel-choice';
 import { convBiasRelu, createAdam, setupWebGPU } from '../src/webgpu/index';
 import { registerWebGPUKernels } from '../src/webgpu/kernels/register';
@@ -50,6 +50,7 @@ describe.skipIf(!adapter)('webgpu kernels vs cpu', () => {
     expectBelow(r, 1e-4);
     expect(Object.keys(r.errors).filter((k) => k.startsWith('wino:16x4 ')).length).toBe(3 * 6);
     expect(Object.keys(r.errors).filter((k) => k.startsWith('wino:16x4n56 ')).length).toBe(3 * 6);
+    expect(Object.keys(r.errors).filter((k) => k.startsWith('wino:16x4n56p ')).length).toBe(3 * 6);
     expect(Object.keys(r.errors).filter((k) => k.startsWith('wino:32x4p ')).length).toBe(2 * 6);
     expect(process.env.PARTS_CONV_TILES).toBeUndefined();
   });
@@ -151,7 +152,7 @@ const VARIANTS: Record<string, string>[] = [
   // lavapipe's 32 KB of workgroup memory (BK 8 needs more).
   { PARTS_CONV_TILES: 'forward:wino:16x4,inputGrad:wino:32x4p,filterGrad:wino:16x4' },
   { PARTS_CONV_TILES: 'forward:wino:32x4p,inputGrad:wino:16x4n56,filterGrad:wino:16x4n56' },
-  { PARTS_CONV_TILES: 'forward:wino:32x4n64p,inputGrad:wino:32x4n56' },
+  { PARTS_CONV_TILES: 'forward:wino:32x4n64p,inputGrad:wino:32x4n56,filterGrad:wino:16x4n56p' },
 ];
 
 describe.skipIf(!adapter).each(VARIANTS)('webgpu conv kernels vs cpu with %o', (env) => {
@@ -223,11 +224,11 @@ describe.skipIf(!adapter)('webgpu kernel autotuning', () => {
     expect(results.filter((r) => typeof r.timings['wino:16x4'] === 'number').map((r) => r.op).sort()).toEqual(['filterGrad', 'filterGrad', 'forward', 'forward', 'inputGrad']);
     for (const r of results) {
       for (const v of TUNE_CANDIDATES) expect(r.timings[v], `${r.key} ${v}`).toBeTypeOf('number');
-      // Winograd is a candidate for 3×3 stride-1 convolutions only (the filter gradient: its two
-      // channel blocks); BK 8 needs more workgroup memory than lavapipe's 32 KB and is skipped with that reason.
+      // Winograd is a candidate for 3×3 stride-1 convolutions only (the filter gradient: its channel
+      // blocks, with and without prefetch); BK 8 needs more workgroup memory than lavapipe's 32 KB and is skipped with that reason.
       const wino = / f3x3x\d+ s1x1 d1x1 /.test(r.key);
       for (const v of WINOGRAD_CANDIDATES) {
-        if (!wino || (r.op === 'filterGrad' && v !== 'wino:16x4' && v !== 'wino:16x4n56')) expect(r.timings[v], `${r.key} ${v}`).toBeUndefined();
+        if (!wino || (r.op === 'filterGrad' && !WINOGRAD_FILTER_GRAD_CANDIDATES.includes(v))) expect(r.timings[v], `${r.key} ${v}`).toBeUndefined();
         else if (typeof r.timings[v] !== 'number') expect(r.timings[v], `${r.key} ${v}`).toMatch(/^needs \d+ (bytes of workgroup memory|invocations per workgroup), the device allows \d+$/);
       }
       if (wino) expect(r.timings['wino:16x4'], r.key).toBeTypeOf('number');

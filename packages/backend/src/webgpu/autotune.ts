@@ -45,10 +45,10 @@ export const WINOGRAD_CANDIDATES = [
 ];
 
 /**
- * The filter gradient's Winograd kernel (F(3×3, 2×2)) takes only the channel block from a variant:
- * 64 (wino:16x4) or 56 (wino:16x4n56, for 50-channel layers).
+ * The filter gradient's Winograd kernel (F(3×3, 2×2)) takes only the channel block and prefetch
+ * from a variant: 64 (wino:16x4) or 56 (wino:16x4n56, for 50-channel layers).
  */
-export const WINOGRAD_FILTER_GRAD_CANDIDATES = ['wino:16x4', 'wino:16x4n56'];
+export const WINOGRAD_FILTER_GRAD_CANDIDATES = ['wino:16x4', 'wino:16x4n56', 'wino:16x4p', 'wino:16x4n56p'];
 
 /** The candidates for one shape: the GEMM variants, plus Winograd's where it applies. */
 export function candidatesFor(s: TuneShape): string[] {
@@ -391,7 +391,7 @@ export function kernelRevision(): string {
     h.update(new WinogradProgram({ op: 'forward', outputShape: [1, 1, 1, 1], config, tileCount: 1 }).getUserCode());
   }
   for (const op of ['forward', 'inputGrad'] as const) h.update(new WinogradFilterProgram(op, 8, 64).getUserCode());
-  for (const bc of [64, 56]) h.update(new WinogradFilterGradProgram(1, bc, bc, bc).getUserCode());
+  for (const bc of [64, 56]) for (const p of [false, true]) h.update(new WinogradFilterGradProgram(1, bc, bc, bc, p).getUserCode());
   h.update(new SumSplitsProgram([1]).getUserCode());
   revision = h.digest('hex').slice(0, 16);
   return revision;

@@ -509,7 +509,7 @@ export function runConvGemm(
   const chosen = choice ?? chooseKernel(op, key, () => ({ key, op, conv: c, flops: convFlops(c) }));
   if (chosen.winograd && winogradApplies(c)) {
     if (op === 'forward' || op === 'inputGrad') return runWinograd(backend, op, c, inputs, chosen.winograd, epilogue);
-    if (op === 'filterGrad') return runWinogradFilterGrad(backend, c, inputs[0], inputs[1], Math.min(64, channelsOf(chosen.winograd)));
+    if (op === 'filterGrad') return runWinogradFilterGrad(backend, c, inputs[0], inputs[1], Math.min(64, channelsOf(chosen.winograd)), Boolean(chosen.winograd.prefetch));
   }
   const { tile, core, prefetch } = chosen;
   const alpha = { type: 'float32', data: [epilogue?.alpha ?? 0] };

@@ -45,12 +45,14 @@ export class WinogradFilterGradProgram implements WebGPUProgram {
     Cp: number,
     Np: number,
     private readonly bc = 64,
+    /** Load the next step's patches and dy tiles into registers during this step's multiply. */
+    private readonly prefetch = false,
   ) {
     checkFilterGradBlock(bc);
     this.outputShape = [splits, 16, Cp, Np];
     this.dispatch = [Cp / bc, (Np / bc) * 4, splits];
     this.workgroupSize = [4 * (bc / 8) ** 2, 1, 1];
-    this.shaderKey = `partsWinogradFilterGrad_${bc}`;
+    this.shaderKey = `partsWinogradFilterGrad_${bc}${prefetch ? 'p' : ''}`;
   }
 
   getUserCode(): string {
@@ -59,6 +61,119 @@ export class WinogradFilterGradProgram implements WebGPUProgram {
     const G = BC / 8; // threads of one ξ along each channel axis
     const WG = 4 * G * G;
     const Q = BC / 4; // channel quads per block
+    const SLOTS = 2 * STEP * Q; // loader slots per step: STEP·Q x-patch quads, then STEP·Q dy-tile quads
+    const perThread = range(Math.ceil(SLOTS / WG));
+    // One slot's four transformed vec4s (the rows of V or D for four channels) live in registers
+    // between the load and the store, so the prefetching loop can load step k+1 during step k's multiply.
+    const registers = perThread.map((j) => range(4).map((m) => `var r${j}_${m} = vec4<f32>(0.0);`).join(' ')).join(' ');
+    const loadSlot = (j: number, k0: string) => `{
+          let slot = t + ${j * WG};
+          ${range(4).map((m) => `r${j}_${m} = vec4<f32>(0.0);`).join(' ')}
+          if (slot < ${SLOTS}) {
+            let isV = slot < ${STEP * Q};
+            let ls = select(slot - ${STEP * Q}, slot, isV);
+            let lk = ls / ${Q};
+            let lq = ls - lk * ${Q};
+            let g = ${k0} + lk;
+            var b = 0; var ty = 0; var tx = 0;
+            let tileOk = g < kr.y;
+            if (tileOk) {
+              b = g / tilesHW;
+              let rem = g - b * tilesHW;
+              ty = rem / uniforms.tilesW;
+              tx = rem - ty * uniforms.tilesW;
+            }
+            if (isV) {
+              // V row i for four input channels: e_s = p[ra][s] + sg·p[rb][s], then e·B.
+              let y0 = 2 * ty - uniforms.padT;
+              let x0 = 2 * tx - uniforms.padL;
+              ${range(4).map((s) => `var e${s} = vec4<f32>(0.0);`).join(' ')}
+              ${range(4)
+                .map(
+                  (lane) => `{
+                let ci = ciBase + 4 * lq + ${lane};
+                if (tileOk && ci < uniforms.C) {
+                  ${range(4)
+                    .map(
+                      (s) => `{
+                    var v = 0.0;
+                    if (inImage(y0 + ra, x0 + ${s})) { v = x[((b * uniforms.inH + y0 + ra) * uniforms.inW + x0 + ${s}) * uniforms.C + ci]; }
+                    if (inImage(y0 + rb, x0 + ${s})) { v = v + sg * x[((b * uniforms.inH + y0 + rb) * uniforms.inW + x0 + ${s}) * uniforms.C + ci]; }
+                    e${s}[${lane}] = v;
+                  }`,
+                    )
+                    .join('')}
+                }
+              }`,
+                )
+                .join('')}
+              r${j}_0 = e0 - e2; r${j}_1 = e1 + e2; r${j}_2 = e2 - e1; r${j}_3 = e1 - e3;
+            } else {
+              // D row i for four output channels: f_s = al·d[0][s] + be·d[1][s], then (f0, f0+f1, f0−f1, −f1).
+              ${range(2).map((s) => `var f${s} = vec4<f32>(0.0);`).join(' ')}
+              ${range(4)
+                .map(
+                  (lane) => `{
+                let co = coBase + 4 * lq + ${lane};
+                if (tileOk && co < uniforms.N) {
+                  ${range(2)
+                    .map(
+                      (s) => `{
+                    var v = 0.0;
+                    let ox = 2 * tx + ${s};
+                    if (ox < uniforms.outW) {
+                      v = al * dy[((b * uniforms.outH + 2 * ty) * uniforms.outW + ox) * uniforms.N + co];
+                      if (2 * ty + 1 < uniforms.outH) { v = v + be * dy[((b * uniforms.outH + 2 * ty + 1) * uniforms.outW + ox) * uniforms.N + co]; }
+                    }
+                    f${s}[${lane}] = v;
+                  }`,
+                    )
+                    .join('')}
+                }
+              }`,
+                )
+                .join('')}
+              r${j}_0 = f0; r${j}_1 = f0 + f1; r${j}_2 = f0 - f1; r${j}_3 = -f1;
+            }
+          }
+        }`;
+    // Slot ls = lk·Q + lq is also its position in a row of Vs / Ds.
+    const storeSlot = (j: number) => `{
+          let slot = t + ${j * WG};
+          if (slot < ${STEP * Q}) {
+            ${range(4).map((m) => `Vs[${m * STEP * Q} + slot] = r${j}_${m};`).join(' ')}
+          } else if (slot < ${SLOTS}) {
+            ${range(4).map((m) => `Ds[${m * STEP * Q} + slot - ${STEP * Q}] = r${j}_${m};`).join(' ')}
+          }
+        }`;
+    const loads = (k0: string) => perThread.map((j) => loadSlot(j, k0)).join('\n        ');
+    const stores = perThread.map(storeSlot).join('\n        ');
+    const multiply = `for (var k = 0; k < ${STEP}; k++) {
+            let o = (xj * ${STEP} + k) * ${Q};
+            let a0 = Vs[o + 2 * gm];
+            let a1 = Vs[o + 2 * gm + 1];
+            let b0 = Ds[o + 2 * gn];
+            let b1 = Ds[o + 2 * gn + 1];
+            ${range(8)
+              .map((r) => `{ let a = vec4<f32>(a${r >> 2}[${r & 3}]); acc${r}_0 = fma(a, b0, acc${r}_0); acc${r}_1 = fma(a, b1, acc${r}_1); }`)
+              .join('\n            ')}
+          }`;
+    const kLoop = this.prefetch
+      ? `${loads('kr.x')}
+        for (var k0 = kr.x; k0 < kr.y; k0 = k0 + ${STEP}) {
+          ${stores}
+          workgroupBarrier();
+          ${loads(`(k0 + ${STEP})`)}
+          ${multiply}
+          workgroupBarrier();
+        }`
+      : `for (var k0 = kr.x; k0 < kr.y; k0 = k0 + ${STEP}) {
+          ${loads('k0')}
+          ${stores}
+          workgroupBarrier();
+          ${multiply}
+          workgroupBarrier();
+        }`;
     return `
       var<workgroup> Vs : array<vec4<f32>, ${4 * STEP * Q}>;
       var<workgroup> Ds : array<vec4<f32>, ${4 * STEP * Q}>;
@@ -98,96 +213,8 @@ export class WinogradFilterGradProgram implements WebGPUProgram {
         let gn = t % ${G};
         ${range(8).map((r) => `var acc${r}_0 = vec4<f32>(0.0); var acc${r}_1 = vec4<f32>(0.0);`).join(' ')}
 
-        for (var k0 = kr.x; k0 < kr.y; k0 = k0 + ${STEP}) {
-         // Loader slots: the first STEP·Q an x patch (tile lk, channels 4·lq..), the next STEP·Q a dy tile.
-         for (var slot = t; slot < ${2 * STEP * Q}; slot = slot + ${WG}) {
-          let isV = slot < ${STEP * Q};
-          let ls = select(slot - ${STEP * Q}, slot, isV);
-          let lk = ls / ${Q};
-          let lq = ls - lk * ${Q};
-          let g = k0 + lk;
-          var b = 0; var ty = 0; var tx = 0;
-          let tileOk = g < kr.y;
-          if (tileOk) {
-            b = g / tilesHW;
-            let rem = g - b * tilesHW;
-            ty = rem / uniforms.tilesW;
-            tx = rem - ty * uniforms.tilesW;
-          }
-          if (isV) {
-            // V row i for four input channels: e_s = p[ra][s] + sg·p[rb][s], then e·B.
-            let y0 = 2 * ty - uniforms.padT;
-            let x0 = 2 * tx - uniforms.padL;
-            ${range(4).map((s) => `var e${s} = vec4<f32>(0.0);`).join(' ')}
-            ${range(4)
-              .map(
-                (lane) => `{
-              let ci = ciBase + 4 * lq + ${lane};
-              if (tileOk && ci < uniforms.C) {
-                ${range(4)
-                  .map(
-                    (s) => `{
-                  var v = 0.0;
-                  if (inImage(y0 + ra, x0 + ${s})) { v = x[((b * uniforms.inH + y0 + ra) * uniforms.inW + x0 + ${s}) * uniforms.C + ci]; }
-                  if (inImage(y0 + rb, x0 + ${s})) { v = v + sg * x[((b * uniforms.inH + y0 + rb) * uniforms.inW + x0 + ${s}) * uniforms.C + ci]; }
-                  e${s}[${lane}] = v;
-                }`,
-                  )
-                  .join('')}
-              }
-            }`,
-              )
-              .join('')}
-            let w = lk * ${Q} + lq;
-            Vs[w] = e0 - e2;
-            Vs[${STEP * Q} + w] = e1 + e2;
-            Vs[${2 * STEP * Q} + w] = e2 - e1;
-            Vs[${3 * STEP * Q} + w] = e1 - e3;
-          } else {
-            // D row i for four output channels: f_s = al·d[0][s] + be·d[1][s], then (f0, f0+f1, f0−f1, −f1).
-            ${range(2).map((s) => `var f${s} = vec4<f32>(0.0);`).join(' ')}
-            ${range(4)
-              .map(
-                (lane) => `{
-              let co = coBase + 4 * lq + ${lane};
-              if (tileOk && co < uniforms.N) {
-                ${range(2)
-                  .map(
-                    (s) => `{
-                  var v = 0.0;
-                  let ox = 2 * tx + ${s};
-                  if (ox < uniforms.outW) {
-                    v = al * dy[((b * uniforms.outH + 2 * ty) * uniforms.outW + ox) * uniforms.N + co];
-                    if (2 * ty + 1 < uniforms.outH) { v = v + be * dy[((b * uniforms.outH + 2 * ty + 1) * uniforms.outW + ox) * uniforms.N + co]; }
-                  }
-                  f${s}[${lane}] = v;
-                }`,
-                  )
-                  .join('')}
-              }
-            }`,
-              )
-              .join('')}
-            let w = lk * ${Q} + lq;
-            Ds[w] = f0;
-            Ds[${STEP * Q} + w] = f0 + f1;
-            Ds[${2 * STEP * Q} + w] = f0 - f1;
-            Ds[${3 * STEP * Q} + w] = -f1;
-          }
-         }
-          workgroupBarrier();
-          for (var k = 0; k < ${STEP}; k++) {
-            let o = (xj * ${STEP} + k) * ${Q};
-            let a0 = Vs[o + 2 * gm];
-            let a1 = Vs[o + 2 * gm + 1];
-            let b0 = Ds[o + 2 * gn];
-            let b1 = Ds[o + 2 * gn + 1];
-            ${range(8)
-              .map((r) => `{ let a = vec4<f32>(a${r >> 2}[${r & 3}]); acc${r}_0 = fma(a, b0, acc${r}_0); acc${r}_1 = fma(a, b1, acc${r}_1); }`)
-              .join('\n            ')}
-          }
-          workgroupBarrier();
-        }
+        ${registers}
+        ${kLoop}
 
         // Partial M_ξ of this split: [split, ξ, Cp, Np] (channel padding included: zeros).
         let xi = 4 * xg + xj;
@@ -241,7 +268,7 @@ export function checkFilterGradBlock(bc: number): void {
  * Filter gradient [3, 3, C, N] of a 3×3 stride-1 convolution from x and dy by F(3×3, 2×2), in
  * blocks of `bc` input × `bc` output channels.
  */
-export function runWinogradFilterGrad(backend: WebGPUBackend, c: backend_util.Conv2DInfo, x: TensorInfo, dy: TensorInfo, bc = 64): TensorInfo {
+export function runWinogradFilterGrad(backend: WebGPUBackend, c: backend_util.Conv2DInfo, x: TensorInfo, dy: TensorInfo, bc = 64, prefetch = false): TensorInfo {
   const BC = bc;
   const C = c.inChannels;
   const N = c.outChannels;
@@ -254,7 +281,7 @@ export function runWinogradFilterGrad(backend: WebGPUBackend, c: backend_util.Co
   const { chunks: splits, chunkLength: kChunk } = splitReduction(T, blocks, 1024, 8 * STEP, STEP);
   if ((Np / BC) * 4 > MAX_WORKGROUPS_PER_DIM) throw new Error(`runWinogradFilterGrad: ${N} output channels exceed the dispatch limit`);
   const int = (v: number) => ({ type: 'int32', data: [v] });
-  const partial = backend.runWebGPUProgram(new WinogradFilterGradProgram(splits, Cp, Np, BC), [x, dy], 'float32', [
+  const partial = backend.runWebGPUProgram(new WinogradFilterGradProgram(splits, Cp, Np, BC, prefetch), [x, dy], 'float32', [
     int(c.inHeight), int(c.inWidth), int(C), int(c.outHeight), int(c.outWidth), int(N), int(c.padInfo.top), int(c.padInfo.left),
     int(tilesH), int(tilesW), int(T), int(kChunk), int(Cp), int(Np),
   ] as never);
