@@ -109,8 +109,9 @@ if [ -f $A/train-cli.mjs ]; then
   fi
 fi
 # Dawn's bounds clamping on every buffer and workgroup-array access costs ALU in the GEMM loops.
+# (A dry run compiles every pipeline again on lavapipe without robustness: slower than the GPU.)
 PARTS_DAWN_FLAGS='enable-dawn-features=disable_robustness' PARTS_PROFILE_ITERS=$PROFILE_ITERS \
-  step profile-norobust 40 node $A/webgpu-profile.mjs "$IMG" "$BATCH"
+  step profile-norobust "$([ "$LOCAL" = 1 ] && echo 120 || echo 40)" node $A/webgpu-profile.mjs "$IMG" "$BATCH"
 # Every variant of every Tiny VGG layer and op in isolation (the autotuner's view, as a table).
 [ "$LOCAL" = 1 ] || PARTS_MICRO_ITERS=5 step microbench 100 node $A/webgpu-microbench.mjs "$BATCH" --json "$R/microbench.json"
 # Whole-step profiles with one inner loop or tile set forced for every shape (the environment beats tuning).
