@@ -2,10 +2,15 @@ import { describe, expect, it } from 'vitest';
 import * as tf from '@tensorflow/tfjs-core';
 import { BACKEND_NAMES, initBackend } from '../src/index';
 import type { BackendName } from '../src/index';
+import { setupWebGPU } from '../src/webgpu/index';
 
-// This machine has no libtensorflow and no GPU: the expectations below describe that environment.
+// No libtensorflow here. A WebGPU adapter exists only with a GPU or a software Vulkan driver
+// (scripts/test-webgpu.sh sets one up): the WebGPU expectations depend on which.
+const adapter = await setupWebGPU().catch(() => null);
+
 describe('initBackend', () => {
-  it("'auto' falls through tfjs-node-gpu, webgpu and tfjs-node to wasm, recording why each was skipped", async () => {
+  // 'auto' takes a hardware adapter's WebGPU; software ones (lavapipe) are slower than wasm and skipped.
+  it.skipIf(adapter && !adapter.software)("'auto' falls through tfjs-node-gpu, webgpu and tfjs-node to wasm, recording why each was skipped", async () => {
     const logs: string[] = [];
     const info = await initBackend('auto', (m) => logs.push(m));
     expect(info.name).toBe('wasm');
@@ -45,7 +50,18 @@ describe('initBackend', () => {
 
   it('an unavailable requested backend is an error that names every reason', async () => {
     await expect(initBackend('tensorflow', () => {})).rejects.toThrow(/backend 'tensorflow' is not available.*tfjs-node-gpu:.*tfjs-node:/s);
+  });
+
+  it.skipIf(adapter)('webgpu without an adapter is an error that says why', async () => {
     await expect(initBackend('webgpu', () => {})).rejects.toThrow(/backend 'webgpu' is not available.*adapter/s);
+  });
+
+  it.skipIf(!adapter)('webgpu with an adapter (a GPU, or a software Vulkan driver when asked for) starts', async () => {
+    const info = await initBackend('webgpu', () => {});
+    expect(info.name).toBe('webgpu');
+    expect(tf.getBackend()).toBe('webgpu');
+    expect(info.device).toContain(adapter!.device);
+    await initBackend('wasm', () => {});
   });
 
   it('an unknown backend name is an error listing the valid ones', async () => {
