@@ -23,7 +23,8 @@ import {
   type TuneShape,
 } from '../src/webgpu/kernels/kernel-choice';
 import { candidatesFor, familyBests, fastest, initKernelTuning, kernelRevision, loadTuneCache, saveTuneCache, TUNE_CANDIDATES, tuneCachePath, WINOGRAD_CANDIDATES } from '../src/webgpu/autotune';
-import { winogradInvocations, winogradStorageBytes } from '../src/webgpu/kernels/winograd';
+import { exceedsLimits } from '../src/webgpu/kernels/device-limits';
+import { winogradInvocations, winogradStorageBytes, winogradUnfit } from '../src/webgpu/kernels/winograd';
 
 const conv = backend_util.computeConv2DInfo([32, 254, 254, 50], [3, 3, 50, 50], 1, 1, 'valid');
 const small = backend_util.computeConv2DInfo([1, 8, 8, 3], [3, 3, 3, 4], 1, 1, 'same');
@@ -165,6 +166,17 @@ describe('chooseKernel', () => {
     const padded = backend_util.computeConv2DInfo([32, 254, 254, 50], [3, 3, 50, 50], 1, 1, 'same');
     const keys = new Set([convShapeKey('forward', conv), convShapeKey('forward', strided), convShapeKey('forward', padded), convShapeKey('filterGrad', conv)]);
     expect(keys.size).toBe(4);
+  });
+});
+
+describe('exceedsLimits', () => {
+  it('names the first limit a variant exceeds, or null', () => {
+    const limits = { maxComputeWorkgroupStorageSize: 32768, maxComputeInvocationsPerWorkgroup: 256 };
+    expect(exceedsLimits(32768, 256, limits)).toBeNull();
+    expect(exceedsLimits(32769, 512, limits)).toBe('needs 32769 bytes of workgroup memory, the device allows 32768');
+    expect(exceedsLimits(1024, 512, limits)).toBe('needs 512 invocations per workgroup, the device allows 256');
+    expect(winogradUnfit(parseVariant('wino:32x4n64').winograd!, limits)).toMatch(/needs 512 invocations/);
+    expect(winogradUnfit(parseVariant('wino:16x4').winograd!, limits)).toBeNull();
   });
 });
 

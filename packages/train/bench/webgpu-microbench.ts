@@ -9,7 +9,7 @@ import { initForBench } from './init-backend';
 import { runConvGemm, runSplitKMatMul, type ConvGemmOp } from '../../backend/src/webgpu/kernels/conv-gemm';
 import { stockWebGPUKernel } from '../../backend/src/webgpu/kernels/register';
 import { parseVariant } from '../../backend/src/webgpu/kernels/kernel-choice';
-import { winogradInvocations, winogradStorageBytes } from '../../backend/src/webgpu/kernels/winograd';
+import { winogradUnfit } from '../../backend/src/webgpu/kernels/winograd';
 
 const args = process.argv.slice(2);
 const jsonAt = args.indexOf('--json');
@@ -27,7 +27,7 @@ const layers = [
 const kernelName: Record<Exclude<ConvGemmOp, 'matmul'>, string> = { forward: Conv2D, inputGrad: Conv2DBackpropInput, filterGrad: Conv2DBackpropFilter };
 // Winograd's GFLOP/s are effective ones (the direct convolution's FLOPs over its time).
 const variants = (process.env.PARTS_MICRO_VARIANTS ?? 'stock,8x4,4x4,8x4:scalarp,8x4:vec4,8x4:vec4p,4x4:vec4p,8x8:vec4p,4x8:vec4p,wino:16x4,wino:32x4,wino:16x4p,wino:32x4p,wino:16x4n56p,wino:32x4n64p,wino:32x4n56p,wino:16x8,wino:32x8').split(',');
-const { maxComputeWorkgroupStorageSize: maxStorage, maxComputeInvocationsPerWorkgroup: maxInvocations } = (tf.engine().backend as unknown as { device: GPUDevice }).device.limits;
+const limits = (tf.engine().backend as unknown as { device: GPUDevice }).device.limits;
 const rows: { layer: string; op: string; variant: string; ms: number; gflops: number }[] = [];
 
 /** Median GPU time (timestamp queries through tf.time) of one launch of `run`, after a warm-up. */
@@ -81,9 +81,9 @@ for (const l of layers) {
       } else {
         const choice = parseVariant(v);
         if (choice.winograd && op === 'filterGrad') continue;
-        if (choice.winograd && (winogradStorageBytes(choice.winograd) > maxStorage || winogradInvocations(choice.winograd) > maxInvocations)) {
-          console.log(`  ${l.name} ${op.padEnd(10)} ${v.padEnd(9)} skipped: needs ${winogradStorageBytes(choice.winograd)} bytes of workgroup memory and ` +
-            `${winogradInvocations(choice.winograd)} invocations, the device allows ${maxStorage} and ${maxInvocations}`);
+        const unfit = choice.winograd && winogradUnfit(choice.winograd, limits);
+        if (unfit) {
+          console.log(`  ${l.name} ${op.padEnd(10)} ${v.padEnd(9)} skipped: ${unfit}`);
           continue;
         }
         const ins = (op === 'forward' ? [x, w] : op === 'inputGrad' ? [dy, w] : [x, dy]) as [tf.Tensor, tf.Tensor];

@@ -12,7 +12,8 @@ import * as tf from '@tensorflow/tfjs-core';
 import type { WebGPUBackend } from '@tensorflow/tfjs-backend-webgpu';
 import { ConvGemmProgram, runConvGemm, runSplitKMatMul, workgroupStorageBytes, type ConvGemmOp } from './kernels/conv-gemm';
 import { SumSplitsProgram } from './kernels/split-k';
-import { WinogradFilterProgram, WinogradProgram, winogradApplies, winogradInvocations, winogradStorageBytes } from './kernels/winograd';
+import { exceedsLimits } from './kernels/device-limits';
+import { WinogradFilterProgram, WinogradProgram, winogradApplies, winogradUnfit } from './kernels/winograd';
 import { WinogradFilterGradProgram } from './kernels/winograd-filter-grad';
 import {
   DEFAULT_KERNELS,
@@ -160,8 +161,6 @@ export async function tuneShape(backend: WebGPUBackend, s: TuneShape, opts: Tune
   const defaultVariant = formatVariant(def);
   const names = [...new Set([defaultVariant, ...(opts.candidates ?? candidatesFor(s)).map((v) => formatVariant(parseVariant(v)))])];
   const timer: 'gpu' | 'wall' = opts.timer ?? (backend.device.features.has('timestamp-query') ? 'gpu' : 'wall');
-  const maxStorage = backend.device.limits.maxComputeWorkgroupStorageSize;
-  const maxInvocations = backend.device.limits.maxComputeInvocationsPerWorkgroup;
   const operands = makeOperands(s);
   const run = (c: ConvKernelChoice): tf.TensorInfo =>
     s.op === 'matmul'
@@ -172,14 +171,9 @@ export async function tuneShape(backend: WebGPUBackend, s: TuneShape, opts: Tune
   try {
     for (const name of names) {
       const c = parseVariant(name);
-      const storage = c.winograd ? winogradStorageBytes(c.winograd) : workgroupStorageBytes(c.tile, c.core);
-      if (storage > maxStorage) {
-        timings[name] = `needs ${storage} bytes of workgroup memory, the device allows ${maxStorage}`;
-        continue;
-      }
-      const invocations = c.winograd ? winogradInvocations(c.winograd) : 256;
-      if (invocations > maxInvocations) {
-        timings[name] = `needs ${invocations} invocations per workgroup, the device allows ${maxInvocations}`;
+      const unfit = c.winograd ? winogradUnfit(c.winograd, backend.device.limits) : exceedsLimits(workgroupStorageBytes(c.tile, c.core), 256, backend.device.limits);
+      if (unfit) {
+        timings[name] = unfit;
         continue;
       }
       const first = await firstLaunch(backend, () => run(c));

@@ -12,7 +12,7 @@ import { createAdam, fusedAdamAvailable } from './fused-adam';
 import { fusedBatchNormTrain, fusedBatchNormTrainAvailable } from './batch-norm-train';
 import { WINOGRAD_CANDIDATES, WINOGRAD_FILTER_GRAD_CANDIDATES } from './autotune';
 import { parseVariant } from './kernels/kernel-choice';
-import { winogradInvocations, winogradStorageBytes } from './kernels/winograd';
+import { winogradUnfit } from './kernels/winograd';
 
 export interface ConvCase {
   name: string;
@@ -137,12 +137,7 @@ export async function checkWinograd(gpu: string, seed: number, tol = 1e-4): Prom
     { name: '3x3 s1 same 50->50 at 27x21', x: [2, 27, 21, 50], filter: [3, 3, 50, 50], strides: 1, pad: 'same' },
   ];
   const limits = (tf.engine().findBackend(gpu) as unknown as { device?: GPUDevice }).device?.limits;
-  const limit = limits?.maxComputeWorkgroupStorageSize ?? 0;
-  const fits = (v: string) => {
-    const w = parseVariant(v).winograd!;
-    return winogradStorageBytes(w) <= limit && winogradInvocations(w) <= (limits?.maxComputeInvocationsPerWorkgroup ?? 0);
-  };
-  const variants = WINOGRAD_CANDIDATES.filter(fits);
+  const variants = WINOGRAD_CANDIDATES.filter((v) => limits && !winogradUnfit(parseVariant(v).winograd!, limits));
   const skipped = WINOGRAD_CANDIDATES.filter((v) => !variants.includes(v));
   const saved = process.env.PARTS_CONV_TILES;
   const errors: Record<string, number> = {};

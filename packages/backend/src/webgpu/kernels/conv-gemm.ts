@@ -22,7 +22,8 @@
 // call (kernel-choice.ts): the autotuner times them per shape on the GPU at hand.
 import { backend_util, type TensorInfo } from '@tensorflow/tfjs-core';
 import type { WebGPUBackend, WebGPUProgram } from '@tensorflow/tfjs-backend-webgpu';
-import { ACTIVATION_WGSL, MAX_WORKGROUPS_PER_DIM, type Epilogue } from './epilogue';
+import { MAX_WORKGROUPS_PER_DIM } from './device-limits';
+import { ACTIVATION_WGSL, type Epilogue } from './epilogue';
 import { splitReduction, sumSplits } from './split-k';
 import { channelsOf, runWinograd, winogradApplies } from './winograd';
 import { runWinogradFilterGrad } from './winograd-filter-grad';
@@ -44,7 +45,6 @@ const BK = 16;
 const UNIFORMS =
   'M : i32, N : i32, K : i32, kSplit : i32, inH : i32, inW : i32, inC : i32, outH : i32, outW : i32, outC : i32, ' +
   'fH : i32, fW : i32, strideH : i32, strideW : i32, padT : i32, padL : i32, dilH : i32, dilW : i32, alpha : f32, yTiles : i32,';
-
 
 function geometryUniforms(c: backend_util.Conv2DInfo, M: number, N: number, K: number, kSplit: number) {
   return [

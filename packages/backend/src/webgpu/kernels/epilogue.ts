@@ -1,9 +1,6 @@
 // What a GEMM-style program does to each output before storing it (FusedConv2D, _FusedMatMul: bias
 // and activation), shared by the implicit-GEMM and Winograd convolutions and the split-K sums.
 
-/** WebGPU's guaranteed limit of workgroups per dispatch dimension. */
-export const MAX_WORKGROUPS_PER_DIM = 65535;
-
 /** What the forward convolution does to each output before storing it (FusedConv2D). */
 export interface Epilogue {
   bias: boolean;

@@ -9,7 +9,7 @@
 // loop then times the candidates once per shape.
 import type { backend_util } from '@tensorflow/tfjs-core';
 import type { ConvCore, ConvGemmOp, TileConfig } from './conv-gemm';
-import { channelsOf, checkWinogradConfig, winogradApplies, type WinogradConfig } from './winograd';
+import { channelsOf, checkWinogradConfig, defaultChannels, winogradApplies, type WinogradConfig } from './winograd';
 
 export interface ConvKernelChoice {
   tile: TileConfig;
@@ -38,7 +38,7 @@ export const DEFAULT_KERNELS: Record<ConvGemmOp, ConvKernelChoice> = {
 export function formatVariant(c: ConvKernelChoice): string {
   if (c.winograd) {
     const w = c.winograd;
-    const n = w.channels !== undefined && w.channels !== channelsOf({ ...w, channels: undefined }) ? `n${w.channels}` : '';
+    const n = channelsOf(w) !== defaultChannels(w.tiles) ? `n${w.channels}` : '';
     return `wino:${w.tiles}x${w.bk}${n}${w.prefetch ? 'p' : ''}`;
   }
   const core = `${c.core}${c.prefetch ? 'p' : ''}`;

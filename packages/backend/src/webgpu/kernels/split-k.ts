@@ -4,7 +4,8 @@
 import { util, type TensorInfo } from '@tensorflow/tfjs-core';
 import type { WebGPUBackend } from '@tensorflow/tfjs-backend-webgpu';
 import { FlatProgram } from './flat-program';
-import { ACTIVATION_WGSL, MAX_WORKGROUPS_PER_DIM, type Epilogue } from './epilogue';
+import { MAX_WORKGROUPS_PER_DIM } from './device-limits';
+import { ACTIVATION_WGSL, type Epilogue } from './epilogue';
 
 /**
  * Sums the [splits, size] partial results of a split-K GEMM (filter gradient, matmul) or of the

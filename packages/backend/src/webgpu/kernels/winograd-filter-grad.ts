@@ -17,7 +17,7 @@
 import { backend_util, type TensorInfo } from '@tensorflow/tfjs-core';
 import type { WebGPUBackend, WebGPUProgram } from '@tensorflow/tfjs-backend-webgpu';
 import { FlatProgram } from './flat-program';
-import { MAX_WORKGROUPS_PER_DIM } from './epilogue';
+import { MAX_WORKGROUPS_PER_DIM } from './device-limits';
 import { splitReduction, sumSplits } from './split-k';
 
 const STEP = 8; // tiles per K step
@@ -268,8 +268,7 @@ export function checkFilterGradBlock(bc: number): void {
  * Filter gradient [3, 3, C, N] of a 3×3 stride-1 convolution from x and dy by F(3×3, 2×2), in
  * blocks of `bc` input × `bc` output channels.
  */
-export function runWinogradFilterGrad(backend: WebGPUBackend, c: backend_util.Conv2DInfo, x: TensorInfo, dy: TensorInfo, bc = 64, prefetch = false): TensorInfo {
-  const BC = bc;
+export function runWinogradFilterGrad(backend: WebGPUBackend, c: backend_util.Conv2DInfo, x: TensorInfo, dy: TensorInfo, BC = 64, prefetch = false): TensorInfo {
   const C = c.inChannels;
   const N = c.outChannels;
   const Cp = roundUp(C, BC);

@@ -22,7 +22,8 @@
 import { backend_util, type TensorInfo } from '@tensorflow/tfjs-core';
 import type { WebGPUBackend, WebGPUProgram } from '@tensorflow/tfjs-backend-webgpu';
 import { FlatProgram } from './flat-program';
-import { ACTIVATION_WGSL, MAX_WORKGROUPS_PER_DIM, type Epilogue } from './epilogue';
+import { exceedsLimits, MAX_WORKGROUPS_PER_DIM, type ComputeLimits } from './device-limits';
+import { ACTIVATION_WGSL, type Epilogue } from './epilogue';
 
 /**
  * A Winograd variant: `tiles` 2×2 output tiles per workgroup, `bk` input channels per K step,
@@ -57,7 +58,7 @@ export function winogradApplies(c: backend_util.Conv2DInfo): boolean {
   return c.filterHeight === 3 && c.filterWidth === 3 && c.strideHeight === 1 && c.strideWidth === 1 && c.dilationHeight === 1 && c.dilationWidth === 1;
 }
 
-/** Workgroup memory of a variant: the transformed input tile (floats), the filter tile (vec4) or the output stage, whichever is larger. */
+/** Workgroup memory of a variant: V and the U tile, or the output stage where that is larger (see layout). */
 export function winogradStorageBytes(w: WinogradConfig): number {
   // (+16: the uniform channel count shared through workgroup memory, as Dawn rounds it)
   return 16 * layout(w).size + 16;
@@ -68,9 +69,19 @@ export function winogradInvocations(w: WinogradConfig): number {
   return 16 * threadsPerXi(w);
 }
 
+/** Why the device cannot run this variant (workgroup memory, invocations), or null where it can. */
+export function winogradUnfit(w: WinogradConfig, limits: ComputeLimits): string | null {
+  return exceedsLimits(winogradStorageBytes(w), winogradInvocations(w), limits);
+}
+
 /** Output channels per workgroup (BN). */
 export function channelsOf(w: WinogradConfig): number {
-  return w.channels ?? 1024 / w.tiles;
+  return w.channels ?? defaultChannels(w.tiles);
+}
+
+/** BN when a variant names none: 256 threads. */
+export function defaultChannels(tiles: number): number {
+  return 1024 / tiles;
 }
 
 /** Threads per ξ (each 8 tiles × 8 channels); the workgroup has 16 times as many. */
@@ -88,12 +99,12 @@ const vStride = (w: WinogradConfig) => w.bk * vRow(w) + 4;
  * each thread's rows padded by one vec4. R (tile rows per output pass) is the largest of 4, 2, 1
  * whose stage fits in the K loop's memory: large workgroups take more passes, not more memory.
  */
-function layout(w: WinogradConfig): { v4: number; u4: number; rows: number; size: number } {
+function layout(w: WinogradConfig): { v4: number; rows: number; size: number } {
   const v4 = (16 * vStride(w)) / 4;
   const u4 = (16 * w.bk * channelsOf(w)) / 4 + 16;
   const stage = (r: number) => 16 * threadsPerXi(w) * (r + 1);
   const rows = [4, 2, 1].find((r) => stage(r) <= v4 + u4) ?? 1;
-  return { v4, u4, rows, size: Math.max(v4 + u4, stage(rows)) };
+  return { v4, rows, size: Math.max(v4 + u4, stage(rows)) };
 }
 
 /**
