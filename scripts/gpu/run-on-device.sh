@@ -23,7 +23,7 @@ LOCAL=${GPU_LOCAL:-0}
 IMG=${GPU_IMG:-256}
 BATCH=${GPU_BATCH:-32}
 [ "$LOCAL" = 1 ] && { IMG=${GPU_IMG:-32}; BATCH=${GPU_BATCH:-1}; }
-PROFILE_ITERS=5
+PROFILE_ITERS=${GPU_PROFILE_ITERS:-20}
 [ "$LOCAL" = 1 ] && PROFILE_ITERS=1
 # The issue's two ratios, from the tuned and untuned profiles and PyTorch (same call, same GPU).
 ratios() {
@@ -31,7 +31,7 @@ ratios() {
   node -e '
     const fs = require("fs"); const R = process.argv[1];
     const t = JSON.parse(fs.readFileSync(R + "/torch.json", "utf8")).runs[0]; // TF32 default, as PyTorch ships
-    for (const name of ["profile-ours", "profile-defaults"]) {
+    for (const name of ["profile-ours", "profile-tuned", "profile-defaults"]) {
       const f = R + "/" + name + ".json";
       if (!fs.existsSync(f)) continue;
       const p = JSON.parse(fs.readFileSync(f, "utf8"));
@@ -92,6 +92,8 @@ step numeric-check 90 node $A/webgpu-check.mjs
 # go to $TUNE_CACHE, and every later step reuses them (or tunes the shapes that are new to it).
 PARTS_PROFILE_ITERS=$PROFILE_ITERS step profile-ours 90 node $A/webgpu-profile.mjs "$IMG" "$BATCH" --json "$R/profile-ours.json"
 [ "$LOCAL" = 1 ] || step torch-reference 100 python3 packages/train/bench/torch_reference.py --img-size "$IMG" --batch "$BATCH" --json "$R/torch.json"
+# A fresh process on the choices just cached, as every later run on this GPU: no tuning in its heap.
+PARTS_PROFILE_ITERS=$PROFILE_ITERS step profile-tuned 60 node $A/webgpu-profile.mjs "$IMG" "$BATCH" --json "$R/profile-tuned.json"
 # The same step with the fixed default variants: what tuning gained.
 PARTS_WEBGPU_AUTOTUNE=0 PARTS_PROFILE_ITERS=$PROFILE_ITERS step profile-defaults 40 node $A/webgpu-profile.mjs "$IMG" "$BATCH" --json "$R/profile-defaults.json"
 if [ -f $A/bench-cli.mjs ]; then
