@@ -11,11 +11,14 @@ import {
   convFlops,
   convShapeKey,
   DEFAULT_KERNELS,
+  DEFAULT_WINOGRAD,
+  defaultKernel,
   envOverride,
   formatVariant,
   markUntunable,
   parseVariant,
   resetKernelChoices,
+  setDeviceLimits,
   setRecording,
   setTuned,
   takePending,
@@ -32,7 +35,10 @@ const shapeOf = (op: 'forward' | 'filterGrad', c: backend_util.Conv2DInfo) => ()
 const noEnv = {} as NodeJS.ProcessEnv;
 const tmp = () => mkdtempSync(path.join(os.tmpdir(), 'parts-tune-'));
 
-afterEach(() => resetKernelChoices());
+afterEach(() => {
+  resetKernelChoices();
+  setDeviceLimits(null);
+});
 
 describe('kernel variants as text', () => {
   it('every candidate and default round-trips through parseVariant/formatVariant', () => {
@@ -76,7 +82,8 @@ describe('environment overrides', () => {
     expect(envOverride('forward', env)).toEqual({ tile: { tm: 8, tn: 8 }, core: 'vec4', prefetch: false });
     expect(envOverride('inputGrad', env)).toEqual({ tile: { tm: 4, tn: 2 }, core: 'scalar', prefetch: false });
     expect(envOverride('filterGrad', env)).toBeNull();
-    // A tile without a core takes PARTS_CONV_CORE's.
+    // A tile without a core takes PARTS_CONV_CORE's, else the scalar one.
+    expect(envOverride('forward', { PARTS_CONV_TILES: 'forward:8x4' })).toEqual({ tile: { tm: 8, tn: 4 }, core: 'scalar', prefetch: false });
     expect(envOverride('forward', { PARTS_CONV_CORE: 'vec4', PARTS_CONV_TILES: 'forward:4x8' })).toEqual({ tile: { tm: 4, tn: 8 }, core: 'vec4', prefetch: false });
     expect(() => envOverride('forward', { PARTS_CONV_TILES: 'forward:8x8' })).toThrow(/forward: the scalar core takes TN 2 or 4/);
     expect(() => envOverride('forward', { PARTS_CONV_CORE: 'simd' })).toThrow(/PARTS_CONV_CORE/);
@@ -95,7 +102,7 @@ describe('environment overrides', () => {
     // kernels.json tells what ran.
     const used = new Map(usedKernels().map((u) => [u.key, u.variant]));
     expect(used.get(convShapeKey('forward', conv))).toBe('wino:32x4p');
-    expect(used.get(convShapeKey('forward', strided))).toBe('8x4');
+    expect(used.get(convShapeKey('forward', strided))).toBe(formatVariant(DEFAULT_KERNELS.forward));
     // Overrides are not tuning material.
     expect(takePending()).toEqual([]);
   });
@@ -110,6 +117,42 @@ describe('tuning candidates', () => {
     const dilated = backend_util.computeConv2DInfo([1, 9, 9, 4], [3, 3, 4, 6], 1, 2, 'same');
     for (const c of [strided, oneByOne, dilated]) expect(candidatesFor(shapeOf('forward', c)())).toEqual(TUNE_CANDIDATES);
     expect(candidatesFor({ key: 'matmul 1x2x3', op: 'matmul', matmul: { M: 1, K: 2, N: 3 }, flops: 12 })).toEqual(TUNE_CANDIDATES);
+  });
+});
+
+describe('default kernels', () => {
+  const gpu = { maxComputeWorkgroupStorageSize: 49152, maxComputeInvocationsPerWorkgroup: 1024 };
+  const baseline = { maxComputeWorkgroupStorageSize: 16384, maxComputeInvocationsPerWorkgroup: 256 };
+  const rgb = backend_util.computeConv2DInfo([32, 256, 256, 3], [3, 3, 3, 50], 1, 1, 'valid');
+  const strided = backend_util.computeConv2DInfo([8, 64, 64, 64], [3, 3, 64, 64], 2, 1, 'same');
+  const oneByOne = backend_util.computeConv2DInfo([8, 64, 64, 64], [1, 1, 64, 256], 1, 1, 'same');
+
+  it('runs Winograd for 3×3 stride-1 convolutions of 16+ channels where the device has the memory', () => {
+    expect(defaultKernel('forward', conv, gpu)).toEqual({ ...DEFAULT_KERNELS.forward, winograd: DEFAULT_WINOGRAD.forward });
+    expect(formatVariant(defaultKernel('inputGrad', conv, gpu))).toBe('wino:32x4p');
+    expect(formatVariant(defaultKernel('filterGrad', conv, gpu))).toBe('wino:16x4');
+  });
+
+  it('keeps the GEMM for an image input, strides, 1×1 filters, matmuls, small devices and unknown limits', () => {
+    for (const op of ['forward', 'filterGrad'] as const) expect(defaultKernel(op, rgb, gpu)).toEqual(DEFAULT_KERNELS[op]);
+    expect(defaultKernel('forward', strided, gpu)).toEqual(DEFAULT_KERNELS.forward);
+    expect(defaultKernel('forward', oneByOne, gpu)).toEqual(DEFAULT_KERNELS.forward);
+    expect(defaultKernel('matmul', undefined, gpu)).toEqual(DEFAULT_KERNELS.matmul);
+    // wino:32x4p needs ~30 KB of workgroup memory: WebGPU's guaranteed 16 KB is too little.
+    expect(defaultKernel('forward', conv, baseline)).toEqual(DEFAULT_KERNELS.forward);
+    expect(defaultKernel('forward', conv, null)).toEqual(DEFAULT_KERNELS.forward);
+  });
+
+  it('chooseKernel gives untuned shapes their default under the device limits set at start-up', () => {
+    const key = convShapeKey('forward', conv);
+    expect(chooseKernel('forward', key, shapeOf('forward', conv), noEnv)).toEqual(DEFAULT_KERNELS.forward);
+    setDeviceLimits(gpu);
+    expect(chooseKernel('forward', key, shapeOf('forward', conv), noEnv).winograd).toEqual(DEFAULT_WINOGRAD.forward);
+    expect(usedKernels()).toEqual([{ key, variant: 'wino:32x4p', source: 'default' }]);
+    const rgbKey = convShapeKey('forward', rgb);
+    expect(chooseKernel('forward', rgbKey, shapeOf('forward', rgb), noEnv)).toEqual(DEFAULT_KERNELS.forward);
+    setDeviceLimits(baseline);
+    expect(chooseKernel('forward', key, shapeOf('forward', conv), noEnv)).toEqual(DEFAULT_KERNELS.forward);
   });
 });
 

@@ -5,6 +5,7 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { registerWebGPUKernels } from './kernels/register';
 import { initKernelTuning } from './autotune';
+import { setDeviceLimits } from './kernels/kernel-choice';
 
 export interface WebGPUAdapterDescription {
   /** One line for logs and BackendInfo.device, e.g. 'WebGPU: nvidia hopper (NVIDIA H100 80GB HBM3), Vulkan'. */
@@ -57,6 +58,8 @@ async function doSetup(): Promise<WebGPUAdapterDescription> {
   registerWebGPUKernels();
   applyTfjsFlags(process.env.PARTS_TFJS_FLAGS);
   const device = `WebGPU: ${[vendor, architecture].filter(Boolean).join(' ') || 'unknown adapter'}${description ? ` (${description})` : ''}${software ? ' [software]' : ''}`;
+  // tfjs asks for the adapter's compute limits: the default kernels (Winograd's workgroup memory) follow them.
+  setDeviceLimits(adapter.limits);
   const autotune = initKernelTuning({ device, software });
   return {
     device,

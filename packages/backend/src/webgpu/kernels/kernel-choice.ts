@@ -2,14 +2,17 @@
 //   1. an explicit override from the environment (PARTS_CONV_CORE / PARTS_CONV_TILES: A/B timing),
 //   2. else the variant the autotuner measured fastest for this exact shape on this adapter
 //      (autotune.ts; remembered across runs in a cache file),
-//   3. else DEFAULT_KERNELS.
+//   3. else the default: Winograd (DEFAULT_WINOGRAD) for 3×3 stride-1 convolutions of at least
+//      WINOGRAD_DEFAULT_MIN_CHANNELS channels where the device has the workgroup memory, else
+//      DEFAULT_KERNELS' GEMM.
 // The fastest variant depends on the GPU and on the layer's shape (call 1 on the H200: the 8×4 tile
 // won conv2's filter gradient by 2×, 4×4 won conv4's by 5×), so no single default is right for all;
 // like cuDNN's benchmark mode, the first step of a run records the shapes it met and the training
 // loop then times the candidates once per shape.
 import type { backend_util } from '@tensorflow/tfjs-core';
 import type { ConvCore, ConvGemmOp, TileConfig } from './conv-gemm';
-import { channelsOf, checkWinogradConfig, defaultChannels, winogradApplies, type WinogradConfig } from './winograd';
+import { channelsOf, checkWinogradConfig, defaultChannels, winogradApplies, winogradUnfit, type WinogradConfig } from './winograd';
+import type { ComputeLimits } from './device-limits';
 
 export interface ConvKernelChoice {
   tile: TileConfig;
@@ -23,13 +26,53 @@ export interface ConvKernelChoice {
   winograd?: WinogradConfig;
 }
 
-/** Measured on the H200 (call 1, scalar core); used for shapes the autotuner has not timed. */
+/**
+ * The GEMM variants for shapes the autotuner has not timed. Measured on the H100 and H200
+ * (2026-11-26, Tiny VGG's layers, every variant): the vec4 inner loop with prefetch and 4×4 tiles
+ * is the fastest or within 8% of it for every op and layer (the scalar 8×4 of call 1 was 1.2-2.3× slower).
+ */
 export const DEFAULT_KERNELS: Record<ConvGemmOp, ConvKernelChoice> = {
-  forward: { tile: { tm: 8, tn: 4 }, core: 'scalar', prefetch: false },
-  inputGrad: { tile: { tm: 8, tn: 4 }, core: 'scalar', prefetch: false },
-  filterGrad: { tile: { tm: 4, tn: 4 }, core: 'scalar', prefetch: false },
-  matmul: { tile: { tm: 4, tn: 4 }, core: 'scalar', prefetch: false },
+  forward: { tile: { tm: 4, tn: 4 }, core: 'vec4', prefetch: true },
+  inputGrad: { tile: { tm: 4, tn: 4 }, core: 'vec4', prefetch: true },
+  filterGrad: { tile: { tm: 4, tn: 4 }, core: 'vec4', prefetch: true },
+  matmul: { tile: { tm: 4, tn: 4 }, core: 'vec4', prefetch: false },
 };
+
+/**
+ * Winograd variants for untuned 3×3 stride-1 shapes: the tuner's choice on the H100 and H200 for
+ * every 50-channel Tiny VGG layer (forward and input gradient 2.5-3× the old default GEMM,
+ * 1.6-1.8× the best GEMM; filter gradient 1.2-1.4× the best GEMM).
+ */
+export const DEFAULT_WINOGRAD: Record<Exclude<ConvGemmOp, 'matmul'>, WinogradConfig> = {
+  forward: { tiles: 32, bk: 4, prefetch: true },
+  inputGrad: { tiles: 32, bk: 4, prefetch: true },
+  filterGrad: { tiles: 16, bk: 4 },
+};
+
+/**
+ * Fewer input or output channels than this keep the GEMM by default: with 3 input channels (an
+ * image) Winograd's 64-channel blocks are mostly padding, and it lost to the GEMM by 1.2-3.5×.
+ */
+export const WINOGRAD_DEFAULT_MIN_CHANNELS = 16;
+
+/** The device's limits (setupWebGPU); unknown, no Winograd by default (it needs up to 30 KB of workgroup memory). */
+let deviceLimits: ComputeLimits | null = null;
+/** Default choices per shape key (computed once: chooseKernel runs on every dispatch). */
+const defaults = new Map<string, ConvKernelChoice>();
+
+export function setDeviceLimits(limits: ComputeLimits | null): void {
+  deviceLimits = limits ? { maxComputeWorkgroupStorageSize: limits.maxComputeWorkgroupStorageSize, maxComputeInvocationsPerWorkgroup: limits.maxComputeInvocationsPerWorkgroup } : null;
+  defaults.clear();
+}
+
+/** The untuned choice for one shape: DEFAULT_WINOGRAD where it applies and fits, else the op's GEMM. */
+export function defaultKernel(op: ConvGemmOp, conv: backend_util.Conv2DInfo | undefined, limits: ComputeLimits | null = deviceLimits): ConvKernelChoice {
+  const gemm = DEFAULT_KERNELS[op];
+  if (op === 'matmul' || !conv || !limits || !winogradApplies(conv)) return gemm;
+  if (Math.min(conv.inChannels, conv.outChannels) < WINOGRAD_DEFAULT_MIN_CHANNELS) return gemm;
+  const w = DEFAULT_WINOGRAD[op];
+  return winogradUnfit(w, limits) ? gemm : { ...gemm, winograd: w };
+}
 
 /**
  * A variant as text: 'TMxTN' (scalar core) or 'TMxTN:core', core scalar|vec4 with 'p' for register
@@ -87,7 +130,8 @@ function parseCore(v: string | undefined, what: string): { core: ConvCore; prefe
 /**
  * The environment's override for `op`, or null: PARTS_CONV_CORE=vec4 (or scalar, vec4p, scalarp)
  * switches every op's inner loop, PARTS_CONV_TILES=forward:8x8:vec4p,inputGrad:4x4,... sets one op's
- * tile (and inner loop); forward:wino:16x4 runs Winograd wherever it applies.
+ * tile (and inner loop: scalar unless named or set by PARTS_CONV_CORE); forward:wino:16x4 runs
+ * Winograd wherever it applies.
  */
 export function envOverride(op: ConvGemmOp, env: NodeJS.ProcessEnv = process.env): ConvKernelChoice | null {
   let choice: ConvKernelChoice | null = null;
@@ -101,8 +145,9 @@ export function envOverride(op: ConvGemmOp, env: NodeJS.ProcessEnv = process.env
       choice = { ...(choice ?? DEFAULT_KERNELS[op]), winograd: parseWinograd(c, part, 'PARTS_CONV_TILES') };
       continue;
     }
-    // A tile without a core keeps PARTS_CONV_CORE's (or the default's) inner loop.
-    choice = { ...(choice ?? DEFAULT_KERNELS[op]), tile: parseTile(t, part, 'PARTS_CONV_TILES'), ...parseCore(c, 'PARTS_CONV_TILES') };
+    // A tile without a core takes PARTS_CONV_CORE's inner loop, else the scalar one (what the variant text '4x2' means).
+    const tileCore = parseCore(c, 'PARTS_CONV_TILES') ?? core ?? { core: 'scalar' as const, prefetch: false };
+    choice = { ...(choice ?? DEFAULT_KERNELS[op]), tile: parseTile(t, part, 'PARTS_CONV_TILES'), ...tileCore };
   }
   if (choice) checkChoice(choice, `PARTS_CONV_TILES/PARTS_CONV_CORE: ${op}`);
   return choice;
@@ -204,8 +249,13 @@ export function chooseKernel(op: ConvGemmOp, key: string, shape: () => TuneShape
     const s = shape();
     if (s.flops >= minFlops) pending.set(key, s);
   }
-  noteUsed({ key, variant: formatVariant(DEFAULT_KERNELS[op]), source: 'default' });
-  return DEFAULT_KERNELS[op];
+  let def = defaults.get(key);
+  if (!def) {
+    def = defaultKernel(op, op === 'matmul' ? undefined : shape().conv);
+    if (defaults.size < MAX_USED) defaults.set(key, def);
+  }
+  noteUsed({ key, variant: formatVariant(def), source: 'default' });
+  return def;
 }
 
 function noteUsed(u: UsedKernel): void {
@@ -238,12 +288,13 @@ export function usedKernels(): UsedKernel[] {
   return [...used.values()];
 }
 
-/** Clears every table (tests). */
+/** Clears every table (tests); the device limits stay (they belong to the backend). */
 export function resetKernelChoices(): void {
   tuned.clear();
   pending.clear();
   used.clear();
   untunable.clear();
+  defaults.clear();
   recording = false;
   minFlops = MIN_TUNE_FLOPS;
 }
