@@ -41,7 +41,7 @@ export const DEFAULT_KERNELS: Record<ConvGemmOp, ConvKernelChoice> = {
 /**
  * Winograd variants for untuned 3×3 stride-1 shapes: the tuner's choice on the H100 and H200 for
  * every 50-channel Tiny VGG layer (forward and input gradient 2.5-3× the old default GEMM,
- * 1.6-1.8× the best GEMM; filter gradient 1.2-1.4× the best GEMM).
+ * 1.6-2.2× the best GEMM; filter gradient 1.2-1.35× the best GEMM).
  */
 export const DEFAULT_WINOGRAD: Record<Exclude<ConvGemmOp, 'matmul'>, WinogradConfig> = {
   forward: { tiles: 32, bk: 4, prefetch: true },
@@ -51,7 +51,7 @@ export const DEFAULT_WINOGRAD: Record<Exclude<ConvGemmOp, 'matmul'>, WinogradCon
 
 /**
  * Fewer input or output channels than this keep the GEMM by default: with 3 input channels (an
- * image) Winograd's 64-channel blocks are mostly padding, and it lost to the GEMM by 1.2-3.5×.
+ * image) Winograd's 64-channel blocks are mostly padding: it tied or lost to the GEMM, by up to 3.7×.
  */
 export const WINOGRAD_DEFAULT_MIN_CHANNELS = 16;
 
