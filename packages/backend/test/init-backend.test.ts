@@ -61,6 +61,9 @@ describe('initBackend', () => {
     expect(info.name).toBe('webgpu');
     expect(tf.getBackend()).toBe('webgpu');
     expect(info.device).toContain(adapter!.device);
+    // The GPU model is part of what a run folder records (Dawn names it, e.g. 'nvidia-h200').
+    expect(adapter!.name).not.toBe('');
+    expect(info.device).toContain(adapter!.name);
     await initBackend('wasm', () => {});
   });
 

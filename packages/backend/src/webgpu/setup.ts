@@ -8,10 +8,12 @@ import { initKernelTuning } from './autotune';
 import { setDeviceLimits } from './kernels/kernel-choice';
 
 export interface WebGPUAdapterDescription {
-  /** One line for logs and BackendInfo.device, e.g. 'WebGPU: nvidia hopper (NVIDIA H100 80GB HBM3), Vulkan'. */
+  /** One line for logs and BackendInfo.device (a run folder's config.json), e.g. 'WebGPU: nvidia nvidia-h200 (NVIDIA: 580.159.04 580.159.4.0)'. */
   device: string;
   vendor: string;
   architecture: string;
+  /** The GPU model as Dawn names it, e.g. 'nvidia-h200', 'llvmpipe-llvm-15-0-6-256-bits-' (may be empty). */
+  name: string;
   description: string;
   /** Software rasterisers (lavapipe, SwiftShader) are found on GPU-less machines; 'auto' should skip them. */
   software: boolean;
@@ -51,13 +53,15 @@ async function doSetup(): Promise<WebGPUAdapterDescription> {
   const vendor = info?.vendor ?? '';
   const architecture = info?.architecture ?? '';
   const description = info?.description ?? '';
+  const name = info?.device ?? '';
   const software = SOFTWARE.test(`${vendor} ${architecture} ${description}`) || Boolean((adapter as { isFallbackAdapter?: boolean }).isFallbackAdapter);
   // Registers the 'webgpu' backend factory (side effect of the import) now that navigator.gpu exists.
   await import('@tensorflow/tfjs-backend-webgpu');
   if (!tf.findBackendFactory('webgpu')) throw new Error('@tensorflow/tfjs-backend-webgpu did not register (navigator.gpu missing?)');
   registerWebGPUKernels();
   applyTfjsFlags(process.env.PARTS_TFJS_FLAGS);
-  const device = `WebGPU: ${[vendor, architecture].filter(Boolean).join(' ') || 'unknown adapter'}${description ? ` (${description})` : ''}${software ? ' [software]' : ''}`;
+  // The model name too: a run folder should say which GPU ran it, and tuned kernels are cached per model.
+  const device = `WebGPU: ${[vendor, architecture, name].filter(Boolean).join(' ') || 'unknown adapter'}${description ? ` (${description})` : ''}${software ? ' [software]' : ''}`;
   // tfjs asks for the adapter's compute limits: the default kernels (Winograd's workgroup memory) follow them.
   setDeviceLimits(adapter.limits);
   const autotune = initKernelTuning({ device, software });
@@ -66,6 +70,7 @@ async function doSetup(): Promise<WebGPUAdapterDescription> {
     autotune,
     vendor,
     architecture,
+    name,
     description,
     software,
     features: [...adapter.features].sort(),
