@@ -18,7 +18,6 @@ import {
   markUntunable,
   parseVariant,
   resetKernelChoices,
-  setDeviceLimits,
   setRecording,
   setTuned,
   takePending,
@@ -35,10 +34,7 @@ const shapeOf = (op: 'forward' | 'filterGrad', c: backend_util.Conv2DInfo) => ()
 const noEnv = {} as NodeJS.ProcessEnv;
 const tmp = () => mkdtempSync(path.join(os.tmpdir(), 'parts-tune-'));
 
-afterEach(() => {
-  resetKernelChoices();
-  setDeviceLimits(null);
-});
+afterEach(() => resetKernelChoices());
 
 describe('kernel variants as text', () => {
   it('every candidate and default round-trips through parseVariant/formatVariant', () => {
@@ -143,16 +139,14 @@ describe('default kernels', () => {
     expect(defaultKernel('forward', conv, null)).toEqual(DEFAULT_KERNELS.forward);
   });
 
-  it('chooseKernel gives untuned shapes their default under the device limits set at start-up', () => {
+  it('chooseKernel gives untuned shapes their default under the device\'s limits', () => {
     const key = convShapeKey('forward', conv);
     expect(chooseKernel('forward', key, shapeOf('forward', conv), noEnv)).toEqual(DEFAULT_KERNELS.forward);
-    setDeviceLimits(gpu);
-    expect(chooseKernel('forward', key, shapeOf('forward', conv), noEnv).winograd).toEqual(DEFAULT_WINOGRAD.forward);
+    expect(chooseKernel('forward', key, shapeOf('forward', conv), noEnv, gpu).winograd).toEqual(DEFAULT_WINOGRAD.forward);
     expect(usedKernels()).toEqual([{ key, variant: 'wino:32x4p', source: 'default' }]);
     const rgbKey = convShapeKey('forward', rgb);
-    expect(chooseKernel('forward', rgbKey, shapeOf('forward', rgb), noEnv)).toEqual(DEFAULT_KERNELS.forward);
-    setDeviceLimits(baseline);
-    expect(chooseKernel('forward', key, shapeOf('forward', conv), noEnv)).toEqual(DEFAULT_KERNELS.forward);
+    expect(chooseKernel('forward', rgbKey, shapeOf('forward', rgb), noEnv, gpu)).toEqual(DEFAULT_KERNELS.forward);
+    expect(chooseKernel('forward', key, shapeOf('forward', conv), noEnv, baseline)).toEqual(DEFAULT_KERNELS.forward);
   });
 });
 

@@ -5,7 +5,6 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { registerWebGPUKernels } from './kernels/register';
 import { initKernelTuning } from './autotune';
-import { setDeviceLimits } from './kernels/kernel-choice';
 
 export interface WebGPUAdapterDescription {
   /** One line for logs and BackendInfo.device (a run folder's config.json), e.g. 'WebGPU: nvidia nvidia-h200 (NVIDIA: 580.159.04 580.159.4.0)'. */
@@ -62,8 +61,6 @@ async function doSetup(): Promise<WebGPUAdapterDescription> {
   applyTfjsFlags(process.env.PARTS_TFJS_FLAGS);
   // The model name too: a run folder should say which GPU ran it, and tuned kernels are cached per model.
   const device = `WebGPU: ${[vendor, architecture, name].filter(Boolean).join(' ') || 'unknown adapter'}${description ? ` (${description})` : ''}${software ? ' [software]' : ''}`;
-  // tfjs asks for the adapter's compute limits: the default kernels (Winograd's workgroup memory) follow them.
-  setDeviceLimits(adapter.limits);
   const autotune = initKernelTuning({ device, software });
   return {
     device,

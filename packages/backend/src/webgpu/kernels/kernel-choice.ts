@@ -55,18 +55,11 @@ export const DEFAULT_WINOGRAD: Record<Exclude<ConvGemmOp, 'matmul'>, WinogradCon
  */
 export const WINOGRAD_DEFAULT_MIN_CHANNELS = 16;
 
-/** The device's limits (setupWebGPU); unknown, no Winograd by default (it needs up to 30 KB of workgroup memory). */
-let deviceLimits: ComputeLimits | null = null;
-/** Default choices per shape key (computed once: chooseKernel runs on every dispatch). */
-const defaults = new Map<string, ConvKernelChoice>();
-
-export function setDeviceLimits(limits: ComputeLimits | null): void {
-  deviceLimits = limits ? { maxComputeWorkgroupStorageSize: limits.maxComputeWorkgroupStorageSize, maxComputeInvocationsPerWorkgroup: limits.maxComputeInvocationsPerWorkgroup } : null;
-  defaults.clear();
-}
-
-/** The untuned choice for one shape: DEFAULT_WINOGRAD where it applies and fits, else the op's GEMM. */
-export function defaultKernel(op: ConvGemmOp, conv: backend_util.Conv2DInfo | undefined, limits: ComputeLimits | null = deviceLimits): ConvKernelChoice {
+/**
+ * The untuned choice for one shape: DEFAULT_WINOGRAD where it applies and fits the device's
+ * `limits` (unknown limits: the GEMM, as Winograd needs up to 30 KB of workgroup memory), else the op's GEMM.
+ */
+export function defaultKernel(op: ConvGemmOp, conv: backend_util.Conv2DInfo | undefined, limits: ComputeLimits | null): ConvKernelChoice {
   const gemm = DEFAULT_KERNELS[op];
   if (op === 'matmul' || !conv || !limits || !winogradApplies(conv)) return gemm;
   if (Math.min(conv.inChannels, conv.outChannels) < WINOGRAD_DEFAULT_MIN_CHANNELS) return gemm;
@@ -226,10 +219,11 @@ export function isRecording(): boolean {
 }
 
 /**
- * The kernel for one GEMM of shape `key`. `shape` is called (once per new key) only when the
- * shape is to be noted for tuning.
+ * The kernel for one GEMM of shape `key` on a device with `limits` (they decide the default). `shape`
+ * is called only when the shape's geometry is needed: to note it for tuning, or for an untuned
+ * convolution's default.
  */
-export function chooseKernel(op: ConvGemmOp, key: string, shape: () => TuneShape, env: NodeJS.ProcessEnv = process.env): ConvKernelChoice {
+export function chooseKernel(op: ConvGemmOp, key: string, shape: () => TuneShape, env: NodeJS.ProcessEnv = process.env, limits: ComputeLimits | null = null): ConvKernelChoice {
   let override = envOverride(op, env);
   if (override?.winograd) {
     // Winograd where it applies; the op's GEMM (what runConvGemm runs then) elsewhere.
@@ -249,11 +243,7 @@ export function chooseKernel(op: ConvGemmOp, key: string, shape: () => TuneShape
     const s = shape();
     if (s.flops >= minFlops) pending.set(key, s);
   }
-  let def = defaults.get(key);
-  if (!def) {
-    def = defaultKernel(op, op === 'matmul' ? undefined : shape().conv);
-    if (defaults.size < MAX_USED) defaults.set(key, def);
-  }
+  const def = defaultKernel(op, op === 'matmul' ? undefined : shape().conv, limits);
   noteUsed({ key, variant: formatVariant(def), source: 'default' });
   return def;
 }
@@ -288,13 +278,12 @@ export function usedKernels(): UsedKernel[] {
   return [...used.values()];
 }
 
-/** Clears every table (tests); the device limits stay (they belong to the backend). */
+/** Clears every table (tests). */
 export function resetKernelChoices(): void {
   tuned.clear();
   pending.clear();
   used.clear();
   untunable.clear();
-  defaults.clear();
   recording = false;
   minFlops = MIN_TUNE_FLOPS;
 }
