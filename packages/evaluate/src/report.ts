@@ -186,9 +186,24 @@ function mixedSetsWarning(lb: Leaderboard): string {
   return `these runs were evaluated on ${lb.testSets.length} different test sets (${lb.testSets.map((t) => `${t.root}: ${t.n} images`).join('; ')}), so ranks across them do not compare like with like.`;
 }
 
-function problemRows(lb: Leaderboard): string[][] {
-  return lb.entries.filter((e) => e.status !== 'ok').map((e) => [e.status, e.runId, `${e.arch ?? ''} ${e.mode ?? ''}`.trim(), e.reason ?? '']);
+/**
+ * Runs that were not evaluated, one row per distinct (status, reason): the study's offline rows all
+ * share one long message, which is shown once with the runs it applies to.
+ */
+export function problemRows(lb: Leaderboard): string[][] {
+  const groups = new Map<string, { status: string; reason: string; runs: string[] }>();
+  for (const e of lb.entries) {
+    if (e.status === 'ok') continue;
+    const reason = e.reason ?? '';
+    const key = `${e.status}\u0000${reason}`;
+    const g = groups.get(key) ?? { status: e.status, reason, runs: [] };
+    g.runs.push(e.runId);
+    groups.set(key, g);
+  }
+  return [...groups.values()].map((g) => [g.status, g.runs.join(', '), g.reason]);
 }
+
+const PROBLEM_HEAD = ['status', 'runs', 'reason'];
 
 function perClassRows(ev: Evaluation): string[][] {
   return ev.perClass.map((c) => [c.label, String(c.support), num(c.precision), num(c.recall), num(c.f1), num(c.rocAuc)]);
@@ -207,7 +222,7 @@ function renderMarkdown(title: string, lb: Leaderboard, sections: RunSection[], 
   out.push(`**Same test set as the original study?** ${lb.sameTestSetAsStudy.explanation}`, '');
   if (lbPic) out.push(`![leaderboard](${lbPic.rel})`, '');
   const problems = problemRows(lb);
-  if (problems.length) out.push('## Runs not evaluated', '', mdTable(['status', 'run', 'model', 'reason'], problems), '');
+  if (problems.length) out.push('## Runs not evaluated', '', mdTable(PROBLEM_HEAD, problems), '');
   for (const s of sections) {
     const ev = s.run.evaluation!;
     out.push(`## ${s.entry.rank}. ${ev.arch} ${ev.mode} — \`${s.run.runId}\``, '');
@@ -266,7 +281,7 @@ function renderHtml(title: string, lb: Leaderboard, sections: RunSection[], lbPi
   parts.push(`<p class="note"><strong>Same test set as the original study?</strong> ${h(lb.sameTestSetAsStudy.explanation)}</p>`);
   parts.push(img(lbPic, 'leaderboard chart'));
   const problems = problemRows(lb);
-  if (problems.length) parts.push(`<h2>Runs not evaluated</h2>${htmlTable(['status', 'run', 'model', 'reason'], problems, 'bad')}`);
+  if (problems.length) parts.push(`<h2>Runs not evaluated</h2>${htmlTable(PROBLEM_HEAD, problems, 'bad')}`);
   for (const s of sections) {
     const ev = s.run.evaluation!;
     parts.push(`<section id="${h(safeName(s.run.runId))}"><h2>${s.entry.rank}. ${h(ev.arch)} ${h(ev.mode)} — <code>${h(s.run.runId)}</code></h2>`);

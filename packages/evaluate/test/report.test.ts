@@ -90,6 +90,21 @@ describe('writeReport', () => {
     expect(res.warnings).toEqual([]);
   });
 
+  it('lists runs skipped for the same reason once, with every run it applies to', async () => {
+    const { dir, runs } = await fixture();
+    const offline = 'ImageNet weights unavailable: offline';
+    const skipped: ReportRun[] = ['vgg16', 'resnet50', 'inception'].flatMap((arch) =>
+      (['extract', 'finetune'] as const).map((mode) => ({ runId: `${arch}-${mode}`, arch, mode, status: 'skipped' as const, reason: offline })),
+    );
+    const res = await writeReport([...runs.filter((r) => r.status === 'ok' || r.status === 'bad'), ...skipped], { outRoot: path.join(dir, 'reports') });
+    const md = await fs.readFile(path.join(res.dir, 'report.md'), 'utf8');
+    const html = await fs.readFile(path.join(res.dir, 'index.html'), 'utf8');
+    expect(md.split(offline).length - 1).toBe(1);
+    expect(html.split(offline).length - 1).toBe(1);
+    expect(md).toContain(`| skipped | ${skipped.map((s) => s.runId).join(', ')} | ${offline} |`);
+    expect(md).toContain('| bad | r3-resnet50-finetune |');
+  });
+
   it('still writes a report when nothing could be evaluated, and a second report gets its own folder', async () => {
     const { dir, runs } = await fixture();
     const out = path.join(dir, 'reports');
