@@ -4,6 +4,7 @@
 import { promises as fs } from 'node:fs';
 import path from 'node:path';
 import { servedModelDir } from '@parts/data';
+import { CLASSIFIER_JSON, readClassifierFile } from '@parts/models';
 import { dirSize, exists, readJson, samePath, siblingTemp } from './fsutil';
 import { describeEvaluationScope, EVALUATION_JSON, isOwnTestEvaluation, readEvaluation } from './evaluation-record';
 import type { Evaluation } from './evaluation-record';
@@ -124,7 +125,7 @@ export async function promoteBest(runs: ReportRun[], opts: PromoteOptions = {}):
 export async function promoteEvaluated(runDir: string, evaluation: Evaluation, opts: PromoteOptions = {}): Promise<PromoteResult> {
   const target = path.resolve(opts.target ?? servedModelDir());
   const modelDir = path.join(runDir, 'model');
-  for (const f of ['model.json', 'classifier.json']) {
+  for (const f of ['model.json', CLASSIFIER_JSON]) {
     if (!(await exists(path.join(modelDir, f)))) throw new Error(`cannot promote ${runDir}: ${path.join(modelDir, f)} is missing`);
   }
   const config = (await exists(path.join(runDir, 'config.json'))) ? await readJson<RunConfig>(path.join(runDir, 'config.json')) : undefined;
@@ -167,9 +168,7 @@ export async function promoteEvaluated(runDir: string, evaluation: Evaluation, o
     }
   }
 
-  const meta = await readJson<{ labels: string[]; imgSize: number; fit: string; preprocess: string; outputActivation?: string; arch: string; mode: string }>(
-    path.join(modelDir, 'classifier.json'),
-  );
+  const meta = await readClassifierFile(path.join(modelDir, CLASSIFIER_JSON));
   const card: ModelCard = {
     format: MODEL_CARD_FORMAT,
     runId: evaluation.runId,

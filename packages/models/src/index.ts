@@ -2,6 +2,7 @@ export type * from './types';
 export * from './weights/index';
 export * from './model-files';
 export * from './classifier';
+export * from './classifier-file';
 export * from './registry';
 export * from './preprocess';
 export * from './heads';
