@@ -9,7 +9,7 @@ import { Command, Option } from 'commander';
 import { BACKEND_NAMES, initBackend } from '@parts/backend';
 import { runCli } from '@parts/data';
 import { EVALUATION_JSON, evaluateRun, readEvaluation } from './evaluation';
-import { listRunDirs } from './runs';
+import { listRunDirs } from '@parts/train';
 import { promoteBest, promoteEvaluated, rollback } from './promote';
 import type { ReportRun } from './leaderboard';
 import { fromRepo, resolveUserPath } from './cli-common';

@@ -77,7 +77,7 @@ export interface ReportRun {
   reason?: string;
   evaluation?: Evaluation;
   /** history.json epochs, for learning curves. */
-  history?: { epochs: import('./runs').HistoryEpoch[]; bestEpoch?: number };
+  history?: { epochs: import('@parts/train').HistoryEpoch[]; bestEpoch?: number };
 }
 
 export interface LeaderboardEntry {

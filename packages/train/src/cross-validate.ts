@@ -3,7 +3,7 @@
 import path from 'node:path';
 import { train, defaultRunsDir } from './train';
 import { resolveTrainOptions, type ResolvedTrainOptions, type TrainOptions } from './options';
-import { createRunFolder, discardRunFolder, finalizeRunFolder, writeRunJson } from './run-folder';
+import { createRunFolder, discardRunFolder, finalizeRunFolder, RUN_FILES, writeRunJson } from './run-folder';
 import { wilson95 } from './wilson';
 
 export interface CvFoldResult {
@@ -70,7 +70,7 @@ export async function crossValidate(opts: CrossValidateOptions): Promise<CvResul
     const summary = summarize(results);
     const { fold: _fold, ...resolved } = o;
     const options = { ...resolved, folds };
-    await writeRunJson(cv, 'cv.json', { cvId: cv.runId, createdAt: new Date().toISOString(), folds: results, ...summary, options });
+    await writeRunJson(cv, RUN_FILES.cv, { cvId: cv.runId, createdAt: new Date().toISOString(), folds: results, ...summary, options });
     const cvDir = await finalizeRunFolder(cv);
     return { cvDir, folds: results.map((f) => ({ ...f, runDir: path.join(cvDir, f.runDir) })), ...summary, options };
   } catch (e) {
