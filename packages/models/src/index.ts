@@ -4,6 +4,7 @@ export * from './model-files';
 export * from './classifier';
 export * from './classifier-file';
 export * from './registry';
+export * from './modes';
 export * from './preprocess';
 export * from './heads';
 export { BatchNormalization, batchNormalization, isBatchNormalization, freezeBatchNormStatistics } from './bn-fix';

@@ -1,5 +1,5 @@
 // `pnpm train --folds K`: stratified K-fold cross-validation on the train split, for model selection
-// that never looks at the test split (issue 7). Each fold is an ordinary train() run with `fold` set.
+// that never looks at the test split. Each fold is an ordinary train() run with `fold` set.
 import path from 'node:path';
 import { train, defaultRunsDir } from './train';
 import { resolveTrainOptions, type ResolvedTrainOptions, type TrainOptions } from './options';
@@ -44,8 +44,9 @@ export async function crossValidate(opts: CrossValidateOptions): Promise<CvResul
   if (!Number.isInteger(folds) || folds < 2) throw new RangeError(`--folds must be an integer >= 2 (got ${folds})`);
   // Resolve (and validate) once up front so a bad option fails before any training.
   const o = resolveTrainOptions({ ...rest, fold: { k: 1, folds } }, defaultRunsDir());
+  const write = opts.log ?? ((m: string) => process.stderr.write(m + '\n'));
   const log = (m: string) => {
-    if (!o.quiet) process.stderr.write(m + '\n');
+    if (!o.quiet) write(m);
   };
   const cv = await createRunFolder(o.out, o.arch, o.mode, [o.name, `cv${folds}`].filter(Boolean).join('-'));
   try {

@@ -39,8 +39,9 @@ export function defaultRunsDir(): string {
 
 export async function train(options: TrainOptions): Promise<TrainResult> {
   const o = resolveTrainOptions(options, defaultRunsDir());
+  const write = options.log ?? ((m: string) => process.stderr.write(m + '\n'));
   const log = (m: string) => {
-    if (!o.quiet) process.stderr.write(m + '\n');
+    if (!o.quiet) write(m);
   };
   const spec = getArch(o.arch);
   const backend = await initBackend(o.backend, log);
