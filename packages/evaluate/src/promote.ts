@@ -3,7 +3,7 @@
 // service unless forced.
 import { promises as fs } from 'node:fs';
 import path from 'node:path';
-import { servedModelDir } from '@parts/data';
+import { servedModelDir } from '@parts/cli';
 import { CLASSIFIER_JSON, readClassifierFile } from '@parts/models';
 import { readRunConfig, runModelDir } from '@parts/train';
 import { dirSize, exists, readJson, samePath, siblingTemp } from './fsutil';

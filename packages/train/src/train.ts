@@ -4,16 +4,8 @@ import seedrandom from 'seedrandom';
 import * as tf from '@tensorflow/tfjs-core';
 import type * as tfl from '@tensorflow/tfjs-layers';
 import { initBackend, tuneWebGPUKernels, usedKernels, type BackendInfo } from '@parts/backend';
-import {
-  AUGMENT_PRESETS,
-  checkDataset,
-  datasetFingerprint,
-  formatDatasetReport,
-  listDataset,
-  makeRng,
-  repoRoot,
-  type DatasetIndex,
-} from '@parts/data';
+import { AUGMENT_PRESETS, checkDataset, datasetFingerprint, formatDatasetReport, listDataset, makeRng, type DatasetIndex } from '@parts/data';
+import { repoRoot } from '@parts/cli';
 import { buildClassifier, getArch, saveClassifier, type BuiltClassifier, type ClassifierMeta } from '@parts/models';
 import { balancedClassWeights } from './loss';
 import { applyFold } from './folds';

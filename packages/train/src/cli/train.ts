@@ -4,7 +4,8 @@ import { crossValidate, formatCvResult } from '../cross-validate';
 import { foldCount } from './folds-option';
 import { canonicalTrainMode, getArch, listArchs, TRAIN_MODE_ALIASES, TRAIN_MODES, type ArchSpec } from '@parts/models';
 import { BACKEND_NAMES } from '@parts/backend';
-import { dataOrDemo, int, num, resolveUserPath, runCli } from '@parts/data';
+import { dataOrDemo } from '@parts/data';
+import { int, num, resolveUserPath, runCli } from '@parts/cli';
 import { DEFAULT_ARCH, train, TRAIN_DEFAULTS } from '../index';
 
 const program = new Command('train')
