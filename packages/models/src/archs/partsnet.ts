@@ -1,5 +1,5 @@
 /**
- * PartsNet: a compact CNN for training from scratch on a few hundred photos (issue 7).
+ * PartsNet: a compact CNN for training from scratch on a few hundred photos.
  *
  * Conv-BN-ReLU blocks with 'same' padding, a stride-2 stem and max-pools, widths 24-32-64-128-256,
  * then GlobalAveragePooling, dropout and the output layer (1 sigmoid unit for 2 classes, else
