@@ -33,9 +33,9 @@ bundle() { # entry outname
     --banner:js="import { createRequire as __parts_cr } from 'node:module'; const require = __parts_cr(import.meta.url);" \
     --log-level=error
 }
-bundle packages/train/bench/webgpu-check.ts webgpu-check
+bundle packages/backend/bench/webgpu-check.ts webgpu-check
 bundle packages/train/bench/webgpu-profile.ts webgpu-profile
-bundle packages/train/bench/webgpu-microbench.ts webgpu-microbench
+bundle packages/backend/bench/webgpu-microbench.ts webgpu-microbench
 # The project's CLIs (initBackend('webgpu') registers our kernels).
 bundle packages/train/src/cli/train.ts train-cli
 bundle packages/train/src/cli/bench.ts bench-cli

@@ -25,7 +25,7 @@ BATCH=${GPU_BATCH:-32}
 [ "$LOCAL" = 1 ] && { IMG=${GPU_IMG:-32}; BATCH=${GPU_BATCH:-1}; }
 PROFILE_ITERS=${GPU_PROFILE_ITERS:-20}
 [ "$LOCAL" = 1 ] && PROFILE_ITERS=1
-# The issue's two ratios, from the tuned and untuned profiles and PyTorch (same call, same GPU).
+# The two ratios (ours / PyTorch, training and forward), from the tuned and untuned profiles and PyTorch (same call, same GPU).
 ratios() {
   [ -f "$R/torch.json" ] || return 0
   node -e '

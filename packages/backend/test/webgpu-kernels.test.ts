@@ -12,7 +12,7 @@ import { initKernelTuning, kernelRevision, loadTuneCache, TUNE_CANDIDATES, tuneS
 import { convFlops, convShapeKey, formatVariant, DEFAULT_KERNELS, resetKernelChoices, usedKernels } from '../src/webgpu/kernels/kernel-choice';
 import { convBiasRelu, createAdam, setupWebGPU } from '../src/webgpu/index';
 import { registerWebGPUKernels } from '../src/webgpu/kernels/register';
-import { CONV_CASES, DEPTHWISE_CASES, checkConvCase, checkDepthwiseCase, checkBatchNormTrain, checkConvBiasRelu, checkWinograd, checkFusedAdam, checkFusedConv, checkMatMuls, checkSmallNet, checkSums, type CheckResult } from '../src/webgpu/numeric-check';
+import { CONV_CASES, DEPTHWISE_CASES, checkConvCase, checkDepthwiseCase, checkBatchNormTrain, checkConvBiasRelu, checkWinograd, checkFusedAdam, checkFusedConv, checkMatMuls, checkSmallNet, checkSums, type CheckResult } from '../bench/numeric-check';
 import { webgpuForTests } from './webgpu-fixtures';
 
 const adapter = await webgpuForTests('webgpu kernel tests');

@@ -1,8 +1,7 @@
 export type * from './types';
 export { makeRng, shuffled } from './rng';
-export { repoRoot, defaultDemoDir, servedModelDir, resolveUserPath, relPosix, cliArgv } from './paths';
-export { int, positiveInt, num, intAtLeast, numAtLeast, ensureDemoDataset, dataOrDemo, runCli } from './cli-kit';
-export type { RunCliOptions } from './cli-kit';
+export { relPosix } from './paths';
+export { ensureDemoDataset, dataOrDemo } from './demo-data';
 export { decodeImage, probeImage, DecodeError, CONTAIN_FILL, DEFAULT_MAX_PIXELS, DECODABLE_FORMATS } from './decode';
 export type { DecodeErrorCode, DecodeOptions } from './decode';
 export { listDataset, stratifiedSplit, DatasetError, IMAGE_EXTENSIONS } from './list';

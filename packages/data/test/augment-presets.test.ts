@@ -1,4 +1,4 @@
-// Augmentation presets (issue 7): 'size-preserving' keeps the part's area in pixels (the label on
+// Augmentation presets: 'size-preserving' keeps the part's area in pixels (the label on
 // fixed-height photos) while still moving and turning it; the study's zoom does not.
 import { describe, expect, it } from 'vitest';
 import { augment, AUGMENT_PRESETS, AUGMENT_SIZE_PRESERVING, AUGMENT_STUDY, type AugmentOptions, type RawImage } from '../src/index';

@@ -2,6 +2,7 @@ import { cpSync, existsSync, readFileSync, renameSync, writeFileSync } from 'nod
 import path from 'node:path';
 import sharp from 'sharp';
 import { beforeAll, describe, expect, it } from 'vitest';
+import { repoRoot } from '@parts/cli';
 import {
   checkDataset,
   datasetFingerprint,
@@ -10,7 +11,6 @@ import {
   generateDemoDataset,
   hammingHex,
   listDataset,
-  repoRoot,
   type DatasetIndex,
   type DatasetReport,
 } from '../src/index';

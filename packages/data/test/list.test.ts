@@ -1,7 +1,8 @@
 import { mkdirSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { listDataset, repoRoot, DatasetError, type DatasetIndex } from '../src/index';
+import { repoRoot } from '@parts/cli';
+import { listDataset, DatasetError, type DatasetIndex } from '../src/index';
 import { distinctImage, makeDataset, tempDir } from './fixtures';
 
 const names = (idx: DatasetIndex, split: 'train' | 'val' | 'test') => idx.splits[split].map((s) => path.relative(idx.root, s.file));

@@ -7,7 +7,7 @@ import { Chart, registerables } from 'chart.js';
 import type { ChartConfiguration, Plugin } from 'chart.js';
 import { font, fontFamilyList } from './fonts';
 import type { Interval, RocPoint } from './metrics';
-import type { HistoryEpoch } from './runs';
+import type { HistoryEpoch } from '@parts/train';
 
 Chart.register(...registerables);
 

@@ -2,6 +2,7 @@
 // so it can be tested and reused without a model.
 import path from 'node:path';
 import type { SplitName } from '@parts/data';
+import { RUN_FILES } from '@parts/train';
 import { readJson } from './fsutil';
 import { argmax, computeMetrics } from './metrics';
 import type { ClassificationMetrics } from './metrics';
@@ -11,7 +12,7 @@ import type { ClassificationMetrics } from './metrics';
  * accuracy gate read only this file; evaluations of other splits or datasets go to other files
  * (evaluationFileName) so they can never replace it.
  */
-export const EVALUATION_JSON = 'evaluation.json';
+export const EVALUATION_JSON = RUN_FILES.evaluation;
 export const EVALUATION_FORMAT = 'parts-evaluation/1';
 
 export interface ImagePrediction {

@@ -9,7 +9,7 @@ import { disposeClassifier, loadClassifier, predictProbabilities } from '@parts/
 import { EVALUATION_FORMAT, evaluatePredictions, evaluationFileName } from './evaluation-record';
 import type { Evaluation, LabelledProbabilities } from './evaluation-record';
 import { dirSize, samePath, writeJsonAtomic } from './fsutil';
-import { readRun } from './runs';
+import { readRun } from '@parts/train';
 
 export * from './evaluation-record';
 

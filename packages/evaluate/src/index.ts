@@ -2,7 +2,6 @@
 // pipeline and the CI accuracy gate.
 export * from './metrics';
 export * from './evaluation';
-export * from './runs';
 export * from './charts';
 export { chartFontFamily } from './fonts';
 export * from './gallery';

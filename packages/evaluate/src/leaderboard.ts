@@ -1,5 +1,6 @@
 // The leaderboard: our runs ranked by one stated rule, beside the original study's published
 // test accuracies. The same rule picks the run that `--promote` puts into service.
+import { canonicalArchName, canonicalTrainMode } from '@parts/models';
 import { wilsonInterval } from './metrics';
 import type { Interval } from './metrics';
 import type { Evaluation } from './evaluation-record';
@@ -39,12 +40,9 @@ export const PUBLISHED_STUDY = {
   ],
 } as const;
 
-const ARCH_ALIASES: Record<string, string> = { inceptionv3: 'inception', efficientnetb0: 'efficientnet', 'tiny-vgg': 'tinyvgg' };
-const MODE_ALIASES: Record<string, string> = { 'feature-extraction': 'extract', 'fine-tune': 'finetune' };
-
+/** The registry's name for an architecture name or alias; unknown names are lower-cased. */
 export function canonicalArch(arch: string): string {
-  const a = arch.toLowerCase();
-  return ARCH_ALIASES[a] ?? a;
+  return canonicalArchName(arch) ?? arch.toLowerCase();
 }
 
 export interface PublishedResult {
@@ -57,7 +55,7 @@ export interface PublishedResult {
 
 export function publishedResult(arch: string, mode: string): PublishedResult | null {
   const a = canonicalArch(arch);
-  const m = MODE_ALIASES[mode] ?? mode;
+  const m = canonicalTrainMode(mode) ?? mode;
   const r = PUBLISHED_STUDY.results.find((x) => x.arch === a && x.mode === m);
   if (!r) return null;
   const correct = Math.round(r.accuracy * PUBLISHED_STUDY.n);
@@ -77,7 +75,7 @@ export interface ReportRun {
   reason?: string;
   evaluation?: Evaluation;
   /** history.json epochs, for learning curves. */
-  history?: { epochs: import('./runs').HistoryEpoch[]; bestEpoch?: number };
+  history?: { epochs: import('@parts/train').HistoryEpoch[]; bestEpoch?: number };
 }
 
 export interface LeaderboardEntry {

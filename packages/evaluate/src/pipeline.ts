@@ -5,7 +5,7 @@ import { evaluateRun } from './evaluation';
 import { evaluationFileName } from './evaluation-record';
 import type { Evaluation } from './evaluation-record';
 import type { ReportRun } from './leaderboard';
-import { listRunDirs, readRun } from './runs';
+import { listRunDirs, readRun } from '@parts/train';
 
 export interface EvaluateRunsOptions {
   /** Folder holding run folders (all of them are evaluated)… */

@@ -3,14 +3,15 @@
 // service unless forced.
 import { promises as fs } from 'node:fs';
 import path from 'node:path';
-import { servedModelDir } from '@parts/data';
+import { servedModelDir } from '@parts/cli';
+import { CLASSIFIER_JSON, readClassifierFile } from '@parts/models';
+import { readRunConfig, runModelDir } from '@parts/train';
 import { dirSize, exists, readJson, samePath, siblingTemp } from './fsutil';
 import { describeEvaluationScope, EVALUATION_JSON, isOwnTestEvaluation, readEvaluation } from './evaluation-record';
 import type { Evaluation } from './evaluation-record';
 import { compareRuns, RANKING_RULE } from './leaderboard';
 import type { ReportRun } from './leaderboard';
 import type { Interval } from './metrics';
-import type { RunConfig } from './runs';
 
 export const MODEL_CARD_JSON = 'model-card.json';
 export const MODEL_CARD_FORMAT = 'parts-model-card/1';
@@ -123,11 +124,11 @@ export async function promoteBest(runs: ReportRun[], opts: PromoteOptions = {}):
  */
 export async function promoteEvaluated(runDir: string, evaluation: Evaluation, opts: PromoteOptions = {}): Promise<PromoteResult> {
   const target = path.resolve(opts.target ?? servedModelDir());
-  const modelDir = path.join(runDir, 'model');
-  for (const f of ['model.json', 'classifier.json']) {
+  const modelDir = runModelDir(runDir);
+  for (const f of ['model.json', CLASSIFIER_JSON]) {
     if (!(await exists(path.join(modelDir, f)))) throw new Error(`cannot promote ${runDir}: ${path.join(modelDir, f)} is missing`);
   }
-  const config = (await exists(path.join(runDir, 'config.json'))) ? await readJson<RunConfig>(path.join(runDir, 'config.json')) : undefined;
+  const config = await readRunConfig(runDir);
   const trainedOn = config?.data?.root;
   if (!isOwnTestEvaluation(evaluation) || (trainedOn && !(await samePath(trainedOn, evaluation.data.root)))) {
     throw new Error(
@@ -167,9 +168,7 @@ export async function promoteEvaluated(runDir: string, evaluation: Evaluation, o
     }
   }
 
-  const meta = await readJson<{ labels: string[]; imgSize: number; fit: string; preprocess: string; outputActivation?: string; arch: string; mode: string }>(
-    path.join(modelDir, 'classifier.json'),
-  );
+  const meta = await readClassifierFile(path.join(modelDir, CLASSIFIER_JSON));
   const card: ModelCard = {
     format: MODEL_CARD_FORMAT,
     runId: evaluation.runId,

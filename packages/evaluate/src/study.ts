@@ -2,7 +2,7 @@
 // evaluate, write the report, promote the best. One failing or skipped run never stops the others.
 import path from 'node:path';
 import type { BackendName } from '@parts/backend';
-import type { TrainMode } from '@parts/models';
+import { listArchs, type TrainMode } from '@parts/models';
 import type { TrainOptions, TrainResult } from '@parts/train';
 import { evaluateRuns } from './pipeline';
 import type { ReportRun } from './leaderboard';
@@ -17,16 +17,17 @@ export interface GridCell {
 }
 
 /**
- * Tiny VGG from scratch; each pretrained base with feature extraction and with fine-tuning; plus
- * the best from-scratch configuration (issue 7): PartsNet, trained with its recipe (ARCH_RECIPES in
- * @parts/train: 128 px contain, size-preserving augmentation, cosine LR, 40 epochs), which is also
- * what `pnpm train` uses without --arch.
+ * Every registered architecture in each of its modes (ArchSpec.modes), in registration order: Tiny
+ * VGG from scratch; each pretrained base with feature extraction and with fine-tuning; PartsNet from
+ * scratch with its recipe (ArchSpec.recipe: 128 px contain, size-preserving augmentation, cosine
+ * LR, 40 epochs), which is also what `pnpm train` uses without --arch.
  */
-export const STUDY_GRID: GridCell[] = [
-  { arch: 'tinyvgg', mode: 'scratch' },
-  ...['vgg16', 'resnet50', 'inception', 'efficientnet'].flatMap((arch) => (['extract', 'finetune'] as const).map((mode) => ({ arch, mode }))),
-  { arch: 'partsnet', mode: 'scratch' },
-];
+export function studyGrid(): GridCell[] {
+  return listArchs().flatMap((a) => a.modes.map((mode) => ({ arch: a.name, mode })));
+}
+
+/** The grid of the built-in architectures (studyGrid() at start-up). */
+export const STUDY_GRID: GridCell[] = studyGrid();
 
 export interface StudyOptions {
   data: string;

@@ -4,7 +4,7 @@ import { existsSync, promises as fs } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { repoRoot } from '@parts/data';
+import { repoRoot } from '@parts/cli';
 import { train, type TrainOptions } from '@parts/train';
 import { checkAgainstBaseline, evaluateRun, readBaseline } from '../src/index';
 

@@ -4,13 +4,13 @@ import { promises as fs } from 'node:fs';
 import path from 'node:path';
 import { promisify } from 'node:util';
 import { describe, expect, it } from 'vitest';
-import { repoRoot } from '@parts/data';
+import { repoRoot } from '@parts/cli';
 import { EVALUATION_JSON } from '../src/evaluation-record';
 import { fakeRun, otherScope, tempDir } from './helpers';
 
 const exec = promisify(execFile);
 const tsx = path.join(repoRoot(), 'node_modules', '.bin', 'tsx');
-const src = (f: string) => path.join(repoRoot(), 'packages', 'evaluate', 'src', f);
+const src = (f: string) => path.join(repoRoot(), 'packages', 'evaluate', 'src', 'cli', f);
 
 /** Runs a CLI; resolves with its exit code and output whether it fails or not. */
 async function cli(file: string, args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
@@ -25,8 +25,8 @@ describe('pnpm evaluate arguments', () => {
     const root = await tempDir();
     const a = await fakeRun(root, 'a', 3);
     const [check, promote] = await Promise.all([
-      cli('cli.ts', ['--run', a.dir, '--split', 'train', '--check', '--no-report', '--backend', 'cpu']),
-      cli('cli.ts', ['--run', a.dir, '--split', 'val', '--promote', '--no-report', '--backend', 'cpu']),
+      cli('evaluate.ts', ['--run', a.dir, '--split', 'train', '--check', '--no-report', '--backend', 'cpu']),
+      cli('evaluate.ts', ['--run', a.dir, '--split', 'val', '--promote', '--no-report', '--backend', 'cpu']),
     ]);
     expect(check.code).toBe(1);
     expect(check.stderr).toMatch(/--check uses test-split evaluations only; it cannot be combined with --split train/);
@@ -43,7 +43,7 @@ describe('pnpm promote exit status', () => {
     const target = path.join(root, 'serve', 'model');
     const good = await fakeRun(root, 'good', 3);
     const worse = await fakeRun(root, 'worse', 2);
-    const promote = (...args: string[]) => cli('cli-promote.ts', [...args, '--target', target]);
+    const promote = (...args: string[]) => cli('promote.ts', [...args, '--target', target]);
 
     const first = await promote('--run', good.dir);
     expect(first).toMatchObject({ code: 0 });

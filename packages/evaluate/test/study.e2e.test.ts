@@ -5,7 +5,8 @@ import { promises as fs } from 'node:fs';
 import path from 'node:path';
 import { promisify } from 'node:util';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { generateDemoDataset, repoRoot } from '@parts/data';
+import { generateDemoDataset } from '@parts/data';
+import { repoRoot } from '@parts/cli';
 import { loadClassifier, disposeClassifier, WeightsUnavailableError } from '@parts/models';
 import { train } from '@parts/train';
 import type { TrainOptions } from '@parts/train';
@@ -114,7 +115,7 @@ describe('study on generated data', () => {
       const f = path.join(dir, `${name}.json`);
       return fs.writeFile(f, JSON.stringify({ format: 'parts-baseline/1', tasks: { demo: { arch: 'tinyvgg', mode: 'scratch', accuracy, n: ev.n } } })).then(() => f);
     };
-    const cli = path.join(repoRoot(), 'packages', 'evaluate', 'src', 'cli.ts');
+    const cli = path.join(repoRoot(), 'packages', 'evaluate', 'src', 'cli', 'evaluate.ts');
     const tsx = path.join(repoRoot(), 'node_modules', '.bin', 'tsx');
     const args = (f: string) => [cli, '--run', runDir, '--no-report', '--backend', 'wasm', '--check', '--baseline', f];
 

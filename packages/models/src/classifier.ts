@@ -1,16 +1,13 @@
 // A saved classifier = a tfjs layers model + classifier.json, which records everything needed to
 // feed it exactly as in training (input size, fit policy, preprocessing, labels). Training, predict,
 // evaluate and serve all go through these functions so they cannot preprocess differently.
-import { promises as fs } from 'node:fs';
-import path from 'node:path';
 import * as tf from '@tensorflow/tfjs-core';
 import type * as tfl from '@tensorflow/tfjs-layers';
 import type { RawImage } from '@parts/data';
 import type { ClassifierMeta, Prediction } from './types';
 import { loadLayersModel, saveLayersModel } from './model-files';
 import { preprocessInput } from './preprocess';
-
-export const CLASSIFIER_JSON = 'classifier.json';
+import { CLASSIFIER_JSON, classifierFileText, readClassifierMeta, resolveModelDir } from './classifier-file';
 
 export interface Classifier {
   model: tfl.LayersModel;
@@ -20,34 +17,7 @@ export interface Classifier {
 }
 
 export async function saveClassifier(model: tfl.LayersModel, meta: ClassifierMeta, dir: string): Promise<void> {
-  validateMeta(meta, dir);
-  await saveLayersModel(model, dir, { [CLASSIFIER_JSON]: JSON.stringify(meta, null, 2) });
-}
-
-/** Finds the model folder: `dir` itself, or `dir/model` for a run folder. */
-export async function resolveModelDir(dir: string): Promise<string> {
-  for (const candidate of [dir, path.join(dir, 'model')]) {
-    try {
-      await fs.access(path.join(candidate, CLASSIFIER_JSON));
-      return candidate;
-    } catch {
-      /* try the next */
-    }
-  }
-  throw new Error(`no classifier in ${dir}: expected ${CLASSIFIER_JSON} there or in ${path.join(dir, 'model')}`);
-}
-
-export async function readClassifierMeta(dir: string): Promise<ClassifierMeta> {
-  const modelDir = await resolveModelDir(dir);
-  const file = path.join(modelDir, CLASSIFIER_JSON);
-  let meta: ClassifierMeta;
-  try {
-    meta = JSON.parse(await fs.readFile(file, 'utf8'));
-  } catch (e) {
-    throw new Error(`cannot read ${file}: ${(e as Error).message}`);
-  }
-  validateMeta(meta, file);
-  return meta;
+  await saveLayersModel(model, dir, { [CLASSIFIER_JSON]: classifierFileText(meta, dir) });
 }
 
 export async function loadClassifier(dir: string): Promise<Classifier> {
@@ -58,7 +28,7 @@ export async function loadClassifier(dir: string): Promise<Classifier> {
   const expected = meta.outputActivation === 'sigmoid' ? 1 : meta.labels.length;
   if (outUnits !== expected) {
     model.dispose();
-    throw new Error(`${modelDir}: model has ${outUnits} outputs but classifier.json expects ${expected} (${meta.outputActivation}, ${meta.labels.length} labels)`);
+    throw new Error(`${modelDir}: model has ${outUnits} outputs but ${CLASSIFIER_JSON} expects ${expected} (${meta.outputActivation}, ${meta.labels.length} labels)`);
   }
   return { model, meta, dir: modelDir };
 }
@@ -122,16 +92,4 @@ export function toPrediction(probs: Float32Array, labels: string[]): Prediction 
 export async function classify(c: Classifier, images: RawImage[]): Promise<Prediction[]> {
   const probs = await predictProbabilities(c, images);
   return probs.map((p) => toPrediction(p, c.meta.labels));
-}
-
-function validateMeta(meta: ClassifierMeta, where: string): void {
-  const problems: string[] = [];
-  if (meta?.format !== 'parts-classifier/1') problems.push(`format must be 'parts-classifier/1' (got ${JSON.stringify(meta?.format)})`);
-  if (!Array.isArray(meta?.labels) || meta.labels.length < 2) problems.push('labels must list at least 2 classes');
-  if (!Number.isInteger(meta?.imgSize) || meta.imgSize < 8) problems.push(`imgSize must be an integer >= 8 (got ${meta?.imgSize})`);
-  if (meta?.fit !== 'cover' && meta?.fit !== 'contain') problems.push(`fit must be 'cover' or 'contain' (got ${JSON.stringify(meta?.fit)})`);
-  if (!['rescale01', 'caffe', 'tf', 'none'].includes(meta?.preprocess)) problems.push(`preprocess is unknown: ${JSON.stringify(meta?.preprocess)}`);
-  if (meta?.outputActivation !== 'sigmoid' && meta?.outputActivation !== 'softmax') problems.push('outputActivation must be sigmoid or softmax');
-  if (meta?.outputActivation === 'sigmoid' && meta.labels?.length !== 2) problems.push('a sigmoid output needs exactly 2 labels');
-  if (problems.length) throw new Error(`invalid classifier metadata (${where}): ${problems.join('; ')}`);
 }

@@ -14,10 +14,11 @@
  * Output: 1 sigmoid unit for 2 classes (probability of the second label), else softmax.
  */
 import * as tfl from '@tensorflow/tfjs-layers';
-import type { ClassifierMeta, TrainMode } from './types';
+import type { ClassifierMeta } from './types';
+import { isTrainMode, type TrainMode } from './modes';
 import { getArch, checkImgSize, type ArchSpec } from './registry';
 import { SeededInit, apply, predictionLayer } from './archs/common';
-import { freezeBatchNormStatistics, isBatchNormalization } from './bn-fix';
+import { freezeBatchNormStatistics } from './bn-fix';
 
 export interface BuildClassifierOptions {
   arch: string;
@@ -49,21 +50,6 @@ export interface BuiltClassifier {
   meta: Pick<ClassifierMeta, 'arch' | 'mode' | 'imgSize' | 'preprocess' | 'outputActivation'>;
 }
 
-const TRAIN_MODES: Record<string, TrainMode> = {
-  scratch: 'scratch',
-  extract: 'extract',
-  'feature-extraction': 'extract',
-  finetune: 'finetune',
-  'fine-tune': 'finetune',
-};
-
-/** Parses a CLI mode, accepting the aliases feature-extraction and fine-tune. */
-export function parseTrainMode(value: string): TrainMode {
-  const mode = TRAIN_MODES[value.trim().toLowerCase()];
-  if (!mode) throw new Error(`unknown mode "${value}"; expected scratch, extract (feature-extraction) or finetune`);
-  return mode;
-}
-
 /** Index of the first base layer that fine-tuning unfreezes. */
 export function finetuneStartIndex(spec: ArchSpec, base: tfl.LayersModel, unfreeze?: number): number {
   const n = base.layers.length;
@@ -84,7 +70,7 @@ export function finetuneStartIndex(spec: ArchSpec, base: tfl.LayersModel, unfree
 export function buildClassifier(opts: BuildClassifierOptions): BuiltClassifier {
   const spec = getArch(opts.arch);
   const mode = opts.mode;
-  if (!Object.values(TRAIN_MODES).includes(mode)) throw new Error(`unknown mode ${JSON.stringify(mode)}`);
+  if (!isTrainMode(mode)) throw new Error(`unknown mode ${JSON.stringify(mode)}`);
   const imgSize = opts.imgSize ?? spec.defaultImgSize;
   checkImgSize(spec, imgSize);
   const { numClasses } = opts;
@@ -147,9 +133,4 @@ export function buildClassifier(opts: BuildClassifierOptions): BuiltClassifier {
 /** Number of trainable parameters (sum over trainable weights), e.g. to report per mode. */
 export function countTrainableParams(model: tfl.LayersModel): number {
   return model.trainableWeights.reduce((n, w) => n + w.shape.reduce((p: number, d) => p * (d ?? 1), 1), 0);
-}
-
-/** The BatchNormalization layers of a model (built-in or fixed class), for checks and reports. */
-export function batchNormLayers(model: tfl.LayersModel): tfl.layers.Layer[] {
-  return model.layers.filter((l) => isBatchNormalization(l));
 }

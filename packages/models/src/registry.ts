@@ -1,9 +1,13 @@
 /**
  * Architecture registry. Adding an architecture = one file under archs/ exporting an ArchSpec,
- * plus one line in BUILTIN_ARCHS below.
+ * plus one line in BUILTIN_ARCHS below. The spec is the one description of an architecture:
+ * names, input size, preprocessing, the modes it trains in and its default one, its training
+ * recipe, pretrained weights and builders. The CLI, training defaults and the study grid read it.
  */
 import type * as tfl from '@tensorflow/tfjs-layers';
+import type { AugmentPreset, FitPolicy } from '@parts/data';
 import type { PreprocessSpec } from './types';
+import { isTrainMode, type TrainMode } from './modes';
 import type { BuildOptions } from './archs/common';
 import { assertImgSize } from './archs/common';
 import { tinyvgg } from './archs/tinyvgg';
@@ -26,13 +30,36 @@ export interface PretrainedWeights {
   fileName: string;
 }
 
+/**
+ * Training options an architecture sets instead of the global defaults (TRAIN_DEFAULTS in
+ * @parts/train); an explicit option still wins.
+ */
+export interface ArchRecipe {
+  epochs?: number;
+  lr?: number;
+  patience?: number;
+  fit?: FitPolicy;
+  augment?: AugmentPreset;
+  lrSchedule?: 'constant' | 'cosine';
+  warmupEpochs?: number;
+  weightDecay?: number;
+  labelSmoothing?: number;
+}
+
 export interface ArchSpec {
   name: string;
   aliases: string[];
   /** True for ImageNet-pretrained bases that support extract/finetune. */
   pretrained: boolean;
   preprocess: PreprocessSpec;
+  /** Input size training uses unless an option sets one. */
   defaultImgSize: number;
+  /** The modes this architecture is trained in (the study runs each), in order. */
+  modes: readonly TrainMode[];
+  /** The mode training uses unless an option sets one; one of `modes`. */
+  defaultMode: TrainMode;
+  /** Training options that replace the global defaults for this architecture. */
+  recipe?: ArchRecipe;
   minImgSize: number;
   /** Pretrained archs: what `finetune` unfreezes unless `unfreeze` overrides it. */
   finetuneDefault?: FinetuneFrom;
@@ -54,6 +81,8 @@ function key(name: string): string {
 export function registerArch(spec: ArchSpec): void {
   if (!spec.buildBase && !spec.buildModel) throw new Error(`arch ${spec.name}: needs buildBase or buildModel`);
   if (spec.pretrained && !spec.buildBase) throw new Error(`arch ${spec.name}: a pretrained arch needs buildBase`);
+  if (!spec.modes.length || !spec.modes.every(isTrainMode)) throw new Error(`arch ${spec.name}: modes must list scratch, extract or finetune`);
+  if (!spec.modes.includes(spec.defaultMode)) throw new Error(`arch ${spec.name}: defaultMode ${spec.defaultMode} is not one of its modes (${spec.modes.join(', ')})`);
   for (const n of [spec.name, ...spec.aliases]) {
     const existing = registry.get(key(n));
     if (existing && existing.name !== spec.name) {
@@ -77,6 +106,11 @@ export function getArch(nameOrAlias: string): ArchSpec {
 /** Registered architectures, each once, in registration order. */
 export function listArchs(): ArchSpec[] {
   return [...new Set(registry.values())];
+}
+
+/** The architecture's canonical name for a name or alias, or undefined when none is registered. */
+export function canonicalArchName(nameOrAlias: string): string | undefined {
+  return registry.get(key(nameOrAlias))?.name;
 }
 
 /** Throws a clear error when `imgSize` is not usable with the architecture. */

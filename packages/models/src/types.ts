@@ -1,4 +1,5 @@
 import type { FitPolicy } from '@parts/data';
+import type { TrainMode } from './modes';
 
 /**
  * Input preprocessing, identical to Keras `preprocess_input` for each family:
@@ -9,7 +10,6 @@ import type { FitPolicy } from '@parts/data';
  */
 export type PreprocessSpec = 'rescale01' | 'caffe' | 'tf' | 'none';
 
-export type TrainMode = 'scratch' | 'extract' | 'finetune';
 
 /**
  * Written as classifier.json next to model.json in every saved model folder (a run's

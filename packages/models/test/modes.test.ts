@@ -4,7 +4,8 @@ import { beforeAll, describe, expect, it } from 'vitest';
 import * as tf from '@tensorflow/tfjs-core';
 import * as tfl from '@tensorflow/tfjs-layers';
 import { initBackend } from '@parts/backend';
-import { buildClassifier, countTrainableParams, parseTrainMode } from '../src/heads';
+import { buildClassifier, countTrainableParams } from '../src/heads';
+import { parseTrainMode } from '../src/modes';
 import { BatchNormalization } from '../src/bn-fix';
 
 beforeAll(async () => {

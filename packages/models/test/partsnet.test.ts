@@ -1,4 +1,4 @@
-// PartsNet (issue 7): registry entry, output heads, size limits, seeded init, BN + GAP structure,
+// PartsNet: registry entry, output heads, size limits, seeded init, BN + GAP structure,
 // and that the model trains (loss falls on a tiny separable problem).
 import { beforeAll, describe, expect, it, onTestFinished } from 'vitest';
 import seedrandom from 'seedrandom';

@@ -27,6 +27,13 @@ describe('built-in architectures', () => {
     expect(pick('efficientnet')).toEqual([true, 'none', 256, 32, { lastLayers: 17 }]);
   });
 
+  it.each(listArchs().map((a) => [a.name, a] as const))('%s: trains in its modes, by default in one of them', (_name, a) => {
+    expect(a.modes).toContain(a.defaultMode);
+    expect(a.modes).toEqual(a.pretrained ? ['extract', 'finetune'] : ['scratch']);
+    expect(a.defaultMode).toBe(a.pretrained ? 'finetune' : 'scratch');
+    expect(a.defaultImgSize).toBeGreaterThanOrEqual(a.minImgSize);
+  });
+
   it('carries the official Keras notop weight URLs and md5s', () => {
     const w = (n: string) => getArch(n).weights;
     expect(w('tinyvgg')).toBeUndefined();
@@ -60,6 +67,8 @@ describe('registerArch', () => {
     preprocess: 'rescale01',
     defaultImgSize: 8,
     minImgSize: 4,
+    modes: ['scratch'],
+    defaultMode: 'scratch',
     buildModel: ({ imgSize, numClasses }) => {
       const input = tfl.input({ shape: [imgSize, imgSize, 3] });
       const x = tfl.layers.flatten().apply(input) as tfl.SymbolicTensor;
@@ -77,5 +86,7 @@ describe('registerArch', () => {
     expect(() => registerArch({ ...mini, name: 'other', aliases: ['inceptionv3'] })).toThrow(/"inceptionv3" is already used by inception/);
     expect(() => registerArch({ ...mini, name: 'nobuild', aliases: [], buildModel: undefined })).toThrow(/needs buildBase or buildModel/);
     expect(() => registerArch({ ...mini, name: 'pre', aliases: [], pretrained: true })).toThrow(/pretrained arch needs buildBase/);
+    expect(() => registerArch({ ...mini, name: 'nomode', aliases: [], defaultMode: 'finetune' })).toThrow(/defaultMode finetune is not one of its modes \(scratch\)/);
+    expect(() => registerArch({ ...mini, name: 'badmode', aliases: [], modes: ['transfer' as never] })).toThrow(/modes must list/);
   });
 });

@@ -2,7 +2,7 @@ import { createHash } from 'node:crypto';
 import { promises as fsp } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { resolveModelDir as resolveClassifierDir, type ClassifierMeta } from '@parts/models';
+import { CLASSIFIER_JSON, readClassifierFile, resolveModelDir as resolveClassifierDir, type ClassifierMeta } from '@parts/models';
 
 /**
  * The model folder on disk (`packages/serve/model`, or a run's `model/`) and private,
@@ -23,7 +23,7 @@ export interface ModelInfo {
   /** sha256 over every file of the folder (name + bytes). */
   sha256: string;
   /** Which file the card came from. */
-  source: 'model-card.json' | 'classifier.json';
+  source: 'model-card.json' | typeof CLASSIFIER_JSON;
   /** The raw card (model-card.json, else classifier.json). */
   card: Record<string, unknown>;
   meta: ClassifierMeta;
@@ -80,13 +80,9 @@ function str(v: unknown): string | undefined {
   return typeof v === 'string' && v.length > 0 ? v : undefined;
 }
 
-/** Reads classifier.json (required) and model-card.json (optional) of a folder. */
+/** Reads classifier.json (required, checked by @parts/models) and model-card.json (optional) of a folder. */
 export async function readModelInfo(dir: string): Promise<ModelInfo> {
-  const metaFile = path.join(dir, 'classifier.json');
-  const meta = (await readJson(metaFile)) as unknown as ClassifierMeta;
-  if (!Array.isArray(meta.labels) || meta.labels.length < 2 || !(meta.imgSize > 0)) {
-    throw new Error(`${metaFile}: needs labels (2 or more) and a positive imgSize`);
-  }
+  const meta = await readClassifierFile(path.join(dir, CLASSIFIER_JSON));
   const cardFile = path.join(dir, 'model-card.json');
   const hasCard = await exists(cardFile);
   const card = hasCard ? await readJson(cardFile) : (meta as unknown as Record<string, unknown>);
@@ -108,7 +104,7 @@ export async function readModelInfo(dir: string): Promise<ModelInfo> {
     fit: meta.fit,
     preprocess: meta.preprocess,
     sha256,
-    source: hasCard ? 'model-card.json' : 'classifier.json',
+    source: hasCard ? 'model-card.json' : CLASSIFIER_JSON,
     card,
     meta,
   };

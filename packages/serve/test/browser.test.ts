@@ -3,7 +3,7 @@ import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { chromium, type Browser } from 'playwright-core';
 import { initBackend } from '@parts/backend';
-import { repoRoot } from '@parts/data';
+import { repoRoot } from '@parts/cli';
 import { createServer, type PartsServer } from '../src/index';
 import { makeModel, photos, tempDir } from './fixtures';
 

@@ -4,7 +4,7 @@ import http from 'node:http';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { initBackend } from '@parts/backend';
-import { repoRoot } from '@parts/data';
+import { repoRoot } from '@parts/cli';
 import { makeModel, photos, tempDir } from './fixtures';
 
 let dir: string;
@@ -25,7 +25,7 @@ describe('pnpm serve', () => {
   it('serves a run folder and on SIGTERM finishes the request in flight, then exits 0', async () => {
     const child = spawn(
       process.execPath,
-      ['--import', 'tsx', 'packages/serve/src/cli.ts', '--model', path.join(dir, 'run'), '--port', '0', '--workers', '0', '--backend', 'cpu', '--watch-ms', '0'],
+      ['--import', 'tsx', 'packages/serve/src/cli/serve.ts', '--model', path.join(dir, 'run'), '--port', '0', '--workers', '0', '--backend', 'cpu', '--watch-ms', '0'],
       { cwd: repoRoot(), stdio: ['ignore', 'pipe', 'pipe'] },
     );
     let stderr = '';
@@ -66,7 +66,7 @@ describe('pnpm serve', () => {
   });
 
   it('exits 1 with a clear message when there is no model', async () => {
-    const child = spawn(process.execPath, ['--import', 'tsx', 'packages/serve/src/cli.ts', '--model', path.join(dir, 'missing'), '--port', '0', '--workers', '0'], {
+    const child = spawn(process.execPath, ['--import', 'tsx', 'packages/serve/src/cli/serve.ts', '--model', path.join(dir, 'missing'), '--port', '0', '--workers', '0'], {
       cwd: repoRoot(),
       stdio: ['ignore', 'pipe', 'pipe'],
     });

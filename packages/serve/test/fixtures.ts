@@ -6,7 +6,7 @@ import zlib from 'node:zlib';
 import { afterAll, beforeAll } from 'vitest';
 import * as tfl from '@tensorflow/tfjs-layers';
 import { initBackend } from '@parts/backend';
-import { repoRoot } from '@parts/data';
+import { repoRoot } from '@parts/cli';
 import { saveClassifier, type ClassifierMeta } from '@parts/models';
 import { createServer, type PartsServer } from '../src/index';
 

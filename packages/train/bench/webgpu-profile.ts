@@ -8,8 +8,7 @@ import * as tf from '@tensorflow/tfjs-core';
 import type * as tfl from '@tensorflow/tfjs-layers';
 import { buildClassifier } from '@parts/models';
 import { weightedCrossEntropy } from '../src/loss';
-import { initForBench } from './init-backend';
-import { createAdam, tuneWebGPUKernels, usedKernels } from '../../backend/src/webgpu/index';
+import { createAdam, initBackend, tuneWebGPUKernels, usedKernels, type BackendName } from '@parts/backend';
 import { makeTrainStep, tinyVgg } from './tinyvgg';
 
 const args = process.argv.slice(2);
@@ -23,7 +22,8 @@ const imgSize = Number(args[0] ?? 256);
 const batch = Number(args[1] ?? 32);
 const backend = process.env.PARTS_BENCH_BACKEND ?? 'webgpu';
 
-const info = await initForBench(backend);
+// initBackend registers this project's WebGPU kernels, as training does.
+const info = (await initBackend(backend as BackendName, () => {})).device;
 console.log(`profile: ${info} ${arch} ${imgSize}px batch ${batch} kernels=${process.env.PARTS_WEBGPU_KERNELS ?? 'all'} core=${process.env.PARTS_CONV_CORE ?? 'default'} tiles=${process.env.PARTS_CONV_TILES ?? 'default'}${process.env.PARTS_DAWN_FLAGS ? ` dawn=${process.env.PARTS_DAWN_FLAGS}` : ''}`);
 
 /** Tiny VGG is the bench's own copy (same as torch_reference.py); other archs come from the zoo, from scratch. */

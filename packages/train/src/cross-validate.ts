@@ -1,9 +1,9 @@
 // `pnpm train --folds K`: stratified K-fold cross-validation on the train split, for model selection
-// that never looks at the test split (issue 7). Each fold is an ordinary train() run with `fold` set.
+// that never looks at the test split. Each fold is an ordinary train() run with `fold` set.
 import path from 'node:path';
 import { train, defaultRunsDir } from './train';
 import { resolveTrainOptions, type ResolvedTrainOptions, type TrainOptions } from './options';
-import { createRunFolder, discardRunFolder, finalizeRunFolder, writeRunJson } from './run-folder';
+import { createRunFolder, discardRunFolder, finalizeRunFolder, RUN_FILES, writeRunJson } from './run-folder';
 import { wilson95 } from './wilson';
 
 export interface CvFoldResult {
@@ -44,8 +44,9 @@ export async function crossValidate(opts: CrossValidateOptions): Promise<CvResul
   if (!Number.isInteger(folds) || folds < 2) throw new RangeError(`--folds must be an integer >= 2 (got ${folds})`);
   // Resolve (and validate) once up front so a bad option fails before any training.
   const o = resolveTrainOptions({ ...rest, fold: { k: 1, folds } }, defaultRunsDir());
+  const write = opts.log ?? ((m: string) => process.stderr.write(m + '\n'));
   const log = (m: string) => {
-    if (!o.quiet) process.stderr.write(m + '\n');
+    if (!o.quiet) write(m);
   };
   const cv = await createRunFolder(o.out, o.arch, o.mode, [o.name, `cv${folds}`].filter(Boolean).join('-'));
   try {
@@ -70,7 +71,7 @@ export async function crossValidate(opts: CrossValidateOptions): Promise<CvResul
     const summary = summarize(results);
     const { fold: _fold, ...resolved } = o;
     const options = { ...resolved, folds };
-    await writeRunJson(cv, 'cv.json', { cvId: cv.runId, createdAt: new Date().toISOString(), folds: results, ...summary, options });
+    await writeRunJson(cv, RUN_FILES.cv, { cvId: cv.runId, createdAt: new Date().toISOString(), folds: results, ...summary, options });
     const cvDir = await finalizeRunFolder(cv);
     return { cvDir, folds: results.map((f) => ({ ...f, runDir: path.join(cvDir, f.runDir) })), ...summary, options };
   } catch (e) {

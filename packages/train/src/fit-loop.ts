@@ -6,28 +6,12 @@ import type * as tfl from '@tensorflow/tfjs-layers';
 import { createAdam } from '@parts/backend';
 import { argmaxRows, weightedCrossEntropy } from './loss';
 import type { EpochProgress } from './progress';
+import type { EpochRecord, History } from './run-folder';
 
 export interface Batch {
   x: tf.Tensor;
   y: tf.Tensor2D;
   labels: number[];
-}
-
-export interface EpochRecord {
-  epoch: number;
-  loss: number;
-  acc: number;
-  valLoss?: number;
-  valAcc?: number;
-  lr: number;
-  timeMs: number;
-}
-
-export interface History {
-  epochs: EpochRecord[];
-  bestEpoch: number;
-  monitor: 'valLoss' | 'loss';
-  stoppedEarly: boolean;
 }
 
 export interface FitLoopOptions {

@@ -1,4 +1,4 @@
-// Stratified K-fold assignment of the training samples (cross-validation, issue 7).
+// Stratified K-fold assignment of the training samples (cross-validation).
 import { makeRng, shuffled, type DatasetIndex, type Sample } from '@parts/data';
 
 /** Which fold a training run validates on: fold k (1-based) of `folds`. */

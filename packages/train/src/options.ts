@@ -1,15 +1,16 @@
 import path from 'node:path';
 import type { BackendName } from '@parts/backend';
 import { AUGMENT_PRESETS, type AugmentPreset, type FitPolicy } from '@parts/data';
-import { getArch, type TrainMode } from '@parts/models';
+import { getArch, isTrainMode, TRAIN_MODES, type TrainMode } from '@parts/models';
 import { checkFold, type FoldSpec } from './folds';
 
 export type LrSchedule = 'constant' | 'cosine';
 
 export interface TrainOptions {
-  /** Default: DEFAULT_ARCH with its recipe (ARCH_RECIPES). */
+  /** Default: DEFAULT_ARCH with its recipe (ArchSpec.recipe). */
   arch?: string;
-  mode: TrainMode;
+  /** Default: the architecture's defaultMode (finetune for the pretrained bases, scratch otherwise). */
+  mode?: TrainMode;
   /** Dataset root (<root>/<split>/<class>/<image>). */
   data: string;
   epochs?: number;
@@ -40,7 +41,10 @@ export interface TrainOptions {
   weightDecay?: number;
   /** Suffix of the run folder name. */
   name?: string;
+  /** No progress output; log lines are dropped. */
   quiet?: boolean;
+  /** Where progress lines go; default stderr. */
+  log?: (line: string) => void;
   skipBad?: boolean;
   /**
    * Cross-validation fold run (set by crossValidate): train on the other folds of the train split,
@@ -50,36 +54,20 @@ export interface TrainOptions {
   fold?: FoldSpec;
 }
 
-export type ResolvedTrainOptions = Required<Omit<TrainOptions, 'name' | 'unfreeze' | 'augment' | 'fold'>> &
+export type ResolvedTrainOptions = Required<Omit<TrainOptions, 'name' | 'unfreeze' | 'augment' | 'fold' | 'log'>> &
   Pick<TrainOptions, 'name' | 'unfreeze' | 'fold'> & { augment: AugmentPreset };
 
-/** The architecture `pnpm train` uses when no --arch is given: the best from-scratch recipe (issue 7). */
+/** The architecture `pnpm train` uses when no --arch is given: the best from-scratch recipe. */
 export const DEFAULT_ARCH = 'partsnet';
 
 /**
- * Per-architecture defaults that replace TRAIN_DEFAULTS (an explicit option still wins). Tiny VGG
- * has none, so `--arch tinyvgg` trains exactly like the study. See docs/accuracy.md for the
- * measurements behind the partsnet recipe.
+ * Global defaults. Each architecture's spec (@parts/models registry) replaces some of them: its
+ * input size (defaultImgSize), its mode (defaultMode) and its recipe. Precedence: explicit option >
+ * the architecture's recipe and spec > these.
  */
-export const ARCH_RECIPES: Record<string, Partial<TrainOptions>> = {
-  partsnet: {
-    imgSize: 128,
-    fit: 'contain',
-    augment: 'size-preserving',
-    epochs: 40,
-    patience: 0,
-    lrSchedule: 'cosine',
-    warmupEpochs: 3,
-    lr: 2e-3,
-    weightDecay: 1e-4,
-    labelSmoothing: 0.1,
-  },
-};
-
 export const TRAIN_DEFAULTS = {
   epochs: 30,
   batchSize: 16,
-  imgSize: 256,
   lr: 1e-3,
   baseLrFactor: 0.1,
   seed: 42,
@@ -98,11 +86,29 @@ export const TRAIN_DEFAULTS = {
   skipBad: false,
 } as const;
 
+/**
+ * Fills in defaults (explicit option > the architecture's recipe and spec > TRAIN_DEFAULTS) and
+ * checks every option, naming the command-line flag of each bad one.
+ */
 export function resolveTrainOptions(opts: TrainOptions, defaultOut: string): ResolvedTrainOptions {
-  const given = stripUndefined(opts);
-  const arch = getArch(given.arch ?? DEFAULT_ARCH).name;
-  const recipe = ARCH_RECIPES[arch] ?? {};
-  const r = { ...TRAIN_DEFAULTS, ...recipe, out: defaultOut, ...given, arch } as unknown as Omit<ResolvedTrainOptions, 'augment'> & { augment: unknown };
+  const { log: _log, ...given } = stripUndefined(opts);
+  const spec = getArch(given.arch ?? DEFAULT_ARCH);
+  const mode = given.mode ?? spec.defaultMode;
+  if (given.weights !== undefined && given.weights !== 'none' && (mode === 'scratch' || !spec.pretrained)) {
+    throw new Error(`--weights applies to the pretrained bases in extract or finetune mode; ${spec.name} --mode ${mode} starts from random init`);
+  }
+  if (given.fold && given.valSplit !== undefined) {
+    throw new Error('--val-split does not apply with --folds: each fold is the validation split of its run');
+  }
+  const r = {
+    ...TRAIN_DEFAULTS,
+    imgSize: spec.defaultImgSize,
+    ...spec.recipe,
+    out: defaultOut,
+    ...given,
+    arch: spec.name,
+    mode,
+  } as unknown as Omit<ResolvedTrainOptions, 'augment'> & { augment: unknown };
   const augment = r.augment === true ? 'study' : r.augment === false ? 'none' : r.augment;
   r.data = path.resolve(r.data);
   r.out = path.resolve(r.out);
@@ -120,7 +126,7 @@ export function resolveTrainOptions(opts: TrainOptions, defaultOut: string): Res
     [Number.isInteger(r.seed), `--seed must be an integer (got ${r.seed})`],
     [Number.isInteger(r.patience) && r.patience >= 0, `--patience must be an integer >= 0 (got ${r.patience})`],
     [r.labelSmoothing >= 0 && r.labelSmoothing < 1, `--label-smoothing must be in [0, 1) (got ${r.labelSmoothing})`],
-    [['scratch', 'extract', 'finetune'].includes(r.mode), `--mode must be scratch, extract or finetune (got ${r.mode})`],
+    [isTrainMode(r.mode), `--mode must be ${TRAIN_MODES.slice(0, -1).join(', ')} or ${TRAIN_MODES.at(-1)} (got ${r.mode})`],
     [r.fit === 'cover' || r.fit === 'contain', `--fit must be cover or contain (got ${r.fit})`],
     [typeof augment === 'string' && augment in AUGMENT_PRESETS, `--augment must be one of ${Object.keys(AUGMENT_PRESETS).join(', ')} (got ${String(augment)})`],
     [r.lrSchedule === 'constant' || r.lrSchedule === 'cosine', `--lr-schedule must be constant or cosine (got ${r.lrSchedule})`],

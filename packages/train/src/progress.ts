@@ -1,5 +1,5 @@
 import cliProgress from 'cli-progress';
-import type { EpochRecord } from './fit-loop';
+import type { EpochRecord } from './run-folder';
 
 export interface EpochProgress {
   start(epoch: number, epochs: number, batches: number): void;

@@ -1,9 +1,97 @@
-// Ultralytics-style run folders. A run is built in runs/.tmp-<name>/ and renamed to
-// runs/<name>/ only when config, history, model and metrics are all written, so a killed run
-// never leaves a folder that looks complete.
+// The run folder format, owned here: file names, the types of the files training writes, creating
+// and finalising a run, and reading one back (evaluate, promote and the report read through here).
+//
+// Ultralytics-style run folders. A run is built in runs/.tmp-<name>/ and renamed to runs/<name>/
+// only when config, history, model and metrics are all written, so a killed run never leaves a
+// folder that looks complete.
+//
+//   runs/<runId>/
+//     config.json      RunConfig: options, backend, dataset (root, fingerprint, classes, counts)
+//     labels.json      string[]: class names in label order
+//     history.json     History: one EpochRecord per epoch, best epoch, early stop
+//     metrics.json     RunMetrics: test/val accuracy and loss at the best epoch
+//     kernels.json     WebGPU runs only: kernel variant per convolution shape
+//     model/           classifier.json + model.json + weights (see @parts/models classifier-file)
+//     evaluation.json  written later by pnpm evaluate (the run's own test split)
 import { promises as fs } from 'node:fs';
 import path from 'node:path';
-import { writeFileAtomic } from '@parts/models';
+import type { BackendInfo } from '@parts/backend';
+import type { FitPolicy } from '@parts/data';
+import { CLASSIFIER_JSON, writeFileAtomic, type PreprocessSpec, type TrainMode } from '@parts/models';
+import type { ResolvedTrainOptions } from './options';
+
+/** File and folder names inside a run folder. */
+export const RUN_FILES = {
+  config: 'config.json',
+  labels: 'labels.json',
+  history: 'history.json',
+  metrics: 'metrics.json',
+  kernels: 'kernels.json',
+  /** The run's own evaluation (its test split on the dataset it was trained on). */
+  evaluation: 'evaluation.json',
+  /** Cross-validation summary (in a cv folder instead of a run folder). */
+  cv: 'cv.json',
+  model: 'model',
+} as const;
+
+const TMP_PREFIX = '.tmp-';
+
+export interface EpochRecord {
+  epoch: number;
+  loss: number;
+  acc: number;
+  valLoss?: number;
+  valAcc?: number;
+  lr: number;
+  timeMs: number;
+}
+
+/** history.json. */
+export interface History {
+  epochs: EpochRecord[];
+  bestEpoch: number;
+  monitor: 'valLoss' | 'loss';
+  stoppedEarly: boolean;
+}
+
+/** metrics.json. */
+export interface RunMetrics {
+  test: { n: number; correct: number; accuracy: number; loss: number } | null;
+  val: { n: number; correct: number; accuracy: number; loss: number } | null;
+  trainTimeMs: number;
+  epochsRun: number;
+  bestEpoch: number;
+}
+
+/** config.json as training writes it. */
+export interface RunConfig {
+  runId: string;
+  createdAt: string;
+  arch: string;
+  mode: TrainMode;
+  imgSize: number;
+  fit: FitPolicy;
+  preprocess: PreprocessSpec;
+  /** Where the base weights came from ('none' for from-scratch models). */
+  weights: string;
+  options: ResolvedTrainOptions;
+  backend: BackendInfo;
+  data: { root: string; fingerprint: string; classes: string[]; counts: Record<'train' | 'val' | 'test', number[]>; splitSource?: unknown };
+}
+
+/**
+ * What a reader may rely on: folders written by older versions, or damaged ones, can lack any
+ * field, so every field is optional.
+ */
+export type RunConfigFile = Partial<Omit<RunConfig, 'options' | 'backend' | 'data'>> & {
+  options?: Partial<ResolvedTrainOptions>;
+  backend?: Partial<BackendInfo>;
+  data?: Partial<RunConfig['data']>;
+};
+/** An epoch of history.json as a reader sees it (lr and timeMs are absent in older runs). */
+export type HistoryEpoch = Omit<EpochRecord, 'lr' | 'timeMs'> & Partial<Pick<EpochRecord, 'lr' | 'timeMs'>>;
+export type HistoryFile = { epochs: HistoryEpoch[] } & Partial<Omit<History, 'epochs'>>;
+export type RunMetricsFile = Partial<RunMetrics>;
 
 export interface RunFolder {
   runId: string;
@@ -25,7 +113,7 @@ export async function createRunFolder(out: string, arch: string, mode: string, n
   for (let i = 0; ; i++) {
     const runId = i === 0 ? base : `${base}-${i + 1}`;
     const finalDir = path.join(out, runId);
-    const tmpDir = path.join(out, `.tmp-${runId}`);
+    const tmpDir = path.join(out, `${TMP_PREFIX}${runId}`);
     if (await exists(finalDir) || await exists(tmpDir)) continue;
     await fs.mkdir(tmpDir);
     return { runId, tmpDir, finalDir };
@@ -45,9 +133,98 @@ export async function discardRunFolder(run: RunFolder): Promise<void> {
   await fs.rm(run.tmpDir, { recursive: true, force: true });
 }
 
+/** The model folder of a run. */
+export function runModelDir(runDir: string): string {
+  return path.join(runDir, RUN_FILES.model);
+}
+
 /** A run folder is complete when its model and metrics are both present. */
 export async function isCompleteRun(dir: string): Promise<boolean> {
-  return (await exists(path.join(dir, 'metrics.json'))) && (await exists(path.join(dir, 'model', 'classifier.json')));
+  return (await exists(path.join(dir, RUN_FILES.metrics))) && (await exists(path.join(runModelDir(dir), CLASSIFIER_JSON)));
+}
+
+// ---- reading run folders ----
+// Everything below tolerates broken folders: a problem becomes a reason string on the run, never an
+// exception, so that one bad run cannot stop a report about the others.
+
+export interface RunInfo {
+  dir: string;
+  /** config.runId, else the folder name. */
+  runId: string;
+  /** 'incomplete' = missing files or a .tmp- folder left by a run that never finished. */
+  status: 'complete' | 'incomplete';
+  problems: string[];
+  config?: RunConfigFile;
+  history?: HistoryFile;
+  metrics?: RunMetricsFile;
+}
+
+/** Sub-folders of runsDir that look like runs (including `.tmp-*` leftovers, reported as incomplete). */
+export async function listRunDirs(runsDir: string): Promise<string[]> {
+  let entries;
+  try {
+    entries = await fs.readdir(runsDir, { withFileTypes: true });
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code === 'ENOENT') return [];
+    throw new Error(`cannot list runs folder ${runsDir}: ${(e as Error).message}`);
+  }
+  return entries
+    .filter((e) => e.isDirectory() && (!e.name.startsWith('.') || e.name.startsWith(TMP_PREFIX)))
+    .map((e) => path.join(runsDir, e.name))
+    .sort();
+}
+
+/** Reads config.json of a run folder, or undefined when it has none. Throws on unreadable JSON. */
+export async function readRunConfig(runDir: string): Promise<RunConfigFile | undefined> {
+  const file = path.join(runDir, RUN_FILES.config);
+  return (await exists(file)) ? readRunJson<RunConfigFile>(file) : undefined;
+}
+
+export async function readRun(dir: string): Promise<RunInfo> {
+  const problems: string[] = [];
+  const name = path.basename(dir);
+  if (name.startsWith(TMP_PREFIX)) problems.push('unfinished: temporary folder of a run that did not complete');
+  const optional = async <T>(file: string, required: boolean): Promise<T | undefined> => {
+    const p = path.join(dir, file);
+    if (!(await exists(p))) {
+      if (required) problems.push(`missing ${file}`);
+      return undefined;
+    }
+    try {
+      return await readRunJson<T>(p);
+    } catch (e) {
+      problems.push((e as Error).message);
+      return undefined;
+    }
+  };
+  const config = await optional<RunConfigFile>(RUN_FILES.config, true);
+  const history = await optional<HistoryFile>(RUN_FILES.history, false);
+  const metrics = await optional<RunMetricsFile>(RUN_FILES.metrics, true);
+  if (!(await exists(path.join(runModelDir(dir), CLASSIFIER_JSON)))) problems.push(`missing ${RUN_FILES.model}/${CLASSIFIER_JSON}`);
+  if (history && !Array.isArray(history.epochs)) problems.push(`${RUN_FILES.history} has no epochs array`);
+  return {
+    dir,
+    runId: config?.runId ?? name.replace(/^\.tmp-/, ''),
+    status: problems.length ? 'incomplete' : 'complete',
+    problems,
+    config,
+    history: history && Array.isArray(history.epochs) ? history : undefined,
+    metrics,
+  };
+}
+
+async function readRunJson<T>(file: string): Promise<T> {
+  let text: string;
+  try {
+    text = await fs.readFile(file, 'utf8');
+  } catch (e) {
+    throw new Error(`cannot read ${file}: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`);
+  }
+  try {
+    return JSON.parse(text) as T;
+  } catch (e) {
+    throw new Error(`${file} is not valid JSON: ${(e as Error).message}`);
+  }
 }
 
 async function exists(p: string): Promise<boolean> {

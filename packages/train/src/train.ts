@@ -4,35 +4,19 @@ import seedrandom from 'seedrandom';
 import * as tf from '@tensorflow/tfjs-core';
 import type * as tfl from '@tensorflow/tfjs-layers';
 import { initBackend, tuneWebGPUKernels, usedKernels, type BackendInfo } from '@parts/backend';
-import {
-  AUGMENT_PRESETS,
-  checkDataset,
-  datasetFingerprint,
-  formatDatasetReport,
-  listDataset,
-  makeRng,
-  repoRoot,
-  type DatasetIndex,
-} from '@parts/data';
+import { AUGMENT_PRESETS, checkDataset, datasetFingerprint, formatDatasetReport, listDataset, makeRng, type DatasetIndex } from '@parts/data';
+import { repoRoot } from '@parts/cli';
 import { buildClassifier, getArch, saveClassifier, type BuiltClassifier, type ClassifierMeta } from '@parts/models';
 import { balancedClassWeights } from './loss';
 import { applyFold } from './folds';
-import { evaluateBatches, fitLoop, type Batch, type History } from './fit-loop';
+import { evaluateBatches, fitLoop, type Batch } from './fit-loop';
 import { loadImageSet, makeBatch, shuffledIndices, type BatchSpec, type ImageSet } from './image-set';
 import { resolveTrainOptions, type ResolvedTrainOptions, type TrainOptions } from './options';
 import { computeFeatures, featureBatch } from './feature-cache';
 import { microBatchFor } from './memory';
 import { consoleProgress } from './progress';
-import { createRunFolder, discardRunFolder, finalizeRunFolder, writeRunJson } from './run-folder';
+import { createRunFolder, discardRunFolder, finalizeRunFolder, RUN_FILES, runModelDir, writeRunJson, type History, type RunConfig, type RunMetrics } from './run-folder';
 import { loadBaseWeights } from './weights';
-
-export interface RunMetrics {
-  test: { n: number; correct: number; accuracy: number; loss: number } | null;
-  val: { n: number; correct: number; accuracy: number; loss: number } | null;
-  trainTimeMs: number;
-  epochsRun: number;
-  bestEpoch: number;
-}
 
 export interface TrainResult {
   runDir: string;
@@ -47,8 +31,9 @@ export function defaultRunsDir(): string {
 
 export async function train(options: TrainOptions): Promise<TrainResult> {
   const o = resolveTrainOptions(options, defaultRunsDir());
+  const write = options.log ?? ((m: string) => process.stderr.write(m + '\n'));
   const log = (m: string) => {
-    if (!o.quiet) process.stderr.write(m + '\n');
+    if (!o.quiet) write(m);
   };
   const spec = getArch(o.arch);
   const backend = await initBackend(o.backend, log);
@@ -75,8 +60,8 @@ export async function train(options: TrainOptions): Promise<TrainResult> {
       fit: o.fit,
       runId: run.runId,
     };
-    await writeRunJson(run, 'labels.json', index.classes);
-    await writeRunJson(run, 'config.json', runConfig(run.runId, o, backend, index, fingerprint, meta, weightsUsed));
+    await writeRunJson(run, RUN_FILES.labels, index.classes);
+    await writeRunJson(run, RUN_FILES.config, runConfig(run.runId, o, backend, index, fingerprint, meta, weightsUsed));
 
     const t0 = Date.now();
     const sets = await loadSets(index, o);
@@ -143,11 +128,11 @@ export async function train(options: TrainOptions): Promise<TrainResult> {
       epochsRun: history.epochs.length,
       bestEpoch: history.bestEpoch,
     };
-    await writeRunJson(run, 'history.json', history);
+    await writeRunJson(run, RUN_FILES.history, history);
     // Which GPU kernel variant each convolution shape ran with, and its measured time.
-    if (backend.name === 'webgpu') await writeRunJson(run, 'kernels.json', { device: backend.device, kernels: usedKernels() });
-    await saveClassifier(built.model, meta, path.join(run.tmpDir, 'model'));
-    await writeRunJson(run, 'metrics.json', metrics);
+    if (backend.name === 'webgpu') await writeRunJson(run, RUN_FILES.kernels, { device: backend.device, kernels: usedKernels() });
+    await saveClassifier(built.model, meta, runModelDir(run.tmpDir));
+    await writeRunJson(run, RUN_FILES.metrics, metrics);
     const runDir = await finalizeRunFolder(run);
     if (metrics.test) log(`test accuracy ${metrics.test.correct}/${metrics.test.n} = ${metrics.test.accuracy.toFixed(3)}, loss ${metrics.test.loss.toFixed(4)}`);
     log(`trained in ${(trainTimeMs / 1000).toFixed(1)}s; run folder: ${runDir}`);
@@ -170,7 +155,7 @@ function runConfig(
   fingerprint: string,
   meta: ClassifierMeta,
   weights: string,
-) {
+): RunConfig {
   const counts = (split: 'train' | 'val' | 'test') =>
     index.classes.map((_, c) => index.splits[split].filter((s) => s.label === c).length);
   return {

@@ -1,10 +1,11 @@
-// The from-scratch recipe (issue 7): defaults per architecture, the new options' validation, the
+// The from-scratch recipe: defaults per architecture, the new options' validation, the
 // learning-rate schedule and decoupled weight decay in the fit loop.
 import { beforeAll, describe, expect, it } from 'vitest';
 import * as tf from '@tensorflow/tfjs-core';
 import * as tfl from '@tensorflow/tfjs-layers';
 import { initBackend } from '@parts/backend';
-import { ARCH_RECIPES, DEFAULT_ARCH, resolveTrainOptions, TRAIN_DEFAULTS } from '../src/options';
+import { getArch, listArchs } from '@parts/models';
+import { DEFAULT_ARCH, resolveTrainOptions, TRAIN_DEFAULTS } from '../src/options';
 import { fitLoop, scheduledLr, type Batch } from '../src/fit-loop';
 
 beforeAll(async () => {
@@ -17,7 +18,7 @@ describe('resolveTrainOptions recipes', () => {
   it('without --arch uses partsnet and its recipe', () => {
     const r = resolveTrainOptions(base, '/tmp/runs');
     expect(r.arch).toBe(DEFAULT_ARCH);
-    expect(r).toMatchObject({ ...ARCH_RECIPES.partsnet, arch: 'partsnet', batchSize: TRAIN_DEFAULTS.batchSize, seed: 42 });
+    expect(r).toMatchObject({ ...getArch('partsnet').recipe, arch: 'partsnet', batchSize: TRAIN_DEFAULTS.batchSize, seed: 42 });
     expect(r).toMatchObject({ imgSize: 128, fit: 'contain', augment: 'size-preserving', lrSchedule: 'cosine' });
   });
 
@@ -41,6 +42,30 @@ describe('resolveTrainOptions recipes', () => {
     expect(() => resolveTrainOptions({ ...base, weightDecay: -1 }, '/tmp')).toThrow(/--weight-decay must be in \[0, 1\)/);
     expect(() => resolveTrainOptions({ ...base, warmupEpochs: 1.5 }, '/tmp')).toThrow(/--warmup-epochs/);
     expect(() => resolveTrainOptions({ ...base, arch: 'nope' }, '/tmp')).toThrow(/unknown architecture "nope"/);
+  });
+});
+
+describe('resolveTrainOptions per architecture', () => {
+  it.each(listArchs().map((a) => [a.name, a] as const))('%s: its spec gives the default mode and input size; options win', (name, spec) => {
+    const r = resolveTrainOptions({ data: '/tmp/data', arch: name }, '/tmp/runs');
+    expect(r).toMatchObject({ arch: name, mode: spec.defaultMode, imgSize: spec.defaultImgSize, ...spec.recipe });
+    expect(resolveTrainOptions({ data: '/tmp/data', arch: name, imgSize: 48, mode: 'scratch' }, '/tmp/runs')).toMatchObject({ imgSize: 48, mode: 'scratch' });
+  });
+
+  it('partsnet trains at 128 px, Tiny VGG and the pretrained bases at 256 px (finetune by default)', () => {
+    const r = (arch: string) => resolveTrainOptions({ data: '/tmp/data', arch }, '/tmp/runs');
+    expect([r('partsnet').imgSize, r('partsnet').mode]).toEqual([128, 'scratch']);
+    expect([r('tinyvgg').imgSize, r('tinyvgg').mode]).toEqual([256, 'scratch']);
+    for (const a of ['vgg16', 'resnet50', 'inception', 'efficientnet']) expect([r(a).imgSize, r(a).mode]).toEqual([256, 'finetune']);
+  });
+
+  it('--weights applies only to pretrained bases outside scratch mode; --val-split not with folds', () => {
+    expect(() => resolveTrainOptions({ data: '/d', arch: 'tinyvgg', weights: 'imagenet' }, '/tmp')).toThrow(/--weights applies to the pretrained bases.*tinyvgg --mode scratch/);
+    expect(() => resolveTrainOptions({ data: '/d', arch: 'vgg16', mode: 'scratch', weights: '/w.h5' }, '/tmp')).toThrow(/vgg16 --mode scratch starts from random init/);
+    expect(resolveTrainOptions({ data: '/d', arch: 'tinyvgg', weights: 'none' }, '/tmp').weights).toBe('none');
+    expect(resolveTrainOptions({ data: '/d', arch: 'vgg16', mode: 'extract', weights: 'imagenet' }, '/tmp').weights).toBe('imagenet');
+    expect(() => resolveTrainOptions({ data: '/d', valSplit: 0.1, fold: { k: 1, folds: 3 } }, '/tmp')).toThrow(/--val-split does not apply with --folds/);
+    expect(resolveTrainOptions({ data: '/d', fold: { k: 1, folds: 3 } }, '/tmp').valSplit).toBe(0);
   });
 });
 

@@ -2,7 +2,7 @@ import { promises as fs } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { createRunFolder, discardRunFolder, finalizeRunFolder, isCompleteRun, writeRunJson } from '../src/run-folder';
+import { createRunFolder, discardRunFolder, finalizeRunFolder, isCompleteRun, listRunDirs, readRun, RUN_FILES, writeRunJson } from '../src/run-folder';
 
 describe('run folders', () => {
   it('builds the run under .tmp-<id> and only shows it under its name once finalised', async () => {
@@ -28,5 +28,23 @@ describe('run folders', () => {
     await discardRunFolder(a);
     await discardRunFolder(b);
     expect(await fs.readdir(out)).toEqual([]);
+  });
+
+  it('reads runs back, turning missing or broken files into problems instead of errors', async () => {
+    const out = await fs.mkdtemp(path.join(os.tmpdir(), 'runs-'));
+    const run = await createRunFolder(out, 'tinyvgg', 'scratch');
+    await writeRunJson(run, RUN_FILES.config, { runId: run.runId });
+    await fs.writeFile(path.join(run.tmpDir, RUN_FILES.history), '{oops');
+    await fs.mkdir(path.join(out, '.hidden'));
+    expect(await listRunDirs(out)).toEqual([run.tmpDir]);
+    expect(await listRunDirs(path.join(out, 'none'))).toEqual([]);
+    const info = await readRun(run.tmpDir);
+    expect(info.runId).toBe(run.runId);
+    expect(info.status).toBe('incomplete');
+    expect(info.problems[0]).toMatch(/^unfinished/);
+    expect(info.problems).toContain('missing metrics.json');
+    expect(info.problems).toContain('missing model/classifier.json');
+    expect(info.problems.some((p) => p.includes(`${RUN_FILES.history} is not valid JSON`))).toBe(true);
+    expect(info.history).toBeUndefined();
   });
 });

@@ -4,7 +4,7 @@ import path from 'node:path';
 import { promisify } from 'node:util';
 import { beforeAll, describe, expect, it } from 'vitest';
 import * as tf from '@tensorflow/tfjs-core';
-import { repoRoot } from '@parts/data';
+import { repoRoot } from '@parts/cli';
 import { disposeClassifier, loadClassifier } from '@parts/models';
 import { predictFiles, train } from '../src/index';
 import { demoWorkspace, QUICK_TRAIN } from './fixtures';

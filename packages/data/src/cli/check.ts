@@ -3,7 +3,8 @@
 import { SingleBar, Presets } from 'cli-progress';
 import { Command } from 'commander';
 import { checkDataset, formatDatasetReport } from '../check';
-import { dataOrDemo, num, runCli } from '../cli-kit';
+import { num, runCli } from '@parts/cli';
+import { dataOrDemo } from '../demo-data';
 import { listDataset } from '../list';
 
 const program = new Command('data:check')

@@ -1,9 +1,8 @@
 #!/usr/bin/env tsx
 // pnpm dataset:demo [--out datasets/demo] [--seed N] [--train-per-class N] [--test-per-class N] [--width W] [--height H]
 import { Command } from 'commander';
-import { int, runCli } from '../cli-kit';
+import { defaultDemoDir, int, resolveUserPath, runCli } from '@parts/cli';
 import { generateDemoDataset } from '../demo';
-import { defaultDemoDir, resolveUserPath } from '../paths';
 
 const program = new Command('dataset:demo')
   .description('Generate the embedded demo dataset: photo-like pictures of a big and a small bolt, deterministic from the seed.')

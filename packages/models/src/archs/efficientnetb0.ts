@@ -147,6 +147,8 @@ export const efficientnetb0: ArchSpec = {
   preprocess: 'none',
   defaultImgSize: 256,
   minImgSize: EFFICIENTNETB0_MIN_SIZE,
+  modes: ['extract', 'finetune'],
+  defaultMode: 'finetune',
   // The study unfreezes the last 17 layers.
   finetuneDefault: { lastLayers: 17 },
   weights: { url: WEIGHTS_URL_NOTOP, md5: WEIGHTS_MD5_NOTOP, fileName: 'efficientnetb0_notop.h5' },

@@ -142,6 +142,8 @@ export const inceptionv3: ArchSpec = {
   preprocess: 'tf',
   defaultImgSize: 256,
   minImgSize: INCEPTIONV3_MIN_SIZE,
+  modes: ['extract', 'finetune'],
+  defaultMode: 'finetune',
   // The study unfreezes the last 17 layers.
   finetuneDefault: { lastLayers: 17 },
   weights: {

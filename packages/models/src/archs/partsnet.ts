@@ -1,5 +1,5 @@
 /**
- * PartsNet: a compact CNN for training from scratch on a few hundred photos (issue 7).
+ * PartsNet: a compact CNN for training from scratch on a few hundred photos.
  *
  * Conv-BN-ReLU blocks with 'same' padding, a stride-2 stem and max-pools, widths 24-32-64-128-256,
  * then GlobalAveragePooling, dropout and the output layer (1 sigmoid unit for 2 classes, else
@@ -86,5 +86,20 @@ export const partsnet: ArchSpec = {
   preprocess: 'rescale01',
   defaultImgSize: 128,
   minImgSize: PARTSNET_MIN_SIZE,
+  modes: ['scratch'],
+  defaultMode: 'scratch',
+  // The from-scratch recipe measured in docs/accuracy.md: contain letterbox, size-preserving
+  // augmentation, cosine learning rate with warm-up, weight decay and label smoothing.
+  recipe: {
+    fit: 'contain',
+    augment: 'size-preserving',
+    epochs: 40,
+    patience: 0,
+    lrSchedule: 'cosine',
+    warmupEpochs: 3,
+    lr: 2e-3,
+    weightDecay: 1e-4,
+    labelSmoothing: 0.1,
+  },
   buildModel: (o) => buildPartsNet(o),
 };

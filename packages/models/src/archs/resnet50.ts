@@ -74,6 +74,8 @@ export const resnet50: ArchSpec = {
   preprocess: 'caffe',
   defaultImgSize: 256,
   minImgSize: RESNET50_MIN_SIZE,
+  modes: ['extract', 'finetune'],
+  defaultMode: 'finetune',
   // The study unfreezes the last 10 layers (conv5_block3's second half).
   finetuneDefault: { lastLayers: 10 },
   weights: { url: WEIGHTS_URL_NOTOP, md5: WEIGHTS_MD5_NOTOP, fileName: 'resnet50_weights_tf_dim_ordering_tf_kernels_notop.h5' },

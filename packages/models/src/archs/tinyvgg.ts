@@ -41,5 +41,7 @@ export const tinyvgg: ArchSpec = {
   preprocess: 'rescale01',
   defaultImgSize: 256,
   minImgSize: TINYVGG_MIN_SIZE,
+  modes: ['scratch'],
+  defaultMode: 'scratch',
   buildModel: buildTinyVgg,
 };

@@ -52,6 +52,8 @@ export const vgg16: ArchSpec = {
   preprocess: 'caffe',
   defaultImgSize: 256,
   minImgSize: VGG16_MIN_SIZE,
+  modes: ['extract', 'finetune'],
+  defaultMode: 'finetune',
   // The study fine-tunes block 5: base.layers[15:] (block5_conv1 .. block5_pool).
   finetuneDefault: { fromLayer: 15 },
   weights: { url: WEIGHTS_URL_NOTOP, md5: WEIGHTS_MD5_NOTOP, fileName: 'vgg16_weights_tf_dim_ordering_tf_kernels_notop.h5' },

@@ -4,7 +4,8 @@ import { existsSync } from 'node:fs';
 import { Command } from 'commander';
 import * as tf from '@tensorflow/tfjs-core';
 import { initBackend, tuneWebGPUKernels } from '@parts/backend';
-import { ensureDemoDataset, int, num, repoRoot, resolveUserPath, runCli } from '@parts/data';
+import { ensureDemoDataset } from '@parts/data';
+import { int, num, repoRoot, resolveUserPath, runCli } from '@parts/cli';
 import { listArchs } from '@parts/models';
 import { benchDecode, benchModel, formatBench, type BenchRecord } from '../bench';
 

@@ -1,7 +1,7 @@
 #!/usr/bin/env tsx
 import { Command, Option } from 'commander';
 import { BACKEND_NAMES, initBackend } from '@parts/backend';
-import { resolveUserPath, runCli, servedModelDir } from '@parts/data';
+import { resolveUserPath, runCli, servedModelDir } from '@parts/cli';
 import { disposeClassifier, loadClassifier } from '@parts/models';
 import { expandInputs, predictFiles } from '../predict';
 

@@ -2,19 +2,20 @@
 import { Command, Option } from 'commander';
 import { crossValidate, formatCvResult } from '../cross-validate';
 import { foldCount } from './folds-option';
-import { getArch } from '@parts/models';
+import { canonicalTrainMode, getArch, listArchs, TRAIN_MODE_ALIASES, TRAIN_MODES, type ArchSpec } from '@parts/models';
 import { BACKEND_NAMES } from '@parts/backend';
-import { dataOrDemo, int, num, resolveUserPath, runCli } from '@parts/data';
-import { ARCH_RECIPES, DEFAULT_ARCH, train, TRAIN_DEFAULTS } from '../index';
+import { dataOrDemo } from '@parts/data';
+import { int, num, resolveUserPath, runCli } from '@parts/cli';
+import { DEFAULT_ARCH, train, TRAIN_DEFAULTS } from '../index';
 
 const program = new Command('train')
   .description('Train an image classifier and write a run folder (config, history, model, metrics).')
-  .option('--arch <name>', `architecture (${DEFAULT_ARCH}, tinyvgg, vgg16, resnet50, inception, efficientnet); default ${DEFAULT_ARCH} with its recipe: ${recipeText(DEFAULT_ARCH)}`)
-  .addOption(new Option('--mode <mode>', 'training mode (default: finetune for the pretrained bases, scratch otherwise)').choices(['scratch', 'extract', 'feature-extraction', 'finetune']))
+  .option('--arch <name>', `architecture (${archNames()}); default ${DEFAULT_ARCH} with its recipe: ${recipeText(DEFAULT_ARCH)}`)
+  .addOption(new Option('--mode <mode>', `training mode (default: the arch's: ${defaultModes()})`).choices([...TRAIN_MODES, ...Object.keys(TRAIN_MODE_ALIASES)]))
   .option('--data <dir>', 'dataset root <root>/<split>/<class>/<image> (default: the demo dataset, generated if missing)')
   .option('--epochs <n>', `maximum epochs (default ${TRAIN_DEFAULTS.epochs}, or the arch's recipe)`, int)
   .option('--batch-size <n>', `batch size (default ${TRAIN_DEFAULTS.batchSize})`, int)
-  .option('--img-size <n>', `input size in pixels (square; default ${TRAIN_DEFAULTS.imgSize}, or the arch's recipe)`, int)
+  .option('--img-size <n>', `input size in pixels (square; default the arch's: ${defaultSizes()})`, int)
   .option('--lr <x>', `learning rate (default ${TRAIN_DEFAULTS.lr}, or the arch's recipe)`, num)
   .option('--seed <n>', `random seed (default ${TRAIN_DEFAULTS.seed})`, int)
   .option('--val-split <f>', `fraction of train held out for validation/early stopping (default ${TRAIN_DEFAULTS.valSplit})`, num)
@@ -36,25 +37,41 @@ const program = new Command('train')
   .option('--skip-bad', 'skip unreadable images instead of stopping')
   .option('--quiet', 'no progress output');
 
+// Help text from the architecture registry, so a registered architecture shows up here.
+function archNames(): string {
+  const names = listArchs().map((a) => a.name);
+  return [DEFAULT_ARCH, ...names.filter((n) => n !== DEFAULT_ARCH)].join(', ');
+}
+
 function recipeText(arch: string): string {
-  return Object.entries(ARCH_RECIPES[arch] ?? {})
+  const spec = getArch(arch);
+  return Object.entries({ imgSize: spec.defaultImgSize, ...spec.recipe })
     .map(([k, v]) => `${k}=${String(v)}`)
     .join(', ');
 }
 
+/** "x for a, b; y for c": architectures grouped by a value of their spec. */
+function groupedBy(value: (spec: ArchSpec) => string): string {
+  const groups = new Map<string, string[]>();
+  for (const a of listArchs()) groups.set(value(a), [...(groups.get(value(a)) ?? []), a.name]);
+  return [...groups].map(([v, names]) => `${v} for ${names.join(', ')}`).join('; ');
+}
+
+function defaultModes(): string {
+  return groupedBy((a) => a.defaultMode);
+}
+
+function defaultSizes(): string {
+  return groupedBy((a) => `${a.defaultImgSize}`);
+}
+
 runCli(program, async (o) => {
-  const spec = getArch(o.arch ?? DEFAULT_ARCH);
-  const mode = o.mode === 'feature-extraction' ? 'extract' : (o.mode ?? (spec.pretrained ? 'finetune' : 'scratch'));
-  if (o.weights !== undefined && o.weights !== 'none' && (mode === 'scratch' || !spec.pretrained)) {
-    throw new Error(`--weights applies to the pretrained bases in extract or finetune mode; ${spec.name} --mode ${mode} starts from random init`);
-  }
-  if (o.folds !== undefined && o.valSplit !== undefined) {
-    throw new Error('--val-split does not apply with --folds: each fold is the validation split of its run');
-  }
+  // Defaults and the rules between options (--weights, --folds with --val-split) are
+  // resolveTrainOptions's: train() and crossValidate() apply them.
   const data = await dataOrDemo(o.data);
   const opts = {
     arch: o.arch,
-    mode,
+    mode: o.mode === undefined ? undefined : canonicalTrainMode(o.mode),
     data,
     epochs: o.epochs,
     batchSize: o.batchSize,

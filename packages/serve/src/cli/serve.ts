@@ -1,7 +1,7 @@
 import { Command, InvalidArgumentError } from 'commander';
 import { BACKEND_NAMES, type BackendName } from '@parts/backend';
-import { cliArgv, intAtLeast, resolveUserPath, servedModelDir } from '@parts/data';
-import { createServer, defaultWorkers } from './server';
+import { cliArgv, intAtLeast, resolveUserPath, servedModelDir } from '@parts/cli';
+import { createServer, defaultWorkers } from '../server';
 
 const program = new Command('serve')
   .description('Serve the promoted classifier: upload page at /, JSON API at /api/predict')

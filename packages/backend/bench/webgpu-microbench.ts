@@ -6,10 +6,10 @@ import { writeFileSync } from 'node:fs';
 import * as tf from '@tensorflow/tfjs-core';
 import { backend_util, BatchMatMul, Conv2D, Conv2DBackpropFilter, Conv2DBackpropInput } from '@tensorflow/tfjs-core';
 import { initForBench } from './init-backend';
-import { runConvGemm, runSplitKMatMul, type ConvGemmOp } from '../../backend/src/webgpu/kernels/conv-gemm';
-import { stockWebGPUKernel } from '../../backend/src/webgpu/kernels/register';
-import { parseVariant } from '../../backend/src/webgpu/kernels/kernel-choice';
-import { winogradUnfit } from '../../backend/src/webgpu/kernels/winograd';
+import { runConvGemm, runSplitKMatMul, type ConvGemmOp } from '../src/webgpu/kernels/conv-gemm';
+import { stockWebGPUKernel } from '../src/webgpu/kernels/register';
+import { parseVariant } from '../src/webgpu/kernels/kernel-choice';
+import { winogradUnfit } from '../src/webgpu/kernels/winograd';
 
 const args = process.argv.slice(2);
 const jsonAt = args.indexOf('--json');

@@ -3,12 +3,12 @@
 import path from 'node:path';
 import { Command, Option } from 'commander';
 import { BACKEND_NAMES, initBackend } from '@parts/backend';
-import { runCli } from '@parts/data';
-import { evaluateRuns } from './pipeline';
-import { writeReport } from './report';
-import { promoteBest } from './promote';
-import { checkAgainstBaseline, readBaseline } from './check';
-import { collect, fromRepo, resolveUserPath } from './cli-common';
+import { runCli } from '@parts/cli';
+import { evaluateRuns } from '../pipeline';
+import { writeReport } from '../report';
+import { promoteBest } from '../promote';
+import { checkAgainstBaseline, readBaseline } from '../check';
+import { collect, fromRepo, resolveUserPath } from './common';
 
 const program = new Command('evaluate')
   .description('Evaluate run folders on a dataset split, write reports/<timestamp>/ (index.html, report.md, leaderboard.json), optionally promote the best run and check accuracy against a baseline.')

@@ -7,12 +7,12 @@ import { existsSync } from 'node:fs';
 import path from 'node:path';
 import { Command, Option } from 'commander';
 import { BACKEND_NAMES, initBackend } from '@parts/backend';
-import { runCli } from '@parts/data';
-import { EVALUATION_JSON, evaluateRun, readEvaluation } from './evaluation';
-import { listRunDirs } from './runs';
-import { promoteBest, promoteEvaluated, rollback } from './promote';
-import type { ReportRun } from './leaderboard';
-import { fromRepo, resolveUserPath } from './cli-common';
+import { runCli } from '@parts/cli';
+import { EVALUATION_JSON, evaluateRun, readEvaluation } from '../evaluation';
+import { listRunDirs } from '@parts/train';
+import { promoteBest, promoteEvaluated, rollback } from '../promote';
+import type { ReportRun } from '../leaderboard';
+import { fromRepo, resolveUserPath } from './common';
 
 const program = new Command('promote')
   .description(

@@ -2,7 +2,7 @@
 // other tfjs backend by name. Returns a one-line description.
 import * as tf from '@tensorflow/tfjs-core';
 import '@parts/backend';
-import { setupWebGPU } from '../../backend/src/webgpu/index';
+import { setupWebGPU } from '../src/webgpu/index';
 
 export async function initForBench(name: string): Promise<string> {
   let desc = name;

@@ -1,6 +1,6 @@
 import * as tf from '@tensorflow/tfjs-core';
 import '@parts/backend';
-import { setupWebGPU } from '../../backend/src/webgpu/index';
+import { setupWebGPU } from '../src/webgpu/index';
 const d = await setupWebGPU();
 console.log(d);
 await tf.setBackend('webgpu'); await tf.ready();

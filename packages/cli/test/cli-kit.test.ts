@@ -1,7 +1,7 @@
 import path from 'node:path';
-import { afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { InvalidArgumentError } from 'commander';
-import { dataOrDemo, int, intAtLeast, num, numAtLeast, positiveInt, repoRoot, servedModelDir } from '../src/index';
+import { int, intAtLeast, num, numAtLeast, positiveInt, repoRoot, servedModelDir } from '../src/index';
 
 describe('cli-kit argument parsers', () => {
   it('int takes any integer and names the bad value', () => {
@@ -33,18 +33,7 @@ describe('cli-kit argument parsers', () => {
   });
 });
 
-describe('cli-kit paths', () => {
-  const initCwd = process.env.INIT_CWD;
-  afterEach(() => {
-    if (initCwd === undefined) delete process.env.INIT_CWD;
-    else process.env.INIT_CWD = initCwd;
-  });
-
-  it('dataOrDemo resolves a given --data against the folder the user ran pnpm from', async () => {
-    process.env.INIT_CWD = '/some/where';
-    expect(await dataOrDemo('photos')).toBe(path.resolve('/some/where', 'photos'));
-  });
-
+describe('workspace paths', () => {
   it('servedModelDir is packages/serve/model in the repo', () => {
     expect(servedModelDir()).toBe(path.join(repoRoot(), 'packages', 'serve', 'model'));
   });

@@ -3,9 +3,10 @@ import path from 'node:path';
 import autocannon from 'autocannon';
 import { Command } from 'commander';
 import { initBackend, type BackendName } from '@parts/backend';
-import { cliArgv, decodeImage, numAtLeast, repoRoot, resolveUserPath, servedModelDir } from '@parts/data';
+import { decodeImage } from '@parts/data';
+import { cliArgv, numAtLeast, repoRoot, resolveUserPath, servedModelDir } from '@parts/cli';
 import { classify, disposeClassifier, loadClassifier } from '@parts/models';
-import { createServer, defaultWorkers } from './server';
+import { createServer, defaultWorkers } from '../server';
 
 /**
  * `pnpm bench:serve`: a bounded load run against the service on loopback with one image,

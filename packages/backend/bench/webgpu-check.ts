@@ -2,7 +2,7 @@
 // convolution kernels and again with the other inner loops (vec4, register prefetch) and wide tiles (the A/B candidates, so
 // a faster variant is known to be correct on that GPU before it becomes the default). Exit 1 on failure.
 import { initForBench } from './init-backend';
-import { CONV_CASES, checkConvCase, runNumericCheck } from '../../backend/src/webgpu/numeric-check';
+import { CONV_CASES, checkConvCase, runNumericCheck } from './numeric-check';
 
 const desc = await initForBench('webgpu');
 console.log(`numeric check on ${desc} (kernels=${process.env.PARTS_WEBGPU_KERNELS ?? 'all'})`);

@@ -3,10 +3,11 @@
 // EfficientNet × extract and finetune) → evaluation → report → promotion of the best run.
 import { Command, InvalidArgumentError, Option } from 'commander';
 import { BACKEND_NAMES } from '@parts/backend';
-import { dataOrDemo, int, positiveInt, runCli } from '@parts/data';
-import { runStudy, STUDY_GRID } from './study';
-import type { GridCell } from './study';
-import { fromRepo, resolveUserPath } from './cli-common';
+import { dataOrDemo } from '@parts/data';
+import { int, positiveInt, runCli } from '@parts/cli';
+import { runStudy, STUDY_GRID } from '../study';
+import type { GridCell } from '../study';
+import { fromRepo, resolveUserPath } from './common';
 
 function parseGrid(v: string): GridCell[] {
   return v.split(',').map((s) => {

@@ -7,12 +7,12 @@ import { backend_util } from '@tensorflow/tfjs-core';
 import '@tensorflow/tfjs-layers';
 // The reference backend.
 import '@tensorflow/tfjs-backend-cpu';
-import { convBiasRelu, convBiasReluAvailable } from './conv-bias-relu';
-import { createAdam, fusedAdamAvailable } from './fused-adam';
-import { fusedBatchNormTrain, fusedBatchNormTrainAvailable } from './batch-norm-train';
-import { WINOGRAD_CANDIDATES, WINOGRAD_FILTER_GRAD_CANDIDATES } from './autotune';
-import { parseVariant } from './kernels/kernel-choice';
-import { winogradUnfit } from './kernels/winograd';
+import { convBiasRelu, convBiasReluAvailable } from '../src/webgpu/conv-bias-relu';
+import { createAdam, fusedAdamAvailable } from '../src/webgpu/fused-adam';
+import { fusedBatchNormTrain, fusedBatchNormTrainAvailable } from '../src/webgpu/batch-norm-train';
+import { WINOGRAD_CANDIDATES, WINOGRAD_FILTER_GRAD_CANDIDATES } from '../src/webgpu/autotune';
+import { parseVariant } from '../src/webgpu/kernels/kernel-choice';
+import { winogradUnfit } from '../src/webgpu/kernels/winograd';
 
 export interface ConvCase {
   name: string;

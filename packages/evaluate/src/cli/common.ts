@@ -1,6 +1,6 @@
-// Bits only evaluate's CLIs share; the workspace-wide ones (runCli, parsers) are in @parts/data's cli-kit.
+// Bits only evaluate's CLIs share; the workspace-wide ones (runCli, parsers, paths) are in @parts/cli.
 import path from 'node:path';
-import { repoRoot, resolveUserPath } from '@parts/data';
+import { repoRoot, resolveUserPath } from '@parts/cli';
 
 export { resolveUserPath };
 

@@ -1,0 +1,36 @@
+// Running a thin CLI: argv as pnpm passes it, one-line errors, the exit code.
+import type { Command } from 'commander';
+
+/**
+ * process.argv without the `--` separator that `pnpm <script> -- --flag` passes through, so both
+ * `pnpm train --epochs 5` and `pnpm train -- --epochs 5` work.
+ */
+export function cliArgv(argv: string[] = process.argv): string[] {
+  return argv.filter((a, i) => !(i === 2 && a === '--'));
+}
+
+export interface RunCliOptions {
+  /** Start of the one-line error message (default 'error', like commander's own errors). */
+  errorPrefix?: string;
+}
+
+/**
+ * Parses argv (a leading `--` from `pnpm x -- --flag` dropped) and runs `main` with the options and
+ * positional arguments. Exits with main's number (0 if none); an error prints as one line
+ * (`<prefix>: <message>`, the stack too with DEBUG set) and exits 1.
+ */
+export function runCli(
+  program: Command,
+  main: (opts: any, args: string[]) => Promise<number | void>,
+  { errorPrefix = 'error' }: RunCliOptions = {},
+): void {
+  program.parse(cliArgv());
+  main(program.opts(), program.args).then(
+    (code) => process.exit(typeof code === 'number' ? code : 0),
+    (e: Error) => {
+      process.stderr.write(`${errorPrefix}: ${e.message}\n`);
+      if (process.env.DEBUG) process.stderr.write(`${e.stack}\n`);
+      process.exit(1);
+    },
+  );
+}

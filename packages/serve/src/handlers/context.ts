@@ -1,0 +1,43 @@
+// What the request handlers share: the model host, the limits, the counters and how to answer.
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { EngineStats } from '../engine';
+import type { ModelHost } from '../model-host';
+
+export interface ServerStats {
+  /** Requests admitted and not yet answered (reading, decoding, queued or predicting). */
+  active: number;
+  /** Admitted requests allowed at once: slots + queueLimit. */
+  admitLimit: number;
+  rejectedBusy: number;
+  served: number;
+  engine: EngineStats | null;
+}
+
+export interface Limits {
+  maxBytes: number;
+  maxPixels: number;
+  maxFiles: number;
+  queueLimit: number;
+}
+
+/** Mutable state of one server, changed by the handlers and by close(). */
+export interface Counters {
+  active: number;
+  rejectedBusy: number;
+  served: number;
+  closing: boolean;
+}
+
+export interface HandlerContext {
+  host: ModelHost;
+  limits: Limits;
+  counters: Counters;
+  /** When each model (by id) went into service. */
+  loadedAt: Map<string, string>;
+  /** Admitted requests allowed at once: the engine's slots + queueLimit. */
+  admitLimit(): number;
+  stats(): Promise<ServerStats>;
+  sendJson(req: IncomingMessage, res: ServerResponse, status: number, body: unknown, headers?: Record<string, string>): void;
+}
+
+export type Handler = (ctx: HandlerContext, req: IncomingMessage, res: ServerResponse, started: number) => Promise<void> | void;

@@ -1,0 +1,31 @@
+// GET /api/model, /api/stats, /healthz, /readyz: what is served and whether it can answer.
+import type { ModelInfo } from '../model-source';
+import { notReady } from '../respond';
+import type { Handler, HandlerContext } from './context';
+
+function modelCard(ctx: HandlerContext, info: ModelInfo) {
+  const { meta: _meta, ...rest } = info;
+  return { ...rest, loadedAt: ctx.loadedAt.get(info.id) };
+}
+
+export const serveModel: Handler = (ctx, req, res) => {
+  const info = ctx.host.current?.info;
+  if (!info) throw notReady();
+  ctx.sendJson(req, res, 200, modelCard(ctx, info));
+};
+
+export const serveStats: Handler = async (ctx, req, res) => {
+  ctx.sendJson(req, res, 200, await ctx.stats());
+};
+
+export const serveHealth: Handler = (ctx, req, res) => {
+  ctx.sendJson(req, res, 200, { status: 'ok', uptimeS: Math.round(process.uptime()) });
+};
+
+export const serveReady: Handler = (ctx, req, res) => {
+  const { host, counters } = ctx;
+  const info = host.current?.info;
+  const down = host.current?.downReason;
+  if (host.ready && info && !counters.closing && !down) ctx.sendJson(req, res, 200, { ready: true, model: info.id });
+  else ctx.sendJson(req, res, 503, { ready: false, reason: counters.closing ? 'shutting down' : (down ?? 'model not loaded yet') });
+};

@@ -1,0 +1,45 @@
+// The route table of the server and the dispatch from a request to its handler.
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import { HttpError } from './errors';
+import type { Handler, HandlerContext } from './handlers/context';
+import { servePage } from './handlers/page';
+import { predict } from './handlers/predict';
+import { serveHealth, serveModel, serveReady, serveStats } from './handlers/status';
+
+export interface Route {
+  methods: string[];
+  handle: Handler;
+}
+
+const READ = ['GET', 'HEAD'];
+
+export const ROUTES: Readonly<Record<string, Route>> = {
+  '/': { methods: READ, handle: servePage },
+  '/api/predict': { methods: ['POST'], handle: predict },
+  '/api/model': { methods: READ, handle: serveModel },
+  '/api/stats': { methods: READ, handle: serveStats },
+  '/healthz': { methods: READ, handle: serveHealth },
+  '/readyz': { methods: READ, handle: serveReady },
+};
+
+/** Runs the handler of the request's path; throws HttpError 404/405 for unknown paths and methods. */
+export async function dispatch(ctx: HandlerContext, req: IncomingMessage, res: ServerResponse, started: number): Promise<void> {
+  let pathname: string;
+  try {
+    pathname = new URL(req.url ?? '/', 'http://localhost').pathname;
+  } catch {
+    pathname = '';
+  }
+  if (pathname === '/favicon.ico') {
+    res.writeHead(204).end();
+    return;
+  }
+  const route = ROUTES[pathname] as Route | undefined;
+  if (!route) throw new HttpError(404, 'not-found', `no such path: ${pathname}`);
+  if (!route.methods.includes(req.method ?? '')) {
+    throw new HttpError(405, 'method-not-allowed', `${req.method} is not allowed on ${pathname}; use ${route.methods.join(' or ')}`, {
+      Allow: route.methods.join(', '),
+    });
+  }
+  await route.handle(ctx, req, res, started);
+}
