@@ -107,7 +107,8 @@ fetch() {
 }
 
 if [[ -z "${VK_DRIVER_FILES:-}" ]]; then
-  if [[ ! -f "$ROOT/ok" ]] && ! fetch; then
+  # (A cache from an older version of this script, without libdir, is fetched again.)
+  if [[ ! -f "$ROOT/ok" || ! -f "$ROOT/libdir" ]] && ! fetch; then
     echo "test-webgpu: SKIPPED (the WebGPU kernel tests did not run) because lavapipe could not be fetched: $why"
     exit 0
   fi
