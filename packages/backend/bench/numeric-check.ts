@@ -125,20 +125,24 @@ function backpropFilter(x: tf.Tensor4D, dy: tf.Tensor4D, c: ConvCase): tf.Tensor
   return tf.grad((w: tf.Tensor) => tf.sum(tf.mul(tf.conv2d(x, w as tf.Tensor4D, c.strides, c.pad), dy)))(tf.zeros(c.filter));
 }
 
+/** The cases checkWinograd runs: the 3×3 stride-1 conv cases plus one at a realistic size (many workgroups, partial tiles, split K). */
+export const WINOGRAD_CASES: ConvCase[] = [
+  ...CONV_CASES.filter((c) => c.filter[0] === 3 && c.filter[1] === 3 && c.strides === 1 && (c.dilations ?? 1) === 1),
+  { name: '3x3 s1 same 50->50 at 27x21', x: [2, 27, 21, 50], filter: [3, 3, 50, 50], strides: 1, pad: 'same' },
+];
+
 /**
  * Every Winograd variant (WINOGRAD_CANDIDATES) the device can run, forced through PARTS_CONV_TILES
  * on the 3×3 stride-1 cases plus one at a realistic size (many workgroups, partial tiles, split K):
  * forward and input gradient against cpu, and the filter gradient's F(3×3, 2×2) kernel. Variants needing more workgroup memory than the device
- * allows are listed as skipped in the result's name.
+ * allows are listed as skipped in the result's name. `candidates` (all of WINOGRAD_CANDIDATES by default) lets a test
+ * check one variant at a time, on the same inputs.
  */
-export async function checkWinograd(gpu: string, seed: number, tol = 1e-4): Promise<CheckResult> {
-  const cases: ConvCase[] = [
-    ...CONV_CASES.filter((c) => c.filter[0] === 3 && c.filter[1] === 3 && c.strides === 1 && (c.dilations ?? 1) === 1),
-    { name: '3x3 s1 same 50->50 at 27x21', x: [2, 27, 21, 50], filter: [3, 3, 50, 50], strides: 1, pad: 'same' },
-  ];
+export async function checkWinograd(gpu: string, seed: number, tol = 1e-4, candidates: string[] = WINOGRAD_CANDIDATES): Promise<CheckResult> {
+  const cases = WINOGRAD_CASES;
   const limits = (tf.engine().findBackend(gpu) as unknown as { device?: GPUDevice }).device?.limits;
-  const variants = WINOGRAD_CANDIDATES.filter((v) => limits && !winogradUnfit(parseVariant(v).winograd!, limits));
-  const skipped = WINOGRAD_CANDIDATES.filter((v) => !variants.includes(v));
+  const variants = candidates.filter((v) => limits && !winogradUnfit(parseVariant(v).winograd!, limits));
+  const skipped = candidates.filter((v) => !variants.includes(v));
   const saved = process.env.PARTS_CONV_TILES;
   const errors: Record<string, number> = {};
   try {

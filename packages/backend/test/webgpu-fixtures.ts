@@ -17,6 +17,19 @@ export function webgpuForTests(what: string): Promise<WebGPUAdapterDescription |
   });
 }
 
+/**
+ * The timeout of a WebGPU test, from its work rather than from one machine's speed. On lavapipe
+ * (CI's software Vulkan driver) LLVM compiles every new pipeline and the CPU runs it, and the cpu
+ * backend computes every reference: the first test to meet a pipeline can take minutes on a loaded
+ * 2-core machine. `checks` counts the test's comparisons with cpu (one op of one case: a forward
+ * pass, an input gradient, ...; a small model's training step counts 5); each gets a minute, plus two
+ * for start-up. A slower machine makes a test slower, never failed; the timeout only catches a hang.
+ */
+export const WEBGPU_CHECK_MS = 60_000;
+export function webgpuTimeout(checks: number): number {
+  return 120_000 + checks * WEBGPU_CHECK_MS;
+}
+
 /** As many tensors in `got` as in `ref`, each within `tol` of its reference in relative L2 error (‖got − ref‖ / ‖ref‖). */
 export function expectCloseL2(got: Float32Array[], ref: Float32Array[], tol: number): void {
   expect(got).toHaveLength(ref.length);

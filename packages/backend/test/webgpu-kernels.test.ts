@@ -5,17 +5,53 @@
 import { mkdtempSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, afterEach, beforeEach, describe, expect, it } from 'vitest';
 import * as tf from '@tensorflow/tfjs-core';
 import type { WebGPUBackend } from '@tensorflow/tfjs-backend-webgpu';
 import { initKernelTuning, kernelRevision, loadTuneCache, TUNE_CANDIDATES, tuneShape, tuneWebGPUKernels, WINOGRAD_CANDIDATES, WINOGRAD_FILTER_GRAD_CANDIDATES } from '../src/webgpu/autotune';
 import { convFlops, convShapeKey, formatVariant, DEFAULT_KERNELS, resetKernelChoices, usedKernels } from '../src/webgpu/kernels/kernel-choice';
 import { convBiasRelu, createAdam, setupWebGPU } from '../src/webgpu/index';
 import { registerWebGPUKernels } from '../src/webgpu/kernels/register';
-import { CONV_CASES, DEPTHWISE_CASES, checkConvCase, checkDepthwiseCase, checkBatchNormTrain, checkConvBiasRelu, checkWinograd, checkFusedAdam, checkFusedConv, checkMatMuls, checkSmallNet, checkSums, type CheckResult } from '../bench/numeric-check';
-import { webgpuForTests } from './webgpu-fixtures';
+import { CONV_CASES, DEPTHWISE_CASES, WINOGRAD_CASES, checkConvCase, checkDepthwiseCase, checkBatchNormTrain, checkConvBiasRelu, checkWinograd, checkFusedAdam, checkFusedConv, checkMatMuls, checkSmallNet, checkSums, type CheckResult } from '../bench/numeric-check';
+import { webgpuForTests, webgpuTimeout, WEBGPU_CHECK_MS } from './webgpu-fixtures';
 
 const adapter = await webgpuForTests('webgpu kernel tests');
+
+// Each test starts from the same state, whatever ran before it (or is still running: a test that
+// timed out keeps going in the background, and its kernels and environment would leak into the
+// next one). Before each test: the previous test's body has settled and the GPU queue is idle; the
+// kernel overrides of the environment are cleared (the tests that need one set it themselves); the
+// kernel choices, the tuning state and the cache file are those of an untuned process; the
+// backend is webgpu.
+const KERNEL_ENV = ['PARTS_CONV_TILES', 'PARTS_CONV_CORE'] as const;
+const savedEnv = Object.fromEntries(KERNEL_ENV.map((k) => [k, process.env[k]]));
+let running: Promise<unknown> = Promise.resolve();
+
+/** A GPU test whose body the next test waits for (see above); `checks` sizes its timeout (webgpuTimeout). */
+function gpuIt(name: string, checks: number, body: () => Promise<void>): void {
+  it(name, () => {
+    const p = body();
+    running = p.catch(() => undefined);
+    return p;
+  }, webgpuTimeout(checks));
+}
+
+beforeEach(async () => {
+  await running;
+  if (!adapter) return;
+  for (const k of KERNEL_ENV) delete process.env[k];
+  resetKernelChoices();
+  initKernelTuning(adapter, { PARTS_WEBGPU_AUTOTUNE: '0' });
+  expect(await tf.setBackend('webgpu')).toBe(true);
+  await (tf.backend() as unknown as WebGPUBackend).device.queue.onSubmittedWorkDone();
+}, 60 * WEBGPU_CHECK_MS); // the wait for a timed-out test's leftover work
+
+afterAll(() => {
+  for (const k of KERNEL_ENV) {
+    if (savedEnv[k] === undefined) delete process.env[k];
+    else process.env[k] = savedEnv[k];
+  }
+});
 
 /** Every relative error of a check below `tol`, each reported under its own name. */
 function expectBelow(r: CheckResult, tol: number, prefix?: string): void {
@@ -29,14 +65,14 @@ describe.skipIf(!adapter)('webgpu kernels vs cpu', () => {
   });
 
   for (const c of CONV_CASES) {
-    it(`conv ${c.name}: forward and both gradients match cpu`, async () => {
+    gpuIt(`conv ${c.name}: forward and both gradients match cpu`, 3, async () => {
       await tf.setBackend('webgpu');
       const r = await checkConvCase(c, 'webgpu', 17);
       expectBelow(r, 1e-4, c.name);
     });
   }
 
-  it('untuned shapes run the defaults: Winograd for 3×3 stride-1 convolutions of 16+ channels, the GEMM elsewhere', async () => {
+  gpuIt('untuned shapes run the defaults: Winograd for 3×3 stride-1 convolutions of 16+ channels, the GEMM elsewhere', 3 * CONV_CASES.length, async () => {
     await tf.setBackend('webgpu');
     resetKernelChoices();
     for (const c of CONV_CASES) expectBelow(await checkConvCase(c, 'webgpu', 5), 1e-4, c.name);
@@ -53,37 +89,42 @@ describe.skipIf(!adapter)('webgpu kernels vs cpu', () => {
   });
 
   for (const c of DEPTHWISE_CASES) {
-    it(`depthwise ${c.name}: forward and both gradients match cpu`, async () => {
+    gpuIt(`depthwise ${c.name}: forward and both gradients match cpu`, 3, async () => {
       await tf.setBackend('webgpu');
       const r = await checkDepthwiseCase(c, 'webgpu', 41);
       expectBelow(r, 1e-4, c.name);
     });
   }
 
-  it('Winograd: every variant the device can run matches cpu (forward, input gradient, filter gradient)', async () => {
-    await tf.setBackend('webgpu');
-    const r = await checkWinograd('webgpu', 29);
-    expectBelow(r, 1e-4);
-    expect(Object.keys(r.errors).filter((k) => k.startsWith('wino:16x4 ')).length).toBe(3 * 6);
-    expect(Object.keys(r.errors).filter((k) => k.startsWith('wino:16x4n56 ')).length).toBe(3 * 6);
-    expect(Object.keys(r.errors).filter((k) => k.startsWith('wino:16x4n56p ')).length).toBe(3 * 6);
-    expect(Object.keys(r.errors).filter((k) => k.startsWith('wino:32x4p ')).length).toBe(2 * 6);
-    expect(process.env.PARTS_CONV_TILES).toBeUndefined();
-  });
+  // One test per Winograd variant (each compiles its own pipelines, the slow part on lavapipe), every
+  // case of WINOGRAD_CASES in each. The variants below run on any device with lavapipe's 32 KB of
+  // workgroup memory and 1024 invocations; one that needs more must say it was skipped.
+  const RUN_EVERYWHERE = ['wino:16x4', 'wino:16x4n56', 'wino:16x4n56p', 'wino:32x4p'];
+  for (const v of WINOGRAD_CANDIDATES) {
+    const ops = WINOGRAD_FILTER_GRAD_CANDIDATES.includes(v) ? 3 : 2; // forward, input gradient (and filter gradient)
+    gpuIt(`Winograd ${v}: matches cpu on every 3×3 stride-1 case where the device can run it (forward, input gradient${ops === 3 ? ', filter gradient' : ''})`, ops * WINOGRAD_CASES.length, async () => {
+      const r = await checkWinograd('webgpu', 29, 1e-4, [v]);
+      expectBelow(r, 1e-4);
+      const ran = Object.keys(r.errors).filter((k) => k.startsWith(`${v} `)).length;
+      if (RUN_EVERYWHERE.includes(v) || !r.name.includes(v)) expect(ran, `${v}: ${r.name}`).toBe(ops * WINOGRAD_CASES.length);
+      else expect(ran, r.name).toBe(0);
+      expect(process.env.PARTS_CONV_TILES).toBeUndefined();
+    });
+  }
 
-  it('fused conv2d (bias + every activation) matches cpu', async () => {
+  gpuIt('fused conv2d (bias + every activation) matches cpu', 14, async () => {
     await tf.setBackend('webgpu');
     const r = await checkFusedConv('webgpu', 3);
     expectBelow(r, 1e-4);
   });
 
-  it('conv + bias + relu with its own gradient (FusedConv2D, PartsReluGrad) matches cpu', async () => {
+  gpuIt('conv + bias + relu with its own gradient (FusedConv2D, PartsReluGrad) matches cpu', 15, async () => {
     await tf.setBackend('webgpu');
     const r = await checkConvBiasRelu('webgpu', 19);
     expectBelow(r, 1e-4);
   });
 
-  it('conv + bias + relu computes the input gradient only when something needs it (never for the image)', async () => {
+  gpuIt('conv + bias + relu computes the input gradient only when something needs it (never for the image)', 6, async () => {
     await tf.setBackend('webgpu');
     const x = tf.randomNormal([2, 10, 10, 3], 0, 1, 'float32', 1) as tf.Tensor4D;
     const w = tf.randomNormal([3, 3, 3, 8], 0, 1, 'float32', 2) as tf.Tensor4D;
@@ -104,24 +145,24 @@ describe.skipIf(!adapter)('webgpu kernels vs cpu', () => {
     tf.dispose([x, w, b]);
   });
 
-  it('matrix products (split-K dense shape, fused, and stock shapes) match cpu', async () => {
+  gpuIt('matrix products (split-K dense shape, fused, and stock shapes) match cpu', 5, async () => {
     await tf.setBackend('webgpu');
     const r = await checkMatMuls('webgpu', 13);
     expectBelow(r, 1e-4);
   });
 
-  it('sum and mean over leading axes (column sum) and other axes match cpu', async () => {
+  gpuIt('sum and mean over leading axes (column sum) and other axes match cpu', 10, async () => {
     await tf.setBackend('webgpu');
     const r = await checkSums('webgpu', 5);
     expectBelow(r, 1e-5);
   });
 
-  it('batch norm with batch statistics (fused kernel): output, statistics and gradients match cpu', async () => {
+  gpuIt('batch norm with batch statistics (fused kernel): output, statistics and gradients match cpu', 24, async () => {
     await tf.setBackend('webgpu');
     expectBelow(await checkBatchNormTrain('webgpu', 71), 1e-4);
   });
 
-  it('Adam: the fused update (two programs per variable) takes the steps tfjs Adam takes on cpu, and leaks nothing', async () => {
+  gpuIt('Adam: the fused update (two programs per variable) takes the steps tfjs Adam takes on cpu, and leaks nothing', 4, async () => {
     await tf.setBackend('webgpu');
     expectBelow(await checkFusedAdam('webgpu', 61), 1e-6);
     // Per step: PartsAdamMoments and PartsAdamApply once per variable, nothing else; no tensor left behind.
@@ -137,7 +178,7 @@ describe.skipIf(!adapter)('webgpu kernels vs cpu', () => {
     opt.dispose();
   });
 
-  it('more row tiles than one dispatch dimension allows (65,535) continue along z', async () => {
+  gpuIt('more row tiles than one dispatch dimension allows (65,535) continue along z', 3, async () => {
     await tf.setBackend('webgpu');
     process.env.PARTS_CONV_TILES = 'forward:4x4,inputGrad:4x4';
     try {
@@ -148,9 +189,9 @@ describe.skipIf(!adapter)('webgpu kernels vs cpu', () => {
     } finally {
       delete process.env.PARTS_CONV_TILES;
     }
-  }, 120_000);
+  });
 
-  it('a small conv net has the same loss and gradients as on cpu', async () => {
+  gpuIt('a small conv net has the same loss and gradients as on cpu', 7, async () => {
     await tf.setBackend('webgpu');
     const r = await checkSmallNet('webgpu', 9);
     expectBelow(r, 1e-4);
@@ -172,21 +213,15 @@ const VARIANTS: Record<string, string>[] = [
 ];
 
 describe.skipIf(!adapter).each(VARIANTS)('webgpu conv kernels vs cpu with %o', (env) => {
-  const saved: Record<string, string | undefined> = {};
-  beforeAll(() => {
-    for (const [k, v] of Object.entries(env)) {
-      saved[k] = process.env[k];
-      process.env[k] = v;
-    }
+  // (Per test, after the file's beforeEach has cleared the kernel environment.)
+  beforeEach(() => {
+    for (const [k, v] of Object.entries(env)) process.env[k] = v;
   });
-  afterAll(() => {
-    for (const [k, v] of Object.entries(saved)) {
-      if (v === undefined) delete process.env[k];
-      else process.env[k] = v;
-    }
+  afterEach(() => {
+    for (const k of Object.keys(env)) delete process.env[k];
   });
 
-  it('every conv case: forward and both gradients match cpu', async () => {
+  gpuIt('every conv case: forward and both gradients match cpu', 3 * CONV_CASES.length, async () => {
     await tf.setBackend('webgpu');
     resetKernelChoices();
     for (const c of CONV_CASES) {
@@ -205,13 +240,13 @@ describe.skipIf(!adapter).each(VARIANTS)('webgpu conv kernels vs cpu with %o', (
     }
   });
 
-  it('matrix products match cpu', async () => {
+  gpuIt('matrix products match cpu', 5, async () => {
     await tf.setBackend('webgpu');
     const r = await checkMatMuls('webgpu', 37);
     expectBelow(r, 1e-4);
   });
 
-  it('a small conv net has the same loss and gradients as on cpu', async () => {
+  gpuIt('a small conv net has the same loss and gradients as on cpu', 7, async () => {
     await tf.setBackend('webgpu');
     const r = await checkSmallNet('webgpu', 31);
     expectBelow(r, 1e-4);
@@ -227,7 +262,7 @@ describe.skipIf(!adapter)('webgpu kernel autotuning', () => {
     initKernelTuning(adapter!, { PARTS_WEBGPU_AUTOTUNE: '0' });
   });
 
-  it('times every candidate on the shapes a training step met, keeps a correct one, caches it, and the step still matches cpu', async () => {
+  gpuIt('times every candidate on the shapes a training step met, keeps a correct one, caches it, and the step still matches cpu', TUNE_CANDIDATES.length + WINOGRAD_CANDIDATES.length + 14, async () => {
     await tf.setBackend('webgpu');
     resetKernelChoices();
     const file = path.join(mkdtempSync(path.join(os.tmpdir(), 'parts-tune-')), 'kernels.json');
@@ -263,9 +298,9 @@ describe.skipIf(!adapter)('webgpu kernel autotuning', () => {
     expect(await tuneWebGPUKernels({ log: () => {} })).toEqual([]);
     const cached = loadTuneCache(file, adapter!.device, kernelRevision()).entries;
     expect(Object.fromEntries(Object.entries(cached).map(([k, e]) => [k, e.variant]))).toEqual(Object.fromEntries(results.map((r) => [r.key, r.variant])));
-  }, 120_000);
+  });
 
-  it('times with the wall clock where the device has no timestamp queries', async () => {
+  gpuIt('times with the wall clock where the device has no timestamp queries', 3 * 3 + 7, async () => {
     await tf.setBackend('webgpu');
     const conv = tf.backend_util.computeConv2DInfo([2, 10, 10, 6], [3, 3, 6, 8], 1, 1, 'same');
     const shape = { key: convShapeKey('filterGrad', conv), op: 'filterGrad' as const, conv, flops: convFlops(conv) };
@@ -278,7 +313,7 @@ describe.skipIf(!adapter)('webgpu kernel autotuning', () => {
     expectBelow(await checkSmallNet('webgpu', 3), 1e-4);
   });
 
-  it('rejects a candidate whose output differs from the default variant\'s', async () => {
+  gpuIt('rejects a candidate whose output differs from the default variant\'s', 2, async () => {
     await tf.setBackend('webgpu');
     const conv = tf.backend_util.computeConv2DInfo([2, 10, 10, 6], [3, 3, 6, 8], 1, 1, 'same');
     const shape = { key: convShapeKey('forward', conv), op: 'forward' as const, conv, flops: convFlops(conv) };

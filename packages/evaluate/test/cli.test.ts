@@ -34,7 +34,7 @@ describe('pnpm evaluate arguments', () => {
     expect(promote.stderr).toMatch(/--promote uses test-split evaluations only; it cannot be combined with --split val/);
     // Nothing was evaluated, so the run's evaluation.json is untouched.
     expect(JSON.parse(await fs.readFile(path.join(a.dir, EVALUATION_JSON), 'utf8'))).toEqual(a.ev);
-  }, 60_000);
+  });
 });
 
 describe('pnpm promote exit status', () => {
@@ -64,5 +64,5 @@ describe('pnpm promote exit status', () => {
     expect(best.code).toBe(0);
     expect(best.stderr).toMatch(/warning: not considered: .*stale.*'train' split/);
     expect(best.stdout).toMatch(/good is already in service/);
-  }, 120_000);
+  });
 });

@@ -51,7 +51,7 @@ beforeAll(async () => {
     log: () => {},
   });
   runDir = study.runs.find((r) => r.status === 'ok')!.runDir!;
-}, 240_000);
+});
 
 describe('study on generated data', () => {
   it('trains, evaluates with per-image predictions, and lists the skipped run with its reason', async () => {
@@ -133,7 +133,7 @@ describe('study on generated data', () => {
     const fair = await baselineFile('fair', (ev.correct + 1) / ev.n);
     const ok = await run(tsx, args(fair));
     expect(ok.stdout).toMatch(/accuracy check passed/);
-  }, 120_000);
+  });
 
   it('evaluates another dataset or split into its own file, leaving evaluation.json (what promotion uses) alone', async () => {
     const own = await fs.readFile(path.join(runDir, 'evaluation.json'), 'utf8');

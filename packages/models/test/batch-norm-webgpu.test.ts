@@ -5,7 +5,7 @@ import { describe, expect, it } from 'vitest';
 import * as tf from '@tensorflow/tfjs-core';
 import * as tfl from '@tensorflow/tfjs-layers';
 import { batchNormalization } from '../src/bn-fix';
-import { expectCloseL2, lossAndGrads, webgpuForTests } from '../../backend/test/webgpu-fixtures';
+import { expectCloseL2, lossAndGrads, webgpuForTests, webgpuTimeout } from '../../backend/test/webgpu-fixtures';
 
 const adapter = await webgpuForTests('BatchNormalization WebGPU tests');
 
@@ -48,6 +48,6 @@ describe.skipIf(!adapter)('BatchNormalization on WebGPU', () => {
       expect(gpu.kernels).toContain('PartsBatchNormTrain');
       expect(gpu.kernels).not.toContain('FusedBatchNorm');
       expectCloseL2(gpu.values, cpu.values, 1e-4);
-    });
+    }, webgpuTimeout(5));
   }
 });

@@ -6,7 +6,7 @@ import * as tf from '@tensorflow/tfjs-core';
 import * as tfl from '@tensorflow/tfjs-layers';
 import { buildTinyVgg } from '../src/archs/tinyvgg';
 import { ReluConv2D, reluConv2d } from '../src/archs/relu-conv';
-import { expectCloseL2, lossAndGrads, webgpuForTests } from '../../backend/test/webgpu-fixtures';
+import { expectCloseL2, lossAndGrads, webgpuForTests, webgpuTimeout } from '../../backend/test/webgpu-fixtures';
 
 const adapter = await webgpuForTests('ReluConv2D WebGPU tests');
 
@@ -68,5 +68,5 @@ describe.skipIf(!adapter)('ReluConv2D on WebGPU', () => {
     expect(gpu.kernels).toContain('PartsReluGrad');
     expect(cpu.kernels).not.toContain('PartsReluGrad');
     expectCloseL2(gpu.result, cpu.result, 1e-4);
-  });
+  }, webgpuTimeout(5));
 });

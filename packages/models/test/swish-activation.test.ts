@@ -5,7 +5,7 @@ import { describe, expect, it } from 'vitest';
 import * as tf from '@tensorflow/tfjs-core';
 import * as tfl from '@tensorflow/tfjs-layers';
 import { SwishActivation, swishActivation } from '../src/archs/swish';
-import { expectCloseL2, lossAndGrads, webgpuForTests } from '../../backend/test/webgpu-fixtures';
+import { expectCloseL2, lossAndGrads, webgpuForTests, webgpuTimeout } from '../../backend/test/webgpu-fixtures';
 
 const adapter = await webgpuForTests('SwishActivation WebGPU tests');
 
@@ -65,5 +65,5 @@ describe.skipIf(!adapter)('SwishActivation on WebGPU', () => {
     expect(gpu.kernels).toEqual(expect.arrayContaining(['PartsSwish', 'PartsSwishGrad']));
     expect(gpu.kernels).not.toContain('Sigmoid');
     expectCloseL2(gpu.values, cpu.values, 1e-5);
-  });
+  }, webgpuTimeout(5));
 });

@@ -8,7 +8,7 @@ import { createAdam } from '../../backend/src/webgpu/index';
 import { batchNormalization } from '../src/bn-fix';
 import { reluConv2d } from '../src/archs/relu-conv';
 import { swishActivation } from '../src/archs/swish';
-import { webgpuForTests } from '../../backend/test/webgpu-fixtures';
+import { webgpuForTests, webgpuTimeout } from '../../backend/test/webgpu-fixtures';
 
 const adapter = await webgpuForTests('WebGPU memory test');
 
@@ -45,5 +45,5 @@ describe.skipIf(!adapter)('training on WebGPU', () => {
     opt.dispose();
     model.dispose();
     await tf.setBackend('cpu');
-  });
+  }, webgpuTimeout(5));
 });

@@ -41,7 +41,7 @@ describe.skipIf(!hasChromium)('upload page in chromium', () => {
     await expect.poll(() => page.textContent('#model')).toContain('tiny-page');
 
     await page.setInputFiles('#file', [big[0]!, small[0]!]);
-    await page.waitForSelector('#results .result[data-state="done"] >> nth=1', { timeout: 30_000 });
+    await page.waitForSelector('#results .result[data-state="done"] >> nth=1', { timeout: 90_000 });
     const items = await page.$$eval('#results .result', (lis) =>
       lis.map((li) => ({
         name: li.querySelector('.name')?.textContent,
@@ -69,7 +69,7 @@ describe.skipIf(!hasChromium)('upload page in chromium', () => {
     const txt = path.join(dir, 'notes.txt');
     await fsp.writeFile(txt, 'not a photo');
     await page.setInputFiles('#file', txt);
-    await page.waitForSelector('#results .result[data-state="error"]', { timeout: 10_000 });
+    await page.waitForSelector('#results .result[data-state="error"]', { timeout: 90_000 });
     expect(await page.textContent('#results .result[data-state="error"] .error')).toMatch(/not an image/);
 
     const shot = process.env.SERVE_SCREENSHOT ?? path.join(repoRoot(), '.cache', 'serve-page.png');

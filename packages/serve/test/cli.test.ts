@@ -51,9 +51,12 @@ describe('pnpm serve', () => {
       req.on('error', reject);
     });
     req.write(jpeg.subarray(0, 500));
-    await new Promise((r) => setTimeout(r, 300));
+    // (Conditions, not sleeps: the server counts the request as in flight; it has begun shutting
+    // down, which closes its listener in the same tick as it prints this line.)
+    const stats = async () => (await (await fetch(`${url}/api/stats`)).json()) as { active: number };
+    while ((await stats()).active !== 1) await new Promise((r) => setTimeout(r, 50));
     child.kill('SIGTERM');
-    await new Promise((r) => setTimeout(r, 300));
+    while (!/SIGTERM: finishing requests in flight/.test(stderr)) await new Promise((r) => setTimeout(r, 50));
     // No longer accepting new connections...
     await expect(fetch(`${url}/healthz`)).rejects.toThrow();
     // ...but the one in flight is answered.

@@ -143,8 +143,11 @@ export function request(
       });
       res.on('error', reject);
     });
-    // Writes after the server answered early may fail with EPIPE/ECONNRESET; the answer wins.
-    req.on('error', (e) => setTimeout(() => reject(e), 50));
+    // Writes after the server answered early may fail with EPIPE/ECONNRESET; the answer wins: once
+    // it has begun, its end (or its own error) settles the request, however long it takes.
+    let answered = false;
+    req.on('response', () => (answered = true));
+    req.on('error', (e) => setTimeout(() => answered || reject(e), 50));
     for (const p of parts) req.write(p);
     req.end();
   });

@@ -38,7 +38,7 @@ describe('concurrency', () => {
     expect((await s.stats()).admitLimit).toBe(2); // 1 worker + queue of 1
     const a = halfSent(s);
     const b = halfSent(s);
-    await until(async () => (await s.stats()).active === 2, 5000);
+    await until(async () => (await s.stats()).active === 2, 90_000);
     const busy = await postJpeg(s);
     expect(busy.status).toBe(503);
     expect(busy.headers['retry-after']).toBe('1');
@@ -93,11 +93,13 @@ describe('hot swap', () => {
       }
     };
     const clients = [client(), client(), client()];
-    await new Promise((r) => setTimeout(r, 300));
+    // (Conditions, not sleeps: the clients have been answered by the old model before the
+    // promotion, and by the new one after it, however slow the machine.)
+    await until(async () => seen.has('tiny-a') || failures.length > 0, 90_000);
     // Promotion: a different model (other seed and input size) replaces the folder atomically.
     await makeModel(path.join(suite.dir, 'model'), { runId: 'tiny-b', imgSize: 48, seed: 7 });
     await until(async () => ((await (await fetch(`${s.url}/api/model`)).json()) as any).id === 'tiny-b', 90_000);
-    await new Promise((r) => setTimeout(r, 300));
+    await until(async () => seen.has('tiny-b') || failures.length > 0, 90_000);
     stop = true;
     await Promise.all(clients);
     expect(failures).toEqual([]);
