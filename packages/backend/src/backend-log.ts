@@ -1,6 +1,7 @@
 // What initBackend prints. By default one line: the backend that runs and, in a few words, why the
 // ones before it were skipped. With verbose output (PARTS_VERBOSE=1, set by every CLI's --verbose)
 // also the internals: each skipped backend's full error and the kernels registered for wasm.
+import * as tf from '@tensorflow/tfjs-core';
 import type { BackendAttempt, BackendInfo } from './types';
 
 /** Whether internals are printed: PARTS_VERBOSE set to anything but '' or '0'. */
@@ -20,4 +21,19 @@ export function backendLine(info: BackendInfo, verbose: boolean): string {
   const skipped = info.tried.map((t) => `${t.backend}: ${verbose ? t.error : shortReason(t)}`).join('; ');
   const hint = info.tried.length && !verbose ? ' — `pnpm diagnose` explains' : '';
   return `backend: ${info.name} on ${info.device}${skipped ? ` (skipped ${skipped})` : ''}${hint}`;
+}
+
+/**
+ * The cpu backend prints a multi-line "Hi, looks like you are running TensorFlow.js in Node.js ...
+ * install our node backend" banner on its first tensor; the start-up line already says which backend
+ * runs and `pnpm diagnose` why. Makes that first write with tfjs' warnings off (PROD), then restores them.
+ */
+export function firstCpuWriteQuietly(): void {
+  const prod = tf.env().getBool('PROD');
+  tf.env().set('PROD', true);
+  try {
+    tf.tensor1d([0]).dispose();
+  } finally {
+    tf.env().set('PROD', prod);
+  }
 }

@@ -9,7 +9,7 @@ import type { BackendAttempt, BackendInfo, BackendName } from './types';
 import { describeWasmDevice, pointWasmAtItsBinaries } from './wasm-setup';
 import { setupWebGPU } from './webgpu/index';
 import { registerWasmTrainingKernels } from './wasm-kernels/index';
-import { backendLine, verboseFromEnv } from './backend-log';
+import { backendLine, firstCpuWriteQuietly, verboseFromEnv } from './backend-log';
 
 export const BACKEND_NAMES: readonly BackendName[] = ['auto', 'tensorflow', 'webgpu', 'wasm', 'cpu'];
 
@@ -118,6 +118,7 @@ export async function initBackend(
         device: backend === 'wasm' ? await describeWasmDevice() : device,
         tried,
       };
+      if (info.name === 'cpu' && !verbose) firstCpuWriteQuietly();
       if (info.name === 'wasm') {
         const added = registerWasmTrainingKernels();
         if (added.length && verbose) log(`backend: registered wasm training kernels ${added.join(', ')}`);

@@ -80,3 +80,14 @@ describe('quiet backend start', () => {
     expect(stderr).toContain('webgpu: no Vulkan driver');
   });
 });
+
+describe('quiet cpu start', () => {
+  it("the cpu backend's 'install our node backend' banner shows only with PARTS_VERBOSE=1", async () => {
+    const quiet = await start('cpu');
+    const verbose = await start('cpu', { PARTS_VERBOSE: '1' });
+    expect(quiet.info.name).toBe('cpu');
+    expect(quiet.stderr.trim().split('\n')).toEqual(['backend: cpu on CPU (plain JavaScript, 1 thread)']);
+    // Both runs compute one op after the start; only the verbose one lets tfjs print its banner.
+    expect(verbose.stderr).toMatch(/looks like you are running TensorFlow\.js in Node\.js/);
+  });
+});
