@@ -84,9 +84,9 @@ function webgpuCheck(p: DiagnoseProbes, gpu: boolean, r: WebGPUProbeResult): Che
   const soft: Verdict = gpu ? 'warn' : 'info';
   switch (r.status) {
     case 'not-installed':
-      return { id, title, verdict: 'info', summary: "the optional 'webgpu' package (Dawn for Node) is not installed", fix: '`pnpm install`', details: { status: r.status, error: r.reason } };
+      return { id, title, verdict: 'info', summary: "the optional 'webgpu' package (Dawn for Node) is not installed", fix: '`pnpm install`', details: { status: r.status, reason: "the optional 'webgpu' package is not installed", error: r.reason } };
     case 'error':
-      return { id, title, verdict: 'warn', summary: `the adapter probe failed: ${r.reason}${dawnSaid(r) ? `; Dawn: ${dawnSaid(r)}` : ''}`, fix: 'run `pnpm diagnose --verbose` and see the Dawn output', details: { status: r.status, error: r.reason, dawn: r.dawnOutput } };
+      return { id, title, verdict: 'warn', summary: `the adapter probe failed: ${r.reason}${dawnSaid(r) ? `; Dawn: ${dawnSaid(r)}` : ''}`, fix: 'run `pnpm diagnose --verbose` and see the Dawn output', details: { status: r.status, reason: `the adapter probe failed (${r.reason})`, error: r.reason, dawn: r.dawnOutput } };
     case 'no-adapter': {
       const why = vulkanUnavailableReason(p.vulkan) ?? 'Dawn found no adapter';
       return {
@@ -101,7 +101,7 @@ function webgpuCheck(p: DiagnoseProbes, gpu: boolean, r: WebGPUProbeResult): Che
     case 'adapter': {
       const a = r.adapter;
       const name = [a.vendor, a.architecture, a.device].filter(Boolean).join(' ') || 'unknown adapter';
-      const details = { status: r.status, ...a };
+      const details = { status: r.status, reason: a.software ? `only a software adapter (${name})` : undefined, ...a };
       if (a.software) {
         return {
           id,
@@ -160,7 +160,7 @@ export async function checkBackends(p: DiagnoseProbes): Promise<BackendChecks> {
   const backend = pick ? { name: pick[1], device: pick[2] } : null;
   const gpuBackend = backend && (backend.name === 'webgpu' || backend.device.startsWith('GPU'));
   const webgpuLine = checks.find((c) => c.id === 'backend:webgpu')!;
-  const whyNoGpu = gpuBackend ? '' : `; no GPU backend (WebGPU: ${webgpuLine.summary.replace(/^unavailable: /, '')})`;
+  const whyNoGpu = gpuBackend ? '' : `; no GPU backend (WebGPU: ${String(webgpuLine.details?.reason ?? webgpuLine.summary)})`;
   checks.unshift(
     backend
       ? {
