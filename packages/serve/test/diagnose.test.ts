@@ -5,7 +5,10 @@ import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import type { VulkanProbeSystem } from '@parts/backend';
 import { md5File } from '@parts/models';
-import { exitCode, formatReport, pinnedPnpm, runDiagnose, satisfies, type Check, type DiagnoseProbes, type DiagnoseReport, type WebGPUProbeResult } from '../src/diagnose/index';
+import { initBackend } from '@parts/backend';
+import { exitCode, formatReport, pinnedPnpm, realProbes, runDiagnose, satisfies, type Check, type DiagnoseProbes, type DiagnoseReport, type WebGPUProbeResult } from '../src/diagnose/index';
+import { checkPromotedModel } from '../src/diagnose/file-checks';
+import { makeModel, tempDir } from './fixtures';
 
 const ROOT = '/repo';
 const PKG = JSON.stringify({ engines: { node: '>=20.19' } });
@@ -200,6 +203,26 @@ describe('pnpm diagnose on simulated machines', () => {
     const model = lines.findIndex((l) => l.includes('promoted model'));
     expect(lines[model + 1]!.trim()).toBe('fix: run `pnpm study`, or `pnpm train` then `pnpm evaluate --promote`');
     expect(text.trimEnd().split('\n').at(-1)).toMatch(/^ready: computing on wasm; \d+ ok, 0 warn, \d+ info$/);
+  });
+});
+
+describe('the promoted-model check on real files', () => {
+  it('reads the id and labels the server would report and loads the model; a truncated weights file is a warning', async () => {
+    await initBackend('cpu', () => {});
+    const dir = await tempDir('diagnose-model-');
+    try {
+      await makeModel(dir, { runId: 'run-diagnose-1' });
+      const probes = { ...realProbes(), modelDir: dir };
+      expect(await checkPromotedModel(probes)).toMatchObject({ verdict: 'ok', summary: 'run-diagnose-1 (tinytest/scratch), labels: big, small; loads' });
+      const weights = path.join(dir, 'weights.bin');
+      await fsp.truncate(weights, Math.floor((await fsp.stat(weights)).size / 2));
+      const broken = await checkPromotedModel(probes);
+      expect(broken.verdict).toBe('warn');
+      expect(broken.summary).toMatch(new RegExp(`^${dir.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')} does not load: `));
+      expect(broken.fix).toMatch(/pnpm promote --rollback/);
+    } finally {
+      await fsp.rm(dir, { recursive: true, force: true });
+    }
   });
 });
 

@@ -9,6 +9,7 @@ import * as tf from '@tensorflow/tfjs-core';
 import { initBackend, realVulkanSystem, type VulkanProbeSystem } from '@parts/backend';
 import { repoRoot, servedModelDir } from '@parts/data';
 import { disposeClassifier, listArchs, loadClassifier, md5File, resolveCacheDir, weightsFolder } from '@parts/models';
+import { readModelInfo, resolveModelDir } from '../model-source';
 import { probeWebGPUAdapter, type WebGPUProbeResult } from './webgpu-probe';
 
 export interface OptionalPackageProbe {
@@ -127,14 +128,10 @@ export function realProbes(root: string = repoRoot()): DiagnoseProbes {
     pretrained: listArchs().flatMap((a) => (a.weights ? [{ arch: a.name, ...a.weights }] : [])),
     modelDir: servedModelDir(),
     loadModel: async (dir) => {
-      const c = await loadClassifier(dir);
-      try {
-        const card = await fsp.readFile(path.join(c.dir, 'model-card.json'), 'utf8').then((t) => JSON.parse(t) as Record<string, unknown>, () => ({}) as Record<string, unknown>);
-        const id = [c.meta.runId, card.runId, card.id].find((v): v is string => typeof v === 'string' && v.length > 0) ?? path.basename(c.dir);
-        return { id, arch: c.meta.arch, mode: c.meta.mode, labels: c.meta.labels };
-      } finally {
-        disposeClassifier(c);
-      }
+      // The id and labels as the server reports them (model-source.ts owns that reading), then a real load.
+      const info = await readModelInfo(await resolveModelDir(dir));
+      disposeClassifier(await loadClassifier(dir));
+      return { id: info.id, arch: info.arch, mode: info.mode, labels: info.labels };
     },
   };
 }
