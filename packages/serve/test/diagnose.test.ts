@@ -99,6 +99,18 @@ describe('pnpm diagnose on simulated machines', () => {
     expect(get(r, 'backend:webgpu').summary).toMatch(/^unavailable: no Vulkan driver/);
   });
 
+  it('loader and driver present but Dawn finds no adapter: Dawn\'s own reason is quoted', async () => {
+    const r = await runDiagnose(
+      machine({
+        vulkan: vulkan([LOADER, NVIDIA_ICD]),
+        gpuDeviceNodes: async () => ['/dev/nvidia0'],
+        webgpu: async () => ({ status: 'no-adapter', dawnOutput: 'Warning: vkCreateInstance failed with VK_ERROR_INCOMPATIBLE_DRIVER' }),
+      }),
+    );
+    expect(get(r, 'backend:webgpu')).toMatchObject({ verdict: 'warn', summary: 'unavailable: Dawn found no adapter (vkCreateInstance failed with VK_ERROR_INCOMPATIBLE_DRIVER)' });
+    expect(get(r, 'vulkan').verdict).toBe('ok');
+  });
+
   it('a software Vulkan adapter (lavapipe) is flagged and not chosen by auto', async () => {
     const r = await runDiagnose(
       machine({
@@ -124,6 +136,17 @@ describe('pnpm diagnose on simulated machines', () => {
     expect(r.backend).toEqual({ name: 'webgpu', device: 'GPU (nvidia nvidia-h200)' });
     expect(get(r, 'backend:webgpu')).toMatchObject({ verdict: 'ok', summary: 'adapter nvidia hopper nvidia-h200 (NVIDIA: 580.159.04), vendor nvidia' });
     expect(get(r, 'backend')).toMatchObject({ verdict: 'ok', summary: '`--backend auto` uses webgpu on GPU (nvidia nvidia-h200)' });
+  });
+
+  it('Dawn finds an adapter where the Vulkan look-up before start-up found no loader: warned, with the switch that lets Dawn try', async () => {
+    const r = await runDiagnose(
+      machine({
+        gpuDeviceNodes: async () => ['/dev/nvidia0'],
+        webgpu: async () => adapter({ vendor: 'nvidia', architecture: 'hopper', device: 'nvidia-h200' }),
+      }),
+    );
+    expect(r.backend!.name).toBe('wasm');
+    expect(get(r, 'backend:webgpu')).toMatchObject({ verdict: 'warn', fix: 'set PARTS_VULKAN_PROBE=0 to let Dawn look for Vulkan itself' });
   });
 
   it('tfjs-node-gpu installed but failing to load says why; loaded, auto picks it first', async () => {

@@ -86,9 +86,10 @@ function webgpuCheck(p: DiagnoseProbes, gpu: boolean, r: WebGPUProbeResult): Che
     case 'not-installed':
       return { id, title, verdict: 'info', summary: "the optional 'webgpu' package (Dawn for Node) is not installed", fix: '`pnpm install`', details: { status: r.status, reason: "the optional 'webgpu' package is not installed", error: r.reason } };
     case 'error':
-      return { id, title, verdict: 'warn', summary: `the adapter probe failed: ${r.reason}${dawnSaid(r) ? `; Dawn: ${dawnSaid(r)}` : ''}`, fix: 'run `pnpm diagnose --verbose` and see the Dawn output', details: { status: r.status, reason: `the adapter probe failed (${r.reason})`, error: r.reason, dawn: r.dawnOutput } };
+      return { id, title, verdict: 'warn', summary: `the adapter probe failed: ${r.reason}${dawnSaid(r) ? `; Dawn: ${dawnSaid(r)}` : ''}`, fix: '`pnpm diagnose --json` shows all of Dawn\'s output (details.dawn)', details: { status: r.status, reason: `the adapter probe failed (${r.reason})`, error: r.reason, dawn: r.dawnOutput } };
     case 'no-adapter': {
-      const why = vulkanUnavailableReason(p.vulkan) ?? 'Dawn found no adapter';
+      const dawn = dawnSaid(r);
+      const why = vulkanUnavailableReason(p.vulkan) ?? `Dawn found no adapter${dawn ? ` (${dawn.replace(/^Warning:\s*/, '')})` : ''}`;
       return {
         id,
         title,
@@ -110,6 +111,18 @@ function webgpuCheck(p: DiagnoseProbes, gpu: boolean, r: WebGPUProbeResult): Che
           summary: `software adapter only: ${name}${a.description ? ` (${a.description})` : ''} [software]; \`--backend auto\` skips it (slower than wasm), \`--backend webgpu\` uses it`,
           fix: gpu ? "the GPU's Vulkan driver is not used: install it, or unset VK_DRIVER_FILES if it points at a software driver" : undefined,
           details,
+        };
+      }
+      const precheck = vulkanUnavailableReason(p.vulkan);
+      if (precheck) {
+        // Dawn found Vulkan where the look-up before start-up did not: the backend would skip WebGPU.
+        return {
+          id,
+          title,
+          verdict: 'warn',
+          summary: `adapter ${name} found by Dawn, but the Vulkan check before start-up says "${precheck}", so \`--backend auto\` skips WebGPU`,
+          fix: 'set PARTS_VULKAN_PROBE=0 to let Dawn look for Vulkan itself',
+          details: { ...details, reason: precheck },
         };
       }
       return { id, title, verdict: 'ok', summary: `adapter ${name}${a.description ? ` (${a.description})` : ''}, vendor ${a.vendor || 'unknown'}`, details };
@@ -151,7 +164,7 @@ export async function checkBackends(p: DiagnoseProbes): Promise<BackendChecks> {
   // What initBackend('auto') would pick, in its order.
   const picks: [boolean, string, string][] = [
     [nodeGpu.installed && !nodeGpu.error, 'tensorflow', 'GPU (libtensorflow CUDA)'],
-    [webgpu.status === 'adapter' && !webgpu.adapter.software, 'webgpu', webgpu.status === 'adapter' ? `GPU (${[webgpu.adapter.vendor, webgpu.adapter.device].filter(Boolean).join(' ')})` : ''],
+    [webgpu.status === 'adapter' && !webgpu.adapter.software && !vulkanUnavailableReason(p.vulkan), 'webgpu', webgpu.status === 'adapter' ? `GPU (${[webgpu.adapter.vendor, webgpu.adapter.device].filter(Boolean).join(' ')})` : ''],
     [node.installed && !node.error, 'tensorflow', 'CPU (libtensorflow)'],
     [wasm.ok, 'wasm', wasm.ok ? wasm.device : ''],
     [cpu.ok, 'cpu', cpu.ok ? cpu.device : ''],
