@@ -186,6 +186,11 @@ describe('pnpm diagnose on simulated machines', () => {
       expect(get(r, 'weights:vgg16')).toMatchObject({ verdict: 'ok', summary: 'vgg16_notop.h5 present, md5 verified' });
       expect(get(r, 'weights:resnet50')).toMatchObject({ verdict: 'warn', fix: `delete ${path.join(dir, 'resnet50_notop.h5')}; it is downloaded again on next use` });
       expect(get(r, 'weights:inception')).toMatchObject({ verdict: 'info', fix: `offline: download https://example.org/inception_notop.h5 elsewhere and put it into ${dir}/` });
+      // Nothing cached (a fresh clone): one line instead of one per file.
+      const none = (await runDiagnose(machine())).checks.filter((c) => c.id.startsWith('weights'));
+      expect(none).toHaveLength(1);
+      expect(none[0]).toMatchObject({ verdict: 'info', summary: expect.stringMatching(/^no ImageNet weights cached yet in \/home\/u\/\.cache\/parts-classifier\/keras-weights/) });
+      expect(none[0]!.details!.files).toHaveLength(2);
     } finally {
       await fsp.rm(dir, { recursive: true, force: true });
     }

@@ -3,9 +3,26 @@ import path from 'node:path';
 import type { DiagnoseProbes } from './probes';
 import type { Check } from './types';
 
-/** One line for the cache folder, one per pretrained architecture's `*_notop.h5` (present, md5-verified?). */
+/**
+ * One line for the cache folder and, once any file is cached, one per pretrained architecture's
+ * `*_notop.h5` (present and md5-verified, corrupt, or missing).
+ */
 export async function checkWeights(p: DiagnoseProbes): Promise<Check[]> {
   const names = await p.listDir(p.weightsDir);
+  const cached = p.pretrained.filter((w) => names?.includes(w.fileName));
+  if (!cached.length) {
+    // The usual state of a fresh clone: one line, the files and their URLs in --json.
+    return [
+      {
+        id: 'weights',
+        title: 'weights cache',
+        verdict: 'info',
+        summary: `no ImageNet weights cached yet in ${p.weightsDir}: each is downloaded on its first \`--weights imagenet\` run (needs internet)`,
+        fix: `offline: download the ${p.pretrained.length} *_notop.h5 files (URLs: \`pnpm diagnose --json\`) elsewhere and put them there`,
+        details: { cacheDir: p.cacheDir, weightsDir: p.weightsDir, exists: names !== null, files: p.pretrained },
+      },
+    ];
+  }
   const checks: Check[] = [
     {
       id: 'weights',
