@@ -9,6 +9,7 @@ import type { BackendAttempt, BackendInfo, BackendName } from './types';
 import { describeWasmDevice, pointWasmAtItsBinaries } from './wasm-setup';
 import { setupWebGPU } from './webgpu/index';
 import { registerWasmTrainingKernels } from './wasm-kernels/index';
+import { backendLine, firstCpuWriteQuietly, verboseFromEnv } from './backend-log';
 
 export const BACKEND_NAMES: readonly BackendName[] = ['auto', 'tensorflow', 'webgpu', 'wasm', 'cpu'];
 
@@ -81,14 +82,23 @@ function reason(e: unknown): string {
 
 const cache = new Map<BackendName, BackendInfo>();
 
+export interface InitBackendOptions {
+  /** Also log internals (kernel registration, full reasons). Default: PARTS_VERBOSE from the environment. */
+  verbose?: boolean;
+}
+
 /**
  * Starts a TensorFlow.js backend and says which one runs on what. 'auto' tries tfjs-node-gpu, WebGPU
  * (only if an adapter is found), tfjs-node, wasm, cpu in that order; an explicit name tries only
  * that one ('tensorflow': tfjs-node-gpu then tfjs-node) and fails with every reason if it can't start.
  * When wasm is chosen, the gradient kernels it lacks are registered so that models train on it.
- * Calling again with the same request returns the same info object.
+ * Calling again with the same request returns the same info object. Logs one line unless verbose.
  */
-export async function initBackend(requested: BackendName = 'auto', log: (msg: string) => void = (m) => console.error(m)): Promise<BackendInfo> {
+export async function initBackend(
+  requested: BackendName = 'auto',
+  log: (msg: string) => void = (m) => console.error(m),
+  { verbose = verboseFromEnv() }: InitBackendOptions = {},
+): Promise<BackendInfo> {
   if (!BACKEND_NAMES.includes(requested)) {
     throw new Error(`unknown backend '${String(requested)}': expected one of ${BACKEND_NAMES.join(', ')}`);
   }
@@ -108,11 +118,12 @@ export async function initBackend(requested: BackendName = 'auto', log: (msg: st
         device: backend === 'wasm' ? await describeWasmDevice() : device,
         tried,
       };
+      if (info.name === 'cpu' && !verbose) firstCpuWriteQuietly();
       if (info.name === 'wasm') {
         const added = registerWasmTrainingKernels();
-        if (added.length) log(`backend: registered wasm training kernels ${added.join(', ')}`);
+        if (added.length && verbose) log(`backend: registered wasm training kernels ${added.join(', ')}`);
       }
-      log(`backend: ${info.name} on ${info.device}${tried.length ? ` (skipped ${tried.map((t) => `${t.backend}: ${t.error}`).join('; ')})` : ''}`);
+      log(backendLine(info, verbose));
       cache.set(requested, info);
       return info;
     } catch (e) {

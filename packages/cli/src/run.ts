@@ -16,7 +16,7 @@ export interface RunCliOptions {
 
 /**
  * Parses argv (a leading `--` from `pnpm x -- --flag` dropped) and runs `main` with the options and
- * positional arguments. Exits with main's number (0 if none); an error prints as one line
+ * positional arguments; `--verbose` (added if the program lacks it) sets PARTS_VERBOSE=1. Exits with main's number (0 if none); an error prints as one line
  * (`<prefix>: <message>`, the stack too with DEBUG set) and exits 1.
  */
 export function runCli(
@@ -24,7 +24,10 @@ export function runCli(
   main: (opts: any, args: string[]) => Promise<number | void>,
   { errorPrefix = 'error' }: RunCliOptions = {},
 ): void {
+  // Every CLI takes --verbose: internals (kernel registration, full backend reasons) go to stderr.
+  if (!program.options.some((o) => o.long === '--verbose')) program.option('--verbose', 'also print internals (backend kernels, full reasons)');
   program.parse(cliArgv());
+  if (program.opts().verbose) process.env.PARTS_VERBOSE = '1';
   main(program.opts(), program.args).then(
     (code) => process.exit(typeof code === 'number' ? code : 0),
     (e: Error) => {

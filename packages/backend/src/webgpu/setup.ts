@@ -5,6 +5,7 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { registerWebGPUKernels } from './kernels/register';
 import { initKernelTuning } from './autotune';
+import { vulkanUnavailableReason } from '../vulkan-probe';
 
 export interface WebGPUAdapterDescription {
   /** One line for logs and BackendInfo.device (a run folder's config.json), e.g. 'WebGPU: nvidia nvidia-h200 (NVIDIA: 580.159.04 580.159.4.0)'. */
@@ -32,6 +33,9 @@ function dawnFlags(): string[] {
 const SOFTWARE = /llvmpipe|lavapipe|swiftshader|software|cpu/i;
 
 async function doSetup(): Promise<WebGPUAdapterDescription> {
+  // Dawn prints native warnings (not catchable here) when Vulkan is missing: check for it first.
+  const noVulkan = vulkanUnavailableReason();
+  if (noVulkan) throw new Error(noVulkan);
   let mod: { create: (flags: string[]) => GPU; globals: object };
   try {
     mod = (await import('webgpu')) as unknown as typeof mod;
