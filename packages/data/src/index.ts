@@ -16,3 +16,4 @@ export { datasetFingerprint } from './fingerprint';
 export { contentHash } from './hash';
 export { generateDemoDataset, DEMO_CLASSES } from './demo';
 export type { DemoOptions } from './demo';
+export { decodePhoto, encodeGrayPng, encodeRgbPng, encodeRgbJpeg, downscaleRgb } from './image-io';
