@@ -14,3 +14,4 @@ export { buildInceptionV3Base } from './archs/inceptionv3';
 export { buildEfficientNetB0Base } from './archs/efficientnetb0';
 export { ReluConv2D, reluConv2d } from './archs/relu-conv';
 export * from './explain/gradcam';
+export * from './explain/localisation';
