@@ -170,9 +170,16 @@ export async function applyShift(img: RawImage, name: ShiftName, param: number, 
     }
     case 'rotation': {
       const background = borderColour(img);
-      const rotated = await toSharp(img).rotate(param, { background }).raw().toBuffer({ resolveWithObject: true });
-      // sharp enlarges the canvas to hold the rotated photo: cut the original frame out of its centre.
-      const left = Math.floor((rotated.info.width - w) / 2), top = Math.floor((rotated.info.height - h) / 2);
+      // Pad to the diagonal first so that the rotated photo covers the original frame at any angle
+      // (a 90° turn of a landscape photo is narrower than the frame), then cut the frame out of the centre.
+      const d = Math.ceil(Math.hypot(w, h));
+      const padX = Math.ceil((d - w) / 2), padY = Math.ceil((d - h) / 2);
+      const padded = await toSharp(img).extend({ left: padX, right: padX, top: padY, bottom: padY, background }).raw().toBuffer({ resolveWithObject: true });
+      const rotated = await sharp(padded.data, { raw: { width: padded.info.width, height: padded.info.height, channels: 3 } })
+        .rotate(param, { background })
+        .raw()
+        .toBuffer({ resolveWithObject: true });
+      const left = Math.round((rotated.info.width - w) / 2), top = Math.round((rotated.info.height - h) / 2);
       return fromSharp(sharp(rotated.data, { raw: { width: rotated.info.width, height: rotated.info.height, channels: 3 } }).extract({ left, top, width: w, height: h }));
     }
     case 'scale': {

@@ -30,7 +30,7 @@ const diff = (a: RawImage, b: RawImage) => a.data.reduce((s, v, i) => s + Math.a
 
 describe('applyShift', () => {
   it('every default shift and level keeps the size, changes the photo and is reproducible', async () => {
-    const img = photo(400, 300, 80);
+    const img = photo(400, 300, 80, 50, 40);
     for (const s of DEFAULT_SHIFTS) {
       for (const p of s.params) {
         const a = await applyShift(img, s.name, p, { seed: 1, key: 'x.jpg' });
@@ -41,7 +41,7 @@ describe('applyShift', () => {
       }
     }
     // The input is left alone.
-    expect(Buffer.from(img.data).equals(Buffer.from(photo(400, 300, 80).data))).toBe(true);
+    expect(Buffer.from(img.data).equals(Buffer.from(photo(400, 300, 80, 50, 40).data))).toBe(true);
   });
 
   it('does what each shift says', async () => {
