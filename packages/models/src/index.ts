@@ -15,3 +15,4 @@ export { buildEfficientNetB0Base } from './archs/efficientnetb0';
 export { ReluConv2D, reluConv2d } from './archs/relu-conv';
 export * from './explain/gradcam';
 export * from './explain/localisation';
+export * from './explain/parity';
