@@ -25,8 +25,8 @@ export const PARITY_PHOTOS_DIR = 'parity';
 
 /**
  * Largest allowed |Δp| per class probability. fp32 kernels of different backends (cpu, wasm, webgpu)
- * order their sums differently: wasm vs cpu differ by about 1e-7 on PartsNet (measured, see the
- * README), so 1e-4 leaves three orders of magnitude of margin, while a changed weight, a different
+ * order their sums differently: wasm vs cpu differ by about 1e-7 on PartsNet (measured, see
+ * docs/explain.md), so 1e-4 leaves three orders of magnitude of margin, while a changed weight, a different
  * resize or preprocessing moves probabilities by 1e-3 or more.
  */
 export const PARITY_TOLERANCE = 1e-4;
