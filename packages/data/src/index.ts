@@ -15,3 +15,6 @@ export { datasetFingerprint } from './fingerprint';
 export { contentHash } from './hash';
 export { generateDemoDataset, DEMO_CLASSES } from './demo';
 export type { DemoOptions } from './demo';
+export { decodePhoto, encodeGrayPng, encodeRgbPng, encodeRgbJpeg, downscaleRgb } from './image-io';
+export { applyShift, validateShifts, DEFAULT_SHIFTS, SHIFT_NAMES, SHIFT_PARAM_UNITS } from './shifts';
+export type { ShiftName, ShiftSpec, ApplyShiftOptions } from './shifts';

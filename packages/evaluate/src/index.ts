@@ -11,3 +11,5 @@ export * from './pipeline';
 export * from './promote';
 export * from './check';
 export * from './study';
+export * from './robustness';
+export * from './robustness-chart';

@@ -15,3 +15,6 @@ export { buildResNet50Base } from './archs/resnet50';
 export { buildInceptionV3Base } from './archs/inceptionv3';
 export { buildEfficientNetB0Base } from './archs/efficientnetb0';
 export { ReluConv2D, reluConv2d } from './archs/relu-conv';
+export * from './explain/gradcam';
+export * from './explain/localisation';
+export * from './explain/parity';

@@ -1,0 +1,82 @@
+import { describe, expect, it } from 'vitest';
+import { applyShift, DEFAULT_SHIFTS, validateShifts, type RawImage } from '../src/index';
+
+/** Light gray background with a dark square of side `side` centred (or at x0, y0). */
+function photo(w = 120, h = 90, side = 30, x0 = (w - side) >> 1, y0 = (h - side) >> 1): RawImage {
+  const data = new Uint8Array(w * h * 3).fill(200);
+  for (let y = y0; y < y0 + side; y++) for (let x = x0; x < x0 + side; x++) data.set([30, 30, 30], (y * w + x) * 3);
+  return { data, width: w, height: h };
+}
+const mean = (img: RawImage, c?: number) => {
+  let s = 0, n = 0;
+  for (let i = 0; i < img.data.length; i++) if (c === undefined || i % 3 === c) (s += img.data[i]), n++;
+  return s / n;
+};
+const std = (img: RawImage) => {
+  const m = mean(img);
+  return Math.sqrt(img.data.reduce((s, v) => s + (v - m) ** 2, 0) / img.data.length);
+};
+const darkCount = (img: RawImage) => {
+  let n = 0;
+  for (let i = 0; i < img.width * img.height; i++) if (img.data[i * 3] < 115) n++;
+  return n;
+};
+const edgeEnergy = (img: RawImage) => {
+  let s = 0;
+  for (let i = 3; i < img.data.length; i++) s += (img.data[i] - img.data[i - 3]) ** 2;
+  return s;
+};
+const diff = (a: RawImage, b: RawImage) => a.data.reduce((s, v, i) => s + Math.abs(v - b.data[i]), 0) / a.data.length;
+
+describe('applyShift', () => {
+  it('every default shift and level keeps the size, changes the photo and is reproducible', async () => {
+    const img = photo(400, 300, 80, 50, 40);
+    for (const s of DEFAULT_SHIFTS) {
+      for (const p of s.params) {
+        const a = await applyShift(img, s.name, p, { seed: 1, key: 'x.jpg' });
+        const b = await applyShift(img, s.name, p, { seed: 1, key: 'x.jpg' });
+        expect([a.width, a.height, a.data.length], `${s.name} ${p}`).toEqual([img.width, img.height, img.data.length]);
+        expect(diff(a, img), `${s.name} ${p} changes the photo`).toBeGreaterThan(0);
+        expect(Buffer.from(a.data).equals(Buffer.from(b.data)), `${s.name} ${p} reproducible`).toBe(true);
+      }
+    }
+    // The input is left alone.
+    expect(Buffer.from(img.data).equals(Buffer.from(photo(400, 300, 80, 50, 40).data))).toBe(true);
+  });
+
+  it('does what each shift says', async () => {
+    const img = photo();
+    expect(mean(await applyShift(img, 'brightness', 0.5))).toBeCloseTo(mean(img) / 2, 0);
+    expect(std(await applyShift(img, 'contrast', 0.5))).toBeCloseTo(std(img) / 2, 0);
+    expect(edgeEnergy(await applyShift(img, 'blur', 0.02))).toBeLessThan(edgeEnergy(img) * 0.9);
+    const gray: RawImage = { data: new Uint8Array(200 * 200 * 3).fill(128), width: 200, height: 200 };
+    expect(std(await applyShift(gray, 'noise', 16))).toBeGreaterThan(15);
+    expect(std(await applyShift(gray, 'noise', 16))).toBeLessThan(17);
+    // Noise depends on the seed and the photo's key.
+    const n1 = await applyShift(gray, 'noise', 16, { seed: 1, key: 'a' });
+    expect(diff(n1, await applyShift(gray, 'noise', 16, { seed: 2, key: 'a' }))).toBeGreaterThan(5);
+    expect(diff(n1, await applyShift(gray, 'noise', 16, { seed: 1, key: 'b' }))).toBeGreaterThan(5);
+    // Lower JPEG quality, larger error.
+    expect(diff(await applyShift(img, 'jpeg', 5), img)).toBeGreaterThan(diff(await applyShift(img, 'jpeg', 50), img));
+    // A zoom of 1.5 makes the centred part 1.5² times larger.
+    expect(darkCount(await applyShift(img, 'scale', 1.5)) / darkCount(img)).toBeCloseTo(2.25, 1);
+    const cast = await applyShift(img, 'colour-cast', 0.2);
+    expect(mean(cast, 0) / mean(cast, 2)).toBeCloseTo(1.2 / 0.8, 1);
+    // Clockwise rotation by 90° about the centre moves a mark left of centre to above it; the
+    // corners are filled with the background, so the dark area is kept.
+    const sq = photo(90, 90, 10, 10, 40);
+    const r = await applyShift(sq, 'rotation', 90);
+    const at = (im: RawImage, x: number, y: number) => im.data[(y * im.width + x) * 3];
+    expect(at(sq, 15, 45)).toBe(30);
+    expect(at(r, 44, 15)).toBeLessThan(60);
+    expect(at(r, 15, 45)).toBeGreaterThan(180);
+    expect(Math.abs(darkCount(r) - darkCount(sq))).toBeLessThan(10);
+  });
+
+  it('rejects bad parameters and unknown shifts, naming them', async () => {
+    await expect(applyShift(photo(), 'jpeg', 0)).rejects.toThrow(/jpeg: parameter 0/);
+    await expect(applyShift(photo(), 'scale', 0.5)).rejects.toThrow(/scale.*>= 1/);
+    expect(() => validateShifts([{ name: 'fog' as never, params: [1] }])).toThrow(/shifts\[0\].*fog/);
+    expect(() => validateShifts([{ name: 'blur', params: [] }])).toThrow(/blur.*at least one/);
+  });
+});

@@ -1,0 +1,142 @@
+// Grad-CAM, robustness and parity on the real photos: a PartsNet trained briefly (64 px, 15 epochs,
+// about 35 s on wasm) on ../shared/datasets/parts. Skipped when the dataset is absent.
+import { existsSync, promises as fs } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { beforeAll, describe, expect, it } from 'vitest';
+import * as tf from '@tensorflow/tfjs-core';
+import { initBackend } from '@parts/backend';
+import { DEFAULT_SHIFTS, listDataset, repoRoot, type Sample } from '@parts/data';
+import {
+  checkParity,
+  darkPixelWeight,
+  disposeClassifier,
+  explainPhoto,
+  invertMap,
+  loadClassifier,
+  pickParityPhotos,
+  recordParity,
+  rollMapX,
+  uniformMap,
+  weightsDarkPixels,
+  writeExplanationPngs,
+  type Classifier,
+  type Explanation,
+} from '@parts/models';
+import { train, type TrainResult } from '@parts/train';
+import { evaluateRobustness, robustnessChartPng, robustnessTableHtml } from '../src/index';
+
+const DATA = path.join(repoRoot(), '..', 'shared', 'datasets', 'parts');
+const have = existsSync(path.join(DATA, 'test'));
+
+describe.skipIf(!have)('explanations on the parts photos', () => {
+  let run: TrainResult;
+  let c: Classifier;
+  let test: Sample[];
+  let bytes: Buffer[];
+  let big: Explanation[]; // maps of class 'big' (label 0) for every test photo
+  let predicted: Explanation[]; // maps of the predicted class
+
+  beforeAll(async () => {
+    const out = await fs.mkdtemp(path.join(os.tmpdir(), 'explain-photos-'));
+    run = await train({ arch: 'partsnet', mode: 'scratch', data: DATA, out, imgSize: 64, epochs: 15, batchSize: 8, seed: 42, backend: 'wasm', quiet: true, patience: 0 });
+    c = await loadClassifier(run.runDir);
+    expect(c.meta.labels).toEqual(['big', 'small']);
+    test = (await listDataset(DATA)).splits.test;
+    bytes = await Promise.all(test.map((s) => fs.readFile(s.file)));
+    const before = tf.memory().numTensors;
+    big = [];
+    predicted = [];
+    for (const b of bytes) {
+      big.push(await explainPhoto(c, b, { maxSide: 512, classIndex: 0 }));
+      predicted.push(await explainPhoto(c, b, { maxSide: 512 }));
+    }
+    expect(tf.memory().numTensors).toBe(before);
+    if (process.env.GRADCAM_DUMP) for (const [i, e] of predicted.entries()) await writeExplanationPngs(e, process.env.GRADCAM_DUMP, path.basename(test[i].file, '.jpg'));
+    return () => disposeClassifier(c);
+  }, 600_000);
+
+  // On this size task the evidence for 'big' is the part's dark area; the evidence for 'small' is
+  // the empty background (a small part is "not enough part"), so maps of 'small' sit on the
+  // background, and a small-bolt photo has no positive evidence for 'big' at all (an all-zero map).
+  // The check is therefore on maps of 'big' that have evidence, and on maps of predicted 'big'.
+  it('Grad-CAM of "big" weights the part pixels above the map mean on at least 90% of the photos with evidence for it', () => {
+    const lines = test.map((s, i) => {
+      const b = darkPixelWeight(big[i].heatmap, big[i].photo);
+      const p = darkPixelWeight(predicted[i].heatmap, predicted[i].photo);
+      return `${path.basename(s.file)} part ${(b.darkShare * 100).toFixed(1)}% | class big: ratio ${b.ratio.toFixed(2)} | predicted ${predicted[i].label}: ratio ${p.ratio.toFixed(2)}`;
+    });
+    console.log(lines.join('\n'));
+    const withEvidence = big.filter((e) => e.hasEvidence);
+    const pass = withEvidence.filter((e) => weightsDarkPixels(e.heatmap, e.photo)).length;
+    const predBig = predicted.filter((e) => e.label === 'big');
+    const predBigPass = predBig.filter((e) => weightsDarkPixels(e.heatmap, e.photo)).length;
+    const predSmall = predicted.filter((e) => e.label === 'small');
+    const predSmallPass = predSmall.filter((e) => weightsDarkPixels(e.heatmap, e.photo)).length;
+    console.log(`class big on part pixels: ${pass}/${withEvidence.length} with evidence (${big.length} photos); predicted big: ${predBigPass}/${predBig.length}; predicted small: ${predSmallPass}/${predSmall.length}`);
+    expect(big).toHaveLength(14);
+    // Every photo of a big bolt has evidence for 'big'.
+    expect(withEvidence.length).toBeGreaterThanOrEqual(7);
+    expect(pass / withEvidence.length).toBeGreaterThanOrEqual(0.9);
+    // The predicted class's map, where the prediction is 'big', is on the part as well.
+    expect(predBig.length).toBeGreaterThan(0);
+    expect(predBigPass / predBig.length).toBeGreaterThanOrEqual(0.9);
+  });
+
+  it('the criterion fails for a uniform, an inverted and a shifted map', () => {
+    const counts = { uniform: 0, inverted: 0, shifted: 0 };
+    for (const e of big.filter((x) => x.hasEvidence)) {
+      const { width: w, height: h } = e.heatmap;
+      if (weightsDarkPixels(uniformMap(w, h), e.photo)) counts.uniform++;
+      if (weightsDarkPixels(invertMap(e.heatmap), e.photo)) counts.inverted++;
+      if (weightsDarkPixels(rollMapX(e.heatmap, w / 3), e.photo)) counts.shifted++;
+    }
+    console.log(`controls passing: ${JSON.stringify(counts)} of ${big.filter((x) => x.hasEvidence).length}`);
+    const n = big.filter((x) => x.hasEvidence).length;
+    expect(counts.uniform).toBe(0);
+    expect(counts.inverted / n).toBeLessThan(0.5);
+    expect(counts.shifted / n).toBeLessThan(0.5);
+  });
+
+  it('robustness: a baseline equal to the run\'s test accuracy and one row per shift level', async () => {
+    const samples = test.map((s, i) => ({ file: s.file, label: s.label, bytes: bytes[i] }));
+    const before = tf.memory().numTensors;
+    const r = await evaluateRobustness(c, samples, { seed: 1 });
+    expect(tf.memory().numTensors).toBe(before);
+    console.log(`robustness: ${r.forwardPasses} forward passes in ${r.seconds.toFixed(1)} s (${((r.seconds / r.forwardPasses) * 1000).toFixed(1)} ms per shifted photo, 64 px)`);
+    console.log(r.robustness.map((x) => `${x.shift} ${x.level} (${x.param}): ${x.correct}/${x.n}`).join('\n'));
+    expect(r.robustness[0]).toMatchObject({ shift: 'none', level: 0, n: 14, correct: run.metrics.test!.correct });
+    expect(r.robustness).toHaveLength(1 + DEFAULT_SHIFTS.reduce((n, s) => n + s.params.length, 0));
+    expect(r.forwardPasses).toBe(14 * r.robustness.length);
+    for (const x of r.robustness) {
+      expect(x.interval.low).toBeLessThanOrEqual(x.accuracy);
+      expect(x.interval.high).toBeGreaterThanOrEqual(x.accuracy);
+    }
+    // Reproducible from the seed (noise is the random shift).
+    const noise = DEFAULT_SHIFTS.filter((s) => s.name === 'noise');
+    const again = await evaluateRobustness(c, samples, { seed: 1, shifts: noise });
+    expect(again.robustness.slice(1)).toEqual(r.robustness.filter((x) => x.shift === 'noise'));
+    const png = robustnessChartPng(r.robustness);
+    expect(png.subarray(1, 4).toString()).toBe('PNG');
+    const html = robustnessTableHtml(r);
+    expect(html).toContain('<table class="robustness">');
+    expect(html.match(/<tr><th title=/g)).toHaveLength(DEFAULT_SHIFTS.length);
+    if (process.env.GRADCAM_DUMP) await fs.writeFile(path.join(process.env.GRADCAM_DUMP, 'robustness.png'), png);
+  }, 600_000);
+
+  it('parity: recorded on wasm, the same within tolerance on cpu', async () => {
+    const photos = pickParityPhotos(test.map((s, i) => ({ name: path.basename(s.file), bytes: bytes[i] })), 6);
+    await initBackend('wasm', () => {});
+    const wasm = await loadClassifier(run.runDir);
+    const record = await recordParity(wasm, photos);
+    disposeClassifier(wasm);
+    await initBackend('cpu', () => {});
+    const cpu = await loadClassifier(run.runDir);
+    const byHash = new Map(record.entries.map((e, i) => [e.sha256, photos[i].bytes]));
+    const r = await checkParity(cpu, record, byHash);
+    disposeClassifier(cpu);
+    await initBackend('wasm', () => {});
+    console.log(`parity on the trained PartsNet, wasm record vs cpu: max |dp| = ${r.maxAbsDiff.toExponential(2)} over ${r.photos} photos`);
+    expect(r).toMatchObject({ ok: true, photos: 6, backend: 'cpu', recordBackend: 'wasm' });
+  }, 600_000);
+});

@@ -1,0 +1,348 @@
+/**
+ * Grad-CAM (Selvaraju et al. 2017, "Grad-CAM: Visual Explanations from Deep Networks via
+ * Gradient-based Localization"): which parts of a photo made the model answer a class.
+ *
+ * For a target layer A (the last convolutional block's output, GRADCAM_LAYERS) and a class score y
+ * (the pre-activation logit of the output layer: z_c for softmax; z for label 1 and -z for label 0
+ * of a one-unit sigmoid head):
+ *   weights w_k = mean over positions of dy/dA_k,  cam = ReLU(Σ_k w_k A_k),  cam /= max(cam).
+ * The map (target-layer resolution) is upsampled bilinearly to the model's input size, then mapped
+ * back onto the photo's own geometry through the inverse of the fit that decodeImage applied
+ * (`cover`: the centre crop, so the cut-off margins get 0 — the model never saw them; `contain`: the
+ * letterbox, so every photo pixel gets a value). The model input comes from decodeImage with the
+ * classifier's size and fit, the same path predict and serve use.
+ *
+ * Everything runs in inference mode (the base through model.predict, the layers after the target
+ * layer through layer.apply with training false), on any backend, and disposes its tensors.
+ */
+import * as tf from '@tensorflow/tfjs-core';
+import * as tfl from '@tensorflow/tfjs-layers';
+import { decodeImage, decodePhoto, downscaleRgb, encodeGrayPng, encodeRgbPng, type FitPolicy, type RawImage } from '@parts/data';
+import type { Classifier } from '../classifier';
+import { imagesToBatch } from '../classifier';
+import type { ClassifierMeta } from '../types';
+import { writeFileAtomic } from '../model-files';
+import path from 'node:path';
+
+/**
+ * Grad-CAM's target layer per architecture (registry name): the output of the last convolutional
+ * block, where the features are most class-specific and still have a spatial layout.
+ */
+export const GRADCAM_LAYERS: Readonly<Record<string, string>> = Object.freeze({
+  partsnet: 'block4_relu',
+  tinyvgg: 'block2_conv2', // a ReluConv2D: its output is already after the ReLU
+  vgg16: 'block5_conv3',
+  resnet50: 'conv5_block3_out',
+  inception: 'mixed10',
+  efficientnet: 'top_activation',
+});
+
+export const GRADCAM_METHOD = 'grad-cam';
+
+/** The target layer for an architecture; throws naming the known ones when it has none. */
+export function gradCamLayer(arch: string): string {
+  const layer = GRADCAM_LAYERS[arch];
+  if (!layer) throw new Error(`no Grad-CAM target layer for architecture "${arch}"; known: ${Object.keys(GRADCAM_LAYERS).join(', ')}`);
+  return layer;
+}
+
+/** A map of values in 0..1, row-major. */
+export interface ScalarMap {
+  data: Float32Array;
+  width: number;
+  height: number;
+}
+
+export interface InputCam {
+  /** The class the map explains (index into labels). */
+  classIndex: number;
+  /** The classifier's probabilities for the image (rows sum to 1). */
+  probabilities: Float32Array;
+  /** The class score that was differentiated (logit; -logit for label 0 of a sigmoid head). */
+  score: number;
+  /** Grad-CAM at the target layer's resolution, 0..1. */
+  layerMap: ScalarMap;
+  /** Upsampled to the model's input size (imgSize × imgSize), 0..1. */
+  inputMap: ScalarMap;
+  /** False when ReLU(Σ w_k A_k) was 0 everywhere: no positive evidence, the map is all zeros. */
+  hasEvidence: boolean;
+}
+
+interface Split {
+  /** image -> target activations, inference mode. */
+  base: tfl.LayersModel;
+  /** The layers between the target and the output layer, in order. */
+  chain: tfl.layers.Layer[];
+  /** The output Dense layer, evaluated by hand to get its pre-activation logits. */
+  output: tfl.layers.Layer;
+}
+
+const splits = new WeakMap<tfl.LayersModel, Map<string, Split>>();
+
+/** Layers of `model` that take `layer`'s output (within this model's graph). */
+function consumers(model: tfl.LayersModel, layer: tfl.layers.Layer): tfl.layers.Layer[] {
+  const inModel = new Set(model.layers);
+  const out = new Set<tfl.layers.Layer>();
+  for (const node of layer.outboundNodes) if (inModel.has(node.outboundLayer)) out.add(node.outboundLayer);
+  return [...out];
+}
+
+/**
+ * Splits the model at `layerName`: the part up to it (a sub-model sharing the weights) and the
+ * chain of single-input layers from there to the output. Cached per model and layer.
+ */
+function splitModel(model: tfl.LayersModel, layerName: string): Split {
+  let byLayer = splits.get(model);
+  if (!byLayer) splits.set(model, (byLayer = new Map()));
+  const cached = byLayer.get(layerName);
+  if (cached) return cached;
+  let target: tfl.layers.Layer;
+  try {
+    target = model.getLayer(layerName);
+  } catch {
+    throw new Error(`Grad-CAM: model ${model.name} has no layer "${layerName}"`);
+  }
+  if (model.outputs.length !== 1) throw new Error(`Grad-CAM: model ${model.name} has ${model.outputs.length} outputs, expected 1`);
+  const outputLayer = model.outputs[0].sourceLayer;
+  const chain: tfl.layers.Layer[] = [];
+  let cur = target;
+  while (cur !== outputLayer) {
+    const next = consumers(model, cur);
+    if (next.length !== 1) throw new Error(`Grad-CAM: the layers after "${layerName}" in ${model.name} are not a single chain ("${cur.name}" feeds ${next.length} layers)`);
+    cur = next[0];
+    if (cur.inboundNodes.filter((n) => n.inboundLayers.length !== 1).length) throw new Error(`Grad-CAM: layer "${cur.name}" after "${layerName}" takes several inputs`);
+    if (cur !== outputLayer) chain.push(cur);
+  }
+  if (outputLayer === target) throw new Error(`Grad-CAM: "${layerName}" is the output layer of ${model.name}`);
+  const cfg = outputLayer.getConfig() as { activation?: string; useBias?: boolean };
+  if (outputLayer.getClassName() !== 'Dense' || !['sigmoid', 'softmax', 'linear'].includes(String(cfg.activation))) {
+    throw new Error(`Grad-CAM: the output layer "${outputLayer.name}" of ${model.name} is ${outputLayer.getClassName()} (${String(cfg.activation)}), expected a Dense sigmoid/softmax layer`);
+  }
+  const base = tfl.model({ inputs: model.inputs, outputs: target.output as tfl.SymbolicTensor, name: `${model.name}_to_${layerName}` });
+  const split = { base, chain, output: outputLayer };
+  byLayer.set(layerName, split);
+  return split;
+}
+
+/** Pre-activation output of a Dense layer, from its own weights. */
+function denseLogits(layer: tfl.layers.Layer, x: tf.Tensor): tf.Tensor2D {
+  const [kernel, bias] = layer.weights.map((w) => w.read());
+  const flat = tf.reshape(x, [x.shape[0], -1]) as tf.Tensor2D;
+  const z = tf.matMul(flat, kernel as tf.Tensor2D);
+  return (bias ? tf.add(z, bias) : z) as tf.Tensor2D;
+}
+
+function argMax(v: Float32Array): number {
+  let best = 0;
+  for (let j = 1; j < v.length; j++) if (v[j] > v[best]) best = j;
+  return best;
+}
+
+function logitsToProbabilities(z: tf.Tensor2D, meta: Pick<ClassifierMeta, 'outputActivation'>): tf.Tensor1D {
+  if (meta.outputActivation === 'sigmoid') {
+    const p = tf.reshape(tf.sigmoid(z), [1]);
+    return tf.concat([tf.sub(1, p), p]) as tf.Tensor1D;
+  }
+  return tf.reshape(tf.softmax(z), [-1]) as tf.Tensor1D;
+}
+
+/**
+ * Grad-CAM for one image already fitted to the model's input (decodeImage at meta.imgSize/fit).
+ * `classIndex` defaults to the predicted class.
+ */
+export async function gradCamForInput(
+  c: Pick<Classifier, 'model' | 'meta'>,
+  input: RawImage,
+  opts: { classIndex?: number; layer?: string } = {},
+): Promise<InputCam> {
+  const { model, meta } = c;
+  const layerName = opts.layer ?? gradCamLayer(meta.arch);
+  const split = splitModel(model, layerName);
+  const k = meta.labels.length;
+  if (opts.classIndex !== undefined && (!Number.isInteger(opts.classIndex) || opts.classIndex < 0 || opts.classIndex >= k)) {
+    throw new RangeError(`Grad-CAM: classIndex must be an integer from 0 to ${k - 1}, got ${opts.classIndex}`);
+  }
+  const head = (a: tf.Tensor): tf.Tensor2D => {
+    let x = a;
+    for (const layer of split.chain) x = layer.apply(x, { training: false }) as tf.Tensor;
+    return denseLogits(split.output, x);
+  };
+  // A one-hot product, not gather: gather's gradient needs UnsortedSegmentSum, which wasm lacks.
+  const scoreOf = (z: tf.Tensor2D, cls: number): tf.Scalar =>
+    (meta.outputActivation === 'sigmoid' ? (cls === 1 ? tf.reshape(z, []) : tf.neg(tf.reshape(z, []))) : tf.sum(tf.mul(z, tf.oneHot([cls], k)))) as tf.Scalar;
+
+  // Two steps so that the class can be read asynchronously (webgpu cannot read synchronously in Node).
+  const [a, probs] = tf.tidy(() => {
+    const act = split.base.predict(imagesToBatch([input], meta)) as tf.Tensor4D;
+    return [act, logitsToProbabilities(head(act), meta)];
+  });
+  let raw: Float32Array, probabilities: Float32Array, score: number, cls: number;
+  let cam: tf.Tensor2D | undefined;
+  try {
+    probabilities = (await probs.data()) as Float32Array;
+    cls = opts.classIndex ?? argMax(probabilities);
+    const [map, s] = tf.tidy(() => {
+      const grads = tf.grad((act: tf.Tensor) => scoreOf(head(act), cls))(a) as tf.Tensor4D;
+      const weights = tf.mean(grads, [1, 2], true); // [1, 1, 1, K]
+      return [tf.reshape(tf.relu(tf.sum(tf.mul(a, weights), -1)), [a.shape[1], a.shape[2]]) as tf.Tensor2D, scoreOf(head(a), cls)];
+    });
+    cam = map;
+    try {
+      [raw, score] = [(await map.data()) as Float32Array, (await s.data())[0]];
+    } finally {
+      s.dispose();
+    }
+  } finally {
+    tf.dispose([a, probs, ...(cam ? [cam] : [])]);
+  }
+  const [, h, w] = a.shape;
+  let max = 0;
+  for (const v of raw) if (v > max) max = v;
+  const layerMap: ScalarMap = { data: new Float32Array(raw.length), width: w, height: h };
+  if (max > 0) for (let i = 0; i < raw.length; i++) layerMap.data[i] = raw[i] / max;
+  const S = meta.imgSize;
+  return {
+    classIndex: cls,
+    probabilities,
+    score,
+    layerMap,
+    inputMap: resampleMap(layerMap, S, S, (x, y) => [(x * w) / S, (y * h) / S]),
+    hasEvidence: max > 0,
+  };
+}
+
+/**
+ * Bilinear resampling: output pixel (x, y) (centre at x + 0.5) reads the source at the continuous
+ * coordinate `map(x + 0.5, y + 0.5)` (source pixel i covers [i, i + 1)), clamped at the edges;
+ * `map` returns null for points the source does not cover (value 0).
+ */
+function resampleMap(src: ScalarMap, width: number, height: number, map: (x: number, y: number) => [number, number] | null): ScalarMap {
+  const out = new Float32Array(width * height);
+  const { data, width: sw, height: sh } = src;
+  for (let y = 0; y < height; y++) {
+    for (let x = 0; x < width; x++) {
+      const m = map(x + 0.5, y + 0.5);
+      if (!m) continue;
+      const u = Math.min(Math.max(m[0] - 0.5, 0), sw - 1);
+      const v = Math.min(Math.max(m[1] - 0.5, 0), sh - 1);
+      const x0 = Math.floor(u), y0 = Math.floor(v);
+      const x1 = Math.min(x0 + 1, sw - 1), y1 = Math.min(y0 + 1, sh - 1);
+      const fx = u - x0, fy = v - y0;
+      const top = data[y0 * sw + x0] * (1 - fx) + data[y0 * sw + x1] * fx;
+      const bottom = data[y1 * sw + x0] * (1 - fx) + data[y1 * sw + x1] * fx;
+      out[y * width + x] = top * (1 - fy) + bottom * fy;
+    }
+  }
+  return { data: out, width, height };
+}
+
+/**
+ * Maps a map over the model's square input back onto a photo of width × height, inverting the fit
+ * decodeImage applied (scale about the centre; `cover` crops, `contain` letterboxes). With `cover`
+ * the cropped-off margins get 0. Sub-pixel rounding of sharp's resize is ignored (under one input
+ * pixel).
+ */
+export function inputMapToPhoto(inputMap: ScalarMap, fit: FitPolicy, width: number, height: number): ScalarMap {
+  const S = inputMap.width;
+  if (inputMap.height !== S) throw new RangeError(`inputMapToPhoto: the input map must be square, got ${inputMap.width}x${inputMap.height}`);
+  const scale = fit === 'cover' ? Math.max(S / width, S / height) : Math.min(S / width, S / height);
+  // Offset of the photo's scaled top-left corner in input coordinates (negative when cropped).
+  const ox = (S - width * scale) / 2;
+  const oy = (S - height * scale) / 2;
+  return resampleMap(inputMap, width, height, (x, y) => {
+    const u = x * scale + ox, v = y * scale + oy;
+    return u < 0 || v < 0 || u > S || v > S ? null : [u, v];
+  });
+}
+
+export interface GradCamOptions {
+  /** Class to explain (index into labels); default the predicted class. */
+  classIndex?: number;
+  /** Target layer; default GRADCAM_LAYERS[arch]. */
+  layer?: string;
+  /** Largest side of the returned photo and maps (default: the photo's own size). */
+  maxSide?: number;
+  /** Name for error messages (e.g. the file name). */
+  name?: string;
+  /** Pixel limit for decoding, as in decodeImage. */
+  maxPixels?: number;
+}
+
+export interface Explanation extends InputCam {
+  method: typeof GRADCAM_METHOD;
+  layer: string;
+  label: string;
+  /** The photo as decoded (EXIF-oriented RGB), downscaled to maxSide when given. */
+  photo: RawImage;
+  /** Grad-CAM on the photo's geometry (photo.width × photo.height), 0..1. */
+  heatmap: ScalarMap;
+}
+
+/** Grad-CAM of a photo file's bytes, on the photo's own geometry. */
+export async function explainPhoto(c: Pick<Classifier, 'model' | 'meta'>, bytes: Buffer, opts: GradCamOptions = {}): Promise<Explanation> {
+  const { meta } = c;
+  const input = await decodeImage(bytes, { size: meta.imgSize, fit: meta.fit, name: opts.name, maxPixels: opts.maxPixels });
+  let photo = await decodePhoto(bytes, opts.name, opts.maxPixels);
+  if (opts.maxSide !== undefined) photo = await downscaleRgb(photo, opts.maxSide);
+  const layer = opts.layer ?? gradCamLayer(meta.arch);
+  const cam = await gradCamForInput(c, input, { classIndex: opts.classIndex, layer });
+  return {
+    ...cam,
+    method: GRADCAM_METHOD,
+    layer,
+    label: meta.labels[cam.classIndex],
+    photo,
+    heatmap: inputMapToPhoto(cam.inputMap, meta.fit, photo.width, photo.height),
+  };
+}
+
+function toBytes(map: ScalarMap): Uint8Array {
+  const out = new Uint8Array(map.data.length);
+  for (let i = 0; i < out.length; i++) out[i] = Math.round(Math.min(Math.max(map.data[i], 0), 1) * 255);
+  return out;
+}
+
+/** The "jet" colour map: 0 = dark blue, 0.5 = green, 1 = dark red. */
+export function jet(t: number): [number, number, number] {
+  const c = (x: number) => Math.round(255 * Math.min(Math.max(x, 0), 1));
+  return [c(1.5 - Math.abs(4 * t - 3)), c(1.5 - Math.abs(4 * t - 2)), c(1.5 - Math.abs(4 * t - 1))];
+}
+
+/** Blends the jet-coloured map over the photo (`alpha` = weight of the colour, default 0.45). */
+export function overlayImage(photo: RawImage, map: ScalarMap, alpha = 0.45): RawImage {
+  if (photo.width !== map.width || photo.height !== map.height) throw new RangeError(`overlay: photo ${photo.width}x${photo.height} and map ${map.width}x${map.height} differ`);
+  const lut = Array.from({ length: 256 }, (_, i) => jet(i / 255));
+  const level = toBytes(map);
+  const out = new Uint8Array(photo.data.length);
+  for (let i = 0; i < level.length; i++) {
+    const col = lut[level[i]];
+    for (let ch = 0; ch < 3; ch++) out[i * 3 + ch] = Math.round(photo.data[i * 3 + ch] * (1 - alpha) + col[ch] * alpha);
+  }
+  return { data: out, width: photo.width, height: photo.height };
+}
+
+/** Grayscale PNG of the heatmap (0..255, photo size). */
+export function heatmapPng(e: Pick<Explanation, 'heatmap'>): Promise<Buffer> {
+  return encodeGrayPng(toBytes(e.heatmap), e.heatmap.width, e.heatmap.height);
+}
+
+/** PNG of the heatmap in colour blended over the photo. */
+export function overlayPng(e: Pick<Explanation, 'heatmap' | 'photo'>, alpha?: number): Promise<Buffer> {
+  return encodeRgbPng(overlayImage(e.photo, e.heatmap, alpha));
+}
+
+/** `data:image/png;base64,...` of the overlay (for JSON answers). */
+export async function overlayDataUrl(e: Pick<Explanation, 'heatmap' | 'photo'>, alpha?: number): Promise<string> {
+  return `data:image/png;base64,${(await overlayPng(e, alpha)).toString('base64')}`;
+}
+
+/** Writes `<dir>/<name>.heatmap.png` and `<dir>/<name>.overlay.png`, each atomically; returns their paths. */
+export async function writeExplanationPngs(e: Pick<Explanation, 'heatmap' | 'photo'>, dir: string, name: string): Promise<{ heatmap: string; overlay: string }> {
+  if (!name || name.includes('/') || name.includes('\\') || name === '.' || name === '..') throw new Error(`writeExplanationPngs: bad file name "${name}"`);
+  const heatmap = path.join(dir, `${name}.heatmap.png`);
+  const overlay = path.join(dir, `${name}.overlay.png`);
+  const [h, o] = await Promise.all([heatmapPng(e), overlayPng(e)]);
+  await writeFileAtomic(heatmap, h);
+  await writeFileAtomic(overlay, o);
+  return { heatmap, overlay };
+}
