@@ -13,3 +13,4 @@ export { buildResNet50Base } from './archs/resnet50';
 export { buildInceptionV3Base } from './archs/inceptionv3';
 export { buildEfficientNetB0Base } from './archs/efficientnetb0';
 export { ReluConv2D, reluConv2d } from './archs/relu-conv';
+export * from './ood/index';
