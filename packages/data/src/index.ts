@@ -16,3 +16,5 @@ export { datasetFingerprint } from './fingerprint';
 export { contentHash } from './hash';
 export { generateDemoDataset, DEMO_CLASSES } from './demo';
 export type { DemoOptions } from './demo';
+export { farOodImage, farOodSet, blurredPhoto, darkenedPhoto, FAR_OOD_KINDS } from './far-ood';
+export type { FarOodKind, FarOodSample } from './far-ood';

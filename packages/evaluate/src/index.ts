@@ -12,3 +12,5 @@ export * from './pipeline';
 export * from './promote';
 export * from './check';
 export * from './study';
+export * from './ood-metrics';
+export * from './ood-holdout';
