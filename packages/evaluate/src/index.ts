@@ -14,3 +14,4 @@ export * from './check';
 export * from './study';
 export * from './ood-metrics';
 export * from './ood-holdout';
+export * from './ood-study';
