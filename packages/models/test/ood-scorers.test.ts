@@ -9,9 +9,13 @@ import {
   quantile,
   softmax,
   thresholdAtAcceptRate,
+  DEFAULT_OOD_METHOD,
+  defaultOodMethod,
+  OOD_METHODS,
   type FitData,
   type FeatureRows,
 } from '../src/ood/index';
+import { listArchs } from '../src/registry';
 
 function gauss(rng: () => number): number {
   const u = Math.max(rng(), 1e-12);
@@ -199,5 +203,14 @@ describe('temperature scaling', () => {
     expect(after.ece).toBeLessThan(before.ece / 2);
     expect(before.bins).toHaveLength(15);
     expect(before.bins.reduce((s, b) => s + b.count, 0)).toBe(n);
+  });
+});
+
+describe('default OOD method', () => {
+  it('names an explicit, known method for every registered architecture', () => {
+    for (const a of listArchs()) {
+      expect(Object.keys(DEFAULT_OOD_METHOD)).toContain(a.name);
+      expect(OOD_METHODS).toContain(defaultOodMethod(a.name));
+    }
   });
 });

@@ -51,6 +51,30 @@ export interface ScorerOptions {
 
 export const KNN_DEFAULT_MAX_BANK = 2048;
 
+/**
+ * The method a model gets unless told otherwise, per architecture (docs/ood.md has the study).
+ * kNN (k = 1, cosine) on the penultimate features measured best for PartsNet in the
+ * leave-classes-out study on bolts-nuts; MSP and energy rank generated far-OOD images (noise,
+ * blank frames, ...) ABOVE real photos of known parts (AUROC < 0.5), so they are no detector for
+ * these models. The pretrained bases were not measured here (no ImageNet weights offline); kNN on
+ * `head_pool` features is the default for them too, as the method that needs no class-conditional
+ * Gaussian assumption and no covariance of 512..2048 dimensions.
+ */
+export const DEFAULT_OOD_METHOD: Record<string, OodMethod> & { default: OodMethod } = {
+  default: 'knn',
+  partsnet: 'knn',
+  tinyvgg: 'knn',
+  vgg16: 'knn',
+  resnet50: 'knn',
+  inception: 'knn',
+  efficientnet: 'knn',
+};
+
+/** The default OOD method of an architecture (registry name). */
+export function defaultOodMethod(arch: string): OodMethod {
+  return DEFAULT_OOD_METHOD[arch] ?? DEFAULT_OOD_METHOD.default;
+}
+
 /** Serializable state: JSON params and float32 arrays with shapes. */
 export interface ScorerState {
   method: OodMethod;
