@@ -318,3 +318,24 @@ export async function measureRejection(
     disposeClassifier(r.classifier);
   }
 }
+
+/** Markdown table of a study: one row per method, means over rotations, per-rotation near AUROC. */
+export function formatOodStudy(result: OodStudyResult): string {
+  const p = (x: number) => (Number.isFinite(x) ? x.toFixed(3) : '—');
+  const pct = (x: number) => (Number.isFinite(x) ? `${(100 * x).toFixed(0)}%` : '—');
+  const n = result.rotations[0]?.n;
+  const lines = [
+    `${result.arch}, ${result.rotations.length} rotation(s)` +
+      (n ? `; per rotation ${n.train} train, ${n.val} val, ${n.testKnown} known test, ${n.near} near unknowns, ${n.far} far-OOD images` : ''),
+    '',
+    '| method | AUROC near (per rotation) | AUROC far | FPR95 near | FPR95 far | known accepted @val thr | near rejected | far rejected | acc. on accepted | AURC |',
+    '| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |',
+  ];
+  for (const s of result.summary) {
+    const per = result.rotations.map((r) => p(r.methods.find((m) => m.method === s.method)?.aurocNear ?? NaN)).join(', ');
+    lines.push(
+      `| ${s.method}${s.method === result.recommended ? ' (best)' : ''} | ${p(s.meanAurocNear)} (${per}) | ${p(s.meanAurocFar)} | ${pct(s.meanFpr95Near)} | ${pct(s.meanFpr95Far)} | ${pct(s.meanKnownAccepted)} | ${pct(s.meanNearRejected)} | ${pct(s.meanFarRejected)} | ${pct(s.meanSelectiveAccuracy)} | ${p(s.meanAurc)} |`,
+    );
+  }
+  return lines.join('\n');
+}
