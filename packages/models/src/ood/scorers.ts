@@ -352,7 +352,7 @@ function fitKnn(data: FitData, opts: ScorerOptions): ScorerState {
     const rng = makeRng(`ood-knn-bank:${opts.seed ?? 42}`);
     const byClass: number[][] = Array.from({ length: c }, () => []);
     rows.forEach((i) => byClass[data.labels[i]].push(i));
-    // Each class keeps its share of the bank (at least 1), largest remainders first.
+    // Each class keeps floor(its share of maxBank), at least 1 vector; the total never exceeds maxBank.
     rows = byClass.flatMap((idx) => shuffled(idx, rng).slice(0, Math.max(1, Math.floor((maxBank * idx.length) / n))));
     rows = rows.slice(0, maxBank).sort((a, b) => a - b);
   }
