@@ -198,11 +198,19 @@ describe('temperature scaling', () => {
     expect(fit.temperature).toBeGreaterThan(trueT * 0.9);
     expect(fit.temperature).toBeLessThan(trueT * 1.1);
     expect(fit.nllAfter).toBeLessThan(fit.nllBefore);
+    expect(fit.atBound).toBe(false);
     const before = calibration(logits, labels, c, 1);
     const after = calibration(logits, labels, c, fit.temperature);
     expect(after.ece).toBeLessThan(before.ece / 2);
     expect(before.bins).toHaveLength(15);
     expect(before.bins.reduce((s, b) => s + b.count, 0)).toBe(n);
+  });
+
+  it('says when perfectly separated validation logits drive T to the end of the range', () => {
+    const logits = Float32Array.from([3, 0, 0, 3, 2, -1]);
+    const fit = fitTemperature(logits, [0, 1, 0], 2, { minT: 0.1 });
+    expect(fit.atBound).toBe(true);
+    expect(fit.temperature).toBeCloseTo(0.1, 3);
   });
 });
 

@@ -19,6 +19,12 @@ export function nll(logits: ArrayLike<number>, labels: ArrayLike<number>, numCla
 
 export interface TemperatureFit {
   temperature: number;
+  /**
+   * The minimum lies at the end of the search range. Happens when every validation photo is
+   * classified right with a margin (the NLL then keeps falling as T -> 0): the data cannot fix T,
+   * the probabilities at that T are near 0/1, and a caller may prefer T = 1 or more validation data.
+   */
+  atBound: boolean;
   nllBefore: number;
   nllAfter: number;
 }
@@ -34,8 +40,10 @@ export function fitTemperature(
   opts: { minT?: number; maxT?: number } = {},
 ): TemperatureFit {
   if (!labels.length) throw new Error('fitTemperature: no validation samples');
-  let a = Math.log(opts.minT ?? 0.05);
-  let b = Math.log(opts.maxT ?? 20);
+  const lo = Math.log(opts.minT ?? 0.05);
+  const hi = Math.log(opts.maxT ?? 20);
+  let a = lo;
+  let b = hi;
   const f = (lt: number) => nll(logits, labels, numClasses, Math.exp(lt));
   const g = (Math.sqrt(5) - 1) / 2;
   let c = b - g * (b - a);
@@ -43,7 +51,7 @@ export function fitTemperature(
   let fc = f(c);
   let fd = f(d);
   while (b - a > 1e-4) {
-    if (fc < fd) {
+    if (fc <= fd) {
       b = d;
       d = c;
       fd = fc;
@@ -58,7 +66,8 @@ export function fitTemperature(
     }
   }
   const temperature = Math.exp((a + b) / 2);
-  return { temperature, nllBefore: nll(logits, labels, numClasses, 1), nllAfter: nll(logits, labels, numClasses, temperature) };
+  const atBound = (a + b) / 2 - lo < 1e-3 || hi - (a + b) / 2 < 1e-3;
+  return { temperature, atBound, nllBefore: nll(logits, labels, numClasses, 1), nllAfter: nll(logits, labels, numClasses, temperature) };
 }
 
 export interface ReliabilityBin {

@@ -98,6 +98,7 @@ export function fitDetector(train: FitData, val: FitData, labels: string[], opts
       split: opts.thresholdSplit ?? 'val',
       nllBefore: t.nllBefore,
       nllAfter: t.nllAfter,
+      temperatureAtBound: t.atBound,
       eceBefore: calibration(val.logits, val.labels, val.numClasses, 1).ece,
       eceAfter: calibration(val.logits, val.labels, val.numClasses, temperature).ece,
     };

@@ -45,6 +45,8 @@ export interface OodCalibrationSummary {
   eceAfter: number;
   nllBefore: number;
   nllAfter: number;
+  /** The fitted temperature is at the end of its search range (see TemperatureFit.atBound). */
+  temperatureAtBound?: boolean;
 }
 
 export interface OodJson {
