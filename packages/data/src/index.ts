@@ -18,3 +18,5 @@ export type { DemoOptions } from './demo';
 export { decodePhoto, encodeGrayPng, encodeRgbPng, encodeRgbJpeg, downscaleRgb } from './image-io';
 export { applyShift, validateShifts, DEFAULT_SHIFTS, SHIFT_NAMES, SHIFT_PARAM_UNITS } from './shifts';
 export type { ShiftName, ShiftSpec, ApplyShiftOptions } from './shifts';
+export { farOodImage, farOodSet, blurredPhoto, darkenedPhoto, FAR_OOD_KINDS } from './far-ood';
+export type { FarOodKind, FarOodSample } from './far-ood';

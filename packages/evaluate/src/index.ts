@@ -13,3 +13,6 @@ export * from './check';
 export * from './study';
 export * from './robustness';
 export * from './robustness-chart';
+export * from './ood-metrics';
+export * from './ood-holdout';
+export * from './ood-study';

@@ -6,7 +6,8 @@ import path from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
 import * as tf from '@tensorflow/tfjs-core';
 import { initBackend } from '@parts/backend';
-import { DEFAULT_SHIFTS, listDataset, repoRoot, type Sample } from '@parts/data';
+import { DEFAULT_SHIFTS, listDataset, type Sample } from '@parts/data';
+import { repoRoot } from '@parts/cli';
 import {
   checkParity,
   darkPixelWeight,

@@ -18,3 +18,4 @@ export { ReluConv2D, reluConv2d } from './archs/relu-conv';
 export * from './explain/gradcam';
 export * from './explain/localisation';
 export * from './explain/parity';
+export * from './ood/index';

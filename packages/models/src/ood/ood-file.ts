@@ -1,0 +1,219 @@
+/**
+ * The one owner of a model folder's OOD files: `ood.json` (versioned metadata, format 'parts-ood/1')
+ * and `ood-<sha256 prefix>.bin` (the scorer's float32 arrays, little-endian, concatenated).
+ *
+ * ood.json:
+ *   format       'parts-ood/1'
+ *   method       'msp' | 'energy' | 'mahalanobis' | 'knn'
+ *   threshold    accept as known when score >= threshold (higher score = more in-distribution)
+ *   acceptRate   share of known validation photos accepted at the threshold (e.g. 0.95)
+ *   temperature  temperature-scaling T for the displayed probabilities (1 = none)
+ *   featureDim, numClasses, labels   what the scorer was fitted on; checked against the model
+ *   params       the scorer's scalars (k, shrinkage, energy temperature, ...)
+ *   arrays       name -> {shape, offset (in float32 values), length} inside the .bin
+ *   bin          {file, bytes, sha256} or null when the method has no arrays (msp, energy)
+ *   fittedOn     {n, split, thresholdN, thresholdSplit}: what the scorer and the threshold saw
+ *   calibration  optional {eceBefore, eceAfter, nllBefore, nllAfter, n, split}
+ *
+ * Writes are atomic: the .bin is named by its content hash and written (temp + rename) before
+ * ood.json (temp + rename), then stale .bin files are removed; a reader always sees a matching pair.
+ * A missing ood.json means "no scorer" (readOodFile returns null); every other problem throws an
+ * error naming the file and the field.
+ */
+import { createHash } from 'node:crypto';
+import { promises as fs } from 'node:fs';
+import path from 'node:path';
+import { writeFileAtomic } from '../model-files';
+import { isOodMethod, OOD_METHODS, scorerFromState, type OodMethod, type OodScorer, type ScorerState } from './scorers';
+
+export const OOD_JSON = 'ood.json';
+export const OOD_FORMAT = 'parts-ood/1';
+
+export interface OodFittedOn {
+  /** Training photos the scorer was fitted on. */
+  n: number;
+  split: string;
+  /** Known photos the threshold was chosen on (validation / CV folds, never test). */
+  thresholdN: number;
+  thresholdSplit: string;
+}
+
+export interface OodCalibrationSummary {
+  n: number;
+  split: string;
+  eceBefore: number;
+  eceAfter: number;
+  nllBefore: number;
+  nllAfter: number;
+  /** The fitted temperature is at the end of its search range (see TemperatureFit.atBound). */
+  temperatureAtBound?: boolean;
+}
+
+export interface OodJson {
+  format: typeof OOD_FORMAT;
+  method: OodMethod;
+  threshold: number;
+  acceptRate: number;
+  temperature: number;
+  featureDim: number;
+  numClasses: number;
+  labels: string[];
+  params: Record<string, number | string>;
+  arrays: Record<string, { shape: number[]; offset: number; length: number }>;
+  bin: { file: string; bytes: number; sha256: string } | null;
+  fittedOn: OodFittedOn;
+  calibration?: OodCalibrationSummary;
+}
+
+/** A fitted detector: scorer, threshold and calibration temperature, as stored in a model folder. */
+export interface OodDetector {
+  scorer: OodScorer;
+  method: OodMethod;
+  threshold: number;
+  acceptRate: number;
+  temperature: number;
+  labels: string[];
+  fittedOn: OodFittedOn;
+  calibration?: OodCalibrationSummary;
+}
+
+/** Writes ood.json (+ its .bin) into `dir` atomically. */
+export async function writeOodFile(dir: string, det: OodDetector): Promise<void> {
+  const st = det.scorer.state;
+  if (det.labels.length !== st.numClasses) throw new Error(`${OOD_JSON}: ${det.labels.length} labels for a scorer of ${st.numClasses} classes`);
+  if (!Number.isFinite(det.threshold)) throw new Error(`${OOD_JSON}: threshold must be finite (got ${det.threshold})`);
+  if (!(det.temperature > 0)) throw new Error(`${OOD_JSON}: temperature must be > 0 (got ${det.temperature})`);
+  const arrays: OodJson['arrays'] = {};
+  let offset = 0;
+  const parts: Float32Array[] = [];
+  for (const [name, a] of Object.entries(st.arrays)) {
+    arrays[name] = { shape: a.shape, offset, length: a.data.length };
+    parts.push(a.data);
+    offset += a.data.length;
+  }
+  let bin: OodJson['bin'] = null;
+  if (parts.length) {
+    const buf = Buffer.alloc(offset * 4);
+    let o = 0;
+    for (const p of parts) {
+      for (let i = 0; i < p.length; i++) buf.writeFloatLE(p[i], (o + i) * 4);
+      o += p.length;
+    }
+    const sha256 = createHash('sha256').update(buf).digest('hex');
+    bin = { file: `ood-${sha256.slice(0, 16)}.bin`, bytes: buf.length, sha256 };
+    await writeFileAtomic(path.join(dir, bin.file), buf);
+  }
+  const json: OodJson = {
+    format: OOD_FORMAT,
+    method: st.method,
+    threshold: det.threshold,
+    acceptRate: det.acceptRate,
+    temperature: det.temperature,
+    featureDim: st.featureDim,
+    numClasses: st.numClasses,
+    labels: det.labels,
+    params: st.params,
+    arrays,
+    bin,
+    fittedOn: det.fittedOn,
+    ...(det.calibration ? { calibration: det.calibration } : {}),
+  };
+  await writeFileAtomic(path.join(dir, OOD_JSON), JSON.stringify(json, null, 2) + '\n');
+  // Stale .bin files of earlier fits.
+  for (const f of await fs.readdir(dir)) {
+    if (/^ood-[0-9a-f]{16}\.bin$/.test(f) && f !== bin?.file) await fs.rm(path.join(dir, f), { force: true });
+  }
+}
+
+export interface OodExpectation {
+  /** The model's penultimate feature size. */
+  featureDim?: number;
+  /** The model's labels, in order. */
+  labels?: string[];
+}
+
+/**
+ * Reads `dir`/ood.json and its .bin. Returns null when ood.json does not exist (no scorer: the
+ * caller never answers unknown). Throws naming the file and field when it is corrupt, of another
+ * format version, or does not fit the model (`expect`).
+ */
+export async function readOodFile(dir: string, expect: OodExpectation = {}): Promise<OodDetector | null> {
+  const file = path.join(dir, OOD_JSON);
+  let text: string;
+  try {
+    text = await fs.readFile(file, 'utf8');
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code === 'ENOENT') return null;
+    throw new Error(`${file}: cannot read (${(e as Error).message})`);
+  }
+  let j: Partial<OodJson>;
+  try {
+    j = JSON.parse(text);
+  } catch (e) {
+    throw new Error(`${file}: not valid JSON (${(e as Error).message})`);
+  }
+  const bad = (field: string, why: string): never => {
+    throw new Error(`${file}: field "${field}" ${why}`);
+  };
+  if (typeof j !== 'object' || j === null || Array.isArray(j)) throw new Error(`${file}: expected a JSON object`);
+  if (j.format !== OOD_FORMAT) bad('format', `is ${JSON.stringify(j.format)}, expected "${OOD_FORMAT}" (written by another version?)`);
+  if (!isOodMethod(j.method)) bad('method', `is ${JSON.stringify(j.method)}, expected one of ${OOD_METHODS.join(', ')}`);
+  const num = (field: keyof OodJson, ok: (v: number) => boolean, what: string) => {
+    const v = j[field];
+    if (typeof v !== 'number' || !ok(v)) bad(field, v === undefined ? 'is missing' : `is ${JSON.stringify(v)}, expected ${what}`);
+    return v as number;
+  };
+  const threshold = num('threshold', Number.isFinite, 'a finite number');
+  const acceptRate = num('acceptRate', (v) => v > 0 && v <= 1, 'a number in (0, 1]');
+  const temperature = num('temperature', (v) => Number.isFinite(v) && v > 0, 'a number > 0');
+  const featureDim = num('featureDim', (v) => Number.isInteger(v) && v >= 1, 'an integer >= 1');
+  const numClasses = num('numClasses', (v) => Number.isInteger(v) && v >= 2, 'an integer >= 2');
+  if (!Array.isArray(j.labels) || j.labels.length !== numClasses || !j.labels.every((l) => typeof l === 'string')) {
+    bad('labels', j.labels === undefined ? 'is missing' : `must list ${numClasses} class names`);
+  }
+  const labels = j.labels as string[];
+  if (typeof j.params !== 'object' || j.params === null) bad('params', 'is missing');
+  if (typeof j.arrays !== 'object' || j.arrays === null) bad('arrays', 'is missing');
+  const fo = j.fittedOn;
+  if (typeof fo !== 'object' || fo === null || typeof fo.n !== 'number' || typeof fo.thresholdN !== 'number') bad('fittedOn', 'is missing or lacks n/thresholdN');
+  if (expect.featureDim !== undefined && expect.featureDim !== featureDim) {
+    bad('featureDim', `is ${featureDim} but the model's penultimate layer has ${expect.featureDim} features (ood.json is for another model)`);
+  }
+  if (expect.labels && (expect.labels.length !== labels.length || expect.labels.some((l, i) => l !== labels[i]))) {
+    bad('labels', `are [${labels.join(', ')}] but the model's are [${expect.labels.join(', ')}]`);
+  }
+
+  const arrays: ScorerState['arrays'] = {};
+  const entries = Object.entries(j.arrays as OodJson['arrays']);
+  if (entries.length) {
+    if (!j.bin || typeof j.bin.file !== 'string' || !/^ood-[0-9a-f]{16}\.bin$/.test(j.bin.file)) bad('bin', 'must name the ood-<hash>.bin file holding the arrays');
+    const bin = j.bin as NonNullable<OodJson['bin']>;
+    const binPath = path.join(dir, bin.file);
+    let buf: Buffer;
+    try {
+      buf = await fs.readFile(binPath);
+    } catch (e) {
+      throw new Error(`${file}: field "bin" names ${binPath}, which cannot be read (${(e as NodeJS.ErrnoException).code ?? (e as Error).message})`);
+    }
+    if (buf.length !== bin.bytes) bad('bin.bytes', `is ${bin.bytes} but ${binPath} has ${buf.length} bytes`);
+    const sha = createHash('sha256').update(buf).digest('hex');
+    if (sha !== bin.sha256) bad('bin.sha256', `does not match the content of ${binPath} (corrupt or replaced)`);
+    const total = buf.length / 4;
+    for (const [name, a] of entries) {
+      const len = Array.isArray(a?.shape) ? a.shape.reduce((p, x) => p * x, 1) : NaN;
+      if (!(Number.isInteger(a?.offset) && a.offset >= 0 && a.length === len && a.offset + a.length <= total)) {
+        bad(`arrays.${name}`, `has shape ${JSON.stringify(a?.shape)}, offset ${a?.offset}, length ${a?.length}, which do not fit ${binPath} (${total} floats)`);
+      }
+      const data = new Float32Array(a.length);
+      for (let i = 0; i < a.length; i++) data[i] = buf.readFloatLE((a.offset + i) * 4);
+      arrays[name] = { shape: a.shape, data };
+    }
+  }
+  let scorer: OodScorer;
+  try {
+    scorer = scorerFromState({ method: j.method as OodMethod, featureDim, numClasses, params: j.params as ScorerState['params'], arrays });
+  } catch (e) {
+    throw new Error(`${file}: ${(e as Error).message}`);
+  }
+  return { scorer, method: j.method as OodMethod, threshold, acceptRate, temperature, labels, fittedOn: fo as OodFittedOn, calibration: j.calibration };
+}

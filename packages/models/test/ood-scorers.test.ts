@@ -1,0 +1,224 @@
+// OOD scorers, threshold and temperature scaling on synthetic data where the answer is known.
+import { describe, expect, it } from 'vitest';
+import seedrandom from 'seedrandom';
+import {
+  calibration,
+  fitScorer,
+  fitTemperature,
+  logSumExp,
+  quantile,
+  softmax,
+  thresholdAtAcceptRate,
+  DEFAULT_OOD_METHOD,
+  defaultOodMethod,
+  OOD_METHODS,
+  type FitData,
+  type FeatureRows,
+} from '../src/ood/index';
+import { listArchs } from '../src/registry';
+
+function gauss(rng: () => number): number {
+  const u = Math.max(rng(), 1e-12);
+  return Math.sqrt(-2 * Math.log(u)) * Math.cos(2 * Math.PI * rng());
+}
+
+/** n points per class around class centres in d dims; logits = 4 · one-hot-ish similarity to centres. */
+function clusters(n: number, d: number, centres: number[][], rng: () => number, sd = 1): FitData {
+  const c = centres.length;
+  const features = new Float32Array(n * c * d);
+  const logits = new Float32Array(n * c * c);
+  const labels: number[] = [];
+  let i = 0;
+  for (let k = 0; k < c; k++) {
+    for (let r = 0; r < n; r++, i++) {
+      for (let j = 0; j < d; j++) features[i * d + j] = centres[k][j] + sd * gauss(rng);
+      for (let q = 0; q < c; q++) logits[i * c + q] = q === k ? 6 + gauss(rng) : gauss(rng);
+      labels.push(k);
+    }
+  }
+  return { features, logits, labels, n: n * c, featureDim: d, numClasses: c };
+}
+
+function rows(points: number[][], logits: number[][]): FeatureRows {
+  return {
+    features: Float32Array.from(points.flat()),
+    logits: Float32Array.from(logits.flat()),
+    n: points.length,
+    featureDim: points[0].length,
+    numClasses: logits[0].length,
+  };
+}
+
+const D = 8;
+const CENTRES = [0, 1, 2].map((k) => Array.from({ length: D }, (_, j) => (j === k ? 10 : 0) + 3));
+
+describe('OOD scorers', () => {
+  const rng = seedrandom('scorers');
+  const train = clusters(60, D, CENTRES, rng);
+  const heldIn = clusters(40, D, CENTRES, rng);
+  // Far points: other directions, and flat logits (the classifier has no favourite).
+  const farPts = Array.from({ length: 30 }, (_, i) => Array.from({ length: D }, (_, j) => (j === 3 + (i % 5) ? 12 : 3) + gauss(rng)));
+  const far = rows(farPts, farPts.map(() => [gauss(rng) * 0.3, gauss(rng) * 0.3, gauss(rng) * 0.3]));
+
+  for (const method of ['msp', 'energy', 'mahalanobis', 'knn'] as const) {
+    it(`${method}: held-out in-distribution points score above every far point`, () => {
+      const s = fitScorer(method, train);
+      const inScores = s.scoreRows(heldIn);
+      const farScores = s.scoreRows(far);
+      const thr = quantile(inScores, 0.05);
+      expect(Math.max(...farScores)).toBeLessThan(thr);
+    });
+  }
+
+  it('energy is T·logsumexp(logits/T) and msp the largest softmax probability', () => {
+    const z = Float32Array.from([1, 3, -2]);
+    const f = new Float32Array(D);
+    const e2 = fitScorer('energy', train, { energyTemperature: 2 });
+    expect(e2.score(f, z)).toBeCloseTo(2 * Math.log(Math.exp(0.5) + Math.exp(1.5) + Math.exp(-1)), 10);
+    const m = fitScorer('msp', train);
+    expect(m.score(f, z)).toBeCloseTo(Math.exp(3) / (Math.exp(1) + Math.exp(3) + Math.exp(-2)), 10);
+    expect(logSumExp([1000, 1000])).toBeCloseTo(1000 + Math.log(2), 10);
+  });
+
+  it('mahalanobis without shrinkage equals the analytic distance to the nearest class mean (2-D)', () => {
+    // Two classes, 3 points each; pooled within-class covariance divided by n = 6.
+    const pts = [
+      [0, 0], [2, 1], [1, 2],
+      [10, 10], [12, 9], [11, 14],
+    ];
+    const labels = [0, 0, 0, 1, 1, 1];
+    const data: FitData = { ...rows(pts, pts.map(() => [0, 0])), labels };
+    const s = fitScorer('mahalanobis', data, { shrinkage: 0 });
+    const means = [[1, 1], [11, 11]];
+    let sxx = 0, sxy = 0, syy = 0;
+    pts.forEach((p, i) => {
+      const dx = p[0] - means[labels[i]][0];
+      const dy = p[1] - means[labels[i]][1];
+      sxx += dx * dx; sxy += dx * dy; syy += dy * dy;
+    });
+    [sxx, sxy, syy] = [sxx / 6, sxy / 6, syy / 6];
+    const det = sxx * syy - sxy * sxy;
+    const d2 = (x: number[], m: number[]) => {
+      const dx = x[0] - m[0], dy = x[1] - m[1];
+      return (syy * dx * dx - 2 * sxy * dx * dy + sxx * dy * dy) / det;
+    };
+    for (const x of [[3, -1], [9, 12], [5, 5]]) {
+      const expected = -Math.min(d2(x, means[0]), d2(x, means[1]));
+      expect(s.score(Float32Array.from(x), new Float32Array(2))).toBeCloseTo(expected, 3);
+    }
+  });
+
+  it('mahalanobis with Ledoit-Wolf shrinkage works with fewer samples than dimensions', () => {
+    const r = seedrandom('lw');
+    const small = clusters(5, 40, [Array(40).fill(0), Array(40).fill(5)], r);
+    expect(() => fitScorer('mahalanobis', small, { shrinkage: 0 })).toThrow(/positive definite/);
+    const s = fitScorer('mahalanobis', small);
+    const alpha = Number(s.state.params.shrinkage);
+    expect(alpha).toBeGreaterThan(0);
+    expect(alpha).toBeLessThanOrEqual(1);
+    // A point at a class mean scores higher than one 10 sd away.
+    const atMean = s.score(new Float32Array(40), new Float32Array(2));
+    const away = s.score(new Float32Array(40).fill(-10), new Float32Array(2));
+    expect(atMean).toBeGreaterThan(away);
+  });
+
+  it('knn scores the cosine similarity of the k-th nearest training vector', () => {
+    const pts = [[1, 0], [0, 1], [1, 1], [-1, 0]];
+    const data: FitData = { ...rows(pts, pts.map(() => [0, 0])), labels: [0, 1, 0, 1] };
+    const x = Float32Array.from([2, 0]);
+    expect(fitScorer('knn', data, { k: 1 }).score(x, new Float32Array(2))).toBeCloseTo(1, 6);
+    expect(fitScorer('knn', data, { k: 2 }).score(x, new Float32Array(2))).toBeCloseTo(Math.SQRT1_2, 6);
+    expect(fitScorer('knn', data, { k: 3 }).score(x, new Float32Array(2))).toBeCloseTo(0, 6);
+    expect(() => fitScorer('knn', data, { k: 5 })).toThrow(/k must be/);
+  });
+
+  it('knn caps the bank at maxBank with every class kept, the same subsample per seed', () => {
+    const r = seedrandom('bank');
+    const big = clusters(300, 4, [[1, 0, 0, 0], [0, 1, 0, 0], [0, 0, 1, 0]], r);
+    const a = fitScorer('knn', big, { maxBank: 100, seed: 3 });
+    const b = fitScorer('knn', big, { maxBank: 100, seed: 3 });
+    const c = fitScorer('knn', big, { maxBank: 100, seed: 4 });
+    const bank = a.state.arrays.bank;
+    expect(bank.shape[0]).toBeLessThanOrEqual(100);
+    expect(bank.shape[0]).toBeGreaterThanOrEqual(99);
+    expect(bank.data.length * 4).toBeLessThanOrEqual(100 * 4 * 4);
+    expect(Array.from(b.state.arrays.bank.data)).toEqual(Array.from(bank.data));
+    expect(Array.from(c.state.arrays.bank.data)).not.toEqual(Array.from(bank.data));
+    // Each class is present (its centre has a near-1 cosine neighbour).
+    for (const centre of [[1, 0, 0, 0], [0, 1, 0, 0], [0, 0, 1, 0]]) {
+      expect(a.score(Float32Array.from(centre), new Float32Array(3))).toBeGreaterThan(0.9);
+    }
+  });
+
+  it('rejects rows of another dimension', () => {
+    const s = fitScorer('knn', train);
+    expect(() => s.score(new Float32Array(D + 1), new Float32Array(3))).toThrow(/fitted on 8/);
+  });
+});
+
+describe('threshold', () => {
+  it('quantile interpolates linearly between order statistics (type 7)', () => {
+    expect(quantile([4, 1, 3, 2], 0.25)).toBeCloseTo(1.75, 12);
+    expect(quantile([4, 1, 3, 2], 0)).toBe(1);
+    expect(quantile([4, 1, 3, 2], 1)).toBe(4);
+    expect(quantile([5], 0.3)).toBe(5);
+  });
+
+  it('accepts the target share of new known draws within sampling tolerance', () => {
+    const r = seedrandom('thr');
+    const fitScores = Array.from({ length: 2000 }, () => gauss(r));
+    const thr = thresholdAtAcceptRate(fitScores, 0.95);
+    const held = Array.from({ length: 20000 }, () => gauss(r));
+    const accepted = held.filter((s) => s >= thr).length / held.length;
+    // sd of the threshold's acceptance with 2000 fit draws ≈ sqrt(.95·.05/2000) ≈ 0.005.
+    expect(Math.abs(accepted - 0.95)).toBeLessThan(0.015);
+    expect(() => thresholdAtAcceptRate(fitScores, 0)).toThrow(/acceptRate/);
+  });
+});
+
+describe('temperature scaling', () => {
+  it('recovers a known temperature from over-confident logits and lowers ECE', () => {
+    const r = seedrandom('temp');
+    const n = 3000;
+    const c = 4;
+    const trueT = 2.5;
+    const logits = new Float32Array(n * c);
+    const labels: number[] = [];
+    for (let i = 0; i < n; i++) {
+      const z = Array.from({ length: c }, () => 1.5 * gauss(r));
+      // Label drawn from the calibrated distribution softmax(z); the model reports z·trueT.
+      const p = softmax(z);
+      let u = r();
+      let y = 0;
+      while (y < c - 1 && (u -= p[y]) > 0) y++;
+      labels.push(y);
+      z.forEach((v, j) => (logits[i * c + j] = v * trueT));
+    }
+    const fit = fitTemperature(logits, labels, c);
+    expect(fit.temperature).toBeGreaterThan(trueT * 0.9);
+    expect(fit.temperature).toBeLessThan(trueT * 1.1);
+    expect(fit.nllAfter).toBeLessThan(fit.nllBefore);
+    expect(fit.atBound).toBe(false);
+    const before = calibration(logits, labels, c, 1);
+    const after = calibration(logits, labels, c, fit.temperature);
+    expect(after.ece).toBeLessThan(before.ece / 2);
+    expect(before.bins).toHaveLength(15);
+    expect(before.bins.reduce((s, b) => s + b.count, 0)).toBe(n);
+  });
+
+  it('says when perfectly separated validation logits drive T to the end of the range', () => {
+    const logits = Float32Array.from([3, 0, 0, 3, 2, -1]);
+    const fit = fitTemperature(logits, [0, 1, 0], 2, { minT: 0.1 });
+    expect(fit.atBound).toBe(true);
+    expect(fit.temperature).toBeCloseTo(0.1, 3);
+  });
+});
+
+describe('default OOD method', () => {
+  it('names an explicit, known method for every registered architecture', () => {
+    for (const a of listArchs()) {
+      expect(Object.keys(DEFAULT_OOD_METHOD)).toContain(a.name);
+      expect(OOD_METHODS).toContain(defaultOodMethod(a.name));
+    }
+  });
+});
