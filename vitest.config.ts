@@ -9,7 +9,7 @@ import { configDefaults, defineConfig } from 'vitest/config';
 export const SLOW_TEST_FILES = [
   'packages/evaluate/test/ci-gate.test.ts', // the accuracy gate: trains every task of evaluation/baseline.json
   'packages/evaluate/test/study.e2e.test.ts', // a study on generated data: trains, evaluates, promotes
-  'packages/backend/test/train-e2e.test.ts', // training steps on every backend
+  'packages/backend/test/train-e2e.test.ts', // training steps on wasm against cpu
   'packages/train/test/train-e2e.test.ts', // pnpm train end to end
   'packages/evaluate/test/cli.test.ts', // spawns the evaluate and promote CLIs
   'packages/serve/test/cli.test.ts', // spawns pnpm serve
