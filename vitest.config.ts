@@ -1,15 +1,22 @@
 import { configDefaults, defineConfig } from 'vitest/config';
 
 /**
- * The test files `pnpm test:fast` (PARTS_FAST=1) leaves out: the accuracy gate and the end-to-end
- * runs, each over ~20 s on a 2-core machine (measured one file at a time with
- * `pnpm exec vitest run --reporter=verbose FILE`). `pnpm test`, which CI runs, runs every file.
+ * The test files `pnpm test:fast` (PARTS_FAST=1) leaves out: the accuracy gate, the end-to-end
+ * training runs, and the files that take over ~20 s on a 2-core machine (measured with
+ * `pnpm exec vitest run --reporter=verbose FILE`: each of these took 90-330 s on a shared, loaded
+ * 2-core machine where every file left in took under 35 s). `pnpm test`, which CI runs, runs every file.
  */
 export const SLOW_TEST_FILES = [
   'packages/evaluate/test/ci-gate.test.ts', // the accuracy gate: trains every task of evaluation/baseline.json
-  'packages/evaluate/test/study.e2e.test.ts',
-  'packages/backend/test/train-e2e.test.ts',
-  'packages/train/test/train-e2e.test.ts',
+  'packages/evaluate/test/study.e2e.test.ts', // a study on generated data: trains, evaluates, promotes
+  'packages/backend/test/train-e2e.test.ts', // training steps on wasm against cpu
+  'packages/train/test/train-e2e.test.ts', // pnpm train end to end
+  'packages/evaluate/test/cli.test.ts', // spawns the evaluate and promote CLIs
+  'packages/serve/test/cli.test.ts', // spawns pnpm serve
+  'packages/serve/test/load.test.ts', // model worker threads under load and a promotion
+  'packages/serve/test/recovery.test.ts', // model worker threads that die and restart
+  'packages/models/test/archs.test.ts', // builds every architecture (InceptionV3, ResNet50, ...)
+  'packages/models/test/modes.test.ts', // every architecture in every training mode
 ];
 
 const fast = process.env.PARTS_FAST;

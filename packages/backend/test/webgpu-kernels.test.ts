@@ -13,7 +13,7 @@ import { convFlops, convShapeKey, formatVariant, DEFAULT_KERNELS, resetKernelCho
 import { convBiasRelu, createAdam, setupWebGPU } from '../src/webgpu/index';
 import { registerWebGPUKernels } from '../src/webgpu/kernels/register';
 import { CONV_CASES, DEPTHWISE_CASES, WINOGRAD_CASES, checkConvCase, checkDepthwiseCase, checkBatchNormTrain, checkConvBiasRelu, checkWinograd, checkFusedAdam, checkFusedConv, checkMatMuls, checkSmallNet, checkSums, type CheckResult } from '../bench/numeric-check';
-import { webgpuForTests, webgpuTimeout, WEBGPU_CHECK_MS } from './webgpu-fixtures';
+import { webgpuForTests, webgpuTimeout } from './webgpu-fixtures';
 
 const adapter = await webgpuForTests('webgpu kernel tests');
 
@@ -44,7 +44,7 @@ beforeEach(async () => {
   initKernelTuning(adapter, { PARTS_WEBGPU_AUTOTUNE: '0' });
   expect(await tf.setBackend('webgpu')).toBe(true);
   await (tf.backend() as unknown as WebGPUBackend).device.queue.onSubmittedWorkDone();
-}, 60 * WEBGPU_CHECK_MS); // the wait for a timed-out test's leftover work
+}, webgpuTimeout(3 * CONV_CASES.length)); // the wait for a timed-out test's leftover work: as long as the longest test may run
 
 afterAll(() => {
   for (const k of KERNEL_ENV) {
@@ -178,7 +178,8 @@ describe.skipIf(!adapter)('webgpu kernels vs cpu', () => {
     opt.dispose();
   });
 
-  gpuIt('more row tiles than one dispatch dimension allows (65,535) continue along z', 3, async () => {
+  // (Its cpu reference over 4.4M pixels, about the least that makes 65,536 tiles, weighs as ten checks.)
+  gpuIt('more row tiles than one dispatch dimension allows (65,535) continue along z', 10, async () => {
     await tf.setBackend('webgpu');
     process.env.PARTS_CONV_TILES = 'forward:4x4,inputGrad:4x4';
     try {
