@@ -54,9 +54,12 @@ export const KNN_DEFAULT_MAX_BANK = 2048;
 /**
  * The method a model gets unless told otherwise, per architecture (docs/ood.md has the study).
  * kNN (k = 1, cosine) on the penultimate features measured best for PartsNet in the
- * leave-classes-out study on bolts-nuts; MSP and energy rank generated far-OOD images (noise,
- * blank frames, ...) ABOVE real photos of known parts (AUROC < 0.5), so they are no detector for
- * these models. The pretrained bases were not measured here (no ImageNet weights offline); kNN on
+ * leave-classes-out study on bolts-nuts (4 rotations leaving 2 of 8 classes out, 12 epochs; known
+ * test photos 42 per rotation vs 56 left-out photos and 44 far-OOD images): mean AUROC near / far
+ * kNN 0.843 / 0.986, Mahalanobis 0.761 / 0.984, energy 0.571 / 0.157, MSP 0.588 / 0.153; at the
+ * validation threshold for 95% known, kNN accepted 158/168 known and rejected 129/224 near and
+ * 160/176 far. MSP and energy rank generated far-OOD images (noise, blank frames, ...) ABOVE real
+ * photos of known parts (AUROC < 0.5), so they are no detector for these models. The pretrained bases were not measured here (no ImageNet weights offline); kNN on
  * `head_pool` features is the default for them too, as the method that needs no class-conditional
  * Gaussian assumption and no covariance of 512..2048 dimensions.
  */
