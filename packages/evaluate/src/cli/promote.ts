@@ -23,7 +23,7 @@ const program = new Command('promote')
   .option('--rollback', 'swap packages/serve/model with model.prev')
   .option('--force', 'promote even if the run evaluates worse than the model in service')
   .option('--target <dir>', 'served model folder (default: <repo>/packages/serve/model)')
-  .addOption(new Option('--backend <b>', 'compute backend for evaluation').choices(BACKEND_NAMES).default('auto'));
+  .addOption(new Option('--backend <b>', 'compute backend for evaluation and the parity record').choices(BACKEND_NAMES).default('auto'));
 
 runCli(program, async (o) => {
   const target = o.target ? resolveUserPath(o.target) : undefined;
@@ -37,6 +37,7 @@ runCli(program, async (o) => {
     let evaluation;
     if (existsSync(path.join(runDir, EVALUATION_JSON))) {
       evaluation = await readEvaluation(runDir);
+      await initBackend(o.backend); // the parity record classifies a few test photos
     } else {
       await initBackend(o.backend);
       evaluation = await evaluateRun(runDir);
@@ -58,6 +59,7 @@ runCli(program, async (o) => {
     }
   }
   if (runs.length === 0) throw new Error(`no usable evaluated runs in ${runsDir}: run pnpm evaluate first, or pass --run DIR`);
+  await initBackend(o.backend); // the parity record classifies a few test photos
   const res = await promoteBest(runs, { target, force: Boolean(o.force) });
   process.stdout.write(res.message + '\n');
   return 0;
