@@ -18,8 +18,8 @@ export const NEXT_STEP = {
  * When `modelDir` (a model folder or a run folder) holds no classifier.json, an Error naming the
  * folder and the next step; else null. For the CLIs that need a model before they start work.
  */
-export function missingModelError(modelDir: string, what = 'model'): Error | null {
+export function missingModelError(modelDir: string, what = 'model to use'): Error | null {
   if (existsSync(path.join(modelDir, 'classifier.json')) || existsSync(path.join(modelDir, 'model', 'classifier.json'))) return null;
   const why = existsSync(modelDir) ? `no classifier.json in ${modelDir} (nor in its model/)` : `${modelDir} does not exist`;
-  return new Error(`no ${what} to use: ${why}; ${NEXT_STEP.noModel}`);
+  return new Error(`no ${what}: ${why}; ${NEXT_STEP.noModel}`);
 }

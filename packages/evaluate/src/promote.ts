@@ -3,7 +3,7 @@
 // service unless forced.
 import { promises as fs } from 'node:fs';
 import path from 'node:path';
-import { servedModelDir } from '@parts/cli';
+import { NEXT_STEP, servedModelDir } from '@parts/cli';
 import { CLASSIFIER_JSON, readClassifierFile } from '@parts/models';
 import { readRunConfig, runModelDir } from '@parts/train';
 import { dirSize, exists, readJson, samePath, siblingTemp } from './fsutil';
@@ -269,7 +269,7 @@ async function swapIn(staged: string, target: string): Promise<void> {
 export async function rollback(opts: { target?: string } = {}): Promise<PromoteResult> {
   const target = path.resolve(opts.target ?? servedModelDir());
   const prev = prevDir(target);
-  if (!(await exists(prev))) throw new Error(`nothing to roll back to: ${prev} does not exist`);
+  if (!(await exists(prev))) throw new Error(`nothing to roll back to: ${prev} does not exist (only one model was ever promoted to ${target}); ${NEXT_STEP.noRollback}`);
   const previous = await readModelCard(prev).catch(() => null);
   const current = (await exists(target)) ? await readModelCard(target).catch(() => null) : null;
   const aside = siblingTemp(target, 'rollback');

@@ -68,7 +68,7 @@ describe('pnpm serve', () => {
     expect(stderr).toMatch(/SIGTERM: finishing requests in flight/);
   });
 
-  it('exits 1 with a clear message when there is no model', async () => {
+  it('exits 1 with a clear message naming the next command when there is no model, before a backend starts', async () => {
     const child = spawn(process.execPath, ['--import', 'tsx', 'packages/serve/src/cli/serve.ts', '--model', path.join(dir, 'missing'), '--port', '0', '--workers', '0'], {
       cwd: repoRoot(),
       stdio: ['ignore', 'pipe', 'pipe'],
@@ -77,6 +77,6 @@ describe('pnpm serve', () => {
     child.stderr.on('data', (c: Buffer) => (stderr += c.toString()));
     const code = await new Promise<number | null>((r) => child.on('exit', (c) => r(c)));
     expect(code).toBe(1);
-    expect(stderr).toMatch(/no classifier in .*missing/);
+    expect(stderr).toMatch(/^serve: no model to serve: .*missing does not exist; run `pnpm study`, or `pnpm train` then `pnpm evaluate --promote`\n$/);
   });
 });

@@ -7,7 +7,7 @@ import { existsSync } from 'node:fs';
 import path from 'node:path';
 import { Command, Option } from 'commander';
 import { BACKEND_NAMES, initBackend } from '@parts/backend';
-import { runCli } from '@parts/cli';
+import { NEXT_STEP, runCli } from '@parts/cli';
 import { EVALUATION_JSON, evaluateRun, readEvaluation } from '../evaluation';
 import { listRunDirs } from '@parts/train';
 import { promoteBest, promoteEvaluated, rollback } from '../promote';
@@ -34,6 +34,7 @@ runCli(program, async (o) => {
   }
   if (o.run) {
     const runDir = resolveUserPath(o.run);
+    if (!existsSync(runDir)) throw new Error(`--run: ${runDir} does not exist`);
     let evaluation;
     if (existsSync(path.join(runDir, EVALUATION_JSON))) {
       evaluation = await readEvaluation(runDir);
@@ -48,7 +49,9 @@ runCli(program, async (o) => {
   }
   const runsDir = o.runs ? resolveUserPath(o.runs) : fromRepo('runs');
   const runs: ReportRun[] = [];
-  for (const dir of await listRunDirs(runsDir)) {
+  const dirs = await listRunDirs(runsDir);
+  if (dirs.length === 0) throw new Error(`no run folders in ${runsDir}: ${NEXT_STEP.noRuns}, then \`pnpm evaluate --promote\` (or pass --run DIR)`);
+  for (const dir of dirs) {
     if (!existsSync(path.join(dir, EVALUATION_JSON))) continue;
     try {
       const evaluation = await readEvaluation(dir);
@@ -58,7 +61,7 @@ runCli(program, async (o) => {
       process.stderr.write(`warning: not considered: ${(e as Error).message}\n`);
     }
   }
-  if (runs.length === 0) throw new Error(`no usable evaluated runs in ${runsDir}: run pnpm evaluate first, or pass --run DIR`);
+  if (runs.length === 0) throw new Error(`no usable evaluated runs in ${runsDir}: run \`pnpm evaluate --promote\` (evaluates and promotes), or pass --run DIR`);
   await initBackend(o.backend); // the parity record classifies a few test photos
   const res = await promoteBest(runs, { target, force: Boolean(o.force) });
   process.stdout.write(res.message + '\n');
