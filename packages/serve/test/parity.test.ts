@@ -5,9 +5,9 @@ import { promises as fsp } from 'node:fs';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { initBackend } from '@parts/backend';
-import { disposeClassifier, loadClassifier, pickParityPhotos, PARITY_TOLERANCE, recordParity, writeParity } from '@parts/models';
+import { PARITY_TOLERANCE } from '@parts/models';
 import { createServer, type PartsServer } from '../src/index';
-import { makeModel, photos, request, tempDir } from './fixtures';
+import { makeModel, photos, request, tamperWeights, tempDir, writeTestParity } from './fixtures';
 
 let dir: string;
 let jpeg: Buffer;
@@ -17,30 +17,8 @@ const servers: PartsServer[] = [];
 async function promoted(name: string, runId: string, seed: number): Promise<string> {
   const modelDir = path.join(dir, name);
   await makeModel(modelDir, { runId, imgSize: 32, seed });
-  const { big, small } = await photos();
-  const files = [...big.slice(0, 3), ...small.slice(0, 3)];
-  const picked = pickParityPhotos(await Promise.all(files.map(async (f) => ({ name: path.basename(f), bytes: await fsp.readFile(f) }))), 4);
-  const c = await loadClassifier(modelDir);
-  try {
-    await writeParity(modelDir, await recordParity(c, picked), picked);
-  } finally {
-    disposeClassifier(c);
-  }
+  await writeTestParity(modelDir);
   return modelDir;
-}
-
-/** Changes every weight after promotion (as a corrupted or swapped weights.bin would). */
-async function tamperWeights(modelDir: string): Promise<void> {
-  const file = path.join(modelDir, 'weights.bin');
-  const bytes = await fsp.readFile(file);
-  const w = new Float32Array(bytes.buffer, bytes.byteOffset, bytes.length / 4);
-  for (let i = 0; i < w.length; i++) w[i] = w[i]! * 1.5 + 0.05;
-  await fsp.writeFile(file, Buffer.from(w.buffer, w.byteOffset, w.byteLength));
-}
-
-async function copyModel(from: string, to: string): Promise<string> {
-  await fsp.cp(from, to, { recursive: true });
-  return to;
 }
 
 /** Puts `staged` at `target` the way promotion does: by renames, never a half-written folder. */
