@@ -185,7 +185,10 @@ export async function promoteEvaluated(runDir: string, evaluation: Evaluation, o
     opts.parity === false
       ? null
       : await pickTestPhotos(evaluation.data.root, config, opts.parityPhotos).catch((e: Error) => {
-          throw new Error(`cannot promote ${runDir}: the parity record needs the run's test photos in ${evaluation.data.root}: ${e.message}`);
+          throw new Error(
+            `cannot promote ${runDir}: the parity record needs the run's test photos in ${evaluation.data.root}: ${e.message}; ` +
+              'put the dataset back there, or promote without the record (`pnpm promote --run DIR --no-parity`; served unchecked)',
+          );
         });
   const card: ModelCard = {
     format: MODEL_CARD_FORMAT,

@@ -22,6 +22,7 @@ const program = new Command('promote')
   .option('--runs <dir>', 'without --run: folder of evaluated run folders (default: <repo>/runs)')
   .option('--rollback', 'swap packages/serve/model with model.prev')
   .option('--force', 'promote even if the run evaluates worse than the model in service')
+  .option('--no-parity', 'do not record the parity photos (when the test photos are gone): the server then serves the model unchecked')
   .option('--target <dir>', 'served model folder (default: <repo>/packages/serve/model)')
   .addOption(new Option('--backend <b>', 'compute backend for evaluation and the parity record').choices(BACKEND_NAMES).default('auto'));
 
@@ -38,12 +39,12 @@ runCli(program, async (o) => {
     let evaluation;
     if (existsSync(path.join(runDir, EVALUATION_JSON))) {
       evaluation = await readEvaluation(runDir);
-      await initBackend(o.backend); // the parity record classifies a few test photos
+      if (o.parity) await initBackend(o.backend); // the parity record classifies a few test photos
     } else {
       await initBackend(o.backend);
       evaluation = await evaluateRun(runDir);
     }
-    const res = await promoteEvaluated(runDir, evaluation, { target, force: Boolean(o.force) });
+    const res = await promoteEvaluated(runDir, evaluation, { target, force: Boolean(o.force), parity: o.parity });
     process.stdout.write(res.message + '\n');
     return 0;
   }
@@ -62,8 +63,8 @@ runCli(program, async (o) => {
     }
   }
   if (runs.length === 0) throw new Error(`no usable evaluated runs in ${runsDir}: run \`pnpm evaluate --promote\` (evaluates and promotes), or pass --run DIR`);
-  await initBackend(o.backend); // the parity record classifies a few test photos
-  const res = await promoteBest(runs, { target, force: Boolean(o.force) });
+  if (o.parity) await initBackend(o.backend); // the parity record classifies a few test photos
+  const res = await promoteBest(runs, { target, force: Boolean(o.force), parity: o.parity });
   process.stdout.write(res.message + '\n');
   return 0;
 });
