@@ -5,3 +5,4 @@ export { int, positiveInt, num, intAtLeast, numAtLeast } from './args';
 export { runCli, cliArgv } from './run';
 export type { RunCliOptions } from './run';
 export { repoRoot, defaultDemoDir, servedModelDir, resolveUserPath } from './paths';
+export { NEXT_STEP, missingModelError } from './next-step';

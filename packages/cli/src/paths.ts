@@ -17,9 +17,9 @@ export function repoRoot(from: string = path.dirname(fileURLToPath(import.meta.u
   }
 }
 
-/** Where `pnpm dataset:demo` writes the embedded demo dataset by default. */
+/** Where `pnpm dataset:demo` writes the embedded demo dataset by default: `$PARTS_DEMO_DIR`, else <repo>/datasets/demo. */
 export function defaultDemoDir(): string {
-  return path.join(repoRoot(), 'datasets', 'demo');
+  return process.env.PARTS_DEMO_DIR ? path.resolve(process.env.PARTS_DEMO_DIR) : path.join(repoRoot(), 'datasets', 'demo');
 }
 
 /** The model folder the service answers with: where promotion puts models, and serve/predict's default. */

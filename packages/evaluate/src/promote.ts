@@ -3,13 +3,14 @@
 // service unless forced.
 import { promises as fs } from 'node:fs';
 import path from 'node:path';
-import { servedModelDir } from '@parts/cli';
+import { NEXT_STEP, servedModelDir } from '@parts/cli';
 import { CLASSIFIER_JSON, readClassifierFile } from '@parts/models';
 import { readRunConfig, runModelDir } from '@parts/train';
 import { dirSize, exists, readJson, samePath, siblingTemp } from './fsutil';
 import { describeEvaluationScope, EVALUATION_JSON, isOwnTestEvaluation, readEvaluation } from './evaluation-record';
 import type { Evaluation } from './evaluation-record';
 import { compareRuns, RANKING_RULE } from './leaderboard';
+import { pickTestPhotos, recordModelParity } from './promotion-parity';
 import type { ReportRun } from './leaderboard';
 import type { Interval } from './metrics';
 
@@ -47,6 +48,8 @@ export interface ModelCard {
   evaluatedAt: string;
   promotedAt: string;
   modelBytes: number;
+  /** The parity record written beside the model (parity.json): photos, backend, tolerance; null when not recorded. */
+  parity?: { photos: number; backend: string; tolerance: number } | null;
   source: string;
   selectionRule: string;
   forced: boolean;
@@ -58,6 +61,14 @@ export interface PromoteOptions {
   /** Promote even when the run evaluates worse than the model in service. */
   force?: boolean;
   now?: Date;
+  /**
+   * Record parity (default true): classify a handful of the run's test photos with the staged model
+   * (on the tfjs backend now active) and store them with their probabilities in the promoted folder,
+   * so the server can prove it answers like the evaluated model. The test photos must be readable.
+   */
+  parity?: boolean;
+  /** How many test photos the parity record takes (default PARITY_PHOTOS). */
+  parityPhotos?: number;
 }
 
 export interface PromoteResult {
@@ -169,6 +180,16 @@ export async function promoteEvaluated(runDir: string, evaluation: Evaluation, o
   }
 
   const meta = await readClassifierFile(path.join(modelDir, CLASSIFIER_JSON));
+  // Read before anything is staged: a test split that is gone stops the promotion with its reason.
+  const parityPhotos =
+    opts.parity === false
+      ? null
+      : await pickTestPhotos(evaluation.data.root, config, opts.parityPhotos).catch((e: Error) => {
+          throw new Error(
+            `cannot promote ${runDir}: the parity record needs the run's test photos in ${evaluation.data.root}: ${e.message}; ` +
+              'put the dataset back there, or promote without the record (`pnpm promote --run DIR --no-parity`; served unchecked)',
+          );
+        });
   const card: ModelCard = {
     format: MODEL_CARD_FORMAT,
     runId: evaluation.runId,
@@ -207,7 +228,13 @@ export async function promoteEvaluated(runDir: string, evaluation: Evaluation, o
   const staged = siblingTemp(target);
   await fs.mkdir(path.dirname(target), { recursive: true });
   try {
+    // Every file of the run's model folder (weights, classifier.json, ood.json, ...), not a fixed list.
     await fs.cp(modelDir, staged, { recursive: true });
+    card.parity = null;
+    if (parityPhotos) {
+      const record = await recordModelParity(staged, parityPhotos);
+      card.parity = { photos: record.entries.length, backend: record.backend, tolerance: record.tolerance };
+    }
     await fs.writeFile(path.join(staged, MODEL_CARD_JSON), JSON.stringify(card, null, 2) + '\n');
     await swapIn(staged, target);
   } catch (e) {
@@ -245,7 +272,7 @@ async function swapIn(staged: string, target: string): Promise<void> {
 export async function rollback(opts: { target?: string } = {}): Promise<PromoteResult> {
   const target = path.resolve(opts.target ?? servedModelDir());
   const prev = prevDir(target);
-  if (!(await exists(prev))) throw new Error(`nothing to roll back to: ${prev} does not exist`);
+  if (!(await exists(prev))) throw new Error(`nothing to roll back to: ${prev} does not exist (only one model was ever promoted to ${target}); ${NEXT_STEP.noRollback}`);
   const previous = await readModelCard(prev).catch(() => null);
   const current = (await exists(target)) ? await readModelCard(target).catch(() => null) : null;
   const aside = siblingTemp(target, 'rollback');

@@ -43,7 +43,8 @@ describe('pnpm promote exit status', () => {
     const target = path.join(root, 'serve', 'model');
     const good = await fakeRun(root, 'good', 3);
     const worse = await fakeRun(root, 'worse', 2);
-    const promote = (...args: string[]) => cli('promote.ts', [...args, '--target', target]);
+    // Fake models and no test photos: no parity record (that is tested in promote.test.ts).
+    const promote = (...args: string[]) => cli('promote.ts', [...args, '--target', target, '--no-parity']);
 
     const first = await promote('--run', good.dir);
     expect(first).toMatchObject({ code: 0 });

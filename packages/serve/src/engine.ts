@@ -1,8 +1,17 @@
 import { Worker } from 'node:worker_threads';
 import * as tf from '@tensorflow/tfjs-core';
 import { tuneWebGPUKernels, type BackendName } from '@parts/backend';
-import type { RawImage } from '@parts/data';
-import { classify, disposeClassifier, loadClassifier, type Classifier, type Prediction } from '@parts/models';
+import { decodeImage, type RawImage } from '@parts/data';
+import {
+  checkParityWith,
+  classify,
+  disposeClassifier,
+  loadClassifier,
+  type Classifier,
+  type ParityCheck,
+  type ParityRecord,
+  type Prediction,
+} from '@parts/models';
 import { HttpError } from './errors';
 import type { ModelInfo, Snapshot } from './model-source';
 import type { FromWorker, ToWorker } from './worker-protocol';
@@ -73,6 +82,8 @@ export interface EngineStats {
 
 interface Slot {
   readonly alive: boolean;
+  /** The tfjs backend this slot's model runs on. */
+  readonly backend: string;
   run(images: RawImage[]): Promise<{ predictions: Prediction[]; predictMs: number }>;
   stats(): Promise<{ numTensors: number; heapUsed: number }>;
   close(): Promise<void>;
@@ -100,6 +111,7 @@ function blankImage(size: number): RawImage {
 /** Slot on the calling thread; the backend must already be initialised. */
 class MainThreadSlot implements Slot {
   readonly alive = true;
+  readonly backend = tf.getBackend();
 
   private constructor(private readonly c: Classifier) {}
 
@@ -141,6 +153,7 @@ class WorkerSlot implements Slot {
   private dead: Error | null = null;
   /** Told once when the thread dies on its own (crash, OOM, exit); not on close(). */
   onDeath: ((e: Error) => void) | null = null;
+  backend = '';
 
   private constructor(private readonly worker: Worker) {
     worker.on('message', (m: FromWorker) => {
@@ -164,7 +177,8 @@ class WorkerSlot implements Slot {
   static async open(dir: string, backend: BackendName): Promise<WorkerSlot> {
     const slot = new WorkerSlot(new Worker(WORKER_ENTRY, { workerData: null }));
     try {
-      await slot.call({ type: 'init', id: 0, dir, backend });
+      const ready = await slot.call({ type: 'init', id: 0, dir, backend });
+      if (ready.type === 'ready') slot.backend = ready.backend;
     } catch (e) {
       await slot.close();
       throw e;
@@ -413,6 +427,37 @@ export class Engine {
       this.dispatch();
       return;
     }
+  }
+
+  /**
+   * Re-classifies the parity record's photos on every slot, each photo on its own as an upload is
+   * served (decoded here with decodeImage at the model's size and fit, predicted by the slot), and
+   * compares with the record. Call before the engine takes requests. The first failing slot's
+   * result, else ok with the largest difference over all slots.
+   */
+  async checkParity(record: ParityRecord, photos: ReadonlyMap<string, Buffer>): Promise<ParityCheck> {
+    const { labels, imgSize, fit } = this.info.meta;
+    let worst: ParityCheck | null = null;
+    for (const place of this.places) {
+      const slot = place.slot;
+      if (!slot) continue;
+      const check = await checkParityWith(record, photos, {
+        meta: this.info.meta,
+        backend: slot.backend,
+        classify: async (ps) => {
+          const rows: number[][] = [];
+          for (const p of ps) {
+            const image = await decodeImage(p.bytes, { size: imgSize, fit, name: p.name });
+            const { predictions } = await slot.run([image]);
+            rows.push(labels.map((l) => predictions[0]!.probabilities[l] ?? Number.NaN));
+          }
+          return rows;
+        },
+      });
+      if (!check.ok) return check;
+      if (!worst || check.maxAbsDiff > worst.maxAbsDiff) worst = check;
+    }
+    return worst ?? { ok: false, photos: 0, maxAbsDiff: Number.NaN, tolerance: record.tolerance, backend: '', recordBackend: record.backend, reason: 'no model slot is up' };
   }
 
   /** Test hook: ends worker thread `i` as a crash would. */

@@ -49,18 +49,22 @@ export async function resolveModelDir(dir: string): Promise<string> {
 }
 
 /**
- * Cheap change detector: inode, size and mtime of the folder's files. Promotion renames a
- * new folder into place, so inodes change even when sizes and mtimes happen to match.
- * Returns null while the folder is missing (mid-swap).
+ * Cheap change detector: inode, size and mtime of the folder's files, and of the files of its
+ * subfolders (parity/). Promotion renames a new folder into place, so inodes change even when
+ * sizes and mtimes happen to match. Returns null while the folder is missing (mid-swap).
  */
 export async function modelSignature(dir: string): Promise<string | null> {
   try {
-    const names = (await fsp.readdir(dir)).sort();
     const parts: string[] = [];
-    for (const n of names) {
-      const s = await fsp.stat(path.join(dir, n));
-      if (s.isFile()) parts.push(`${n}:${s.ino}:${s.size}:${s.mtimeMs}`);
-    }
+    const walk = async (rel: string): Promise<void> => {
+      for (const n of (await fsp.readdir(path.join(dir, rel))).sort()) {
+        const name = rel ? `${rel}/${n}` : n;
+        const s = await fsp.stat(path.join(dir, name));
+        if (s.isFile()) parts.push(`${name}:${s.ino}:${s.size}:${s.mtimeMs}`);
+        else if (s.isDirectory() && !rel) await walk(name);
+      }
+    };
+    await walk('');
     return parts.join('|');
   } catch {
     return null;
@@ -121,7 +125,10 @@ export async function snapshotModel(sourceDir: string): Promise<Snapshot> {
   try {
     for (const n of await fsp.readdir(sourceDir)) {
       const p = path.join(sourceDir, n);
-      if ((await fsp.stat(p)).isFile()) await fsp.copyFile(p, path.join(dir, n));
+      const st = await fsp.stat(p);
+      if (st.isFile()) await fsp.copyFile(p, path.join(dir, n));
+      // Subfolders (parity/ with the parity photos) come along; the snapshot must hold what was checked.
+      else if (st.isDirectory()) await fsp.cp(p, path.join(dir, n), { recursive: true });
     }
     const after = await modelSignature(sourceDir);
     if (after !== before) throw new Error(`model folder ${sourceDir} changed while it was being copied`);

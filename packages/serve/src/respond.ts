@@ -52,4 +52,5 @@ export function sendError(req: IncomingMessage, res: ServerResponse, err: unknow
   sendJson(req, res, e.status, body, e.headers, closing);
 }
 
-export const notReady = () => new HttpError(503, 'not-ready', 'no model is loaded yet', { 'Retry-After': '1' });
+/** 503 while no model answers; `reason` says why (not loaded yet, or refused and why). */
+export const notReady = (reason = 'model not loaded yet') => new HttpError(503, 'not-ready', `no model is ready: ${reason}`, { 'Retry-After': '1' });

@@ -4,7 +4,7 @@ import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import os from 'node:os';
 import { initBackend, type BackendName } from '@parts/backend';
-import { ModelHost, type SwapEvent } from './model-host';
+import { ModelHost, type RefusedModel, type SwapEvent } from './model-host';
 import { resolveModelDir, type ModelInfo } from './model-source';
 import { sendError, sendJson } from './respond';
 import { dispatch } from './routes';
@@ -53,6 +53,8 @@ export interface PartsServer {
   port: number;
   /** The model now answering. */
   model(): ModelInfo | null;
+  /** The last model refused (failed to load, or failed its parity check) and why; null once a later one was accepted. */
+  refused(): RefusedModel | null;
   /** Called after each hot swap. */
   onSwap(fn: (e: SwapEvent) => void): void;
   stats(): Promise<ServerStats>;
@@ -132,7 +134,8 @@ export async function createServer(opts: ServerOptions): Promise<PartsServer> {
     await new Promise((r) => server.close(r));
     throw e;
   }
-  loadedAt.set(host.current!.info.id, new Date().toISOString());
+  // A refused model leaves the host without one: the server stays up (/healthz 200, /readyz 503 with the reason).
+  if (host.current) loadedAt.set(host.current.info.id, new Date().toISOString());
 
   const addr = server.address() as AddressInfo;
   const urlHost = addr.family === 'IPv6' ? `[${addr.address}]` : addr.address;
@@ -143,6 +146,7 @@ export async function createServer(opts: ServerOptions): Promise<PartsServer> {
     host: addr.address,
     port: addr.port,
     model: () => host.current?.info ?? null,
+    refused: () => host.refused,
     onSwap: (fn) => host.onSwap(fn),
     stats,
     close() {

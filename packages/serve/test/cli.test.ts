@@ -5,7 +5,7 @@ import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { initBackend } from '@parts/backend';
 import { repoRoot } from '@parts/cli';
-import { makeModel, photos, tempDir } from './fixtures';
+import { makeModel, photos, tamperWeights, tempDir, writeTestParity } from './fixtures';
 
 let dir: string;
 let jpeg: Buffer;
@@ -68,7 +68,35 @@ describe('pnpm serve', () => {
     expect(stderr).toMatch(/SIGTERM: finishing requests in flight/);
   });
 
-  it('exits 1 with a clear message when there is no model', async () => {
+  it('stays up with a refused model: /healthz 200, /readyz 503 with the reason, then exits 0 on SIGTERM', async () => {
+    const modelDir = path.join(dir, 'tampered');
+    await makeModel(modelDir, { runId: 'tiny-tampered', imgSize: 32, seed: 2 });
+    await writeTestParity(modelDir);
+    await tamperWeights(modelDir);
+    const child = spawn(process.execPath, ['--import', 'tsx', 'packages/serve/src/cli/serve.ts', '--model', modelDir, '--port', '0', '--workers', '0', '--backend', 'cpu', '--watch-ms', '0'], {
+      cwd: repoRoot(),
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    let stderr = '';
+    const exited = new Promise<number | null>((r) => child.on('exit', (code) => r(code)));
+    const url = await new Promise<string>((resolve, reject) => {
+      child.stderr.on('data', (c: Buffer) => {
+        stderr += c.toString();
+        const m = /listening at (http:\/\/\S+?)\/ without a model/.exec(stderr);
+        if (m) resolve(m[1]!);
+      });
+      void exited.then((code) => reject(new Error(`serve exited (${code}):\n${stderr}`)));
+    });
+    expect(stderr).toMatch(/model tiny-tampered refused: parity check failed: probabilities differ/);
+    expect((await fetch(`${url}/healthz`)).status).toBe(200);
+    const ready = await fetch(`${url}/readyz`);
+    expect(ready.status).toBe(503);
+    expect(((await ready.json()) as { reason: string }).reason).toMatch(/model tiny-tampered was refused: parity check failed/);
+    child.kill('SIGTERM');
+    expect(await exited).toBe(0);
+  });
+
+  it('exits 1 with a clear message naming the next command when there is no model, before a backend starts', async () => {
     const child = spawn(process.execPath, ['--import', 'tsx', 'packages/serve/src/cli/serve.ts', '--model', path.join(dir, 'missing'), '--port', '0', '--workers', '0'], {
       cwd: repoRoot(),
       stdio: ['ignore', 'pipe', 'pipe'],
@@ -77,6 +105,6 @@ describe('pnpm serve', () => {
     child.stderr.on('data', (c: Buffer) => (stderr += c.toString()));
     const code = await new Promise<number | null>((r) => child.on('exit', (c) => r(c)));
     expect(code).toBe(1);
-    expect(stderr).toMatch(/no classifier in .*missing/);
+    expect(stderr).toMatch(/^serve: no model to serve: .*missing does not exist; run `pnpm study`, or `pnpm train` then `pnpm evaluate --promote`\n$/);
   });
 });

@@ -7,7 +7,7 @@ import { afterAll, beforeAll } from 'vitest';
 import * as tfl from '@tensorflow/tfjs-layers';
 import { initBackend } from '@parts/backend';
 import { repoRoot } from '@parts/cli';
-import { saveClassifier, type ClassifierMeta } from '@parts/models';
+import { disposeClassifier, loadClassifier, pickParityPhotos, recordParity, saveClassifier, writeParity, type ClassifierMeta } from '@parts/models';
 import { createServer, type PartsServer } from '../src/index';
 
 /** Test helpers: a tiny real model saved in the contract format, photos, crafted bad files. */
@@ -56,6 +56,31 @@ export async function makeModel(
   };
   await saveClassifier(model, meta, dir);
   model.dispose();
+}
+
+/**
+ * Writes a parity record into a saved model folder as promotion does (4 of the real test photos,
+ * probabilities from this thread's backend). Needs a tfjs backend in the calling thread.
+ */
+export async function writeTestParity(modelDir: string): Promise<void> {
+  const { big, small } = await photos();
+  const files = [...big.slice(0, 3), ...small.slice(0, 3)];
+  const picked = pickParityPhotos(await Promise.all(files.map(async (f) => ({ name: path.basename(f), bytes: await fsp.readFile(f) }))), 4);
+  const c = await loadClassifier(modelDir);
+  try {
+    await writeParity(modelDir, await recordParity(c, picked), picked);
+  } finally {
+    disposeClassifier(c);
+  }
+}
+
+/** Changes every weight of a saved model (as a corrupted or swapped weights.bin would). */
+export async function tamperWeights(modelDir: string): Promise<void> {
+  const file = path.join(modelDir, 'weights.bin');
+  const bytes = await fsp.readFile(file);
+  const w = new Float32Array(bytes.buffer, bytes.byteOffset, bytes.length / 4);
+  for (let i = 0; i < w.length; i++) w[i] = w[i]! * 1.5 + 0.05;
+  await fsp.writeFile(file, Buffer.from(w.buffer, w.byteOffset, w.byteLength));
 }
 
 function crc32(buf: Buffer): number {

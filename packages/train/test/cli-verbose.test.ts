@@ -1,6 +1,7 @@
 // Every CLI takes --verbose (added by runCli): it sets PARTS_VERBOSE for the backend's start-up log.
 // Checked on predict, a command that does not train: quiet, it prints one backend line and no kernel list.
 import { execFile } from 'node:child_process';
+import { promises as fsp } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { promisify } from 'node:util';
@@ -11,12 +12,13 @@ const exec = promisify(execFile);
 const tsx = path.join(repoRoot(), 'node_modules', '.bin', 'tsx');
 const predict = path.join(repoRoot(), 'packages', 'train', 'src', 'cli', 'predict.ts');
 
-/** predict with a model folder that does not exist: it starts the backend, then stops with exit 1. */
+/** predict with a model folder whose classifier.json is not a classifier: it starts the backend, then stops with exit 1. */
 async function run(extra: string[]): Promise<{ code: number; stderr: string }> {
   const env = { ...process.env };
   delete env.PARTS_VERBOSE;
-  const missing = path.join(os.tmpdir(), 'parts-no-such-model');
-  return exec(tsx, [predict, '--backend', 'wasm', '--model', missing, ...extra, 'photo.jpg'], { env }).then(
+  const broken = await fsp.mkdtemp(path.join(os.tmpdir(), 'parts-broken-model-'));
+  await fsp.writeFile(path.join(broken, 'classifier.json'), '{}');
+  return exec(tsx, [predict, '--backend', 'wasm', '--model', broken, ...extra, 'photo.jpg'], { env }).then(
     (r) => ({ code: 0, stderr: r.stderr }),
     (e: { code: number; stderr: string }) => ({ code: e.code, stderr: e.stderr }),
   );
@@ -28,7 +30,7 @@ describe('--verbose', () => {
     const verbose = await run(['--verbose']);
     for (const r of [quiet, verbose]) {
       expect(r.code).toBe(1);
-      expect(r.stderr).toMatch(/error: no classifier in .*parts-no-such-model/);
+      expect(r.stderr).toMatch(/^error: .*parts-broken-model-.*classifier\.json/m);
     }
     const lines = quiet.stderr.split('\n').filter((l) => l.startsWith('backend:'));
     expect(lines).toHaveLength(1);

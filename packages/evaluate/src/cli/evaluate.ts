@@ -1,9 +1,11 @@
 #!/usr/bin/env tsx
 // pnpm evaluate: evaluate run folders, write a report, optionally promote the best and/or run the CI gate.
+import { existsSync } from 'node:fs';
 import path from 'node:path';
 import { Command, Option } from 'commander';
 import { BACKEND_NAMES, initBackend } from '@parts/backend';
-import { runCli } from '@parts/cli';
+import { NEXT_STEP, runCli } from '@parts/cli';
+import { listRunDirs } from '@parts/train';
 import { evaluateRuns } from '../pipeline';
 import { writeReport } from '../report';
 import { promoteBest } from '../promote';
@@ -33,6 +35,11 @@ runCli(program, async (o) => {
   }
   const runDirs: string[] = o.run.map(resolveUserPath);
   const runsDir = o.runs ? resolveUserPath(o.runs) : fromRepo('runs');
+  // Nothing to evaluate: say so before a backend starts.
+  const missingRuns = runDirs.filter((d) => !existsSync(d));
+  if (missingRuns.length) throw new Error(`--run: ${missingRuns.join(', ')} does not exist; run folders are in ${runsDir}`);
+  if (runDirs.length === 0 && (await listRunDirs(runsDir)).length === 0) throw new Error(`no run folders in ${runsDir}: ${NEXT_STEP.noRuns} (or pass --runs DIR / --run DIR)`);
+  if (o.baseline && !existsSync(resolveUserPath(o.baseline))) throw new Error(`--baseline: ${resolveUserPath(o.baseline)} does not exist`);
   await initBackend(o.backend);
   const runs = await evaluateRuns({
     runDirs,
@@ -41,7 +48,7 @@ runCli(program, async (o) => {
     split: o.split,
     log: (m) => process.stderr.write(m + '\n'),
   });
-  if (runs.length === 0) throw new Error(`no run folders found in ${runsDir} (train one with pnpm train, or pass --run DIR)`);
+  if (runs.length === 0) throw new Error(`no run folders found in ${runsDir}: ${NEXT_STEP.noRuns} (or pass --run DIR)`);
 
   if (o.report) {
     const report = await writeReport(runs, { outRoot: o.out ? resolveUserPath(o.out) : fromRepo('reports') });

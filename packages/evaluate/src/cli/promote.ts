@@ -7,7 +7,7 @@ import { existsSync } from 'node:fs';
 import path from 'node:path';
 import { Command, Option } from 'commander';
 import { BACKEND_NAMES, initBackend } from '@parts/backend';
-import { runCli } from '@parts/cli';
+import { NEXT_STEP, runCli } from '@parts/cli';
 import { EVALUATION_JSON, evaluateRun, readEvaluation } from '../evaluation';
 import { listRunDirs } from '@parts/train';
 import { promoteBest, promoteEvaluated, rollback } from '../promote';
@@ -22,8 +22,9 @@ const program = new Command('promote')
   .option('--runs <dir>', 'without --run: folder of evaluated run folders (default: <repo>/runs)')
   .option('--rollback', 'swap packages/serve/model with model.prev')
   .option('--force', 'promote even if the run evaluates worse than the model in service')
+  .option('--no-parity', 'do not record the parity photos (when the test photos are gone): the server then serves the model unchecked')
   .option('--target <dir>', 'served model folder (default: <repo>/packages/serve/model)')
-  .addOption(new Option('--backend <b>', 'compute backend for evaluation').choices(BACKEND_NAMES).default('auto'));
+  .addOption(new Option('--backend <b>', 'compute backend for evaluation and the parity record').choices(BACKEND_NAMES).default('auto'));
 
 runCli(program, async (o) => {
   const target = o.target ? resolveUserPath(o.target) : undefined;
@@ -34,20 +35,24 @@ runCli(program, async (o) => {
   }
   if (o.run) {
     const runDir = resolveUserPath(o.run);
+    if (!existsSync(runDir)) throw new Error(`--run: ${runDir} does not exist`);
     let evaluation;
     if (existsSync(path.join(runDir, EVALUATION_JSON))) {
       evaluation = await readEvaluation(runDir);
+      if (o.parity) await initBackend(o.backend); // the parity record classifies a few test photos
     } else {
       await initBackend(o.backend);
       evaluation = await evaluateRun(runDir);
     }
-    const res = await promoteEvaluated(runDir, evaluation, { target, force: Boolean(o.force) });
+    const res = await promoteEvaluated(runDir, evaluation, { target, force: Boolean(o.force), parity: o.parity });
     process.stdout.write(res.message + '\n');
     return 0;
   }
   const runsDir = o.runs ? resolveUserPath(o.runs) : fromRepo('runs');
   const runs: ReportRun[] = [];
-  for (const dir of await listRunDirs(runsDir)) {
+  const dirs = await listRunDirs(runsDir);
+  if (dirs.length === 0) throw new Error(`no run folders in ${runsDir}: ${NEXT_STEP.noRuns}, then \`pnpm evaluate --promote\` (or pass --run DIR)`);
+  for (const dir of dirs) {
     if (!existsSync(path.join(dir, EVALUATION_JSON))) continue;
     try {
       const evaluation = await readEvaluation(dir);
@@ -57,8 +62,9 @@ runCli(program, async (o) => {
       process.stderr.write(`warning: not considered: ${(e as Error).message}\n`);
     }
   }
-  if (runs.length === 0) throw new Error(`no usable evaluated runs in ${runsDir}: run pnpm evaluate first, or pass --run DIR`);
-  const res = await promoteBest(runs, { target, force: Boolean(o.force) });
+  if (runs.length === 0) throw new Error(`no usable evaluated runs in ${runsDir}: run \`pnpm evaluate --promote\` (evaluates and promotes), or pass --run DIR`);
+  if (o.parity) await initBackend(o.backend); // the parity record classifies a few test photos
+  const res = await promoteBest(runs, { target, force: Boolean(o.force), parity: o.parity });
   process.stdout.write(res.message + '\n');
   return 0;
 });

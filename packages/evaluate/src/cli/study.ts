@@ -4,7 +4,9 @@
 import { Command, InvalidArgumentError, Option } from 'commander';
 import { BACKEND_NAMES } from '@parts/backend';
 import { dataOrDemo } from '@parts/data';
-import { int, positiveInt, runCli } from '@parts/cli';
+import { defaultDemoDir, int, positiveInt, runCli } from '@parts/cli';
+import { resolveTrainOptions } from '@parts/train';
+import { existsSync } from 'node:fs';
 import { runStudy, STUDY_GRID } from '../study';
 import type { GridCell } from '../study';
 import { fromRepo, resolveUserPath } from './common';
@@ -35,8 +37,18 @@ const program = new Command('study')
   .option('--verbose', "show each training's own progress output");
 
 runCli(program, async (o) => {
-  const data = await dataOrDemo(o.data);
   const weights = o.weights === 'imagenet' || o.weights === 'none' ? o.weights : resolveUserPath(o.weights);
+  // Every cell's options are checked before the demo dataset is generated or anything trains.
+  const given = o.data ? resolveUserPath(o.data) : undefined;
+  if (given && !existsSync(given)) throw new Error(`--data: ${given} does not exist; leave out --data to use the demo dataset`);
+  if (weights !== 'imagenet' && weights !== 'none' && !existsSync(weights)) throw new Error(`--weights: ${weights} does not exist (imagenet, none, or a Keras .h5 file)`);
+  for (const cell of o.only ?? STUDY_GRID) {
+    resolveTrainOptions(
+      { arch: cell.arch, mode: cell.mode, data: given ?? defaultDemoDir(), epochs: o.epochs, imgSize: o.imgSize, batchSize: o.batchSize, seed: o.seed, weights: cell.mode === 'scratch' ? 'none' : weights },
+      '.',
+    );
+  }
+  const data = await dataOrDemo(o.data);
   const res = await runStudy({
     data,
     weights,

@@ -129,10 +129,27 @@ export async function recordParity(c: Classifier, photos: readonly ParityPhoto[]
 
 /** Re-classifies the recorded photos with `c` and compares with the record. Never throws for a mismatch. */
 export async function checkParity(c: Classifier, record: ParityRecord, photosByHash: ReadonlyMap<string, Buffer>): Promise<ParityCheck> {
-  const backend = tf.getBackend();
+  return checkParityWith(record, photosByHash, { meta: c.meta, backend: tf.getBackend(), classify: (photos) => probabilitiesOf(c, photos) });
+}
+
+/**
+ * How a model that is not a Classifier in this thread (e.g. one held by a server's worker threads)
+ * answers the parity photos: `classify` returns one probability row per photo, in label order,
+ * computed from the photo's bytes the way the model serves an upload.
+ */
+export interface ParityPredictor {
+  meta: { labels: readonly string[]; imgSize: number; fit: string };
+  /** The backend that computes the probabilities. */
+  backend: string;
+  classify(photos: readonly ParityPhoto[]): Promise<ArrayLike<number>[]>;
+}
+
+/** checkParity for any predictor; never throws for a mismatch or a failed classification. */
+export async function checkParityWith(record: ParityRecord, photosByHash: ReadonlyMap<string, Buffer>, p: ParityPredictor): Promise<ParityCheck> {
+  const { backend, meta } = p;
   const fail = (reason: string, photos = 0, maxAbsDiff = Number.NaN): ParityCheck => ({ ok: false, photos, maxAbsDiff, tolerance: record.tolerance, backend, recordBackend: record.backend, reason });
-  if (JSON.stringify(record.labels) !== JSON.stringify(c.meta.labels)) return fail(`labels differ: record ${JSON.stringify(record.labels)}, model ${JSON.stringify(c.meta.labels)}`);
-  if (record.imgSize !== c.meta.imgSize || record.fit !== c.meta.fit) return fail(`input differs: record ${record.imgSize} px ${record.fit}, model ${c.meta.imgSize} px ${c.meta.fit}`);
+  if (JSON.stringify(record.labels) !== JSON.stringify(meta.labels)) return fail(`labels differ: record ${JSON.stringify(record.labels)}, model ${JSON.stringify(meta.labels)}`);
+  if (record.imgSize !== meta.imgSize || record.fit !== meta.fit) return fail(`input differs: record ${record.imgSize} px ${record.fit}, model ${meta.imgSize} px ${meta.fit}`);
   const photos: ParityPhoto[] = [];
   for (const e of record.entries) {
     const bytes = photosByHash.get(e.sha256);
@@ -140,12 +157,13 @@ export async function checkParity(c: Classifier, record: ParityRecord, photosByH
     if (sha256Hex(bytes) !== e.sha256) return fail(`photo ${e.name}: its bytes do not match the recorded SHA-256`);
     photos.push({ name: e.name, bytes });
   }
-  let probs: Float32Array[];
+  let probs: ArrayLike<number>[];
   try {
-    probs = await probabilitiesOf(c, photos);
+    probs = await p.classify(photos);
   } catch (err) {
     return fail(`classifying the parity photos failed: ${(err as Error).message}`);
   }
+  if (probs.length !== photos.length) return fail(`classifying the parity photos gave ${probs.length} answers for ${photos.length} photos`);
   let maxAbsDiff = 0, worst = '';
   record.entries.forEach((e, i) => {
     if (e.probabilities.length !== probs[i].length) {
@@ -153,8 +171,8 @@ export async function checkParity(c: Classifier, record: ParityRecord, photosByH
       worst = e.name;
       return;
     }
-    e.probabilities.forEach((p, j) => {
-      const d = Math.abs(p - probs[i][j]);
+    e.probabilities.forEach((q, j) => {
+      const d = Math.abs(q - probs[i][j]);
       if (!(d <= maxAbsDiff)) (maxAbsDiff = d), (worst = e.name);
     });
   });

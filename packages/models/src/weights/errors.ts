@@ -17,7 +17,7 @@ export class WeightsUnavailableError extends Error {
       `cannot download weights file '${file}' from ${url} (${reason}). ` +
         `If this machine is offline, download that URL elsewhere and put the file in ${folder}/ ` +
         `(expected md5 ${md5}), set PARTS_CACHE_DIR to the cache folder that holds it, ` +
-        `or train without pretrained weights (--weights none).`,
+        `or train without pretrained weights (--weights none). \`pnpm diagnose\` shows which weights files are cached and where.`,
     );
   }
 }

@@ -1,6 +1,6 @@
 import { Command, InvalidArgumentError } from 'commander';
 import { BACKEND_NAMES, type BackendName } from '@parts/backend';
-import { cliArgv, intAtLeast, resolveUserPath, servedModelDir } from '@parts/cli';
+import { intAtLeast, missingModelError, resolveUserPath, runCli, servedModelDir } from '@parts/cli';
 import { createServer, defaultWorkers } from '../server';
 
 const program = new Command('serve')
@@ -16,44 +16,60 @@ const program = new Command('serve')
     if (!BACKEND_NAMES.includes(v as BackendName)) throw new InvalidArgumentError(`one of ${BACKEND_NAMES.join(', ')}`);
     return v as BackendName;
   }, 'auto' as BackendName)
-  .option('--watch-ms <n>', 'poll interval of the model folder for hot swap (0 = off)', intAtLeast(0), 1000)
-  .parse(cliArgv());
+  .option('--watch-ms <n>', 'poll interval of the model folder for hot swap (0 = off)', intAtLeast(0), 1000);
 
-const o = program.opts<{
+interface ServeOptions {
   model: string; host: string; port: number; maxBytes: number; maxPixels: number;
   queue: number; workers: number; backend: BackendName; watchMs: number;
-}>();
-
-const server = await createServer({
-  modelDir: resolveUserPath(o.model),
-  host: o.host,
-  port: o.port,
-  maxBytes: o.maxBytes,
-  maxPixels: o.maxPixels,
-  queueLimit: o.queue,
-  workers: o.workers,
-  backend: o.backend,
-  watchIntervalMs: o.watchMs,
-}).catch((e: Error) => {
-  console.error(`serve: ${e.message}`);
-  process.exit(1);
-});
-
-const m = server.model()!;
-console.error(`serving ${m.id} (${m.arch}/${m.mode}, labels ${m.labels.join(', ')}) at ${server.url}/`);
-
-let stopping = false;
-for (const sig of ['SIGTERM', 'SIGINT'] as const) {
-  process.on(sig, () => {
-    if (stopping) return;
-    stopping = true;
-    console.error(`${sig}: finishing requests in flight, then exiting`);
-    server.close().then(
-      () => process.exit(0),
-      (e: Error) => {
-        console.error(`shutdown failed: ${e.message}`);
-        process.exit(1);
-      },
-    );
-  });
 }
+
+// Runs until SIGTERM/SIGINT; the exit status is that of the shutdown.
+runCli(
+  program,
+  async (o: ServeOptions) => {
+    const modelDir = resolveUserPath(o.model);
+    const missing = missingModelError(modelDir, 'model to serve');
+    if (missing) throw missing; // before a backend or worker starts
+    const server = await createServer({
+      modelDir,
+      host: o.host,
+      port: o.port,
+      maxBytes: o.maxBytes,
+      maxPixels: o.maxPixels,
+      queueLimit: o.queue,
+      workers: o.workers,
+      backend: o.backend,
+      watchIntervalMs: o.watchMs,
+    });
+
+    const m = server.model();
+    if (m) console.error(`serving ${m.id} (${m.arch}/${m.mode}, labels ${m.labels.join(', ')}) at ${server.url}/`);
+    else {
+      // The process stays up so an operator sees why (/readyz); a good promotion is picked up.
+      const r = server.refused();
+      console.error(
+        `model ${r?.id ?? ''} refused: ${r?.reason ?? 'unknown'}\nlistening at ${server.url}/ without a model: /readyz and /api/predict answer 503 with the reason ` +
+          `until a model that passes is promoted (${o.watchMs > 0 ? 'picked up automatically' : 'restart serve then'})`,
+      );
+    }
+
+    return new Promise<number>((resolve) => {
+      let stopping = false;
+      for (const sig of ['SIGTERM', 'SIGINT'] as const) {
+        process.on(sig, () => {
+          if (stopping) return;
+          stopping = true;
+          console.error(`${sig}: finishing requests in flight, then exiting`);
+          server.close().then(
+            () => resolve(0),
+            (e: Error) => {
+              console.error(`shutdown failed: ${e.message}`);
+              resolve(1);
+            },
+          );
+        });
+      }
+    });
+  },
+  { errorPrefix: 'serve' },
+);

@@ -18,7 +18,7 @@ const round = (ms: number) => Math.round(ms * 100) / 100;
 
 export const predict: Handler = async (ctx, req, res, started) => {
   const { host, limits, counters } = ctx;
-  if (!host.ready) throw notReady();
+  if (!host.ready) throw notReady(host.notReadyReason);
   // Refused before the body is read; Engine.predict checks again after decoding.
   const down = host.current?.unavailable();
   if (down) throw down;

@@ -1,17 +1,28 @@
 // GET /api/model, /api/stats, /healthz, /readyz: what is served and whether it can answer.
+import { NO_PARITY_NOTE } from '../model-host';
 import type { ModelInfo } from '../model-source';
 import { notReady } from '../respond';
 import type { Handler, HandlerContext } from './context';
 
+/**
+ * The model in service, its parity check (`parity`: null when its folder has no record, with
+ * `parityNote` saying what that means) and the last refused candidate (`rejected`, else null).
+ */
 function modelCard(ctx: HandlerContext, info: ModelInfo) {
   const { meta: _meta, ...rest } = info;
-  return { ...rest, loadedAt: ctx.loadedAt.get(info.id) };
+  const parity = ctx.host.parity;
+  return { ...rest, loadedAt: ctx.loadedAt.get(info.id), parity, ...(parity ? {} : { parityNote: NO_PARITY_NOTE }), rejected: ctx.host.refused };
 }
 
 export const serveModel: Handler = (ctx, req, res) => {
-  const info = ctx.host.current?.info;
-  if (!info) throw notReady();
-  ctx.sendJson(req, res, 200, modelCard(ctx, info));
+  const { host } = ctx;
+  const info = host.current?.info;
+  if (info) return ctx.sendJson(req, res, 200, modelCard(ctx, info));
+  // No model in service because it was refused: say which and why.
+  if (host.refused) {
+    return ctx.sendJson(req, res, 503, { status: 503, code: 'model-refused', error: `no model is ready: ${host.notReadyReason}`, rejected: host.refused });
+  }
+  throw notReady(host.notReadyReason);
 };
 
 export const serveStats: Handler = async (ctx, req, res) => {
@@ -27,5 +38,8 @@ export const serveReady: Handler = (ctx, req, res) => {
   const info = host.current?.info;
   const down = host.current?.downReason;
   if (host.ready && info && !counters.closing && !down) ctx.sendJson(req, res, 200, { ready: true, model: info.id });
-  else ctx.sendJson(req, res, 503, { ready: false, reason: counters.closing ? 'shutting down' : (down ?? 'model not loaded yet') });
+  else {
+    const reason = counters.closing ? 'shutting down' : (down ?? host.notReadyReason);
+    ctx.sendJson(req, res, 503, { ready: false, reason, ...(host.current ? {} : { rejected: host.refused }) });
+  }
 };

@@ -1,7 +1,7 @@
 #!/usr/bin/env tsx
 import { Command, Option } from 'commander';
 import { BACKEND_NAMES, initBackend } from '@parts/backend';
-import { resolveUserPath, runCli, servedModelDir } from '@parts/cli';
+import { missingModelError, resolveUserPath, runCli, servedModelDir } from '@parts/cli';
 import { disposeClassifier, loadClassifier } from '@parts/models';
 import { expandInputs, predictFiles } from '../predict';
 
@@ -14,6 +14,8 @@ const program = new Command('predict')
 
 runCli(program, async (o, args) => {
   const modelDir = o.model ? resolveUserPath(o.model) : servedModelDir();
+  const missing = missingModelError(modelDir);
+  if (missing) throw missing;
   await initBackend(o.backend, (m) => process.stderr.write(m + '\n'));
   const c = await loadClassifier(modelDir);
   process.stderr.write(`model: ${c.dir} (${c.meta.arch}/${c.meta.mode}, ${c.meta.labels.join(', ')})\n`);

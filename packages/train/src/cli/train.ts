@@ -5,8 +5,9 @@ import { foldCount } from './folds-option';
 import { canonicalTrainMode, getArch, listArchs, TRAIN_MODE_ALIASES, TRAIN_MODES, type ArchSpec } from '@parts/models';
 import { BACKEND_NAMES } from '@parts/backend';
 import { dataOrDemo } from '@parts/data';
-import { int, num, resolveUserPath, runCli } from '@parts/cli';
-import { DEFAULT_ARCH, train, TRAIN_DEFAULTS } from '../index';
+import { defaultDemoDir, int, num, resolveUserPath, runCli } from '@parts/cli';
+import { DEFAULT_ARCH, resolveTrainOptions, train, TRAIN_DEFAULTS } from '../index';
+import { checkPathsExist } from './check-paths';
 
 const program = new Command('train')
   .description('Train an image classifier and write a run folder (config, history, model, metrics).')
@@ -67,8 +68,9 @@ function defaultSizes(): string {
 
 runCli(program, async (o) => {
   // Defaults and the rules between options (--weights, --folds with --val-split) are
-  // resolveTrainOptions's: train() and crossValidate() apply them.
-  const data = await dataOrDemo(o.data);
+  // resolveTrainOptions's: train() and crossValidate() apply them. They are checked here first, with
+  // the paths the user gave, before the demo dataset is generated or a backend starts.
+  const data = o.data ? resolveUserPath(o.data) : defaultDemoDir();
   const opts = {
     arch: o.arch,
     mode: o.mode === undefined ? undefined : canonicalTrainMode(o.mode),
@@ -95,6 +97,9 @@ runCli(program, async (o) => {
     skipBad: Boolean(o.skipBad),
     quiet: Boolean(o.quiet),
   };
+  resolveTrainOptions(o.folds !== undefined ? { ...opts, fold: { k: 1, folds: o.folds } } : opts, opts.out ?? '.');
+  checkPathsExist({ '--data': o.data ? data : undefined, '--weights': o.weights === undefined || o.weights === 'imagenet' || o.weights === 'none' ? undefined : opts.weights });
+  opts.data = await dataOrDemo(o.data);
   if (o.folds !== undefined) {
     const cv = await crossValidate({ ...opts, folds: o.folds });
     process.stdout.write(formatCvResult(cv) + '\n' + cv.cvDir + '\n');
