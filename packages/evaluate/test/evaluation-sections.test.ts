@@ -1,0 +1,137 @@
+// evaluateRun's OOD, calibration, robustness and Grad-CAM sections and the report built from them,
+// on real tiny models: one trained with a validation split (so with model/ood.json), one without.
+import { promises as fs } from 'node:fs';
+import path from 'node:path';
+import { beforeAll, describe, expect, it } from 'vitest';
+import * as tf from '@tensorflow/tfjs-core';
+import { initBackend } from '@parts/backend';
+import { defaultOodMethod } from '@parts/models';
+import { generateDemoDataset } from '@parts/data';
+import { train, type TrainOptions } from '@parts/train';
+import { evaluateRun } from '../src/evaluation';
+import { readEvaluation } from '../src/evaluation-record';
+import { ROBUSTNESS_BUDGETS, stratifiedSample } from '../src/robustness-budget';
+import { writeReport } from '../src/report';
+import { tempDir } from './helpers';
+
+const QUICK: Omit<TrainOptions, 'data'> = { arch: 'tinyvgg', mode: 'scratch', imgSize: 24, epochs: 3, batchSize: 8, backend: 'wasm', quiet: true, patience: 0, seed: 3 };
+
+let root: string;
+let withOod: string;
+let withoutOod: string;
+
+beforeAll(async () => {
+  await initBackend('wasm');
+  root = await tempDir('eval-sections-');
+  const data = path.join(root, 'demo');
+  // 7 + 7 test photos: more than the quick grid's 12, so the cap shows.
+  await generateDemoDataset(data, { seed: 4, trainPerClass: 10, testPerClass: 7, width: 96, height: 72 });
+  withOod = (await train({ ...QUICK, data, out: path.join(root, 'runs'), valSplit: 0.3 })).runDir;
+  withoutOod = (await train({ ...QUICK, data, out: path.join(root, 'runs'), valSplit: 0 })).runDir;
+});
+
+describe('evaluateRun sections', () => {
+  it('records OOD coverage, far-OOD rejection, calibration, quick robustness and Grad-CAM overlays', async () => {
+    const before = tf.memory().numTensors;
+    const ev = await evaluateRun(withOod);
+    expect(tf.memory().numTensors).toBe(before);
+    expect(await readEvaluation(withOod)).toEqual(JSON.parse(JSON.stringify(ev)));
+
+    const o = ev.ood!;
+    expect(o.status).toBe('ok');
+    expect(o.method).toBe(defaultOodMethod('tinyvgg'));
+    expect(o.known!.n).toBe(14);
+    expect(o.known!.accepted).toBe(o.scores!.known.filter((s) => s >= o.threshold!).length);
+    expect(o.known!.coverage).toBeCloseTo(o.known!.accepted / 14, 12);
+    // 4 generated images of each of 7 kinds, 8 blurred and 8 dark test photos.
+    expect(o.far!.n).toBe(44);
+    expect(o.far!.byKind.blurred).toMatchObject({ n: 8 });
+    expect(o.far!.byKind.noise).toMatchObject({ n: 4 });
+    expect(o.far!.rejected).toBe(o.scores!.far.filter((s) => !(s >= o.threshold!)).length);
+    expect(o.aurocKnownVsFar).toBeGreaterThanOrEqual(0);
+    expect(o.aurocKnownVsFar).toBeLessThanOrEqual(1);
+
+    const c = ev.calibration!;
+    expect(c.n).toBe(14);
+    expect(c.temperature).toBeGreaterThan(0);
+    expect(c.binsBefore.reduce((a, b) => a + b.count, 0)).toBe(14);
+    expect(c.binsAfter.reduce((a, b) => a + b.count, 0)).toBe(14);
+
+    // quick: baseline + 8 shifts × levels 1 and 3 on 12 stratified photos.
+    const rows = ev.robustness!;
+    expect(rows[0]).toMatchObject({ shift: 'none', level: 0, n: 12 });
+    expect(rows.length).toBe(1 + 8 * 2);
+    expect([...new Set(rows.filter((r) => r.level > 0).map((r) => r.level))]).toEqual([1, 3]);
+    expect(rows.find((r) => r.shift === 'brightness' && r.level === 3)!.param).toBe(0.4);
+    expect(ev.robustnessSummary).toMatchObject({ preset: 'quick', photos: 12, of: 14, forwardPasses: 12 * 17 });
+
+    const g = ev.gradcam!;
+    expect(g.layer).toBe('block2_conv2');
+    const wrong = ev.predictions.filter((p) => !p.correct).length;
+    expect(g.items.filter((i) => !i.correct).length).toBe(Math.min(wrong, 24));
+    const classesRight = new Set(ev.predictions.filter((p) => p.correct).map((p) => p.true));
+    expect(g.items.filter((i) => i.correct).map((i) => i.true).sort()).toEqual([...classesRight].sort());
+    for (const i of g.items) {
+      expect(i.error).toBeUndefined();
+      const png = await fs.readFile(path.join(withOod, i.overlay!));
+      expect(png.subarray(1, 4).toString()).toBe('PNG');
+    }
+  });
+
+  it('says "no scorer" for a run without ood.json and still evaluates; robustness off and no Grad-CAM on request', async () => {
+    const ev = await evaluateRun(withoutOod, { robustness: 'off', gradcam: false });
+    expect(ev.n).toBe(14);
+    expect(ev.ood!.status).toBe('no scorer');
+    expect(ev.calibration!.temperature).toBeNull();
+    expect(ev.calibration!.eceAfter).toBe(ev.calibration!.eceBefore);
+    expect(ev.robustness).toEqual([]);
+    expect(ev.robustnessSummary).toBeNull();
+    expect(ev.gradcam).toBeNull();
+  });
+
+  it('the report shows the sections: reliability diagram, score histogram, robustness table and chart, Grad-CAM', async () => {
+    const a = await readEvaluation(withOod);
+    const b = await evaluateRun(withoutOod, { robustness: 'off', gradcam: false });
+    const res = await writeReport(
+      [
+        { runId: a.runId, runDir: withOod, status: 'ok', evaluation: a, arch: a.arch, mode: a.mode },
+        { runId: b.runId, runDir: withoutOod, status: 'ok', evaluation: b, arch: b.arch, mode: b.mode },
+      ],
+      { outRoot: path.join(root, 'reports') },
+    );
+    expect(res.warnings).toEqual([]);
+    const html = await fs.readFile(path.join(res.dir, 'index.html'), 'utf8');
+    const md = await fs.readFile(path.join(res.dir, 'report.md'), 'utf8');
+    const charts = await fs.readdir(path.join(res.dir, 'charts'));
+    const slug = a.runId.replace(/[^A-Za-z0-9._-]/g, '_');
+    expect(charts).toEqual(expect.arrayContaining([`${slug}-reliability.png`, `${slug}-ood-scores.png`, `${slug}-robustness.png`]));
+    expect(html).toContain('alt="reliability diagram"');
+    expect(html).toContain('alt="OOD score histogram"');
+    expect(html).toContain('<table class="robustness">');
+    expect(html).toMatch(/Known test photos accepted: \d+\/14/);
+    expect(html).toMatch(/Far-OOD images rejected: \d+\/44/);
+    expect(html).toMatch(/on 12 of 14 test photos \(stratified by class, seeded\)/);
+    expect(html).toContain('size is the label');
+    expect(html).toContain('Grad-CAM overlays at layer <code>block2_conv2</code>');
+    expect(html).toContain('can sit on the empty background');
+    expect((await fs.readdir(path.join(res.dir, 'gradcam', slug))).length).toBe(a.gradcam!.items.length);
+    // The run without ood.json.
+    expect(html).toContain('No scorer: no model/ood.json');
+    expect(html).toContain('Robustness: off.');
+    expect(md).toContain('### Unknown photos and calibration');
+    expect(md).toContain('| shift | level 1 | level 3 |');
+    expect(md).toMatch(/ECE [\d.]+ before, [\d.]+ after temperature scaling/);
+  });
+});
+
+describe('stratifiedSample', () => {
+  it('keeps each class its share, is seeded, and returns everything when under the cap', () => {
+    const s = [...Array.from({ length: 30 }, (_, i) => ({ label: 0, i })), ...Array.from({ length: 10 }, (_, i) => ({ label: 1, i: 30 + i }))];
+    const a = stratifiedSample(s, ROBUSTNESS_BUDGETS.quick.maxPhotos, 0);
+    expect(a.length).toBe(12);
+    expect(a.filter((x) => x.label === 1).length).toBe(3);
+    expect(stratifiedSample(s, 12, 0)).toEqual(a);
+    expect(stratifiedSample(s, 12, 1)).not.toEqual(a);
+    expect(stratifiedSample(s.slice(0, 5), 12, 0)).toEqual(s.slice(0, 5));
+  });
+});
