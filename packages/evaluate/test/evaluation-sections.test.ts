@@ -1,6 +1,9 @@
 // evaluateRun's OOD, calibration, robustness and Grad-CAM sections and the report built from them,
 // on real tiny models: one trained with a validation split (so with model/ood.json), one without.
+import { execFile } from 'node:child_process';
 import { promises as fs } from 'node:fs';
+import { promisify } from 'node:util';
+import { repoRoot } from '@parts/cli';
 import path from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
 import * as tf from '@tensorflow/tfjs-core';
@@ -121,6 +124,23 @@ describe('evaluateRun sections', () => {
     expect(md).toContain('### Unknown photos and calibration');
     expect(md).toContain('| shift | level 1 | level 3 |');
     expect(md).toMatch(/ECE [\d.]+ before, [\d.]+ after temperature scaling/);
+  });
+});
+
+describe('pnpm evaluate --robustness / --no-gradcam', () => {
+  it('passes the choices through to evaluation.json and refuses an unknown grid', async () => {
+    const exec = promisify(execFile);
+    const tsx = path.join(repoRoot(), 'node_modules', '.bin', 'tsx');
+    const cli = path.join(repoRoot(), 'packages', 'evaluate', 'src', 'cli', 'evaluate.ts');
+    const r = await exec(tsx, [cli, '--run', withOod, '--robustness', 'off', '--no-gradcam', '--no-report', '--backend', 'wasm']);
+    expect(r.stderr).toMatch(/✓ .*accuracy/);
+    const ev = await readEvaluation(withOod);
+    expect(ev.ood!.status).toBe('ok');
+    expect(ev.robustness).toEqual([]);
+    expect(ev.gradcam).toBeNull();
+    const bad = await exec(tsx, [cli, '--run', withOod, '--robustness', 'some', '--no-report']).catch((e: { code: number; stderr: string }) => e);
+    expect((bad as { code: number }).code).toBe(1);
+    expect((bad as { stderr: string }).stderr).toMatch(/--robustness.*some.*quick, full, off|Allowed choices are full, quick, off/);
   });
 });
 
