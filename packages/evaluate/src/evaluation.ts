@@ -23,7 +23,7 @@ export interface EvaluateRunOptions {
   /** Images decoded and predicted at a time (bounds memory at large input sizes). */
   batchSize?: number;
   log?: (msg: string) => void;
-  /** Robustness grid: 'quick' (default; 8 shifts × 2 levels on ≤ 12 photos), 'full' or 'off'. */
+  /** Robustness grid: 'quick' (default; 8 shifts × 2 levels on ≤ 8 photos), 'full' or 'off'. */
   robustness?: RobustnessPreset;
   /** Grad-CAM overlays of the misclassified photos and one correct photo per class (default true). */
   gradcam?: boolean;

@@ -2,7 +2,7 @@
 // forward pass (~80 ms for PartsNet at 128 px on one wasm thread), so the full grid (8 shifts × 3
 // levels on every test photo, 25 passes per photo) is 36× a plain test pass. `quick`, the default,
 // keeps every shift at a mild and a severe level (1 and 3) on a stratified, seeded sample of at most
-// 12 test photos: 17 passes per photo, ≤ 204 in all.
+// 8 test photos: 17 passes per photo, ≤ 136 in all.
 import { DEFAULT_SHIFTS, makeRng, shuffled, type ShiftSpec } from '@parts/data';
 import type { Classifier } from '@parts/models';
 import { evaluateRobustness, type RobustnessResult, type RobustnessRow, type RobustnessSample } from './robustness';
@@ -19,7 +19,7 @@ export interface RobustnessBudget {
 
 export const ROBUSTNESS_BUDGETS: Record<Exclude<RobustnessPreset, 'off'>, RobustnessBudget> = {
   full: { levels: [1, 2, 3], maxPhotos: Infinity },
-  quick: { levels: [1, 3], maxPhotos: 12 },
+  quick: { levels: [1, 3], maxPhotos: 8 },
 };
 
 export function isRobustnessPreset(x: unknown): x is RobustnessPreset {

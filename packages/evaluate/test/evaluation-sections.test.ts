@@ -27,7 +27,7 @@ beforeAll(async () => {
   await initBackend('wasm');
   root = await tempDir('eval-sections-');
   const data = path.join(root, 'demo');
-  // 7 + 7 test photos: more than the quick grid's 12, so the cap shows.
+  // 7 + 7 test photos: more than the quick grid's 8, so the cap shows.
   await generateDemoDataset(data, { seed: 4, trainPerClass: 10, testPerClass: 7, width: 96, height: 72 });
   withOod = (await train({ ...QUICK, data, out: path.join(root, 'runs'), valSplit: 0.3 })).runDir;
   withoutOod = (await train({ ...QUICK, data, out: path.join(root, 'runs'), valSplit: 0 })).runDir;
@@ -60,13 +60,13 @@ describe('evaluateRun sections', () => {
     expect(c.binsBefore.reduce((a, b) => a + b.count, 0)).toBe(14);
     expect(c.binsAfter.reduce((a, b) => a + b.count, 0)).toBe(14);
 
-    // quick: baseline + 8 shifts × levels 1 and 3 on 12 stratified photos.
+    // quick: baseline + 8 shifts × levels 1 and 3 on 8 stratified photos.
     const rows = ev.robustness!;
-    expect(rows[0]).toMatchObject({ shift: 'none', level: 0, n: 12 });
+    expect(rows[0]).toMatchObject({ shift: 'none', level: 0, n: 8 });
     expect(rows.length).toBe(1 + 8 * 2);
     expect([...new Set(rows.filter((r) => r.level > 0).map((r) => r.level))]).toEqual([1, 3]);
     expect(rows.find((r) => r.shift === 'brightness' && r.level === 3)!.param).toBe(0.4);
-    expect(ev.robustnessSummary).toMatchObject({ preset: 'quick', photos: 12, of: 14, forwardPasses: 12 * 17 });
+    expect(ev.robustnessSummary).toMatchObject({ preset: 'quick', photos: 8, of: 14, forwardPasses: 8 * 17 });
 
     const g = ev.gradcam!;
     expect(g.layer).toBe('block2_conv2');
@@ -113,7 +113,7 @@ describe('evaluateRun sections', () => {
     expect(html).toContain('<table class="robustness">');
     expect(html).toMatch(/Known test photos accepted: \d+\/14/);
     expect(html).toMatch(/Far-OOD images rejected: \d+\/44/);
-    expect(html).toMatch(/on 12 of 14 test photos \(stratified by class, seeded\)/);
+    expect(html).toMatch(/on 8 of 14 test photos \(stratified by class, seeded\)/);
     expect(html).toContain('size is the label');
     expect(html).toContain('Grad-CAM overlays at layer <code>block2_conv2</code>');
     expect(html).toContain('can sit on the empty background');
@@ -147,9 +147,10 @@ describe('pnpm evaluate --robustness / --no-gradcam', () => {
 describe('stratifiedSample', () => {
   it('keeps each class its share, is seeded, and returns everything when under the cap', () => {
     const s = [...Array.from({ length: 30 }, (_, i) => ({ label: 0, i })), ...Array.from({ length: 10 }, (_, i) => ({ label: 1, i: 30 + i }))];
-    const a = stratifiedSample(s, ROBUSTNESS_BUDGETS.quick.maxPhotos, 0);
+    const a = stratifiedSample(s, 12, 0);
     expect(a.length).toBe(12);
     expect(a.filter((x) => x.label === 1).length).toBe(3);
+    expect(stratifiedSample(s, ROBUSTNESS_BUDGETS.quick.maxPhotos, 0).length).toBe(ROBUSTNESS_BUDGETS.quick.maxPhotos);
     expect(stratifiedSample(s, 12, 0)).toEqual(a);
     expect(stratifiedSample(s, 12, 1)).not.toEqual(a);
     expect(stratifiedSample(s.slice(0, 5), 12, 0)).toEqual(s.slice(0, 5));

@@ -24,7 +24,7 @@ const program = new Command('evaluate')
   .option('--out <dir>', 'parent folder of report folders (default: <repo>/reports)')
   .addOption(new Option('--backend <b>', 'compute backend').choices(BACKEND_NAMES).default('auto'))
   .addOption(
-    new Option('--robustness <grid>', 'accuracy under shifts: quick = 8 shifts x levels 1 and 3 on at most 12 test photos (stratified, seeded); full = 8 shifts x 3 levels on every test photo; off')
+    new Option('--robustness <grid>', 'accuracy under shifts: quick = 8 shifts x levels 1 and 3 on at most 8 test photos (stratified, seeded); full = 8 shifts x 3 levels on every test photo; off')
       .choices([...ROBUSTNESS_PRESETS])
       .default('quick'),
   )
