@@ -356,13 +356,13 @@ function blues(share: number): string {
   return `rgb(${c[0]},${c[1]},${c[2]})`;
 }
 
-/** A reliability bin as evaluation.json stores it (NaN confidence/accuracy when empty). */
+/** A reliability bin as evaluation.json stores it (confidence/accuracy null or NaN when empty). */
 export interface ReliabilityBinInput {
   lo: number;
   hi: number;
   count: number;
-  confidence: number;
-  accuracy: number;
+  confidence: number | null;
+  accuracy: number | null;
 }
 
 /**
@@ -374,7 +374,7 @@ export function reliabilityDiagramPng(
   after: ReliabilityBinInput[] | null,
   opts: { title?: string; width?: number; height?: number; eceBefore?: number; eceAfter?: number; temperature?: number | null } = {},
 ): Buffer {
-  const points = (bins: ReliabilityBinInput[]) => bins.filter((b) => b.count > 0 && Number.isFinite(b.confidence)).map((b) => ({ x: b.confidence, y: b.accuracy, n: b.count }));
+  const points = (bins: ReliabilityBinInput[]) => bins.filter((b) => b.count > 0 && b.confidence != null && b.accuracy != null).map((b) => ({ x: b.confidence!, y: b.accuracy!, n: b.count }));
   const ece = (x: number | undefined) => (x === undefined ? '' : ` (ECE ${x.toFixed(3)})`);
   const datasets: Record<string, unknown>[] = [
     { label: `T = 1${ece(opts.eceBefore)}`, data: points(before), showLine: true, borderColor: PALETTE[3], backgroundColor: PALETTE[3], pointRadius: 4 },

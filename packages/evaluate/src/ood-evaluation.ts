@@ -15,6 +15,21 @@ import {
   type Classifier,
   type ReliabilityBin,
 } from '@parts/models';
+
+/** A reliability bin as stored in JSON: an empty bin's confidence and accuracy are null (not NaN). */
+export interface StoredReliabilityBin {
+  lo: number;
+  hi: number;
+  count: number;
+  confidence: number | null;
+  accuracy: number | null;
+}
+
+const finiteOrNull = (x: number) => (Number.isFinite(x) ? x : null);
+
+function storedBins(bins: ReliabilityBin[]): StoredReliabilityBin[] {
+  return bins.map((b) => ({ lo: b.lo, hi: b.hi, count: b.count, confidence: finiteOrNull(b.confidence), accuracy: finiteOrNull(b.accuracy) }));
+}
 import { wilsonInterval, type Interval } from './metrics';
 import { aurocKnownVsUnknown, selectiveAccuracy } from './ood-metrics';
 
@@ -33,8 +48,8 @@ export interface OodEvaluation {
     /** accepted / n, with its Wilson 95% interval. */
     coverage: number;
     coverageInterval: Interval;
-    /** Accuracy on the accepted photos (NaN when none). */
-    acceptedAccuracy: number;
+    /** Accuracy on the accepted photos (null when none). */
+    acceptedAccuracy: number | null;
     acceptedCorrect: number;
   };
   far?: {
@@ -58,8 +73,8 @@ export interface CalibrationEvaluation {
   temperature: number | null;
   eceBefore: number;
   eceAfter: number;
-  binsBefore: ReliabilityBin[];
-  binsAfter: ReliabilityBin[];
+  binsBefore: StoredReliabilityBin[];
+  binsAfter: StoredReliabilityBin[];
 }
 
 export interface OodEvaluationOptions {
@@ -95,8 +110,8 @@ export async function evaluateOodAndCalibration(
       temperature: det ? det.temperature : null,
       eceBefore: before.ece,
       eceAfter: after.ece,
-      binsBefore: before.bins,
-      binsAfter: after.bins,
+      binsBefore: storedBins(before.bins),
+      binsAfter: storedBins(after.bins),
     };
     if (!det) return { ood: { status: 'no scorer', reason: 'no model/ood.json (run trained without a validation split, or before OOD detectors)' }, calibration: cal };
 
@@ -143,8 +158,8 @@ export async function evaluateOodAndCalibration(
           accepted: sel.accepted,
           coverage: sel.coverage,
           coverageInterval: wilsonInterval(sel.accepted, sel.n),
-          acceptedAccuracy: sel.accuracy,
-          acceptedCorrect: Math.round(sel.accuracy * sel.accepted) || 0,
+          acceptedAccuracy: finiteOrNull(sel.accuracy),
+          acceptedCorrect: sel.accepted ? Math.round(sel.accuracy * sel.accepted) : 0,
         },
         far: { n: far.n, rejected, rejectionRate: rejected / far.n, rejectionInterval: wilsonInterval(rejected, far.n), byKind, seed },
         aurocKnownVsFar: aurocKnownVsUnknown(sKnown, sFar),

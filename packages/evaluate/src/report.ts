@@ -357,6 +357,7 @@ function sizeIsLabel(labels: string[]): boolean {
 
 export function robustnessSummaryText(ev: Evaluation): string {
   const r = ev.robustnessSummary;
+  if (r === undefined) return 'Robustness: not evaluated (evaluation.json written before robustness was part of it).';
   if (!r) return 'Robustness: off.';
   const levels = [...new Set((ev.robustness ?? []).filter((x) => x.level > 0).map((x) => x.level))].sort();
   const shifts = new Set((ev.robustness ?? []).filter((x) => x.level > 0).map((x) => x.shift)).size;
