@@ -89,8 +89,13 @@ export async function evaluateRun(runDir: string, opts: EvaluateRunOptions = {})
     let gradcam: GradCamGallery | null = null;
     if (opts.gradcam !== false) {
       const t0 = performance.now();
-      gradcam = await gradCamGallery(classifier, result.predictions, runDir, fileName.replace(/\.json$/, '-gradcam'));
-      opts.log?.(`  Grad-CAM: ${gradcam.items.length} overlays in ${((performance.now() - t0) / 1000).toFixed(1)}s`);
+      try {
+        gradcam = await gradCamGallery(classifier, result.predictions, runDir, fileName.replace(/\.json$/, '-gradcam'));
+        opts.log?.(`  Grad-CAM: ${gradcam.items.length} overlays in ${((performance.now() - t0) / 1000).toFixed(1)}s`);
+      } catch (e) {
+        // Explanations are report material: an architecture without a Grad-CAM layer still gets its metrics.
+        opts.log?.(`  no Grad-CAM: ${(e as Error).message}`);
+      }
     }
     const evaluation: Evaluation = {
       format: EVALUATION_FORMAT,

@@ -3,6 +3,7 @@
 import { promises as fs } from 'node:fs';
 import path from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
+import * as tf from '@tensorflow/tfjs-core';
 import { decodeImage, listDataset } from '@parts/data';
 import { computeFeaturesAndLogits, defaultOodMethod, disposeClassifier, featureAndLogitModel, loadClassifier, OOD_JSON, readOodFile } from '@parts/models';
 import { resolveTrainOptions, train, type RunMetrics } from '../src/index';
@@ -10,6 +11,8 @@ import { demoWorkspace, QUICK_TRAIN } from './fixtures';
 
 let data: string;
 let out: string;
+/** The threshold of the first test's run (seed 3, accept rate 0.95). */
+let threshold95 = Number.NaN;
 
 beforeAll(async () => {
   ({ data, out } = await demoWorkspace('train-ood-', { seed: 5, trainPerClass: 20, testPerClass: 3, width: 96, height: 72 }));
@@ -44,6 +47,7 @@ describe('train() and the OOD detector', () => {
       const m = await readMetrics(res.runDir);
       expect(m.ood).toMatchObject({ method: det!.method, acceptRate: 0.95, n: index.splits.train.length, thresholdN: 20, featureDim: fl.featureDim });
       expect(m.ood!.threshold).toBeCloseTo(det!.threshold, 10);
+      threshold95 = det!.threshold;
       expect(m.ood!.fitSeconds).toBeGreaterThan(0);
       expect(m.calibration!.temperature).toBeCloseTo(det!.temperature, 10);
       expect(m.calibration!.nllAfter).toBeLessThanOrEqual(m.calibration!.nllBefore + 1e-9);
@@ -55,10 +59,17 @@ describe('train() and the OOD detector', () => {
     }
   });
 
-  it('honours --accept-rate', async () => {
+  it('honours --accept-rate, and the fit leaves no tensor behind', async () => {
+    // The backend is up since the first test's run.
+    const before = tf.memory().numTensors;
     const res = await train({ ...QUICK_TRAIN, data, out, seed: 3, valSplit: 0.5, acceptRate: 0.5 });
+    expect(tf.memory().numTensors).toBe(before);
     const m = await readMetrics(res.runDir);
     expect(m.ood!.acceptRate).toBe(0.5);
+    // Same seed, same model and validation scores: accepting half of them needs a higher threshold.
+    const det = await readOodFile(path.join(res.runDir, 'model'));
+    expect(det!.threshold).toBeCloseTo(m.ood!.threshold, 10);
+    expect(det!.threshold).toBeGreaterThan(threshold95);
   });
 
   it('writes no ood.json without a validation split, and says so', async () => {
