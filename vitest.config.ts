@@ -10,7 +10,7 @@ export const SLOW_TEST_FILES = [
   'packages/evaluate/test/study.e2e.test.ts',
   'packages/backend/test/train-e2e.test.ts',
   'packages/train/test/train-e2e.test.ts',
-  'packages/evaluate/test/evaluation-sections.test.ts', // trains two tiny models, evaluates them with every section, spawns pnpm evaluate twice
+  'packages/evaluate/test/evaluation-sections.test.ts', // trains three tiny models, evaluates them with every section, spawns pnpm evaluate four times
 ];
 
 const fast = process.env.PARTS_FAST;

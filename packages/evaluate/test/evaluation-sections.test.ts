@@ -13,6 +13,7 @@ import { generateDemoDataset } from '@parts/data';
 import { train, type TrainOptions } from '@parts/train';
 import { evaluateRun } from '../src/evaluation';
 import { readEvaluation } from '../src/evaluation-record';
+import { makeHoldoutDataset } from '../src/ood-holdout';
 import { ROBUSTNESS_BUDGETS, stratifiedSample } from '../src/robustness-budget';
 import { writeReport } from '../src/report';
 import { tempDir } from './helpers';
@@ -142,6 +143,47 @@ describe('pnpm evaluate --robustness / --no-gradcam', () => {
     const bad = await exec(tsx, [cli, '--run', withOod, '--robustness', 'some', '--no-report']).catch((e: { code: number; stderr: string }) => e);
     expect((bad as { code: number }).code).toBe(1);
     expect((bad as { stderr: string }).stderr).toMatch(/--robustness.*some.*quick, full, off|Allowed choices are full, quick, off/);
+  });
+});
+
+describe('pnpm evaluate --check with a leave-classes-out task', () => {
+  it('measures the latest run trained without the left-out class and fails beyond the margin', async () => {
+    // A 3-class source: the demo's big and small, and "other" (big bolts drawn with another seed).
+    const src = path.join(root, 'three');
+    const other = path.join(root, 'demo-other');
+    await generateDemoDataset(other, { seed: 9, trainPerClass: 10, testPerClass: 7, width: 96, height: 72 });
+    for (const split of ['train', 'test']) {
+      await fs.mkdir(path.join(src, split), { recursive: true });
+      await fs.symlink(path.join(root, 'demo', split, 'big'), path.join(src, split, 'big'));
+      await fs.symlink(path.join(root, 'demo', split, 'small'), path.join(src, split, 'small'));
+      await fs.symlink(path.join(other, split, 'big'), path.join(src, split, 'other'));
+    }
+    const holdout = await makeHoldoutDataset(src, ['other'], path.join(root, 'holdout'));
+    const run = await train({ ...QUICK, data: holdout.root, out: path.join(root, 'holdout-runs'), valSplit: 0.3 });
+    const baseline = (auroc: number, rejection: number, margin: number) => ({
+      format: 'parts-baseline/1',
+      tasks: { elsewhere: { arch: 'partsnet', accuracy: 0.5 } },
+      ood: { lo: { dataset: 'three', arch: 'tinyvgg', leaveOut: ['other'], method: 'knn', auroc, rejection, n: 17, margin: { auroc: margin, rejection: margin } } },
+    });
+    const exec = promisify(execFile);
+    const tsx = path.join(repoRoot(), 'node_modules', '.bin', 'tsx');
+    const cli = path.join(repoRoot(), 'packages', 'evaluate', 'src', 'cli', 'evaluate.ts');
+    const check = async (b: object) => {
+      const file = path.join(root, `baseline-${Math.random().toString(36).slice(2)}.json`);
+      await fs.writeFile(file, JSON.stringify(b));
+      const args = [cli, '--run', run.runDir, '--check', '--baseline', file, '--ood-data', src, '--robustness', 'off', '--no-gradcam', '--no-report', '--backend', 'wasm'];
+      return exec(tsx, args).then(
+        (r) => ({ code: 0, stdout: r.stdout }),
+        (e: { code: number; stdout: string }) => ({ code: e.code, stdout: e.stdout }),
+      );
+    };
+    const pass = await check(baseline(1, 1, 1));
+    expect(pass.stdout).toMatch(/^ok {3}lo: .* left out other \(17 photos, knn\): AUROC [\d.]+ >= 1\.000 - 1\.000 = 0\.000/m);
+    expect(pass.code).toBe(0);
+    // Baseline 1 and no margin: a 3-epoch model that never saw "other" (drawn like big) is not perfect.
+    const fail = await check(baseline(1, 1, 0));
+    expect(fail.stdout).toMatch(/^FAIL lo: /m);
+    expect(fail.code).toBe(1);
   });
 });
 
