@@ -20,6 +20,10 @@ export const SLOW_TEST_FILES = [
   'packages/evaluate/test/explain-real-photos.test.ts', // trains PartsNet on the parts photos: Grad-CAM, robustness, parity
   'packages/backend/test/quiet-start.test.ts', // starts the backends in child processes
   'packages/serve/test/diagnose-cli.test.ts', // spawns pnpm diagnose (Dawn probed in a child process)
+  'packages/serve/test/parity.test.ts', // model worker threads refusing tampered models at start-up and hot swap
+  'packages/train/test/first-steps-cli.test.ts', // spawns the CLIs with bad options
+  'packages/evaluate/test/first-steps-cli.test.ts', // spawns the CLIs with bad options
+  'packages/evaluate/test/evaluation-sections.test.ts', // trains three tiny models, evaluates them with every section, spawns pnpm evaluate four times
 ];
 
 const fast = process.env.PARTS_FAST;

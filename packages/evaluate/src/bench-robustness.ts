@@ -1,15 +1,15 @@
-// Cost of the default robustness grid on a dataset's test photos, beside the cost of the plain
+// Cost of a robustness grid (--grid quick, the evaluation's default, or full) on a dataset's test photos, beside the cost of the plain
 // test pass (decode + classify) measured in the same run. Weights do not change the cost, so the
 // model is a freshly built one of the requested architecture and size.
-//   pnpm exec tsx packages/evaluate/src/bench-robustness.ts --data ../shared/datasets/bolts-nuts [--arch partsnet --img-size 128 --fit contain --backend wasm]
+//   pnpm exec tsx packages/evaluate/src/bench-robustness.ts --data ../shared/datasets/bolts-nuts [--arch partsnet --img-size 128 --fit contain --backend wasm --grid quick|full]
 import { promises as fs } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
 import { initBackend, type BackendName } from '@parts/backend';
-import { decodeImage, DEFAULT_SHIFTS, listDataset, type FitPolicy } from '@parts/data';
+import { decodeImage, listDataset, type FitPolicy } from '@parts/data';
 import { buildClassifier, disposeClassifier, loadClassifier, predictProbabilities, saveClassifier } from '@parts/models';
-import { evaluateRobustness } from './robustness';
+import { isRobustnessPreset, robustnessForEvaluation } from './robustness-budget';
 
 const { values } = parseArgs({
   options: {
@@ -18,9 +18,12 @@ const { values } = parseArgs({
     'img-size': { type: 'string', default: '128' },
     fit: { type: 'string', default: 'contain' },
     backend: { type: 'string', default: 'wasm' },
+    grid: { type: 'string', default: 'full' },
   },
 });
 if (!values.data) throw new Error('--data DIR is required');
+const grid = values.grid;
+if (!isRobustnessPreset(grid) || grid === 'off') throw new Error(`--grid must be quick or full (got ${grid})`);
 const imgSize = Number(values['img-size']);
 const backend = await initBackend(values.backend as BackendName, () => {});
 const ds = await listDataset(values.data);
@@ -37,8 +40,7 @@ const inputs = [];
 for (const s of samples) inputs.push(await decodeImage(s.file, { size: imgSize, fit: c.meta.fit }));
 await predictProbabilities(c, inputs);
 const plain = (performance.now() - t0) / 1000;
-const r = await evaluateRobustness(c, samples);
+const r = (await robustnessForEvaluation(c, samples, grid))!.summary;
 disposeClassifier(c);
-const levels = DEFAULT_SHIFTS.reduce((n, s) => n + s.params.length, 0);
-console.log(`${backend.name}, ${values.arch} ${imgSize} px, ${samples.length} test photos, ${DEFAULT_SHIFTS.length} shifts / ${levels} levels`);
+console.log(`${backend.name}, ${values.arch} ${imgSize} px, grid ${grid}: ${r.photos} of ${samples.length} test photos shifted`);
 console.log(`plain test pass: ${plain.toFixed(1)} s; robustness: ${r.seconds.toFixed(1)} s for ${r.forwardPasses} forward passes (${((r.seconds / r.forwardPasses) * 1000).toFixed(1)} ms each) = ${(r.seconds / plain).toFixed(1)}x the plain pass`);

@@ -355,3 +355,136 @@ function blues(share: number): string {
   const c = from.map((f, i) => Math.round(f + (to[i] - f) * s));
   return `rgb(${c[0]},${c[1]},${c[2]})`;
 }
+
+/** A reliability bin as evaluation.json stores it (confidence/accuracy null or NaN when empty). */
+export interface ReliabilityBinInput {
+  lo: number;
+  hi: number;
+  count: number;
+  confidence: number | null;
+  accuracy: number | null;
+}
+
+/**
+ * Reliability diagram: accuracy against mean confidence per non-empty confidence bin, before and
+ * (when given) after temperature scaling, with the diagonal of perfect calibration.
+ */
+export function reliabilityDiagramPng(
+  before: ReliabilityBinInput[],
+  after: ReliabilityBinInput[] | null,
+  opts: { title?: string; width?: number; height?: number; eceBefore?: number; eceAfter?: number; temperature?: number | null } = {},
+): Buffer {
+  const points = (bins: ReliabilityBinInput[]) => bins.filter((b) => b.count > 0 && b.confidence != null && b.accuracy != null).map((b) => ({ x: b.confidence!, y: b.accuracy!, n: b.count }));
+  const ece = (x: number | undefined) => (x === undefined ? '' : ` (ECE ${x.toFixed(3)})`);
+  const datasets: Record<string, unknown>[] = [
+    { label: `T = 1${ece(opts.eceBefore)}`, data: points(before), showLine: true, borderColor: PALETTE[3], backgroundColor: PALETTE[3], pointRadius: 4 },
+  ];
+  if (after) {
+    datasets.push({
+      label: `T = ${opts.temperature?.toFixed(3) ?? '?'}${ece(opts.eceAfter)}`,
+      data: points(after),
+      showLine: true,
+      borderColor: PALETTE[0],
+      backgroundColor: PALETTE[0],
+      pointRadius: 4,
+    });
+  }
+  datasets.push({ label: 'perfect calibration', data: [{ x: 0, y: 0 }, { x: 1, y: 1 }], showLine: true, borderColor: '#aaaaaa', backgroundColor: '#aaaaaa', pointRadius: 0, borderDash: [6, 4] });
+  const canvas = renderChart(
+    {
+      type: 'scatter',
+      data: { datasets } as unknown as ChartConfiguration['data'],
+      options: {
+        plugins: { title: title(opts.title ?? 'Reliability diagram'), legend: { position: 'bottom' } },
+        scales: {
+          x: { type: 'linear', min: 0, max: 1, title: { display: true, text: 'confidence (top-class probability)' } },
+          y: { min: 0, max: 1, title: { display: true, text: 'accuracy' } },
+        },
+      },
+    },
+    opts.width ?? 520,
+    opts.height ?? 480,
+  );
+  return canvas.toBuffer('image/png');
+}
+
+/** Counts of `values` in `bins` equal-width bins over [lo, hi] (the last bin includes hi). */
+export function histogramCounts(values: readonly number[], lo: number, hi: number, bins: number): number[] {
+  const out = new Array<number>(bins).fill(0);
+  const w = (hi - lo) / bins || 1;
+  for (const v of values) {
+    if (!Number.isFinite(v)) continue;
+    out[Math.min(bins - 1, Math.max(0, Math.floor((v - lo) / w)))]++;
+  }
+  return out;
+}
+
+/**
+ * Histogram of OOD scores of known test photos and far-OOD images (higher = more in-distribution),
+ * with the threshold as a vertical line: photos left of it are answered "unknown".
+ */
+export function scoreHistogramPng(
+  known: readonly number[],
+  far: readonly number[],
+  threshold: number,
+  opts: { title?: string; width?: number; height?: number; bins?: number; method?: string } = {},
+): Buffer {
+  const all = [...known, ...far, threshold].filter(Number.isFinite);
+  if (!all.length) throw new Error('score histogram: no finite scores');
+  let lo = Math.min(...all);
+  let hi = Math.max(...all);
+  if (hi === lo) {
+    lo -= 0.5;
+    hi += 0.5;
+  }
+  const bins = opts.bins ?? 30;
+  const w = (hi - lo) / bins;
+  const labels = Array.from({ length: bins }, (_, i) => (lo + (i + 0.5) * w).toPrecision(3));
+  const thresholdLine: Plugin = {
+    id: 'thresholdLine',
+    afterDatasetsDraw(chart) {
+      const x = chart.scales.x;
+      const area = chart.chartArea;
+      // Category axis: bin i is centred at pixel(i); map the threshold linearly between bin centres.
+      const pos = (threshold - lo) / w - 0.5;
+      const px = x.getPixelForValue(0) + pos * (x.getPixelForValue(1) - x.getPixelForValue(0));
+      const ctx = chart.ctx;
+      ctx.save();
+      ctx.strokeStyle = '#111';
+      ctx.lineWidth = 2;
+      ctx.setLineDash([6, 4]);
+      ctx.beginPath();
+      ctx.moveTo(px, area.top);
+      ctx.lineTo(px, area.bottom);
+      ctx.stroke();
+      ctx.setLineDash([]);
+      ctx.fillStyle = '#111';
+      ctx.font = `12px ${fontFamilyList()}`;
+      ctx.fillText('threshold', px + 4, area.top + 14);
+      ctx.restore();
+    },
+  };
+  const canvas = renderChart(
+    {
+      type: 'bar',
+      data: {
+        labels,
+        datasets: [
+          { label: `known test photos (n=${known.length})`, data: histogramCounts(known, lo, hi, bins), backgroundColor: 'rgba(31,119,180,0.7)', grouped: false },
+          { label: `far-OOD images (n=${far.length})`, data: histogramCounts(far, lo, hi, bins), backgroundColor: 'rgba(214,39,40,0.6)', grouped: false },
+        ],
+      },
+      options: {
+        plugins: { title: title(opts.title ?? 'OOD scores'), legend: { position: 'bottom' } },
+        scales: {
+          x: { title: { display: true, text: `${opts.method ?? 'OOD'} score (higher = more like the training photos)` } },
+          y: { beginAtZero: true, title: { display: true, text: 'images' }, ticks: { precision: 0 } },
+        },
+      },
+      plugins: [thresholdLine],
+    },
+    opts.width ?? 640,
+    opts.height ?? 400,
+  );
+  return canvas.toBuffer('image/png');
+}

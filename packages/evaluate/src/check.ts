@@ -21,6 +21,7 @@ import { readJson } from './fsutil';
 import { canonicalArch } from './leaderboard';
 import { describeEvaluationScope, isOwnTestEvaluation } from './evaluation-record';
 import type { Evaluation } from './evaluation-record';
+import { validateOodTasks, type OodBaselineTask } from './ood-check';
 
 export const BASELINE_FORMAT = 'parts-baseline/1';
 
@@ -36,6 +37,8 @@ export interface BaselineTask {
 export interface Baseline {
   format?: string;
   tasks: Record<string, BaselineTask>;
+  /** Leave-classes-out figures (see ood-check.ts). */
+  ood?: Record<string, OodBaselineTask>;
 }
 
 export interface CheckLine {
@@ -74,6 +77,7 @@ export function validateBaseline(b: Baseline, where = 'baseline'): void {
     if (t?.n !== undefined && !(Number.isInteger(t.n) && t.n > 0)) problems.push(`tasks.${name}.n must be a positive integer`);
   }
   if (problems.length) throw new Error(`invalid baseline ${where}: ${problems.join('; ')}`);
+  validateOodTasks(b.ood, where);
 }
 
 export function runMatchesTask(e: Pick<Evaluation, 'arch' | 'mode' | 'data'>, name: string, t: BaselineTask): boolean {

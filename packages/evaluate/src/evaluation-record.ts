@@ -6,6 +6,10 @@ import { RUN_FILES } from '@parts/train';
 import { readJson } from './fsutil';
 import { argmax, computeMetrics } from './metrics';
 import type { ClassificationMetrics } from './metrics';
+import type { GradCamGallery } from './gradcam-gallery';
+import type { CalibrationEvaluation, OodEvaluation } from './ood-evaluation';
+import type { RobustnessRow } from './robustness';
+import type { RobustnessSummary } from './robustness-budget';
 
 /**
  * The run's own evaluation: its test split on the dataset it was trained on. Promotion and the
@@ -41,6 +45,16 @@ export interface Evaluation extends ClassificationMetrics {
   backend: string;
   evaluatedAt: string;
   predictions: ImagePrediction[];
+  /** OOD figures at the threshold stored in model/ood.json ({status: 'no scorer'} without one). Absent in older files. */
+  ood?: OodEvaluation;
+  /** ECE on the test photos before/after the stored temperature, with reliability bins. */
+  calibration?: CalibrationEvaluation | null;
+  /** Accuracy under shifts: baseline (shift 'none', level 0), then shift × level; [] when turned off. */
+  robustness?: RobustnessRow[];
+  /** Preset, photos shifted, seconds; null when robustness was off. */
+  robustnessSummary?: RobustnessSummary | null;
+  /** Grad-CAM overlays (files in the run folder); null when turned off or the arch has no layer. */
+  gradcam?: GradCamGallery | null;
 }
 
 export interface LabelledProbabilities {

@@ -4,12 +4,15 @@
 import path from 'node:path';
 import * as tf from '@tensorflow/tfjs-core';
 import { decodeImage, listDataset } from '@parts/data';
-import type { SplitName } from '@parts/data';
+import type { RawImage, SplitName } from '@parts/data';
 import { disposeClassifier, loadClassifier, predictProbabilities } from '@parts/models';
 import { EVALUATION_FORMAT, evaluatePredictions, evaluationFileName } from './evaluation-record';
 import type { Evaluation, LabelledProbabilities } from './evaluation-record';
 import { dirSize, samePath, writeJsonAtomic } from './fsutil';
 import { readRun } from '@parts/train';
+import { gradCamGallery, type GradCamGallery } from './gradcam-gallery';
+import { evaluateOodAndCalibration, type CalibrationEvaluation, type OodEvaluation } from './ood-evaluation';
+import { robustnessForEvaluation, type RobustnessPreset } from './robustness-budget';
 
 export * from './evaluation-record';
 
@@ -20,6 +23,10 @@ export interface EvaluateRunOptions {
   /** Images decoded and predicted at a time (bounds memory at large input sizes). */
   batchSize?: number;
   log?: (msg: string) => void;
+  /** Robustness grid: 'quick' (default; 8 shifts × 2 levels on ≤ 8 photos), 'full' or 'off'. */
+  robustness?: RobustnessPreset;
+  /** Grad-CAM overlays of the misclassified photos and one correct photo per class (default true). */
+  gradcam?: boolean;
 }
 
 /**
@@ -51,14 +58,45 @@ export async function evaluateRun(runDir: string, opts: EvaluateRunOptions = {})
     const samples = index.splits[split];
     if (!samples || samples.length === 0) throw new Error(`${dataRoot}: the '${split}' split has no images`);
     const items: LabelledProbabilities[] = [];
+    const decoded: RawImage[] = [];
     for (let start = 0; start < samples.length; start += batchSize) {
       const chunk = samples.slice(start, start + batchSize);
       const images = await Promise.all(chunk.map((s) => decodeImage(s.file, { size: meta.imgSize, fit: meta.fit })));
+      decoded.push(...images);
       const probs = await predictProbabilities(classifier, images);
       chunk.forEach((s, i) => items.push({ file: s.file, trueLabel: index.classes[s.label], probabilities: probs[i] }));
       opts.log?.(`  ${Math.min(start + batchSize, samples.length)}/${samples.length} images`);
     }
     const result = evaluatePredictions(meta.labels, items);
+    const fileName = evaluationFileName(split, dataRoot, sameAsTraining);
+
+    // Labels as the model numbers them (the dataset's classes may be listed differently).
+    const modelLabel = new Map(meta.labels.map((l, i) => [l, i]));
+    const labels = samples.map((s) => modelLabel.get(index.classes[s.label])!);
+    let ood: OodEvaluation;
+    let calibration: CalibrationEvaluation | null = null;
+    try {
+      ({ ood, calibration } = await evaluateOodAndCalibration(classifier, { images: decoded, labels, files: samples.map((s) => s.file) }, { batchSize }));
+    } catch (e) {
+      ood = { status: 'error', reason: (e as Error).message };
+    }
+    decoded.length = 0;
+
+    const preset = opts.robustness ?? 'quick';
+    const rob = await robustnessForEvaluation(classifier, samples.map((s, i) => ({ file: s.file, label: labels[i] })), preset);
+    if (rob) opts.log?.(`  robustness (${preset}): ${rob.summary.forwardPasses} passes on ${rob.summary.photos}/${rob.summary.of} photos in ${rob.summary.seconds.toFixed(1)}s`);
+
+    let gradcam: GradCamGallery | null = null;
+    if (opts.gradcam !== false) {
+      const t0 = performance.now();
+      try {
+        gradcam = await gradCamGallery(classifier, result.predictions, runDir, fileName.replace(/\.json$/, '-gradcam'));
+        opts.log?.(`  Grad-CAM: ${gradcam.items.length} overlays in ${((performance.now() - t0) / 1000).toFixed(1)}s`);
+      } catch (e) {
+        // Explanations are report material: an architecture without a Grad-CAM layer still gets its metrics.
+        opts.log?.(`  no Grad-CAM: ${(e as Error).message}`);
+      }
+    }
     const evaluation: Evaluation = {
       format: EVALUATION_FORMAT,
       runId: run.runId,
@@ -78,8 +116,13 @@ export async function evaluateRun(runDir: string, opts: EvaluateRunOptions = {})
       backend: tf.getBackend(),
       evaluatedAt: new Date().toISOString(),
       ...result,
+      ood,
+      calibration,
+      robustness: rob?.rows ?? [],
+      robustnessSummary: rob?.summary ?? null,
+      gradcam,
     };
-    await writeJsonAtomic(path.join(runDir, evaluationFileName(split, dataRoot, sameAsTraining)), evaluation);
+    await writeJsonAtomic(path.join(runDir, fileName), evaluation);
     return evaluation;
   } finally {
     disposeClassifier(classifier);

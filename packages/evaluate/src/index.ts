@@ -16,3 +16,7 @@ export * from './robustness-chart';
 export * from './ood-metrics';
 export * from './ood-holdout';
 export * from './ood-study';
+export * from './robustness-budget';
+export * from './ood-evaluation';
+export * from './gradcam-gallery';
+export * from './ood-check';

@@ -3,6 +3,7 @@ import path from 'node:path';
 import type { SplitName } from '@parts/data';
 import { evaluateRun } from './evaluation';
 import { evaluationFileName } from './evaluation-record';
+import type { RobustnessPreset } from './robustness-budget';
 import type { Evaluation } from './evaluation-record';
 import type { ReportRun } from './leaderboard';
 import { listRunDirs, readRun } from '@parts/train';
@@ -15,8 +16,12 @@ export interface EvaluateRunsOptions {
   data?: string;
   split?: SplitName;
   log?: (msg: string) => void;
+  /** Robustness grid of each evaluation (default 'quick'). */
+  robustness?: RobustnessPreset;
+  /** Grad-CAM overlays in each evaluation (default true). */
+  gradcam?: boolean;
   /** Injected for tests; default evaluateRun. */
-  evaluate?: (runDir: string, o: { data?: string; split?: SplitName }) => Promise<Evaluation>;
+  evaluate?: (runDir: string, o: { data?: string; split?: SplitName; robustness?: RobustnessPreset; gradcam?: boolean }) => Promise<Evaluation>;
 }
 
 export async function evaluateRuns(opts: EvaluateRunsOptions): Promise<ReportRun[]> {
@@ -40,11 +45,13 @@ export async function evaluateRuns(opts: EvaluateRunsOptions): Promise<ReportRun
     }
     const t0 = Date.now();
     try {
-      const evaluation = await evaluate(dir, { data: opts.data, split: opts.split });
+      const evaluation = await evaluate(dir, { data: opts.data, split: opts.split, robustness: opts.robustness, gradcam: opts.gradcam });
       log(
         `✓ ${info.runId}: accuracy ${(evaluation.accuracy * 100).toFixed(1)}% (${evaluation.correct}/${evaluation.n}), ` +
           `balanced ${(evaluation.balancedAccuracy * 100).toFixed(1)}%, log loss ${evaluation.logLoss.toFixed(3)} ` +
-          `→ ${evaluationFileName(evaluation.split, evaluation.data.root, evaluation.data.sameAsTraining)} [${((Date.now() - t0) / 1000).toFixed(1)}s]`,
+          `→ ${evaluationFileName(evaluation.split, evaluation.data.root, evaluation.data.sameAsTraining)} [${((Date.now() - t0) / 1000).toFixed(1)}s` +
+          (evaluation.robustnessSummary ? `, of which robustness ${evaluation.robustnessSummary.seconds.toFixed(1)}s` : '') +
+          ']',
       );
       out.push({ ...base, arch: evaluation.arch, mode: evaluation.mode, status: 'ok', evaluation });
     } catch (e) {

@@ -3,7 +3,9 @@
 // it), leaderboard.json. Built in a temp folder and renamed, so a report folder is always complete.
 import { promises as fs } from 'node:fs';
 import path from 'node:path';
-import { confusionMatrixPng, learningCurvesPng, leaderboardPng, rocCurvePng } from './charts';
+import { confusionMatrixPng, learningCurvesPng, leaderboardPng, reliabilityDiagramPng, rocCurvePng, scoreHistogramPng } from './charts';
+import { robustnessChartPng } from './robustness-chart';
+import { robustnessTableHtml } from './robustness';
 import type { LeaderboardBar } from './charts';
 import { misclassifiedGallery } from './gallery';
 import type { GalleryItem, GalleryOptions } from './gallery';
@@ -11,6 +13,7 @@ import { buildLeaderboard, publishedResult } from './leaderboard';
 import type { Leaderboard, LeaderboardEntry, ReportRun } from './leaderboard';
 import { exists, siblingTemp } from './fsutil';
 import type { Evaluation } from './evaluation-record';
+import type { GradCamItem } from './gradcam-gallery';
 
 export interface ReportOptions {
   /** Parent folder of the report folders (e.g. <repo>/reports). */
@@ -44,6 +47,10 @@ interface RunSection {
   roc?: Picture;
   curves?: Picture;
   gallery: (GalleryItem & { picture?: Picture })[];
+  reliability?: Picture;
+  scores?: Picture;
+  robustness?: Picture;
+  gradcam: (GradCamItem & { picture?: Picture })[];
 }
 
 export async function writeReport(runs: ReportRun[], opts: ReportOptions): Promise<ReportResult> {
@@ -75,7 +82,7 @@ export async function writeReport(runs: ReportRun[], opts: ReportOptions): Promi
     const ev = run.evaluation!;
     const slug = safeName(run.runId);
     const title = `${ev.arch} ${ev.mode}`;
-    const section: RunSection = { run, entry, gallery: [] };
+    const section: RunSection = { run, entry, gallery: [], gradcam: [] };
     section.confusion = attempt(`${run.runId} confusion matrix`, () => ({
       rel: `charts/${slug}-confusion.png`,
       mime: 'image/png' as const,
@@ -101,6 +108,48 @@ export async function writeReport(runs: ReportRun[], opts: ReportOptions): Promi
       if (it.error) warnings.push(it.error);
       return { ...it, picture: it.jpeg ? { rel: `misclassified/${slug}/${String(i + 1).padStart(3, '0')}.jpg`, mime: 'image/jpeg' as const, bytes: it.jpeg } : undefined };
     });
+    const cal = ev.calibration;
+    if (cal) {
+      section.reliability = attempt(`${run.runId} reliability diagram`, () => ({
+        rel: `charts/${slug}-reliability.png`,
+        mime: 'image/png' as const,
+        bytes: reliabilityDiagramPng(cal.binsBefore, cal.temperature != null ? cal.binsAfter : null, {
+          title: `Reliability — ${title} (${ev.split}, n=${cal.n})`,
+          eceBefore: cal.eceBefore,
+          eceAfter: cal.temperature != null ? cal.eceAfter : undefined,
+          temperature: cal.temperature,
+        }),
+      }));
+    }
+    const ood = ev.ood;
+    if (ood?.status === 'ok' && ood.scores && ood.threshold !== undefined) {
+      const { known, far } = ood.scores;
+      const threshold = ood.threshold;
+      section.scores = attempt(`${run.runId} OOD score histogram`, () => ({
+        rel: `charts/${slug}-ood-scores.png`,
+        mime: 'image/png' as const,
+        bytes: scoreHistogramPng(known, far, threshold, { title: `OOD scores — ${title}`, method: ood.method }),
+      }));
+    }
+    if (ev.robustness?.some((r) => r.level > 0)) {
+      section.robustness = attempt(`${run.runId} robustness chart`, () => ({
+        rel: `charts/${slug}-robustness.png`,
+        mime: 'image/png' as const,
+        bytes: robustnessChartPng(ev.robustness!, { title: `Accuracy under shifts — ${title} (n=${ev.robustnessSummary?.photos ?? '?'})` }),
+      }));
+    }
+    for (const [i, g] of (ev.gradcam?.items ?? []).entries()) {
+      if (g.error) warnings.push(g.error);
+      let picture: Picture | undefined;
+      if (g.overlay) {
+        try {
+          picture = { rel: `gradcam/${slug}/${String(i + 1).padStart(3, '0')}.png`, mime: 'image/png', bytes: await fs.readFile(path.join(ev.runDir, g.overlay)) };
+        } catch (e) {
+          warnings.push(`${run.runId} Grad-CAM overlay ${g.overlay}: ${(e as Error).message}`);
+        }
+      }
+      section.gradcam.push({ ...g, picture });
+    }
     sections.push(section);
   }
 
@@ -108,7 +157,10 @@ export async function writeReport(runs: ReportRun[], opts: ReportOptions): Promi
   const tmp = siblingTemp(finalDir);
   await fs.mkdir(tmp, { recursive: true });
   try {
-    const pictures = [leaderboardPicture, ...sections.flatMap((s) => [s.confusion, s.roc, s.curves, ...s.gallery.map((g) => g.picture)])].filter(
+    const pictures = [
+      leaderboardPicture,
+      ...sections.flatMap((s) => [s.confusion, s.roc, s.curves, s.reliability, s.scores, s.robustness, ...s.gallery.map((g) => g.picture), ...s.gradcam.map((g) => g.picture)]),
+    ].filter(
       (p): p is Picture => !!p,
     );
     for (const p of pictures) {
@@ -235,16 +287,106 @@ function renderMarkdown(title: string, lb: Leaderboard, sections: RunSection[], 
     out.push(mdTable(['class', 'support', 'precision', 'recall', 'F1', 'ROC-AUC (1-vs-rest)'], perClassRows(ev)), '');
     for (const p of [s.confusion, s.roc, s.curves]) if (p) out.push(`![](${p.rel})`, '');
     if (!s.curves) out.push('_No learning curves: the run has no history.json._', '');
+    out.push('### Unknown photos and calibration', '', oodSummary(ev), '', calibrationSummary(ev), '');
+    for (const p of [s.reliability, s.scores]) if (p) out.push(`![](${p.rel})`, '');
+    out.push('### Robustness', '', robustnessSummaryText(ev), '');
+    if (ev.robustness?.length) out.push(robustnessMdTable(ev), '');
+    if (scaleNote(ev)) out.push(scaleNote(ev), '');
+    if (s.robustness) out.push(`![](${s.robustness.rel})`, '');
     const wrong = ev.predictions.filter((p) => !p.correct).length;
     out.push(`### Misclassified (${wrong})`, '');
+    if (ev.gradcam) out.push(`Pictures: Grad-CAM overlays at layer \`${ev.gradcam.layer}\` where available. ${GRADCAM_CAVEAT}`, '');
     for (const g of s.gallery) {
-      out.push(`- ${g.picture ? `![](${g.picture.rel}) ` : ''}\`${path.basename(g.file)}\`: true **${g.true}**, predicted **${g.predicted}** (p=${num(g.probability)})${g.error ? ` — ${g.error}` : ''}`);
+      const cam = s.gradcam.find((c) => c.file === g.file && c.picture);
+      const pic = cam?.picture ?? g.picture;
+      out.push(`- ${pic ? `![](${pic.rel}) ` : ''}\`${path.basename(g.file)}\`: true **${g.true}**, predicted **${g.predicted}** (p=${num(g.probability)})${cam && cam.hasEvidence === false ? ' — no positive evidence (map all zero)' : ''}${g.error ? ` — ${g.error}` : ''}`);
     }
     if (wrong > s.gallery.length) out.push(`- … and ${wrong - s.gallery.length} more`);
     out.push('');
+    const correct = s.gradcam.filter((c) => c.correct);
+    if (correct.length) {
+      out.push(`### Grad-CAM, one correct photo per class (layer \`${ev.gradcam!.layer}\`)`, '');
+      for (const c of correct) out.push(`- ${c.picture ? `![](${c.picture.rel}) ` : ''}\`${path.basename(c.file)}\`: **${c.true}** (p=${num(c.probability)})${c.hasEvidence === false ? ' — no positive evidence (map all zero)' : ''}`);
+      out.push('');
+    }
   }
   if (warnings.length) out.push('## Warnings', '', ...warnings.map((w) => `- ${w}`), '');
   return out.join('\n');
+}
+
+
+// ---------- OOD, calibration, robustness, Grad-CAM text ----------
+
+const GRADCAM_CAVEAT =
+  'Grad-CAM of the predicted class: warm colours are where evidence for that class lies. A map for a class that means "small" or "not the other class" can sit on the empty background: the evidence is the absence of part, not a failure of the map.';
+
+function interval(iv: { low: number; high: number } | undefined): string {
+  return iv ? `95% ${pct(iv.low)}–${pct(iv.high)}` : '';
+}
+
+/** One paragraph on the OOD detector's figures. */
+export function oodSummary(ev: Evaluation): string {
+  const o = ev.ood;
+  if (!o) return 'OOD detector: not evaluated (evaluation.json written before OOD evaluation existed).';
+  if (o.status === 'no scorer') return `No scorer: ${o.reason ?? 'no model/ood.json'}. Every photo gets one of the known classes.`;
+  if (o.status === 'error') return `OOD evaluation failed: ${o.reason}`;
+  const k = o.known!;
+  const f = o.far!;
+  const kinds = Object.entries(f.byKind)
+    .map(([kind, c]) => `${kind} ${c.rejected}/${c.n}`)
+    .join(', ');
+  return (
+    `OOD detector ${o.method}, threshold ${num(o.threshold, 4)} (set to accept ${pct(o.acceptRate)} of the validation photos). ` +
+    `Known ${ev.split} photos accepted: ${k.accepted}/${k.n} = ${pct(k.coverage)} (${interval(k.coverageInterval)}); accuracy on the accepted photos ${pct(k.acceptedAccuracy)} (${k.acceptedCorrect}/${k.accepted}). ` +
+    `Far-OOD images rejected: ${f.rejected}/${f.n} = ${pct(f.rejectionRate)} (${interval(f.rejectionInterval)}; ${kinds}; seed ${f.seed}). AUROC known vs far-OOD ${num(o.aurocKnownVsFar)}.`
+  );
+}
+
+export function calibrationSummary(ev: Evaluation): string {
+  const c = ev.calibration;
+  if (!c) return ev.calibration === null ? 'Calibration: not computed.' : '';
+  return c.temperature == null
+    ? `Calibration on ${c.n} ${ev.split} photos: ECE ${num(c.eceBefore)} (no temperature: the run has no ood.json).`
+    : `Calibration on ${c.n} ${ev.split} photos: ECE ${num(c.eceBefore)} before, ${num(c.eceAfter)} after temperature scaling (T = ${num(c.temperature)}, fitted on the validation photos).`;
+}
+
+/** Whether the class names say that size is the label (parts: big/small; bolts-nuts: M5…M12). */
+function sizeIsLabel(labels: string[]): boolean {
+  return labels.some((l) => /^(big|small)$/i.test(l) || /^M\d+/i.test(l));
+}
+
+export function robustnessSummaryText(ev: Evaluation): string {
+  const r = ev.robustnessSummary;
+  if (r === undefined) return 'Robustness: not evaluated (evaluation.json written before robustness was part of it).';
+  if (!r) return 'Robustness: off.';
+  const levels = [...new Set((ev.robustness ?? []).filter((x) => x.level > 0).map((x) => x.level))].sort();
+  const shifts = new Set((ev.robustness ?? []).filter((x) => x.level > 0).map((x) => x.shift)).size;
+  return (
+    `Robustness (${r.preset}): ${shifts} shifts × level${levels.length > 1 ? 's' : ''} ${levels.join(', ')} on ${r.photos} of ${r.of} ${ev.split} photos` +
+    `${r.photos < r.of ? ' (stratified by class, seeded)' : ''}, ${r.forwardPasses} forward passes in ${r.seconds.toFixed(1)} s; n = ${r.photos} per cell.`
+  );
+}
+
+function scaleNote(ev: Evaluation): string {
+  return sizeIsLabel(ev.confusion.labels)
+    ? 'scale: a zoom-in makes the part look bigger, and on this task size is the label (big/small, M5…M12): a drop under scale is the model reading size, as it should.'
+    : '';
+}
+
+function robustnessMdTable(ev: Evaluation): string {
+  const rows = (ev.robustness ?? []).filter((r) => r.level > 0);
+  const levels = [...new Set(rows.map((r) => r.level))].sort();
+  const shifts = [...new Set(rows.map((r) => r.shift))];
+  const base = ev.robustness?.find((r) => r.level === 0);
+  const cell = (shift: string, l: number) => {
+    const r = rows.find((x) => x.shift === shift && x.level === l);
+    return r ? `${pct(r.accuracy)} (${r.correct}/${r.n}; ${r.param})` : '—';
+  };
+  return [
+    base ? `Baseline ${pct(base.accuracy)} (${base.correct}/${base.n}).` : '',
+    '',
+    mdTable(['shift', ...levels.map((l) => `level ${l}`)], shifts.map((sh) => [sh + (sh === 'scale' && sizeIsLabel(ev.confusion.labels) ? ' (size is the label)' : ''), ...levels.map((l) => cell(sh, l))])),
+  ].join('\n');
 }
 
 function escapeHtml(s: string): string {
@@ -266,7 +408,7 @@ table{border-collapse:collapse;margin:.5rem 0 1rem}th,td{border:1px solid #ccc;p
 th{background:#f3f3f3}img{max-width:100%}.charts{display:flex;flex-wrap:wrap;gap:1rem;align-items:flex-start}
 .gallery{display:flex;flex-wrap:wrap;gap:.8rem}.gallery figure{margin:0;width:170px;font-size:.8rem}
 .gallery figcaption{word-break:break-all}.bad td:first-child{color:#a00;font-weight:bold}.note{background:#fff8e0;padding:.6rem;border-left:4px solid #e0b000}
-section{border-top:1px solid #ddd;margin-top:2rem}`;
+section{border-top:1px solid #ddd;margin-top:2rem}table.robustness td.drop{background:#fde2e2}table.robustness caption{text-align:left;font-size:.85rem}`;
 
 function renderHtml(title: string, lb: Leaderboard, sections: RunSection[], lbPic: Picture | undefined, notes: string[], warnings: string[]): string {
   const h = escapeHtml;
@@ -293,14 +435,33 @@ function renderHtml(title: string, lb: Leaderboard, sections: RunSection[], lbPi
     parts.push(htmlTable(['class', 'support', 'precision', 'recall', 'F1', 'ROC-AUC (1-vs-rest)'], perClassRows(ev)));
     parts.push(`<div class="charts">${img(s.confusion, 'confusion matrix')}${img(s.roc, 'ROC curve')}</div>`);
     parts.push(s.curves ? img(s.curves, 'learning curves') : '<p><em>No learning curves: the run has no history.json.</em></p>');
+    parts.push(`<h3>Unknown photos and calibration</h3><p class="ood">${h(oodSummary(ev))}</p><p class="calibration">${h(calibrationSummary(ev))}</p>`);
+    parts.push(`<div class="charts">${img(s.reliability, 'reliability diagram')}${img(s.scores, 'OOD score histogram')}</div>`);
+    parts.push(`<h3>Robustness</h3><p>${h(robustnessSummaryText(ev))}</p>`);
+    if (ev.robustness?.length && ev.robustnessSummary) parts.push(robustnessTableHtml({ robustness: ev.robustness, units: ev.robustnessSummary.units }));
+    if (scaleNote(ev)) parts.push(`<p class="note">${h(scaleNote(ev))}</p>`);
+    parts.push(img(s.robustness, 'accuracy under shifts'));
     const wrong = ev.predictions.filter((p) => !p.correct).length;
-    parts.push(`<h3>Misclassified (${wrong})</h3><div class="gallery">`);
+    parts.push(`<h3>Misclassified (${wrong})</h3>`);
+    if (ev.gradcam) parts.push(`<p class="gradcam-note">Pictures: Grad-CAM overlays at layer <code>${h(ev.gradcam.layer)}</code> where available. ${h(GRADCAM_CAVEAT)}</p>`);
+    parts.push('<div class="gallery">');
     for (const g of s.gallery) {
+      const cam = s.gradcam.find((c) => c.file === g.file && c.picture);
       parts.push(
-        `<figure>${img(g.picture, path.basename(g.file))}<figcaption><code>${h(path.basename(g.file))}</code><br>true <b>${h(g.true)}</b>, predicted <b>${h(g.predicted)}</b> (p=${num(g.probability)})${g.error ? `<br>${h(g.error)}` : ''}</figcaption></figure>`,
+        `<figure>${img(cam?.picture ?? g.picture, path.basename(g.file))}<figcaption><code>${h(path.basename(g.file))}</code><br>true <b>${h(g.true)}</b>, predicted <b>${h(g.predicted)}</b> (p=${num(g.probability)})${cam ? `<br>Grad-CAM of ${h(g.predicted)}${cam.hasEvidence === false ? ': no positive evidence' : ''}` : ''}${g.error ? `<br>${h(g.error)}` : ''}</figcaption></figure>`,
       );
     }
     parts.push('</div>');
+    const correct = s.gradcam.filter((c) => c.correct);
+    if (correct.length) {
+      parts.push(`<h3>Grad-CAM, one correct photo per class (layer <code>${h(ev.gradcam!.layer)}</code>)</h3><div class="gallery gradcam">`);
+      for (const c of correct) {
+        parts.push(
+          `<figure>${img(c.picture, path.basename(c.file))}<figcaption><code>${h(path.basename(c.file))}</code><br><b>${h(c.true)}</b> (p=${num(c.probability)})${c.hasEvidence === false ? '<br>no positive evidence (map all zero)' : ''}</figcaption></figure>`,
+        );
+      }
+      parts.push('</div>');
+    }
     if (wrong > s.gallery.length) parts.push(`<p>… and ${wrong - s.gallery.length} more.</p>`);
     parts.push('</section>');
   }

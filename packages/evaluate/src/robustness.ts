@@ -137,12 +137,15 @@ export function robustnessTableHtml(result: Pick<RobustnessResult, 'robustness' 
   const base = result.robustness.find((r) => r.level === 0);
   const byShift = new Map<string, RobustnessRow[]>();
   for (const r of result.robustness) if (r.level > 0) byShift.set(r.shift, [...(byShift.get(r.shift) ?? []), r]);
-  const levels = Math.max(0, ...[...byShift.values()].map((rs) => rs.length));
-  const head = ['<th>shift</th>', ...Array.from({ length: levels }, (_, i) => `<th>level ${i + 1}</th>`)].join('');
+  // The levels present (a budgeted run may keep, e.g., levels 1 and 3 only).
+  const levels = [...new Set(result.robustness.filter((r) => r.level > 0).map((r) => r.level))].sort((a, b) => a - b);
+  const head = ['<th>shift</th>', ...levels.map((l) => `<th>level ${l}</th>`)].join('');
   const body = [...byShift.entries()]
     .map(([shift, rs]) => {
-      const cells = rs
+      const cells = levels
+        .map((l) => rs.find((r) => r.level === l))
         .map((r) => {
+          if (!r) return '<td>—</td>';
           const drop = base && r.interval.high < base.accuracy;
           return `<td${drop ? ' class="drop"' : ''} title="${esc(`${result.units[shift] ?? ''}: ${r.param}`)}">${pct(r.accuracy)} <small>(${pct(r.interval.low)}–${pct(r.interval.high)}; ${esc(String(r.param))})</small></td>`;
         })

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import sharp from 'sharp';
-import { confusionMatrixPng, learningCurvesPng, leaderboardPng, rocCurvePng } from '../src/charts';
+import { confusionMatrixPng, histogramCounts, learningCurvesPng, leaderboardPng, reliabilityDiagramPng, rocCurvePng, scoreHistogramPng } from '../src/charts';
 import { rocCurve, wilsonInterval } from '../src/metrics';
 import { chartFontFamily } from '../src/fonts';
 
@@ -41,5 +41,21 @@ describe('charts', () => {
     const l8 = ['a', 'b', 'c', 'd', 'e', 'f', 'g', 'hex_nut_m8'];
     await checkPng(confusionMatrixPng(l8, l8.map((_, i) => l8.map((_, j) => (i === j ? 5 : 1)))));
     expect(() => confusionMatrixPng(['a', 'b'], [[1, 2]])).toThrow(/2x2/);
+  });
+});
+
+describe('OOD and calibration charts', () => {
+  it('histogramCounts bins every finite value once, the top edge in the last bin', () => {
+    expect(histogramCounts([0, 0.1, 0.5, 0.99, 1, Number.NaN], 0, 1, 4)).toEqual([2, 0, 1, 2]);
+  });
+
+  it('score histogram and reliability diagram are PNGs of the requested size; empty bins are skipped', async () => {
+    await checkPng(scoreHistogramPng([0.9, 0.95, 0.97, 0.99], [0.2, 0.4, 0.93], 0.92, { width: 500, height: 300, method: 'knn' }), 500, 300);
+    const bins = [
+      { lo: 0, hi: 0.5, count: 0, confidence: null, accuracy: null },
+      { lo: 0.5, hi: 1, count: 4, confidence: 0.8, accuracy: 0.75 },
+    ];
+    await checkPng(reliabilityDiagramPng(bins, bins, { width: 400, height: 360, eceBefore: 0.1, eceAfter: 0.05, temperature: 1.5 }), 400, 360);
+    expect(() => scoreHistogramPng([], [], Number.NaN)).toThrow(/no finite scores/);
   });
 });

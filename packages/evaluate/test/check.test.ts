@@ -3,6 +3,8 @@ import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { checkAgainstBaseline, readBaseline } from '../src/check';
 import type { Baseline } from '../src/check';
+import { checkOodFigures, validateOodTasks, type OodBaselineTask } from '../src/ood-check';
+import { repoRoot } from '@parts/cli';
 import { fakeEvaluation, otherScope, tempDir } from './helpers';
 
 /** A tinyvgg run on a dataset folder named `dataset` with `right` of 20 images correct. */
@@ -73,5 +75,39 @@ describe('accuracy gate', () => {
     await expect(readBaseline(f)).rejects.toThrow(/tasks\.parts\.accuracy must be a number in \[0, 1\]/);
     await fs.writeFile(f, '{oops');
     await expect(readBaseline(f)).rejects.toThrow(/not valid JSON/);
+  });
+});
+
+describe('leave-classes-out baseline (ood)', () => {
+  const task: OodBaselineTask = {
+    dataset: 'bolts-nuts',
+    arch: 'partsnet',
+    leaveOut: ['M12_nut', 'M5_bolt'],
+    method: 'knn',
+    auroc: 0.9,
+    rejection: 0.5,
+    margin: { auroc: 0.05, rejection: 0.1 },
+  };
+  const figures = (auroc: number, rejection: number) => ({ runId: 'r', auroc, rejection, n: 56, knownAccepted: 0.95, threshold: 0.7 });
+
+  it('passes within the margins and fails beyond either, naming both numbers', () => {
+    expect(checkOodFigures('lo', task, figures(0.85, 0.4)).pass).toBe(true);
+    const auroc = checkOodFigures('lo', task, figures(0.84, 0.6));
+    expect(auroc.pass).toBe(false);
+    expect(auroc.message).toMatch(/^FAIL lo: r left out M12_nut\+M5_bolt \(56 photos, knn\): AUROC 0\.840 < 0\.900 - 0\.050 = 0\.850/);
+    const rej = checkOodFigures('lo', task, figures(0.95, 0.39));
+    expect(rej.pass).toBe(false);
+    expect(rej.message).toMatch(/rejected 0\.390 < 0\.500 - 0\.100 = 0\.400/);
+  });
+
+  it('a baseline with a malformed ood task is refused with the field named', () => {
+    const b: Baseline = { tasks: { parts: { arch: 'tinyvgg', accuracy: 0.9 } }, ood: { lo: { ...task, method: 'cosine' as OodBaselineTask['method'], margin: { auroc: 2, rejection: 0.1 } } } };
+    expect(() => checkAgainstBaseline([], b)).toThrow(/ood\.lo\.method must be msp, energy, mahalanobis or knn \(got "cosine"\); ood\.lo\.margin must be/);
+    expect(validateOodTasks(undefined)).toEqual({});
+  });
+
+  it('the committed baseline has a valid leave-classes-out task', async () => {
+    const b = await readBaseline(path.join(repoRoot(), 'evaluation', 'baseline.json'));
+    expect(Object.keys(b.ood ?? {}).length).toBeGreaterThanOrEqual(1);
   });
 });

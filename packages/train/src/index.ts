@@ -9,3 +9,4 @@ export * from './loss';
 export * from './run-folder';
 export * from './image-set';
 export { formatEpoch } from './progress';
+export { fitAndWriteOod, formatOodFit, type OodFitResult } from './ood-fit';

@@ -47,6 +47,11 @@ export interface TrainOptions {
   log?: (line: string) => void;
   skipBad?: boolean;
   /**
+   * Share of the validation photos the OOD detector (model/ood.json) accepts as known: its
+   * threshold is this quantile of their scores from the top. In (0, 1]; default 0.95.
+   */
+  acceptRate?: number;
+  /**
    * Cross-validation fold run (set by crossValidate): train on the other folds of the train split,
    * validate (early stopping, best epoch) on fold k; valSplit is forced to 0 and the test split is
    * dropped, so metrics.test is null. Folds are stratified and seeded by `seed` (see folds.ts).
@@ -84,6 +89,7 @@ export const TRAIN_DEFAULTS = {
   weightDecay: 0,
   quiet: false,
   skipBad: false,
+  acceptRate: 0.95,
 } as const;
 
 /**
@@ -131,6 +137,10 @@ export function resolveTrainOptions(opts: TrainOptions, defaultOut: string): Res
     [typeof augment === 'string' && augment in AUGMENT_PRESETS, `--augment must be one of ${Object.keys(AUGMENT_PRESETS).join(', ')} (got ${String(augment)})`],
     [r.lrSchedule === 'constant' || r.lrSchedule === 'cosine', `--lr-schedule must be constant or cosine (got ${r.lrSchedule})`],
     [Number.isInteger(r.warmupEpochs) && r.warmupEpochs >= 0, `--warmup-epochs must be an integer >= 0 (got ${r.warmupEpochs})`],
+    [
+      typeof r.acceptRate === 'number' && r.acceptRate > 0 && r.acceptRate <= 1,
+      `--accept-rate must be a number in (0, 1]: the share of validation photos the OOD threshold accepts as known (got ${r.acceptRate})`,
+    ],
     [r.weightDecay >= 0 && r.weightDecay < 1, `--weight-decay must be in [0, 1) (got ${r.weightDecay})`],
   ];
   const bad = checks.filter(([ok]) => !ok).map(([, msg]) => msg);

@@ -9,9 +9,10 @@
 //     config.json      RunConfig: options, backend, dataset (root, fingerprint, classes, counts)
 //     labels.json      string[]: class names in label order
 //     history.json     History: one EpochRecord per epoch, best epoch, early stop
-//     metrics.json     RunMetrics: test/val accuracy and loss at the best epoch
+//     metrics.json     RunMetrics: test/val accuracy and loss at the best epoch, OOD fit, calibration
 //     kernels.json     WebGPU runs only: kernel variant per convolution shape
-//     model/           classifier.json + model.json + weights (see @parts/models classifier-file)
+//     model/           classifier.json + model.json + weights (see @parts/models classifier-file);
+//                      ood.json + ood-<hash>.bin: the OOD detector (see @parts/models ood-file)
 //     evaluation.json  written later by pnpm evaluate (the run's own test split)
 import { promises as fs } from 'node:fs';
 import path from 'node:path';
@@ -54,6 +55,32 @@ export interface History {
   stoppedEarly: boolean;
 }
 
+/** The OOD detector fitted after training (model/ood.json), as metrics.json records it. */
+export interface RunOodFit {
+  method: string;
+  threshold: number;
+  acceptRate: number;
+  /** Training photos the scorer was fitted on. */
+  n: number;
+  /** Validation photos the threshold was set on. */
+  thresholdN: number;
+  featureDim: number;
+  /** Wall time of the fit: features of train and val, scorer, threshold, temperature, writing. */
+  fitSeconds: number;
+}
+
+/** Temperature scaling fitted on the validation logits. */
+export interface RunCalibration {
+  split: string;
+  n: number;
+  temperature: number;
+  temperatureAtBound: boolean;
+  eceBefore: number;
+  eceAfter: number;
+  nllBefore: number;
+  nllAfter: number;
+}
+
 /** metrics.json. */
 export interface RunMetrics {
   test: { n: number; correct: number; accuracy: number; loss: number } | null;
@@ -61,6 +88,10 @@ export interface RunMetrics {
   trainTimeMs: number;
   epochsRun: number;
   bestEpoch: number;
+  /** null: no ood.json was written (`oodNote` says why). */
+  ood: RunOodFit | null;
+  calibration: RunCalibration | null;
+  oodNote?: string;
 }
 
 /** config.json as training writes it. */

@@ -17,6 +17,7 @@ import { microBatchFor } from './memory';
 import { consoleProgress } from './progress';
 import { createRunFolder, discardRunFolder, finalizeRunFolder, RUN_FILES, runModelDir, writeRunJson, type History, type RunConfig, type RunMetrics } from './run-folder';
 import { loadBaseWeights } from './weights';
+import { fitAndWriteOod, formatOodFit } from './ood-fit';
 
 export interface TrainResult {
   runDir: string;
@@ -121,17 +122,22 @@ export async function train(options: TrainOptions): Promise<TrainResult> {
       const r = await evaluateBatches(built!.model, mapBatches(chunks(range(set.images.length), o.batchSize), (idx) => makeBatch(set, idx, bspec)), meta.outputActivation, null, 0);
       return { n: r.n, correct: r.correct, accuracy: r.accuracy, loss: r.loss };
     };
+    await writeRunJson(run, RUN_FILES.history, history);
+    // Which GPU kernel variant each convolution shape ran with, and its measured time.
+    if (backend.name === 'webgpu') await writeRunJson(run, RUN_FILES.kernels, { device: backend.device, kernels: usedKernels() });
+    await saveClassifier(built.model, meta, runModelDir(run.tmpDir));
+    const ood = await fitAndWriteOod(built.model, meta, sets, runModelDir(run.tmpDir), { arch: spec.name, acceptRate: o.acceptRate, batchSize: o.batchSize });
+    log(formatOodFit(ood));
     const metrics: RunMetrics = {
       test: await evalSet(sets.test),
       val: await evalSet(sets.val),
       trainTimeMs,
       epochsRun: history.epochs.length,
       bestEpoch: history.bestEpoch,
+      ood: ood.ood,
+      calibration: ood.calibration,
+      ...(ood.note ? { oodNote: ood.note } : {}),
     };
-    await writeRunJson(run, RUN_FILES.history, history);
-    // Which GPU kernel variant each convolution shape ran with, and its measured time.
-    if (backend.name === 'webgpu') await writeRunJson(run, RUN_FILES.kernels, { device: backend.device, kernels: usedKernels() });
-    await saveClassifier(built.model, meta, runModelDir(run.tmpDir));
     await writeRunJson(run, RUN_FILES.metrics, metrics);
     const runDir = await finalizeRunFolder(run);
     if (metrics.test) log(`test accuracy ${metrics.test.correct}/${metrics.test.n} = ${metrics.test.accuracy.toFixed(3)}, loss ${metrics.test.loss.toFixed(4)}`);

@@ -11,6 +11,11 @@ import { writeReport } from '../report';
 import { promoteBest } from '../promote';
 import { checkAgainstBaseline, readBaseline } from '../check';
 import { collect, fromRepo, resolveUserPath } from './common';
+import { ROBUSTNESS_PRESETS } from '../robustness-budget';
+import { checkOodFigures, measureLeaveOut, runMatchesOodTask, type OodCheckLine } from '../ood-check';
+import { listDataset } from '@parts/data';
+import { mkdtemp, rm } from 'node:fs/promises';
+import os from 'node:os';
 
 const program = new Command('evaluate')
   .description('Evaluate run folders on a dataset split, write reports/<timestamp>/ (index.html, report.md, leaderboard.json), optionally promote the best run and check accuracy against a baseline.')
@@ -20,11 +25,18 @@ const program = new Command('evaluate')
   .addOption(new Option('--split <name>', 'split to evaluate').choices(['test', 'val', 'train']).default('test'))
   .option('--out <dir>', 'parent folder of report folders (default: <repo>/reports)')
   .addOption(new Option('--backend <b>', 'compute backend').choices(BACKEND_NAMES).default('auto'))
+  .addOption(
+    new Option('--robustness <grid>', 'accuracy under shifts: quick = 8 shifts x levels 1 and 3 on at most 8 test photos (stratified, seeded); full = 8 shifts x 3 levels on every test photo; off')
+      .choices([...ROBUSTNESS_PRESETS])
+      .default('quick'),
+  )
+  .option('--no-gradcam', 'no Grad-CAM overlays of the misclassified photos in the report')
   .option('--no-report', 'do not write a report folder')
   .option('--promote', "promote the best run to packages/serve/model (only with --split test; runs evaluated on other data than their own are not considered)")
   .option('--force', 'with --promote: promote even if worse than the model in service')
   .option('--check', "fail (exit 1) when a run's own test accuracy is below the baseline minus one test image (only with --split test)")
-  .option('--baseline <file>', 'baseline for --check (default: <repo>/evaluation/baseline.json)');
+  .option('--baseline <file>', 'baseline for --check (default: <repo>/evaluation/baseline.json)')
+  .option('--ood-data <dir>', "with --check: the source dataset of the baseline's leave-classes-out tasks (default: ../shared/datasets/<dataset> beside the repo)");
 
 runCli(program, async (o) => {
   // The baseline and the promotion rule are about test-split accuracy: refuse before evaluating anything.
@@ -46,6 +58,8 @@ runCli(program, async (o) => {
     runsDir: runDirs.length ? undefined : runsDir,
     data: o.data ? resolveUserPath(o.data) : undefined,
     split: o.split,
+    robustness: o.robustness,
+    gradcam: o.gradcam,
     log: (m) => process.stderr.write(m + '\n'),
   });
   if (runs.length === 0) throw new Error(`no run folders found in ${runsDir}: ${NEXT_STEP.noRuns} (or pass --run DIR)`);
@@ -66,7 +80,9 @@ runCli(program, async (o) => {
     const res = checkAgainstBaseline(evaluations, baseline, { latestOnly: runDirs.length === 0 });
     for (const i of res.ignored) process.stdout.write(i.message + '\n');
     for (const l of res.lines) process.stdout.write(l.message + '\n');
-    if (!res.ok) {
+    const oodLines = await checkOodTasks(baseline, runs.flatMap((r) => (r.status === 'ok' && r.runDir ? [r.runDir] : [])), o.oodData ? resolveUserPath(o.oodData) : undefined);
+    for (const l of oodLines) process.stdout.write(l.message + '\n');
+    if (!res.ok || oodLines.some((l) => !l.pass)) {
       process.stderr.write(`accuracy check failed against ${file}\n`);
       return 1;
     }
@@ -74,3 +90,35 @@ runCli(program, async (o) => {
   }
   return runs.some((r) => r.status === 'ok') ? 0 : 1;
 });
+
+/**
+ * The baseline's leave-classes-out tasks, on the latest evaluated run trained for each (same arch,
+ * the source dataset's classes without the left-out ones); a task without such a run is skipped.
+ */
+async function checkOodTasks(baseline: Awaited<ReturnType<typeof readBaseline>>, runDirs: string[], oodData?: string): Promise<OodCheckLine[]> {
+  const lines: OodCheckLine[] = [];
+  for (const [name, task] of Object.entries(baseline.ood ?? {})) {
+    const source = oodData ?? path.resolve(fromRepo(), '..', 'shared', 'datasets', task.dataset);
+    let classes: string[];
+    try {
+      classes = (await listDataset(source, { validate: false })).classes;
+    } catch (e) {
+      lines.push({ task: name, runId: null, pass: true, message: `skip ${name}: cannot list its dataset ${source} (${(e as Error).message}); give --ood-data DIR` });
+      continue;
+    }
+    const matching: string[] = [];
+    for (const d of runDirs) if (await runMatchesOodTask(d, task, classes)) matching.push(d);
+    const latest = matching.sort().at(-1);
+    if (!latest) {
+      lines.push({ task: name, runId: null, pass: true, message: `skip ${name}: no evaluated ${task.arch} run trained on ${task.dataset} without ${task.leaveOut.join(', ')}` });
+      continue;
+    }
+    const work = await mkdtemp(path.join(os.tmpdir(), 'parts-ood-check-'));
+    try {
+      lines.push(checkOodFigures(name, task, await measureLeaveOut(latest, task, source, path.join(work, 'data'))));
+    } finally {
+      await rm(work, { recursive: true, force: true });
+    }
+  }
+  return lines;
+}

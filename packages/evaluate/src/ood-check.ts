@@ -1,0 +1,104 @@
+// The leave-classes-out figure of the CI gate: a model trained on a dataset without some classes
+// should score the left-out classes' photos as unknown. Recorded in evaluation/baseline.json under
+// `ood`, one entry per rotation:
+//   "ood": {
+//     "bolts-nuts-leave-out": {
+//       "dataset": "bolts-nuts", "arch": "partsnet", "leaveOut": ["M12_nut", "M5_bolt"], "method": "knn",
+//       "train": { "seed": 42, "epochs": 20, "backend": "wasm" },
+//       "auroc": 0.9, "rejection": 0.6, "n": 56,
+//       "margin": { "auroc": 0.05, "rejection": 0.1 }
+//     }
+//   }
+// `auroc`: known test photos vs the left-out classes' photos (all splits); `rejection`: share of the
+// left-out photos below the threshold fitted on the validation split at 95% accepted (what
+// training stores in ood.json). A run fails when either falls below its baseline minus its margin.
+import path from 'node:path';
+import { isOodMethod, type OodMethod } from '@parts/models';
+import { readRunConfig } from '@parts/train';
+import { makeHoldoutDataset } from './ood-holdout';
+import { evaluateOodRun } from './ood-study';
+
+export interface OodBaselineTask {
+  dataset: string;
+  arch: string;
+  leaveOut: string[];
+  method: OodMethod;
+  train?: Record<string, unknown>;
+  auroc: number;
+  rejection: number;
+  /** Left-out photos the figures were measured on. */
+  n?: number;
+  margin: { auroc: number; rejection: number };
+}
+
+export interface OodFigures {
+  runId: string;
+  auroc: number;
+  rejection: number;
+  n: number;
+  knownAccepted: number;
+  threshold: number;
+}
+
+export interface OodCheckLine {
+  task: string;
+  runId: string | null;
+  pass: boolean;
+  figures?: OodFigures;
+  message: string;
+}
+
+/** Checks the `ood` section of a baseline, naming each bad field. */
+export function validateOodTasks(ood: unknown, where = 'baseline'): Record<string, OodBaselineTask> {
+  if (ood === undefined) return {};
+  const problems: string[] = [];
+  if (!ood || typeof ood !== 'object') throw new Error(`invalid baseline ${where}: "ood" must be an object`);
+  const unit = (x: unknown) => typeof x === 'number' && x >= 0 && x <= 1;
+  for (const [name, t] of Object.entries(ood as Record<string, Partial<OodBaselineTask>>)) {
+    const f = `ood.${name}`;
+    if (typeof t?.dataset !== 'string' || !t.dataset) problems.push(`${f}.dataset must be a folder name`);
+    if (typeof t?.arch !== 'string' || !t.arch) problems.push(`${f}.arch must be a string`);
+    if (!Array.isArray(t?.leaveOut) || t.leaveOut.length === 0 || !t.leaveOut.every((c) => typeof c === 'string')) problems.push(`${f}.leaveOut must list class names`);
+    if (!isOodMethod(t?.method)) problems.push(`${f}.method must be msp, energy, mahalanobis or knn (got ${JSON.stringify(t?.method)})`);
+    if (!unit(t?.auroc)) problems.push(`${f}.auroc must be a number in [0, 1]`);
+    if (!unit(t?.rejection)) problems.push(`${f}.rejection must be a number in [0, 1]`);
+    if (!unit(t?.margin?.auroc) || !unit(t?.margin?.rejection)) problems.push(`${f}.margin must be {auroc, rejection}, each in [0, 1]`);
+  }
+  if (problems.length) throw new Error(`invalid baseline ${where}: ${problems.join('; ')}`);
+  return ood as Record<string, OodBaselineTask>;
+}
+
+/**
+ * The figures of a run trained on `source` without `task.leaveOut`: AUROC known test vs left-out
+ * photos and the left-out photos rejected at the validation threshold (task.method, 95% accepted).
+ */
+export async function measureLeaveOut(runDir: string, task: OodBaselineTask, source: string, workDir: string): Promise<OodFigures> {
+  const holdout = await makeHoldoutDataset(source, task.leaveOut, workDir);
+  const r = await evaluateOodRun(runDir, holdout.unknownFiles.map((u) => u.file), { methods: [task.method], farPerKind: 1 });
+  const m = r.methods[0];
+  return { runId: path.basename(runDir), auroc: m.aurocNear, rejection: m.nearRejected, n: r.n.near, knownAccepted: m.knownAccepted, threshold: m.threshold };
+}
+
+/** Pass when both figures are at least their baseline minus the margin. */
+export function checkOodFigures(name: string, task: OodBaselineTask, f: OodFigures): OodCheckLine {
+  const minAuroc = task.auroc - task.margin.auroc;
+  const minRejection = task.rejection - task.margin.rejection;
+  const pass = f.auroc >= minAuroc - 1e-9 && f.rejection >= minRejection - 1e-9;
+  const p = (x: number) => x.toFixed(3);
+  const message =
+    `${pass ? 'ok  ' : 'FAIL'} ${name}: ${f.runId} left out ${task.leaveOut.join('+')} (${f.n} photos, ${task.method}): ` +
+    `AUROC ${p(f.auroc)} ${f.auroc >= minAuroc - 1e-9 ? '>=' : '<'} ${p(task.auroc)} - ${p(task.margin.auroc)} = ${p(minAuroc)}; ` +
+    `rejected ${p(f.rejection)} ${f.rejection >= minRejection - 1e-9 ? '>=' : '<'} ${p(task.rejection)} - ${p(task.margin.rejection)} = ${p(minRejection)} ` +
+    `(known test photos accepted ${p(f.knownAccepted)})`;
+  return { task: name, runId: f.runId, pass, figures: f, message };
+}
+
+/**
+ * Whether a run was trained for this task: same architecture, and its classes are the dataset's
+ * without the left-out ones (config.json data.classes; dataset root may be a symlink folder).
+ */
+export async function runMatchesOodTask(runDir: string, task: OodBaselineTask, sourceClasses: string[]): Promise<boolean> {
+  const cfg = await readRunConfig(runDir).catch(() => undefined);
+  const kept = sourceClasses.filter((c) => !task.leaveOut.includes(c));
+  return cfg?.arch === task.arch && (cfg.data?.classes ?? []).join('\n') === kept.join('\n');
+}

@@ -1,0 +1,83 @@
+// How much robustness testing an evaluation runs. Each shifted photo costs one decode, fit and
+// forward pass (~80 ms for PartsNet at 128 px on one wasm thread), so the full grid (8 shifts × 3
+// levels on every test photo, 25 passes per photo) is 36× a plain test pass. `quick`, the default,
+// keeps every shift at a mild and a severe level (1 and 3) on a stratified, seeded sample of at most
+// 8 test photos: 17 passes per photo, ≤ 136 in all.
+import { DEFAULT_SHIFTS, makeRng, shuffled, type ShiftSpec } from '@parts/data';
+import type { Classifier } from '@parts/models';
+import { evaluateRobustness, type RobustnessResult, type RobustnessRow, type RobustnessSample } from './robustness';
+
+export const ROBUSTNESS_PRESETS = ['full', 'quick', 'off'] as const;
+export type RobustnessPreset = (typeof ROBUSTNESS_PRESETS)[number];
+
+export interface RobustnessBudget {
+  /** Levels kept of each DEFAULT_SHIFTS entry (1-based). */
+  levels: number[];
+  /** At most this many test photos (stratified by class, seeded); Infinity = all. */
+  maxPhotos: number;
+}
+
+export const ROBUSTNESS_BUDGETS: Record<Exclude<RobustnessPreset, 'off'>, RobustnessBudget> = {
+  full: { levels: [1, 2, 3], maxPhotos: Infinity },
+  quick: { levels: [1, 3], maxPhotos: 8 },
+};
+
+export function isRobustnessPreset(x: unknown): x is RobustnessPreset {
+  return typeof x === 'string' && (ROBUSTNESS_PRESETS as readonly string[]).includes(x);
+}
+
+/** What evaluation.json records beside its `robustness` rows. */
+export interface RobustnessSummary {
+  preset: Exclude<RobustnessPreset, 'off'>;
+  /** Photos shifted, of the split's total. */
+  photos: number;
+  of: number;
+  units: Record<string, string>;
+  seed: number;
+  forwardPasses: number;
+  seconds: number;
+}
+
+/**
+ * Up to `max` samples, stratified: each class keeps its share (rounded, at least one where it has
+ * photos), picked by a seeded shuffle; the result is in the input's order.
+ */
+export function stratifiedSample<T extends { label: number }>(samples: readonly T[], max: number, seed: number | string): T[] {
+  if (samples.length <= max) return samples.slice();
+  const byClass = new Map<number, number[]>();
+  samples.forEach((s, i) => byClass.set(s.label, [...(byClass.get(s.label) ?? []), i]));
+  const classes = [...byClass.keys()].sort((a, b) => a - b);
+  const quota = new Map(classes.map((c) => [c, Math.max(1, Math.floor((byClass.get(c)!.length * max) / samples.length))]));
+  // Hand out what rounding left, largest classes first.
+  let left = max - [...quota.values()].reduce((a, b) => a + b, 0);
+  for (const c of [...classes].sort((a, b) => byClass.get(b)!.length - byClass.get(a)!.length || a - b)) {
+    if (left <= 0) break;
+    if (quota.get(c)! < byClass.get(c)!.length) {
+      quota.set(c, quota.get(c)! + 1);
+      left--;
+    }
+  }
+  const keep = new Set<number>();
+  for (const c of classes) for (const i of shuffled(byClass.get(c)!, makeRng(`${seed}:robustness:${c}`)).slice(0, quota.get(c)!)) keep.add(i);
+  return samples.filter((_, i) => keep.has(i)).slice(0, max);
+}
+
+/** The robustness rows of an evaluation under a preset (null for 'off'). */
+export async function robustnessForEvaluation(
+  c: Classifier,
+  samples: readonly RobustnessSample[],
+  preset: RobustnessPreset,
+  seed = 0,
+): Promise<{ rows: RobustnessRow[]; summary: RobustnessSummary } | null> {
+  if (preset === 'off') return null;
+  const budget = ROBUSTNESS_BUDGETS[preset];
+  const shifts: ShiftSpec[] = DEFAULT_SHIFTS.map((s) => ({ name: s.name, params: budget.levels.map((l) => s.params[l - 1]) }));
+  const picked = stratifiedSample(samples, budget.maxPhotos, seed);
+  const res: RobustnessResult = await evaluateRobustness(c, picked, { shifts, seed });
+  // evaluateRobustness numbers the levels it ran 1..k; give them their grid level back.
+  const rows = res.robustness.map((r) => (r.level === 0 ? r : { ...r, level: budget.levels[r.level - 1] }));
+  return {
+    rows,
+    summary: { preset, photos: picked.length, of: samples.length, units: res.units, seed: res.seed, forwardPasses: res.forwardPasses, seconds: res.seconds },
+  };
+}

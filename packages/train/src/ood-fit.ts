@@ -1,0 +1,87 @@
+// The out-of-distribution detector fitted with every trained model (see docs/ood.md): the scorer on
+// the training photos' un-augmented features, the threshold on the validation photos at the accept
+// rate, the temperature on the validation logits. Written as ood.json beside the model.
+import type * as tfl from '@tensorflow/tfjs-layers';
+import {
+  computeFeaturesAndLogits,
+  defaultOodMethod,
+  featureAndLogitModel,
+  fitDetector,
+  writeOodFile,
+  type ClassifierMeta,
+  type OodMethod,
+} from '@parts/models';
+import type { ImageSet } from './image-set';
+import type { RunCalibration, RunOodFit } from './run-folder';
+
+export interface OodFitResult {
+  /** null when no detector was fitted (no validation photos); `note` says why. */
+  ood: RunOodFit | null;
+  calibration: RunCalibration | null;
+  note?: string;
+}
+
+/**
+ * Fits the detector of `model` and writes it into `modelDir`. Without validation photos
+ * (`--val-split 0`) no threshold can be chosen on photos the model did not train on: nothing is
+ * written and `note` says so (a threshold on training scores would accept nearly everything).
+ */
+export async function fitAndWriteOod(
+  model: tfl.LayersModel,
+  meta: ClassifierMeta,
+  sets: { train: ImageSet; val: ImageSet },
+  modelDir: string,
+  opts: { arch: string; acceptRate: number; batchSize: number },
+): Promise<OodFitResult> {
+  if (!sets.val.images.length) {
+    return { ood: null, calibration: null, note: 'no ood.json: no validation photos to set the threshold on (--val-split 0)' };
+  }
+  const t0 = performance.now();
+  const method: OodMethod = defaultOodMethod(opts.arch);
+  const fl = featureAndLogitModel(model);
+  try {
+    const rows = async (set: ImageSet) => ({
+      ...(await computeFeaturesAndLogits(fl, set.images, meta, opts.batchSize)),
+      labels: set.labels,
+    });
+    const train = await rows(sets.train);
+    const val = await rows(sets.val);
+    const det = fitDetector(train, val, meta.labels, { method, acceptRate: opts.acceptRate });
+    await writeOodFile(modelDir, det);
+    const cal = det.calibration!;
+    return {
+      ood: {
+        method,
+        threshold: det.threshold,
+        acceptRate: det.acceptRate,
+        n: det.fittedOn.n,
+        thresholdN: det.fittedOn.thresholdN,
+        featureDim: fl.featureDim,
+        fitSeconds: (performance.now() - t0) / 1000,
+      },
+      calibration: {
+        split: cal.split,
+        n: cal.n,
+        temperature: det.temperature,
+        temperatureAtBound: Boolean(cal.temperatureAtBound),
+        eceBefore: cal.eceBefore,
+        eceAfter: cal.eceAfter,
+        nllBefore: cal.nllBefore,
+        nllAfter: cal.nllAfter,
+      },
+    };
+  } finally {
+    fl.dispose();
+  }
+}
+
+/** One log line: method, threshold, n, T, ECE and the seconds the fit took. */
+export function formatOodFit(r: OodFitResult): string {
+  if (!r.ood || !r.calibration) return r.note ?? 'no ood.json';
+  const o = r.ood;
+  const c = r.calibration;
+  return (
+    `ood: ${o.method} scorer on ${o.n} train photos, threshold ${o.threshold.toPrecision(4)} accepts ${(100 * o.acceptRate).toFixed(0)}% of ${o.thresholdN} val photos; ` +
+    `temperature ${c.temperature.toFixed(3)}${c.temperatureAtBound ? ' (at its search bound)' : ''}, val ECE ${c.eceBefore.toFixed(3)} -> ${c.eceAfter.toFixed(3)}; fitted in ${o.fitSeconds.toFixed(2)}s`
+  );
+}

@@ -1,0 +1,92 @@
+// train() fits the out-of-distribution detector of every run: model/ood.json, readable, whose
+// threshold accepts the accept rate of the validation photos; calibration and the fit in metrics.json.
+import { promises as fs } from 'node:fs';
+import path from 'node:path';
+import { beforeAll, describe, expect, it } from 'vitest';
+import * as tf from '@tensorflow/tfjs-core';
+import { decodeImage, listDataset } from '@parts/data';
+import { computeFeaturesAndLogits, defaultOodMethod, disposeClassifier, featureAndLogitModel, loadClassifier, OOD_JSON, readOodFile } from '@parts/models';
+import { resolveTrainOptions, train, type RunMetrics } from '../src/index';
+import { demoWorkspace, QUICK_TRAIN } from './fixtures';
+
+let data: string;
+let out: string;
+/** The threshold of the first test's run (seed 3, accept rate 0.95). */
+let threshold95 = Number.NaN;
+
+beforeAll(async () => {
+  ({ data, out } = await demoWorkspace('train-ood-', { seed: 5, trainPerClass: 20, testPerClass: 3, width: 96, height: 72 }));
+});
+
+const readMetrics = async (runDir: string) => JSON.parse(await fs.readFile(path.join(runDir, 'metrics.json'), 'utf8')) as RunMetrics;
+
+describe('train() and the OOD detector', () => {
+  it('writes a readable ood.json whose threshold accepts ~95% of the validation photos', async () => {
+    const logs: string[] = [];
+    const valSplit = 0.5;
+    const res = await train({ ...QUICK_TRAIN, data, out, seed: 3, valSplit, quiet: false, log: (l) => logs.push(l) });
+    const modelDir = path.join(res.runDir, 'model');
+    const c = await loadClassifier(res.runDir);
+    const fl = featureAndLogitModel(c.model);
+    try {
+      const det = await readOodFile(modelDir, { featureDim: fl.featureDim, labels: c.meta.labels });
+      expect(det).not.toBeNull();
+      expect(det!.method).toBe(defaultOodMethod('tinyvgg'));
+      expect(det!.acceptRate).toBe(0.95);
+      // The validation photos, listed and decoded as training did, scored by the stored detector.
+      const index = await listDataset(data, { valSplit, seed: 3 });
+      const val = index.splits.val;
+      expect(det!.fittedOn).toMatchObject({ n: index.splits.train.length, thresholdN: val.length, split: 'train', thresholdSplit: 'val' });
+      const images = await Promise.all(val.map((s) => decodeImage(s.file, { size: c.meta.imgSize, fit: c.meta.fit })));
+      const rows = await computeFeaturesAndLogits(fl, images, c.meta);
+      const accepted = det!.scorer.scoreRows(rows).filter((s) => s >= det!.threshold).length;
+      // The (1 - 0.95) quantile of n = 20 scores, linearly interpolated, leaves out exactly one.
+      expect(val.length).toBe(20);
+      expect(accepted).toBe(19);
+
+      const m = await readMetrics(res.runDir);
+      expect(m.ood).toMatchObject({ method: det!.method, acceptRate: 0.95, n: index.splits.train.length, thresholdN: 20, featureDim: fl.featureDim });
+      expect(m.ood!.threshold).toBeCloseTo(det!.threshold, 10);
+      threshold95 = det!.threshold;
+      expect(m.ood!.fitSeconds).toBeGreaterThan(0);
+      expect(m.calibration!.temperature).toBeCloseTo(det!.temperature, 10);
+      expect(m.calibration!.nllAfter).toBeLessThanOrEqual(m.calibration!.nllBefore + 1e-9);
+      expect(m.calibration!.n).toBe(20);
+      expect(logs.find((l) => l.startsWith('ood: '))).toMatch(/threshold .* accepts 95% of 20 val photos; temperature [\d.]+.*fitted in [\d.]+s/);
+    } finally {
+      fl.dispose();
+      disposeClassifier(c);
+    }
+  });
+
+  it('honours --accept-rate, and the fit leaves no tensor behind', async () => {
+    // The backend is up since the first test's run.
+    const before = tf.memory().numTensors;
+    const res = await train({ ...QUICK_TRAIN, data, out, seed: 3, valSplit: 0.5, acceptRate: 0.5 });
+    expect(tf.memory().numTensors).toBe(before);
+    const m = await readMetrics(res.runDir);
+    expect(m.ood!.acceptRate).toBe(0.5);
+    // Same seed, same model and validation scores: accepting half of them needs a higher threshold.
+    const det = await readOodFile(path.join(res.runDir, 'model'));
+    expect(det!.threshold).toBeCloseTo(m.ood!.threshold, 10);
+    expect(det!.threshold).toBeGreaterThan(threshold95);
+  });
+
+  it('writes no ood.json without a validation split, and says so', async () => {
+    const logs: string[] = [];
+    const res = await train({ ...QUICK_TRAIN, data, out, valSplit: 0, quiet: false, log: (l) => logs.push(l) });
+    await expect(fs.access(path.join(res.runDir, 'model', OOD_JSON))).rejects.toThrow();
+    const m = await readMetrics(res.runDir);
+    expect(m.ood).toBeNull();
+    expect(m.calibration).toBeNull();
+    expect(m.oodNote).toMatch(/no validation photos/);
+    expect(logs).toContain(m.oodNote);
+  });
+
+  it('rejects an accept rate outside (0, 1] naming the flag', () => {
+    for (const acceptRate of [0, 1.5, -0.1, Number.NaN]) {
+      expect(() => resolveTrainOptions({ data, acceptRate }, out)).toThrow(/--accept-rate must be a number in \(0, 1\].*got/);
+    }
+    expect(resolveTrainOptions({ data }, out).acceptRate).toBe(0.95);
+  });
+});
