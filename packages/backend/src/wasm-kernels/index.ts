@@ -1,4 +1,6 @@
-import { getKernel, registerKernel, unregisterKernel, type KernelConfig } from '@tensorflow/tfjs-core';
+import { getGradient, getKernel, registerGradient, registerKernel, unregisterKernel, type KernelConfig } from '@tensorflow/tfjs-core';
+import { BATCH_NORM_TRAIN, batchNormTrainGradConfig } from '../webgpu/batch-norm-train';
+import { batchNormTrainWasmConfigs } from './batch-norm-train';
 import { conv2DBackpropFilterConfig } from './conv2d-backprop-filter';
 import { conv2DBackpropInputConfig, keepBuiltinConv2DBackpropInput } from './conv2d-backprop-input';
 import { depthwiseConv2dNativeBackpropFilterConfig } from './depthwise-backprop-filter';
@@ -22,6 +24,8 @@ export const WASM_TRAINING_KERNELS: readonly KernelConfig[] = [
   conv2DBackpropFilterConfig,
   depthwiseConv2dNativeBackpropFilterConfig,
   depthwiseConv2dNativeBackpropInputConfig,
+  // Training-mode batch norm in three kernels (forward, per-channel sums, input/γ gradient).
+  ...batchNormTrainWasmConfigs,
 ];
 
 /** Built-in wasm kernels that are replaced because they give wrong results (MaxPoolGrad) or are slow. */
@@ -37,6 +41,7 @@ export function registerWasmTrainingKernels(): string[] {
       added.push(config.kernelName);
     }
   }
+  if (getGradient(BATCH_NORM_TRAIN) == null) registerGradient(batchNormTrainGradConfig);
   for (const config of REPLACED_KERNELS) {
     if (replaced.has(config.kernelName)) continue;
     const builtin = getKernel(config.kernelName, 'wasm');
