@@ -45,8 +45,8 @@ export function wantedWasmThreads(): number {
  * refers to (fs, path, os, perf_hooks) are defined in the worker. (2) tfjs sizes its thread pool as
  * min(asked, logical CPUs / 2), assuming two hardware threads per core, which gives 1 thread on a
  * 2-core machine without SMT; the CPU count it reads (os.cpus() in Node) is reported doubled for
- * the duration of start-up so that the asked-for count is used. Every patch is undone once the
- * backend is up; the temporary folder is removed at exit.
+ * the duration of start-up so that the asked-for count is used. Every patch is undone and the
+ * temporary folder removed once the backend is up.
  */
 export async function startWasmBackend(threads = wantedWasmThreads()): Promise<void> {
   pointWasmAtItsBinaries();
@@ -55,7 +55,6 @@ export async function startWasmBackend(threads = wantedWasmThreads()): Promise<v
     return;
   }
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'parts-wasm-threads-'));
-  process.once('exit', () => fs.rmSync(dir, { recursive: true, force: true }));
   const NativeBlob = globalThis.Blob;
   const nativeCreateObjectURL = URL.createObjectURL;
   const nativeCpus = os.cpus;
@@ -95,12 +94,17 @@ export async function startWasmBackend(threads = wantedWasmThreads()): Promise<v
     tf.env().set('WASM_HAS_MULTITHREAD_SUPPORT', true);
     setThreadsCount(threads);
     if (!(await tf.setBackend('wasm'))) throw new Error(`tf.setBackend('wasm') returned false`);
+    if (!fs.existsSync(modulePath)) throw new Error('wasm threads: tfjs did not create the threaded module (threaded SIMD not supported here?)');
   } finally {
     globalThis.Blob = NativeBlob;
     URL.createObjectURL = nativeCreateObjectURL;
     (os as { cpus: typeof os.cpus }).cpus = nativeCpus;
+    // Every worker of the pool has loaded the module by the time the backend is up.
+    fs.rmSync(dir, { recursive: true, force: true });
   }
-  if (!fs.existsSync(modulePath)) throw new Error('wasm threads: tfjs did not create the threaded module (threaded SIMD not supported here?)');
+  // The thread pool's workers live as long as the backend; they must not keep Node from exiting.
+  const pthreads = (tf.backend() as unknown as { wasm: { PThread?: { runningWorkers: { unref(): void }[]; unusedWorkers: { unref(): void }[] } } }).wasm.PThread;
+  for (const w of [...(pthreads?.runningWorkers ?? []), ...(pthreads?.unusedWorkers ?? [])]) w.unref();
 }
 
 /** e.g. 'CPU (wasm SIMD, 2 threads)'. */
