@@ -7,7 +7,7 @@ import { depthwiseConv2dNativeBackpropFilterConfig } from './depthwise-backprop-
 import { depthwiseConv2dNativeBackpropInputConfig } from './depthwise-backprop-input';
 import { maxPoolGradConfig } from './max-pool-grad';
 
-export { conv2dFilterGradNHWC, conv2dFilterGradXnnpack, setConv2dFilterGradImpl, type FilterGradImpl } from './conv2d-backprop-filter';
+export { conv2dFilterGradGemm, conv2dFilterGradNHWC, conv2dFilterGradXnnpack, setConv2dFilterGradImpl, type FilterGradImpl } from './conv2d-backprop-filter';
 export { conv2dInputGradNHWC, conv2dInputGradXnnpack, conv2DBackpropInputConfig, setConv2dInputGradImpl, type InputGradImpl } from './conv2d-backprop-input';
 export { depthwiseFilterGradNHWC } from './depthwise-backprop-filter';
 export { depthwiseInputGradNHWC } from './depthwise-backprop-input';
