@@ -1,7 +1,7 @@
-// Times PartsNet's convolutions (128 px, batch 16 by default) on the wasm backend: forward, input
+// Times PartsNet's (or Tiny VGG's) convolutions (128 px, batch 16 by default) on the wasm backend: forward, input
 // gradient and each filter-gradient implementation, interleaved in rounds so that a busy machine
 // slows all of them alike; prints the median per call and GFLOP/s.
-// Usage: tsx packages/train/bench/wasm-conv-grads.ts [--img-size 128] [--batch 16] [--rounds 5]
+// Usage: tsx packages/train/bench/wasm-conv-grads.ts [--arch partsnet|tinyvgg] [--img-size 128] [--batch 16] [--rounds 5]
 import * as tf from '@tensorflow/tfjs-core';
 import { initBackend, setConv2dFilterGradImpl, type FilterGradImpl } from '@parts/backend';
 
@@ -13,30 +13,33 @@ const size = Number(arg('img-size', '128'));
 const batch = Number(arg('batch', '16'));
 const rounds = Number(arg('rounds', '5'));
 const info = await initBackend('wasm');
-// [input size, in channels, out channels, stride] of PartsNet's seven convolutions.
+// [input size, in channels, out channels, stride, padding] of the model's 3×3 convolutions.
+const arch = arg('arch', 'partsnet');
 const s = size / 2;
-const layers: [number, number, number, number][] = [
-  [size, 3, 24, 2], [s, 24, 32, 1], [s / 2, 32, 64, 1], [s / 2, 64, 64, 1], [s / 4, 64, 128, 1], [s / 4, 128, 128, 1], [s / 8, 128, 256, 1],
-];
+const t = Math.floor((size - 4) / 2);
+const layers: [number, number, number, number, 'same' | 'valid'][] = arch === 'tinyvgg'
+  ? [[size, 3, 50, 1, 'valid'], [size - 2, 50, 50, 1, 'valid'], [t, 50, 50, 1, 'valid'], [t - 2, 50, 50, 1, 'valid']]
+  : [[size, 3, 24, 2, 'same'], [s, 24, 32, 1, 'same'], [s / 2, 32, 64, 1, 'same'], [s / 2, 64, 64, 1, 'same'], [s / 4, 64, 128, 1, 'same'], [s / 4, 128, 128, 1, 'same'], [s / 8, 128, 256, 1, 'same']];
 const impls: FilterGradImpl[] = ['gemm', 'xnnpack'];
 const med = (a: number[]) => [...a].sort((p, q) => p - q)[a.length >> 1]!;
 console.log(`${info.device}, batch ${batch}, ${size} px: ms per call (median of ${rounds}), GFLOP/s`);
 const total: Record<string, number> = {};
-for (const [hw, ci, co, st] of layers) {
+for (const [hw, ci, co, st, pad] of layers) {
   const x = tf.randomUniform([batch, hw, hw, ci]) as tf.Tensor4D;
   const f = tf.randomUniform([3, 3, ci, co]) as tf.Tensor4D;
-  const y = tf.conv2d(x, f, st, 'same');
+  const y = tf.conv2d(x, f, st, pad);
   const dy = tf.randomUniform(y.shape) as tf.Tensor4D;
   const flops = 2 * y.size * 9 * ci;
   const runs: Record<string, () => tf.Tensor> = {
-    forward: () => tf.conv2d(x, f, st, 'same'),
-    input: () => tf.engine().runKernel('Conv2DBackpropInput', { dy, filter: f }, { strides: st, pad: 'same', dataFormat: 'NHWC', dimRoundingMode: undefined, inputShape: x.shape } as never) as tf.Tensor,
+    forward: () => tf.conv2d(x, f, st, pad),
+    input: () => tf.engine().runKernel('Conv2DBackpropInput', { dy, filter: f }, { strides: st, pad, dataFormat: 'NHWC', dimRoundingMode: undefined, inputShape: x.shape } as never) as tf.Tensor,
   };
   for (const impl of impls) {
-    runs[`filter:${impl}`] = () => { setConv2dFilterGradImpl(impl); return tf.conv2d(x, f, st, 'same') && (tf.engine().runKernel('Conv2DBackpropFilter', { x, dy }, { strides: st, pad: 'same', dataFormat: 'NHWC', dimRoundingMode: undefined, filterShape: f.shape } as never) as tf.Tensor); };
+    runs[`filter:${impl}`] = () => {
+      setConv2dFilterGradImpl(impl);
+      return tf.engine().runKernel('Conv2DBackpropFilter', { x, dy }, { strides: st, pad, dataFormat: 'NHWC', dimRoundingMode: undefined, filterShape: f.shape } as never) as tf.Tensor;
+    };
   }
-  runs[`filter:${impls[0]}`] = () => { setConv2dFilterGradImpl(impls[0]!); return tf.engine().runKernel('Conv2DBackpropFilter', { x, dy }, { strides: st, pad: 'same', dataFormat: 'NHWC', dimRoundingMode: undefined, filterShape: f.shape } as never) as tf.Tensor; };
-  runs[`filter:${impls[1]}`] = () => { setConv2dFilterGradImpl(impls[1]!); return tf.engine().runKernel('Conv2DBackpropFilter', { x, dy }, { strides: st, pad: 'same', dataFormat: 'NHWC', dimRoundingMode: undefined, filterShape: f.shape } as never) as tf.Tensor; };
   const times: Record<string, number[]> = {};
   for (let r = 0; r <= rounds; r++) {
     for (const [k, run] of Object.entries(runs)) {
