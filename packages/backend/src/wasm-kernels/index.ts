@@ -17,7 +17,8 @@ export { maxPoolGradNHWC } from './max-pool-grad';
  * Gradient kernels tfjs-backend-wasm 4.22 lacks (found by taking the gradient of every op the
  * study's models use on wasm), plus a MaxPoolGrad that replaces the built-in one, which is wrong for
  * some shapes, and a Conv2DBackpropInput that replaces the built-in one, which is correct but slow
- * (it ran ~9× slower than the forward Conv2D; the replacement is a forward XNNPACK convolution).
+ * (it ran ~9× slower than the forward Conv2D; the replacement is a forward XNNPACK convolution),
+ * and the fused training-mode batch norm (batch-norm-train.ts) with its gradient.
  * The built-in AvgPoolGrad matches the cpu backend and is left alone.
  */
 export const WASM_TRAINING_KERNELS: readonly KernelConfig[] = [
