@@ -3,6 +3,7 @@ export { initBackend, BACKEND_NAMES, type InitBackendOptions } from './select';
 export { backendLine, shortReason, verboseFromEnv } from './backend-log';
 export { findVulkanLoader, findVulkanDrivers, vulkanUnavailableReason, realVulkanSystem, VULKAN_LOADER, type VulkanProbeSystem } from './vulkan-probe';
 export { registerWasmTrainingKernels, WASM_TRAINING_KERNELS, setConv2dFilterGradImpl, type FilterGradImpl } from './wasm-kernels/index';
+export { wantedWasmThreads, wasmThreadsInUse } from './wasm-setup';
 export { convBiasRelu, convBiasReluAvailable, type ConvBiasReluOptions } from './webgpu/conv-bias-relu';
 export { tuneWebGPUKernels, usedKernels, tuneCachePath, type TuneResult, type TuneOptions, type UsedKernel } from './webgpu/index';
 export { FusedAdam, createAdam, fusedAdamAvailable } from './webgpu/index';

@@ -6,7 +6,7 @@ import '@tensorflow/tfjs-backend-wasm';
 // on every backend ("gradient function not found"). Training always needs it, so load it here.
 import '@tensorflow/tfjs-layers';
 import type { BackendAttempt, BackendInfo, BackendName } from './types';
-import { describeWasmDevice, pointWasmAtItsBinaries } from './wasm-setup';
+import { describeWasmDevice, startWasmBackend } from './wasm-setup';
 import { setupWebGPU } from './webgpu/index';
 import { registerWasmTrainingKernels } from './wasm-kernels/index';
 import { backendLine, firstCpuWriteQuietly, verboseFromEnv } from './backend-log';
@@ -56,7 +56,8 @@ const candidates: Record<string, Candidate> = {
   wasm: {
     label: 'wasm',
     prepare: async () => {
-      pointWasmAtItsBinaries();
+      // Starts it here: the threaded build needs its set-up around the backend's first start.
+      await startWasmBackend();
       return { backend: 'wasm', device: '' };
     },
   },

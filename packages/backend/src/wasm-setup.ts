@@ -1,7 +1,9 @@
+import fs from 'node:fs';
 import { createRequire } from 'node:module';
+import os from 'node:os';
 import path from 'node:path';
 import * as tf from '@tensorflow/tfjs-core';
-import { getThreadsCount, setWasmPaths } from '@tensorflow/tfjs-backend-wasm';
+import { getThreadsCount, setThreadsCount, setWasmPaths } from '@tensorflow/tfjs-backend-wasm';
 
 let pathsSet = false;
 
@@ -17,9 +19,102 @@ export function pointWasmAtItsBinaries(): void {
   pathsSet = true;
 }
 
-/** e.g. 'CPU (wasm SIMD, 1 thread)'. */
+/**
+ * Threads the wasm backend runs XNNPACK on: PARTS_WASM_THREADS if set (1 = the single-threaded
+ * SIMD build), else every logical CPU (tfjs caps it at 8).
+ */
+export function wantedWasmThreads(): number {
+  const env = process.env.PARTS_WASM_THREADS;
+  if (env != null && env !== '') {
+    const n = Number(env);
+    if (!Number.isInteger(n) || n < 1) throw new Error(`PARTS_WASM_THREADS must be an integer >= 1, got '${env}'`);
+    return n;
+  }
+  return Math.min(8, os.availableParallelism?.() ?? os.cpus().length);
+}
+
+/**
+ * Starts tfjs' wasm backend, on `threads` threads when more than one is asked for.
+ *
+ * tfjs-backend-wasm ships a pthreads (threaded SIMD) build but never uses it in Node: its
+ * WASM_HAS_MULTITHREAD_SUPPORT flag is false there, and with the flag forced on two things still
+ * stop it. (1) Emscripten's thread workers are created from Blob URLs (the worker script, and the
+ * module's own source posted to each worker), which Node's worker_threads cannot load; here the
+ * Blob texts are caught as tfjs creates them during start-up and written to a temporary folder,
+ * the worker loads the module from that file, and the few bundle-level names the module's source
+ * refers to (fs, path, os, perf_hooks) are defined in the worker. (2) tfjs sizes its thread pool as
+ * min(asked, logical CPUs / 2), assuming two hardware threads per core, which gives 1 thread on a
+ * 2-core machine without SMT; the CPU count it reads (os.cpus() in Node) is reported doubled for
+ * the duration of start-up so that the asked-for count is used. Every patch is undone and the
+ * temporary folder removed once the backend is up.
+ */
+export async function startWasmBackend(threads = wantedWasmThreads()): Promise<void> {
+  pointWasmAtItsBinaries();
+  if (tf.engine().registry['wasm'] != null || threads <= 1) {
+    if (!(await tf.setBackend('wasm'))) throw new Error(`tf.setBackend('wasm') returned false`);
+    return;
+  }
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'parts-wasm-threads-'));
+  const NativeBlob = globalThis.Blob;
+  const nativeCreateObjectURL = URL.createObjectURL;
+  const nativeCpus = os.cpus;
+  const texts = new WeakMap<Blob, string>();
+  const modulePath = path.join(dir, 'tfjs-backend-wasm-threaded-simd.js');
+  class RecordingBlob extends NativeBlob {
+    constructor(...args: ConstructorParameters<typeof Blob>) {
+      super(...args);
+      const parts: unknown[] | undefined = args[0];
+      if (parts?.every((p) => typeof p === 'string')) {
+        const text = (parts as string[]).join('');
+        texts.set(this, text);
+        // tfjs' copy of the module's source for the workers (its `mainScriptUrlOrBlob`).
+        if (text.startsWith('var WasmBackendModuleThreadedSimd')) fs.writeFileSync(modulePath, text);
+      }
+    }
+  }
+  globalThis.Blob = RecordingBlob as typeof Blob;
+  URL.createObjectURL = (blob: Blob): string => {
+    const text = texts.get(blob);
+    if (text == null) return nativeCreateObjectURL(blob);
+    // The worker script: defines what the module's source expects from the bundle around it,
+    // and loads the module from the file written above instead of from the posted Blob.
+    const workerPath = path.join(dir, 'worker.cjs');
+    const before = [
+      `globalThis.require$$0 = require('fs'); globalThis.require$$1 = require('path');`,
+      `globalThis.require$$3 = require('perf_hooks'); globalThis.require$$4 = require('os');`,
+      `globalThis.commonjsGlobal = globalThis; globalThis.__dirname = ${JSON.stringify(dir)};`,
+      `globalThis._scriptDir = ${JSON.stringify(modulePath)};`,
+    ].join('\n');
+    const after = `\n{ const onmessage = self.onmessage; self.onmessage = (e) => { if (e.data && e.data.cmd === 'load') e.data.urlOrBlob = ${JSON.stringify(modulePath)}; return onmessage(e); }; }\n`;
+    fs.writeFileSync(workerPath, `${before}\n${text}${after}`);
+    return workerPath;
+  };
+  (os as { cpus: typeof os.cpus }).cpus = () => [...nativeCpus(), ...nativeCpus()];
+  try {
+    tf.env().set('WASM_HAS_MULTITHREAD_SUPPORT', true);
+    setThreadsCount(threads);
+    if (!(await tf.setBackend('wasm'))) throw new Error(`tf.setBackend('wasm') returned false`);
+    if (!fs.existsSync(modulePath)) throw new Error('wasm threads: tfjs did not create the threaded module (threaded SIMD not supported here?)');
+  } finally {
+    globalThis.Blob = NativeBlob;
+    URL.createObjectURL = nativeCreateObjectURL;
+    (os as { cpus: typeof os.cpus }).cpus = nativeCpus;
+    // Every worker of the pool has loaded the module by the time the backend is up.
+    fs.rmSync(dir, { recursive: true, force: true });
+  }
+  // The thread pool's workers live as long as the backend; they must not keep Node from exiting.
+  const pthreads = (tf.backend() as unknown as { wasm: { PThread?: { runningWorkers: { unref(): void }[]; unusedWorkers: { unref(): void }[] } } }).wasm.PThread;
+  for (const w of [...(pthreads?.runningWorkers ?? []), ...(pthreads?.unusedWorkers ?? [])]) w.unref();
+}
+
+/** e.g. 'CPU (wasm SIMD, 2 threads)'. */
 export async function describeWasmDevice(): Promise<string> {
   const simd = await tf.env().getAsync('WASM_HAS_SIMD_SUPPORT');
   const threads = getThreadsCount();
   return `CPU (wasm${simd ? ' SIMD' : ''}, ${threads} thread${threads === 1 ? '' : 's'})`;
+}
+
+/** Threads the running wasm backend uses (1 before it starts or on the single-threaded build). */
+export function wasmThreadsInUse(): number {
+  return Math.max(1, getThreadsCount());
 }

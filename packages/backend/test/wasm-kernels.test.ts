@@ -32,7 +32,7 @@ function convGrads(c: ConvCase): tf.Tensor[] {
 }
 
 describe('Conv2D gradients on wasm match the cpu backend', () => {
-  for (const impl of ['xnnpack', 'loop'] as const) {
+  for (const impl of ['gemm', 'xnnpack', 'loop'] as const) {
     for (const c of convCases) {
       it(`${impl}: x ${c.x} filter ${c.f} stride ${c.s} ${c.pad}`, async () => {
         setConv2dFilterGradImpl(impl);
@@ -45,6 +45,23 @@ describe('Conv2D gradients on wasm match the cpu backend', () => {
       });
     }
   }
+});
+
+describe('Conv2D filter gradient: the GEMM form on a batch split into chunks', () => {
+  it('matches the reference loop when the batch is processed in two chunks', async () => {
+    // 4 images of 96×96×32 → 3×3×32×8 make a transposed im2col of ~11 MB per image: 32 MB chunks hold 2.
+    const run = (impl: 'gemm' | 'loop') => {
+      setConv2dFilterGradImpl(impl);
+      const x = tensor([4, 96, 96, 32], 7) as tf.Tensor4D;
+      const dy = tensor([4, 96, 96, 8], 8) as tf.Tensor4D;
+      return [tf.engine().runKernel('Conv2DBackpropFilter', { x, dy }, { strides: 1, pad: 'same', dataFormat: 'NHWC', filterShape: [3, 3, 32, 8] }) as tf.Tensor];
+    };
+    const [ref] = await on('wasm', () => run('loop'));
+    const [got] = await on('wasm', () => run('gemm'));
+    setConv2dFilterGradImpl('gemm');
+    expect(ref!.some((v) => Math.abs(v) > 1)).toBe(true);
+    expect(relErr(got!, ref!)).toBeLessThan(1e-5);
+  });
 });
 
 interface DwCase { x: [number, number, number, number]; f: [number, number, number, number]; s: number; pad: Pad; dil?: number }

@@ -1,14 +1,17 @@
 // `pnpm bench`: throughput of the models' forward pass and training step on each backend,
 // and of sharp decode+resize. Prints figures; never pass/fail.
-import { promises as fs } from 'node:fs';
+import { spawnSync } from 'node:child_process';
+import { promises as fs, readFileSync } from 'node:fs';
+import os from 'node:os';
 import path from 'node:path';
+import { fileURLToPath } from 'node:url';
 import * as tf from '@tensorflow/tfjs-core';
 import fg from 'fast-glob';
 import { createAdam } from '@parts/backend';
 import { decodeImage } from '@parts/data';
 import { buildClassifier } from '@parts/models';
 import { forwardFlops } from './flops';
-import { weightedCrossEntropy } from './loss';
+import { trainStep } from './fit-loop';
 import { microBatchFor } from './memory';
 
 export interface BenchRecord {
@@ -19,6 +22,10 @@ export interface BenchRecord {
   batch: number;
   imagesPerSec: number;
   gflopsPerSec: number | null;
+  /** The training step's micro-batch where the batch is split (wasm heap limit), as `pnpm train` does. */
+  microBatch?: number;
+  /** Share of the backend's peak FLOP rate (wasm: the SIMD ceiling, see `wasmSimdCeiling`), 0..1. */
+  ceilingShare?: number;
 }
 
 export interface BenchModelOptions {
@@ -74,7 +81,6 @@ export async function benchModel(o: BenchModelOptions): Promise<BenchRecord[]> {
   const model = built.model;
   const flops = forwardFlops(model);
   const x = tf.randomUniform([o.batch, o.imgSize, o.imgSize, 3], 0, 1);
-  const y = tf.zeros([o.batch, 1]) as tf.Tensor2D;
   const opt = createAdam(1e-4);
   const vars = model.trainableWeights.map((w) => w.read() as tf.Variable);
   const out: BenchRecord[] = [];
@@ -92,23 +98,27 @@ export async function benchModel(o: BenchModelOptions): Promise<BenchRecord[]> {
     const fwd = await timeInFlight(predict, o.minSeconds, o.maxIters);
     const fwdIps = (fwd.iters * o.batch) / fwd.seconds;
     out.push({ backend, model: o.arch, phase: 'forward', imgSize: o.imgSize, batch: o.batch, imagesPerSec: fwdIps, gflopsPerSec: (fwdIps * flops) / 1e9 });
-    // wasm's heap cannot hold a big batch's backward pass (see memory.ts): measure the step on the
-    // largest batch that fits, and say which batch that was.
-    const trainBatch = backend === 'wasm' ? (microBatchFor(model, o.batch) ?? o.batch) : o.batch;
-    const xt = trainBatch === o.batch ? x : tf.slice(x, 0, trainBatch);
-    const yt = trainBatch === o.batch ? y : (tf.slice(y, 0, trainBatch) as tf.Tensor2D);
+    // The step `pnpm train` takes (fit-loop's trainStep): on wasm, whose heap cannot hold a big
+    // batch's backward pass (see memory.ts), the batch is split into micro-batches the same way.
+    const microBatch = backend === 'wasm' ? microBatchFor(model, o.batch) : undefined;
+    const yl = tf.zeros([o.batch, 1]) as tf.Tensor2D;
+    const labels = Array.from({ length: o.batch }, () => 0);
+    const step = () => {
+      const r = trainStep({ model, activation: 'sigmoid', classWeights: null, labelSmoothing: 0, microBatch }, { x, y: yl, labels }, vars, opt, opt);
+      r.preds.dispose();
+      return r.loss;
+    };
     try {
-      const trainStep = () => opt.minimize(() => weightedCrossEntropy(yt, model.apply(xt, { training: true }) as tf.Tensor, null, 'sigmoid'), true, vars)!;
-      await warmAndTune(trainStep);
-      const step = await timeInFlight(trainStep, o.minSeconds, o.maxIters);
-      const stepIps = (step.iters * trainBatch) / step.seconds;
+      await warmAndTune(step);
+      const timing = await timeInFlight(step, o.minSeconds, o.maxIters);
+      const stepIps = (timing.iters * o.batch) / timing.seconds;
       // A training step is about 3x the forward FLOPs (forward + input and weight gradients).
-      out.push({ backend, model: o.arch, phase: 'train', imgSize: o.imgSize, batch: trainBatch, imagesPerSec: stepIps, gflopsPerSec: (stepIps * 3 * flops) / 1e9 });
+      out.push({ backend, model: o.arch, phase: 'train', imgSize: o.imgSize, batch: o.batch, imagesPerSec: stepIps, gflopsPerSec: (stepIps * 3 * flops) / 1e9, ...(microBatch ? { microBatch } : {}) });
     } finally {
-      if (xt !== x) tf.dispose([xt, yt]);
+      yl.dispose();
     }
   } finally {
-    tf.dispose([x, y]);
+    x.dispose();
     opt.dispose();
     model.dispose();
   }
@@ -129,5 +139,77 @@ export async function benchDecode(dir: string, imgSize: number, minSeconds: numb
 
 export function formatBench(r: BenchRecord): string {
   const g = r.gflopsPerSec === null ? '' : `  ${r.gflopsPerSec.toFixed(2).padStart(8)} GFLOP/s`;
-  return `${r.backend.padEnd(10)} ${r.model.padEnd(12)} ${r.phase.padEnd(8)} ${r.imgSize}px batch ${String(r.batch).padEnd(3)} ${r.imagesPerSec.toFixed(2).padStart(9)} img/s${g}`;
+  const c = r.ceilingShare == null ? '' : ` (${(100 * r.ceilingShare).toFixed(0)}% of SIMD peak)`;
+  const m = r.microBatch ? ` in micro-batches of ${r.microBatch}` : '';
+  return `${r.backend.padEnd(10)} ${r.model.padEnd(12)} ${r.phase.padEnd(8)} ${r.imgSize}px batch ${String(r.batch).padEnd(3)} ${r.imagesPerSec.toFixed(2).padStart(9)} img/s${g}${c}${m}`;
+}
+
+/** The CPU clock in GHz from /proc/cpuinfo ('cpu MHz', the nominal clock a VM reports), or null where there is none. */
+export function cpuGHz(): number | null {
+  try {
+    const m = /^cpu MHz\s*:\s*([\d.]+)/m.exec(readFileSync('/proc/cpuinfo', 'utf8'));
+    return m ? Number(m[1]) / 1000 : null;
+  } catch {
+    return null;
+  }
+}
+
+/**
+ * Peak FLOP rate of wasm SIMD128 code: 4 float32 lanes, a multiply and an add per lane per cycle
+ * (SIMD128 has no fused multiply-add), so ~8 FLOP per cycle per core, times the clock and threads.
+ * Turbo clocks above the reported one make the true peak higher.
+ */
+export function wasmSimdCeiling(threads: number, ghz: number): number {
+  return 8 * ghz * threads;
+}
+
+/** A peer's figures for one model, measured in the same run. */
+export interface PeerRecord {
+  peer: string;
+  device: string;
+  model: string;
+  imgSize: number;
+  batch: number;
+  forwardImagesPerSec: number;
+  trainImagesPerSec: number;
+}
+
+const TORCH_SCRIPT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../bench/torch_reference.py');
+
+/** A Python with PyTorch: PARTS_TORCH_PYTHON, else python3, else the system's /usr/bin/python3 (Debian's python3-torch). */
+export function findTorchPython(): { python: string } | { error: string } {
+  const candidates = [process.env.PARTS_TORCH_PYTHON, 'python3', '/usr/bin/python3'].filter((c): c is string => Boolean(c));
+  for (const python of [...new Set(candidates)]) {
+    const r = spawnSync(python, ['-c', 'import torch'], { encoding: 'utf8' });
+    if (r.status === 0) return { python };
+  }
+  return { error: `no Python with PyTorch found (tried ${[...new Set(candidates)].join(', ')}); install python3-torch (Debian) or set PARTS_TORCH_PYTHON` };
+}
+
+/**
+ * PyTorch on the CPU (packages/train/bench/torch_reference.py) on the same model, size and batch,
+ * `threads` threads: the faster of its two memory formats for each phase.
+ */
+export function benchTorchCpu(o: { arch: string; imgSize: number; batch: number; threads: number; minSeconds: number; python: string }): PeerRecord {
+  const args = [TORCH_SCRIPT, '--device', 'cpu', '--arch', o.arch, '--img-size', String(o.imgSize), '--batch', String(o.batch),
+    '--threads', String(o.threads), '--iters', '3', '--seconds', String(o.minSeconds), '--json', '-'];
+  const r = spawnSync(o.python, args, { encoding: 'utf8', maxBuffer: 16 << 20 });
+  if (r.status !== 0) throw new Error(`torch_reference.py failed (exit ${r.status}): ${(r.stderr || r.stdout).trim().split('\n').slice(-3).join(' | ')}`);
+  const res = JSON.parse(r.stdout.trim().split('\n').pop()!) as { device: string; best: { forwardImagesPerSec: number; trainImagesPerSec: number } };
+  return { peer: 'torch', device: `PyTorch ${res.device}`, model: o.arch, imgSize: o.imgSize, batch: o.batch, ...res.best };
+}
+
+/** Our figure, the peer's and the ratio, one line per phase. */
+export function formatPeer(ours: BenchRecord[], peer: PeerRecord): string[] {
+  return (['forward', 'train'] as const).flatMap((phase) => {
+    const r = ours.find((o) => o.phase === phase);
+    if (!r) return [];
+    const theirs = phase === 'forward' ? peer.forwardImagesPerSec : peer.trainImagesPerSec;
+    return [`vs ${peer.peer.padEnd(7)} ${r.model.padEnd(12)} ${phase.padEnd(8)} ${r.imgSize}px batch ${String(r.batch).padEnd(3)} ours ${r.imagesPerSec.toFixed(2)} img/s, ${peer.device} ${theirs.toFixed(2)} img/s: ratio ${(r.imagesPerSec / theirs).toFixed(3)}x`];
+  });
+}
+
+/** Logical CPUs this process may use (the peer's default thread count). */
+export function machineThreads(): number {
+  return os.availableParallelism?.() ?? os.cpus().length;
 }

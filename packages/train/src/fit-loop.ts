@@ -169,8 +169,12 @@ function applyWeightDecay(vars: tf.Variable[], factor: number): void {
   });
 }
 
-function trainStep(
-  o: FitLoopOptions,
+/**
+ * One optimiser step on one batch, exactly as fitLoop takes it (micro-batches, class weights, label
+ * smoothing, separate base learning rate). Exported for `pnpm bench`, which times this path.
+ */
+export function trainStep(
+  o: Pick<FitLoopOptions, 'model' | 'activation' | 'classWeights' | 'labelSmoothing' | 'microBatch' | 'baseVariableNames'>,
   batch: Batch,
   vars: tf.Variable[],
   headOpt: tf.Optimizer,

@@ -1,4 +1,4 @@
-import { backend_util, Conv2D, Conv2DBackpropFilter, getKernel } from '@tensorflow/tfjs-core';
+import { backend_util, BatchMatMul, Conv2D, Conv2DBackpropFilter, getKernel } from '@tensorflow/tfjs-core';
 import type { Conv2DBackpropFilterAttrs, Conv2DBackpropFilterInputs, KernelConfig, KernelFunc, TensorInfo } from '@tensorflow/tfjs-core';
 import type { BackendWasm } from '@tensorflow/tfjs-backend-wasm';
 import { assertChannelsLast, f32View, validOutRange, zeroedOutput, need } from './heap';
@@ -173,9 +173,80 @@ export function conv2dFilterGradXnnpack(backend: BackendWasm, x: TensorInfo, dy:
   }
 }
 
+/**
+ * Same result as `conv2dFilterGradNHWC`, as one matrix product per batch chunk on the wasm
+ * backend's XNNPACK GEMM (BatchMatMul, no transposes: the fast path):
+ *   dW [fH·fW·inC, outC] = colsT [fH·fW·inC, P] × dy [P, outC],  P = images·outH·outW,
+ * where colsT is the transposed im2col of x (row (fh·fW+fw)·inC+ci, column p = the input pixel that
+ * tap reads for output pixel p, 0 in the padding). Its rows are in dW's own order, so the product
+ * is added to dW as it is. colsT is built in TypeScript; the batch is chunked to bound its size.
+ */
+export function conv2dFilterGradGemm(backend: BackendWasm, x: TensorInfo, dy: TensorInfo, out: TensorInfo, g: ConvGeometry): void {
+  const matMul = getKernel(BatchMatMul, 'wasm');
+  if (matMul == null) throw new Error('Conv2DBackpropFilter (wasm training kernel): the wasm BatchMatMul kernel is not registered');
+  const { batch, inH, inW, inC, outH, outW, outC, fH, fW, sH, sW, dH, dW: dWd, padT, padL } = g;
+  const name = Conv2DBackpropFilter;
+  const rows = fH * fW * inC;
+  const pix = outH * outW;
+  const perImage = (rows + outC) * pix * 4;
+  const chunk = Math.max(1, Math.min(batch, Math.floor(CHUNK_BYTES / perImage)));
+  for (let n0 = 0; n0 < batch; n0 += chunk) {
+    const nc = Math.min(chunk, batch - n0);
+    const P = nc * pix;
+    const colsT = backend.makeOutput([1, rows, P], 'float32');
+    const dyc = nc === batch ? null : backend.makeOutput([1, P, outC], 'float32');
+    {
+      const xs = f32View(backend, x, name, 'x');
+      const ct = f32View(backend, colsT, name, 'im2col');
+      if (dyc) {
+        const d = f32View(backend, dy, name, 'dy');
+        f32View(backend, dyc, name, 'dy chunk').set(d.subarray(n0 * pix * outC, (n0 + nc) * pix * outC));
+      }
+      for (let fh = 0; fh < fH; fh++) {
+        for (let fw = 0; fw < fW; fw++) {
+          const tapRow = (fh * fW + fw) * inC;
+          const off = fw * dWd - padL;
+          const [owStart, owEnd] = validOutRange(off, sW, inW, outW);
+          for (let n = 0; n < nc; n++) {
+            for (let oh = 0; oh < outH; oh++) {
+              const p0 = (n * outH + oh) * outW; // column of (n, oh, ow = 0)
+              const ih = oh * sH - padT + fh * dH;
+              if (ih < 0 || ih >= inH) {
+                for (let c = 0; c < inC; c++) ct.fill(0, (tapRow + c) * P + p0, (tapRow + c) * P + p0 + outW);
+                continue;
+              }
+              const xRow = ((n0 + n) * inH + ih) * inW * inC;
+              for (let c = 0; c < inC; c++) {
+                const dst = (tapRow + c) * P + p0;
+                if (owStart > 0) ct.fill(0, dst, dst + owStart);
+                if (owEnd < outW) ct.fill(0, dst + owEnd, dst + outW);
+                let xi = xRow + (owStart * sW + off) * inC + c;
+                const xStep = sW * inC;
+                for (let ow = owStart; ow < owEnd; ow++, xi += xStep) ct[dst + ow] = xs[xi]!;
+              }
+            }
+          }
+        }
+      }
+    }
+    const prod = matMul.kernelFunc({
+      inputs: { a: colsT, b: dyc ?? { ...dy, shape: [1, P, outC] } }, backend,
+      attrs: { transposeA: false, transposeB: false },
+    }) as TensorInfo;
+    const ps = f32View(backend, prod, name, 'chunk result'); // [1, rows, outC] = dW's layout
+    const dw = f32View(backend, out, name, 'dw');
+    if (n0 === 0) dw.set(ps);
+    else for (let i = 0; i < ps.length; i++) dw[i] += ps[i]!;
+    backend.disposeData(colsT.dataId);
+    if (dyc) backend.disposeData(dyc.dataId);
+    backend.disposeData(prod.dataId);
+  }
+}
+
 /** Which implementation the kernel uses; the loop is kept as a reference and for memory-tight cases. */
-export type FilterGradImpl = 'xnnpack' | 'loop';
-let filterGradImpl: FilterGradImpl = process.env.PARTS_WASM_FILTER_GRAD === 'loop' ? 'loop' : 'xnnpack';
+export type FilterGradImpl = 'gemm' | 'xnnpack' | 'loop';
+const envFilterGrad = process.env.PARTS_WASM_FILTER_GRAD;
+let filterGradImpl: FilterGradImpl = envFilterGrad === 'loop' || envFilterGrad === 'xnnpack' ? envFilterGrad : 'gemm';
 export function setConv2dFilterGradImpl(impl: FilterGradImpl): void {
   filterGradImpl = impl;
 }
@@ -190,7 +261,9 @@ function conv2DBackpropFilter(args: { inputs: Conv2DBackpropFilterInputs; backen
     x.shape as [number, number, number, number], filterShape, strides, 1, pad, dimRoundingMode, false, 'channelsLast');
   const out = zeroedOutput(backend, filterShape);
   const g = geometryFrom(info);
-  if (filterGradImpl === 'xnnpack') {
+  if (filterGradImpl === 'gemm') {
+    conv2dFilterGradGemm(backend, x, dy, out, g);
+  } else if (filterGradImpl === 'xnnpack') {
     conv2dFilterGradXnnpack(backend, x, dy, out, g);
   } else {
     conv2dFilterGradNHWC(

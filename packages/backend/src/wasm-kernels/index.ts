@@ -1,11 +1,13 @@
-import { getKernel, registerKernel, unregisterKernel, type KernelConfig } from '@tensorflow/tfjs-core';
+import { getGradient, getKernel, registerGradient, registerKernel, unregisterKernel, type KernelConfig } from '@tensorflow/tfjs-core';
+import { BATCH_NORM_TRAIN, batchNormTrainGradConfig } from '../webgpu/batch-norm-train';
+import { batchNormTrainWasmConfigs } from './batch-norm-train';
 import { conv2DBackpropFilterConfig } from './conv2d-backprop-filter';
 import { conv2DBackpropInputConfig, keepBuiltinConv2DBackpropInput } from './conv2d-backprop-input';
 import { depthwiseConv2dNativeBackpropFilterConfig } from './depthwise-backprop-filter';
 import { depthwiseConv2dNativeBackpropInputConfig } from './depthwise-backprop-input';
 import { maxPoolGradConfig } from './max-pool-grad';
 
-export { conv2dFilterGradNHWC, conv2dFilterGradXnnpack, setConv2dFilterGradImpl, type FilterGradImpl } from './conv2d-backprop-filter';
+export { conv2dFilterGradGemm, conv2dFilterGradNHWC, conv2dFilterGradXnnpack, setConv2dFilterGradImpl, type FilterGradImpl } from './conv2d-backprop-filter';
 export { conv2dInputGradNHWC, conv2dInputGradXnnpack, conv2DBackpropInputConfig, setConv2dInputGradImpl, type InputGradImpl } from './conv2d-backprop-input';
 export { depthwiseFilterGradNHWC } from './depthwise-backprop-filter';
 export { depthwiseInputGradNHWC } from './depthwise-backprop-input';
@@ -15,13 +17,16 @@ export { maxPoolGradNHWC } from './max-pool-grad';
  * Gradient kernels tfjs-backend-wasm 4.22 lacks (found by taking the gradient of every op the
  * study's models use on wasm), plus a MaxPoolGrad that replaces the built-in one, which is wrong for
  * some shapes, and a Conv2DBackpropInput that replaces the built-in one, which is correct but slow
- * (it ran ~9× slower than the forward Conv2D; the replacement is a forward XNNPACK convolution).
+ * (it ran ~9× slower than the forward Conv2D; the replacement is a forward XNNPACK convolution),
+ * and the fused training-mode batch norm (batch-norm-train.ts) with its gradient.
  * The built-in AvgPoolGrad matches the cpu backend and is left alone.
  */
 export const WASM_TRAINING_KERNELS: readonly KernelConfig[] = [
   conv2DBackpropFilterConfig,
   depthwiseConv2dNativeBackpropFilterConfig,
   depthwiseConv2dNativeBackpropInputConfig,
+  // Training-mode batch norm in three kernels (forward, per-channel sums, input/γ gradient).
+  ...batchNormTrainWasmConfigs,
 ];
 
 /** Built-in wasm kernels that are replaced because they give wrong results (MaxPoolGrad) or are slow. */
@@ -37,6 +42,7 @@ export function registerWasmTrainingKernels(): string[] {
       added.push(config.kernelName);
     }
   }
+  if (getGradient(BATCH_NORM_TRAIN) == null) registerGradient(batchNormTrainGradConfig);
   for (const config of REPLACED_KERNELS) {
     if (replaced.has(config.kernelName)) continue;
     const builtin = getKernel(config.kernelName, 'wasm');

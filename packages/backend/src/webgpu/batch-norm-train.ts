@@ -120,14 +120,15 @@ export const batchNormTrainGradConfig: GradConfig = {
   },
 };
 
-/** True where the fused batch norm runs: the webgpu backend with its kernels registered. */
+/** True where the fused batch norm runs: the webgpu or wasm backend with its kernels registered (wasm: wasm-kernels/batch-norm-train.ts). */
 export function fusedBatchNormTrainAvailable(): boolean {
-  return tf.getBackend() === 'webgpu' && Boolean(tf.getKernel(BATCH_NORM_TRAIN, 'webgpu')) && Boolean(tf.getKernel(BATCH_NORM_TRAIN_GRAD, 'webgpu'));
+  const b = tf.getBackend();
+  return (b === 'webgpu' || b === 'wasm') && Boolean(tf.getKernel(BATCH_NORM_TRAIN, b)) && Boolean(tf.getKernel(BATCH_NORM_TRAIN_GRAD, b));
 }
 
 /**
  * Batch normalisation with batch statistics over every axis but the last: y, and the batch mean and
- * (biased) variance for the moving averages. gamma, beta: [C]. WebGPU only (fusedBatchNormTrainAvailable).
+ * (biased) variance for the moving averages. gamma, beta: [C]. WebGPU and wasm (fusedBatchNormTrainAvailable).
  */
 export function fusedBatchNormTrain(x: tf.Tensor, gamma: tf.Tensor1D, beta: tf.Tensor1D, epsilon: number): { y: tf.Tensor; mean: tf.Tensor1D; variance: tf.Tensor1D } {
   if (!fusedBatchNormTrainAvailable()) throw new Error(`fusedBatchNormTrain needs the webgpu backend with ${BATCH_NORM_TRAIN} registered (current backend: ${tf.getBackend()})`);

@@ -3,11 +3,11 @@ import path from 'node:path';
 import { existsSync } from 'node:fs';
 import { Command } from 'commander';
 import * as tf from '@tensorflow/tfjs-core';
-import { initBackend, tuneWebGPUKernels } from '@parts/backend';
+import { initBackend, tuneWebGPUKernels, wasmThreadsInUse } from '@parts/backend';
 import { ensureDemoDataset } from '@parts/data';
 import { int, num, repoRoot, resolveUserPath, runCli } from '@parts/cli';
 import { listArchs } from '@parts/models';
-import { benchDecode, benchModel, formatBench, type BenchRecord } from '../bench';
+import { benchDecode, benchModel, benchTorchCpu, cpuGHz, findTorchPython, formatBench, formatPeer, machineThreads, wasmSimdCeiling, type BenchRecord, type PeerRecord } from '../bench';
 
 const program = new Command('bench')
   .description('Throughput of forward pass and training step per backend and architecture, and of image decoding.')
@@ -17,10 +17,22 @@ const program = new Command('bench')
   .option('--batch <n>', 'batch size (the pure-JS cpu backend uses 1)', int, 8)
   .option('--seconds <x>', 'time per measurement', num, 3)
   .option('--data <dir>', 'photos for the decode benchmark (default: ../shared/datasets/parts, else the demo data)')
+  .option('--peer <name>', "also measure a peer on the same models in the same run and print the ratios: 'torch' (PyTorch CPU)")
+  .option('--peer-threads <n>', 'threads for the peer (default: every CPU)', int)
+  .option('--ghz <x>', 'CPU clock for the SIMD peak (default: /proc/cpuinfo, the nominal clock; a turbo clock above it shows as more than 100%)', num)
+  .option('--repeat <n>', 'measure each model n times (alternating with the peer) and keep the best figure of each side: on a shared machine the best run is the least disturbed one', int, 1)
   .option('--json', 'one JSON object per line');
 
 runCli(program, async (o) => {
-  const emit = (r: BenchRecord) => process.stdout.write((o.json ? JSON.stringify(r) : formatBench(r)) + '\n');
+  const emit = (r: BenchRecord | PeerRecord) => process.stdout.write((o.json ? JSON.stringify(r) : formatBench(r as BenchRecord)) + '\n');
+  if (o.peer != null && o.peer !== 'torch') throw new Error(`--peer: unknown peer '${o.peer}' (known: torch)`);
+  const found = o.peer === 'torch' ? findTorchPython() : null;
+  if (found && 'error' in found) process.stderr.write(`peer torch skipped: ${found.error}\n`);
+  const torchPython = found && 'python' in found ? found.python : null;
+  const peers = new Map<string, PeerRecord | null>();
+  const peerDone = new Set<string>();
+  const ghz = o.ghz ?? cpuGHz();
+  process.stderr.write(`clock for the SIMD peak: ${o.ghz ? `${o.ghz} GHz (--ghz)` : ghz ? `${ghz.toFixed(2)} GHz (/proc/cpuinfo; nominal, turbo may be higher)` : 'unknown, 3 GHz assumed (--ghz to set)'}\n`);
   // Without --backend: whichever auto picks, then wasm and cpu for comparison.
   const wanted: string[] = o.backend
     ? o.backend.split(',')
@@ -35,9 +47,37 @@ runCli(program, async (o) => {
     }
     const slow = tf.getBackend() === 'cpu';
     for (const arch of archs) {
-      const recs = await benchModel({ arch, imgSize: o.imgSize, batch: slow ? 1 : o.batch, minSeconds: o.seconds, maxIters: slow ? 1 : 1000,
-        tune: () => tuneWebGPUKernels({ log: (m) => process.stderr.write(m + '\n') }) });
+      const usePeer = torchPython != null && !slow;
+      const key = `${arch}:${o.imgSize}:${o.batch}`;
+      let recs: BenchRecord[] = [];
+      for (let rep = 0; rep < Math.max(1, o.repeat); rep++) {
+        const run = await benchModel({ arch, imgSize: o.imgSize, batch: slow ? 1 : o.batch, minSeconds: o.seconds, maxIters: slow ? 1 : 1000,
+          tune: () => tuneWebGPUKernels({ log: (m) => process.stderr.write(m + '\n') }) });
+        if (o.repeat > 1) run.forEach((r) => process.stderr.write(`  run ${rep + 1}: ${formatBench(r)}\n`));
+        recs = recs.length ? recs.map((r, i) => (run[i]!.imagesPerSec > r.imagesPerSec ? run[i]! : r)) : run;
+        // The peer is measured alongside the first backend only; later backends are compared with its figures.
+        if (!usePeer || peers.get(key) === null || peerDone.has(key)) continue;
+        try {
+          const p = benchTorchCpu({ arch, imgSize: o.imgSize, batch: o.batch, threads: o.peerThreads ?? machineThreads(), minSeconds: o.seconds, python: torchPython! });
+          if (o.repeat > 1) process.stderr.write(`  run ${rep + 1}: ${p.device} forward ${p.forwardImagesPerSec.toFixed(2)} img/s, train ${p.trainImagesPerSec.toFixed(2)} img/s\n`);
+          const best = peers.get(key);
+          peers.set(key, best ? { ...best, forwardImagesPerSec: Math.max(best.forwardImagesPerSec, p.forwardImagesPerSec), trainImagesPerSec: Math.max(best.trainImagesPerSec, p.trainImagesPerSec) } : p);
+        } catch (e) {
+          process.stderr.write(`peer torch failed on ${arch}: ${(e as Error).message}\n`);
+          peers.set(key, null);
+        }
+      }
+      if (tf.getBackend() === 'wasm') {
+        const peak = wasmSimdCeiling(wasmThreadsInUse(), ghz ?? 3);
+        for (const r of recs) if (r.gflopsPerSec != null) r.ceilingShare = r.gflopsPerSec / peak;
+      }
       recs.forEach(emit);
+      if (usePeer) {
+        const p = peers.get(key);
+        if (p && o.json) emit(p);
+        if (p && !o.json) formatPeer(recs, p).forEach((l) => process.stdout.write(l + '\n'));
+        peerDone.add(key);
+      }
     }
   }
   const shared = path.resolve(repoRoot(), '../shared/datasets/parts');

@@ -1,0 +1,126 @@
+// Batch normalisation in training mode (batch statistics over every axis but the last) on the wasm
+// backend: the same three kernels, and therefore the same gradient, as the WebGPU ones
+// (webgpu/batch-norm-train.ts), as loops over the tensors on the wasm heap.
+//
+// Why: tfjs computes it as tf.moments + FusedBatchNorm and differentiates both op by op; on wasm
+// that is ~40 kernels per layer and step, among them Tile (broadcasting [C] to the activation's
+// shape), which alone took a third of PartsNet's training step. Here each kernel is one or two
+// passes over the activation, with per-channel sums accumulated in float64.
+//   forward   stats = [mean, biased variance] (two passes, like tf.moments); y = (x − mean)·r·γ + β, r = rsqrt(var + ε)
+//   sums      [S1, S2] = [Σdy, Σdy·(x − mean)]
+//   grad      dx = γ·r·(dy − S1/N − (x − mean)·r²·S2/N);  dγ = r·S2  (dβ = S1 is a slice of sums)
+import { util, type KernelConfig, type KernelFunc, type TensorInfo } from '@tensorflow/tfjs-core';
+import type { BackendWasm } from '@tensorflow/tfjs-backend-wasm';
+import { BATCH_NORM_TRAIN, BATCH_NORM_TRAIN_GRAD } from '../webgpu/batch-norm-train';
+import { f32View, need } from './heap';
+
+interface Args {
+  inputs: Record<string, TensorInfo | undefined>;
+  backend: BackendWasm;
+  attrs: { epsilon: number; output?: 'dx' | 'dgamma' };
+}
+
+function geometry(kernel: string, x: TensorInfo, ...params: (TensorInfo | undefined)[]): { cols: number; rows: number } {
+  const cols = x.shape[x.shape.length - 1]!;
+  for (const p of params) {
+    if (p && !(p.shape.length === 1 && p.shape[0] === cols)) {
+      throw new Error(`${kernel} (wasm kernel): x [${x.shape}] needs per-channel parameters of shape [${cols}], got [${p.shape}]`);
+    }
+  }
+  if (x.shape.length < 2) throw new Error(`${kernel} (wasm kernel): x must have rank >= 2, got [${x.shape}]`);
+  return { cols, rows: util.sizeFromShape(x.shape) / cols };
+}
+
+/** [mean, biased variance] over all rows of x viewed as [rows, cols]; written to `stats` ([2, cols]). */
+export function batchNormStats(x: Float32Array, rows: number, cols: number, stats: Float32Array): void {
+  const acc = new Float64Array(cols);
+  for (let r = 0, i = 0; r < rows; r++) for (let c = 0; c < cols; c++, i++) acc[c] += x[i]!;
+  const mean = new Float32Array(cols);
+  for (let c = 0; c < cols; c++) mean[c] = acc[c]! / rows;
+  acc.fill(0);
+  for (let r = 0, i = 0; r < rows; r++) {
+    for (let c = 0; c < cols; c++, i++) {
+      const d = x[i]! - mean[c]!;
+      acc[c] += d * d;
+    }
+  }
+  for (let c = 0; c < cols; c++) {
+    stats[c] = mean[c]!;
+    stats[cols + c] = acc[c]! / rows;
+  }
+}
+
+function forward({ inputs, backend, attrs }: Args): TensorInfo[] {
+  const k = BATCH_NORM_TRAIN;
+  const x = need(inputs.x, k, 'x'), gamma = need(inputs.gamma, k, 'gamma'), beta = need(inputs.beta, k, 'beta');
+  const { cols, rows } = geometry(k, x, gamma, beta);
+  const y = backend.makeOutput(x.shape, 'float32');
+  const stats = backend.makeOutput([2, cols], 'float32');
+  const xs = f32View(backend, x, k, 'x'), ys = f32View(backend, y, k, 'y'), st = f32View(backend, stats, k, 'stats');
+  batchNormStats(xs, rows, cols, st);
+  const g = f32View(backend, gamma, k, 'gamma'), b = f32View(backend, beta, k, 'beta');
+  // y = x·scale + shift per channel
+  const scale = new Float32Array(cols), shift = new Float32Array(cols);
+  for (let c = 0; c < cols; c++) {
+    scale[c] = g[c]! / Math.sqrt(st[cols + c]! + attrs.epsilon);
+    shift[c] = b[c]! - st[c]! * scale[c]!;
+  }
+  for (let r = 0, i = 0; r < rows; r++) for (let c = 0; c < cols; c++, i++) ys[i] = xs[i]! * scale[c]! + shift[c]!;
+  return [y, stats];
+}
+
+function sums({ inputs, backend }: Args): TensorInfo {
+  const k = `${BATCH_NORM_TRAIN}Sums`;
+  const dy = need(inputs.dy, k, 'dy'), x = need(inputs.x, k, 'x'), stats = need(inputs.stats, k, 'stats');
+  const { cols, rows } = geometry(k, x);
+  const out = backend.makeOutput([2, cols], 'float32');
+  const d = f32View(backend, dy, k, 'dy'), xs = f32View(backend, x, k, 'x'), st = f32View(backend, stats, k, 'stats');
+  const o = f32View(backend, out, k, 'sums');
+  const s1 = new Float64Array(cols), s2 = new Float64Array(cols);
+  const mean = st.subarray(0, cols);
+  for (let r = 0, i = 0; r < rows; r++) {
+    for (let c = 0; c < cols; c++, i++) {
+      const g = d[i]!;
+      s1[c] += g;
+      s2[c] += g * (xs[i]! - mean[c]!);
+    }
+  }
+  for (let c = 0; c < cols; c++) {
+    o[c] = s1[c]!;
+    o[cols + c] = s2[c]!;
+  }
+  return out;
+}
+
+function grad({ inputs, backend, attrs }: Args): TensorInfo {
+  const k = BATCH_NORM_TRAIN_GRAD;
+  const x = need(inputs.x, k, 'x'), stats = need(inputs.stats, k, 'stats'), gamma = need(inputs.gamma, k, 'gamma');
+  const sumsT = need(inputs.sums, k, 'sums');
+  const { cols, rows } = geometry(k, x, gamma);
+  if (attrs.output === 'dgamma') {
+    const out = backend.makeOutput([cols], 'float32');
+    const st = f32View(backend, stats, k, 'stats'), s = f32View(backend, sumsT, k, 'sums'), o = f32View(backend, out, k, 'dgamma');
+    for (let c = 0; c < cols; c++) o[c] = s[cols + c]! / Math.sqrt(st[cols + c]! + attrs.epsilon);
+    return out;
+  }
+  const dy = need(inputs.dy, k, 'dy');
+  const out = backend.makeOutput(x.shape, 'float32');
+  const xs = f32View(backend, x, k, 'x'), st = f32View(backend, stats, k, 'stats'), g = f32View(backend, gamma, k, 'gamma');
+  const d = f32View(backend, dy, k, 'dy'), s = f32View(backend, sumsT, k, 'sums'), o = f32View(backend, out, k, 'dx');
+  // dx = a·dy + b·x + c per channel: a = γr, b = −γr³·S2/N, c = −γr·S1/N − b·mean
+  const a = new Float32Array(cols), bx = new Float32Array(cols), c0 = new Float32Array(cols);
+  for (let c = 0; c < cols; c++) {
+    const r = 1 / Math.sqrt(st[cols + c]! + attrs.epsilon);
+    a[c] = g[c]! * r;
+    bx[c] = (-g[c]! * r * r * r * s[cols + c]!) / rows;
+    c0[c] = (-g[c]! * r * s[c]!) / rows - bx[c]! * st[c]!;
+  }
+  for (let r = 0, i = 0; r < rows; r++) for (let c = 0; c < cols; c++, i++) o[i] = a[c]! * d[i]! + bx[c]! * xs[i]! + c0[c]!;
+  return out;
+}
+
+export const batchNormTrainWasmConfigs: readonly KernelConfig[] = [
+  { kernelName: BATCH_NORM_TRAIN, backendName: 'wasm', kernelFunc: forward as unknown as KernelFunc },
+  { kernelName: BATCH_NORM_TRAIN_GRAD, backendName: 'wasm', kernelFunc: grad as unknown as KernelFunc },
+  { kernelName: `${BATCH_NORM_TRAIN}Sums`, backendName: 'wasm', kernelFunc: sums as unknown as KernelFunc },
+];

@@ -1,0 +1,50 @@
+import { beforeAll, describe, expect, it } from 'vitest';
+import * as tf from '@tensorflow/tfjs-core';
+import { fusedBatchNormTrain, fusedBatchNormTrainAvailable, initBackend } from '../src/index';
+import { on, relErr, tensor } from './helpers';
+
+beforeAll(async () => {
+  await initBackend('wasm', () => {});
+});
+
+const EPS = 1e-3;
+
+/** y, mean, variance and the gradients of Σ(y·w) for x, γ, β: fused on wasm, or tf.moments + tf.batchNorm (the reference). */
+function bnTrain(shape: number[], fused: boolean): tf.Tensor[] {
+  const c = shape[shape.length - 1]!;
+  const x = tf.add(tf.mul(tensor(shape, 11), 3), 0.5); // mean and scale away from 0/1
+  const gamma = tf.add(tensor([c], 12), 1.5) as tf.Tensor1D;
+  const beta = tensor([c], 13) as tf.Tensor1D;
+  const w = tensor(shape, 14);
+  const run = (xx: tf.Tensor, g: tf.Tensor, b: tf.Tensor) => {
+    if (fused) return fusedBatchNormTrain(xx, g as tf.Tensor1D, b as tf.Tensor1D, EPS);
+    const m = tf.moments(xx, [...Array(shape.length - 1).keys()]);
+    return { y: tf.batchNorm(xx, m.mean, m.variance, b as tf.Tensor1D, g as tf.Tensor1D, EPS), mean: m.mean, variance: m.variance };
+  };
+  const { y, mean, variance } = run(x, gamma, beta);
+  const [dx, dg, db] = tf.grads((a: tf.Tensor, g: tf.Tensor, b: tf.Tensor) => tf.sum(tf.mul(run(a, g, b).y, w)))([x, gamma, beta]);
+  return [y, mean as tf.Tensor, variance as tf.Tensor, dx!, dg!, db!];
+}
+
+describe('training-mode batch norm on wasm (fused kernels) matches tf.moments + tf.batchNorm on the cpu backend', () => {
+  it('is available on wasm after initBackend', async () => {
+    await tf.setBackend('wasm');
+    expect(fusedBatchNormTrainAvailable()).toBe(true);
+  });
+  for (const shape of [[4, 5, 6, 7], [2, 3, 3, 1], [3, 16], [2, 9, 8, 24]]) {
+    it(`x ${shape}`, async () => {
+      const ref = await on('cpu', () => bnTrain(shape, false));
+      const got = await on('wasm', () => bnTrain(shape, true));
+      const names = ['y', 'mean', 'variance', 'dx', 'dgamma', 'dbeta'];
+      for (let i = 0; i < names.length; i++) {
+        expect(relErr(got[i]!, ref[i]!), names[i]).toBeLessThan(2e-5);
+      }
+      // The input gradient is not trivially zero.
+      expect(ref[3]!.some((v) => Math.abs(v) > 1e-3)).toBe(true);
+    });
+  }
+  it('rejects parameters of the wrong length, naming the kernel', async () => {
+    await tf.setBackend('wasm');
+    expect(() => fusedBatchNormTrain(tf.zeros([2, 4]), tf.ones([3]) as tf.Tensor1D, tf.zeros([4]) as tf.Tensor1D, EPS)).toThrow(/PartsBatchNormTrain.*\[4\]/);
+  });
+});
