@@ -1,6 +1,6 @@
 import { Command, InvalidArgumentError } from 'commander';
 import { BACKEND_NAMES, type BackendName } from '@parts/backend';
-import { cliArgv, intAtLeast, resolveUserPath, servedModelDir } from '@parts/cli';
+import { cliArgv, intAtLeast, num, resolveUserPath, servedModelDir } from '@parts/cli';
 import { createServer, defaultWorkers } from '../server';
 
 const program = new Command('serve')
@@ -16,12 +16,16 @@ const program = new Command('serve')
     if (!BACKEND_NAMES.includes(v as BackendName)) throw new InvalidArgumentError(`one of ${BACKEND_NAMES.join(', ')}`);
     return v as BackendName;
   }, 'auto' as BackendName)
+  .option('--unknown-threshold <x>', "answer unknown below this OOD score (replaces ood.json's threshold)", num)
+  .option('--no-unknown', 'plain classification: ignore ood.json (never unknown, uncalibrated probabilities)')
+  .option('--explain-max-side <px>', 'longest side of the ?explain=1 overlay', intAtLeast(16), 512)
   .option('--watch-ms <n>', 'poll interval of the model folder for hot swap (0 = off)', intAtLeast(0), 1000)
   .parse(cliArgv());
 
 const o = program.opts<{
   model: string; host: string; port: number; maxBytes: number; maxPixels: number;
   queue: number; workers: number; backend: BackendName; watchMs: number;
+  unknownThreshold?: number; unknown: boolean; explainMaxSide: number;
 }>();
 
 const server = await createServer({
@@ -33,6 +37,8 @@ const server = await createServer({
   queueLimit: o.queue,
   workers: o.workers,
   backend: o.backend,
+  unknown: { enabled: o.unknown, threshold: o.unknownThreshold },
+  explainMaxSide: o.explainMaxSide,
   watchIntervalMs: o.watchMs,
 }).catch((e: Error) => {
   console.error(`serve: ${e.message}`);

@@ -1,17 +1,25 @@
 // GET /api/model, /api/stats, /healthz, /readyz: what is served and whether it can answer.
+import type { OodSummary } from '@parts/models';
 import type { ModelInfo } from '../model-source';
 import { notReady } from '../respond';
 import type { Handler, HandlerContext } from './context';
 
-function modelCard(ctx: HandlerContext, info: ModelInfo) {
+/** `unknown` of GET /api/model: the scorer and threshold in use, or why nothing is ever unknown. */
+function describeUnknown(ood: OodSummary) {
+  if (!ood.active) return { active: false, reason: ood.reason, temperature: 1 };
+  const { active, method, threshold, storedThreshold, thresholdOverridden, acceptRate, temperature } = ood;
+  return { active, method, threshold, acceptRate, temperature, thresholdOverridden, ...(thresholdOverridden ? { storedThreshold } : {}) };
+}
+
+function modelCard(ctx: HandlerContext, info: ModelInfo, ood: OodSummary) {
   const { meta: _meta, ...rest } = info;
-  return { ...rest, loadedAt: ctx.loadedAt.get(info.id) };
+  return { ...rest, loadedAt: ctx.loadedAt.get(info.id), unknown: describeUnknown(ood) };
 }
 
 export const serveModel: Handler = (ctx, req, res) => {
-  const info = ctx.host.current?.info;
-  if (!info) throw notReady();
-  ctx.sendJson(req, res, 200, modelCard(ctx, info));
+  const engine = ctx.host.current;
+  if (!engine) throw notReady();
+  ctx.sendJson(req, res, 200, modelCard(ctx, engine.info, engine.ood));
 };
 
 export const serveStats: Handler = async (ctx, req, res) => {
