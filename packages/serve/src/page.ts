@@ -53,7 +53,7 @@ const PAGE = /* html */ `<!doctype html>
   .result[data-unknown="true"] .meter > span { background:#98a2b3; }
   .toggle { display:flex; gap:8px; align-items:center; font-size:.95rem; cursor:pointer; margin:-4px 0 8px; }
   .explain { grid-column:1 / -1; margin:4px 0 0; }
-  .explain img { display:block; max-width:100%; height:auto; border-radius:10px; }
+  .result .explain img { display:block; width:auto; height:auto; max-width:100%; object-fit:contain; border-radius:10px; background:none; }
   .explain figcaption { color:var(--muted); font-size:.8rem; margin-top:4px; }
   .pending { color:var(--muted); }
   @media (max-width:480px) {

@@ -1,9 +1,16 @@
+// The upload page in headless Chromium: labels and probabilities of uploaded photos; with a model
+// whose ood.json was fitted (the demo fixture of @parts/models' tests), the explanation toggle's
+// Grad-CAM overlay and a far-OOD image shown as "Not recognised — closest: ...". With
+// PARTS_SCREENSHOTS=<dir> the second test also writes the README's screenshot of the page
+// (generated demo photos and images only) as <dir>/upload-page.jpg.
 import { existsSync, promises as fsp } from 'node:fs';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { chromium, type Browser } from 'playwright-core';
 import { initBackend } from '@parts/backend';
-import { repoRoot } from '@parts/cli';
+import { repoRoot, resolveUserPath } from '@parts/cli';
+import { encodeRgbPng, farOodImage } from '@parts/data';
+import { makeTrainedModel, type TrainedFixture } from '../../models/test/trained-model-fixture';
 import { createServer, type PartsServer } from '../src/index';
 import { makeModel, photos, tempDir } from './fixtures';
 
@@ -75,6 +82,93 @@ describe.skipIf(!hasChromium)('upload page in chromium', () => {
     const shot = process.env.SERVE_SCREENSHOT ?? path.join(repoRoot(), '.cache', 'serve-page.png');
     await fsp.mkdir(path.dirname(shot), { recursive: true });
     await page.screenshot({ path: shot, fullPage: true });
+    await page.close();
+  });
+});
+
+describe.skipIf(!hasChromium)('upload page: unknown photos and explanations in chromium', () => {
+  let dir: string;
+  let fx: TrainedFixture;
+  let server: PartsServer;
+  let browser: Browser;
+
+  beforeAll(async () => {
+    await initBackend('cpu', () => {});
+    dir = await tempDir('serve-browser-');
+    fx = await makeTrainedModel(dir, { runId: 'demo-fixture' });
+    server = await createServer({ modelDir: fx.modelDir, port: 0, workers: 0, backend: 'cpu', watchIntervalMs: 0, log: () => {} });
+    browser = await chromium.launch({
+      executablePath: CHROMIUM,
+      headless: true,
+      args: ['--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update', '--disable-sync', '--no-first-run'],
+    });
+  });
+
+  afterAll(async () => {
+    await browser?.close();
+    await server?.close();
+    if (dir) await fsp.rm(dir, { recursive: true, force: true });
+  });
+
+  it('shows the overlay when the toggle is on and a rejected photo as "Not recognised — closest: ..."', async () => {
+    const far = path.join(dir, 'checkerboard.png');
+    await fsp.writeFile(far, await encodeRgbPng(farOodImage('checkerboard', 1, 320, 240)));
+    const known = fx.known[1]!.file; // a big bolt the detector accepts
+    const page = await browser.newPage({ viewport: { width: 760, height: 900 }, deviceScaleFactor: 1 });
+    await page.goto(`${server.url}/`);
+    await expect.poll(() => page.textContent('#model')).toContain('unknown below knn score');
+
+    await page.check('#explain');
+    await page.setInputFiles('#file', far);
+    await page.waitForSelector('#results .result[data-state="done"]', { timeout: 90_000 });
+    await page.setInputFiles('#file', known);
+    await page.waitForSelector('#results .result[data-state="done"] >> nth=1', { timeout: 90_000 });
+    const items = await page.$$eval('#results .result', (lis) =>
+      lis.map((li) => {
+        const overlay = li.querySelector('img.overlay') as unknown as { naturalWidth: number; src: string } | null;
+        return {
+          name: li.querySelector('.name')?.textContent,
+          unknown: (li as unknown as { dataset: Record<string, string> }).dataset.unknown,
+          label: li.querySelector('.label')?.textContent,
+          overlayWidth: overlay?.naturalWidth ?? 0,
+          overlaySrc: overlay?.src.slice(0, 22) ?? '',
+          caption: li.querySelector('.explain figcaption')?.textContent,
+        };
+      }),
+    );
+    const byName = Object.fromEntries(items.map((i) => [i.name, i]));
+    const rejected = byName['checkerboard.png']!;
+    const accepted = byName[path.basename(known)]!;
+    expect(rejected.unknown).toBe('true');
+    expect(rejected.label).toMatch(/^Not recognised — closest: (big|small), \d{1,3}%$/);
+    expect(accepted.unknown).toBe('false');
+    expect(accepted.label).toMatch(/^big\d+\.\d%$/); // label and its percentage
+    for (const it of [accepted, rejected]) {
+      expect(it.overlaySrc).toBe('data:image/png;base64,');
+      expect(it.overlayWidth).toBe(320); // rendered: the photo's width (under the 512 px bound)
+      expect(it.caption).toContain('Grad-CAM, layer block2_conv2');
+    }
+
+    // Without the toggle: no overlay is asked for or shown.
+    await page.uncheck('#explain');
+    await page.setInputFiles('#file', fx.known[0]!.file);
+    await page.waitForSelector('#results .result[data-state="done"] >> nth=2', { timeout: 90_000 });
+    expect(await page.$$eval('#results .result:first-child img.overlay', (x) => x.length)).toBe(0);
+
+    const shots = process.env.PARTS_SCREENSHOTS;
+    if (shots) {
+      // The README's picture: the accepted photo with its overlay and the rejected image.
+      await page.click('#clear');
+      await page.check('#explain');
+      await page.setInputFiles('#file', far);
+      await page.waitForSelector('#results .result[data-state="done"]', { timeout: 90_000 });
+      await page.setInputFiles('#file', known);
+      await page.waitForSelector('#results .result[data-state="done"] >> nth=1', { timeout: 90_000 });
+      await page.evaluate(() => new Promise((r) => setTimeout(r, 600))); // the probability bars' transition
+      const out = resolveUserPath(shots);
+      await fsp.mkdir(out, { recursive: true });
+      await page.screenshot({ path: path.join(out, 'upload-page.jpg'), type: 'jpeg', quality: 70, fullPage: true });
+    }
     await page.close();
   });
 });
