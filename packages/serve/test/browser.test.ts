@@ -2,15 +2,18 @@
 // whose ood.json was fitted (the demo fixture of @parts/models' tests), the explanation toggle's
 // Grad-CAM overlay and a far-OOD image shown as "Not recognised — closest: ...". With
 // PARTS_SCREENSHOTS=<dir> the second test also writes the README's screenshot of the page
-// (generated demo photos and images only) as <dir>/upload-page.jpg.
+// (generated demo photos and images only) as <dir>/upload-page.jpg, and the third the evaluation
+// report's first screen as <dir>/report.jpg.
 import { existsSync, promises as fsp } from 'node:fs';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { chromium, type Browser } from 'playwright-core';
 import { initBackend } from '@parts/backend';
 import { repoRoot, resolveUserPath } from '@parts/cli';
-import { encodeRgbPng, farOodImage } from '@parts/data';
+import { decodeImage, encodeRgbPng, farOodImage } from '@parts/data';
+import { loadPredictor, predictDecisions } from '@parts/models';
 import { makeTrainedModel, type TrainedFixture } from '../../models/test/trained-model-fixture';
+import { EVALUATION_FORMAT, evaluatePredictions, writeReport, type Evaluation } from '../../evaluate/src/index';
 import { createServer, type PartsServer } from '../src/index';
 import { makeModel, photos, tempDir } from './fixtures';
 
@@ -168,6 +171,58 @@ describe.skipIf(!hasChromium)('upload page: unknown photos and explanations in c
       const out = resolveUserPath(shots);
       await fsp.mkdir(out, { recursive: true });
       await page.screenshot({ path: path.join(out, 'upload-page.jpg'), type: 'jpeg', quality: 70, fullPage: true });
+    }
+    await page.close();
+  });
+  it('renders an evaluation report of the demo model (writeReport of @parts/evaluate)', async () => {
+    // The fixture model evaluated on its demo test split, as `pnpm evaluate` would record it.
+    const p = await loadPredictor(fx.modelDir, { enabled: false });
+    const items = [];
+    for (const cls of p.classifier.meta.labels) {
+      const folder = path.join(fx.dataDir, 'test', cls);
+      for (const f of (await fsp.readdir(folder)).sort()) {
+        const file = path.join(folder, f);
+        const [d] = await predictDecisions(p, [await decodeImage(file, { size: p.classifier.meta.imgSize, fit: p.classifier.meta.fit })]);
+        items.push({ file, trueLabel: cls, probabilities: p.classifier.meta.labels.map((l) => d!.probabilities[l]!) });
+      }
+    }
+    const { meta } = p.classifier;
+    p.dispose();
+    const evaluation: Evaluation = {
+      format: EVALUATION_FORMAT,
+      runId: meta.runId!,
+      runDir: path.dirname(fx.modelDir),
+      arch: meta.arch,
+      mode: meta.mode,
+      split: 'test',
+      data: { root: fx.dataDir, sameAsTraining: true, training: { root: fx.dataDir } },
+      imgSize: meta.imgSize,
+      fit: meta.fit,
+      preprocess: meta.preprocess,
+      modelBytes: (await Promise.all((await fsp.readdir(fx.modelDir)).map((f) => fsp.stat(path.join(fx.modelDir, f))))).reduce((n, st) => n + st.size, 0),
+      backend: 'cpu',
+      evaluatedAt: new Date().toISOString(),
+      ...evaluatePredictions(meta.labels, items),
+    };
+    const report = await writeReport(
+      [
+        { runId: evaluation.runId, runDir: evaluation.runDir, arch: meta.arch, mode: meta.mode, status: 'ok', evaluation },
+        { runId: 'inception-finetune', arch: 'inception', mode: 'finetune', status: 'skipped', reason: 'ImageNet weights unavailable: offline' },
+      ],
+      { outRoot: path.join(dir, 'reports'), title: 'Demo evaluation report' },
+    );
+    const page = await browser.newPage({ viewport: { width: 1000, height: 900 }, deviceScaleFactor: 1 });
+    await page.goto(`file://${path.join(report.dir, 'index.html')}`);
+    expect(await page.textContent('body')).toContain(evaluation.runId);
+    // Every chart the report links loaded.
+    const imgs = await page.$$eval('img', (xs) => xs.map((x) => (x as unknown as { naturalWidth: number }).naturalWidth));
+    expect(imgs.length).toBeGreaterThan(0);
+    expect(imgs.every((w) => w > 0)).toBe(true);
+    const shots = process.env.PARTS_SCREENSHOTS;
+    if (shots) {
+      const out = resolveUserPath(shots);
+      await fsp.mkdir(out, { recursive: true });
+      await page.screenshot({ path: path.join(out, 'report.jpg'), type: 'jpeg', quality: 70 });
     }
     await page.close();
   });
