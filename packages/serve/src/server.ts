@@ -4,7 +4,7 @@ import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import os from 'node:os';
 import { initBackend, type BackendName } from '@parts/backend';
-import type { UnknownOptions } from '@parts/models';
+import type { OodSummary, UnknownOptions } from '@parts/models';
 import { ModelHost, type SwapEvent } from './model-host';
 import { resolveModelDir, type ModelInfo } from './model-source';
 import { sendError, sendJson } from './respond';
@@ -58,6 +58,8 @@ export interface PartsServer {
   port: number;
   /** The model now answering. */
   model(): ModelInfo | null;
+  /** Its unknown detection and calibration (ood.json), as GET /api/model describes it. */
+  unknownDetection(): OodSummary | null;
   /** Called after each hot swap. */
   onSwap(fn: (e: SwapEvent) => void): void;
   stats(): Promise<ServerStats>;
@@ -150,6 +152,7 @@ export async function createServer(opts: ServerOptions): Promise<PartsServer> {
     host: addr.address,
     port: addr.port,
     model: () => host.current?.info ?? null,
+    unknownDetection: () => host.current?.ood ?? null,
     onSwap: (fn) => host.onSwap(fn),
     stats,
     close() {

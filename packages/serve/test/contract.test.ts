@@ -1,10 +1,12 @@
 // The prediction contract over HTTP with a model whose ood.json was fitted (the demo fixture of
 // @parts/models' tests): known photos accepted, a generated far-OOD image rejected, the options
 // (--unknown-threshold, --no-unknown), models without or with a corrupt ood.json, and ?explain=1.
+import { spawn } from 'node:child_process';
 import { promises as fsp } from 'node:fs';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { initBackend } from '@parts/backend';
+import { repoRoot } from '@parts/cli';
 import { encodeRgbPng, farOodImage } from '@parts/data';
 import { OOD_JSON } from '@parts/models';
 import { makeTrainedModel, type TrainedFixture } from '../../models/test/trained-model-fixture';
@@ -137,5 +139,33 @@ describe('options and model folders', () => {
     const j = JSON.parse(await fsp.readFile(path.join(bad, OOD_JSON), 'utf8'));
     await fsp.writeFile(path.join(bad, OOD_JSON), JSON.stringify({ ...j, threshold: 'high' }));
     await expect(start({ modelDir: bad, workers: 1 })).rejects.toThrow(`${path.join(bad, OOD_JSON)}: field "threshold"`);
+  });
+});
+
+describe('pnpm serve (CLI)', () => {
+  /** Runs serve until it prints its "serving" line (then SIGTERM) or exits; returns the exit code and stderr. */
+  function serve(args: string[]): Promise<{ code: number | null; stderr: string }> {
+    const child = spawn(process.execPath, ['--import', 'tsx', 'packages/serve/src/cli/serve.ts', '--port', '0', '--workers', '0', '--backend', 'cpu', '--watch-ms', '0', ...args], {
+      cwd: repoRoot(),
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    let stderr = '';
+    child.stderr.on('data', (c: Buffer) => {
+      stderr += c.toString();
+      if (/^serving /m.test(stderr)) child.kill('SIGTERM');
+    });
+    return new Promise((r) => child.on('exit', (code) => r({ code, stderr })));
+  }
+
+  it('exits 1 naming a corrupt ood.json; with --no-unknown it serves the model', async () => {
+    const bad = path.join(dir, 'corrupt-cli');
+    await fsp.cp(fx.modelDir, bad, { recursive: true });
+    await fsp.writeFile(path.join(bad, OOD_JSON), '{');
+    const refused = await serve(['--model', bad]);
+    expect(refused.code).toBe(1);
+    expect(refused.stderr).toContain(`serve: ${path.join(bad, OOD_JSON)}: not valid JSON`);
+    const plain = await serve(['--model', bad, '--no-unknown']);
+    expect(plain.stderr).toMatch(/^serving demo-ood \(tinyvgg\/scratch, labels big, small; unknown detection switched off/m);
+    expect(plain.code).toBe(0);
   });
 });

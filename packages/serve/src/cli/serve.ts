@@ -46,7 +46,11 @@ const server = await createServer({
 });
 
 const m = server.model()!;
-console.error(`serving ${m.id} (${m.arch}/${m.mode}, labels ${m.labels.join(', ')}) at ${server.url}/`);
+const u = server.unknownDetection()!;
+const unknown = u.active
+  ? `unknown below ${u.method} score ${u.threshold}${u.thresholdOverridden ? ' (--unknown-threshold)' : ''}, temperature ${u.temperature.toFixed(3)}`
+  : u.reason;
+console.error(`serving ${m.id} (${m.arch}/${m.mode}, labels ${m.labels.join(', ')}; ${unknown}) at ${server.url}/`);
 
 let stopping = false;
 for (const sig of ['SIGTERM', 'SIGINT'] as const) {
