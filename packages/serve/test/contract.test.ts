@@ -5,6 +5,7 @@ import { spawn } from 'node:child_process';
 import { promises as fsp } from 'node:fs';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import * as tf from '@tensorflow/tfjs-core';
 import { initBackend } from '@parts/backend';
 import { repoRoot } from '@parts/cli';
 import { encodeRgbPng, farOodImage } from '@parts/data';
@@ -139,6 +140,29 @@ describe('options and model folders', () => {
     const j = JSON.parse(await fsp.readFile(path.join(bad, OOD_JSON), 'utf8'));
     await fsp.writeFile(path.join(bad, OOD_JSON), JSON.stringify({ ...j, threshold: 'high' }));
     await expect(start({ modelDir: bad, workers: 1 })).rejects.toThrow(`${path.join(bad, OOD_JSON)}: field "threshold"`);
+  });
+});
+
+describe('explanations and promotion on the main thread', () => {
+  it('explain=1 leaves no tensor behind', async () => {
+    const s = await start();
+    await post(s, known, '?explain=1'); // warm-up: kernels and Grad-CAM's cached sub-model
+    const before = tf.memory().numTensors;
+    for (const body of [known, far, known]) expect((await post(s, body, '?explain=1')).explanation.overlay).toBeTruthy();
+    await post(s, far);
+    expect(tf.memory().numTensors).toBe(before);
+  });
+
+  it('a promoted model with a corrupt ood.json is not swapped in; the log names the file', async () => {
+    const served = path.join(dir, 'served');
+    await fsp.cp(fx.modelDir, served, { recursive: true });
+    const logs: string[] = [];
+    const s = await start({ modelDir: served, watchIntervalMs: 50, log: (m) => logs.push(m) });
+    await fsp.writeFile(path.join(served, OOD_JSON), '{"format": "parts-ood/1"');
+    await expect.poll(() => logs.join('\n'), { timeout: 120_000, interval: 100 }).toContain(`${path.join(served, OOD_JSON)}: not valid JSON`);
+    expect(logs.join('\n')).toContain('still serving demo-ood');
+    const f = await post(s, far);
+    expect(f).toMatchObject({ unknown: true, label: null }); // the old model, with its detector, still answers
   });
 });
 
