@@ -13,7 +13,8 @@ import type { FromWorker, ToWorker } from './worker-protocol';
  * of worker_threads each holding its own copy of the model. Jobs wait in a FIFO and a free
  * slot takes several queued jobs at once (up to maxBatch images) so that one predict call
  * serves them together; a job that asks for explanations (Grad-CAM, one backward pass per image)
- * runs alone, in a slot like any other, so it never holds up the HTTP thread. Admission (the bounded queue) is the caller's job; see ModelHost.
+ * runs alone, in a slot like any other, so it never holds up the HTTP thread. Admission (the
+ * bounded queue) is the caller's job; see ModelHost.
  */
 
 export interface EngineOptions {

@@ -50,7 +50,6 @@ const u = server.unknownDetection()!;
 const unknown = u.active
   ? `unknown below ${u.method} score ${u.threshold}${u.thresholdOverridden ? ' (--unknown-threshold)' : ''}, temperature ${u.temperature.toFixed(3)}`
   : u.reason;
-console.error(`serving ${m.id} (${m.arch}/${m.mode}, labels ${m.labels.join(', ')}; ${unknown}) at ${server.url}/`);
 
 let stopping = false;
 for (const sig of ['SIGTERM', 'SIGINT'] as const) {
@@ -67,3 +66,6 @@ for (const sig of ['SIGTERM', 'SIGINT'] as const) {
     );
   });
 }
+
+// Printed once the signal handlers are in place: whoever waits for this line may stop the server.
+console.error(`serving ${m.id} (${m.arch}/${m.mode}, labels ${m.labels.join(', ')}; ${unknown}) at ${server.url}/`);
