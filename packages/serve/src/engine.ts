@@ -2,17 +2,9 @@ import { Worker } from 'node:worker_threads';
 import * as tf from '@tensorflow/tfjs-core';
 import { tuneWebGPUKernels, type BackendName } from '@parts/backend';
 import { decodeImage, type RawImage } from '@parts/data';
-import {
-  checkParityWith,
-  classify,
-  disposeClassifier,
-  loadClassifier,
-  type Classifier,
-  type ParityCheck,
-  type ParityRecord,
-  type Prediction,
-} from '@parts/models';
+import { checkParityWith, loadPredictor, type OodDecision, type OodSummary, type ParityCheck, type ParityRecord, type Predictor, type UnknownOptions } from '@parts/models';
 import { HttpError } from './errors';
+import { decideAndExplain, type ExplainRequest, type ServedExplanation } from './model-work';
 import type { ModelInfo, Snapshot } from './model-source';
 import type { FromWorker, ToWorker } from './worker-protocol';
 
@@ -20,7 +12,9 @@ import type { FromWorker, ToWorker } from './worker-protocol';
  * An Engine runs one model on a fixed set of slots: the main thread (workers = 0) or a pool
  * of worker_threads each holding its own copy of the model. Jobs wait in a FIFO and a free
  * slot takes several queued jobs at once (up to maxBatch images) so that one predict call
- * serves them together. Admission (the bounded queue) is the caller's job; see ModelHost.
+ * serves them together; a job that asks for explanations (Grad-CAM, one backward pass per image)
+ * runs alone, in a slot like any other, so it never holds up the HTTP thread. Admission (the
+ * bounded queue) is the caller's job; see ModelHost.
  */
 
 export interface EngineOptions {
@@ -31,6 +25,10 @@ export interface EngineOptions {
   maxBatch: number;
   /** How a dead worker thread is replaced; defaults in DEFAULT_RESTART. */
   restart?: Partial<RestartPolicy>;
+  /** Unknown detection: ood.json off, or its threshold replaced. */
+  unknown?: UnknownOptions;
+  /** The folder the snapshot was copied from: load errors name its files instead of the snapshot's. */
+  sourceDir?: string;
   log: (msg: string) => void;
 }
 
@@ -51,7 +49,9 @@ export interface RestartPolicy {
 export const DEFAULT_RESTART: RestartPolicy = { maxFailures: 5, initialDelayMs: 500, maxDelayMs: 10_000 };
 
 export interface EngineResult {
-  predictions: Prediction[];
+  predictions: OodDecision[];
+  /** One per image, for jobs that asked for explanations. */
+  explanations?: ServedExplanation[];
   /** Time of the predict call that served this job (shared by the jobs batched with it). */
   predictMs: number;
   /** Time spent waiting for a free slot. */
@@ -84,7 +84,9 @@ interface Slot {
   readonly alive: boolean;
   /** The tfjs backend this slot's model runs on. */
   readonly backend: string;
-  run(images: RawImage[]): Promise<{ predictions: Prediction[]; predictMs: number }>;
+  /** Unknown detection and calibration of the model as loaded. */
+  readonly ood: OodSummary;
+  run(images: RawImage[], explain?: ExplainRequest): Promise<{ predictions: OodDecision[]; explanations?: ServedExplanation[]; modelProbabilities: number[][]; predictMs: number }>;
   stats(): Promise<{ numTensors: number; heapUsed: number }>;
   close(): Promise<void>;
 }
@@ -99,6 +101,7 @@ interface Place {
 
 interface Job {
   images: RawImage[];
+  explain?: ExplainRequest;
   enqueuedAt: number;
   resolve(r: EngineResult): void;
   reject(e: unknown): void;
@@ -113,26 +116,30 @@ class MainThreadSlot implements Slot {
   readonly alive = true;
   readonly backend = tf.getBackend();
 
-  private constructor(private readonly c: Classifier) {}
+  private constructor(private readonly p: Predictor) {}
 
-  static async open(dir: string, imgSize: number): Promise<MainThreadSlot> {
-    const c = await loadClassifier(dir);
-    const slot = new MainThreadSlot(c);
+  get ood(): OodSummary {
+    return this.p.ood;
+  }
+
+  static async open(dir: string, imgSize: number, unknown: UnknownOptions): Promise<MainThreadSlot> {
+    const p = await loadPredictor(dir, unknown);
+    const slot = new MainThreadSlot(p);
     try {
       await slot.run([blankImage(imgSize)]); // warm-up: first call compiles kernels
       // On WebGPU: time the kernel variants for the shapes just met (once per GPU, then cached).
       await tuneWebGPUKernels({ log: (l) => process.stderr.write(`${l}\n`) });
     } catch (e) {
-      disposeClassifier(c);
+      p.dispose();
       throw e;
     }
     return slot;
   }
 
-  async run(images: RawImage[]) {
+  async run(images: RawImage[], explain?: ExplainRequest) {
     const t0 = performance.now();
-    const predictions = await classify(this.c, images);
-    return { predictions, predictMs: performance.now() - t0 };
+    const out = await decideAndExplain(this.p, images, explain);
+    return { ...out, predictMs: performance.now() - t0 };
   }
 
   async stats() {
@@ -140,7 +147,7 @@ class MainThreadSlot implements Slot {
   }
 
   async close() {
-    disposeClassifier(this.c);
+    this.p.dispose();
   }
 }
 
@@ -154,6 +161,7 @@ class WorkerSlot implements Slot {
   /** Told once when the thread dies on its own (crash, OOM, exit); not on close(). */
   onDeath: ((e: Error) => void) | null = null;
   backend = '';
+  ood: OodSummary = { active: false, reason: 'not loaded yet', temperature: 1 };
 
   private constructor(private readonly worker: Worker) {
     worker.on('message', (m: FromWorker) => {
@@ -174,11 +182,14 @@ class WorkerSlot implements Slot {
     worker.on('exit', (code) => fail(new Error(`model worker exited (code ${code})`)));
   }
 
-  static async open(dir: string, backend: BackendName): Promise<WorkerSlot> {
+  static async open(dir: string, backend: BackendName, unknown: UnknownOptions): Promise<WorkerSlot> {
     const slot = new WorkerSlot(new Worker(WORKER_ENTRY, { workerData: null }));
     try {
-      const ready = await slot.call({ type: 'init', id: 0, dir, backend });
-      if (ready.type === 'ready') slot.backend = ready.backend;
+      const m = await slot.call({ type: 'init', id: 0, dir, backend, unknown });
+      if (m.type === 'ready') {
+        slot.backend = m.backend;
+        slot.ood = m.ood;
+      }
     } catch (e) {
       await slot.close();
       throw e;
@@ -196,12 +207,18 @@ class WorkerSlot implements Slot {
     });
   }
 
-  async run(images: RawImage[]) {
+  async run(images: RawImage[], explain?: ExplainRequest) {
     // Copy into fresh buffers so they can be transferred (decoder output may share a pool).
     const copies = images.map((im) => ({ data: new Uint8Array(im.data), width: im.width, height: im.height }));
-    const m = await this.call({ type: 'predict', id: -1, images: copies }, copies.map((c) => c.data.buffer as ArrayBuffer));
+    const transfer = copies.map((c) => c.data.buffer as ArrayBuffer);
+    let ex: ExplainRequest | undefined;
+    if (explain) {
+      ex = { ...explain, bytes: explain.bytes.map((b) => new Uint8Array(b)) };
+      transfer.push(...ex.bytes.map((b) => b.buffer as ArrayBuffer));
+    }
+    const m = await this.call({ type: 'predict', id: -1, images: copies, ...(ex ? { explain: ex } : {}) }, transfer);
     if (m.type !== 'result') throw new Error(`unexpected worker reply ${m.type}`);
-    return { predictions: m.predictions, predictMs: m.predictMs };
+    return { predictions: m.predictions, explanations: m.explanations, modelProbabilities: m.modelProbabilities, predictMs: m.predictMs };
   }
 
   async stats() {
@@ -242,6 +259,7 @@ export class Engine {
   /** Wakes restart back-offs early when the engine closes. */
   private readonly closing = new AbortController();
   private closed = false;
+  private readonly firstOod: OodSummary;
 
   private constructor(
     readonly snapshot: Snapshot,
@@ -249,6 +267,7 @@ export class Engine {
     private readonly opts: EngineOptions,
   ) {
     this.policy = { ...DEFAULT_RESTART, ...opts.restart };
+    this.firstOod = slots[0]!.ood;
     this.places = slots.map((slot) => ({ slot, state: 'up', failures: 0 }));
     this.free.push(...slots);
     for (const p of this.places) this.watch(p);
@@ -257,22 +276,33 @@ export class Engine {
   /** Loads the snapshot into every slot and warms each up; resolves when all answered. */
   static async open(snapshot: Snapshot, opts: EngineOptions): Promise<Engine> {
     const n = Math.max(0, Math.floor(opts.workers));
+    const unknown = opts.unknown ?? {};
     const opening =
       n === 0
-        ? [MainThreadSlot.open(snapshot.dir, snapshot.info.imgSize)]
-        : Array.from({ length: n }, () => WorkerSlot.open(snapshot.dir, opts.backend));
+        ? [MainThreadSlot.open(snapshot.dir, snapshot.info.imgSize, unknown)]
+        : Array.from({ length: n }, () => WorkerSlot.open(snapshot.dir, opts.backend, unknown));
     const settled = await Promise.allSettled(opening);
     const slots = settled.flatMap((s) => (s.status === 'fulfilled' ? [s.value] : []));
     const failed = settled.find((s): s is PromiseRejectedResult => s.status === 'rejected');
     if (failed) {
       await Promise.all(slots.map((s) => s.close()));
-      throw failed.reason;
+      const e = failed.reason as Error;
+      // A corrupt ood.json (or model file) is named in the folder the user knows, not in the snapshot.
+      if (opts.sourceDir && e instanceof Error) e.message = e.message.split(snapshot.dir).join(opts.sourceDir);
+      throw e;
     }
     return new Engine(snapshot, slots, opts);
   }
 
   get info(): ModelInfo {
     return this.snapshot.info;
+  }
+
+  /** Unknown detection and calibration of the loaded model (the same in every slot). */
+  get ood(): OodSummary {
+    const s = this.firstOod;
+    if (s.active) return { ...s, file: s.file.split(this.snapshot.dir).join(this.opts.sourceDir ?? this.snapshot.dir) };
+    return s;
   }
 
   /** Slots that can predict at the same time (live ones only). */
@@ -307,12 +337,14 @@ export class Engine {
     return new HttpError(503, 'workers-down', reason, { 'Retry-After': restarting ? '5' : '30' });
   }
 
-  predict(images: RawImage[]): Promise<EngineResult> {
+  /** Decisions for the images; with `explain` (the upload bytes, one per image) also Grad-CAM overlays. */
+  predict(images: RawImage[], explain?: ExplainRequest): Promise<EngineResult> {
     if (this.closed) return Promise.reject(new HttpError(503, 'unavailable', 'model is shutting down'));
     const down = this.unavailable();
     if (down) return Promise.reject(down);
+    if (explain && explain.bytes.length !== images.length) return Promise.reject(new Error(`explain: ${explain.bytes.length} uploads for ${images.length} images`));
     return new Promise((resolve, reject) => {
-      this.queue.push({ images, enqueuedAt: performance.now(), resolve, reject });
+      this.queue.push({ images, explain, enqueuedAt: performance.now(), resolve, reject });
       this.dispatch();
     });
   }
@@ -322,7 +354,8 @@ export class Engine {
       const slot = this.free.pop()!;
       const batch: Job[] = [this.queue.shift()!];
       let n = batch[0]!.images.length;
-      while (this.queue.length > 0 && n + this.queue[0]!.images.length <= this.opts.maxBatch) {
+      // Jobs with explanations run alone; plain ones are batched together.
+      while (!batch[0]!.explain && this.queue.length > 0 && !this.queue[0]!.explain && n + this.queue[0]!.images.length <= this.opts.maxBatch) {
         const j = this.queue.shift()!;
         n += j.images.length;
         batch.push(j);
@@ -335,12 +368,17 @@ export class Engine {
     this.running += batch.length;
     const started = performance.now();
     try {
-      const { predictions, predictMs } = await slot.run(batch.flatMap((j) => j.images));
+      const { predictions, explanations, predictMs } = await slot.run(batch.flatMap((j) => j.images), batch.length === 1 ? batch[0]!.explain : undefined);
       const place = this.places.find((p) => p.slot === slot);
       if (place) place.failures = 0; // it answered: a later death starts a fresh restart budget
       let k = 0;
       for (const j of batch) {
-        j.resolve({ predictions: predictions.slice(k, k + j.images.length), predictMs, queueMs: started - j.enqueuedAt });
+        j.resolve({
+          predictions: predictions.slice(k, k + j.images.length),
+          ...(j.explain && explanations ? { explanations } : {}),
+          predictMs,
+          queueMs: started - j.enqueuedAt,
+        });
         k += j.images.length;
       }
     } catch (e) {
@@ -411,7 +449,7 @@ export class Engine {
       this.opts.log(`model worker ${n}: starting a replacement (failure ${place.failures})`);
       let slot: WorkerSlot;
       try {
-        slot = await WorkerSlot.open(this.snapshot.dir, this.opts.backend);
+        slot = await WorkerSlot.open(this.snapshot.dir, this.opts.backend, this.opts.unknown ?? {});
       } catch (e) {
         place.error = `replacement failed to start: ${(e as Error).message}`;
         place.failures++;
@@ -448,8 +486,10 @@ export class Engine {
           const rows: number[][] = [];
           for (const p of ps) {
             const image = await decodeImage(p.bytes, { size: imgSize, fit, name: p.name });
-            const { predictions } = await slot.run([image]);
-            rows.push(labels.map((l) => predictions[0]!.probabilities[l] ?? Number.NaN));
+            // The model's own probabilities (T = 1), as promotion recorded them: calibration is
+            // ood.json's temperature applied to the same logits.
+            const { modelProbabilities } = await slot.run([image]);
+            rows.push(modelProbabilities[0]!);
           }
           return rows;
         },

@@ -1,5 +1,5 @@
 import type { BackendName } from '@parts/backend';
-import { readParity, type ParityCheck } from '@parts/models';
+import { readParity, type ParityCheck, type UnknownOptions } from '@parts/models';
 import { Engine, type EngineStats, type RestartPolicy } from './engine';
 import { modelSignature, removeSnapshot, snapshotModel, type Snapshot } from './model-source';
 
@@ -17,6 +17,8 @@ export interface ModelHostOptions {
   maxBatch: number;
   /** How dead worker threads are replaced (see RestartPolicy). */
   restart?: Partial<RestartPolicy>;
+  /** Unknown detection of every model loaded (ood.json off, or its threshold replaced). */
+  unknown?: UnknownOptions;
   /** How often the folder is checked for a new model; 0 disables watching. */
   watchIntervalMs: number;
   log: (msg: string) => void;
@@ -156,8 +158,8 @@ export class ModelHost {
   }
 
   private engineOptions() {
-    const { workers, backend, maxBatch, restart, log } = this.opts;
-    return { workers, backend, maxBatch, restart, log };
+    const { workers, backend, maxBatch, restart, unknown, log } = this.opts;
+    return { workers, backend, maxBatch, restart, unknown, sourceDir: this.opts.modelDir, log };
   }
 
   private describeSlots(): string {

@@ -1,7 +1,9 @@
 /**
  * The upload page: one self-contained HTML document (inline CSS and JS, no build step).
  * Each photo is sent as its own multipart request to /api/predict, two at a time, so
- * results appear as they come and one bad file does not fail the others.
+ * results appear as they come and one bad file does not fail the others. A photo the model's
+ * detector judges unlike its training data is shown as "Not recognised — closest: <top>, p%"; the
+ * "Show what the model looked at" toggle asks for ?explain=1 and shows the Grad-CAM overlay.
  */
 export function renderPage(): string {
   return PAGE;
@@ -47,6 +49,12 @@ const PAGE = /* html */ `<!doctype html>
   .prob .v { text-align:right; font-variant-numeric:tabular-nums; }
   .meta { color:var(--muted); font-size:.8rem; margin-top:6px; }
   .error { color:var(--bad); font-weight:600; }
+  .label.unknown { color:var(--bad); text-transform:none; font-size:1.2rem; }
+  .result[data-unknown="true"] .meter > span { background:#98a2b3; }
+  .toggle { display:flex; gap:8px; align-items:center; font-size:.95rem; cursor:pointer; margin:-4px 0 8px; }
+  .explain { grid-column:1 / -1; margin:4px 0 0; }
+  .result .explain img { display:block; width:auto; height:auto; max-width:100%; object-fit:contain; border-radius:10px; background:none; }
+  .explain figcaption { color:var(--muted); font-size:.8rem; margin-top:4px; }
   .pending { color:var(--muted); }
   @media (max-width:480px) {
     main { padding:12px; }
@@ -69,6 +77,7 @@ const PAGE = /* html */ `<!doctype html>
     <p class="hint">JPEG, PNG or WebP; several at once are classified as a list.</p>
     <input id="file" type="file" accept="image/*" multiple>
   </label>
+  <label class="toggle"><input id="explain" type="checkbox"> Show what the model looked at</label>
   <div id="bar"><span id="summary"></span><button id="clear" class="btn secondary" type="button" hidden>Clear</button></div>
   <ul id="results"></ul>
 </main>
@@ -86,6 +95,8 @@ const PAGE = /* html */ `<!doctype html>
     box.append('Model ', el('b', null, m.id), ' · ' + m.arch + ' / ' + m.mode + ' · classes: ' + m.labels.join(', '));
     const acc = m.card && m.card.metrics && m.card.metrics.accuracy;
     if (typeof acc === 'number') box.append(' · test accuracy ' + pct(acc) + ' (n=' + m.card.metrics.n + ')');
+    const u = m.unknown;
+    if (u) box.append(u.active ? ' · unknown below ' + u.method + ' score ' + (+u.threshold.toPrecision(4)) + ' (' + pct(u.acceptRate) + ' of known photos accepted)' : ' · no unknown detection');
   }).catch(() => { $('#model').textContent = 'Model information unavailable'; });
 
   function summary() {
@@ -117,19 +128,26 @@ const PAGE = /* html */ `<!doctype html>
     const form = new FormData(); form.append('image', file, file.name);
     const status = body.querySelector('.status');
     try {
-      const res = await fetch('/api/predict', { method: 'POST', body: form });
+      const res = await fetch($('#explain').checked ? '/api/predict?explain=1' : '/api/predict', { method: 'POST', body: form });
       const data = await res.json().catch(() => ({ error: 'HTTP ' + res.status }));
       if (!res.ok) throw new Error(data.error || ('HTTP ' + res.status));
-      show(body, status, data); li.dataset.state = 'done';
+      show(li, body, status, data); li.dataset.state = 'done';
     } catch (e) {
       status.className = 'status error'; status.textContent = e.message; li.dataset.state = 'error';
     }
   }
 
-  function show(body, status, r) {
-    const p = r.probabilities[r.label];
+  function show(li, body, status, r) {
+    const p = r.probability;
     status.remove();
-    const label = el('div', 'label', r.label); label.append(el('span', 'pct', pct(p)));
+    li.dataset.unknown = String(!!r.unknown);
+    let label;
+    if (r.unknown) {
+      label = el('div', 'label unknown', 'Not recognised — closest: ' + r.top + ', ' + Math.round(p * 100) + '%');
+      label.title = 'OOD score ' + r.ood.score.toPrecision(4) + ' below the threshold ' + r.ood.threshold.toPrecision(4) + ' (' + r.ood.method + ')';
+    } else {
+      label = el('div', 'label', r.label); label.append(el('span', 'pct', pct(p)));
+    }
     const meter = el('div', 'meter'); const fill = el('span'); meter.append(fill);
     requestAnimationFrame(() => { fill.style.width = pct(p); });
     const probs = el('div', 'probs');
@@ -141,6 +159,17 @@ const PAGE = /* html */ `<!doctype html>
     const meta = el('div', 'meta', 'Model ' + r.model.id + ' (' + r.model.arch + ' / ' + r.model.mode + ') · ' +
       Math.round(r.latencyMs) + ' ms' + (t ? ' (model ' + Math.round(t.predictMs) + ' ms)' : ''));
     body.append(label, meter, probs, meta);
+    const ex = r.explanation;
+    if (ex) {
+      const fig = el('figure', 'explain');
+      if (ex.overlay) {
+        const img = el('img', 'overlay'); img.src = ex.overlay; img.alt = 'What the model looked at for ' + r.top;
+        fig.append(img, el('figcaption', null, 'Red: what weighed most for ' + r.top + ' (Grad-CAM, layer ' + ex.layer + ')'));
+      } else {
+        fig.append(el('figcaption', 'error', 'No explanation: ' + ex.error));
+      }
+      li.append(fig);
+    }
   }
 
   input.addEventListener('change', () => { addFiles(input.files); input.value = ''; });

@@ -4,6 +4,7 @@ import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import os from 'node:os';
 import { initBackend, type BackendName } from '@parts/backend';
+import type { OodSummary, UnknownOptions } from '@parts/models';
 import { ModelHost, type RefusedModel, type SwapEvent } from './model-host';
 import { resolveModelDir, type ModelInfo } from './model-source';
 import { sendError, sendJson } from './respond';
@@ -40,6 +41,10 @@ export interface ServerOptions {
    * before the slot is given up. Default { maxFailures: 5, initialDelayMs: 500, maxDelayMs: 10000 }.
    */
   workerRestart?: Partial<RestartPolicy>;
+  /** Unknown detection: `{enabled: false}` ignores ood.json; `{threshold}` replaces its threshold. Default: as stored. */
+  unknown?: UnknownOptions;
+  /** Longest side of a `?explain=1` overlay, px. Default 512. */
+  explainMaxSide?: number;
   /** Poll interval of the model folder for hot swap, ms; 0 = no watching. Default 1000. */
   watchIntervalMs?: number;
   /** How long close() waits for requests in flight before cutting connections. Default 30 s. */
@@ -55,6 +60,8 @@ export interface PartsServer {
   model(): ModelInfo | null;
   /** The last model refused (failed to load, or failed its parity check) and why; null once a later one was accepted. */
   refused(): RefusedModel | null;
+  /** Its unknown detection and calibration (ood.json), as GET /api/model describes it. */
+  unknownDetection(): OodSummary | null;
   /** Called after each hot swap. */
   onSwap(fn: (e: SwapEvent) => void): void;
   stats(): Promise<ServerStats>;
@@ -76,7 +83,8 @@ export async function createServer(opts: ServerOptions): Promise<PartsServer> {
   const queueLimit = opts.queueLimit ?? 16;
   const workers = opts.workers ?? defaultWorkers();
   const backend = opts.backend ?? 'auto';
-  for (const [name, v] of Object.entries({ maxBytes, maxPixels, maxFiles })) {
+  const explainMaxSide = opts.explainMaxSide ?? 512;
+  for (const [name, v] of Object.entries({ maxBytes, maxPixels, maxFiles, explainMaxSide })) {
     if (!(Number.isFinite(v) && v > 0)) throw new RangeError(`${name} must be a positive number, got ${v}`);
   }
   if (!(Number.isInteger(queueLimit) && queueLimit >= 0)) throw new RangeError(`queueLimit must be an integer >= 0, got ${queueLimit}`);
@@ -90,6 +98,7 @@ export async function createServer(opts: ServerOptions): Promise<PartsServer> {
     backend,
     maxBatch: opts.maxBatch ?? 8,
     restart: opts.workerRestart,
+    unknown: opts.unknown,
     watchIntervalMs: opts.watchIntervalMs ?? 1000,
     log,
   });
@@ -103,7 +112,7 @@ export async function createServer(opts: ServerOptions): Promise<PartsServer> {
   }
   const ctx: HandlerContext = {
     host,
-    limits: { maxBytes, maxPixels, maxFiles, queueLimit },
+    limits: { maxBytes, maxPixels, maxFiles, queueLimit, explainMaxSide },
     counters,
     loadedAt,
     admitLimit,
@@ -147,6 +156,7 @@ export async function createServer(opts: ServerOptions): Promise<PartsServer> {
     port: addr.port,
     model: () => host.current?.info ?? null,
     refused: () => host.refused,
+    unknownDetection: () => host.current?.ood ?? null,
     onSwap: (fn) => host.onSwap(fn),
     stats,
     close() {

@@ -1,12 +1,13 @@
 import { parentPort } from 'node:worker_threads';
 import * as tf from '@tensorflow/tfjs-core';
 import { initBackend } from '@parts/backend';
-import { classify, loadClassifier, type Classifier } from '@parts/models';
+import { loadPredictor, predictDecisions, type Predictor } from '@parts/models';
+import { decideAndExplain } from './model-work';
 import type { FromWorker, ToWorker } from './worker-protocol';
 
 /** One model per worker thread; requests are answered one at a time, in order. */
 const port = parentPort!;
-let model: Classifier | null = null;
+let model: Predictor | null = null;
 
 function reply(m: FromWorker): void {
   port.postMessage(m);
@@ -17,18 +18,18 @@ async function handle(m: ToWorker): Promise<void> {
     switch (m.type) {
       case 'init': {
         const info = await initBackend(m.backend, () => {});
-        model = await loadClassifier(m.dir);
-        const size = model.meta.imgSize;
+        model = await loadPredictor(m.dir, m.unknown);
+        const size = model.classifier.meta.imgSize;
         const t0 = performance.now();
-        await classify(model, [{ data: new Uint8Array(size * size * 3), width: size, height: size }]);
-        reply({ type: 'ready', id: m.id, backend: info.name, warmupMs: performance.now() - t0 });
+        await predictDecisions(model, [{ data: new Uint8Array(size * size * 3), width: size, height: size }]);
+        reply({ type: 'ready', id: m.id, backend: info.name, warmupMs: performance.now() - t0, ood: model.ood });
         return;
       }
       case 'predict': {
         if (!model) throw new Error('worker has no model yet');
         const t0 = performance.now();
-        const predictions = await classify(model, m.images);
-        reply({ type: 'result', id: m.id, predictions, predictMs: performance.now() - t0 });
+        const out = await decideAndExplain(model, m.images, m.explain);
+        reply({ type: 'result', id: m.id, ...out, predictMs: performance.now() - t0 });
         return;
       }
       case 'stats':

@@ -45,6 +45,8 @@ function expectPrediction(r: any, file?: string) {
   expect(Object.keys(ps).sort()).toEqual(['big', 'small']);
   expect(ps.big! + ps.small!).toBeCloseTo(1, 5);
   expect(ps[r.label]).toBeGreaterThanOrEqual(0.5);
+  // Saved without ood.json: never unknown, no OOD score, top = label.
+  expect([r.unknown, r.ood, r.top, r.probability]).toEqual([false, null, r.label, ps[r.label]]);
   expect(r.model).toEqual({ id: 'tiny-a', arch: 'tinytest', mode: 'scratch' });
   expect(r.latencyMs).toBeGreaterThan(0);
   if (file) expect(r.file).toBe(file);
@@ -86,6 +88,7 @@ describe('good requests', () => {
     const card: any = await (await fetch(api('/api/model'))).json();
     expect(card).toMatchObject({ id: 'tiny-a', arch: 'tinytest', mode: 'scratch', labels: ['big', 'small'], imgSize: 32, fit: 'cover', source: 'classifier.json' });
     expect(card.card.runId).toBe('tiny-a');
+    expect(card.unknown).toMatchObject({ active: false, temperature: 1, reason: expect.stringContaining('no ood.json') });
 
     expect((await fetch(api('/healthz'))).status).toBe(200);
     const ready = await fetch(api('/readyz'));

@@ -1,9 +1,19 @@
+// The upload page in headless Chromium: labels and probabilities of uploaded photos; with a model
+// whose ood.json was fitted (the demo fixture of @parts/models' tests), the explanation toggle's
+// Grad-CAM overlay and a far-OOD image shown as "Not recognised — closest: ...". With
+// PARTS_SCREENSHOTS=<dir> the second test also writes the README's screenshot of the page
+// (generated demo photos and images only) as <dir>/upload-page.jpg, and the third the evaluation
+// report's first screen as <dir>/report.jpg.
 import { existsSync, promises as fsp } from 'node:fs';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { chromium, type Browser } from 'playwright-core';
 import { initBackend } from '@parts/backend';
-import { repoRoot } from '@parts/cli';
+import { repoRoot, resolveUserPath } from '@parts/cli';
+import { decodeImage, encodeRgbPng, farOodImage } from '@parts/data';
+import { loadPredictor, predictDecisions } from '@parts/models';
+import { makeTrainedModel, type TrainedFixture } from '../../models/test/trained-model-fixture';
+import { EVALUATION_FORMAT, evaluatePredictions, writeReport, type Evaluation } from '../../evaluate/src/index';
 import { createServer, type PartsServer } from '../src/index';
 import { makeModel, photos, tempDir } from './fixtures';
 
@@ -75,6 +85,145 @@ describe.skipIf(!hasChromium)('upload page in chromium', () => {
     const shot = process.env.SERVE_SCREENSHOT ?? path.join(repoRoot(), '.cache', 'serve-page.png');
     await fsp.mkdir(path.dirname(shot), { recursive: true });
     await page.screenshot({ path: shot, fullPage: true });
+    await page.close();
+  });
+});
+
+describe.skipIf(!hasChromium)('upload page: unknown photos and explanations in chromium', () => {
+  let dir: string;
+  let fx: TrainedFixture;
+  let server: PartsServer;
+  let browser: Browser;
+
+  beforeAll(async () => {
+    await initBackend('cpu', () => {});
+    dir = await tempDir('serve-browser-');
+    fx = await makeTrainedModel(dir, { runId: 'demo-fixture' });
+    server = await createServer({ modelDir: fx.modelDir, port: 0, workers: 0, backend: 'cpu', watchIntervalMs: 0, log: () => {} });
+    browser = await chromium.launch({
+      executablePath: CHROMIUM,
+      headless: true,
+      args: ['--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update', '--disable-sync', '--no-first-run'],
+    });
+  });
+
+  afterAll(async () => {
+    await browser?.close();
+    await server?.close();
+    if (dir) await fsp.rm(dir, { recursive: true, force: true });
+  });
+
+  it('shows the overlay when the toggle is on and a rejected photo as "Not recognised — closest: ..."', async () => {
+    const far = path.join(dir, 'checkerboard.png');
+    await fsp.writeFile(far, await encodeRgbPng(farOodImage('checkerboard', 1, 320, 240)));
+    const known = fx.known[1]!.file; // a big bolt the detector accepts
+    const page = await browser.newPage({ viewport: { width: 760, height: 900 }, deviceScaleFactor: 1 });
+    await page.goto(`${server.url}/`);
+    await expect.poll(() => page.textContent('#model')).toContain('unknown below knn score');
+
+    await page.check('#explain');
+    await page.setInputFiles('#file', far);
+    await page.waitForSelector('#results .result[data-state="done"]', { timeout: 90_000 });
+    await page.setInputFiles('#file', known);
+    await page.waitForSelector('#results .result[data-state="done"] >> nth=1', { timeout: 90_000 });
+    const items = await page.$$eval('#results .result', (lis) =>
+      lis.map((li) => {
+        const overlay = li.querySelector('img.overlay') as unknown as { naturalWidth: number; src: string } | null;
+        return {
+          name: li.querySelector('.name')?.textContent,
+          unknown: (li as unknown as { dataset: Record<string, string> }).dataset.unknown,
+          label: li.querySelector('.label')?.textContent,
+          overlayWidth: overlay?.naturalWidth ?? 0,
+          overlaySrc: overlay?.src.slice(0, 22) ?? '',
+          caption: li.querySelector('.explain figcaption')?.textContent,
+        };
+      }),
+    );
+    const byName = Object.fromEntries(items.map((i) => [i.name, i]));
+    const rejected = byName['checkerboard.png']!;
+    const accepted = byName[path.basename(known)]!;
+    expect(rejected.unknown).toBe('true');
+    expect(rejected.label).toMatch(/^Not recognised — closest: (big|small), \d{1,3}%$/);
+    expect(accepted.unknown).toBe('false');
+    expect(accepted.label).toMatch(/^big\d+\.\d%$/); // label and its percentage
+    for (const it of [accepted, rejected]) {
+      expect(it.overlaySrc).toBe('data:image/png;base64,');
+      expect(it.overlayWidth).toBe(320); // rendered: the photo's width (under the 512 px bound)
+      expect(it.caption).toContain('Grad-CAM, layer block2_conv2');
+    }
+
+    // Without the toggle: no overlay is asked for or shown.
+    await page.uncheck('#explain');
+    await page.setInputFiles('#file', fx.known[0]!.file);
+    await page.waitForSelector('#results .result[data-state="done"] >> nth=2', { timeout: 90_000 });
+    expect(await page.$$eval('#results .result:first-child img.overlay', (x) => x.length)).toBe(0);
+
+    const shots = process.env.PARTS_SCREENSHOTS;
+    if (shots) {
+      // The README's picture: the accepted photo with its overlay and the rejected image.
+      await page.click('#clear');
+      await page.check('#explain');
+      await page.setInputFiles('#file', far);
+      await page.waitForSelector('#results .result[data-state="done"]', { timeout: 90_000 });
+      await page.setInputFiles('#file', known);
+      await page.waitForSelector('#results .result[data-state="done"] >> nth=1', { timeout: 90_000 });
+      await page.evaluate(() => new Promise((r) => setTimeout(r, 600))); // the probability bars' transition
+      const out = resolveUserPath(shots);
+      await fsp.mkdir(out, { recursive: true });
+      await page.screenshot({ path: path.join(out, 'upload-page.jpg'), type: 'jpeg', quality: 70, fullPage: true });
+    }
+    await page.close();
+  });
+  it('renders an evaluation report of the demo model (writeReport of @parts/evaluate)', async () => {
+    // The fixture model evaluated on its demo test split, as `pnpm evaluate` would record it.
+    const p = await loadPredictor(fx.modelDir, { enabled: false });
+    const items = [];
+    for (const cls of p.classifier.meta.labels) {
+      const folder = path.join(fx.dataDir, 'test', cls);
+      for (const f of (await fsp.readdir(folder)).sort()) {
+        const file = path.join(folder, f);
+        const [d] = await predictDecisions(p, [await decodeImage(file, { size: p.classifier.meta.imgSize, fit: p.classifier.meta.fit })]);
+        items.push({ file, trueLabel: cls, probabilities: p.classifier.meta.labels.map((l) => d!.probabilities[l]!) });
+      }
+    }
+    const { meta } = p.classifier;
+    p.dispose();
+    const evaluation: Evaluation = {
+      format: EVALUATION_FORMAT,
+      runId: meta.runId!,
+      runDir: path.dirname(fx.modelDir),
+      arch: meta.arch,
+      mode: meta.mode,
+      split: 'test',
+      data: { root: fx.dataDir, sameAsTraining: true, training: { root: fx.dataDir } },
+      imgSize: meta.imgSize,
+      fit: meta.fit,
+      preprocess: meta.preprocess,
+      modelBytes: (await Promise.all((await fsp.readdir(fx.modelDir)).map((f) => fsp.stat(path.join(fx.modelDir, f))))).reduce((n, st) => n + st.size, 0),
+      backend: 'cpu',
+      evaluatedAt: new Date().toISOString(),
+      ...evaluatePredictions(meta.labels, items),
+    };
+    const report = await writeReport(
+      [
+        { runId: evaluation.runId, runDir: evaluation.runDir, arch: meta.arch, mode: meta.mode, status: 'ok', evaluation },
+        { runId: 'inception-finetune', arch: 'inception', mode: 'finetune', status: 'skipped', reason: 'ImageNet weights unavailable: offline' },
+      ],
+      { outRoot: path.join(dir, 'reports'), title: 'Demo evaluation report' },
+    );
+    const page = await browser.newPage({ viewport: { width: 1000, height: 900 }, deviceScaleFactor: 1 });
+    await page.goto(`file://${path.join(report.dir, 'index.html')}`);
+    expect(await page.textContent('body')).toContain(evaluation.runId);
+    // Every chart the report links loaded.
+    const imgs = await page.$$eval('img', (xs) => xs.map((x) => (x as unknown as { naturalWidth: number }).naturalWidth));
+    expect(imgs.length).toBeGreaterThan(0);
+    expect(imgs.every((w) => w > 0)).toBe(true);
+    const shots = process.env.PARTS_SCREENSHOTS;
+    if (shots) {
+      const out = resolveUserPath(shots);
+      await fsp.mkdir(out, { recursive: true });
+      await page.screenshot({ path: path.join(out, 'report.jpg'), type: 'jpeg', quality: 70 });
+    }
     await page.close();
   });
 });

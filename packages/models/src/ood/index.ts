@@ -6,4 +6,5 @@ export * from './threshold';
 export * from './calibration';
 export * from './ood-file';
 export * from './decide';
+export * from './predictor';
 export { cholesky, spdInverse } from './linalg';

@@ -1,6 +1,6 @@
 import { Command, InvalidArgumentError } from 'commander';
 import { BACKEND_NAMES, type BackendName } from '@parts/backend';
-import { intAtLeast, missingModelError, resolveUserPath, runCli, servedModelDir } from '@parts/cli';
+import { intAtLeast, missingModelError, num, resolveUserPath, runCli, servedModelDir } from '@parts/cli';
 import { createServer, defaultWorkers } from '../server';
 
 const program = new Command('serve')
@@ -16,11 +16,15 @@ const program = new Command('serve')
     if (!BACKEND_NAMES.includes(v as BackendName)) throw new InvalidArgumentError(`one of ${BACKEND_NAMES.join(', ')}`);
     return v as BackendName;
   }, 'auto' as BackendName)
+  .option('--unknown-threshold <x>', "answer unknown below this OOD score (replaces ood.json's threshold)", num)
+  .option('--no-unknown', 'plain classification: ignore ood.json (never unknown, uncalibrated probabilities)')
+  .option('--explain-max-side <px>', 'longest side of the ?explain=1 overlay', intAtLeast(16), 512)
   .option('--watch-ms <n>', 'poll interval of the model folder for hot swap (0 = off)', intAtLeast(0), 1000);
 
 interface ServeOptions {
   model: string; host: string; port: number; maxBytes: number; maxPixels: number;
   queue: number; workers: number; backend: BackendName; watchMs: number;
+  unknownThreshold?: number; unknown: boolean; explainMaxSide: number;
 }
 
 // Runs until SIGTERM/SIGINT; the exit status is that of the shutdown.
@@ -39,21 +43,12 @@ runCli(
       queueLimit: o.queue,
       workers: o.workers,
       backend: o.backend,
+      unknown: { enabled: o.unknown, threshold: o.unknownThreshold },
+      explainMaxSide: o.explainMaxSide,
       watchIntervalMs: o.watchMs,
     });
 
-    const m = server.model();
-    if (m) console.error(`serving ${m.id} (${m.arch}/${m.mode}, labels ${m.labels.join(', ')}) at ${server.url}/`);
-    else {
-      // The process stays up so an operator sees why (/readyz); a good promotion is picked up.
-      const r = server.refused();
-      console.error(
-        `model ${r?.id ?? ''} refused: ${r?.reason ?? 'unknown'}\nlistening at ${server.url}/ without a model: /readyz and /api/predict answer 503 with the reason ` +
-          `until a model that passes is promoted (${o.watchMs > 0 ? 'picked up automatically' : 'restart serve then'})`,
-      );
-    }
-
-    return new Promise<number>((resolve) => {
+    const stopped = new Promise<number>((resolve) => {
       let stopping = false;
       for (const sig of ['SIGTERM', 'SIGINT'] as const) {
         process.on(sig, () => {
@@ -70,6 +65,24 @@ runCli(
         });
       }
     });
+
+    // Printed once the signal handlers are in place: whoever waits for these lines may stop the server.
+    const m = server.model();
+    if (m) {
+      const u = server.unknownDetection()!;
+      const unknown = u.active
+        ? `unknown below ${u.method} score ${u.threshold}${u.thresholdOverridden ? ' (--unknown-threshold)' : ''}, temperature ${u.temperature.toFixed(3)}`
+        : u.reason;
+      console.error(`serving ${m.id} (${m.arch}/${m.mode}, labels ${m.labels.join(', ')}; ${unknown}) at ${server.url}/`);
+    } else {
+      // The process stays up so an operator sees why (/readyz); a good promotion is picked up.
+      const r = server.refused();
+      console.error(
+        `model ${r?.id ?? ''} refused: ${r?.reason ?? 'unknown'}\nlistening at ${server.url}/ without a model: /readyz and /api/predict answer 503 with the reason ` +
+          `until a model that passes is promoted (${o.watchMs > 0 ? 'picked up automatically' : 'restart serve then'})`,
+      );
+    }
+    return stopped;
   },
   { errorPrefix: 'serve' },
 );

@@ -18,6 +18,8 @@ export interface Limits {
   maxPixels: number;
   maxFiles: number;
   queueLimit: number;
+  /** Longest side of an explanation overlay, px. */
+  explainMaxSide: number;
 }
 
 /** Mutable state of one server, changed by the handlers and by close(). */

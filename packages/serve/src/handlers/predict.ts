@@ -1,17 +1,27 @@
 // POST /api/predict: admission (503 when busy), multipart upload, decoding, batched prediction.
 import type { RawImage } from '@parts/data';
 import { decodeImage } from '@parts/data';
-import type { Prediction } from '@parts/models';
+import type { OodDecision } from '@parts/models';
+import type { ServedExplanation } from '../model-work';
 import { decodeFailure, HttpError } from '../errors';
 import { notReady } from '../respond';
 import { readUploads } from '../upload';
 import type { Handler } from './context';
 
-export interface PredictResponse extends Prediction {
+/** One photo's answer: the prediction contract (OodDecision) plus where it came from and how long it took. */
+export interface PredictResponse extends OodDecision {
   model: { id: string; arch: string; mode: string };
   latencyMs: number;
   file?: string;
   timings: { decodeMs: number; queueMs: number; predictMs: number };
+  /** With `?explain=1`: Grad-CAM of `top` blended on the photo (PNG data URL, longest side at most explainMaxSide). */
+  explanation?: ServedExplanation;
+}
+
+/** `?explain=1` (or `true`) asks for a Grad-CAM overlay per photo. */
+export function wantsExplanation(url: string | undefined): boolean {
+  const v = new URL(url ?? '/', 'http://localhost').searchParams.get('explain');
+  return v === '1' || v === 'true';
 }
 
 const round = (ms: number) => Math.round(ms * 100) / 100;
@@ -45,18 +55,24 @@ export const predict: Handler = async (ctx, req, res, started) => {
         }
       }
       const decodeMs = performance.now() - t0;
-      const r = await engine.predict(images);
+      const explain = wantsExplanation(req.url) ? { bytes: uploads.map((u) => u.data), maxSide: limits.explainMaxSide, maxPixels: limits.maxPixels } : undefined;
+      const r = await engine.predict(images, explain);
       return { engine, decodeMs, ...r };
     });
     const latencyMs = round(performance.now() - started);
     const { info } = results.engine;
     const out: PredictResponse[] = results.predictions.map((p, i) => ({
       label: p.label,
+      unknown: p.unknown,
+      top: p.top,
+      probability: p.probability,
       probabilities: p.probabilities,
+      ood: p.ood,
       model: { id: info.id, arch: info.arch, mode: info.mode },
       latencyMs,
       ...(uploads[i]!.filename ? { file: uploads[i]!.filename } : {}),
       timings: { decodeMs: round(results.decodeMs), queueMs: round(results.queueMs), predictMs: round(results.predictMs) },
+      ...(results.explanations ? { explanation: results.explanations[i]! } : {}),
     }));
     counters.served++;
     ctx.sendJson(req, res, 200, out.length === 1 ? out[0] : out);

@@ -1,23 +1,38 @@
 // GET /api/model, /api/stats, /healthz, /readyz: what is served and whether it can answer.
+import type { OodSummary } from '@parts/models';
 import { NO_PARITY_NOTE } from '../model-host';
 import type { ModelInfo } from '../model-source';
 import { notReady } from '../respond';
 import type { Handler, HandlerContext } from './context';
 
+/** `unknown` of GET /api/model: the scorer and threshold in use, or why nothing is ever unknown. */
+function describeUnknown(ood: OodSummary) {
+  if (!ood.active) return { active: false, reason: ood.reason, temperature: 1 };
+  const { active, method, threshold, storedThreshold, thresholdOverridden, acceptRate, temperature } = ood;
+  return { active, method, threshold, acceptRate, temperature, thresholdOverridden, ...(thresholdOverridden ? { storedThreshold } : {}) };
+}
+
 /**
- * The model in service, its parity check (`parity`: null when its folder has no record, with
- * `parityNote` saying what that means) and the last refused candidate (`rejected`, else null).
+ * The model in service, its unknown detection, its parity check (`parity`: null when its folder has
+ * no record, with `parityNote` saying what that means) and the last refused candidate (`rejected`, else null).
  */
-function modelCard(ctx: HandlerContext, info: ModelInfo) {
+function modelCard(ctx: HandlerContext, info: ModelInfo, ood: OodSummary) {
   const { meta: _meta, ...rest } = info;
   const parity = ctx.host.parity;
-  return { ...rest, loadedAt: ctx.loadedAt.get(info.id), parity, ...(parity ? {} : { parityNote: NO_PARITY_NOTE }), rejected: ctx.host.refused };
+  return {
+    ...rest,
+    loadedAt: ctx.loadedAt.get(info.id),
+    unknown: describeUnknown(ood),
+    parity,
+    ...(parity ? {} : { parityNote: NO_PARITY_NOTE }),
+    rejected: ctx.host.refused,
+  };
 }
 
 export const serveModel: Handler = (ctx, req, res) => {
   const { host } = ctx;
-  const info = host.current?.info;
-  if (info) return ctx.sendJson(req, res, 200, modelCard(ctx, info));
+  const engine = host.current;
+  if (engine) return ctx.sendJson(req, res, 200, modelCard(ctx, engine.info, engine.ood));
   // No model in service because it was refused: say which and why.
   if (host.refused) {
     return ctx.sendJson(req, res, 503, { status: 503, code: 'model-refused', error: `no model is ready: ${host.notReadyReason}`, rejected: host.refused });

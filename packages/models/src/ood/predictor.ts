@@ -1,0 +1,97 @@
+/**
+ * A loaded classifier with its feature/logit sub-model and its OOD detector (ood.json): what
+ * predict and serve use to answer with the prediction contract (`decide`). Models saved without
+ * ood.json still load: they are never unknown and their probabilities are the model's own (T = 1).
+ */
+import path from 'node:path';
+import type { RawImage } from '@parts/data';
+import { disposeClassifier, loadClassifier, type Classifier } from '../classifier';
+import { computeFeaturesAndLogits, featureAndLogitModel, type FeatureAndLogitModel } from './features';
+import { decideRows, type OodDecision } from './decide';
+import { OOD_JSON, readOodFile, type OodDetector } from './ood-file';
+import type { OodMethod } from './scorers';
+
+export interface UnknownOptions {
+  /** false: ood.json is not read; plain classification (never unknown, T = 1). Default true. */
+  enabled?: boolean;
+  /** Replaces the threshold stored in ood.json (accept when score >= threshold). */
+  threshold?: number;
+}
+
+/** What answers unknown and calibrates, as `GET /api/model` and `pnpm predict` describe it. */
+export type OodSummary =
+  | {
+      active: true;
+      method: OodMethod;
+      threshold: number;
+      /** The threshold stored in ood.json (differs from `threshold` when overridden). */
+      storedThreshold: number;
+      thresholdOverridden: boolean;
+      /** Share of known validation photos accepted at the stored threshold. */
+      acceptRate: number;
+      temperature: number;
+      file: string;
+    }
+  | { active: false; reason: string; temperature: 1 };
+
+export interface Predictor {
+  classifier: Classifier;
+  fl: FeatureAndLogitModel;
+  detector: OodDetector | null;
+  ood: OodSummary;
+  dispose(): void;
+}
+
+/**
+ * Loads the classifier of `dir` (a model folder or a run folder holding model/) and its ood.json.
+ * A corrupt or mismatching ood.json throws the error of readOodFile (naming the file), unless
+ * `unknown.enabled` is false; `unknown.threshold` without an ood.json throws too.
+ */
+export async function loadPredictor(dir: string, unknown: UnknownOptions = {}): Promise<Predictor> {
+  const classifier = await loadClassifier(dir);
+  let fl: FeatureAndLogitModel | null = null;
+  try {
+    fl = featureAndLogitModel(classifier.model);
+    const file = path.join(classifier.dir, OOD_JSON);
+    const enabled = unknown.enabled !== false;
+    if (unknown.threshold !== undefined && !Number.isFinite(unknown.threshold)) throw new RangeError(`unknown threshold must be a finite number, got ${unknown.threshold}`);
+    if (!enabled && unknown.threshold !== undefined) throw new Error('an unknown threshold and "no unknown" were both asked for; choose one');
+    let detector: OodDetector | null = null;
+    let ood: OodSummary;
+    if (!enabled) {
+      ood = { active: false, reason: `unknown detection switched off (${OOD_JSON} not read)`, temperature: 1 };
+    } else {
+      detector = await readOodFile(classifier.dir, { featureDim: fl.featureDim, labels: classifier.meta.labels });
+      if (!detector) {
+        if (unknown.threshold !== undefined) throw new Error(`${file}: missing; an unknown threshold needs the model's ${OOD_JSON} (fitted by training)`);
+        ood = { active: false, reason: `no ${OOD_JSON} in the model folder (saved before unknown detection): never unknown, probabilities uncalibrated`, temperature: 1 };
+      } else {
+        const storedThreshold = detector.threshold;
+        if (unknown.threshold !== undefined) detector = { ...detector, threshold: unknown.threshold };
+        ood = {
+          active: true,
+          method: detector.method,
+          threshold: detector.threshold,
+          storedThreshold,
+          thresholdOverridden: unknown.threshold !== undefined,
+          acceptRate: detector.acceptRate,
+          temperature: detector.temperature,
+          file,
+        };
+      }
+    }
+    const flm = fl;
+    return { classifier, fl: flm, detector, ood, dispose: () => (flm.dispose(), disposeClassifier(classifier)) };
+  } catch (e) {
+    fl?.dispose();
+    disposeClassifier(classifier);
+    throw e;
+  }
+}
+
+/** Decisions (the prediction contract) for images already decoded at the model's size. */
+export async function predictDecisions(p: Predictor, images: RawImage[], batchSize = 16): Promise<OodDecision[]> {
+  if (images.length === 0) return [];
+  const rows = await computeFeaturesAndLogits(p.fl, images, p.classifier.meta, batchSize);
+  return decideRows(rows, p.classifier.meta.labels, p.detector);
+}

@@ -1,0 +1,51 @@
+// What a model slot (worker thread or main thread) does with a batch: the prediction contract for
+// every image and, for requests that ask, a Grad-CAM overlay of the top class per image.
+import { computeFeaturesAndLogits, decideRows, explainPhoto, gradCamLayer, GRADCAM_METHOD, overlayDataUrl, type OodDecision, type Predictor } from '@parts/models';
+import type { RawImage } from '@parts/data';
+
+/** The original upload bytes of every image of a job whose request asked for explanations. */
+export interface ExplainRequest {
+  bytes: Uint8Array[];
+  /** Largest side of the overlay (the photo is downscaled to it). */
+  maxSide: number;
+  maxPixels: number;
+}
+
+/** `explanation` of a predict answer: the overlay as a PNG data URL, or why there is none. */
+export type ServedExplanation = { method: typeof GRADCAM_METHOD; layer: string; overlay: string } | { method: typeof GRADCAM_METHOD; error: string };
+
+export interface SlotOutput {
+  predictions: OodDecision[];
+  /**
+   * The model's own probabilities per image in label order (T = 1, no detector): what promotion's
+   * parity record holds, so the parity check compares the model, its decoding and the backend.
+   */
+  modelProbabilities: number[][];
+  /** One per image when explain was given. */
+  explanations?: ServedExplanation[];
+}
+
+export async function decideAndExplain(p: Predictor, images: RawImage[], explain?: ExplainRequest): Promise<SlotOutput> {
+  const { labels } = p.classifier.meta;
+  const rows = images.length ? await computeFeaturesAndLogits(p.fl, images, p.classifier.meta) : null;
+  const predictions = rows ? decideRows(rows, labels, p.detector) : [];
+  const modelProbabilities = rows ? decideRows(rows, labels, null).map((d) => labels.map((l) => d.probabilities[l]!)) : [];
+  if (!explain) return { predictions, modelProbabilities };
+  const { meta } = p.classifier;
+  const explanations: ServedExplanation[] = [];
+  for (const [i, bytes] of explain.bytes.entries()) {
+    try {
+      const layer = gradCamLayer(meta.arch);
+      const e = await explainPhoto(p.classifier, Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength), {
+        classIndex: meta.labels.indexOf(predictions[i]!.top),
+        layer,
+        maxSide: explain.maxSide,
+        maxPixels: explain.maxPixels,
+      });
+      explanations.push({ method: GRADCAM_METHOD, layer: e.layer, overlay: await overlayDataUrl(e) });
+    } catch (err) {
+      explanations.push({ method: GRADCAM_METHOD, error: (err as Error).message });
+    }
+  }
+  return { predictions, modelProbabilities, explanations };
+}
