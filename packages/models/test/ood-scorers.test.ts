@@ -3,6 +3,7 @@ import { describe, expect, it } from 'vitest';
 import seedrandom from 'seedrandom';
 import {
   calibration,
+  fitDetector,
   fitScorer,
   fitTemperature,
   logSumExp,
@@ -211,6 +212,17 @@ describe('temperature scaling', () => {
     const fit = fitTemperature(logits, [0, 1, 0], 2, { minT: 0.1 });
     expect(fit.atBound).toBe(true);
     expect(fit.temperature).toBeCloseTo(0.1, 3);
+  });
+
+  it('fitDetector keeps T = 1 when validation does not determine the temperature, and records why', () => {
+    // Perfectly separated validation logits: NLL keeps falling as T -> 0, so the fit ends at its bound.
+    const features = Float32Array.from([1, 0, 0, 1, 1, 0.1]);
+    const logits = Float32Array.from([3, 0, 0, 3, 2, -1]);
+    const rows = { features, logits, n: 3, featureDim: 2, numClasses: 2, labels: [0, 1, 0] };
+    const det = fitDetector(rows, rows, ['a', 'b'], { method: 'knn' });
+    expect(det.calibration?.temperatureAtBound).toBe(true);
+    expect(det.temperature).toBe(1);
+    expect(det.calibration?.eceAfter).toBe(det.calibration?.eceBefore);
   });
 });
 

@@ -134,12 +134,17 @@ describe('options and model folders', () => {
     expect(card.unknown).toEqual({ active: false, temperature: 1, reason: expect.stringContaining('no ood.json') });
   });
 
-  it('a corrupt ood.json: the server refuses the model with an error naming the file', async () => {
+  it('a corrupt ood.json: the server refuses the model with an error naming the file, and stays up to say why', async () => {
     const bad = path.join(dir, 'corrupt');
     await fsp.cp(fx.modelDir, bad, { recursive: true });
     const j = JSON.parse(await fsp.readFile(path.join(bad, OOD_JSON), 'utf8'));
     await fsp.writeFile(path.join(bad, OOD_JSON), JSON.stringify({ ...j, threshold: 'high' }));
-    await expect(start({ modelDir: bad, workers: 1 })).rejects.toThrow(`${path.join(bad, OOD_JSON)}: field "threshold"`);
+    const s = await start({ modelDir: bad, workers: 1 });
+    expect(s.model()).toBeNull();
+    expect(s.refused()?.reason).toContain(`${path.join(bad, OOD_JSON)}: field "threshold"`);
+    const ready = await request(`${s.url}/readyz`);
+    expect(ready.status).toBe(503);
+    expect(ready.text).toContain(`${path.join(bad, OOD_JSON)}: field \\"threshold\\"`);
   });
 });
 
@@ -167,7 +172,7 @@ describe('explanations and promotion on the main thread', () => {
 });
 
 describe('pnpm serve (CLI)', () => {
-  /** Runs serve until it prints its "serving" line (then SIGTERM) or exits; returns the exit code and stderr. */
+  /** Runs serve until it prints its "serving" or "listening" line (then SIGTERM) or exits; returns the exit code and stderr. */
   function serve(args: string[]): Promise<{ code: number | null; stderr: string }> {
     const child = spawn(process.execPath, ['--import', 'tsx', 'packages/serve/src/cli/serve.ts', '--port', '0', '--workers', '0', '--backend', 'cpu', '--watch-ms', '0', ...args], {
       cwd: repoRoot(),
@@ -176,18 +181,20 @@ describe('pnpm serve (CLI)', () => {
     let stderr = '';
     child.stderr.on('data', (c: Buffer) => {
       stderr += c.toString();
-      if (/^serving /m.test(stderr)) child.kill('SIGTERM');
+      if (/^(serving|listening at) /m.test(stderr)) child.kill('SIGTERM');
     });
     return new Promise((r) => child.on('exit', (code) => r({ code, stderr })));
   }
 
-  it('exits 1 naming a corrupt ood.json; with --no-unknown it serves the model', async () => {
+  it('refuses a model with a corrupt ood.json naming the file (and stays up to say so); with --no-unknown it serves the model', async () => {
     const bad = path.join(dir, 'corrupt-cli');
     await fsp.cp(fx.modelDir, bad, { recursive: true });
     await fsp.writeFile(path.join(bad, OOD_JSON), '{');
     const refused = await serve(['--model', bad]);
-    expect(refused.code).toBe(1);
-    expect(refused.stderr).toContain(`serve: ${path.join(bad, OOD_JSON)}: not valid JSON`);
+    expect(refused.stderr).toMatch(/^model \S* ?refused: .*ood\.json: not valid JSON/m);
+    expect(refused.stderr).toContain(`${path.join(bad, OOD_JSON)}: not valid JSON`);
+    expect(refused.stderr).toMatch(/^listening at .* without a model/m);
+    expect(refused.code).toBe(0); // SIGTERM after the listening line
     const plain = await serve(['--model', bad, '--no-unknown']);
     expect(plain.stderr).toMatch(/^serving demo-ood \(tinyvgg\/scratch, labels big, small; unknown detection switched off/m);
     expect(plain.code).toBe(0);

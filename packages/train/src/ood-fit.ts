@@ -82,6 +82,6 @@ export function formatOodFit(r: OodFitResult): string {
   const c = r.calibration;
   return (
     `ood: ${o.method} scorer on ${o.n} train photos, threshold ${o.threshold.toPrecision(4)} accepts ${(100 * o.acceptRate).toFixed(0)}% of ${o.thresholdN} val photos; ` +
-    `temperature ${c.temperature.toFixed(3)}${c.temperatureAtBound ? ' (at its search bound)' : ''}, val ECE ${c.eceBefore.toFixed(3)} -> ${c.eceAfter.toFixed(3)}; fitted in ${o.fitSeconds.toFixed(2)}s`
+    `temperature ${c.temperature.toFixed(3)}${c.temperatureAtBound ? ' (the fit ran to its search bound: validation does not determine it, kept at 1)' : ''}, val ECE ${c.eceBefore.toFixed(3)} -> ${c.eceAfter.toFixed(3)}; fitted in ${o.fitSeconds.toFixed(2)}s`
   );
 }

@@ -92,7 +92,10 @@ export function fitDetector(train: FitData, val: FitData, labels: string[], opts
   let cal: OodDetector['calibration'];
   if (opts.calibrate !== false) {
     const t = fitTemperature(val.logits, val.labels, val.numClasses);
-    temperature = t.temperature;
+    // A fit that ends at the edge of its search range was not determined by the validation photos
+    // (typically a perfectly separated set, where NLL keeps falling as T -> 0 and every answer would
+    // read 100%): the model's own probabilities are kept (T = 1) and the record says why.
+    temperature = t.atBound ? 1 : t.temperature;
     cal = {
       n: val.n,
       split: opts.thresholdSplit ?? 'val',

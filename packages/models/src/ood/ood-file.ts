@@ -45,7 +45,7 @@ export interface OodCalibrationSummary {
   eceAfter: number;
   nllBefore: number;
   nllAfter: number;
-  /** The fitted temperature is at the end of its search range (see TemperatureFit.atBound). */
+  /** The temperature fit ran to the end of its search range (see TemperatureFit.atBound); T = 1 was kept. */
   temperatureAtBound?: boolean;
 }
 
