@@ -80,9 +80,16 @@ describe('predictFiles', () => {
     expect(high!.unknown).toBe(true);
     const [off] = await run(fx.modelDir, [far], { enabled: false });
     expect(off).toMatchObject({ unknown: false, label: off!.top, ood: null });
-    // uncalibrated: the model's own softmax (T = 1), not the stored temperature's
-    const [calibrated, plain] = [(await run(fx.modelDir, [known]))[0]!, (await run(fx.modelDir, [known], { enabled: false }))[0]!];
+    // uncalibrated: the model's own softmax (T = 1), not the stored temperature's (set to 2.5 here)
+    const warm = path.join(tmp, 'warm');
+    await fs.cp(fx.modelDir, warm, { recursive: true });
+    const ood = JSON.parse(await fs.readFile(path.join(warm, OOD_JSON), 'utf8'));
+    await fs.writeFile(path.join(warm, OOD_JSON), JSON.stringify({ ...ood, temperature: 2.5 }));
+    const [calibrated, plain] = [(await run(warm, [known]))[0]!, (await run(warm, [known], { enabled: false }))[0]!];
     expect(plain.probability).not.toBeCloseTo(calibrated.probability!, 3);
+    // binary softmax: p_T = sigmoid(logit(p) / T)
+    const logit = Math.log(plain.probability! / (1 - plain.probability!));
+    expect(calibrated.probability).toBeCloseTo(1 / (1 + Math.exp(-logit / 2.5)), 4);
   });
 
   it('a model without ood.json is never unknown and uses T = 1', async () => {

@@ -53,7 +53,9 @@ export function featureAndLogitModel(model: tfl.LayersModel): FeatureAndLogitMod
   if (activation !== 'softmax' && activation !== 'sigmoid') {
     throw new Error(`model ${model.name}: the last layer "${last.name}" has activation ${String(activation)}, expected softmax or sigmoid`);
   }
-  const input = last.input;
+  // The Dense layer can be shared (feature extraction builds a head model on the same layer), so
+  // take its input at the node that produced this model's output.
+  const input = last.getInputAt(model.outputs[0].nodeIndex);
   if (Array.isArray(input)) throw new Error(`model ${model.name}: the last layer "${last.name}" has ${input.length} inputs, expected 1`);
   const weights = last.getWeights();
   const kernel = weights[0].clone() as tf.Tensor2D;
