@@ -81,7 +81,7 @@ export interface FitDetectorOptions extends ScorerOptions {
 /**
  * Fits a detector: the scorer on training features/logits/labels, the threshold on validation
  * scores of known photos at `acceptRate`, the temperature on validation logits (NLL).
- * What phase-2 training calls after the model is trained; the result goes to writeOodFile.
+ * Training calls it after the best weights are restored; the result goes to writeOodFile.
  */
 export function fitDetector(train: FitData, val: FitData, labels: string[], opts: FitDetectorOptions): OodDetector {
   if (!val.n) throw new Error('fitDetector: the threshold needs validation photos of known classes (val split or CV folds); got none');
