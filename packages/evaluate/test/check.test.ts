@@ -8,8 +8,8 @@ import { repoRoot } from '@parts/cli';
 import { fakeEvaluation, otherScope, tempDir } from './helpers';
 
 /** A tinyvgg run on a dataset folder named `dataset` with `right` of 20 images correct. */
-function run(runId: string, right: number, dataset = 'parts', arch = 'tinyvgg') {
-  const items: [string, string, number[]][] = Array.from({ length: 20 }, (_, i) => {
+function run(runId: string, right: number, dataset = 'parts', arch = 'tinyvgg', n = 20) {
+  const items: [string, string, number[]][] = Array.from({ length: n }, (_, i) => {
     const truth = i % 2 ? 'small' : 'big';
     const ok = i < right;
     const pBig = (truth === 'big') === ok ? 0.8 : 0.2;
@@ -27,6 +27,13 @@ describe('accuracy gate', () => {
   it('passes at the baseline and within one test image of it', () => {
     expect(checkAgainstBaseline([run('r', 17)], baseline(0.85)).ok).toBe(true); // equal
     expect(checkAgainstBaseline([run('r', 16)], baseline(0.85)).ok).toBe(true); // one image below
+  });
+
+  it('reads a baseline written to 4 decimals as the count it rounds: one image below 13/14 (0.9286) passes, two fail', () => {
+    const b = baseline(0.9286, { n: 14 });
+    expect(checkAgainstBaseline([run('r', 13, 'parts', 'tinyvgg', 14)], b).ok).toBe(true);
+    expect(checkAgainstBaseline([run('r', 12, 'parts', 'tinyvgg', 14)], b).ok).toBe(true);
+    expect(checkAgainstBaseline([run('r', 11, 'parts', 'tinyvgg', 14)], b).ok).toBe(false);
   });
 
   it('fails on a deliberately higher baseline, with both numbers in the message', () => {
