@@ -120,10 +120,11 @@ export function checkAgainstBaseline(evaluations: Evaluation[], baseline: Baseli
       // Baselines are written to 4 decimals (13/14 as 0.9286): half a unit of the last decimal keeps
       // "exactly one test image below" on the passing side.
       const pass = e.accuracy >= threshold - BASELINE_ROUNDING;
+      const minCorrect = Math.max(0, Math.ceil((threshold - BASELINE_ROUNDING) * e.n - 1e-9));
       const nNote = task.n !== undefined && task.n !== e.n ? ` (baseline measured on ${task.n} images)` : '';
       const message =
         `${pass ? 'ok  ' : 'FAIL'} ${name}: ${e.runId} accuracy ${fmt(e.accuracy)} (${e.correct}/${e.n}) ${pass ? '>=' : '<'} ` +
-        `baseline ${fmt(task.accuracy)} minus one test image (1/${e.n} = ${fmt(tolerance)}) = ${fmt(threshold)}${nNote}`;
+        `baseline ${fmt(task.accuracy)} minus one test image (1/${e.n} = ${fmt(tolerance)}) = ${fmt(threshold)}, i.e. at least ${minCorrect}/${e.n} right${nNote}`;
       lines.push({ task: name, runId: e.runId, pass, accuracy: e.accuracy, correct: e.correct, n: e.n, baseline: task.accuracy, threshold, message });
     }
   }
