@@ -11,7 +11,7 @@ import type { HistoryEpoch } from '@parts/train';
 
 Chart.register(...registerables);
 
-const PALETTE = ['#1f77b4', '#ff7f0e', '#2ca02c', '#d62728', '#9467bd', '#8c564b', '#e377c2', '#7f7f7f', '#bcbd22', '#17becf'];
+export const PALETTE = ['#1f77b4', '#ff7f0e', '#2ca02c', '#d62728', '#9467bd', '#8c564b', '#e377c2', '#7f7f7f', '#bcbd22', '#17becf'];
 
 /** Chart.js leaves the background transparent; reports want white. */
 const whiteBackground: Plugin = {
@@ -59,7 +59,8 @@ const errorBarsPlugin: Plugin = {
   },
 };
 
-function renderChart(config: ChartConfiguration, width: number, height: number): Canvas {
+/** Draws a chart.js configuration on a white canvas of the given size (fonts, no animation, error bars). */
+export function renderChart(config: ChartConfiguration, width: number, height: number): Canvas {
   Chart.defaults.font.family = fontFamilyList();
   Chart.defaults.color = '#222';
   const canvas = createCanvas(width, height);

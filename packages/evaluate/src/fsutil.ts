@@ -3,7 +3,7 @@
 import { promises as fs } from 'node:fs';
 import path from 'node:path';
 import { randomBytes } from 'node:crypto';
-import { writeFileAtomic } from '@parts/models';
+import { readJsonFile, writeFileAtomic } from '@parts/models';
 
 export { writeFileAtomic };
 
@@ -11,19 +11,8 @@ export async function writeJsonAtomic(file: string, value: unknown): Promise<voi
   await writeFileAtomic(file, JSON.stringify(value, null, 2) + '\n');
 }
 
-export async function readJson<T>(file: string): Promise<T> {
-  let text: string;
-  try {
-    text = await fs.readFile(file, 'utf8');
-  } catch (e) {
-    throw new Error(`cannot read ${file}: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`);
-  }
-  try {
-    return JSON.parse(text) as T;
-  } catch (e) {
-    throw new Error(`${file} is not valid JSON: ${(e as Error).message}`);
-  }
-}
+/** One reader of JSON files for the workspace (@parts/models). */
+export const readJson = readJsonFile;
 
 export async function exists(p: string): Promise<boolean> {
   try {

@@ -90,6 +90,21 @@ export async function writeFileAtomic(file: string, content: string | Buffer): P
   }
 }
 
+/** Reads and parses a JSON file; the error names the file and says whether it is missing or not JSON. */
+export async function readJsonFile<T>(file: string): Promise<T> {
+  let text: string;
+  try {
+    text = await fs.readFile(file, 'utf8');
+  } catch (e) {
+    throw new Error(`cannot read ${file}: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`);
+  }
+  try {
+    return JSON.parse(text) as T;
+  } catch (e) {
+    throw new Error(`${file} is not valid JSON: ${(e as Error).message}`);
+  }
+}
+
 export async function saveLayersModel(model: tfl.LayersModel, dir: string, extra: Record<string, string | Buffer> = {}): Promise<void> {
   const { modelJson, weights } = await modelArtifacts(model);
   await writeDirAtomic(dir, { [MODEL_JSON]: modelJson, [WEIGHTS_BIN]: weights, ...extra });

@@ -18,7 +18,7 @@ import { promises as fs } from 'node:fs';
 import path from 'node:path';
 import type { BackendInfo } from '@parts/backend';
 import type { FitPolicy } from '@parts/data';
-import { CLASSIFIER_JSON, writeFileAtomic, type PreprocessSpec, type TrainMode } from '@parts/models';
+import { CLASSIFIER_JSON, readJsonFile, writeFileAtomic, type PreprocessSpec, type TrainMode } from '@parts/models';
 import type { ResolvedTrainOptions } from './options';
 
 /** File and folder names inside a run folder. */
@@ -208,7 +208,7 @@ export async function listRunDirs(runsDir: string): Promise<string[]> {
 /** Reads config.json of a run folder, or undefined when it has none. Throws on unreadable JSON. */
 export async function readRunConfig(runDir: string): Promise<RunConfigFile | undefined> {
   const file = path.join(runDir, RUN_FILES.config);
-  return (await exists(file)) ? readRunJson<RunConfigFile>(file) : undefined;
+  return (await exists(file)) ? readJsonFile<RunConfigFile>(file) : undefined;
 }
 
 export async function readRun(dir: string): Promise<RunInfo> {
@@ -222,7 +222,7 @@ export async function readRun(dir: string): Promise<RunInfo> {
       return undefined;
     }
     try {
-      return await readRunJson<T>(p);
+      return await readJsonFile<T>(p);
     } catch (e) {
       problems.push((e as Error).message);
       return undefined;
@@ -244,19 +244,6 @@ export async function readRun(dir: string): Promise<RunInfo> {
   };
 }
 
-async function readRunJson<T>(file: string): Promise<T> {
-  let text: string;
-  try {
-    text = await fs.readFile(file, 'utf8');
-  } catch (e) {
-    throw new Error(`cannot read ${file}: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`);
-  }
-  try {
-    return JSON.parse(text) as T;
-  } catch (e) {
-    throw new Error(`${file} is not valid JSON: ${(e as Error).message}`);
-  }
-}
 
 async function exists(p: string): Promise<boolean> {
   try {
