@@ -13,6 +13,7 @@ import { util, type KernelConfig, type KernelFunc, type TensorInfo } from '@tens
 import type { BackendWasm } from '@tensorflow/tfjs-backend-wasm';
 import { BATCH_NORM_TRAIN, BATCH_NORM_TRAIN_GRAD } from '../webgpu/batch-norm-train';
 import { f32View, need } from './heap';
+import { simdKernels, type SimdKernels } from './simd';
 
 interface Args {
   inputs: Record<string, TensorInfo | undefined>;
@@ -56,6 +57,11 @@ function forward({ inputs, backend, attrs }: Args): TensorInfo[] {
   const { cols, rows } = geometry(k, x, gamma, beta);
   const y = backend.makeOutput(x.shape, 'float32');
   const stats = backend.makeOutput([2, cols], 'float32');
+  const simd = simdKernels(backend);
+  if (simd) {
+    forwardSimd(simd, backend, x, gamma, beta, y, stats, rows, cols, attrs.epsilon);
+    return [y, stats];
+  }
   const xs = f32View(backend, x, k, 'x'), ys = f32View(backend, y, k, 'y'), st = f32View(backend, stats, k, 'stats');
   batchNormStats(xs, rows, cols, st);
   const g = f32View(backend, gamma, k, 'gamma'), b = f32View(backend, beta, k, 'beta');
@@ -69,11 +75,54 @@ function forward({ inputs, backend, attrs }: Args): TensorInfo[] {
   return [y, stats];
 }
 
+/** Bytes of `n` float32 values rounded up to 16 (keeps every scratch array SIMD- and float64-aligned). */
+const f32Bytes = (n: number): number => Math.ceil(n / 4) * 16;
+
+/** The forward pass on the SIMD kernels: the same two-pass statistics, float64 sums, then y = x·scale + shift. */
+function forwardSimd(
+  simd: SimdKernels, backend: BackendWasm, x: TensorInfo, gamma: TensorInfo, beta: TensorInfo,
+  y: TensorInfo, stats: TensorInfo, rows: number, cols: number, epsilon: number,
+): void {
+  const k = BATCH_NORM_TRAIN;
+  const fb = f32Bytes(cols);
+  simd.withScratch(4 * fb + 8 * cols, (s) => {
+    const tmp = s, mean = s + fb, scale = s + 2 * fb, shift = s + 3 * fb, acc = s + 4 * fb;
+    const xp = simd.ptr(x), st = f32View(backend, stats, k, 'stats');
+    simd.f64(acc, cols).fill(0);
+    simd.sumCols(xp, 0, rows, cols, tmp, acc);
+    const m = simd.f32(mean, cols), a = simd.f64(acc, cols);
+    for (let c = 0; c < cols; c++) m[c] = a[c]! / rows;
+    a.fill(0);
+    simd.sumSqDevCols(xp, mean, 0, rows, cols, tmp, acc);
+    const g = f32View(backend, gamma, k, 'gamma'), b = f32View(backend, beta, k, 'beta');
+    const sc = simd.f32(scale, cols), sh = simd.f32(shift, cols);
+    for (let c = 0; c < cols; c++) {
+      st[c] = m[c]!;
+      st[cols + c] = a[c]! / rows;
+      sc[c] = g[c]! / Math.sqrt(st[cols + c]! + epsilon);
+      sh[c] = b[c]! - st[c]! * sc[c]!;
+    }
+    simd.affineCols(xp, simd.ptr(y), scale, shift, 0, rows, cols);
+  });
+}
+
 function sums({ inputs, backend }: Args): TensorInfo {
   const k = `${BATCH_NORM_TRAIN}Sums`;
   const dy = need(inputs.dy, k, 'dy'), x = need(inputs.x, k, 'x'), stats = need(inputs.stats, k, 'stats');
   const { cols, rows } = geometry(k, x);
   const out = backend.makeOutput([2, cols], 'float32');
+  const simd = simdKernels(backend);
+  if (simd) {
+    const fb = f32Bytes(cols);
+    simd.withScratch(2 * fb + 16 * cols, (s) => {
+      const tmp = s, acc1 = s + 2 * fb, acc2 = acc1 + 8 * cols;
+      simd.f64(acc1, 2 * cols).fill(0);
+      // stats' first row is the mean
+      simd.sumsDyCols(simd.ptr(dy), simd.ptr(x), simd.ptr(stats), 0, rows, cols, tmp, acc1, acc2);
+      f32View(backend, out, k, 'sums').set(simd.f64(acc1, 2 * cols));
+    });
+    return out;
+  }
   const d = f32View(backend, dy, k, 'dy'), xs = f32View(backend, x, k, 'x'), st = f32View(backend, stats, k, 'stats');
   const o = f32View(backend, out, k, 'sums');
   const s1 = new Float64Array(cols), s2 = new Float64Array(cols);
@@ -105,16 +154,28 @@ function grad({ inputs, backend, attrs }: Args): TensorInfo {
   }
   const dy = need(inputs.dy, k, 'dy');
   const out = backend.makeOutput(x.shape, 'float32');
-  const xs = f32View(backend, x, k, 'x'), st = f32View(backend, stats, k, 'stats'), g = f32View(backend, gamma, k, 'gamma');
-  const d = f32View(backend, dy, k, 'dy'), s = f32View(backend, sumsT, k, 'sums'), o = f32View(backend, out, k, 'dx');
   // dx = a·dy + b·x + c per channel: a = γr, b = −γr³·S2/N, c = −γr·S1/N − b·mean
-  const a = new Float32Array(cols), bx = new Float32Array(cols), c0 = new Float32Array(cols);
-  for (let c = 0; c < cols; c++) {
-    const r = 1 / Math.sqrt(st[cols + c]! + attrs.epsilon);
-    a[c] = g[c]! * r;
-    bx[c] = (-g[c]! * r * r * r * s[cols + c]!) / rows;
-    c0[c] = (-g[c]! * r * s[c]!) / rows - bx[c]! * st[c]!;
+  const coefficients = (a: Float32Array, bx: Float32Array, c0: Float32Array): void => {
+    const st = f32View(backend, stats, k, 'stats'), g = f32View(backend, gamma, k, 'gamma'), s = f32View(backend, sumsT, k, 'sums');
+    for (let c = 0; c < cols; c++) {
+      const r = 1 / Math.sqrt(st[cols + c]! + attrs.epsilon);
+      a[c] = g[c]! * r;
+      bx[c] = (-g[c]! * r * r * r * s[cols + c]!) / rows;
+      c0[c] = (-g[c]! * r * s[c]!) / rows - bx[c]! * st[c]!;
+    }
+  };
+  const simd = simdKernels(backend);
+  if (simd) {
+    const fb = f32Bytes(cols);
+    simd.withScratch(3 * fb, (p) => {
+      coefficients(simd.f32(p, cols), simd.f32(p + fb, cols), simd.f32(p + 2 * fb, cols));
+      simd.gradCols(simd.ptr(dy), simd.ptr(x), p, p + fb, p + 2 * fb, simd.ptr(out), 0, rows, cols);
+    });
+    return out;
   }
+  const a = new Float32Array(cols), bx = new Float32Array(cols), c0 = new Float32Array(cols);
+  coefficients(a, bx, c0);
+  const xs = f32View(backend, x, k, 'x'), d = f32View(backend, dy, k, 'dy'), o = f32View(backend, out, k, 'dx');
   for (let r = 0, i = 0; r < rows; r++) for (let c = 0; c < cols; c++, i++) o[i] = a[c]! * d[i]! + bx[c]! * xs[i]! + c0[c]!;
   return out;
 }

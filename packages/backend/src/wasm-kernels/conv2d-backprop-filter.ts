@@ -3,6 +3,7 @@ import type { Conv2DBackpropFilterAttrs, Conv2DBackpropFilterInputs, KernelConfi
 import type { BackendWasm } from '@tensorflow/tfjs-backend-wasm';
 import { assertChannelsLast, f32View, validOutRange, zeroedOutput, need } from './heap';
 import { type ConvGeometry, geometryFrom } from './conv2d-geometry';
+import { simdKernels } from './simd';
 
 /** Output columns processed per sweep: keeps the x and dy rows of one sweep in L1. */
 const OW_TILE = 64;
@@ -195,39 +196,16 @@ export function conv2dFilterGradGemm(backend: BackendWasm, x: TensorInfo, dy: Te
     const P = nc * pix;
     const colsT = backend.makeOutput([1, rows, P], 'float32');
     const dyc = nc === batch ? null : backend.makeOutput([1, P, outC], 'float32');
-    {
-      const xs = f32View(backend, x, name, 'x');
-      const ct = f32View(backend, colsT, name, 'im2col');
-      if (dyc) {
-        const d = f32View(backend, dy, name, 'dy');
-        f32View(backend, dyc, name, 'dy chunk').set(d.subarray(n0 * pix * outC, (n0 + nc) * pix * outC));
-      }
-      for (let fh = 0; fh < fH; fh++) {
-        for (let fw = 0; fw < fW; fw++) {
-          const tapRow = (fh * fW + fw) * inC;
-          const off = fw * dWd - padL;
-          const [owStart, owEnd] = validOutRange(off, sW, inW, outW);
-          for (let n = 0; n < nc; n++) {
-            for (let oh = 0; oh < outH; oh++) {
-              const p0 = (n * outH + oh) * outW; // column of (n, oh, ow = 0)
-              const ih = oh * sH - padT + fh * dH;
-              if (ih < 0 || ih >= inH) {
-                for (let c = 0; c < inC; c++) ct.fill(0, (tapRow + c) * P + p0, (tapRow + c) * P + p0 + outW);
-                continue;
-              }
-              const xRow = ((n0 + n) * inH + ih) * inW * inC;
-              for (let c = 0; c < inC; c++) {
-                const dst = (tapRow + c) * P + p0;
-                if (owStart > 0) ct.fill(0, dst, dst + owStart);
-                if (owEnd < outW) ct.fill(0, dst + owEnd, dst + outW);
-                let xi = xRow + (owStart * sW + off) * inC + c;
-                const xStep = sW * inC;
-                for (let ow = owStart; ow < owEnd; ow++, xi += xStep) ct[dst + ow] = xs[xi]!;
-              }
-            }
-          }
-        }
-      }
+    if (dyc) {
+      const d = f32View(backend, dy, name, 'dy');
+      f32View(backend, dyc, name, 'dy chunk').set(d.subarray(n0 * pix * outC, (n0 + nc) * pix * outC));
+    }
+    const simd = simdKernels(backend);
+    if (simd) {
+      simd.im2colT(simd.ptr(x), simd.ptr(colsT), n0, nc, 0, nc * outH,
+        inH, inW, inC, outH, outW, fH, fW, sH, sW, dH, dWd, padT, padL);
+    } else {
+      im2colTLoop(f32View(backend, x, name, 'x'), f32View(backend, colsT, name, 'im2col'), n0, nc, g);
     }
     const prod = matMul.kernelFunc({
       inputs: { a: colsT, b: dyc ?? { ...dy, shape: [1, P, outC] } }, backend,
@@ -240,6 +218,41 @@ export function conv2dFilterGradGemm(backend: BackendWasm, x: TensorInfo, dy: Te
     backend.disposeData(colsT.dataId);
     if (dyc) backend.disposeData(dyc.dataId);
     backend.disposeData(prod.dataId);
+  }
+}
+
+/**
+ * colsT[(tap·inC + ci)·P + (n·outH + oh)·outW + ow] = x[n0 + n, ih, iw, ci] for the images [n0, n0 + nc)
+ * (0 in the padding): the plain-loop reference of the SIMD kernel `im2colT` (assembly/kernels.ts).
+ */
+export function im2colTLoop(xs: Float32Array, ct: Float32Array, n0: number, nc: number, g: ConvGeometry): void {
+  const { inH, inW, inC, outH, outW, fH, fW, sH, sW, dH, dW: dWd, padT, padL } = g;
+  const P = nc * outH * outW;
+  for (let fh = 0; fh < fH; fh++) {
+    for (let fw = 0; fw < fW; fw++) {
+      const tapRow = (fh * fW + fw) * inC;
+      const off = fw * dWd - padL;
+      const [owStart, owEnd] = validOutRange(off, sW, inW, outW);
+      for (let n = 0; n < nc; n++) {
+        for (let oh = 0; oh < outH; oh++) {
+          const p0 = (n * outH + oh) * outW; // column of (n, oh, ow = 0)
+          const ih = oh * sH - padT + fh * dH;
+          if (ih < 0 || ih >= inH) {
+            for (let c = 0; c < inC; c++) ct.fill(0, (tapRow + c) * P + p0, (tapRow + c) * P + p0 + outW);
+            continue;
+          }
+          const xRow = ((n0 + n) * inH + ih) * inW * inC;
+          for (let c = 0; c < inC; c++) {
+            const dst = (tapRow + c) * P + p0;
+            if (owStart > 0) ct.fill(0, dst, dst + owStart);
+            if (owEnd < outW) ct.fill(0, dst + owEnd, dst + outW);
+            let xi = xRow + (owStart * sW + off) * inC + c;
+            const xStep = sW * inC;
+            for (let ow = owStart; ow < owEnd; ow++, xi += xStep) ct[dst + ow] = xs[xi]!;
+          }
+        }
+      }
+    }
   }
 }
 

@@ -2,6 +2,7 @@ import { backend_util, MaxPoolGrad } from '@tensorflow/tfjs-core';
 import type { KernelConfig, KernelFunc, MaxPoolGradAttrs, MaxPoolGradInputs, TensorInfo } from '@tensorflow/tfjs-core';
 import type { BackendWasm } from '@tensorflow/tfjs-backend-wasm';
 import { f32View, zeroedOutput, need } from './heap';
+import { simdKernels } from './simd';
 
 /**
  * dx of a 2-D max pool, NHWC: each dy value goes to the first (row-major) maximum of its window,
@@ -45,6 +46,14 @@ function maxPoolGrad(args: { inputs: MaxPoolGradInputs; backend: BackendWasm; at
   const { filterSize, strides, pad, dimRoundingMode } = attrs;
   const info = backend_util.computePool2DInfo(input.shape as [number, number, number, number], filterSize, strides, 1, pad, dimRoundingMode);
   const out = zeroedOutput(backend, input.shape);
+  const simd = simdKernels(backend);
+  if (simd && info.dilationHeight === 1 && info.dilationWidth === 1) {
+    const { batchSize, inHeight, inWidth, inChannels, outHeight, outWidth, strideHeight, strideWidth } = info;
+    simd.maxPoolGrad(simd.ptr(input), simd.ptr(dy), simd.ptr(out), 0, batchSize * outHeight,
+      inHeight, inWidth, inChannels, outHeight, outWidth, info.effectiveFilterHeight, info.effectiveFilterWidth,
+      strideHeight, strideWidth, info.padInfo.top, info.padInfo.left);
+    return out;
+  }
   maxPoolGradNHWC(f32View(backend, input, MaxPoolGrad, 'input'), f32View(backend, dy, MaxPoolGrad, 'dy'), f32View(backend, out, MaxPoolGrad, 'dx'), info);
   return out;
 }

@@ -1,0 +1,290 @@
+// SIMD kernels for the wasm backend's training step, in AssemblyScript (compiled by
+// `pnpm --filter @parts/backend build:simd` into ../src/wasm-kernels/simd/*.wasm).
+//
+// They run on tfjs-backend-wasm's own memory (imported), on tensors it allocated: every pointer is
+// a byte offset into that heap, every array float32 and channels-last. Nothing here allocates: the
+// scratch buffers come from the caller (tfjs' malloc). Each kernel takes a row range [r0, r1) so
+// the work can be split between threads; reductions add into float64 accumulators the caller owns.
+//
+// Sums run in float32 over blocks of BLOCK rows and are then added to the float64 accumulators,
+// which keeps the error of a 65,536-row sum near float64's instead of growing with the row count.
+
+const BLOCK: i32 = 64;
+
+@inline function cols4(cols: i32): i32 {
+  return cols & ~3;
+}
+
+/** acc64[c] += tmp32[c]; tmp32[c] = 0, for c < cols. */
+function flush(tmp: usize, acc: usize, cols: i32): void {
+  for (let c = 0; c < cols; c++) {
+    const t = tmp + (<usize>c << 2);
+    const a = acc + (<usize>c << 3);
+    store<f64>(a, load<f64>(a) + <f64>load<f32>(t));
+    store<f32>(t, 0);
+  }
+}
+
+function zero32(p: usize, n: i32): void {
+  for (let i = 0; i < n; i++) store<f32>(p + (<usize>i << 2), 0);
+}
+
+/** acc[c] += Σ_{r0 ≤ r < r1} x[r, c]. tmp: cols float32 of scratch. */
+export function sumCols(x: usize, r0: i32, r1: i32, cols: i32, tmp: usize, acc: usize): void {
+  const c4 = cols4(cols);
+  zero32(tmp, cols);
+  for (let b = r0; b < r1; b += BLOCK) {
+    const e = min(r1, b + BLOCK);
+    for (let r = b; r < e; r++) {
+      const row = x + (<usize>(r * cols) << 2);
+      let c = 0;
+      for (; c < c4; c += 4) {
+        const t = tmp + (<usize>c << 2);
+        v128.store(t, f32x4.add(v128.load(t), v128.load(row + (<usize>c << 2))));
+      }
+      for (; c < cols; c++) {
+        const t = tmp + (<usize>c << 2);
+        store<f32>(t, load<f32>(t) + load<f32>(row + (<usize>c << 2)));
+      }
+    }
+    flush(tmp, acc, cols);
+  }
+}
+
+/** acc[c] += Σ_r (x[r, c] − mean[c])². */
+export function sumSqDevCols(x: usize, mean: usize, r0: i32, r1: i32, cols: i32, tmp: usize, acc: usize): void {
+  const c4 = cols4(cols);
+  zero32(tmp, cols);
+  for (let b = r0; b < r1; b += BLOCK) {
+    const e = min(r1, b + BLOCK);
+    for (let r = b; r < e; r++) {
+      const row = x + (<usize>(r * cols) << 2);
+      let c = 0;
+      for (; c < c4; c += 4) {
+        const o = <usize>c << 2;
+        const d = f32x4.sub(v128.load(row + o), v128.load(mean + o));
+        v128.store(tmp + o, f32x4.add(v128.load(tmp + o), f32x4.mul(d, d)));
+      }
+      for (; c < cols; c++) {
+        const o = <usize>c << 2;
+        const d = load<f32>(row + o) - load<f32>(mean + o);
+        store<f32>(tmp + o, load<f32>(tmp + o) + d * d);
+      }
+    }
+    flush(tmp, acc, cols);
+  }
+}
+
+/** acc1[c] += Σ_r dy[r, c];  acc2[c] += Σ_r dy[r, c]·(x[r, c] − mean[c]). tmp: 2·cols float32. */
+export function sumsDyCols(dy: usize, x: usize, mean: usize, r0: i32, r1: i32, cols: i32, tmp: usize, acc1: usize, acc2: usize): void {
+  const c4 = cols4(cols);
+  const tmp2 = tmp + (<usize>cols << 2);
+  zero32(tmp, 2 * cols);
+  for (let b = r0; b < r1; b += BLOCK) {
+    const e = min(r1, b + BLOCK);
+    for (let r = b; r < e; r++) {
+      const off = <usize>(r * cols) << 2;
+      const gRow = dy + off, xRow = x + off;
+      let c = 0;
+      for (; c < c4; c += 4) {
+        const o = <usize>c << 2;
+        const g = v128.load(gRow + o);
+        const d = f32x4.sub(v128.load(xRow + o), v128.load(mean + o));
+        v128.store(tmp + o, f32x4.add(v128.load(tmp + o), g));
+        v128.store(tmp2 + o, f32x4.add(v128.load(tmp2 + o), f32x4.mul(g, d)));
+      }
+      for (; c < cols; c++) {
+        const o = <usize>c << 2;
+        const g = load<f32>(gRow + o);
+        store<f32>(tmp + o, load<f32>(tmp + o) + g);
+        store<f32>(tmp2 + o, load<f32>(tmp2 + o) + g * (load<f32>(xRow + o) - load<f32>(mean + o)));
+      }
+    }
+    flush(tmp, acc1, cols);
+    flush(tmp2, acc2, cols);
+  }
+}
+
+/** y[r, c] = x[r, c]·scale[c] + shift[c]. */
+export function affineCols(x: usize, y: usize, scale: usize, shift: usize, r0: i32, r1: i32, cols: i32): void {
+  const c4 = cols4(cols);
+  for (let r = r0; r < r1; r++) {
+    const off = <usize>(r * cols) << 2;
+    const xr = x + off, yr = y + off;
+    let c = 0;
+    for (; c < c4; c += 4) {
+      const o = <usize>c << 2;
+      v128.store(yr + o, f32x4.add(f32x4.mul(v128.load(xr + o), v128.load(scale + o)), v128.load(shift + o)));
+    }
+    for (; c < cols; c++) {
+      const o = <usize>c << 2;
+      store<f32>(yr + o, load<f32>(xr + o) * load<f32>(scale + o) + load<f32>(shift + o));
+    }
+  }
+}
+
+/** out[r, c] = a[c]·dy[r, c] + b[c]·x[r, c] + k[c]. */
+export function gradCols(dy: usize, x: usize, a: usize, b: usize, k: usize, out: usize, r0: i32, r1: i32, cols: i32): void {
+  const c4 = cols4(cols);
+  for (let r = r0; r < r1; r++) {
+    const off = <usize>(r * cols) << 2;
+    const gr = dy + off, xr = x + off, orow = out + off;
+    let c = 0;
+    for (; c < c4; c += 4) {
+      const o = <usize>c << 2;
+      const v = f32x4.add(
+        f32x4.add(f32x4.mul(v128.load(a + o), v128.load(gr + o)), f32x4.mul(v128.load(b + o), v128.load(xr + o))),
+        v128.load(k + o));
+      v128.store(orow + o, v);
+    }
+    for (; c < cols; c++) {
+      const o = <usize>c << 2;
+      store<f32>(orow + o, load<f32>(a + o) * load<f32>(gr + o) + load<f32>(b + o) * load<f32>(xr + o) + load<f32>(k + o));
+    }
+  }
+}
+
+/**
+ * dx of a max pool (dilation 1), NHWC, for output rows q = n·Ho + oh in [q0, q1): each dy value is
+ * added at the first (row-major) maximum of its window, like the cpu backend. dx must be zeroed.
+ */
+export function maxPoolGrad(
+  x: usize, dy: usize, dx: usize, q0: i32, q1: i32,
+  H: i32, W: i32, C: i32, Ho: i32, Wo: i32, eH: i32, eW: i32, sH: i32, sW: i32, padT: i32, padL: i32,
+): void {
+  const c4 = cols4(C);
+  const negInf = f32x4.splat(-Infinity);
+  const none = i32x4.splat(-1);
+  for (let q = q0; q < q1; q++) {
+    const n = q / Ho, oh = q % Ho;
+    const h0 = oh * sH - padT;
+    const hLo = max(0, h0), hHi = min(H, h0 + eH);
+    for (let ow = 0; ow < Wo; ow++) {
+      const w0 = ow * sW - padL;
+      const wLo = max(0, w0), wHi = min(W, w0 + eW);
+      const di = dy + (<usize>((q * Wo + ow) * C) << 2);
+      let c = 0;
+      for (; c < c4; c += 4) {
+        let best = negInf;
+        let at = none;
+        for (let h = hLo; h < hHi; h++) {
+          for (let w = wLo; w < wHi; w++) {
+            const idx = ((n * H + h) * W + w) * C + c;
+            const v = v128.load(x + (<usize>idx << 2));
+            const take = v128.or(f32x4.gt(v, best), i32x4.lt_s(at, i32x4.splat(0)));
+            best = v128.bitselect(v, best, take);
+            at = v128.bitselect(i32x4.add(i32x4.splat(idx), i32x4(0, 1, 2, 3)), at, take);
+          }
+        }
+        const g = v128.load(di + (<usize>c << 2));
+        addLane(dx, i32x4.extract_lane(at, 0), f32x4.extract_lane(g, 0));
+        addLane(dx, i32x4.extract_lane(at, 1), f32x4.extract_lane(g, 1));
+        addLane(dx, i32x4.extract_lane(at, 2), f32x4.extract_lane(g, 2));
+        addLane(dx, i32x4.extract_lane(at, 3), f32x4.extract_lane(g, 3));
+      }
+      for (; c < C; c++) {
+        let best: f32 = -Infinity;
+        let at: i32 = -1;
+        for (let h = hLo; h < hHi; h++) {
+          for (let w = wLo; w < wHi; w++) {
+            const idx = ((n * H + h) * W + w) * C + c;
+            const v = load<f32>(x + (<usize>idx << 2));
+            if (v > best || at < 0) { best = v; at = idx; }
+          }
+        }
+        addLane(dx, at, load<f32>(di + (<usize>c << 2)));
+      }
+    }
+  }
+}
+
+@inline function addLane(dx: usize, idx: i32, g: f32): void {
+  if (idx >= 0) {
+    const p = dx + (<usize>idx << 2);
+    store<f32>(p, load<f32>(p) + g);
+  }
+}
+
+/**
+ * The transposed im2col of the filter gradient's matrix product, for the images [n0, n0 + nc) of x
+ * and the rows j = nLocal·outH + oh in [j0, j1):
+ *   colsT[(tap·inC + ci)·P + (nLocal·outH + oh)·outW + ow] = x[n0 + nLocal, ih, iw, ci]  (0 in the padding)
+ * with tap = fh·fW + fw, ih = oh·sH − padT + fh·dH, iw = ow·sW − padL + fw·dW, P = nc·outH·outW.
+ * Four channels of four output columns are loaded as four vectors and transposed in registers.
+ */
+export function im2colT(
+  x: usize, colsT: usize, n0: i32, nc: i32, j0: i32, j1: i32,
+  inH: i32, inW: i32, inC: i32, outH: i32, outW: i32, fH: i32, fW: i32,
+  sH: i32, sW: i32, dH: i32, dW: i32, padT: i32, padL: i32,
+): void {
+  const P = nc * outH * outW;
+  const ci4 = inC & ~3;
+  const xStep = <usize>(sW * inC) << 2;
+  for (let fh = 0; fh < fH; fh++) {
+    for (let fw = 0; fw < fW; fw++) {
+      const tapRow = (fh * fW + fw) * inC;
+      const off = fw * dW - padL;
+      // output columns whose input column lies inside the image
+      let owStart = off >= 0 ? 0 : (-off + sW - 1) / sW;
+      let owEnd = min(outW, (inW - 1 - off) / sW + 1);
+      if (inW - 1 - off < 0) owEnd = 0;
+      if (owEnd < owStart) owEnd = owStart;
+      for (let j = j0; j < j1; j++) {
+        const nl = j / outH, oh = j % outH;
+        const p0 = j * outW;
+        const ih = oh * sH - padT + fh * dH;
+        const inside = ih >= 0 && ih < inH;
+        for (let c = 0; c < inC; c++) {
+          const dst = colsT + (<usize>((tapRow + c) * P + p0) << 2);
+          const lo = inside ? owStart : outW;
+          for (let ow = 0; ow < lo; ow++) store<f32>(dst + (<usize>ow << 2), 0);
+          for (let ow = inside ? owEnd : outW; ow < outW; ow++) store<f32>(dst + (<usize>ow << 2), 0);
+        }
+        if (!inside || owEnd <= owStart) continue;
+        const xRow = x + (<usize>(((n0 + nl) * inH + ih) * inW * inC) << 2);
+        const xFirst = xRow + (<usize>((owStart * sW + off) * inC) << 2);
+        const span = owEnd - owStart;
+        const span4 = span & ~3;
+        let c = 0;
+        for (; c < ci4; c += 4) {
+          const d0 = colsT + (<usize>((tapRow + c) * P + p0 + owStart) << 2);
+          const rowBytes = <usize>P << 2;
+          let xi = xFirst + (<usize>c << 2);
+          let k = 0;
+          for (; k < span4; k += 4) {
+            const r0 = v128.load(xi);
+            const r1 = v128.load(xi + xStep);
+            const r2 = v128.load(xi + 2 * xStep);
+            const r3 = v128.load(xi + 3 * xStep);
+            const t0 = v128.shuffle<f32>(r0, r1, 0, 4, 1, 5);
+            const t1 = v128.shuffle<f32>(r0, r1, 2, 6, 3, 7);
+            const t2 = v128.shuffle<f32>(r2, r3, 0, 4, 1, 5);
+            const t3 = v128.shuffle<f32>(r2, r3, 2, 6, 3, 7);
+            const d = d0 + (<usize>k << 2);
+            v128.store(d, v128.shuffle<f32>(t0, t2, 0, 1, 4, 5));
+            v128.store(d + rowBytes, v128.shuffle<f32>(t0, t2, 2, 3, 6, 7));
+            v128.store(d + 2 * rowBytes, v128.shuffle<f32>(t1, t3, 0, 1, 4, 5));
+            v128.store(d + 3 * rowBytes, v128.shuffle<f32>(t1, t3, 2, 3, 6, 7));
+            xi += 4 * xStep;
+          }
+          for (; k < span; k++) {
+            const d = d0 + (<usize>k << 2);
+            store<f32>(d, load<f32>(xi));
+            store<f32>(d + rowBytes, load<f32>(xi + 4));
+            store<f32>(d + 2 * rowBytes, load<f32>(xi + 8));
+            store<f32>(d + 3 * rowBytes, load<f32>(xi + 12));
+            xi += xStep;
+          }
+        }
+        for (; c < inC; c++) {
+          const d0 = colsT + (<usize>((tapRow + c) * P + p0 + owStart) << 2);
+          let xi = xFirst + (<usize>c << 2);
+          for (let k = 0; k < span; k++) {
+            store<f32>(d0 + (<usize>k << 2), load<f32>(xi));
+            xi += xStep;
+          }
+        }
+      }
+    }
+  }
+}
