@@ -48,3 +48,23 @@ describe('training-mode batch norm on wasm (fused kernels) matches tf.moments + 
     expect(() => fusedBatchNormTrain(tf.zeros([2, 4]), tf.ones([3]) as tf.Tensor1D, tf.zeros([4]) as tf.Tensor1D, EPS)).toThrow(/PartsBatchNormTrain.*\[4\]/);
   });
 });
+
+describe('inference batch norm (FusedBatchNorm) on wasm matches the cpu backend', () => {
+  const cases: { name: string; x: number[]; p: number[]; scale: boolean; offset: boolean }[] = [
+    { name: 'per-channel [C] parameters (the SIMD pass)', x: [2, 5, 6, 12], p: [12], scale: true, offset: true },
+    { name: 'channels not a multiple of 4, no scale or offset', x: [3, 4, 7], p: [7], scale: false, offset: false },
+    { name: 'parameters shaped [1, 1, 1, C]', x: [2, 3, 3, 8], p: [1, 1, 1, 8], scale: true, offset: false },
+    { name: 'parameters the shape of x (the built-in kernel)', x: [2, 3, 4], p: [2, 3, 4], scale: true, offset: true },
+  ];
+  for (const c of cases) {
+    it(c.name, async () => {
+      const run = () => {
+        const variance = tf.add(tf.abs(tensor(c.p, 22)), 0.1);
+        return [tf.batchNorm(tensor(c.x, 20), tensor(c.p, 21), variance, c.offset ? tensor(c.p, 23) : undefined, c.scale ? tensor(c.p, 24) : undefined, EPS)];
+      };
+      const ref = await on('cpu', run);
+      const got = await on('wasm', run);
+      expect(relErr(got[0]!, ref[0]!)).toBeLessThan(1e-5);
+    });
+  }
+});

@@ -1,5 +1,6 @@
 import { getGradient, getKernel, registerGradient, registerKernel, unregisterKernel, type KernelConfig } from '@tensorflow/tfjs-core';
 import { BATCH_NORM_TRAIN, batchNormTrainGradConfig } from '../webgpu/batch-norm-train';
+import { fusedBatchNormConfig, keepBuiltinFusedBatchNorm } from './batch-norm-inference';
 import { batchNormTrainWasmConfigs } from './batch-norm-train';
 import { conv2DBackpropFilterConfig } from './conv2d-backprop-filter';
 import { conv2DBackpropInputConfig, keepBuiltinConv2DBackpropInput } from './conv2d-backprop-input';
@@ -18,6 +19,7 @@ export { maxPoolGradNHWC } from './max-pool-grad';
  * study's models use on wasm), plus a MaxPoolGrad that replaces the built-in one, which is wrong for
  * some shapes, and a Conv2DBackpropInput that replaces the built-in one, which is correct but slow
  * (it ran ~9× slower than the forward Conv2D; the replacement is a forward XNNPACK convolution),
+ * a FusedBatchNorm (inference) that runs as one SIMD pass instead of tfjs' scalar loop,
  * and the fused training-mode batch norm (batch-norm-train.ts) with its gradient.
  * The built-in AvgPoolGrad matches the cpu backend and is left alone.
  */
@@ -29,8 +31,8 @@ export const WASM_TRAINING_KERNELS: readonly KernelConfig[] = [
   ...batchNormTrainWasmConfigs,
 ];
 
-/** Built-in wasm kernels that are replaced because they give wrong results (MaxPoolGrad) or are slow. */
-const REPLACED_KERNELS: readonly KernelConfig[] = [maxPoolGradConfig, conv2DBackpropInputConfig];
+/** Built-in wasm kernels that are replaced because they give wrong results (MaxPoolGrad) or are slow (the others). */
+const REPLACED_KERNELS: readonly KernelConfig[] = [maxPoolGradConfig, conv2DBackpropInputConfig, fusedBatchNormConfig];
 const replaced = new Set<string>();
 
 /** Registers the missing wasm gradient kernels; safe to call any number of times. Returns the names registered now. */
@@ -49,6 +51,8 @@ export function registerWasmTrainingKernels(): string[] {
     if (builtin != null) {
       // Kept so the old kernel stays selectable for speed comparisons (setConv2dInputGradImpl('builtin')).
       if (config === conv2DBackpropInputConfig) keepBuiltinConv2DBackpropInput(builtin.kernelFunc);
+      // Kept for the shapes the replacement does not handle.
+      if (config === fusedBatchNormConfig) keepBuiltinFusedBatchNorm(builtin.kernelFunc);
       unregisterKernel(config.kernelName, 'wasm');
     }
     registerKernel(config);
