@@ -288,3 +288,138 @@ export function im2colT(
     }
   }
 }
+
+/** out[i] = dy[i] where y[i] > 0, else 0 (the ReLU's gradient from its output), i in [i0, i1). */
+export function reluGrad(dy: usize, y: usize, out: usize, i0: i32, i1: i32): void {
+  const zero = f32x4.splat(0);
+  let i = i0;
+  for (; i + 4 <= i1; i += 4) {
+    const o = <usize>i << 2;
+    v128.store(out + o, v128.and(v128.load(dy + o), f32x4.gt(v128.load(y + o), zero)));
+  }
+  for (; i < i1; i++) {
+    const o = <usize>i << 2;
+    store<f32>(out + o, load<f32>(y + o) > 0 ? load<f32>(dy + o) : 0);
+  }
+}
+
+/**
+ * Adam's moments, m and v packed as [2, n]: out = [b1·m + g·(1 − b1), b2·v + g²·(1 − b2)], in the
+ * order of float operations of tfjs' Adam, for i in [i0, i1).
+ */
+export function adamMoments(mv: usize, g: usize, out: usize, n: i32, i0: i32, i1: i32, b1: f32, oneMinusB1: f32, b2: f32, oneMinusB2: f32): void {
+  const vOff = <usize>n << 2;
+  const B1 = f32x4.splat(b1), C1 = f32x4.splat(oneMinusB1), B2 = f32x4.splat(b2), C2 = f32x4.splat(oneMinusB2);
+  let i = i0;
+  for (; i + 4 <= i1; i += 4) {
+    const o = <usize>i << 2;
+    const gi = v128.load(g + o);
+    v128.store(out + o, f32x4.add(f32x4.mul(v128.load(mv + o), B1), f32x4.mul(gi, C1)));
+    v128.store(out + vOff + o, f32x4.add(f32x4.mul(v128.load(mv + vOff + o), B2), f32x4.mul(f32x4.mul(gi, gi), C2)));
+  }
+  for (; i < i1; i++) {
+    const o = <usize>i << 2;
+    const gi = load<f32>(g + o);
+    store<f32>(out + o, load<f32>(mv + o) * b1 + gi * oneMinusB1);
+    store<f32>(out + vOff + o, load<f32>(mv + vOff + o) * b2 + (gi * gi) * oneMinusB2);
+  }
+}
+
+/** Adam's step: out = (m/c1) / (√(v/c2) + eps) · (−lr) + x, for i in [i0, i1). */
+export function adamApply(x: usize, mv: usize, out: usize, n: i32, i0: i32, i1: i32, c1: f32, c2: f32, eps: f32, negLr: f32): void {
+  const vOff = <usize>n << 2;
+  const C1 = f32x4.splat(c1), C2 = f32x4.splat(c2), E = f32x4.splat(eps), L = f32x4.splat(negLr);
+  let i = i0;
+  for (; i + 4 <= i1; i += 4) {
+    const o = <usize>i << 2;
+    const m = f32x4.div(v128.load(mv + o), C1);
+    const v = f32x4.div(v128.load(mv + vOff + o), C2);
+    v128.store(out + o, f32x4.add(f32x4.mul(f32x4.div(m, f32x4.add(f32x4.sqrt(v), E)), L), v128.load(x + o)));
+  }
+  for (; i < i1; i++) {
+    const o = <usize>i << 2;
+    const m = load<f32>(mv + o) / c1;
+    const v = load<f32>(mv + vOff + o) / c2;
+    store<f32>(out + o, (m / (sqrt<f32>(v) + eps)) * negLr + load<f32>(x + o));
+  }
+}
+
+/** dst[b, c, r] = src[b, r, c] for the matrices b in [b0, b1), each rows × cols; 4×4 blocks in registers. */
+export function transpose(src: usize, dst: usize, b0: i32, b1: i32, rows: i32, cols: i32): void {
+  const r4 = rows & ~3, c4 = cols & ~3;
+  const rowBytes = <usize>cols << 2, colBytes = <usize>rows << 2;
+  for (let b = b0; b < b1; b++) {
+    const s = src + (<usize>(b * rows * cols) << 2);
+    const d = dst + (<usize>(b * rows * cols) << 2);
+    for (let r = 0; r < r4; r += 4) {
+      for (let c = 0; c < c4; c += 4) {
+        const p = s + (<usize>(r * cols + c) << 2);
+        const x0 = v128.load(p), x1 = v128.load(p + rowBytes), x2 = v128.load(p + 2 * rowBytes), x3 = v128.load(p + 3 * rowBytes);
+        const t0 = v128.shuffle<f32>(x0, x1, 0, 4, 1, 5);
+        const t1 = v128.shuffle<f32>(x0, x1, 2, 6, 3, 7);
+        const t2 = v128.shuffle<f32>(x2, x3, 0, 4, 1, 5);
+        const t3 = v128.shuffle<f32>(x2, x3, 2, 6, 3, 7);
+        const q = d + (<usize>(c * rows + r) << 2);
+        v128.store(q, v128.shuffle<f32>(t0, t2, 0, 1, 4, 5));
+        v128.store(q + colBytes, v128.shuffle<f32>(t0, t2, 2, 3, 6, 7));
+        v128.store(q + 2 * colBytes, v128.shuffle<f32>(t1, t3, 0, 1, 4, 5));
+        v128.store(q + 3 * colBytes, v128.shuffle<f32>(t1, t3, 2, 3, 6, 7));
+      }
+      for (let c = c4; c < cols; c++) {
+        for (let k = r; k < r + 4; k++) store<f32>(d + (<usize>(c * rows + k) << 2), load<f32>(s + (<usize>(k * cols + c) << 2)));
+      }
+    }
+    for (let r = r4; r < rows; r++) {
+      for (let c = 0; c < cols; c++) store<f32>(d + (<usize>(c * rows + r) << 2), load<f32>(s + (<usize>(r * cols + c) << 2)));
+    }
+  }
+}
+
+/**
+ * out[m, n] = Σ_k aT[k, m]·b[k, n] for m in [m0, m1): a product whose inner size K is small (a dense
+ * layer's weight gradient, K = batch). b (K × N) stays in L1; aT is read as K sequential streams.
+ */
+export function matMulAT(aT: usize, b: usize, out: usize, M: i32, K: i32, N: i32, m0: i32, m1: i32): void {
+  const n4 = N & ~3;
+  const rowB = <usize>N << 2;
+  for (let m = m0; m < m1; m++) {
+    const o = out + (<usize>(m * N) << 2);
+    let n = 0;
+    for (; n < n4; n += 4) {
+      let acc = f32x4.splat(0);
+      let ap = aT + (<usize>m << 2);
+      let bp = b + (<usize>n << 2);
+      for (let k = 0; k < K; k++) {
+        acc = f32x4.add(acc, f32x4.mul(f32x4.splat(load<f32>(ap)), v128.load(bp)));
+        ap += <usize>M << 2;
+        bp += rowB;
+      }
+      v128.store(o + (<usize>n << 2), acc);
+    }
+    for (; n < N; n++) {
+      let acc: f32 = 0;
+      for (let k = 0; k < K; k++) acc += load<f32>(aT + (<usize>(k * M + m) << 2)) * load<f32>(b + (<usize>(k * N + n) << 2));
+      store<f32>(o + (<usize>n << 2), acc);
+    }
+  }
+}
+
+/**
+ * out[m, n] = Σ_k a[m, k]·bT[n, k] for n in [n0, n1): a product with few rows M (a dense layer's
+ * input gradient, M = batch). a (M × K) stays in L1; each row of bT is read once.
+ */
+export function matMulBT(a: usize, bT: usize, out: usize, M: i32, K: i32, N: i32, n0: i32, n1: i32): void {
+  const k4 = K & ~3;
+  for (let n = n0; n < n1; n++) {
+    const bp = bT + (<usize>(n * K) << 2);
+    for (let m = 0; m < M; m++) {
+      const ap = a + (<usize>(m * K) << 2);
+      let acc = f32x4.splat(0);
+      let k = 0;
+      for (; k < k4; k += 4) acc = f32x4.add(acc, f32x4.mul(v128.load(ap + (<usize>k << 2)), v128.load(bp + (<usize>k << 2))));
+      let s: f32 = (f32x4.extract_lane(acc, 0) + f32x4.extract_lane(acc, 1)) + (f32x4.extract_lane(acc, 2) + f32x4.extract_lane(acc, 3));
+      for (; k < K; k++) s += load<f32>(ap + (<usize>k << 2)) * load<f32>(bp + (<usize>k << 2));
+      store<f32>(out + (<usize>(m * N + n) << 2), s);
+    }
+  }
+}

@@ -7,6 +7,9 @@ import { conv2DBackpropInputConfig, keepBuiltinConv2DBackpropInput } from './con
 import { depthwiseConv2dNativeBackpropFilterConfig } from './depthwise-backprop-filter';
 import { depthwiseConv2dNativeBackpropInputConfig } from './depthwise-backprop-input';
 import { maxPoolGradConfig } from './max-pool-grad';
+import { fusedTrainOpConfigs } from './fused-train-ops';
+import { batchMatMulConfig, keepBuiltinReduction, sumConfig } from './reductions';
+import { convBiasReluGradConfig } from '../webgpu/conv-bias-relu';
 
 export { conv2dFilterGradGemm, conv2dFilterGradNHWC, conv2dFilterGradXnnpack, setConv2dFilterGradImpl, type FilterGradImpl } from './conv2d-backprop-filter';
 export { conv2dInputGradNHWC, conv2dInputGradXnnpack, conv2DBackpropInputConfig, setConv2dInputGradImpl, type InputGradImpl } from './conv2d-backprop-input';
@@ -29,10 +32,15 @@ export const WASM_TRAINING_KERNELS: readonly KernelConfig[] = [
   depthwiseConv2dNativeBackpropInputConfig,
   // Training-mode batch norm in three kernels (forward, per-channel sums, input/γ gradient).
   ...batchNormTrainWasmConfigs,
+  // ReLU convolution, ReLU gradient and Adam as the WebGPU backend has them (fused-train-ops.ts).
+  ...fusedTrainOpConfigs,
 ];
 
-/** Built-in wasm kernels that are replaced because they give wrong results (MaxPoolGrad) or are slow (the others). */
-const REPLACED_KERNELS: readonly KernelConfig[] = [maxPoolGradConfig, conv2DBackpropInputConfig, fusedBatchNormConfig];
+/**
+ * Built-in wasm kernels that are replaced because they give wrong results (MaxPoolGrad) or are slow
+ * (the others; Sum and BatchMatMul only for the shapes training makes slow, see reductions.ts).
+ */
+const REPLACED_KERNELS: readonly KernelConfig[] = [maxPoolGradConfig, conv2DBackpropInputConfig, fusedBatchNormConfig, sumConfig, batchMatMulConfig];
 const replaced = new Set<string>();
 
 /** Registers the missing wasm gradient kernels; safe to call any number of times. Returns the names registered now. */
@@ -45,6 +53,7 @@ export function registerWasmTrainingKernels(): string[] {
     }
   }
   if (getGradient(BATCH_NORM_TRAIN) == null) registerGradient(batchNormTrainGradConfig);
+  if (getGradient(convBiasReluGradConfig.kernelName) == null) registerGradient(convBiasReluGradConfig);
   for (const config of REPLACED_KERNELS) {
     if (replaced.has(config.kernelName)) continue;
     const builtin = getKernel(config.kernelName, 'wasm');
@@ -53,9 +62,13 @@ export function registerWasmTrainingKernels(): string[] {
       if (config === conv2DBackpropInputConfig) keepBuiltinConv2DBackpropInput(builtin.kernelFunc);
       // Kept for the shapes the replacement does not handle.
       if (config === fusedBatchNormConfig) keepBuiltinFusedBatchNorm(builtin.kernelFunc);
+      if (config === sumConfig || config === batchMatMulConfig) keepBuiltinReduction(config.kernelName, builtin.kernelFunc);
       unregisterKernel(config.kernelName, 'wasm');
+      // The built-in's set-up (binding its wasm function) must still run when the backend starts.
+      registerKernel({ ...config, setupFunc: builtin.setupFunc });
+    } else {
+      registerKernel(config);
     }
-    registerKernel(config);
     replaced.add(config.kernelName);
     added.push(`${config.kernelName} (replaces the built-in)`);
   }

@@ -1,4 +1,4 @@
-// relu(conv2d(x, w) + b) with its own gradient, for training on WebGPU.
+// relu(conv2d(x, w) + b) with its own gradient, for training on WebGPU and wasm.
 //
 // Why: under a gradient tape tfjs never fuses a non-linear activation into the convolution
 // (tf.fused.conv2d falls back to Conv2D, Add, Relu) and differentiates ReLU as dy · step(x): five
@@ -13,6 +13,7 @@
 import * as tf from '@tensorflow/tfjs-core';
 import type { GradConfig, KernelConfig, KernelFunc, NamedAttrMap } from '@tensorflow/tfjs-core';
 import { RELU_GRAD } from './kernels/relu-grad';
+import { wasmSimdKernelsActive } from '../wasm-kernels/simd';
 
 export const CONV_BIAS_RELU = 'PartsConvBiasRelu';
 
@@ -21,14 +22,18 @@ export interface ConvBiasReluOptions {
   pad: 'same' | 'valid';
 }
 
-/** True where convBiasRelu's kernels exist: the webgpu backend with our kernels registered. */
+/**
+ * True where convBiasRelu's kernels exist: the webgpu backend with our kernels registered, or wasm
+ * with its SIMD kernels (wasm-kernels/fused-train-ops.ts).
+ */
 export function convBiasReluAvailable(): boolean {
-  return tf.getBackend() === 'webgpu' && Boolean(tf.getKernel(CONV_BIAS_RELU, 'webgpu')) && Boolean(tf.getKernel(RELU_GRAD, 'webgpu'));
+  const b = tf.getBackend();
+  return (b === 'webgpu' || (b === 'wasm' && wasmSimdKernelsActive())) && Boolean(tf.getKernel(CONV_BIAS_RELU, b)) && Boolean(tf.getKernel(RELU_GRAD, b));
 }
 
 /** relu(conv2d(x, w, strides, pad) + b) for NHWC x, filter [fH, fW, C, F], bias [F]; no dilation. */
 export function convBiasRelu(x: tf.Tensor4D, w: tf.Tensor4D, b: tf.Tensor1D, o: ConvBiasReluOptions): tf.Tensor4D {
-  if (!convBiasReluAvailable()) throw new Error(`convBiasRelu needs the webgpu backend with ${CONV_BIAS_RELU} registered (current backend: ${tf.getBackend()})`);
+  if (!convBiasReluAvailable()) throw new Error(`convBiasRelu needs the webgpu backend, or wasm with its SIMD kernels, with ${CONV_BIAS_RELU} registered (current backend: ${tf.getBackend()})`);
   return tf.engine().runKernel(CONV_BIAS_RELU, { x, filter: w, bias: b }, { strides: o.strides, pad: o.pad } as unknown as NamedAttrMap) as tf.Tensor4D;
 }
 

@@ -1,13 +1,15 @@
-// Adam whose per-variable update is two WebGPU programs (kernels/adam.ts) instead of tfjs' fourteen
-// elementwise ops. Elsewhere (or where those kernels are not registered) it is exactly tfjs' Adam:
+// Adam whose per-variable update is two WebGPU programs (kernels/adam.ts), or two SIMD passes on wasm,
+// instead of tfjs' fourteen elementwise ops. Elsewhere (or where those kernels are not registered) it is exactly tfjs' Adam:
 // the class is tfjs' AdamOptimizer and hands over to it.
 import * as tf from '@tensorflow/tfjs-core';
 import type { NamedAttrMap } from '@tensorflow/tfjs-core';
 import { ADAM_APPLY, ADAM_MOMENTS } from './kernels/adam';
+import { wasmSimdKernelsActive } from '../wasm-kernels/simd';
 
-/** True where the fused update runs: the webgpu backend with our Adam kernels registered. */
+/** True where the fused update runs: webgpu with our Adam kernels, or wasm with its SIMD kernels (wasm-kernels/fused-train-ops.ts). */
 export function fusedAdamAvailable(): boolean {
-  return tf.getBackend() === 'webgpu' && Boolean(tf.getKernel(ADAM_MOMENTS, 'webgpu')) && Boolean(tf.getKernel(ADAM_APPLY, 'webgpu'));
+  const b = tf.getBackend();
+  return (b === 'webgpu' || (b === 'wasm' && wasmSimdKernelsActive())) && Boolean(tf.getKernel(ADAM_MOMENTS, b)) && Boolean(tf.getKernel(ADAM_APPLY, b));
 }
 
 type VariableGradients = Parameters<tf.AdamOptimizer['applyGradients']>[0];
@@ -67,12 +69,12 @@ export class FusedAdam extends tf.AdamOptimizer {
   }
 
   override async getWeights(): ReturnType<tf.AdamOptimizer['getWeights']> {
-    if (this.fused) throw new Error('FusedAdam: saving the optimizer state of the fused WebGPU update is not supported');
+    if (this.fused) throw new Error('FusedAdam: saving the optimizer state of the fused update is not supported');
     return super.getWeights();
   }
 
   override async setWeights(weights: Parameters<tf.AdamOptimizer['setWeights']>[0]): Promise<void> {
-    if (this.fused) throw new Error('FusedAdam: loading optimizer state into the fused WebGPU update is not supported');
+    if (this.fused) throw new Error('FusedAdam: loading optimizer state into the fused update is not supported');
     this.fused = false; // loaded state lives in tfjs' Adam: keep using it
     return super.setWeights(weights);
   }

@@ -7,6 +7,7 @@
 // PARTS_WASM_SIMD_KERNELS=0 asks for it, `simdKernels()` returns null and the callers keep their
 // JavaScript loops (the reference the tests compare against).
 import fs from 'node:fs';
+import * as tf from '@tensorflow/tfjs-core';
 import type { TensorInfo } from '@tensorflow/tfjs-core';
 import type { BackendWasm } from '@tensorflow/tfjs-backend-wasm';
 
@@ -26,6 +27,12 @@ export interface SimdKernelExports {
     inH: number, inW: number, inC: number, outH: number, outW: number, fH: number, fW: number,
     sH: number, sW: number, dH: number, dW: number, padT: number, padL: number,
   ): void;
+  reluGrad(dy: number, y: number, out: number, i0: number, i1: number): void;
+  adamMoments(mv: number, g: number, out: number, n: number, i0: number, i1: number, b1: number, oneMinusB1: number, b2: number, oneMinusB2: number): void;
+  adamApply(x: number, mv: number, out: number, n: number, i0: number, i1: number, c1: number, c2: number, eps: number, negLr: number): void;
+  transpose(src: number, dst: number, b0: number, b1: number, rows: number, cols: number): void;
+  matMulAT(aT: number, b: number, out: number, M: number, K: number, N: number, m0: number, m1: number): void;
+  matMulBT(a: number, bT: number, out: number, M: number, K: number, N: number, n0: number, n1: number): void;
 }
 
 /** The parts of the WebAssembly API used here (the project's TypeScript lib has no WebAssembly types). */
@@ -142,4 +149,9 @@ function bind(exports: SimdKernelExports, heap: EmscriptenHeap, backend: Backend
       return new Float64Array(heap.HEAPU8.buffer, ptr, length);
     },
   };
+}
+
+/** True when the current backend is wasm and the SIMD kernels run on it (the fused training ops need them). */
+export function wasmSimdKernelsActive(): boolean {
+  return tf.getBackend() === 'wasm' && simdKernels(tf.backend() as BackendWasm) != null;
 }

@@ -1,0 +1,90 @@
+import { beforeAll, describe, expect, it } from 'vitest';
+import * as tf from '@tensorflow/tfjs-core';
+import { convBiasRelu, convBiasReluAvailable, createAdam, fusedAdamAvailable, initBackend } from '../src/index';
+import { on, relErr, tensor } from './helpers';
+
+beforeAll(async () => {
+  await initBackend('wasm', () => {});
+});
+
+const simdOn = process.env.PARTS_WASM_SIMD_KERNELS !== '0';
+
+describe('fused training ops on wasm match tfjs ops on the cpu backend', () => {
+  it('are available on wasm with the SIMD kernels', async () => {
+    await tf.setBackend('wasm');
+    expect(convBiasReluAvailable()).toBe(simdOn);
+    expect(fusedAdamAvailable()).toBe(simdOn);
+  });
+
+  for (const [xShape, wShape, strides, pad] of [
+    [[2, 9, 9, 5], [3, 3, 5, 6], [1, 1], 'valid'],
+    [[2, 8, 7, 4], [3, 3, 4, 8], [2, 2], 'same'],
+  ] as const) {
+    it.runIf(simdOn)(`relu(conv2d + bias) and its gradients, x ${xShape} filter ${wShape} stride ${strides[0]} ${pad}`, async () => {
+      const run = (fused: boolean) => () => {
+        const x = tensor([...xShape], 1) as tf.Tensor4D, w = tensor([...wShape], 2) as tf.Tensor4D, b = tf.mul(tensor([wShape[3]], 3), 0.3) as tf.Tensor1D;
+        const up = tensor([xShape[0], 1, 1, wShape[3]], 4);
+        const f = (xx: tf.Tensor, ww: tf.Tensor, bb: tf.Tensor) => {
+          const y = fused
+            ? convBiasRelu(xx as tf.Tensor4D, ww as tf.Tensor4D, bb as tf.Tensor1D, { strides: [strides[0], strides[1]], pad })
+            : tf.relu(tf.add(tf.conv2d(xx as tf.Tensor4D, ww as tf.Tensor4D, [strides[0], strides[1]], pad), bb));
+          return tf.sum(tf.mul(y, up));
+        };
+        const y = fused
+          ? convBiasRelu(x, w, b, { strides: [strides[0], strides[1]], pad })
+          : tf.relu(tf.add(tf.conv2d(x, w, [strides[0], strides[1]], pad), b));
+        return [y, ...tf.grads(f)([x, w, b])];
+      };
+      const ref = await on('cpu', run(false));
+      const got = await on('wasm', run(true));
+      for (const [i, name] of ['y', 'dx', 'dw', 'db'].entries()) expect(relErr(got[i]!, ref[i]!), name).toBeLessThan(1e-5);
+      expect(ref[0]!.some((v) => v === 0) && ref[0]!.some((v) => v > 0)).toBe(true); // the ReLU cuts somewhere
+    });
+  }
+
+  it.runIf(simdOn)('Adam: three steps give the same variables as tfjs\' Adam on cpu', async () => {
+    const run = (backend: string) => async () => {
+      await tf.setBackend(backend);
+      const a = tf.variable(tensor([7, 5], 5), true, `adam_a_${backend}`);
+      const b = tf.variable(tensor([3], 6), true, `adam_b_${backend}`);
+      const opt = backend === 'wasm' ? createAdam(0.01) : tf.train.adam(0.01);
+      for (let i = 0; i < 3; i++) {
+        opt.minimize(() => tf.add(tf.sum(tf.square(tf.sub(a, 0.3))), tf.sum(tf.mul(b, tensor([3], 7 + i)))) as tf.Scalar, false, [a, b]);
+      }
+      const out = [await a.data(), await b.data()] as Float32Array[];
+      opt.dispose();
+      a.dispose();
+      b.dispose();
+      return out;
+    };
+    const ref = await run('cpu')();
+    const got = await run('wasm')();
+    expect(relErr(got[0]!, ref[0]!)).toBeLessThan(1e-6);
+    expect(relErr(got[1]!, ref[1]!)).toBeLessThan(1e-6);
+    expect(relErr(ref[0]!, Float32Array.from(tensor([7, 5], 5).dataSync()))).toBeGreaterThan(1e-3); // the steps moved it
+  });
+
+  for (const [shape, axis] of [[[2, 5, 6, 9], [0, 1, 2]], [[40, 12], 0], [[3, 4, 5], [0, 2]], [[3, 4, 5], -1]] as const) {
+    it(`sum of x ${shape} over ${JSON.stringify(axis)}`, async () => {
+      const run = () => [tf.sum(tensor([...shape], 8), axis as number | number[]), tf.sum(tensor([...shape], 8), axis as number | number[], true)];
+      const ref = await on('cpu', run);
+      const got = await on('wasm', run);
+      expect(relErr(got[0]!, ref[0]!)).toBeLessThan(1e-5);
+      expect(relErr(got[1]!, ref[1]!)).toBeLessThan(1e-5);
+    });
+  }
+
+  // small inner size (aᵀ·b direct), few rows (a·bᵀ direct), large (transpose + XNNPACK), batched, odd sizes
+  for (const [aShape, bShape, tA, tB] of [
+    [[8, 301], [8, 64], true, false], [[6, 40], [301, 40], false, true], [[50, 41], [50, 37], true, false],
+    [[45, 33], [39, 33], false, true], [[2, 5, 7], [2, 5, 3], true, false], [[2, 3, 9], [2, 6, 9], false, true],
+    [[9, 7], [7, 9], true, true],
+  ] as const) {
+    it(`matMul ${aShape}${tA ? 'ᵀ' : ''} × ${bShape}${tB ? 'ᵀ' : ''}`, async () => {
+      const run = () => [tf.matMul(tensor([...aShape], 9), tensor([...bShape], 10), tA, tB)];
+      const ref = await on('cpu', run);
+      const got = await on('wasm', run);
+      expect(relErr(got[0]!, ref[0]!)).toBeLessThan(1e-5);
+    });
+  }
+});
