@@ -118,4 +118,4 @@ fi
 export XDG_RUNTIME_DIR=${XDG_RUNTIME_DIR:-/tmp}
 # Fails (instead of skipping) when no adapter comes up: this script exists to run these tests.
 export PARTS_REQUIRE_WEBGPU=1
-exec pnpm exec vitest run packages/backend/test/webgpu-kernels.test.ts packages/models/test/relu-conv.test.ts packages/models/test/swish-activation.test.ts packages/models/test/batch-norm-webgpu.test.ts packages/models/test/webgpu-memory.test.ts "$@"
+exec pnpm exec vitest run packages/backend/test/webgpu-kernels.test.ts packages/models/test/relu-conv.test.ts packages/models/test/swish-activation.test.ts packages/models/test/batch-norm-webgpu.test.ts packages/models/test/webgpu-memory.test.ts packages/models/test/parity-webgpu.test.ts "$@"

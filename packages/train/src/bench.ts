@@ -154,13 +154,28 @@ export function cpuGHz(): number | null {
   }
 }
 
+/** The CPU vendor from /proc/cpuinfo ('vendor_id'), or null where there is none. */
+export function cpuVendor(): string | null {
+  try {
+    return /^vendor_id\s*:\s*(\S+)/m.exec(readFileSync('/proc/cpuinfo', 'utf8'))?.[1] ?? null;
+  } catch {
+    return null;
+  }
+}
+
 /**
- * Peak FLOP rate of wasm SIMD128 code: 4 float32 lanes, a multiply and an add per lane per cycle
- * (SIMD128 has no fused multiply-add), so ~8 FLOP per cycle per core, times the clock and threads.
- * Turbo clocks above the reported one make the true peak higher.
+ * float32 FLOP per cycle per core that wasm SIMD128 code can reach: 4 lanes, and SIMD128 has no
+ * fused multiply-add, so a multiply-add is two instructions. AMD Zen issues two vector multiplies
+ * and two vector adds per cycle on separate pipes (16 FLOP); Intel cores issue both on the same two
+ * ports (8 FLOP). Unknown vendors get 8.
  */
-export function wasmSimdCeiling(threads: number, ghz: number): number {
-  return 8 * ghz * threads;
+export function wasmSimdFlopPerCycle(vendor: string | null = cpuVendor()): number {
+  return vendor === 'AuthenticAMD' ? 16 : 8;
+}
+
+/** Peak FLOP rate of wasm SIMD128 code: FLOP per cycle per core × clock × threads. A turbo clock above `ghz` makes the true peak higher. */
+export function wasmSimdCeiling(threads: number, ghz: number, flopPerCycle = wasmSimdFlopPerCycle()): number {
+  return flopPerCycle * ghz * threads;
 }
 
 /** A peer's figures for one model, measured in the same run. */

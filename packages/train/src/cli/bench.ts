@@ -7,7 +7,7 @@ import { initBackend, tuneWebGPUKernels, wasmThreadsInUse } from '@parts/backend
 import { ensureDemoDataset } from '@parts/data';
 import { int, num, repoRoot, resolveUserPath, runCli } from '@parts/cli';
 import { listArchs } from '@parts/models';
-import { benchDecode, benchModel, benchTorchCpu, cpuGHz, findTorchPython, formatBench, formatPeer, machineThreads, wasmSimdCeiling, type BenchRecord, type PeerRecord } from '../bench';
+import { benchDecode, benchModel, benchTorchCpu, cpuGHz, cpuVendor, findTorchPython, formatBench, formatPeer, machineThreads, wasmSimdCeiling, wasmSimdFlopPerCycle, type BenchRecord, type PeerRecord } from '../bench';
 
 const program = new Command('bench')
   .description('Throughput of forward pass and training step per backend and architecture, and of image decoding.')
@@ -32,7 +32,8 @@ runCli(program, async (o) => {
   const peers = new Map<string, PeerRecord | null>();
   const peerDone = new Set<string>();
   const ghz = o.ghz ?? cpuGHz();
-  process.stderr.write(`clock for the SIMD peak: ${o.ghz ? `${o.ghz} GHz (--ghz)` : ghz ? `${ghz.toFixed(2)} GHz (/proc/cpuinfo; nominal, turbo may be higher)` : 'unknown, 3 GHz assumed (--ghz to set)'}\n`);
+  const vendor = cpuVendor();
+  process.stderr.write(`SIMD peak: ${wasmSimdFlopPerCycle(vendor)} FLOP/cycle per thread (${vendor ?? 'unknown CPU vendor'}) at ${o.ghz ? `${o.ghz} GHz (--ghz)` : ghz ? `${ghz.toFixed(2)} GHz (/proc/cpuinfo; nominal, turbo may be higher)` : 'unknown clock, 3 GHz assumed (--ghz to set)'}\n`);
   // Without --backend: whichever auto picks, then wasm and cpu for comparison.
   const wanted: string[] = o.backend
     ? o.backend.split(',')
