@@ -206,18 +206,19 @@ export function maxPoolGrad(
 }
 
 /**
- * The transposed im2col of the filter gradient's matrix product, for the images [n0, n0 + nc) of x
- * and the rows j = nLocal·outH + oh in [j0, j1):
- *   colsT[(tap·inC + ci)·P + (nLocal·outH + oh)·outW + ow] = x[n0 + nLocal, ih, iw, ci]  (0 in the padding)
- * with tap = fh·fW + fw, ih = oh·sH − padT + fh·dH, iw = ow·sW − padL + fw·dW, P = nc·outH·outW.
+ * The transposed im2col of the filter gradient's matrix product for a chunk of output rows: rows
+ * j = n·outH + oh (over the whole batch) in [c0, c1) make the chunk's P = (c1 − c0)·outW columns,
+ * and this call fills the rows j in [j0, j1) ⊆ [c0, c1):
+ *   colsT[(tap·inC + ci)·P + (j − c0)·outW + ow] = x[n, ih, iw, ci]  (0 in the padding)
+ * with tap = fh·fW + fw, ih = oh·sH − padT + fh·dH, iw = ow·sW − padL + fw·dW.
  * Four channels of four output columns are loaded as four vectors and transposed in registers.
  */
 export function im2colT(
-  x: usize, colsT: usize, n0: i32, nc: i32, j0: i32, j1: i32,
+  x: usize, colsT: usize, c0: i32, c1: i32, j0: i32, j1: i32,
   inH: i32, inW: i32, inC: i32, outH: i32, outW: i32, fH: i32, fW: i32,
   sH: i32, sW: i32, dH: i32, dW: i32, padT: i32, padL: i32,
 ): void {
-  const P = nc * outH * outW;
+  const P = (c1 - c0) * outW;
   const ci4 = inC & ~3;
   const xStep = <usize>(sW * inC) << 2;
   for (let fh = 0; fh < fH; fh++) {
@@ -230,8 +231,8 @@ export function im2colT(
       if (inW - 1 - off < 0) owEnd = 0;
       if (owEnd < owStart) owEnd = owStart;
       for (let j = j0; j < j1; j++) {
-        const nl = j / outH, oh = j % outH;
-        const p0 = j * outW;
+        const n = j / outH, oh = j % outH;
+        const p0 = (j - c0) * outW;
         const ih = oh * sH - padT + fh * dH;
         const inside = ih >= 0 && ih < inH;
         for (let c = 0; c < inC; c++) {
@@ -241,7 +242,7 @@ export function im2colT(
           for (let ow = inside ? owEnd : outW; ow < outW; ow++) store<f32>(dst + (<usize>ow << 2), 0);
         }
         if (!inside || owEnd <= owStart) continue;
-        const xRow = x + (<usize>(((n0 + nl) * inH + ih) * inW * inC) << 2);
+        const xRow = x + (<usize>((n * inH + ih) * inW * inC) << 2);
         const xFirst = xRow + (<usize>((owStart * sW + off) * inC) << 2);
         const span = owEnd - owStart;
         const span4 = span & ~3;

@@ -47,9 +47,10 @@ describe('Conv2D gradients on wasm match the cpu backend', () => {
   }
 });
 
-describe('Conv2D filter gradient: the GEMM form on a batch split into chunks', () => {
-  it('matches the reference loop when the batch is processed in two chunks', async () => {
-    // 4 images of 96×96×32 → 3×3×32×8 make a transposed im2col of ~11 MB per image: 32 MB chunks hold 2.
+describe('Conv2D filter gradient: the GEMM form in chunks of output rows', () => {
+  it('matches the reference loop when the rows are processed in chunks that cross images', async () => {
+    // 4 images of 96×96×32 → 3×3×32×8: 113 KB of im2col and dy per output row, so 8 MB chunks hold 74
+    // of the 384 rows: six chunks, most of them starting or ending inside an image.
     const run = (impl: 'gemm' | 'loop') => {
       setConv2dFilterGradImpl(impl);
       const x = tensor([4, 96, 96, 32], 7) as tf.Tensor4D;

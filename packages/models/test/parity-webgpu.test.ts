@@ -46,7 +46,7 @@ describe.skipIf(!adapter)('parity on WebGPU', () => {
         expect(r).toMatchObject({ ok: true, backend: 'webgpu', recordBackend: 'cpu' });
         const p = c.model.getLayer('predictions');
         const [kernel, bias] = p.getWeights();
-        const k = kernel.arraySync() as number[][];
+        const k = (await kernel!.array()) as number[][];
         k[0]![0]! += 0.05;
         p.setWeights([tf.tensor2d(k), bias!]);
         const changed = await checkParity(c, record, byHash);

@@ -23,7 +23,7 @@ export interface SimdKernelExports {
     H: number, W: number, C: number, Ho: number, Wo: number, eH: number, eW: number, sH: number, sW: number, padT: number, padL: number,
   ): void;
   im2colT(
-    x: number, colsT: number, n0: number, nc: number, j0: number, j1: number,
+    x: number, colsT: number, c0: number, c1: number, j0: number, j1: number,
     inH: number, inW: number, inC: number, outH: number, outW: number, fH: number, fW: number,
     sH: number, sW: number, dH: number, dW: number, padT: number, padL: number,
   ): void;
