@@ -206,6 +206,29 @@ describe('pnpm diagnose on simulated machines', () => {
     expect(get(broken, 'model')).toMatchObject({ verdict: 'warn', summary: `${modelDir} does not load: no model in this simulation` });
   });
 
+  it('the promoted model: its unknown-photo detector and its parity check on this machine, a failed check as a warning with the fix', async () => {
+    const modelDir = `${ROOT}/packages/serve/model`;
+    const base = { id: 'm1', arch: 'partsnet', mode: 'scratch', labels: ['big', 'small'] };
+    const parity = { ok: true, photos: 6, maxAbsDiff: 1.2e-7, tolerance: 1e-4, backend: 'wasm' };
+    const good = await runDiagnose(machine({
+      loadModel: async () => ({ ...base, unknown: { active: true, method: 'knn', threshold: 0.123456, temperature: 1.5 }, parity }),
+    }, {}, { [modelDir]: ['classifier.json'] }));
+    expect(get(good, 'model')).toMatchObject({
+      verdict: 'ok',
+      summary: 'm1 (partsnet/scratch), labels: big, small; loads; answers unknown by knn at threshold 0.1235 (temperature 1.50); parity ok on wasm (6 photos, max |Δp| 1.2e-7 ≤ 0.0001)',
+    });
+    const old = await runDiagnose(machine({
+      loadModel: async () => ({ ...base, unknown: { active: false, reason: 'no ood.json in the model folder: never unknown' }, parity: null }),
+    }, {}, { [modelDir]: ['classifier.json'] }));
+    expect(get(old, 'model').verdict).toBe('ok');
+    expect(get(old, 'model').summary).toMatch(/; unknown: no ood\.json in the model folder: never unknown; no parity record .*not checked$/);
+    const tampered = await runDiagnose(machine({
+      loadModel: async () => ({ ...base, parity: { ...parity, ok: false, maxAbsDiff: 2e-3, reason: 'probabilities differ from the record by 2.00e-3' } }),
+    }, {}, { [modelDir]: ['classifier.json'] }));
+    expect(get(tampered, 'model')).toMatchObject({ verdict: 'warn', fix: expect.stringMatching(/pnpm serve` refuses this model.*--rollback/) });
+    expect(get(tampered, 'model').summary).toMatch(/parity FAILS on wasm: probabilities differ/);
+  });
+
   it('datasets: images counted per split; absent is info', async () => {
     const d = '/shared/datasets';
     const r = await runDiagnose(
@@ -241,7 +264,10 @@ describe('the promoted-model check on real files', () => {
     try {
       await makeModel(dir, { runId: 'run-diagnose-1' });
       const probes = { ...realProbes(), modelDir: dir };
-      expect(await checkPromotedModel(probes)).toMatchObject({ verdict: 'ok', summary: 'run-diagnose-1 (tinytest/scratch), labels: big, small; loads' });
+      const ok = await checkPromotedModel(probes);
+      expect(ok.verdict).toBe('ok');
+      // A folder without ood.json or parity.json (saved before either existed) loads and says so.
+      expect(ok.summary).toMatch(/^run-diagnose-1 \(tinytest\/scratch\), labels: big, small; loads; unknown: no ood\.json.*; no parity record/);
       const weights = path.join(dir, 'weights.bin');
       await fsp.truncate(weights, Math.floor((await fsp.stat(weights)).size / 2));
       const broken = await checkPromotedModel(probes);

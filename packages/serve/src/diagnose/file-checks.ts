@@ -1,6 +1,6 @@
 // Files outside the code: cached ImageNet weights, Chromium and fonts, the shared datasets, the promoted model.
 import path from 'node:path';
-import type { DiagnoseProbes } from './probes';
+import type { DiagnoseProbes, ModelProbe } from './probes';
 import type { Check } from './types';
 
 /**
@@ -103,7 +103,10 @@ export async function checkDatasets(p: DiagnoseProbes): Promise<Check> {
   };
 }
 
-/** The promoted model (packages/serve/model): id and labels, and whether it loads. */
+/**
+ * The promoted model (packages/serve/model): id and labels, whether it loads, its unknown-photo detector,
+ * and its parity record re-checked on this machine (a failure is what `pnpm serve` would refuse it for).
+ */
 export async function checkPromotedModel(p: DiagnoseProbes): Promise<Check> {
   const base = { id: 'model', title: 'promoted model' };
   if (!(await p.exists(p.modelDir))) {
@@ -115,9 +118,9 @@ export async function checkPromotedModel(p: DiagnoseProbes): Promise<Check> {
       details: { dir: p.modelDir, present: false },
     };
   }
+  let m: ModelProbe;
   try {
-    const m = await p.loadModel(p.modelDir);
-    return { ...base, verdict: 'ok', summary: `${m.id} (${m.arch}/${m.mode}), labels: ${m.labels.join(', ')}; loads`, details: { dir: p.modelDir, present: true, ...m } };
+    m = await p.loadModel(p.modelDir);
   } catch (e) {
     return {
       ...base,
@@ -127,4 +130,27 @@ export async function checkPromotedModel(p: DiagnoseProbes): Promise<Check> {
       details: { dir: p.modelDir, present: true, error: (e as Error).message },
     };
   }
+  const parts = [`${m.id} (${m.arch}/${m.mode}), labels: ${m.labels.join(', ')}; loads`];
+  if (m.unknown) {
+    parts.push(m.unknown.active
+      ? `answers unknown by ${m.unknown.method} at threshold ${m.unknown.threshold.toPrecision(4)} (temperature ${m.unknown.temperature.toFixed(2)})`
+      : `unknown: ${m.unknown.reason}`);
+  }
+  if (m.parity === null) parts.push('no parity record (promoted before records were kept): not checked');
+  else if (m.parity) {
+    parts.push(m.parity.ok
+      ? `parity ok on ${m.parity.backend} (${m.parity.photos} photos, max |Δp| ${m.parity.maxAbsDiff.toExponential(1)} ≤ ${m.parity.tolerance})`
+      : `parity FAILS on ${m.parity.backend}: ${m.parity.reason}`);
+  }
+  const details = { dir: p.modelDir, present: true, ...m };
+  if (m.parity && !m.parity.ok) {
+    return {
+      ...base,
+      verdict: 'warn',
+      summary: parts.join('; '),
+      fix: '`pnpm serve` refuses this model: promote the evaluated run again (`pnpm evaluate --promote --force`) or `pnpm promote --rollback`',
+      details,
+    };
+  }
+  return { ...base, verdict: 'ok', summary: parts.join('; '), details };
 }

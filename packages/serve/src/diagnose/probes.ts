@@ -8,7 +8,7 @@ import { promisify } from 'node:util';
 import * as tf from '@tensorflow/tfjs-core';
 import { initBackend, realVulkanSystem, type VulkanProbeSystem } from '@parts/backend';
 import { repoRoot, servedModelDir } from '@parts/cli';
-import { disposeClassifier, listArchs, loadClassifier, md5File, resolveCacheDir, weightsFolder } from '@parts/models';
+import { checkParityDir, listArchs, loadPredictor, md5File, PARITY_JSON, resolveCacheDir, weightsFolder } from '@parts/models';
 import { readModelInfo, resolveModelDir } from '../model-source';
 import { probeWebGPUAdapter, type WebGPUProbeResult } from './webgpu-probe';
 
@@ -25,6 +25,10 @@ export interface ModelProbe {
   arch: string;
   mode: string;
   labels: string[];
+  /** Its unknown-photo detector (ood.json), or why it has none. */
+  unknown?: { active: true; method: string; threshold: number; temperature: number } | { active: false; reason: string };
+  /** Its parity record re-checked on this machine's backend; null without parity.json. */
+  parity?: { ok: boolean; photos: number; maxAbsDiff: number; tolerance: number; backend: string; reason?: string } | null;
 }
 
 export interface PretrainedFile {
@@ -129,9 +133,21 @@ export function realProbes(root: string = repoRoot()): DiagnoseProbes {
     modelDir: servedModelDir(),
     loadModel: async (dir) => {
       // The id and labels as the server reports them (model-source.ts owns that reading), then a real load.
+      // The detector is read (and checked against the model) as predict and serve read it; the parity
+      // record is re-checked on the backend that is current (diagnose has started wasm or cpu by now).
       const info = await readModelInfo(await resolveModelDir(dir));
-      disposeClassifier(await loadClassifier(dir));
-      return { id: info.id, arch: info.arch, mode: info.mode, labels: info.labels };
+      const predictor = await loadPredictor(dir);
+      try {
+        const { ood } = predictor;
+        const unknown = ood.active
+          ? { active: true as const, method: ood.method, threshold: ood.threshold, temperature: ood.temperature }
+          : { active: false as const, reason: ood.reason };
+        const hasRecord = await fsp.access(path.join(predictor.classifier.dir, PARITY_JSON)).then(() => true, () => false);
+        const parity = hasRecord ? await checkParityDir(predictor.classifier) : null;
+        return { id: info.id, arch: info.arch, mode: info.mode, labels: info.labels, unknown, parity };
+      } finally {
+        predictor.dispose();
+      }
     },
   };
 }
