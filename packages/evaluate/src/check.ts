@@ -35,6 +35,12 @@ export interface BaselineTask {
   accuracy: number;
   n?: number;
   required?: boolean;
+  /**
+   * Seeds the gate trains the task with; `accuracy` is then the mean over them. One seeded run of a
+   * from-scratch model on a few dozen photos moves by several test images when only the float rounding
+   * of a kernel changes; the mean of several runs does not, so a real regression still shows.
+   */
+  seeds?: number[];
 }
 
 export interface Baseline {
@@ -78,6 +84,9 @@ export function validateBaseline(b: Baseline, where = 'baseline'): void {
     if (typeof t?.arch !== 'string' || !t.arch) problems.push(`tasks.${name}.arch must be a string`);
     if (typeof t?.accuracy !== 'number' || !(t.accuracy >= 0 && t.accuracy <= 1)) problems.push(`tasks.${name}.accuracy must be a number in [0, 1] (got ${JSON.stringify(t?.accuracy)})`);
     if (t?.n !== undefined && !(Number.isInteger(t.n) && t.n > 0)) problems.push(`tasks.${name}.n must be a positive integer`);
+    if (t?.seeds !== undefined && !(Array.isArray(t.seeds) && t.seeds.length > 0 && t.seeds.every((x) => Number.isInteger(x)) && new Set(t.seeds).size === t.seeds.length)) {
+      problems.push(`tasks.${name}.seeds must be a non-empty list of distinct integers (got ${JSON.stringify(t.seeds)})`);
+    }
   }
   if (problems.length) throw new Error(`invalid baseline ${where}: ${problems.join('; ')}`);
   validateOodTasks(b.ood, where);
@@ -133,4 +142,29 @@ export function checkAgainstBaseline(evaluations: Evaluation[], baseline: Baseli
 
 function fmt(x: number): string {
   return x.toFixed(4);
+}
+
+/**
+ * The gate for a task with `seeds`: the mean test accuracy of one evaluated run per seed against the
+ * baseline (itself a mean over the same seeds) minus one test image (1/n of one run's test split).
+ */
+export function checkSeedMean(name: string, task: BaselineTask, evaluations: readonly Pick<Evaluation, 'runId' | 'accuracy' | 'correct' | 'n'>[]): CheckLine {
+  const seeds = task.seeds ?? [];
+  if (evaluations.length !== seeds.length || evaluations.length === 0) {
+    throw new Error(`checkSeedMean ${name}: ${evaluations.length} evaluations for ${seeds.length} seeds`);
+  }
+  const n = evaluations[0]!.n;
+  if (evaluations.some((e) => e.n !== n)) throw new Error(`checkSeedMean ${name}: the runs were evaluated on test splits of different sizes`);
+  const correct = evaluations.reduce((a, e) => a + e.correct, 0);
+  const total = n * evaluations.length;
+  const accuracy = correct / total;
+  const tolerance = 1 / n;
+  const threshold = task.accuracy - tolerance;
+  const pass = accuracy >= threshold - BASELINE_ROUNDING;
+  const minCorrect = Math.max(0, Math.ceil((threshold - BASELINE_ROUNDING) * total - 1e-9));
+  const perSeed = evaluations.map((e, i) => `${seeds[i]}: ${e.correct}/${e.n}`).join(', ');
+  const message =
+    `${pass ? 'ok  ' : 'FAIL'} ${name}: mean accuracy over seeds ${fmt(accuracy)} (${correct}/${total}; ${perSeed}) ${pass ? '>=' : '<'} ` +
+    `baseline ${fmt(task.accuracy)} minus one test image (1/${n} = ${fmt(tolerance)}) = ${fmt(threshold)}, i.e. at least ${minCorrect}/${total} right`;
+  return { task: name, runId: evaluations.map((e) => e.runId).join(','), pass, accuracy, correct, n: total, baseline: task.accuracy, threshold, message };
 }

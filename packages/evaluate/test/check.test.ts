@@ -1,7 +1,7 @@
 import { promises as fs } from 'node:fs';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { checkAgainstBaseline, readBaseline } from '../src/check';
+import { checkAgainstBaseline, checkSeedMean, readBaseline, validateBaseline } from '../src/check';
 import type { Baseline } from '../src/check';
 import { checkOodFigures, validateOodTasks, type OodBaselineTask } from '../src/ood-check';
 import { repoRoot } from '@parts/cli';
@@ -118,5 +118,26 @@ describe('leave-classes-out baseline (ood)', () => {
   it('the committed baseline has a valid leave-classes-out task', async () => {
     const b = await readBaseline(path.join(repoRoot(), 'evaluation', 'baseline.json'));
     expect(Object.keys(b.ood ?? {}).length).toBeGreaterThanOrEqual(1);
+  });
+});
+
+describe('accuracy gate over several seeds', () => {
+  const task = { arch: 'tinyvgg', accuracy: 0.8857, n: 14, seeds: [42, 1, 2] };
+  const run = (runId: string, correct: number) => ({ runId, correct, n: 14, accuracy: correct / 14 });
+
+  it('judges the mean over the seeds, within one test image of the baseline', () => {
+    // threshold 0.8857 − 1/14 = 0.8143: 35 of 42 right passes, 34 does not
+    const ok = checkSeedMean('parts', task, [run('a', 11), run('b', 12), run('c', 12)]);
+    expect(ok.pass).toBe(true);
+    expect(ok.message).toMatch(/^ok +parts: mean accuracy over seeds 0\.8333 \(35\/42; 42: 11\/14, 1: 12\/14, 2: 12\/14\) >= .* at least 35\/42 right$/);
+    const fail = checkSeedMean('parts', task, [run('a', 9), run('b', 13), run('c', 12)]);
+    expect(fail.pass).toBe(false);
+    expect(fail.message).toMatch(/^FAIL parts: .*34\/42/);
+  });
+
+  it('refuses a run count that does not match the seeds, and bad seed lists in the baseline', () => {
+    expect(() => checkSeedMean('parts', task, [run('a', 11)])).toThrow(/1 evaluations for 3 seeds/);
+    expect(() => validateBaseline({ tasks: { parts: { ...task, seeds: [1, 1] } } })).toThrow(/tasks\.parts\.seeds must be a non-empty list of distinct integers/);
+    expect(() => validateBaseline({ tasks: { parts: { ...task, seeds: [] } } })).toThrow(/seeds/);
   });
 });

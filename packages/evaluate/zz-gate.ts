@@ -1,0 +1,12 @@
+import { promises as fs } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { train, type TrainOptions } from '@parts/train';
+import { readBaseline } from './src/index';
+const baseline = await readBaseline('evaluation/baseline.json');
+const task = baseline.tasks.parts as any;
+const seed = Number(process.argv[2] ?? 42);
+const out = await fs.mkdtemp(path.join(os.tmpdir(), 'zz-gate-'));
+const t0 = Date.now();
+const run = await train({ ...task.train, seed, arch: task.arch, mode: 'scratch', data: path.resolve('../shared/datasets/parts'), out, quiet: true } as TrainOptions);
+console.log(`seed ${seed} simd ${process.env.PARTS_WASM_SIMD_KERNELS ?? '1'}: test ${run.metrics.test!.correct}/${run.metrics.test!.n ?? 14} in ${((Date.now() - t0) / 1000).toFixed(0)} s, epochs ${run.metrics.epochs ?? '?'}`);
