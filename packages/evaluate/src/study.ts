@@ -79,6 +79,7 @@ export async function runStudy(opts: StudyOptions): Promise<StudyResult> {
   const notTrained: ReportRun[] = [];
   const secs = (ms: number) => `${(ms / 1000).toFixed(1)}s`;
 
+  let firstWeightsSkip: string | null = null;
   for (const [i, cell] of grid.entries()) {
     const tag = `[${i + 1}/${grid.length}] ${cell.arch} ${cell.mode}`;
     const started = Date.now();
@@ -105,7 +106,11 @@ export async function runStudy(opts: StudyOptions): Promise<StudyResult> {
       const id = `${cell.arch}-${cell.mode}`;
       const message = (e as Error).message ?? String(e);
       if (isWeightsUnavailable(e)) {
-        log(`${tag}: skipped (${secs(Date.now() - started)}): ${message}`);
+        // The what-to-do part of the message is the same for every base: said in full once.
+        const w = e as { name?: string; file?: string; reason?: string };
+        const short = firstWeightsSkip !== null && w.name === 'WeightsUnavailableError' && typeof w.file === 'string';
+        log(`${tag}: skipped (${secs(Date.now() - started)}): ${short ? `ImageNet weights '${w.file}' unavailable (${w.reason}); what to do: see ${firstWeightsSkip} above` : message}`);
+        firstWeightsSkip ??= tag;
         notTrained.push({ runId: id, arch: cell.arch, mode: cell.mode, status: 'skipped', reason: `ImageNet weights unavailable: ${message}` });
       } else {
         log(`${tag}: FAILED (${secs(Date.now() - started)}): ${message}`);
