@@ -6,7 +6,7 @@
 import { FusedBatchNorm, util, type FusedBatchNormAttrs, type KernelConfig, type KernelFunc, type TensorInfo } from '@tensorflow/tfjs-core';
 import type { BackendWasm } from '@tensorflow/tfjs-backend-wasm';
 import { f32View, need } from './heap';
-import { simdKernels } from './simd';
+import { f32Bytes, simdKernels } from './simd';
 
 interface Inputs {
   x?: TensorInfo; mean?: TensorInfo; variance?: TensorInfo; offset?: TensorInfo; scale?: TensorInfo;
@@ -38,7 +38,7 @@ function fusedBatchNorm(args: { inputs: Inputs; backend: BackendWasm; attrs: Fus
   }
   const rows = util.sizeFromShape(x.shape) / cols;
   const out = backend.makeOutput(x.shape, 'float32');
-  const bytes = Math.ceil(cols / 4) * 16;
+  const bytes = f32Bytes(cols);
   simd.withScratch(2 * bytes, (p) => {
     const m = f32View(backend, mean, k, 'mean'), v = f32View(backend, variance, k, 'variance');
     const g = inputs.scale ? f32View(backend, inputs.scale, k, 'scale') : null;

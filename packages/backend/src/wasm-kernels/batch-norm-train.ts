@@ -13,7 +13,7 @@ import { util, type KernelConfig, type KernelFunc, type TensorInfo } from '@tens
 import type { BackendWasm } from '@tensorflow/tfjs-backend-wasm';
 import { BATCH_NORM_TRAIN, BATCH_NORM_TRAIN_GRAD } from '../webgpu/batch-norm-train';
 import { f32View, need } from './heap';
-import { simdKernels, type SimdKernels } from './simd';
+import { f32Bytes, simdKernels, type SimdKernels } from './simd';
 
 interface Args {
   inputs: Record<string, TensorInfo | undefined>;
@@ -74,9 +74,6 @@ function forward({ inputs, backend, attrs }: Args): TensorInfo[] {
   for (let r = 0, i = 0; r < rows; r++) for (let c = 0; c < cols; c++, i++) ys[i] = xs[i]! * scale[c]! + shift[c]!;
   return [y, stats];
 }
-
-/** Bytes of `n` float32 values rounded up to 16 (keeps every scratch array SIMD- and float64-aligned). */
-const f32Bytes = (n: number): number => Math.ceil(n / 4) * 16;
 
 /** The forward pass on the SIMD kernels: the same two-pass statistics, float64 sums, then y = x·scale + shift. */
 function forwardSimd(

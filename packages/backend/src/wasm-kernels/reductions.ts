@@ -10,7 +10,7 @@
 import { BatchMatMul, Sum, util, type KernelConfig, type KernelFunc, type TensorInfo } from '@tensorflow/tfjs-core';
 import type { BackendWasm } from '@tensorflow/tfjs-backend-wasm';
 import { f32View } from './heap';
-import { simdKernels } from './simd';
+import { f32Bytes, simdKernels } from './simd';
 
 const builtins = new Map<string, KernelFunc>();
 /** Remembers a built-in wasm kernel replaced here, for the cases the replacement hands back. */
@@ -39,8 +39,8 @@ function sum(args: SumArgs): TensorInfo {
   const cols = x.shape[rank - 1]!;
   const rows = util.sizeFromShape(x.shape) / cols;
   const out = backend.makeOutput(attrs.keepDims ? x.shape.map((d, i) => (i < rank - 1 ? 1 : d)) : [cols], 'float32');
-  simd.withScratch(Math.ceil(cols / 4) * 16 + 8 * cols, (p) => {
-    const tmp = p, acc = p + Math.ceil(cols / 4) * 16;
+  simd.withScratch(f32Bytes(cols) + 8 * cols, (p) => {
+    const tmp = p, acc = p + f32Bytes(cols);
     simd.f64(acc, cols).fill(0);
     simd.sumCols(simd.ptr(x), 0, rows, cols, tmp, acc);
     f32View(backend, out, Sum, 'out').set(simd.f64(acc, cols));

@@ -1,7 +1,7 @@
 // Loads this project's SIMD kernels (assembly/kernels.ts, compiled to kernels-{shared,plain}.wasm)
 // onto the memory of the running tfjs wasm backend, so they work on its tensors in place.
 //
-// The module imports tfjs' own WasmMemory: the shared one of the threaded build or the
+// The module imports tfjs' own WebAssembly.Memory: the shared one of the threaded build or the
 // plain one of the single-threaded build, each with its own binary (a memory import states whether
 // it is shared). Scratch space comes from tfjs' malloc. Where the runtime lacks wasm SIMD, or
 // PARTS_WASM_SIMD_KERNELS=0 asks for it, `simdKernels()` returns null and the callers keep their
@@ -10,6 +10,7 @@ import fs from 'node:fs';
 import * as tf from '@tensorflow/tfjs-core';
 import type { TensorInfo } from '@tensorflow/tfjs-core';
 import type { BackendWasm } from '@tensorflow/tfjs-backend-wasm';
+import { f32View } from '../heap';
 
 /** The exports of assembly/kernels.ts; every pointer is a byte offset into tfjs' heap. */
 export interface SimdKernelExports {
@@ -66,7 +67,6 @@ export interface SimdKernels extends SimdKernelExports {
 }
 
 const cache = new WeakMap<object, SimdKernels | null>();
-let disabledReason: string | null = null;
 
 function heapOf(backend: BackendWasm): EmscriptenHeap {
   return (backend as unknown as { wasm: EmscriptenHeap }).wasm;
@@ -96,29 +96,17 @@ export function simdKernelsDisabled(): boolean {
   return v === '0';
 }
 
-/** Why the kernels are not in use on the last backend asked for, or null when they are. */
-export function simdKernelsUnavailableReason(): string | null {
-  return disabledReason;
-}
-
 /** The SIMD kernels on this backend's memory, or null (see the module comment). */
 export function simdKernels(backend: BackendWasm): SimdKernels | null {
   const heap = heapOf(backend);
   if (cache.has(heap)) return cache.get(heap)!;
   let kernels: SimdKernels | null = null;
-  disabledReason = null;
-  if (simdKernelsDisabled()) {
-    disabledReason = 'PARTS_WASM_SIMD_KERNELS=0';
-  } else {
-    const memory = memoryOf(heap);
-    if (memory == null) {
-      disabledReason = 'the wasm backend does not expose its memory';
-    } else {
-      try {
-        kernels = bind(instantiateSimdKernels(memory), heap, backend);
-      } catch (e) {
-        disabledReason = `the SIMD kernels did not load (${(e as Error).message})`;
-      }
+  const memory = simdKernelsDisabled() ? null : memoryOf(heap);
+  if (memory != null) {
+    try {
+      kernels = bind(instantiateSimdKernels(memory), heap, backend);
+    } catch {
+      // No wasm SIMD in this runtime (or no binary): the callers keep their JavaScript loops.
     }
   }
   cache.set(heap, kernels);
@@ -129,8 +117,7 @@ function bind(exports: SimdKernelExports, heap: EmscriptenHeap, backend: Backend
   return {
     ...exports,
     ptr(t) {
-      if (t.dtype !== 'float32') throw new Error(`wasm SIMD kernels: tensors must be float32, got ${t.dtype}`);
-      return (backend.typedArrayFromHeap(t) as Float32Array).byteOffset;
+      return f32View(backend, t, 'wasm SIMD kernels', 'tensor').byteOffset;
     },
     withScratch(bytes, body) {
       const p = heap._malloc(bytes + 16);
@@ -149,6 +136,11 @@ function bind(exports: SimdKernelExports, heap: EmscriptenHeap, backend: Backend
       return new Float64Array(heap.HEAPU8.buffer, ptr, length);
     },
   };
+}
+
+/** Bytes of `n` float32 values rounded up to 16: scratch arrays laid out with it stay SIMD- and float64-aligned. */
+export function f32Bytes(n: number): number {
+  return Math.ceil(n / 4) * 16;
 }
 
 /** True when the current backend is wasm and the SIMD kernels run on it (the fused training ops need them). */
