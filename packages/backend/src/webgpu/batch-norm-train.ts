@@ -10,6 +10,7 @@
 //             with r = rsqrt(var + ε); dγ = r·S2; dβ = S1; each of the three only when asked for.
 // The kernel also returns the statistics [2, C] (mean, biased variance) for the moving averages.
 import * as tf from '@tensorflow/tfjs-core';
+import { fusedOpAvailable } from '../fused-op-available';
 import { util, type GradConfig, type KernelConfig, type KernelFunc, type NamedAttrMap, type TensorInfo } from '@tensorflow/tfjs-core';
 import type { WebGPUBackend } from '@tensorflow/tfjs-backend-webgpu';
 import { FlatProgram } from './kernels/flat-program';
@@ -122,8 +123,7 @@ export const batchNormTrainGradConfig: GradConfig = {
 
 /** True where the fused batch norm runs: the webgpu or wasm backend with its kernels registered (wasm: wasm-kernels/batch-norm-train.ts). */
 export function fusedBatchNormTrainAvailable(): boolean {
-  const b = tf.getBackend();
-  return (b === 'webgpu' || b === 'wasm') && Boolean(tf.getKernel(BATCH_NORM_TRAIN, b)) && Boolean(tf.getKernel(BATCH_NORM_TRAIN_GRAD, b));
+  return fusedOpAvailable([BATCH_NORM_TRAIN, BATCH_NORM_TRAIN_GRAD], 'always');
 }
 
 /**

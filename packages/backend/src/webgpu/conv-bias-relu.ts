@@ -13,7 +13,7 @@
 import * as tf from '@tensorflow/tfjs-core';
 import type { GradConfig, KernelConfig, KernelFunc, NamedAttrMap } from '@tensorflow/tfjs-core';
 import { RELU_GRAD } from './kernels/relu-grad';
-import { wasmSimdKernelsActive } from '../wasm-kernels/simd';
+import { fusedOpAvailable } from '../fused-op-available';
 
 export const CONV_BIAS_RELU = 'PartsConvBiasRelu';
 
@@ -27,8 +27,7 @@ export interface ConvBiasReluOptions {
  * with its SIMD kernels (wasm-kernels/fused-train-ops.ts).
  */
 export function convBiasReluAvailable(): boolean {
-  const b = tf.getBackend();
-  return (b === 'webgpu' || (b === 'wasm' && wasmSimdKernelsActive())) && Boolean(tf.getKernel(CONV_BIAS_RELU, b)) && Boolean(tf.getKernel(RELU_GRAD, b));
+  return fusedOpAvailable([CONV_BIAS_RELU, RELU_GRAD], 'simd');
 }
 
 /** relu(conv2d(x, w, strides, pad) + b) for NHWC x, filter [fH, fW, C, F], bias [F]; no dilation. */

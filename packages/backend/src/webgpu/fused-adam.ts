@@ -4,12 +4,11 @@
 import * as tf from '@tensorflow/tfjs-core';
 import type { NamedAttrMap } from '@tensorflow/tfjs-core';
 import { ADAM_APPLY, ADAM_MOMENTS } from './kernels/adam';
-import { wasmSimdKernelsActive } from '../wasm-kernels/simd';
+import { fusedOpAvailable } from '../fused-op-available';
 
 /** True where the fused update runs: webgpu with our Adam kernels, or wasm with its SIMD kernels (wasm-kernels/fused-train-ops.ts). */
 export function fusedAdamAvailable(): boolean {
-  const b = tf.getBackend();
-  return (b === 'webgpu' || (b === 'wasm' && wasmSimdKernelsActive())) && Boolean(tf.getKernel(ADAM_MOMENTS, b)) && Boolean(tf.getKernel(ADAM_APPLY, b));
+  return fusedOpAvailable([ADAM_MOMENTS, ADAM_APPLY], 'simd');
 }
 
 type VariableGradients = Parameters<tf.AdamOptimizer['applyGradients']>[0];

@@ -5,6 +5,7 @@
 // activations). Here: forward one program, backward dy · s · (1 + x · (1 − s)) with s = sigmoid(x),
 // one program (registered gradient; x is saved, s is recomputed rather than stored).
 import * as tf from '@tensorflow/tfjs-core';
+import { fusedOpAvailable } from '../fused-op-available';
 import { util, type GradConfig, type KernelConfig, type KernelFunc, type TensorInfo } from '@tensorflow/tfjs-core';
 import type { WebGPUBackend } from '@tensorflow/tfjs-backend-webgpu';
 import { FlatProgram } from './kernels/flat-program';
@@ -61,7 +62,7 @@ export const swishGradConfig: GradConfig = {
 
 /** True where the fused swish runs: the webgpu backend with its kernels registered. */
 export function fusedSwishAvailable(): boolean {
-  return tf.getBackend() === 'webgpu' && Boolean(tf.getKernel(SWISH, 'webgpu')) && Boolean(tf.getKernel(SWISH_GRAD, 'webgpu'));
+  return fusedOpAvailable([SWISH, SWISH_GRAD], 'never');
 }
 
 /** x · sigmoid(x) in one program (WebGPU only: check fusedSwishAvailable). */
