@@ -99,6 +99,20 @@ export function runMatchesTask(e: Pick<Evaluation, 'arch' | 'mode' | 'data'>, na
 }
 
 /**
+ * The gate's one rule: `accuracy` passes when it is at most one test image (1/n, n = one run's test
+ * images) below `baseline`. `minCorrect` is the fewest right answers out of `total` that pass.
+ */
+function judge(baseline: number, accuracy: number, n: number, total: number): { tolerance: number; threshold: number; pass: boolean; minCorrect: number } {
+  const tolerance = 1 / n;
+  const threshold = baseline - tolerance;
+  // Baselines are written to 4 decimals (13/14 as 0.9286): half a unit of the last decimal keeps
+  // "exactly one test image below" on the passing side.
+  const pass = accuracy >= threshold - BASELINE_ROUNDING;
+  const minCorrect = Math.max(0, Math.ceil((threshold - BASELINE_ROUNDING) * total - 1e-9));
+  return { tolerance, threshold, pass, minCorrect };
+}
+
+/**
  * Checks evaluations against the baseline. With latestOnly (the default for a whole runs folder),
  * each task is judged on its most recent matching run, so old experiments lying in runs/ do not
  * decide today's build.
@@ -124,12 +138,7 @@ export function checkAgainstBaseline(evaluations: Evaluation[], baseline: Baseli
       continue;
     }
     for (const e of matching) {
-      const tolerance = 1 / e.n;
-      const threshold = task.accuracy - tolerance;
-      // Baselines are written to 4 decimals (13/14 as 0.9286): half a unit of the last decimal keeps
-      // "exactly one test image below" on the passing side.
-      const pass = e.accuracy >= threshold - BASELINE_ROUNDING;
-      const minCorrect = Math.max(0, Math.ceil((threshold - BASELINE_ROUNDING) * e.n - 1e-9));
+      const { tolerance, threshold, pass, minCorrect } = judge(task.accuracy, e.accuracy, e.n, e.n);
       const nNote = task.n !== undefined && task.n !== e.n ? ` (baseline measured on ${task.n} images)` : '';
       const message =
         `${pass ? 'ok  ' : 'FAIL'} ${name}: ${e.runId} accuracy ${fmt(e.accuracy)} (${e.correct}/${e.n}) ${pass ? '>=' : '<'} ` +
@@ -158,10 +167,7 @@ export function checkSeedMean(name: string, task: BaselineTask, evaluations: rea
   const correct = evaluations.reduce((a, e) => a + e.correct, 0);
   const total = n * evaluations.length;
   const accuracy = correct / total;
-  const tolerance = 1 / n;
-  const threshold = task.accuracy - tolerance;
-  const pass = accuracy >= threshold - BASELINE_ROUNDING;
-  const minCorrect = Math.max(0, Math.ceil((threshold - BASELINE_ROUNDING) * total - 1e-9));
+  const { tolerance, threshold, pass, minCorrect } = judge(task.accuracy, accuracy, n, total);
   const perSeed = evaluations.map((e, i) => `${seeds[i]}: ${e.correct}/${e.n}`).join(', ');
   const message =
     `${pass ? 'ok  ' : 'FAIL'} ${name}: mean accuracy over seeds ${fmt(accuracy)} (${correct}/${total}; ${perSeed}) ${pass ? '>=' : '<'} ` +
