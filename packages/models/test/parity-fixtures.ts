@@ -1,4 +1,17 @@
+import { initBackend, type BackendName } from '@parts/backend';
 import { encodeRgbPng, type RawImage } from '@parts/data';
+import { disposeClassifier, loadClassifier, type Classifier } from '../src/index';
+
+/** Starts `backend`, loads the model folder `dir` on it and runs `f` with it, disposing it afterwards. */
+export async function withClassifierOn<T>(backend: BackendName, dir: string, f: (c: Classifier) => Promise<T>): Promise<T> {
+  await initBackend(backend, () => {});
+  const c = await loadClassifier(dir);
+  try {
+    return await f(c);
+  } finally {
+    disposeClassifier(c);
+  }
+}
 
 /** Seeded photos of different sizes: a dark disc of varying radius on a light background. */
 export async function parityTestPhotos(n: number): Promise<{ name: string; bytes: Buffer }[]> {

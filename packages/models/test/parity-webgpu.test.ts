@@ -9,20 +9,10 @@ import { describe, expect, it } from 'vitest';
 import * as tf from '@tensorflow/tfjs-core';
 import { initBackend } from '@parts/backend';
 import { webgpuForTests, webgpuTimeout } from '../../backend/test/webgpu-fixtures';
-import { buildClassifier, checkParity, disposeClassifier, loadClassifier, recordParity, saveClassifier, type Classifier } from '../src/index';
-import { parityTestPhotos } from './parity-fixtures';
+import { buildClassifier, checkParity, recordParity, saveClassifier } from '../src/index';
+import { parityTestPhotos, withClassifierOn } from './parity-fixtures';
 
 const adapter = await webgpuForTests('parity WebGPU tests');
-
-async function withBackend<T>(backend: 'webgpu' | 'cpu', dir: string, f: (c: Classifier) => Promise<T>): Promise<T> {
-  await initBackend(backend, () => {});
-  const c = await loadClassifier(dir);
-  try {
-    return await f(c);
-  } finally {
-    disposeClassifier(c);
-  }
-}
 
 describe.skipIf(!adapter)('parity on WebGPU', () => {
   for (const arch of ['partsnet', 'tinyvgg']) {
@@ -36,11 +26,11 @@ describe.skipIf(!adapter)('parity on WebGPU', () => {
       await saveClassifier(model, { ...meta, format: 'parts-classifier/1', labels: ['a', 'b', 'c'], fit: 'contain' }, dir);
       model.dispose();
       const photos = await parityTestPhotos(5);
-      const record = await withBackend('cpu', dir, (c) => recordParity(c, photos));
+      const record = await withClassifierOn('cpu', dir, (c) => recordParity(c, photos));
       const spread = Math.max(...record.entries.flatMap((e) => e.probabilities)) - Math.min(...record.entries.flatMap((e) => e.probabilities));
       expect(spread).toBeGreaterThan(0.2);
       const byHash = new Map(record.entries.map((e, i) => [e.sha256, photos[i]!.bytes]));
-      await withBackend('webgpu', dir, async (c) => {
+      await withClassifierOn('webgpu', dir, async (c) => {
         const r = await checkParity(c, record, byHash);
         console.log(`parity ${arch} cpu record vs webgpu: max |dp| = ${r.maxAbsDiff.toExponential(2)}`);
         expect(r).toMatchObject({ ok: true, backend: 'webgpu', recordBackend: 'cpu' });

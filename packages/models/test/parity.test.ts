@@ -8,8 +8,6 @@ import {
   buildClassifier,
   checkParity,
   checkParityDir,
-  disposeClassifier,
-  loadClassifier,
   pickParityPhotos,
   readParity,
   recordParity,
@@ -18,7 +16,7 @@ import {
   PARITY_JSON,
   type Classifier,
 } from '../src/index';
-import { parityTestPhotos as photos } from './parity-fixtures';
+import { parityTestPhotos as photos, withClassifierOn } from './parity-fixtures';
 
 let dir: string;
 beforeAll(async () => {
@@ -29,15 +27,7 @@ beforeAll(async () => {
   model.dispose();
 });
 
-async function withBackend<T>(backend: 'wasm' | 'cpu', f: (c: Classifier) => Promise<T>): Promise<T> {
-  await initBackend(backend, () => {});
-  const c = await loadClassifier(dir);
-  try {
-    return await f(c);
-  } finally {
-    disposeClassifier(c);
-  }
-}
+const withBackend = <T>(backend: 'wasm' | 'cpu', f: (c: Classifier) => Promise<T>): Promise<T> => withClassifierOn(backend, dir, f);
 
 describe('parity record', () => {
   it('records on wasm, passes on cpu and on wasm again, from the files in the model folder', async () => {
