@@ -20,3 +20,5 @@ export { applyShift, validateShifts, DEFAULT_SHIFTS, SHIFT_NAMES, SHIFT_PARAM_UN
 export type { ShiftName, ShiftSpec, ApplyShiftOptions } from './shifts';
 export { farOodImage, farOodSet, blurredPhoto, darkenedPhoto, FAR_OOD_KINDS } from './far-ood';
 export type { FarOodKind, FarOodSample } from './far-ood';
+export { measureSilhouette, silhouetteVector, SILHOUETTE_FEATURES, SILHOUETTE_DEFAULTS } from './silhouette';
+export type { Silhouette, SilhouetteShape, SilhouetteOptions } from './silhouette';

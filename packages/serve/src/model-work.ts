@@ -1,6 +1,6 @@
 // What a model slot (worker thread or main thread) does with a batch: the prediction contract for
 // every image and, for requests that ask, a Grad-CAM overlay of the top class per image.
-import { computeFeaturesAndLogits, decideRows, explainPhoto, gradCamLayer, GRADCAM_METHOD, overlayDataUrl, type OodDecision, type Predictor } from '@parts/models';
+import { computeFeaturesAndLogits, decideRows, detectorShapes, explainPhoto, gradCamLayer, GRADCAM_METHOD, overlayDataUrl, type OodDecision, type Predictor } from '@parts/models';
 import type { RawImage } from '@parts/data';
 
 /** The original upload bytes of every image of a job whose request asked for explanations. */
@@ -28,7 +28,7 @@ export interface SlotOutput {
 export async function decideAndExplain(p: Predictor, images: RawImage[], explain?: ExplainRequest): Promise<SlotOutput> {
   const { labels } = p.classifier.meta;
   const rows = images.length ? await computeFeaturesAndLogits(p.fl, images, p.classifier.meta) : null;
-  const predictions = rows ? decideRows(rows, labels, p.detector) : [];
+  const predictions = rows ? decideRows(rows, labels, p.detector, undefined, detectorShapes(p.detector, images)) : [];
   const modelProbabilities = rows ? decideRows(rows, labels, null).map((d) => labels.map((l) => d.probabilities[l]!)) : [];
   if (!explain) return { predictions, modelProbabilities };
   const { meta } = p.classifier;

@@ -144,7 +144,11 @@ const PAGE = /* html */ `<!doctype html>
     let label;
     if (r.unknown) {
       label = el('div', 'label unknown', 'Not recognised — closest: ' + r.top + ', ' + Math.round(p * 100) + '%');
-      label.title = 'OOD score ' + r.ood.score.toPrecision(4) + ' below the threshold ' + r.ood.threshold.toPrecision(4) + ' (' + r.ood.method + ')';
+      const sil = r.ood.silhouette;
+      label.title = r.ood.score < r.ood.threshold
+        ? 'OOD score ' + r.ood.score.toPrecision(4) + ' below the threshold ' + r.ood.threshold.toPrecision(4) + ' (' + r.ood.method + ')'
+        : sil && sil.score === null ? 'no object found on a light background (' + r.ood.method + ')'
+        : 'shape score ' + (sil ? sil.score.toPrecision(4) + ' below the threshold ' + sil.threshold.toPrecision(4) : '') + ' (' + r.ood.method + ')';
     } else {
       label = el('div', 'label', r.label); label.append(el('span', 'pct', pct(p)));
     }

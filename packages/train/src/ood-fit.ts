@@ -7,6 +7,7 @@ import {
   defaultOodMethod,
   featureAndLogitModel,
   fitDetector,
+  measureShapes,
   writeOodFile,
   type ClassifierMeta,
   type OodMethod,
@@ -31,7 +32,7 @@ export async function fitAndWriteOod(
   meta: ClassifierMeta,
   sets: { train: ImageSet; val: ImageSet },
   modelDir: string,
-  opts: { arch: string; acceptRate: number; batchSize: number },
+  opts: { arch: string; acceptRate: number; batchSize: number; silhouette?: boolean },
 ): Promise<OodFitResult> {
   if (!sets.val.images.length) {
     return { ood: null, calibration: null, note: 'no ood.json: no validation photos to set the threshold on (--val-split 0)' };
@@ -46,7 +47,10 @@ export async function fitAndWriteOod(
     });
     const train = await rows(sets.train);
     const val = await rows(sets.val);
-    const det = fitDetector(train, val, meta.labels, { method, acceptRate: opts.acceptRate });
+    // The shapes come from the same decoded, un-augmented images the features do.
+    const silhouette =
+      opts.silhouette === false ? { note: 'no silhouette part: switched off (--no-silhouette)' } : { train: measureShapes(sets.train.images), val: measureShapes(sets.val.images) };
+    const det = fitDetector(train, val, meta.labels, { method, acceptRate: opts.acceptRate, silhouette });
     await writeOodFile(modelDir, det);
     const cal = det.calibration!;
     return {
@@ -58,6 +62,9 @@ export async function fitAndWriteOod(
         thresholdN: det.fittedOn.thresholdN,
         featureDim: fl.featureDim,
         fitSeconds: (performance.now() - t0) / 1000,
+        silhouette: det.silhouette
+          ? { threshold: det.silhouette.threshold, acceptRate: det.silhouette.acceptRate, n: det.silhouette.fittedOn.n, thresholdN: det.silhouette.fittedOn.thresholdN }
+          : { note: det.silhouetteNote ?? 'no silhouette part' },
       },
       calibration: {
         split: cal.split,
@@ -80,8 +87,14 @@ export function formatOodFit(r: OodFitResult): string {
   if (!r.ood || !r.calibration) return r.note ?? 'no ood.json';
   const o = r.ood;
   const c = r.calibration;
+  const s = o.silhouette;
+  const sil = !s
+    ? ''
+    : 'note' in s
+      ? `; ${s.note}`
+      : `; with the silhouette part (threshold ${s.threshold.toPrecision(4)} on ${s.thresholdN} leave-one-out train + val shapes; each part set to accept ${(100 * s.acceptRate).toFixed(1)}%, together ${(100 * o.acceptRate).toFixed(0)}%)`;
   return (
     `ood: ${o.method} scorer on ${o.n} train photos, threshold ${o.threshold.toPrecision(4)} accepts ${(100 * o.acceptRate).toFixed(0)}% of ${o.thresholdN} val photos; ` +
-    `temperature ${c.temperature.toFixed(3)}${c.temperatureAtBound ? ' (the fit ran to its search bound: validation does not determine it, kept at 1)' : ''}, val ECE ${c.eceBefore.toFixed(3)} -> ${c.eceAfter.toFixed(3)}; fitted in ${o.fitSeconds.toFixed(2)}s`
+    `temperature ${c.temperature.toFixed(3)}${c.temperatureAtBound ? ' (the fit ran to its search bound: validation does not determine it, kept at 1)' : ''}, val ECE ${c.eceBefore.toFixed(3)} -> ${c.eceAfter.toFixed(3)}; fitted in ${o.fitSeconds.toFixed(2)}s${sil}`
   );
 }

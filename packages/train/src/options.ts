@@ -52,6 +52,12 @@ export interface TrainOptions {
    */
   acceptRate?: number;
   /**
+   * Fit the silhouette part of the OOD detector (a shape scorer on the main dark object of each
+   * photo, docs/ood.md) besides the feature scorer. Default true; it is left out by itself when the
+   * training photos have no consistent silhouette (cluttered backgrounds).
+   */
+  silhouette?: boolean;
+  /**
    * Cross-validation fold run (set by crossValidate): train on the other folds of the train split,
    * validate (early stopping, best epoch) on fold k; valSplit is forced to 0 and the test split is
    * dropped, so metrics.test is null. Folds are stratified and seeded by `seed` (see folds.ts).
@@ -90,6 +96,7 @@ export const TRAIN_DEFAULTS = {
   quiet: false,
   skipBad: false,
   acceptRate: 0.95,
+  silhouette: true,
 } as const;
 
 /**

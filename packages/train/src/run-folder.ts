@@ -67,6 +67,8 @@ export interface RunOodFit {
   featureDim: number;
   /** Wall time of the fit: features of train and val, scorer, threshold, temperature, writing. */
   fitSeconds: number;
+  /** The silhouette part: its threshold and own accept rate, or why there is none. */
+  silhouette?: { threshold: number; acceptRate: number; n: number; thresholdN: number } | { note: string };
 }
 
 /** Temperature scaling fitted on the validation logits. */

@@ -126,7 +126,7 @@ export async function train(options: TrainOptions): Promise<TrainResult> {
     // Which GPU kernel variant each convolution shape ran with, and its measured time.
     if (backend.name === 'webgpu') await writeRunJson(run, RUN_FILES.kernels, { device: backend.device, kernels: usedKernels() });
     await saveClassifier(built.model, meta, runModelDir(run.tmpDir));
-    const ood = await fitAndWriteOod(built.model, meta, sets, runModelDir(run.tmpDir), { arch: spec.name, acceptRate: o.acceptRate, batchSize: o.batchSize });
+    const ood = await fitAndWriteOod(built.model, meta, sets, runModelDir(run.tmpDir), { arch: spec.name, acceptRate: o.acceptRate, batchSize: o.batchSize, silhouette: o.silhouette });
     log(formatOodFit(ood));
     const metrics: RunMetrics = {
       test: await evalSet(sets.test),

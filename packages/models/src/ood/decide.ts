@@ -8,6 +8,16 @@ import type { OodDetector } from './ood-file';
 import { calibration, fitTemperature } from './calibration';
 import { fitScorer, type FitData, type FeatureRows, type OodMethod, type ScorerOptions } from './scorers';
 import { DEFAULT_ACCEPT_RATE, thresholdAtAcceptRate } from './threshold';
+import { fitSilhouettePart, type FitSilhouetteOptions } from './silhouette-scorer';
+import type { SilhouetteShape } from '@parts/data';
+
+/** The method named in a decision: the feature scorer's, with `+silhouette` when the detector has a shape part. */
+export type OodDecisionMethod = OodMethod | `${OodMethod}+silhouette`;
+
+/** The method of a detector as decisions and summaries name it. */
+export function detectorMethod(det: Pick<OodDetector, 'method' | 'silhouette'>): OodDecisionMethod {
+  return det.silhouette ? `${det.method}+silhouette` : det.method;
+}
 
 export interface OodDecision {
   /** The class, or null when the photo is judged unknown. */
@@ -19,12 +29,18 @@ export interface OodDecision {
   probability: number;
   /** Calibrated probability per known class (sum 1). */
   probabilities: Record<string, number>;
-  /** null when the model has no detector (then unknown is always false). */
-  ood: { method: OodMethod; score: number; threshold: number } | null;
+  /**
+   * null when the model has no detector (then unknown is always false). score/threshold are the
+   * feature scorer's; `silhouette` is present when the detector has a shape part (score null: no
+   * object found in the photo). Unknown when either part rejects.
+   */
+  ood: { method: OodDecisionMethod; score: number; threshold: number; silhouette?: { score: number | null; threshold: number } } | null;
 }
 
 /**
- * Decides for one photo from its penultimate features and class logits (see features.ts).
+ * Decides for one photo from its penultimate features and class logits (see features.ts) and,
+ * when the detector has a silhouette part, the photo's measured shape (`detector.silhouette.scorer
+ * .measure(image)` of the same decoded image the model saw; null = no object, which is unknown).
  * Without a detector, `temperature` (default 1) calibrates and nothing is unknown.
  */
 export function decide(
@@ -33,6 +49,7 @@ export function decide(
   labels: string[],
   detector: OodDetector | null,
   temperature = detector?.temperature ?? 1,
+  shape?: SilhouetteShape | null,
 ): OodDecision {
   if (logits.length !== labels.length) throw new Error(`decide: ${logits.length} logits for ${labels.length} labels`);
   const p = softmax(logits, temperature);
@@ -44,14 +61,28 @@ export function decide(
   let unknown = false;
   if (detector) {
     const score = detector.scorer.score(features, logits);
-    ood = { method: detector.method, score, threshold: detector.threshold };
+    ood = { method: detectorMethod(detector), score, threshold: detector.threshold };
     unknown = !(score >= detector.threshold);
+    const sil = detector.silhouette;
+    if (sil) {
+      if (shape === undefined) throw new Error("decide: the detector has a silhouette part; pass the photo's shape (detector.silhouette.scorer.measure(image))");
+      const s = sil.scorer.score(shape);
+      ood.silhouette = { score: Number.isFinite(s) ? s : null, threshold: sil.threshold };
+      if (!(s >= sil.threshold)) unknown = true;
+    }
   }
   return { label: unknown ? null : labels[top], unknown, top: labels[top], probability: p[top], probabilities, ood };
 }
 
-/** Decisions for n rows. */
-export function decideRows(rows: FeatureRows, labels: string[], detector: OodDetector | null, temperature?: number): OodDecision[] {
+/** Decisions for n rows; `shapes` (one per row) is needed when the detector has a silhouette part. */
+export function decideRows(
+  rows: FeatureRows,
+  labels: string[],
+  detector: OodDetector | null,
+  temperature?: number,
+  shapes?: readonly (SilhouetteShape | null)[],
+): OodDecision[] {
+  if (shapes && shapes.length !== rows.n) throw new Error(`decideRows: ${shapes.length} shapes for ${rows.n} rows`);
   const out: OodDecision[] = [];
   for (let i = 0; i < rows.n; i++) {
     out.push(
@@ -61,6 +92,7 @@ export function decideRows(rows: FeatureRows, labels: string[], detector: OodDet
         labels,
         detector,
         temperature,
+        shapes?.[i],
       ),
     );
   }
@@ -76,6 +108,12 @@ export interface FitDetectorOptions extends ScorerOptions {
   thresholdSplit?: string;
   /** Fit temperature scaling on the validation logits (default true). */
   calibrate?: boolean;
+  /**
+   * The silhouette shapes of the same training and validation photos (measureShapes of the decoded
+   * images, in row order), to fit the shape part; absent: no silhouette part. `note` is recorded as
+   * silhouetteNote when no part is fitted (e.g. why it was switched off).
+   */
+  silhouette?: { train: readonly (SilhouetteShape | null)[]; val: readonly (SilhouetteShape | null)[]; options?: FitSilhouetteOptions } | { note: string };
 }
 
 /**
@@ -87,7 +125,19 @@ export function fitDetector(train: FitData, val: FitData, labels: string[], opts
   if (!val.n) throw new Error('fitDetector: the threshold needs validation photos of known classes (val split or CV folds); got none');
   const scorer = fitScorer(opts.method, train, opts);
   const acceptRate = opts.acceptRate ?? DEFAULT_ACCEPT_RATE;
-  const threshold = thresholdAtAcceptRate(scorer.scoreRows(val), acceptRate);
+  // With a silhouette part, each part accepts sqrt(acceptRate) of its known photos, so that the
+  // two together (unknown when either rejects) accept acceptRate when their misses are independent.
+  let silhouette: OodDetector['silhouette'];
+  let silhouetteNote: string | undefined;
+  if (opts.silhouette && 'note' in opts.silhouette) silhouetteNote = opts.silhouette.note;
+  else if (opts.silhouette) {
+    const { train: st, val: sv, options } = opts.silhouette;
+    if (st.length !== train.n || sv.length !== val.n) throw new Error(`fitDetector: ${st.length}/${sv.length} silhouette shapes for ${train.n}/${val.n} train/val photos`);
+    const fit = fitSilhouettePart(st, sv, { ...options, acceptRate: Math.sqrt(acceptRate) });
+    if (fit.part) silhouette = fit.part;
+    else silhouetteNote = `no silhouette part: ${fit.problem}`;
+  }
+  const threshold = thresholdAtAcceptRate(scorer.scoreRows(val), silhouette ? Math.sqrt(acceptRate) : acceptRate);
   let temperature = 1;
   let cal: OodDetector['calibration'];
   if (opts.calibrate !== false) {
@@ -115,5 +165,7 @@ export function fitDetector(train: FitData, val: FitData, labels: string[], opts
     labels,
     fittedOn: { n: train.n, split: opts.trainSplit ?? 'train', thresholdN: val.n, thresholdSplit: opts.thresholdSplit ?? 'val' },
     calibration: cal,
+    ...(silhouette ? { silhouette } : {}),
+    ...(silhouetteNote ? { silhouetteNote } : {}),
   };
 }

@@ -7,4 +7,5 @@ export * from './calibration';
 export * from './ood-file';
 export * from './decide';
 export * from './predictor';
+export * from './silhouette-scorer';
 export { cholesky, spdInverse } from './linalg';

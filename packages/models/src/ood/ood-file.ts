@@ -1,6 +1,7 @@
 /**
- * The one owner of a model folder's OOD files: `ood.json` (versioned metadata, format 'parts-ood/1')
- * and `ood-<sha256 prefix>.bin` (the scorer's float32 arrays, little-endian, concatenated).
+ * The one owner of a model folder's OOD files: `ood.json` (versioned metadata, format 'parts-ood/2';
+ * 'parts-ood/1' files, which have no silhouette part, are still read) and `ood-<sha256 prefix>.bin`
+ * (the scorers' float32 arrays, little-endian, concatenated).
  *
  * ood.json:
  *   format       'parts-ood/1'
@@ -14,6 +15,11 @@
  *   bin          {file, bytes, sha256} or null when the method has no arrays (msp, energy)
  *   fittedOn     {n, split, thresholdN, thresholdSplit}: what the scorer and the threshold saw
  *   calibration  optional {eceBefore, eceAfter, nllBefore, nllAfter, n, split}
+ *   silhouette   (parts-ood/2) {threshold, acceptRate, k, options, features, fittedOn} or null; its
+ *                arrays are `silhouette.mean`, `silhouette.scale`, `silhouette.bank` in the .bin.
+ *                A photo is unknown when either scorer rejects it.
+ *   silhouetteNote  (parts-ood/2, optional) why there is no silhouette part (switched off, or the
+ *                fit photos' silhouettes were not consistent)
  *
  * Writes are atomic: the .bin is named by its content hash and written (temp + rename) before
  * ood.json (temp + rename), then stale .bin files are removed; a reader always sees a matching pair.
@@ -24,10 +30,26 @@ import { createHash } from 'node:crypto';
 import { promises as fs } from 'node:fs';
 import path from 'node:path';
 import { writeFileAtomic } from '../model-files';
+import { SILHOUETTE_DEFAULTS, SILHOUETTE_FEATURES } from '@parts/data';
 import { isOodMethod, OOD_METHODS, scorerFromState, type OodMethod, type OodScorer, type ScorerState } from './scorers';
+import { silhouetteScorerFromState, type SilhouettePart } from './silhouette-scorer';
 
 export const OOD_JSON = 'ood.json';
-export const OOD_FORMAT = 'parts-ood/1';
+/** The format written. */
+export const OOD_FORMAT = 'parts-ood/2';
+/** The formats read: parts-ood/1 is parts-ood/2 without a silhouette part. */
+export const OOD_FORMATS_READ = ['parts-ood/1', 'parts-ood/2'] as const;
+const SIL = 'silhouette.';
+
+export interface OodSilhouetteJson {
+  threshold: number;
+  acceptRate: number;
+  k: number;
+  options: { darkRatio: number; backgroundRadius: number; minArea: number };
+  /** Names of the shape features, in the order of the stored mean/scale/bank columns. */
+  features: string[];
+  fittedOn: SilhouettePart['fittedOn'];
+}
 
 export interface OodFittedOn {
   /** Training photos the scorer was fitted on. */
@@ -50,7 +72,7 @@ export interface OodCalibrationSummary {
 }
 
 export interface OodJson {
-  format: typeof OOD_FORMAT;
+  format: (typeof OOD_FORMATS_READ)[number];
   method: OodMethod;
   threshold: number;
   acceptRate: number;
@@ -63,6 +85,8 @@ export interface OodJson {
   bin: { file: string; bytes: number; sha256: string } | null;
   fittedOn: OodFittedOn;
   calibration?: OodCalibrationSummary;
+  silhouette?: OodSilhouetteJson | null;
+  silhouetteNote?: string;
 }
 
 /** A fitted detector: scorer, threshold and calibration temperature, as stored in a model folder. */
@@ -75,6 +99,10 @@ export interface OodDetector {
   labels: string[];
   fittedOn: OodFittedOn;
   calibration?: OodCalibrationSummary;
+  /** The shape scorer; a photo is unknown when either this or `scorer` rejects it. */
+  silhouette?: SilhouettePart;
+  /** Why there is no silhouette part (switched off, or inconsistent silhouettes in the fit photos). */
+  silhouetteNote?: string;
 }
 
 /** Writes ood.json (+ its .bin) into `dir` atomically. */
@@ -86,7 +114,15 @@ export async function writeOodFile(dir: string, det: OodDetector): Promise<void>
   const arrays: OodJson['arrays'] = {};
   let offset = 0;
   const parts: Float32Array[] = [];
-  for (const [name, a] of Object.entries(st.arrays)) {
+  const sil = det.silhouette;
+  if (sil && !Number.isFinite(sil.threshold)) throw new Error(`${OOD_JSON}: silhouette threshold must be finite (got ${sil.threshold})`);
+  const all: [string, { shape: number[]; data: Float32Array }][] = Object.entries(st.arrays);
+  if (sil) {
+    const ss = sil.scorer.state;
+    const d = SILHOUETTE_FEATURES.length;
+    all.push([`${SIL}mean`, { shape: [d], data: ss.mean }], [`${SIL}scale`, { shape: [d], data: ss.scale }], [`${SIL}bank`, { shape: [ss.bank.length / d, d], data: ss.bank }]);
+  }
+  for (const [name, a] of all) {
     arrays[name] = { shape: a.shape, offset, length: a.data.length };
     parts.push(a.data);
     offset += a.data.length;
@@ -117,6 +153,17 @@ export async function writeOodFile(dir: string, det: OodDetector): Promise<void>
     bin,
     fittedOn: det.fittedOn,
     ...(det.calibration ? { calibration: det.calibration } : {}),
+    silhouette: sil
+      ? {
+          threshold: sil.threshold,
+          acceptRate: sil.acceptRate,
+          k: sil.scorer.state.k,
+          options: { ...sil.scorer.state.options },
+          features: [...SILHOUETTE_FEATURES],
+          fittedOn: sil.fittedOn,
+        }
+      : null,
+    ...(det.silhouetteNote ? { silhouetteNote: det.silhouetteNote } : {}),
   };
   await writeFileAtomic(path.join(dir, OOD_JSON), JSON.stringify(json, null, 2) + '\n');
   // Stale .bin files of earlier fits.
@@ -156,7 +203,9 @@ export async function readOodFile(dir: string, expect: OodExpectation = {}): Pro
     throw new Error(`${file}: field "${field}" ${why}`);
   };
   if (typeof j !== 'object' || j === null || Array.isArray(j)) throw new Error(`${file}: expected a JSON object`);
-  if (j.format !== OOD_FORMAT) bad('format', `is ${JSON.stringify(j.format)}, expected "${OOD_FORMAT}" (written by another version?)`);
+  if (!(OOD_FORMATS_READ as readonly unknown[]).includes(j.format)) {
+    bad('format', `is ${JSON.stringify(j.format)}, expected one of ${OOD_FORMATS_READ.map((f) => `"${f}"`).join(', ')} (written by another version?)`);
+  }
   if (!isOodMethod(j.method)) bad('method', `is ${JSON.stringify(j.method)}, expected one of ${OOD_METHODS.join(', ')}`);
   const num = (field: keyof OodJson, ok: (v: number) => boolean, what: string) => {
     const v = j[field];
@@ -209,11 +258,64 @@ export async function readOodFile(dir: string, expect: OodExpectation = {}): Pro
       arrays[name] = { shape: a.shape, data };
     }
   }
+  const silArrays: ScorerState['arrays'] = {};
+  for (const name of Object.keys(arrays)) {
+    if (name.startsWith(SIL)) {
+      silArrays[name.slice(SIL.length)] = arrays[name];
+      delete arrays[name];
+    }
+  }
   let scorer: OodScorer;
   try {
     scorer = scorerFromState({ method: j.method as OodMethod, featureDim, numClasses, params: j.params as ScorerState['params'], arrays });
   } catch (e) {
     throw new Error(`${file}: ${(e as Error).message}`);
   }
-  return { scorer, method: j.method as OodMethod, threshold, acceptRate, temperature, labels, fittedOn: fo as OodFittedOn, calibration: j.calibration };
+  const silhouette = j.format === 'parts-ood/1' ? undefined : readSilhouette(j.silhouette, silArrays, bad);
+  const silhouetteNote = typeof j.silhouetteNote === 'string' ? j.silhouetteNote : undefined;
+  return {
+    scorer,
+    method: j.method as OodMethod,
+    threshold,
+    acceptRate,
+    temperature,
+    labels,
+    fittedOn: fo as OodFittedOn,
+    calibration: j.calibration,
+    ...(silhouette ? { silhouette } : {}),
+    ...(silhouetteNote ? { silhouetteNote } : {}),
+  };
+}
+
+function readSilhouette(s: unknown, arrays: ScorerState['arrays'], bad: (field: string, why: string) => never): SilhouettePart | undefined {
+  if (s === undefined || s === null) {
+    if (Object.keys(arrays).length) bad('silhouette', `is missing but the .bin holds silhouette arrays (${Object.keys(arrays).join(', ')})`);
+    return undefined;
+  }
+  if (typeof s !== 'object' || Array.isArray(s)) bad('silhouette', 'must be an object or null');
+  const j = s as Partial<OodSilhouetteJson>;
+  if (typeof j.threshold !== 'number' || !Number.isFinite(j.threshold)) bad('silhouette.threshold', `is ${JSON.stringify(j.threshold)}, expected a finite number`);
+  if (typeof j.acceptRate !== 'number' || !(j.acceptRate > 0 && j.acceptRate <= 1)) bad('silhouette.acceptRate', `is ${JSON.stringify(j.acceptRate)}, expected a number in (0, 1]`);
+  if (!Array.isArray(j.features) || j.features.join(',') !== SILHOUETTE_FEATURES.join(',')) {
+    bad('silhouette.features', `are ${JSON.stringify(j.features)}, expected [${SILHOUETTE_FEATURES.join(', ')}] (written by another version?)`);
+  }
+  const o = j.options ?? ({} as Partial<OodSilhouetteJson['options']>);
+  for (const key of Object.keys(SILHOUETTE_DEFAULTS) as (keyof typeof SILHOUETTE_DEFAULTS)[]) {
+    if (typeof o[key] !== 'number' || !Number.isFinite(o[key])) bad(`silhouette.options.${key}`, `is ${JSON.stringify(o[key])}, expected a number`);
+  }
+  const fo = j.fittedOn;
+  if (typeof fo !== 'object' || fo === null || typeof fo.n !== 'number' || typeof fo.thresholdN !== 'number') bad('silhouette.fittedOn', 'is missing or lacks n/thresholdN');
+  for (const name of ['mean', 'scale', 'bank']) if (!arrays[name]) bad(`arrays.${SIL}${name}`, 'is missing');
+  try {
+    const scorer = silhouetteScorerFromState({
+      k: j.k as number,
+      options: { darkRatio: o.darkRatio!, backgroundRadius: o.backgroundRadius!, minArea: o.minArea! },
+      mean: arrays.mean.data,
+      scale: arrays.scale.data,
+      bank: arrays.bank.data,
+    });
+    return { scorer, threshold: j.threshold!, acceptRate: j.acceptRate!, fittedOn: fo! };
+  } catch (e) {
+    return bad('silhouette', (e as Error).message);
+  }
 }

@@ -7,9 +7,8 @@ import path from 'node:path';
 import type { RawImage } from '@parts/data';
 import { disposeClassifier, loadClassifier, type Classifier } from '../classifier';
 import { computeFeaturesAndLogits, featureAndLogitModel, type FeatureAndLogitModel } from './features';
-import { decideRows, type OodDecision } from './decide';
+import { decideRows, detectorMethod, type OodDecision, type OodDecisionMethod } from './decide';
 import { OOD_JSON, readOodFile, type OodDetector } from './ood-file';
-import type { OodMethod } from './scorers';
 
 export interface UnknownOptions {
   /** false: ood.json is not read; plain classification (never unknown, T = 1). Default true. */
@@ -22,8 +21,11 @@ export interface UnknownOptions {
 export type OodSummary =
   | {
       active: true;
-      method: OodMethod;
+      /** The feature scorer's method, `+silhouette` when a shape part also rejects (docs/ood.md). */
+      method: OodDecisionMethod;
       threshold: number;
+      /** The shape part's threshold and its own accept rate, when the detector has one. */
+      silhouette?: { threshold: number; acceptRate: number };
       /** The threshold stored in ood.json (differs from `threshold` when overridden). */
       storedThreshold: number;
       thresholdOverridden: boolean;
@@ -70,8 +72,9 @@ export async function loadPredictor(dir: string, unknown: UnknownOptions = {}): 
         if (unknown.threshold !== undefined) detector = { ...detector, threshold: unknown.threshold };
         ood = {
           active: true,
-          method: detector.method,
+          method: detectorMethod(detector),
           threshold: detector.threshold,
+          ...(detector.silhouette ? { silhouette: { threshold: detector.silhouette.threshold, acceptRate: detector.silhouette.acceptRate } } : {}),
           storedThreshold,
           thresholdOverridden: unknown.threshold !== undefined,
           acceptRate: detector.acceptRate,
@@ -93,5 +96,11 @@ export async function loadPredictor(dir: string, unknown: UnknownOptions = {}): 
 export async function predictDecisions(p: Predictor, images: RawImage[], batchSize = 16): Promise<OodDecision[]> {
   if (images.length === 0) return [];
   const rows = await computeFeaturesAndLogits(p.fl, images, p.classifier.meta, batchSize);
-  return decideRows(rows, p.classifier.meta.labels, p.detector);
+  return decideRows(rows, p.classifier.meta.labels, p.detector, undefined, detectorShapes(p.detector, images));
+}
+
+/** The shapes a detector's silhouette part needs for `images` (undefined when it has none). */
+export function detectorShapes(detector: OodDetector | null, images: readonly RawImage[]) {
+  const sil = detector?.silhouette;
+  return sil ? images.map((im) => sil.scorer.measure(im)) : undefined;
 }

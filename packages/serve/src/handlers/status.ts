@@ -8,8 +8,8 @@ import type { Handler, HandlerContext } from './context';
 /** `unknown` of GET /api/model: the scorer and threshold in use, or why nothing is ever unknown. */
 function describeUnknown(ood: OodSummary) {
   if (!ood.active) return { active: false, reason: ood.reason, temperature: 1 };
-  const { active, method, threshold, storedThreshold, thresholdOverridden, acceptRate, temperature } = ood;
-  return { active, method, threshold, acceptRate, temperature, thresholdOverridden, ...(thresholdOverridden ? { storedThreshold } : {}) };
+  const { active, method, threshold, storedThreshold, thresholdOverridden, acceptRate, temperature, silhouette } = ood;
+  return { active, method, threshold, acceptRate, temperature, thresholdOverridden, ...(thresholdOverridden ? { storedThreshold } : {}), ...(silhouette ? { silhouette } : {}) };
 }
 
 /**

@@ -1,0 +1,315 @@
+/**
+ * The silhouette of the main dark object of a photo taken on light paper, and shape statistics of
+ * it that do not change when the object is moved or turned: how big it is in the frame, how
+ * elongated, how much of it is a hole, how well it fills its oriented box, how dark it is, and how
+ * much other dark matter the frame holds.
+ *
+ * Segmentation: the paper's own brightness (vignetting, uneven light) is estimated per pixel by a
+ * grey dilation (a max filter wider than the object, which removes dark objects) followed by a box
+ * blur, and a pixel is "dark" when it is below `darkRatio` of that local paper level. The main
+ * object is the largest 8-connected dark component. Deterministic, pure TypeScript, O(pixels·radius).
+ */
+import type { RawImage } from './types';
+
+export interface SilhouetteOptions {
+  /** A pixel is dark when grey < darkRatio × local paper level. Default 0.7. */
+  darkRatio?: number;
+  /** Max-filter radius as a fraction of the smaller side (must exceed half the object's width). Default 1/6. */
+  backgroundRadius?: number;
+  /** Smallest object, as a fraction of the frame's pixels, below which there is no object. Default 0.0005. */
+  minArea?: number;
+}
+
+export const SILHOUETTE_DEFAULTS = { darkRatio: 0.7, backgroundRadius: 1 / 6, minArea: 0.0005 } as const;
+
+/** Shape statistics of the main object. */
+export interface SilhouetteShape {
+  /** Object pixels / frame pixels. */
+  areaFraction: number;
+  /** sqrt(λ1/λ2) of the pixel coordinates' covariance: 1 for a disc or a square, L/W for a bar. */
+  elongation: number;
+  /** Enclosed background / (object + enclosed background): 0 for a solid object, 1 − (r/R)² for a ring. */
+  holeFraction: number;
+  /** Object pixels / area of its box along the principal axes (1 for a filled rectangle, π/4 for a disc). */
+  extent: number;
+  /** 1 − mean(grey / paper) over the object: how dark it is against the paper. */
+  contrast: number;
+  /** Dark pixels outside the main object / object pixels. */
+  clutter: number;
+  /** Whether the object touches the frame's edge. */
+  touchesEdge: boolean;
+  /** Mean local paper level over the frame, 0 (black) to 1 (white): how bright the background is. */
+  paper: number;
+}
+
+/** Names of the entries of silhouetteVector, in order. */
+export const SILHOUETTE_FEATURES = ['logArea', 'logElongation', 'holeFraction', 'extent', 'contrast', 'logClutter', 'paper'] as const;
+
+/**
+ * The shape as a vector for distance-based scoring (SILHOUETTE_FEATURES): log area fraction, log
+ * elongation, hole fraction, extent, contrast, log(1 + clutter), paper level. Logs make scale
+ * ratios (a part twice as big, twice as long) equal steps.
+ */
+export function silhouetteVector(s: SilhouetteShape): number[] {
+  return [Math.log(s.areaFraction), Math.log(s.elongation), s.holeFraction, s.extent, s.contrast, Math.log1p(s.clutter), s.paper];
+}
+
+export interface Silhouette {
+  width: number;
+  height: number;
+  /** 1 = pixel of the main object (row-major, width × height), null when no object was found. */
+  mask: Uint8Array | null;
+  /** null when no dark component reaches `minArea`: the frame has no object (blank, washed out). */
+  shape: SilhouetteShape | null;
+  /** All dark pixels / frame pixels. */
+  darkFraction: number;
+}
+
+function maxFilter1d(src: Float32Array, dst: Float32Array, n: number, stride: number, count: number, step: number, r: number): void {
+  // For each of `count` lines (start i*step, element stride `stride`, length n): dst = max over ±r.
+  for (let line = 0; line < count; line++) {
+    const base = line * step;
+    for (let i = 0; i < n; i++) {
+      const a = Math.max(0, i - r);
+      const b = Math.min(n - 1, i + r);
+      let m = -Infinity;
+      for (let j = a; j <= b; j++) {
+        const v = src[base + j * stride];
+        if (v > m) m = v;
+      }
+      dst[base + i * stride] = m;
+    }
+  }
+}
+
+function boxBlur(src: Float32Array, w: number, h: number, r: number): Float32Array {
+  // Integral image, window clipped at the borders.
+  const I = new Float64Array((w + 1) * (h + 1));
+  for (let y = 0; y < h; y++) {
+    let row = 0;
+    for (let x = 0; x < w; x++) {
+      row += src[y * w + x];
+      I[(y + 1) * (w + 1) + x + 1] = I[y * (w + 1) + x + 1] + row;
+    }
+  }
+  const out = new Float32Array(w * h);
+  for (let y = 0; y < h; y++) {
+    const y0 = Math.max(0, y - r);
+    const y1 = Math.min(h, y + r + 1);
+    for (let x = 0; x < w; x++) {
+      const x0 = Math.max(0, x - r);
+      const x1 = Math.min(w, x + r + 1);
+      const s = I[y1 * (w + 1) + x1] - I[y0 * (w + 1) + x1] - I[y1 * (w + 1) + x0] + I[y0 * (w + 1) + x0];
+      out[y * w + x] = s / ((y1 - y0) * (x1 - x0));
+    }
+  }
+  return out;
+}
+
+/** Grey level (Rec. 601 luma) of an RGB image. */
+function grey(img: RawImage): Float32Array {
+  const n = img.width * img.height;
+  if (img.data.length !== n * 3) throw new RangeError(`silhouette: ${img.data.length} bytes for ${img.width}x${img.height}x3`);
+  const g = new Float32Array(n);
+  for (let i = 0, o = 0; i < n; i++, o += 3) g[i] = 0.299 * img.data[o] + 0.587 * img.data[o + 1] + 0.114 * img.data[o + 2];
+  return g;
+}
+
+/** Local paper level: max filter of radius r (removes dark objects narrower than 2r), then a box blur. */
+function paperLevel(g: Float32Array, w: number, h: number, r: number): Float32Array {
+  const tmp = new Float32Array(w * h);
+  const out = new Float32Array(w * h);
+  maxFilter1d(g, tmp, w, 1, h, w, r); // rows
+  maxFilter1d(tmp, out, h, w, w, 1, r); // columns
+  return boxBlur(out, w, h, r);
+}
+
+/** Labels 8-connected components of `mask`; returns labels (0 = none) and each label's size. */
+function components(mask: Uint8Array, w: number, h: number): { labels: Int32Array; sizes: number[] } {
+  const labels = new Int32Array(w * h);
+  const sizes = [0];
+  const stack = new Int32Array(w * h);
+  for (let start = 0; start < w * h; start++) {
+    if (!mask[start] || labels[start]) continue;
+    const id = sizes.length;
+    let top = 0;
+    let size = 0;
+    stack[top++] = start;
+    labels[start] = id;
+    while (top > 0) {
+      const p = stack[--top];
+      size++;
+      const px = p % w;
+      const py = (p - px) / w;
+      for (let dy = -1; dy <= 1; dy++) {
+        const y = py + dy;
+        if (y < 0 || y >= h) continue;
+        for (let dx = -1; dx <= 1; dx++) {
+          const x = px + dx;
+          if (x < 0 || x >= w) continue;
+          const q = y * w + x;
+          if (mask[q] && !labels[q]) {
+            labels[q] = id;
+            stack[top++] = q;
+          }
+        }
+      }
+    }
+    sizes.push(size);
+  }
+  return { labels, sizes };
+}
+
+/** Background pixels enclosed by the object (not 4-connected to the outside of its bounding box). */
+function holeArea(obj: Uint8Array, w: number, x0: number, y0: number, x1: number, y1: number): number {
+  // Padded box so that the outside is one connected region around the object.
+  const bw = x1 - x0 + 3;
+  const bh = y1 - y0 + 3;
+  const outside = new Uint8Array(bw * bh);
+  const isObj = (bx: number, by: number) => {
+    const x = bx + x0 - 1;
+    const y = by + y0 - 1;
+    return x >= x0 && x <= x1 && y >= y0 && y <= y1 && obj[y * w + x] === 1;
+  };
+  const stack: number[] = [0];
+  outside[0] = 1;
+  while (stack.length) {
+    const p = stack.pop()!;
+    const bx = p % bw;
+    const by = (p - bx) / bw;
+    const nb = [
+      [bx - 1, by],
+      [bx + 1, by],
+      [bx, by - 1],
+      [bx, by + 1],
+    ];
+    for (const [x, y] of nb) {
+      if (x < 0 || y < 0 || x >= bw || y >= bh) continue;
+      const q = y * bw + x;
+      if (outside[q] || isObj(x, y)) continue;
+      outside[q] = 1;
+      stack.push(q);
+    }
+  }
+  let holes = 0;
+  for (let by = 0; by < bh; by++) for (let bx = 0; bx < bw; bx++) if (!outside[by * bw + bx] && !isObj(bx, by)) holes++;
+  return holes;
+}
+
+/**
+ * Segments the main dark object of `img` (any size; use the same decoded image the model sees)
+ * and measures its shape. Never throws for odd content: a frame without a dark object of at least
+ * `minArea` gives `shape: null`.
+ */
+export function measureSilhouette(img: RawImage, opts: SilhouetteOptions = {}): Silhouette {
+  const darkRatio = opts.darkRatio ?? SILHOUETTE_DEFAULTS.darkRatio;
+  const radiusFrac = opts.backgroundRadius ?? SILHOUETTE_DEFAULTS.backgroundRadius;
+  const minArea = opts.minArea ?? SILHOUETTE_DEFAULTS.minArea;
+  if (!(darkRatio > 0 && darkRatio < 1)) throw new RangeError(`silhouette: darkRatio must be in (0, 1), got ${darkRatio}`);
+  if (!(radiusFrac > 0 && radiusFrac <= 1)) throw new RangeError(`silhouette: backgroundRadius must be in (0, 1], got ${radiusFrac}`);
+  if (!(minArea >= 0 && minArea < 1)) throw new RangeError(`silhouette: minArea must be in [0, 1), got ${minArea}`);
+  const { width: w, height: h } = img;
+  if (!Number.isInteger(w) || !Number.isInteger(h) || w < 1 || h < 1) throw new RangeError(`silhouette: bad size ${w}x${h}`);
+  const n = w * h;
+  const g = grey(img);
+  const r = Math.max(1, Math.round(Math.min(w, h) * radiusFrac));
+  const paper = paperLevel(g, w, h, r);
+  const dark = new Uint8Array(n);
+  let darkCount = 0;
+  for (let i = 0; i < n; i++) {
+    // A paper level of 0 (a black frame) has nothing darker than it.
+    if (paper[i] > 0 && g[i] < darkRatio * paper[i]) {
+      dark[i] = 1;
+      darkCount++;
+    }
+  }
+  const none: Silhouette = { width: w, height: h, mask: null, shape: null, darkFraction: darkCount / n };
+  if (darkCount === 0) return none;
+  const { labels, sizes } = components(dark, w, h);
+  let best = 0;
+  for (let id = 1; id < sizes.length; id++) if (sizes[id] > sizes[best]) best = id;
+  const area = sizes[best];
+  if (best === 0 || area < Math.max(1, minArea * n)) return none;
+
+  let paperSum = 0;
+  for (let i = 0; i < n; i++) paperSum += paper[i];
+  const mask = new Uint8Array(n);
+  let sx = 0;
+  let sy = 0;
+  let x0 = w;
+  let y0 = h;
+  let x1 = -1;
+  let y1 = -1;
+  let ratioSum = 0;
+  for (let i = 0; i < n; i++) {
+    if (labels[i] !== best) continue;
+    mask[i] = 1;
+    const x = i % w;
+    const y = (i - x) / w;
+    sx += x;
+    sy += y;
+    if (x < x0) x0 = x;
+    if (x > x1) x1 = x;
+    if (y < y0) y0 = y;
+    if (y > y1) y1 = y;
+    ratioSum += g[i] / paper[i];
+  }
+  const mx = sx / area;
+  const my = sy / area;
+  let cxx = 0;
+  let cyy = 0;
+  let cxy = 0;
+  for (let y = y0; y <= y1; y++) {
+    for (let x = x0; x <= x1; x++) {
+      if (!mask[y * w + x]) continue;
+      cxx += (x - mx) ** 2;
+      cyy += (y - my) ** 2;
+      cxy += (x - mx) * (y - my);
+    }
+  }
+  // A pixel is a unit square: its own second moment (1/12) keeps a one-pixel line's width finite.
+  cxx = cxx / area + 1 / 12;
+  cyy = cyy / area + 1 / 12;
+  cxy /= area;
+  const tr = cxx + cyy;
+  const disc = Math.sqrt(((cxx - cyy) / 2) ** 2 + cxy * cxy);
+  const l1 = tr / 2 + disc;
+  const l2 = Math.max(tr / 2 - disc, 1e-12);
+  // Principal axis direction, then the object's extent along both axes.
+  const theta = 0.5 * Math.atan2(2 * cxy, cxx - cyy);
+  const c = Math.cos(theta);
+  const s = Math.sin(theta);
+  let uMin = Infinity;
+  let uMax = -Infinity;
+  let vMin = Infinity;
+  let vMax = -Infinity;
+  for (let y = y0; y <= y1; y++) {
+    for (let x = x0; x <= x1; x++) {
+      if (!mask[y * w + x]) continue;
+      const u = (x - mx) * c + (y - my) * s;
+      const v = -(x - mx) * s + (y - my) * c;
+      if (u < uMin) uMin = u;
+      if (u > uMax) uMax = u;
+      if (v < vMin) vMin = v;
+      if (v > vMax) vMax = v;
+    }
+  }
+  const boxArea = (uMax - uMin + 1) * (vMax - vMin + 1);
+  const holes = holeArea(mask, w, x0, y0, x1, y1);
+  return {
+    width: w,
+    height: h,
+    mask,
+    darkFraction: darkCount / n,
+    shape: {
+      areaFraction: area / n,
+      elongation: Math.sqrt(l1 / l2),
+      holeFraction: holes / (area + holes),
+      extent: Math.min(1, area / boxArea),
+      contrast: 1 - ratioSum / area,
+      clutter: (darkCount - area) / area,
+      touchesEdge: x0 === 0 || y0 === 0 || x1 === w - 1 || y1 === h - 1,
+      paper: paperSum / n / 255,
+    },
+  };
+}

@@ -1,0 +1,174 @@
+/**
+ * The silhouette part of a detector: a model-independent second opinion on whether a photo shows a
+ * part like the training parts, from the shape of its main dark object (@parts/data
+ * measureSilhouette: size in the frame, elongation, hole, extent, contrast, clutter, paper level).
+ *
+ * Scorer: the shape vectors of the training photos, each feature standardised by its training
+ * mean and standard deviation (floored at SCALE_FLOOR, so that a feature constant in training —
+ * no holes in any bolt — does not turn a tiny change into an infinite distance); score = minus the
+ * Euclidean distance to the k-th nearest training vector (higher = more like training). A photo
+ * without an object scores -Infinity (always rejected).
+ *
+ * Threshold: at `acceptRate` of the leave-one-out scores of the training vectors together with the
+ * validation photos' scores (the shape needs no trained model, so every training photo can be
+ * scored against the others without bias).
+ *
+ * Used only when the fit photos have consistent silhouettes (segmentationProblem): on photos with
+ * cluttered backgrounds, where no single dark object stands out, the part is left out and the
+ * detector keeps its feature scorer alone.
+ */
+import { makeRng, measureSilhouette, shuffled, silhouetteVector, SILHOUETTE_DEFAULTS, SILHOUETTE_FEATURES, type RawImage, type SilhouetteOptions, type SilhouetteShape } from '@parts/data';
+import { thresholdAtAcceptRate } from './threshold';
+
+/** Smallest per-feature scale (standard units of the raw features: logs, fractions). */
+export const SILHOUETTE_SCALE_FLOOR = 0.05;
+/** Most training vectors kept in the bank (seeded subsample above it). */
+export const SILHOUETTE_MAX_BANK = 2048;
+/** Fit photos that must contain an object for the part to be used. */
+export const SILHOUETTE_MIN_FOUND = 0.9;
+/** Largest median clutter (dark pixels outside the object / object pixels) of the fit photos. */
+export const SILHOUETTE_MAX_MEDIAN_CLUTTER = 0.5;
+/** Fewest fit photos with an object. */
+export const SILHOUETTE_MIN_PHOTOS = 5;
+
+export interface SilhouetteScorerState {
+  k: number;
+  /** Segmentation options, so that every photo is measured as the fit photos were. */
+  options: Required<SilhouetteOptions>;
+  mean: Float32Array;
+  scale: Float32Array;
+  /** Standardised training vectors, row-major [n, SILHOUETTE_FEATURES.length]. */
+  bank: Float32Array;
+}
+
+export interface SilhouetteScorer {
+  readonly state: SilhouetteScorerState;
+  /** Score of a measured shape (null: no object → -Infinity). */
+  score(shape: SilhouetteShape | null): number;
+  /** Measures `img` with the stored options and scores it. */
+  measure(img: RawImage): SilhouetteShape | null;
+}
+
+/** The fitted part as a detector holds it. */
+export interface SilhouettePart {
+  scorer: SilhouetteScorer;
+  /** Accept when score >= threshold. */
+  threshold: number;
+  /** Share of the threshold photos accepted by this part alone. */
+  acceptRate: number;
+  /** Photos the bank holds, photos the threshold saw (leave-one-out training + validation), share of fit photos with an object. */
+  fittedOn: { n: number; thresholdN: number; found: number };
+}
+
+const DIM = SILHOUETTE_FEATURES.length;
+
+export function silhouetteScorerFromState(st: SilhouetteScorerState): SilhouetteScorer {
+  if (!(Number.isInteger(st.k) && st.k >= 1)) throw new Error(`silhouette scorer: k must be an integer >= 1 (got ${st.k})`);
+  if (st.mean.length !== DIM || st.scale.length !== DIM) throw new Error(`silhouette scorer: mean/scale must have ${DIM} values (got ${st.mean.length}/${st.scale.length})`);
+  if (!st.scale.every((s) => s > 0)) throw new Error('silhouette scorer: every scale must be > 0');
+  if (st.bank.length % DIM !== 0 || st.bank.length / DIM < st.k) throw new Error(`silhouette scorer: the bank must hold at least k = ${st.k} rows of ${DIM} values (got ${st.bank.length} values)`);
+  const n = st.bank.length / DIM;
+  const kth = new Float64Array(st.k);
+  const score = (shape: SilhouetteShape | null): number => {
+    if (!shape) return -Infinity;
+    const v = silhouetteVector(shape);
+    const z = v.map((x, j) => (x - st.mean[j]) / st.scale[j]);
+    if (!z.every(Number.isFinite)) return -Infinity;
+    // The k smallest squared distances (k is small).
+    kth.fill(Infinity);
+    for (let i = 0; i < n; i++) {
+      let d = 0;
+      for (let j = 0; j < DIM; j++) d += (st.bank[i * DIM + j] - z[j]) ** 2;
+      if (d < kth[st.k - 1]) {
+        let p = st.k - 1;
+        while (p > 0 && kth[p - 1] > d) {
+          kth[p] = kth[p - 1];
+          p--;
+        }
+        kth[p] = d;
+      }
+    }
+    return -Math.sqrt(kth[st.k - 1]);
+  };
+  return { state: st, score, measure: (img) => measureSilhouette(img, st.options).shape };
+}
+
+/** Why the fit photos' silhouettes cannot be used, or null when they can. */
+export function segmentationProblem(shapes: readonly (SilhouetteShape | null)[]): string | null {
+  const found = shapes.filter((s): s is SilhouetteShape => s !== null);
+  if (found.length < SILHOUETTE_MIN_PHOTOS) return `only ${found.length} of ${shapes.length} fit photos show a dark object on a light background (need ${SILHOUETTE_MIN_PHOTOS})`;
+  if (found.length < SILHOUETTE_MIN_FOUND * shapes.length) {
+    return `only ${found.length} of ${shapes.length} fit photos show a dark object on a light background (need ${Math.round(100 * SILHOUETTE_MIN_FOUND)}%)`;
+  }
+  const clutter = found.map((s) => s.clutter).sort((a, b) => a - b);
+  const median = clutter[Math.floor((clutter.length - 1) / 2)];
+  if (median > SILHOUETTE_MAX_MEDIAN_CLUTTER) {
+    return `the fit photos are cluttered: median ${median.toFixed(2)} dark pixels outside the main object per object pixel (limit ${SILHOUETTE_MAX_MEDIAN_CLUTTER})`;
+  }
+  return null;
+}
+
+export interface FitSilhouetteOptions {
+  /** Share of known photos this part accepts (default 0.95). */
+  acceptRate?: number;
+  k?: number;
+  options?: SilhouetteOptions;
+  seed?: number;
+}
+
+/**
+ * Fits the silhouette part on the shapes of the training and validation photos (measured with
+ * `opts.options`, as `measure` will measure new photos). Returns the reason instead when the
+ * photos' silhouettes are not consistent enough to use (segmentationProblem).
+ */
+export function fitSilhouettePart(
+  train: readonly (SilhouetteShape | null)[],
+  val: readonly (SilhouetteShape | null)[],
+  opts: FitSilhouetteOptions = {},
+): { part: SilhouettePart; problem: null } | { part: null; problem: string } {
+  const problem = segmentationProblem([...train, ...val]);
+  if (problem) return { part: null, problem };
+  const k = opts.k ?? 1;
+  const options = { ...SILHOUETTE_DEFAULTS, ...opts.options };
+  let vecs = train.filter((s): s is SilhouetteShape => s !== null).map(silhouetteVector);
+  if (vecs.length <= k) return { part: null, problem: `only ${vecs.length} training photos show an object; the scorer needs more than k = ${k}` };
+  if (vecs.length > SILHOUETTE_MAX_BANK) vecs = shuffled(vecs, makeRng(`silhouette-bank:${opts.seed ?? 42}`)).slice(0, SILHOUETTE_MAX_BANK);
+  const n = vecs.length;
+  const mean = new Float32Array(DIM);
+  const scale = new Float32Array(DIM);
+  for (let j = 0; j < DIM; j++) {
+    const m = vecs.reduce((s, v) => s + v[j], 0) / n;
+    const sd = Math.sqrt(vecs.reduce((s, v) => s + (v[j] - m) ** 2, 0) / (n - 1));
+    mean[j] = m;
+    scale[j] = Math.max(SILHOUETTE_SCALE_FLOOR, sd);
+  }
+  const bank = new Float32Array(n * DIM);
+  vecs.forEach((v, i) => v.forEach((x, j) => (bank[i * DIM + j] = (x - mean[j]) / scale[j])));
+  const scorer = silhouetteScorerFromState({ k, options, mean, scale, bank });
+  // Leave-one-out: each training vector against the others.
+  const loo: number[] = [];
+  for (let i = 0; i < n; i++) {
+    const ds: number[] = [];
+    for (let r = 0; r < n; r++) {
+      if (r === i) continue;
+      let d = 0;
+      for (let j = 0; j < DIM; j++) d += (bank[r * DIM + j] - bank[i * DIM + j]) ** 2;
+      ds.push(Math.sqrt(d));
+    }
+    ds.sort((a, b) => a - b);
+    loo.push(-ds[k - 1]);
+  }
+  // Validation photos without an object are rejected by any threshold; the threshold is set on
+  // the photos that have one (segmentationProblem bounds how many lack one).
+  const valScores = val.map((s) => scorer.score(s)).filter(Number.isFinite);
+  const acceptRate = opts.acceptRate ?? 0.95;
+  const threshold = thresholdAtAcceptRate([...loo, ...valScores], acceptRate);
+  const all = train.length + val.length;
+  const found = (train.filter(Boolean).length + val.filter(Boolean).length) / all;
+  return { part: { scorer, threshold, acceptRate, fittedOn: { n, thresholdN: loo.length + valScores.length, found } }, problem: null };
+}
+
+/** Silhouette shapes of images, measured with `options` (one entry per image; null = no object). */
+export function measureShapes(images: readonly RawImage[], options?: SilhouetteOptions): (SilhouetteShape | null)[] {
+  return images.map((im) => measureSilhouette(im, options).shape);
+}
