@@ -28,7 +28,7 @@ export interface SilhouetteShape {
   areaFraction: number;
   /** sqrt(λ1/λ2) of the pixel coordinates' covariance: 1 for a disc or a square, L/W for a bar. */
   elongation: number;
-  /** Enclosed background / (object + enclosed background): 0 for a solid object, 1 − (r/R)² for a ring. */
+  /** Enclosed background / (object + enclosed background): 0 for a solid object, (r/R)² for a ring of radii r < R. */
   holeFraction: number;
   /** Object pixels / area of its box along the principal axes (1 for a filled rectangle, π/4 for a disc). */
   extent: number;

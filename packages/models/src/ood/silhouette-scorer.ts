@@ -28,6 +28,8 @@ export const SILHOUETTE_MAX_BANK = 2048;
 export const SILHOUETTE_MIN_FOUND = 0.9;
 /** Largest median clutter (dark pixels outside the object / object pixels) of the fit photos. */
 export const SILHOUETTE_MAX_MEDIAN_CLUTTER = 0.5;
+/** Largest median object area / frame area of the fit photos (above it the "object" is the scene). */
+export const SILHOUETTE_MAX_MEDIAN_AREA = 0.5;
 /** Fewest fit photos with an object. */
 export const SILHOUETTE_MIN_PHOTOS = 5;
 
@@ -100,10 +102,14 @@ export function segmentationProblem(shapes: readonly (SilhouetteShape | null)[])
   if (found.length < SILHOUETTE_MIN_FOUND * shapes.length) {
     return `only ${found.length} of ${shapes.length} fit photos show a dark object on a light background (need ${Math.round(100 * SILHOUETTE_MIN_FOUND)}%)`;
   }
-  const clutter = found.map((s) => s.clutter).sort((a, b) => a - b);
-  const median = clutter[Math.floor((clutter.length - 1) / 2)];
-  if (median > SILHOUETTE_MAX_MEDIAN_CLUTTER) {
-    return `the fit photos are cluttered: median ${median.toFixed(2)} dark pixels outside the main object per object pixel (limit ${SILHOUETTE_MAX_MEDIAN_CLUTTER})`;
+  const median = (xs: number[]) => xs.sort((a, b) => a - b)[Math.floor((xs.length - 1) / 2)];
+  const clutter = median(found.map((s) => s.clutter));
+  if (clutter > SILHOUETTE_MAX_MEDIAN_CLUTTER) {
+    return `the fit photos are cluttered: median ${clutter.toFixed(2)} dark pixels outside the main object per object pixel (limit ${SILHOUETTE_MAX_MEDIAN_CLUTTER})`;
+  }
+  const area = median(found.map((s) => s.areaFraction));
+  if (area > SILHOUETTE_MAX_MEDIAN_AREA) {
+    return `the dark "object" fills most of the fit photos (median ${(100 * area).toFixed(0)}% of the frame, limit ${100 * SILHOUETTE_MAX_MEDIAN_AREA}%): no part on a light background`;
   }
   return null;
 }
