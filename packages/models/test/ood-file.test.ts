@@ -78,7 +78,7 @@ describe('ood.json', () => {
   });
 
   it.each([
-    ['format', 'parts-ood/9', /field "format" is "parts-ood\/9", expected "parts-ood\/1"/],
+    ['format', 'parts-ood/9', /field "format" is "parts-ood\/9", expected one of "parts-ood\/1", "parts-ood\/2"/],
     ['threshold', undefined, /field "threshold" is missing/],
     ['temperature', -1, /field "temperature" is -1, expected a number > 0/],
     ['method', 'vibes', /field "method" is "vibes"/],
