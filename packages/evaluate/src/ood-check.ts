@@ -10,8 +10,10 @@
 //     }
 //   }
 // `auroc`: known test photos vs the left-out classes' photos (all splits); `rejection`: share of the
-// left-out photos below the threshold fitted on the validation split at 95% accepted (what
-// training stores in ood.json). A run fails when either falls below its baseline minus its margin.
+// left-out photos the detector fitted on the validation split at 95% accepted rejects, fitted as
+// training fits the ood.json it stores (`method` plus the silhouette part when training would add
+// one) and applied as predict and serve apply it (unknown when any part rejects). AUROC is on the
+// feature score. A run fails when either falls below its baseline minus its margin.
 import path from 'node:path';
 import { isOodMethod, type OodMethod } from '@parts/models';
 import { readRunConfig } from '@parts/train';
@@ -33,6 +35,8 @@ export interface OodBaselineTask {
 
 export interface OodFigures {
   runId: string;
+  /** The detector measured, as predict and serve name it (e.g. `knn+silhouette`). */
+  detector?: string;
   auroc: number;
   rejection: number;
   n: number;
@@ -70,13 +74,14 @@ export function validateOodTasks(ood: unknown, where = 'baseline'): Record<strin
 
 /**
  * The figures of a run trained on `source` without `task.leaveOut`: AUROC known test vs left-out
- * photos and the left-out photos rejected at the validation threshold (task.method, 95% accepted).
+ * photos (feature score) and the left-out photos the detector rejects (task.method with the
+ * silhouette part as training fits it, 95% of validation photos accepted).
  */
 export async function measureLeaveOut(runDir: string, task: OodBaselineTask, source: string, workDir: string): Promise<OodFigures> {
   const holdout = await makeHoldoutDataset(source, task.leaveOut, workDir);
   const r = await evaluateOodRun(runDir, holdout.unknownFiles.map((u) => u.file), { methods: [task.method], farPerKind: 1 });
   const m = r.methods[0];
-  return { runId: path.basename(runDir), auroc: m.aurocNear, rejection: m.nearRejected, n: r.n.near, knownAccepted: m.knownAccepted, threshold: m.threshold };
+  return { runId: path.basename(runDir), detector: m.detector, auroc: m.aurocNear, rejection: m.nearRejected, n: r.n.near, knownAccepted: m.knownAccepted, threshold: m.threshold };
 }
 
 /** Pass when both figures are at least their baseline minus the margin. */
@@ -86,7 +91,7 @@ export function checkOodFigures(name: string, task: OodBaselineTask, f: OodFigur
   const pass = f.auroc >= minAuroc - 1e-9 && f.rejection >= minRejection - 1e-9;
   const p = (x: number) => x.toFixed(3);
   const message =
-    `${pass ? 'ok  ' : 'FAIL'} ${name}: ${f.runId} left out ${task.leaveOut.join('+')} (${f.n} photos, ${task.method}): ` +
+    `${pass ? 'ok  ' : 'FAIL'} ${name}: ${f.runId} left out ${task.leaveOut.join('+')} (${f.n} photos, ${f.detector ?? task.method}): ` +
     `AUROC ${p(f.auroc)} ${f.auroc >= minAuroc - 1e-9 ? '>=' : '<'} ${p(task.auroc)} - ${p(task.margin.auroc)} = ${p(minAuroc)}; ` +
     `rejected ${p(f.rejection)} ${f.rejection >= minRejection - 1e-9 ? '>=' : '<'} ${p(task.rejection)} - ${p(task.margin.rejection)} = ${p(minRejection)} ` +
     `(known test photos accepted ${p(f.knownAccepted)})`;

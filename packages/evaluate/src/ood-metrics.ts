@@ -59,15 +59,21 @@ export interface SelectiveResult {
 /** Coverage and accuracy on accepted known photos at a threshold. */
 export function selectiveAccuracy(scores: ArrayLike<number>, correct: ArrayLike<boolean>, threshold: number): SelectiveResult {
   if (scores.length !== correct.length) throw new Error(`${scores.length} scores for ${correct.length} correctness flags`);
-  let accepted = 0;
+  return selectiveAccuracyOf(Array.from(scores, (s) => s >= threshold), correct);
+}
+
+/** Coverage and accuracy on the known photos a detector accepted (e.g. oodVerdicts().accepted). */
+export function selectiveAccuracyOf(accepted: ArrayLike<boolean>, correct: ArrayLike<boolean>): SelectiveResult {
+  if (accepted.length !== correct.length) throw new Error(`${accepted.length} acceptance flags for ${correct.length} correctness flags`);
+  let a = 0;
   let right = 0;
-  for (let i = 0; i < scores.length; i++) {
-    if (scores[i] >= threshold) {
-      accepted++;
+  for (let i = 0; i < accepted.length; i++) {
+    if (accepted[i]) {
+      a++;
       if (correct[i]) right++;
     }
   }
-  return { coverage: scores.length ? accepted / scores.length : NaN, accuracy: accepted ? right / accepted : NaN, accepted, n: scores.length };
+  return { coverage: accepted.length ? a / accepted.length : NaN, accuracy: a ? right / a : NaN, accepted: a, n: accepted.length };
 }
 
 export interface RiskCoveragePoint {

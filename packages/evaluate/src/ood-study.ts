@@ -3,9 +3,13 @@
  *  (a) leave-classes-out: for each rotation, train on the dataset without a pair of classes (or
  *      reuse a run trained that way); the left-out classes' photos are the "near" unknowns;
  *  (b) far-OOD: generated images (far-ood.ts) and blurred / very dark versions of test photos.
- * For each method the scorer is fitted on the run's train features, the threshold on its val
- * split at `acceptRate` (never on test or unknowns), and temperature scaling on val logits; known
- * photos for the metrics are the test split of the kept classes.
+ * For each method the detector is fitted as training fits it: the scorer on the run's train
+ * features, the threshold on its val split at `acceptRate` (never on test or unknowns), temperature
+ * scaling on val logits and, unless `silhouette: false`, the silhouette part on the same photos'
+ * shapes (silhouetteFitInput). Known photos for the metrics are the test split of the kept classes.
+ * AUROC, FPR95 and AURC are on the feature score; accepted / rejected shares, coverage and
+ * selective accuracy follow the rule predict and serve apply (oodVerdicts: unknown when any part
+ * rejects).
  *
  * `measureRejection` answers one question for a trained run: what share of a folder of photos of
  * something else is rejected at the fitted threshold.
@@ -18,22 +22,32 @@ import {
   computeFeaturesAndLogits,
   disposeClassifier,
   featureAndLogitModel,
+  detectorMethod,
   fitDetector,
   loadClassifier,
+  oodVerdicts,
+  silhouetteFitInput,
   OOD_METHODS,
   type Classifier,
   type FeatureAndLogitModel,
   type FeaturesAndLogits,
   type FitData,
+  type FitDetectorOptions,
+  type OodDecisionMethod,
   type OodMethod,
   type ScorerOptions,
 } from '@parts/models';
 import { train, type TrainOptions } from '@parts/train';
 import { makeHoldoutDataset } from './ood-holdout';
-import { acceptedShare, aurocKnownVsUnknown, fprAtKnownRate, riskCoverage, selectiveAccuracy } from './ood-metrics';
+import { aurocKnownVsUnknown, fprAtKnownRate, riskCoverage, selectiveAccuracyOf } from './ood-metrics';
 
 export interface OodMethodResult {
+  /** The feature scorer. */
   method: OodMethod;
+  /** The detector as predict and serve name it (`+silhouette` with a shape part). */
+  detector: OodDecisionMethod;
+  /** The score the AUROC, FPR95 and AURC figures are on. */
+  aurocScore: 'feature';
   /** Known (test) vs left-out classes' photos. */
   aurocNear: number;
   /** Known (test) vs generated / degraded images. */
@@ -41,7 +55,7 @@ export interface OodMethodResult {
   /** Unknowns accepted when 95% of the known TEST photos are (oracle threshold, comparable across methods). */
   fpr95Near: number;
   fpr95Far: number;
-  /** At the threshold fitted on val: share of known test photos accepted, unknowns rejected. */
+  /** By the detector fitted on val (unknown when any part rejects): share of known test photos accepted, unknowns rejected. */
   knownAccepted: number;
   nearRejected: number;
   farRejected: number;
@@ -50,7 +64,18 @@ export interface OodMethodResult {
   coverage: number;
   /** Area under the risk–coverage curve of the known test photos (lower is better). */
   aurc: number;
+  /** The feature scorer's threshold. */
   threshold: number;
+  /** The silhouette part's threshold and what it rejects on its own; or why the detector has none. */
+  silhouette: SilhouettePartFigures | { note: string };
+}
+
+export interface SilhouettePartFigures {
+  threshold: number;
+  /** Shares rejected by the silhouette part alone. */
+  knownRejected: number;
+  nearRejected: number;
+  farRejected: number;
 }
 
 export interface OodRotationResult {
@@ -68,6 +93,8 @@ export interface OodRotationResult {
 
 export interface OodStudySummaryRow {
   method: OodMethod;
+  /** The detectors measured over the rotations (e.g. `knn+silhouette`; two when only some rotations had a silhouette part). */
+  detectors: OodDecisionMethod[];
   rotations: number;
   meanAurocNear: number;
   meanAurocFar: number;
@@ -105,6 +132,8 @@ export interface OodStudyOptions {
   scorer?: ScorerOptions;
   /** Generated far-OOD images per kind (default 4), plus blurred and dark versions of up to this many ×2 test photos. */
   farPerKind?: number;
+  /** Fit the silhouette part as training does (default true; false: the feature scorer alone, as `--no-silhouette`). */
+  silhouette?: boolean;
   log?: (m: string) => void;
 }
 
@@ -152,29 +181,46 @@ function argmaxRows(rows: FeaturesAndLogits): number[] {
   return out;
 }
 
-/** Features/logits of the run's train, val and test photos. */
-async function knownRows(r: RunSplits) {
-  const rows = async (s: Sample[]) => computeFeaturesAndLogits(r.fl, await decodeAll(s.map((x) => x.file), r.classifier), r.classifier.meta);
-  return {
-    train: fitData(await rows(r.splits.train), r.splits.train.map((s) => s.label)),
-    val: fitData(await rows(r.splits.val), r.splits.val.map((s) => s.label)),
-    test: fitData(await rows(r.splits.test), r.splits.test.map((s) => s.label)),
-  };
+interface ImageRows {
+  images: RawImage[];
+  rows: FeaturesAndLogits;
 }
+
+async function imageRows(r: RunSplits, files: string[]): Promise<ImageRows> {
+  const images = await decodeAll(files, r.classifier);
+  return { images, rows: await computeFeaturesAndLogits(r.fl, images, r.classifier.meta) };
+}
+
+/** Decoded images and features/logits of the run's train, val and test photos. */
+async function knownSets(r: RunSplits) {
+  const set = async (s: Sample[]) => {
+    const x = await imageRows(r, s.map((y) => y.file));
+    return { images: x.images, rows: fitData(x.rows, s.map((y) => y.label)) };
+  };
+  return { train: await set(r.splits.train), val: await set(r.splits.val), test: await set(r.splits.test) };
+}
+
+/** Fits one method's detector on a run's train/val photos, as training does. */
+function fitStudyDetector(sets: Awaited<ReturnType<typeof knownSets>>, classes: string[], method: OodMethod, silhouette: FitDetectorOptions['silhouette'], opts: Pick<OodStudyOptions, 'acceptRate' | 'scorer'>) {
+  return fitDetector(sets.train.rows, sets.val.rows, classes, { ...opts.scorer, method, acceptRate: opts.acceptRate, silhouette });
+}
+
+const share = (xs: readonly boolean[], value: boolean) => (xs.length ? xs.filter((x) => x === value).length / xs.length : NaN);
 
 /** Evaluates every method on one trained run with given near-unknown photos. */
 export async function evaluateOodRun(
   runDir: string,
   nearFiles: string[],
-  opts: Pick<OodStudyOptions, 'methods' | 'acceptRate' | 'scorer' | 'farPerKind'> = {},
+  opts: Pick<OodStudyOptions, 'methods' | 'acceptRate' | 'scorer' | 'farPerKind' | 'silhouette'> = {},
 ): Promise<Omit<OodRotationResult, 'key' | 'leftOut' | 'kept'>> {
   const r = await openRun(runDir);
   try {
-    const { train: tr, val, test } = await knownRows(r);
-    const near = await computeFeaturesAndLogits(r.fl, await decodeAll(nearFiles, r.classifier), r.classifier.meta);
+    const sets = await knownSets(r);
+    const { train: tr, val, test } = { train: sets.train.rows, val: sets.val.rows, test: sets.test.rows };
+    const near = await imageRows(r, nearFiles);
     const size = r.classifier.meta.imgSize;
     const perKind = opts.farPerKind ?? 4;
-    const testImages = await decodeAll(r.splits.test.slice(0, 2 * perKind).map((s) => s.file), r.classifier);
+    const testImages = sets.test.images.slice(0, 2 * perKind);
     const farImages = [
       ...farOodSet(size, perKind, 1).map((s) => s.image),
       ...(await Promise.all(testImages.map((im) => blurredPhoto(im)))),
@@ -183,35 +229,50 @@ export async function evaluateOodRun(
     const far = await computeFeaturesAndLogits(r.fl, farImages, r.classifier.meta);
     const pred = argmaxRows(test);
     const correct = pred.map((p, i) => p === test.labels[i]);
+    const silhouette = silhouetteFitInput({ train: sets.train.images, val: sets.val.images }, opts.silhouette !== false);
     const methods: OodMethodResult[] = [];
     let temperature = 1;
     let nllVal = { before: NaN, after: NaN };
     for (const method of opts.methods ?? OOD_METHODS) {
-      const det = fitDetector(tr, val, r.classes, { ...opts.scorer, method, acceptRate: opts.acceptRate });
+      const det = fitStudyDetector(sets, r.classes, method, silhouette, opts);
       temperature = det.temperature;
       nllVal = { before: det.calibration!.nllBefore, after: det.calibration!.nllAfter };
       const sKnown = det.scorer.scoreRows(test);
-      const sNear = det.scorer.scoreRows(near);
+      const sNear = det.scorer.scoreRows(near.rows);
       const sFar = det.scorer.scoreRows(far);
-      const sel = selectiveAccuracy(sKnown, correct, det.threshold);
+      const vKnown = oodVerdicts(det, test, sets.test.images);
+      const vNear = oodVerdicts(det, near.rows, near.images);
+      const vFar = oodVerdicts(det, far, farImages);
+      const sel = selectiveAccuracyOf(vKnown.accepted, correct);
       methods.push({
         method,
+        detector: detectorMethod(det),
+        aurocScore: 'feature',
         aurocNear: aurocKnownVsUnknown(sKnown, sNear),
         aurocFar: aurocKnownVsUnknown(sKnown, sFar),
         fpr95Near: fprAtKnownRate(sKnown, sNear).fpr,
         fpr95Far: fprAtKnownRate(sKnown, sFar).fpr,
-        knownAccepted: acceptedShare(sKnown, det.threshold),
-        nearRejected: 1 - acceptedShare(sNear, det.threshold),
-        farRejected: 1 - acceptedShare(sFar, det.threshold),
+        knownAccepted: share(vKnown.accepted, true),
+        nearRejected: share(vNear.accepted, false),
+        farRejected: share(vFar.accepted, false),
         selectiveAccuracy: sel.accuracy,
         coverage: sel.coverage,
         aurc: riskCoverage(sKnown, correct).aurc,
         threshold: det.threshold,
+        silhouette:
+          det.silhouette && vKnown.silhouetteAccepted && vNear.silhouetteAccepted && vFar.silhouetteAccepted
+            ? {
+                threshold: det.silhouette.threshold,
+                knownRejected: share(vKnown.silhouetteAccepted, false),
+                nearRejected: share(vNear.silhouetteAccepted, false),
+                farRejected: share(vFar.silhouetteAccepted, false),
+              }
+            : { note: det.silhouetteNote ?? 'no silhouette part' },
       });
     }
     return {
       runDir,
-      n: { train: tr.n, val: val.n, testKnown: test.n, near: near.n, far: far.n },
+      n: { train: tr.n, val: val.n, testKnown: test.n, near: near.rows.n, far: far.n },
       testAccuracy: correct.filter(Boolean).length / correct.length,
       temperature,
       eceTest: { before: calibration(test.logits, test.labels, test.numClasses, 1).ece, after: calibration(test.logits, test.labels, test.numClasses, temperature).ece },
@@ -260,6 +321,7 @@ export function summarise(rotations: OodRotationResult[]): OodStudySummaryRow[] 
     const f = (k: keyof OodMethodResult) => mean(ms.map((m) => m[k] as number));
     return {
       method,
+      detectors: [...new Set(ms.map((m) => m.detector ?? m.method))],
       rotations: ms.length,
       meanAurocNear: f('aurocNear'),
       meanAurocFar: f('aurocFar'),
@@ -276,41 +338,53 @@ export function summarise(rotations: OodRotationResult[]): OodStudySummaryRow[] 
 
 export interface RejectionResult {
   method: OodMethod;
+  /** The detector as predict and serve name it (`+silhouette` with a shape part). */
+  detector: OodDecisionMethod;
   n: number;
+  /** Rejected by the detector (unknown when any part rejects). */
   rejected: number;
   rejectionRate: number;
+  /** The feature scorer's threshold. */
   threshold: number;
-  /** Known test photos accepted at the same threshold. */
+  /** Share of known test photos the same detector accepts. */
   knownAccepted: number;
+  /** On the feature score. */
   aurocVsTest: number;
+  /** The silhouette part's threshold and the photos it rejects on its own, when the detector has one. */
+  silhouette?: { threshold: number; rejected: number };
 }
 
 /**
- * Rejection rate of `files` (photos of something the run was not trained on) per method at the
- * threshold fitted on the run's val split at `acceptRate`.
+ * Rejection rate of `files` (photos of something the run was not trained on) per method by the
+ * detector fitted on the run's train/val splits at `acceptRate` (with the silhouette part unless
+ * `silhouette: false`, as training fits it).
  */
 export async function measureRejection(
   runDir: string,
   files: string[],
-  opts: Pick<OodStudyOptions, 'methods' | 'acceptRate' | 'scorer'> = {},
+  opts: Pick<OodStudyOptions, 'methods' | 'acceptRate' | 'scorer' | 'silhouette'> = {},
 ): Promise<RejectionResult[]> {
   const r = await openRun(runDir);
   try {
-    const { train: tr, val, test } = await knownRows(r);
-    const other = await computeFeaturesAndLogits(r.fl, await decodeAll(files, r.classifier), r.classifier.meta);
+    const sets = await knownSets(r);
+    const other = await imageRows(r, files);
+    const silhouette = silhouetteFitInput({ train: sets.train.images, val: sets.val.images }, opts.silhouette !== false);
     return (opts.methods ?? OOD_METHODS).map((method) => {
-      const det = fitDetector(tr, val, r.classes, { ...opts.scorer, method, acceptRate: opts.acceptRate });
-      const s = det.scorer.scoreRows(other);
-      const sk = det.scorer.scoreRows(test);
-      const rejected = s.filter((v) => !(v >= det.threshold)).length;
+      const det = fitStudyDetector(sets, r.classes, method, silhouette, opts);
+      const s = det.scorer.scoreRows(other.rows);
+      const sk = det.scorer.scoreRows(sets.test.rows);
+      const v = oodVerdicts(det, other.rows, other.images);
+      const rejected = v.accepted.filter((a) => !a).length;
       return {
         method,
-        n: other.n,
+        detector: detectorMethod(det),
+        n: other.rows.n,
         rejected,
-        rejectionRate: rejected / other.n,
+        rejectionRate: rejected / other.rows.n,
         threshold: det.threshold,
-        knownAccepted: acceptedShare(sk, det.threshold),
+        knownAccepted: share(oodVerdicts(det, sets.test.rows, sets.test.images).accepted, true),
         aurocVsTest: aurocKnownVsUnknown(sk, s),
+        ...(det.silhouette && v.silhouetteAccepted ? { silhouette: { threshold: det.silhouette.threshold, rejected: v.silhouetteAccepted.filter((a) => !a).length } } : {}),
       };
     });
   } finally {
@@ -328,13 +402,15 @@ export function formatOodStudy(result: OodStudyResult): string {
     `${result.arch}, ${result.rotations.length} rotation(s)` +
       (n ? `; per rotation ${n.train} train, ${n.val} val, ${n.testKnown} known test, ${n.near} near unknowns, ${n.far} far-OOD images` : ''),
     '',
-    '| method | AUROC near (per rotation) | AUROC far | FPR95 near | FPR95 far | known accepted @val thr | near rejected | far rejected | acc. on accepted | AURC |',
+    'AUROC, FPR95 and AURC on the feature score; accepted / rejected by the detector fitted on val (unknown when any part rejects).',
+    '',
+    '| detector | AUROC near (per rotation) | AUROC far | FPR95 near | FPR95 far | known accepted | near rejected | far rejected | acc. on accepted | AURC |',
     '| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |',
   ];
   for (const s of result.summary) {
     const per = result.rotations.map((r) => p(r.methods.find((m) => m.method === s.method)?.aurocNear ?? NaN)).join(', ');
     lines.push(
-      `| ${s.method}${s.method === result.recommended ? ' (best)' : ''} | ${p(s.meanAurocNear)} (${per}) | ${p(s.meanAurocFar)} | ${pct(s.meanFpr95Near)} | ${pct(s.meanFpr95Far)} | ${pct(s.meanKnownAccepted)} | ${pct(s.meanNearRejected)} | ${pct(s.meanFarRejected)} | ${pct(s.meanSelectiveAccuracy)} | ${p(s.meanAurc)} |`,
+      `| ${(s.detectors ?? [s.method]).join(' / ')}${s.method === result.recommended ? ' (best)' : ''} | ${p(s.meanAurocNear)} (${per}) | ${p(s.meanAurocFar)} | ${pct(s.meanFpr95Near)} | ${pct(s.meanFpr95Far)} | ${pct(s.meanKnownAccepted)} | ${pct(s.meanNearRejected)} | ${pct(s.meanFarRejected)} | ${pct(s.meanSelectiveAccuracy)} | ${p(s.meanAurc)} |`,
     );
   }
   return lines.join('\n');

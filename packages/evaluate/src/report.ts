@@ -128,7 +128,7 @@ export async function writeReport(runs: ReportRun[], opts: ReportOptions): Promi
       section.scores = attempt(`${run.runId} OOD score histogram`, () => ({
         rel: `charts/${slug}-ood-scores.png`,
         mime: 'image/png' as const,
-        bytes: scoreHistogramPng(known, far, threshold, { title: `OOD scores — ${title}`, method: ood.method }),
+        bytes: scoreHistogramPng(known, far, threshold, { title: `OOD scores — ${title}`, method: ood.parts?.feature.method ?? ood.method }),
       }));
     }
     if (ev.robustness?.some((r) => r.level > 0)) {
@@ -335,10 +335,21 @@ export function oodSummary(ev: Evaluation): string {
   const kinds = Object.entries(f.byKind)
     .map(([kind, c]) => `${kind} ${c.rejected}/${c.n}`)
     .join(', ');
+  const sil = o.parts?.silhouette;
+  const feature = o.parts?.feature;
+  const detector = sil
+    ? `OOD detector ${o.method}: feature threshold ${num(o.threshold, 4)} and silhouette threshold ${num(sil.threshold, 4)}, each set to accept ${pct(sil.acceptRate)} and together ${pct(o.acceptRate)} of the validation photos; a photo is unknown when either part rejects it. `
+    : `OOD detector ${o.method}, threshold ${num(o.threshold, 4)} (set to accept ${pct(o.acceptRate)} of the validation photos). `;
+  const parts =
+    sil && feature
+      ? ` On their own the feature part rejects ${feature.knownRejected}/${k.n} known and ${feature.farRejected}/${f.n} far-OOD images, the silhouette part ${sil.knownRejected}/${k.n} known (${sil.knownNoObject} without an object) and ${sil.farRejected}/${f.n} far-OOD (${sil.farNoObject} without an object).`
+      : '';
   return (
-    `OOD detector ${o.method}, threshold ${num(o.threshold, 4)} (set to accept ${pct(o.acceptRate)} of the validation photos). ` +
+    detector +
     `Known ${ev.split} photos accepted: ${k.accepted}/${k.n} = ${pct(k.coverage)} (${interval(k.coverageInterval)}); accuracy on the accepted photos ${pct(k.acceptedAccuracy)} (${k.acceptedCorrect}/${k.accepted}). ` +
-    `Far-OOD images rejected: ${f.rejected}/${f.n} = ${pct(f.rejectionRate)} (${interval(f.rejectionInterval)}; ${kinds}; seed ${f.seed}). AUROC known vs far-OOD ${num(o.aurocKnownVsFar)}.`
+    `Far-OOD images rejected: ${f.rejected}/${f.n} = ${pct(f.rejectionRate)} (${interval(f.rejectionInterval)}; ${kinds}; seed ${f.seed}). ` +
+    `AUROC known vs far-OOD ${num(o.aurocKnownVsFar)}${o.aurocScore === 'feature' ? ` (on the ${feature ? `${feature.method} ` : ''}feature score, as in the histogram)` : ''}.` +
+    parts
   );
 }
 

@@ -7,7 +7,7 @@ import {
   defaultOodMethod,
   featureAndLogitModel,
   fitDetector,
-  measureShapes,
+  silhouetteFitInput,
   writeOodFile,
   type ClassifierMeta,
   type OodMethod,
@@ -48,8 +48,7 @@ export async function fitAndWriteOod(
     const train = await rows(sets.train);
     const val = await rows(sets.val);
     // The shapes come from the same decoded, un-augmented images the features do.
-    const silhouette =
-      opts.silhouette === false ? { note: 'no silhouette part: switched off (--no-silhouette)' } : { train: measureShapes(sets.train.images), val: measureShapes(sets.val.images) };
+    const silhouette = silhouetteFitInput({ train: sets.train.images, val: sets.val.images }, opts.silhouette !== false);
     const det = fitDetector(train, val, meta.labels, { method, acceptRate: opts.acceptRate, silhouette });
     await writeOodFile(modelDir, det);
     const cal = det.calibration!;

@@ -8,8 +8,8 @@ import type { OodDetector } from './ood-file';
 import { calibration, fitTemperature } from './calibration';
 import { fitScorer, type FitData, type FeatureRows, type OodMethod, type ScorerOptions } from './scorers';
 import { DEFAULT_ACCEPT_RATE, thresholdAtAcceptRate } from './threshold';
-import { fitSilhouettePart, type FitSilhouetteOptions } from './silhouette-scorer';
-import type { SilhouetteShape } from '@parts/data';
+import { fitSilhouettePart, measureShapes, type FitSilhouetteOptions } from './silhouette-scorer';
+import type { RawImage, SilhouetteShape } from '@parts/data';
 
 /** The method named in a decision: the feature scorer's, with `+silhouette` when the detector has a shape part. */
 export type OodDecisionMethod = OodMethod | `${OodMethod}+silhouette`;
@@ -114,6 +114,16 @@ export interface FitDetectorOptions extends ScorerOptions {
    * silhouetteNote when no part is fitted (e.g. why it was switched off).
    */
   silhouette?: { train: readonly (SilhouetteShape | null)[]; val: readonly (SilhouetteShape | null)[]; options?: FitSilhouetteOptions } | { note: string };
+}
+
+/**
+ * fitDetector's `silhouette` option as training fits it: the shapes of the same decoded,
+ * un-augmented training and validation images the features come from (in row order), or, when
+ * switched off, the note recorded in ood.json. Training and the OOD study both use it, so that the
+ * study measures the detector training writes.
+ */
+export function silhouetteFitInput(images: { train: readonly RawImage[]; val: readonly RawImage[] }, enabled = true): NonNullable<FitDetectorOptions['silhouette']> {
+  return enabled ? { train: measureShapes(images.train), val: measureShapes(images.val) } : { note: 'no silhouette part: switched off (--no-silhouette)' };
 }
 
 /**

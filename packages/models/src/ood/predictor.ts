@@ -8,6 +8,7 @@ import type { RawImage } from '@parts/data';
 import { disposeClassifier, loadClassifier, type Classifier } from '../classifier';
 import { computeFeaturesAndLogits, featureAndLogitModel, type FeatureAndLogitModel } from './features';
 import { decideRows, detectorMethod, type OodDecision, type OodDecisionMethod } from './decide';
+import type { FeatureRows } from './scorers';
 import { OOD_JSON, readOodFile, type OodDetector } from './ood-file';
 
 export interface UnknownOptions {
@@ -103,4 +104,32 @@ export async function predictDecisions(p: Predictor, images: RawImage[], batchSi
 export function detectorShapes(detector: OodDetector | null, images: readonly RawImage[]) {
   const sil = detector?.silhouette;
   return sil ? images.map((im) => sil.scorer.measure(im)) : undefined;
+}
+
+/** What a detector says about each of n images: the decision of the one rule and each part's own verdict. */
+export interface OodVerdicts {
+  /** Not unknown: every part of the detector accepts (decide / decideRows). */
+  accepted: boolean[];
+  /** The feature scorer alone accepts (score >= threshold). */
+  featureAccepted: boolean[];
+  /** The silhouette part alone accepts; null when the detector has none. */
+  silhouetteAccepted: boolean[] | null;
+  /** The silhouette part found no object (so rejected); null when the detector has none. */
+  silhouetteNoObject: boolean[] | null;
+}
+
+/**
+ * The decisions predict and serve make (decideRows with the images' shapes) for `rows` computed
+ * from `images`, reduced to what evaluations count. `rows` and `images` are in the same order.
+ */
+export function oodVerdicts(detector: OodDetector, rows: FeatureRows, images: readonly RawImage[]): OodVerdicts {
+  if (images.length !== rows.n) throw new Error(`oodVerdicts: ${images.length} images for ${rows.n} feature rows`);
+  const ds = decideRows(rows, detector.labels, detector, undefined, detectorShapes(detector, images));
+  const sil = detector.silhouette ? ds.map((d) => d.ood!.silhouette!) : null;
+  return {
+    accepted: ds.map((d) => !d.unknown),
+    featureAccepted: ds.map((d) => d.ood!.score >= d.ood!.threshold),
+    silhouetteAccepted: sil && sil.map((s) => s.score !== null && s.score >= s.threshold),
+    silhouetteNoObject: sil && sil.map((s) => s.score === null),
+  };
 }
