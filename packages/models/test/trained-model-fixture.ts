@@ -12,6 +12,7 @@ import {
   fitDetector,
   imagesToBatch,
   saveClassifier,
+  silhouetteFitInput,
   writeOodFile,
   type ClassifierMeta,
   type OodMethod,
@@ -43,9 +44,10 @@ async function listSplit(data: string, split: string): Promise<{ file: string; l
  * the Dense head, which is fitted on the 24 training photos: the logit of `big` grows with the
  * share of dark pixels and is 0 midway between the two classes' mean share. ood.json: `method`
  * fitted on the training photos, the threshold (95% accepted) and temperature on the first 3 test
- * photos of each class; the other test photos are returned in `known`.
+ * photos of each class; the other test photos are returned in `known`. `silhouette: true` also
+ * fits the silhouette part on the same train and threshold photos, as training does.
  */
-export async function makeTrainedModel(dir: string, o: { runId?: string; withOod?: boolean; method?: OodMethod } = {}): Promise<TrainedFixture> {
+export async function makeTrainedModel(dir: string, o: { runId?: string; withOod?: boolean; method?: OodMethod; silhouette?: boolean } = {}): Promise<TrainedFixture> {
   const dataDir = path.join(dir, 'demo');
   await generateDemoDataset(dataDir, { seed: 3, width: 320, height: 240, trainPerClass: 12, testPerClass: 6 });
   const size = 32;
@@ -99,7 +101,10 @@ export async function makeTrainedModel(dir: string, o: { runId?: string; withOod
       ...(await computeFeaturesAndLogits(fl, imgs ?? (await Promise.all(items.map((t) => decode(t.file)))), meta)),
       labels: items.map((t) => t.label),
     });
-    const det = fitDetector(await rows(train, trainImgs), await rows(val), FIXTURE_LABELS, { method: o.method ?? 'knn' });
+    const valImgs = await Promise.all(val.map((t) => decode(t.file)));
+    const silhouette = o.silhouette ? silhouetteFitInput({ train: trainImgs, val: valImgs }) : undefined;
+    const det = fitDetector(await rows(train, trainImgs), await rows(val, valImgs), FIXTURE_LABELS, { method: o.method ?? 'knn', silhouette });
+    if (o.silhouette && !det.silhouette) throw new Error(`trained-model fixture: no silhouette part (${det.silhouetteNote})`);
     await writeOodFile(modelDir, det);
     fl.dispose();
   }
