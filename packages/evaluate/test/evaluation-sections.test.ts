@@ -8,12 +8,13 @@ import path from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
 import * as tf from '@tensorflow/tfjs-core';
 import { initBackend } from '@parts/backend';
-import { defaultOodMethod } from '@parts/models';
+import { defaultOodMethod, detectorMethod, readOodFile } from '@parts/models';
 import { generateDemoDataset } from '@parts/data';
 import { train, type TrainOptions } from '@parts/train';
 import { evaluateRun } from '../src/evaluation';
 import { readEvaluation } from '../src/evaluation-record';
 import { makeHoldoutDataset } from '../src/ood-holdout';
+import { evaluateOodRun } from '../src/ood-study';
 import { ROBUSTNESS_BUDGETS, stratifiedSample } from '../src/robustness-budget';
 import { writeReport } from '../src/report';
 import { tempDir } from './helpers';
@@ -44,15 +45,24 @@ describe('evaluateRun sections', () => {
 
     const o = ev.ood!;
     expect(o.status).toBe('ok');
-    expect(o.method).toBe(defaultOodMethod('tinyvgg'));
+    const sil = o.parts!.silhouette;
+    expect(o.method).toBe(`${defaultOodMethod('tinyvgg')}${sil ? '+silhouette' : ''}`);
+    expect(o.parts!.feature.method).toBe(defaultOodMethod('tinyvgg'));
+    expect(o.aurocScore).toBe('feature');
     expect(o.known!.n).toBe(14);
-    expect(o.known!.accepted).toBe(o.scores!.known.filter((s) => s >= o.threshold!).length);
+    // Accepted when every part accepts: the feature part's own count, less what the shape part rejects.
+    const featureAccepted = o.scores!.known.filter((s) => s >= o.threshold!).length;
+    expect(o.parts!.feature.knownRejected).toBe(14 - featureAccepted);
+    if (sil) expect(o.known!.accepted).toBeLessThanOrEqual(Math.min(featureAccepted, 14 - sil.knownRejected));
+    else expect(o.known!.accepted).toBe(featureAccepted);
     expect(o.known!.coverage).toBeCloseTo(o.known!.accepted / 14, 12);
     // 4 generated images of each of 7 kinds, 8 blurred and 8 dark test photos.
     expect(o.far!.n).toBe(44);
     expect(o.far!.byKind.blurred).toMatchObject({ n: 8 });
     expect(o.far!.byKind.noise).toMatchObject({ n: 4 });
-    expect(o.far!.rejected).toBe(o.scores!.far.filter((s) => !(s >= o.threshold!)).length);
+    expect(o.parts!.feature.farRejected).toBe(o.scores!.far.filter((s) => !(s >= o.threshold!)).length);
+    expect(o.far!.rejected).toBeGreaterThanOrEqual(Math.max(o.parts!.feature.farRejected, sil?.farRejected ?? 0));
+    if (!sil) expect(o.far!.rejected).toBe(o.parts!.feature.farRejected);
     expect(o.aurocKnownVsFar).toBeGreaterThanOrEqual(0);
     expect(o.aurocKnownVsFar).toBeLessThanOrEqual(1);
 
@@ -178,12 +188,28 @@ describe('pnpm evaluate --check with a leave-classes-out task', () => {
       );
     };
     const pass = await check(baseline(1, 1, 1));
-    expect(pass.stdout).toMatch(/^ok {3}lo: .* left out other \(17 photos, knn\): AUROC [\d.]+ >= 1\.000 - 1\.000 = 0\.000/m);
+    expect(pass.stdout).toMatch(/^ok {3}lo: .* left out other \(17 photos, knn(\+silhouette)?\): AUROC [\d.]+ >= 1\.000 - 1\.000 = 0\.000/m);
     expect(pass.code).toBe(0);
     // Baseline 1 and no margin: a 3-epoch model that never saw "other" (drawn like big) is not perfect.
     const fail = await check(baseline(1, 1, 0));
     expect(fail.stdout).toMatch(/^FAIL lo: /m);
     expect(fail.code).toBe(1);
+
+    // The study refits the detector training stored (same photos, same fit, silhouette part included)
+    // and counts rejections by the rule predict and serve apply.
+    const stored = (await readOodFile(path.join(run.runDir, 'model')))!;
+    const near = holdout.unknownFiles.map((u) => u.file);
+    const [m] = (await evaluateOodRun(run.runDir, near, { methods: ['knn'], farPerKind: 1 })).methods;
+    expect(m!.detector).toBe(detectorMethod(stored));
+    expect(m!.threshold).toBeCloseTo(stored.threshold, 5);
+    const [alone] = (await evaluateOodRun(run.runDir, near, { methods: ['knn'], farPerKind: 1, silhouette: false })).methods;
+    expect(alone!.detector).toBe('knn');
+    expect(alone!.silhouette).toEqual({ note: 'no silhouette part: switched off (--no-silhouette)' });
+    expect(alone!.aurocNear).toBe(m!.aurocNear); // AUROC is on the feature score either way
+    if (stored.silhouette) {
+      expect('threshold' in m!.silhouette && m!.silhouette.threshold).toBeCloseTo(stored.silhouette.threshold, 5);
+      expect(m!.nearRejected).toBeGreaterThanOrEqual((m!.silhouette as { nearRejected: number }).nearRejected);
+    }
   });
 });
 

@@ -1,6 +1,6 @@
 // OOD metrics on hand-checkable cases.
 import { describe, expect, it } from 'vitest';
-import { acceptedShare, aurocKnownVsUnknown, fprAtKnownRate, riskCoverage, selectiveAccuracy } from '../src/ood-metrics';
+import { acceptedShare, aurocKnownVsUnknown, fprAtKnownRate, riskCoverage, selectiveAccuracy, selectiveAccuracyOf } from '../src/ood-metrics';
 
 describe('aurocKnownVsUnknown', () => {
   it('is 1 for perfect separation, 0 for reversed, 1/2 for ties', () => {
@@ -34,6 +34,11 @@ describe('selective accuracy and risk–coverage', () => {
   it('counts coverage and accuracy of accepted photos', () => {
     expect(selectiveAccuracy(scores, correct, 0.5)).toEqual({ coverage: 0.75, accuracy: 2 / 3, accepted: 3, n: 4 });
     expect(selectiveAccuracy(scores, correct, 1).accuracy).toBeNaN();
+  });
+  it('counts coverage and accuracy of the photos a detector accepted (any rule)', () => {
+    expect(selectiveAccuracyOf([true, false, true, false], correct)).toEqual({ coverage: 0.5, accuracy: 1, accepted: 2, n: 4 });
+    expect(selectiveAccuracyOf([false, false, false, false], correct).accuracy).toBeNaN();
+    expect(() => selectiveAccuracyOf([true], correct)).toThrow(/1 acceptance flags for 4 correctness flags/);
   });
   it('has one point per distinct score and AURC as the coverage-weighted mean risk', () => {
     const { points, aurc } = riskCoverage(scores, correct);
