@@ -40,7 +40,8 @@ describe('ood.json', () => {
       const back = await readOodFile(dir, { featureDim: 6, labels: LABELS });
       expect(back).not.toBeNull();
       expect([back!.method, back!.threshold, back!.acceptRate, back!.temperature]).toEqual([method, det.threshold, 0.95, det.temperature]);
-      expect(back!.fittedOn).toEqual({ n: 60, split: 'train', thresholdN: 30, thresholdSplit: 'val' });
+      expect(back!.fittedOn).toEqual(det.fittedOn);
+      expect(back!.fittedOn).toMatchObject({ n: 60, split: 'train', thresholdN: 30, thresholdSplit: 'val' });
       const probe = data(20, 'probe');
       expect(Array.from(back!.scorer.scoreRows(probe))).toEqual(Array.from(det.scorer.scoreRows(probe)));
       const files = await readdir(dir);

@@ -7,7 +7,9 @@ import {
   fitScorer,
   fitTemperature,
   logSumExp,
+  chooseThreshold,
   quantile,
+  scoresForEmpiricalThreshold,
   softmax,
   thresholdAtAcceptRate,
   DEFAULT_OOD_METHOD,
@@ -174,6 +176,44 @@ describe('threshold', () => {
     // sd of the threshold's acceptance with 2000 fit draws ≈ sqrt(.95·.05/2000) ≈ 0.005.
     expect(Math.abs(accepted - 0.95)).toBeLessThan(0.015);
     expect(() => thresholdAtAcceptRate(fitScores, 0)).toThrow(/acceptRate/);
+  });
+
+  it('needs 19 known scores for a 95% quantile and 39 for 97.5%', () => {
+    expect(scoresForEmpiricalThreshold(0.95)).toBe(19);
+    expect(scoresForEmpiricalThreshold(0.975)).toBe(39);
+    expect(chooseThreshold(Array.from({ length: 19 }, (_, i) => i), 0.95).rule).toBe('quantile');
+    expect(chooseThreshold(Array.from({ length: 18 }, (_, i) => i), 0.95).rule).toBe('normal bound');
+  });
+
+  // Mean share of new known draws accepted, over many small fit sets (n = 6, as the 6 validation
+  // photos of a 32-photo dataset): the quantile accepts about n/(n + 1), the bound about the target.
+  function meanAcceptance(draw: () => number, n: number, rule: (s: number[]) => number): number {
+    let acc = 0;
+    const trials = 1500;
+    const held = 200;
+    for (let t = 0; t < trials; t++) {
+      const thr = rule(Array.from({ length: n }, draw));
+      for (let h = 0; h < held; h++) if (draw() >= thr) acc++;
+    }
+    return acc / (trials * held);
+  }
+
+  it('with too few known scores extrapolates so that the target share is accepted on average', () => {
+    const r = seedrandom('small-normal');
+    const normal = () => 3 + 0.5 * gauss(r);
+    const byQuantile = meanAcceptance(normal, 6, (s) => quantile(s, 0.05));
+    const byChoice = meanAcceptance(normal, 6, (s) => thresholdAtAcceptRate(s, 0.95));
+    expect(byQuantile).toBeLessThan(0.9); // ≈ 6/7
+    expect(byChoice).toBeGreaterThan(0.94);
+    expect(byChoice).toBeLessThan(0.97);
+    // Scores below a ceiling whose log distance is normal (cosine similarities near 1).
+    const nearOne = () => 1 - Math.exp(-8 + 0.8 * gauss(r));
+    const withCeiling = meanAcceptance(nearOne, 6, (s) => thresholdAtAcceptRate(s, 0.95, { ceiling: 1 }));
+    expect(withCeiling).toBeGreaterThan(0.94);
+    expect(withCeiling).toBeLessThan(0.97);
+    // Never stricter than the quantile of the same scores.
+    const s = Array.from({ length: 6 }, nearOne);
+    expect(thresholdAtAcceptRate(s, 0.95, { ceiling: 1 })).toBeLessThanOrEqual(quantile(s, 0.05));
   });
 });
 

@@ -59,6 +59,7 @@ export async function fitAndWriteOod(
         acceptRate: det.acceptRate,
         n: det.fittedOn.n,
         thresholdN: det.fittedOn.thresholdN,
+        thresholdRule: det.fittedOn.thresholdRule,
         featureDim: fl.featureDim,
         fitSeconds: (performance.now() - t0) / 1000,
         silhouette: det.silhouette
@@ -81,6 +82,14 @@ export async function fitAndWriteOod(
   }
 }
 
+/** How a threshold relates to the photos it was chosen on, for the log line. */
+function boundNote(o: RunOodFit): string {
+  const share = `${(100 * o.acceptRate).toFixed(0)}%`;
+  return o.thresholdRule === 'normal bound'
+    ? `accepts ${share} by a normal prediction bound on ${o.thresholdN} val photos (too few for a quantile)`
+    : `accepts ${share} of ${o.thresholdN} val photos`;
+}
+
 /** One log line: method, threshold, n, T, ECE and the seconds the fit took. */
 export function formatOodFit(r: OodFitResult): string {
   if (!r.ood || !r.calibration) return r.note ?? 'no ood.json';
@@ -93,7 +102,7 @@ export function formatOodFit(r: OodFitResult): string {
       ? `; ${s.note}`
       : `; with the silhouette part (threshold ${s.threshold.toPrecision(4)} on ${s.thresholdN} leave-one-out train + val shapes; each part set to accept ${(100 * s.acceptRate).toFixed(1)}%, together ${(100 * o.acceptRate).toFixed(0)}%)`;
   return (
-    `ood: ${o.method} scorer on ${o.n} train photos, threshold ${o.threshold.toPrecision(4)} accepts ${(100 * o.acceptRate).toFixed(0)}% of ${o.thresholdN} val photos; ` +
+    `ood: ${o.method} scorer on ${o.n} train photos, threshold ${o.threshold.toPrecision(4)} ${boundNote(o)}; ` +
     `temperature ${c.temperature.toFixed(3)}${c.temperatureAtBound ? ' (the fit ran to its search bound: validation does not determine it, kept at 1)' : ''}, val ECE ${c.eceBefore.toFixed(3)} -> ${c.eceAfter.toFixed(3)}; fitted in ${o.fitSeconds.toFixed(2)}s${sil}`
   );
 }

@@ -64,6 +64,8 @@ export interface RunOodFit {
   n: number;
   /** Validation photos the threshold was set on. */
   thresholdN: number;
+  /** 'normal bound' when there were too few validation photos for a quantile (chooseThreshold). */
+  thresholdRule?: 'quantile' | 'normal bound';
   featureDim: number;
   /** Wall time of the fit: features of train and val, scorer, threshold, temperature, writing. */
   fitSeconds: number;

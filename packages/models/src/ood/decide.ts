@@ -6,8 +6,8 @@
 import { softmax } from './scorers';
 import type { OodDetector } from './ood-file';
 import { calibration, fitTemperature } from './calibration';
-import { fitScorer, type FitData, type FeatureRows, type OodMethod, type ScorerOptions } from './scorers';
-import { DEFAULT_ACCEPT_RATE, thresholdAtAcceptRate } from './threshold';
+import { fitScorer, scoreCeiling, type FitData, type FeatureRows, type OodMethod, type ScorerOptions } from './scorers';
+import { chooseThreshold, DEFAULT_ACCEPT_RATE } from './threshold';
 import { fitSilhouettePart, measureShapes, type FitSilhouetteOptions } from './silhouette-scorer';
 import type { RawImage, SilhouetteShape } from '@parts/data';
 
@@ -147,7 +147,7 @@ export function fitDetector(train: FitData, val: FitData, labels: string[], opts
     if (fit.part) silhouette = fit.part;
     else silhouetteNote = `no silhouette part: ${fit.problem}`;
   }
-  const threshold = thresholdAtAcceptRate(scorer.scoreRows(val), silhouette ? Math.sqrt(acceptRate) : acceptRate);
+  const { threshold, rule } = chooseThreshold(scorer.scoreRows(val), silhouette ? Math.sqrt(acceptRate) : acceptRate, { ceiling: scoreCeiling(opts.method) });
   let temperature = 1;
   let cal: OodDetector['calibration'];
   if (opts.calibrate !== false) {
@@ -173,7 +173,7 @@ export function fitDetector(train: FitData, val: FitData, labels: string[], opts
     acceptRate,
     temperature,
     labels,
-    fittedOn: { n: train.n, split: opts.trainSplit ?? 'train', thresholdN: val.n, thresholdSplit: opts.thresholdSplit ?? 'val' },
+    fittedOn: { n: train.n, split: opts.trainSplit ?? 'train', thresholdN: val.n, thresholdSplit: opts.thresholdSplit ?? 'val', thresholdRule: rule },
     calibration: cal,
     ...(silhouette ? { silhouette } : {}),
     ...(silhouetteNote ? { silhouetteNote } : {}),

@@ -13,7 +13,7 @@
  *   params       the scorer's scalars (k, shrinkage, energy temperature, ...)
  *   arrays       name -> {shape, offset (in float32 values), length} inside the .bin
  *   bin          {file, bytes, sha256} or null when the method has no arrays (msp, energy)
- *   fittedOn     {n, split, thresholdN, thresholdSplit}: what the scorer and the threshold saw
+ *   fittedOn     {n, split, thresholdN, thresholdSplit, thresholdRule?}: what the scorer and the threshold saw
  *   calibration  optional {eceBefore, eceAfter, nllBefore, nllAfter, n, split}
  *   silhouette   (parts-ood/2) {threshold, acceptRate, k, options, features, fittedOn} or null; its
  *                arrays are `silhouette.mean`, `silhouette.scale`, `silhouette.bank` in the .bin.
@@ -26,6 +26,7 @@
  * A missing ood.json means "no scorer" (readOodFile returns null); every other problem throws an
  * error naming the file and the field.
  */
+import type { ThresholdChoice } from './threshold';
 import { createHash } from 'node:crypto';
 import { promises as fs } from 'node:fs';
 import path from 'node:path';
@@ -58,6 +59,8 @@ export interface OodFittedOn {
   /** Known photos the threshold was chosen on (validation / CV folds, never test). */
   thresholdN: number;
   thresholdSplit: string;
+  /** How the threshold was chosen from those photos' scores (chooseThreshold); absent in files written before it was recorded. */
+  thresholdRule?: ThresholdChoice['rule'];
 }
 
 export interface OodCalibrationSummary {

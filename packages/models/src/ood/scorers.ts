@@ -95,6 +95,15 @@ export interface OodScorer {
   scoreRows(rows: FeatureRows): Float64Array;
 }
 
+/**
+ * The best score a method gives (a perfect match), or undefined when its scores are unbounded:
+ * cosine similarity ≤ 1, maximum softmax probability ≤ 1, minus a squared distance ≤ 0; the
+ * energy (log-sum-exp of logits) has no bound. chooseThreshold extrapolates on the log distance to it.
+ */
+export function scoreCeiling(method: OodMethod): number | undefined {
+  return { msp: 1, energy: undefined, mahalanobis: 0, knn: 1 }[method];
+}
+
 export function isOodMethod(m: unknown): m is OodMethod {
   return typeof m === 'string' && (OOD_METHODS as readonly string[]).includes(m);
 }

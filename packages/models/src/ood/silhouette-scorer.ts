@@ -18,7 +18,7 @@
  * detector keeps its feature scorer alone.
  */
 import { makeRng, measureSilhouette, shuffled, silhouetteVector, SILHOUETTE_DEFAULTS, SILHOUETTE_FEATURES, type RawImage, type SilhouetteOptions, type SilhouetteShape } from '@parts/data';
-import { thresholdAtAcceptRate } from './threshold';
+import { chooseThreshold, type ThresholdChoice } from './threshold';
 
 /** Smallest per-feature scale (standard units of the raw features: logs, fractions). */
 export const SILHOUETTE_SCALE_FLOOR = 0.05;
@@ -59,7 +59,7 @@ export interface SilhouettePart {
   /** Share of the threshold photos accepted by this part alone. */
   acceptRate: number;
   /** Photos the bank holds, photos the threshold saw (leave-one-out training + validation), share of fit photos with an object. */
-  fittedOn: { n: number; thresholdN: number; found: number };
+  fittedOn: { n: number; thresholdN: number; found: number; thresholdRule?: ThresholdChoice['rule'] };
 }
 
 const DIM = SILHOUETTE_FEATURES.length;
@@ -168,10 +168,11 @@ export function fitSilhouettePart(
   // the photos that have one (segmentationProblem bounds how many lack one).
   const valScores = val.map((s) => scorer.score(s)).filter(Number.isFinite);
   const acceptRate = opts.acceptRate ?? 0.95;
-  const threshold = thresholdAtAcceptRate([...loo, ...valScores], acceptRate);
+  // Scores are minus a distance: a perfect match scores 0.
+  const { threshold, rule } = chooseThreshold([...loo, ...valScores], acceptRate, { ceiling: 0 });
   const all = train.length + val.length;
   const found = (train.filter(Boolean).length + val.filter(Boolean).length) / all;
-  return { part: { scorer, threshold, acceptRate, fittedOn: { n, thresholdN: loo.length + valScores.length, found } }, problem: null };
+  return { part: { scorer, threshold, acceptRate, fittedOn: { n, thresholdN: loo.length + valScores.length, found, thresholdRule: rule } }, problem: null };
 }
 
 /** Silhouette shapes of images, measured with `options` (one entry per image; null = no object). */
