@@ -95,6 +95,13 @@ describe('ood.json', () => {
     expect((err as Error).message).toMatch(re);
   });
 
+  it('an unknown threshold rule is refused, naming the field', async () => {
+    const { dir, file, json } = await written();
+    json.fittedOn = { ...(json.fittedOn as object), thresholdRule: 'guess' };
+    await writeFile(file, JSON.stringify(json));
+    await expect(readOodFile(dir)).rejects.toThrow(/field "fittedOn.thresholdRule" is "guess", expected one of quantile, normal bound/);
+  });
+
   it('a model of another feature size or labels is refused, naming the field', async () => {
     const { dir } = await written();
     await expect(readOodFile(dir, { featureDim: 256 })).rejects.toThrow(/ood\.json: field "featureDim" is 6 but the model's penultimate layer has 256/);

@@ -9,6 +9,7 @@ import {
   logSumExp,
   chooseThreshold,
   quantile,
+  scoreDistance,
   scoresForEmpiricalThreshold,
   softmax,
   thresholdAtAcceptRate,
@@ -178,11 +179,15 @@ describe('threshold', () => {
     expect(() => thresholdAtAcceptRate(fitScores, 0)).toThrow(/acceptRate/);
   });
 
-  it('needs 19 known scores for a 95% quantile and 39 for 97.5%', () => {
-    expect(scoresForEmpiricalThreshold(0.95)).toBe(19);
-    expect(scoresForEmpiricalThreshold(0.975)).toBe(39);
-    expect(chooseThreshold(Array.from({ length: 19 }, (_, i) => i), 0.95).rule).toBe('quantile');
-    expect(chooseThreshold(Array.from({ length: 18 }, (_, i) => i), 0.95).rule).toBe('normal bound');
+  it('extrapolates only when the lowest known score accepts more than a point less than asked', () => {
+    // n/(n + 1) >= rate - 0.01: 16 scores for 95% (16/17 = 94.1%), 28 for 97.5% (28/29 = 96.6%).
+    expect(scoresForEmpiricalThreshold(0.95)).toBe(16);
+    expect(scoresForEmpiricalThreshold(0.975)).toBe(28);
+    const ramp = (n: number) => Array.from({ length: n }, (_, i) => i);
+    expect(chooseThreshold(ramp(16), 0.95).rule).toBe('quantile');
+    expect(chooseThreshold(ramp(16), 0.95).threshold).toBeCloseTo(quantile(ramp(16), 0.05), 12);
+    expect(chooseThreshold(ramp(15), 0.95).rule).toBe('normal bound');
+    expect(chooseThreshold(ramp(15), 0.95).threshold).toBeLessThan(0);
   });
 
   // Mean share of new known draws accepted, over many small fit sets (n = 6, as the 6 validation
@@ -206,14 +211,26 @@ describe('threshold', () => {
     expect(byQuantile).toBeLessThan(0.9); // ≈ 6/7
     expect(byChoice).toBeGreaterThan(0.94);
     expect(byChoice).toBeLessThan(0.97);
-    // Scores below a ceiling whose log distance is normal (cosine similarities near 1).
-    const nearOne = () => 1 - Math.exp(-8 + 0.8 * gauss(r));
-    const withCeiling = meanAcceptance(nearOne, 6, (s) => thresholdAtAcceptRate(s, 0.95, { ceiling: 1 }));
-    expect(withCeiling).toBeGreaterThan(0.94);
-    expect(withCeiling).toBeLessThan(0.97);
-    // Never stricter than the quantile of the same scores.
-    const s = Array.from({ length: 6 }, nearOne);
-    expect(thresholdAtAcceptRate(s, 0.95, { ceiling: 1 })).toBeLessThanOrEqual(quantile(s, 0.05));
+    // kNN cosine similarities whose distance between unit vectors is normal.
+    const cosine = () => 1 - (0.05 + 0.01 * gauss(r)) ** 2;
+    const knn = meanAcceptance(cosine, 6, (s) => thresholdAtAcceptRate(s, 0.95, { distance: scoreDistance('knn') }));
+    expect(knn).toBeGreaterThan(0.94);
+    expect(knn).toBeLessThan(0.97);
+  });
+
+  it('near-duplicate validation photos (similarity ~1) do not push the kNN threshold out of range', () => {
+    // Validation kNN scores of a Tiny VGG model on the parts photos: two are near-copies of
+    // training photos. The bound on the distance between unit vectors stays near the scores.
+    const scores = [0.97356, 0.97534, 0.99132, 0.99528, 0.99999, 1.0];
+    const c = chooseThreshold(scores, Math.sqrt(0.95), { distance: scoreDistance('knn') });
+    expect(c.rule).toBe('normal bound');
+    expect(c.threshold).toBeLessThan(0.97356);
+    expect(c.threshold).toBeGreaterThan(0.85);
+  });
+
+  it('reports the quantile when the bound would not lie below the lowest score', () => {
+    const scores = [-100, -100, ...Array.from({ length: 13 }, () => 0)];
+    expect(chooseThreshold(scores, 0.95)).toEqual({ threshold: -100, rule: 'quantile' });
   });
 });
 

@@ -18,7 +18,7 @@ import { promises as fs } from 'node:fs';
 import path from 'node:path';
 import type { BackendInfo } from '@parts/backend';
 import type { FitPolicy } from '@parts/data';
-import { CLASSIFIER_JSON, readJsonFile, writeFileAtomic, type PreprocessSpec, type TrainMode } from '@parts/models';
+import { CLASSIFIER_JSON, readJsonFile, writeFileAtomic, type PreprocessSpec, type ThresholdChoice, type TrainMode } from '@parts/models';
 import type { ResolvedTrainOptions } from './options';
 
 /** File and folder names inside a run folder. */
@@ -65,7 +65,7 @@ export interface RunOodFit {
   /** Validation photos the threshold was set on. */
   thresholdN: number;
   /** 'normal bound' when there were too few validation photos for a quantile (chooseThreshold). */
-  thresholdRule?: 'quantile' | 'normal bound';
+  thresholdRule?: ThresholdChoice['rule'];
   featureDim: number;
   /** Wall time of the fit: features of train and val, scorer, threshold, temperature, writing. */
   fitSeconds: number;

@@ -5,7 +5,7 @@ import path from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
 import * as tf from '@tensorflow/tfjs-core';
 import { decodeImage, listDataset } from '@parts/data';
-import { chooseThreshold, computeFeaturesAndLogits, defaultOodMethod, disposeClassifier, featureAndLogitModel, loadClassifier, OOD_JSON, readOodFile, scoreCeiling } from '@parts/models';
+import { chooseThreshold, computeFeaturesAndLogits, defaultOodMethod, disposeClassifier, featureAndLogitModel, loadClassifier, OOD_JSON, readOodFile, scoreDistance } from '@parts/models';
 import { resolveTrainOptions, train, type RunMetrics } from '../src/index';
 import { demoWorkspace, QUICK_TRAIN } from './fixtures';
 
@@ -44,11 +44,11 @@ describe('train() and the OOD detector', () => {
       // (sqrt(0.95) when a silhouette part takes its own share).
       expect(val.length).toBe(20);
       const share = det!.silhouette ? Math.sqrt(0.95) : 0.95;
-      const choice = chooseThreshold(scores, share, { ceiling: scoreCeiling(det!.method) });
+      const choice = chooseThreshold(scores, share, { distance: scoreDistance(det!.method) });
       expect(det!.threshold).toBeCloseTo(choice.threshold, 10);
       expect(det!.fittedOn.thresholdRule).toBe(choice.rule);
-      // At least the asked share of these validation photos is accepted (the quantile leaves out one
-      // of 20 at 95%; the small-sample bound at 97.5% is never stricter than the quantile).
+      // At least the asked share of these validation photos is accepted (the quantile at 95% leaves
+      // out one of 20; the small-sample bound at 97.5% lies below the quantile).
       expect(scores.filter((s) => s >= det!.threshold).length).toBeGreaterThanOrEqual(19);
 
       const m = await readMetrics(res.runDir);

@@ -6,7 +6,7 @@
 import { softmax } from './scorers';
 import type { OodDetector } from './ood-file';
 import { calibration, fitTemperature } from './calibration';
-import { fitScorer, scoreCeiling, type FitData, type FeatureRows, type OodMethod, type ScorerOptions } from './scorers';
+import { fitScorer, scoreDistance, type FitData, type FeatureRows, type OodMethod, type ScorerOptions } from './scorers';
 import { chooseThreshold, DEFAULT_ACCEPT_RATE } from './threshold';
 import { fitSilhouettePart, measureShapes, type FitSilhouetteOptions } from './silhouette-scorer';
 import type { RawImage, SilhouetteShape } from '@parts/data';
@@ -147,7 +147,7 @@ export function fitDetector(train: FitData, val: FitData, labels: string[], opts
     if (fit.part) silhouette = fit.part;
     else silhouetteNote = `no silhouette part: ${fit.problem}`;
   }
-  const { threshold, rule } = chooseThreshold(scorer.scoreRows(val), silhouette ? Math.sqrt(acceptRate) : acceptRate, { ceiling: scoreCeiling(opts.method) });
+  const { threshold, rule } = chooseThreshold(scorer.scoreRows(val), silhouette ? Math.sqrt(acceptRate) : acceptRate, { distance: scoreDistance(opts.method) });
   let temperature = 1;
   let cal: OodDetector['calibration'];
   if (opts.calibrate !== false) {

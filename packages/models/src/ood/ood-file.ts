@@ -26,12 +26,12 @@
  * A missing ood.json means "no scorer" (readOodFile returns null); every other problem throws an
  * error naming the file and the field.
  */
-import type { ThresholdChoice } from './threshold';
 import { createHash } from 'node:crypto';
 import { promises as fs } from 'node:fs';
 import path from 'node:path';
 import { writeFileAtomic } from '../model-files';
 import { SILHOUETTE_DEFAULTS, SILHOUETTE_FEATURES } from '@parts/data';
+import type { ThresholdChoice } from './threshold';
 import { isOodMethod, OOD_METHODS, scorerFromState, type OodMethod, type OodScorer, type ScorerState } from './scorers';
 import { silhouetteScorerFromState, type SilhouettePart } from './silhouette-scorer';
 
@@ -228,6 +228,7 @@ export async function readOodFile(dir: string, expect: OodExpectation = {}): Pro
   if (typeof j.arrays !== 'object' || j.arrays === null) bad('arrays', 'is missing');
   const fo = j.fittedOn;
   if (typeof fo !== 'object' || fo === null || typeof fo.n !== 'number' || typeof fo.thresholdN !== 'number') bad('fittedOn', 'is missing or lacks n/thresholdN');
+  checkThresholdRule(fo!.thresholdRule, 'fittedOn.thresholdRule', bad);
   if (expect.featureDim !== undefined && expect.featureDim !== featureDim) {
     bad('featureDim', `is ${featureDim} but the model's penultimate layer has ${expect.featureDim} features (ood.json is for another model)`);
   }
@@ -308,6 +309,7 @@ function readSilhouette(s: unknown, arrays: ScorerState['arrays'], bad: (field: 
   }
   const fo = j.fittedOn;
   if (typeof fo !== 'object' || fo === null || typeof fo.n !== 'number' || typeof fo.thresholdN !== 'number') bad('silhouette.fittedOn', 'is missing or lacks n/thresholdN');
+  checkThresholdRule(fo.thresholdRule, 'silhouette.fittedOn.thresholdRule', bad);
   for (const name of ['mean', 'scale', 'bank']) if (!arrays[name]) bad(`arrays.${SIL}${name}`, 'is missing');
   try {
     const scorer = silhouetteScorerFromState({
@@ -321,4 +323,11 @@ function readSilhouette(s: unknown, arrays: ScorerState['arrays'], bad: (field: 
   } catch (e) {
     return bad('silhouette', (e as Error).message);
   }
+}
+
+const THRESHOLD_RULES: readonly ThresholdChoice['rule'][] = ['quantile', 'normal bound'];
+
+/** fittedOn.thresholdRule is optional (older files lack it); when present it names a rule of chooseThreshold. */
+function checkThresholdRule(rule: unknown, field: string, bad: (field: string, why: string) => never): void {
+  if (rule !== undefined && !THRESHOLD_RULES.includes(rule as ThresholdChoice['rule'])) bad(field, `is ${JSON.stringify(rule)}, expected one of ${THRESHOLD_RULES.join(', ')}`);
 }

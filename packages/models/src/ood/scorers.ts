@@ -18,6 +18,7 @@
  */
 import { makeRng, shuffled } from '@parts/data';
 import { spdInverse } from './linalg';
+import { NEGATED_SCORE, type ScoreDistance } from './threshold';
 
 export const OOD_METHODS = ['msp', 'energy', 'mahalanobis', 'knn'] as const;
 export type OodMethod = (typeof OOD_METHODS)[number];
@@ -96,12 +97,20 @@ export interface OodScorer {
 }
 
 /**
- * The best score a method gives (a perfect match), or undefined when its scores are unbounded:
- * cosine similarity ≤ 1, maximum softmax probability ≤ 1, minus a squared distance ≤ 0; the
- * energy (log-sum-exp of logits) has no bound. chooseThreshold extrapolates on the log distance to it.
+ * The distance each method's score measures, on which chooseThreshold's small-sample bound takes
+ * the spread as normal: kNN sqrt(1 − cosine similarity), the Euclidean distance between the unit
+ * feature vectors over √2; Mahalanobis sqrt(−score), the Mahalanobis distance; MSP and energy minus
+ * the score.
  */
-export function scoreCeiling(method: OodMethod): number | undefined {
-  return { msp: 1, energy: undefined, mahalanobis: 0, knn: 1 }[method];
+export function scoreDistance(method: OodMethod): ScoreDistance {
+  switch (method) {
+    case 'knn':
+      return { of: (s) => Math.sqrt(Math.max(0, 1 - s)), score: (d) => 1 - d * d };
+    case 'mahalanobis':
+      return { of: (s) => Math.sqrt(Math.max(0, -s)), score: (d) => -d * d };
+    default:
+      return NEGATED_SCORE;
+  }
 }
 
 export function isOodMethod(m: unknown): m is OodMethod {

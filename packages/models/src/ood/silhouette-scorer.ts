@@ -168,8 +168,8 @@ export function fitSilhouettePart(
   // the photos that have one (segmentationProblem bounds how many lack one).
   const valScores = val.map((s) => scorer.score(s)).filter(Number.isFinite);
   const acceptRate = opts.acceptRate ?? 0.95;
-  // Scores are minus a distance: a perfect match scores 0.
-  const { threshold, rule } = chooseThreshold([...loo, ...valScores], acceptRate, { ceiling: 0 });
+  // Scores are minus the shape distance, the default distance of chooseThreshold.
+  const { threshold, rule } = chooseThreshold([...loo, ...valScores], acceptRate);
   const all = train.length + val.length;
   const found = (train.filter(Boolean).length + val.filter(Boolean).length) / all;
   return { part: { scorer, threshold, acceptRate, fittedOn: { n, thresholdN: loo.length + valScores.length, found, thresholdRule: rule } }, problem: null };

@@ -22,29 +22,45 @@ export function quantile(values: ArrayLike<number>, q: number): number {
 }
 
 /**
- * The fewest known scores for which an order statistic of them accepts `acceptRate` of new known
- * photos in expectation: a threshold at the lowest of n exchangeable scores accepts n/(n + 1) of
- * new ones, so n ≥ acceptRate / (1 − acceptRate) — 19 for 95%, 39 for 97.5%.
+ * How far (in share of photos) the lowest known score may fall short of the accept rate before
+ * the threshold is extrapolated below it instead.
+ */
+export const EXTRAPOLATION_SHORTFALL = 0.01;
+
+/**
+ * The fewest known scores for which chooseThreshold takes a quantile of them: a threshold at the
+ * lowest of n exchangeable scores accepts n/(n + 1) of new ones in expectation, which must be
+ * within EXTRAPOLATION_SHORTFALL of acceptRate — 16 for 95%, 28 for 97.5%.
  */
 export function scoresForEmpiricalThreshold(acceptRate: number): number {
-  return Math.ceil(acceptRate / (1 - acceptRate) - 1e-9);
+  const r = acceptRate - EXTRAPOLATION_SHORTFALL;
+  return Math.ceil(r / (1 - r) - 1e-9);
 }
+
+/** How a score maps to a distance (growing as a photo looks less known) and back. */
+export interface ScoreDistance {
+  of(score: number): number;
+  score(distance: number): number;
+}
+
+/** The default: the distance is minus the score. */
+export const NEGATED_SCORE: ScoreDistance = { of: (s) => -s, score: (d) => -d };
 
 export interface ThresholdOptions {
   /**
-   * The best score a photo can get (a perfect match: 1 for cosine similarity, 0 for minus a
-   * distance); the small-sample bound is then taken on log(ceiling − score), the log distance,
-   * whose spread is closer to normal. Absent: on the score itself.
+   * The distance whose spread the small-sample bound takes as normal (scoreDistance(method) for
+   * the feature scorers: e.g. the Euclidean distance between unit vectors for kNN). Default:
+   * minus the score.
    */
-  ceiling?: number;
+  distance?: ScoreDistance;
 }
 
 export interface ThresholdChoice {
   threshold: number;
   /**
-   * 'quantile': the (1 − acceptRate) quantile of the known scores; 'normal bound': with fewer
-   * than scoresForEmpiricalThreshold(acceptRate) scores, the lower of that quantile and a normal
-   * prediction bound (below).
+   * 'quantile': the (1 − acceptRate) quantile of the known scores; 'normal bound': with fewer than
+   * scoresForEmpiricalThreshold(acceptRate) scores, a normal prediction bound that lies below that
+   * quantile (below).
    */
   rule: 'quantile' | 'normal bound';
 }
@@ -52,30 +68,30 @@ export interface ThresholdChoice {
 /**
  * Threshold at which a share `acceptRate` of new known photos is accepted (score >= threshold).
  *
- * With enough known scores it is their (1 − acceptRate) quantile, type-7 interpolated; the realised
- * acceptance then has a sampling error of about sqrt(r(1−r)/n) (≈ 5 points at n = 20).
+ * With enough known scores it is their (1 − acceptRate) quantile, type-7 interpolated. Near the
+ * lowest scores that accepts a little less than acceptRate of new photos on average (about
+ * r − 0.9/(n + 1) for normal scores: 91% at n = 20 for 95%), but it is robust to one outlying known
+ * score, which the unbiased order statistic (type 6, here the lowest score) is not: one unusual
+ * silhouette among 32 moved that threshold from −2.2 to −6.5 and let 111 of 112 nuts through. The
+ * realised acceptance has a sampling error of about sqrt(r(1−r)/n) (≈ 5 points at n = 20).
  *
- * With fewer (e.g. the 6 validation photos of a 32-photo dataset), no order statistic can do it —
- * the lowest of 6 accepts only 6/7 = 86% of new photos in expectation — so the threshold is
+ * With fewer (e.g. the 6 validation photos of a 32-photo dataset) the lowest score falls short by
+ * more than EXTRAPOLATION_SHORTFALL — the lowest of 6 accepts only 6/7 = 86% — so the threshold is
  * extrapolated below the known scores: the one-sided normal prediction bound for one new
- * observation, mean − t(acceptRate, n − 1) · sd · sqrt(1 + 1/n), taken on the log distance to
- * `ceiling` when one is given. The lower of it and the quantile is used, so it never rejects more
- * than the quantile would.
+ * observation, mean + t(acceptRate, n − 1) · sd · sqrt(1 + 1/n), on the distance `opts.distance`.
+ * The lower threshold of it and the quantile is used.
  */
 export function chooseThreshold(knownScores: ArrayLike<number>, acceptRate = DEFAULT_ACCEPT_RATE, opts: ThresholdOptions = {}): ThresholdChoice {
   if (!(acceptRate > 0 && acceptRate <= 1)) throw new RangeError(`acceptRate must be in (0, 1] (got ${acceptRate})`);
   const empirical = quantile(knownScores, 1 - acceptRate);
   const n = knownScores.length;
   if (acceptRate === 1 || n >= scoresForEmpiricalThreshold(acceptRate) || n < 3) return { threshold: empirical, rule: 'quantile' };
-  const { ceiling } = opts;
-  // u grows as a photo looks less known; the bound is an upper bound on u.
-  const toU = (s: number) => (ceiling === undefined ? -s : Math.log(Math.max(ceiling - s, 1e-12)));
-  const fromU = (u: number) => (ceiling === undefined ? -u : ceiling - Math.exp(u));
-  const u = Array.from(knownScores, toU);
-  const mean = u.reduce((a, b) => a + b, 0) / n;
-  const sd = Math.sqrt(u.reduce((a, b) => a + (b - mean) ** 2, 0) / (n - 1));
-  const bound = fromU(mean + jstat.jStat.studentt.inv(acceptRate, n - 1) * sd * Math.sqrt(1 + 1 / n));
-  return { threshold: Math.min(empirical, bound), rule: 'normal bound' };
+  const dist = opts.distance ?? NEGATED_SCORE;
+  const d = Array.from(knownScores, (s) => dist.of(s));
+  const mean = d.reduce((a, b) => a + b, 0) / n;
+  const sd = Math.sqrt(d.reduce((a, b) => a + (b - mean) ** 2, 0) / (n - 1));
+  const bound = dist.score(mean + jstat.jStat.studentt.inv(acceptRate, n - 1) * sd * Math.sqrt(1 + 1 / n));
+  return bound < empirical ? { threshold: bound, rule: 'normal bound' } : { threshold: empirical, rule: 'quantile' };
 }
 
 /** chooseThreshold's threshold. */
