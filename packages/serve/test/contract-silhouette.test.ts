@@ -9,14 +9,13 @@ import { encodeRgbPng, type RawImage } from '@parts/data';
 import { OOD_JSON } from '@parts/models';
 import path from 'node:path';
 import { makeTrainedModel, type TrainedFixture } from '../../models/test/trained-model-fixture';
-import { createServer, type PartsServer } from '../src/index';
-import { request, tempDir } from './fixtures';
+import { contractServers, tempDir } from './fixtures';
 
 let dir: string;
 let fx: TrainedFixture;
 let known: Buffer;
 let nut: Buffer;
-const servers: PartsServer[] = [];
+const { start, post, closeAll } = contractServers(() => fx.modelDir);
 
 /** A dark ring (a nut seen from above) on light paper, 320×240 like the demo photos. */
 function ringPhoto(): RawImage {
@@ -38,21 +37,9 @@ beforeAll(async () => {
 });
 
 afterAll(async () => {
-  await Promise.all(servers.map((s) => s.close()));
+  await closeAll();
   if (dir) await fsp.rm(dir, { recursive: true, force: true });
 });
-
-async function start(o: Partial<Parameters<typeof createServer>[0]> = {}): Promise<PartsServer> {
-  const s = await createServer({ modelDir: fx.modelDir, port: 0, workers: 0, backend: 'cpu', watchIntervalMs: 0, log: () => {}, ...o });
-  servers.push(s);
-  return s;
-}
-
-async function post(s: PartsServer, body: Buffer): Promise<any> {
-  const r = await request(`${s.url}/api/predict`, { method: 'POST', headers: { 'content-type': 'image/png' }, body });
-  expect(r.status, r.text).toBe(200);
-  return r.json;
-}
 
 describe('a model whose ood.json has a silhouette part', () => {
   it('answers with both parts (model worker thread): a known bolt is accepted by each, a nut is rejected by the shape part', async () => {

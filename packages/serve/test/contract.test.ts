@@ -11,14 +11,14 @@ import { repoRoot } from '@parts/cli';
 import { encodeRgbPng, farOodImage } from '@parts/data';
 import { OOD_JSON } from '@parts/models';
 import { makeTrainedModel, type TrainedFixture } from '../../models/test/trained-model-fixture';
-import { createServer, type PartsServer } from '../src/index';
-import { request, tempDir } from './fixtures';
+import type { PartsServer } from '../src/index';
+import { contractServers, request, tempDir } from './fixtures';
 
 let dir: string;
 let fx: TrainedFixture;
 let known: Buffer;
 let far: Buffer;
-const servers: PartsServer[] = [];
+const { start, post, closeAll } = contractServers(() => fx.modelDir);
 
 beforeAll(async () => {
   await initBackend('cpu', () => {});
@@ -29,21 +29,9 @@ beforeAll(async () => {
 });
 
 afterAll(async () => {
-  await Promise.all(servers.map((s) => s.close()));
+  await closeAll();
   if (dir) await fsp.rm(dir, { recursive: true, force: true });
 });
-
-async function start(o: Partial<Parameters<typeof createServer>[0]> = {}): Promise<PartsServer> {
-  const s = await createServer({ modelDir: fx.modelDir, port: 0, workers: 0, backend: 'cpu', watchIntervalMs: 0, log: () => {}, ...o });
-  servers.push(s);
-  return s;
-}
-
-async function post(s: PartsServer, body: Buffer, query = ''): Promise<any> {
-  const r = await request(`${s.url}/api/predict${query}`, { method: 'POST', headers: { 'content-type': 'image/png' }, body });
-  expect(r.status, r.text).toBe(200);
-  return r.json;
-}
 
 function expectContract(r: any) {
   const ps = r.probabilities as Record<string, number>;

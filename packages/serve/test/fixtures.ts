@@ -3,7 +3,7 @@ import http from 'node:http';
 import os from 'node:os';
 import path from 'node:path';
 import zlib from 'node:zlib';
-import { afterAll, beforeAll } from 'vitest';
+import { afterAll, beforeAll, expect } from 'vitest';
 import * as tfl from '@tensorflow/tfjs-layers';
 import { initBackend } from '@parts/backend';
 import { repoRoot } from '@parts/cli';
@@ -204,4 +204,25 @@ export function workerServerSuite() {
   const postJpeg = (s: PartsServer) =>
     request(`${s.url}/api/predict`, { method: 'POST', headers: { 'content-type': 'image/jpeg' }, body: suite.jpeg });
   return { suite, start, postJpeg };
+}
+
+/**
+ * Servers of one test file on a model made by the file's hooks (`modelDir()` is read at each
+ * start): in-thread model, no folder watching. `post` sends a PNG to /api/predict and returns the
+ * JSON of its 200 answer; `closeAll` closes every server started.
+ */
+export function contractServers(modelDir: () => string) {
+  const servers: PartsServer[] = [];
+  const start = async (o: Partial<Parameters<typeof createServer>[0]> = {}): Promise<PartsServer> => {
+    const s = await createServer({ modelDir: modelDir(), port: 0, workers: 0, backend: 'cpu', watchIntervalMs: 0, log: () => {}, ...o });
+    servers.push(s);
+    return s;
+  };
+  const post = async (s: PartsServer, body: Buffer, query = ''): Promise<any> => {
+    const r = await request(`${s.url}/api/predict${query}`, { method: 'POST', headers: { 'content-type': 'image/png' }, body });
+    expect(r.status, r.text).toBe(200);
+    return r.json;
+  };
+  const closeAll = () => Promise.all(servers.map((s) => s.close()));
+  return { start, post, closeAll };
 }
