@@ -39,14 +39,6 @@ export function fprAtKnownRate(known: ArrayLike<number>, unknown: ArrayLike<numb
   return { fpr: acc / unknown.length, threshold };
 }
 
-/** Share of `scores` accepted (>= threshold). */
-export function acceptedShare(scores: ArrayLike<number>, threshold: number): number {
-  if (!scores.length) return NaN;
-  let a = 0;
-  for (let i = 0; i < scores.length; i++) if (scores[i] >= threshold) a++;
-  return a / scores.length;
-}
-
 export interface SelectiveResult {
   /** Share of known photos accepted. */
   coverage: number;
@@ -54,12 +46,6 @@ export interface SelectiveResult {
   accuracy: number;
   accepted: number;
   n: number;
-}
-
-/** Coverage and accuracy on accepted known photos at a threshold. */
-export function selectiveAccuracy(scores: ArrayLike<number>, correct: ArrayLike<boolean>, threshold: number): SelectiveResult {
-  if (scores.length !== correct.length) throw new Error(`${scores.length} scores for ${correct.length} correctness flags`);
-  return selectiveAccuracyOf(Array.from(scores, (s) => s >= threshold), correct);
 }
 
 /** Coverage and accuracy on the known photos a detector accepted (e.g. oodVerdicts().accepted). */

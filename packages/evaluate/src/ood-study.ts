@@ -25,6 +25,7 @@ import {
   detectorMethod,
   fitDetector,
   loadClassifier,
+  measureShapes,
   oodVerdicts,
   silhouetteFitInput,
   OOD_METHODS,
@@ -205,6 +206,15 @@ function fitStudyDetector(sets: Awaited<ReturnType<typeof knownSets>>, classes: 
   return fitDetector(sets.train.rows, sets.val.rows, classes, { ...opts.scorer, method, acceptRate: opts.acceptRate, silhouette });
 }
 
+/**
+ * Shapes of evaluated images, measured once for all methods: every method's detector gets its
+ * silhouette part from the same silhouetteFitInput, whose shapes are measureShapes with the default
+ * options, so the part measures any image the same way.
+ */
+function studyShapes(images: readonly RawImage[], opts: Pick<OodStudyOptions, 'silhouette'>) {
+  return opts.silhouette === false ? undefined : measureShapes(images);
+}
+
 const share = (xs: readonly boolean[], value: boolean) => (xs.length ? xs.filter((x) => x === value).length / xs.length : NaN);
 
 /** Evaluates every method on one trained run with given near-unknown photos. */
@@ -216,7 +226,7 @@ export async function evaluateOodRun(
   const r = await openRun(runDir);
   try {
     const sets = await knownSets(r);
-    const { train: tr, val, test } = { train: sets.train.rows, val: sets.val.rows, test: sets.test.rows };
+    const [tr, val, test] = [sets.train.rows, sets.val.rows, sets.test.rows];
     const near = await imageRows(r, nearFiles);
     const size = r.classifier.meta.imgSize;
     const perKind = opts.farPerKind ?? 4;
@@ -230,6 +240,7 @@ export async function evaluateOodRun(
     const pred = argmaxRows(test);
     const correct = pred.map((p, i) => p === test.labels[i]);
     const silhouette = silhouetteFitInput({ train: sets.train.images, val: sets.val.images }, opts.silhouette !== false);
+    const shapes = { known: studyShapes(sets.test.images, opts), near: studyShapes(near.images, opts), far: studyShapes(farImages, opts) };
     const methods: OodMethodResult[] = [];
     let temperature = 1;
     let nllVal = { before: NaN, after: NaN };
@@ -240,9 +251,9 @@ export async function evaluateOodRun(
       const sKnown = det.scorer.scoreRows(test);
       const sNear = det.scorer.scoreRows(near.rows);
       const sFar = det.scorer.scoreRows(far);
-      const vKnown = oodVerdicts(det, test, sets.test.images);
-      const vNear = oodVerdicts(det, near.rows, near.images);
-      const vFar = oodVerdicts(det, far, farImages);
+      const vKnown = oodVerdicts(det, test, sets.test.images, shapes.known);
+      const vNear = oodVerdicts(det, near.rows, near.images, shapes.near);
+      const vFar = oodVerdicts(det, far, farImages, shapes.far);
       const sel = selectiveAccuracyOf(vKnown.accepted, correct);
       methods.push({
         method,
@@ -369,11 +380,12 @@ export async function measureRejection(
     const sets = await knownSets(r);
     const other = await imageRows(r, files);
     const silhouette = silhouetteFitInput({ train: sets.train.images, val: sets.val.images }, opts.silhouette !== false);
+    const shapes = { other: studyShapes(other.images, opts), known: studyShapes(sets.test.images, opts) };
     return (opts.methods ?? OOD_METHODS).map((method) => {
       const det = fitStudyDetector(sets, r.classes, method, silhouette, opts);
       const s = det.scorer.scoreRows(other.rows);
       const sk = det.scorer.scoreRows(sets.test.rows);
-      const v = oodVerdicts(det, other.rows, other.images);
+      const v = oodVerdicts(det, other.rows, other.images, shapes.other);
       const rejected = v.accepted.filter((a) => !a).length;
       return {
         method,
@@ -382,7 +394,7 @@ export async function measureRejection(
         rejected,
         rejectionRate: rejected / other.rows.n,
         threshold: det.threshold,
-        knownAccepted: share(oodVerdicts(det, sets.test.rows, sets.test.images).accepted, true),
+        knownAccepted: share(oodVerdicts(det, sets.test.rows, sets.test.images, shapes.known).accepted, true),
         aurocVsTest: aurocKnownVsUnknown(sk, s),
         ...(det.silhouette && v.silhouetteAccepted ? { silhouette: { threshold: det.silhouette.threshold, rejected: v.silhouetteAccepted.filter((a) => !a).length } } : {}),
       };

@@ -12,7 +12,6 @@ import {
   scoreDistance,
   scoresForEmpiricalThreshold,
   softmax,
-  thresholdAtAcceptRate,
   DEFAULT_OOD_METHOD,
   defaultOodMethod,
   OOD_METHODS,
@@ -171,12 +170,12 @@ describe('threshold', () => {
   it('accepts the target share of new known draws within sampling tolerance', () => {
     const r = seedrandom('thr');
     const fitScores = Array.from({ length: 2000 }, () => gauss(r));
-    const thr = thresholdAtAcceptRate(fitScores, 0.95);
+    const thr = chooseThreshold(fitScores, 0.95).threshold;
     const held = Array.from({ length: 20000 }, () => gauss(r));
     const accepted = held.filter((s) => s >= thr).length / held.length;
     // sd of the threshold's acceptance with 2000 fit draws ≈ sqrt(.95·.05/2000) ≈ 0.005.
     expect(Math.abs(accepted - 0.95)).toBeLessThan(0.015);
-    expect(() => thresholdAtAcceptRate(fitScores, 0)).toThrow(/acceptRate/);
+    expect(() => chooseThreshold(fitScores, 0)).toThrow(/acceptRate/);
   });
 
   it('extrapolates only when the lowest known score accepts more than a point less than asked', () => {
@@ -207,13 +206,13 @@ describe('threshold', () => {
     const r = seedrandom('small-normal');
     const normal = () => 3 + 0.5 * gauss(r);
     const byQuantile = meanAcceptance(normal, 6, (s) => quantile(s, 0.05));
-    const byChoice = meanAcceptance(normal, 6, (s) => thresholdAtAcceptRate(s, 0.95));
+    const byChoice = meanAcceptance(normal, 6, (s) => chooseThreshold(s, 0.95).threshold);
     expect(byQuantile).toBeLessThan(0.9); // ≈ 6/7
     expect(byChoice).toBeGreaterThan(0.94);
     expect(byChoice).toBeLessThan(0.97);
     // kNN cosine similarities whose distance between unit vectors is normal.
     const cosine = () => 1 - (0.05 + 0.01 * gauss(r)) ** 2;
-    const knn = meanAcceptance(cosine, 6, (s) => thresholdAtAcceptRate(s, 0.95, { distance: scoreDistance('knn') }));
+    const knn = meanAcceptance(cosine, 6, (s) => chooseThreshold(s, 0.95, { distance: scoreDistance('knn') }).threshold);
     expect(knn).toBeGreaterThan(0.94);
     expect(knn).toBeLessThan(0.97);
   });

@@ -4,7 +4,7 @@
  * ood.json still load: they are never unknown and their probabilities are the model's own (T = 1).
  */
 import path from 'node:path';
-import type { RawImage } from '@parts/data';
+import type { RawImage, SilhouetteShape } from '@parts/data';
 import { disposeClassifier, loadClassifier, type Classifier } from '../classifier';
 import { computeFeaturesAndLogits, featureAndLogitModel, type FeatureAndLogitModel } from './features';
 import { decideRows, detectorMethod, type OodDecision, type OodDecisionMethod } from './decide';
@@ -121,10 +121,17 @@ export interface OodVerdicts {
 /**
  * The decisions predict and serve make (decideRows with the images' shapes) for `rows` computed
  * from `images`, reduced to what evaluations count. `rows` and `images` are in the same order.
+ * `shapes`: the images' shapes when the caller has already measured them as the detector's
+ * silhouette part does (default: measured here).
  */
-export function oodVerdicts(detector: OodDetector, rows: FeatureRows, images: readonly RawImage[]): OodVerdicts {
+export function oodVerdicts(
+  detector: OodDetector,
+  rows: FeatureRows,
+  images: readonly RawImage[],
+  shapes: readonly (SilhouetteShape | null)[] | undefined = detectorShapes(detector, images),
+): OodVerdicts {
   if (images.length !== rows.n) throw new Error(`oodVerdicts: ${images.length} images for ${rows.n} feature rows`);
-  const ds = decideRows(rows, detector.labels, detector, undefined, detectorShapes(detector, images));
+  const ds = decideRows(rows, detector.labels, detector, undefined, shapes);
   const sil = detector.silhouette ? ds.map((d) => d.ood!.silhouette!) : null;
   return {
     accepted: ds.map((d) => !d.unknown),

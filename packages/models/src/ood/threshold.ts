@@ -93,8 +93,3 @@ export function chooseThreshold(knownScores: ArrayLike<number>, acceptRate = DEF
   const bound = dist.score(mean + jstat.jStat.studentt.inv(acceptRate, n - 1) * sd * Math.sqrt(1 + 1 / n));
   return bound < empirical ? { threshold: bound, rule: 'normal bound' } : { threshold: empirical, rule: 'quantile' };
 }
-
-/** chooseThreshold's threshold. */
-export function thresholdAtAcceptRate(knownScores: ArrayLike<number>, acceptRate = DEFAULT_ACCEPT_RATE, opts: ThresholdOptions = {}): number {
-  return chooseThreshold(knownScores, acceptRate, opts).threshold;
-}
