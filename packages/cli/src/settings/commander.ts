@@ -50,7 +50,7 @@ export function addSettingOptions(cmd: Command, group: Record<string, Setting<an
       }
       continue;
     }
-    const o = new Option(s.flag, helpText(s, doc, check, runtimeDefault));
+    const o = new Option(s.flag, cfg.docs?.[name] ? doc : helpText(s, doc, check, runtimeDefault));
     const own = cfg.parsers?.[name];
     if (s.kind === 'choice') {
       o.choices([...(s.choices ?? []), ...(cfg.extraChoices?.[name] ?? [])]);

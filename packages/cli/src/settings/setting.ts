@@ -34,28 +34,31 @@ export interface Setting<T = unknown> {
   scope?: 'product' | 'dev';
 }
 
+/** A setting as a builder returns it: its literal fields (perArch, flag) kept, its value typed T. */
+export type Typed<S, T> = Omit<S, 'default' | 'negate'> & Setting<T>;
+
 /** The TypeScript type of a setting's value. */
 export type ValueOf<S> = S extends Setting<infer T> ? T : never;
 
-export function int<const S extends Omit<Setting<number>, 'kind'>>(s: S): S & Setting<number> {
+export function int<const S extends Omit<Setting<number>, 'kind'>>(s: S): Typed<S, number> {
   return { ...s, kind: 'int' };
 }
-export function num<const S extends Omit<Setting<number>, 'kind'>>(s: S): S & Setting<number> {
+export function num<const S extends Omit<Setting<number>, 'kind'>>(s: S): Typed<S, number> {
   return { ...s, kind: 'number' };
 }
-export function str<const S extends Omit<Setting<string>, 'kind'>>(s: S): S & Setting<string> {
+export function str<const S extends Omit<Setting<string>, 'kind'>>(s: S): Typed<S, string> {
   return { ...s, kind: 'string' };
 }
-export function pathSetting<const S extends Omit<Setting<string>, 'kind'>>(s: S): S & Setting<string> {
+export function pathSetting<const S extends Omit<Setting<string>, 'kind'>>(s: S): Typed<S, string> {
   return { ...s, kind: 'path' };
 }
-export function bool<const S extends Omit<Setting<boolean>, 'kind'>>(s: S): S & Setting<boolean> {
+export function bool<const S extends Omit<Setting<boolean>, 'kind'>>(s: S): Typed<S, boolean> {
   return { ...s, kind: 'boolean' };
 }
-export function list<const S extends Omit<Setting<string[]>, 'kind'>>(s: S): S & Setting<string[]> {
+export function list<const S extends Omit<Setting<string[]>, 'kind'>>(s: S): Typed<S, string[]> {
   return { ...s, kind: 'list' };
 }
-export function choice<const C extends readonly string[], const S extends Omit<Setting<C[number]>, 'kind' | 'choices'>>(choices: C, s: S): S & Setting<C[number]> {
+export function choice<const C extends readonly string[], const S extends Omit<Setting<C[number]>, 'kind' | 'choices'>>(choices: C, s: S): Typed<S, C[number]> {
   return { ...s, kind: 'choice', choices };
 }
 
@@ -114,8 +117,8 @@ export function isValid(s: Setting, v: unknown): boolean {
   }
 }
 
-const TRUE = new Set(['1', 'true', 'yes', 'on']);
-const FALSE = new Set(['0', 'false', 'no', 'off']);
+const TRUE = new Set(['1', 'true']);
+const FALSE = new Set(['0', 'false']);
 
 /**
  * A value typed as text (a flag's argument or an environment variable) as the setting's type.
