@@ -6,8 +6,10 @@
 import { DEFAULT_SHIFTS, makeRng, shuffled, type ShiftSpec } from '@parts/data';
 import type { Classifier } from '@parts/models';
 import { evaluateRobustness, type RobustnessResult, type RobustnessRow, type RobustnessSample } from './robustness';
+import { ROBUSTNESS_GRIDS } from '@parts/cli';
 
-export const ROBUSTNESS_PRESETS = ['full', 'quick', 'off'] as const;
+/** The grids of `--robustness`, listed once in the settings schema. */
+export const ROBUSTNESS_PRESETS = ROBUSTNESS_GRIDS;
 export type RobustnessPreset = (typeof ROBUSTNESS_PRESETS)[number];
 
 export interface RobustnessBudget {

@@ -43,14 +43,15 @@ export function addSettingOptions(cmd: Command, group: Record<string, Setting<an
       // A switch that is on by default shows only its --no-x flag, as commander has it.
       if (s.negate && s.default === true) cmd.addOption(new Option(s.negate.flag, s.negate.doc));
       else {
-        const o = new Option(s.flag, helpText(s, doc, check, undefined));
-        if (check === 'full' && s.default !== undefined) o.default(s.default);
-        cmd.addOption(o);
+        // Off by default: unset reads as undefined (falsy), as commander has it.
+        cmd.addOption(new Option(s.flag, helpText(s, doc, check, undefined)));
         if (s.negate) cmd.addOption(new Option(s.negate.flag, s.negate.doc));
       }
       continue;
     }
-    const o = new Option(s.flag, cfg.docs?.[name] ? doc : helpText(s, doc, check, runtimeDefault));
+    const dflt = runtimeDefault ?? (check === 'full' ? s.default : undefined);
+    // With a default commander shows it itself: "(default: …)".
+    const o = new Option(s.flag, cfg.docs?.[name] || dflt !== undefined ? doc : helpText(s, doc, check, runtimeDefault));
     const own = cfg.parsers?.[name];
     if (s.kind === 'choice') {
       o.choices([...(s.choices ?? []), ...(cfg.extraChoices?.[name] ?? [])]);
@@ -75,8 +76,7 @@ export function addSettingOptions(cmd: Command, group: Record<string, Setting<an
         }
       });
     }
-    const dflt = runtimeDefault ?? (check === 'full' ? s.default : undefined);
-    if (dflt !== undefined) o.default(dflt);
+    if (dflt !== undefined) o.default(dflt, runtimeDefault !== undefined ? undefined : defaultShown(s) || undefined);
     cmd.addOption(o);
     if (s.negate) cmd.addOption(new Option(s.negate.flag, s.negate.doc));
   }

@@ -31,7 +31,7 @@ export const DEFAULT_ACCEPT_RATE = 0.95;
 
 const backend = choice(BACKEND_NAMES, { flag: '--backend <b>', default: 'auto', doc: 'compute backend' });
 const seed = int({ flag: '--seed <n>', default: 42, doc: 'random seed' });
-const json = bool({ flag: '--json', default: false, doc: 'print JSON instead of text' });
+
 const verbose = bool({ flag: '--verbose', env: 'PARTS_VERBOSE', default: false, doc: 'also print internals (backend kernels registered, each skipped backend\'s full error)' });
 const unknownThreshold = num({ flag: '--unknown-threshold <x>', doc: "accept a photo as known when its OOD score >= x (replaces ood.json's threshold)" });
 const unknown = bool({ flag: '--unknown', negate: { flag: '--no-unknown', doc: 'plain classification: ignore ood.json (never unknown, uncalibrated probabilities)' }, default: true, doc: 'answer "unknown" as ood.json says' });
@@ -111,7 +111,7 @@ export const EVALUATE_SETTINGS = {
   backend,
   robustness: choice(ROBUSTNESS_GRIDS, {
     flag: '--robustness <grid>',
-    defaultText: 'quick, off with --check',
+    default: 'quick',
     doc: 'accuracy under shifts: quick = 8 shifts x levels 1 and 3 on at most 8 test photos (stratified, seeded); full = 8 shifts x 3 levels on every test photo; off',
   }),
   gradcam: bool({ flag: '--gradcam', negate: { flag: '--no-gradcam', doc: 'no Grad-CAM overlays of the misclassified photos in the report' }, default: true, doc: 'Grad-CAM overlays of the misclassified photos in the report' }),

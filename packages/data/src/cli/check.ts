@@ -3,18 +3,15 @@
 import { SingleBar, Presets } from 'cli-progress';
 import { Command } from 'commander';
 import { checkDataset, formatDatasetReport } from '../check';
-import { num, runCli } from '@parts/cli';
+import { addSettingOptions, DATA_CHECK_SETTINGS, runCli } from '@parts/cli';
 import { dataOrDemo } from '../demo-data';
 import { listDataset } from '../list';
 
-const program = new Command('data:check')
-  .description('Report images per class and split, imbalance, image sizes, unreadable files and duplicates/leakage.')
-  .option('--data <dir>', 'dataset root (<root>/<split>/<class>/<image>); default: the demo dataset, generated if missing')
-  .option('--skip-bad', 'skip and list unreadable files instead of failing', false)
-  .option('--json', 'print the report as JSON', false)
-  .option('--val-split <fraction>', 'validation fraction carved from train when there is no val folder', num, 0)
-  .option('--seed <n>', 'seed of generated splits', num, 42)
-  .option('--near-dup-threshold <x>', 'similarity in (0, 1] at which images count as near-duplicates', num, 0.9);
+const program = addSettingOptions(
+  new Command('data:check')
+    .description('Report images per class and split, imbalance, image sizes, unreadable files and duplicates/leakage.'),
+  DATA_CHECK_SETTINGS,
+);
 
 runCli(
   program,

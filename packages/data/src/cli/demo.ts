@@ -1,17 +1,14 @@
 #!/usr/bin/env tsx
 // pnpm dataset:demo [--out datasets/demo] [--seed N] [--train-per-class N] [--test-per-class N] [--width W] [--height H]
 import { Command } from 'commander';
-import { defaultDemoDir, int, resolveUserPath, runCli } from '@parts/cli';
+import { addSettingOptions, DATASET_DEMO_SETTINGS, defaultDemoDir, resolveUserPath, runCli } from '@parts/cli';
 import { generateDemoDataset } from '../demo';
 
-const program = new Command('dataset:demo')
-  .description('Generate the embedded demo dataset: photo-like pictures of a big and a small bolt, deterministic from the seed.')
-  .option('--out <dir>', 'output folder (default: <repo>/datasets/demo)')
-  .option('--seed <n>', 'seed', int, 1)
-  .option('--train-per-class <n>', 'train images per class (default 27 big / 13 small)', int)
-  .option('--test-per-class <n>', 'test images per class (default 13 big / 7 small)', int)
-  .option('--width <px>', 'image width', int, 640)
-  .option('--height <px>', 'image height', int, 480);
+const program = addSettingOptions(
+  new Command('dataset:demo')
+    .description('Generate the embedded demo dataset: photo-like pictures of a big and a small bolt, deterministic from the seed.'),
+  DATASET_DEMO_SETTINGS,
+);
 
 runCli(
   program,

@@ -2,41 +2,25 @@
 // pnpm evaluate: evaluate run folders, write a report, optionally promote the best and/or run the CI gate.
 import { existsSync } from 'node:fs';
 import path from 'node:path';
-import { Command, Option } from 'commander';
-import { BACKEND_NAMES, initBackend } from '@parts/backend';
-import { NEXT_STEP, runCli } from '@parts/cli';
+import { Command } from 'commander';
+import { initBackend } from '@parts/backend';
+import { addSettingOptions, EVALUATE_SETTINGS, NEXT_STEP, runCli } from '@parts/cli';
 import { listRunDirs } from '@parts/train';
 import { evaluateRuns } from '../pipeline';
 import { writeReport } from '../report';
 import { promoteBest } from '../promote';
 import { checkAgainstBaseline, readBaseline } from '../check';
-import { collect, fromRepo, resolveUserPath } from './common';
-import { ROBUSTNESS_PRESETS } from '../robustness-budget';
+import { fromRepo, resolveUserPath } from './common';
 import { checkOodFigures, measureLeaveOut, runMatchesOodTask, type OodCheckLine } from '../ood-check';
 import { listDataset } from '@parts/data';
 import { mkdtemp, rm } from 'node:fs/promises';
 import os from 'node:os';
 
-const program = new Command('evaluate')
-  .description('Evaluate run folders on a dataset split, write reports/<timestamp>/ (index.html, report.md, leaderboard.json), optionally promote the best run and check accuracy against a baseline.')
-  .option('--runs <dir>', 'folder of run folders (default: <repo>/runs)')
-  .option('--run <dir>', 'evaluate only this run folder (repeatable)', collect, [])
-  .option('--data <dir>', "dataset root (default: each run's training dataset)")
-  .addOption(new Option('--split <name>', 'split to evaluate').choices(['test', 'val', 'train']).default('test'))
-  .option('--out <dir>', 'parent folder of report folders (default: <repo>/reports)')
-  .addOption(new Option('--backend <b>', 'compute backend').choices(BACKEND_NAMES).default('auto'))
-  .addOption(
-    new Option('--robustness <grid>', 'accuracy under shifts: quick = 8 shifts x levels 1 and 3 on at most 8 test photos (stratified, seeded); full = 8 shifts x 3 levels on every test photo; off')
-      .choices([...ROBUSTNESS_PRESETS])
-      .default('quick'),
-  )
-  .option('--no-gradcam', 'no Grad-CAM overlays of the misclassified photos in the report')
-  .option('--no-report', 'do not write a report folder')
-  .option('--promote', "promote the best run to packages/serve/model (only with --split test; runs evaluated on other data than their own are not considered)")
-  .option('--force', 'with --promote: promote even if worse than the model in service')
-  .option('--check', "fail (exit 1) when a run's own test accuracy is below the baseline minus one test image (only with --split test)")
-  .option('--baseline <file>', 'baseline for --check (default: <repo>/evaluation/baseline.json)')
-  .option('--ood-data <dir>', "with --check: the source dataset of the baseline's leave-classes-out tasks (default: ../shared/datasets/<dataset> beside the repo)");
+const program = addSettingOptions(
+  new Command('evaluate')
+    .description('Evaluate run folders on a dataset split, write reports/<timestamp>/ (index.html, report.md, leaderboard.json), optionally promote the best run and check accuracy against a baseline.'),
+  EVALUATE_SETTINGS,
+);
 
 runCli(program, async (o) => {
   // The baseline and the promotion rule are about test-split accuracy: refuse before evaluating anything.

@@ -5,28 +5,20 @@
 // `--run i=DIR` reuses a run already trained on rotation i's kept classes.
 import os from 'node:os';
 import path from 'node:path';
-import { Command, Option } from 'commander';
-import { BACKEND_NAMES, initBackend } from '@parts/backend';
-import { positiveInt, resolveUserPath, runCli } from '@parts/cli';
+import { Command } from 'commander';
+import { initBackend } from '@parts/backend';
+import { addSettingOptions, OOD_STUDY_SETTINGS, resolveUserPath, runCli } from '@parts/cli';
 import { writeFileAtomic } from '@parts/models';
 import { runOodStudy } from '../ood-study';
 
-const collect = (v: string, prev: string[]) => [...prev, v];
-
-const program = new Command('ood-study')
-  .description('Measure OOD detection methods (msp, energy, mahalanobis, knn) by leaving classes out of training, and on generated far-OOD images.')
-  .requiredOption('--data <dir>', 'dataset with at least 4 classes')
-  .option('--leave-out <a,b>', 'classes left out of one rotation (repeat for more rotations)', collect, [])
-  .option('--run <i=dir>', 'reuse a run trained on rotation i (repeatable)', collect, [])
-  .option('--arch <name>', 'architecture of new runs', 'partsnet')
-  .option('--epochs <n>', 'epochs of new runs (default: the arch recipe)', positiveInt)
-  .option('--seed <n>', 'training seed', positiveInt)
-  .option('--accept-rate <r>', 'share of known validation photos accepted', '0.95')
-  .option('--work <dir>', 'folder for the rotation datasets and runs', path.join(os.tmpdir(), 'parts-ood-study'))
-  .option('--out <file>', 'result JSON', 'ood-study.json')
-  .addOption(new Option('--backend <b>', 'compute backend').choices(BACKEND_NAMES).default('auto'));
+const program = addSettingOptions(
+  new Command('ood-study')
+    .description('Measure OOD detection methods (msp, energy, mahalanobis, knn) by leaving classes out of training, and on generated far-OOD images.'),
+  OOD_STUDY_SETTINGS, { defaults: { work: path.join(os.tmpdir(), 'parts-ood-study') } }
+);
 
 runCli(program, async (o) => {
+  if (!o.data) throw new Error('give --data: a dataset with at least 4 classes');
   if (!o.leaveOut.length) throw new Error('give at least one --leave-out a,b');
   await initBackend(o.backend, (m) => process.stderr.write(m + '\n'));
   const runs: Record<number, string> = {};
@@ -41,7 +33,7 @@ runCli(program, async (o) => {
     runs,
     workDir: resolveUserPath(o.work),
     train: { arch: o.arch, epochs: o.epochs, seed: o.seed, backend: o.backend },
-    acceptRate: Number(o.acceptRate),
+    acceptRate: o.acceptRate,
     log: (m) => process.stderr.write(m + '\n'),
   });
   const out = resolveUserPath(o.out);

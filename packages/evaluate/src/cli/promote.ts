@@ -5,26 +5,22 @@
 // (bad arguments, missing or unreadable files, no evaluated run at all, a failed copy).
 import { existsSync } from 'node:fs';
 import path from 'node:path';
-import { Command, Option } from 'commander';
-import { BACKEND_NAMES, initBackend } from '@parts/backend';
-import { NEXT_STEP, runCli } from '@parts/cli';
+import { Command } from 'commander';
+import { initBackend } from '@parts/backend';
+import { addSettingOptions, NEXT_STEP, PROMOTE_SETTINGS, runCli } from '@parts/cli';
 import { EVALUATION_JSON, evaluateRun, readEvaluation } from '../evaluation';
 import { listRunDirs } from '@parts/train';
 import { promoteBest, promoteEvaluated, rollback } from '../promote';
 import type { ReportRun } from '../leaderboard';
 import { fromRepo, resolveUserPath } from './common';
 
-const program = new Command('promote')
-  .description(
+const program = addSettingOptions(
+  new Command('promote')
+    .description(
     "Promote a run to packages/serve/model (with model-card.json; the previous model is kept in model.prev), or roll back. Without --run, promotes the best already-evaluated run in runs/. Promotion uses only each run's evaluation.json (its own test split). Exits 0 when nothing went wrong, promoted or not; 1 on errors.",
-  )
-  .option('--run <dir>', "run folder to promote (evaluated on its own test split first if it has no evaluation.json)")
-  .option('--runs <dir>', 'without --run: folder of evaluated run folders (default: <repo>/runs)')
-  .option('--rollback', 'swap packages/serve/model with model.prev')
-  .option('--force', 'promote even if the run evaluates worse than the model in service')
-  .option('--no-parity', 'do not record the parity photos (when the test photos are gone): the server then serves the model unchecked')
-  .option('--target <dir>', 'served model folder (default: <repo>/packages/serve/model)')
-  .addOption(new Option('--backend <b>', 'compute backend for evaluation and the parity record').choices(BACKEND_NAMES).default('auto'));
+  ),
+  PROMOTE_SETTINGS,
+);
 
 runCli(program, async (o) => {
   const target = o.target ? resolveUserPath(o.target) : undefined;

@@ -1,10 +1,9 @@
 #!/usr/bin/env tsx
 // pnpm study: the original study's grid (Tiny VGG scratch; VGG16, ResNet50, InceptionV3,
 // EfficientNet × extract and finetune) → evaluation → report → promotion of the best run.
-import { Command, InvalidArgumentError, Option } from 'commander';
-import { BACKEND_NAMES } from '@parts/backend';
+import { Command, InvalidArgumentError } from 'commander';
 import { dataOrDemo } from '@parts/data';
-import { defaultDemoDir, int, positiveInt, runCli } from '@parts/cli';
+import { addSettingOptions, defaultDemoDir, runCli, STUDY_SETTINGS } from '@parts/cli';
 import { resolveTrainOptions } from '@parts/train';
 import { existsSync } from 'node:fs';
 import { runStudy, STUDY_GRID } from '../study';
@@ -20,21 +19,11 @@ function parseGrid(v: string): GridCell[] {
   });
 }
 
-const program = new Command('study')
-  .description('Train the whole study grid, evaluate every run, write a report and promote the best model.')
-  .option('--data <dir>', 'dataset root (default: the demo dataset datasets/demo, generated if missing)')
-  .option('--weights <w>', 'weights of the pretrained bases: imagenet, none, or a .h5 path', 'imagenet')
-  .option('--epochs <n>', 'maximum epochs per run', positiveInt)
-  .option('--img-size <n>', 'input size in pixels', positiveInt)
-  .option('--batch-size <n>', 'batch size', positiveInt)
-  .option('--seed <n>', 'random seed (an integer)', int)
-  .addOption(new Option('--backend <b>', 'compute backend').choices(BACKEND_NAMES).default('auto'))
-  .option('--only <cells>', 'subset of the grid, e.g. tinyvgg:scratch,vgg16:extract', parseGrid)
-  .option('--out <dir>', 'parent folder of run folders (default: <repo>/runs)')
-  .option('--reports <dir>', 'parent folder of report folders (default: <repo>/reports)')
-  .option('--no-promote', 'do not promote the best run')
-  .option('--force', 'promote even if worse than the model in service')
-  .option('--verbose', "show each training's own progress output");
+const program = addSettingOptions(
+  new Command('study')
+    .description('Train the whole study grid, evaluate every run, write a report and promote the best model.'),
+  STUDY_SETTINGS, { parsers: { only: parseGrid } }
+);
 
 runCli(program, async (o) => {
   const weights = o.weights === 'imagenet' || o.weights === 'none' ? o.weights : resolveUserPath(o.weights);

@@ -4,7 +4,7 @@ import autocannon from 'autocannon';
 import { Command } from 'commander';
 import { initBackend, type BackendName } from '@parts/backend';
 import { decodeImage } from '@parts/data';
-import { cliArgv, numAtLeast, repoRoot, resolveUserPath, servedModelDir } from '@parts/cli';
+import { addSettingOptions, BENCH_SERVE_SETTINGS, cliArgv, repoRoot, resolveUserPath, servedModelDir } from '@parts/cli';
 import { classify, disposeClassifier, loadClassifier } from '@parts/models';
 import { createServer, defaultWorkers } from '../server';
 
@@ -14,15 +14,12 @@ import { createServer, defaultWorkers } from '../server';
  * (HTTP, upload, decode, queueing) reads as a ratio.
  */
 
-const o = new Command('bench:serve')
-  .description('Load-test the prediction service on loopback and compare with the bare model')
-  .option('--model <dir>', 'model folder or run folder', servedModelDir())
-  .option('--image <file>', 'the image every request sends', path.resolve(repoRoot(), '../shared/datasets/parts/test/big/m12_bolt_03.jpg'))
-  .option('--duration <s>', 'seconds of load', numAtLeast(1), 10)
-  .option('--connections <n>', 'concurrent connections', numAtLeast(1), 4)
-  .option('--workers <n>', 'model worker threads of the server (0 = main thread)', numAtLeast(0), defaultWorkers())
-  .option('--backend <name>', 'TensorFlow.js backend', 'auto')
-  .option('--iterations <n>', 'bare predict calls timed', numAtLeast(1), 30)
+const o = addSettingOptions(
+  new Command('bench:serve')
+    .description('Load-test the prediction service on loopback and compare with the bare model'),
+  BENCH_SERVE_SETTINGS,
+  { defaults: { model: servedModelDir(), image: path.resolve(repoRoot(), '../shared/datasets/parts/test/big/m12_bolt_03.jpg'), workers: defaultWorkers() } },
+)
   .parse(cliArgv())
   .opts<{ model: string; image: string; duration: number; connections: number; workers: number; backend: BackendName; iterations: number }>();
 

@@ -1,25 +1,13 @@
-import { Command, InvalidArgumentError } from 'commander';
-import { BACKEND_NAMES, type BackendName } from '@parts/backend';
-import { intAtLeast, missingModelError, num, resolveUserPath, runCli, servedModelDir } from '@parts/cli';
+import { Command } from 'commander';
+import { type BackendName } from '@parts/backend';
+import { addSettingOptions, missingModelError, resolveUserPath, runCli, SERVE_SETTINGS, servedModelDir } from '@parts/cli';
 import { createServer, defaultWorkers } from '../server';
 
-const program = new Command('serve')
-  .description('Serve the promoted classifier: upload page at /, JSON API at /api/predict')
-  .option('--model <dir>', 'model folder or run folder', servedModelDir())
-  .option('--host <host>', 'address to listen on', '127.0.0.1')
-  .option('--port <n>', 'port (0 = any free port)', intAtLeast(0), 8080)
-  .option('--max-bytes <n>', 'largest request body in bytes', intAtLeast(1), 10 * 1024 * 1024)
-  .option('--max-pixels <n>', 'largest image in pixels (width x height)', intAtLeast(1), 50_000_000)
-  .option('--queue <n>', 'requests that may wait for the model before 503', intAtLeast(0), 16)
-  .option('--workers <n>', 'model worker threads (0 = main thread)', intAtLeast(0), defaultWorkers())
-  .option('--backend <name>', `TensorFlow.js backend: ${BACKEND_NAMES.join(', ')}`, (v: string) => {
-    if (!BACKEND_NAMES.includes(v as BackendName)) throw new InvalidArgumentError(`one of ${BACKEND_NAMES.join(', ')}`);
-    return v as BackendName;
-  }, 'auto' as BackendName)
-  .option('--unknown-threshold <x>', "answer unknown below this OOD score (replaces ood.json's threshold)", num)
-  .option('--no-unknown', 'plain classification: ignore ood.json (never unknown, uncalibrated probabilities)')
-  .option('--explain-max-side <px>', 'longest side of the ?explain=1 overlay', intAtLeast(16), 512)
-  .option('--watch-ms <n>', 'poll interval of the model folder for hot swap (0 = off)', intAtLeast(0), 1000);
+const program = addSettingOptions(
+  new Command('serve')
+    .description('Serve the promoted classifier: upload page at /, JSON API at /api/predict'),
+  SERVE_SETTINGS, { defaults: { model: servedModelDir(), workers: defaultWorkers() } }
+);
 
 interface ServeOptions {
   model: string; host: string; port: number; maxBytes: number; maxPixels: number;

@@ -5,23 +5,15 @@ import { Command } from 'commander';
 import * as tf from '@tensorflow/tfjs-core';
 import { initBackend, tuneWebGPUKernels, wasmThreadsInUse } from '@parts/backend';
 import { ensureDemoDataset } from '@parts/data';
-import { int, num, repoRoot, resolveUserPath, runCli } from '@parts/cli';
+import { addSettingOptions, BENCH_SETTINGS, repoRoot, resolveUserPath, runCli } from '@parts/cli';
 import { listArchs } from '@parts/models';
 import { benchDecode, benchModel, benchTorchCpu, cpuGHz, cpuVendor, findTorchPython, formatBench, formatPeer, machineThreads, wasmSimdCeiling, wasmSimdFlopPerCycle, type BenchRecord, type PeerRecord } from '../bench';
 
-const program = new Command('bench')
-  .description('Throughput of forward pass and training step per backend and architecture, and of image decoding.')
-  .option('--backend <list>', 'comma-separated backends to measure (default: the one auto picks, then wasm and cpu)')
-  .option('--arch <list>', "comma-separated architectures, or 'all'", 'tinyvgg')
-  .option('--img-size <n>', 'input size', int, 256)
-  .option('--batch <n>', 'batch size (the pure-JS cpu backend uses 1)', int, 8)
-  .option('--seconds <x>', 'time per measurement', num, 3)
-  .option('--data <dir>', 'photos for the decode benchmark (default: ../shared/datasets/parts, else the demo data)')
-  .option('--peer <name>', "also measure a peer on the same models in the same run and print the ratios: 'torch' (PyTorch CPU)")
-  .option('--peer-threads <n>', 'threads for the peer (default: every CPU)', int)
-  .option('--ghz <x>', 'CPU clock for the SIMD peak (default: /proc/cpuinfo, the nominal clock; a turbo clock above it shows as more than 100%)', num)
-  .option('--repeat <n>', 'measure each model n times (alternating with the peer) and keep the best figure of each side: on a shared machine the best run is the least disturbed one', int, 1)
-  .option('--json', 'one JSON object per line');
+const program = addSettingOptions(
+  new Command('bench')
+    .description('Throughput of forward pass and training step per backend and architecture, and of image decoding.'),
+  BENCH_SETTINGS,
+);
 
 runCli(program, async (o) => {
   const emit = (r: BenchRecord | PeerRecord) => process.stdout.write((o.json ? JSON.stringify(r) : formatBench(r as BenchRecord)) + '\n');

@@ -1,19 +1,16 @@
 #!/usr/bin/env tsx
-import { Command, Option } from 'commander';
-import { BACKEND_NAMES, initBackend } from '@parts/backend';
-import { missingModelError, num, resolveUserPath, runCli, servedModelDir } from '@parts/cli';
+import { Command } from 'commander';
+import { initBackend } from '@parts/backend';
+import { addSettingOptions, missingModelError, PREDICT_SETTINGS, resolveUserPath, runCli, servedModelDir } from '@parts/cli';
 import { loadPredictor } from '@parts/models';
 import { expandInputs, formatPredictionLine, predictFiles } from '../predict';
 
-const program = new Command('predict')
-  .description('Classify images (files or folders) with a saved model; photos unlike the training data are answered "unknown".')
-  .argument('<inputs...>', 'image files or folders')
-  .option('--model <dir>', 'model folder or run folder (default: the promoted model packages/serve/model)')
-  .option('--json', 'print one JSON object per line: {file, label (null when unknown), unknown, top, probability, probabilities, ood} or {file, error}')
-  .option('--unknown-threshold <x>', "accept a photo as known when its OOD score >= x (replaces ood.json's threshold)", num)
-  .option('--no-unknown', 'plain classification: ignore ood.json (never unknown, uncalibrated probabilities)')
-  .option('--explain <dir>', 'write <name>.heatmap.png and <name>.overlay.png (Grad-CAM of the top class) per photo into dir')
-  .addOption(new Option('--backend <b>', 'compute backend').choices(BACKEND_NAMES).default('auto'));
+const program = addSettingOptions(
+  new Command('predict')
+    .description('Classify images (files or folders) with a saved model; photos unlike the training data are answered "unknown".')
+    .argument('<inputs...>', 'image files or folders'),
+  PREDICT_SETTINGS,
+);
 
 runCli(program, async (o, args) => {
   const modelDir = o.model ? resolveUserPath(o.model) : servedModelDir();
