@@ -4,7 +4,7 @@
 import { COMMAND_SETTINGS, ENV_SETTINGS } from './schema';
 import { defaultShown, type Setting } from './setting';
 
-const cell = (t: string) => t.replace(/\|/g, '\\|').replace(/\n/g, ' ');
+const cell = (t: string) => t.replace(/\|/g, '\\|').replace(/</g, '&lt;').replace(/\n/g, ' ');
 
 function flagCell(s: Setting): string {
   if (s.kind === 'boolean' && s.negate && s.default === true) return `\`${s.negate.flag}\``;
@@ -26,7 +26,7 @@ export function optionsMarkdown(): string {
     if (!rows.length) continue;
     parts.push(`#### \`pnpm ${cmd}\``, '', '| flag | default | what it does |', '| --- | --- | --- |');
     for (const s of rows) {
-      const d = s.kind === 'boolean' && s.negate && s.default === true ? '' : defaultShown(s);
+      const d = s.kind === 'boolean' && (s.default === false || (s.negate && s.default === true)) ? '' : defaultShown(s);
       parts.push(`| ${flagCell(s)} | ${cell(d)} | ${docCell(s)} |`);
     }
     parts.push('');
@@ -39,7 +39,7 @@ export function optionsMarkdown(): string {
 export function envMarkdown(): string {
   const table = (dev: boolean) => {
     const rows = Object.values(ENV_SETTINGS as Record<string, Setting>).filter((s) => (s.scope === 'dev') === dev && s.env);
-    return ['| variable | default | what it does |', '| --- | --- | --- |', ...rows.map((s) => `| \`${s.env}\` | ${cell(defaultShown(s))} | ${docCell(s)} |`)].join('\n');
+    return ['| variable | default | what it does |', '| --- | --- | --- |', ...rows.map((s) => `| \`${s.env}\` | ${cell(typeof s.default === 'boolean' ? (s.default ? '1' : '0') : defaultShown(s))} | ${docCell(s)} |`)].join('\n');
   };
   return [table(false), '', 'For tests, benchmarks and kernel development:', '', table(true)].join('\n');
 }
@@ -50,9 +50,9 @@ const BLOCKS: Record<string, () => string> = { options: optionsMarkdown, env: en
 export function withGeneratedTables(text: string): string {
   let out = text;
   for (const [name, make] of Object.entries(BLOCKS)) {
-    const re = new RegExp(`(<!-- settings:${name} -->\\n)[\\s\\S]*?(\\n<!-- /settings:${name} -->)`);
+    const re = new RegExp(`(<!-- settings:${name} -->\\n)[\\s\\S]*?(<!-- /settings:${name} -->)`);
     if (!re.test(out)) throw new Error(`README.md has no <!-- settings:${name} --> … <!-- /settings:${name} --> block`);
-    out = out.replace(re, (_m, a: string, b: string) => `${a}${make()}${b}`);
+    out = out.replace(re, (_m, a: string, b: string) => `${a}${make()}\n${b}`);
   }
   return out;
 }

@@ -50,7 +50,7 @@ const workers = int({ flag: '--workers <n>', min: 0, defaultText: '1 on 2 CPUs, 
 
 /** `pnpm train`. Entries marked perArch may be replaced by an architecture's recipe. */
 export const TRAIN_SETTINGS = {
-  arch: str({ flag: '--arch <name>', defaultText: 'partsnet, with its recipe', doc: 'architecture (see the registry: partsnet, tinyvgg, vgg16, resnet50, inception, efficientnet)' }),
+  arch: str({ flag: '--arch <name>', defaultText: 'partsnet, with its recipe', doc: 'architecture from the registry (`pnpm train --help` lists them with their recipes)' }),
   mode: choice(TRAIN_MODE_NAMES, { flag: '--mode <mode>', defaultText: "the arch's", doc: 'training mode (also feature-extraction, fine-tune)' }),
   data: pathSetting({ flag: '--data <dir>', defaultText: 'the demo dataset, generated if missing', doc: 'dataset root <root>/<split>/<class>/<image>' }),
   epochs: int({ flag: '--epochs <n>', min: 1, default: 30, perArch: true, doc: 'maximum epochs' }),
@@ -278,6 +278,8 @@ export const ENV_SETTINGS = {
   PARTS_BENCH_BACKEND: str({ env: 'PARTS_BENCH_BACKEND', default: 'webgpu', doc: 'backend of the WebGPU profiling script', scope: 'dev' }),
   PARTS_PROFILE_ITERS: int({ env: 'PARTS_PROFILE_ITERS', min: 1, default: 5, doc: 'steps the WebGPU profiling script times', scope: 'dev' }),
   PARTS_MICRO_ITERS: int({ env: 'PARTS_MICRO_ITERS', min: 1, default: 5, doc: 'iterations of the WebGPU kernel micro-benchmark', scope: 'dev' }),
+  GRADCAM_DUMP: pathSetting({ env: 'GRADCAM_DUMP', doc: 'the real-photo Grad-CAM test writes its overlays into this folder', scope: 'dev' }),
+  SERVE_SCREENSHOT: pathSetting({ env: 'SERVE_SCREENSHOT', defaultText: '<repo>/.cache/serve-page.png', doc: "where the browser test saves the upload page's screenshot", scope: 'dev' }),
   PARTS_MICRO_VARIANTS: str({ env: 'PARTS_MICRO_VARIANTS', doc: 'comma list of kernel variants the WebGPU micro-benchmark times', scope: 'dev' }),
   // Set by others, read here: pnpm's INIT_CWD (the folder the user ran `pnpm x` in), DEBUG for stack
   // traces, pnpm's user agent for `pnpm diagnose`, XDG_CACHE_HOME for the cache folder.
