@@ -34,6 +34,7 @@ function machine(over: Partial<DiagnoseProbes> = {}, files: Record<string, strin
   return {
     root: ROOT,
     nodeVersion: '20.20.2',
+    env: {},
     pnpmVersion: async () => '12.21.0',
     readText: async (f) => text[f] ?? null,
     exists: async (f) => f in text || f in dirs,
@@ -71,6 +72,16 @@ const adapter = (a: Partial<{ vendor: string; architecture: string; device: stri
 });
 
 describe('pnpm diagnose on simulated machines', () => {
+  it('lists the PARTS_ variables in force, and warns of one that nothing reads with the closest real name', async () => {
+    const none = get(await runDiagnose(machine()), 'settings');
+    expect(none.verdict).toBe('info');
+    const set = get(await runDiagnose(machine({ env: { PARTS_WASM_THREADS: '2', HOME: '/home/u' } })), 'settings');
+    expect(set).toMatchObject({ verdict: 'ok', summary: 'environment in force: PARTS_WASM_THREADS=2' });
+    const typo = get(await runDiagnose(machine({ env: { PARTS_CACHE_DRI: '/x' } })), 'settings');
+    expect(typo.verdict).toBe('warn');
+    expect(typo.fix).toMatch(/PARTS_CACHE_DRI: did you mean PARTS_CACHE_DIR\?/);
+  });
+
   it('no GPU, no Vulkan loader: wasm is used, WebGPU unavailable with the reason, all as info; exit 0', async () => {
     const r = await runDiagnose(machine());
     expect(exitCode(r)).toBe(0);

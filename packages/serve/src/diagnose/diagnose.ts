@@ -3,6 +3,7 @@ import { checkBackends } from './backend-checks';
 import { checkBrowserAndFonts, checkDatasets, checkPromotedModel, checkWeights } from './file-checks';
 import { realProbes, type DiagnoseProbes } from './probes';
 import { checkNode, checkPnpm } from './runtime-checks';
+import { checkSettings } from './settings-check';
 import type { Check, DiagnoseReport, Verdict } from './types';
 
 /** Runs every check. Required checks (Node, pnpm, one working backend) decide `ok`. */
@@ -11,7 +12,7 @@ export async function runDiagnose(p: DiagnoseProbes = realProbes()): Promise<Dia
   const backends = await checkBackends(p);
   // The model loads on the backend the backend checks left current (wasm when it works).
   const files = [...(await checkWeights(p)), ...(await checkBrowserAndFonts(p)), await checkDatasets(p), await checkPromotedModel(p)];
-  const checks = [...runtime, ...backends.checks, ...files];
+  const checks = [...runtime, checkSettings(p.env), ...backends.checks, ...files];
   return { ok: !checks.some((c) => c.required && c.verdict === 'fail'), backend: backends.backend, checks };
 }
 

@@ -11,7 +11,7 @@ import { repoRoot, servedModelDir } from '@parts/cli';
 import { checkParityDir, listArchs, loadPredictor, md5File, PARITY_JSON, resolveCacheDir, weightsFolder } from '@parts/models';
 import { readModelInfo, resolveModelDir } from '../model-source';
 import { probeWebGPUAdapter, type WebGPUProbeResult } from './webgpu-probe';
-import { envSetting } from '@parts/cli';
+import { envSetting, processEnv, type RawEnv } from '@parts/cli';
 
 export interface OptionalPackageProbe {
   installed: boolean;
@@ -43,6 +43,8 @@ export interface DiagnoseProbes {
   /** Repository root (package.json, scripts/setup.sh, ../shared). */
   root: string;
   nodeVersion: string;
+  /** The environment (the settings check lists the variables in force). */
+  env: RawEnv;
   /** pnpm's version, or null when pnpm is not on PATH. */
   pnpmVersion(): Promise<string | null>;
   readText(file: string): Promise<string | null>;
@@ -78,6 +80,7 @@ export function realProbes(root: string = repoRoot()): DiagnoseProbes {
   return {
     root,
     nodeVersion: process.versions.node,
+    env: processEnv(),
     pnpmVersion: async () => {
       // Run as `pnpm diagnose`, pnpm names itself in the user agent; otherwise ask it.
       const ua = /\bpnpm\/(\d+\.\d+\.\d+\S*)/.exec(envSetting('npm_config_user_agent') ?? '');
