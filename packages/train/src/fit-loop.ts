@@ -65,7 +65,12 @@ export interface FitLoopOptions {
   callbacks?: FitCallback[];
 }
 
-/** The callbacks FitLoopOptions asks for, in the order the loop runs them. */
+/**
+ * The callbacks FitLoopOptions asks for, in the order the loop runs them at each event: the
+ * schedule sets an epoch's rate before anything reads it, kernel tuning pauses before the progress
+ * tick (which then shows step 1's figures), and the best-weights copy is taken before the epoch's
+ * line is printed. Best weights are always restored; early stopping only with patience > 0.
+ */
 export function fitCallbacks(o: FitLoopOptions): FitCallback[] {
   const cbs: FitCallback[] = [lrScheduleCallback(o.lr, o.lrSchedule ?? 'constant', o.warmupEpochs ?? 0)];
   if (o.weightDecay) cbs.push(weightDecayCallback(o.weightDecay));
