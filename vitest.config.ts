@@ -1,4 +1,5 @@
 import { configDefaults, defineConfig } from 'vitest/config';
+import { envSetting } from './packages/cli/src/settings/env';
 
 /**
  * The test files `pnpm test:fast` (PARTS_FAST=1) leaves out: the accuracy gate, the end-to-end
@@ -26,13 +27,13 @@ export const SLOW_TEST_FILES = [
   'packages/evaluate/test/evaluation-sections.test.ts', // trains three tiny models, evaluates them with every section, spawns pnpm evaluate four times
 ];
 
-const fast = process.env.PARTS_FAST;
-if (fast !== undefined && fast !== '0' && fast !== '1') throw new Error(`PARTS_FAST must be 0 or 1, got '${fast}'`);
+// A bad value is an error naming PARTS_FAST (the settings schema parses it).
+const fast = envSetting('PARTS_FAST') === true;
 
 export default defineConfig({
   test: {
     include: ['packages/*/test/**/*.test.ts'],
-    exclude: [...configDefaults.exclude, ...(fast === '1' ? SLOW_TEST_FILES : [])],
+    exclude: [...configDefaults.exclude, ...(fast ? SLOW_TEST_FILES : [])],
     // 2-core machines: heavy tfjs tests must not all run at once.
     pool: 'forks',
     maxWorkers: 2,

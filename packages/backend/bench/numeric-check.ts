@@ -13,6 +13,7 @@ import { fusedBatchNormTrain, fusedBatchNormTrainAvailable } from '../src/webgpu
 import { WINOGRAD_CANDIDATES, WINOGRAD_FILTER_GRAD_CANDIDATES } from '../src/webgpu/autotune';
 import { parseVariant } from '../src/webgpu/kernels/kernel-choice';
 import { winogradUnfit } from '../src/webgpu/kernels/winograd';
+import { envSetting, setEnvSetting } from '@parts/cli';
 
 export interface ConvCase {
   name: string;
@@ -143,7 +144,7 @@ export async function checkWinograd(gpu: string, seed: number, tol = 1e-4, candi
   const limits = (tf.engine().findBackend(gpu) as unknown as { device?: GPUDevice }).device?.limits;
   const variants = candidates.filter((v) => limits && !winogradUnfit(parseVariant(v).winograd!, limits));
   const skipped = candidates.filter((v) => !variants.includes(v));
-  const saved = process.env.PARTS_CONV_TILES;
+  const saved = envSetting('PARTS_CONV_TILES');
   const errors: Record<string, number> = {};
   try {
     for (const c of cases) {
@@ -152,7 +153,7 @@ export async function checkWinograd(gpu: string, seed: number, tol = 1e-4, candi
       for (const v of variants) {
         // (The filter gradient's kernel takes only the channel block: checked with its candidates.)
         const fg = WINOGRAD_FILTER_GRAD_CANDIDATES.includes(v);
-        process.env.PARTS_CONV_TILES = `forward:${v},inputGrad:${v}${fg ? `,filterGrad:${v}` : ''}`;
+        setEnvSetting('PARTS_CONV_TILES', `forward:${v},inputGrad:${v}${fg ? `,filterGrad:${v}` : ''}`);
         const got = await evalOn(gpu, fn, inputs);
         errors[`${v} ${c.name} forward`] = relErr(got[0], ref[0]);
         errors[`${v} ${c.name} inputGrad`] = relErr(got[1], ref[1]);
@@ -160,8 +161,7 @@ export async function checkWinograd(gpu: string, seed: number, tol = 1e-4, candi
       }
     }
   } finally {
-    if (saved === undefined) delete process.env.PARTS_CONV_TILES;
-    else process.env.PARTS_CONV_TILES = saved;
+    setEnvSetting('PARTS_CONV_TILES', saved);
   }
   return result(`Winograd variants${skipped.length ? ` (skipped, over the device's workgroup memory or invocations: ${skipped.join(', ')})` : ''}`, errors, tol);
 }

@@ -10,12 +10,13 @@ import { runConvGemm, runSplitKMatMul, type ConvGemmOp } from '../src/webgpu/ker
 import { stockWebGPUKernel } from '../src/webgpu/kernels/register';
 import { parseVariant } from '../src/webgpu/kernels/kernel-choice';
 import { winogradUnfit } from '../src/webgpu/kernels/winograd';
+import { envSetting } from '@parts/cli';
 
 const args = process.argv.slice(2);
 const jsonAt = args.indexOf('--json');
 const jsonFile = jsonAt >= 0 ? args.splice(jsonAt, 2)[1] : null;
 const batch = Number(args[0] ?? 32);
-const iters = Number(process.env.PARTS_MICRO_ITERS ?? 5);
+const iters = envSetting('PARTS_MICRO_ITERS')!;
 console.log(`microbench: ${await initForBench('webgpu')} batch ${batch}`);
 const backend = tf.engine().backend as never;
 
@@ -26,7 +27,7 @@ const layers = [
 ];
 const kernelName: Record<Exclude<ConvGemmOp, 'matmul'>, string> = { forward: Conv2D, inputGrad: Conv2DBackpropInput, filterGrad: Conv2DBackpropFilter };
 // Winograd's GFLOP/s are effective ones (the direct convolution's FLOPs over its time).
-const variants = (process.env.PARTS_MICRO_VARIANTS ?? 'stock,8x4,4x4,8x4:scalarp,8x4:vec4,8x4:vec4p,4x4:vec4p,8x8:vec4p,4x8:vec4p,wino:16x4,wino:32x4,wino:16x4p,wino:32x4p,wino:16x4n56p,wino:32x4n64p,wino:32x4n56p,wino:16x8,wino:32x8').split(',');
+const variants = (envSetting('PARTS_MICRO_VARIANTS') ?? 'stock,8x4,4x4,8x4:scalarp,8x4:vec4,8x4:vec4p,4x4:vec4p,8x8:vec4p,4x8:vec4p,wino:16x4,wino:32x4,wino:16x4p,wino:32x4p,wino:16x4n56p,wino:32x4n64p,wino:32x4n56p,wino:16x8,wino:32x8').split(',');
 const limits = (tf.engine().backend as unknown as { device: GPUDevice }).device.limits;
 const rows: { layer: string; op: string; variant: string; ms: number; gflops: number }[] = [];
 

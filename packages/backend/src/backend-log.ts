@@ -3,11 +3,11 @@
 // also the internals: each skipped backend's full error and the kernels registered for wasm.
 import * as tf from '@tensorflow/tfjs-core';
 import type { BackendAttempt, BackendInfo } from './types';
+import { envSetting, type RawEnv } from '@parts/cli';
 
-/** Whether internals are printed: PARTS_VERBOSE set to anything but '' or '0'. */
-export function verboseFromEnv(env: NodeJS.ProcessEnv = process.env): boolean {
-  const v = env.PARTS_VERBOSE?.trim();
-  return Boolean(v) && v !== '0' && v !== 'false';
+/** Whether internals are printed: PARTS_VERBOSE=1 (a bad value is an error naming it). */
+export function verboseFromEnv(env?: RawEnv): boolean {
+  return envSetting('PARTS_VERBOSE', env) === true;
 }
 
 /** A skipped backend's reason in a few words: a missing optional package is 'not installed'. */

@@ -10,8 +10,10 @@ import { describeWasmDevice, startWasmBackend } from './wasm-setup';
 import { setupWebGPU } from './webgpu/index';
 import { registerWasmTrainingKernels } from './wasm-kernels/index';
 import { backendLine, firstCpuWriteQuietly, verboseFromEnv } from './backend-log';
+import { BACKEND_NAMES as SCHEMA_BACKEND_NAMES } from '@parts/cli';
 
-export const BACKEND_NAMES: readonly BackendName[] = ['auto', 'tensorflow', 'webgpu', 'wasm', 'cpu'];
+/** The backends, listed once in the settings schema (@parts/cli). */
+export const BACKEND_NAMES: readonly BackendName[] = SCHEMA_BACKEND_NAMES;
 
 /** One candidate: `prepare` loads what it needs (throws with the reason if it can't) and names the tfjs backend. */
 interface Candidate {

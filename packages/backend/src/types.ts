@@ -1,4 +1,5 @@
-export type BackendName = 'auto' | 'tensorflow' | 'webgpu' | 'wasm' | 'cpu';
+export type { BackendName } from '@parts/cli';
+import type { BackendName } from '@parts/cli';
 
 export interface BackendAttempt {
   backend: string;

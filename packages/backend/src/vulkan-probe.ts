@@ -7,6 +7,7 @@ import { execFileSync } from 'node:child_process';
 import { existsSync, readdirSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
+import { envSetting, processEnv } from '@parts/cli';
 
 export const VULKAN_LOADER = 'libvulkan.so.1';
 
@@ -23,7 +24,7 @@ export interface VulkanProbeSystem {
 
 export const realVulkanSystem: VulkanProbeSystem = {
   platform: process.platform,
-  env: process.env,
+  env: processEnv() as NodeJS.ProcessEnv,
   exists: (f) => existsSync(f),
   list: (d) => {
     try {
@@ -91,7 +92,7 @@ export function findVulkanDrivers(sys: VulkanProbeSystem = realVulkanSystem): st
  * PARTS_VULKAN_PROBE=0).
  */
 export function vulkanUnavailableReason(sys: VulkanProbeSystem = realVulkanSystem): string | null {
-  if (sys.platform !== 'linux' || sys.env.PARTS_VULKAN_PROBE === '0') return null;
+  if (sys.platform !== 'linux' || envSetting('PARTS_VULKAN_PROBE', sys.env) === false) return null;
   if (!findVulkanLoader(sys)) return `no Vulkan loader (${VULKAN_LOADER} not found): no WebGPU adapter`;
   if (!findVulkanDrivers(sys).length) return 'no Vulkan driver (the Vulkan loader is installed but no ICD is registered): no WebGPU adapter';
   return null;

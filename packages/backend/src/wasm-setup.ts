@@ -4,6 +4,7 @@ import os from 'node:os';
 import path from 'node:path';
 import * as tf from '@tensorflow/tfjs-core';
 import { getThreadsCount, setThreadsCount, setWasmPaths } from '@tensorflow/tfjs-backend-wasm';
+import { envSetting } from '@parts/cli';
 
 let pathsSet = false;
 
@@ -24,12 +25,8 @@ export function pointWasmAtItsBinaries(): void {
  * SIMD build), else every logical CPU (tfjs caps it at 8).
  */
 export function wantedWasmThreads(): number {
-  const env = process.env.PARTS_WASM_THREADS;
-  if (env != null && env !== '') {
-    const n = Number(env);
-    if (!Number.isInteger(n) || n < 1) throw new Error(`PARTS_WASM_THREADS must be an integer >= 1, got '${env}'`);
-    return n;
-  }
+  const n = envSetting('PARTS_WASM_THREADS');
+  if (n !== undefined) return n;
   return Math.min(8, os.availableParallelism?.() ?? os.cpus().length);
 }
 

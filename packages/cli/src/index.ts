@@ -4,5 +4,6 @@
 export { int, positiveInt, num, intAtLeast, numAtLeast } from './args';
 export { runCli, cliArgv } from './run';
 export type { RunCliOptions } from './run';
-export { repoRoot, defaultDemoDir, servedModelDir, resolveUserPath } from './paths';
+export { repoRoot, defaultDemoDir, servedModelDir, resolveUserPath, cacheDir, CACHE_APP_NAME } from './paths';
 export { NEXT_STEP, missingModelError } from './next-step';
+export * from './settings/index';

@@ -1,7 +1,9 @@
 // Where things live in the workspace, and how a path the user typed is read.
 import { existsSync } from 'node:fs';
+import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { envSetting, processEnv, type RawEnv } from './settings/env';
 
 /**
  * The workspace root: the nearest folder at or above `from` holding pnpm-workspace.yaml.
@@ -19,7 +21,8 @@ export function repoRoot(from: string = path.dirname(fileURLToPath(import.meta.u
 
 /** Where `pnpm dataset:demo` writes the embedded demo dataset by default: `$PARTS_DEMO_DIR`, else <repo>/datasets/demo. */
 export function defaultDemoDir(): string {
-  return process.env.PARTS_DEMO_DIR ? path.resolve(process.env.PARTS_DEMO_DIR) : path.join(repoRoot(), 'datasets', 'demo');
+  const dir = envSetting('PARTS_DEMO_DIR');
+  return dir ? path.resolve(dir) : path.join(repoRoot(), 'datasets', 'demo');
 }
 
 /** The model folder the service answers with: where promotion puts models, and serve/predict's default. */
@@ -32,5 +35,22 @@ export function servedModelDir(): string {
  * to the folder the user was in; relative paths are meant relative to that folder.
  */
 export function resolveUserPath(p: string): string {
-  return path.resolve(process.env.INIT_CWD ?? process.cwd(), p);
+  return path.resolve(envSetting('INIT_CWD') ?? process.cwd(), p);
+}
+
+/** Name of the folder this project uses under the user's cache directory. */
+export const CACHE_APP_NAME = 'parts-classifier';
+
+/**
+ * Root of the project's cache (downloaded weights, tuned GPU kernels): $PARTS_CACHE_DIR, else
+ * $XDG_CACHE_HOME/parts-classifier, else ~/.cache/parts-classifier. Empty variables count as unset
+ * (a stray `PARTS_CACHE_DIR=` must not mean the working directory).
+ */
+export function cacheDir(env: RawEnv = processEnv()): string {
+  const explicit = envSetting('PARTS_CACHE_DIR', env)?.trim();
+  if (explicit) return path.resolve(explicit);
+  const xdg = envSetting('XDG_CACHE_HOME', env)?.trim();
+  // The XDG spec says relative values are invalid and must be ignored.
+  if (xdg && path.isAbsolute(xdg)) return path.join(xdg, CACHE_APP_NAME);
+  return path.join(os.homedir(), '.cache', CACHE_APP_NAME);
 }

@@ -1,5 +1,6 @@
 // Running a thin CLI: argv as pnpm passes it, one-line errors, the exit code.
 import type { Command } from 'commander';
+import { envSetting, readEnv, setEnvSetting } from './settings/env';
 
 /**
  * process.argv without the `--` separator that `pnpm <script> -- --flag` passes through, so both
@@ -27,12 +28,17 @@ export function runCli(
   // Every CLI takes --verbose: internals (kernel registration, full backend reasons) go to stderr.
   if (!program.options.some((o) => o.long === '--verbose')) program.option('--verbose', 'also print internals (backend kernels, full reasons)');
   program.parse(cliArgv());
-  if (program.opts().verbose) process.env.PARTS_VERBOSE = '1';
-  main(program.opts(), program.args).then(
+  if (program.opts().verbose) setEnvSetting('PARTS_VERBOSE', '1');
+  // Every environment variable is checked before any work starts: a bad value is one clear error.
+  const started = (async () => {
+    readEnv();
+    return main(program.opts(), program.args);
+  })();
+  started.then(
     (code) => process.exit(typeof code === 'number' ? code : 0),
     (e: Error) => {
       process.stderr.write(`${errorPrefix}: ${e.message}\n`);
-      if (process.env.DEBUG) process.stderr.write(`${e.stack}\n`);
+      if (envSetting('DEBUG')) process.stderr.write(`${e.stack}\n`);
       process.exit(1);
     },
   );

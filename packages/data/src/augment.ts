@@ -1,4 +1,5 @@
 import type { RawImage } from './types';
+import type { AugmentName } from '@parts/cli';
 
 /** How out-of-image samples are filled, as in Keras' fill_mode (scipy.ndimage modes). */
 export type FillMode = 'reflect' | 'nearest' | 'constant';
@@ -86,7 +87,8 @@ export const AUGMENT_PRESETS = {
   study: AUGMENT_STUDY,
   'size-preserving': AUGMENT_SIZE_PRESERVING,
   none: AUGMENT_NONE,
-} as const satisfies Record<string, Readonly<AugmentOptions>>;
+} as const satisfies Record<AugmentName, Readonly<AugmentOptions>>;
+/** The preset names are the settings schema's (AUGMENT_NAMES): train's --augment choices and checks. */
 export type AugmentPreset = keyof typeof AUGMENT_PRESETS;
 
 /** One concrete draw of the random transform. */

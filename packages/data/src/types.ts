@@ -1,3 +1,5 @@
+import type { FIT_POLICIES } from '@parts/cli';
+
 /** An 8-bit RGB image, row-major HWC (length = width * height * 3). */
 export interface RawImage {
   data: Uint8Array;
@@ -5,8 +7,8 @@ export interface RawImage {
   height: number;
 }
 
-/** How a photo is fitted into the model's square input. */
-export type FitPolicy = 'cover' | 'contain';
+/** How a photo is resized to the model's square input; the names are the settings schema's FIT_POLICIES. */
+export type FitPolicy = (typeof FIT_POLICIES)[number];
 
 export type SplitName = 'train' | 'val' | 'test';
 

@@ -6,6 +6,7 @@
 import { createRequire } from 'node:module';
 import path from 'node:path';
 import { GlobalFonts } from '@napi-rs/canvas';
+import { envSetting } from '@parts/cli';
 
 const BUNDLED_FAMILY = 'Parts DejaVu Sans';
 const BUNDLED_FILES = ['dejavu-sans-latin-400-normal.woff2', 'dejavu-sans-latin-700-normal.woff2'];
@@ -29,7 +30,7 @@ function registerBundled(): boolean {
  */
 export function chartFontFamily(warn: (m: string) => void = (m) => console.warn(m)): string | null {
   if (chosen !== undefined) return chosen;
-  const extra = process.env.PARTS_FONT_DIR;
+  const extra = envSetting('PARTS_FONT_DIR');
   if (extra) GlobalFonts.loadFontsFromDir(extra);
   if (registerBundled()) return (chosen = BUNDLED_FAMILY);
   const families = GlobalFonts.families.map((f) => f.family);

@@ -1,7 +1,8 @@
-// The training modes, listed once: the CLI's choices, option checks, the study grid and each
-// architecture's modes all come from here.
+// The training modes, listed once in the settings schema (@parts/cli): the CLI's choices, option
+// checks, the study grid and each architecture's modes all come from there.
+import { TRAIN_MODE_NAMES } from '@parts/cli';
 
-export const TRAIN_MODES = ['scratch', 'extract', 'finetune'] as const;
+export const TRAIN_MODES = TRAIN_MODE_NAMES;
 
 /** scratch: random init; extract: frozen pretrained base + trained head; finetune: head + top of the base. */
 export type TrainMode = (typeof TRAIN_MODES)[number];

@@ -5,7 +5,7 @@
  * recipe, pretrained weights and builders. The CLI, training defaults and the study grid read it.
  */
 import type * as tfl from '@tensorflow/tfjs-layers';
-import type { AugmentPreset, FitPolicy } from '@parts/data';
+import type { PerArchKey, TRAIN_SETTINGS, Values } from '@parts/cli';
 import type { PreprocessSpec } from './types';
 import { isTrainMode, type TrainMode } from './modes';
 import type { BuildOptions } from './archs/common';
@@ -31,20 +31,11 @@ export interface PretrainedWeights {
 }
 
 /**
- * Training options an architecture sets instead of the global defaults (TRAIN_DEFAULTS in
- * @parts/train); an explicit option still wins.
+ * Training options an architecture sets instead of the global defaults: the settings of `pnpm
+ * train` marked perArch in the settings schema (TRAIN_SETTINGS in @parts/cli); an explicit option
+ * still wins.
  */
-export interface ArchRecipe {
-  epochs?: number;
-  lr?: number;
-  patience?: number;
-  fit?: FitPolicy;
-  augment?: AugmentPreset;
-  lrSchedule?: 'constant' | 'cosine';
-  warmupEpochs?: number;
-  weightDecay?: number;
-  labelSmoothing?: number;
-}
+export type ArchRecipe = Partial<Pick<Values<typeof TRAIN_SETTINGS>, PerArchKey>>;
 
 export interface ArchSpec {
   name: string;

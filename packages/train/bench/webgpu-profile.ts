@@ -10,6 +10,7 @@ import { buildClassifier } from '@parts/models';
 import { weightedCrossEntropy } from '../src/loss';
 import { createAdam, initBackend, tuneWebGPUKernels, usedKernels, type BackendName } from '@parts/backend';
 import { makeTrainStep, tinyVgg } from './tinyvgg';
+import { envSetting } from '@parts/cli';
 
 const args = process.argv.slice(2);
 const take = (flag: string): string | null => {
@@ -20,11 +21,11 @@ const jsonFile = take('--json');
 const arch = take('--arch') ?? 'tinyvgg';
 const imgSize = Number(args[0] ?? 256);
 const batch = Number(args[1] ?? 32);
-const backend = process.env.PARTS_BENCH_BACKEND ?? 'webgpu';
+const backend = envSetting('PARTS_BENCH_BACKEND')!;
 
 // initBackend registers this project's WebGPU kernels, as training does.
 const info = (await initBackend(backend as BackendName, () => {})).device;
-console.log(`profile: ${info} ${arch} ${imgSize}px batch ${batch} kernels=${process.env.PARTS_WEBGPU_KERNELS ?? 'all'} core=${process.env.PARTS_CONV_CORE ?? 'default'} tiles=${process.env.PARTS_CONV_TILES ?? 'default'}${process.env.PARTS_DAWN_FLAGS ? ` dawn=${process.env.PARTS_DAWN_FLAGS}` : ''}`);
+console.log(`profile: ${info} ${arch} ${imgSize}px batch ${batch} kernels=${envSetting('PARTS_WEBGPU_KERNELS')} core=${envSetting('PARTS_CONV_CORE') ?? 'default'} tiles=${envSetting('PARTS_CONV_TILES') ?? 'default'}${envSetting('PARTS_DAWN_FLAGS') ? ` dawn=${envSetting('PARTS_DAWN_FLAGS')}` : ''}`);
 
 /** Tiny VGG is the bench's own copy (same as torch_reference.py); other archs come from the zoo, from scratch. */
 function modelAndStep(): { model: tfl.LayersModel; step: (x: tf.Tensor, y: tf.Tensor) => tf.Scalar } {
@@ -84,7 +85,7 @@ if (tuned.length) {
   await timeSteps(1, () => step(x, y));
   await timeSteps(1, () => tf.tidy(() => model.predict(x) as tf.Tensor));
 }
-const n = Number(process.env.PARTS_PROFILE_ITERS ?? 5);
+const n = envSetting('PARTS_PROFILE_ITERS')!;
 const st = await timeSteps(n, () => step(x, y));
 const fw = await timeSteps(n, () => tf.tidy(() => model.predict(x) as tf.Tensor));
 const ips = (ms: number) => ((batch * 1000) / ms).toFixed(1);

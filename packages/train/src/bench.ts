@@ -13,6 +13,7 @@ import { buildClassifier } from '@parts/models';
 import { forwardFlops } from './flops';
 import { trainStep } from './fit-loop';
 import { microBatchFor } from './memory';
+import { envSetting } from '@parts/cli';
 
 export interface BenchRecord {
   backend: string;
@@ -193,7 +194,7 @@ const TORCH_SCRIPT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), 
 
 /** A Python with PyTorch: PARTS_TORCH_PYTHON, else python3, else the system's /usr/bin/python3 (Debian's python3-torch). */
 export function findTorchPython(): { python: string } | { error: string } {
-  const candidates = [process.env.PARTS_TORCH_PYTHON, 'python3', '/usr/bin/python3'].filter((c): c is string => Boolean(c));
+  const candidates = [envSetting('PARTS_TORCH_PYTHON'), 'python3', '/usr/bin/python3'].filter((c): c is string => Boolean(c));
   for (const python of [...new Set(candidates)]) {
     const r = spawnSync(python, ['-c', 'import torch'], { encoding: 'utf8' });
     if (r.status === 0) return { python };

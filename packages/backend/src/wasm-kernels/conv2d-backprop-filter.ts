@@ -4,6 +4,7 @@ import type { BackendWasm } from '@tensorflow/tfjs-backend-wasm';
 import { assertChannelsLast, f32View, validOutRange, zeroedOutput, need } from './heap';
 import { type ConvGeometry, geometryFrom } from './conv2d-geometry';
 import { simdKernels } from './simd';
+import { envSetting } from '@parts/cli';
 
 /** Output columns processed per sweep: keeps the x and dy rows of one sweep in L1. */
 const OW_TILE = 64;
@@ -267,8 +268,7 @@ export function im2colTLoop(xs: Float32Array, ct: Float32Array, c0: number, c1: 
 
 /** Which implementation the kernel uses; the loop is kept as a reference and for memory-tight cases. */
 export type FilterGradImpl = 'gemm' | 'xnnpack' | 'loop';
-const envFilterGrad = process.env.PARTS_WASM_FILTER_GRAD;
-let filterGradImpl: FilterGradImpl = envFilterGrad === 'loop' || envFilterGrad === 'xnnpack' ? envFilterGrad : 'gemm';
+let filterGradImpl: FilterGradImpl = envSetting('PARTS_WASM_FILTER_GRAD') ?? 'gemm';
 export function setConv2dFilterGradImpl(impl: FilterGradImpl): void {
   filterGradImpl = impl;
 }

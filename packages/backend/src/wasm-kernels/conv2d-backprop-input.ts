@@ -3,6 +3,7 @@ import type { Conv2DBackpropInputAttrs, Conv2DBackpropInputInputs, KernelConfig,
 import type { BackendWasm } from '@tensorflow/tfjs-backend-wasm';
 import { assertChannelsLast, f32View, validOutRange, zeroedOutput, need } from './heap';
 import { type ConvGeometry, geometryFrom } from './conv2d-geometry';
+import { envSetting } from '@parts/cli';
 
 /**
  * dx[n,ih,iw,ci] = Σ_{fh,fw,co} dy[n,oh,ow,co] · W[fh,fw,ci,co] with ih = oh·sH−padT+fh·dH, NHWC.
@@ -168,8 +169,7 @@ function copyRun(dst: Float32Array, src: Float32Array, d: number, s: number, len
  * wasm backend's built-in kernel (kept for speed comparisons; set by `keepBuiltinConv2DBackpropInput`).
  */
 export type InputGradImpl = 'xnnpack' | 'loop' | 'builtin';
-const envImpl = process.env.PARTS_WASM_INPUT_GRAD;
-let inputGradImpl: InputGradImpl = envImpl === 'loop' || envImpl === 'builtin' ? envImpl : 'xnnpack';
+let inputGradImpl: InputGradImpl = envSetting('PARTS_WASM_INPUT_GRAD') ?? 'xnnpack';
 export function setConv2dInputGradImpl(impl: InputGradImpl): void {
   inputGradImpl = impl;
 }

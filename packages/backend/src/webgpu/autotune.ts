@@ -6,7 +6,6 @@
 // ~/.cache/parts-classifier/webgpu-kernels.json, so the next run starts tuned.
 import { createHash } from 'node:crypto';
 import { promises as fs, readFileSync } from 'node:fs';
-import os from 'node:os';
 import path from 'node:path';
 import * as tf from '@tensorflow/tfjs-core';
 import type { WebGPUBackend } from '@tensorflow/tfjs-backend-webgpu';
@@ -29,6 +28,7 @@ import {
   type ConvKernelChoice,
   type TuneShape,
 } from './kernels/kernel-choice';
+import { cacheDir, envSetting, processEnv, type RawEnv } from '@parts/cli';
 
 /** Variants timed per shape (besides the default): the tile shapes and inner loops conv-gemm.ts offers. */
 export const TUNE_CANDIDATES = ['8x4', '4x4', '4x2', '8x4:scalarp', '4x4:vec4', '8x4:vec4', '8x8:vec4', '8x4:vec4p', '4x4:vec4p', '8x8:vec4p', '4x8:vec4p'];
@@ -93,13 +93,10 @@ let cacheFile: string | null = null;
  * loads the cached choices for this adapter. Shapes under `minTuneFlops` (PARTS_WEBGPU_TUNE_MIN_FLOPS)
  * keep the default. Returns whether tuning is on.
  */
-export function initKernelTuning(adapter: { device: string; software: boolean }, env: NodeJS.ProcessEnv = process.env, minTuneFlops?: number): boolean {
-  const flag = env.PARTS_WEBGPU_AUTOTUNE;
-  if (flag !== undefined && flag !== '0' && flag !== '1') throw new Error(`PARTS_WEBGPU_AUTOTUNE must be 0 or 1, got '${flag}'`);
-  const minEnv = env.PARTS_WEBGPU_TUNE_MIN_FLOPS;
-  if (minEnv !== undefined && (minEnv.trim() === '' || !(Number(minEnv) >= 0))) throw new Error(`PARTS_WEBGPU_TUNE_MIN_FLOPS must be a number >= 0, got '${minEnv}'`);
-  minTuneFlops ??= minEnv !== undefined ? Number(minEnv) : MIN_TUNE_FLOPS;
-  const on = flag === '1' || (flag !== '0' && !adapter.software);
+export function initKernelTuning(adapter: { device: string; software: boolean }, env: RawEnv = processEnv(), minTuneFlops?: number): boolean {
+  const flag = envSetting('PARTS_WEBGPU_AUTOTUNE', env);
+  minTuneFlops ??= envSetting('PARTS_WEBGPU_TUNE_MIN_FLOPS', env) ?? MIN_TUNE_FLOPS;
+  const on = flag === true || (flag !== false && !adapter.software);
   adapterId = adapter.device;
   cacheFile = on ? tuneCachePath(env) : null;
   setRecording(on, minTuneFlops);
@@ -315,10 +312,11 @@ interface TuneCacheFile {
   adapters: Record<string, { revision: string; kernels: Record<string, TuneCacheEntry> }>;
 }
 
-export function tuneCachePath(env: NodeJS.ProcessEnv = process.env): string {
-  if (env.PARTS_WEBGPU_TUNE_CACHE) return path.resolve(env.PARTS_WEBGPU_TUNE_CACHE);
-  const base = env.XDG_CACHE_HOME || path.join(os.homedir(), '.cache');
-  return path.join(base, 'parts-classifier', 'webgpu-kernels.json');
+/** PARTS_WEBGPU_TUNE_CACHE, else webgpu-kernels.json in the project's cache folder (PARTS_CACHE_DIR, XDG_CACHE_HOME, ~/.cache). */
+export function tuneCachePath(env: RawEnv = processEnv()): string {
+  const file = envSetting('PARTS_WEBGPU_TUNE_CACHE', env);
+  if (file) return path.resolve(file);
+  return path.join(cacheDir(env), 'webgpu-kernels.json');
 }
 
 /**

@@ -6,6 +6,7 @@ import * as tf from '@tensorflow/tfjs-core';
 import { registerWebGPUKernels } from './kernels/register';
 import { initKernelTuning } from './autotune';
 import { vulkanUnavailableReason } from '../vulkan-probe';
+import { envSetting } from '@parts/cli';
 
 export interface WebGPUAdapterDescription {
   /** One line for logs and BackendInfo.device (a run folder's config.json), e.g. 'WebGPU: nvidia nvidia-h200 (NVIDIA: 580.159.04 580.159.4.0)'. */
@@ -26,8 +27,8 @@ let setupDone: Promise<WebGPUAdapterDescription> | null = null;
 
 /** Extra Dawn instance flags, e.g. ['enable-dawn-features=allow_unsafe_apis'] (env PARTS_DAWN_FLAGS, comma-free list separated by ';'). */
 function dawnFlags(): string[] {
-  const env = process.env.PARTS_DAWN_FLAGS;
-  return env ? env.split(';').filter(Boolean) : [];
+  const flags = envSetting('PARTS_DAWN_FLAGS');
+  return flags ? flags.split(';').filter(Boolean) : [];
 }
 
 const SOFTWARE = /llvmpipe|lavapipe|swiftshader|software|cpu/i;
@@ -62,7 +63,7 @@ async function doSetup(): Promise<WebGPUAdapterDescription> {
   await import('@tensorflow/tfjs-backend-webgpu');
   if (!tf.findBackendFactory('webgpu')) throw new Error('@tensorflow/tfjs-backend-webgpu did not register (navigator.gpu missing?)');
   registerWebGPUKernels();
-  applyTfjsFlags(process.env.PARTS_TFJS_FLAGS);
+  applyTfjsFlags(envSetting('PARTS_TFJS_FLAGS'));
   // The model name too: a run folder should say which GPU ran it, and tuned kernels are cached per model.
   const device = `WebGPU: ${[vendor, architecture, name].filter(Boolean).join(' ') || 'unknown adapter'}${description ? ` (${description})` : ''}${software ? ' [software]' : ''}`;
   const autotune = initKernelTuning({ device, software });

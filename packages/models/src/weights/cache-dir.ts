@@ -1,21 +1,14 @@
-import os from 'node:os';
 import path from 'node:path';
+import { cacheDir, processEnv, type RawEnv } from '@parts/cli';
 
-/** Name of the folder this project uses under the user's cache directory. */
-export const CACHE_APP_NAME = 'parts-classifier';
+export { CACHE_APP_NAME } from '@parts/cli';
 
 /**
- * Root of the download/weights cache:
+ * Root of the download/weights cache (the project's cache folder, shared with the tuned GPU kernels):
  * $PARTS_CACHE_DIR, else $XDG_CACHE_HOME/parts-classifier, else ~/.cache/parts-classifier.
- * Empty variables count as unset (a stray `PARTS_CACHE_DIR=` must not mean the working directory).
  */
-export function resolveCacheDir(env: NodeJS.ProcessEnv = process.env): string {
-  const explicit = env.PARTS_CACHE_DIR?.trim();
-  if (explicit) return path.resolve(explicit);
-  const xdg = env.XDG_CACHE_HOME?.trim();
-  // The XDG spec says relative values are invalid and must be ignored.
-  if (xdg && path.isAbsolute(xdg)) return path.join(xdg, CACHE_APP_NAME);
-  return path.join(os.homedir(), '.cache', CACHE_APP_NAME);
+export function resolveCacheDir(env: RawEnv = processEnv()): string {
+  return cacheDir(env);
 }
 
 /** Folder for downloaded Keras `.h5` files. */

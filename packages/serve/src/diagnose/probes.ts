@@ -11,6 +11,7 @@ import { repoRoot, servedModelDir } from '@parts/cli';
 import { checkParityDir, listArchs, loadPredictor, md5File, PARITY_JSON, resolveCacheDir, weightsFolder } from '@parts/models';
 import { readModelInfo, resolveModelDir } from '../model-source';
 import { probeWebGPUAdapter, type WebGPUProbeResult } from './webgpu-probe';
+import { envSetting } from '@parts/cli';
 
 export interface OptionalPackageProbe {
   installed: boolean;
@@ -79,7 +80,7 @@ export function realProbes(root: string = repoRoot()): DiagnoseProbes {
     nodeVersion: process.versions.node,
     pnpmVersion: async () => {
       // Run as `pnpm diagnose`, pnpm names itself in the user agent; otherwise ask it.
-      const ua = /\bpnpm\/(\d+\.\d+\.\d+\S*)/.exec(process.env.npm_config_user_agent ?? '');
+      const ua = /\bpnpm\/(\d+\.\d+\.\d+\S*)/.exec(envSetting('npm_config_user_agent') ?? '');
       if (ua) return ua[1]!;
       try {
         return (await run('pnpm', ['--version'], { timeout: 15_000 })).stdout.trim() || null;

@@ -6,6 +6,7 @@ import { execFile } from 'node:child_process';
 import { createRequire } from 'node:module';
 import path from 'node:path';
 import { pathToFileURL } from 'node:url';
+import { processEnv } from '@parts/cli';
 
 export interface WebGPUAdapterFacts {
   vendor: string;
@@ -44,7 +45,7 @@ export function cleanDawnOutput(text: string): string {
 }
 
 /** `repoRoot`: where packages/backend is (the `webgpu` package is its optional dependency). */
-export async function probeWebGPUAdapter(repoRoot: string, env: NodeJS.ProcessEnv = process.env, timeoutMs = 60_000): Promise<WebGPUProbeResult> {
+export async function probeWebGPUAdapter(repoRoot: string, env: NodeJS.ProcessEnv = processEnv() as NodeJS.ProcessEnv, timeoutMs = 60_000): Promise<WebGPUProbeResult> {
   let entry: string;
   try {
     entry = createRequire(path.join(repoRoot, 'packages', 'backend', 'package.json')).resolve('webgpu');

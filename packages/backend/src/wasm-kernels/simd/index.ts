@@ -11,6 +11,7 @@ import * as tf from '@tensorflow/tfjs-core';
 import type { TensorInfo } from '@tensorflow/tfjs-core';
 import type { BackendWasm } from '@tensorflow/tfjs-backend-wasm';
 import { f32View } from '../heap';
+import { envSetting } from '@parts/cli';
 
 /** The exports of assembly/kernels.ts; every pointer is a byte offset into tfjs' heap. */
 export interface SimdKernelExports {
@@ -91,9 +92,7 @@ export function instantiateSimdKernels(memory: WasmMemory): SimdKernelExports {
 
 /** Whether the kernels are switched off (PARTS_WASM_SIMD_KERNELS=0). */
 export function simdKernelsDisabled(): boolean {
-  const v = process.env.PARTS_WASM_SIMD_KERNELS;
-  if (v != null && v !== '' && v !== '0' && v !== '1') throw new Error(`PARTS_WASM_SIMD_KERNELS must be 0 or 1, got '${v}'`);
-  return v === '0';
+  return envSetting('PARTS_WASM_SIMD_KERNELS') === false;
 }
 
 /** The SIMD kernels on this backend's memory, or null (see the module comment). */

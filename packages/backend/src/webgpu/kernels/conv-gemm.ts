@@ -506,7 +506,7 @@ export function runConvGemm(
 ): TensorInfo {
   const c = convInfo;
   const key = choice ? '' : convShapeKey(op, c);
-  const chosen = choice ?? chooseKernel(op, key, () => ({ key, op, conv: c, flops: convFlops(c) }), process.env, backend.device.limits);
+  const chosen = choice ?? chooseKernel(op, key, () => ({ key, op, conv: c, flops: convFlops(c) }), undefined, backend.device.limits);
   if (chosen.winograd && winogradApplies(c)) {
     if (op === 'forward' || op === 'inputGrad') return runWinograd(backend, op, c, inputs, chosen.winograd, epilogue);
     if (op === 'filterGrad') return runWinogradFilterGrad(backend, c, inputs[0], inputs[1], Math.min(64, channelsOf(chosen.winograd)), Boolean(chosen.winograd.prefetch));

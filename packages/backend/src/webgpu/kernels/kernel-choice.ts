@@ -13,6 +13,7 @@ import type { backend_util } from '@tensorflow/tfjs-core';
 import type { ConvCore, ConvGemmOp, TileConfig } from './conv-gemm';
 import { channelsOf, checkWinogradConfig, defaultChannels, winogradApplies, winogradUnfit, type WinogradConfig } from './winograd';
 import type { ComputeLimits } from './device-limits';
+import { envSetting, processEnv, type RawEnv } from '@parts/cli';
 
 export interface ConvKernelChoice {
   tile: TileConfig;
@@ -126,11 +127,11 @@ function parseCore(v: string | undefined, what: string): { core: ConvCore; prefe
  * tile (and inner loop: scalar unless named or set by PARTS_CONV_CORE); forward:wino:16x4 runs
  * Winograd wherever it applies.
  */
-export function envOverride(op: ConvGemmOp, env: NodeJS.ProcessEnv = process.env): ConvKernelChoice | null {
+export function envOverride(op: ConvGemmOp, env: RawEnv = processEnv()): ConvKernelChoice | null {
   let choice: ConvKernelChoice | null = null;
-  const core = parseCore(env.PARTS_CONV_CORE, 'PARTS_CONV_CORE');
+  const core = parseCore(envSetting('PARTS_CONV_CORE', env), 'PARTS_CONV_CORE');
   if (core) choice = { ...DEFAULT_KERNELS[op], ...core };
-  for (const part of (env.PARTS_CONV_TILES ?? '').split(',').filter(Boolean)) {
+  for (const part of (envSetting('PARTS_CONV_TILES', env) ?? '').split(',').filter(Boolean)) {
     const [name, t, c] = part.split(':');
     if (name !== op) continue;
     if (t === 'wino') {
@@ -223,7 +224,7 @@ export function isRecording(): boolean {
  * is called only when the shape's geometry is needed: to note it for tuning, or for an untuned
  * convolution's default.
  */
-export function chooseKernel(op: ConvGemmOp, key: string, shape: () => TuneShape, env: NodeJS.ProcessEnv = process.env, limits: ComputeLimits | null = null): ConvKernelChoice {
+export function chooseKernel(op: ConvGemmOp, key: string, shape: () => TuneShape, env: RawEnv = processEnv(), limits: ComputeLimits | null = null): ConvKernelChoice {
   let override = envOverride(op, env);
   if (override?.winograd) {
     // Winograd where it applies; the op's GEMM (what runConvGemm runs then) elsewhere.

@@ -8,6 +8,7 @@ import { adamKernelConfigs } from './adam';
 import { swishGradConfig, swishKernelConfigs } from '../swish';
 import { batchNormTrainGradConfig, batchNormTrainKernelConfigs } from '../batch-norm-train';
 import { convBiasReluGradConfig, convBiasReluKernelConfig } from '../conv-bias-relu';
+import { envSetting } from '@parts/cli';
 
 let registered: string[] | null = null;
 const stockFuncs = new Map<string, tf.KernelFunc>();
@@ -25,7 +26,7 @@ export function stockWebGPUKernel(name: string): tf.KernelFunc | undefined {
 export function registerWebGPUKernels(): string[] {
   if (registered) return registered;
   const stock = (name: string) => stockFuncs.get(name);
-  const sel = process.env.PARTS_WEBGPU_KERNELS ?? 'all';
+  const sel = envSetting('PARTS_WEBGPU_KERNELS') ?? 'all';
   const names = sel === 'all' ? null : new Set(sel.split(','));
   registered = [];
   if (sel === 'stock') return registered;

@@ -1,0 +1,292 @@
+// The one home of every setting: each option of each command and each environment variable, with its
+// type, allowed values, default, per-architecture override, check, flag, environment name and doc
+// (in the spirit of Ultralytics' cfg/default.yaml). The CLIs build their commander options from it
+// (commander.ts), training resolves and checks its options from it (resolve.ts), environment
+// variables are read through it once (env.ts), and the README's option and environment tables are
+// generated from it (docs.ts; `pnpm settings:docs` rewrites them, a test fails when they are stale).
+//
+// Adding an option: one entry in its command's group below (plus its test). Adding an environment
+// variable: one entry in ENV_SETTINGS, then read it with `envSetting('NAME')`.
+import { bool, choice, int, list, num, pathSetting, str, type Setting } from './setting';
+
+// ---- allowed values that other packages type their code with (one list each) ----
+
+export const BACKEND_NAMES = ['auto', 'tensorflow', 'webgpu', 'wasm', 'cpu'] as const;
+export type BackendName = (typeof BACKEND_NAMES)[number];
+export const TRAIN_MODE_NAMES = ['scratch', 'extract', 'finetune'] as const;
+/** Other spellings the --mode flag accepts. */
+export const TRAIN_MODE_ALIAS_NAMES = ['feature-extraction', 'fine-tune'] as const;
+export const AUGMENT_NAMES = ['study', 'size-preserving', 'none'] as const;
+export type AugmentName = (typeof AUGMENT_NAMES)[number];
+export const FIT_POLICIES = ['cover', 'contain'] as const;
+export const LR_SCHEDULES = ['constant', 'cosine'] as const;
+export type LrScheduleName = (typeof LR_SCHEDULES)[number];
+export const EVAL_SPLITS = ['test', 'val', 'train'] as const;
+export const ROBUSTNESS_GRIDS = ['quick', 'full', 'off'] as const;
+
+/** Share of known validation photos the unknown detector accepts unless told otherwise. */
+export const DEFAULT_ACCEPT_RATE = 0.95;
+
+// ---- settings shared by several commands ----
+
+const backend = choice(BACKEND_NAMES, { flag: '--backend <b>', default: 'auto', doc: 'compute backend' });
+const seed = int({ flag: '--seed <n>', default: 42, doc: 'random seed' });
+const json = bool({ flag: '--json', default: false, doc: 'print JSON instead of text' });
+const verbose = bool({ flag: '--verbose', env: 'PARTS_VERBOSE', default: false, doc: 'also print internals (backend kernels registered, each skipped backend\'s full error)' });
+const unknownThreshold = num({ flag: '--unknown-threshold <x>', doc: "accept a photo as known when its OOD score >= x (replaces ood.json's threshold)" });
+const unknown = bool({ flag: '--unknown', negate: { flag: '--no-unknown', doc: 'plain classification: ignore ood.json (never unknown, uncalibrated probabilities)' }, default: true, doc: 'answer "unknown" as ood.json says' });
+const acceptRate = num({
+  flag: '--accept-rate <r>',
+  default: DEFAULT_ACCEPT_RATE,
+  gt: 0,
+  max: 1,
+  rule: 'a number in (0, 1]: the share of validation photos the OOD threshold accepts as known',
+  doc: 'share of validation photos the out-of-distribution threshold (model/ood.json) accepts as known',
+});
+const runsDir = pathSetting({ flag: '--out <dir>', defaultText: '<repo>/runs', doc: 'parent folder of run folders' });
+const force = bool({ flag: '--force', default: false, doc: 'promote even if worse than the model in service' });
+const modelDir = pathSetting({ flag: '--model <dir>', defaultText: '<repo>/packages/serve/model (the promoted model)', doc: 'model folder or run folder' });
+const workers = int({ flag: '--workers <n>', min: 0, defaultText: '1 on 2 CPUs, else CPUs - 1 up to 4', doc: 'model worker threads (0 = main thread)' });
+
+/** `pnpm train`. Entries marked perArch may be replaced by an architecture's recipe. */
+export const TRAIN_SETTINGS = {
+  arch: str({ flag: '--arch <name>', defaultText: 'partsnet, with its recipe', doc: 'architecture (see the registry: partsnet, tinyvgg, vgg16, resnet50, inception, efficientnet)' }),
+  mode: choice(TRAIN_MODE_NAMES, { flag: '--mode <mode>', defaultText: "the arch's", doc: 'training mode (also feature-extraction, fine-tune)' }),
+  data: pathSetting({ flag: '--data <dir>', defaultText: 'the demo dataset, generated if missing', doc: 'dataset root <root>/<split>/<class>/<image>' }),
+  epochs: int({ flag: '--epochs <n>', min: 1, default: 30, perArch: true, doc: 'maximum epochs' }),
+  batchSize: int({ flag: '--batch-size <n>', min: 1, default: 16, doc: 'batch size' }),
+  imgSize: int({ flag: '--img-size <n>', min: 16, max: 1024, defaultText: "the arch's", doc: 'input size in pixels (square)' }),
+  lr: num({ flag: '--lr <x>', gt: 0, lt: 10, default: 1e-3, perArch: true, doc: 'learning rate' }),
+  baseLrFactor: num({ gt: 0, max: 1, default: 0.1, doc: 'learning rate of unfrozen base layers, as a fraction of lr (fine-tuning)' }),
+  seed,
+  valSplit: num({ flag: '--val-split <f>', min: 0, lt: 1, default: 0.2, doc: 'fraction of train held out for validation/early stopping' }),
+  backend,
+  out: runsDir,
+  weights: str({ flag: '--weights <w>', default: 'imagenet', doc: 'base weights of pretrained archs in extract/finetune mode: imagenet, none, or a Keras .h5 path' }),
+  unfreeze: int({ flag: '--unfreeze <n>', min: 0, defaultText: "the arch's", doc: 'fine-tuning: number of top base layers to unfreeze' }),
+  patience: int({ flag: '--patience <n>', min: 0, default: 8, perArch: true, doc: 'early-stopping patience in epochs (0 = off)' }),
+  classWeights: bool({ flag: '--class-weights', negate: { flag: '--no-class-weights', doc: 'do not weight the loss by class imbalance' }, default: true, doc: 'weight the loss by class imbalance' }),
+  augment: choice(AUGMENT_NAMES, {
+    flag: '--augment <preset>',
+    negate: { flag: '--no-augment', value: 'none', doc: 'no data augmentation (= --augment none)' },
+    default: 'study',
+    perArch: true,
+    doc: "augmentation: study (the study's generator), size-preserving (no zoom/shear), none",
+  }),
+  fit: choice(FIT_POLICIES, { flag: '--fit <policy>', default: 'cover', perArch: true, doc: 'resize policy: cover = center crop, contain = letterbox' }),
+  labelSmoothing: num({ flag: '--label-smoothing <x>', min: 0, lt: 1, default: 0, perArch: true, doc: 'label smoothing' }),
+  lrSchedule: choice(LR_SCHEDULES, { flag: '--lr-schedule <s>', default: 'constant', perArch: true, doc: 'learning-rate schedule: constant, or cosine decay after a linear warm-up' }),
+  warmupEpochs: int({ flag: '--warmup-epochs <n>', min: 0, default: 0, perArch: true, doc: 'cosine schedule: epochs of linear warm-up' }),
+  weightDecay: num({ flag: '--weight-decay <x>', min: 0, lt: 1, default: 0, perArch: true, doc: 'decoupled (AdamW) weight decay of conv/dense kernels' }),
+  acceptRate,
+  silhouette: bool({
+    flag: '--silhouette',
+    negate: { flag: '--no-silhouette', doc: 'OOD detector without its silhouette part (the shape of the main dark object on light paper): the feature scorer alone' },
+    default: true,
+    doc: 'fit the silhouette part of the OOD detector (left out by itself when the photos show no consistent silhouette)',
+  }),
+  name: str({ flag: '--name <suffix>', doc: 'suffix of the run folder name' }),
+  folds: int({ flag: '--folds <K>', min: 2, doc: 'stratified K-fold cross-validation on the train split: one run per fold validated on that fold, never on test; writes <out>/<timestamp>-<arch>-<mode>-cv<K>/cv.json' }),
+  skipBad: bool({ flag: '--skip-bad', default: false, doc: 'skip unreadable images instead of stopping' }),
+  quiet: bool({ flag: '--quiet', default: false, doc: 'no progress output' }),
+  verbose,
+} satisfies Record<string, Setting<any>>;
+
+export const PREDICT_SETTINGS = {
+  model: modelDir,
+  json: bool({ flag: '--json', default: false, doc: 'print one JSON object per line: {file, label (null when unknown), unknown, top, probability, probabilities, ood} or {file, error}' }),
+  unknownThreshold,
+  unknown,
+  explain: pathSetting({ flag: '--explain <dir>', doc: 'write <name>.heatmap.png and <name>.overlay.png (Grad-CAM of the top class) per photo into dir' }),
+  backend,
+  verbose,
+} satisfies Record<string, Setting<any>>;
+
+export const EVALUATE_SETTINGS = {
+  runs: pathSetting({ flag: '--runs <dir>', defaultText: '<repo>/runs', doc: 'folder of run folders' }),
+  run: list({ flag: '--run <dir>', default: [], doc: 'evaluate only this run folder (repeatable)' }),
+  data: pathSetting({ flag: '--data <dir>', defaultText: "each run's training dataset", doc: 'dataset root' }),
+  split: choice(EVAL_SPLITS, { flag: '--split <name>', default: 'test', doc: 'split to evaluate' }),
+  out: pathSetting({ flag: '--out <dir>', defaultText: '<repo>/reports', doc: 'parent folder of report folders' }),
+  backend,
+  robustness: choice(ROBUSTNESS_GRIDS, {
+    flag: '--robustness <grid>',
+    defaultText: 'quick, off with --check',
+    doc: 'accuracy under shifts: quick = 8 shifts x levels 1 and 3 on at most 8 test photos (stratified, seeded); full = 8 shifts x 3 levels on every test photo; off',
+  }),
+  gradcam: bool({ flag: '--gradcam', negate: { flag: '--no-gradcam', doc: 'no Grad-CAM overlays of the misclassified photos in the report' }, default: true, doc: 'Grad-CAM overlays of the misclassified photos in the report' }),
+  report: bool({ flag: '--report', negate: { flag: '--no-report', doc: 'do not write a report folder' }, default: true, doc: 'write a report folder' }),
+  promote: bool({ flag: '--promote', default: false, doc: 'promote the best run to packages/serve/model (only with --split test; runs evaluated on other data than their own are not considered)' }),
+  force: bool({ flag: '--force', default: false, doc: 'with --promote: promote even if worse than the model in service' }),
+  check: bool({ flag: '--check', default: false, doc: "fail (exit 1) when a run's own test accuracy is below the baseline minus one test image (only with --split test)" }),
+  baseline: pathSetting({ flag: '--baseline <file>', defaultText: '<repo>/evaluation/baseline.json', doc: 'baseline for --check' }),
+  oodData: pathSetting({ flag: '--ood-data <dir>', defaultText: '../shared/datasets/<dataset> beside the repo', doc: "with --check: the source dataset of the baseline's leave-classes-out tasks" }),
+  verbose,
+} satisfies Record<string, Setting<any>>;
+
+export const PROMOTE_SETTINGS = {
+  run: pathSetting({ flag: '--run <dir>', doc: 'run folder to promote (evaluated on its own test split first if it has no evaluation.json)' }),
+  runs: pathSetting({ flag: '--runs <dir>', defaultText: '<repo>/runs', doc: 'without --run: folder of evaluated run folders' }),
+  rollback: bool({ flag: '--rollback', default: false, doc: 'swap packages/serve/model with model.prev' }),
+  force,
+  parity: bool({ flag: '--parity', negate: { flag: '--no-parity', doc: 'do not record the parity photos (when the test photos are gone): the server then serves the model unchecked' }, default: true, doc: 'record the parity photos' }),
+  target: pathSetting({ flag: '--target <dir>', defaultText: '<repo>/packages/serve/model', doc: 'served model folder' }),
+  backend: choice(BACKEND_NAMES, { flag: '--backend <b>', default: 'auto', doc: 'compute backend for evaluation and the parity record' }),
+  verbose,
+} satisfies Record<string, Setting<any>>;
+
+export const STUDY_SETTINGS = {
+  data: pathSetting({ flag: '--data <dir>', defaultText: 'the demo dataset datasets/demo, generated if missing', doc: 'dataset root' }),
+  weights: str({ flag: '--weights <w>', default: 'imagenet', doc: 'weights of the pretrained bases: imagenet, none, or a .h5 path' }),
+  epochs: int({ flag: '--epochs <n>', min: 1, defaultText: "each arch's recipe", doc: 'maximum epochs per run' }),
+  imgSize: int({ flag: '--img-size <n>', min: 1, defaultText: "each arch's", doc: 'input size in pixels' }),
+  batchSize: int({ flag: '--batch-size <n>', min: 1, defaultText: '16', doc: 'batch size' }),
+  seed: int({ flag: '--seed <n>', defaultText: '42', doc: 'random seed (an integer)' }),
+  backend,
+  only: list({ flag: '--only <cells>', doc: 'subset of the grid, e.g. tinyvgg:scratch,vgg16:extract' }),
+  out: runsDir,
+  reports: pathSetting({ flag: '--reports <dir>', defaultText: '<repo>/reports', doc: 'parent folder of report folders' }),
+  promote: bool({ flag: '--promote', negate: { flag: '--no-promote', doc: 'do not promote the best run' }, default: true, doc: 'promote the best run' }),
+  force,
+  verbose: bool({ flag: '--verbose', env: 'PARTS_VERBOSE', default: false, doc: "show each training's own progress output" }),
+} satisfies Record<string, Setting<any>>;
+
+export const OOD_STUDY_SETTINGS = {
+  data: pathSetting({ flag: '--data <dir>', doc: 'dataset with at least 4 classes (required)' }),
+  leaveOut: list({ flag: '--leave-out <a,b>', default: [], doc: 'classes left out of one rotation (repeat for more rotations)' }),
+  run: list({ flag: '--run <i=dir>', default: [], doc: 'reuse a run trained on rotation i (repeatable)' }),
+  arch: str({ flag: '--arch <name>', default: 'partsnet', doc: 'architecture of new runs' }),
+  epochs: int({ flag: '--epochs <n>', min: 1, defaultText: 'the arch recipe', doc: 'epochs of new runs' }),
+  seed: int({ flag: '--seed <n>', min: 1, defaultText: '42', doc: 'training seed' }),
+  acceptRate: num({ flag: '--accept-rate <r>', default: DEFAULT_ACCEPT_RATE, gt: 0, max: 1, doc: 'share of known validation photos accepted' }),
+  work: pathSetting({ flag: '--work <dir>', defaultText: '<tmp>/parts-ood-study', doc: 'folder for the rotation datasets and runs' }),
+  out: pathSetting({ flag: '--out <file>', default: 'ood-study.json', doc: 'result JSON' }),
+  backend,
+  verbose,
+} satisfies Record<string, Setting<any>>;
+
+export const SERVE_SETTINGS = {
+  model: pathSetting({ flag: '--model <dir>', defaultText: '<repo>/packages/serve/model', doc: 'model folder or run folder' }),
+  host: str({ flag: '--host <host>', default: '127.0.0.1', doc: 'address to listen on' }),
+  port: int({ flag: '--port <n>', min: 0, max: 65535, default: 8080, doc: 'port (0 = any free port)' }),
+  maxBytes: int({ flag: '--max-bytes <n>', min: 1, default: 10 * 1024 * 1024, doc: 'largest request body in bytes' }),
+  maxPixels: int({ flag: '--max-pixels <n>', min: 1, default: 50_000_000, doc: 'largest image in pixels (width x height)' }),
+  queue: int({ flag: '--queue <n>', min: 0, default: 16, doc: 'requests that may wait for the model before 503' }),
+  workers,
+  backend,
+  unknownThreshold: num({ flag: '--unknown-threshold <x>', doc: "answer unknown below this OOD score (replaces ood.json's threshold)" }),
+  unknown,
+  explainMaxSide: int({ flag: '--explain-max-side <px>', min: 16, default: 512, doc: 'longest side of the ?explain=1 overlay' }),
+  watchMs: int({ flag: '--watch-ms <n>', min: 0, default: 1000, doc: 'poll interval of the model folder for hot swap (0 = off)' }),
+  verbose,
+} satisfies Record<string, Setting<any>>;
+
+export const BENCH_SETTINGS = {
+  backend: str({ flag: '--backend <list>', defaultText: 'the one auto picks, then wasm and cpu', doc: 'comma-separated backends to measure' }),
+  arch: str({ flag: '--arch <list>', default: 'tinyvgg', doc: "comma-separated architectures, or 'all'" }),
+  imgSize: int({ flag: '--img-size <n>', min: 16, default: 256, doc: 'input size' }),
+  batch: int({ flag: '--batch <n>', min: 1, default: 8, doc: 'batch size (the pure-JS cpu backend uses 1)' }),
+  seconds: num({ flag: '--seconds <x>', gt: 0, default: 3, doc: 'time per measurement' }),
+  data: pathSetting({ flag: '--data <dir>', defaultText: '../shared/datasets/parts, else the demo data', doc: 'photos for the decode benchmark' }),
+  peer: choice(['torch'] as const, { flag: '--peer <name>', doc: "also measure a peer on the same models in the same run and print the ratios: 'torch' (PyTorch CPU)" }),
+  peerThreads: int({ flag: '--peer-threads <n>', min: 1, defaultText: 'every CPU', doc: 'threads for the peer' }),
+  ghz: num({ flag: '--ghz <x>', gt: 0, defaultText: '/proc/cpuinfo, the nominal clock', doc: 'CPU clock for the SIMD peak (a turbo clock above it shows as more than 100%)' }),
+  repeat: int({ flag: '--repeat <n>', min: 1, default: 1, doc: 'measure each model n times (alternating with the peer) and keep the best figure of each side: on a shared machine the best run is the least disturbed one' }),
+  json: bool({ flag: '--json', default: false, doc: 'one JSON object per line' }),
+  verbose,
+} satisfies Record<string, Setting<any>>;
+
+export const BENCH_SERVE_SETTINGS = {
+  model: pathSetting({ flag: '--model <dir>', defaultText: '<repo>/packages/serve/model', doc: 'model folder or run folder' }),
+  image: pathSetting({ flag: '--image <file>', defaultText: '../shared/datasets/parts/test/big/m12_bolt_03.jpg', doc: 'the image every request sends' }),
+  duration: num({ flag: '--duration <s>', min: 1, default: 10, doc: 'seconds of load' }),
+  connections: int({ flag: '--connections <n>', min: 1, default: 4, doc: 'concurrent connections' }),
+  workers: int({ flag: '--workers <n>', min: 0, defaultText: workers.defaultText, doc: 'model worker threads of the server (0 = main thread)' }),
+  backend,
+  iterations: int({ flag: '--iterations <n>', min: 1, default: 30, doc: 'bare predict calls timed' }),
+  verbose,
+} satisfies Record<string, Setting<any>>;
+
+export const DATA_CHECK_SETTINGS = {
+  data: pathSetting({ flag: '--data <dir>', defaultText: 'the demo dataset, generated if missing', doc: 'dataset root (<root>/<split>/<class>/<image>)' }),
+  skipBad: bool({ flag: '--skip-bad', default: false, doc: 'skip and list unreadable files instead of failing' }),
+  json: bool({ flag: '--json', default: false, doc: 'print the report as JSON' }),
+  valSplit: num({ flag: '--val-split <fraction>', min: 0, lt: 1, default: 0, doc: 'validation fraction carved from train when there is no val folder' }),
+  seed,
+  nearDupThreshold: num({ flag: '--near-dup-threshold <x>', gt: 0, max: 1, default: 0.9, doc: 'similarity in (0, 1] at which images count as near-duplicates' }),
+  verbose,
+} satisfies Record<string, Setting<any>>;
+
+export const DATASET_DEMO_SETTINGS = {
+  out: pathSetting({ flag: '--out <dir>', defaultText: '<repo>/datasets/demo, or $PARTS_DEMO_DIR', doc: 'output folder' }),
+  seed: int({ flag: '--seed <n>', default: 1, doc: 'seed' }),
+  trainPerClass: int({ flag: '--train-per-class <n>', min: 1, defaultText: '27 big / 13 small', doc: 'train images per class' }),
+  testPerClass: int({ flag: '--test-per-class <n>', min: 1, defaultText: '13 big / 7 small', doc: 'test images per class' }),
+  width: int({ flag: '--width <px>', min: 32, max: 8192, default: 640, doc: 'image width' }),
+  height: int({ flag: '--height <px>', min: 32, max: 8192, default: 480, doc: 'image height' }),
+  verbose,
+} satisfies Record<string, Setting<any>>;
+
+export const DIAGNOSE_SETTINGS = {
+  json: bool({ flag: '--json', default: false, doc: 'print the report as one JSON object: {ok, backend, checks: [{id, title, verdict, summary, fix, required, details}]}' }),
+  verbose,
+} satisfies Record<string, Setting<any>>;
+
+/** Every command's settings, by the name `pnpm <name>` runs. */
+export const COMMAND_SETTINGS = {
+  train: TRAIN_SETTINGS,
+  predict: PREDICT_SETTINGS,
+  evaluate: EVALUATE_SETTINGS,
+  promote: PROMOTE_SETTINGS,
+  study: STUDY_SETTINGS,
+  'ood-study': OOD_STUDY_SETTINGS,
+  serve: SERVE_SETTINGS,
+  bench: BENCH_SETTINGS,
+  'bench:serve': BENCH_SERVE_SETTINGS,
+  'data:check': DATA_CHECK_SETTINGS,
+  'dataset:demo': DATASET_DEMO_SETTINGS,
+  diagnose: DIAGNOSE_SETTINGS,
+} as const;
+export type CommandName = keyof typeof COMMAND_SETTINGS;
+
+/**
+ * Every environment variable the code reads, by name. Product settings first; `scope: 'dev'` ones
+ * only matter to tests, benchmarks and kernel development.
+ */
+export const ENV_SETTINGS = {
+  PARTS_VERBOSE: verbose,
+  PARTS_CACHE_DIR: pathSetting({ env: 'PARTS_CACHE_DIR', defaultText: '$XDG_CACHE_HOME/parts-classifier, else ~/.cache/parts-classifier', doc: 'cache of downloaded ImageNet weights and tuned GPU kernels' }),
+  PARTS_DEMO_DIR: pathSetting({ env: 'PARTS_DEMO_DIR', defaultText: '<repo>/datasets/demo', doc: 'where the demo dataset is generated and read' }),
+  PARTS_FONT_DIR: pathSetting({ env: 'PARTS_FONT_DIR', doc: 'extra folder of .ttf/.otf/.woff2 fonts for the report charts' }),
+  PARTS_WASM_THREADS: int({ env: 'PARTS_WASM_THREADS', min: 1, defaultText: 'every logical CPU (at most 8)', doc: 'threads of the wasm backend (1 = the single-threaded SIMD build)' }),
+  PARTS_WASM_SIMD_KERNELS: bool({ env: 'PARTS_WASM_SIMD_KERNELS', default: true, doc: "the project's own wasm SIMD kernels (0 = tfjs' JavaScript fallbacks)" }),
+  PARTS_TORCH_PYTHON: pathSetting({ env: 'PARTS_TORCH_PYTHON', defaultText: 'python3, else /usr/bin/python3', doc: 'Python with PyTorch for `pnpm bench --peer torch`' }),
+  PARTS_VULKAN_PROBE: bool({ env: 'PARTS_VULKAN_PROBE', default: true, doc: 'look for the Vulkan loader and a driver before starting Dawn (0 = let Dawn look for Vulkan itself)' }),
+  PARTS_DAWN_FLAGS: str({ env: 'PARTS_DAWN_FLAGS', doc: "extra Dawn instance flags separated by ';'", scope: 'dev' }),
+  PARTS_TFJS_FLAGS: str({ env: 'PARTS_TFJS_FLAGS', doc: 'tfjs flags for the WebGPU backend, NAME=value separated by commas', scope: 'dev' }),
+  PARTS_WEBGPU_KERNELS: str({ env: 'PARTS_WEBGPU_KERNELS', default: 'all', doc: "which of the project's WebGPU kernels replace tfjs' (all, stock, or a comma list of kernel names)", scope: 'dev' }),
+  PARTS_WEBGPU_AUTOTUNE: bool({ env: 'PARTS_WEBGPU_AUTOTUNE', defaultText: 'on for a hardware adapter', doc: 'time the convolution kernel variants per shape and keep the fastest', scope: 'dev' }),
+  PARTS_WEBGPU_TUNE_MIN_FLOPS: num({ env: 'PARTS_WEBGPU_TUNE_MIN_FLOPS', min: 0, defaultText: '2e8', doc: 'shapes under this many FLOP keep the default kernel', scope: 'dev' }),
+  PARTS_WEBGPU_TUNE_CACHE: pathSetting({ env: 'PARTS_WEBGPU_TUNE_CACHE', defaultText: '<PARTS_CACHE_DIR>/webgpu-kernels.json', doc: 'file of tuned kernel choices', scope: 'dev' }),
+  PARTS_CONV_CORE: str({ env: 'PARTS_CONV_CORE', doc: "WebGPU convolutions' inner loop for every op: scalar, vec4, scalarp or vec4p", scope: 'dev' }),
+  PARTS_CONV_TILES: str({ env: 'PARTS_CONV_TILES', doc: 'WebGPU convolution tile per op, e.g. forward:8x8:vec4p,inputGrad:4x4 (forward:wino:16x4 = Winograd)', scope: 'dev' }),
+  PARTS_WASM_INPUT_GRAD: choice(['xnnpack', 'loop', 'builtin'] as const, { env: 'PARTS_WASM_INPUT_GRAD', default: 'xnnpack', doc: 'implementation of the wasm convolution input gradient', scope: 'dev' }),
+  PARTS_WASM_FILTER_GRAD: choice(['gemm', 'xnnpack', 'loop'] as const, { env: 'PARTS_WASM_FILTER_GRAD', default: 'gemm', doc: 'implementation of the wasm convolution filter gradient', scope: 'dev' }),
+  PARTS_FAST: bool({ env: 'PARTS_FAST', default: false, doc: '`pnpm test:fast`: leave out the slow test files (vitest.config.ts)', scope: 'dev' }),
+  PARTS_SCREENSHOTS: pathSetting({ env: 'PARTS_SCREENSHOTS', doc: 'the browser test writes its screenshots into this folder', scope: 'dev' }),
+  PARTS_REQUIRE_WEBGPU: bool({ env: 'PARTS_REQUIRE_WEBGPU', default: false, doc: 'WebGPU kernel tests fail instead of skipping when no adapter is found', scope: 'dev' }),
+  PARTS_BENCH_BACKEND: str({ env: 'PARTS_BENCH_BACKEND', default: 'webgpu', doc: 'backend of the WebGPU profiling script', scope: 'dev' }),
+  PARTS_PROFILE_ITERS: int({ env: 'PARTS_PROFILE_ITERS', min: 1, default: 5, doc: 'steps the WebGPU profiling script times', scope: 'dev' }),
+  PARTS_MICRO_ITERS: int({ env: 'PARTS_MICRO_ITERS', min: 1, default: 5, doc: 'iterations of the WebGPU kernel micro-benchmark', scope: 'dev' }),
+  PARTS_MICRO_VARIANTS: str({ env: 'PARTS_MICRO_VARIANTS', doc: 'comma list of kernel variants the WebGPU micro-benchmark times', scope: 'dev' }),
+  // Set by others, read here: pnpm's INIT_CWD (the folder the user ran `pnpm x` in), DEBUG for stack
+  // traces, pnpm's user agent for `pnpm diagnose`, XDG_CACHE_HOME for the cache folder.
+  INIT_CWD: pathSetting({ env: 'INIT_CWD', defaultText: 'the current directory', doc: 'set by pnpm: the folder relative paths are taken from' }),
+  DEBUG: str({ env: 'DEBUG', doc: 'print the stack of a CLI error' }),
+  XDG_CACHE_HOME: pathSetting({ env: 'XDG_CACHE_HOME', defaultText: '~/.cache', doc: 'user cache folder (absolute paths only)' }),
+  npm_config_user_agent: str({ env: 'npm_config_user_agent', doc: 'set by pnpm/npm: the package manager that runs the script (`pnpm diagnose`)' }),
+} satisfies Record<string, Setting<any>>;
+export type EnvName = keyof typeof ENV_SETTINGS;
+
+/** Training settings an architecture's recipe may replace (ArchSpec.recipe). */
+export type PerArchKey = { [K in keyof typeof TRAIN_SETTINGS]: (typeof TRAIN_SETTINGS)[K] extends { perArch: true } ? K : never }[keyof typeof TRAIN_SETTINGS];
