@@ -10,11 +10,12 @@
 import * as tf from '@tensorflow/tfjs-core';
 import type * as tfl from '@tensorflow/tfjs-layers';
 import { createAdam } from '@parts/backend';
+import type { LrScheduleName } from '@parts/cli';
 import { argmaxRows, weightedCrossEntropy } from './loss';
 import type { EpochProgress } from './progress';
 import type { EpochRecord, History } from './run-folder';
 import type { FitCallback, FitState } from './callbacks/callback';
-import { lrScheduleCallback, type LrSchedule } from './callbacks/lr-schedule';
+import { lrScheduleCallback } from './callbacks/lr-schedule';
 import { weightDecayCallback } from './callbacks/weight-decay';
 import { kernelTuningCallback } from './callbacks/kernel-tuning';
 import { bestWeightsCallback } from './callbacks/best-weights';
@@ -43,7 +44,7 @@ export interface FitLoopOptions {
   /** Early stopping after this many epochs without improvement; 0 = off (the best weights are restored either way). */
   patience: number;
   /** Learning rate per epoch; default constant lr. */
-  lrSchedule?: LrSchedule;
+  lrSchedule?: LrScheduleName;
   warmupEpochs?: number;
   /** Decoupled (AdamW-style) weight decay of conv/dense kernels; 0 = off. */
   weightDecay?: number;

@@ -1,5 +1,5 @@
 export type { FitCallback, FitState } from './callback';
-export { lrScheduleCallback, scheduledLr, type LrSchedule } from './lr-schedule';
+export { lrScheduleCallback, scheduledLr } from './lr-schedule';
 export { weightDecayCallback, decayedVariables } from './weight-decay';
 export { bestWeightsCallback } from './best-weights';
 export { earlyStoppingCallback } from './early-stopping';
