@@ -1,12 +1,29 @@
 // The training loop. Written by hand rather than with model.fit so that class weights, label
 // smoothing, a separate learning rate for unfrozen base layers, per-epoch augmentation and
 // "restore the best weights" all work the same on every backend.
+//
+// The loop itself only trains, validates and keeps the history (which epoch is best by the
+// monitored loss); what reacts to its progress is a callback (callbacks/callback.ts describes the
+// events and their order): the learning-rate schedule, weight decay, GPU kernel tuning, the best
+// weights, early stopping and the progress display, built from FitLoopOptions by fitCallbacks,
+// then any extra FitLoopOptions.callbacks.
 import * as tf from '@tensorflow/tfjs-core';
 import type * as tfl from '@tensorflow/tfjs-layers';
 import { createAdam } from '@parts/backend';
+import type { LrScheduleName } from '@parts/cli';
 import { argmaxRows, weightedCrossEntropy } from './loss';
 import type { EpochProgress } from './progress';
 import type { EpochRecord, History } from './run-folder';
+import type { FitCallback, FitState } from './callbacks/callback';
+import { lrScheduleCallback } from './callbacks/lr-schedule';
+import { weightDecayCallback } from './callbacks/weight-decay';
+import { kernelTuningCallback } from './callbacks/kernel-tuning';
+import { bestWeightsCallback } from './callbacks/best-weights';
+import { earlyStoppingCallback } from './callbacks/early-stopping';
+import { progressCallback } from './callbacks/progress';
+
+export { scheduledLr } from './callbacks/lr-schedule';
+export type { FitCallback, FitState } from './callbacks/callback';
 
 export interface Batch {
   x: tf.Tensor;
@@ -24,9 +41,10 @@ export interface FitLoopOptions {
   activation: 'sigmoid' | 'softmax';
   classWeights: number[] | null;
   labelSmoothing: number;
+  /** Early stopping after this many epochs without improvement; 0 = off (the best weights are restored either way). */
   patience: number;
   /** Learning rate per epoch; default constant lr. */
-  lrSchedule?: 'constant' | 'cosine';
+  lrSchedule?: LrScheduleName;
   warmupEpochs?: number;
   /** Decoupled (AdamW-style) weight decay of conv/dense kernels; 0 = off. */
   weightDecay?: number;
@@ -44,36 +62,98 @@ export interface FitLoopOptions {
    * validation) and uses the fastest from then on. Not counted in the epoch's time.
    */
   tuneKernels?: () => Promise<unknown>;
+  /** More callbacks, run after the ones the options above make (see callbacks/callback.ts). */
+  callbacks?: FitCallback[];
+}
+
+/**
+ * The callbacks FitLoopOptions asks for, in the order the loop runs them at each event: the
+ * schedule sets an epoch's rate before anything reads it, kernel tuning pauses before the progress
+ * tick (which then shows step 1's figures), and the best-weights copy is taken before the epoch's
+ * line is printed. Best weights are always restored; early stopping only with patience > 0.
+ */
+export function fitCallbacks(o: FitLoopOptions): FitCallback[] {
+  const cbs: FitCallback[] = [lrScheduleCallback(o.lr, o.lrSchedule ?? 'constant', o.warmupEpochs ?? 0)];
+  if (o.weightDecay) cbs.push(weightDecayCallback(o.weightDecay));
+  if (o.tuneKernels) cbs.push(kernelTuningCallback(o.tuneKernels));
+  cbs.push(bestWeightsCallback());
+  if (o.patience > 0) cbs.push(earlyStoppingCallback(o.patience));
+  if (o.progress) cbs.push(progressCallback(o.progress));
+  return [...cbs, ...(o.callbacks ?? [])];
 }
 
 export async function fitLoop(o: FitLoopOptions): Promise<History> {
   const history: History = { epochs: [], bestEpoch: 0, monitor: o.valBatches ? 'valLoss' : 'loss', stoppedEarly: false };
+  const baseLrFactor = o.baseLrFactor ?? 0.1;
   const headOpt = createAdam(o.lr);
-  const baseOpt = createAdam(o.lr * (o.baseLrFactor ?? 0.1));
-  const decayed = o.weightDecay ? decayedVariables(o.model) : [];
+  const baseOpt = createAdam(o.lr * baseLrFactor);
+  const callbacks = fitCallbacks(o);
   const weightsOf = () => o.model.trainableWeights.map((w) => w.read() as tf.Variable);
-  let best: tf.Tensor[] | null = null;
+  // This epoch's running figures, and the readback of the last step not yet awaited.
+  let lossSum = 0;
+  let correct = 0;
+  let seen = 0;
+  let pending: Promise<void> | null = null;
+  let untimedMs = 0;
+  const state = {
+    model: o.model,
+    epochs: o.epochs,
+    batchesPerEpoch: o.batchesPerEpoch,
+    history,
+    epoch: 0,
+    step: 0,
+    lr: o.lr,
+    stopTraining: false,
+    setLearningRate(lr: number) {
+      state.lr = lr;
+      setLearningRate(headOpt, lr);
+      setLearningRate(baseOpt, lr * baseLrFactor);
+    },
+    get running() {
+      // Figures up to the last batch read (NaN, shown as '-', before the first is read).
+      return { loss: seen ? lossSum / seen : NaN, acc: seen ? correct / seen : NaN };
+    },
+    async readFigures() {
+      if (pending) await pending;
+    },
+    async untimed(fn: () => Promise<unknown>) {
+      const t0 = Date.now();
+      await fn();
+      untimedMs += Date.now() - t0;
+    },
+  } satisfies FitState;
+  // Runs one event's hooks in order. Synchronous until a hook returns a promise: then the rest run
+  // after it settles and emit returns that promise. The batch events await only such a promise, so
+  // synchronous hooks add no waits to the batch loop (a progress tick sees the same readbacks landed
+  // as it would without callbacks in between).
+  const emit = <E extends Exclude<keyof FitCallback, 'dispose'>>(event: E, ...args: HookArgs<E>): Promise<void> | void => {
+    const from = (i: number): Promise<void> | void => {
+      for (; i < callbacks.length; i++) {
+        const hook = callbacks[i][event] as ((s: FitState, ...a: unknown[]) => void | Promise<void>) | undefined;
+        const r = hook?.call(callbacks[i], state, ...args);
+        const next = i + 1;
+        if (r) return r.then(() => from(next));
+      }
+    };
+    return from(0);
+  };
   let bestValue = Infinity;
-  let sinceBest = 0;
-  let steps = 0;
-  let tuneMs = 0;
   try {
+    await emit('onTrainBegin');
     for (let epoch = 1; epoch <= o.epochs; epoch++) {
       const t0 = Date.now();
-      const lr = scheduledLr(o.lr, epoch, o.epochs, o.lrSchedule ?? 'constant', o.warmupEpochs ?? 0);
-      setLearningRate(headOpt, lr);
-      setLearningRate(baseOpt, lr * (o.baseLrFactor ?? 0.1));
-      o.progress?.start(epoch, o.epochs, o.batchesPerEpoch);
-      let lossSum = 0;
-      let correct = 0;
-      let seen = 0;
-      // The loss and predictions of step i are read while step i+1 is queued: on a GPU, awaiting
-      // each readback before queueing the next step would leave the GPU idle for its latency.
-      let pending: Promise<void> | null = null;
+      state.epoch = epoch;
+      lossSum = correct = seen = 0;
+      pending = null;
+      untimedMs = 0;
+      await emit('onEpochBegin');
+      const lr = state.lr;
       for await (const batch of o.trainBatches(epoch)) {
         try {
           const { loss, preds } = trainStep(o, batch, weightsOf(), headOpt, baseOpt);
-          if (o.weightDecay) applyWeightDecay(decayed, lr * o.weightDecay);
+          state.step++;
+          const stepped = emit('onStepEnd');
+          if (stepped) await stepped;
           const labels = batch.labels;
           const read: Promise<void> = Promise.all([loss.data(), preds.data()])
             .then(([lv, pv]) => {
@@ -83,17 +163,15 @@ export async function fitLoop(o: FitLoopOptions): Promise<History> {
             })
             .finally(() => tf.dispose([loss, preds]));
           read.catch(() => undefined); // awaited below or on the next batch; no unhandled rejection meanwhile
+          // The loss and predictions of step i are read while step i+1 is queued: on a GPU, awaiting
+          // each readback before queueing the next step would leave the GPU idle for its latency.
           if (pending) await pending;
           pending = read;
-          if (++steps === 1 && o.tuneKernels) {
-            await read;
-            tuneMs += await timed(o.tuneKernels);
-          }
         } finally {
           disposeBatch(batch);
         }
-        // Figures up to the previous batch (NaN, shown as '-', before the first is read).
-        o.progress?.tick({ loss: seen ? lossSum / seen : NaN, acc: seen ? correct / seen : NaN });
+        const ended = emit('onBatchEnd');
+        if (ended) await ended;
       }
       if (pending) await pending;
       const rec: EpochRecord = { epoch, loss: lossSum / seen, acc: correct / seen, lr, timeMs: 0 };
@@ -102,71 +180,36 @@ export async function fitLoop(o: FitLoopOptions): Promise<History> {
         rec.valLoss = v.loss;
         rec.valAcc = v.accuracy;
       }
-      if (epoch === 1 && o.tuneKernels) tuneMs += await timed(o.tuneKernels);
-      // Epoch time without the one-off kernel tuning (logged by itself).
-      rec.timeMs = Date.now() - t0 - tuneMs;
-      tuneMs = 0;
+      await emit('onValidateEnd');
+      // Epoch time without one-off work such as kernel tuning (logged by itself).
+      rec.timeMs = Date.now() - t0 - untimedMs;
       history.epochs.push(rec);
       const monitored = history.monitor === 'valLoss' ? rec.valLoss! : rec.loss;
       const improved = monitored < bestValue - 1e-6;
       if (improved) {
         bestValue = monitored;
         history.bestEpoch = epoch;
-        sinceBest = 0;
-        best?.forEach((t) => t.dispose());
-        best = o.model.getWeights().map((w) => w.clone());
-      } else {
-        sinceBest++;
       }
-      o.progress?.end(rec, improved);
-      if (o.patience > 0 && sinceBest >= o.patience) {
+      await emit('onEpochEnd', rec, improved);
+      if (state.stopTraining) {
         history.stoppedEarly = epoch < o.epochs;
         break;
       }
     }
-    if (best) o.model.setWeights(best);
+    await emit('onTrainEnd');
   } finally {
-    best?.forEach((t) => t.dispose());
+    for (const cb of callbacks) cb.dispose?.();
     headOpt.dispose();
     baseOpt.dispose();
   }
   return history;
 }
 
-/**
- * Learning rate of a (1-based) epoch. 'cosine': linear warm-up from lr/warmup to lr over the first
- * `warmup` epochs, then half a cosine from lr down to lr/100 at the last epoch (not 0, so the
- * last epoch still learns something).
- */
-export function scheduledLr(lr: number, epoch: number, epochs: number, schedule: 'constant' | 'cosine', warmup: number): number {
-  if (schedule === 'constant') return lr;
-  if (epoch <= warmup) return (lr * epoch) / (warmup + 1);
-  const span = epochs - warmup;
-  const t = span <= 1 ? 1 : (epoch - warmup - 1) / (span - 1);
-  const floor = lr / 100;
-  return floor + (lr - floor) * 0.5 * (1 + Math.cos(Math.PI * t));
-}
-
-async function timed(fn: () => Promise<unknown>): Promise<number> {
-  const t0 = Date.now();
-  await fn();
-  return Date.now() - t0;
-}
+type HookArgs<E extends keyof FitCallback> = FitCallback[E] extends ((s: FitState, ...a: infer A) => unknown) | undefined ? A : never;
 
 function setLearningRate(opt: tf.Optimizer, lr: number): void {
   // tfjs' Adam reads `learningRate` on every applyGradients call.
   (opt as unknown as { learningRate: number }).learningRate = lr;
-}
-
-/** Trainable conv/dense kernels (not biases, not batch-norm parameters). */
-function decayedVariables(model: tfl.LayersModel): tf.Variable[] {
-  return model.trainableWeights.filter((w) => /kernel(_\d+)?$/.test(w.name)).map((w) => w.read() as tf.Variable);
-}
-
-function applyWeightDecay(vars: tf.Variable[], factor: number): void {
-  tf.tidy(() => {
-    for (const v of vars) v.assign(tf.mul(v, 1 - factor));
-  });
 }
 
 /**

@@ -1,3 +1,5 @@
+// The console display of training progress. The fit loop drives an EpochProgress through its
+// progress callback (callbacks/progress.ts): start per epoch, a tick per batch, a line per epoch.
 import cliProgress from 'cli-progress';
 import type { EpochRecord } from './run-folder';
 
