@@ -24,9 +24,10 @@ export function compareRuns(a: RankKey, b: RankKey): number {
 }
 
 /** The original study's published test accuracies, on its 21 test photos. */
+const STUDY_TEST_PHOTOS = 21;
 export const PUBLISHED_STUDY = {
-  n: 21,
-  note: "The original study's published test accuracies on its own 21 test photos (big and small machine part).",
+  n: STUDY_TEST_PHOTOS,
+  note: `The original study's published test accuracies on its own ${STUDY_TEST_PHOTOS} test photos (big and small machine part).`,
   results: [
     { arch: 'tinyvgg', mode: 'scratch', accuracy: 0.62 },
     { arch: 'vgg16', mode: 'extract', accuracy: 0.43 },

@@ -41,6 +41,7 @@ import {
 import { train, type TrainOptions } from '@parts/train';
 import { makeHoldoutDataset } from './ood-holdout';
 import { aurocKnownVsUnknown, fprAtKnownRate, riskCoverage, selectiveAccuracyOf } from './ood-metrics';
+import { DEFAULT_ACCEPT_RATE } from '@parts/cli';
 
 export interface OodMethodResult {
   /** The feature scorer. */
@@ -321,7 +322,7 @@ export async function runOodStudy(opts: OodStudyOptions): Promise<OodStudyResult
   }
   const summary = summarise(rotations);
   const recommended = summary.reduce((b, r) => (r.meanAurocNear + r.meanAurocFar > b.meanAurocNear + b.meanAurocFar ? r : b)).method;
-  return { arch, acceptRate: opts.acceptRate ?? 0.95, rotations, summary, recommended };
+  return { arch, acceptRate: opts.acceptRate ?? DEFAULT_ACCEPT_RATE, rotations, summary, recommended };
 }
 
 export function summarise(rotations: OodRotationResult[]): OodStudySummaryRow[] {

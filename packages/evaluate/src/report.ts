@@ -9,7 +9,7 @@ import { robustnessTableHtml } from './robustness';
 import type { LeaderboardBar } from './charts';
 import { misclassifiedGallery } from './gallery';
 import type { GalleryItem, GalleryOptions } from './gallery';
-import { buildLeaderboard, publishedResult } from './leaderboard';
+import { buildLeaderboard, PUBLISHED_STUDY, publishedResult } from './leaderboard';
 import type { Leaderboard, LeaderboardEntry, ReportRun } from './leaderboard';
 import { exists, siblingTemp } from './fsutil';
 import type { Evaluation } from './evaluation-record';
@@ -72,7 +72,7 @@ export async function writeReport(runs: ReportRun[], opts: ReportOptions): Promi
     ? attempt('leaderboard chart', () => ({
         rel: 'charts/leaderboard.png',
         mime: 'image/png' as const,
-        bytes: leaderboardPng(barsFor.map(toBar), { ourN: ns.length === 1 ? ns[0] : undefined, publishedN: 21 }),
+        bytes: leaderboardPng(barsFor.map(toBar), { ourN: ns.length === 1 ? ns[0] : undefined, publishedN: PUBLISHED_STUDY.n }),
       }))
     : undefined;
 
@@ -232,7 +232,7 @@ function leaderboardRows(lb: Leaderboard): string[][] {
     ]);
 }
 
-const LB_HEAD = ['#', 'run', 'arch', 'mode', 'accuracy', 'Wilson 95%', 'balanced acc.', 'macro F1', 'ROC-AUC', 'log loss', 'model size', 'study (n=21)'];
+const LB_HEAD = ['#', 'run', 'arch', 'mode', 'accuracy', 'Wilson 95%', 'balanced acc.', 'macro F1', 'ROC-AUC', 'log loss', 'model size', `study (n=${PUBLISHED_STUDY.n})`];
 
 function mixedSetsWarning(lb: Leaderboard): string {
   return `these runs were evaluated on ${lb.testSets.length} different test sets (${lb.testSets.map((t) => `${t.root}: ${t.n} images`).join('; ')}), so ranks across them do not compare like with like.`;

@@ -19,6 +19,7 @@
  */
 import { makeRng, measureSilhouette, shuffled, silhouetteVector, SILHOUETTE_DEFAULTS, SILHOUETTE_FEATURES, type RawImage, type SilhouetteOptions, type SilhouetteShape } from '@parts/data';
 import { chooseThreshold, type ThresholdChoice } from './threshold';
+import { DEFAULT_ACCEPT_RATE } from '@parts/cli';
 
 /** Smallest per-feature scale (standard units of the raw features: logs, fractions). */
 export const SILHOUETTE_SCALE_FLOOR = 0.05;
@@ -115,7 +116,7 @@ export function segmentationProblem(shapes: readonly (SilhouetteShape | null)[])
 }
 
 export interface FitSilhouetteOptions {
-  /** Share of known photos this part accepts (default 0.95). */
+  /** Share of known photos this part accepts (default DEFAULT_ACCEPT_RATE). */
   acceptRate?: number;
   k?: number;
   options?: SilhouetteOptions;
@@ -167,7 +168,7 @@ export function fitSilhouettePart(
   // Validation photos without an object are rejected by any threshold; the threshold is set on
   // the photos that have one (segmentationProblem bounds how many lack one).
   const valScores = val.map((s) => scorer.score(s)).filter(Number.isFinite);
-  const acceptRate = opts.acceptRate ?? 0.95;
+  const acceptRate = opts.acceptRate ?? DEFAULT_ACCEPT_RATE;
   // Scores are minus the shape distance, the default distance of chooseThreshold.
   const { threshold, rule } = chooseThreshold([...loo, ...valScores], acceptRate);
   const all = train.length + val.length;

@@ -3,8 +3,10 @@
  * validation split or cross-validation folds) — never on the test split or on unknowns.
  */
 import jstat from 'jstat';
+import { DEFAULT_ACCEPT_RATE } from '@parts/cli';
 
-export const DEFAULT_ACCEPT_RATE = 0.95;
+/** The settings schema's default share of known photos accepted (one value for training, the OOD study and the detector). */
+export { DEFAULT_ACCEPT_RATE };
 
 /**
  * Quantile of `values` at probability q with linear interpolation between order statistics
