@@ -2,6 +2,7 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { HttpError } from './errors';
 import type { Handler, HandlerContext } from './handlers/context';
+import { serveMetrics } from './handlers/metrics';
 import { servePage } from './handlers/page';
 import { predict } from './handlers/predict';
 import { serveHealth, serveModel, serveReady, serveStats } from './handlers/status';
@@ -20,7 +21,19 @@ export const ROUTES: Readonly<Record<string, Route>> = {
   '/api/stats': { methods: READ, handle: serveStats },
   '/healthz': { methods: READ, handle: serveHealth },
   '/readyz': { methods: READ, handle: serveReady },
+  '/metrics': { methods: READ, handle: serveMetrics },
 };
+
+/** The route label of a request path in metrics: a path of the table, else "other" (bounded label values). */
+export function routeLabel(url: string | undefined): string {
+  let p: string;
+  try {
+    p = new URL(url ?? '/', 'http://localhost').pathname;
+  } catch {
+    return 'other';
+  }
+  return Object.hasOwn(ROUTES, p) ? p : 'other';
+}
 
 /** Runs the handler of the request's path; throws HttpError 404/405 for unknown paths and methods. */
 export async function dispatch(ctx: HandlerContext, req: IncomingMessage, res: ServerResponse, started: number): Promise<void> {

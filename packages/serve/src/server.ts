@@ -8,7 +8,9 @@ import type { OodSummary, UnknownOptions } from '@parts/models';
 import { ModelHost, type RefusedModel, type SwapEvent } from './model-host';
 import { resolveModelDir, type ModelInfo } from './model-source';
 import { sendError, sendJson } from './respond';
-import { dispatch } from './routes';
+import { dispatch, routeLabel } from './routes';
+import { DriftMonitor, type DriftStatus } from './drift';
+import { ServerMetrics } from './metrics';
 import type { Counters, HandlerContext, ServerStats } from './handlers/context';
 import type { Engine, RestartPolicy } from './engine';
 
@@ -49,6 +51,8 @@ export interface ServerOptions {
   watchIntervalMs?: number;
   /** How long close() waits for requests in flight before cutting connections. Default 30 s. */
   shutdownTimeoutMs?: number;
+  /** Drift alarm: answers in its sliding window, and the binomial p-value below which it fires. Default { window: 200, pValue: 0.001 }. */
+  drift?: { window?: number; pValue?: number };
   log?: (msg: string) => void;
 }
 
@@ -65,6 +69,12 @@ export interface PartsServer {
   /** Called after each hot swap. */
   onSwap(fn: (e: SwapEvent) => void): void;
   stats(): Promise<ServerStats>;
+  /** The drift alarm's window against what the model's validation predicts (also in stats()). */
+  drift(): DriftStatus;
+  /** This server's Prometheus metrics as GET /metrics serves them. */
+  metricsText(): Promise<string>;
+  /** Counts a failed prediction-log write in parts_log_write_failures_total. */
+  logWriteFailed(): void;
   /** Graceful: stop accepting, finish requests in flight, free the model(s). */
   close(): Promise<void>;
 }
@@ -106,9 +116,18 @@ export async function createServer(opts: ServerOptions): Promise<PartsServer> {
   const counters: Counters = { active: 0, rejectedBusy: 0, served: 0, closing: false };
   const loadedAt = new Map<string, string>();
   const admitLimit = () => (host.current?.capacity ?? 0) + queueLimit;
+  const driftMonitor = new DriftMonitor({ window: opts.drift?.window ?? 200, pValue: opts.drift?.pValue ?? 0.001 });
+  const drift = () => driftMonitor.status(host.current?.ood ?? null, host.current?.info.id ?? null);
+  const metrics = new ServerMetrics({
+    active: () => counters.active,
+    engineQueued: async () => (await host.stats())?.queued ?? 0,
+    model: () => host.current?.info ?? null,
+    refused: () => host.refused,
+    drift,
+  });
   async function stats(): Promise<ServerStats> {
     const { active, rejectedBusy, served } = counters;
-    return { active, admitLimit: admitLimit(), rejectedBusy, served, engine: await host.stats() };
+    return { active, admitLimit: admitLimit(), rejectedBusy, served, engine: await host.stats(), drift: drift() };
   }
   const ctx: HandlerContext = {
     host,
@@ -117,11 +136,19 @@ export async function createServer(opts: ServerOptions): Promise<PartsServer> {
     loadedAt,
     admitLimit,
     stats,
+    metrics,
+    answered(answers) {
+      metrics.observePredictions(answers);
+      for (const a of answers) driftMonitor.add(a.model.id, a.unknown, a.ood?.score ?? null);
+    },
     sendJson: (req, res, status, body, headers) => sendJson(req, res, status, body, headers, counters.closing),
   };
 
   const server = http.createServer((req, res) => {
     const started = performance.now();
+    res.once('close', () => {
+      metrics.observeRequest(routeLabel(req.url), req.method ?? '', res.writableFinished ? res.statusCode : 'aborted', (performance.now() - started) / 1000);
+    });
     dispatch(ctx, req, res, started).catch((e) => sendError(req, res, e, log, counters.closing));
   });
   // Slow or stalled uploads must not hold an admission slot for ever.
@@ -159,6 +186,9 @@ export async function createServer(opts: ServerOptions): Promise<PartsServer> {
     unknownDetection: () => host.current?.ood ?? null,
     onSwap: (fn) => host.onSwap(fn),
     stats,
+    drift,
+    metricsText: () => metrics.text(),
+    logWriteFailed: () => metrics.logWriteFailed(),
     close() {
       closed ??= (async () => {
         counters.closing = true;

@@ -2,6 +2,8 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { EngineStats } from '../engine';
 import type { ModelHost } from '../model-host';
+import type { DriftStatus } from '../drift';
+import type { ServerMetrics } from '../metrics';
 
 export interface ServerStats {
   /** Requests admitted and not yet answered (reading, decoding, queued or predicting). */
@@ -11,6 +13,8 @@ export interface ServerStats {
   rejectedBusy: number;
   served: number;
   engine: EngineStats | null;
+  /** The drift alarm: the last answers' unknown rate against what validation predicts. */
+  drift: DriftStatus;
 }
 
 export interface Limits {
@@ -39,6 +43,10 @@ export interface HandlerContext {
   /** Admitted requests allowed at once: the engine's slots + queueLimit. */
   admitLimit(): number;
   stats(): Promise<ServerStats>;
+  /** This server's Prometheus metrics; `metrics.logWriteFailed()` counts a failed prediction-log write. */
+  metrics: ServerMetrics;
+  /** Feeds the photos of one answered predict request to the metrics and the drift window. */
+  answered(answers: readonly { top: string; unknown: boolean; ood: { score: number } | null; model: { id: string } }[]): void;
   sendJson(req: IncomingMessage, res: ServerResponse, status: number, body: unknown, headers?: Record<string, string>): void;
 }
 

@@ -75,6 +75,7 @@ export const predict: Handler = async (ctx, req, res, started) => {
       ...(results.explanations ? { explanation: results.explanations[i]! } : {}),
     }));
     counters.served++;
+    ctx.answered(out);
     ctx.sendJson(req, res, 200, out.length === 1 ? out[0] : out);
   } finally {
     counters.active--;
