@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # One-time set-up of a fresh machine: pnpm 12, the workspace's packages (frozen lockfile), and, when
 # running as root on Debian/Ubuntu, the system packages the tests use (Chromium for the upload-page
-# browser test, DejaVu fonts so charts render text). Safe to run again: it skips what is there.
+# browser test, DejaVu fonts so charts render text, Prometheus for promtool's check of the example
+# alert rules). Safe to run again: it skips what is there.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -14,13 +15,14 @@ fi
 need_pkgs=()
 [[ -x /usr/bin/chromium ]] || need_pkgs+=(chromium)
 [[ -e /usr/share/fonts/truetype/dejavu/DejaVuSans.ttf ]] || need_pkgs+=(fonts-dejavu-core)
+command -v promtool >/dev/null 2>&1 || need_pkgs+=(prometheus) # promtool checks deploy/prometheus/alerts.yml
 if ((${#need_pkgs[@]})); then
   if [[ $(id -u) -eq 0 ]] && command -v apt-get >/dev/null 2>&1; then
     echo "setup: installing Debian packages: ${need_pkgs[*]}"
     apt-get update -qq >/dev/null
     DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${need_pkgs[@]}" >/dev/null
   else
-    echo "setup: optional system packages missing (${need_pkgs[*]}); the browser test is skipped without chromium" >&2
+    echo "setup: optional system packages missing (${need_pkgs[*]}); the browser test is skipped without chromium, the alert-rules check without promtool" >&2
   fi
 fi
 

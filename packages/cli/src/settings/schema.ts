@@ -178,6 +178,8 @@ export const SERVE_SETTINGS = {
   unknown,
   explainMaxSide: int({ flag: '--explain-max-side <px>', min: 16, default: 512, doc: 'longest side of the ?explain=1 overlay' }),
   watchMs: int({ flag: '--watch-ms <n>', min: 0, default: 1000, doc: 'poll interval of the model folder for hot swap (0 = off)' }),
+  driftWindow: int({ flag: '--drift-window <n>', min: 1, default: 200, doc: 'drift alarm: the last n answers whose unknown rate is tested against what validation predicts' }),
+  driftP: num({ flag: '--drift-p <p>', gt: 0, lt: 1, default: 0.001, doc: 'drift alarm: fires when the one-sided binomial p-value of the window\'s unknown count is below p' }),
   verbose,
 } satisfies Record<string, Setting<any>>;
 

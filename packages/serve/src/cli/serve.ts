@@ -13,6 +13,7 @@ interface ServeOptions {
   model: string; host: string; port: number; maxBytes: number; maxPixels: number;
   queue: number; workers: number; backend: BackendName; watchMs: number;
   unknownThreshold?: number; unknown: boolean; explainMaxSide: number;
+  driftWindow: number; driftP: number;
 }
 
 // Runs until SIGTERM/SIGINT; the exit status is that of the shutdown.
@@ -34,6 +35,7 @@ runCli(
       unknown: { enabled: o.unknown, threshold: o.unknownThreshold },
       explainMaxSide: o.explainMaxSide,
       watchIntervalMs: o.watchMs,
+      drift: { window: o.driftWindow, pValue: o.driftP },
     });
 
     const stopped = new Promise<number>((resolve) => {
