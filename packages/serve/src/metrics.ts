@@ -11,7 +11,7 @@
 //   parts_model_info{id,arch,mode,sha256}             1 for the model in service
 //   parts_model_refused{id}                           1 while the last candidate model is refused
 //   parts_model_ready                                 1 when a model answers
-//   parts_expected_unknown_rate                       what validation predicts (absent when it cannot)
+//   parts_expected_unknown_rate                       what validation predicts (NaN when it cannot)
 //   parts_drift_*                                     the drift alarm's window (drift.ts)
 //   parts_log_write_failures_total                    prediction-log writes that failed (logWriteFailed)
 //   process_*, nodejs_*                               prom-client's default process metrics
@@ -74,17 +74,17 @@ export class ServerMetrics {
         name, help, registers,
         collect() {
           if (first) drift = null; // a fresh status for this scrape (registration order is collection order)
-          this.reset();
-          const v = value(d());
-          if (v !== null) this.set(v);
+          // NaN for "no value" (prom-client writes an unset unlabelled gauge as 0, which would read
+          // as a rate of zero); comparisons with NaN are false in PromQL, so no alert fires on it.
+          this.set(value(d()) ?? NaN);
         },
       });
-    gauge('parts_expected_unknown_rate', 'Unknown rate the validation of the model in service predicts (absent when it cannot)', (s) => s.expectedUnknownRate, true);
+    gauge('parts_expected_unknown_rate', 'Unknown rate the validation of the model in service predicts (NaN when it cannot)', (s) => s.expectedUnknownRate, true);
     gauge('parts_drift_alarm', '1 when the window\'s unknown rate is significantly above what validation predicts (exact binomial test)', (s) => (s.alarm ? 1 : 0));
     gauge('parts_drift_window_answers', 'Answers in the drift window', (s) => s.answers);
-    gauge('parts_drift_window_unknown_rate', 'Unknown rate over the drift window (absent before the first answer)', (s) => s.unknownRate);
-    gauge('parts_drift_p_value', 'One-sided binomial p-value of the window\'s unknown count (absent when not tested)', (s) => s.pValue);
-    gauge('parts_drift_window_mean_ood_score', 'Mean feature OOD score over the drift window (absent when none)', (s) => s.meanOodScore);
+    gauge('parts_drift_window_unknown_rate', 'Unknown rate over the drift window (NaN before the first answer)', (s) => s.unknownRate);
+    gauge('parts_drift_p_value', 'One-sided binomial p-value of the window\'s unknown count (NaN when not tested)', (s) => s.pValue);
+    gauge('parts_drift_window_mean_ood_score', 'Mean feature OOD score over the drift window (NaN when none)', (s) => s.meanOodScore);
   }
 
   /** One answered (or aborted) request. */
