@@ -23,6 +23,8 @@ const PAGE = /* html */ `<!doctype html>
   header h1 { font-size:1.4rem; margin:8px 0 2px; }
   #model { color:var(--muted); font-size:.9rem; min-height:1.3em; }
   #model b { color:var(--ink); font-weight:600; }
+  #drift { color:var(--muted); font-size:.85rem; min-height:1.2em; }
+  #drift[data-alarm="true"] { color:var(--bad); font-weight:600; }
   #drop { display:block; margin:16px 0; border:2px dashed #b8c0cc; border-radius:14px; background:var(--card); padding:28px 16px;
           text-align:center; cursor:pointer; transition:border-color .15s, background .15s; }
   #drop.over { border-color:var(--accent); background:#eef3ff; }
@@ -69,6 +71,7 @@ const PAGE = /* html */ `<!doctype html>
   <header>
     <h1>Parts classifier</h1>
     <div id="model">Loading model…</div>
+    <div id="drift"></div>
   </header>
   <label id="drop" for="file">
     <p><strong>Drop photos here</strong></p>
@@ -99,6 +102,19 @@ const PAGE = /* html */ `<!doctype html>
     if (u) box.append(u.active ? ' · unknown below ' + u.method + ' score ' + (+u.threshold.toPrecision(4)) + ' (' + pct(u.acceptRate) + ' of known photos accepted)' : ' · no unknown detection');
   }).catch(() => { $('#model').textContent = 'Model information unavailable'; });
 
+  // The drift alarm's line: the last answers' unknown rate against what validation predicts.
+  function drift() {
+    fetch('/api/stats').then((r) => r.json()).then((s) => {
+      const d = s.drift, box = $('#drift');
+      if (!d || !d.answers) { box.textContent = ''; return; }
+      let t = 'Last ' + d.answers + ' answers: ' + pct(d.unknownRate) + ' not recognised';
+      if (d.expectedUnknownRate != null) t += ' (validation expects ' + pct(d.expectedUnknownRate) + ')';
+      if (d.alarm) t += ' — drift alarm: far more unknowns than expected (p = ' + d.pValue.toExponential(1) + ')';
+      box.textContent = t; box.dataset.alarm = String(!!d.alarm);
+    }).catch(() => {});
+  }
+  drift();
+
   function summary() {
     $('#summary').textContent = total ? done + ' of ' + total + ' classified' : '';
     $('#clear').hidden = total === 0;
@@ -120,7 +136,7 @@ const PAGE = /* html */ `<!doctype html>
   function pump() {
     while (running < 2 && queue.length) {
       const job = queue.shift(); running++;
-      classify(job).finally(() => { running--; done++; summary(); pump(); });
+      classify(job).finally(() => { running--; done++; summary(); pump(); if (!running) drift(); });
     }
   }
 
