@@ -25,6 +25,7 @@ export const SLOW_TEST_FILES = [
   'packages/train/test/first-steps-cli.test.ts', // spawns the CLIs with bad options
   'packages/evaluate/test/first-steps-cli.test.ts', // spawns the CLIs with bad options
   'packages/evaluate/test/evaluation-sections.test.ts', // trains three tiny models, evaluates them with every section, spawns pnpm evaluate four times
+  'packages/serve/test/drift-real-photos.test.ts', // trains PartsNet on the parts photos: the drift alarm on nut photos
 ];
 
 // A bad value is an error naming PARTS_FAST (the settings schema parses it).
