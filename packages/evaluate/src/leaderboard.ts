@@ -79,15 +79,9 @@ export interface ReportRun {
   history?: { epochs: import('@parts/train').HistoryEpoch[]; bestEpoch?: number };
 }
 
-export interface LeaderboardEntry {
+export interface LeaderboardEntry extends Pick<ReportRun, 'runId' | 'runDir' | 'arch' | 'mode' | 'status' | 'reason'> {
   /** 1-based rank among evaluated runs; null for bad and skipped ones. */
   rank: number | null;
-  runId: string;
-  runDir?: string;
-  arch?: string;
-  mode?: string;
-  status: EntryStatus;
-  reason?: string;
   n?: number;
   correct?: number;
   accuracy?: number;

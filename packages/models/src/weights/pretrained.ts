@@ -2,21 +2,14 @@ import fs from 'node:fs/promises';
 import path from 'node:path';
 import type * as tfl from '@tensorflow/tfjs-layers';
 import { resolveCacheDir } from './cache-dir';
-import { ensureWeightsFile, fileNameFromUrl, weightsFolder } from './download';
+import { ensureWeightsFile, fileNameFromUrl, weightsFolder, type EnsureWeightsOptions } from './download';
 import { loadKerasWeightsIntoModel, type LoadWeightsResult } from './load';
 import { loadCachedBaseWeights, saveCachedBaseWeights } from './tfjs-cache';
 
-export interface PretrainedWeightsOptions {
+/** The download's options (url and md5: the arch file's WEIGHTS_URL_NOTOP / WEIGHTS_MD5_NOTOP), plus the arch. */
+export interface PretrainedWeightsOptions extends Pick<EnsureWeightsOptions, 'url' | 'md5' | 'fileName' | 'cacheDir' | 'onProgress' | 'timeoutMs' | 'log'> {
   /** Architecture id, part of the tfjs cache key (e.g. 'vgg16'). */
   arch: string;
-  /** Official `*_notop.h5` URL and its md5 (the arch file's WEIGHTS_URL_NOTOP / WEIGHTS_MD5_NOTOP). */
-  url: string;
-  md5: string;
-  fileName?: string;
-  cacheDir?: string;
-  onProgress?: (received: number, total?: number) => void;
-  timeoutMs?: number;
-  log?: (message: string) => void;
 }
 
 export interface PretrainedWeightsResult extends LoadWeightsResult {
