@@ -24,6 +24,7 @@ export const SLOW_TEST_FILES = [
   'packages/train/test/first-steps-cli.test.ts', // spawns the CLIs with bad options
   'packages/evaluate/test/first-steps-cli.test.ts', // spawns the CLIs with bad options
   'packages/evaluate/test/evaluation-sections.test.ts', // trains three tiny models, evaluates them with every section, spawns pnpm evaluate four times
+  'packages/evaluate/test/loop-scenario.test.ts', // the review-retrain loop on the shared photos: trains PartsNet twice (parts, then parts + nut), evaluates, promotes
 ];
 
 const fast = process.env.PARTS_FAST;

@@ -21,8 +21,8 @@ runCli(
       if (!versions.length) process.stdout.write(`no dataset versions in ${root}\n`);
       for (const v of versions) {
         const m = await readManifest(versionDir(root, v));
-        const rev = m.photos.filter((p) => p.origin === 'review').length;
-        process.stdout.write(`v${v}\t${m.createdAt}\t${m.classes.join(',')}\t${m.photos.length} photos (${rev} reviewed, ${m.unknowns} unknowns)\n`);
+        const rev = m.photos.filter((p) => p.origin === 'review' && p.label !== null).length;
+        process.stdout.write(`v${v}\t${m.createdAt}\t${m.classes.join(',')}\t${m.photos.length} photos (${rev} reviewed in classes, ${m.unknowns} known unknowns, ${m.pending.length} pending)\n`);
       }
       return 0;
     }
