@@ -24,9 +24,7 @@ const PARTS = path.join(SHARED, 'parts');
 const BOLTS_NUTS = path.join(SHARED, 'bolts-nuts');
 const have = existsSync(path.join(PARTS, 'train')) && existsSync(path.join(BOLTS_NUTS, 'train'));
 const NUT_CLASSES = ['M5_nut', 'M6_nut', 'M8_nut', 'M12_nut'];
-// The recipe of PartsNet (the default) with fewer epochs, to keep the two trainings short; retrain
-// repeats whatever recipe the served model was trained with.
-const EPOCHS = 20;
+// `pnpm train`'s default recipe (PartsNet, 40 epochs); retrain repeats the served model's recipe.
 const BACKEND = 'wasm' as const;
 const MINUTES = 60_000;
 
@@ -76,7 +74,7 @@ describe.skipIf(!have)('the loop on the shared photos: nuts answered unknown, re
     };
 
     // 1. The served parts model.
-    const first = await train({ data: PARTS, out: runs, epochs: EPOCHS, backend: BACKEND, log: () => {} });
+    const first = await train({ data: PARTS, out: runs, backend: BACKEND, log: () => {} });
     const firstEval = await evaluateRun(first.runDir, { robustness: 'off', gradcam: false });
     const promoted = await promoteEvaluated(first.runDir, firstEval, { target });
     expect(promoted.promoted).toBe(true);
@@ -126,8 +124,9 @@ describe.skipIf(!have)('the loop on the shared photos: nuts answered unknown, re
     const nutTop = after.filter((a) => a.top === 'nut').length;
     const wrongAccepted = after.filter((a) => a.label !== null && a.label !== 'nut').length;
     note('heldBackNuts', `answered nut ${fmt(nutRight, heldBack.length)}; top class nut ${fmt(nutTop, heldBack.length)}; answers: ${tally(after.map((a) => a.label))}`);
+    // Learnt: most held-back nuts named (none before), few taken for a bolt.
     expect(nutRight / heldBack.length).toBeGreaterThanOrEqual(0.5);
-    expect(wrongAccepted).toBeLessThanOrEqual(2);
+    expect(wrongAccepted / heldBack.length).toBeLessThanOrEqual(0.2);
     const partsTest = (await listDataset(PARTS, { validate: false })).splits.test;
     const partsClasses = ['big', 'small'];
     const truth = partsTest.map((s) => partsClasses[s.label]);
