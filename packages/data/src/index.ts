@@ -22,3 +22,8 @@ export { farOodImage, farOodSet, blurredPhoto, darkenedPhoto, FAR_OOD_KINDS } fr
 export type { FarOodKind, FarOodSample } from './far-ood';
 export { measureSilhouette, silhouetteVector, SILHOUETTE_FEATURES, SILHOUETTE_DEFAULTS } from './silhouette';
 export type { Silhouette, SilhouetteShape, SilhouetteOptions } from './silhouette';
+export {
+  buildDatasetVersion, defaultVersionsRoot, splitOfHash, listVersions, latestVersion, versionDir, readManifest, readReviewedFile, validateReviewed, formatVersionSummary,
+  REVIEW_SPLIT_RULE, MANIFEST_JSON, MANIFEST_FORMAT, UNKNOWNS_DIR, NOT_A_PART, BAD_PHOTO,
+} from './dataset-version';
+export type { ReviewedPhoto, DatasetManifest, ManifestPhoto, BuildVersionOptions, BuiltVersion } from './dataset-version';

@@ -102,7 +102,7 @@ export function runMatchesTask(e: Pick<Evaluation, 'arch' | 'mode' | 'data'>, na
  * The gate's one rule: `accuracy` passes when it is at most one test image (1/n, n = one run's test
  * images) below `baseline`. `minCorrect` is the fewest right answers out of `total` that pass.
  */
-function judge(baseline: number, accuracy: number, n: number, total: number): { tolerance: number; threshold: number; pass: boolean; minCorrect: number } {
+export function judge(baseline: number, accuracy: number, n: number, total: number): { tolerance: number; threshold: number; pass: boolean; minCorrect: number } {
   const tolerance = 1 / n;
   const threshold = baseline - tolerance;
   // Baselines are written to 4 decimals (13/14 as 0.9286): half a unit of the last decimal keeps

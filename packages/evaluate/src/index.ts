@@ -20,3 +20,6 @@ export * from './robustness-budget';
 export * from './ood-evaluation';
 export * from './gradcam-gallery';
 export * from './ood-check';
+export * from './mcnemar';
+export * from './model-history';
+export * from './retrain';

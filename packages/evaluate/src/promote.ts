@@ -1,15 +1,17 @@
 // Promotion: put one run's model into service (packages/serve/model/) with a model card, keep the
-// previous one in model.prev/ for rollback, and refuse a run that evaluates worse than the one in
+// previous one in model.prev/ for rollback (and every promoted model in model.history/, see
+// model-history.ts), and refuse a run that evaluates worse than the one in
 // service unless forced.
 import { promises as fs } from 'node:fs';
 import path from 'node:path';
 import { NEXT_STEP, servedModelDir } from '@parts/cli';
 import { CLASSIFIER_JSON, readClassifierFile } from '@parts/models';
-import { readRunConfig, runModelDir } from '@parts/train';
+import { readRunConfig, RUN_FILES, runModelDir } from '@parts/train';
 import { dirSize, exists, readJson, samePath, siblingTemp } from './fsutil';
 import { describeEvaluationScope, EVALUATION_JSON, isOwnTestEvaluation, readEvaluation } from './evaluation-record';
 import type { Evaluation } from './evaluation-record';
 import { compareRuns, RANKING_RULE } from './leaderboard';
+import { recordServedModel } from './model-history';
 import { pickTestPhotos, recordModelParity } from './promotion-parity';
 import type { ReportRun } from './leaderboard';
 import type { Interval } from './metrics';
@@ -69,6 +71,12 @@ export interface PromoteOptions {
   parity?: boolean;
   /** How many test photos the parity record takes (default PARITY_PHOTOS). */
   parityPhotos?: number;
+  /**
+   * The caller has already compared the run with the model in service on the same photos and
+   * decided (retrain's paired comparison): the card comparison is skipped and this rule is recorded
+   * as the card's selectionRule.
+   */
+  decidedBy?: string;
 }
 
 export interface PromoteResult {
@@ -155,7 +163,7 @@ export async function promoteEvaluated(runDir: string, evaluation: Evaluation, o
   }
   const desc = (e: { runId: string; balancedAccuracy: number; logLoss: number }) =>
     `${e.runId} (balanced accuracy ${(e.balancedAccuracy * 100).toFixed(1)}%, log loss ${e.logLoss.toFixed(3)})`;
-  if (current && !opts.force) {
+  if (current && !opts.force && !opts.decidedBy) {
     const cur = { runId: current.runId, balancedAccuracy: current.metrics.balancedAccuracy, logLoss: current.metrics.logLoss, modelBytes: current.modelBytes };
     if (current.runId === evaluation.runId) {
       return { promoted: false, message: `${evaluation.runId} is already in service at ${target}`, target, previous: current };
@@ -221,8 +229,8 @@ export async function promoteEvaluated(runDir: string, evaluation: Evaluation, o
     promotedAt: (opts.now ?? new Date()).toISOString(),
     modelBytes: await dirSize(modelDir),
     source: path.resolve(runDir),
-    selectionRule: RANKING_RULE,
-    forced: !!opts.force && current !== null && compareRuns({ ...current.metrics, modelBytes: current.modelBytes }, evaluation) < 0,
+    selectionRule: opts.decidedBy ?? RANKING_RULE,
+    forced: !opts.decidedBy && !!opts.force && current !== null && compareRuns({ ...current.metrics, modelBytes: current.modelBytes }, evaluation) < 0,
   };
 
   const staged = siblingTemp(target);
@@ -230,6 +238,8 @@ export async function promoteEvaluated(runDir: string, evaluation: Evaluation, o
   try {
     // Every file of the run's model folder (weights, classifier.json, ood.json, ...), not a fixed list.
     await fs.cp(modelDir, staged, { recursive: true });
+    // The run's config.json travels with the model: its options are the recipe a retrain repeats.
+    if (config) await fs.copyFile(path.join(runDir, RUN_FILES.config), path.join(staged, RUN_FILES.config));
     card.parity = null;
     if (parityPhotos) {
       const record = await recordModelParity(staged, parityPhotos);
@@ -242,14 +252,18 @@ export async function promoteEvaluated(runDir: string, evaluation: Evaluation, o
     throw e;
   }
   const was = current ? ` (previous model ${current.runId} kept in ${prevDir(target)})` : '';
-  return { promoted: true, message: `promoted ${desc(evaluation)} to ${target}${was}`, target, card, previous: current };
+  const kept = await recordServedModel(target, { action: 'promote', previous: current?.runId ?? null, note: card.selectionRule, at: card.promotedAt }).then(
+    () => '',
+    (e: Error) => `; the model history was not updated: ${e.message}`,
+  );
+  return { promoted: true, message: `promoted ${desc(evaluation)} to ${target}${was}${kept}`, target, card, previous: current };
 }
 
 /**
  * Puts the complete folder `staged` at `target`, moving the current target to target.prev.
  * Each step is a rename; if the last one fails the earlier ones are undone.
  */
-async function swapIn(staged: string, target: string): Promise<void> {
+export async function swapIn(staged: string, target: string): Promise<void> {
   const prev = prevDir(target);
   const oldPrev = (await exists(prev)) ? siblingTemp(prev, 'old') : null;
   if (oldPrev) await fs.rename(prev, oldPrev);
@@ -285,9 +299,15 @@ export async function rollback(opts: { target?: string } = {}): Promise<PromoteR
     throw e;
   }
   if (hadTarget) await fs.rename(aside, prev);
+  const kept = previous
+    ? await recordServedModel(target, { action: 'rollback', previous: current?.runId ?? null, note: `back to ${prev}` }).then(
+        () => '',
+        (e: Error) => `; the model history was not updated: ${e.message}`,
+      )
+    : '';
   return {
     promoted: true,
-    message: `rolled back ${target} to ${previous?.runId ?? 'the previous model'}${current ? `; ${current.runId} kept in ${prev}` : ''}`,
+    message: `rolled back ${target} to ${previous?.runId ?? 'the previous model'}${current ? `; ${current.runId} kept in ${prev}` : ''}${kept}`,
     target,
     card: previous ?? undefined,
     previous: current,
