@@ -234,6 +234,35 @@ export const DIAGNOSE_SETTINGS = {
   verbose,
 } satisfies Record<string, Setting<any>>;
 
+const versionsRoot = pathSetting({ flag: '--root <dir>', defaultText: '<repo>/datasets/versions', doc: 'folder of dataset versions' });
+
+export const DATASET_SETTINGS = {
+  root: versionsRoot,
+  base: pathSetting({ flag: '--base <dir>', defaultText: 'the base of the newest version', doc: 'base dataset (<base>/<split>/<class>/<image> with a test folder)' }),
+  reviewed: pathSetting({ flag: '--reviewed <file>', defaultText: 'the base alone', doc: 'JSON list of reviewed photo records {hash, file, label, reviewer, reviewedAt, ...}' }),
+  verbose,
+} satisfies Record<string, Setting<any>>;
+
+export const RETRAIN_SETTINGS = {
+  root: versionsRoot,
+  version: int({ flag: '--version <n>', min: 1, defaultText: 'the newest', doc: 'train on this dataset version' }),
+  reviewed: pathSetting({ flag: '--reviewed <file>', doc: 'first build a new dataset version with these reviewed photo records (JSON list)' }),
+  base: pathSetting({ flag: '--base <dir>', defaultText: 'the base of the newest version', doc: 'with --reviewed: the base dataset' }),
+  target: pathSetting({ flag: '--target <dir>', defaultText: '<repo>/packages/serve/model', doc: 'served model folder' }),
+  runs: pathSetting({ flag: '--runs <dir>', defaultText: '<repo>/runs', doc: "where the candidate's run folder goes" }),
+  parity: bool({ flag: '--parity', negate: { flag: '--no-parity', doc: 'promote without recording the parity photos' }, default: true, doc: 'record the parity photos at promotion' }),
+  json: bool({ flag: '--json', default: false, doc: 'print the whole report as JSON on stdout' }),
+  backend,
+  verbose,
+} satisfies Record<string, Setting<any>>;
+
+export const ROLLBACK_SETTINGS = {
+  to: str({ flag: '--to <id>', defaultText: 'the previous model (model.prev)', doc: 'model (run) id from the history (see --list)' }),
+  list: bool({ flag: '--list', default: false, doc: 'list the models kept in the history and the promotion events' }),
+  target: pathSetting({ flag: '--target <dir>', defaultText: '<repo>/packages/serve/model', doc: 'served model folder' }),
+  verbose,
+} satisfies Record<string, Setting<any>>;
+
 /** Every command's settings, by the name `pnpm <name>` runs. */
 export const COMMAND_SETTINGS = {
   train: TRAIN_SETTINGS,
@@ -248,6 +277,9 @@ export const COMMAND_SETTINGS = {
   'data:check': DATA_CHECK_SETTINGS,
   'dataset:demo': DATASET_DEMO_SETTINGS,
   diagnose: DIAGNOSE_SETTINGS,
+  dataset: DATASET_SETTINGS,
+  retrain: RETRAIN_SETTINGS,
+  rollback: ROLLBACK_SETTINGS,
 } as const;
 export type CommandName = keyof typeof COMMAND_SETTINGS;
 

@@ -2,15 +2,15 @@
 // pnpm dataset build|list: dataset versions (base dataset + reviewed photos) in <root>/v<N>/.
 // A thin layer over dataset-version.ts; progress lines go to stderr, the summary to stdout.
 import { Argument, Command } from 'commander';
-import { resolveUserPath, runCli } from '@parts/cli';
+import { addSettingOptions, DATASET_SETTINGS, resolveUserPath, runCli } from '@parts/cli';
 import { buildDatasetVersion, defaultVersionsRoot, formatVersionSummary, latestVersion, listVersions, readManifest, readReviewedFile, versionDir } from '../dataset-version';
 
-const program = new Command('dataset')
-  .description('Dataset versions: `build` writes <root>/v<N> (the base dataset plus the reviewed photos, with manifest.json); `list` shows the versions.')
-  .addArgument(new Argument('<action>', 'what to do').choices(['build', 'list']))
-  .option('--root <dir>', 'folder of the versions (default: <repo>/datasets/versions)')
-  .option('--base <dir>', 'base dataset (<base>/<split>/<class>/<image> with a test folder); default: the base of the newest version')
-  .option('--reviewed <file>', 'JSON list of reviewed photo records {hash, file, label, reviewer, reviewedAt, ...}; without it, the base alone');
+const program = addSettingOptions(
+  new Command('dataset')
+    .description('Dataset versions: `build` writes <root>/v<N> (the base dataset plus the reviewed photos, with manifest.json); `list` shows the versions.')
+    .addArgument(new Argument('<action>', 'what to do').choices(['build', 'list'])),
+  DATASET_SETTINGS,
+);
 
 runCli(
   program,

@@ -3,26 +3,19 @@
 // compared with the served model on the same photos, promoted only when not worse (retrain.ts).
 // Progress lines on stderr; the decision (or, with --json, the whole report) on stdout.
 // Exit status: 0 when the retrain ran, promoted or not (the message says why not); 1 on errors.
-import { Command, Option } from 'commander';
-import { BACKEND_NAMES } from '@parts/backend';
-import { positiveInt, runCli } from '@parts/cli';
+import { Command } from 'commander';
+import { addSettingOptions, RETRAIN_SETTINGS, runCli } from '@parts/cli';
 import { buildDatasetVersion, defaultVersionsRoot, formatVersionSummary, latestVersion, readManifest, readReviewedFile } from '@parts/data';
 import { retrain } from '../retrain';
 import { resolveUserPath } from './common';
 
-const program = new Command('retrain')
-  .description(
+const program = addSettingOptions(
+  new Command('retrain')
+    .description(
     "Train a candidate with the served model's recipe on the newest dataset version, compare it with the served model on the same photos (the version's test split, its reviewed photos, the known unknowns; McNemar), and promote it only when it is not worse by the CI gate's rule. Exits 0 whether or not it promoted; 1 on errors.",
-  )
-  .option('--root <dir>', 'folder of dataset versions (default: <repo>/datasets/versions)')
-  .option('--version <n>', 'train on this version (default: the newest)', positiveInt)
-  .option('--reviewed <file>', 'first build a new dataset version with these reviewed photo records (JSON list)')
-  .option('--base <dir>', 'with --reviewed: the base dataset (default: the base of the newest version)')
-  .option('--target <dir>', 'served model folder (default: <repo>/packages/serve/model)')
-  .option('--runs <dir>', "where the candidate's run folder goes (default: <repo>/runs)")
-  .option('--no-parity', 'promote without recording the parity photos')
-  .option('--json', 'print the whole report as JSON on stdout')
-  .addOption(new Option('--backend <b>', 'compute backend').choices(BACKEND_NAMES).default('auto'));
+  ),
+  RETRAIN_SETTINGS,
+);
 
 runCli(
   program,

@@ -3,16 +3,16 @@
 // Without --to, the previous model (model.prev) and the current one swap places; with --to, any
 // model of the promotion history (model-history.ts). Both are atomic renames of complete folders.
 import { Command } from 'commander';
-import { runCli, servedModelDir } from '@parts/cli';
+import { addSettingOptions, ROLLBACK_SETTINGS, runCli, servedModelDir } from '@parts/cli';
 import { listHistoryModels, readHistory, rollbackTo } from '../model-history';
 import { readModelCard, rollback } from '../promote';
 import { resolveUserPath } from './common';
 
-const program = new Command('rollback')
-  .description('Return to an earlier promoted model: the previous one (default), or any model of the promotion history with --to <model id>; --list shows them.')
-  .option('--to <id>', 'model (run) id from the history (see --list)')
-  .option('--list', 'list the models kept in the history and the promotion events')
-  .option('--target <dir>', 'served model folder (default: <repo>/packages/serve/model)');
+const program = addSettingOptions(
+  new Command('rollback')
+    .description('Return to an earlier promoted model: the previous one (default), or any model of the promotion history with --to <model id>; --list shows them.'),
+  ROLLBACK_SETTINGS,
+);
 
 runCli(
   program,
