@@ -4,7 +4,7 @@ import { existsSync } from 'node:fs';
 import path from 'node:path';
 import { Command, Option } from 'commander';
 import { BACKEND_NAMES, initBackend } from '@parts/backend';
-import { NEXT_STEP, runCli } from '@parts/cli';
+import { EVALUATE_SETTINGS, NEXT_STEP, addSettingOptions, runCli } from '@parts/cli';
 import { listRunDirs } from '@parts/train';
 import { evaluateRuns } from '../pipeline';
 import { writeReport } from '../report';
@@ -16,6 +16,8 @@ import { checkOodFigures, measureLeaveOut, runMatchesOodTask, type OodCheckLine 
 import { listDataset } from '@parts/data';
 import { mkdtemp, rm } from 'node:fs/promises';
 import os from 'node:os';
+import { parseCurveSizes, runLearningCurve } from '../learning-curve';
+import { writeLearningCurveReport } from '../learning-curve-report';
 
 const program = new Command('evaluate')
   .description('Evaluate run folders on a dataset split, write reports/<timestamp>/ (index.html, report.md, leaderboard.json), optionally promote the best run and check accuracy against a baseline.')
@@ -38,7 +40,26 @@ const program = new Command('evaluate')
   .option('--baseline <file>', 'baseline for --check (default: <repo>/evaluation/baseline.json)')
   .option('--ood-data <dir>', "with --check: the source dataset of the baseline's leave-classes-out tasks (default: ../shared/datasets/<dataset> beside the repo)");
 
+addSettingOptions(program, EVALUATE_SETTINGS, { only: ['learningCurve', 'curveSizes', 'curveRuns', 'seed'] });
+
 runCli(program, async (o) => {
+  if (o.learningCurve) {
+    if (!o.data) throw new Error('--learning-curve needs --data DIR: the dataset whose train split is subsampled and whose test split scores every model');
+    const sizes = parseCurveSizes(o.curveSizes);
+    await initBackend(o.backend);
+    const result = await runLearningCurve({
+      data: resolveUserPath(o.data),
+      sizes,
+      seed: o.seed,
+      out: o.curveRuns ? resolveUserPath(o.curveRuns) : fromRepo('runs', 'learning-curve'),
+      trainOverrides: { backend: o.backend },
+      log: (m) => process.stderr.write(m + '\n'),
+    });
+    const dir = await writeLearningCurveReport(result, o.out ? resolveUserPath(o.out) : fromRepo('reports'));
+    if (result.projection) process.stdout.write(`projected test accuracy at ${Math.round(result.projection.n)} photos per class: ${(100 * result.projection.accuracy).toFixed(1)}%\n`);
+    process.stdout.write(`report: ${path.join(dir, 'index.html')}\n`);
+    return 0;
+  }
   // The baseline and the promotion rule are about test-split accuracy: refuse before evaluating anything.
   for (const flag of ['check', 'promote'] as const) {
     if (o[flag] && o.split !== 'test') {
