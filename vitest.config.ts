@@ -25,6 +25,8 @@ export const SLOW_TEST_FILES = [
   'packages/train/test/first-steps-cli.test.ts', // spawns the CLIs with bad options
   'packages/evaluate/test/first-steps-cli.test.ts', // spawns the CLIs with bad options
   'packages/evaluate/test/evaluation-sections.test.ts', // trains three tiny models, evaluates them with every section, spawns pnpm evaluate four times
+  'packages/data/test/near-duplicates-industrial.test.ts', // the data check on every photo of neu (1,500) and casting (6,958)
+  'packages/evaluate/test/learning-curve.test.ts', // trains three tiny PartsNet runs for a real learning curve
 ];
 
 // A bad value is an error naming PARTS_FAST (the settings schema parses it).

@@ -2,25 +2,19 @@
 // force, the neighbourhood rule on constructed signatures, and on real photos (skipped when
 // ../shared/datasets is absent) planted edited copies must be found with their original (recall),
 // and nothing else may be (precision); texture photos must not flood the report with look-alikes.
-import { existsSync, writeFileSync } from 'node:fs';
+import { existsSync } from 'node:fs';
 import path from 'node:path';
-import sharp from 'sharp';
-import { beforeAll, describe, expect, it } from 'vitest';
-import { repoRoot } from '@parts/cli';
+import { describe, expect, it } from 'vitest';
 import {
-  checkDataset,
   listDataset,
   makeRng,
   nearDuplicatePairs,
   normalizeSignatures,
-  shuffled,
   signatureSimilarity,
   similarPairs,
-  type DatasetIndex,
-  type DatasetReport,
   type Signature,
 } from '../src/index';
-import { tempDir } from './fixtures';
+import { SHARED, expectFoundExactly, plantAndCheck } from './planted-copies';
 
 /** Unit vectors: `base` plus noise of the given size, normalised. */
 function around(base: Float32Array, noise: number, rng: () => number): Float32Array {
@@ -95,67 +89,6 @@ describe('nearDuplicatePairs', () => {
     expect(() => nearDuplicatePairs([], { threshold: 0.9, rank: 0 })).toThrow(/rank must be a whole number >= 1/);
     expect(() => nearDuplicatePairs([], { threshold: 0.9, ratio: 1.5 })).toThrow(/ratio must be in \(0, 1\]/);
   });
-});
-
-const SHARED = path.resolve(repoRoot(), '../shared/datasets');
-
-const EDITS: [string, (file: string) => Promise<Buffer>][] = [
-  ['re-encoded', (f) => sharp(f).jpeg({ quality: 60 }).toBuffer()],
-  ['resized', async (f) => sharp(f).resize(Math.round(((await sharp(f).metadata()).width ?? 200) * 0.6)).jpeg({ quality: 85 }).toBuffer()],
-  ['brightened', (f) => sharp(f).modulate({ brightness: 1.15 }).jpeg({ quality: 90 }).toBuffer()],
-];
-
-/**
- * Plants one edited copy of each of `count` seeded-random photos into the test split (files in a
- * temp folder; the photos stay read-only) and checks the whole set.
- */
-async function plantAndCheck(index: DatasetIndex, count: number): Promise<{ report: DatasetReport; planted: { copy: string; original: string }[] }> {
-  const dir = tempDir();
-  const picks = shuffled([...index.splits.train, ...index.splits.test], makeRng('planted copies')).slice(0, count);
-  const planted: { copy: string; original: string }[] = [];
-  const test = [...index.splits.test];
-  for (const [k, s] of picks.entries()) {
-    const [kind, edit] = EDITS[k % EDITS.length];
-    const file = path.join(dir, `copy_${k}_${kind}.jpg`);
-    writeFileSync(file, await edit(s.file));
-    test.push({ file, label: s.label });
-    planted.push({ copy: path.relative(index.root, file).split(path.sep).join('/'), original: path.relative(index.root, s.file).split(path.sep).join('/') });
-  }
-  const report = await checkDataset({ ...index, splits: { ...index.splits, test } });
-  return { report, planted };
-}
-
-function expectFoundExactly(report: DatasetReport, planted: { copy: string; original: string }[]) {
-  const key = (a: string, b: string) => [a, b].sort().join(' ~ ');
-  const found = report.nearDuplicates.map((p) => key(p.a.path, p.b.path)).sort();
-  expect(found).toEqual(planted.map((p) => key(p.copy, p.original)).sort());
-}
-
-const NEU = path.join(SHARED, 'neu');
-describe.skipIf(!existsSync(NEU))('near-duplicates in the NEU steel-surface textures', () => {
-  let index: DatasetIndex;
-  let report: DatasetReport;
-  beforeAll(async () => {
-    index = await listDataset(NEU);
-    report = await checkDataset(index);
-  }, 600_000);
-
-  it('does not flood: at most 5 warnings, and the one real copy is found', () => {
-    expect(report.totals).toEqual({ train: 1200, val: 0, test: 300 });
-    expect(report.warnings.length).toBeLessThanOrEqual(5);
-    expect(report.warnings.filter((w) => w.includes('near-identical'))).toEqual([]);
-    // patches_101 and patches_105 are the same file; the ~1,700 look-alike pairs are set aside.
-    expect(report.exactDuplicates.map((g) => g.files.map((f) => f.path))).toEqual([['train/patches/patches_101.jpg', 'train/patches/patches_105.jpg']]);
-    expect(report.nearDuplicates).toEqual([]);
-    expect(report.lookAlikePairs).toBeGreaterThan(1000);
-    expect(report.leakage).toEqual([]);
-  });
-
-  it('finds planted re-encoded, resized and brightened copies, each with its own original, and nothing else', async () => {
-    const { report: r, planted } = await plantAndCheck(index, 12);
-    expectFoundExactly(r, planted);
-    expect(r.leakage.length).toBe(planted.length);
-  }, 600_000);
 });
 
 const BOLTS = path.join(SHARED, 'bolts-nuts');
