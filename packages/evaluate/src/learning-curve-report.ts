@@ -93,7 +93,7 @@ export function photosCurvePng(r: LearningCurveResult, opts: { title?: string; w
       },
       scales: {
         x: { type: 'logarithmic', min: Math.max(1, xMin * 0.8), max: xMax * 1.2, title: { display: true, text: 'training photos per class (log scale)' } },
-        y: { min: Math.max(0, Math.floor(lowest * 10) / 10 - 0.05), max: 1, title: { display: true, text: 'test accuracy' } },
+        y: { min: Math.max(0, Math.floor(lowest * 10) / 10), max: 1, title: { display: true, text: 'test accuracy' } },
       },
     },
     plugins: [verticalErrorBars],

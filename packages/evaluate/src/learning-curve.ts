@@ -78,12 +78,12 @@ export interface PowerLawFit {
 }
 
 export const FIT_METHOD =
-  'inverse power law acc = a − b·n^(−c) by least squares: for each exponent c (grid 0.01-3 in steps of 0.01, then golden-section refinement) a and b are solved in closed form (linear least squares in n^(−c), b >= 0), and the c with the smallest squared error is kept';
+  'inverse power law acc = a − b·n^(−c) by least squares: for each exponent c (grid 0.01-3 in steps of 0.01, then golden-section refinement) a and b are solved in closed form (linear least squares in n^(−c), b >= 0, a <= 1), and the c with the smallest squared error is kept';
 
 const C_MIN = 0.01;
 const C_MAX = 3;
 
-/** Least-squares a, b for a fixed c (b clamped at 0: accuracy that falls with more photos fits as flat). */
+/** Least-squares a, b for a fixed c (b >= 0: accuracy that falls with more photos fits as flat; a <= 1). */
 function solveForC(ns: readonly number[], ys: readonly number[], c: number): { a: number; b: number; sse: number } {
   const xs = ns.map((n) => n ** -c);
   const m = xs.length;
@@ -98,7 +98,13 @@ function solveForC(ns: readonly number[], ys: readonly number[], c: number): { a
   // acc = a + slope·x with slope = −b.
   let slope = sxx > 0 ? sxy / sxx : 0;
   if (slope > 0) slope = 0;
-  const a = my - slope * mx;
+  let a = my - slope * mx;
+  if (a > 1) {
+    // No accuracy above 100%: with a = 1, least squares of 1 − acc = b·x.
+    a = 1;
+    const sx2 = xs.reduce((t, x) => t + x * x, 0);
+    slope = -Math.max(0, xs.reduce((t, x, i) => t + x * (1 - ys[i]), 0) / sx2);
+  }
   const sse = xs.reduce((s, x, i) => s + (a + slope * x - ys[i]) ** 2, 0);
   return { a, b: slope === 0 ? 0 : -slope, sse };
 }

@@ -93,6 +93,19 @@ describe('fitInversePowerLaw', () => {
     expect(Math.abs(projection!.accuracy - f(400))).toBeLessThan(0.015);
   });
 
+  it('keeps the asymptote at or below 100%', () => {
+    // Points that a free fit would send to a > 1 (accuracy still climbing steeply at the largest size).
+    const fit = fitInversePowerLaw([
+      { n: 2, accuracy: 0.5 },
+      { n: 4, accuracy: 0.62 },
+      { n: 8, accuracy: 0.87 },
+    ]);
+    expect(fit.a).toBe(1);
+    expect(fit.b).toBeGreaterThan(0);
+    expect(projectAccuracy(fit, 16)).toBeLessThanOrEqual(1);
+    expect(projectAccuracy(fit, 16)).toBeGreaterThan(0.87);
+  });
+
   it('fits falling accuracy as flat (b = 0), and needs 3 sizes', () => {
     const fit = fitInversePowerLaw([
       { n: 10, accuracy: 0.9 },
