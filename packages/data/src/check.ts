@@ -3,7 +3,7 @@ import sharp from 'sharp';
 import { contentHash } from './hash';
 import { mapLimit } from './list';
 import { relPosix } from './paths';
-import { normalizeSignatures, perceptualSignature, signatureSimilarity, type Signature } from './similarity';
+import { DISTINCTNESS_RATIO, NEIGHBOUR_RANK, nearDuplicatePairs, normalizeSignatures, perceptualSignature, type Signature } from './similarity';
 import type { BadFile, DatasetIndex, SplitName } from './types';
 
 export interface FileRef {
@@ -52,6 +52,11 @@ export interface DatasetReport {
   exactDuplicates: DuplicateGroup[];
   nearDuplicates: NearDuplicatePair[];
   nearDupThreshold: number;
+  /**
+   * Pairs at or above the threshold that were not kept: no closer to each other than to their
+   * NEIGHBOUR_RANK-th most similar photo (look-alike textures, not copies; see similarity.ts).
+   */
+  lookAlikePairs: number;
   /** Duplicates between test and train/val (or train and val). */
   leakage: string[];
   warnings: string[];
@@ -59,7 +64,8 @@ export interface DatasetReport {
 
 export interface CheckOptions {
   /** Cosine similarity of perceptual signatures (see similarity.ts) at or above which two images
-   *  count as near-duplicates. Default 0.9: edited copies score >= 0.92, re-shots of one pose <= 0.85. */
+   *  are near-duplicate candidates. Default 0.9: edited copies score >= 0.92, re-shots of one pose <= 0.85.
+   *  A candidate is kept when it also stands out from both images' neighbourhoods (nearDuplicatePairs). */
   nearDupThreshold?: number;
   onProgress?: (done: number, total: number) => void;
 }
@@ -149,19 +155,15 @@ export async function checkDataset(index: DatasetIndex, opts: CheckOptions = {})
     .filter((g) => g.length > 1)
     .map((g) => ({ files: g.map((s) => s.ref), crossSplit: new Set(g.map((s) => s.ref.split)).size > 1 }));
 
-  // Near duplicates: all pairs (datasets here are small); identical files are already reported.
+  // Near duplicates: identical files are already reported, so never compared again.
   const signatures = normalizeSignatures(ok.map((s) => s.signature));
-  const nearDuplicates: NearDuplicatePair[] = [];
-  for (let i = 0; i < ok.length; i++) {
-    for (let j = i + 1; j < ok.length; j++) {
-      if (ok[i].hash === ok[j].hash) continue;
-      const similarity = signatureSimilarity(signatures[i], signatures[j]);
-      if (similarity >= threshold) {
-        nearDuplicates.push({ a: ok[i].ref, b: ok[j].ref, similarity, crossSplit: ok[i].ref.split !== ok[j].ref.split });
-      }
-    }
-  }
-  nearDuplicates.sort((x, y) => y.similarity - x.similarity);
+  const near = nearDuplicatePairs(signatures, { threshold, skip: (i, j) => ok[i].hash === ok[j].hash });
+  const nearDuplicates: NearDuplicatePair[] = near.pairs.map(({ i, j, similarity }) => ({
+    a: ok[i].ref,
+    b: ok[j].ref,
+    similarity,
+    crossSplit: ok[i].ref.split !== ok[j].ref.split,
+  }));
 
   const leakage: string[] = [];
   const warnings: string[] = [];
@@ -201,6 +203,7 @@ export async function checkDataset(index: DatasetIndex, opts: CheckOptions = {})
     exactDuplicates,
     nearDuplicates,
     nearDupThreshold: threshold,
+    lookAlikePairs: near.lookAlikes.length,
     leakage,
     warnings,
   };
@@ -216,6 +219,8 @@ function listed<T>(items: T[], show: (t: T) => string, max = 20): string[] {
   if (items.length > max) lines.push(`  ... and ${items.length - max} more`);
   return lines;
 }
+
+const ordinal = (n: number) => `${n}${n % 10 === 1 && n % 100 !== 11 ? 'st' : n % 10 === 2 && n % 100 !== 12 ? 'nd' : n % 10 === 3 && n % 100 !== 13 ? 'rd' : 'th'}`;
 
 /** Human-readable report, printed before training and by `pnpm data:check`. */
 export function formatDatasetReport(r: DatasetReport): string {
@@ -246,6 +251,12 @@ export function formatDatasetReport(r: DatasetReport): string {
     `Near duplicates (similarity >= ${r.nearDupThreshold}): ${r.nearDuplicates.length ? `${r.nearDuplicates.length} pair(s)` : 'none'}`,
   );
   out.push(...listed(r.nearDuplicates, (p) => `${p.similarity.toFixed(3)}  ${p.a.path} ~ ${p.b.path}${p.crossSplit ? '  [cross-split]' : ''}`));
+  if (r.lookAlikePairs) {
+    out.push(
+      `Look-alikes set aside: ${r.lookAlikePairs} pair(s) >= ${r.nearDupThreshold} no closer to each other than to their ${ordinal(NEIGHBOUR_RANK)} most similar photo ` +
+        `(1 - similarity > ${DISTINCTNESS_RATIO} x (1 - that neighbour's)); typical of textures, not copies`,
+    );
+  }
   if (r.leakage.length) {
     out.push(`LEAKAGE WARNINGS (${r.leakage.length}):`);
     out.push(...listed(r.leakage, (l) => l));

@@ -10,7 +10,8 @@ export { augment, applyAugment, drawAugmentParams, AUGMENT_STUDY, AUGMENT_NONE, 
 export type { AugmentOptions, AugmentParams, AugmentPreset, FillMode } from './augment';
 export { checkDataset, formatDatasetReport, DEFAULT_NEAR_DUP_THRESHOLD } from './check';
 export type { CheckOptions, DatasetReport, DuplicateGroup, NearDuplicatePair, FileRef, SizeCount } from './check';
-export { perceptualSignature, normalizeSignatures, signatureSimilarity, dHash, hammingHex, SIGNATURE_SIZE } from './similarity';
+export { perceptualSignature, normalizeSignatures, signatureSimilarity, similarPairs, nearDuplicatePairs, dHash, hammingHex, SIGNATURE_SIZE, NEIGHBOUR_RANK, DISTINCTNESS_RATIO } from './similarity';
+export type { Signature, SimilarPair, NearDuplicateRule, NearDuplicateResult } from './similarity';
 export { datasetFingerprint } from './fingerprint';
 export { contentHash } from './hash';
 export { generateDemoDataset, DEMO_CLASSES } from './demo';

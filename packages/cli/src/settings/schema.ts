@@ -121,6 +121,14 @@ export const EVALUATE_SETTINGS = {
   check: bool({ flag: '--check', default: false, doc: "fail (exit 1) when a run's own test accuracy is below the baseline minus one test image (only with --split test)" }),
   baseline: pathSetting({ flag: '--baseline <file>', defaultText: '<repo>/evaluation/baseline.json', doc: 'baseline for --check' }),
   oodData: pathSetting({ flag: '--ood-data <dir>', defaultText: '../shared/datasets/<dataset> beside the repo', doc: "with --check: the source dataset of the baseline's leave-classes-out tasks" }),
+  learningCurve: bool({
+    flag: '--learning-curve',
+    default: false,
+    doc: 'instead of evaluating runs: train the default recipe on nested seeded subsets of --data (--curve-sizes photos per class, then all), score each on the test split, fit acc = a - b*n^-c and write reports/learning-curve-<timestamp>/',
+  }),
+  curveSizes: str({ flag: '--curve-sizes <n,...>', default: '10,25,50,100', doc: 'with --learning-curve: photos per class of the subsets (the whole train split is added)' }),
+  curveRuns: pathSetting({ flag: '--curve-runs <dir>', defaultText: '<repo>/runs/learning-curve', doc: 'with --learning-curve: parent folder of its run folders' }),
+  seed: int({ flag: '--seed <n>', default: 42, doc: 'with --learning-curve: seed of the subsets and of training' }),
   verbose,
 } satisfies Record<string, Setting<any>>;
 

@@ -15,6 +15,8 @@ import { checkOodFigures, measureLeaveOut, runMatchesOodTask, type OodCheckLine 
 import { listDataset } from '@parts/data';
 import { mkdtemp, rm } from 'node:fs/promises';
 import os from 'node:os';
+import { parseCurveSizes, runLearningCurve } from '../learning-curve';
+import { writeLearningCurveReport } from '../learning-curve-report';
 
 const program = addSettingOptions(
   new Command('evaluate')
@@ -23,6 +25,23 @@ const program = addSettingOptions(
 );
 
 runCli(program, async (o) => {
+  if (o.learningCurve) {
+    if (!o.data) throw new Error('--learning-curve needs --data DIR: the dataset whose train split is subsampled and whose test split scores every model');
+    const sizes = parseCurveSizes(o.curveSizes);
+    await initBackend(o.backend);
+    const result = await runLearningCurve({
+      data: resolveUserPath(o.data),
+      sizes,
+      seed: o.seed,
+      out: o.curveRuns ? resolveUserPath(o.curveRuns) : fromRepo('runs', 'learning-curve'),
+      trainOverrides: { backend: o.backend },
+      log: (m) => process.stderr.write(m + '\n'),
+    });
+    const dir = await writeLearningCurveReport(result, o.out ? resolveUserPath(o.out) : fromRepo('reports'));
+    if (result.projection) process.stdout.write(`projected test accuracy at ${Math.round(result.projection.n)} photos per class: ${(100 * result.projection.accuracy).toFixed(1)}%\n`);
+    process.stdout.write(`report: ${path.join(dir, 'index.html')}\n`);
+    return 0;
+  }
   // The baseline and the promotion rule are about test-split accuracy: refuse before evaluating anything.
   for (const flag of ['check', 'promote'] as const) {
     if (o[flag] && o.split !== 'test') {
