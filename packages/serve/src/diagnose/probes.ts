@@ -142,8 +142,8 @@ export function realProbes(root: string = repoRoot()): DiagnoseProbes {
         const unknown = ood.active
           ? { active: true as const, method: ood.method, threshold: ood.threshold, temperature: ood.temperature }
           : { active: false as const, reason: ood.reason };
-        const hasRecord = await fsp.access(path.join(predictor.classifier.dir, PARITY_JSON)).then(() => true, () => false);
-        const parity = hasRecord ? await checkParityDir(predictor.classifier) : null;
+        const hasRecord = await fsp.access(path.join(predictor.dir, PARITY_JSON)).then(() => true, () => false);
+        const parity = hasRecord ? await checkParityDir(await predictor.tfjsClassifier()) : null;
         return { id: info.id, arch: info.arch, mode: info.mode, labels: info.labels, unknown, parity };
       } finally {
         predictor.dispose();

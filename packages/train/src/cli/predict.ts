@@ -2,7 +2,7 @@
 import { Command, Option } from 'commander';
 import { BACKEND_NAMES, initBackend } from '@parts/backend';
 import { missingModelError, num, resolveUserPath, runCli, servedModelDir } from '@parts/cli';
-import { loadPredictor } from '@parts/models';
+import { ENGINE_REQUESTS, loadPredictor } from '@parts/models';
 import { expandInputs, formatPredictionLine, predictFiles } from '../predict';
 
 const program = new Command('predict')
@@ -13,19 +13,21 @@ const program = new Command('predict')
   .option('--unknown-threshold <x>', "accept a photo as known when its OOD score >= x (replaces ood.json's threshold)", num)
   .option('--no-unknown', 'plain classification: ignore ood.json (never unknown, uncalibrated probabilities)')
   .option('--explain <dir>', 'write <name>.heatmap.png and <name>.overlay.png (Grad-CAM of the top class) per photo into dir')
-  .addOption(new Option('--backend <b>', 'compute backend').choices(BACKEND_NAMES).default('auto'));
+  .addOption(new Option('--backend <b>', 'compute backend').choices(BACKEND_NAMES).default('auto'))
+  .addOption(new Option('--engine <e>', 'forward pass: onnx (ONNX Runtime), tfjs, or auto (ONNX Runtime on CPU where it loads)').choices(ENGINE_REQUESTS).default('auto'));
 
 runCli(program, async (o, args) => {
   const modelDir = o.model ? resolveUserPath(o.model) : servedModelDir();
   const missing = missingModelError(modelDir);
   if (missing) throw missing;
-  await initBackend(o.backend, (m) => process.stderr.write(m + '\n'));
-  const p = await loadPredictor(modelDir, { enabled: o.unknown, threshold: o.unknownThreshold });
-  const c = p.classifier;
+  const backend = await initBackend(o.backend, (m) => process.stderr.write(m + '\n'));
+  const p = await loadPredictor(modelDir, { enabled: o.unknown, threshold: o.unknownThreshold }, { engine: o.engine, backend: backend.name });
+  const c = p;
   const ood = p.ood.active
     ? `unknown below ${p.ood.method} score ${p.ood.threshold}${p.ood.thresholdOverridden ? ' (--unknown-threshold)' : ''}, temperature ${p.ood.temperature.toFixed(3)}`
     : p.ood.reason;
   process.stderr.write(`model: ${c.dir} (${c.meta.arch}/${c.meta.mode}, ${c.meta.labels.join(', ')}); ${ood}\n`);
+  process.stderr.write(`engine: ${p.engine.detail} (${p.engine.reason})\n`);
   const files = await expandInputs(args.map(resolveUserPath));
   if (!files.length) throw new Error(`no images found in ${args.join(', ')}`);
   let failed = 0;
