@@ -1,9 +1,10 @@
 import type { BackendName } from '@parts/backend';
 import type { RawImage } from '@parts/data';
-import type { OodDecision, OodSummary, ParityCheck, ParityRecord, UnknownOptions } from '@parts/models';
+import { chooseEngine, type EngineInfo, type EngineRequest, type OodDecision, type OodSummary, type ParityCheck, type ParityRecord, type UnknownOptions } from '@parts/models';
 import { HttpError } from './errors';
 import { takeBatch } from './job-batch';
 import { MainThreadSlot } from './main-thread-slot';
+import { OnnxSlot } from './onnx-slot';
 import type { ExplainRequest, ServedExplanation } from './model-work';
 import type { ModelInfo, Snapshot } from './model-source';
 import { restartDelayMs, restartPolicy, restartsExhausted, type RestartPolicy } from './restart-policy';
@@ -23,9 +24,17 @@ export { DEFAULT_RESTART, type RestartPolicy } from './restart-policy';
  */
 
 export interface EngineOptions {
-  /** 0 = predict on the main thread; N = N worker threads, each with the model. */
+  /** 0 = predict on the main thread; N = N worker threads, each with the model (tfjs engine only). */
   workers: number;
+  /** The tfjs backend (the tfjs engine, and Grad-CAM on either engine). */
   backend: BackendName;
+  /**
+   * Where the forward pass runs; default 'tfjs'. On ONNX Runtime one slot on the main thread runs
+   * the model on every core and `workers` is not used (see onnx-slot.ts).
+   */
+  engine?: EngineRequest;
+  /** ONNX Runtime intra-op threads (default: the cores). */
+  threads?: number;
   /** Most images one predict call takes from the queue. */
   maxBatch: number;
   /** How a dead worker thread is replaced; defaults in DEFAULT_RESTART. */
@@ -103,6 +112,8 @@ export class Engine {
     readonly snapshot: Snapshot,
     slots: Slot[],
     private readonly opts: EngineOptions,
+    /** Where the forward pass runs and why. */
+    readonly engine: EngineInfo,
   ) {
     this.policy = restartPolicy(opts.restart);
     this.firstOod = slots[0]!.ood;
@@ -115,10 +126,13 @@ export class Engine {
   static async open(snapshot: Snapshot, opts: EngineOptions): Promise<Engine> {
     const n = Math.max(0, Math.floor(opts.workers));
     const unknown = opts.unknown ?? {};
-    const opening =
-      n === 0
-        ? [MainThreadSlot.open(snapshot.dir, snapshot.info.imgSize, unknown)]
-        : Array.from({ length: n }, () => WorkerSlot.open(snapshot.dir, opts.backend, unknown));
+    const choice = await chooseEngine(opts.engine ?? 'tfjs', { backend: opts.backend === 'auto' ? undefined : opts.backend });
+    const opening: Promise<Slot>[] =
+      choice.name === 'onnx'
+        ? [OnnxSlot.open(snapshot.dir, unknown, { tfjsBackend: opts.backend, threads: opts.threads })]
+        : n === 0
+          ? [MainThreadSlot.open(snapshot.dir, snapshot.info.imgSize, unknown)]
+          : Array.from({ length: n }, () => WorkerSlot.open(snapshot.dir, opts.backend, unknown));
     const settled = await Promise.allSettled(opening);
     const slots = settled.flatMap((s) => (s.status === 'fulfilled' ? [s.value] : []));
     const failed = settled.find((s): s is PromiseRejectedResult => s.status === 'rejected');
@@ -129,7 +143,12 @@ export class Engine {
       if (opts.sourceDir && e instanceof Error) e.message = e.message.split(snapshot.dir).join(opts.sourceDir);
       throw e;
     }
-    return new Engine(snapshot, slots, opts);
+    const first = slots[0]!;
+    const engine: EngineInfo =
+      first instanceof OnnxSlot
+        ? first.engine
+        : { name: 'tfjs', detail: `tfjs ${first.backend} on ${n === 0 ? 'the main thread' : `${n} worker thread(s)`}`, reason: choice.reason };
+    return new Engine(snapshot, slots, opts, engine);
   }
 
   get info(): ModelInfo {

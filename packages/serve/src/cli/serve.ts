@@ -1,7 +1,8 @@
-import { Command, InvalidArgumentError } from 'commander';
+import { Command, InvalidArgumentError, Option } from 'commander';
 import { BACKEND_NAMES, type BackendName } from '@parts/backend';
 import { intAtLeast, missingModelError, num, resolveUserPath, runCli, servedModelDir } from '@parts/cli';
 import { createServer, defaultWorkers } from '../server';
+import { ENGINE_REQUESTS, type EngineRequest } from '@parts/models';
 
 const program = new Command('serve')
   .description('Serve the promoted classifier: upload page at /, JSON API at /api/predict')
@@ -19,11 +20,13 @@ const program = new Command('serve')
   .option('--unknown-threshold <x>', "answer unknown below this OOD score (replaces ood.json's threshold)", num)
   .option('--no-unknown', 'plain classification: ignore ood.json (never unknown, uncalibrated probabilities)')
   .option('--explain-max-side <px>', 'longest side of the ?explain=1 overlay', intAtLeast(16), 512)
-  .option('--watch-ms <n>', 'poll interval of the model folder for hot swap (0 = off)', intAtLeast(0), 1000);
+  .option('--watch-ms <n>', 'poll interval of the model folder for hot swap (0 = off)', intAtLeast(0), 1000)
+  .addOption(new Option('--engine <e>', 'forward pass: onnx (ONNX Runtime, one slot on every core; --workers unused), tfjs, or auto (ONNX Runtime on CPU where it loads)').choices(ENGINE_REQUESTS).default('auto'))
+  .option('--threads <n>', 'ONNX Runtime intra-op threads (default: the cores)', intAtLeast(1));
 
 interface ServeOptions {
   model: string; host: string; port: number; maxBytes: number; maxPixels: number;
-  queue: number; workers: number; backend: BackendName; watchMs: number;
+  queue: number; workers: number; backend: BackendName; watchMs: number; engine: EngineRequest; threads?: number;
   unknownThreshold?: number; unknown: boolean; explainMaxSide: number;
 }
 
@@ -43,6 +46,8 @@ runCli(
       queueLimit: o.queue,
       workers: o.workers,
       backend: o.backend,
+      engine: o.engine,
+      threads: o.threads,
       unknown: { enabled: o.unknown, threshold: o.unknownThreshold },
       explainMaxSide: o.explainMaxSide,
       watchIntervalMs: o.watchMs,
@@ -73,6 +78,8 @@ runCli(
       const unknown = u.active
         ? `unknown below ${u.method} score ${u.threshold}${u.thresholdOverridden ? ' (--unknown-threshold)' : ''}, temperature ${u.temperature.toFixed(3)}`
         : u.reason;
+      const e = server.engine()!;
+      console.error(`engine: ${e.detail} (${e.reason})`);
       console.error(`serving ${m.id} (${m.arch}/${m.mode}, labels ${m.labels.join(', ')}; ${unknown}) at ${server.url}/`);
     } else {
       // The process stays up so an operator sees why (/readyz); a good promotion is picked up.
