@@ -4,7 +4,7 @@ import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import os from 'node:os';
 import { initBackend, type BackendName } from '@parts/backend';
-import type { EngineInfo, EngineRequest, OodSummary, UnknownOptions } from '@parts/models';
+import { chooseEngine, type EngineInfo, type EngineRequest, type OodSummary, type UnknownOptions } from '@parts/models';
 import { ModelHost, type RefusedModel, type SwapEvent } from './model-host';
 import { resolveModelDir, type ModelInfo } from './model-source';
 import { sendError, sendJson } from './respond';
@@ -99,6 +99,8 @@ export async function createServer(opts: ServerOptions): Promise<PartsServer> {
   if (!(Number.isInteger(queueLimit) && queueLimit >= 0)) throw new RangeError(`queueLimit must be an integer >= 0, got ${queueLimit}`);
   if (!(Number.isInteger(workers) && workers >= 0)) throw new RangeError(`workers must be an integer >= 0, got ${workers}`);
 
+  // --engine onnx where ONNX Runtime cannot load: a start-up error naming why, not a refused model.
+  if (opts.engine === 'onnx') await chooseEngine('onnx');
   const modelDir = await resolveModelDir(opts.modelDir);
   if (workers === 0) await initBackend(backend, log);
   const host = new ModelHost({
