@@ -4,6 +4,7 @@ import { existsSync } from 'node:fs';
 import path from 'node:path';
 import { Command, Option } from 'commander';
 import { BACKEND_NAMES, initBackend } from '@parts/backend';
+import { ENGINE_REQUESTS } from '@parts/models';
 import { NEXT_STEP, runCli } from '@parts/cli';
 import { listRunDirs } from '@parts/train';
 import { evaluateRuns } from '../pipeline';
@@ -25,6 +26,7 @@ const program = new Command('evaluate')
   .addOption(new Option('--split <name>', 'split to evaluate').choices(['test', 'val', 'train']).default('test'))
   .option('--out <dir>', 'parent folder of report folders (default: <repo>/reports)')
   .addOption(new Option('--backend <b>', 'compute backend').choices(BACKEND_NAMES).default('auto'))
+  .addOption(new Option('--engine <e>', 'class probabilities on onnx (ONNX Runtime), tfjs, or auto (ONNX Runtime on CPU where it loads); the other sections use tfjs').choices(ENGINE_REQUESTS).default('auto'))
   .addOption(
     new Option('--robustness <grid>', 'accuracy under shifts: quick = 8 shifts x levels 1 and 3 on at most 8 test photos (stratified, seeded); full = 8 shifts x 3 levels on every test photo; off')
       .choices([...ROBUSTNESS_PRESETS])
@@ -60,6 +62,7 @@ runCli(program, async (o) => {
     split: o.split,
     robustness: o.robustness,
     gradcam: o.gradcam,
+    engine: o.engine,
     log: (m) => process.stderr.write(m + '\n'),
   });
   if (runs.length === 0) throw new Error(`no run folders found in ${runsDir}: ${NEXT_STEP.noRuns} (or pass --run DIR)`);
