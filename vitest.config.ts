@@ -17,6 +17,7 @@ export const SLOW_TEST_FILES = [
   'packages/serve/test/recovery.test.ts', // model worker threads that die and restart
   'packages/models/test/archs.test.ts', // builds every architecture (InceptionV3, ResNet50, ...)
   'packages/models/test/modes.test.ts', // every architecture in every training mode
+  'packages/models/test/onnx-export.test.ts', // exports every architecture to ONNX and runs it on ONNX Runtime
   'packages/evaluate/test/explain-real-photos.test.ts', // trains PartsNet on the parts photos: Grad-CAM, robustness, parity
   'packages/backend/test/quiet-start.test.ts', // starts the backends in child processes
   'packages/serve/test/diagnose-cli.test.ts', // spawns pnpm diagnose (Dawn probed in a child process)

@@ -2,7 +2,8 @@
 # One-time set-up of a fresh machine: pnpm 12, the workspace's packages (frozen lockfile), and, when
 # running as root on Debian/Ubuntu, the system packages the tests use (Chromium for the upload-page
 # browser test, DejaVu fonts so charts render text, Prometheus for promtool's check of the example
-# alert rules). Safe to run again: it skips what is there.
+# alert rules, python3-onnx for the ONNX export's onnx.checker test). Safe to run again: it skips what
+# is there.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -16,18 +17,22 @@ need_pkgs=()
 [[ -x /usr/bin/chromium ]] || need_pkgs+=(chromium)
 [[ -e /usr/share/fonts/truetype/dejavu/DejaVuSans.ttf ]] || need_pkgs+=(fonts-dejavu-core)
 command -v promtool >/dev/null 2>&1 || need_pkgs+=(prometheus) # promtool checks deploy/prometheus/alerts.yml
+/usr/bin/python3 -c 'import onnx' >/dev/null 2>&1 || need_pkgs+=(python3-onnx)
 if ((${#need_pkgs[@]})); then
   if [[ $(id -u) -eq 0 ]] && command -v apt-get >/dev/null 2>&1; then
     echo "setup: installing Debian packages: ${need_pkgs[*]}"
     apt-get update -qq >/dev/null
     DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${need_pkgs[@]}" >/dev/null
   else
-    echo "setup: optional system packages missing (${need_pkgs[*]}); the browser test is skipped without chromium, the alert-rules check without promtool" >&2
+    echo "setup: optional system packages missing (${need_pkgs[*]}); the browser test is skipped without chromium, the alert-rules check without promtool, the onnx.checker test without python3-onnx" >&2
   fi
 fi
 
 # tfjs-node(-gpu) are optional: their install scripts download libtensorflow and fail offline;
 # pnpm skips them and the backend loader falls through to WebGPU/wasm/cpu.
+# onnxruntime-node (optional too) ships its CPU library in the package; its install script would
+# only download CUDA files, so it is told to skip (pnpm-workspace.yaml does not run it either).
+export ONNXRUNTIME_NODE_INSTALL=skip
 set +e
 pnpm install --frozen-lockfile --reporter=append-only 2>&1 | grep -vE 'tfjs-node(-gpu)?@?[0-9.]* (install|postinstall)'
 rc=${PIPESTATUS[0]}

@@ -5,7 +5,7 @@ import path from 'node:path';
 import * as tf from '@tensorflow/tfjs-core';
 import { decodeImage, listDataset } from '@parts/data';
 import type { RawImage, SplitName } from '@parts/data';
-import { disposeClassifier, loadClassifier, predictProbabilities } from '@parts/models';
+import { chooseEngine, disposeClassifier, exportOnnx, loadClassifier, OnnxForward, outputsToProbabilities, predictProbabilities, type EngineRequest } from '@parts/models';
 import { EVALUATION_FORMAT, evaluatePredictions, evaluationFileName } from './evaluation-record';
 import type { Evaluation, LabelledProbabilities } from './evaluation-record';
 import { dirSize, samePath, writeJsonAtomic } from './fsutil';
@@ -27,6 +27,12 @@ export interface EvaluateRunOptions {
   robustness?: RobustnessPreset;
   /** Grad-CAM overlays of the misclassified photos and one correct photo per class (default true). */
   gradcam?: boolean;
+  /**
+   * Where the class probabilities are computed: 'onnx' (ONNX Runtime, the model exported in memory),
+   * 'tfjs', or 'auto' (ONNX Runtime where it loads). Default 'tfjs'. Unknown detection, calibration,
+   * robustness and Grad-CAM use the tfjs model either way.
+   */
+  engine?: EngineRequest;
 }
 
 /**
@@ -46,8 +52,12 @@ export async function evaluateRun(runDir: string, opts: EvaluateRunOptions = {})
   const sameAsTraining = !!trainedOn && (await samePath(trainedOn, dataRoot));
 
   const classifier = await loadClassifier(runDir);
+  let onnx: OnnxForward | null = null;
   try {
     const { meta } = classifier;
+    const choice = await chooseEngine(opts.engine ?? 'tfjs', { backend: tf.getBackend() });
+    if (choice.name === 'onnx') onnx = await OnnxForward.create(choice.ort, exportOnnx(classifier.model, meta), meta);
+    opts.log?.(`  engine: ${onnx ? `ONNX Runtime (${onnx.threads} threads)` : `tfjs ${tf.getBackend()}`}: ${choice.reason}`);
     // The same listing options as training, so a generated (seeded) test split is the same images.
     const o = run.config?.options ?? {};
     const index = await listDataset(dataRoot, {
@@ -63,7 +73,7 @@ export async function evaluateRun(runDir: string, opts: EvaluateRunOptions = {})
       const chunk = samples.slice(start, start + batchSize);
       const images = await Promise.all(chunk.map((s) => decodeImage(s.file, { size: meta.imgSize, fit: meta.fit })));
       decoded.push(...images);
-      const probs = await predictProbabilities(classifier, images);
+      const probs = onnx ? outputsToProbabilities(await onnx.modelOutputs(images), images.length, meta) : await predictProbabilities(classifier, images);
       chunk.forEach((s, i) => items.push({ file: s.file, trueLabel: index.classes[s.label], probabilities: probs[i] }));
       opts.log?.(`  ${Math.min(start + batchSize, samples.length)}/${samples.length} images`);
     }
@@ -125,6 +135,7 @@ export async function evaluateRun(runDir: string, opts: EvaluateRunOptions = {})
     await writeJsonAtomic(path.join(runDir, fileName), evaluation);
     return evaluation;
   } finally {
+    await onnx?.release();
     disposeClassifier(classifier);
   }
 }

@@ -7,6 +7,7 @@ import type { RobustnessPreset } from './robustness-budget';
 import type { Evaluation } from './evaluation-record';
 import type { ReportRun } from './leaderboard';
 import { listRunDirs, readRun } from '@parts/train';
+import type { EngineRequest } from '@parts/models';
 
 export interface EvaluateRunsOptions {
   /** Folder holding run folders (all of them are evaluated)… */
@@ -20,8 +21,10 @@ export interface EvaluateRunsOptions {
   robustness?: RobustnessPreset;
   /** Grad-CAM overlays in each evaluation (default true). */
   gradcam?: boolean;
+  /** Where the class probabilities are computed (see EvaluateRunOptions.engine); default 'tfjs'. */
+  engine?: EngineRequest;
   /** Injected for tests; default evaluateRun. */
-  evaluate?: (runDir: string, o: { data?: string; split?: SplitName; robustness?: RobustnessPreset; gradcam?: boolean }) => Promise<Evaluation>;
+  evaluate?: (runDir: string, o: { data?: string; split?: SplitName; robustness?: RobustnessPreset; gradcam?: boolean; engine?: EngineRequest }) => Promise<Evaluation>;
 }
 
 export async function evaluateRuns(opts: EvaluateRunsOptions): Promise<ReportRun[]> {
@@ -45,7 +48,7 @@ export async function evaluateRuns(opts: EvaluateRunsOptions): Promise<ReportRun
     }
     const t0 = Date.now();
     try {
-      const evaluation = await evaluate(dir, { data: opts.data, split: opts.split, robustness: opts.robustness, gradcam: opts.gradcam });
+      const evaluation = await evaluate(dir, { data: opts.data, split: opts.split, robustness: opts.robustness, gradcam: opts.gradcam, engine: opts.engine });
       log(
         `✓ ${info.runId}: accuracy ${(evaluation.accuracy * 100).toFixed(1)}% (${evaluation.correct}/${evaluation.n}), ` +
           `balanced ${(evaluation.balancedAccuracy * 100).toFixed(1)}%, log loss ${evaluation.logLoss.toFixed(3)} ` +

@@ -242,7 +242,7 @@ async function answerBoth(dir: string, manifest: DatasetManifest, currentDir: st
       const out = new Map<string, { label: string | null; error?: string }>();
       for await (const r of predictFiles(p, items.map((i) => i.file))) out.set(r.file, { label: r.error ? null : (r.label ?? null), error: r.error });
       log(`retrain: ${who} answered ${out.size} photos`);
-      return { labels: p.classifier.meta.labels, out };
+      return { labels: p.meta.labels, out };
     } finally {
       p.dispose();
     }

@@ -19,3 +19,8 @@ export * from './explain/gradcam';
 export * from './explain/localisation';
 export * from './explain/parity';
 export * from './ood/index';
+export { exportOnnx, onnxClassifierMeta, ONNX_OPSET, ONNX_IR_VERSION } from './onnx/export-onnx';
+export { exportOnnxFile, MODEL_ONNX, type OnnxExportReport } from './onnx/onnx-file';
+export { chooseEngine, ENGINE_REQUESTS, isEngineRequest, type EngineChoice } from './onnx/engine-choice';
+export { loadOnnxRuntime, probeOnnxRuntime, onnxSessionOptions, type RuntimeProbe } from './onnx/onnx-runtime';
+export { OnnxForward } from './onnx/onnx-forward';

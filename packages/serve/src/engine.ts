@@ -1,12 +1,18 @@
-import { Worker } from 'node:worker_threads';
-import * as tf from '@tensorflow/tfjs-core';
-import { tuneWebGPUKernels, type BackendName } from '@parts/backend';
-import { decodeImage, type RawImage } from '@parts/data';
-import { checkParityWith, loadPredictor, type OodDecision, type OodSummary, type ParityCheck, type ParityRecord, type Predictor, type UnknownOptions } from '@parts/models';
+import type { BackendName } from '@parts/backend';
+import type { RawImage } from '@parts/data';
+import { chooseEngine, type EngineInfo, type EngineRequest, type OodDecision, type OodSummary, type ParityCheck, type ParityRecord, type UnknownOptions } from '@parts/models';
 import { HttpError } from './errors';
-import { decideAndExplain, type ExplainRequest, type ServedExplanation } from './model-work';
+import { takeBatch } from './job-batch';
+import { MainThreadSlot } from './main-thread-slot';
+import { OnnxSlot } from './onnx-slot';
+import type { ExplainRequest, ServedExplanation } from './model-work';
 import type { ModelInfo, Snapshot } from './model-source';
-import type { FromWorker, ToWorker } from './worker-protocol';
+import { restartDelayMs, restartPolicy, restartsExhausted, type RestartPolicy } from './restart-policy';
+import type { Slot } from './slot';
+import { checkSlotsParity } from './slot-parity';
+import { WorkerSlot } from './worker-slot';
+
+export { DEFAULT_RESTART, type RestartPolicy } from './restart-policy';
 
 /**
  * An Engine runs one model on a fixed set of slots: the main thread (workers = 0) or a pool
@@ -18,9 +24,17 @@ import type { FromWorker, ToWorker } from './worker-protocol';
  */
 
 export interface EngineOptions {
-  /** 0 = predict on the main thread; N = N worker threads, each with the model. */
+  /** 0 = predict on the main thread; N = N worker threads, each with the model (tfjs engine only). */
   workers: number;
+  /** The tfjs backend (the tfjs engine, and Grad-CAM on either engine). */
   backend: BackendName;
+  /**
+   * Where the forward pass runs; default 'tfjs'. On ONNX Runtime one slot on the main thread runs
+   * the model on every core and `workers` is not used (see onnx-slot.ts).
+   */
+  engine?: EngineRequest;
+  /** ONNX Runtime intra-op threads (default: the cores). */
+  threads?: number;
   /** Most images one predict call takes from the queue. */
   maxBatch: number;
   /** How a dead worker thread is replaced; defaults in DEFAULT_RESTART. */
@@ -31,22 +45,6 @@ export interface EngineOptions {
   sourceDir?: string;
   log: (msg: string) => void;
 }
-
-/**
- * Replacing a dead worker: the n-th consecutive failure (a death, or a replacement that did
- * not start) waits initialDelayMs * 2^(n-1), at most maxDelayMs, before the next start.
- * After maxFailures in a row the slot is given up (until a new model is promoted, or the
- * process is restarted). A prediction answered by the slot resets the count, so a worker
- * that crashes now and then is always replaced but one that dies on every request is not
- * restarted for ever.
- */
-export interface RestartPolicy {
-  maxFailures: number;
-  initialDelayMs: number;
-  maxDelayMs: number;
-}
-
-export const DEFAULT_RESTART: RestartPolicy = { maxFailures: 5, initialDelayMs: 500, maxDelayMs: 10_000 };
 
 export interface EngineResult {
   predictions: OodDecision[];
@@ -80,17 +78,6 @@ export interface EngineStats {
   slots: SlotStats[];
 }
 
-interface Slot {
-  readonly alive: boolean;
-  /** The tfjs backend this slot's model runs on. */
-  readonly backend: string;
-  /** Unknown detection and calibration of the model as loaded. */
-  readonly ood: OodSummary;
-  run(images: RawImage[], explain?: ExplainRequest): Promise<{ predictions: OodDecision[]; explanations?: ServedExplanation[]; modelProbabilities: number[][]; predictMs: number }>;
-  stats(): Promise<{ numTensors: number; heapUsed: number }>;
-  close(): Promise<void>;
-}
-
 /** A position in the pool; its slot is replaced when its worker dies. */
 interface Place {
   slot: Slot | null;
@@ -105,146 +92,6 @@ interface Job {
   enqueuedAt: number;
   resolve(r: EngineResult): void;
   reject(e: unknown): void;
-}
-
-function blankImage(size: number): RawImage {
-  return { data: new Uint8Array(size * size * 3), width: size, height: size };
-}
-
-/** Slot on the calling thread; the backend must already be initialised. */
-class MainThreadSlot implements Slot {
-  readonly alive = true;
-  readonly backend = tf.getBackend();
-
-  private constructor(private readonly p: Predictor) {}
-
-  get ood(): OodSummary {
-    return this.p.ood;
-  }
-
-  static async open(dir: string, imgSize: number, unknown: UnknownOptions): Promise<MainThreadSlot> {
-    const p = await loadPredictor(dir, unknown);
-    const slot = new MainThreadSlot(p);
-    try {
-      await slot.run([blankImage(imgSize)]); // warm-up: first call compiles kernels
-      // On WebGPU: time the kernel variants for the shapes just met (once per GPU, then cached).
-      await tuneWebGPUKernels({ log: (l) => process.stderr.write(`${l}\n`) });
-    } catch (e) {
-      p.dispose();
-      throw e;
-    }
-    return slot;
-  }
-
-  async run(images: RawImage[], explain?: ExplainRequest) {
-    const t0 = performance.now();
-    const out = await decideAndExplain(this.p, images, explain);
-    return { ...out, predictMs: performance.now() - t0 };
-  }
-
-  async stats() {
-    return { numTensors: tf.memory().numTensors, heapUsed: process.memoryUsage().heapUsed };
-  }
-
-  async close() {
-    this.p.dispose();
-  }
-}
-
-const WORKER_ENTRY = new URL('./worker-entry.mjs', import.meta.url);
-
-/** Slot backed by a worker thread that loads the model itself (see worker.ts). */
-class WorkerSlot implements Slot {
-  private nextId = 1;
-  private readonly waiting = new Map<number, { resolve(v: FromWorker): void; reject(e: unknown): void }>();
-  private dead: Error | null = null;
-  /** Told once when the thread dies on its own (crash, OOM, exit); not on close(). */
-  onDeath: ((e: Error) => void) | null = null;
-  backend = '';
-  ood: OodSummary = { active: false, reason: 'not loaded yet', temperature: 1 };
-
-  private constructor(private readonly worker: Worker) {
-    worker.on('message', (m: FromWorker) => {
-      const w = 'id' in m ? this.waiting.get(m.id) : undefined;
-      if (!w) return;
-      this.waiting.delete(m.id);
-      if (m.type === 'error') w.reject(new Error(m.message));
-      else w.resolve(m);
-    });
-    const fail = (e: Error) => {
-      const first = this.dead === null;
-      this.dead ??= e;
-      for (const w of this.waiting.values()) w.reject(e);
-      this.waiting.clear();
-      if (first) this.onDeath?.(e);
-    };
-    worker.on('error', fail);
-    worker.on('exit', (code) => fail(new Error(`model worker exited (code ${code})`)));
-  }
-
-  static async open(dir: string, backend: BackendName, unknown: UnknownOptions): Promise<WorkerSlot> {
-    const slot = new WorkerSlot(new Worker(WORKER_ENTRY, { workerData: null }));
-    try {
-      const m = await slot.call({ type: 'init', id: 0, dir, backend, unknown });
-      if (m.type === 'ready') {
-        slot.backend = m.backend;
-        slot.ood = m.ood;
-      }
-    } catch (e) {
-      await slot.close();
-      throw e;
-    }
-    return slot;
-  }
-
-  private call(msg: ToWorker, transfer: ArrayBuffer[] = []): Promise<FromWorker> {
-    if (this.dead) return Promise.reject(this.dead);
-    const id = msg.type === 'init' ? 0 : this.nextId++;
-    const withId = { ...msg, id } as ToWorker;
-    return new Promise((resolve, reject) => {
-      this.waiting.set(id, { resolve, reject });
-      this.worker.postMessage(withId, transfer);
-    });
-  }
-
-  async run(images: RawImage[], explain?: ExplainRequest) {
-    // Copy into fresh buffers so they can be transferred (decoder output may share a pool).
-    const copies = images.map((im) => ({ data: new Uint8Array(im.data), width: im.width, height: im.height }));
-    const transfer = copies.map((c) => c.data.buffer as ArrayBuffer);
-    let ex: ExplainRequest | undefined;
-    if (explain) {
-      ex = { ...explain, bytes: explain.bytes.map((b) => new Uint8Array(b)) };
-      transfer.push(...ex.bytes.map((b) => b.buffer as ArrayBuffer));
-    }
-    const m = await this.call({ type: 'predict', id: -1, images: copies, ...(ex ? { explain: ex } : {}) }, transfer);
-    if (m.type !== 'result') throw new Error(`unexpected worker reply ${m.type}`);
-    return { predictions: m.predictions, explanations: m.explanations, modelProbabilities: m.modelProbabilities, predictMs: m.predictMs };
-  }
-
-  async stats() {
-    const m = await this.call({ type: 'stats', id: -1 });
-    if (m.type !== 'stats') throw new Error(`unexpected worker reply ${m.type}`);
-    return { numTensors: m.numTensors, heapUsed: m.heapUsed };
-  }
-
-  get alive(): boolean {
-    return this.dead === null;
-  }
-
-  /** Why the thread died, if it did. */
-  get death(): Error | null {
-    return this.dead;
-  }
-
-  /** Ends the thread the way a crash would: the engine learns it from the exit event. */
-  async kill(): Promise<void> {
-    await this.worker.terminate();
-  }
-
-  async close() {
-    this.dead ??= new Error('model worker closed');
-    await this.worker.terminate();
-  }
 }
 
 export class Engine {
@@ -265,8 +112,10 @@ export class Engine {
     readonly snapshot: Snapshot,
     slots: Slot[],
     private readonly opts: EngineOptions,
+    /** Where the forward pass runs and why. */
+    readonly engine: EngineInfo,
   ) {
-    this.policy = { ...DEFAULT_RESTART, ...opts.restart };
+    this.policy = restartPolicy(opts.restart);
     this.firstOod = slots[0]!.ood;
     this.places = slots.map((slot) => ({ slot, state: 'up', failures: 0 }));
     this.free.push(...slots);
@@ -277,10 +126,13 @@ export class Engine {
   static async open(snapshot: Snapshot, opts: EngineOptions): Promise<Engine> {
     const n = Math.max(0, Math.floor(opts.workers));
     const unknown = opts.unknown ?? {};
-    const opening =
-      n === 0
-        ? [MainThreadSlot.open(snapshot.dir, snapshot.info.imgSize, unknown)]
-        : Array.from({ length: n }, () => WorkerSlot.open(snapshot.dir, opts.backend, unknown));
+    const choice = await chooseEngine(opts.engine ?? 'tfjs', { backend: opts.backend === 'auto' ? undefined : opts.backend });
+    const opening: Promise<Slot>[] =
+      choice.name === 'onnx'
+        ? [OnnxSlot.open(snapshot.dir, unknown, { tfjsBackend: opts.backend, threads: opts.threads })]
+        : n === 0
+          ? [MainThreadSlot.open(snapshot.dir, snapshot.info.imgSize, unknown)]
+          : Array.from({ length: n }, () => WorkerSlot.open(snapshot.dir, opts.backend, unknown));
     const settled = await Promise.allSettled(opening);
     const slots = settled.flatMap((s) => (s.status === 'fulfilled' ? [s.value] : []));
     const failed = settled.find((s): s is PromiseRejectedResult => s.status === 'rejected');
@@ -291,7 +143,12 @@ export class Engine {
       if (opts.sourceDir && e instanceof Error) e.message = e.message.split(snapshot.dir).join(opts.sourceDir);
       throw e;
     }
-    return new Engine(snapshot, slots, opts);
+    const first = slots[0]!;
+    const engine: EngineInfo =
+      first instanceof OnnxSlot
+        ? first.engine
+        : { name: 'tfjs', detail: `tfjs ${first.backend} on ${n === 0 ? 'the main thread' : `${n} worker thread(s)`}`, reason: choice.reason };
+    return new Engine(snapshot, slots, opts, engine);
   }
 
   get info(): ModelInfo {
@@ -352,15 +209,7 @@ export class Engine {
   private dispatch(): void {
     while (this.free.length > 0 && this.queue.length > 0) {
       const slot = this.free.pop()!;
-      const batch: Job[] = [this.queue.shift()!];
-      let n = batch[0]!.images.length;
-      // Jobs with explanations run alone; plain ones are batched together.
-      while (!batch[0]!.explain && this.queue.length > 0 && !this.queue[0]!.explain && n + this.queue[0]!.images.length <= this.opts.maxBatch) {
-        const j = this.queue.shift()!;
-        n += j.images.length;
-        batch.push(j);
-      }
-      void this.runBatch(slot, batch);
+      void this.runBatch(slot, takeBatch(this.queue, this.opts.maxBatch));
     }
   }
 
@@ -437,14 +286,13 @@ export class Engine {
   private async restart(place: Place): Promise<void> {
     const n = this.places.indexOf(place);
     while (!this.closed) {
-      if (place.failures > this.policy.maxFailures) {
+      if (restartsExhausted(this.policy, place.failures)) {
         place.state = 'dead';
         this.opts.log(`model worker ${n}: giving up after ${place.failures - 1} failed restarts (${place.error})`);
         this.rejectQueueIfDown();
         return;
       }
-      const delay = Math.min(this.policy.maxDelayMs, this.policy.initialDelayMs * 2 ** (place.failures - 1));
-      await sleep(delay, this.closing.signal);
+      await sleep(restartDelayMs(this.policy, place.failures), this.closing.signal);
       if (this.closed) return;
       this.opts.log(`model worker ${n}: starting a replacement (failure ${place.failures})`);
       let slot: WorkerSlot;
@@ -468,36 +316,11 @@ export class Engine {
   }
 
   /**
-   * Re-classifies the parity record's photos on every slot, each photo on its own as an upload is
-   * served (decoded here with decodeImage at the model's size and fit, predicted by the slot), and
-   * compares with the record. Call before the engine takes requests. The first failing slot's
-   * result, else ok with the largest difference over all slots.
+   * Re-classifies the parity record's photos on every slot and compares with the record (see
+   * slot-parity.ts). Call before the engine takes requests.
    */
-  async checkParity(record: ParityRecord, photos: ReadonlyMap<string, Buffer>): Promise<ParityCheck> {
-    const { labels, imgSize, fit } = this.info.meta;
-    let worst: ParityCheck | null = null;
-    for (const place of this.places) {
-      const slot = place.slot;
-      if (!slot) continue;
-      const check = await checkParityWith(record, photos, {
-        meta: this.info.meta,
-        backend: slot.backend,
-        classify: async (ps) => {
-          const rows: number[][] = [];
-          for (const p of ps) {
-            const image = await decodeImage(p.bytes, { size: imgSize, fit, name: p.name });
-            // The model's own probabilities (T = 1), as promotion recorded them: calibration is
-            // ood.json's temperature applied to the same logits.
-            const { modelProbabilities } = await slot.run([image]);
-            rows.push(modelProbabilities[0]!);
-          }
-          return rows;
-        },
-      });
-      if (!check.ok) return check;
-      if (!worst || check.maxAbsDiff > worst.maxAbsDiff) worst = check;
-    }
-    return worst ?? { ok: false, photos: 0, maxAbsDiff: Number.NaN, tolerance: record.tolerance, backend: '', recordBackend: record.backend, reason: 'no model slot is up' };
+  checkParity(record: ParityRecord, photos: ReadonlyMap<string, Buffer>): Promise<ParityCheck> {
+    return checkSlotsParity(this.places.map((p) => p.slot), this.info.meta, record, photos);
   }
 
   /** Test hook: ends worker thread `i` as a crash would. */

@@ -1,5 +1,5 @@
 import type { BackendName } from '@parts/backend';
-import { readParity, type ParityCheck, type UnknownOptions } from '@parts/models';
+import { readParity, type EngineRequest, type ParityCheck, type UnknownOptions } from '@parts/models';
 import { Engine, type EngineStats, type RestartPolicy } from './engine';
 import { modelSignature, removeSnapshot, snapshotModel, type Snapshot } from './model-source';
 
@@ -14,6 +14,10 @@ export interface ModelHostOptions {
   modelDir: string;
   workers: number;
   backend: BackendName;
+  /** Where the forward pass runs (see EngineOptions.engine); default 'tfjs'. */
+  engine?: EngineRequest;
+  /** ONNX Runtime intra-op threads (default: the cores). */
+  threads?: number;
   maxBatch: number;
   /** How dead worker threads are replaced (see RestartPolicy). */
   restart?: Partial<RestartPolicy>;
@@ -86,7 +90,7 @@ export class ModelHost {
     try {
       const { engine, parity } = await this.admit(snap);
       this.engine = engine;
-      this.opts.log(`model ${snap.info.id} (${snap.info.arch}/${snap.info.mode}) ready on ${this.describeSlots()}; ${describeParity(parity)}`);
+      this.opts.log(`model ${snap.info.id} (${snap.info.arch}/${snap.info.mode}) ready on ${engine.engine.detail} (${engine.engine.reason}); ${describeParity(parity)}`);
     } catch (e) {
       this.refuse(snap, e as Error);
       this.opts.log(`model ${snap.info.id} in ${this.opts.modelDir} refused, not serving: ${(e as Error).message}`);
@@ -158,12 +162,8 @@ export class ModelHost {
   }
 
   private engineOptions() {
-    const { workers, backend, maxBatch, restart, unknown, log } = this.opts;
-    return { workers, backend, maxBatch, restart, unknown, sourceDir: this.opts.modelDir, log };
-  }
-
-  private describeSlots(): string {
-    return this.opts.workers > 0 ? `${this.opts.workers} worker thread(s)` : 'the main thread';
+    const { workers, backend, engine, threads, maxBatch, restart, unknown, log } = this.opts;
+    return { workers, backend, engine, threads, maxBatch, restart, unknown, sourceDir: this.opts.modelDir, log };
   }
 
   get current(): Engine | null {

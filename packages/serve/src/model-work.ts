@@ -1,6 +1,6 @@
 // What a model slot (worker thread or main thread) does with a batch: the prediction contract for
 // every image and, for requests that ask, a Grad-CAM overlay of the top class per image.
-import { computeFeaturesAndLogits, decideRows, detectorShapes, explainPhoto, gradCamLayer, GRADCAM_METHOD, overlayDataUrl, type OodDecision, type Predictor } from '@parts/models';
+import { decideRows, detectorShapes, explainPhoto, gradCamLayer, GRADCAM_METHOD, overlayDataUrl, type OodDecision, type Predictor } from '@parts/models';
 import type { RawImage } from '@parts/data';
 
 /** The original upload bytes of every image of a job whose request asked for explanations. */
@@ -26,17 +26,18 @@ export interface SlotOutput {
 }
 
 export async function decideAndExplain(p: Predictor, images: RawImage[], explain?: ExplainRequest): Promise<SlotOutput> {
-  const { labels } = p.classifier.meta;
-  const rows = images.length ? await computeFeaturesAndLogits(p.fl, images, p.classifier.meta) : null;
+  const { labels } = p.meta;
+  const rows = images.length ? await p.featuresAndLogits(images) : null;
   const predictions = rows ? decideRows(rows, labels, p.detector, undefined, detectorShapes(p.detector, images)) : [];
   const modelProbabilities = rows ? decideRows(rows, labels, null).map((d) => labels.map((l) => d.probabilities[l]!)) : [];
   if (!explain) return { predictions, modelProbabilities };
-  const { meta } = p.classifier;
+  const { meta } = p;
+  // Grad-CAM needs gradients: always the tfjs model (loaded on first use when ONNX Runtime predicts).
   const explanations: ServedExplanation[] = [];
   for (const [i, bytes] of explain.bytes.entries()) {
     try {
       const layer = gradCamLayer(meta.arch);
-      const e = await explainPhoto(p.classifier, Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength), {
+      const e = await explainPhoto(await p.tfjsClassifier(), Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength), {
         classIndex: meta.labels.indexOf(predictions[i]!.top),
         layer,
         maxSide: explain.maxSide,

@@ -4,7 +4,7 @@ import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import os from 'node:os';
 import { initBackend, type BackendName } from '@parts/backend';
-import type { OodSummary, UnknownOptions } from '@parts/models';
+import { chooseEngine, type EngineInfo, type EngineRequest, type OodSummary, type UnknownOptions } from '@parts/models';
 import { ModelHost, type RefusedModel, type SwapEvent } from './model-host';
 import { resolveModelDir, type ModelInfo } from './model-source';
 import { sendError, sendJson } from './respond';
@@ -34,8 +34,15 @@ export interface ServerOptions {
   queueLimit?: number;
   /** Model worker threads; 0 = predict on the main thread. Default: defaultWorkers(). */
   workers?: number;
-  /** TensorFlow.js backend of each model instance. Default 'auto'. */
+  /** TensorFlow.js backend of each model instance (and of Grad-CAM on ONNX Runtime). Default 'auto'. */
   backend?: BackendName;
+  /**
+   * Where the forward pass runs: 'onnx' (ONNX Runtime; refuses to start where it cannot load),
+   * 'tfjs', or 'auto' (ONNX Runtime on CPU where it loads). Default 'tfjs'; `pnpm serve` defaults to 'auto'.
+   */
+  engine?: EngineRequest;
+  /** ONNX Runtime intra-op threads. Default: the cores. */
+  threads?: number;
   /** Most images one predict call batches together from the queue. Default 8. */
   maxBatch?: number;
   /**
@@ -66,6 +73,8 @@ export interface PartsServer {
   refused(): RefusedModel | null;
   /** Its unknown detection and calibration (ood.json), as GET /api/model describes it. */
   unknownDetection(): OodSummary | null;
+  /** Where its forward pass runs and why (null without a model). */
+  engine(): EngineInfo | null;
   /** Called after each hot swap. */
   onSwap(fn: (e: SwapEvent) => void): void;
   stats(): Promise<ServerStats>;
@@ -100,12 +109,16 @@ export async function createServer(opts: ServerOptions): Promise<PartsServer> {
   if (!(Number.isInteger(queueLimit) && queueLimit >= 0)) throw new RangeError(`queueLimit must be an integer >= 0, got ${queueLimit}`);
   if (!(Number.isInteger(workers) && workers >= 0)) throw new RangeError(`workers must be an integer >= 0, got ${workers}`);
 
+  // --engine onnx where ONNX Runtime cannot load: a start-up error naming why, not a refused model.
+  if (opts.engine === 'onnx') await chooseEngine('onnx');
   const modelDir = await resolveModelDir(opts.modelDir);
   if (workers === 0) await initBackend(backend, log);
   const host = new ModelHost({
     modelDir,
     workers,
     backend,
+    engine: opts.engine,
+    threads: opts.threads,
     maxBatch: opts.maxBatch ?? 8,
     restart: opts.workerRestart,
     unknown: opts.unknown,
@@ -184,6 +197,7 @@ export async function createServer(opts: ServerOptions): Promise<PartsServer> {
     model: () => host.current?.info ?? null,
     refused: () => host.refused,
     unknownDetection: () => host.current?.ood ?? null,
+    engine: () => host.current?.engine ?? null,
     onSwap: (fn) => host.onSwap(fn),
     stats,
     drift,

@@ -19,7 +19,7 @@ async function handle(m: ToWorker): Promise<void> {
       case 'init': {
         const info = await initBackend(m.backend, () => {});
         model = await loadPredictor(m.dir, m.unknown);
-        const size = model.classifier.meta.imgSize;
+        const size = model.meta.imgSize;
         const t0 = performance.now();
         await predictDecisions(model, [{ data: new Uint8Array(size * size * 3), width: size, height: size }]);
         reply({ type: 'ready', id: m.id, backend: info.name, warmupMs: performance.now() - t0, ood: model.ood });

@@ -178,15 +178,15 @@ describe.skipIf(!hasChromium)('upload page: unknown photos and explanations in c
     // The fixture model evaluated on its demo test split, as `pnpm evaluate` would record it.
     const p = await loadPredictor(fx.modelDir, { enabled: false });
     const items = [];
-    for (const cls of p.classifier.meta.labels) {
+    for (const cls of p.meta.labels) {
       const folder = path.join(fx.dataDir, 'test', cls);
       for (const f of (await fsp.readdir(folder)).sort()) {
         const file = path.join(folder, f);
-        const [d] = await predictDecisions(p, [await decodeImage(file, { size: p.classifier.meta.imgSize, fit: p.classifier.meta.fit })]);
-        items.push({ file, trueLabel: cls, probabilities: p.classifier.meta.labels.map((l) => d!.probabilities[l]!) });
+        const [d] = await predictDecisions(p, [await decodeImage(file, { size: p.meta.imgSize, fit: p.meta.fit })]);
+        items.push({ file, trueLabel: cls, probabilities: p.meta.labels.map((l) => d!.probabilities[l]!) });
       }
     }
-    const { meta } = p.classifier;
+    const { meta } = p;
     p.dispose();
     const evaluation: Evaluation = {
       format: EVALUATION_FORMAT,

@@ -54,7 +54,7 @@ function uniqueNamer(): (file: string) => string {
 
 /** One result per file, in order; a file that cannot be read or decoded gets `error` and the rest go on. */
 export async function* predictFiles(p: Predictor, files: string[], opts: PredictFilesOptions = {}): AsyncGenerator<FilePrediction> {
-  const c = p.classifier;
+  const c = { meta: p.meta };
   const batchSize = opts.batchSize ?? 8;
   const explainDir = opts.explainDir ? path.resolve(opts.explainDir) : undefined;
   const layer = explainDir ? gradCamLayer(c.meta.arch) : undefined;
@@ -84,7 +84,8 @@ export async function* predictFiles(p: Predictor, files: string[], opts: Predict
         continue;
       }
       try {
-        const e = await explainPhoto(c, await fs.readFile(d.file), { classIndex: c.meta.labels.indexOf(decision.top), layer, name: d.file });
+        // Grad-CAM needs gradients: the tfjs model, loaded on first use when ONNX Runtime predicts.
+        const e = await explainPhoto(await p.tfjsClassifier(), await fs.readFile(d.file), { classIndex: c.meta.labels.indexOf(decision.top), layer, name: d.file });
         const written = await writeExplanationPngs(e, explainDir, nameOf(d.file));
         yield { file: d.file, ...decision, ...written, layer: e.layer };
       } catch (err) {

@@ -21,6 +21,9 @@ export type AugmentName = (typeof AUGMENT_NAMES)[number];
 export const FIT_POLICIES = ['cover', 'contain'] as const;
 export const LR_SCHEDULES = ['constant', 'cosine'] as const;
 export type LrScheduleName = (typeof LR_SCHEDULES)[number];
+/** Where the forward pass runs: ONNX Runtime, tfjs, or auto (ONNX Runtime on the CPU where it loads). */
+export const ENGINE_NAMES = ['auto', 'onnx', 'tfjs'] as const;
+export type EngineName = (typeof ENGINE_NAMES)[number];
 export const EVAL_SPLITS = ['test', 'val', 'train'] as const;
 export const ROBUSTNESS_GRIDS = ['quick', 'full', 'off'] as const;
 
@@ -43,6 +46,7 @@ const acceptRate = num({
   rule: 'a number in (0, 1]: the share of validation photos the OOD threshold accepts as known',
   doc: 'share of validation photos the out-of-distribution threshold (model/ood.json) accepts as known',
 });
+const engine = choice(ENGINE_NAMES, { flag: '--engine <e>', default: 'auto', doc: 'forward pass: onnx (ONNX Runtime), tfjs, or auto (ONNX Runtime on CPU where it loads)' });
 const runsDir = pathSetting({ flag: '--out <dir>', defaultText: '<repo>/runs', doc: 'parent folder of run folders' });
 const force = bool({ flag: '--force', default: false, doc: 'promote even if worse than the model in service' });
 const modelDir = pathSetting({ flag: '--model <dir>', defaultText: '<repo>/packages/serve/model (the promoted model)', doc: 'model folder or run folder' });
@@ -99,6 +103,7 @@ export const PREDICT_SETTINGS = {
   unknown,
   explain: pathSetting({ flag: '--explain <dir>', doc: 'write <name>.heatmap.png and <name>.overlay.png (Grad-CAM of the top class) per photo into dir' }),
   backend,
+  engine,
   verbose,
 } satisfies Record<string, Setting<any>>;
 
@@ -109,6 +114,7 @@ export const EVALUATE_SETTINGS = {
   split: choice(EVAL_SPLITS, { flag: '--split <name>', default: 'test', doc: 'split to evaluate' }),
   out: pathSetting({ flag: '--out <dir>', defaultText: '<repo>/reports', doc: 'parent folder of report folders' }),
   backend,
+  engine: choice(ENGINE_NAMES, { flag: '--engine <e>', default: 'auto', doc: 'class probabilities on onnx (ONNX Runtime), tfjs, or auto (ONNX Runtime on CPU where it loads); the other sections use tfjs' }),
   robustness: choice(ROBUSTNESS_GRIDS, {
     flag: '--robustness <grid>',
     default: 'quick',
@@ -186,13 +192,15 @@ export const SERVE_SETTINGS = {
   unknown,
   explainMaxSide: int({ flag: '--explain-max-side <px>', min: 16, default: 512, doc: 'longest side of the ?explain=1 overlay' }),
   watchMs: int({ flag: '--watch-ms <n>', min: 0, default: 1000, doc: 'poll interval of the model folder for hot swap (0 = off)' }),
+  engine: choice(ENGINE_NAMES, { flag: '--engine <e>', default: 'auto', doc: 'forward pass: onnx (ONNX Runtime, one slot on every core; --workers unused), tfjs, or auto (ONNX Runtime on CPU where it loads)' }),
+  threads: int({ flag: '--threads <n>', min: 1, defaultText: 'the cores', doc: 'ONNX Runtime intra-op threads' }),
   driftWindow: int({ flag: '--drift-window <n>', min: 1, default: 200, doc: 'drift alarm: the last n answers whose unknown rate is tested against what validation predicts' }),
   driftP: num({ flag: '--drift-p <p>', gt: 0, lt: 1, default: 0.001, doc: 'drift alarm: fires when the one-sided binomial p-value of the window\'s unknown count is below p' }),
   verbose,
 } satisfies Record<string, Setting<any>>;
 
 export const BENCH_SETTINGS = {
-  backend: str({ flag: '--backend <list>', defaultText: 'the one auto picks, then wasm and cpu', doc: 'comma-separated backends to measure' }),
+  backend: str({ flag: '--backend <list>', defaultText: 'the one auto picks, then wasm and cpu', doc: "comma-separated backends to measure; 'onnx' measures ONNX Runtime's forward pass" }),
   arch: str({ flag: '--arch <list>', default: 'tinyvgg', doc: "comma-separated architectures, or 'all'" }),
   imgSize: int({ flag: '--img-size <n>', min: 16, default: 256, doc: 'input size' }),
   batch: int({ flag: '--batch <n>', min: 1, default: 8, doc: 'batch size (the pure-JS cpu backend uses 1)' }),
@@ -210,10 +218,11 @@ export const BENCH_SERVE_SETTINGS = {
   model: pathSetting({ flag: '--model <dir>', defaultText: '<repo>/packages/serve/model', doc: 'model folder or run folder' }),
   image: pathSetting({ flag: '--image <file>', defaultText: '../shared/datasets/parts/test/big/m12_bolt_03.jpg', doc: 'the image every request sends' }),
   duration: num({ flag: '--duration <s>', min: 1, default: 10, doc: 'seconds of load' }),
-  connections: int({ flag: '--connections <n>', min: 1, default: 4, doc: 'concurrent connections' }),
+  connections: int({ flag: '--connections <n>', min: 1, default: 8, doc: 'concurrent connections' }),
   workers: int({ flag: '--workers <n>', min: 0, defaultText: workers.defaultText, doc: 'model worker threads of the server (0 = main thread)' }),
   backend,
   iterations: int({ flag: '--iterations <n>', min: 1, default: 30, doc: 'bare predict calls timed' }),
+  engines: str({ flag: '--engines <list>', default: 'tfjs,onnx', doc: 'serve engines to load, each in its own process, in this order (comma-separated)' }),
   verbose,
 } satisfies Record<string, Setting<any>>;
 
@@ -271,6 +280,13 @@ export const ROLLBACK_SETTINGS = {
   verbose,
 } satisfies Record<string, Setting<any>>;
 
+export const EXPORT_SETTINGS = {
+  format: choice(['onnx'] as const, { flag: '--format <f>', doc: 'file format (required)' }),
+  model: modelDir,
+  out: pathSetting({ flag: '--out <file>', defaultText: 'model.onnx in the model folder', doc: 'where to write' }),
+  verbose,
+} satisfies Record<string, Setting<any>>;
+
 /** Every command's settings, by the name `pnpm <name>` runs. */
 export const COMMAND_SETTINGS = {
   train: TRAIN_SETTINGS,
@@ -288,6 +304,7 @@ export const COMMAND_SETTINGS = {
   dataset: DATASET_SETTINGS,
   retrain: RETRAIN_SETTINGS,
   rollback: ROLLBACK_SETTINGS,
+  export: EXPORT_SETTINGS,
 } as const;
 export type CommandName = keyof typeof COMMAND_SETTINGS;
 

@@ -63,6 +63,7 @@ runCli(program, async (o) => {
     split: o.split,
     robustness: o.robustness,
     gradcam: o.gradcam,
+    engine: o.engine,
     log: (m) => process.stderr.write(m + '\n'),
   });
   if (runs.length === 0) throw new Error(`no run folders found in ${runsDir}: ${NEXT_STEP.noRuns} (or pass --run DIR)`);

@@ -2,7 +2,9 @@ import { randomBytes } from 'node:crypto';
 import fs from 'node:fs/promises';
 import path from 'node:path';
 import type * as tfl from '@tensorflow/tfjs-layers';
-import h5wasm from 'h5wasm/node';
+// Loaded on first use: importing h5wasm's Node build reserves about 600 MB of wasm memory at once,
+// which every process importing @parts/models (serve, predict) would otherwise hold.
+import type h5wasmModule from 'h5wasm/node';
 
 /** One stored weight: its Keras name (e.g. `conv1/kernel:0`), values (row-major) and shape. */
 export interface H5Weight {
@@ -14,12 +16,16 @@ export interface H5Weight {
 /** Layer name → its weights in the stored order, for every layer of the file in `layer_names` order. */
 export type KerasH5Weights = Map<string, H5Weight[]>;
 
-type H5Group = InstanceType<typeof h5wasm.Group>;
-type H5Dataset = InstanceType<typeof h5wasm.Dataset>;
+type H5Group = InstanceType<typeof h5wasmModule.Group>;
+type H5Dataset = InstanceType<typeof h5wasmModule.Dataset>;
 
+let h5wasm: typeof h5wasmModule;
 let ready: Promise<unknown> | undefined;
 function h5(): Promise<unknown> {
-  ready ??= h5wasm.ready;
+  ready ??= import('h5wasm/node').then((m) => {
+    h5wasm = m.default;
+    return h5wasm.ready;
+  });
   return ready;
 }
 
@@ -34,7 +40,7 @@ export async function readKerasH5Weights(file: string): Promise<KerasH5Weights> 
     throw new Error(`weights file ${file} does not exist or is not readable`);
   });
   await h5();
-  let f: InstanceType<typeof h5wasm.File>;
+  let f: InstanceType<typeof h5wasmModule.File>;
   try {
     f = new h5wasm.File(file, 'r');
   } catch (e) {

@@ -1,17 +1,18 @@
 import { promises as fsp } from 'node:fs';
 import path from 'node:path';
-import autocannon from 'autocannon';
 import { Command } from 'commander';
 import { initBackend, type BackendName } from '@parts/backend';
 import { decodeImage } from '@parts/data';
 import { addSettingOptions, BENCH_SERVE_SETTINGS, cliArgv, repoRoot, resolveUserPath, servedModelDir } from '@parts/cli';
 import { classify, disposeClassifier, loadClassifier } from '@parts/models';
-import { createServer, defaultWorkers } from '../server';
+import os from 'node:os';
+import { defaultWorkers } from '../server';
+import { loadServeProcess, type ServeLoadResult } from '../serve-process-bench';
 
 /**
- * `pnpm bench:serve`: a bounded load run against the service on loopback with one image,
- * beside the bare model's predict time for the same image, so the service's overhead
- * (HTTP, upload, decode, queueing) reads as a ratio.
+ * `pnpm bench:serve`: a bounded load run against `pnpm serve` on loopback with one image, once per
+ * engine (tfjs, ONNX Runtime), each server in its own process so its resident memory is measured
+ * alone; beside the bare tfjs model's predict time for the same image.
  */
 
 const o = addSettingOptions(
@@ -21,7 +22,7 @@ const o = addSettingOptions(
   { defaults: { model: servedModelDir(), image: path.resolve(repoRoot(), '../shared/datasets/parts/test/big/m12_bolt_03.jpg'), workers: defaultWorkers() } },
 )
   .parse(cliArgv())
-  .opts<{ model: string; image: string; duration: number; connections: number; workers: number; backend: BackendName; iterations: number }>();
+  .opts<{ model: string; image: string; duration: number; connections: number; workers: number; backend: BackendName; iterations: number; engines: string }>();
 
 function quantile(sorted: number[], q: number): number {
   return sorted[Math.min(sorted.length - 1, Math.floor(q * sorted.length))]!;
@@ -53,33 +54,33 @@ fullMs.sort((a, b) => a - b);
 const bareP50 = quantile(predictMs, 0.5);
 const fullP50 = quantile(fullMs, 0.5);
 
-const server = await createServer({ modelDir, port: 0, workers: o.workers, backend: o.backend, queueLimit: 1024, watchIntervalMs: 0, log: () => {} });
-const result = await autocannon({
-  url: `${server.url}/api/predict`,
-  method: 'POST',
-  headers: { 'content-type': 'image/jpeg' },
-  body: image,
-  connections: o.connections,
-  duration: o.duration,
-  // Runs in this process (autocannon's worker mode cannot carry a binary body), so the
-  // load generator shares the main thread with HTTP handling: the figures are conservative.
-});
-await server.close();
+const engines = o.engines.split(',').map((e) => e.trim());
+for (const e of engines) if (e !== 'tfjs' && e !== 'onnx') throw new Error(`--engines: ${e} is not tfjs or onnx`);
+// Each engine in its own serve process, one after the other in this run (same machine state).
+const loads: ServeLoadResult[] = [];
+for (const engine of engines as ('tfjs' | 'onnx')[]) {
+  loads.push(await loadServeProcess({ modelDir, image, engine, workers: o.workers, backend: o.backend, connections: o.connections, durationS: o.duration }));
+}
 
 const f = (x: number) => x.toFixed(2).padStart(9);
+const g = (x: number) => x.toFixed(1).padStart(9);
 console.log(`model      ${modelDir} (${c.meta.arch}/${c.meta.mode}, ${c.meta.imgSize}px)`);
 console.log(`image      ${imageFile} (${image.length} bytes)`);
-console.log(`backend    ${backend.name} (${backend.device}); server workers: ${o.workers}; ${o.connections} connections for ${o.duration}s`);
+console.log(`backend    ${backend.name} (${backend.device}); tfjs server workers: ${o.workers}; ${o.connections} connections for ${o.duration}s; ${os.availableParallelism()} cores`);
 console.log('');
-console.log('bare model (same thread, same image)          ms');
+console.log('bare tfjs model (this process, same image)    ms');
 console.log(`  predict p50 / p99                   ${f(bareP50)} ${f(quantile(predictMs, 0.99))}`);
 console.log(`  decode + predict p50                ${f(fullP50)}`);
-console.log('service over HTTP (loopback)');
-console.log(`  requests/s (mean)                   ${f(result.requests.average)}`);
-console.log(`  latency p50 / p99                   ${f(result.latency.p50)} ${f(result.latency.p99)}`);
-console.log(`  responses 2xx / non-2xx / errors    ${result['2xx']} / ${result.non2xx} / ${result.errors}`);
-console.log('overhead');
-console.log(`  latency p50 / bare predict p50      ${f(result.latency.p50 / bareP50)} x`);
-console.log(`  latency p50 / bare decode+predict   ${f(result.latency.p50 / fullP50)} x`);
-console.log(`  requests/s vs bare 1000/predict     ${f(result.requests.average / (1000 / bareP50))} x`);
-if (result.non2xx > 0 || result.errors > 0) process.exitCode = 1;
+console.log('');
+console.log(`pnpm serve in its own process        ${engines.map((e) => e.padStart(9)).join(' ')}`);
+const row = (label: string, pick: (r: ServeLoadResult) => string) => console.log(`  ${label.padEnd(35)}${loads.map(pick).join(' ')}`);
+row('requests/s (mean)', (r) => f(r.requestsPerS));
+row('latency p50 ms', (r) => f(r.p50Ms));
+row('latency p99 ms', (r) => f(r.p99Ms));
+row('resident MiB after start-up', (r) => g(r.rssAfterStartMiB));
+row('resident MiB peak (VmHWM)', (r) => g(r.rssPeakMiB));
+row('resident MiB after the load', (r) => g(r.rssAfterLoadMiB));
+row('start-up s', (r) => f(r.startupMs / 1000));
+row('2xx / failed', (r) => `${r.ok}/${r.failed}`.padStart(9));
+for (const r of loads) console.log(`  ${r.engine}: ${r.engineLine}`);
+if (loads.some((r) => r.failed > 0)) process.exitCode = 1;

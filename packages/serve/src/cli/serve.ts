@@ -2,6 +2,7 @@ import { Command } from 'commander';
 import { type BackendName } from '@parts/backend';
 import { addSettingOptions, missingModelError, resolveUserPath, runCli, SERVE_SETTINGS, servedModelDir } from '@parts/cli';
 import { createServer, defaultWorkers } from '../server';
+import type { EngineRequest } from '@parts/models';
 
 const program = addSettingOptions(
   new Command('serve')
@@ -11,7 +12,7 @@ const program = addSettingOptions(
 
 interface ServeOptions {
   model: string; host: string; port: number; maxBytes: number; maxPixels: number;
-  queue: number; workers: number; backend: BackendName; watchMs: number;
+  queue: number; workers: number; backend: BackendName; watchMs: number; engine: EngineRequest; threads?: number;
   unknownThreshold?: number; unknown: boolean; explainMaxSide: number;
   driftWindow: number; driftP: number;
 }
@@ -32,6 +33,8 @@ runCli(
       queueLimit: o.queue,
       workers: o.workers,
       backend: o.backend,
+      engine: o.engine,
+      threads: o.threads,
       unknown: { enabled: o.unknown, threshold: o.unknownThreshold },
       explainMaxSide: o.explainMaxSide,
       watchIntervalMs: o.watchMs,
@@ -63,6 +66,8 @@ runCli(
       const unknown = u.active
         ? `unknown below ${u.method} score ${u.threshold}${u.thresholdOverridden ? ' (--unknown-threshold)' : ''}, temperature ${u.temperature.toFixed(3)}`
         : u.reason;
+      const e = server.engine()!;
+      console.error(`engine: ${e.detail} (${e.reason})`);
       console.error(`serving ${m.id} (${m.arch}/${m.mode}, labels ${m.labels.join(', ')}; ${unknown}) at ${server.url}/`);
     } else {
       // The process stays up so an operator sees why (/readyz); a good promotion is picked up.

@@ -1,5 +1,6 @@
 // `pnpm diagnose`: every check in order, the exit status, and the text report.
 import { checkBackends } from './backend-checks';
+import { checkEngine } from './engine-checks';
 import { checkBrowserAndFonts, checkDatasets, checkPromotedModel, checkWeights } from './file-checks';
 import { realProbes, type DiagnoseProbes } from './probes';
 import { checkNode, checkPnpm } from './runtime-checks';
@@ -12,7 +13,8 @@ export async function runDiagnose(p: DiagnoseProbes = realProbes()): Promise<Dia
   const backends = await checkBackends(p);
   // The model loads on the backend the backend checks left current (wasm when it works).
   const files = [...(await checkWeights(p)), ...(await checkBrowserAndFonts(p)), await checkDatasets(p), await checkPromotedModel(p)];
-  const checks = [...runtime, checkSettings(p.env), ...backends.checks, ...files];
+  const engine = p.onnxRuntime ? [await checkEngine(p.onnxRuntime, backends.backend)] : [];
+  const checks = [...runtime, checkSettings(p.env), ...backends.checks, ...engine, ...files];
   return { ok: !checks.some((c) => c.required && c.verdict === 'fail'), backend: backends.backend, checks };
 }
 

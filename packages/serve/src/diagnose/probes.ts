@@ -8,7 +8,7 @@ import { promisify } from 'node:util';
 import * as tf from '@tensorflow/tfjs-core';
 import { initBackend, realVulkanSystem, type VulkanProbeSystem } from '@parts/backend';
 import { repoRoot, servedModelDir } from '@parts/cli';
-import { checkParityDir, listArchs, loadPredictor, md5File, PARITY_JSON, resolveCacheDir, weightsFolder } from '@parts/models';
+import { checkParityDir, listArchs, loadOnnxRuntime, loadPredictor, md5File, PARITY_JSON, resolveCacheDir, weightsFolder, type RuntimeProbe } from '@parts/models';
 import { readModelInfo, resolveModelDir } from '../model-source';
 import { probeWebGPUAdapter, type WebGPUProbeResult } from './webgpu-probe';
 import { envSetting, processEnv, type RawEnv } from '@parts/cli';
@@ -66,6 +66,8 @@ export interface DiagnoseProbes {
   modelDir: string;
   /** Reads and loads the model of a folder (throws with the reason). */
   loadModel(dir: string): Promise<ModelProbe>;
+  /** Loads onnxruntime-node (the engine check is left out without this probe). */
+  onnxRuntime?(): Promise<RuntimeProbe>;
 }
 
 const run = promisify(execFile);
@@ -135,6 +137,7 @@ export function realProbes(root: string = repoRoot()): DiagnoseProbes {
     weightsDir: weightsFolder(cacheDir),
     pretrained: listArchs().flatMap((a) => (a.weights ? [{ arch: a.name, ...a.weights }] : [])),
     modelDir: servedModelDir(),
+    onnxRuntime: () => loadOnnxRuntime(),
     loadModel: async (dir) => {
       // The id and labels as the server reports them (model-source.ts owns that reading), then a real load.
       // The detector is read (and checked against the model) as predict and serve read it; the parity
@@ -146,8 +149,8 @@ export function realProbes(root: string = repoRoot()): DiagnoseProbes {
         const unknown = ood.active
           ? { active: true as const, method: ood.method, threshold: ood.threshold, temperature: ood.temperature }
           : { active: false as const, reason: ood.reason };
-        const hasRecord = await fsp.access(path.join(predictor.classifier.dir, PARITY_JSON)).then(() => true, () => false);
-        const parity = hasRecord ? await checkParityDir(predictor.classifier) : null;
+        const hasRecord = await fsp.access(path.join(predictor.dir, PARITY_JSON)).then(() => true, () => false);
+        const parity = hasRecord ? await checkParityDir(await predictor.tfjsClassifier()) : null;
         return { id: info.id, arch: info.arch, mode: info.mode, labels: info.labels, unknown, parity };
       } finally {
         predictor.dispose();

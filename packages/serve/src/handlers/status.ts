@@ -1,5 +1,5 @@
 // GET /api/model, /api/stats, /healthz, /readyz: what is served and whether it can answer.
-import type { OodSummary } from '@parts/models';
+import type { EngineInfo, OodSummary } from '@parts/models';
 import { NO_PARITY_NOTE } from '../model-host';
 import type { ModelInfo } from '../model-source';
 import { notReady } from '../respond';
@@ -14,9 +14,10 @@ function describeUnknown(ood: OodSummary) {
 
 /**
  * The model in service, its unknown detection, its parity check (`parity`: null when its folder has
- * no record, with `parityNote` saying what that means) and the last refused candidate (`rejected`, else null).
+ * no record, with `parityNote` saying what that means), where its forward pass runs (`engine`: name,
+ * detail, reason) and the last refused candidate (`rejected`, else null).
  */
-function modelCard(ctx: HandlerContext, info: ModelInfo, ood: OodSummary) {
+function modelCard(ctx: HandlerContext, info: ModelInfo, ood: OodSummary, engine: EngineInfo) {
   const { meta: _meta, ...rest } = info;
   const parity = ctx.host.parity;
   return {
@@ -25,6 +26,7 @@ function modelCard(ctx: HandlerContext, info: ModelInfo, ood: OodSummary) {
     unknown: describeUnknown(ood),
     parity,
     ...(parity ? {} : { parityNote: NO_PARITY_NOTE }),
+    engine,
     rejected: ctx.host.refused,
   };
 }
@@ -32,7 +34,7 @@ function modelCard(ctx: HandlerContext, info: ModelInfo, ood: OodSummary) {
 export const serveModel: Handler = (ctx, req, res) => {
   const { host } = ctx;
   const engine = host.current;
-  if (engine) return ctx.sendJson(req, res, 200, modelCard(ctx, engine.info, engine.ood));
+  if (engine) return ctx.sendJson(req, res, 200, modelCard(ctx, engine.info, engine.ood, engine.engine));
   // No model in service because it was refused: say which and why.
   if (host.refused) {
     return ctx.sendJson(req, res, 503, { status: 503, code: 'model-refused', error: `no model is ready: ${host.notReadyReason}`, rejected: host.refused });

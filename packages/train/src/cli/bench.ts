@@ -7,7 +7,8 @@ import { initBackend, tuneWebGPUKernels, wasmThreadsInUse } from '@parts/backend
 import { ensureDemoDataset } from '@parts/data';
 import { addSettingOptions, BENCH_SETTINGS, repoRoot, resolveUserPath, runCli } from '@parts/cli';
 import { listArchs } from '@parts/models';
-import { benchDecode, benchModel, benchTorchCpu, cpuGHz, cpuVendor, findTorchPython, formatBench, formatPeer, machineThreads, wasmSimdCeiling, wasmSimdFlopPerCycle, type BenchRecord, type PeerRecord } from '../bench';
+import { benchDecode, benchModel, benchTorchCpu, cpuGHz, cpuVendor, findTorchPython, formatBench, formatPeer, machineThreads, TORCH_TUNED_ENV, wasmSimdCeiling, wasmSimdFlopPerCycle, type BenchRecord, type PeerRecord } from '../bench';
+import { benchOnnxForward } from '../bench-onnx';
 
 const program = addSettingOptions(
   new Command('bench')
@@ -32,6 +33,21 @@ runCli(program, async (o) => {
     : [...new Set([(await initBackend('auto', (m) => process.stderr.write(m + '\n'))).name, 'wasm', 'cpu'])];
   const archs: string[] = o.arch === 'all' ? listArchs().map((a) => a.name) : o.arch.split(',');
   for (const backend of wanted) {
+    if (backend === 'onnx') {
+      // ONNX Runtime's forward pass (the engine of predict and serve), compared with the peer's figures.
+      if (!tf.engine().backendName) await initBackend('cpu', () => {});
+      for (const arch of archs) {
+        try {
+          const r = await benchOnnxForward({ arch, imgSize: o.imgSize, batch: o.batch, minSeconds: o.seconds });
+          emit(r);
+          const p = peers.get(`${arch}:${o.imgSize}:${o.batch}`);
+          if (p && !o.json) formatPeer([r], p).forEach((l) => process.stdout.write(l + '\n'));
+        } catch (e) {
+          process.stderr.write(`skip onnx ${arch}: ${(e as Error).message}\n`);
+        }
+      }
+      continue;
+    }
     try {
       await initBackend(backend as never, (m) => process.stderr.write(m + '\n'));
     } catch (e) {
@@ -51,8 +67,14 @@ runCli(program, async (o) => {
         // The peer is measured alongside the first backend only; later backends are compared with its figures.
         if (!usePeer || peers.get(key) === null || peerDone.has(key)) continue;
         try {
-          const p = benchTorchCpu({ arch, imgSize: o.imgSize, batch: o.batch, threads: o.peerThreads ?? machineThreads(), minSeconds: o.seconds, python: torchPython! });
-          if (o.repeat > 1) process.stderr.write(`  run ${rep + 1}: ${p.device} forward ${p.forwardImagesPerSec.toFixed(2)} img/s, train ${p.trainImagesPerSec.toFixed(2)} img/s\n`);
+          const peerOpts = { arch, imgSize: o.imgSize, batch: o.batch, threads: o.peerThreads ?? machineThreads(), minSeconds: o.seconds, python: torchPython! };
+          // The peer at its best: its defaults, then OpenMP passive waiting and no allocator trimming.
+          const plain = benchTorchCpu(peerOpts);
+          const tuned = benchTorchCpu({ ...peerOpts, env: { ...TORCH_TUNED_ENV } });
+          for (const [what, q] of [['defaults', plain], [Object.entries(TORCH_TUNED_ENV).map(([k, v]) => `${k}=${v}`).join(' '), tuned]] as const) {
+            process.stderr.write(`  peer ${q.device} (${what}): forward ${q.forwardImagesPerSec.toFixed(2)} img/s, train ${q.trainImagesPerSec.toFixed(2)} img/s\n`);
+          }
+          const p = { ...plain, forwardImagesPerSec: Math.max(plain.forwardImagesPerSec, tuned.forwardImagesPerSec), trainImagesPerSec: Math.max(plain.trainImagesPerSec, tuned.trainImagesPerSec) };
           const best = peers.get(key);
           peers.set(key, best ? { ...best, forwardImagesPerSec: Math.max(best.forwardImagesPerSec, p.forwardImagesPerSec), trainImagesPerSec: Math.max(best.trainImagesPerSec, p.trainImagesPerSec) } : p);
         } catch (e) {

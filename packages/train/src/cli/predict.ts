@@ -16,13 +16,14 @@ runCli(program, async (o, args) => {
   const modelDir = o.model ? resolveUserPath(o.model) : servedModelDir();
   const missing = missingModelError(modelDir);
   if (missing) throw missing;
-  await initBackend(o.backend, (m) => process.stderr.write(m + '\n'));
-  const p = await loadPredictor(modelDir, { enabled: o.unknown, threshold: o.unknownThreshold });
-  const c = p.classifier;
+  const backend = await initBackend(o.backend, (m) => process.stderr.write(m + '\n'));
+  const p = await loadPredictor(modelDir, { enabled: o.unknown, threshold: o.unknownThreshold }, { engine: o.engine, backend: backend.name });
+  const c = p;
   const ood = p.ood.active
     ? `unknown below ${p.ood.method} score ${p.ood.threshold}${p.ood.thresholdOverridden ? ' (--unknown-threshold)' : ''}, temperature ${p.ood.temperature.toFixed(3)}`
     : p.ood.reason;
   process.stderr.write(`model: ${c.dir} (${c.meta.arch}/${c.meta.mode}, ${c.meta.labels.join(', ')}); ${ood}\n`);
+  process.stderr.write(`engine: ${p.engine.detail} (${p.engine.reason})\n`);
   const files = await expandInputs(args.map(resolveUserPath));
   if (!files.length) throw new Error(`no images found in ${args.join(', ')}`);
   let failed = 0;

@@ -1,0 +1,84 @@
+/**
+ * Load on `pnpm serve` running in its own process, so its resident memory is the server's alone
+ * (the load generator and the bare-model timing stay in the benchmark's process). The process is
+ * started as `node --import tsx serve.ts` (no tsx wrapper process between), its address read from
+ * the line it prints when serving, and its memory read from /proc: VmRSS after start-up, VmHWM
+ * (the peak) after the load. Linux only (/proc).
+ */
+import { spawn } from 'node:child_process';
+import { promises as fsp } from 'node:fs';
+import { fileURLToPath } from 'node:url';
+import autocannon from 'autocannon';
+
+const SERVE_CLI = fileURLToPath(new URL('./cli/serve.ts', import.meta.url));
+
+export interface ServeLoadOptions {
+  modelDir: string;
+  image: Buffer;
+  engine: 'tfjs' | 'onnx';
+  workers: number;
+  backend: string;
+  connections: number;
+  durationS: number;
+}
+
+export interface ServeLoadResult {
+  engine: string;
+  /** The engine line serve printed (what runs the forward pass, and why). */
+  engineLine: string;
+  startupMs: number;
+  rssAfterStartMiB: number;
+  rssPeakMiB: number;
+  rssAfterLoadMiB: number;
+  requestsPerS: number;
+  p50Ms: number;
+  p99Ms: number;
+  ok: number;
+  failed: number;
+}
+
+async function memoryMiB(pid: number): Promise<{ rss: number; hwm: number }> {
+  const status = await fsp.readFile(`/proc/${pid}/status`, 'utf8');
+  const kb = (key: string) => Number(new RegExp(`^${key}:\\s+(\\d+) kB`, 'm').exec(status)?.[1] ?? NaN);
+  return { rss: kb('VmRSS') / 1024, hwm: kb('VmHWM') / 1024 };
+}
+
+export async function loadServeProcess(o: ServeLoadOptions): Promise<ServeLoadResult> {
+  const args = ['--import', 'tsx', SERVE_CLI, '--model', o.modelDir, '--port', '0', '--watch-ms', '0', '--queue', '1024', '--engine', o.engine, '--workers', String(o.workers), '--backend', o.backend];
+  const t0 = performance.now();
+  const child = spawn(process.execPath, args, { stdio: ['ignore', 'ignore', 'pipe'] });
+  let stderr = '';
+  try {
+    const url = await new Promise<string>((resolve, reject) => {
+      child.stderr.setEncoding('utf8');
+      child.stderr.on('data', (d: string) => {
+        stderr += d;
+        const m = /serving .* at (http:\/\/\S+?)\/?$/m.exec(stderr);
+        if (m) resolve(m[1]!);
+      });
+      child.once('exit', (code) => reject(new Error(`serve --engine ${o.engine} exited (${code}) before serving:\n${stderr.slice(-2000)}`)));
+    });
+    const startupMs = performance.now() - t0;
+    const engineLine = /^engine: (.*)$/m.exec(stderr)?.[1] ?? '';
+    const before = await memoryMiB(child.pid!);
+    const r = await autocannon({ url: `${url}/api/predict`, method: 'POST', headers: { 'content-type': 'image/jpeg' }, body: o.image, connections: o.connections, duration: o.durationS });
+    const after = await memoryMiB(child.pid!);
+    return {
+      engine: o.engine,
+      engineLine,
+      startupMs,
+      rssAfterStartMiB: before.rss,
+      rssPeakMiB: after.hwm,
+      rssAfterLoadMiB: after.rss,
+      requestsPerS: r.requests.average,
+      p50Ms: r.latency.p50,
+      p99Ms: r.latency.p99,
+      ok: r['2xx'],
+      failed: r.non2xx + r.errors,
+    };
+  } finally {
+    const exited = new Promise((r) => child.once('exit', r));
+    if (child.exitCode === null) child.kill('SIGTERM');
+    await exited;
+  }
+}
