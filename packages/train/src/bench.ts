@@ -13,7 +13,7 @@ import { buildClassifier } from '@parts/models';
 import { forwardFlops } from './flops';
 import { trainStep } from './fit-loop';
 import { microBatchFor } from './memory';
-import { envSetting } from '@parts/cli';
+import { envSetting, processEnv } from '@parts/cli';
 
 export interface BenchRecord {
   backend: string;
@@ -215,7 +215,7 @@ export const TORCH_TUNED_ENV: Readonly<Record<string, string>> = { OMP_WAIT_POLI
 export function benchTorchCpu(o: { arch: string; imgSize: number; batch: number; threads: number; minSeconds: number; python: string; env?: Record<string, string> }): PeerRecord {
   const args = [TORCH_SCRIPT, '--device', 'cpu', '--arch', o.arch, '--img-size', String(o.imgSize), '--batch', String(o.batch),
     '--threads', String(o.threads), '--iters', '3', '--seconds', String(o.minSeconds), '--json', '-'];
-  const r = spawnSync(o.python, args, { encoding: 'utf8', maxBuffer: 16 << 20, env: { ...process.env, ...o.env } });
+  const r = spawnSync(o.python, args, { encoding: 'utf8', maxBuffer: 16 << 20, env: { ...processEnv(), ...o.env } });
   if (r.status !== 0) throw new Error(`torch_reference.py failed (exit ${r.status}): ${(r.stderr || r.stdout).trim().split('\n').slice(-3).join(' | ')}`);
   const res = JSON.parse(r.stdout.trim().split('\n').pop()!) as { device: string; best: { forwardImagesPerSec: number; trainImagesPerSec: number } };
   return { peer: 'torch', device: `PyTorch ${res.device}`, model: o.arch, imgSize: o.imgSize, batch: o.batch, ...res.best };
