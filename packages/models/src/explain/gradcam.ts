@@ -147,29 +147,82 @@ function logitsToProbabilities(z: tf.Tensor2D, meta: Pick<ClassifierMeta, 'outpu
 }
 
 /**
- * Grad-CAM for one image already fitted to the model's input (decodeImage at meta.imgSize/fit).
- * `classIndex` defaults to the predicted class.
+ * How a map is computed from the target layer's activations A (after its ReLU, so A >= 0) and the
+ * gradient G = dy/dA of the class score y:
+ * - `grad-cam`: ReLU(Σ_k mean_p(G_k) A_k(p)) (Selvaraju et al. 2017).
+ * - `hirescam`: ReLU(Σ_k G_k(p) A_k(p)) (Draelos & Carin 2020): the element-wise product, so the map
+ *   is the first-order contribution of each position to y. For a layer followed only by global
+ *   average pooling and the output layer it equals Grad-CAM (and CAM).
+ * - `contrast`: ReLU(c(p) - median_p c(p)) with c(p) = Σ_k G_k(p) A_k(p): the contribution of each
+ *   position relative to the photo's typical (background) position. On a photo that is mostly plain
+ *   background every background position adds about the same to y; the class's evidence is where
+ *   the photo adds MORE than the background does. Without the reference, a class whose score the
+ *   background raises (the "small" side of a size task) gets a map that is flat over the background.
+ * - `occlusion`: y(photo) - y(photo with a square patch filled with its median colour), per patch
+ *   (Zeiler & Fergus 2014), spread over the patch's pixels, averaged where patches overlap; then
+ *   ReLU. Model-agnostic and at input resolution, one forward pass per patch.
  */
-export async function gradCamForInput(
-  c: Pick<Classifier, 'model' | 'meta'>,
-  input: RawImage,
-  opts: { classIndex?: number; layer?: string } = {},
-): Promise<InputCam> {
-  const { model, meta } = c;
-  const layerName = opts.layer ?? gradCamLayer(meta.arch);
-  const split = splitModel(model, layerName);
+export const CAM_METHODS = ['grad-cam', 'hirescam', 'contrast', 'occlusion'] as const;
+export type CamMethod = (typeof CAM_METHODS)[number];
+
+function assertMethod(m: string): asserts m is CamMethod {
+  if (!(CAM_METHODS as readonly string[]).includes(m)) throw new Error(`unknown explanation method "${m}"; known: ${CAM_METHODS.join(', ')}`);
+}
+
+interface ScoreHead {
+  split: Split;
+  /** Logits from target activations. */
+  head: (a: tf.Tensor) => tf.Tensor2D;
+  /** Class score from logits (batch of 1 or n): [n]. */
+  scores: (z: tf.Tensor2D, cls: number) => tf.Tensor1D;
+}
+
+function scoreHead(c: Pick<Classifier, 'model' | 'meta'>, layerName: string): ScoreHead {
+  const { meta } = c;
+  const split = splitModel(c.model, layerName);
   const k = meta.labels.length;
-  if (opts.classIndex !== undefined && (!Number.isInteger(opts.classIndex) || opts.classIndex < 0 || opts.classIndex >= k)) {
-    throw new RangeError(`Grad-CAM: classIndex must be an integer from 0 to ${k - 1}, got ${opts.classIndex}`);
-  }
   const head = (a: tf.Tensor): tf.Tensor2D => {
     let x = a;
     for (const layer of split.chain) x = layer.apply(x, { training: false }) as tf.Tensor;
     return denseLogits(split.output, x);
   };
   // A one-hot product, not gather: gather's gradient needs UnsortedSegmentSum, which wasm lacks.
-  const scoreOf = (z: tf.Tensor2D, cls: number): tf.Scalar =>
-    (meta.outputActivation === 'sigmoid' ? (cls === 1 ? tf.reshape(z, []) : tf.neg(tf.reshape(z, []))) : tf.sum(tf.mul(z, tf.oneHot([cls], k)))) as tf.Scalar;
+  const scores = (z: tf.Tensor2D, cls: number): tf.Tensor1D =>
+    (meta.outputActivation === 'sigmoid' ? (cls === 1 ? tf.reshape(z, [-1]) : tf.neg(tf.reshape(z, [-1]))) : tf.sum(tf.mul(z, tf.oneHot([cls], k)), 1)) as tf.Tensor1D;
+  return { split, head, scores };
+}
+
+function checkClass(classIndex: number | undefined, k: number): void {
+  if (classIndex !== undefined && (!Number.isInteger(classIndex) || classIndex < 0 || classIndex >= k)) {
+    throw new RangeError(`explanation: classIndex must be an integer from 0 to ${k - 1}, got ${classIndex}`);
+  }
+}
+
+function normalise(raw: Float32Array, width: number, height: number): { map: ScalarMap; max: number } {
+  let max = 0;
+  for (const v of raw) if (v > max) max = v;
+  const map: ScalarMap = { data: new Float32Array(raw.length), width, height };
+  if (max > 0) for (let i = 0; i < raw.length; i++) map.data[i] = Math.max(raw[i], 0) / max;
+  return { map, max };
+}
+
+/**
+ * Grad-CAM (or `method`) for one image already fitted to the model's input (decodeImage at
+ * meta.imgSize/fit). `classIndex` defaults to the predicted class.
+ */
+export async function gradCamForInput(
+  c: Pick<Classifier, 'model' | 'meta'>,
+  input: RawImage,
+  opts: { classIndex?: number; layer?: string; method?: CamMethod } = {},
+): Promise<InputCam> {
+  const { meta } = c;
+  const method = opts.method ?? 'grad-cam';
+  assertMethod(method);
+  const layerName = opts.layer ?? gradCamLayer(meta.arch);
+  const { head, scores, split } = scoreHead(c, layerName);
+  checkClass(opts.classIndex, meta.labels.length);
+  if (method === 'occlusion') return occlusionForInput(c, input, { classIndex: opts.classIndex, layer: layerName });
+  const scoreOf = (z: tf.Tensor2D, cls: number): tf.Scalar => tf.reshape(scores(z, cls), []) as tf.Scalar;
 
   // Two steps so that the class can be read asynchronously (webgpu cannot read synchronously in Node).
   const [a, probs] = tf.tidy(() => {
@@ -183,8 +236,24 @@ export async function gradCamForInput(
     cls = opts.classIndex ?? argMax(probabilities);
     const [map, s] = tf.tidy(() => {
       const grads = tf.grad((act: tf.Tensor) => scoreOf(head(act), cls))(a) as tf.Tensor4D;
-      const weights = tf.mean(grads, [1, 2], true); // [1, 1, 1, K]
-      return [tf.reshape(tf.relu(tf.sum(tf.mul(a, weights), -1)), [a.shape[1], a.shape[2]]) as tf.Tensor2D, scoreOf(head(a), cls)];
+      const [h, w] = [a.shape[1], a.shape[2]];
+      let m: tf.Tensor2D;
+      if (method === 'grad-cam') {
+        const weights = tf.mean(grads, [1, 2], true); // [1, 1, 1, K]
+        m = tf.reshape(tf.sum(tf.mul(a, weights), -1), [h, w]) as tf.Tensor2D;
+      } else {
+        const contrib = tf.reshape(tf.sum(tf.mul(a, grads), -1), [h, w]) as tf.Tensor2D;
+        if (method === 'hirescam') m = contrib;
+        else {
+          // The median position: the lower middle value of the sorted contributions.
+          const flat = tf.reshape(contrib, [-1]);
+          const n = h * w;
+          const sorted = tf.neg(tf.topk(tf.neg(flat), n).values);
+          const median = tf.slice(sorted, [(n - 1) >> 1], [1]);
+          m = tf.sub(contrib, median) as tf.Tensor2D;
+        }
+      }
+      return [tf.relu(m) as tf.Tensor2D, scoreOf(head(a), cls)];
     });
     cam = map;
     try {
@@ -196,10 +265,7 @@ export async function gradCamForInput(
     tf.dispose([a, probs, ...(cam ? [cam] : [])]);
   }
   const [, h, w] = a.shape;
-  let max = 0;
-  for (const v of raw) if (v > max) max = v;
-  const layerMap: ScalarMap = { data: new Float32Array(raw.length), width: w, height: h };
-  if (max > 0) for (let i = 0; i < raw.length; i++) layerMap.data[i] = raw[i] / max;
+  const { map: layerMap, max } = normalise(raw, w, h);
   const S = meta.imgSize;
   return {
     classIndex: cls,
@@ -209,6 +275,74 @@ export async function gradCamForInput(
     inputMap: resampleMap(layerMap, S, S, (x, y) => [(x * w) / S, (y * h) / S]),
     hasEvidence: max > 0,
   };
+}
+
+/** Occlusion patch side as a share of the input side, and the stride as a share of the patch. */
+export const OCCLUSION_PATCH = 1 / 8;
+export const OCCLUSION_STRIDE = 1 / 2;
+
+/** Median of each channel of an RGB image (the background colour of a mostly plain photo). */
+function medianColour(img: RawImage): [number, number, number] {
+  const n = img.width * img.height;
+  const out: number[] = [];
+  for (let ch = 0; ch < 3; ch++) {
+    const v = new Uint8Array(n);
+    for (let i = 0; i < n; i++) v[i] = img.data[i * 3 + ch];
+    v.sort();
+    out.push(v[n >> 1]);
+  }
+  return out as [number, number, number];
+}
+
+/** Occlusion map (see CAM_METHODS) at the input's resolution; layerMap is the same map. */
+async function occlusionForInput(
+  c: Pick<Classifier, 'model' | 'meta'>,
+  input: RawImage,
+  opts: { classIndex?: number; layer: string; patch?: number; stride?: number; batchSize?: number },
+): Promise<InputCam> {
+  const { meta } = c;
+  const { head, scores, split } = scoreHead(c, opts.layer);
+  const S = meta.imgSize;
+  const patch = Math.max(1, Math.round((opts.patch ?? OCCLUSION_PATCH) * S));
+  const stride = Math.max(1, Math.round(patch * (opts.stride ?? OCCLUSION_STRIDE)));
+  const starts: number[] = [];
+  for (let p = 0; p + patch < S; p += stride) starts.push(p);
+  starts.push(S - patch);
+  const fill = medianColour(input);
+  const logitsOf = async (images: RawImage[]): Promise<tf.Tensor2D> => tf.tidy(() => head(split.base.predict(imagesToBatch(images, meta)) as tf.Tensor4D));
+  const z0 = await logitsOf([input]);
+  let probabilities: Float32Array, cls: number, score: number;
+  try {
+    probabilities = (await tf.tidy(() => logitsToProbabilities(z0, meta)).data()) as Float32Array;
+    cls = opts.classIndex ?? argMax(probabilities);
+    const s0 = scores(z0, cls);
+    score = (await s0.data())[0];
+    s0.dispose();
+  } finally {
+    z0.dispose();
+  }
+  const boxes: [number, number][] = [];
+  for (const y of starts) for (const x of starts) boxes.push([x, y]);
+  const sum = new Float32Array(S * S), count = new Float32Array(S * S);
+  const bs = opts.batchSize ?? 16;
+  for (let b = 0; b < boxes.length; b += bs) {
+    const chunk = boxes.slice(b, b + bs);
+    const images = chunk.map(([x0, y0]) => {
+      const data = Uint8Array.from(input.data);
+      for (let y = y0; y < y0 + patch; y++) for (let x = x0; x < x0 + patch; x++) data.set(fill, (y * S + x) * 3);
+      return { data, width: S, height: S };
+    });
+    const t = tf.tidy(() => scores(head(split.base.predict(imagesToBatch(images, meta)) as tf.Tensor4D), cls));
+    const ys = (await t.data()) as Float32Array;
+    t.dispose();
+    chunk.forEach(([x0, y0], j) => {
+      const d = score - ys[j];
+      for (let y = y0; y < y0 + patch; y++) for (let x = x0; x < x0 + patch; x++) (sum[y * S + x] += d), count[y * S + x]++;
+    });
+  }
+  for (let i = 0; i < sum.length; i++) sum[i] = count[i] ? sum[i] / count[i] : 0;
+  const { map, max } = normalise(sum, S, S);
+  return { classIndex: cls, probabilities, score, layerMap: map, inputMap: map, hasEvidence: max > 0 };
 }
 
 /**
@@ -266,10 +400,12 @@ export interface GradCamOptions {
   name?: string;
   /** Pixel limit for decoding, as in decodeImage. */
   maxPixels?: number;
+  /** How the map is computed (default 'grad-cam'). */
+  method?: CamMethod;
 }
 
 export interface Explanation extends InputCam {
-  method: typeof GRADCAM_METHOD;
+  method: CamMethod;
   layer: string;
   label: string;
   /** The photo as decoded (EXIF-oriented RGB), downscaled to maxSide when given. */
@@ -285,10 +421,10 @@ export async function explainPhoto(c: Pick<Classifier, 'model' | 'meta'>, bytes:
   let photo = await decodePhoto(bytes, opts.name, opts.maxPixels);
   if (opts.maxSide !== undefined) photo = await downscaleRgb(photo, opts.maxSide);
   const layer = opts.layer ?? gradCamLayer(meta.arch);
-  const cam = await gradCamForInput(c, input, { classIndex: opts.classIndex, layer });
+  const cam = await gradCamForInput(c, input, { classIndex: opts.classIndex, layer, method: opts.method });
   return {
     ...cam,
-    method: GRADCAM_METHOD,
+    method: opts.method ?? GRADCAM_METHOD,
     layer,
     label: meta.labels[cam.classIndex],
     photo,
