@@ -4,7 +4,7 @@
 // darkness; 1 = a uniform map), and prints per method: the share of maps at >= DARKNESS_FOCUS_MIN for
 // the predicted class, for the true class and for every class, the range per true class, and the time.
 //   pnpm exec tsx packages/evaluate/src/bench-explain.ts --model RUN_OR_MODEL_DIR [--backend wasm]
-//     [--methods grad-cam@block4_relu,contrast@block3b_relu,occlusion] [--max-side 512] [--json FILE] PATHS...
+//     [--methods grad-cam@block4_relu,contrast@block3b_relu,occlusion] [--max-side 512] [--json FILE] [--alias M5_bolt=small] PATHS...
 import { promises as fs } from 'node:fs';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
@@ -20,6 +20,7 @@ const { values, positionals } = parseArgs({
     methods: { type: 'string' },
     'max-side': { type: 'string', default: '512' },
     json: { type: 'string' },
+    alias: { type: 'string', multiple: true },
   },
 });
 if (!values.model) throw new Error('--model DIR is required');
@@ -39,10 +40,14 @@ async function listPhotos(p: string): Promise<{ file: string; label: string }[]>
   }
   return out;
 }
-const photos = (await Promise.all(positionals.map(listPhotos))).flat();
+// --alias FOLDER=LABEL: photos in a folder named FOLDER are of class LABEL (e.g. M5_bolt=small).
+const aliases = new Map((values.alias ?? []).map((a) => a.split('=') as [string, string]));
+const photos = (await Promise.all(positionals.map(listPhotos))).flat().map((p) => ({ ...p, label: aliases.get(p.label) ?? p.label }));
 const methods = (values.methods ?? 'grad-cam@block4_relu,hirescam@block3b_relu,contrast@block4_relu,contrast@block3b_relu,occlusion').split(',').map((m) => {
-  const [method, layer] = m.split('@');
-  return { name: m, method: method as CamMethod, layer };
+  // method[@layer][:patch] (patch: occlusion's patch side as a share of the input side)
+  const [spec, patch] = m.split(':');
+  const [method, layer] = spec.split('@');
+  return { name: m, method: method as CamMethod, layer, occlusion: patch ? { patch: Number(patch) } : undefined };
 });
 
 interface Row {
@@ -58,30 +63,13 @@ for (const p of photos) {
   const bytes = await fs.readFile(p.file);
   decoded.push({ ...p, input: await decodeImage(bytes, { size: c.meta.imgSize, fit: c.meta.fit }), photo: await downscaleRgb(await decodePhoto(bytes), Number(values['max-side'])) });
 }
-for (const m of methods) {
-  await gradCamForInput(c, decoded[0].input, { method: m.method, layer: m.layer }); // warm-up
-  const rows: Row[] = [];
-  const t0 = performance.now();
-  for (const d of decoded) {
-    const focus: number[] = [];
-    let predicted = '';
-    for (let k = 0; k < labels.length; k++) {
-      const cam = await gradCamForInput(c, d.input, { method: m.method, layer: m.layer, classIndex: k });
-      predicted = labels[cam.probabilities.indexOf(Math.max(...cam.probabilities))];
-      focus.push(darknessFocus(inputMapToPhoto(cam.inputMap, c.meta.fit, d.photo.width, d.photo.height), d.photo));
-    }
-    rows.push({ file: path.basename(d.file), label: d.label, predicted, focus });
-  }
-  results[m.name] = { rows, seconds: (performance.now() - t0) / 1000 };
-}
-
 const pass = (v: number) => v >= DARKNESS_FOCUS_MIN;
 const fmt = (xs: number[]) => {
   const ok = xs.filter((x) => !Number.isNaN(x));
   return ok.length ? `${Math.min(...ok).toFixed(2)}–${Math.max(...ok).toFixed(2)}${ok.length < xs.length ? ` (${xs.length - ok.length} no evidence)` : ''}` : 'no evidence';
 };
-console.log(`model ${values.model} (${c.meta.arch} ${c.meta.imgSize} px ${c.meta.fit}), ${photos.length} photos; pass = focus >= ${DARKNESS_FOCUS_MIN}`);
-for (const [name, r] of Object.entries(results)) {
+const header = `model ${values.model} (${c.meta.arch} ${c.meta.imgSize} px ${c.meta.fit}), ${photos.length} photos; pass = focus >= ${DARKNESS_FOCUS_MIN}`;
+function report(name: string, r: { rows: Row[]; seconds: number }): void {
   const n = r.rows.length;
   const pred = r.rows.filter((x) => pass(x.focus[labels.indexOf(x.predicted)])).length;
   const tru = r.rows.filter((x) => labels.includes(x.label) && pass(x.focus[labels.indexOf(x.label)])).length;
@@ -91,4 +79,23 @@ for (const [name, r] of Object.entries(results)) {
     .join('; ');
   console.log(`${name}: predicted ${pred}/${n}, true ${tru}/${n}, every class ${all}/${n * labels.length}; ${(r.seconds / n / labels.length).toFixed(2)} s per map\n  ${byClass}`);
 }
-if (values.json) await fs.writeFile(values.json, JSON.stringify({ model: values.model, labels, results }, null, 2));
+console.log(header);
+for (const m of methods) {
+  await gradCamForInput(c, decoded[0].input, { method: m.method, layer: m.layer, occlusion: m.occlusion }); // warm-up
+  const rows: Row[] = [];
+  const t0 = performance.now();
+  for (const d of decoded) {
+    const focus: number[] = [];
+    let predicted = '';
+    for (let k = 0; k < labels.length; k++) {
+      const cam = await gradCamForInput(c, d.input, { method: m.method, layer: m.layer, occlusion: m.occlusion, classIndex: k, photo: { width: d.photo.width, height: d.photo.height } });
+      predicted = labels[cam.probabilities.indexOf(Math.max(...cam.probabilities))];
+      focus.push(darknessFocus(inputMapToPhoto(cam.inputMap, c.meta.fit, d.photo.width, d.photo.height), d.photo));
+    }
+    rows.push({ file: path.basename(d.file), label: d.label, predicted, focus });
+  }
+  results[m.name] = { rows, seconds: (performance.now() - t0) / 1000 };
+  report(m.name, results[m.name]);
+  if (values.json) await fs.writeFile(values.json, JSON.stringify({ model: values.model, labels, results }, null, 2));
+}
+

@@ -158,11 +158,20 @@ function logitsToProbabilities(z: tf.Tensor2D, meta: Pick<ClassifierMeta, 'outpu
  *   background every background position adds about the same to y; the class's evidence is where
  *   the photo adds MORE than the background does. Without the reference, a class whose score the
  *   background raises (the "small" side of a size task) gets a map that is flat over the background.
+ * - `integrated`: integrated gradients at the layer (Sundararajan et al. 2017, as "layer integrated
+ *   gradients"): Σ_k (A_k - A0_k)(p) · mean over α of G_k(A0 + α(A - A0))(p), where A0 are the layer's
+ *   activations for a blank photo (the photo's area filled with its median colour: the empty paper);
+ *   then ReLU. The positions' attributions add up to y(photo) - y(blank) (up to the midpoint rule's
+ *   error), so a map shows what in the photo makes the class more likely than the empty paper does,
+ *   through the non-linear layers after the target rather than a first-order guess.
  * - `occlusion`: y(photo) - y(photo with a square patch filled with its median colour), per patch
  *   (Zeiler & Fergus 2014), spread over the patch's pixels, averaged where patches overlap; then
  *   ReLU. Model-agnostic and at input resolution, one forward pass per patch.
  */
-export const CAM_METHODS = ['grad-cam', 'hirescam', 'contrast', 'occlusion'] as const;
+export const CAM_METHODS = ['grad-cam', 'hirescam', 'contrast', 'integrated', 'occlusion'] as const;
+
+/** Points on the path of integrated gradients (one batch of this many through the layers after the target). */
+export const INTEGRATED_STEPS = 16;
 export type CamMethod = (typeof CAM_METHODS)[number];
 
 function assertMethod(m: string): asserts m is CamMethod {
@@ -198,9 +207,43 @@ function checkClass(classIndex: number | undefined, k: number): void {
   }
 }
 
+/** The lower middle value. */
+function median(v: Float32Array): number {
+  if (v.length === 0) return 0;
+  const sorted = Float32Array.from(v).sort();
+  return sorted[(sorted.length - 1) >> 1];
+}
+
+/**
+ * The part of the model's S×S input that shows the photo: all of it for `cover`; for `contain`, the
+ * centred rectangle inside the letterbox. In input pixels, [x0, x1) × [y0, y1).
+ */
+export function photoArea(fit: FitPolicy, S: number, photo?: { width: number; height: number }): { x0: number; y0: number; x1: number; y1: number } {
+  if (!photo || fit === 'cover') return { x0: 0, y0: 0, x1: S, y1: S };
+  const scale = Math.min(S / photo.width, S / photo.height);
+  const w = photo.width * scale, h = photo.height * scale;
+  return { x0: (S - w) / 2, y0: (S - h) / 2, x1: (S + w) / 2, y1: (S + h) / 2 };
+}
+
+/** Which cells of a w×h map over the input have their centre on the photo (photoArea). */
+function insideMask(w: number, h: number, meta: Pick<ClassifierMeta, 'fit' | 'imgSize'>, photo?: { width: number; height: number }): Uint8Array {
+  const S = meta.imgSize;
+  const a = photoArea(meta.fit, S, photo);
+  const out = new Uint8Array(w * h);
+  for (let y = 0; y < h; y++) {
+    for (let x = 0; x < w; x++) {
+      const u = ((x + 0.5) * S) / w, v = ((y + 0.5) * S) / h;
+      out[y * w + x] = u >= a.x0 && u < a.x1 && v >= a.y0 && v < a.y1 ? 1 : 0;
+    }
+  }
+  return out;
+}
+
 function normalise(raw: Float32Array, width: number, height: number): { map: ScalarMap; max: number } {
-  let max = 0;
-  for (const v of raw) if (v > max) max = v;
+  // Values within float32 rounding of 0 (relative to the largest magnitude) are no evidence.
+  let max = 0, mag = 0;
+  for (const v of raw) (max = Math.max(max, v)), (mag = Math.max(mag, Math.abs(v)));
+  if (max <= 1e-5 * mag) max = 0;
   const map: ScalarMap = { data: new Float32Array(raw.length), width, height };
   if (max > 0) for (let i = 0; i < raw.length; i++) map.data[i] = Math.max(raw[i], 0) / max;
   return { map, max };
@@ -213,7 +256,14 @@ function normalise(raw: Float32Array, width: number, height: number): { map: Sca
 export async function gradCamForInput(
   c: Pick<Classifier, 'model' | 'meta'>,
   input: RawImage,
-  opts: { classIndex?: number; layer?: string; method?: CamMethod } = {},
+  opts: {
+    classIndex?: number;
+    layer?: string;
+    method?: CamMethod;
+    occlusion?: OcclusionOptions;
+    /** The photo's size before the fit: with `contain`, the letterbox is left out of the map (0) and of contrast's reference. */
+    photo?: { width: number; height: number };
+  } = {},
 ): Promise<InputCam> {
   const { meta } = c;
   const method = opts.method ?? 'grad-cam';
@@ -221,13 +271,18 @@ export async function gradCamForInput(
   const layerName = opts.layer ?? gradCamLayer(meta.arch);
   const { head, scores, split } = scoreHead(c, layerName);
   checkClass(opts.classIndex, meta.labels.length);
-  if (method === 'occlusion') return occlusionForInput(c, input, { classIndex: opts.classIndex, layer: layerName });
+  if (method === 'occlusion') return occlusionForInput(c, input, { ...opts.occlusion, classIndex: opts.classIndex, layer: layerName, photo: opts.photo });
   const scoreOf = (z: tf.Tensor2D, cls: number): tf.Scalar => tf.reshape(scores(z, cls), []) as tf.Scalar;
 
   // Two steps so that the class can be read asynchronously (webgpu cannot read synchronously in Node).
-  const [a, probs] = tf.tidy(() => {
-    const act = split.base.predict(imagesToBatch([input], meta)) as tf.Tensor4D;
-    return [act, logitsToProbabilities(head(act), meta)];
+  // Integrated gradients start from a blank photo: the input with the photo's area filled with its
+  // median colour (the paper), the letterbox kept.
+  const images = method === 'integrated' ? [input, blankPhoto(input, meta, opts.photo)] : [input];
+  const [a, a0, probs] = tf.tidy(() => {
+    const acts = split.base.predict(imagesToBatch(images, meta)) as tf.Tensor4D;
+    const act = tf.slice(acts, [0, 0, 0, 0], [1, -1, -1, -1]);
+    const ref = images.length > 1 ? tf.slice(acts, [1, 0, 0, 0], [1, -1, -1, -1]) : tf.zerosLike(act);
+    return [act, ref, logitsToProbabilities(head(act), meta)] as [tf.Tensor4D, tf.Tensor4D, tf.Tensor1D];
   });
   let raw: Float32Array, probabilities: Float32Array, score: number, cls: number;
   let cam: tf.Tensor2D | undefined;
@@ -235,25 +290,21 @@ export async function gradCamForInput(
     probabilities = (await probs.data()) as Float32Array;
     cls = opts.classIndex ?? argMax(probabilities);
     const [map, s] = tf.tidy(() => {
-      const grads = tf.grad((act: tf.Tensor) => scoreOf(head(act), cls))(a) as tf.Tensor4D;
       const [h, w] = [a.shape[1], a.shape[2]];
-      let m: tf.Tensor2D;
-      if (method === 'grad-cam') {
-        const weights = tf.mean(grads, [1, 2], true); // [1, 1, 1, K]
-        m = tf.reshape(tf.sum(tf.mul(a, weights), -1), [h, w]) as tf.Tensor2D;
+      let m: tf.Tensor;
+      if (method === 'integrated') {
+        // Midpoint rule over INTEGRATED_STEPS points of the straight path from a0 to a, in one batch.
+        const n = INTEGRATED_STEPS;
+        const alphas = tf.reshape(tf.div(tf.add(tf.range(0, n), 0.5), n), [n, 1, 1, 1]);
+        const path = tf.add(a0, tf.mul(alphas, tf.sub(a, a0)));
+        const grads = tf.grad((x: tf.Tensor) => tf.sum(scores(head(x), cls)))(path);
+        m = tf.sum(tf.mul(tf.sub(a, a0), tf.mean(grads, 0, true)), -1);
       } else {
-        const contrib = tf.reshape(tf.sum(tf.mul(a, grads), -1), [h, w]) as tf.Tensor2D;
-        if (method === 'hirescam') m = contrib;
-        else {
-          // The median position: the lower middle value of the sorted contributions.
-          const flat = tf.reshape(contrib, [-1]);
-          const n = h * w;
-          const sorted = tf.neg(tf.topk(tf.neg(flat), n).values);
-          const median = tf.slice(sorted, [(n - 1) >> 1], [1]);
-          m = tf.sub(contrib, median) as tf.Tensor2D;
-        }
+        const grads = tf.grad((act: tf.Tensor) => scoreOf(head(act), cls))(a) as tf.Tensor4D;
+        // grad-cam: Σ_k mean(G_k) A_k; the others: the contribution Σ_k G_k A_k (ReLU and reference below).
+        m = method === 'grad-cam' ? tf.sum(tf.mul(a, tf.mean(grads, [1, 2], true)), -1) : tf.sum(tf.mul(a, grads), -1);
       }
-      return [tf.relu(m) as tf.Tensor2D, scoreOf(head(a), cls)];
+      return [tf.reshape(m, [h, w]) as tf.Tensor2D, scoreOf(head(a), cls)];
     });
     cam = map;
     try {
@@ -262,9 +313,15 @@ export async function gradCamForInput(
       s.dispose();
     }
   } finally {
-    tf.dispose([a, probs, ...(cam ? [cam] : [])]);
+    tf.dispose([a, a0, probs, ...(cam ? [cam] : [])]);
   }
   const [, h, w] = a.shape;
+  const inside = insideMask(w, h, meta, opts.photo);
+  for (let i = 0; i < raw.length; i++) if (!inside[i]) raw[i] = 0;
+  if (method === 'contrast') {
+    const ref = median(raw.filter((_, i) => inside[i]));
+    for (let i = 0; i < raw.length; i++) raw[i] = inside[i] ? raw[i] - ref : 0;
+  }
   const { map: layerMap, max } = normalise(raw, w, h);
   const S = meta.imgSize;
   return {
@@ -281,6 +338,15 @@ export async function gradCamForInput(
 export const OCCLUSION_PATCH = 1 / 8;
 export const OCCLUSION_STRIDE = 1 / 2;
 
+export interface OcclusionOptions {
+  /** Patch side as a share of the input side (default OCCLUSION_PATCH). */
+  patch?: number;
+  /** Stride as a share of the patch side (default OCCLUSION_STRIDE). */
+  stride?: number;
+  /** Occluded images per forward pass (default 16). */
+  batchSize?: number;
+}
+
 /** Median of each channel of an RGB image (the background colour of a mostly plain photo). */
 function medianColour(img: RawImage): [number, number, number] {
   const n = img.width * img.height;
@@ -294,11 +360,24 @@ function medianColour(img: RawImage): [number, number, number] {
   return out as [number, number, number];
 }
 
+/** The fitted input with the photo's area (photoArea) filled with that area's median colour. */
+function blankPhoto(input: RawImage, meta: Pick<ClassifierMeta, 'fit' | 'imgSize'>, photo?: { width: number; height: number }): RawImage {
+  const S = meta.imgSize;
+  const a = photoArea(meta.fit, S, photo);
+  const [x0, y0, x1, y1] = [Math.ceil(a.x0 - 0.5), Math.ceil(a.y0 - 0.5), Math.ceil(a.x1 - 0.5), Math.ceil(a.y1 - 0.5)];
+  const area: RawImage = { data: new Uint8Array((x1 - x0) * (y1 - y0) * 3), width: x1 - x0, height: y1 - y0 };
+  for (let y = y0; y < y1; y++) area.data.set(input.data.subarray((y * S + x0) * 3, (y * S + x1) * 3), (y - y0) * area.width * 3);
+  const fill = medianColour(area);
+  const data = Uint8Array.from(input.data);
+  for (let y = y0; y < y1; y++) for (let x = x0; x < x1; x++) data.set(fill, (y * S + x) * 3);
+  return { data, width: S, height: S };
+}
+
 /** Occlusion map (see CAM_METHODS) at the input's resolution; layerMap is the same map. */
 async function occlusionForInput(
   c: Pick<Classifier, 'model' | 'meta'>,
   input: RawImage,
-  opts: { classIndex?: number; layer: string; patch?: number; stride?: number; batchSize?: number },
+  opts: OcclusionOptions & { classIndex?: number; layer: string; photo?: { width: number; height: number } },
 ): Promise<InputCam> {
   const { meta } = c;
   const { head, scores, split } = scoreHead(c, opts.layer);
@@ -313,16 +392,26 @@ async function occlusionForInput(
   const z0 = await logitsOf([input]);
   let probabilities: Float32Array, cls: number, score: number;
   try {
-    probabilities = (await tf.tidy(() => logitsToProbabilities(z0, meta)).data()) as Float32Array;
+    const p0 = tf.tidy(() => logitsToProbabilities(z0, meta));
+    try {
+      probabilities = (await p0.data()) as Float32Array;
+    } finally {
+      p0.dispose();
+    }
     cls = opts.classIndex ?? argMax(probabilities);
-    const s0 = scores(z0, cls);
-    score = (await s0.data())[0];
-    s0.dispose();
+    const s0 = tf.tidy(() => scores(z0, cls));
+    try {
+      score = (await s0.data())[0];
+    } finally {
+      s0.dispose();
+    }
   } finally {
     z0.dispose();
   }
   const boxes: [number, number][] = [];
-  for (const y of starts) for (const x of starts) boxes.push([x, y]);
+  const area = photoArea(meta.fit, S, opts.photo);
+  const on = (p: number, lo: number, hi: number) => p + patch / 2 >= lo && p + patch / 2 < hi;
+  for (const y of starts) for (const x of starts) if (on(x, area.x0, area.x1) && on(y, area.y0, area.y1)) boxes.push([x, y]);
   const sum = new Float32Array(S * S), count = new Float32Array(S * S);
   const bs = opts.batchSize ?? 16;
   for (let b = 0; b < boxes.length; b += bs) {
@@ -340,7 +429,8 @@ async function occlusionForInput(
       for (let y = y0; y < y0 + patch; y++) for (let x = x0; x < x0 + patch; x++) (sum[y * S + x] += d), count[y * S + x]++;
     });
   }
-  for (let i = 0; i < sum.length; i++) sum[i] = count[i] ? sum[i] / count[i] : 0;
+  const inside = insideMask(S, S, meta, opts.photo);
+  for (let i = 0; i < sum.length; i++) sum[i] = count[i] && inside[i] ? sum[i] / count[i] : 0;
   const { map, max } = normalise(sum, S, S);
   return { classIndex: cls, probabilities, score, layerMap: map, inputMap: map, hasEvidence: max > 0 };
 }
@@ -421,7 +511,7 @@ export async function explainPhoto(c: Pick<Classifier, 'model' | 'meta'>, bytes:
   let photo = await decodePhoto(bytes, opts.name, opts.maxPixels);
   if (opts.maxSide !== undefined) photo = await downscaleRgb(photo, opts.maxSide);
   const layer = opts.layer ?? gradCamLayer(meta.arch);
-  const cam = await gradCamForInput(c, input, { classIndex: opts.classIndex, layer, method: opts.method });
+  const cam = await gradCamForInput(c, input, { classIndex: opts.classIndex, layer, method: opts.method, photo: { width: photo.width, height: photo.height } });
   return {
     ...cam,
     method: opts.method ?? GRADCAM_METHOD,
