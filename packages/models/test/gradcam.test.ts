@@ -5,6 +5,7 @@ import { initBackend } from '@parts/backend';
 import { decodePhoto, encodeRgbPng, type FitPolicy, type RawImage } from '@parts/data';
 import {
   buildClassifier,
+  CAM_METHODS,
   explainPhoto,
   gradCamForInput,
   GRADCAM_LAYERS,
@@ -64,7 +65,7 @@ describe.each(['wasm', 'cpu'] as const)('Grad-CAM on %s', (backend) => {
     await initBackend(backend, () => {});
   });
 
-  for (const method of ['grad-cam', 'hirescam', 'contrast', 'occlusion'] as const) {
+  for (const method of CAM_METHODS) {
     for (const sigmoid of [true, false]) {
       for (const fit of ['contain', 'cover'] as FitPolicy[]) {
         it(`${method}: puts each class's map on its own square (${sigmoid ? 'sigmoid' : 'softmax'} head, fit ${fit})`, async () => {
@@ -102,7 +103,7 @@ describe.each(['wasm', 'cpu'] as const)('Grad-CAM on %s', (backend) => {
     }
   }
 
-  it('contrast finds the evidence for a class that the background also raises, where Grad-CAM is flat', async () => {
+  it.each(['contrast', 'integrated'] as const)('%s finds the evidence for a class that the background also raises, where Grad-CAM is flat', async (method) => {
     // Class 0's score is 2·mean(brightness) + 4·mean(blue): the white paper raises it everywhere,
     // the blue square raises it more. Class 1's score is the negative: nothing in the photo adds to it
     // more than the paper does.
@@ -122,8 +123,8 @@ describe.each(['wasm', 'cpu'] as const)('Grad-CAM on %s', (backend) => {
     const paper = { x0: 5, x1: 60, y0: 40, y1: 75 };
     const before = tf.memory().numTensors;
     const grad = await explainPhoto({ model, meta }, bytes, { layer: 'feat', classIndex: 0, method: 'grad-cam' });
-    const contrast = await explainPhoto({ model, meta }, bytes, { layer: 'feat', classIndex: 0, method: 'contrast' });
-    const plain = await explainPhoto({ model, meta }, bytes, { layer: 'feat', classIndex: 1, method: 'contrast' });
+    const contrast = await explainPhoto({ model, meta }, bytes, { layer: 'feat', classIndex: 0, method });
+    const plain = await explainPhoto({ model, meta }, bytes, { layer: 'feat', classIndex: 1, method });
     expect(tf.memory().numTensors).toBe(before);
     expect(grad.label).toBe('blue');
     // Grad-CAM: paper at 2 / (2/3 + 4) of the square's heat.

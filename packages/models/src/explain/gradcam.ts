@@ -1,11 +1,12 @@
 /**
- * Grad-CAM (Selvaraju et al. 2017, "Grad-CAM: Visual Explanations from Deep Networks via
- * Gradient-based Localization"): which parts of a photo made the model answer a class.
+ * Class activation maps: which parts of a photo made the model answer a class. Grad-CAM (Selvaraju
+ * et al. 2017) and the other methods of CAM_METHODS; DEFAULT_CAM_METHOD is the one the product shows.
  *
  * For a target layer A (the last convolutional block's output, GRADCAM_LAYERS) and a class score y
  * (the pre-activation logit of the output layer: z_c for softmax; z for label 1 and -z for label 0
- * of a one-unit sigmoid head):
+ * of a one-unit sigmoid head), e.g. Grad-CAM:
  *   weights w_k = mean over positions of dy/dA_k,  cam = ReLU(Σ_k w_k A_k),  cam /= max(cam).
+ * With `contain` the letterbox's cells are left out (0) when the photo's size is known.
  * The map (target-layer resolution) is upsampled bilinearly to the model's input size, then mapped
  * back onto the photo's own geometry through the inverse of the fit that decodeImage applied
  * (`cover`: the centre crop, so the cut-off margins get 0 — the model never saw them; `contain`: the
@@ -173,6 +174,14 @@ export const CAM_METHODS = ['grad-cam', 'hirescam', 'contrast', 'integrated', 'o
 /** Points on the path of integrated gradients (one batch of this many through the layers after the target). */
 export const INTEGRATED_STEPS = 16;
 export type CamMethod = (typeof CAM_METHODS)[number];
+
+/**
+ * The method explanations use unless told otherwise (explainPhoto, predict --explain, serve's
+ * ?explain=1, the evaluation's gallery): chosen by measurement on the parts photos, see
+ * docs/explain.md. Unlike Grad-CAM it gives the "small" side of a binary size model a map of its own
+ * evidence instead of a flat one.
+ */
+export const DEFAULT_CAM_METHOD: CamMethod = 'integrated';
 
 function assertMethod(m: string): asserts m is CamMethod {
   if (!(CAM_METHODS as readonly string[]).includes(m)) throw new Error(`unknown explanation method "${m}"; known: ${CAM_METHODS.join(', ')}`);
@@ -490,7 +499,7 @@ export interface GradCamOptions {
   name?: string;
   /** Pixel limit for decoding, as in decodeImage. */
   maxPixels?: number;
-  /** How the map is computed (default 'grad-cam'). */
+  /** How the map is computed (default DEFAULT_CAM_METHOD). */
   method?: CamMethod;
 }
 
@@ -504,17 +513,18 @@ export interface Explanation extends InputCam {
   heatmap: ScalarMap;
 }
 
-/** Grad-CAM of a photo file's bytes, on the photo's own geometry. */
+/** The explanation (DEFAULT_CAM_METHOD unless `method` is given) of a photo file's bytes, on the photo's own geometry. */
 export async function explainPhoto(c: Pick<Classifier, 'model' | 'meta'>, bytes: Buffer, opts: GradCamOptions = {}): Promise<Explanation> {
   const { meta } = c;
   const input = await decodeImage(bytes, { size: meta.imgSize, fit: meta.fit, name: opts.name, maxPixels: opts.maxPixels });
   let photo = await decodePhoto(bytes, opts.name, opts.maxPixels);
   if (opts.maxSide !== undefined) photo = await downscaleRgb(photo, opts.maxSide);
   const layer = opts.layer ?? gradCamLayer(meta.arch);
-  const cam = await gradCamForInput(c, input, { classIndex: opts.classIndex, layer, method: opts.method, photo: { width: photo.width, height: photo.height } });
+  const method = opts.method ?? DEFAULT_CAM_METHOD;
+  const cam = await gradCamForInput(c, input, { classIndex: opts.classIndex, layer, method, photo: { width: photo.width, height: photo.height } });
   return {
     ...cam,
-    method: opts.method ?? GRADCAM_METHOD,
+    method,
     layer,
     label: meta.labels[cam.classIndex],
     photo,
