@@ -6,6 +6,7 @@ import { decodePhoto, encodeRgbPng, type FitPolicy, type RawImage } from '@parts
 import {
   buildClassifier,
   CAM_METHODS,
+  DEFAULT_CAM_METHOD,
   explainPhoto,
   gradCamForInput,
   GRADCAM_LAYERS,
@@ -207,20 +208,22 @@ describe('every registered architecture has its Grad-CAM layer', () => {
       const { model, meta } = buildClassifier({ arch: spec.name, mode: spec.pretrained ? 'extract' : 'scratch', imgSize, numClasses: 3, seed: 1 });
       const shape = (model.getLayer(layer).output as tfl.SymbolicTensor).shape;
       expect(shape.length).toBe(4);
-      const before = tf.memory().numTensors;
-      const cam = await gradCamForInput(
-        { model, meta: { ...meta, format: 'parts-classifier/1', labels: ['a', 'b', 'c'], fit: 'cover' } },
-        { data: new Uint8Array(imgSize * imgSize * 3).map((_, i) => (i * 37) % 256), width: imgSize, height: imgSize },
-      );
-      expect(tf.memory().numTensors).toBe(before);
-      expect([cam.layerMap.height, cam.layerMap.width]).toEqual([shape[1], shape[2]]);
-      expect(cam.inputMap.width).toBe(imgSize);
-      // Grad-CAM's hand-evaluated head gives the model's own probabilities.
       const pixels = { data: new Uint8Array(imgSize * imgSize * 3).map((_, i) => (i * 37) % 256), width: imgSize, height: imgSize };
+      const c = { model, meta: { ...meta, format: 'parts-classifier/1' as const, labels: ['a', 'b', 'c'], fit: 'cover' as const } };
       const y = model.predict(imagesToBatch([pixels], meta)) as tf.Tensor;
       const p = (await y.data()) as Float32Array;
       tf.dispose(y);
-      expect(Math.max(...Array.from(p, (v, i) => Math.abs(v - cam.probabilities[i])))).toBeLessThan(1e-5);
+      // Grad-CAM and the default method: the map at the layer's resolution, the model's own probabilities, no tensor left.
+      for (const method of ['grad-cam', DEFAULT_CAM_METHOD] as const) {
+        const before = tf.memory().numTensors;
+        const cam = await gradCamForInput(c, pixels, { method });
+        expect(tf.memory().numTensors, method).toBe(before);
+        expect([cam.layerMap.height, cam.layerMap.width]).toEqual([shape[1], shape[2]]);
+        expect(cam.inputMap.width).toBe(imgSize);
+        expect(cam.layerMap.data.every((v) => v >= 0 && v <= 1)).toBe(true);
+        // The hand-evaluated head gives the model's own probabilities.
+        expect(Math.max(...Array.from(p, (v, i) => Math.abs(v - cam.probabilities[i])))).toBeLessThan(1e-5);
+      }
       model.dispose();
     });
   }
