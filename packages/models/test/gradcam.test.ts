@@ -132,9 +132,10 @@ describe.each(['wasm', 'cpu'] as const)('Grad-CAM on %s', (backend) => {
     expect(meanIn(grad.heatmap, paper)).toBeCloseTo(2 / (2 / 3 + 4), 2);
     expect(meanIn(contrast.heatmap, inner)).toBeGreaterThan(0.9);
     expect(meanIn(contrast.heatmap, paper)).toBe(0);
-    // Nothing raises 'plain' above the paper's level: no evidence, an all-zero map.
-    expect(plain.hasEvidence).toBe(false);
-    expect(plain.heatmap.data.every((v) => v === 0)).toBe(true);
+    // Neither the square nor the paper raises 'plain' above the paper's level; only the resize's blend
+    // of blue and white at the square's rim (less bright than paper, not blue enough to count) does.
+    expect(meanIn(plain.heatmap, inner)).toBe(0);
+    expect(meanIn(plain.heatmap, paper)).toBe(0);
     model.dispose();
   });
 
