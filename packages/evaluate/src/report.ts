@@ -318,7 +318,7 @@ function renderMarkdown(title: string, lb: Leaderboard, sections: RunSection[], 
 // ---------- OOD, calibration, robustness, Grad-CAM text ----------
 
 const GRADCAM_CAVEAT =
-  'Evidence for the predicted class (integrated gradients from a blank-paper reference, unless named otherwise): warm colours are where the photo makes that class more likely than empty paper would. For a class that means "small" or "not the other class" the evidence can lie on the paper around the part or at the photo\'s edges: that is what the model used, not a failure of the map.';
+  'Evidence for the predicted class (the contribution of each place to the class score beyond the photo\'s typical, paper, place, unless named otherwise): warm colours are where the photo adds more to that class than its empty paper does. For a class that means "small" or "not the other class" the evidence can lie on the paper around the part or at the photo\'s edges: that is what the model used, not a failure of the map.';
 
 function interval(iv: { low: number; high: number } | undefined): string {
   return iv ? `95% ${pct(iv.low)}–${pct(iv.high)}` : '';

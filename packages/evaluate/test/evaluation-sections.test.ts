@@ -82,7 +82,7 @@ describe('evaluateRun sections', () => {
 
     const g = ev.gradcam!;
     expect(g.layer).toBe('block2_conv2');
-    expect(g.method).toBe('integrated');
+    expect(g.method).toBe('contrast');
     const wrong = ev.predictions.filter((p) => !p.correct).length;
     expect(g.items.filter((i) => !i.correct).length).toBe(Math.min(wrong, 24));
     const classesRight = new Set(ev.predictions.filter((p) => p.correct).map((p) => p.true));
@@ -131,7 +131,7 @@ describe('evaluateRun sections', () => {
     expect(html).toMatch(/Far-OOD images rejected: \d+\/44/);
     expect(html).toMatch(/on 8 of 14 test photos \(stratified by class, seeded\)/);
     expect(html).toContain('size is the label');
-    expect(html).toContain('integrated overlays at layer <code>block2_conv2</code>');
+    expect(html).toContain('contrast overlays at layer <code>block2_conv2</code>');
     expect(html).toContain('around the part or at the photo&#39;s edges');
     expect(html).toMatch(/Explanation focus: \d+ of \d+ maps weight the photo&#39;s dark pixels/);
     expect((await fs.readdir(path.join(res.dir, 'gradcam', slug))).length).toBe(a.gradcam!.items.length);

@@ -181,7 +181,7 @@ export type CamMethod = (typeof CAM_METHODS)[number];
  * docs/explain.md. Unlike Grad-CAM it gives the "small" side of a binary size model a map of its own
  * evidence instead of a flat one.
  */
-export const DEFAULT_CAM_METHOD: CamMethod = 'integrated';
+export const DEFAULT_CAM_METHOD: CamMethod = 'contrast';
 
 function assertMethod(m: string): asserts m is CamMethod {
   if (!(CAM_METHODS as readonly string[]).includes(m)) throw new Error(`unknown explanation method "${m}"; known: ${CAM_METHODS.join(', ')}`);

@@ -12,7 +12,7 @@ const program = new Command('predict')
   .option('--json', 'print one JSON object per line: {file, label (null when unknown), unknown, top, probability, probabilities, ood} or {file, error}')
   .option('--unknown-threshold <x>', "accept a photo as known when its OOD score >= x (replaces ood.json's threshold)", num)
   .option('--no-unknown', 'plain classification: ignore ood.json (never unknown, uncalibrated probabilities)')
-  .option('--explain <dir>', 'write <name>.heatmap.png and <name>.overlay.png (the evidence for the top class: integrated gradients at the Grad-CAM layer, docs/explain.md) per photo into dir')
+  .option('--explain <dir>', 'write <name>.heatmap.png and <name>.overlay.png (the evidence for the top class: contrast CAM at the Grad-CAM layer, docs/explain.md) per photo into dir')
   .addOption(new Option('--backend <b>', 'compute backend').choices(BACKEND_NAMES).default('auto'));
 
 runCli(program, async (o, args) => {
