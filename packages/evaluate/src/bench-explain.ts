@@ -10,7 +10,7 @@ import path from 'node:path';
 import { parseArgs } from 'node:util';
 import { initBackend, type BackendName } from '@parts/backend';
 import { decodeImage, decodePhoto, downscaleRgb, type RawImage } from '@parts/data';
-import { darknessFocus, DARKNESS_FOCUS_MIN, gradCamForInput, inputMapToPhoto, loadClassifier, type CamMethod } from '@parts/models';
+import { darkPixelWeight, DARK_WEIGHT_MIN_RATIO, darknessFocus, DARKNESS_FOCUS_MIN, gradCamForInput, inputMapToPhoto, loadClassifier, type CamMethod } from '@parts/models';
 
 const { values, positionals } = parseArgs({
   allowPositionals: true,
@@ -56,6 +56,8 @@ interface Row {
   predicted: string;
   /** darkness focus per class, in label order (NaN: no evidence) */
   focus: number[];
+  /** darkPixelWeight ratio per class: the map's mean over the part pixels (luma below half the median) over its mean; vignetted edges do not count */
+  part: number[];
 }
 const results: Record<string, { rows: Row[]; seconds: number }> = {};
 const decoded: { input: RawImage; photo: RawImage; file: string; label: string }[] = [];
@@ -77,7 +79,8 @@ function report(name: string, r: { rows: Row[]; seconds: number }): void {
   const byClass = labels
     .map((l) => `${l} photos: ${labels.map((k, j) => `map ${k} ${fmt(r.rows.filter((x) => x.label === l).map((x) => x.focus[j]))}`).join(', ')}`)
     .join('; ');
-  console.log(`${name}: predicted ${pred}/${n}, true ${tru}/${n}, every class ${all}/${n * labels.length}; ${(r.seconds / n / labels.length).toFixed(2)} s per map\n  ${byClass}`);
+  const predPart = r.rows.filter((x) => x.part[labels.indexOf(x.predicted)] > DARK_WEIGHT_MIN_RATIO).length;
+  console.log(`${name}: predicted ${pred}/${n} (part pixels > ${DARK_WEIGHT_MIN_RATIO}x the map mean: ${predPart}/${n}), true ${tru}/${n}, every class ${all}/${n * labels.length}; ${(r.seconds / n / labels.length).toFixed(2)} s per map\n  ${byClass}`);
 }
 console.log(header);
 for (const m of methods) {
@@ -86,13 +89,16 @@ for (const m of methods) {
   const t0 = performance.now();
   for (const d of decoded) {
     const focus: number[] = [];
+    const part: number[] = [];
     let predicted = '';
     for (let k = 0; k < labels.length; k++) {
       const cam = await gradCamForInput(c, d.input, { method: m.method, layer: m.layer, occlusion: m.occlusion, classIndex: k, photo: { width: d.photo.width, height: d.photo.height } });
       predicted = labels[cam.probabilities.indexOf(Math.max(...cam.probabilities))];
-      focus.push(darknessFocus(inputMapToPhoto(cam.inputMap, c.meta.fit, d.photo.width, d.photo.height), d.photo));
+      const heat = inputMapToPhoto(cam.inputMap, c.meta.fit, d.photo.width, d.photo.height);
+      focus.push(darknessFocus(heat, d.photo));
+      part.push(darkPixelWeight(heat, d.photo).ratio);
     }
-    rows.push({ file: path.basename(d.file), label: d.label, predicted, focus });
+    rows.push({ file: path.basename(d.file), label: d.label, predicted, focus, part });
   }
   results[m.name] = { rows, seconds: (performance.now() - t0) / 1000 };
   report(m.name, results[m.name]);
