@@ -10,10 +10,9 @@ import { explainPhoto, gradCamLayer, predictDecisions, writeExplanationPngs, typ
 /** One line of `pnpm predict --json`: the contract's fields, or `error` for a file that failed. */
 export interface FilePrediction extends Partial<OodDecision> {
   file: string;
-  /** With explainDir: the explanation files of the top class, the method and the layer it was taken at. */
+  /** With explainDir: the explanation files of the top class (DEFAULT_CAM_METHOD) and the layer it was taken at. */
   heatmap?: string;
   overlay?: string;
-  method?: string;
   layer?: string;
   error?: string;
 }
@@ -87,7 +86,7 @@ export async function* predictFiles(p: Predictor, files: string[], opts: Predict
       try {
         const e = await explainPhoto(c, await fs.readFile(d.file), { classIndex: c.meta.labels.indexOf(decision.top), layer, name: d.file });
         const written = await writeExplanationPngs(e, explainDir, nameOf(d.file));
-        yield { file: d.file, ...decision, ...written, method: e.method, layer: e.layer };
+        yield { file: d.file, ...decision, ...written, layer: e.layer };
       } catch (err) {
         yield { file: d.file, ...decision, error: `explanation failed: ${(err as Error).message}` };
       }
