@@ -13,7 +13,7 @@ import { buildLeaderboard, PUBLISHED_STUDY, publishedResult } from './leaderboar
 import type { Leaderboard, LeaderboardEntry, ReportRun } from './leaderboard';
 import { exists, siblingTemp } from './fsutil';
 import type { Evaluation } from './evaluation-record';
-import type { GradCamItem } from './gradcam-gallery';
+import { explanationFocusText, type GradCamItem } from './gradcam-gallery';
 
 export interface ReportOptions {
   /** Parent folder of the report folders (e.g. <repo>/reports). */
@@ -295,7 +295,7 @@ function renderMarkdown(title: string, lb: Leaderboard, sections: RunSection[], 
     if (s.robustness) out.push(`![](${s.robustness.rel})`, '');
     const wrong = ev.predictions.filter((p) => !p.correct).length;
     out.push(`### Misclassified (${wrong})`, '');
-    if (ev.gradcam) out.push(`Pictures: Grad-CAM overlays at layer \`${ev.gradcam.layer}\` where available. ${GRADCAM_CAVEAT}`, '');
+    if (ev.gradcam) out.push(`Pictures: ${ev.gradcam.method ?? 'grad-cam'} overlays at layer \`${ev.gradcam.layer}\` where available. ${GRADCAM_CAVEAT} ${explanationFocusText(ev.gradcam)}`, '');
     for (const g of s.gallery) {
       const cam = s.gradcam.find((c) => c.file === g.file && c.picture);
       const pic = cam?.picture ?? g.picture;
@@ -318,7 +318,7 @@ function renderMarkdown(title: string, lb: Leaderboard, sections: RunSection[], 
 // ---------- OOD, calibration, robustness, Grad-CAM text ----------
 
 const GRADCAM_CAVEAT =
-  'Grad-CAM of the predicted class: warm colours are where evidence for that class lies. A map for a class that means "small" or "not the other class" can sit on the empty background: the evidence is the absence of part, not a failure of the map.';
+  'Evidence for the predicted class (the contribution of each place to the class score beyond the photo\'s typical, paper, place, unless named otherwise): warm colours are where the photo adds more to that class than its empty paper does. For a class that means "small" or "not the other class" the evidence can lie on the paper around the part or at the photo\'s edges: that is what the model used, not a failure of the map.';
 
 function interval(iv: { low: number; high: number } | undefined): string {
   return iv ? `95% ${pct(iv.low)}–${pct(iv.high)}` : '';
@@ -454,7 +454,7 @@ function renderHtml(title: string, lb: Leaderboard, sections: RunSection[], lbPi
     parts.push(img(s.robustness, 'accuracy under shifts'));
     const wrong = ev.predictions.filter((p) => !p.correct).length;
     parts.push(`<h3>Misclassified (${wrong})</h3>`);
-    if (ev.gradcam) parts.push(`<p class="gradcam-note">Pictures: Grad-CAM overlays at layer <code>${h(ev.gradcam.layer)}</code> where available. ${h(GRADCAM_CAVEAT)}</p>`);
+    if (ev.gradcam) parts.push(`<p class="gradcam-note">Pictures: ${h(ev.gradcam.method ?? 'grad-cam')} overlays at layer <code>${h(ev.gradcam.layer)}</code> where available. ${h(GRADCAM_CAVEAT)} ${h(explanationFocusText(ev.gradcam))}</p>`);
     parts.push('<div class="gallery">');
     for (const g of s.gallery) {
       const cam = s.gradcam.find((c) => c.file === g.file && c.picture);

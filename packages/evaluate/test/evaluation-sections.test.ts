@@ -82,12 +82,16 @@ describe('evaluateRun sections', () => {
 
     const g = ev.gradcam!;
     expect(g.layer).toBe('block2_conv2');
+    expect(g.method).toBe('contrast');
     const wrong = ev.predictions.filter((p) => !p.correct).length;
     expect(g.items.filter((i) => !i.correct).length).toBe(Math.min(wrong, 24));
     const classesRight = new Set(ev.predictions.filter((p) => p.correct).map((p) => p.true));
     expect(g.items.filter((i) => i.correct).map((i) => i.true).sort()).toEqual([...classesRight].sort());
     for (const i of g.items) {
       expect(i.error).toBeUndefined();
+      // Darkness focus of each map: a ratio around 1, or null for a map without evidence.
+      if (i.hasEvidence) expect(i.focus).toBeGreaterThan(0);
+      else expect(i.focus).toBeNull();
       const png = await fs.readFile(path.join(withOod, i.overlay!));
       expect(png.subarray(1, 4).toString()).toBe('PNG');
     }
@@ -127,8 +131,9 @@ describe('evaluateRun sections', () => {
     expect(html).toMatch(/Far-OOD images rejected: \d+\/44/);
     expect(html).toMatch(/on 8 of 14 test photos \(stratified by class, seeded\)/);
     expect(html).toContain('size is the label');
-    expect(html).toContain('Grad-CAM overlays at layer <code>block2_conv2</code>');
-    expect(html).toContain('can sit on the empty background');
+    expect(html).toContain('contrast overlays at layer <code>block2_conv2</code>');
+    expect(html).toContain('around the part or at the photo&#39;s edges');
+    expect(html).toMatch(/Explanation focus: \d+ of \d+ maps weight the photo&#39;s dark pixels/);
     expect((await fs.readdir(path.join(res.dir, 'gradcam', slug))).length).toBe(a.gradcam!.items.length);
     // The run without ood.json.
     expect(html).toContain('No scorer: no model/ood.json');

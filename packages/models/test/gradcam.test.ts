@@ -5,6 +5,8 @@ import { initBackend } from '@parts/backend';
 import { decodePhoto, encodeRgbPng, type FitPolicy, type RawImage } from '@parts/data';
 import {
   buildClassifier,
+  CAM_METHODS,
+  DEFAULT_CAM_METHOD,
   explainPhoto,
   gradCamForInput,
   GRADCAM_LAYERS,
@@ -64,38 +66,78 @@ describe.each(['wasm', 'cpu'] as const)('Grad-CAM on %s', (backend) => {
     await initBackend(backend, () => {});
   });
 
-  for (const sigmoid of [true, false]) {
-    for (const fit of ['contain', 'cover'] as FitPolicy[]) {
-      it(`puts each class's map on its own square (${sigmoid ? 'sigmoid' : 'softmax'} head, fit ${fit})`, async () => {
-        const { model, meta } = detectorModel(sigmoid, 48);
-        const c = { model, meta: { ...meta, fit } };
-        const bytes = await encodeRgbPng(photo());
-        await explainPhoto(c, bytes, { layer: 'feat' }); // warm-up: kernels, cached sub-model
-        const before = tf.memory().numTensors;
-        const red = await explainPhoto(c, bytes, { layer: 'feat', classIndex: 1 });
-        const blue = await explainPhoto(c, bytes, { layer: 'feat', classIndex: 0 });
-        expect(tf.memory().numTensors).toBe(before);
-        expect(red.heatmap.width).toBe(W);
-        expect(red.heatmap.height).toBe(H);
-        expect(red.label).toBe('red');
-        expect(red.hasEvidence).toBe(true);
-        // Away from the borders (bilinear blur spans about one input pixel = 2.5 photo pixels).
-        const inner = (r: typeof RED) => ({ x0: r.x0 + 4, x1: r.x1 - 4, y0: r.y0 + 4, y1: r.y1 - 4 });
-        expect(meanIn(red.heatmap, inner(RED))).toBeGreaterThan(0.9);
-        expect(meanIn(red.heatmap, inner(BLUE))).toBeLessThan(0.05);
-        expect(meanIn(blue.heatmap, inner(BLUE))).toBeGreaterThan(0.9);
-        expect(meanIn(blue.heatmap, inner(RED))).toBeLessThan(0.05);
-        // Predicted class by default: both squares have the same area, the logits tie; explain 'red' by index.
-        expect(red.probabilities.reduce((a, b) => a + b, 0)).toBeCloseTo(1, 5);
-        if (fit === 'cover') {
-          // 120×80 cropped to a square: the 20 px margins left and right were not seen.
-          expect(meanIn(red.heatmap, { x0: 0, x1: 19, y0: 0, y1: H })).toBe(0);
-          expect(meanIn(red.heatmap, { x0: W - 19, x1: W, y0: 0, y1: H })).toBe(0);
-        }
-        model.dispose();
-      });
+  for (const method of CAM_METHODS) {
+    for (const sigmoid of [true, false]) {
+      for (const fit of ['contain', 'cover'] as FitPolicy[]) {
+        it(`${method}: puts each class's map on its own square (${sigmoid ? 'sigmoid' : 'softmax'} head, fit ${fit})`, async () => {
+          const { model, meta } = detectorModel(sigmoid, 48);
+          const c = { model, meta: { ...meta, fit } };
+          const bytes = await encodeRgbPng(photo());
+          await explainPhoto(c, bytes, { layer: 'feat', method }); // warm-up: kernels, cached sub-model
+          const before = tf.memory().numTensors;
+          const red = await explainPhoto(c, bytes, { layer: 'feat', classIndex: 1, method });
+          const blue = await explainPhoto(c, bytes, { layer: 'feat', classIndex: 0, method });
+          expect(tf.memory().numTensors).toBe(before);
+          expect(red.method).toBe(method);
+          expect(red.heatmap.width).toBe(W);
+          expect(red.heatmap.height).toBe(H);
+          expect(red.label).toBe('red');
+          expect(red.hasEvidence).toBe(true);
+          // Away from the borders (bilinear blur spans about one input pixel = 2.5 photo pixels; an
+          // occlusion patch that overlaps a square's edge removes only part of it).
+          const m = method === 'occlusion' ? 6 : 4;
+          const inner = (r: typeof RED) => ({ x0: r.x0 + m, x1: r.x1 - m, y0: r.y0 + m, y1: r.y1 - m });
+          expect(meanIn(red.heatmap, inner(RED))).toBeGreaterThan(method === 'occlusion' ? 0.75 : 0.9);
+          expect(meanIn(red.heatmap, inner(BLUE))).toBeLessThan(0.05);
+          expect(meanIn(blue.heatmap, inner(BLUE))).toBeGreaterThan(method === 'occlusion' ? 0.75 : 0.9);
+          expect(meanIn(blue.heatmap, inner(RED))).toBeLessThan(0.05);
+          // Predicted class by default: both squares have the same area, the logits tie; explain 'red' by index.
+          expect(red.probabilities.reduce((a, b) => a + b, 0)).toBeCloseTo(1, 5);
+          if (fit === 'cover') {
+            // 120×80 cropped to a square: the 20 px margins left and right were not seen.
+            expect(meanIn(red.heatmap, { x0: 0, x1: 19, y0: 0, y1: H })).toBe(0);
+            expect(meanIn(red.heatmap, { x0: W - 19, x1: W, y0: 0, y1: H })).toBe(0);
+          }
+          model.dispose();
+        });
+      }
     }
   }
+
+  it.each(['contrast', 'integrated'] as const)('%s finds the evidence for a class that the background also raises, where Grad-CAM is flat', async (method) => {
+    // Class 0's score is 2·mean(brightness) + 4·mean(blue): the white paper raises it everywhere,
+    // the blue square raises it more. Class 1's score is the negative: nothing in the photo adds to it
+    // more than the paper does.
+    const size = 48;
+    const input = tfl.input({ shape: [size, size, 3] });
+    const feat = tfl.layers.conv2d({ filters: 2, kernelSize: 1, activation: 'relu', name: 'feat' }).apply(input) as tfl.SymbolicTensor;
+    const gap = tfl.layers.globalAveragePooling2d({}).apply(feat) as tfl.SymbolicTensor;
+    const out = tfl.layers.dense({ units: 1, activation: 'sigmoid', name: 'out' }).apply(gap) as tfl.SymbolicTensor;
+    const model = tfl.model({ inputs: input, outputs: out });
+    model.getLayer('feat').setWeights([tf.tensor4d([1 / 3, -1, 1 / 3, -1, 1 / 3, 1], [1, 1, 3, 2]), tf.zeros([2])]);
+    model.getLayer('out').setWeights([tf.tensor2d([[-2], [-4]]), tf.tensor1d([3])]);
+    const meta: ClassifierMeta = { format: 'parts-classifier/1', arch: 'detector', mode: 'scratch', labels: ['blue', 'plain'], imgSize: size, fit: 'contain', preprocess: 'rescale01', outputActivation: 'sigmoid' };
+    const img = photo();
+    for (let i = 0; i < img.data.length; i += 3) if (img.data[i] === 255 && img.data[i + 1] === 0) img.data.set([255, 255, 255], i); // blue square only
+    const bytes = await encodeRgbPng(img);
+    const inner = { x0: BLUE.x0 + 4, x1: BLUE.x1 - 4, y0: BLUE.y0 + 4, y1: BLUE.y1 - 4 };
+    const paper = { x0: 5, x1: 60, y0: 40, y1: 75 };
+    const before = tf.memory().numTensors;
+    const grad = await explainPhoto({ model, meta }, bytes, { layer: 'feat', classIndex: 0, method: 'grad-cam' });
+    const contrast = await explainPhoto({ model, meta }, bytes, { layer: 'feat', classIndex: 0, method });
+    const plain = await explainPhoto({ model, meta }, bytes, { layer: 'feat', classIndex: 1, method });
+    expect(tf.memory().numTensors).toBe(before);
+    expect(grad.label).toBe('blue');
+    // Grad-CAM: paper at 2 / (2/3 + 4) of the square's heat.
+    expect(meanIn(grad.heatmap, paper)).toBeCloseTo(2 / (2 / 3 + 4), 2);
+    expect(meanIn(contrast.heatmap, inner)).toBeGreaterThan(0.9);
+    expect(meanIn(contrast.heatmap, paper)).toBe(0);
+    // Neither the square nor the paper raises 'plain' above the paper's level; only the resize's blend
+    // of blue and white at the square's rim (less bright than paper, not blue enough to count) does.
+    expect(meanIn(plain.heatmap, inner)).toBe(0);
+    expect(meanIn(plain.heatmap, paper)).toBe(0);
+    model.dispose();
+  });
 
   it('explains the predicted class by default and matches the model\'s own probabilities', async () => {
     const { model, meta } = detectorModel(false, 32);
@@ -167,20 +209,22 @@ describe('every registered architecture has its Grad-CAM layer', () => {
       const { model, meta } = buildClassifier({ arch: spec.name, mode: spec.pretrained ? 'extract' : 'scratch', imgSize, numClasses: 3, seed: 1 });
       const shape = (model.getLayer(layer).output as tfl.SymbolicTensor).shape;
       expect(shape.length).toBe(4);
-      const before = tf.memory().numTensors;
-      const cam = await gradCamForInput(
-        { model, meta: { ...meta, format: 'parts-classifier/1', labels: ['a', 'b', 'c'], fit: 'cover' } },
-        { data: new Uint8Array(imgSize * imgSize * 3).map((_, i) => (i * 37) % 256), width: imgSize, height: imgSize },
-      );
-      expect(tf.memory().numTensors).toBe(before);
-      expect([cam.layerMap.height, cam.layerMap.width]).toEqual([shape[1], shape[2]]);
-      expect(cam.inputMap.width).toBe(imgSize);
-      // Grad-CAM's hand-evaluated head gives the model's own probabilities.
       const pixels = { data: new Uint8Array(imgSize * imgSize * 3).map((_, i) => (i * 37) % 256), width: imgSize, height: imgSize };
+      const c = { model, meta: { ...meta, format: 'parts-classifier/1' as const, labels: ['a', 'b', 'c'], fit: 'cover' as const } };
       const y = model.predict(imagesToBatch([pixels], meta)) as tf.Tensor;
       const p = (await y.data()) as Float32Array;
       tf.dispose(y);
-      expect(Math.max(...Array.from(p, (v, i) => Math.abs(v - cam.probabilities[i])))).toBeLessThan(1e-5);
+      // Grad-CAM and the default method: the map at the layer's resolution, the model's own probabilities, no tensor left.
+      for (const method of ['grad-cam', DEFAULT_CAM_METHOD] as const) {
+        const before = tf.memory().numTensors;
+        const cam = await gradCamForInput(c, pixels, { method });
+        expect(tf.memory().numTensors, method).toBe(before);
+        expect([cam.layerMap.height, cam.layerMap.width]).toEqual([shape[1], shape[2]]);
+        expect(cam.inputMap.width).toBe(imgSize);
+        expect(cam.layerMap.data.every((v) => v >= 0 && v <= 1)).toBe(true);
+        // The hand-evaluated head gives the model's own probabilities.
+        expect(Math.max(...Array.from(p, (v, i) => Math.abs(v - cam.probabilities[i])))).toBeLessThan(1e-5);
+      }
       model.dispose();
     });
   }

@@ -1,6 +1,6 @@
 // What a model slot (worker thread or main thread) does with a batch: the prediction contract for
-// every image and, for requests that ask, a Grad-CAM overlay of the top class per image.
-import { decideRows, detectorShapes, explainPhoto, gradCamLayer, GRADCAM_METHOD, overlayDataUrl, type OodDecision, type Predictor } from '@parts/models';
+// every image and, for requests that ask, an explanation overlay (DEFAULT_CAM_METHOD) of the top class per image.
+import { DEFAULT_CAM_METHOD, decideRows, detectorShapes, explainPhoto, gradCamLayer, overlayDataUrl, type CamMethod, type OodDecision, type Predictor } from '@parts/models';
 import type { RawImage } from '@parts/data';
 
 /** The original upload bytes of every image of a job whose request asked for explanations. */
@@ -12,7 +12,7 @@ export interface ExplainRequest {
 }
 
 /** `explanation` of a predict answer: the overlay as a PNG data URL, or why there is none. */
-export type ServedExplanation = { method: typeof GRADCAM_METHOD; layer: string; overlay: string } | { method: typeof GRADCAM_METHOD; error: string };
+export type ServedExplanation = { method: CamMethod; layer: string; overlay: string } | { method: CamMethod; error: string };
 
 export interface SlotOutput {
   predictions: OodDecision[];
@@ -43,9 +43,9 @@ export async function decideAndExplain(p: Predictor, images: RawImage[], explain
         maxSide: explain.maxSide,
         maxPixels: explain.maxPixels,
       });
-      explanations.push({ method: GRADCAM_METHOD, layer: e.layer, overlay: await overlayDataUrl(e) });
+      explanations.push({ method: e.method, layer: e.layer, overlay: await overlayDataUrl(e) });
     } catch (err) {
-      explanations.push({ method: GRADCAM_METHOD, error: (err as Error).message });
+      explanations.push({ method: DEFAULT_CAM_METHOD, error: (err as Error).message });
     }
   }
   return { predictions, modelProbabilities, explanations };

@@ -3,7 +3,7 @@
  * Each photo is sent as its own multipart request to /api/predict, two at a time, so
  * results appear as they come and one bad file does not fail the others. A photo the model's
  * detector judges unlike its training data is shown as "Not recognised — closest: <top>, p%"; the
- * "Show what the model looked at" toggle asks for ?explain=1 and shows the Grad-CAM overlay.
+ * "Show what the model looked at" toggle asks for ?explain=1 and shows the explanation overlay.
  */
 export function renderPage(): string {
   return PAGE;
@@ -89,6 +89,7 @@ const PAGE = /* html */ `<!doctype html>
   const $ = (s) => document.querySelector(s);
   const el = (tag, cls, text) => { const e = document.createElement(tag); if (cls) e.className = cls; if (text != null) e.textContent = text; return e; };
   const pct = (p) => (p * 100).toFixed(1) + '%';
+  const METHOD_NAMES = { 'grad-cam': 'Grad-CAM', hirescam: 'HiResCAM', contrast: 'contrast CAM', integrated: 'integrated gradients', occlusion: 'occlusion' };
   const results = $('#results'), drop = $('#drop'), input = $('#file');
   const queue = []; let running = 0; let done = 0; let total = 0;
 
@@ -184,7 +185,7 @@ const PAGE = /* html */ `<!doctype html>
       const fig = el('figure', 'explain');
       if (ex.overlay) {
         const img = el('img', 'overlay'); img.src = ex.overlay; img.alt = 'What the model looked at for ' + r.top;
-        fig.append(img, el('figcaption', null, 'Red: what weighed most for ' + r.top + ' (Grad-CAM, layer ' + ex.layer + ')'));
+        fig.append(img, el('figcaption', null, 'Red: what weighed most for ' + r.top + ' (' + (METHOD_NAMES[ex.method] || ex.method) + ', layer ' + ex.layer + ')'));
       } else {
         fig.append(el('figcaption', 'error', 'No explanation: ' + ex.error));
       }

@@ -149,7 +149,7 @@ describe.skipIf(!hasChromium)('upload page: unknown photos and explanations in c
     for (const it of [accepted, rejected]) {
       expect(it.overlaySrc).toBe('data:image/png;base64,');
       expect(it.overlayWidth).toBe(320); // rendered: the photo's width (under the 512 px bound)
-      expect(it.caption).toContain('Grad-CAM, layer block2_conv2');
+      expect(it.caption).toContain('contrast CAM, layer block2_conv2');
     }
 
     // Without the toggle: no overlay is asked for or shown.

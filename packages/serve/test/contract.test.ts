@@ -77,7 +77,7 @@ describe('a model with a fitted ood.json (model worker thread)', () => {
   it('?explain=1 adds a Grad-CAM overlay of the photo, its longest side bounded', async () => {
     const k = await post(s, known, '?explain=1');
     expectContract(k);
-    expect(k.explanation).toMatchObject({ method: 'grad-cam', layer: 'block2_conv2' });
+    expect(k.explanation).toMatchObject({ method: 'contrast', layer: 'block2_conv2' });
     expect(pngSize(k.explanation.overlay)).toEqual({ width: 160, height: 120 }); // the photo is 320×240
     // Several photos in one request: one explanation each, in order.
     const f = new FormData();

@@ -10,7 +10,7 @@ import { explainPhoto, gradCamLayer, predictDecisions, writeExplanationPngs, typ
 /** One line of `pnpm predict --json`: the contract's fields, or `error` for a file that failed. */
 export interface FilePrediction extends Partial<OodDecision> {
   file: string;
-  /** With explainDir: the Grad-CAM files of the top class and the layer it was taken at. */
+  /** With explainDir: the explanation files of the top class (DEFAULT_CAM_METHOD) and the layer it was taken at. */
   heatmap?: string;
   overlay?: string;
   layer?: string;

@@ -101,7 +101,7 @@ export const PREDICT_SETTINGS = {
   json: bool({ flag: '--json', default: false, doc: 'print one JSON object per line: {file, label (null when unknown), unknown, top, probability, probabilities, ood} or {file, error}' }),
   unknownThreshold,
   unknown,
-  explain: pathSetting({ flag: '--explain <dir>', doc: 'write <name>.heatmap.png and <name>.overlay.png (Grad-CAM of the top class) per photo into dir' }),
+  explain: pathSetting({ flag: '--explain <dir>', doc: 'write <name>.heatmap.png and <name>.overlay.png (the evidence for the top class: contrast CAM at the Grad-CAM layer, docs/explain.md) per photo into dir' }),
   backend,
   engine,
   verbose,

@@ -51,6 +51,31 @@ export function darkPixelWeight(map: ScalarMap, photo: RawImage): DarkWeight {
   return { ratio, darkShare: nDark / lum.length, threshold };
 }
 
+/**
+ * Darkness focus of a map: the map-weighted mean darkness over the photo's mean darkness,
+ *   (Σ heat·d / Σ heat) / mean(d),  d = 1 - luma/255.
+ * 1 for a uniform map (or one uncorrelated with darkness), above 1 when the heat lies on dark pixels
+ * (the part, on these photos of dark parts on light paper), below 1 when it lies on the background.
+ * No threshold, so a part smaller than any threshold's guess still counts. NaN for an all-zero map
+ * (no evidence) or an all-white photo.
+ */
+export function darknessFocus(map: ScalarMap, photo: RawImage): number {
+  if (map.width !== photo.width || map.height !== photo.height) throw new RangeError(`darknessFocus: map ${map.width}x${map.height} vs photo ${photo.width}x${photo.height}`);
+  const lum = luminance(photo);
+  let heat = 0, heatDark = 0, dark = 0;
+  for (let i = 0; i < lum.length; i++) {
+    const d = 1 - lum[i] / 255;
+    heat += map.data[i];
+    heatDark += map.data[i] * d;
+    dark += d;
+  }
+  if (!(heat > 0) || !(dark > 0)) return Number.NaN;
+  return heatDark / heat / (dark / lum.length);
+}
+
+/** The darkness focus a map must reach to count as pointing at the part. */
+export const DARKNESS_FOCUS_MIN = 1.1;
+
 /** Minimum ratio for "weights the dark pixels above the map's mean" (a margin over 1 so that a uniform map fails). */
 export const DARK_WEIGHT_MIN_RATIO = 1.05;
 
