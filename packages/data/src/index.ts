@@ -11,6 +11,8 @@ export type { AugmentOptions, AugmentParams, AugmentPreset, FillMode } from './a
 export { checkDataset, formatDatasetReport, DEFAULT_NEAR_DUP_THRESHOLD } from './check';
 export type { CheckOptions, DatasetReport, DuplicateGroup, NearDuplicatePair, FileRef, SizeCount } from './check';
 export { perceptualSignature, normalizeSignatures, signatureSimilarity, dHash, hammingHex, SIGNATURE_SIZE } from './similarity';
+export { nearDuplicateGroups, groupsFromSignatures, groupStratifiedSplit, countGroups, DEFAULT_GROUP_THRESHOLD } from './near-duplicate-groups';
+export type { NearDuplicateGroups, GroupOptions } from './near-duplicate-groups';
 export { datasetFingerprint } from './fingerprint';
 export { contentHash } from './hash';
 export { generateDemoDataset, DEMO_CLASSES } from './demo';

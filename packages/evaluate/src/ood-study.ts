@@ -148,10 +148,15 @@ interface RunSplits {
 /** Loads a run's model and re-lists its dataset with the run's own split options (seed, valSplit). */
 async function openRun(runDir: string): Promise<RunSplits> {
   const config = JSON.parse(await readFile(path.join(runDir, 'config.json'), 'utf8')) as {
-    options: { seed: number; valSplit: number };
+    options: { seed: number; valSplit: number; groupThreshold?: number };
     data: { root: string; classes: string[]; counts: Record<string, number[]> };
   };
-  const index = await listDataset(config.data.root, { valSplit: config.options.valSplit, seed: config.options.seed, validate: false });
+  const index = await listDataset(config.data.root, {
+    valSplit: config.options.valSplit,
+    seed: config.options.seed,
+    groupThreshold: config.options.groupThreshold ?? 0,
+    validate: false,
+  });
   for (const s of ['train', 'val', 'test'] as const) {
     const counts = index.classes.map((_, c) => index.splits[s].filter((x) => x.label === c).length);
     if (counts.join() !== config.data.counts[s].join()) {

@@ -1,6 +1,6 @@
 import path from 'node:path';
 import type { BackendName } from '@parts/backend';
-import { AUGMENT_PRESETS, type AugmentPreset, type FitPolicy } from '@parts/data';
+import { AUGMENT_PRESETS, DEFAULT_GROUP_THRESHOLD, type AugmentPreset, type FitPolicy } from '@parts/data';
 import { getArch, isTrainMode, TRAIN_MODES, type TrainMode } from '@parts/models';
 import { checkFold, type FoldSpec } from './folds';
 
@@ -58,6 +58,13 @@ export interface TrainOptions {
    */
   silhouette?: boolean;
   /**
+   * Near-duplicate grouping of the training photos (@parts/data near-duplicate-groups.ts): photos of
+   * one class whose perceptual signatures are at least this alike stay on one side of the generated
+   * validation split, test split and cross-validation folds, so thresholds, temperature and early
+   * stopping are set on photos as new as a line's. In [0, 1]; 0 = split photo by photo. Default 0.6.
+   */
+  groupThreshold?: number;
+  /**
    * Cross-validation fold run (set by crossValidate): train on the other folds of the train split,
    * validate (early stopping, best epoch) on fold k; valSplit is forced to 0 and the test split is
    * dropped, so metrics.test is null. Folds are stratified and seeded by `seed` (see folds.ts).
@@ -97,6 +104,7 @@ export const TRAIN_DEFAULTS = {
   skipBad: false,
   acceptRate: 0.95,
   silhouette: true,
+  groupThreshold: DEFAULT_GROUP_THRESHOLD,
 } as const;
 
 /**
@@ -149,6 +157,10 @@ export function resolveTrainOptions(opts: TrainOptions, defaultOut: string): Res
       `--accept-rate must be a number in (0, 1]: the share of validation photos the OOD threshold accepts as known (got ${r.acceptRate})`,
     ],
     [r.weightDecay >= 0 && r.weightDecay < 1, `--weight-decay must be in [0, 1) (got ${r.weightDecay})`],
+    [
+      typeof r.groupThreshold === 'number' && r.groupThreshold >= 0 && r.groupThreshold <= 1,
+      `--group-threshold must be a similarity in [0, 1] (0 = split photo by photo) (got ${r.groupThreshold})`,
+    ],
   ];
   const bad = checks.filter(([ok]) => !ok).map(([, msg]) => msg);
   if (bad.length) throw new Error(bad.join('\n'));

@@ -17,7 +17,7 @@
 import { promises as fs } from 'node:fs';
 import path from 'node:path';
 import type { BackendInfo } from '@parts/backend';
-import type { FitPolicy } from '@parts/data';
+import type { DatasetIndex, FitPolicy } from '@parts/data';
 import { CLASSIFIER_JSON, readJsonFile, writeFileAtomic, type PreprocessSpec, type ThresholdChoice, type TrainMode } from '@parts/models';
 import type { ResolvedTrainOptions } from './options';
 
@@ -96,6 +96,11 @@ export interface RunMetrics {
   ood: RunOodFit | null;
   calibration: RunCalibration | null;
   oodNote?: string;
+  /**
+   * Near-duplicate groups each split held (null: a split read from its own folder, not grouped);
+   * absent when photos were split one by one (--group-threshold 0).
+   */
+  groups?: { threshold: number; train: number | null; val: number | null; test: number | null };
 }
 
 /** config.json as training writes it. */
@@ -111,7 +116,7 @@ export interface RunConfig {
   weights: string;
   options: ResolvedTrainOptions;
   backend: BackendInfo;
-  data: { root: string; fingerprint: string; classes: string[]; counts: Record<'train' | 'val' | 'test', number[]>; splitSource?: unknown };
+  data: { root: string; fingerprint: string; classes: string[]; counts: Record<'train' | 'val' | 'test', number[]>; splitSource?: unknown; groups?: DatasetIndex['groups'] };
 }
 
 /**

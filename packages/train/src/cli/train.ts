@@ -35,6 +35,7 @@ const program = new Command('train')
   .option('--weight-decay <x>', 'decoupled (AdamW) weight decay of conv/dense kernels (default 0, or the arch\'s recipe)', num)
   .option('--accept-rate <r>', `share of validation photos the out-of-distribution threshold (model/ood.json) accepts as known, in (0, 1] (default ${TRAIN_DEFAULTS.acceptRate})`, num)
   .option('--no-silhouette', 'OOD detector without its silhouette part (the shape of the main dark object on light paper): the feature scorer alone')
+  .option('--group-threshold <x>', `perceptual similarity at which photos of one class count as near-copies and stay on one side of the generated val/test splits and CV folds; 0 = split photo by photo (default ${TRAIN_DEFAULTS.groupThreshold})`, num)
   .option('--name <suffix>', 'suffix of the run folder name')
   .option('--folds <K>', 'stratified K-fold cross-validation on the train split (K >= 2): one run per fold validated on that fold, never on test; writes <out>/<timestamp>-<arch>-<mode>-cv<K>/cv.json', foldCount)
   .option('--skip-bad', 'skip unreadable images instead of stopping')
@@ -97,6 +98,7 @@ runCli(program, async (o) => {
     weightDecay: o.weightDecay,
     acceptRate: o.acceptRate,
     silhouette: o.silhouette,
+    groupThreshold: o.groupThreshold,
     name: o.name,
     skipBad: Boolean(o.skipBad),
     quiet: Boolean(o.quiet),
