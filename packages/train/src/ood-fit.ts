@@ -32,7 +32,7 @@ export async function fitAndWriteOod(
   meta: ClassifierMeta,
   sets: { train: ImageSet; val: ImageSet },
   modelDir: string,
-  opts: { arch: string; acceptRate: number; batchSize: number; silhouette?: boolean },
+  opts: { arch: string; acceptRate: number; batchSize: number; silhouette?: boolean; trainGroups?: readonly number[] },
 ): Promise<OodFitResult> {
   if (!sets.val.images.length) {
     return { ood: null, calibration: null, note: 'no ood.json: no validation photos to set the threshold on (--val-split 0)' };
@@ -48,7 +48,7 @@ export async function fitAndWriteOod(
     const train = await rows(sets.train);
     const val = await rows(sets.val);
     // The shapes come from the same decoded, un-augmented images the features do.
-    const silhouette = silhouetteFitInput({ train: sets.train.images, val: sets.val.images }, opts.silhouette !== false);
+    const silhouette = silhouetteFitInput({ train: sets.train.images, val: sets.val.images }, opts.silhouette !== false, opts.trainGroups);
     const det = fitDetector(train, val, meta.labels, { method, acceptRate: opts.acceptRate, silhouette });
     await writeOodFile(modelDir, det);
     const cal = det.calibration!;

@@ -127,7 +127,13 @@ export async function train(options: TrainOptions): Promise<TrainResult> {
     // Which GPU kernel variant each convolution shape ran with, and its measured time.
     if (backend.name === 'webgpu') await writeRunJson(run, RUN_FILES.kernels, { device: backend.device, kernels: usedKernels() });
     await saveClassifier(built.model, meta, runModelDir(run.tmpDir));
-    const ood = await fitAndWriteOod(built.model, meta, sets, runModelDir(run.tmpDir), { arch: spec.name, acceptRate: o.acceptRate, batchSize: o.batchSize, silhouette: o.silhouette });
+    const ood = await fitAndWriteOod(built.model, meta, sets, runModelDir(run.tmpDir), {
+      arch: spec.name,
+      acceptRate: o.acceptRate,
+      batchSize: o.batchSize,
+      silhouette: o.silhouette,
+      trainGroups: index.groupOf ? sets.train.files.map((f) => index.groupOf!.get(f)!) : undefined,
+    });
     log(formatOodFit(ood));
     const metrics: RunMetrics = {
       test: await evalSet(sets.test),
