@@ -200,7 +200,7 @@ export function formatGroups(index: DatasetIndex): string {
   if (!g) return 'splits: photo by photo (no near-duplicate grouping: --group-threshold 0)';
   const parts = (['train', 'val', 'test'] as const)
     .filter((s) => index.splits[s].length > 0)
-    .map((s) => `${s} ${index.splits[s].length} photos in ${g.counts[s] ?? '?'} group(s)${g.counts[s] === null ? ` (${s} folder, not grouped)` : ''}`);
+    .map((s) => (g.counts[s] === null ? `${s} ${index.splits[s].length} photos (${s} folder, not grouped)` : `${s} ${index.splits[s].length} photos in ${g.counts[s]} group(s)`));
   return `splits: near-duplicate groups (similarity >= ${g.threshold}) kept on one side: ${g.total} group(s) in the train folder; ${parts.join(', ')}`;
 }
 
