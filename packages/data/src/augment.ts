@@ -1,3 +1,4 @@
+import { letterboxContent } from './silhouette';
 import type { RawImage } from './types';
 
 /** How out-of-image samples are filled, as in Keras' fill_mode (scipy.ndimage modes). */
@@ -247,6 +248,41 @@ function adjustBrightnessContrast(data: Uint8Array, brightness: number, contrast
     lut[v] = r <= 0 ? 0 : r >= 255 ? 255 : Math.round(r);
   }
   for (let i = 0; i < data.length; i++) data[i] = lut[data[i]];
+}
+
+/**
+ * The photometric extremes of LINE_LIGHT as fixed changes of one image (no geometry): a lamp 30%
+ * dimmer and 30% brighter, contrast down 30%, a warm and a cold cast. The OOD detector counts these
+ * as known photos (training/ood-fit.ts): a part under another lamp of the line is still that part.
+ */
+export const LINE_LIGHT_VARIANTS: readonly Readonly<Pick<AugmentParams, 'brightness' | 'contrast' | 'colourCast'>>[] = Object.freeze([
+  { brightness: 1 - LINE_LIGHT.brightness, contrast: 1, colourCast: 0 },
+  { brightness: 1 + LINE_LIGHT.brightness, contrast: 1, colourCast: 0 },
+  { brightness: 1, contrast: 1 - LINE_LIGHT.contrast, colourCast: 0 },
+  { brightness: 1, contrast: 1, colourCast: LINE_LIGHT.colourCast },
+  { brightness: 1, contrast: 1, colourCast: -LINE_LIGHT.colourCast },
+]);
+
+/**
+ * `img` under each of LINE_LIGHT_VARIANTS, in that order (new images; `img` is left alone). Letterbox
+ * bars (decode.ts' fill, added after the photo was taken) keep their colour: only the photo inside
+ * them is lit differently, as a photo shot under another lamp and then fitted would be.
+ */
+export function lineLightVariants(img: RawImage): RawImage[] {
+  const identity = { rotationDeg: 0, tx: 0, ty: 0, shearDeg: 0, zx: 1, zy: 1, hflip: false, vflip: false };
+  const box = letterboxContent(img);
+  const full = !box || (box.x0 === 0 && box.y0 === 0 && box.x1 === img.width - 1 && box.y1 === img.height - 1);
+  if (full) return LINE_LIGHT_VARIANTS.map((v) => applyAugment(img, { ...identity, ...v }));
+  const cw = box.x1 - box.x0 + 1;
+  const ch = box.y1 - box.y0 + 1;
+  const inner = new Uint8Array(cw * ch * 3);
+  for (let y = 0; y < ch; y++) inner.set(img.data.subarray(((box.y0 + y) * img.width + box.x0) * 3, ((box.y0 + y) * img.width + box.x1 + 1) * 3), y * cw * 3);
+  return LINE_LIGHT_VARIANTS.map((v) => {
+    const lit = applyAugment({ data: inner, width: cw, height: ch }, { ...identity, ...v });
+    const out = img.data.slice();
+    for (let y = 0; y < ch; y++) out.set(lit.data.subarray(y * cw * 3, (y + 1) * cw * 3), ((box.y0 + y) * img.width + box.x0) * 3);
+    return { data: out, width: img.width, height: img.height };
+  });
 }
 
 /** Draws a random transform from `rng` and applies it. Same rng state → same bytes. */

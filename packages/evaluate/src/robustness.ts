@@ -40,6 +40,8 @@ export interface RobustnessRow {
   acceptanceInterval?: Interval;
   /** With a detector: photos accepted but classified wrong. */
   acceptedWrong?: number;
+  /** With a detector: photos each part rejects on its own (silhouette: null without that part). */
+  rejectedBy?: { feature: number; silhouette: number | null };
   /** 'line-light': a row of LINE_LIGHT_SHIFTS (its level numbers that grid's parameters); absent: the severity grid. */
   grid?: 'line-light';
 }
@@ -93,6 +95,7 @@ interface Counts {
   correct: number;
   accepted?: number;
   acceptedWrong?: number;
+  rejectedBy?: RobustnessRow['rejectedBy'];
 }
 
 function row(shift: string, level: number, param: number | null, c: Counts, n: number): RobustnessRow {
@@ -102,6 +105,7 @@ function row(shift: string, level: number, param: number | null, c: Counts, n: n
     r.acceptance = n ? c.accepted / n : 0;
     r.acceptanceInterval = wilsonInterval(c.accepted, n);
     r.acceptedWrong = c.acceptedWrong ?? 0;
+    if (c.rejectedBy) r.rejectedBy = c.rejectedBy;
   }
   return r;
 }
@@ -148,7 +152,11 @@ export async function evaluateRobustness(c: Classifier, samples: readonly Robust
           if (!right) acceptedWrong++;
         }
       });
-      return { correct, accepted, acceptedWrong };
+      const rejectedBy = {
+        feature: ds.filter((d) => !(d.ood!.score >= d.ood!.threshold)).length,
+        silhouette: detector.silhouette ? ds.filter((d) => !((d.ood!.silhouette!.score ?? -Infinity) >= d.ood!.silhouette!.threshold)).length : null,
+      };
+      return { correct, accepted, acceptedWrong, rejectedBy };
     }
     const probs = await predictProbabilities(c, imgs, opts.batchSize ?? 16);
     return { correct: probs.reduce((n, p, i) => n + (argMax(p) === samples[i].label ? 1 : 0), 0) };

@@ -64,13 +64,16 @@ export interface RunOodFit {
   n: number;
   /** Validation photos the threshold was set on. */
   thresholdN: number;
+  /** What the scorer and the threshold saw, e.g. 'train + 5 line-light variants of each' (absent in older runs: 'train' / 'val'). */
+  fittedOn?: string;
+  thresholdSplit?: string;
   /** 'normal bound' when there were too few validation photos for a quantile (chooseThreshold). */
   thresholdRule?: ThresholdChoice['rule'];
   featureDim: number;
   /** Wall time of the fit: features of train and val, scorer, threshold, temperature, writing. */
   fitSeconds: number;
   /** The silhouette part: its threshold and own accept rate, or why there is none. */
-  silhouette?: { threshold: number; acceptRate: number; n: number; thresholdN: number } | { note: string };
+  silhouette?: { threshold: number; acceptRate: number; n: number; thresholdN: number; reason?: string } | { note: string };
 }
 
 /** Temperature scaling fitted on the validation logits. */

@@ -78,7 +78,7 @@ export interface SilhouettePart {
   /** Share of the threshold photos accepted by this part alone. */
   acceptRate: number;
   /** Photos the bank holds, photos the threshold saw (leave-one-out training + validation), share of fit photos with an object. */
-  fittedOn: { n: number; thresholdN: number; found: number; thresholdRule?: ThresholdChoice['rule'] };
+  fittedOn: { n: number; thresholdN: number; found: number; thresholdRule?: ThresholdChoice['rule']; reason?: string };
 }
 
 export function silhouetteScorerFromState(st: SilhouetteScorerState): SilhouetteScorer {
@@ -113,6 +113,18 @@ export function silhouetteScorerFromState(st: SilhouetteScorerState): Silhouette
     return -Math.sqrt(kth[st.k - 1]);
   };
   return { state: { ...st, features }, score, measure: (img) => measureSilhouette(img, st.options).shape };
+}
+
+/** Why the part applies to fit photos that passed segmentationProblem: the evidence, in words. */
+export function silhouetteEvidence(shapes: readonly (SilhouetteShape | null)[]): string {
+  const found = shapes.filter((s): s is SilhouetteShape => s !== null);
+  const median = (xs: number[]) => xs.sort((a, b) => a - b)[Math.floor((xs.length - 1) / 2)];
+  const edge = found.filter((s) => s.touchesEdge).length / Math.max(1, found.length);
+  return (
+    `${found.length} of ${shapes.length} fit photos show one dark object on a lighter background, ` +
+    `inside the frame in ${(100 * (1 - edge)).toFixed(0)}% (limit ${100 * (1 - SILHOUETTE_MAX_EDGE_SHARE)}%), ` +
+    `median ${(100 * median(found.map((s) => s.areaFraction))).toFixed(1)}% of the frame, clutter ${median(found.map((s) => s.clutter)).toFixed(2)}`
+  );
 }
 
 /** Why the fit photos' silhouettes cannot be used, or null when they can. */
@@ -208,7 +220,8 @@ export function fitSilhouettePart(
   const { threshold, rule } = chooseThreshold([...loo, ...valScores], acceptRate);
   const all = train.length + val.length;
   const found = (train.filter(Boolean).length + val.filter(Boolean).length) / all;
-  return { part: { scorer, threshold, acceptRate, fittedOn: { n, thresholdN: loo.length + valScores.length, found, thresholdRule: rule } }, problem: null };
+  const reason = silhouetteEvidence([...train, ...val]);
+  return { part: { scorer, threshold, acceptRate, fittedOn: { n, thresholdN: loo.length + valScores.length, found, thresholdRule: rule, reason } }, problem: null };
 }
 
 /** Silhouette shapes of images, measured with `options` (one entry per image; null = no object). */
