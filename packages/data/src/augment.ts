@@ -137,7 +137,7 @@ export function drawAugmentParams(rng: () => number, opts: AugmentOptions, width
     vflip: opts.vflip && u[7] < 0.5,
     brightness: 1 + sym(u[8], opts.brightness),
     contrast: 1 + sym(u[9], opts.contrast),
-    colourCast: sym(u[10], opts.colourCast ?? 0),
+    colourCast: sym(u[10], opts.colourCast ?? 0) + 0, // + 0: no -0 when the cast is off
   };
 }
 
