@@ -55,14 +55,7 @@ export async function fitAndWriteOod(
     // threshold is set on hold every photo as shot and under each of the line's light variants
     // (measured in docs/ood.md: fitted on the photos as shot, 25% brighter photos were all rejected).
     const light = opts.lineLight !== false;
-    const withLight = (set: ImageSet): ImageSet =>
-      light
-        ? {
-            images: set.images.flatMap((im) => [im, ...lineLightVariants(im)]),
-            labels: set.labels.flatMap((l) => Array(1 + LINE_LIGHT_VARIANTS.length).fill(l) as number[]),
-            files: set.files.flatMap((f) => Array(1 + LINE_LIGHT_VARIANTS.length).fill(f) as string[]),
-          }
-        : set;
+    const withLight = (set: ImageSet): ImageSet => (light ? withLineLight(set) : set);
     const trainSet = withLight(sets.train);
     const valSet = withLight(sets.val);
     const rows = async (set: ImageSet) => ({
@@ -71,7 +64,7 @@ export async function fitAndWriteOod(
     });
     const train = await rows(trainSet);
     const val = await rows(valSet);
-    const groups = opts.trainGroups && light ? opts.trainGroups.flatMap((g) => Array(1 + LINE_LIGHT_VARIANTS.length).fill(g) as number[]) : opts.trainGroups;
+    const groups = opts.trainGroups && light ? repeatEach(opts.trainGroups) : opts.trainGroups;
     // The shapes come from the same decoded, un-augmented images the features do.
     const silhouette = silhouetteFitInput({ train: trainSet.images, val: valSet.images }, opts.silhouette !== false, groups);
     const each = light ? ` + ${LINE_LIGHT_VARIANTS.length} line-light variants of each` : '';
@@ -114,6 +107,20 @@ export async function fitAndWriteOod(
   } finally {
     fl.dispose();
   }
+}
+
+/** Each entry once per photo of withLineLight (the photo and its LINE_LIGHT_VARIANTS). */
+export function repeatEach<T>(xs: readonly T[]): T[] {
+  return xs.flatMap((x) => Array<T>(1 + LINE_LIGHT_VARIANTS.length).fill(x));
+}
+
+/**
+ * The photos the OOD detector counts as known: each photo as shot, followed by its line-light
+ * variants (lineLightVariants), with its label and file repeated. Training and the OOD study fit
+ * on it alike.
+ */
+export function withLineLight(set: ImageSet): ImageSet {
+  return { images: set.images.flatMap((im) => [im, ...lineLightVariants(im)]), labels: repeatEach(set.labels), files: repeatEach(set.files) };
 }
 
 /** How a threshold relates to the photos it was chosen on, for the log line. */
