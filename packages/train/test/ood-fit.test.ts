@@ -50,26 +50,27 @@ describe('train() and the OOD detector', () => {
       const images = shot.flatMap((im) => [im, ...lineLightVariants(im)]);
       const rows = await computeFeaturesAndLogits(fl, images, c.meta);
       const scores = det!.scorer.scoreRows(rows);
-      // The threshold is chosen on these 20 × 6 scores by the one rule, at the feature part's share
-      // (sqrt(0.95) when a silhouette part takes its own share).
-      expect(val.length).toBe(20);
+      // The threshold is chosen on these val × 6 scores by the one rule, at the feature part's share
+      // (sqrt(0.95) when a silhouette part takes its own share). Half of the 40 demo train photos,
+      // moved group by group: 19 on the demo data.
+      expect(val.length).toBe(19);
       const share = det!.silhouette ? Math.sqrt(0.95) : 0.95;
       const choice = chooseThreshold(scores, share, { distance: scoreDistance(det!.method) });
       expect(det!.threshold).toBeCloseTo(choice.threshold, 10);
       expect(det!.fittedOn.thresholdRule).toBe(choice.rule);
       // At least the asked share of these validation images is accepted (the quantile at 95% leaves
-      // out 6 of 120).
-      expect(scores.filter((s) => s >= det!.threshold).length).toBeGreaterThanOrEqual(114);
+      // out at most 6 of 114).
+      expect(scores.filter((s) => s >= det!.threshold).length).toBeGreaterThanOrEqual(Math.floor(0.95 * scores.length));
 
       const m = await readMetrics(res.runDir);
-      expect(m.ood).toMatchObject({ method: det!.method, acceptRate: 0.95, n: index.splits.train.length * each, thresholdN: 20 * each, featureDim: fl.featureDim });
+      expect(m.ood).toMatchObject({ method: det!.method, acceptRate: 0.95, n: index.splits.train.length * each, thresholdN: val.length * each, featureDim: fl.featureDim });
       expect(m.ood!.threshold).toBeCloseTo(det!.threshold, 10);
       threshold95 = det!.threshold;
       expect(m.ood!.fitSeconds).toBeGreaterThan(0);
       expect(m.calibration!.temperature).toBeCloseTo(det!.temperature, 10);
       expect(m.calibration!.nllAfter).toBeLessThanOrEqual(m.calibration!.nllBefore + 1e-9);
-      expect(m.calibration!.n).toBe(20 * each);
-      expect(logs.find((l) => l.startsWith('ood: '))).toMatch(/threshold .* accepts 95% (of|by a normal prediction bound on) 120 val \+ 5 line-light variants of each photos.*; temperature [\d.]+.*fitted in [\d.]+s/);
+      expect(m.calibration!.n).toBe(val.length * each);
+      expect(logs.find((l) => l.startsWith('ood: '))).toMatch(/threshold .* accepts 95% (of|by a normal prediction bound on) 114 val \+ 5 line-light variants of each photos.*; temperature [\d.]+.*fitted in [\d.]+s/);
       expect(logs.find((l) => l.startsWith('splits: '))).toMatch(/near-duplicate groups \(similarity >= 0.6\) kept on one side/);
     } finally {
       fl.dispose();
