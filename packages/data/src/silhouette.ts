@@ -64,7 +64,7 @@ export type SilhouetteFeature = (typeof SILHOUETTE_FEATURE_NAMES)[number];
  * The features new detectors score on, in order: the part's shape. Not `paper`, the mean paper
  * level, which is the lamp's brightness; not `logClutter`, which sensor noise and JPEG artefacts move
  * (stray dark specks): scored, it made the part reject 16 of 56 bolts-nuts test photos with noise
- * σ = 16 and 9 of 56 at JPEG quality 20, against 3 and 0 of 14 parts photos without it (docs/ood.md).
+ * σ = 16 and 9 of 56 at JPEG quality 20; without it, none (docs/ood.md).
  * Clutter still decides whether the part applies (segmentationProblem).
  */
 export const SILHOUETTE_FEATURES: readonly SilhouetteFeature[] = Object.freeze(['logArea', 'logElongation', 'holeFraction', 'extent', 'contrast']);
