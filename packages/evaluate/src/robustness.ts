@@ -136,47 +136,47 @@ export async function evaluateRobustness(c: Classifier, samples: readonly Robust
   const detector = opts.detector ?? null;
   const fl = detector ? featureAndLogitModel(c.model) : null;
   try {
-  const score = async (imgs: RawImage[]): Promise<Counts> => {
-    forwardPasses += imgs.length;
-    if (fl && detector) {
-      const rows = await computeFeaturesAndLogits(fl, imgs, c.meta, opts.batchSize ?? 16);
-      const ds = decideRows(rows, c.meta.labels, detector, undefined, detectorShapes(detector, imgs));
-      let correct = 0;
-      let accepted = 0;
-      let acceptedWrong = 0;
-      ds.forEach((d, i) => {
-        const right = d.top === c.meta.labels[samples[i].label];
-        if (right) correct++;
-        if (!d.unknown) {
-          accepted++;
-          if (!right) acceptedWrong++;
-        }
-      });
-      const rejectedBy = {
-        feature: ds.filter((d) => !(d.ood!.score >= d.ood!.threshold)).length,
-        silhouette: detector.silhouette ? ds.filter((d) => !((d.ood!.silhouette!.score ?? -Infinity) >= d.ood!.silhouette!.threshold)).length : null,
-      };
-      return { correct, accepted, acceptedWrong, rejectedBy };
-    }
-    const probs = await predictProbabilities(c, imgs, opts.batchSize ?? 16);
-    return { correct: probs.reduce((n, p, i) => n + (argMax(p) === samples[i].label ? 1 : 0), 0) };
-  };
-  const rows: RobustnessRow[] = [row('none', 0, null, await score(inputs), samples.length)];
-  opts.onRow?.(rows[0]);
-  for (const s of shifts) {
-    for (const [i, param] of s.params.entries()) {
-      const shifted: RawImage[] = [];
-      for (const [j, photo] of photos.entries()) {
-        shifted.push(await fit(c, await applyShift(photo, s.name, param, { seed, key: samples[j].file }), samples[j].file));
+    const score = async (imgs: RawImage[]): Promise<Counts> => {
+      forwardPasses += imgs.length;
+      if (fl && detector) {
+        const rows = await computeFeaturesAndLogits(fl, imgs, c.meta, opts.batchSize ?? 16);
+        const ds = decideRows(rows, c.meta.labels, detector, undefined, detectorShapes(detector, imgs));
+        let correct = 0;
+        let accepted = 0;
+        let acceptedWrong = 0;
+        ds.forEach((d, i) => {
+          const right = d.top === c.meta.labels[samples[i].label];
+          if (right) correct++;
+          if (!d.unknown) {
+            accepted++;
+            if (!right) acceptedWrong++;
+          }
+        });
+        const rejectedBy = {
+          feature: ds.filter((d) => !(d.ood!.score >= d.ood!.threshold)).length,
+          silhouette: detector.silhouette ? ds.filter((d) => !((d.ood!.silhouette!.score ?? -Infinity) >= d.ood!.silhouette!.threshold)).length : null,
+        };
+        return { correct, accepted, acceptedWrong, rejectedBy };
       }
-      const r = row(s.name, i + 1, param, await score(shifted), samples.length);
-      rows.push(r);
-      opts.onRow?.(r);
+      const probs = await predictProbabilities(c, imgs, opts.batchSize ?? 16);
+      return { correct: probs.reduce((n, p, i) => n + (argMax(p) === samples[i].label ? 1 : 0), 0) };
+    };
+    const rows: RobustnessRow[] = [row('none', 0, null, await score(inputs), samples.length)];
+    opts.onRow?.(rows[0]);
+    for (const s of shifts) {
+      for (const [i, param] of s.params.entries()) {
+        const shifted: RawImage[] = [];
+        for (const [j, photo] of photos.entries()) {
+          shifted.push(await fit(c, await applyShift(photo, s.name, param, { seed, key: samples[j].file }), samples[j].file));
+        }
+        const r = row(s.name, i + 1, param, await score(shifted), samples.length);
+        rows.push(r);
+        opts.onRow?.(r);
+      }
     }
-  }
-  const units: Record<string, string> = {};
-  for (const s of shifts) units[s.name] = SHIFT_PARAM_UNITS[s.name];
-  return { format: 'parts-robustness/1', robustness: rows, units, seed, forwardPasses, seconds: (performance.now() - t0) / 1000 };
+    const units: Record<string, string> = {};
+    for (const s of shifts) units[s.name] = SHIFT_PARAM_UNITS[s.name];
+    return { format: 'parts-robustness/1', robustness: rows, units, seed, forwardPasses, seconds: (performance.now() - t0) / 1000 };
   } finally {
     fl?.dispose();
   }
