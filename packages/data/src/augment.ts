@@ -1,3 +1,4 @@
+import { letterboxContent } from './silhouette';
 import type { RawImage } from './types';
 import type { AugmentName } from '@parts/cli';
 
@@ -27,13 +28,25 @@ export interface AugmentOptions {
   brightness: number;
   /** Contrast factor drawn from [1 - contrast, 1 + contrast], around the image's mean luminance. */
   contrast: number;
+  /**
+   * Lamp colour: a drawn from [-colourCast, colourCast], red × (1 + a) and blue × (1 − a) (a > 0
+   * warm, a < 0 cold; the cast of shifts.ts' colour-cast). Absent or 0: none.
+   */
+  colourCast?: number;
 }
+
+/**
+ * The light of a real line: lamps ×0.7 to ×1.3 as bright, contrast ±30%, warm and cold casts of
+ * ±0.2. The default recipes train with it so that a lamp change does not change the answer
+ * (measured in docs/ood.md, robustness section).
+ */
+export const LINE_LIGHT = Object.freeze({ brightness: 0.3, contrast: 0.3, colourCast: 0.2 });
 
 /**
  * The study's generator: rotation_range=30, width/height_shift_range=0.15, shear_range=0.2,
  * zoom_range=0.2, horizontal_flip, vertical_flip, fill_mode='reflect'. Keras reads shear_range in
- * degrees, so the study's 0.2 is a 0.2° shear; kept as is to reproduce it. Brightness/contrast
- * (±20%) are this project's addition for lighting variation.
+ * degrees, so the study's 0.2 is a 0.2° shear; kept as is to reproduce it. The light (LINE_LIGHT:
+ * brightness, contrast, colour cast) is this project's addition.
  */
 export const AUGMENT_STUDY: Readonly<AugmentOptions> = Object.freeze({
   rotation: 30,
@@ -44,8 +57,7 @@ export const AUGMENT_STUDY: Readonly<AugmentOptions> = Object.freeze({
   hflip: true,
   vflip: true,
   fill: 'reflect',
-  brightness: 0.2,
-  contrast: 0.2,
+  ...LINE_LIGHT,
 });
 
 /**
@@ -63,8 +75,7 @@ export const AUGMENT_SIZE_PRESERVING: Readonly<AugmentOptions> = Object.freeze({
   hflip: true,
   vflip: true,
   fill: 'nearest',
-  brightness: 0.15,
-  contrast: 0.15,
+  ...LINE_LIGHT,
 });
 
 
@@ -80,6 +91,7 @@ export const AUGMENT_NONE: Readonly<AugmentOptions> = Object.freeze({
   fill: 'reflect',
   brightness: 0,
   contrast: 0,
+  colourCast: 0,
 });
 
 /** Named augmentation presets (train's `--augment`). */
@@ -104,16 +116,18 @@ export interface AugmentParams {
   vflip: boolean;
   brightness: number;
   contrast: number;
+  /** Warm (> 0) or cold (< 0) cast; absent = 0. */
+  colourCast?: number;
 }
 
 const sym = (u: number, r: number) => (2 * u - 1) * r;
 
 /**
- * Draws the transform parameters. Always consumes exactly 10 numbers in a fixed order, so
+ * Draws the transform parameters. Always consumes exactly 11 numbers in a fixed order, so
  * switching one transform on or off does not change what the others draw.
  */
 export function drawAugmentParams(rng: () => number, opts: AugmentOptions, width: number, height: number): AugmentParams {
-  const u = Array.from({ length: 10 }, () => rng());
+  const u = Array.from({ length: 11 }, () => rng());
   return {
     rotationDeg: sym(u[0], opts.rotation),
     tx: sym(u[1], opts.shiftX) * width,
@@ -125,6 +139,7 @@ export function drawAugmentParams(rng: () => number, opts: AugmentOptions, width
     vflip: opts.vflip && u[7] < 0.5,
     brightness: 1 + sym(u[8], opts.brightness),
     contrast: 1 + sym(u[9], opts.contrast),
+    colourCast: sym(u[10], opts.colourCast ?? 0) + 0, // + 0: no -0 when the cast is off
   };
 }
 
@@ -142,7 +157,7 @@ function isIdentityWarp(p: AugmentParams): boolean {
 
 /**
  * Applies a concrete transform: an affine warp by inverse mapping (each output pixel samples the
- * input bilinearly at M·(p - c) + c + t), then flips, then brightness and contrast.
+ * input bilinearly at M·(p - c) + c + t), then flips, then brightness and contrast, then the colour cast.
  */
 export function applyAugment(img: RawImage, p: AugmentParams, fill: FillMode = 'reflect', fillValue = 0): RawImage {
   const { width: w, height: h, data: src } = img;
@@ -210,7 +225,18 @@ export function applyAugment(img: RawImage, p: AugmentParams, fill: FillMode = '
   }
 
   if (p.brightness !== 1 || p.contrast !== 1) adjustBrightnessContrast(out, p.brightness, p.contrast);
+  if (p.colourCast) castColour(out, p.colourCast);
   return { data: out, width: w, height: h };
+}
+
+/** Red × (1 + a), blue × (1 − a), clipped to 0..255. In place. */
+function castColour(data: Uint8Array, a: number): void {
+  for (let i = 0; i < data.length; i += 3) {
+    const r = data[i] * (1 + a);
+    const b = data[i + 2] * (1 - a);
+    data[i] = r >= 255 ? 255 : r <= 0 ? 0 : Math.round(r);
+    data[i + 2] = b >= 255 ? 255 : b <= 0 ? 0 : Math.round(b);
+  }
 }
 
 /** PIL ImageEnhance semantics: brightness scales, contrast blends with the mean luminance. In place. */
@@ -224,6 +250,41 @@ function adjustBrightnessContrast(data: Uint8Array, brightness: number, contrast
     lut[v] = r <= 0 ? 0 : r >= 255 ? 255 : Math.round(r);
   }
   for (let i = 0; i < data.length; i++) data[i] = lut[data[i]];
+}
+
+/**
+ * The photometric extremes of LINE_LIGHT as fixed changes of one image (no geometry): a lamp 30%
+ * dimmer and 30% brighter, contrast down 30%, a warm and a cold cast. The OOD detector counts these
+ * as known photos (training/ood-fit.ts): a part under another lamp of the line is still that part.
+ */
+export const LINE_LIGHT_VARIANTS: readonly Readonly<Pick<AugmentParams, 'brightness' | 'contrast' | 'colourCast'>>[] = Object.freeze([
+  { brightness: 1 - LINE_LIGHT.brightness, contrast: 1, colourCast: 0 },
+  { brightness: 1 + LINE_LIGHT.brightness, contrast: 1, colourCast: 0 },
+  { brightness: 1, contrast: 1 - LINE_LIGHT.contrast, colourCast: 0 },
+  { brightness: 1, contrast: 1, colourCast: LINE_LIGHT.colourCast },
+  { brightness: 1, contrast: 1, colourCast: -LINE_LIGHT.colourCast },
+]);
+
+/**
+ * `img` under each of LINE_LIGHT_VARIANTS, in that order (new images; `img` is left alone). Letterbox
+ * bars (decode.ts' fill, added after the photo was taken) keep their colour: only the photo inside
+ * them is lit differently, as a photo shot under another lamp and then fitted would be.
+ */
+export function lineLightVariants(img: RawImage): RawImage[] {
+  const identity = { rotationDeg: 0, tx: 0, ty: 0, shearDeg: 0, zx: 1, zy: 1, hflip: false, vflip: false };
+  const box = letterboxContent(img);
+  const full = !box || (box.x0 === 0 && box.y0 === 0 && box.x1 === img.width - 1 && box.y1 === img.height - 1);
+  if (full) return LINE_LIGHT_VARIANTS.map((v) => applyAugment(img, { ...identity, ...v }));
+  const cw = box.x1 - box.x0 + 1;
+  const ch = box.y1 - box.y0 + 1;
+  const inner = new Uint8Array(cw * ch * 3);
+  for (let y = 0; y < ch; y++) inner.set(img.data.subarray(((box.y0 + y) * img.width + box.x0) * 3, ((box.y0 + y) * img.width + box.x1 + 1) * 3), y * cw * 3);
+  return LINE_LIGHT_VARIANTS.map((v) => {
+    const lit = applyAugment({ data: inner, width: cw, height: ch }, { ...identity, ...v });
+    const out = img.data.slice();
+    for (let y = 0; y < ch; y++) out.set(lit.data.subarray(y * cw * 3, (y + 1) * cw * 3), ((box.y0 + y) * img.width + box.x0) * 3);
+    return { data: out, width: img.width, height: img.height };
+  });
 }
 
 /** Draws a random transform from `rng` and applies it. Same rng state → same bytes. */

@@ -6,23 +6,25 @@ export { decodeImage, probeImage, DecodeError, CONTAIN_FILL, DEFAULT_MAX_PIXELS,
 export type { DecodeErrorCode, DecodeOptions } from './decode';
 export { listDataset, stratifiedSplit, DatasetError, IMAGE_EXTENSIONS } from './list';
 export type { ListOptions } from './list';
-export { augment, applyAugment, drawAugmentParams, AUGMENT_STUDY, AUGMENT_NONE, AUGMENT_SIZE_PRESERVING, AUGMENT_PRESETS } from './augment';
+export { augment, applyAugment, drawAugmentParams, AUGMENT_STUDY, AUGMENT_NONE, AUGMENT_SIZE_PRESERVING, AUGMENT_PRESETS, LINE_LIGHT, LINE_LIGHT_VARIANTS, lineLightVariants } from './augment';
 export type { AugmentOptions, AugmentParams, AugmentPreset, FillMode } from './augment';
 export { checkDataset, formatDatasetReport, DEFAULT_NEAR_DUP_THRESHOLD } from './check';
 export type { CheckOptions, DatasetReport, DuplicateGroup, NearDuplicatePair, FileRef, SizeCount } from './check';
 export { perceptualSignature, normalizeSignatures, signatureSimilarity, similarPairs, nearDuplicatePairs, dHash, hammingHex, SIGNATURE_SIZE, NEIGHBOUR_RANK, DISTINCTNESS_RATIO } from './similarity';
 export type { Signature, SimilarPair, NearDuplicateRule, NearDuplicateResult } from './similarity';
+export { nearDuplicateGroups, groupsFromSignatures, groupStratifiedSplit, countGroups, DEFAULT_GROUP_THRESHOLD } from './near-duplicate-groups';
+export type { NearDuplicateGroups, GroupOptions } from './near-duplicate-groups';
 export { datasetFingerprint } from './fingerprint';
 export { contentHash } from './hash';
 export { generateDemoDataset, DEMO_CLASSES } from './demo';
 export type { DemoOptions } from './demo';
 export { decodePhoto, encodeGrayPng, encodeRgbPng, encodeRgbJpeg, downscaleRgb } from './image-io';
-export { applyShift, validateShifts, DEFAULT_SHIFTS, SHIFT_NAMES, SHIFT_PARAM_UNITS } from './shifts';
+export { applyShift, validateShifts, DEFAULT_SHIFTS, LINE_LIGHT_SHIFTS, SHIFT_NAMES, SHIFT_PARAM_UNITS } from './shifts';
 export type { ShiftName, ShiftSpec, ApplyShiftOptions } from './shifts';
 export { farOodImage, farOodSet, blurredPhoto, darkenedPhoto, FAR_OOD_KINDS } from './far-ood';
 export type { FarOodKind, FarOodSample } from './far-ood';
-export { measureSilhouette, silhouetteVector, SILHOUETTE_FEATURES, SILHOUETTE_DEFAULTS } from './silhouette';
-export type { Silhouette, SilhouetteShape, SilhouetteOptions } from './silhouette';
+export { measureSilhouette, silhouetteVector, letterboxContent, SILHOUETTE_FEATURES, SILHOUETTE_FEATURE_NAMES, SILHOUETTE_DEFAULTS } from './silhouette';
+export type { Silhouette, SilhouetteShape, SilhouetteOptions, SilhouetteFeature } from './silhouette';
 export {
   buildDatasetVersion, defaultVersionsRoot, splitOfHash, listVersions, latestVersion, versionDir, readManifest, readReviewedFile, validateReviewed, formatVersionSummary,
   REVIEW_SPLIT_RULE, MANIFEST_JSON, MANIFEST_FORMAT, UNKNOWNS_DIR, NOT_A_PART, BAD_PHOTO,

@@ -4,6 +4,7 @@ import path from 'node:path';
 import fg from 'fast-glob';
 import { probeImage } from './decode';
 import { makeRng, shuffled } from './rng';
+import { countGroups, groupStratifiedSplit, nearDuplicateGroups } from './near-duplicate-groups';
 import type { BadFile, DatasetIndex, Sample, SplitName } from './types';
 
 export interface ListOptions {
@@ -19,6 +20,12 @@ export interface ListOptions {
   skipBad?: boolean;
   /** Decode every file (at a tiny size) to find corrupt ones. Default true; false lists without reading. */
   validate?: boolean;
+  /**
+   * Similarity at or above which train-folder photos of one class form a near-duplicate group
+   * (near-duplicate-groups.ts) that the generated test and val splits keep on one side. 0 or
+   * absent: photos are split one by one (the behaviour of runs recorded before groups existed).
+   */
+  groupThreshold?: number;
 }
 
 /** A dataset problem that names the offending path; `badFiles` is set when files failed to decode. */
@@ -182,6 +189,17 @@ export async function listDataset(root: string, opts: ListOptions = {}): Promise
 
   const splitSource: DatasetIndex['splitSource'] = { train: 'folder', val: 'none', test: 'none' };
   let train = found.train!;
+  const groupThreshold = opts.groupThreshold ?? 0;
+  if (!(Number.isFinite(groupThreshold) && groupThreshold >= 0 && groupThreshold <= 1)) {
+    throw new RangeError(`groupThreshold must be 0 (no grouping) or a similarity in (0, 1], got ${groupThreshold}`);
+  }
+  let groupOfFile: Map<string, number> | null = null;
+  if (groupThreshold > 0) {
+    const g = await nearDuplicateGroups(train, { threshold: groupThreshold });
+    groupOfFile = new Map(train.map((s, i) => [s.file, g.groupOf[i]]));
+  }
+  const split = (samples: Sample[], fraction: number, seed: number, purpose: string) =>
+    groupOfFile ? groupStratifiedSplit(samples, classes, fraction, seed, purpose, groupOfFile) : stratifiedSplit(samples, classes, fraction, seed, purpose);
   let test: Sample[] = [];
   let val: Sample[] = [];
   if (found.test) {
@@ -190,18 +208,25 @@ export async function listDataset(root: string, opts: ListOptions = {}): Promise
   } else {
     // The held-out test set must not move with the training seed: runs trained with different seeds
     // are compared on it. Only `testSeed` (rarely needed) changes it.
-    ({ kept: train, taken: test } = stratifiedSplit(train, classes, testSplit, opts.testSeed ?? DEFAULT_SEED, 'test'));
+    ({ kept: train, taken: test } = split(train, testSplit, opts.testSeed ?? DEFAULT_SEED, 'test'));
     splitSource.test = 'generated';
   }
   if (found.val) {
     val = found.val;
     splitSource.val = 'folder';
   } else if (valSplit > 0) {
-    ({ kept: train, taken: val } = stratifiedSplit(train, classes, valSplit, seed, 'val'));
+    ({ kept: train, taken: val } = split(train, valSplit, seed, 'val'));
     splitSource.val = 'generated';
   }
 
   const index: DatasetIndex = { root: absRoot, classes, splits: { train, val, test }, splitSource };
+  if (groupOfFile) {
+    const of = groupOfFile;
+    // Groups per split drawn from the train folder; a split read from its own folder was not grouped.
+    const count = (name: SplitName) => (name === 'train' || splitSource[name] === 'generated' ? countGroups(index.splits[name], of) : null);
+    index.groups = { threshold: groupThreshold, total: new Set(of.values()).size, counts: { train: count('train'), val: count('val'), test: count('test') } };
+    index.groupOf = of;
+  }
   if (skipped.length) index.skipped = skipped;
   return index;
 }

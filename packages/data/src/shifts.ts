@@ -13,7 +13,7 @@ import sharp, { type Sharp } from 'sharp';
 import { makeRng } from './rng';
 import type { RawImage } from './types';
 
-export type ShiftName = 'brightness' | 'contrast' | 'blur' | 'noise' | 'jpeg' | 'rotation' | 'scale' | 'colour-cast';
+export type ShiftName = 'brightness' | 'contrast' | 'blur' | 'noise' | 'jpeg' | 'rotation' | 'scale' | 'colour-cast' | 'cold-cast';
 
 export interface ShiftSpec {
   name: ShiftName;
@@ -31,6 +31,7 @@ export const SHIFT_PARAM_UNITS: Readonly<Record<ShiftName, string>> = Object.fre
   rotation: 'degrees clockwise about the centre, corners filled with the border colour',
   scale: 'zoom-in factor about the centre (size is the label for parts tasks)',
   'colour-cast': 'warm cast: red × (1 + a), blue × (1 - a)',
+  'cold-cast': 'cold cast: blue × (1 + a), red × (1 - a)',
 });
 
 /**
@@ -46,6 +47,19 @@ export const DEFAULT_SHIFTS: readonly ShiftSpec[] = Object.freeze([
   { name: 'rotation', params: [15, 45, 90] },
   { name: 'scale', params: [1.1, 1.25, 1.5] },
   { name: 'colour-cast', params: [0.1, 0.2, 0.35] },
+] satisfies ShiftSpec[]);
+
+/**
+ * The light of a real line, each at the strength a lamp change brings (not graded by severity):
+ * a lamp 30% dimmer and 25% brighter, contrast down 30%, a warm and a cold cast. Models train with
+ * the matching augmentation (augment.ts LINE_LIGHT); evaluation reports accuracy and acceptance
+ * under each.
+ */
+export const LINE_LIGHT_SHIFTS: readonly ShiftSpec[] = Object.freeze([
+  { name: 'brightness', params: [0.7, 1.25] },
+  { name: 'contrast', params: [0.7] },
+  { name: 'colour-cast', params: [0.2] },
+  { name: 'cold-cast', params: [0.2] },
 ] satisfies ShiftSpec[]);
 
 export const SHIFT_NAMES: readonly ShiftName[] = Object.freeze(Object.keys(SHIFT_PARAM_UNITS) as ShiftName[]);
@@ -80,6 +94,7 @@ function checkParam(name: ShiftName, p: number): void {
       if (p < 1) throw bad('must be >= 1 (zoom in)');
       break;
     case 'colour-cast':
+    case 'cold-cast':
       if (p < 0 || p > 1) throw bad('must be in [0, 1]');
       break;
     case 'rotation':
@@ -189,6 +204,10 @@ export async function applyShift(img: RawImage, name: ShiftName, param: number, 
     }
     case 'colour-cast': {
       const gain = [1 + param, 1, 1 - param];
+      return mapPixels(img, (v, c) => v * gain[c]);
+    }
+    case 'cold-cast': {
+      const gain = [1 - param, 1, 1 + param];
       return mapPixels(img, (v, c) => v * gain[c]);
     }
   }

@@ -8,7 +8,16 @@
  * grey dilation (a max filter wider than the object, which removes dark objects) followed by a box
  * blur, and a pixel is "dark" when it is below `darkRatio` of that local paper level. The main
  * object is the largest 8-connected dark component. Deterministic, pure TypeScript, O(pixels·radius).
+ *
+ * Brightness: every decision is a ratio to the local paper level, so a brighter or darker lamp
+ * (all pixels × a factor) leaves the shape alone — provided only the photo is measured. A `contain`
+ * letterbox (decode.ts' fixed grey bars) does not change with the lamp: brighter paper made the bars
+ * "dark objects" (every photo 25% brighter was rejected), darker paper lifted the paper estimate at
+ * the edges. With `ignoreLetterbox` (the default) uniform bars of the fill colour at the frame's
+ * edges are cut off first and the shape is measured on the photo inside them. The mean paper level
+ * is reported (`paper`) but is not part of the default scoring vector, being the lamp, not the part.
  */
+import { CONTAIN_FILL } from './decode';
 import type { RawImage } from './types';
 
 export interface SilhouetteOptions {
@@ -18,9 +27,14 @@ export interface SilhouetteOptions {
   backgroundRadius?: number;
   /** Smallest object, as a fraction of the frame's pixels, below which there is no object. Default 0.0005. */
   minArea?: number;
+  /**
+   * Cut off letterbox bars (whole edge rows/columns of decode.ts' CONTAIN_FILL) before measuring.
+   * Default true; detectors fitted before it existed measured the whole frame (false).
+   */
+  ignoreLetterbox?: boolean;
 }
 
-export const SILHOUETTE_DEFAULTS = { darkRatio: 0.7, backgroundRadius: 1 / 6, minArea: 0.0005 } as const;
+export const SILHOUETTE_DEFAULTS = { darkRatio: 0.7, backgroundRadius: 1 / 6, minArea: 0.0005, ignoreLetterbox: true } as const;
 
 /** Shape statistics of the main object. */
 export interface SilhouetteShape {
@@ -42,16 +56,45 @@ export interface SilhouetteShape {
   paper: number;
 }
 
-/** Names of the entries of silhouetteVector, in order. */
-export const SILHOUETTE_FEATURES = ['logArea', 'logElongation', 'holeFraction', 'extent', 'contrast', 'logClutter', 'paper'] as const;
+/** Every feature a shape vector can hold (detectors fitted before `paper` was dropped hold all of them). */
+export const SILHOUETTE_FEATURE_NAMES = ['logArea', 'logElongation', 'holeFraction', 'extent', 'contrast', 'logClutter', 'paper'] as const;
+export type SilhouetteFeature = (typeof SILHOUETTE_FEATURE_NAMES)[number];
 
 /**
- * The shape as a vector for distance-based scoring (SILHOUETTE_FEATURES): log area fraction, log
- * elongation, hole fraction, extent, contrast, log(1 + clutter), paper level. Logs make scale
- * ratios (a part twice as big, twice as long) equal steps.
+ * The features new detectors score on, in order: the part's shape. Not `paper`, the mean paper
+ * level, which is the lamp's brightness; not `logClutter`, which sensor noise and JPEG artefacts move
+ * (stray dark specks): scored, it made the part reject 16 of 56 bolts-nuts test photos with noise
+ * σ = 16 and 9 of 56 at JPEG quality 20; without it, none (docs/ood.md).
+ * Clutter still decides whether the part applies (segmentationProblem).
  */
-export function silhouetteVector(s: SilhouetteShape): number[] {
-  return [Math.log(s.areaFraction), Math.log(s.elongation), s.holeFraction, s.extent, s.contrast, Math.log1p(s.clutter), s.paper];
+export const SILHOUETTE_FEATURES: readonly SilhouetteFeature[] = Object.freeze(['logArea', 'logElongation', 'holeFraction', 'extent', 'contrast']);
+
+function featureValue(s: SilhouetteShape, f: SilhouetteFeature): number {
+  switch (f) {
+    case 'logArea':
+      return Math.log(s.areaFraction);
+    case 'logElongation':
+      return Math.log(s.elongation);
+    case 'holeFraction':
+      return s.holeFraction;
+    case 'extent':
+      return s.extent;
+    case 'contrast':
+      return s.contrast;
+    case 'logClutter':
+      return Math.log1p(s.clutter);
+    case 'paper':
+      return s.paper;
+  }
+}
+
+/**
+ * The shape as a vector for distance-based scoring, one entry per name of `features` (default
+ * SILHOUETTE_FEATURES): log area fraction, log elongation, hole fraction, extent, contrast,
+ * log(1 + clutter) [, paper level]. Logs make scale ratios (a part twice as big, twice as long) equal steps.
+ */
+export function silhouetteVector(s: SilhouetteShape, features: readonly SilhouetteFeature[] = SILHOUETTE_FEATURES): number[] {
+  return features.map((f) => featureValue(s, f));
 }
 
 export interface Silhouette {
@@ -113,6 +156,45 @@ function grey(img: RawImage): Float32Array {
   const g = new Float32Array(n);
   for (let i = 0, o = 0; i < n; i++, o += 3) g[i] = 0.299 * img.data[o] + 0.587 * img.data[o + 1] + 0.114 * img.data[o + 2];
   return g;
+}
+
+/** Whether pixel i of `data` is the letterbox fill (within 1 level, for rounding). */
+function isFill(data: Uint8Array, i: number): boolean {
+  return Math.abs(data[i] - CONTAIN_FILL.r) <= 1 && Math.abs(data[i + 1] - CONTAIN_FILL.g) <= 1 && Math.abs(data[i + 2] - CONTAIN_FILL.b) <= 1;
+}
+
+/**
+ * The photo inside letterbox bars: the box left after dropping whole edge rows and columns of the
+ * fill colour (inclusive bounds), or null when every pixel is fill.
+ */
+export function letterboxContent(img: RawImage): { x0: number; y0: number; x1: number; y1: number } | null {
+  const { width: w, height: h, data } = img;
+  const rowFill = (y: number) => {
+    for (let x = 0; x < w; x++) if (!isFill(data, (y * w + x) * 3)) return false;
+    return true;
+  };
+  const colFill = (x: number, y0: number, y1: number) => {
+    for (let y = y0; y <= y1; y++) if (!isFill(data, (y * w + x) * 3)) return false;
+    return true;
+  };
+  let y0 = 0;
+  let y1 = h - 1;
+  while (y0 <= y1 && rowFill(y0)) y0++;
+  if (y0 > y1) return null;
+  while (y1 > y0 && rowFill(y1)) y1--;
+  let x0 = 0;
+  let x1 = w - 1;
+  while (x0 < x1 && colFill(x0, y0, y1)) x0++;
+  while (x1 > x0 && colFill(x1, y0, y1)) x1--;
+  return { x0, y0, x1, y1 };
+}
+
+function crop(img: RawImage, b: { x0: number; y0: number; x1: number; y1: number }): RawImage {
+  const cw = b.x1 - b.x0 + 1;
+  const ch = b.y1 - b.y0 + 1;
+  const out = new Uint8Array(cw * ch * 3);
+  for (let y = 0; y < ch; y++) out.set(img.data.subarray(((b.y0 + y) * img.width + b.x0) * 3, ((b.y0 + y) * img.width + b.x1 + 1) * 3), y * cw * 3);
+  return { data: out, width: cw, height: ch };
 }
 
 /** Local paper level: max filter of radius r (removes dark objects narrower than 2r), then a box blur. */
@@ -202,6 +284,20 @@ function holeArea(obj: Uint8Array, w: number, x0: number, y0: number, x1: number
  * `minArea` gives `shape: null`.
  */
 export function measureSilhouette(img: RawImage, opts: SilhouetteOptions = {}): Silhouette {
+  if (opts.ignoreLetterbox ?? SILHOUETTE_DEFAULTS.ignoreLetterbox) {
+    const box = letterboxContent(img);
+    if (box && (box.x0 > 0 || box.y0 > 0 || box.x1 < img.width - 1 || box.y1 < img.height - 1)) {
+      const inner = measureSilhouette(crop(img, box), { ...opts, ignoreLetterbox: false });
+      // The mask goes back into the whole frame; the shape stays relative to the photo inside the bars.
+      let mask: Uint8Array | null = null;
+      if (inner.mask) {
+        mask = new Uint8Array(img.width * img.height);
+        const cw = box.x1 - box.x0 + 1;
+        for (let y = box.y0; y <= box.y1; y++) mask.set(inner.mask.subarray((y - box.y0) * cw, (y - box.y0 + 1) * cw), y * img.width + box.x0);
+      }
+      return { ...inner, width: img.width, height: img.height, mask };
+    }
+  }
   const darkRatio = opts.darkRatio ?? SILHOUETTE_DEFAULTS.darkRatio;
   const radiusFrac = opts.backgroundRadius ?? SILHOUETTE_DEFAULTS.backgroundRadius;
   const minArea = opts.minArea ?? SILHOUETTE_DEFAULTS.minArea;

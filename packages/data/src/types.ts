@@ -29,6 +29,15 @@ export interface DatasetIndex {
   splitSource: Record<SplitName, 'folder' | 'generated' | 'none'>;
   /** Unreadable files left out because of `skipBad` (absent when none). */
   skipped?: BadFile[];
+  /**
+   * Near-duplicate groups of the train folder that the generated splits kept on one side (present
+   * when listed with a groupThreshold): the similarity threshold, the
+   * number of groups in the train folder, and per split the groups it holds (null: read from its
+   * own folder, not grouped).
+   */
+  groups?: { threshold: number; total: number; counts: Record<SplitName, number | null> };
+  /** Group id of every train-folder photo by file (with `groups`), for group-aware folds. */
+  groupOf?: ReadonlyMap<string, number>;
 }
 
 /** A file that could not be read as an image. */

@@ -53,13 +53,16 @@ describe('augment', () => {
       expect(Math.abs(p.shearDeg)).toBeLessThanOrEqual(0.2);
       expect(p.zx).toBeGreaterThanOrEqual(0.8);
       expect(p.zx).toBeLessThanOrEqual(1.2);
-      expect(Math.abs(p.brightness - 1)).toBeLessThanOrEqual(0.2);
+      // The study preset carries the line's light (LINE_LIGHT): brightness ±30%, casts ±0.2.
+      expect(Math.abs(p.brightness - 1)).toBeLessThanOrEqual(0.3);
+      expect(Math.abs(p.colourCast!)).toBeLessThanOrEqual(0.2);
     }
     // Switching flips off leaves the rotation drawn from the same stream unchanged.
     const a = drawAugmentParams(makeRng(1), AUGMENT_STUDY, 10, 10);
     const b = drawAugmentParams(makeRng(1), { ...AUGMENT_STUDY, hflip: false, vflip: false }, 10, 10);
     expect(b.rotationDeg).toBe(a.rotationDeg);
     expect(b.brightness).toBe(a.brightness);
+    expect(b.colourCast).toBe(a.colourCast);
   });
 
   it('flips exactly', () => {

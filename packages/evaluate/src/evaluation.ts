@@ -64,6 +64,8 @@ export async function evaluateRun(runDir: string, opts: EvaluateRunOptions = {})
       valSplit: typeof o.valSplit === 'number' ? o.valSplit : undefined,
       seed: typeof o.seed === 'number' ? o.seed : undefined,
       skipBad: o.skipBad === true,
+      // Runs recorded before near-duplicate grouping split photo by photo (0).
+      groupThreshold: typeof o.groupThreshold === 'number' ? o.groupThreshold : 0,
     });
     const samples = index.splits[split];
     if (!samples || samples.length === 0) throw new Error(`${dataRoot}: the '${split}' split has no images`);

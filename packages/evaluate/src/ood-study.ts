@@ -38,7 +38,7 @@ import {
   type OodMethod,
   type ScorerOptions,
 } from '@parts/models';
-import { train, type TrainOptions } from '@parts/train';
+import { repeatEach, train, withLineLight, type TrainOptions } from '@parts/train';
 import { makeHoldoutDataset } from './ood-holdout';
 import { aurocKnownVsUnknown, fprAtKnownRate, riskCoverage, selectiveAccuracyOf } from './ood-metrics';
 import { DEFAULT_ACCEPT_RATE } from '@parts/cli';
@@ -144,15 +144,22 @@ interface RunSplits {
   fl: FeatureAndLogitModel;
   classes: string[];
   splits: Record<'train' | 'val' | 'test', Sample[]>;
+  /** Near-duplicate group of each train-folder photo, when the run was listed with groups. */
+  groupOf?: ReadonlyMap<string, number>;
 }
 
 /** Loads a run's model and re-lists its dataset with the run's own split options (seed, valSplit). */
 async function openRun(runDir: string): Promise<RunSplits> {
   const config = JSON.parse(await readFile(path.join(runDir, 'config.json'), 'utf8')) as {
-    options: { seed: number; valSplit: number };
+    options: { seed: number; valSplit: number; groupThreshold?: number };
     data: { root: string; classes: string[]; counts: Record<string, number[]> };
   };
-  const index = await listDataset(config.data.root, { valSplit: config.options.valSplit, seed: config.options.seed, validate: false });
+  const index = await listDataset(config.data.root, {
+    valSplit: config.options.valSplit,
+    seed: config.options.seed,
+    groupThreshold: config.options.groupThreshold ?? 0,
+    validate: false,
+  });
   for (const s of ['train', 'val', 'test'] as const) {
     const counts = index.classes.map((_, c) => index.splits[s].filter((x) => x.label === c).length);
     if (counts.join() !== config.data.counts[s].join()) {
@@ -160,7 +167,7 @@ async function openRun(runDir: string): Promise<RunSplits> {
     }
   }
   const classifier = await loadClassifier(runDir);
-  return { classifier, fl: featureAndLogitModel(classifier.model), classes: index.classes, splits: index.splits };
+  return { classifier, fl: featureAndLogitModel(classifier.model), classes: index.classes, splits: index.splits, groupOf: index.groupOf };
 }
 
 async function decodeAll(files: string[], c: Classifier): Promise<RawImage[]> {
@@ -199,7 +206,14 @@ async function knownSets(r: RunSplits) {
     const x = await imageRows(r, s.map((y) => y.file));
     return { images: x.images, rows: fitData(x.rows, s.map((y) => y.label)) };
   };
-  return { train: await set(r.splits.train), val: await set(r.splits.val), test: await set(r.splits.test) };
+  // Train and val as training's OOD fit sees them: each photo and its line-light variants.
+  const lit = async (s: Sample[]) => {
+    const images = await decodeAll(s.map((y) => y.file), r.classifier);
+    const set = withLineLight({ images, labels: s.map((y) => y.label), files: s.map((y) => y.file) });
+    return { images: set.images, rows: fitData(await computeFeaturesAndLogits(r.fl, set.images, r.classifier.meta), set.labels) };
+  };
+  const groups = r.groupOf ? repeatEach(r.splits.train.map((s) => r.groupOf!.get(s.file)!)) : undefined;
+  return { train: await lit(r.splits.train), val: await lit(r.splits.val), test: await set(r.splits.test), trainGroups: groups };
 }
 
 /** Fits one method's detector on a run's train/val photos, as training does. */
@@ -240,7 +254,7 @@ export async function evaluateOodRun(
     const far = await computeFeaturesAndLogits(r.fl, farImages, r.classifier.meta);
     const pred = argmaxRows(test);
     const correct = pred.map((p, i) => p === test.labels[i]);
-    const silhouette = silhouetteFitInput({ train: sets.train.images, val: sets.val.images }, opts.silhouette !== false);
+    const silhouette = silhouetteFitInput({ train: sets.train.images, val: sets.val.images }, opts.silhouette !== false, sets.trainGroups);
     const shapes = { known: studyShapes(sets.test.images, opts), near: studyShapes(near.images, opts), far: studyShapes(farImages, opts) };
     const methods: OodMethodResult[] = [];
     let temperature = 1;
@@ -380,7 +394,7 @@ export async function measureRejection(
   try {
     const sets = await knownSets(r);
     const other = await imageRows(r, files);
-    const silhouette = silhouetteFitInput({ train: sets.train.images, val: sets.val.images }, opts.silhouette !== false);
+    const silhouette = silhouetteFitInput({ train: sets.train.images, val: sets.val.images }, opts.silhouette !== false, sets.trainGroups);
     const shapes = { other: studyShapes(other.images, opts), known: studyShapes(sets.test.images, opts) };
     return (opts.methods ?? OOD_METHODS).map((method) => {
       const det = fitStudyDetector(sets, r.classes, method, silhouette, opts);

@@ -19,6 +19,8 @@ export async function pickTestPhotos(dataRoot: string, config: RunConfigFile | u
     valSplit: typeof o.valSplit === 'number' ? o.valSplit : undefined,
     seed: typeof o.seed === 'number' ? o.seed : undefined,
     skipBad: o.skipBad === true,
+    // Runs recorded before near-duplicate grouping split photo by photo (0).
+    groupThreshold: typeof o.groupThreshold === 'number' ? o.groupThreshold : 0,
   });
   const samples = index.splits.test ?? [];
   if (samples.length === 0) throw new Error(`${dataRoot}: the test split has no images`);

@@ -135,7 +135,7 @@ export async function writeReport(runs: ReportRun[], opts: ReportOptions): Promi
       section.robustness = attempt(`${run.runId} robustness chart`, () => ({
         rel: `charts/${slug}-robustness.png`,
         mime: 'image/png' as const,
-        bytes: robustnessChartPng(ev.robustness!, { title: `Accuracy under shifts — ${title} (n=${ev.robustnessSummary?.photos ?? '?'})` }),
+        bytes: robustnessChartPng(ev.robustness!.filter((r) => !r.grid), { title: `Accuracy under shifts — ${title} (n=${ev.robustnessSummary?.photos ?? '?'})` }),
       }));
     }
     for (const [i, g] of (ev.gradcam?.items ?? []).entries()) {
@@ -370,10 +370,12 @@ export function robustnessSummaryText(ev: Evaluation): string {
   const r = ev.robustnessSummary;
   if (r === undefined) return 'Robustness: not evaluated (evaluation.json written before robustness was part of it).';
   if (!r) return 'Robustness: off.';
-  const levels = [...new Set((ev.robustness ?? []).filter((x) => x.level > 0).map((x) => x.level))].sort();
-  const shifts = new Set((ev.robustness ?? []).filter((x) => x.level > 0).map((x) => x.shift)).size;
+  const graded = (ev.robustness ?? []).filter((x) => x.level > 0 && !x.grid);
+  const levels = [...new Set(graded.map((x) => x.level))].sort();
+  const shifts = new Set(graded.map((x) => x.shift)).size;
+  const light = (ev.robustness ?? []).filter((x) => x.grid === 'line-light').length;
   return (
-    `Robustness (${r.preset}): ${shifts} shifts × level${levels.length > 1 ? 's' : ''} ${levels.join(', ')} on ${r.photos} of ${r.of} ${ev.split} photos` +
+    `Robustness (${r.preset}): ${shifts} shifts × level${levels.length > 1 ? 's' : ''} ${levels.join(', ')}${light ? ` and ${light} line-light shifts` : ''} on ${r.photos} of ${r.of} ${ev.split} photos` +
     `${r.photos < r.of ? ' (stratified by class, seeded)' : ''}, ${r.forwardPasses} forward passes in ${r.seconds.toFixed(1)} s; n = ${r.photos} per cell.`
   );
 }
@@ -385,19 +387,36 @@ function scaleNote(ev: Evaluation): string {
 }
 
 function robustnessMdTable(ev: Evaluation): string {
-  const rows = (ev.robustness ?? []).filter((r) => r.level > 0);
+  const rows = (ev.robustness ?? []).filter((r) => r.level > 0 && !r.grid);
+  const light = (ev.robustness ?? []).filter((r) => r.grid === 'line-light');
+  const accepts = light.some((r) => r.accepted !== undefined);
+  const lightTable = light.length
+    ? [
+        '',
+        'Under the light of a line:',
+        '',
+        mdTable(
+          ['shift', 'accuracy', ...(accepts ? ['accepted as known', 'accepted but wrong'] : [])],
+          light.map((r) => [
+            `${r.shift} ${r.param}`,
+            `${pct(r.accuracy)} (${r.correct}/${r.n}; ${pct(r.interval.low)}–${pct(r.interval.high)})`,
+            ...(accepts ? [r.accepted === undefined ? '—' : `${pct(r.acceptance!)} (${r.accepted}/${r.n}; ${pct(r.acceptanceInterval!.low)}–${pct(r.acceptanceInterval!.high)})`, String(r.acceptedWrong ?? '—')] : []),
+          ]),
+        ),
+      ].join('\n')
+    : '';
   const levels = [...new Set(rows.map((r) => r.level))].sort();
   const shifts = [...new Set(rows.map((r) => r.shift))];
   const base = ev.robustness?.find((r) => r.level === 0);
   const cell = (shift: string, l: number) => {
     const r = rows.find((x) => x.shift === shift && x.level === l);
-    return r ? `${pct(r.accuracy)} (${r.correct}/${r.n}; ${r.param})` : '—';
+    return r ? `${pct(r.accuracy)} (${r.correct}/${r.n}; ${r.param})${r.accepted !== undefined ? `, accepted ${r.accepted}/${r.n}` : ''}` : '—';
   };
   return [
-    base ? `Baseline ${pct(base.accuracy)} (${base.correct}/${base.n}).` : '',
+    base ? `Baseline ${pct(base.accuracy)} (${base.correct}/${base.n})${base.accepted !== undefined ? `, accepted as known ${base.accepted}/${base.n}` : ''}.` : '',
     '',
     mdTable(['shift', ...levels.map((l) => `level ${l}`)], shifts.map((sh) => [sh + (sh === 'scale' && sizeIsLabel(ev.confusion.labels) ? ' (size is the label)' : ''), ...levels.map((l) => cell(sh, l))])),
-  ].join('\n');
+  ].join('\n') + lightTable;
 }
 
 function escapeHtml(s: string): string {

@@ -2,9 +2,10 @@
 // forward pass (~80 ms for PartsNet at 128 px on one wasm thread), so the full grid (8 shifts × 3
 // levels on every test photo, 25 passes per photo) is 36× a plain test pass. `quick`, the default,
 // keeps every shift at a mild and a severe level (1 and 3) on a stratified, seeded sample of at most
-// 8 test photos: 17 passes per photo, ≤ 136 in all.
-import { DEFAULT_SHIFTS, makeRng, shuffled, type ShiftSpec } from '@parts/data';
-import type { Classifier } from '@parts/models';
+// 8 test photos: 17 passes per photo, ≤ 136 in all. Both presets add the line's light
+// (LINE_LIGHT_SHIFTS, 5 passes per photo) and, when the model has an ood.json, count acceptance.
+import { DEFAULT_SHIFTS, LINE_LIGHT_SHIFTS, makeRng, shuffled, type ShiftSpec } from '@parts/data';
+import { featureAndLogitModel, readOodFile, type Classifier, type OodDetector } from '@parts/models';
 import { evaluateRobustness, type RobustnessResult, type RobustnessRow, type RobustnessSample } from './robustness';
 import { ROBUSTNESS_GRIDS } from '@parts/cli';
 
@@ -75,11 +76,32 @@ export async function robustnessForEvaluation(
   const budget = ROBUSTNESS_BUDGETS[preset];
   const shifts: ShiftSpec[] = DEFAULT_SHIFTS.map((s) => ({ name: s.name, params: budget.levels.map((l) => s.params[l - 1]) }));
   const picked = stratifiedSample(samples, budget.maxPhotos, seed);
-  const res: RobustnessResult = await evaluateRobustness(c, picked, { shifts, seed });
+  const detector = await modelDetector(c);
+  const res: RobustnessResult = await evaluateRobustness(c, picked, { shifts, seed, detector });
   // evaluateRobustness numbers the levels it ran 1..k; give them their grid level back.
   const rows = res.robustness.map((r) => (r.level === 0 ? r : { ...r, level: budget.levels[r.level - 1] }));
+  const light = await evaluateRobustness(c, picked, { shifts: LINE_LIGHT_SHIFTS, seed, detector });
+  rows.push(...light.robustness.filter((r) => r.level > 0).map((r) => ({ ...r, grid: 'line-light' as const })));
   return {
     rows,
-    summary: { preset, photos: picked.length, of: samples.length, units: res.units, seed: res.seed, forwardPasses: res.forwardPasses, seconds: res.seconds },
+    summary: {
+      preset,
+      photos: picked.length,
+      of: samples.length,
+      units: { ...res.units, ...light.units },
+      seed: res.seed,
+      forwardPasses: res.forwardPasses + light.forwardPasses - picked.length,
+      seconds: res.seconds + light.seconds,
+    },
   };
+}
+
+/** The model's OOD detector (ood.json), or null when it has none. */
+async function modelDetector(c: Classifier): Promise<OodDetector | null> {
+  const fl = featureAndLogitModel(c.model);
+  try {
+    return await readOodFile(c.dir, { featureDim: fl.featureDim, labels: c.meta.labels });
+  } finally {
+    fl.dispose();
+  }
 }

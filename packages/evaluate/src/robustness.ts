@@ -9,13 +9,17 @@
  * act at the model's scale rather than the camera's, and the zoom would lose the margin `cover`
  * cuts off.)
  *
+ * With the model's OOD detector (ood.json) each row also counts the photos the detector accepts
+ * (not "unknown") and those accepted but classified wrong: a shift that keeps the accuracy but turns
+ * every answer into "Not recognised" is as much a failure on a line as one that breaks the classifier.
+ *
  * Cost: (1 + Σ levels) fitted images and forward passes per photo; the default grid is 8 shifts ×
  * 3 levels = 25 per photo.
  */
 import { promises as fs } from 'node:fs';
 import sharp from 'sharp';
 import { applyShift, decodeImage, decodePhoto, DEFAULT_SHIFTS, SHIFT_PARAM_UNITS, validateShifts, type RawImage, type ShiftSpec } from '@parts/data';
-import { predictProbabilities, type Classifier } from '@parts/models';
+import { computeFeaturesAndLogits, decideRows, detectorShapes, featureAndLogitModel, predictProbabilities, type Classifier, type OodDetector } from '@parts/models';
 import { wilsonInterval, type Interval } from './metrics';
 
 export interface RobustnessRow {
@@ -30,6 +34,16 @@ export interface RobustnessRow {
   n: number;
   /** Wilson 95% interval of the accuracy. */
   interval: Interval;
+  /** With a detector: photos accepted as known (not "unknown"), its share and Wilson interval. */
+  accepted?: number;
+  acceptance?: number;
+  acceptanceInterval?: Interval;
+  /** With a detector: photos accepted but classified wrong. */
+  acceptedWrong?: number;
+  /** With a detector: photos each part rejects on its own (silhouette: null without that part). */
+  rejectedBy?: { feature: number; silhouette: number | null };
+  /** 'line-light': a row of LINE_LIGHT_SHIFTS (its level numbers that grid's parameters); absent: the severity grid. */
+  grid?: 'line-light';
 }
 
 export interface RobustnessResult {
@@ -59,6 +73,8 @@ export interface RobustnessOptions {
   batchSize?: number;
   /** Called after each shift level with the rows so far. */
   onRow?: (row: RobustnessRow) => void;
+  /** The model's OOD detector: rows then count acceptance too. */
+  detector?: OodDetector | null;
 }
 
 function argMax(p: Float32Array): number {
@@ -75,8 +91,23 @@ async function fit(c: Classifier, img: RawImage, name: string): Promise<RawImage
   return decodeImage(png, { size: c.meta.imgSize, fit: c.meta.fit, name });
 }
 
-function row(shift: string, level: number, param: number | null, correct: number, n: number): RobustnessRow {
-  return { shift, level, param, accuracy: n ? correct / n : 0, correct, n, interval: wilsonInterval(correct, n) };
+interface Counts {
+  correct: number;
+  accepted?: number;
+  acceptedWrong?: number;
+  rejectedBy?: RobustnessRow['rejectedBy'];
+}
+
+function row(shift: string, level: number, param: number | null, c: Counts, n: number): RobustnessRow {
+  const r: RobustnessRow = { shift, level, param, accuracy: n ? c.correct / n : 0, correct: c.correct, n, interval: wilsonInterval(c.correct, n) };
+  if (c.accepted !== undefined) {
+    r.accepted = c.accepted;
+    r.acceptance = n ? c.accepted / n : 0;
+    r.acceptanceInterval = wilsonInterval(c.accepted, n);
+    r.acceptedWrong = c.acceptedWrong ?? 0;
+    if (c.rejectedBy) r.rejectedBy = c.rejectedBy;
+  }
+  return r;
 }
 
 /**
@@ -102,27 +133,53 @@ export async function evaluateRobustness(c: Classifier, samples: readonly Robust
     inputs.push(await decodeImage(bytes, { size: c.meta.imgSize, fit: c.meta.fit, name: s.file }));
   }
   let forwardPasses = 0;
-  const score = async (imgs: RawImage[]) => {
-    const probs = await predictProbabilities(c, imgs, opts.batchSize ?? 16);
-    forwardPasses += imgs.length;
-    return probs.reduce((n, p, i) => n + (argMax(p) === samples[i].label ? 1 : 0), 0);
-  };
-  const rows: RobustnessRow[] = [row('none', 0, null, await score(inputs), samples.length)];
-  opts.onRow?.(rows[0]);
-  for (const s of shifts) {
-    for (const [i, param] of s.params.entries()) {
-      const shifted: RawImage[] = [];
-      for (const [j, photo] of photos.entries()) {
-        shifted.push(await fit(c, await applyShift(photo, s.name, param, { seed, key: samples[j].file }), samples[j].file));
+  const detector = opts.detector ?? null;
+  const fl = detector ? featureAndLogitModel(c.model) : null;
+  try {
+    const score = async (imgs: RawImage[]): Promise<Counts> => {
+      forwardPasses += imgs.length;
+      if (fl && detector) {
+        const rows = await computeFeaturesAndLogits(fl, imgs, c.meta, opts.batchSize ?? 16);
+        const ds = decideRows(rows, c.meta.labels, detector, undefined, detectorShapes(detector, imgs));
+        let correct = 0;
+        let accepted = 0;
+        let acceptedWrong = 0;
+        ds.forEach((d, i) => {
+          const right = d.top === c.meta.labels[samples[i].label];
+          if (right) correct++;
+          if (!d.unknown) {
+            accepted++;
+            if (!right) acceptedWrong++;
+          }
+        });
+        const rejectedBy = {
+          feature: ds.filter((d) => !(d.ood!.score >= d.ood!.threshold)).length,
+          silhouette: detector.silhouette ? ds.filter((d) => !((d.ood!.silhouette!.score ?? -Infinity) >= d.ood!.silhouette!.threshold)).length : null,
+        };
+        return { correct, accepted, acceptedWrong, rejectedBy };
       }
-      const r = row(s.name, i + 1, param, await score(shifted), samples.length);
-      rows.push(r);
-      opts.onRow?.(r);
+      const probs = await predictProbabilities(c, imgs, opts.batchSize ?? 16);
+      return { correct: probs.reduce((n, p, i) => n + (argMax(p) === samples[i].label ? 1 : 0), 0) };
+    };
+    const rows: RobustnessRow[] = [row('none', 0, null, await score(inputs), samples.length)];
+    opts.onRow?.(rows[0]);
+    for (const s of shifts) {
+      for (const [i, param] of s.params.entries()) {
+        const shifted: RawImage[] = [];
+        for (const [j, photo] of photos.entries()) {
+          shifted.push(await fit(c, await applyShift(photo, s.name, param, { seed, key: samples[j].file }), samples[j].file));
+        }
+        const r = row(s.name, i + 1, param, await score(shifted), samples.length);
+        rows.push(r);
+        opts.onRow?.(r);
+      }
     }
+    const units: Record<string, string> = {};
+    for (const s of shifts) units[s.name] = SHIFT_PARAM_UNITS[s.name];
+    return { format: 'parts-robustness/1', robustness: rows, units, seed, forwardPasses, seconds: (performance.now() - t0) / 1000 };
+  } finally {
+    fl?.dispose();
   }
-  const units: Record<string, string> = {};
-  for (const s of shifts) units[s.name] = SHIFT_PARAM_UNITS[s.name];
-  return { format: 'parts-robustness/1', robustness: rows, units, seed, forwardPasses, seconds: (performance.now() - t0) / 1000 };
 }
 
 const esc = (s: string) => s.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;').replace(/"/g, '&quot;');
@@ -135,10 +192,11 @@ const pct = (x: number) => `${(x * 100).toFixed(0)}%`;
  */
 export function robustnessTableHtml(result: Pick<RobustnessResult, 'robustness' | 'units'>): string {
   const base = result.robustness.find((r) => r.level === 0);
+  const graded = result.robustness.filter((r) => r.level > 0 && !r.grid);
   const byShift = new Map<string, RobustnessRow[]>();
-  for (const r of result.robustness) if (r.level > 0) byShift.set(r.shift, [...(byShift.get(r.shift) ?? []), r]);
+  for (const r of graded) byShift.set(r.shift, [...(byShift.get(r.shift) ?? []), r]);
   // The levels present (a budgeted run may keep, e.g., levels 1 and 3 only).
-  const levels = [...new Set(result.robustness.filter((r) => r.level > 0).map((r) => r.level))].sort((a, b) => a - b);
+  const levels = [...new Set(graded.map((r) => r.level))].sort((a, b) => a - b);
   const head = ['<th>shift</th>', ...levels.map((l) => `<th>level ${l}</th>`)].join('');
   const body = [...byShift.entries()]
     .map(([shift, rs]) => {
@@ -147,14 +205,37 @@ export function robustnessTableHtml(result: Pick<RobustnessResult, 'robustness' 
         .map((r) => {
           if (!r) return '<td>—</td>';
           const drop = base && r.interval.high < base.accuracy;
-          return `<td${drop ? ' class="drop"' : ''} title="${esc(`${result.units[shift] ?? ''}: ${r.param}`)}">${pct(r.accuracy)} <small>(${pct(r.interval.low)}–${pct(r.interval.high)}; ${esc(String(r.param))})</small></td>`;
+          return `<td${drop ? ' class="drop"' : ''} title="${esc(`${result.units[shift] ?? ''}: ${r.param}`)}">${pct(r.accuracy)} <small>(${pct(r.interval.low)}–${pct(r.interval.high)}; ${esc(String(r.param))})</small>${acceptedText(r)}</td>`;
         })
         .join('');
       return `<tr><th title="${esc(result.units[shift] ?? '')}">${esc(shift)}</th>${cells}</tr>`;
     })
     .join('\n');
+  const accepts = base?.accepted !== undefined;
   const caption = base
-    ? `Accuracy under shifts; unshifted baseline ${pct(base.accuracy)} (${base.correct}/${base.n}, 95% CI ${pct(base.interval.low)}–${pct(base.interval.high)}). In brackets: 95% interval; shift parameter.`
+    ? `Accuracy under shifts; unshifted baseline ${pct(base.accuracy)} (${base.correct}/${base.n}, 95% CI ${pct(base.interval.low)}–${pct(base.interval.high)})` +
+      (accepts ? `, accepted as known ${base.accepted}/${base.n}` : '') +
+      `. In brackets: 95% interval; shift parameter.${accepts ? ' "acc." = accepted as known (not unknown), of them wrong.' : ''}`
     : 'Accuracy under shifts.';
-  return `<table class="robustness">\n<caption>${esc(caption)}</caption>\n<thead><tr>${head}</tr></thead>\n<tbody>\n${body}\n</tbody>\n</table>`;
+  const graded_ = `<table class="robustness">\n<caption>${esc(caption)}</caption>\n<thead><tr>${head}</tr></thead>\n<tbody>\n${body}\n</tbody>\n</table>`;
+  const light = result.robustness.filter((r) => r.grid === 'line-light');
+  if (!light.length) return graded_;
+  const lightRows = light
+    .map(
+      (r) =>
+        `<tr><th title="${esc(result.units[r.shift] ?? '')}">${esc(r.shift)} ${esc(String(r.param))}</th><td>${pct(r.accuracy)} <small>(${r.correct}/${r.n}; ${pct(r.interval.low)}–${pct(r.interval.high)})</small></td>` +
+        (accepts ? `<td>${r.accepted === undefined ? '—' : `${pct(r.acceptance!)} <small>(${r.accepted}/${r.n}; ${pct(r.acceptanceInterval!.low)}–${pct(r.acceptanceInterval!.high)})</small>`}</td><td>${r.acceptedWrong ?? '—'}</td>` : '') +
+        '</tr>',
+    )
+    .join('\n');
+  const lightHead = `<th>line light</th><th>accuracy</th>${accepts ? '<th>accepted as known</th><th>accepted but wrong</th>' : ''}`;
+  return (
+    graded_ +
+    `\n<table class="robustness line-light">\n<caption>${esc('Under the light of a line (lamp dimmer/brighter, contrast, warm and cold casts); 95% Wilson intervals.')}</caption>\n<thead><tr>${lightHead}</tr></thead>\n<tbody>\n${lightRows}\n</tbody>\n</table>`
+  );
+}
+
+/** ` · acc. a/n (w wrong)` for a row with acceptance counts, else nothing. */
+function acceptedText(r: RobustnessRow): string {
+  return r.accepted === undefined ? '' : ` <small>· acc. ${r.accepted}/${r.n}${r.acceptedWrong ? ` (${r.acceptedWrong} wrong)` : ''}</small>`;
 }

@@ -9,4 +9,4 @@ export * from './loss';
 export * from './run-folder';
 export * from './image-set';
 export { formatEpoch } from './progress';
-export { fitAndWriteOod, formatOodFit, type OodFitResult } from './ood-fit';
+export { fitAndWriteOod, formatOodFit, withLineLight, repeatEach, type OodFitResult } from './ood-fit';

@@ -12,6 +12,7 @@ import {
   type ClassifierMeta,
   type OodMethod,
 } from '@parts/models';
+import { LINE_LIGHT_VARIANTS, lineLightVariants } from '@parts/data';
 import type { ImageSet } from './image-set';
 import type { RunCalibration, RunOodFit } from './run-folder';
 
@@ -32,7 +33,16 @@ export async function fitAndWriteOod(
   meta: ClassifierMeta,
   sets: { train: ImageSet; val: ImageSet },
   modelDir: string,
-  opts: { arch: string; acceptRate: number; batchSize: number; silhouette?: boolean },
+  opts: {
+    arch: string;
+    acceptRate: number;
+    batchSize: number;
+    silhouette?: boolean;
+    /** Near-duplicate group of each training photo: the shape threshold's training scores leave the group out. */
+    trainGroups?: readonly number[];
+    /** Count each photo under the line's light (LINE_LIGHT_VARIANTS) as known too. Default true. */
+    lineLight?: boolean;
+  },
 ): Promise<OodFitResult> {
   if (!sets.val.images.length) {
     return { ood: null, calibration: null, note: 'no ood.json: no validation photos to set the threshold on (--val-split 0)' };
@@ -41,15 +51,24 @@ export async function fitAndWriteOod(
   const method: OodMethod = defaultOodMethod(opts.arch);
   const fl = featureAndLogitModel(model);
   try {
+    // A part under another lamp of the line is a known photo: the scorer's bank and the photos the
+    // threshold is set on hold every photo as shot and under each of the line's light variants
+    // (measured in docs/ood.md: fitted on the photos as shot, 25% brighter photos were all rejected).
+    const light = opts.lineLight !== false;
+    const withLight = (set: ImageSet): ImageSet => (light ? withLineLight(set) : set);
+    const trainSet = withLight(sets.train);
+    const valSet = withLight(sets.val);
     const rows = async (set: ImageSet) => ({
       ...(await computeFeaturesAndLogits(fl, set.images, meta, opts.batchSize)),
       labels: set.labels,
     });
-    const train = await rows(sets.train);
-    const val = await rows(sets.val);
+    const train = await rows(trainSet);
+    const val = await rows(valSet);
+    const groups = opts.trainGroups && light ? repeatEach(opts.trainGroups) : opts.trainGroups;
     // The shapes come from the same decoded, un-augmented images the features do.
-    const silhouette = silhouetteFitInput({ train: sets.train.images, val: sets.val.images }, opts.silhouette !== false);
-    const det = fitDetector(train, val, meta.labels, { method, acceptRate: opts.acceptRate, silhouette });
+    const silhouette = silhouetteFitInput({ train: trainSet.images, val: valSet.images }, opts.silhouette !== false, groups);
+    const each = light ? ` + ${LINE_LIGHT_VARIANTS.length} line-light variants of each` : '';
+    const det = fitDetector(train, val, meta.labels, { method, acceptRate: opts.acceptRate, silhouette, trainSplit: `train${each}`, thresholdSplit: `val${each}` });
     await writeOodFile(modelDir, det);
     const cal = det.calibration!;
     return {
@@ -59,11 +78,19 @@ export async function fitAndWriteOod(
         acceptRate: det.acceptRate,
         n: det.fittedOn.n,
         thresholdN: det.fittedOn.thresholdN,
+        fittedOn: det.fittedOn.split,
+        thresholdSplit: det.fittedOn.thresholdSplit,
         thresholdRule: det.fittedOn.thresholdRule,
         featureDim: fl.featureDim,
         fitSeconds: (performance.now() - t0) / 1000,
         silhouette: det.silhouette
-          ? { threshold: det.silhouette.threshold, acceptRate: det.silhouette.acceptRate, n: det.silhouette.fittedOn.n, thresholdN: det.silhouette.fittedOn.thresholdN }
+          ? {
+              threshold: det.silhouette.threshold,
+              acceptRate: det.silhouette.acceptRate,
+              n: det.silhouette.fittedOn.n,
+              thresholdN: det.silhouette.fittedOn.thresholdN,
+              ...(det.silhouette.fittedOn.reason ? { reason: det.silhouette.fittedOn.reason } : {}),
+            }
           : { note: det.silhouetteNote ?? 'no silhouette part' },
       },
       calibration: {
@@ -82,12 +109,25 @@ export async function fitAndWriteOod(
   }
 }
 
+/** Each entry once per photo of withLineLight (the photo and its LINE_LIGHT_VARIANTS). */
+export function repeatEach<T>(xs: readonly T[]): T[] {
+  return xs.flatMap((x) => Array<T>(1 + LINE_LIGHT_VARIANTS.length).fill(x));
+}
+
+/**
+ * The photos the OOD detector counts as known: each photo as shot, followed by its line-light
+ * variants (lineLightVariants), with its label and file repeated. Training and the OOD study fit
+ * on it alike.
+ */
+export function withLineLight(set: ImageSet): ImageSet {
+  return { images: set.images.flatMap((im) => [im, ...lineLightVariants(im)]), labels: repeatEach(set.labels), files: repeatEach(set.files) };
+}
+
 /** How a threshold relates to the photos it was chosen on, for the log line. */
 function boundNote(o: RunOodFit): string {
   const share = `${(100 * o.acceptRate).toFixed(0)}%`;
-  return o.thresholdRule === 'normal bound'
-    ? `accepts ${share} by a normal prediction bound on ${o.thresholdN} val photos (too few for a quantile)`
-    : `accepts ${share} of ${o.thresholdN} val photos`;
+  const photos = `${o.thresholdN} ${o.thresholdSplit ?? 'val'} photos`;
+  return o.thresholdRule === 'normal bound' ? `accepts ${share} by a normal prediction bound on ${photos} (too few for a quantile)` : `accepts ${share} of ${photos}`;
 }
 
 /** One log line: method, threshold, n, T, ECE and the seconds the fit took. */
@@ -100,9 +140,9 @@ export function formatOodFit(r: OodFitResult): string {
     ? ''
     : 'note' in s
       ? `; ${s.note}`
-      : `; with the silhouette part (threshold ${s.threshold.toPrecision(4)} on ${s.thresholdN} leave-one-out train + val shapes; each part set to accept ${(100 * s.acceptRate).toFixed(1)}%, together ${(100 * o.acceptRate).toFixed(0)}%)`;
+      : `; with the silhouette part (threshold ${s.threshold.toPrecision(4)} on ${s.thresholdN} leave-group-out train + val shapes; each part set to accept ${(100 * s.acceptRate).toFixed(1)}%, together ${(100 * o.acceptRate).toFixed(0)}%${s.reason ? `; used because ${s.reason}` : ''})`;
   return (
-    `ood: ${o.method} scorer on ${o.n} train photos, threshold ${o.threshold.toPrecision(4)} ${boundNote(o)}; ` +
+    `ood: ${o.method} scorer on ${o.n} ${o.fittedOn ?? 'train'} photos, threshold ${o.threshold.toPrecision(4)} ${boundNote(o)}; ` +
     `temperature ${c.temperature.toFixed(3)}${c.temperatureAtBound ? ' (the fit ran to its search bound: validation does not determine it, kept at 1)' : ''}, val ECE ${c.eceBefore.toFixed(3)} -> ${c.eceAfter.toFixed(3)}; fitted in ${o.fitSeconds.toFixed(2)}s${sil}`
   );
 }

@@ -18,6 +18,13 @@ export type TrainOptions = Partial<Omit<Values<typeof TRAIN_SETTINGS>, 'data' | 
   /** Where progress lines go; default stderr. */
   log?: (line: string) => void;
   /**
+   * Near-duplicate grouping of the training photos (@parts/data near-duplicate-groups.ts): photos of
+   * one class whose perceptual signatures are at least this alike stay on one side of the generated
+   * validation split, test split and cross-validation folds, so thresholds, temperature and early
+   * stopping are set on photos as new as a line's. In [0, 1]; 0 = split photo by photo. Default 0.6.
+   */
+  groupThreshold?: number;
+  /**
    * Cross-validation fold run (set by crossValidate): train on the other folds of the train split,
    * validate (early stopping, best epoch) on fold k; valSplit is forced to 0 and the test split is
    * dropped, so metrics.test is null. Folds are stratified and seeded by `seed` (see folds.ts).

@@ -17,7 +17,7 @@
 import { promises as fs } from 'node:fs';
 import path from 'node:path';
 import type { BackendInfo } from '@parts/backend';
-import type { FitPolicy } from '@parts/data';
+import type { DatasetIndex, FitPolicy } from '@parts/data';
 import { CLASSIFIER_JSON, readJsonFile, writeFileAtomic, type PreprocessSpec, type ThresholdChoice, type TrainMode } from '@parts/models';
 import type { ResolvedTrainOptions } from './options';
 
@@ -64,13 +64,16 @@ export interface RunOodFit {
   n: number;
   /** Validation photos the threshold was set on. */
   thresholdN: number;
+  /** What the scorer and the threshold saw, e.g. 'train + 5 line-light variants of each' (absent in older runs: 'train' / 'val'). */
+  fittedOn?: string;
+  thresholdSplit?: string;
   /** 'normal bound' when there were too few validation photos for a quantile (chooseThreshold). */
   thresholdRule?: ThresholdChoice['rule'];
   featureDim: number;
   /** Wall time of the fit: features of train and val, scorer, threshold, temperature, writing. */
   fitSeconds: number;
   /** The silhouette part: its threshold and own accept rate, or why there is none. */
-  silhouette?: { threshold: number; acceptRate: number; n: number; thresholdN: number } | { note: string };
+  silhouette?: { threshold: number; acceptRate: number; n: number; thresholdN: number; reason?: string } | { note: string };
 }
 
 /** Temperature scaling fitted on the validation logits. */
@@ -96,6 +99,11 @@ export interface RunMetrics {
   ood: RunOodFit | null;
   calibration: RunCalibration | null;
   oodNote?: string;
+  /**
+   * Near-duplicate groups each split held (null: a split read from its own folder, not grouped);
+   * absent when photos were split one by one (--group-threshold 0).
+   */
+  groups?: { threshold: number; train: number | null; val: number | null; test: number | null };
 }
 
 /** config.json as training writes it. */
@@ -111,7 +119,7 @@ export interface RunConfig {
   weights: string;
   options: ResolvedTrainOptions;
   backend: BackendInfo;
-  data: { root: string; fingerprint: string; classes: string[]; counts: Record<'train' | 'val' | 'test', number[]>; splitSource?: unknown };
+  data: { root: string; fingerprint: string; classes: string[]; counts: Record<'train' | 'val' | 'test', number[]>; splitSource?: unknown; groups?: DatasetIndex['groups'] };
 }
 
 /**

@@ -38,9 +38,10 @@ export async function train(options: TrainOptions): Promise<TrainResult> {
   };
   const spec = getArch(o.arch);
   const backend = await initBackend(o.backend, log);
-  const listed = await listDataset(o.data, { valSplit: o.valSplit, seed: o.seed, skipBad: o.skipBad });
+  const listed = await listDataset(o.data, { valSplit: o.valSplit, seed: o.seed, skipBad: o.skipBad, groupThreshold: o.groupThreshold });
   const index = o.fold ? applyFold(listed, o.fold, o.seed) : listed;
   if (!o.quiet) log(formatDatasetReport(await checkDataset(index)));
+  log(formatGroups(index));
   const fingerprint = await datasetFingerprint(index);
 
   const run = await createRunFolder(o.out, spec.name, o.mode, o.name);
@@ -126,7 +127,13 @@ export async function train(options: TrainOptions): Promise<TrainResult> {
     // Which GPU kernel variant each convolution shape ran with, and its measured time.
     if (backend.name === 'webgpu') await writeRunJson(run, RUN_FILES.kernels, { device: backend.device, kernels: usedKernels() });
     await saveClassifier(built.model, meta, runModelDir(run.tmpDir));
-    const ood = await fitAndWriteOod(built.model, meta, sets, runModelDir(run.tmpDir), { arch: spec.name, acceptRate: o.acceptRate, batchSize: o.batchSize, silhouette: o.silhouette });
+    const ood = await fitAndWriteOod(built.model, meta, sets, runModelDir(run.tmpDir), {
+      arch: spec.name,
+      acceptRate: o.acceptRate,
+      batchSize: o.batchSize,
+      silhouette: o.silhouette,
+      trainGroups: index.groupOf ? sets.train.files.map((f) => index.groupOf!.get(f)!) : undefined,
+    });
     log(formatOodFit(ood));
     const metrics: RunMetrics = {
       test: await evalSet(sets.test),
@@ -137,6 +144,7 @@ export async function train(options: TrainOptions): Promise<TrainResult> {
       ood: ood.ood,
       calibration: ood.calibration,
       ...(ood.note ? { oodNote: ood.note } : {}),
+      ...(index.groups ? { groups: { threshold: index.groups.threshold, train: index.groups.counts.train, val: index.groups.counts.val, test: index.groups.counts.test } } : {}),
     };
     await writeRunJson(run, RUN_FILES.metrics, metrics);
     const runDir = await finalizeRunFolder(run);
@@ -181,8 +189,19 @@ function runConfig(
       classes: index.classes,
       counts: { train: counts('train'), val: counts('val'), test: counts('test') },
       splitSource: index.splitSource,
+      ...(index.groups ? { groups: index.groups } : {}),
     },
   };
+}
+
+/** The log line on near-duplicate groups: how many each split holds, or that photos were split one by one. */
+export function formatGroups(index: DatasetIndex): string {
+  const g = index.groups;
+  if (!g) return 'splits: photo by photo (no near-duplicate grouping: --group-threshold 0)';
+  const parts = (['train', 'val', 'test'] as const)
+    .filter((s) => index.splits[s].length > 0)
+    .map((s) => (g.counts[s] === null ? `${s} ${index.splits[s].length} photos (${s} folder, not grouped)` : `${s} ${index.splits[s].length} photos in ${g.counts[s]} group(s)`));
+  return `splits: near-duplicate groups (similarity >= ${g.threshold}) kept on one side: ${g.total} group(s) in the train folder; ${parts.join(', ')}`;
 }
 
 async function loadSets(index: DatasetIndex, o: ResolvedTrainOptions) {

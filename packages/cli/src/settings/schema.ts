@@ -27,6 +27,9 @@ export type EngineName = (typeof ENGINE_NAMES)[number];
 export const EVAL_SPLITS = ['test', 'val', 'train'] as const;
 export const ROBUSTNESS_GRIDS = ['quick', 'full', 'off'] as const;
 
+/** Perceptual similarity at which photos of one class count as near-copies kept on one side of a split. */
+export const DEFAULT_GROUP_THRESHOLD = 0.6;
+
 /** Share of known validation photos the unknown detector accepts unless told otherwise. */
 export const DEFAULT_ACCEPT_RATE = 0.95;
 
@@ -64,6 +67,14 @@ export const TRAIN_SETTINGS = {
   baseLrFactor: num({ gt: 0, max: 1, default: 0.1, doc: 'learning rate of unfrozen base layers, as a fraction of lr (fine-tuning)' }),
   seed,
   valSplit: num({ flag: '--val-split <f>', min: 0, lt: 1, default: 0.2, doc: 'fraction of train held out for validation/early stopping' }),
+  groupThreshold: num({
+    flag: '--group-threshold <x>',
+    min: 0,
+    max: 1,
+    default: DEFAULT_GROUP_THRESHOLD,
+    rule: 'a similarity in [0, 1] (0 = split photo by photo)',
+    doc: 'perceptual similarity at which photos of one class count as near-copies and stay on one side of the generated val/test splits and CV folds; 0 = split photo by photo',
+  }),
   backend,
   out: runsDir,
   weights: str({ flag: '--weights <w>', default: 'imagenet', doc: 'base weights of pretrained archs in extract/finetune mode: imagenet, none, or a Keras .h5 path' }),

@@ -120,10 +120,16 @@ export interface FitDetectorOptions extends ScorerOptions {
  * fitDetector's `silhouette` option as training fits it: the shapes of the same decoded,
  * un-augmented training and validation images the features come from (in row order), or, when
  * switched off, the note recorded in ood.json. Training and the OOD study both use it, so that the
- * study measures the detector training writes.
+ * study measures the detector training writes. `trainGroups` (near-duplicate group per training
+ * image) makes the shape threshold's training scores leave-group-out.
  */
-export function silhouetteFitInput(images: { train: readonly RawImage[]; val: readonly RawImage[] }, enabled = true): NonNullable<FitDetectorOptions['silhouette']> {
-  return enabled ? { train: measureShapes(images.train), val: measureShapes(images.val) } : { note: 'no silhouette part: switched off (--no-silhouette)' };
+export function silhouetteFitInput(
+  images: { train: readonly RawImage[]; val: readonly RawImage[] },
+  enabled = true,
+  trainGroups?: readonly number[],
+): NonNullable<FitDetectorOptions['silhouette']> {
+  if (!enabled) return { note: 'no silhouette part: switched off (--no-silhouette)' };
+  return { train: measureShapes(images.train), val: measureShapes(images.val), ...(trainGroups ? { options: { trainGroups } } : {}) };
 }
 
 /**

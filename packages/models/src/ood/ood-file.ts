@@ -30,7 +30,7 @@ import { createHash } from 'node:crypto';
 import { promises as fs } from 'node:fs';
 import path from 'node:path';
 import { writeFileAtomic } from '../model-files';
-import { SILHOUETTE_DEFAULTS, SILHOUETTE_FEATURES } from '@parts/data';
+import { SILHOUETTE_FEATURE_NAMES, SILHOUETTE_FEATURES, type SilhouetteFeature } from '@parts/data';
 import type { ThresholdChoice } from './threshold';
 import { isOodMethod, OOD_METHODS, scorerFromState, type OodMethod, type OodScorer, type ScorerState } from './scorers';
 import { silhouetteScorerFromState, type SilhouettePart } from './silhouette-scorer';
@@ -46,8 +46,9 @@ export interface OodSilhouetteJson {
   threshold: number;
   acceptRate: number;
   k: number;
-  options: { darkRatio: number; backgroundRadius: number; minArea: number };
-  /** Names of the shape features, in the order of the stored mean/scale/bank columns. */
+  /** ignoreLetterbox is absent in files written before it existed: those measured the whole frame. */
+  options: { darkRatio: number; backgroundRadius: number; minArea: number; ignoreLetterbox?: boolean };
+  /** Names of the shape features, in the order of the stored mean/scale/bank columns (older files: all of SILHOUETTE_FEATURE_NAMES, `paper` included). */
   features: string[];
   fittedOn: SilhouettePart['fittedOn'];
 }
@@ -122,7 +123,7 @@ export async function writeOodFile(dir: string, det: OodDetector): Promise<void>
   const all: [string, { shape: number[]; data: Float32Array }][] = Object.entries(st.arrays);
   if (sil) {
     const ss = sil.scorer.state;
-    const d = SILHOUETTE_FEATURES.length;
+    const d = (ss.features ?? SILHOUETTE_FEATURES).length;
     all.push([`${SIL}mean`, { shape: [d], data: ss.mean }], [`${SIL}scale`, { shape: [d], data: ss.scale }], [`${SIL}bank`, { shape: [ss.bank.length / d, d], data: ss.bank }]);
   }
   for (const [name, a] of all) {
@@ -162,7 +163,7 @@ export async function writeOodFile(dir: string, det: OodDetector): Promise<void>
           acceptRate: sil.acceptRate,
           k: sil.scorer.state.k,
           options: { ...sil.scorer.state.options },
-          features: [...SILHOUETTE_FEATURES],
+          features: [...(sil.scorer.state.features ?? SILHOUETTE_FEATURES)],
           fittedOn: sil.fittedOn,
         }
       : null,
@@ -300,13 +301,20 @@ function readSilhouette(s: unknown, arrays: ScorerState['arrays'], bad: (field: 
   const j = s as Partial<OodSilhouetteJson>;
   if (typeof j.threshold !== 'number' || !Number.isFinite(j.threshold)) bad('silhouette.threshold', `is ${JSON.stringify(j.threshold)}, expected a finite number`);
   if (typeof j.acceptRate !== 'number' || !(j.acceptRate > 0 && j.acceptRate <= 1)) bad('silhouette.acceptRate', `is ${JSON.stringify(j.acceptRate)}, expected a number in (0, 1]`);
-  if (!Array.isArray(j.features) || j.features.join(',') !== SILHOUETTE_FEATURES.join(',')) {
-    bad('silhouette.features', `are ${JSON.stringify(j.features)}, expected [${SILHOUETTE_FEATURES.join(', ')}] (written by another version?)`);
+  const known = SILHOUETTE_FEATURE_NAMES as readonly string[];
+  if (
+    !Array.isArray(j.features) ||
+    j.features.length === 0 ||
+    !j.features.every((f) => typeof f === 'string' && known.includes(f)) ||
+    new Set(j.features).size !== j.features.length
+  ) {
+    bad('silhouette.features', `are ${JSON.stringify(j.features)}, expected distinct names from [${known.join(', ')}] (written by another version?)`);
   }
   const o = j.options ?? ({} as Partial<OodSilhouetteJson['options']>);
-  for (const key of Object.keys(SILHOUETTE_DEFAULTS) as (keyof typeof SILHOUETTE_DEFAULTS)[]) {
+  for (const key of ['darkRatio', 'backgroundRadius', 'minArea'] as const) {
     if (typeof o[key] !== 'number' || !Number.isFinite(o[key])) bad(`silhouette.options.${key}`, `is ${JSON.stringify(o[key])}, expected a number`);
   }
+  if (o.ignoreLetterbox !== undefined && typeof o.ignoreLetterbox !== 'boolean') bad('silhouette.options.ignoreLetterbox', `is ${JSON.stringify(o.ignoreLetterbox)}, expected true or false`);
   const fo = j.fittedOn;
   if (typeof fo !== 'object' || fo === null || typeof fo.n !== 'number' || typeof fo.thresholdN !== 'number') bad('silhouette.fittedOn', 'is missing or lacks n/thresholdN');
   checkThresholdRule(fo.thresholdRule, 'silhouette.fittedOn.thresholdRule', bad);
@@ -314,7 +322,8 @@ function readSilhouette(s: unknown, arrays: ScorerState['arrays'], bad: (field: 
   try {
     const scorer = silhouetteScorerFromState({
       k: j.k as number,
-      options: { darkRatio: o.darkRatio!, backgroundRadius: o.backgroundRadius!, minArea: o.minArea! },
+      options: { darkRatio: o.darkRatio!, backgroundRadius: o.backgroundRadius!, minArea: o.minArea!, ignoreLetterbox: o.ignoreLetterbox ?? false },
+      features: j.features as SilhouetteFeature[],
       mean: arrays.mean.data,
       scale: arrays.scale.data,
       bank: arrays.bank.data,
