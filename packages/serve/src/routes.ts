@@ -5,6 +5,8 @@ import type { Handler, HandlerContext } from './handlers/context';
 import { servePage } from './handlers/page';
 import { predict } from './handlers/predict';
 import { serveHealth, serveModel, serveReady, serveStats } from './handlers/status';
+import { postDecision, postRetrain, postUndo, serveExplanation, serveHistory, servePhoto, serveQueue, serveRetrain, serveReviewed } from './handlers/review';
+import { serveReviewPage } from './handlers/review-page';
 
 export interface Route {
   methods: string[];
@@ -20,6 +22,15 @@ export const ROUTES: Readonly<Record<string, Route>> = {
   '/api/stats': { methods: READ, handle: serveStats },
   '/healthz': { methods: READ, handle: serveHealth },
   '/readyz': { methods: READ, handle: serveReady },
+  '/review': { methods: READ, handle: serveReviewPage },
+  '/api/review/queue': { methods: READ, handle: serveQueue },
+  '/api/review/photo': { methods: READ, handle: servePhoto },
+  '/api/review/explain': { methods: READ, handle: serveExplanation },
+  '/api/review/history': { methods: READ, handle: serveHistory },
+  '/api/review/reviewed': { methods: READ, handle: serveReviewed },
+  '/api/review/decide': { methods: ['POST'], handle: postDecision },
+  '/api/review/undo': { methods: ['POST'], handle: postUndo },
+  '/api/review/retrain': { methods: [...READ, 'POST'], handle: (ctx, req, res, t) => (req.method === 'POST' ? postRetrain : serveRetrain)(ctx, req, res, t) },
 };
 
 /** Runs the handler of the request's path; throws HttpError 404/405 for unknown paths and methods. */

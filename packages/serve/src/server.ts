@@ -11,6 +11,9 @@ import { sendError, sendJson } from './respond';
 import { dispatch } from './routes';
 import type { Counters, HandlerContext, ServerStats } from './handlers/context';
 import type { Engine, RestartPolicy } from './engine';
+import { RateLimiter } from './log/guard';
+import { JobRunner } from './log/jobs';
+import { PredictionLog, type LogOptions } from './log/prediction-log';
 
 export type { ServerStats } from './handlers/context';
 export type { PredictResponse } from './handlers/predict';
@@ -50,6 +53,13 @@ export interface ServerOptions {
   /** How long close() waits for requests in flight before cutting connections. Default 30 s. */
   shutdownTimeoutMs?: number;
   log?: (msg: string) => void;
+  /**
+   * The prediction log (photos and answers, for review): its data folder and retention. Default:
+   * off (the serve CLI turns it on, in var/ beside the model folder, unless --no-log).
+   */
+  predictionLog?: LogOptions;
+  /** The review page's retrain button runs this command (default: pnpm retrain --data-dir <dataDir>). */
+  retrainCommand?: string[];
 }
 
 export interface PartsServer {
@@ -91,6 +101,11 @@ export async function createServer(opts: ServerOptions): Promise<PartsServer> {
   if (!(Number.isInteger(workers) && workers >= 0)) throw new RangeError(`workers must be an integer >= 0, got ${workers}`);
 
   const modelDir = await resolveModelDir(opts.modelDir);
+  // Before any model work: a corrupt log database stops the start with what to do.
+  const predictionLog = opts.predictionLog ? await PredictionLog.open(opts.predictionLog) : null;
+  const retrain = predictionLog
+    ? new JobRunner({ dataDir: predictionLog.dataDir, name: 'retrain', command: opts.retrainCommand ?? ['pnpm', 'retrain', '--data-dir', predictionLog.dataDir] })
+    : null;
   if (workers === 0) await initBackend(backend, log);
   const host = new ModelHost({
     modelDir,
@@ -108,7 +123,7 @@ export async function createServer(opts: ServerOptions): Promise<PartsServer> {
   const admitLimit = () => (host.current?.capacity ?? 0) + queueLimit;
   async function stats(): Promise<ServerStats> {
     const { active, rejectedBusy, served } = counters;
-    return { active, admitLimit: admitLimit(), rejectedBusy, served, engine: await host.stats() };
+    return { active, admitLimit: admitLimit(), rejectedBusy, served, engine: await host.stats(), log: predictionLog?.stats() ?? { enabled: false } };
   }
   const ctx: HandlerContext = {
     host,
@@ -117,6 +132,9 @@ export async function createServer(opts: ServerOptions): Promise<PartsServer> {
     loadedAt,
     admitLimit,
     stats,
+    predictionLog,
+    retrain,
+    reviewLimiter: new RateLimiter(20, 40),
     sendJson: (req, res, status, body, headers) => sendJson(req, res, status, body, headers, counters.closing),
   };
 
@@ -141,6 +159,7 @@ export async function createServer(opts: ServerOptions): Promise<PartsServer> {
     await host.start();
   } catch (e) {
     await new Promise((r) => server.close(r));
+    await predictionLog?.close();
     throw e;
   }
   // A refused model leaves the host without one: the server stays up (/healthz 200, /readyz 503 with the reason).
@@ -168,6 +187,7 @@ export async function createServer(opts: ServerOptions): Promise<PartsServer> {
         await done;
         clearTimeout(timer);
         await host.close();
+        await predictionLog?.close();
       })();
       return closed;
     },

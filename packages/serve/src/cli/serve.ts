@@ -1,3 +1,4 @@
+import path from 'node:path';
 import { Command, InvalidArgumentError } from 'commander';
 import { BACKEND_NAMES, type BackendName } from '@parts/backend';
 import { intAtLeast, missingModelError, num, resolveUserPath, runCli, servedModelDir } from '@parts/cli';
@@ -19,12 +20,17 @@ const program = new Command('serve')
   .option('--unknown-threshold <x>', "answer unknown below this OOD score (replaces ood.json's threshold)", num)
   .option('--no-unknown', 'plain classification: ignore ood.json (never unknown, uncalibrated probabilities)')
   .option('--explain-max-side <px>', 'longest side of the ?explain=1 overlay', intAtLeast(16), 512)
-  .option('--watch-ms <n>', 'poll interval of the model folder for hot swap (0 = off)', intAtLeast(0), 1000);
+  .option('--watch-ms <n>', 'poll interval of the model folder for hot swap (0 = off)', intAtLeast(0), 1000)
+  .option('--data-dir <dir>', 'prediction log folder (photos, log.sqlite, jobs); default: var/ beside the model folder')
+  .option('--keep-days <n>', 'prune unreviewed predictions older than this (reviewed photos are kept)', num)
+  .option('--log-max-mb <n>', 'cap on the logged photos in MB; past it the oldest unreviewed go first', num)
+  .option('--no-log', 'do not record predictions (no review queue)');
 
 interface ServeOptions {
   model: string; host: string; port: number; maxBytes: number; maxPixels: number;
   queue: number; workers: number; backend: BackendName; watchMs: number;
   unknownThreshold?: number; unknown: boolean; explainMaxSide: number;
+  dataDir?: string; keepDays?: number; logMaxMb?: number; log: boolean;
 }
 
 // Runs until SIGTERM/SIGINT; the exit status is that of the shutdown.
@@ -34,6 +40,10 @@ runCli(
     const modelDir = resolveUserPath(o.model);
     const missing = missingModelError(modelDir, 'model to serve');
     if (missing) throw missing; // before a backend or worker starts
+    for (const [flag, v] of [['--keep-days', o.keepDays], ['--log-max-mb', o.logMaxMb]] as const) {
+      if (v !== undefined && !(v > 0)) throw new InvalidArgumentError(`${flag} must be a positive number, got ${v}`);
+    }
+    const dataDir = o.dataDir ? resolveUserPath(o.dataDir) : path.join(path.dirname(modelDir), 'var');
     const server = await createServer({
       modelDir,
       host: o.host,
@@ -46,6 +56,9 @@ runCli(
       unknown: { enabled: o.unknown, threshold: o.unknownThreshold },
       explainMaxSide: o.explainMaxSide,
       watchIntervalMs: o.watchMs,
+      predictionLog: o.log
+        ? { dataDir, keepDays: o.keepDays, maxBytes: o.logMaxMb === undefined ? undefined : Math.round(o.logMaxMb * 1024 * 1024) }
+        : undefined,
     });
 
     const stopped = new Promise<number>((resolve) => {
@@ -73,6 +86,7 @@ runCli(
       const unknown = u.active
         ? `unknown below ${u.method} score ${u.threshold}${u.thresholdOverridden ? ' (--unknown-threshold)' : ''}, temperature ${u.temperature.toFixed(3)}`
         : u.reason;
+      console.error(o.log ? `prediction log: ${dataDir} (review at ${server.url}/review)` : 'prediction log: off (--no-log)');
       console.error(`serving ${m.id} (${m.arch}/${m.mode}, labels ${m.labels.join(', ')}; ${unknown}) at ${server.url}/`);
     } else {
       // The process stays up so an operator sees why (/readyz); a good promotion is picked up.

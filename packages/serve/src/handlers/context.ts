@@ -2,6 +2,9 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { EngineStats } from '../engine';
 import type { ModelHost } from '../model-host';
+import type { JobRunner } from '../log/jobs';
+import type { LogStats, PredictionLog } from '../log/prediction-log';
+import type { RateLimiter } from '../log/guard';
 
 export interface ServerStats {
   /** Requests admitted and not yet answered (reading, decoding, queued or predicting). */
@@ -11,6 +14,8 @@ export interface ServerStats {
   rejectedBusy: number;
   served: number;
   engine: EngineStats | null;
+  /** The prediction log: counts of recorded and failed predictions; `{enabled: false}` with --no-log. */
+  log: LogStats | { enabled: false };
 }
 
 export interface Limits {
@@ -39,6 +44,12 @@ export interface HandlerContext {
   /** Admitted requests allowed at once: the engine's slots + queueLimit. */
   admitLimit(): number;
   stats(): Promise<ServerStats>;
+  /** The prediction log; null when logging is off. */
+  predictionLog: PredictionLog | null;
+  /** The review page's retrain job; null when logging is off. */
+  retrain: JobRunner | null;
+  /** Limits state-changing review requests. */
+  reviewLimiter: RateLimiter;
   sendJson(req: IncomingMessage, res: ServerResponse, status: number, body: unknown, headers?: Record<string, string>): void;
 }
 
