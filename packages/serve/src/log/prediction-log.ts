@@ -203,16 +203,28 @@ export class PredictionLog {
           for (;;) {
             const { total } = await db.selectFrom('photos').select((eb) => eb.fn.coalesce(eb.fn.sum<number>('bytes'), eb.lit(0)).as('total')).executeTakeFirstOrThrow();
             if (Number(total) <= cap) break;
+            // The oldest unreviewed predictions, as many as free enough photo bytes (a photo counts
+            // once; one a later prediction still uses is freed by a later round).
             const oldest = await db
-              .selectFrom('predictions')
-              .select('id')
-              .where('photo_hash', 'not in', reviewed)
-              .orderBy('logged_at')
-              .orderBy('id')
-              .limit(50)
+              .selectFrom('predictions as pr')
+              .innerJoin('photos as ph', 'ph.hash', 'pr.photo_hash')
+              .select(['pr.id', 'pr.photo_hash', 'ph.bytes'])
+              .where('pr.photo_hash', 'not in', reviewed)
+              .orderBy('pr.logged_at')
+              .orderBy('pr.id')
+              .limit(200)
               .execute();
             if (oldest.length === 0) break; // only reviewed photos left
-            const r = await db.deleteFrom('predictions').where('id', 'in', oldest.map((o) => o.id)).executeTakeFirst();
+            const drop: number[] = [];
+            const seen = new Set<string>();
+            let freed = 0;
+            for (const o of oldest) {
+              drop.push(o.id);
+              if (!seen.has(o.photo_hash)) freed += Number(o.bytes);
+              seen.add(o.photo_hash);
+              if (Number(total) - freed <= cap) break;
+            }
+            const r = await db.deleteFrom('predictions').where('id', 'in', drop).executeTakeFirst();
             predictions += Number(r.numDeletedRows);
             photos += await this.dropOrphanPhotos();
           }
