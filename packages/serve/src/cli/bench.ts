@@ -1,4 +1,5 @@
 import { promises as fsp } from 'node:fs';
+import os from 'node:os';
 import path from 'node:path';
 import autocannon from 'autocannon';
 import { Command } from 'commander';
@@ -11,7 +12,10 @@ import { createServer, defaultWorkers } from '../server';
 /**
  * `pnpm bench:serve`: a bounded load run against the service on loopback with one image,
  * beside the bare model's predict time for the same image, so the service's overhead
- * (HTTP, upload, decode, queueing) reads as a ratio.
+ * (HTTP, upload, decode, queueing) reads as a ratio. Then the cost of the prediction log: the same
+ * load with and without it, alternated (off, on, off, on) in this one run; every request carries a
+ * distinct photo (the image plus a counter after its end), so each logged request stores a new
+ * photo file (written, synced, renamed) and a row — the worst case for the log.
  */
 
 const o = new Command('bench:serve')
@@ -23,8 +27,10 @@ const o = new Command('bench:serve')
   .option('--workers <n>', 'model worker threads of the server (0 = main thread)', numAtLeast(0), defaultWorkers())
   .option('--backend <name>', 'TensorFlow.js backend', 'auto')
   .option('--iterations <n>', 'bare predict calls timed', numAtLeast(1), 30)
+  .option('--no-log-compare', 'skip the runs with and without the prediction log')
+  .option('--log-rounds <n>', 'pairs of runs (without, with the log) in the log comparison', numAtLeast(1), 3)
   .parse(cliArgv())
-  .opts<{ model: string; image: string; duration: number; connections: number; workers: number; backend: BackendName; iterations: number }>();
+  .opts<{ model: string; image: string; duration: number; connections: number; workers: number; backend: BackendName; iterations: number; logCompare: boolean; logRounds: number }>();
 
 function quantile(sorted: number[], q: number): number {
   return sorted[Math.min(sorted.length - 1, Math.floor(q * sorted.length))]!;
@@ -69,6 +75,50 @@ const result = await autocannon({
 });
 await server.close();
 
+/** One load run on a fresh server; with `dataDir` the prediction log is on. Each request sends a distinct photo. */
+async function loadRun(dataDir?: string): Promise<autocannon.Result> {
+  const s = await createServer({ modelDir, port: 0, workers: o.workers, backend: o.backend, queueLimit: 1024, watchIntervalMs: 0, log: () => {}, predictionLog: dataDir ? { dataDir } : undefined });
+  let n = 0;
+  try {
+    return await autocannon({
+      url: `${s.url}/api/predict`,
+      connections: o.connections,
+      duration: o.duration,
+      requests: [
+        {
+          method: 'POST',
+          headers: { 'content-type': 'image/jpeg' },
+          // Bytes after the JPEG's end marker: decoders ignore them, the photo's hash changes.
+          setupRequest: (req) => ({ ...req, body: Buffer.concat([image, Buffer.from(`#${++n}`)]) }),
+        },
+      ],
+    });
+  } finally {
+    await s.close();
+  }
+}
+
+let logCompare: { off: number[]; on: number[]; errors: number } | null = null;
+const median = (v: number[]) => {
+  const s = [...v].sort((a, b) => a - b);
+  return s.length % 2 ? s[s.length >> 1]! : (s[s.length / 2 - 1]! + s[s.length / 2]!) / 2;
+};
+if (o.logCompare) {
+  const tmp = await fsp.mkdtemp(path.join(os.tmpdir(), 'bench-log-'));
+  try {
+    logCompare = { off: [], on: [], errors: 0 };
+    // Pairs alternate which goes first, so a drift in the machine's load does not favour one side.
+    const order = Array.from({ length: o.logRounds }, (_, k) => (k % 2 === 0 ? [false, true] : [true, false])).flat();
+    for (const [i, withLog] of order.entries()) {
+      const r = await loadRun(withLog ? path.join(tmp, `data-${i}`) : undefined);
+      (withLog ? logCompare.on : logCompare.off).push(r.requests.average);
+      logCompare.errors += r.non2xx + r.errors;
+    }
+  } finally {
+    await fsp.rm(tmp, { recursive: true, force: true });
+  }
+}
+
 const f = (x: number) => x.toFixed(2).padStart(9);
 console.log(`model      ${modelDir} (${c.meta.arch}/${c.meta.mode}, ${c.meta.imgSize}px)`);
 console.log(`image      ${imageFile} (${image.length} bytes)`);
@@ -85,4 +135,15 @@ console.log('overhead');
 console.log(`  latency p50 / bare predict p50      ${f(result.latency.p50 / bareP50)} x`);
 console.log(`  latency p50 / bare decode+predict   ${f(result.latency.p50 / fullP50)} x`);
 console.log(`  requests/s vs bare 1000/predict     ${f(result.requests.average / (1000 / bareP50))} x`);
+if (logCompare) {
+  const mean = (v: number[]) => v.reduce((a, b) => a + b, 0) / v.length;
+  const off = mean(logCompare.off);
+  const on = mean(logCompare.on);
+  const pairs = logCompare.on.map((x, k) => x / logCompare!.off[k]!);
+  console.log(`prediction log (${o.connections} connections, ${o.logRounds} pairs of ${o.duration}s runs without/with it, a new photo per request)`);
+  console.log(`  requests/s without / with the log    ${f(off)} ${f(on)}   (runs: ${logCompare.off.map((x) => x.toFixed(1)).join(', ')} / ${logCompare.on.map((x) => x.toFixed(1)).join(', ')})`);
+  console.log(`  with / without: of the means        ${f(on / off)} x   (cost ${((1 - on / off) * 100).toFixed(1)}%)`);
+  console.log(`  with / without: median of pairs     ${f(median(pairs))} x   (pairs: ${pairs.map((x) => x.toFixed(3)).join(', ')})`);
+  if (logCompare.errors > 0) process.exitCode = 1;
+}
 if (result.non2xx > 0 || result.errors > 0) process.exitCode = 1;
