@@ -3,3 +3,10 @@ export type { PartsServer, PredictResponse, ServerOptions, ServerStats } from '.
 export type { ModelInfo } from './model-source';
 export type { EngineStats, SlotStats } from './engine';
 export type { ErrorBody } from './errors';
+export { listReviewedPhotos } from './log/review-store';
+export type { ReviewedPhoto } from './log/review-store';
+export { PredictionLog } from './log/prediction-log';
+export type { LogOptions, LogStats } from './log/prediction-log';
+export { LogDatabaseError } from './log/db';
+export { JobRunner } from './log/jobs';
+export type { JobState } from './log/jobs';
