@@ -274,3 +274,24 @@ describe('decisions', () => {
     expect((await listReviewedPhotos(log.dataDir)).map((p) => p.label)).toEqual([later.label]);
   });
 });
+
+describe('pnpm diagnose', () => {
+  it('reports the log database: absent, healthy with counts, corrupt with how to recover', async () => {
+    const { checkPredictionLog } = await import('../src/diagnose/log-check');
+    const { realProbes } = await import('../src/diagnose/probes');
+    const p = realProbes();
+    const log = await newLog();
+    const [a] = await distinctPhotos(1);
+    expect(await checkPredictionLog(p, path.join(log.dataDir, 'none'))).toMatchObject({ verdict: 'info' });
+    await log.record([entry(a!, decision(0.9))]);
+    const ok = await checkPredictionLog(p, log.dataDir);
+    expect(ok).toMatchObject({ verdict: 'ok', details: { predictions: 1, photos: 1, decisions: 0 } });
+    const bad = await tempDir('log-diag-');
+    dirs.push(bad);
+    await fsp.writeFile(path.join(bad, 'log.sqlite'), Buffer.alloc(4096, 3));
+    const c = await checkPredictionLog(p, bad);
+    expect(c.verdict).toBe('warn');
+    expect(c.summary).toMatch(/is corrupt/);
+    expect(c.fix).toMatch(/^To recover: stop the server, move log\.sqlite/);
+  });
+});

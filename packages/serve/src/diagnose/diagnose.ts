@@ -1,6 +1,7 @@
 // `pnpm diagnose`: every check in order, the exit status, and the text report.
 import { checkBackends } from './backend-checks';
 import { checkBrowserAndFonts, checkDatasets, checkPromotedModel, checkWeights } from './file-checks';
+import { checkPredictionLog } from './log-check';
 import { realProbes, type DiagnoseProbes } from './probes';
 import { checkNode, checkPnpm } from './runtime-checks';
 import type { Check, DiagnoseReport, Verdict } from './types';
@@ -10,7 +11,7 @@ export async function runDiagnose(p: DiagnoseProbes = realProbes()): Promise<Dia
   const runtime = await Promise.all([checkNode(p), checkPnpm(p)]);
   const backends = await checkBackends(p);
   // The model loads on the backend the backend checks left current (wasm when it works).
-  const files = [...(await checkWeights(p)), ...(await checkBrowserAndFonts(p)), await checkDatasets(p), await checkPromotedModel(p)];
+  const files = [...(await checkWeights(p)), ...(await checkBrowserAndFonts(p)), await checkDatasets(p), await checkPromotedModel(p), await checkPredictionLog(p)];
   const checks = [...runtime, ...backends.checks, ...files];
   return { ok: !checks.some((c) => c.required && c.verdict === 'fail'), backend: backends.backend, checks };
 }
