@@ -76,11 +76,12 @@ const result = await autocannon({
 await server.close();
 
 /** One load run on a fresh server; with `dataDir` the prediction log is on. Each request sends a distinct photo. */
-async function loadRun(dataDir?: string): Promise<autocannon.Result> {
+async function loadRun(dataDir?: string): Promise<{ rps: number; cpuMsPerRequest: number; failed: number }> {
   const s = await createServer({ modelDir, port: 0, workers: o.workers, backend: o.backend, queueLimit: 1024, watchIntervalMs: 0, log: () => {}, predictionLog: dataDir ? { dataDir } : undefined });
   let n = 0;
   try {
-    return await autocannon({
+    const cpu0 = process.cpuUsage();
+    const r = await autocannon({
       url: `${s.url}/api/predict`,
       connections: o.connections,
       duration: o.duration,
@@ -93,12 +94,14 @@ async function loadRun(dataDir?: string): Promise<autocannon.Result> {
         },
       ],
     });
+    const cpu = process.cpuUsage(cpu0);
+    return { rps: r.requests.average, cpuMsPerRequest: (cpu.user + cpu.system) / 1000 / Math.max(1, r['2xx']), failed: r.non2xx + r.errors };
   } finally {
     await s.close();
   }
 }
 
-let logCompare: { off: number[]; on: number[]; errors: number } | null = null;
+let logCompare: { off: number[]; on: number[]; cpuOff: number[]; cpuOn: number[]; errors: number } | null = null;
 const median = (v: number[]) => {
   const s = [...v].sort((a, b) => a - b);
   return s.length % 2 ? s[s.length >> 1]! : (s[s.length / 2 - 1]! + s[s.length / 2]!) / 2;
@@ -106,13 +109,14 @@ const median = (v: number[]) => {
 if (o.logCompare) {
   const tmp = await fsp.mkdtemp(path.join(os.tmpdir(), 'bench-log-'));
   try {
-    logCompare = { off: [], on: [], errors: 0 };
+    logCompare = { off: [], on: [], cpuOff: [], cpuOn: [], errors: 0 };
     // Pairs alternate which goes first, so a drift in the machine's load does not favour one side.
     const order = Array.from({ length: o.logRounds }, (_, k) => (k % 2 === 0 ? [false, true] : [true, false])).flat();
     for (const [i, withLog] of order.entries()) {
       const r = await loadRun(withLog ? path.join(tmp, `data-${i}`) : undefined);
-      (withLog ? logCompare.on : logCompare.off).push(r.requests.average);
-      logCompare.errors += r.non2xx + r.errors;
+      (withLog ? logCompare.on : logCompare.off).push(r.rps);
+      (withLog ? logCompare.cpuOn : logCompare.cpuOff).push(r.cpuMsPerRequest);
+      logCompare.errors += r.failed;
     }
   } finally {
     await fsp.rm(tmp, { recursive: true, force: true });
@@ -144,6 +148,12 @@ if (logCompare) {
   console.log(`  requests/s without / with the log    ${f(off)} ${f(on)}   (runs: ${logCompare.off.map((x) => x.toFixed(1)).join(', ')} / ${logCompare.on.map((x) => x.toFixed(1)).join(', ')})`);
   console.log(`  with / without: of the means        ${f(on / off)} x   (cost ${((1 - on / off) * 100).toFixed(1)}%)`);
   console.log(`  with / without: median of pairs     ${f(median(pairs))} x   (pairs: ${pairs.map((x) => x.toFixed(3)).join(', ')})`);
+  // CPU time of this process (all threads: HTTP, decode, model workers, load generator) per answered
+  // request: on a CPU-bound server throughput is cores / CPU per request, and this figure is far less
+  // disturbed than requests/s by other programs loading the machine.
+  const cpuOff = median(logCompare.cpuOff);
+  const cpuOn = median(logCompare.cpuOn);
+  console.log(`  CPU ms per request without / with   ${f(cpuOff)} ${f(cpuOn)}   (+${(((cpuOn - cpuOff) / cpuOff) * 100).toFixed(1)}%; runs: ${logCompare.cpuOff.map((x) => x.toFixed(1)).join(', ')} / ${logCompare.cpuOn.map((x) => x.toFixed(1)).join(', ')})`);
   if (logCompare.errors > 0) process.exitCode = 1;
 }
 if (result.non2xx > 0 || result.errors > 0) process.exitCode = 1;
