@@ -1,4 +1,5 @@
-// POST /api/predict: admission (503 when busy), multipart upload, decoding, batched prediction.
+// POST /api/predict: admission (503 when busy), multipart upload, decoding, batched prediction, and the
+// record of each answered photo in the prediction log (waited for at most LOG_WAIT_MS, never failing the answer).
 import type { RawImage } from '@parts/data';
 import { decodeImage } from '@parts/data';
 import type { OodDecision } from '@parts/models';
