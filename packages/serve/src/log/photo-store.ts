@@ -36,6 +36,9 @@ export function photoPath(dataDir: string, hash: string, ext: string): string {
   return path.join(path.resolve(dataDir), PHOTOS_DIR, hash.slice(0, 2), `${hash}.${ext}`);
 }
 
+/** Shard folders made by this process (a folder removed behind its back is remade after a failed write). */
+const madeDirs = new Set<string>();
+
 /** Writes the photo unless its file exists already; returns whether it wrote one. */
 export async function storePhoto(dataDir: string, hash: string, ext: string, bytes: Uint8Array): Promise<boolean> {
   const file = photoPath(dataDir, hash, ext);
@@ -45,7 +48,11 @@ export async function storePhoto(dataDir: string, hash: string, ext: string, byt
   } catch {
     // absent: write it
   }
-  await fsp.mkdir(path.dirname(file), { recursive: true });
+  const dir = path.dirname(file);
+  if (!madeDirs.has(dir)) {
+    await fsp.mkdir(dir, { recursive: true });
+    madeDirs.add(dir);
+  }
   const tmp = `${file}${TMP_MARK}${process.pid}-${randomBytes(4).toString('hex')}`;
   try {
     const fh = await fsp.open(tmp, 'wx');
@@ -57,6 +64,7 @@ export async function storePhoto(dataDir: string, hash: string, ext: string, byt
     }
     await fsp.rename(tmp, file);
   } catch (e) {
+    madeDirs.delete(dir);
     await fsp.rm(tmp, { force: true }).catch(() => {});
     throw e;
   }
