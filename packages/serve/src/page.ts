@@ -72,6 +72,7 @@ const PAGE = /* html */ `<!doctype html>
     <h1>Parts classifier</h1>
     <div id="model">Loading model…</div>
     <div id="drift"></div>
+    <nav class="hint"><a href="/review">Review logged photos</a></nav>
   </header>
   <label id="drop" for="file">
     <p><strong>Drop photos here</strong></p>

@@ -6,6 +6,8 @@ import { serveMetrics } from './handlers/metrics';
 import { servePage } from './handlers/page';
 import { predict } from './handlers/predict';
 import { serveHealth, serveModel, serveReady, serveStats } from './handlers/status';
+import { postDecision, postRetrain, postUndo, serveExplanation, serveHistory, servePhoto, serveQueue, serveRetrain, serveReviewed } from './handlers/review';
+import { serveReviewPage } from './handlers/review-page';
 
 export interface Route {
   methods: string[];
@@ -22,6 +24,15 @@ export const ROUTES: Readonly<Record<string, Route>> = {
   '/healthz': { methods: READ, handle: serveHealth },
   '/readyz': { methods: READ, handle: serveReady },
   '/metrics': { methods: READ, handle: serveMetrics },
+  '/review': { methods: READ, handle: serveReviewPage },
+  '/api/review/queue': { methods: READ, handle: serveQueue },
+  '/api/review/photo': { methods: READ, handle: servePhoto },
+  '/api/review/explain': { methods: READ, handle: serveExplanation },
+  '/api/review/history': { methods: READ, handle: serveHistory },
+  '/api/review/reviewed': { methods: READ, handle: serveReviewed },
+  '/api/review/decide': { methods: ['POST'], handle: postDecision },
+  '/api/review/undo': { methods: ['POST'], handle: postUndo },
+  '/api/review/retrain': { methods: [...READ, 'POST'], handle: (ctx, req, res, t) => (req.method === 'POST' ? postRetrain : serveRetrain)(ctx, req, res, t) },
 };
 
 /** The route label of a request path in metrics: a path of the table, else "other" (bounded label values). */

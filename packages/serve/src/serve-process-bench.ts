@@ -20,6 +20,8 @@ export interface ServeLoadOptions {
   backend: string;
   connections: number;
   durationS: number;
+  /** More `pnpm serve` flags (e.g. `--no-log`, or `--data-dir DIR` for the prediction log). */
+  extraArgs?: string[];
 }
 
 export interface ServeLoadResult {
@@ -44,7 +46,7 @@ async function memoryMiB(pid: number): Promise<{ rss: number; hwm: number }> {
 }
 
 export async function loadServeProcess(o: ServeLoadOptions): Promise<ServeLoadResult> {
-  const args = ['--import', 'tsx', SERVE_CLI, '--model', o.modelDir, '--port', '0', '--watch-ms', '0', '--queue', '1024', '--engine', o.engine, '--workers', String(o.workers), '--backend', o.backend];
+  const args = ['--import', 'tsx', SERVE_CLI, '--model', o.modelDir, '--port', '0', '--watch-ms', '0', '--queue', '1024', '--engine', o.engine, '--workers', String(o.workers), '--backend', o.backend, ...(o.extraArgs ?? [])];
   const t0 = performance.now();
   const child = spawn(process.execPath, args, { stdio: ['ignore', 'ignore', 'pipe'] });
   let stderr = '';

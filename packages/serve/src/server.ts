@@ -13,6 +13,9 @@ import { DriftMonitor, type DriftStatus } from './drift';
 import { ServerMetrics } from './metrics';
 import type { Counters, HandlerContext, ServerStats } from './handlers/context';
 import type { Engine, RestartPolicy } from './engine';
+import { RateLimiter } from './log/guard';
+import { JobRunner } from './log/jobs';
+import { PredictionLog, type LogOptions } from './log/prediction-log';
 
 export type { ServerStats } from './handlers/context';
 export type { PredictResponse } from './handlers/predict';
@@ -61,6 +64,13 @@ export interface ServerOptions {
   /** Drift alarm: answers in its sliding window, and the binomial p-value below which it fires. Default { window: 200, pValue: 0.001 }. */
   drift?: { window?: number; pValue?: number };
   log?: (msg: string) => void;
+  /**
+   * The prediction log (photos and answers, for review): its data folder and retention. Default:
+   * off (the serve CLI turns it on, in var/ beside the model folder, unless --no-log).
+   */
+  predictionLog?: LogOptions;
+  /** The review page's retrain button runs this command (default: pnpm retrain --data-dir <dataDir>). */
+  retrainCommand?: string[];
 }
 
 export interface PartsServer {
@@ -112,6 +122,13 @@ export async function createServer(opts: ServerOptions): Promise<PartsServer> {
   // --engine onnx where ONNX Runtime cannot load: a start-up error naming why, not a refused model.
   if (opts.engine === 'onnx') await chooseEngine('onnx');
   const modelDir = await resolveModelDir(opts.modelDir);
+  // Before any model work: a corrupt log database stops the start with what to do.
+  // Failed writes are counted in the metrics too (parts_log_write_failures_total).
+  let onLogFailure = (_n: number): void => {};
+  const predictionLog = opts.predictionLog ? await PredictionLog.open({ ...opts.predictionLog, onFailure: (n) => onLogFailure(n) }) : null;
+  const retrain = predictionLog
+    ? new JobRunner({ dataDir: predictionLog.dataDir, name: 'retrain', command: opts.retrainCommand ?? ['pnpm', 'retrain', '--data-dir', predictionLog.dataDir] })
+    : null;
   if (workers === 0) await initBackend(backend, log);
   const host = new ModelHost({
     modelDir,
@@ -138,9 +155,12 @@ export async function createServer(opts: ServerOptions): Promise<PartsServer> {
     refused: () => host.refused,
     drift,
   });
+  onLogFailure = (n) => {
+    for (let i = 0; i < n; i++) metrics.logWriteFailed();
+  };
   async function stats(): Promise<ServerStats> {
     const { active, rejectedBusy, served } = counters;
-    return { active, admitLimit: admitLimit(), rejectedBusy, served, engine: await host.stats(), drift: drift() };
+    return { active, admitLimit: admitLimit(), rejectedBusy, served, engine: await host.stats(), drift: drift(), log: predictionLog?.stats() ?? { enabled: false } };
   }
   const ctx: HandlerContext = {
     host,
@@ -154,6 +174,9 @@ export async function createServer(opts: ServerOptions): Promise<PartsServer> {
       metrics.observePredictions(answers);
       for (const a of answers) driftMonitor.add(a.model.id, a.unknown, a.ood?.score ?? null);
     },
+    predictionLog,
+    retrain,
+    reviewLimiter: new RateLimiter(20, 40),
     sendJson: (req, res, status, body, headers) => sendJson(req, res, status, body, headers, counters.closing),
   };
 
@@ -181,6 +204,7 @@ export async function createServer(opts: ServerOptions): Promise<PartsServer> {
     await host.start();
   } catch (e) {
     await new Promise((r) => server.close(r));
+    await predictionLog?.close();
     throw e;
   }
   // A refused model leaves the host without one: the server stays up (/healthz 200, /readyz 503 with the reason).
@@ -212,6 +236,7 @@ export async function createServer(opts: ServerOptions): Promise<PartsServer> {
         await done;
         clearTimeout(timer);
         await host.close();
+        await predictionLog?.close();
       })();
       return closed;
     },

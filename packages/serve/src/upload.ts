@@ -35,12 +35,13 @@ function mayBeImage(type: string): boolean {
   return t === '' || t.startsWith('image/') || t === 'application/octet-stream';
 }
 
-export function readUploads(req: IncomingMessage, limits: UploadLimits): Promise<Upload[]> {
+/** `fields`, when given, receives the multipart request's text fields (at most 32, 64 KiB each). */
+export function readUploads(req: IncomingMessage, limits: UploadLimits, fields?: Record<string, string>): Promise<Upload[]> {
   const declared = req.headers['content-length'];
   if (declared !== undefined && Number(declared) > limits.maxBytes) return Promise.reject(tooLarge(limits.maxBytes));
   const contentType = (req.headers['content-type'] ?? '').toLowerCase();
   const mediaType = contentType.split(';')[0]!.trim();
-  if (mediaType === 'multipart/form-data') return readMultipart(req, limits);
+  if (mediaType === 'multipart/form-data') return readMultipart(req, limits, fields);
   if (mediaType.startsWith('image/')) return readRaw(req, limits.maxBytes, mediaType).then((u) => [u]);
   return Promise.reject(
     new HttpError(
@@ -82,7 +83,7 @@ function readRaw(req: IncomingMessage, maxBytes: number, type: string): Promise<
   });
 }
 
-function readMultipart(req: IncomingMessage, limits: UploadLimits): Promise<Upload[]> {
+function readMultipart(req: IncomingMessage, limits: UploadLimits, fields?: Record<string, string>): Promise<Upload[]> {
   return new Promise((resolve, reject) => {
     let bb: busboy.Busboy;
     try {
@@ -156,6 +157,9 @@ function readMultipart(req: IncomingMessage, limits: UploadLimits): Promise<Uplo
         uploads.push({ filename: info.filename, type: info.mimeType, data, label });
         maybeFinish();
       });
+    });
+    bb.on('field', (name, value) => {
+      if (fields) fields[name] = value;
     });
     bb.on('filesLimit', () => fail(new HttpError(413, 'too-many-files', `more than ${limits.maxFiles} files in one request`)));
     bb.on('partsLimit', () => fail(new HttpError(413, 'too-many-parts', 'too many multipart parts')));

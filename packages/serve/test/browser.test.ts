@@ -227,3 +227,107 @@ describe.skipIf(!hasChromium)('upload page: unknown photos and explanations in c
     await page.close();
   });
 });
+
+// The review loop in Chromium: photos uploaded on the upload page are logged, appear in the review
+// queue, are labelled with the keyboard (a new class, undo, confirm); a photo taken with Chromium's
+// fake camera is labelled straight away; the retrain button runs its job (a small node script here)
+// and its end still shows after a reload.
+describe.skipIf(!hasChromium)('review page in chromium', () => {
+  let dir: string;
+  let server: PartsServer;
+  let browser: Browser;
+  let dataDir: string;
+
+  beforeAll(async () => {
+    await initBackend('cpu', () => {});
+    dir = await tempDir('serve-review-');
+    dataDir = path.join(dir, 'var');
+    await makeModel(path.join(dir, 'model'), { runId: 'tiny-review', imgSize: 32 });
+    const job = path.join(dir, 'retrain.mjs');
+    await fsp.writeFile(job, "console.log('progress 0.5 training'); console.log(JSON.stringify({ progress: 1, message: 'promoted tiny-next' }));\n");
+    server = await createServer({
+      modelDir: path.join(dir, 'model'), port: 0, workers: 0, backend: 'cpu', watchIntervalMs: 0, log: () => {},
+      predictionLog: { dataDir }, retrainCommand: [process.execPath, job],
+    });
+    browser = await chromium.launch({
+      executablePath: CHROMIUM,
+      headless: true,
+      args: ['--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update', '--disable-sync', '--no-first-run',
+        '--use-fake-device-for-media-stream', '--use-fake-ui-for-media-stream'],
+    });
+  });
+
+  afterAll(async () => {
+    await browser?.close();
+    await server?.close();
+    if (dir) await fsp.rm(dir, { recursive: true, force: true });
+  });
+
+  it('upload -> queue -> label with the keyboard, undo; capture from the webcam; retrain', async () => {
+    const { listReviewedPhotos } = await import('../src/log/review-store');
+    const { big, small } = await photos();
+    const page = await browser.newPage({ viewport: { width: 900, height: 1000 } });
+    await page.goto(`${server.url}/`);
+    await page.setInputFiles('#file', [big[0]!, small[0]!]);
+    await page.waitForSelector('#results .result[data-state="done"] >> nth=1', { timeout: 90_000 });
+
+    await page.goto(`${server.url}/review`);
+    await page.fill('#reviewer', 'ann');
+    await page.waitForSelector('#queue-list li >> nth=1', { timeout: 90_000 });
+    expect(await page.textContent('#about')).toContain('10% of the places go to confident answers');
+    expect(await page.textContent('#logstate')).toMatch(/2 photos waiting · log: 2 recorded, 0 failed/);
+    expect(await page.textContent('#current .answer')).toMatch(/^(big|small) \d+\.\d%$/);
+    // The Grad-CAM of the current photo, as the API gives it (an overlay, or why there is none).
+    await expect.poll(() => page.textContent('#current .overlay'), { timeout: 90_000 }).not.toMatch(/Loading/);
+    const firstIds = await page.getAttribute('#current', 'data-ids');
+    const hash = (await (await fetch(`${server.url}/api/review/queue`)).json() as any).groups[0].items[0].hash;
+    const ex = ((await (await fetch(`${server.url}/api/review/explain?hash=${hash}`)).json()) as any).explanation;
+    if (ex.overlay) expect(await page.getAttribute('#current .overlay img', 'src')).toBe(ex.overlay);
+    else expect(await page.textContent('#current .overlay')).toBe(`No overlay: ${ex.error}`);
+
+    // New class with the keyboard: a, type, Enter.
+    await page.click('h1');
+    await page.keyboard.press('a');
+    await page.keyboard.type('nut');
+    await page.keyboard.press('Enter');
+    await expect.poll(() => page.textContent('#toast')).toMatch(/Labelled 1 photo as nut/);
+    await expect.poll(async () => (await listReviewedPhotos(dataDir)).map((p) => [p.label, p.reviewer])).toEqual([['nut', 'ann']]);
+    expect(await page.$$eval('#queue-list li', (l) => l.length)).toBe(1);
+    // Undo (u) puts it back; confirm (c) labels it with the model's answer.
+    await page.keyboard.press('u');
+    await expect.poll(() => page.textContent('#toast')).toMatch(/Undone: 1 decision/);
+    await expect.poll(() => page.$$eval('#queue-list li', (l) => l.length)).toBe(2);
+    expect(await listReviewedPhotos(dataDir)).toEqual([]);
+    expect(await page.getAttribute('#current', 'data-ids')).toBe(firstIds);
+    await page.keyboard.press('c');
+    await expect.poll(async () => (await listReviewedPhotos(dataDir)).map((p) => p.label)).toEqual([expect.stringMatching(/^(big|small)$/)]);
+    // Number keys correct to a class.
+    await page.keyboard.press('2');
+    await expect.poll(async () => (await listReviewedPhotos(dataDir)).map((p) => p.label).sort()).toContain('small');
+    expect(await listReviewedPhotos(dataDir)).toHaveLength(2);
+
+    // Capture: the phone-camera input, and the webcam (Chromium's fake camera) labelled at once.
+    expect(await page.getAttribute('#capture-file', 'capture')).toBe('environment');
+    await page.click('#webcam');
+    await expect.poll(() => page.$eval('#video', (v) => (v as unknown as { videoWidth: number }).videoWidth), { timeout: 30_000 }).toBeGreaterThan(0);
+    await page.selectOption('#capture-label', 'big');
+    await page.click('#snap');
+    await expect.poll(() => page.textContent('#capture-status'), { timeout: 90_000 }).toMatch(/labelled big/);
+    const captured = (await listReviewedPhotos(dataDir)).filter((p) => p.source === 'capture');
+    expect(captured.map((p) => [p.label, p.reviewer])).toEqual([['big', 'ann']]);
+    expect((await fsp.stat(captured[0]!.file)).size).toBeGreaterThan(1000);
+    // Filed into the queue instead (no class chosen).
+    await page.selectOption('#capture-label', '');
+    await page.setInputFiles('#capture-file', small[1]!);
+    await expect.poll(() => page.textContent('#capture-status'), { timeout: 90_000 }).toMatch(/filed into the review queue/);
+    await expect.poll(() => page.$$eval('#queue-list li', (l) => l.length)).toBe(1);
+
+    // Retrain: runs once, shows its end, and still does after a reload.
+    await page.click('#retrain');
+    await expect.poll(() => page.textContent('#job'), { timeout: 60_000 }).toMatch(/Retrain succeeded/);
+    expect(await page.textContent('#job')).toContain('promoted tiny-next');
+    await page.reload();
+    await expect.poll(() => page.textContent('#job')).toMatch(/Retrain succeeded/);
+    await page.close();
+  });
+});

@@ -205,6 +205,10 @@ export const SERVE_SETTINGS = {
   watchMs: int({ flag: '--watch-ms <n>', min: 0, default: 1000, doc: 'poll interval of the model folder for hot swap (0 = off)' }),
   engine: choice(ENGINE_NAMES, { flag: '--engine <e>', default: 'auto', doc: 'forward pass: onnx (ONNX Runtime, one slot on every core; --workers unused), tfjs, or auto (ONNX Runtime on CPU where it loads)' }),
   threads: int({ flag: '--threads <n>', min: 1, defaultText: 'the cores', doc: 'ONNX Runtime intra-op threads' }),
+  dataDir: pathSetting({ flag: '--data-dir <dir>', defaultText: 'var/ beside the model folder', doc: 'prediction log folder (photos, log.sqlite, jobs)' }),
+  keepDays: num({ flag: '--keep-days <n>', gt: 0, defaultText: 'kept', doc: 'prune unreviewed predictions older than this many days (reviewed photos are kept)' }),
+  logMaxMb: num({ flag: '--log-max-mb <n>', gt: 0, defaultText: 'no cap', doc: 'cap on the logged photos in MB; past it the oldest unreviewed go first' }),
+  log: bool({ flag: '--log', negate: { flag: '--no-log', doc: 'do not record predictions (no review queue)' }, default: true, doc: 'record every answered prediction (photo, decision, source) for the review queue' }),
   driftWindow: int({ flag: '--drift-window <n>', min: 1, default: 200, doc: 'drift alarm: the last n answers whose unknown rate is tested against what validation predicts' }),
   driftP: num({ flag: '--drift-p <p>', gt: 0, lt: 1, default: 0.001, doc: 'drift alarm: fires when the one-sided binomial p-value of the window\'s unknown count is below p' }),
   verbose,
@@ -234,6 +238,7 @@ export const BENCH_SERVE_SETTINGS = {
   backend,
   iterations: int({ flag: '--iterations <n>', min: 1, default: 30, doc: 'bare predict calls timed' }),
   engines: str({ flag: '--engines <list>', default: 'tfjs,onnx', doc: 'serve engines to load, each in its own process, in this order (comma-separated)' }),
+  logRounds: int({ flag: '--log-rounds <n>', min: 0, default: 2, doc: 'pairs of runs of the first engine without and with the prediction log (0 = no log comparison)' }),
   verbose,
 } satisfies Record<string, Setting<any>>;
 
@@ -275,7 +280,8 @@ export const RETRAIN_SETTINGS = {
   root: versionsRoot,
   version: int({ flag: '--version <n>', min: 1, defaultText: 'the newest', doc: 'train on this dataset version' }),
   reviewed: pathSetting({ flag: '--reviewed <file>', doc: 'first build a new dataset version with these reviewed photo records (JSON list)' }),
-  base: pathSetting({ flag: '--base <dir>', defaultText: 'the base of the newest version', doc: 'with --reviewed: the base dataset' }),
+  dataDir: pathSetting({ flag: '--data-dir <dir>', doc: "first build a new dataset version with the photos reviewed in this prediction log folder (pnpm serve's --data-dir)" }),
+  base: pathSetting({ flag: '--base <dir>', defaultText: "the base of the newest version, else the served model's training dataset", doc: 'with --reviewed or --data-dir: the base dataset' }),
   target: pathSetting({ flag: '--target <dir>', defaultText: '<repo>/packages/serve/model', doc: 'served model folder' }),
   runs: pathSetting({ flag: '--runs <dir>', defaultText: '<repo>/runs', doc: "where the candidate's run folder goes" }),
   parity: bool({ flag: '--parity', negate: { flag: '--no-parity', doc: 'promote without recording the parity photos' }, default: true, doc: 'record the parity photos at promotion' }),

@@ -4,9 +4,11 @@
 // Progress lines on stderr; the decision (or, with --json, the whole report) on stdout.
 // Exit status: 0 when the retrain ran, promoted or not (the message says why not); 1 on errors.
 import { Command } from 'commander';
-import { addSettingOptions, RETRAIN_SETTINGS, runCli } from '@parts/cli';
+import { addSettingOptions, RETRAIN_SETTINGS, runCli, servedModelDir } from '@parts/cli';
 import { buildDatasetVersion, defaultVersionsRoot, formatVersionSummary, latestVersion, readManifest, readReviewedFile } from '@parts/data';
 import { retrain } from '../retrain';
+import { listReviewedPhotos } from '@parts/serve';
+import { readRunConfig } from '@parts/train';
 import { resolveUserPath } from './common';
 
 const program = addSettingOptions(
@@ -22,20 +24,29 @@ runCli(
   async (o) => {
     const log = (l: string) => process.stderr.write(l + '\n');
     const root = o.root ? resolveUserPath(o.root) : defaultVersionsRoot();
-    if (o.reviewed && o.version !== undefined) throw new Error('--reviewed builds a new version and trains on it; it cannot be combined with --version');
+    if (o.reviewed && o.dataDir) throw new Error('--reviewed and --data-dir both give the reviewed photos: give one');
+    const reviewedFrom = o.reviewed ? '--reviewed' : o.dataDir ? '--data-dir' : undefined;
+    if (reviewedFrom && o.version !== undefined) throw new Error(`${reviewedFrom} builds a new version and trains on it; it cannot be combined with --version`);
     let version: number | undefined = o.version;
-    if (o.reviewed) {
+    if (reviewedFrom) {
       let base = o.base ? resolveUserPath(o.base) : undefined;
       if (!base) {
         const latest = await latestVersion(root);
-        if (!latest) throw new Error(`--base is needed with --reviewed: ${root} has no version yet to take the base dataset from`);
-        base = (await readManifest(latest.dir)).base.root;
+        if (latest) base = (await readManifest(latest.dir)).base.root;
+        else {
+          // The first version starts from the dataset the served model was trained on.
+          const target = o.target ? resolveUserPath(o.target) : servedModelDir();
+          base = (await readRunConfig(target))?.data?.root;
+          if (!base) throw new Error(`--base is needed with ${reviewedFrom}: ${root} has no version yet, and ${target} records no training dataset`);
+        }
       }
-      const built = await buildDatasetVersion({ base, root, reviewed: await readReviewedFile(resolveUserPath(o.reviewed)), log: (l) => log(`dataset: ${l}`) });
+      const reviewed = o.reviewed ? await readReviewedFile(resolveUserPath(o.reviewed)) : await listReviewedPhotos(resolveUserPath(o.dataDir));
+      log(`progress 0.02 building a dataset version from ${reviewed.length} reviewed photo(s)`);
+      const built = await buildDatasetVersion({ base, root, reviewed, log: (l) => log(`dataset: ${l}`) });
       log(formatVersionSummary(built));
       version = built.version;
     } else if (o.base) {
-      throw new Error('--base applies only with --reviewed');
+      throw new Error('--base applies only with --reviewed or --data-dir');
     }
     const report = await retrain({
       versionsRoot: root,

@@ -22,7 +22,7 @@ const o = addSettingOptions(
   { defaults: { model: servedModelDir(), image: path.resolve(repoRoot(), '../shared/datasets/parts/test/big/m12_bolt_03.jpg'), workers: defaultWorkers() } },
 )
   .parse(cliArgv())
-  .opts<{ model: string; image: string; duration: number; connections: number; workers: number; backend: BackendName; iterations: number; engines: string }>();
+  .opts<{ model: string; image: string; duration: number; connections: number; workers: number; backend: BackendName; iterations: number; engines: string; logRounds: number }>();
 
 function quantile(sorted: number[], q: number): number {
   return sorted[Math.min(sorted.length - 1, Math.floor(q * sorted.length))]!;
@@ -59,7 +59,23 @@ for (const e of engines) if (e !== 'tfjs' && e !== 'onnx') throw new Error(`--en
 // Each engine in its own serve process, one after the other in this run (same machine state).
 const loads: ServeLoadResult[] = [];
 for (const engine of engines as ('tfjs' | 'onnx')[]) {
-  loads.push(await loadServeProcess({ modelDir, image, engine, workers: o.workers, backend: o.backend, connections: o.connections, durationS: o.duration }));
+  loads.push(await loadServeProcess({ modelDir, image, engine, workers: o.workers, backend: o.backend, connections: o.connections, durationS: o.duration, extraArgs: ['--no-log'] }));
+}
+
+// The prediction log's cost: the first engine without and with the log, alternated (off, on, off,
+// on, ...) in this one run, so a change of the machine's load falls on both sides alike.
+const logRuns: { off: ServeLoadResult[]; on: ServeLoadResult[] } = { off: [], on: [] };
+if (o.logRounds > 0) {
+  const logDir = await fsp.mkdtemp(path.join(os.tmpdir(), 'parts-bench-log-'));
+  try {
+    const base = { modelDir, image, engine: engines[0] as 'tfjs' | 'onnx', workers: o.workers, backend: o.backend, connections: o.connections, durationS: o.duration };
+    for (let k = 0; k < o.logRounds; k++) {
+      logRuns.off.push(await loadServeProcess({ ...base, extraArgs: ['--no-log'] }));
+      logRuns.on.push(await loadServeProcess({ ...base, extraArgs: ['--data-dir', logDir] }));
+    }
+  } finally {
+    await fsp.rm(logDir, { recursive: true, force: true });
+  }
 }
 
 const f = (x: number) => x.toFixed(2).padStart(9);
@@ -83,4 +99,15 @@ row('resident MiB after the load', (r) => g(r.rssAfterLoadMiB));
 row('start-up s', (r) => f(r.startupMs / 1000));
 row('2xx / failed', (r) => `${r.ok}/${r.failed}`.padStart(9));
 for (const r of loads) console.log(`  ${r.engine}: ${r.engineLine}`);
-if (loads.some((r) => r.failed > 0)) process.exitCode = 1;
+if (logRuns.on.length) {
+  const mean = (v: ServeLoadResult[]) => v.reduce((a, r) => a + r.requestsPerS, 0) / v.length;
+  const pairs = logRuns.on.map((r, k) => r.requestsPerS / logRuns.off[k]!.requestsPerS).sort((a, b) => a - b);
+  const off = mean(logRuns.off);
+  const on = mean(logRuns.on);
+  console.log('');
+  console.log(`prediction log (${engines[0]}, ${o.connections} connections, ${o.logRounds} pairs of ${o.duration}s runs without/with it; the same photo each request: stored once, a row per photo)`);
+  console.log(`  requests/s without / with the log   ${f(off)} ${f(on)}`);
+  console.log(`  with / without: of the means        ${f(on / off)} x   (cost ${((1 - on / off) * 100).toFixed(1)}%)`);
+  console.log(`  with / without: median of pairs     ${f(pairs[pairs.length >> 1]!)} x   (pairs: ${pairs.map((x) => x.toFixed(3)).join(', ')})`);
+}
+if ([...loads, ...logRuns.off, ...logRuns.on].some((r) => r.failed > 0)) process.exitCode = 1;

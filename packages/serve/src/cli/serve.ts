@@ -1,3 +1,4 @@
+import path from 'node:path';
 import { Command } from 'commander';
 import { type BackendName } from '@parts/backend';
 import { addSettingOptions, missingModelError, resolveUserPath, runCli, SERVE_SETTINGS, servedModelDir } from '@parts/cli';
@@ -15,6 +16,7 @@ interface ServeOptions {
   queue: number; workers: number; backend: BackendName; watchMs: number; engine: EngineRequest; threads?: number;
   unknownThreshold?: number; unknown: boolean; explainMaxSide: number;
   driftWindow: number; driftP: number;
+  dataDir?: string; keepDays?: number; logMaxMb?: number; log: boolean;
 }
 
 // Runs until SIGTERM/SIGINT; the exit status is that of the shutdown.
@@ -24,6 +26,7 @@ runCli(
     const modelDir = resolveUserPath(o.model);
     const missing = missingModelError(modelDir, 'model to serve');
     if (missing) throw missing; // before a backend or worker starts
+    const dataDir = o.dataDir ? resolveUserPath(o.dataDir) : path.join(path.dirname(modelDir), 'var');
     const server = await createServer({
       modelDir,
       host: o.host,
@@ -39,6 +42,9 @@ runCli(
       explainMaxSide: o.explainMaxSide,
       watchIntervalMs: o.watchMs,
       drift: { window: o.driftWindow, pValue: o.driftP },
+      predictionLog: o.log
+        ? { dataDir, keepDays: o.keepDays, maxBytes: o.logMaxMb === undefined ? undefined : Math.round(o.logMaxMb * 1024 * 1024) }
+        : undefined,
     });
 
     const stopped = new Promise<number>((resolve) => {
@@ -68,6 +74,7 @@ runCli(
         : u.reason;
       const e = server.engine()!;
       console.error(`engine: ${e.detail} (${e.reason})`);
+      console.error(o.log ? `prediction log: ${dataDir} (review at ${server.url}/review)` : 'prediction log: off (--no-log)');
       console.error(`serving ${m.id} (${m.arch}/${m.mode}, labels ${m.labels.join(', ')}; ${unknown}) at ${server.url}/`);
     } else {
       // The process stays up so an operator sees why (/readyz); a good promotion is picked up.

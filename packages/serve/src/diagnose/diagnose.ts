@@ -2,6 +2,7 @@
 import { checkBackends } from './backend-checks';
 import { checkEngine } from './engine-checks';
 import { checkBrowserAndFonts, checkDatasets, checkPromotedModel, checkWeights } from './file-checks';
+import { checkPredictionLog } from './log-check';
 import { realProbes, type DiagnoseProbes } from './probes';
 import { checkNode, checkPnpm } from './runtime-checks';
 import { checkSettings } from './settings-check';
@@ -12,7 +13,7 @@ export async function runDiagnose(p: DiagnoseProbes = realProbes()): Promise<Dia
   const runtime = await Promise.all([checkNode(p), checkPnpm(p)]);
   const backends = await checkBackends(p);
   // The model loads on the backend the backend checks left current (wasm when it works).
-  const files = [...(await checkWeights(p)), ...(await checkBrowserAndFonts(p)), await checkDatasets(p), await checkPromotedModel(p)];
+  const files = [...(await checkWeights(p)), ...(await checkBrowserAndFonts(p)), await checkDatasets(p), await checkPromotedModel(p), await checkPredictionLog(p)];
   const engine = p.onnxRuntime ? [await checkEngine(p.onnxRuntime, backends.backend)] : [];
   const checks = [...runtime, checkSettings(p.env), ...backends.checks, ...engine, ...files];
   return { ok: !checks.some((c) => c.required && c.verdict === 'fail'), backend: backends.backend, checks };

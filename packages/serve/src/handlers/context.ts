@@ -4,6 +4,9 @@ import type { EngineStats } from '../engine';
 import type { ModelHost } from '../model-host';
 import type { DriftStatus } from '../drift';
 import type { ServerMetrics } from '../metrics';
+import type { JobRunner } from '../log/jobs';
+import type { LogStats, PredictionLog } from '../log/prediction-log';
+import type { RateLimiter } from '../log/guard';
 
 export interface ServerStats {
   /** Requests admitted and not yet answered (reading, decoding, queued or predicting). */
@@ -15,6 +18,8 @@ export interface ServerStats {
   engine: EngineStats | null;
   /** The drift alarm: the last answers' unknown rate against what validation predicts. */
   drift: DriftStatus;
+  /** The prediction log: counts of recorded and failed predictions; `{enabled: false}` with --no-log. */
+  log: LogStats | { enabled: false };
 }
 
 export interface Limits {
@@ -47,6 +52,12 @@ export interface HandlerContext {
   metrics: ServerMetrics;
   /** Feeds the photos of one answered predict request to the metrics and the drift window. */
   answered(answers: readonly { top: string; unknown: boolean; ood: { score: number } | null; model: { id: string } }[]): void;
+  /** The prediction log; null when logging is off. */
+  predictionLog: PredictionLog | null;
+  /** The review page's retrain job; null when logging is off. */
+  retrain: JobRunner | null;
+  /** Limits state-changing review requests. */
+  reviewLimiter: RateLimiter;
   sendJson(req: IncomingMessage, res: ServerResponse, status: number, body: unknown, headers?: Record<string, string>): void;
 }
 

@@ -2,15 +2,18 @@
 import type { Handler } from './context';
 import { renderPage } from '../page';
 
-export const servePage: Handler = (_ctx, req, res) => {
-  const html = renderPage();
+export const servePage: Handler = (_ctx, req, res) => sendPage(req, res, renderPage());
+
+/** Answers an HTML page of this server (own scripts inline; camera allowed for capture). */
+export function sendPage(req: Parameters<Handler>[1], res: Parameters<Handler>[2], html: string): void {
   res.writeHead(200, {
     'Content-Type': 'text/html; charset=utf-8',
     'Content-Length': Buffer.byteLength(html),
     'Cache-Control': 'no-store',
     'X-Content-Type-Options': 'nosniff',
+    'X-Frame-Options': 'DENY',
     'Content-Security-Policy':
       "default-src 'self'; img-src 'self' blob: data:; style-src 'unsafe-inline'; script-src 'unsafe-inline'; connect-src 'self'",
   });
   res.end(req.method === 'HEAD' ? undefined : html);
-};
+}

@@ -1,4 +1,5 @@
-// POST /api/predict: admission (503 when busy), multipart upload, decoding, batched prediction.
+// POST /api/predict: admission (503 when busy), multipart upload, decoding, batched prediction, and the
+// record of each answered photo in the prediction log (waited for at most LOG_WAIT_MS, never failing the answer).
 import type { RawImage } from '@parts/data';
 import { decodeImage } from '@parts/data';
 import type { OodDecision } from '@parts/models';
@@ -6,7 +7,43 @@ import type { ServedExplanation } from '../model-work';
 import { decodeFailure, HttpError } from '../errors';
 import { notReady } from '../respond';
 import { readUploads } from '../upload';
-import type { Handler } from './context';
+import type { Handler, HandlerContext } from './context';
+import type { IncomingMessage } from 'node:http';
+
+/** How long an answer waits for its log record (normally a few ms); past it the answer goes and the record follows. */
+export const LOG_WAIT_MS = 1000;
+const MAX_SOURCE = 128;
+
+/** The camera or line id of a request: form field `source`, else header X-Source; null when neither. */
+export function requestSource(req: IncomingMessage, fields: Record<string, string>): string | null {
+  const header = req.headers['x-source'];
+  const raw = fields.source ?? (Array.isArray(header) ? header[0] : header);
+  if (raw === undefined) return null;
+  const v = raw.trim();
+  if (v === '') return null;
+  if (v.length > MAX_SOURCE || !/^[\p{L}\p{N} ._:\/@#-]+$/u.test(v)) {
+    throw new HttpError(400, 'bad-source', `source (form field 'source' or header X-Source) must be at most ${MAX_SOURCE} letters, digits, spaces or . _ : / @ # -`);
+  }
+  return v;
+}
+
+/**
+ * Records the answered photos in the prediction log, waiting at most LOG_WAIT_MS; a failure is
+ * counted by the log and never reaches the client. The ids when recorded in time.
+ */
+async function logAnswers(ctx: HandlerContext, entries: Parameters<NonNullable<HandlerContext['predictionLog']>['record']>[0]): Promise<number[] | null> {
+  const log = ctx.predictionLog;
+  if (!log) return null;
+  let timer: NodeJS.Timeout | undefined;
+  const late = new Promise<null>((r) => {
+    timer = setTimeout(() => r(null), LOG_WAIT_MS);
+  });
+  try {
+    return await Promise.race([log.record(entries), late]);
+  } finally {
+    clearTimeout(timer);
+  }
+}
 
 /** One photo's answer: the prediction contract (OodDecision) plus where it came from and how long it took. */
 export interface PredictResponse extends OodDecision {
@@ -40,7 +77,9 @@ export const predict: Handler = async (ctx, req, res, started) => {
   }
   counters.active++;
   try {
-    const uploads = await readUploads(req, { maxBytes: limits.maxBytes, maxFiles: limits.maxFiles });
+    const fields: Record<string, string> = {};
+    const uploads = await readUploads(req, { maxBytes: limits.maxBytes, maxFiles: limits.maxFiles }, fields);
+    const source = requestSource(req, fields);
     const results = await host.use(async (engine) => {
       const t0 = performance.now();
       const images: RawImage[] = [];
@@ -74,9 +113,18 @@ export const predict: Handler = async (ctx, req, res, started) => {
       timings: { decodeMs: round(results.decodeMs), queueMs: round(results.queueMs), predictMs: round(results.predictMs) },
       ...(results.explanations ? { explanation: results.explanations[i]! } : {}),
     }));
+    // The record is committed before the answer leaves (so an answered photo survives a crash),
+    // unless logging is slow or failing: then the answer goes anyway.
+    const ids = await logAnswers(
+      ctx,
+      out.map((o, i) => {
+        const { model: _m, latencyMs: _l, file: _f, timings: _t, explanation: _e, ...decision } = o;
+        return { bytes: uploads[i]!.data, source, fileName: uploads[i]!.filename, modelId: info.id, decision, latencyMs };
+      }),
+    );
     counters.served++;
     ctx.answered(out);
-    ctx.sendJson(req, res, 200, out.length === 1 ? out[0] : out);
+    ctx.sendJson(req, res, 200, out.length === 1 ? out[0] : out, ids ? { 'X-Prediction-Log': ids.join(',') } : {});
   } finally {
     counters.active--;
   }

@@ -1,0 +1,151 @@
+// The review API over the prediction log: the queue, the stored photos and their Grad-CAM, the
+// decisions (with undo and history), the reviewed set and the retrain job. State-changing requests
+// pass checkStateChange (loopback, same origin, custom header, JSON) and the rate limit.
+import { promises as fsp } from 'node:fs';
+import { decodeImage } from '@parts/data';
+import { HttpError, decodeFailure } from '../errors';
+import { JobBusyError } from '../log/jobs';
+import { checkStateChange, readJson } from '../log/guard';
+import { isPhotoHash, photoPath, PHOTO_TYPES } from '../log/photo-store';
+import type { PredictionLog } from '../log/prediction-log';
+import { decide, decisionHistory, reviewedPhotos, reviewerClasses, reviewQueue, ReviewError, undoDecision, type ReviewAction } from '../log/review-store';
+import { notReady } from '../respond';
+import type { Handler, HandlerContext } from './context';
+
+function logOf(ctx: HandlerContext): PredictionLog & { db: NonNullable<PredictionLog['db']> } {
+  const log = ctx.predictionLog;
+  if (!log) throw new HttpError(404, 'log-off', 'the prediction log is off (serve --no-log): nothing to review');
+  if (!log.db) throw new HttpError(503, 'log-unavailable', log.stats().lastError ?? 'the prediction log could not be opened');
+  return log as PredictionLog & { db: NonNullable<PredictionLog['db']> };
+}
+
+function query(req: { url?: string }): URLSearchParams {
+  return new URL(req.url ?? '/', 'http://localhost').searchParams;
+}
+
+function hashParam(req: { url?: string }): string {
+  const h = query(req).get('hash');
+  if (!isPhotoHash(h)) throw new HttpError(400, 'bad-hash', "query 'hash' must be a photo's sha256 (64 hex digits)");
+  return h;
+}
+
+async function asHttp<T>(p: Promise<T>): Promise<T> {
+  try {
+    return await p;
+  } catch (e) {
+    if (e instanceof ReviewError) throw new HttpError(e.status, e.code, e.message);
+    throw e;
+  }
+}
+
+export const serveQueue: Handler = async (ctx, req, res) => {
+  const log = logOf(ctx);
+  const raw = query(req).get('limit');
+  const limit = raw === null ? 30 : Number(raw);
+  if (!Number.isInteger(limit) || limit < 1 || limit > 200) throw new HttpError(400, 'bad-limit', "query 'limit' must be an integer from 1 to 200");
+  const q = await reviewQueue(log.db, log.dataDir, { limit });
+  const labels = [...(ctx.host.current?.info.labels ?? [])];
+  const extra = (await reviewerClasses(log.db)).filter((l) => !labels.includes(l));
+  ctx.sendJson(req, res, 200, { ...q, labels, newClasses: extra, log: log.stats() });
+};
+
+export const servePhoto: Handler = async (ctx, req, res) => {
+  const log = logOf(ctx);
+  const hash = hashParam(req);
+  const row = await log.db.selectFrom('photos').select(['ext']).where('hash', '=', hash).executeTakeFirst();
+  if (!row) throw new HttpError(404, 'not-found', `no stored photo ${hash}`);
+  let bytes: Buffer;
+  try {
+    bytes = await fsp.readFile(photoPath(log.dataDir, hash, row.ext));
+  } catch {
+    throw new HttpError(404, 'not-found', `stored photo ${hash} is missing from the data folder`);
+  }
+  res.writeHead(200, {
+    'Content-Type': PHOTO_TYPES[row.ext] ?? 'application/octet-stream',
+    'Content-Length': bytes.length,
+    'Cache-Control': 'private, max-age=31536000, immutable',
+    'X-Content-Type-Options': 'nosniff',
+  });
+  res.end(req.method === 'HEAD' ? undefined : bytes);
+};
+
+/** Grad-CAM of a stored photo by the model now in service (which may be newer than the one that answered it). */
+export const serveExplanation: Handler = async (ctx, req, res) => {
+  const log = logOf(ctx);
+  const hash = hashParam(req);
+  const row = await log.db.selectFrom('photos').select(['ext']).where('hash', '=', hash).executeTakeFirst();
+  if (!row) throw new HttpError(404, 'not-found', `no stored photo ${hash}`);
+  const bytes = await fsp.readFile(photoPath(log.dataDir, hash, row.ext)).catch(() => {
+    throw new HttpError(404, 'not-found', `stored photo ${hash} is missing from the data folder`);
+  });
+  const { host, limits } = ctx;
+  if (!host.ready) throw notReady(host.notReadyReason);
+  const out = await host.use(async (engine) => {
+    let image;
+    try {
+      image = await decodeImage(bytes, { size: engine.info.imgSize, fit: engine.info.meta.fit, maxPixels: limits.maxPixels, name: `stored photo ${hash}` });
+    } catch (e) {
+      throw decodeFailure(e);
+    }
+    const r = await engine.predict([image], { bytes: [bytes], maxSide: limits.explainMaxSide, maxPixels: limits.maxPixels });
+    return { model: engine.info.id, prediction: r.predictions[0]!, explanation: r.explanations?.[0] ?? null };
+  });
+  ctx.sendJson(req, res, 200, { hash, model: out.model, top: out.prediction.top, explanation: out.explanation });
+};
+
+export const serveHistory: Handler = async (ctx, req, res) => {
+  const log = logOf(ctx);
+  const hash = hashParam(req);
+  ctx.sendJson(req, res, 200, { hash, decisions: await asHttp(decisionHistory(log.db, hash)) });
+};
+
+export const serveReviewed: Handler = async (ctx, req, res) => {
+  const log = logOf(ctx);
+  ctx.sendJson(req, res, 200, { photos: await reviewedPhotos(log.db, log.dataDir) });
+};
+
+export const postDecision: Handler = async (ctx, req, res) => {
+  checkStateChange(req);
+  ctx.reviewLimiter.take();
+  const log = logOf(ctx);
+  const body = await readJson(req);
+  const ids = body.ids;
+  if (!Array.isArray(ids)) throw new HttpError(400, 'bad-ids', "field 'ids' must be an array of prediction ids");
+  const decisions = await asHttp(
+    decide(log.db, {
+      ids: ids as number[],
+      action: body.action as ReviewAction,
+      label: typeof body.label === 'string' ? body.label : undefined,
+      reviewer: body.reviewer as string,
+    }),
+  );
+  ctx.sendJson(req, res, 200, { batch: decisions[0]!.batch, decisions });
+};
+
+export const postUndo: Handler = async (ctx, req, res) => {
+  checkStateChange(req);
+  ctx.reviewLimiter.take();
+  const log = logOf(ctx);
+  const body = await readJson(req);
+  const decisions = await asHttp(undoDecision(log.db, body.batch as string, body.reviewer as string));
+  ctx.sendJson(req, res, 200, { batch: body.batch, decisions });
+};
+
+export const serveRetrain: Handler = async (ctx, req, res) => {
+  logOf(ctx);
+  ctx.sendJson(req, res, 200, { job: await ctx.retrain!.current() });
+};
+
+export const postRetrain: Handler = async (ctx, req, res) => {
+  checkStateChange(req);
+  ctx.reviewLimiter.take();
+  logOf(ctx);
+  await readJson(req);
+  try {
+    const job = await ctx.retrain!.start();
+    ctx.sendJson(req, res, 202, { job });
+  } catch (e) {
+    if (e instanceof JobBusyError) throw new HttpError(409, 'job-running', e.message);
+    throw e;
+  }
+};

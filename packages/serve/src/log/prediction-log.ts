@@ -1,0 +1,268 @@
+// The prediction log: every answered photo with its decision, in the data folder (SQLite by
+// default, see db.ts). Recording never throws: a failure (full disk, locked or corrupt database,
+// unwritable folder) is counted and kept as lastError, and the photo's answer goes out regardless.
+// A row is inserted only after its photo file is complete, in one transaction per request, so a
+// failure or a kill leaves no row without its photo and no half-written file.
+import { promises as fsp } from 'node:fs';
+import path from 'node:path';
+import type { Kysely } from 'kysely';
+import type { OodDecision } from '@parts/models';
+import { LogDatabaseError, openLogDatabase, type OpenedDatabase } from './db';
+import { photoExtension, photoHash, photoPath, storePhoto, sweepTemporaries } from './photo-store';
+import { RwLock } from './rw-lock';
+import type { LogDatabase } from './schema';
+
+export interface LogEntry {
+  bytes: Uint8Array;
+  source: string | null;
+  fileName?: string;
+  modelId: string;
+  decision: OodDecision;
+  latencyMs: number;
+}
+
+export interface LogOptions {
+  dataDir: string;
+  /** Unreviewed predictions older than this many days are pruned. Default: kept. */
+  keepDays?: number;
+  /** Cap on the stored photos' bytes; past it the oldest unreviewed predictions go first. Default: none. */
+  maxBytes?: number;
+  /** SQLite busy timeout, ms: how long a write waits for a lock held elsewhere. Default 200. */
+  busyTimeoutMs?: number;
+  /** Retention runs after this many recorded predictions (and at start). Default 500. */
+  pruneEvery?: number;
+  /** Called with the number of photos whose record failed (the server's metrics count them). */
+  onFailure?: (count: number) => void;
+}
+
+export interface LogStats {
+  enabled: true;
+  dataDir: string;
+  /** Predictions recorded since start. */
+  recorded: number;
+  /** Predictions that could not be recorded since start (the answers were given). */
+  failed: number;
+  lastError: string | null;
+  lastErrorAt: string | null;
+  /** Rows removed by retention since start. */
+  pruned: number;
+}
+
+/** probability of the top class minus the runner-up's. */
+export function decisionMargin(probabilities: Record<string, number>): number {
+  const v = Object.values(probabilities).sort((a, b) => b - a);
+  return v.length < 2 ? 1 : v[0]! - v[1]!;
+}
+
+export class PredictionLog {
+  readonly dataDir: string;
+  private recordedN = 0;
+  private failedN = 0;
+  private prunedN = 0;
+  private sincePrune = 0;
+  private lastError: string | null = null;
+  private lastErrorAt: string | null = null;
+  private readonly lock = new RwLock();
+  private pruning: Promise<unknown> | null = null;
+  private closed = false;
+
+  private constructor(
+    private readonly opened: OpenedDatabase | null,
+    private readonly opts: LogOptions,
+    openError: string | null,
+  ) {
+    this.dataDir = path.resolve(opts.dataDir);
+    if (openError) this.noteError(openError);
+  }
+
+  /**
+   * Opens the log of a data folder. A corrupt database throws LogDatabaseError (the server must not
+   * start on it); a folder that cannot be written gives a log that counts every record as failed.
+   */
+  static async open(opts: LogOptions): Promise<PredictionLog> {
+    let opened: OpenedDatabase | null = null;
+    let err: string | null = null;
+    try {
+      opened = await openLogDatabase(opts.dataDir, { busyTimeoutMs: opts.busyTimeoutMs });
+    } catch (e) {
+      if (e instanceof LogDatabaseError && e.code === 'corrupt') throw e;
+      err = `prediction log unavailable: ${(e as Error).message}`;
+    }
+    const log = new PredictionLog(opened, opts, err);
+    if (opened) {
+      await sweepTemporaries(opts.dataDir).catch(() => 0);
+      await log.prune().catch((e: Error) => log.noteError(`retention: ${e.message}`));
+    }
+    return log;
+  }
+
+  /** The database, for the review queries; null when it could not be opened. */
+  get db(): Kysely<LogDatabase> | null {
+    return this.opened?.db ?? null;
+  }
+
+  get file(): string | null {
+    return this.opened?.file ?? null;
+  }
+
+  private noteError(msg: string): void {
+    this.lastError = msg;
+    this.lastErrorAt = new Date().toISOString();
+  }
+
+  stats(): LogStats {
+    return {
+      enabled: true,
+      dataDir: this.dataDir,
+      recorded: this.recordedN,
+      failed: this.failedN,
+      lastError: this.lastError,
+      lastErrorAt: this.lastErrorAt,
+      pruned: this.prunedN,
+    };
+  }
+
+  /** Records one request's photos; the prediction ids, or null when it failed (counted, never thrown). */
+  async record(entries: LogEntry[]): Promise<number[] | null> {
+    const db = this.opened?.db;
+    if (!db || this.closed) {
+      this.failedN += entries.length;
+      this.opts.onFailure?.(entries.length);
+      if (!db) this.noteError(this.lastError ?? 'prediction log unavailable');
+      return null;
+    }
+    try {
+      const ids = await this.lock.shared(async () => {
+        const rows = entries.map((e) => ({ e, hash: photoHash(e.bytes), ext: photoExtension(e.bytes) }));
+        for (const r of rows) await storePhoto(this.dataDir, r.hash, r.ext, r.e.bytes);
+        const now = new Date().toISOString();
+        return db.transaction().execute(async (tx) => {
+          const out: number[] = [];
+          for (const { e, hash, ext } of rows) {
+            await tx
+              .insertInto('photos')
+              .values({ hash, ext, bytes: e.bytes.length, stored_at: now, signature: null })
+              .onConflict((oc) => oc.column('hash').doNothing())
+              .execute();
+            const d = e.decision;
+            const row = await tx
+              .insertInto('predictions')
+              .values({
+                logged_at: now,
+                photo_hash: hash,
+                source: e.source,
+                file_name: e.fileName ?? null,
+                model_id: e.modelId,
+                label: d.label,
+                unknown: d.unknown ? 1 : 0,
+                top: d.top,
+                probability: d.probability,
+                margin: decisionMargin(d.probabilities),
+                probabilities: JSON.stringify(d.probabilities),
+                ood: d.ood ? JSON.stringify(d.ood) : null,
+                latency_ms: e.latencyMs,
+              })
+              .returning('id')
+              .executeTakeFirstOrThrow();
+            out.push(Number(row.id));
+          }
+          return out;
+        });
+      });
+      this.recordedN += entries.length;
+      this.sincePrune += entries.length;
+      if (this.sincePrune >= (this.opts.pruneEvery ?? 500)) {
+        this.sincePrune = 0;
+        this.prune().catch((e: Error) => this.noteError(`retention: ${e.message}`));
+      }
+      return ids;
+    } catch (e) {
+      this.failedN += entries.length;
+      this.opts.onFailure?.(entries.length);
+      this.noteError(`recording failed: ${(e as Error).message}`);
+      return null;
+    }
+  }
+
+  /**
+   * Retention: unreviewed predictions older than keepDays, then the oldest unreviewed ones while
+   * the stored photos exceed maxBytes; photos no prediction or decision refers to any more are
+   * deleted with their files. A photo with any decision (reviewed) is never removed.
+   */
+  prune(now = new Date()): Promise<{ predictions: number; photos: number }> {
+    const db = this.opened?.db;
+    if (!db) return Promise.resolve({ predictions: 0, photos: 0 });
+    const run = async () =>
+      this.lock.exclusive(async () => {
+        const reviewed = db.selectFrom('decisions').select('photo_hash');
+        let predictions = 0;
+        if (this.opts.keepDays !== undefined) {
+          const cutoff = new Date(now.getTime() - this.opts.keepDays * 86_400_000).toISOString();
+          const r = await db.deleteFrom('predictions').where('logged_at', '<', cutoff).where('photo_hash', 'not in', reviewed).executeTakeFirst();
+          predictions += Number(r.numDeletedRows);
+        }
+        let photos = await this.dropOrphanPhotos();
+        const cap = this.opts.maxBytes;
+        if (cap !== undefined) {
+          for (;;) {
+            const { total } = await db.selectFrom('photos').select((eb) => eb.fn.coalesce(eb.fn.sum<number>('bytes'), eb.lit(0)).as('total')).executeTakeFirstOrThrow();
+            if (Number(total) <= cap) break;
+            // The oldest unreviewed predictions, as many as free enough photo bytes (a photo counts
+            // once; one a later prediction still uses is freed by a later round).
+            const oldest = await db
+              .selectFrom('predictions as pr')
+              .innerJoin('photos as ph', 'ph.hash', 'pr.photo_hash')
+              .select(['pr.id', 'pr.photo_hash', 'ph.bytes'])
+              .where('pr.photo_hash', 'not in', reviewed)
+              .orderBy('pr.logged_at')
+              .orderBy('pr.id')
+              .limit(200)
+              .execute();
+            if (oldest.length === 0) break; // only reviewed photos left
+            const drop: number[] = [];
+            const seen = new Set<string>();
+            let freed = 0;
+            for (const o of oldest) {
+              drop.push(o.id);
+              if (!seen.has(o.photo_hash)) freed += Number(o.bytes);
+              seen.add(o.photo_hash);
+              if (Number(total) - freed <= cap) break;
+            }
+            const r = await db.deleteFrom('predictions').where('id', 'in', drop).executeTakeFirst();
+            predictions += Number(r.numDeletedRows);
+            photos += await this.dropOrphanPhotos();
+          }
+        }
+        this.prunedN += predictions;
+        return { predictions, photos };
+      });
+    const p = (this.pruning ?? Promise.resolve()).then(run, run);
+    this.pruning = p.catch(() => {});
+    return p;
+  }
+
+  private async dropOrphanPhotos(): Promise<number> {
+    const db = this.opened!.db;
+    const orphans = await db
+      .selectFrom('photos')
+      .select(['hash', 'ext'])
+      .where('hash', 'not in', db.selectFrom('predictions').select('photo_hash'))
+      .where('hash', 'not in', db.selectFrom('decisions').select('photo_hash'))
+      .execute();
+    if (orphans.length === 0) return 0;
+    for (let i = 0; i < orphans.length; i += 200) {
+      await db.deleteFrom('photos').where('hash', 'in', orphans.slice(i, i + 200).map((o) => o.hash)).execute();
+    }
+    // Files after the rows: a crash in between leaves a file nothing points at, never a row without its file.
+    for (const o of orphans) await fsp.rm(photoPath(this.dataDir, o.hash, o.ext), { force: true });
+    return orphans.length;
+  }
+
+  async close(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    await this.pruning;
+    await this.lock.exclusive(async () => {});
+    await this.opened?.db.destroy();
+  }
+}
