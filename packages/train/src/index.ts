@@ -1,12 +1,14 @@
-export * from './options';
-export * from './train';
-export * from './cross-validate';
+// Named exports: what other packages (and the tests) use; everything else stays inside the package.
+export { DEFAULT_ARCH, TRAIN_DEFAULTS, resolveTrainOptions } from './options';
+export type { TrainOptions } from './options';
+export { train } from './train';
+export type { TrainResult } from './train';
+export { crossValidate, formatCvResult, summarize } from './cross-validate';
 export { stratifiedFolds, applyFold, type FoldSpec } from './folds';
 export { wilson95 } from './wilson';
-export * from './predict';
-export * from './fit-loop';
-export * from './loss';
-export * from './run-folder';
-export * from './image-set';
+export { expandInputs, formatPredictionLine, predictFiles } from './predict';
+export type { FilePrediction } from './predict';
+export { RUN_FILES, listRunDirs, readRun, readRunConfig, runModelDir } from './run-folder';
+export type { HistoryEpoch, RunConfigFile, RunMetrics } from './run-folder';
 export { formatEpoch } from './progress';
 export { fitAndWriteOod, formatOodFit, withLineLight, repeatEach, type OodFitResult } from './ood-fit';
