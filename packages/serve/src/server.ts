@@ -127,7 +127,7 @@ export async function createServer(opts: ServerOptions): Promise<PartsServer> {
   let onLogFailure = (_n: number): void => {};
   const predictionLog = opts.predictionLog ? await PredictionLog.open({ ...opts.predictionLog, onFailure: (n) => onLogFailure(n) }) : null;
   const retrain = predictionLog
-    ? new JobRunner({ dataDir: predictionLog.dataDir, name: 'retrain', command: opts.retrainCommand ?? ['pnpm', 'retrain', '--data-dir', predictionLog.dataDir] })
+    ? new JobRunner({ dataDir: predictionLog.dataDir, name: 'retrain', command: opts.retrainCommand ?? ['pnpm', 'retrain', '--data-dir', predictionLog.dataDir, '--target', modelDir] })
     : null;
   if (workers === 0) await initBackend(backend, log);
   const host = new ModelHost({

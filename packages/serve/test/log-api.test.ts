@@ -200,6 +200,19 @@ describe('review API', () => {
     expect(ok.status).toBe(200);
   });
 
+  it('refuses a page of another name that resolves to this machine (DNS rebinding): reads and changes', async () => {
+    const port = new URL(s.url).port;
+    const rebound = { host: `rebind.example:${port}`, origin: `http://rebind.example:${port}`, 'sec-fetch-site': 'same-origin' };
+    const before = (await listReviewedPhotos(dataDir)).length;
+    const change = await postJson(`${s.url}/api/review/decide`, { ids: [ids[1]], action: 'confirm', reviewer: 'mallory' }, { ...REVIEW, ...rebound });
+    expect([change.status, change.json.code]).toEqual([403, 'forbidden']);
+    const read = await request(`${s.url}/api/review/queue`, { headers: { host: `rebind.example:${port}` } });
+    expect(read.status).toBe(403);
+    expect((await listReviewedPhotos(dataDir)).length).toBe(before);
+    // The same requests naming this machine pass.
+    expect((await request(`${s.url}/api/review/queue`, { headers: { host: `localhost:${port}` } })).status).toBe(200);
+  });
+
   it('rate-limits state-changing requests', async () => {
     const codes: number[] = [];
     for (let i = 0; i < 60; i++) codes.push((await postJson(`${s.url}/api/review/undo`, { batch: 'none', reviewer: 'ann' })).status);
@@ -218,7 +231,7 @@ describe('loopback rule', () => {
     const r = await postJson(`${url}/api/review/decide`, { ids: [1], action: 'confirm', reviewer: 'x' }, { ...REVIEW, origin: url });
     expect([r.status, r.json.code]).toEqual([403, 'forbidden']);
     expect(r.json.error).toMatch(/loopback/);
-    // Reading the queue is allowed.
-    expect((await request(`${url}/api/review/queue`)).status).toBe(200);
+    // Reading the queue (every logged photo) is for this machine too while there are no accounts.
+    expect((await request(`${url}/api/review/queue`)).status).toBe(403);
   });
 });

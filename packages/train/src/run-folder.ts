@@ -211,11 +211,19 @@ export async function listRunDirs(runsDir: string): Promise<string[]> {
     if ((e as NodeJS.ErrnoException).code === 'ENOENT') return [];
     throw new Error(`cannot list runs folder ${runsDir}: ${(e as Error).message}`);
   }
-  return entries
-    .filter((e) => e.isDirectory() && (!e.name.startsWith('.') || e.name.startsWith(TMP_PREFIX)))
-    .map((e) => path.join(runsDir, e.name))
-    .sort();
+  const dirs = entries.filter((e) => e.isDirectory() && (!e.name.startsWith('.') || e.name.startsWith(TMP_PREFIX))).map((e) => path.join(runsDir, e.name));
+  // A folder of runs inside runsDir (a cross-validation's cv folder, the learning curve's runs) is no run itself.
+  const isFolderOfRuns = async (dir: string): Promise<boolean> => {
+    if (await exists(path.join(dir, RUN_FILES.config))) return false;
+    if (await exists(path.join(dir, RUN_FILES.cv))) return true;
+    const inner = await fs.readdir(dir, { withFileTypes: true }).catch(() => []);
+    for (const e of inner) if (e.isDirectory() && (await exists(path.join(dir, e.name, RUN_FILES.config)))) return true;
+    return false;
+  };
+  const keep = await Promise.all(dirs.map(async (d) => !(await isFolderOfRuns(d))));
+  return dirs.filter((_, i) => keep[i]).sort();
 }
+
 
 /** Reads config.json of a run folder, or undefined when it has none. Throws on unreadable JSON. */
 export async function readRunConfig(runDir: string): Promise<RunConfigFile | undefined> {

@@ -47,4 +47,18 @@ describe('run folders', () => {
     expect(info.problems.some((p) => p.includes(`${RUN_FILES.history} is not valid JSON`))).toBe(true);
     expect(info.history).toBeUndefined();
   });
+
+  it('lists runs and broken runs, but not folders of runs (a cv folder, the learning curve runs)', async () => {
+    const out = await fs.mkdtemp(path.join(os.tmpdir(), 'parts-runs-'));
+    const mk = async (rel: string, files: string[]) => {
+      await fs.mkdir(path.join(out, rel), { recursive: true });
+      for (const f of files) await fs.writeFile(path.join(out, rel, f), '{}');
+    };
+    await mk('a-run', [RUN_FILES.config]);
+    await mk('broken', []);
+    await mk('x-cv3', [RUN_FILES.cv]);
+    await mk('learning-curve/n10', [RUN_FILES.config]);
+    expect(await listRunDirs(out)).toEqual([path.join(out, 'a-run'), path.join(out, 'broken')]);
+    await fs.rm(out, { recursive: true, force: true });
+  });
 });

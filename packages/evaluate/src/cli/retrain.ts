@@ -41,6 +41,9 @@ runCli(
         }
       }
       const reviewed = o.reviewed ? await readReviewedFile(resolveUserPath(o.reviewed)) : await listReviewedPhotos(resolveUserPath(o.dataDir));
+      if (!reviewed.length) {
+        throw new Error(`${reviewedFrom}: no reviewed photos in ${o.reviewed ?? o.dataDir} (a prediction log folder needs log.sqlite with decisions): nothing new to train on`);
+      }
       log(`progress 0.02 building a dataset version from ${reviewed.length} reviewed photo(s)`);
       const built = await buildDatasetVersion({ base, root, reviewed, log: (l) => log(`dataset: ${l}`) });
       log(formatVersionSummary(built));

@@ -3,6 +3,7 @@ import { Command } from 'commander';
 import { type BackendName } from '@parts/backend';
 import { addSettingOptions, missingModelError, resolveUserPath, runCli, SERVE_SETTINGS, servedModelDir } from '@parts/cli';
 import { createServer, defaultWorkers } from '../server';
+import { resolveModelDir } from '../model-source';
 import type { EngineRequest } from '@parts/models';
 
 const program = addSettingOptions(
@@ -26,7 +27,8 @@ runCli(
     const modelDir = resolveUserPath(o.model);
     const missing = missingModelError(modelDir, 'model to serve');
     if (missing) throw missing; // before a backend or worker starts
-    const dataDir = o.dataDir ? resolveUserPath(o.dataDir) : path.join(path.dirname(modelDir), 'var');
+    // Beside the model folder itself (for a run folder: inside the run, never a folder of runs/).
+    const dataDir = o.dataDir ? resolveUserPath(o.dataDir) : path.join(path.dirname(await resolveModelDir(modelDir)), 'var');
     const server = await createServer({
       modelDir,
       host: o.host,

@@ -5,7 +5,7 @@ import { promises as fsp } from 'node:fs';
 import { decodeImage } from '@parts/data';
 import { HttpError, decodeFailure } from '../errors';
 import { JobBusyError } from '../log/jobs';
-import { checkStateChange, readJson } from '../log/guard';
+import { checkReviewAccess, checkStateChange, readJson } from '../log/guard';
 import { isPhotoHash, photoPath, PHOTO_TYPES } from '../log/photo-store';
 import type { PredictionLog } from '../log/prediction-log';
 import { decide, decisionHistory, reviewedPhotos, reviewerClasses, reviewQueue, ReviewError, undoDecision, type ReviewAction } from '../log/review-store';
@@ -39,6 +39,7 @@ async function asHttp<T>(p: Promise<T>): Promise<T> {
 }
 
 export const serveQueue: Handler = async (ctx, req, res) => {
+  checkReviewAccess(req);
   const log = logOf(ctx);
   const raw = query(req).get('limit');
   const limit = raw === null ? 30 : Number(raw);
@@ -50,6 +51,7 @@ export const serveQueue: Handler = async (ctx, req, res) => {
 };
 
 export const servePhoto: Handler = async (ctx, req, res) => {
+  checkReviewAccess(req);
   const log = logOf(ctx);
   const hash = hashParam(req);
   const row = await log.db.selectFrom('photos').select(['ext']).where('hash', '=', hash).executeTakeFirst();
@@ -71,6 +73,9 @@ export const servePhoto: Handler = async (ctx, req, res) => {
 
 /** Grad-CAM of a stored photo by the model now in service (which may be newer than the one that answered it). */
 export const serveExplanation: Handler = async (ctx, req, res) => {
+  checkReviewAccess(req);
+  // Grad-CAM is costly: within the review rate limit.
+  ctx.reviewLimiter.take();
   const log = logOf(ctx);
   const hash = hashParam(req);
   const row = await log.db.selectFrom('photos').select(['ext']).where('hash', '=', hash).executeTakeFirst();
@@ -94,12 +99,14 @@ export const serveExplanation: Handler = async (ctx, req, res) => {
 };
 
 export const serveHistory: Handler = async (ctx, req, res) => {
+  checkReviewAccess(req);
   const log = logOf(ctx);
   const hash = hashParam(req);
   ctx.sendJson(req, res, 200, { hash, decisions: await asHttp(decisionHistory(log.db, hash)) });
 };
 
 export const serveReviewed: Handler = async (ctx, req, res) => {
+  checkReviewAccess(req);
   const log = logOf(ctx);
   ctx.sendJson(req, res, 200, { photos: await reviewedPhotos(log.db, log.dataDir) });
 };
@@ -132,6 +139,7 @@ export const postUndo: Handler = async (ctx, req, res) => {
 };
 
 export const serveRetrain: Handler = async (ctx, req, res) => {
+  checkReviewAccess(req);
   logOf(ctx);
   ctx.sendJson(req, res, 200, { job: await ctx.retrain!.current() });
 };

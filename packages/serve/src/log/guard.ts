@@ -14,11 +14,31 @@ export function isLoopback(address: string | undefined): boolean {
   return a === '::1' || /^127\.\d+\.\d+\.\d+$/.test(a);
 }
 
+/** Whether the Host header names this machine: localhost, 127.x.x.x or [::1] (any port). */
+export function isLoopbackHost(host: string | undefined): boolean {
+  if (!host) return false;
+  const name = host.startsWith('[') ? host.slice(0, host.indexOf(']') + 1) : host.split(':')[0]!;
+  return name === 'localhost' || name === '[::1]' || /^127\.\d+\.\d+\.\d+$/.test(name);
+}
+
+/**
+ * Throws 403 unless the request comes from this machine and names it in its Host header. The Host
+ * check stops DNS rebinding: a page of a site whose name resolves to 127.0.0.1 is same-origin with
+ * itself and reaches loopback, but its requests carry its own name as Host. The logged photos and
+ * the review actions are for this machine alone while the server has no accounts.
+ */
+export function checkReviewAccess(req: IncomingMessage): void {
+  if (!isLoopback(req.socket.remoteAddress)) {
+    throw new HttpError(403, 'forbidden', 'the review queue and its photos are for this machine only (loopback) until accounts exist');
+  }
+  if (!isLoopbackHost(req.headers.host)) {
+    throw new HttpError(403, 'forbidden', `Host ${JSON.stringify(req.headers.host ?? '')} is not this machine (localhost, 127.0.0.1 or [::1]): refused`);
+  }
+}
+
 /** Throws 403 unless the request is a same-origin, loopback request from the review page. */
 export function checkStateChange(req: IncomingMessage): void {
-  if (!isLoopback(req.socket.remoteAddress)) {
-    throw new HttpError(403, 'forbidden', 'reviewing changes the log: allowed from this machine only (loopback) until accounts exist');
-  }
+  checkReviewAccess(req);
   const site = req.headers['sec-fetch-site'];
   if (site !== undefined && site !== 'same-origin' && site !== 'none') throw new HttpError(403, 'cross-site', `cross-site request refused (Sec-Fetch-Site: ${site})`);
   const origin = req.headers.origin;
