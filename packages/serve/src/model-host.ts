@@ -1,6 +1,5 @@
-import type { BackendName } from '@parts/backend';
-import { readParity, type EngineRequest, type ParityCheck, type UnknownOptions } from '@parts/models';
-import { Engine, type EngineStats, type RestartPolicy } from './engine';
+import { readParity, type ParityCheck } from '@parts/models';
+import { Engine, type EngineOptions, type EngineStats } from './engine';
 import { modelSignature, removeSnapshot, snapshotModel, type Snapshot } from './model-source';
 
 /**
@@ -9,20 +8,10 @@ import { modelSignature, removeSnapshot, snapshotModel, type Snapshot } from './
  * go to it; requests already holding the old engine finish on it, then it is closed.
  */
 
-export interface ModelHostOptions {
+/** The engine's options (workers, backend, engine, threads, batching, restarts, unknown detection) for every model loaded. */
+export interface ModelHostOptions extends Pick<EngineOptions, 'workers' | 'backend' | 'engine' | 'threads' | 'maxBatch' | 'restart' | 'unknown'> {
   /** The resolved model folder to serve and watch. */
   modelDir: string;
-  workers: number;
-  backend: BackendName;
-  /** Where the forward pass runs (see EngineOptions.engine); default 'tfjs'. */
-  engine?: EngineRequest;
-  /** ONNX Runtime intra-op threads (default: the cores). */
-  threads?: number;
-  maxBatch: number;
-  /** How dead worker threads are replaced (see RestartPolicy). */
-  restart?: Partial<RestartPolicy>;
-  /** Unknown detection of every model loaded (ood.json off, or its threshold replaced). */
-  unknown?: UnknownOptions;
   /** How often the folder is checked for a new model; 0 disables watching. */
   watchIntervalMs: number;
   log: (msg: string) => void;
