@@ -45,8 +45,10 @@ export const LINE_LIGHT = Object.freeze({ brightness: 0.3, contrast: 0.3, colour
 /**
  * The study's generator: rotation_range=30, width/height_shift_range=0.15, shear_range=0.2,
  * zoom_range=0.2, horizontal_flip, vertical_flip, fill_mode='reflect'. Keras reads shear_range in
- * degrees, so the study's 0.2 is a 0.2° shear; kept as is to reproduce it. The light (LINE_LIGHT:
- * brightness, contrast, colour cast) is this project's addition.
+ * degrees, so the study's 0.2 is a 0.2° shear; kept as is to reproduce it. Brightness and contrast
+ * ±20% are this project's addition. The line's full light range (LINE_LIGHT, with colour casts) was
+ * measured as the default and turned back: it cost the bolts-nuts leave-classes-out check of the CI
+ * gate its separation (AUROC 0.80 against 0.99, docs/ood.md).
  */
 export const AUGMENT_STUDY: Readonly<AugmentOptions> = Object.freeze({
   rotation: 30,
@@ -57,7 +59,9 @@ export const AUGMENT_STUDY: Readonly<AugmentOptions> = Object.freeze({
   hflip: true,
   vflip: true,
   fill: 'reflect',
-  ...LINE_LIGHT,
+  brightness: 0.2,
+  contrast: 0.2,
+  colourCast: 0,
 });
 
 /**
@@ -75,7 +79,9 @@ export const AUGMENT_SIZE_PRESERVING: Readonly<AugmentOptions> = Object.freeze({
   hflip: true,
   vflip: true,
   fill: 'nearest',
-  ...LINE_LIGHT,
+  brightness: 0.15,
+  contrast: 0.15,
+  colourCast: 0,
 });
 
 

@@ -146,12 +146,14 @@ interface RunSplits {
   splits: Record<'train' | 'val' | 'test', Sample[]>;
   /** Near-duplicate group of each train-folder photo, when the run was listed with groups. */
   groupOf?: ReadonlyMap<string, number>;
+  /** Whether training fitted its detector with the line-light variants (--ood-line-light). */
+  lineLight: boolean;
 }
 
 /** Loads a run's model and re-lists its dataset with the run's own split options (seed, valSplit). */
 async function openRun(runDir: string): Promise<RunSplits> {
   const config = JSON.parse(await readFile(path.join(runDir, 'config.json'), 'utf8')) as {
-    options: { seed: number; valSplit: number; groupThreshold?: number };
+    options: { seed: number; valSplit: number; groupThreshold?: number; oodLineLight?: boolean };
     data: { root: string; classes: string[]; counts: Record<string, number[]> };
   };
   const index = await listDataset(config.data.root, {
@@ -167,7 +169,7 @@ async function openRun(runDir: string): Promise<RunSplits> {
     }
   }
   const classifier = await loadClassifier(runDir);
-  return { classifier, fl: featureAndLogitModel(classifier.model), classes: index.classes, splits: index.splits, groupOf: index.groupOf };
+  return { classifier, fl: featureAndLogitModel(classifier.model), classes: index.classes, splits: index.splits, groupOf: index.groupOf, lineLight: config.options.oodLineLight === true };
 }
 
 async function decodeAll(files: string[], c: Classifier): Promise<RawImage[]> {
@@ -206,7 +208,11 @@ async function knownSets(r: RunSplits) {
     const x = await imageRows(r, s.map((y) => y.file));
     return { images: x.images, rows: fitData(x.rows, s.map((y) => y.label)) };
   };
-  // Train and val as training's OOD fit sees them: each photo and its line-light variants.
+  // Train and val as training's OOD fit saw them: with --ood-line-light, each photo and its line-light variants.
+  if (!r.lineLight) {
+    const groupsAsShot = r.groupOf ? r.splits.train.map((s) => r.groupOf!.get(s.file)!) : undefined;
+    return { train: await set(r.splits.train), val: await set(r.splits.val), test: await set(r.splits.test), trainGroups: groupsAsShot };
+  }
   const lit = async (s: Sample[]) => {
     const images = await decodeAll(s.map((y) => y.file), r.classifier);
     const set = withLineLight({ images, labels: s.map((y) => y.label), files: s.map((y) => y.file) });

@@ -147,7 +147,7 @@ export function recipeOf(config: RunConfigFile): Omit<TrainOptions, 'data'> {
   const o = config.options ?? {};
   const keys = [
     'arch', 'mode', 'epochs', 'batchSize', 'imgSize', 'lr', 'baseLrFactor', 'seed', 'valSplit', 'unfreeze', 'classWeights', 'patience',
-    'augment', 'fit', 'labelSmoothing', 'lrSchedule', 'warmupEpochs', 'weightDecay', 'skipBad', 'acceptRate', 'silhouette', 'groupThreshold',
+    'augment', 'fit', 'labelSmoothing', 'lrSchedule', 'warmupEpochs', 'weightDecay', 'skipBad', 'acceptRate', 'silhouette', 'groupThreshold', 'oodLineLight',
   ] as const;
   const r: Record<string, unknown> = {};
   for (const k of keys) if (o[k] !== undefined) r[k] = o[k];

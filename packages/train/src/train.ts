@@ -132,6 +132,7 @@ export async function train(options: TrainOptions): Promise<TrainResult> {
       acceptRate: o.acceptRate,
       batchSize: o.batchSize,
       silhouette: o.silhouette,
+      lineLight: o.oodLineLight,
       trainGroups: index.groupOf ? sets.train.files.map((f) => index.groupOf!.get(f)!) : undefined,
     });
     log(formatOodFit(ood));

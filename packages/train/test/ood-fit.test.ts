@@ -24,7 +24,8 @@ describe('train() and the OOD detector', () => {
   it('writes a readable ood.json whose threshold accepts ~95% of the validation photos', async () => {
     const logs: string[] = [];
     const valSplit = 0.5;
-    const res = await train({ ...QUICK_TRAIN, data, out, seed: 3, valSplit, quiet: false, log: (l) => logs.push(l) });
+    // --ood-line-light: the detector counts each photo under the line's light variants as known too.
+    const res = await train({ ...QUICK_TRAIN, data, out, seed: 3, valSplit, oodLineLight: true, quiet: false, log: (l) => logs.push(l) });
     const modelDir = path.join(res.runDir, 'model');
     const c = await loadClassifier(res.runDir);
     const fl = featureAndLogitModel(c.model);
@@ -34,9 +35,9 @@ describe('train() and the OOD detector', () => {
       expect(det!.method).toBe(defaultOodMethod('tinyvgg'));
       expect(det!.acceptRate).toBe(0.95);
       // The validation photos, listed and decoded as training did, scored by the stored detector.
-      // Listed as training lists (near-duplicate groups at the default threshold); the detector
-      // counts each photo and its line-light variants as known (by design: a part under another
-      // lamp is still that part), so it saw 1 + 5 images per photo.
+      // Listed as training lists (near-duplicate groups at the default threshold); with
+      // --ood-line-light the detector counts each photo and its line-light variants as known (a part
+      // under another lamp is still that part), so it saw 1 + 5 images per photo.
       const index = await listDataset(data, { valSplit, seed: 3, groupThreshold: TRAIN_DEFAULTS.groupThreshold });
       const val = index.splits.val;
       const each = 1 + LINE_LIGHT_VARIANTS.length;
@@ -81,7 +82,7 @@ describe('train() and the OOD detector', () => {
   it('honours --accept-rate, and the fit leaves no tensor behind', async () => {
     // The backend is up since the first test's run.
     const before = tf.memory().numTensors;
-    const res = await train({ ...QUICK_TRAIN, data, out, seed: 3, valSplit: 0.5, acceptRate: 0.5 });
+    const res = await train({ ...QUICK_TRAIN, data, out, seed: 3, valSplit: 0.5, acceptRate: 0.5, oodLineLight: true });
     expect(tf.memory().numTensors).toBe(before);
     const m = await readMetrics(res.runDir);
     expect(m.ood!.acceptRate).toBe(0.5);
