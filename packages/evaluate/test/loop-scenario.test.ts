@@ -124,13 +124,11 @@ describe.skipIf(!have)('the loop on the shared photos: nuts answered unknown, re
     const nutTop = after.filter((a) => a.top === 'nut').length;
     const wrongAccepted = after.filter((a) => a.label !== null && a.label !== 'nut').length;
     note('heldBackNuts', `answered nut ${fmt(nutRight, heldBack.length)}; top class nut ${fmt(nutTop, heldBack.length)}; answers: ${tally(after.map((a) => a.label))}`);
-    // Learnt: most held-back nuts named (none before), a minority taken for a bolt. Measured with the
-    // default recipe (seed 42, wasm): 20/28 named, 0 taken for a bolt before the light augmentation and
-    // the light-variant detector; 19/28 named, 8 answered "small" after (retrained on 16 nut photos, the
-    // candidate accepts nuts as a known kind of part and confuses small nuts with M5 bolts). The bound
-    // below holds that measured figure with little room; a 20% bound is the target still to reach.
+    // Learnt: most held-back nuts named (none before), few taken for a bolt. Measured with the default
+    // recipe (seed 42, wasm): 26/28 named, 2 unknown, none taken for a bolt; with the full line light
+    // as augmentation and in the detector (--ood-line-light, not the default) 8/28 were answered "small".
     expect(nutRight / heldBack.length).toBeGreaterThanOrEqual(0.5);
-    expect(wrongAccepted / heldBack.length).toBeLessThanOrEqual(0.3);
+    expect(wrongAccepted / heldBack.length).toBeLessThanOrEqual(0.2);
     const partsTest = (await listDataset(PARTS, { validate: false })).splits.test;
     const partsClasses = ['big', 'small'];
     const truth = partsTest.map((s) => partsClasses[s.label]);
