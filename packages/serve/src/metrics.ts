@@ -98,9 +98,9 @@ export class ServerMetrics {
     for (const a of answers) this.predictions.inc({ class: a.top, unknown: String(a.unknown) });
   }
 
-  /** A prediction-log write failed (the answer was still sent). */
-  logWriteFailed(): void {
-    this.logFailures.inc();
+  /** Prediction-log writes of `photos` photos failed (the answers were still sent). */
+  logWriteFailed(photos = 1): void {
+    this.logFailures.inc(photos);
   }
 
   text(): Promise<string> {

@@ -155,9 +155,7 @@ export async function createServer(opts: ServerOptions): Promise<PartsServer> {
     refused: () => host.refused,
     drift,
   });
-  onLogFailure = (n) => {
-    for (let i = 0; i < n; i++) metrics.logWriteFailed();
-  };
+  onLogFailure = (n) => metrics.logWriteFailed(n);
   async function stats(): Promise<ServerStats> {
     const { active, rejectedBusy, served } = counters;
     return { active, admitLimit: admitLimit(), rejectedBusy, served, engine: await host.stats(), drift: drift(), log: predictionLog?.stats() ?? { enabled: false } };

@@ -23,8 +23,9 @@ export interface SettingOptionsConfig {
   docs?: Record<string, string>;
 }
 
-function helpText(s: Setting, doc: string, check: 'full' | 'type', runtimeDefault: unknown): string {
-  const shown = runtimeDefault !== undefined ? '' : defaultShown(s);
+/** The doc with the default as the schema shows it (used where commander shows no default of its own). */
+function helpText(s: Setting, doc: string, check: 'full' | 'type'): string {
+  const shown = defaultShown(s);
   if (s.kind === 'boolean' && s.default === false && !s.defaultText) return doc;
   if (!shown) return doc;
   return `${doc} (default ${shown}${s.perArch && check === 'type' ? ", or the arch's recipe" : ''})`;
@@ -44,14 +45,14 @@ export function addSettingOptions(cmd: Command, group: Record<string, Setting<an
       if (s.negate && s.default === true) cmd.addOption(new Option(s.negate.flag, s.negate.doc));
       else {
         // Off by default: unset reads as undefined (falsy), as commander has it.
-        cmd.addOption(new Option(s.flag, helpText(s, doc, check, undefined)));
+        cmd.addOption(new Option(s.flag, helpText(s, doc, check)));
         if (s.negate) cmd.addOption(new Option(s.negate.flag, s.negate.doc));
       }
       continue;
     }
     const dflt = runtimeDefault ?? (check === 'full' ? s.default : undefined);
     // With a default commander shows it itself: "(default: …)".
-    const o = new Option(s.flag, cfg.docs?.[name] || dflt !== undefined ? doc : helpText(s, doc, check, runtimeDefault));
+    const o = new Option(s.flag, cfg.docs?.[name] || dflt !== undefined ? doc : helpText(s, doc, check));
     const own = cfg.parsers?.[name];
     if (s.kind === 'choice') {
       o.choices([...(s.choices ?? []), ...(cfg.extraChoices?.[name] ?? [])]);
