@@ -11,6 +11,9 @@
 // trained) or a known unknown (reviewed as "not a part"), "unknown" is the right answer, as a model
 // that declines is not wrong-accepting. So the model in service earns a nut photo by rejecting it,
 // the candidate (which knows `nut`) only by naming it.
+//
+// Its log lines include `progress <fraction> <message>` lines (the job runner of the review page
+// reads them); the last one carries the decision.
 import path from 'node:path';
 import type { BackendName } from '@parts/backend';
 import { servedModelDir } from '@parts/cli';
@@ -175,16 +178,19 @@ export async function retrain(opts: RetrainOptions): Promise<RetrainReport> {
   log(`retrain: model in service ${card.runId} (${card.labels.join(', ')}); dataset v${v.version} (${manifest.classes.join(', ')}) at ${v.dir}`);
 
   const recipe = recipeOf(config);
+  log(`progress 0.05 training the candidate on v${v.version}`);
   log(`retrain: training the candidate with the recipe of ${card.runId}: ${JSON.stringify(recipe)}`);
   const t0 = Date.now();
   const trained = await train({ ...recipe, data: v.dir, out: opts.runsDir, name: `retrain-v${v.version}`, backend: opts.backend ?? 'auto', log: (l) => log(`train: ${l}`) });
   const trainSeconds = (Date.now() - t0) / 1000;
 
+  log(`progress 0.6 evaluating the candidate ${trained.runId}`);
   log(`retrain: evaluating the candidate ${trained.runId} on v${v.version}'s test split`);
   const t1 = Date.now();
   const evaluation = await evaluateRun(trained.runDir, { robustness: 'off', gradcam: false, log: (l) => log(`evaluate: ${l.trim()}`) });
   const evaluateSeconds = (Date.now() - t1) / 1000;
 
+  log('progress 0.75 answering the same photos with both models');
   log('retrain: answering the same photos with both models');
   const t2 = Date.now();
   const photos = await answerBoth(v.dir, manifest, target, trained.runDir, log);
@@ -200,6 +206,7 @@ export async function retrain(opts: RetrainOptions): Promise<RetrainReport> {
   let promoted = false;
   let message: string;
   if (decision.promote) {
+    log(`progress 0.9 promoting ${trained.runId}`);
     log(`retrain: promoting ${trained.runId}`);
     const res = await promoteEvaluated(trained.runDir, evaluation, { target, parity: opts.parity, decidedBy: RETRAIN_RULE });
     promoted = res.promoted;
@@ -225,6 +232,8 @@ export async function retrain(opts: RetrainOptions): Promise<RetrainReport> {
   await writeJsonAtomic(path.join(trained.runDir, RETRAIN_JSON), report);
   await writeFileAtomic(path.join(trained.runDir, RETRAIN_MD), formatRetrainReport(report));
   log(`retrain: report ${path.join(trained.runDir, RETRAIN_MD)}`);
+  // The last progress line carries the decision (the review page shows it as the job's message).
+  log(`progress 1 ${message}`);
   return report;
 }
 

@@ -5,9 +5,12 @@
  * detector judges unlike its training data is shown as "Not recognised — closest: <top>, p%"; the
  * "Show what the model looked at" toggle asks for ?explain=1 and shows the explanation overlay.
  */
-export function renderPage(): string {
-  return PAGE;
+export function renderPage(o: { review?: boolean } = {}): string {
+  // Without the prediction log (serve --no-log) there is nothing to review: no link to /review.
+  return o.review === false ? PAGE.replace(REVIEW_LINK, '') : PAGE;
 }
+
+const REVIEW_LINK = '<nav class="hint"><a href="/review">Review logged photos</a></nav>';
 
 const PAGE = /* html */ `<!doctype html>
 <html lang="en">
@@ -72,7 +75,7 @@ const PAGE = /* html */ `<!doctype html>
     <h1>Parts classifier</h1>
     <div id="model">Loading model…</div>
     <div id="drift"></div>
-    <nav class="hint"><a href="/review">Review logged photos</a></nav>
+    ${REVIEW_LINK}
   </header>
   <label id="drop" for="file">
     <p><strong>Drop photos here</strong></p>

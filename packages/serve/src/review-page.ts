@@ -13,6 +13,22 @@ export function renderReviewPage(): string {
   return PAGE.replace('{{SHARE}}', `${Math.round(SAMPLE_SHARE * 100)}%`).replace('{{MARGIN}}', String(CONFIDENT_MARGIN));
 }
 
+/** What /review shows when the server records nothing (serve --no-log). */
+export function renderLogOffPage(): string {
+  return /* html */ `<!doctype html>
+<html lang="en">
+<head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1"><title>Review — Parts classifier</title>
+<style>body { margin:0; font:16px/1.45 system-ui,-apple-system,"Segoe UI",Roboto,sans-serif; background:#f5f6f8; color:#1d2330; } main { max-width:760px; margin:0 auto; padding:16px; }</style></head>
+<body><main>
+  <h1>Review</h1>
+  <p id="log-off">The prediction log is off (the server was started with <code>--no-log</code>): no photos are recorded, so there is nothing to review.
+    Start <code>pnpm serve</code> without <code>--no-log</code> to record the answered photos and review them here.</p>
+  <p><a href="/">Upload page</a></p>
+</main></body>
+</html>
+`;
+}
+
 const PAGE = /* html */ `<!doctype html>
 <html lang="en">
 <head>
@@ -233,7 +249,7 @@ const PAGE = /* html */ `<!doctype html>
     const box = $('#job'); box.textContent = '';
     $('#retrain').disabled = !!j && j.state === 'running';
     if (!j) { box.textContent = 'No retrain has run yet.'; return; }
-    box.append(el('div', j.state === 'failed' ? 'error' : null, 'Retrain ' + j.state + ' (started ' + j.startedAt + (j.endedAt ? ', ended ' + j.endedAt : '') + ')' + (j.error ? ': ' + j.error : '')));
+    box.append(el('div', j.state === 'failed' || j.state === 'cancelled' ? 'error' : null, 'Retrain ' + j.state + ' (started ' + j.startedAt + (j.endedAt ? ', ended ' + j.endedAt : '') + ')' + (j.error ? ': ' + j.error : '')));
     if (j.state === 'running') { const p = el('progress'); if (j.progress.fraction != null) p.value = j.progress.fraction; box.append(p); }
     if (j.progress.message) box.append(el('div', null, j.progress.message));
     if (j.output.length) box.append(el('pre', null, j.output.slice(-12).join('\\n')));

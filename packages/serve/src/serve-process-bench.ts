@@ -3,7 +3,8 @@
  * (the load generator and the bare-model timing stay in the benchmark's process). The process is
  * started as `node --import tsx serve.ts` (no tsx wrapper process between), its address read from
  * the line it prints when serving, and its memory read from /proc: VmRSS after start-up, VmHWM
- * (the peak) after the load. Linux only (/proc).
+ * (the peak) after the load. One request per connection warms the server up before the measured
+ * load. Linux only (/proc).
  */
 import { spawn } from 'node:child_process';
 import { promises as fsp } from 'node:fs';
@@ -14,7 +15,8 @@ const SERVE_CLI = fileURLToPath(new URL('./cli/serve.ts', import.meta.url));
 
 export interface ServeLoadOptions {
   modelDir: string;
-  image: Buffer;
+  /** The body of request i (0, 1, 2, ... across all connections): a JPEG photo. */
+  body: (i: number) => Buffer;
   engine: 'tfjs' | 'onnx';
   workers: number;
   backend: string;
@@ -63,7 +65,21 @@ export async function loadServeProcess(o: ServeLoadOptions): Promise<ServeLoadRe
     const startupMs = performance.now() - t0;
     const engineLine = /^engine: (.*)$/m.exec(stderr)?.[1] ?? '';
     const before = await memoryMiB(child.pid!);
-    const r = await autocannon({ url: `${url}/api/predict`, method: 'POST', headers: { 'content-type': 'image/jpeg' }, body: o.image, connections: o.connections, duration: o.durationS });
+    // Warm-up outside the measurement: the first answers compile kernels and fill caches.
+    let sent = 0;
+    await Promise.all(
+      Array.from({ length: o.connections }, async () => {
+        const r = await fetch(`${url}/api/predict`, { method: 'POST', headers: { 'content-type': 'image/jpeg' }, body: o.body(sent++) });
+        await r.arrayBuffer();
+      }),
+    );
+    const r = await autocannon({
+      url,
+      connections: o.connections,
+      duration: o.durationS,
+      // Called for every request on every connection: each takes the next body.
+      requests: [{ method: 'POST', path: '/api/predict', headers: { 'content-type': 'image/jpeg' }, setupRequest: (req: any) => ({ ...req, body: o.body(sent++) }) }],
+    });
     const after = await memoryMiB(child.pid!);
     return {
       engine: o.engine,

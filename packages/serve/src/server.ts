@@ -191,13 +191,19 @@ export async function createServer(opts: ServerOptions): Promise<PartsServer> {
   server.keepAliveTimeout = 5_000;
 
   host.onSwap((e) => loadedAt.set(e.to, new Date().toISOString()));
-  await new Promise<void>((resolve, reject) => {
-    server.once('error', reject);
-    server.listen(opts.port ?? 8080, opts.host ?? '127.0.0.1', () => {
-      server.off('error', reject);
-      resolve();
+  try {
+    await new Promise<void>((resolve, reject) => {
+      server.once('error', reject);
+      server.listen(opts.port ?? 8080, opts.host ?? '127.0.0.1', () => {
+        server.off('error', reject);
+        resolve();
+      });
     });
-  });
+  } catch (e) {
+    // A taken port: the model host has not started, but the log database is open.
+    await predictionLog?.close();
+    throw e;
+  }
   try {
     await host.start();
   } catch (e) {
@@ -233,6 +239,8 @@ export async function createServer(opts: ServerOptions): Promise<PartsServer> {
         const timer = setTimeout(() => server.closeAllConnections(), opts.shutdownTimeoutMs ?? 30_000);
         await done;
         clearTimeout(timer);
+        // A retrain started from the review page stops with the server (its whole process group).
+        await retrain?.cancel('the server stopped while it ran');
         await host.close();
         await predictionLog?.close();
       })();

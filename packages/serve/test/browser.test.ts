@@ -10,10 +10,12 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { chromium, type Browser } from 'playwright-core';
 import { initBackend } from '@parts/backend';
 import { repoRoot, resolveUserPath } from '@parts/cli';
-import { decodeImage, encodeRgbPng, farOodImage } from '@parts/data';
+import { decodeImage, encodeRgbPng, farOodImage, generateDemoDataset } from '@parts/data';
 import { loadPredictor, predictDecisions } from '@parts/models';
 import { makeTrainedModel, type TrainedFixture } from '../../models/test/trained-model-fixture';
-import { EVALUATION_FORMAT, evaluatePredictions, writeReport, type Evaluation } from '../../evaluate/src/index';
+import { EVALUATION_FORMAT, evaluatePredictions, evaluateRun, writeReport, type Evaluation } from '../../evaluate/src/index';
+import { promoteEvaluated } from '../../evaluate/src/promote';
+import { train } from '../../train/src/index';
 import { createServer, type PartsServer } from '../src/index';
 import { makeModel, photos, tempDir } from './fixtures';
 
@@ -228,26 +230,40 @@ describe.skipIf(!hasChromium)('upload page: unknown photos and explanations in c
   });
 });
 
-// The review loop in Chromium: photos uploaded on the upload page are logged, appear in the review
-// queue, are labelled with the keyboard (a new class, undo, confirm); a photo taken with Chromium's
-// fake camera is labelled straight away; the retrain button runs its job (a small node script here)
-// and its end still shows after a reload.
+// The review loop in Chromium, on a real served model: a small Tiny VGG trained here on generated
+// demo photos and promoted into a served folder. Photos uploaded on the upload page are logged,
+// appear in the review queue, are labelled with the keyboard (a new class, undo, confirm, correct);
+// a photo taken with Chromium's fake camera is labelled straight away; the retrain button runs the
+// real `pnpm retrain` (the served model's fast recipe: 32 px, 3 epochs) on a dataset version of the
+// base photos plus the reviewed ones; the page shows its decision, promoted or refused with the
+// reason, and the server answers with the model that decision left in service.
 describe.skipIf(!hasChromium)('review page in chromium', () => {
   let dir: string;
   let server: PartsServer;
   let browser: Browser;
   let dataDir: string;
+  let target: string;
+  let runs: string;
+  let firstRunId: string;
 
   beforeAll(async () => {
     await initBackend('cpu', () => {});
     dir = await tempDir('serve-review-');
     dataDir = path.join(dir, 'var');
-    await makeModel(path.join(dir, 'model'), { runId: 'tiny-review', imgSize: 32 });
-    const job = path.join(dir, 'retrain.mjs');
-    await fsp.writeFile(job, "console.log('progress 0.5 training'); console.log(JSON.stringify({ progress: 1, message: 'promoted tiny-next' }));\n");
+    target = path.join(dir, 'serve', 'model');
+    runs = path.join(dir, 'runs');
+    const versions = path.join(dir, 'datasets', 'versions');
+    const base = path.join(dir, 'demo');
+    await generateDemoDataset(base, { seed: 5, width: 160, height: 120, trainPerClass: 12, testPerClass: 6 });
+    const first = await train({ data: base, arch: 'tinyvgg', mode: 'scratch', imgSize: 32, epochs: 3, seed: 42, out: runs, backend: 'cpu', quiet: true });
+    const promoted = await promoteEvaluated(first.runDir, await evaluateRun(first.runDir, { robustness: 'off', gradcam: false, log: () => {} }), { target });
+    expect(promoted.promoted, promoted.message).toBe(true);
+    firstRunId = first.runId;
     server = await createServer({
-      modelDir: path.join(dir, 'model'), port: 0, workers: 0, backend: 'cpu', watchIntervalMs: 0, log: () => {},
-      predictionLog: { dataDir }, retrainCommand: [process.execPath, job],
+      modelDir: target, port: 0, workers: 0, backend: 'cpu', watchIntervalMs: 200, log: () => {},
+      predictionLog: { dataDir },
+      // `pnpm retrain` as the page's button runs it, with its folders inside this test's folder.
+      retrainCommand: ['pnpm', '--silent', 'retrain', '--data-dir', dataDir, '--target', target, '--root', versions, '--runs', runs, '--backend', 'cpu'],
     });
     browser = await chromium.launch({
       executablePath: CHROMIUM,
@@ -322,12 +338,43 @@ describe.skipIf(!hasChromium)('review page in chromium', () => {
     await expect.poll(() => page.textContent('#capture-status'), { timeout: 90_000 }).toMatch(/filed into the review queue/);
     await expect.poll(() => page.$$eval('#queue-list li', (l) => l.length)).toBe(1);
 
-    // Retrain: runs once, shows its end, and still does after a reload.
+    // Retrain: the real `pnpm retrain`, once; the page shows its progress, then its decision.
     await page.click('#retrain');
-    await expect.poll(() => page.textContent('#job'), { timeout: 60_000 }).toMatch(/Retrain succeeded/);
-    expect(await page.textContent('#job')).toContain('promoted tiny-next');
+    expect(await page.isDisabled('#retrain')).toBe(true);
+    await expect.poll(() => page.textContent('#job'), { timeout: 590_000, interval: 1000 }).toMatch(/Retrain (succeeded|failed|cancelled)/);
+    const job = await page.textContent('#job');
+    expect(job).toMatch(/Retrain succeeded/);
+    const reports = (await fsp.readdir(runs)).filter((r) => existsSync(path.join(runs, r, 'retrain.json')));
+    expect(reports).toHaveLength(1);
+    const report = JSON.parse(await fsp.readFile(path.join(runs, reports[0]!, 'retrain.json'), 'utf8'));
+    // Trained on the base photos plus the reviewed ones (2 from the queue, 1 from the webcam).
+    expect(report.version.number).toBe(1);
+    expect(report.photos.length).toBeGreaterThan(0);
+    const candidate: string = report.candidate.runId;
+    if (report.promoted) {
+      // Promoted: the page says so, and the server answers with the candidate (hot swap).
+      expect(job).toContain(`promoted ${candidate}`);
+      await expect.poll(async () => ((await (await fetch(`${server.url}/api/model`)).json()) as any).id, { timeout: 120_000 }).toBe(candidate);
+    } else {
+      // Refused: the page shows why, and the model in service stays.
+      expect(job).toContain('not promoted:');
+      expect(job).toContain(report.decision.reasons[0].slice(0, 40));
+      expect(((await (await fetch(`${server.url}/api/model`)).json()) as any).id).toBe(firstRunId);
+    }
+    const served = report.promoted ? candidate : firstRunId;
+    console.log(`review loop: retrain ${report.promoted ? 'promoted' : 'refused'} ${candidate} (${report.message.slice(0, 200)}); train ${report.seconds.train.toFixed(0)} s, total ${report.seconds.total.toFixed(0)} s`);
+    // Served: an upload on the upload page is answered by that model.
+    const upload = await browser.newPage({ viewport: { width: 900, height: 1000 } });
+    await upload.goto(`${server.url}/`);
+    await expect.poll(() => upload.textContent('#model')).toContain(served);
+    await upload.setInputFiles('#file', big[2]!);
+    await upload.waitForSelector('#results .result[data-state="done"]', { timeout: 90_000 });
+    expect(await upload.textContent('#results .result .meta')).toContain(served);
+    await upload.close();
+    // The job's end still shows after a reload.
     await page.reload();
     await expect.poll(() => page.textContent('#job')).toMatch(/Retrain succeeded/);
+    expect(await page.textContent('#job')).toContain(report.promoted ? `promoted ${candidate}` : 'not promoted:');
     await page.close();
   });
 });

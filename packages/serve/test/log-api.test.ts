@@ -1,4 +1,6 @@
-import { promises as fsp } from 'node:fs';
+import { existsSync, promises as fsp } from 'node:fs';
+import http from 'node:http';
+import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -214,8 +216,8 @@ describe('review API', () => {
   });
 
   it('rate-limits state-changing requests', async () => {
-    const codes: number[] = [];
-    for (let i = 0; i < 60; i++) codes.push((await postJson(`${s.url}/api/review/undo`, { batch: 'none', reviewer: 'ann' })).status);
+    // Sent at once: the bucket (burst 40, 20/s) would need 8 s to refill for 200 requests.
+    const codes = (await Promise.all(Array.from({ length: 200 }, () => postJson(`${s.url}/api/review/undo`, { batch: 'none', reviewer: 'ann' })))).map((r) => r.status);
     expect(codes).toContain(429);
     expect(codes.filter((c) => c === 404).length).toBeGreaterThan(0);
   });
@@ -233,5 +235,106 @@ describe('loopback rule', () => {
     expect(r.json.error).toMatch(/loopback/);
     // Reading the queue (every logged photo) is for this machine too while there are no accounts.
     expect((await request(`${url}/api/review/queue`)).status).toBe(403);
+  });
+});
+
+/** Opens POST /api/predict requests whose bodies never finish: each holds an admission place until destroyed. */
+async function holdPlaces(s: PartsServer, n: number): Promise<http.ClientRequest[]> {
+  const held: http.ClientRequest[] = [];
+  for (let i = 0; i < n; i++) {
+    const req = http.request(`${s.url}/api/predict`, { method: 'POST', headers: { 'content-type': 'image/jpeg', 'content-length': String(jpeg.length) } });
+    req.on('error', () => {});
+    req.write(jpeg.subarray(0, 100));
+    held.push(req);
+  }
+  await until(async () => (await request(`${s.url}/api/stats`)).json.active === n);
+  return held;
+}
+
+async function until(f: () => Promise<boolean>): Promise<void> {
+  while (!(await f())) await new Promise((r) => setTimeout(r, 20));
+}
+
+describe('admission of model work', () => {
+  it('the Grad-CAM of a stored photo takes an admission place like a prediction: 503 busy when all are taken', async () => {
+    const dataDir = path.join(dir, 'data-admission');
+    const s = await start({ predictionLog: { dataDir }, queueLimit: 0 });
+    const logged = await request(`${s.url}/api/predict`, { method: 'POST', headers: { 'content-type': 'image/jpeg' }, body: other });
+    expect(logged.status).toBe(200);
+    const places = (await request(`${s.url}/api/stats`)).json.admitLimit;
+    expect(places).toBeGreaterThan(0);
+    const held = await holdPlaces(s, places);
+    try {
+      const busy = await request(`${s.url}/api/review/explain?hash=${photoHash(other)}`);
+      expect([busy.status, busy.json.code, busy.headers['retry-after']]).toEqual([503, 'busy', '1']);
+      // The same bound as a prediction's.
+      const predict = await request(`${s.url}/api/predict`, { method: 'POST', headers: { 'content-type': 'image/jpeg' }, body: other });
+      expect([predict.status, predict.json.code]).toEqual([503, 'busy']);
+      expect((await request(`${s.url}/api/stats`)).json.rejectedBusy).toBe(2);
+    } finally {
+      for (const r of held) r.destroy();
+    }
+    await until(async () => (await request(`${s.url}/api/stats`)).json.active === 0);
+    const ok = await request(`${s.url}/api/review/explain?hash=${photoHash(other)}`);
+    expect(ok.status).toBe(200);
+    // Its place is given back after the answer.
+    expect((await request(`${s.url}/api/stats`)).json.active).toBe(0);
+  });
+});
+
+describe('start-up failures', () => {
+  it('a taken port fails the start and leaves the log database closed', async () => {
+    const taken = net.createServer();
+    await new Promise<void>((r) => taken.listen(0, '127.0.0.1', () => r()));
+    const port = (taken.address() as net.AddressInfo).port;
+    const dataDir = path.join(dir, 'data-port-taken');
+    try {
+      await expect(start({ port, predictionLog: { dataDir } })).rejects.toThrow(/EADDRINUSE/);
+    } finally {
+      await new Promise((r) => taken.close(r));
+    }
+    const file = path.join(dataDir, 'log.sqlite');
+    expect(existsSync(file)).toBe(true);
+    // No descriptor of this process points at the database or its WAL any more.
+    expect(await openDescriptors(dataDir)).toEqual([]);
+    // And it can be taken exclusively.
+    const { sqlite, db } = await openLogDatabase(dataDir);
+    try {
+      sqlite.pragma('locking_mode = EXCLUSIVE');
+      expect(() => sqlite.exec('BEGIN EXCLUSIVE; COMMIT')).not.toThrow();
+    } finally {
+      await db.destroy();
+    }
+  });
+});
+
+/** Files under `folder` this process holds open (Linux: /proc/self/fd); [] where /proc is absent. */
+async function openDescriptors(folder: string): Promise<string[]> {
+  const fdDir = '/proc/self/fd';
+  if (!existsSync(fdDir)) return [];
+  const out: string[] = [];
+  for (const fd of await fsp.readdir(fdDir)) {
+    const target = await fsp.readlink(path.join(fdDir, fd)).catch(() => '');
+    if (target.startsWith(path.resolve(folder) + path.sep)) out.push(target);
+  }
+  return out;
+}
+
+describe('without the log (--no-log)', () => {
+  it('the upload page has no link to /review, and /review says the log is off', async () => {
+    const s = await start();
+    const page = await request(`${s.url}/`);
+    expect(page.status).toBe(200);
+    expect(page.text).toContain('<h1>Parts classifier</h1>');
+    expect(page.text).not.toContain('href="/review"');
+    const review = await request(`${s.url}/review`);
+    expect(review.status).toBe(404);
+    expect(review.text).toMatch(/prediction log is off/);
+    expect(review.text).not.toContain('id="queue-list"');
+    // With the log, both are there.
+    const on = await start({ predictionLog: { dataDir: path.join(dir, 'data-page') } });
+    expect((await request(`${on.url}/`)).text).toContain('href="/review"');
+    const r = await request(`${on.url}/review`);
+    expect([r.status, r.text.includes('id="queue-list"')]).toEqual([200, true]);
   });
 });

@@ -140,3 +140,54 @@ describe('retrain through the review API', () => {
     }
   });
 });
+
+describe('a retrain running when the server closes', () => {
+  it('is stopped with its whole process group and recorded as cancelled', async () => {
+    await initBackend('cpu', () => {});
+    await makeModel(path.join(dir, 'model-close'), { runId: 'tiny-close', imgSize: 32 });
+    // The job starts a grandchild (as pnpm starts tsx starts node) and both wait for ever.
+    const job = path.join(dir, 'job-tree.mjs');
+    const pids = path.join(dir, 'job-tree.pids');
+    await fsp.writeFile(
+      job,
+      `import { spawn } from 'node:child_process';
+import { writeFileSync } from 'node:fs';
+const kid = spawn(process.execPath, ['-e', 'setInterval(() => {}, 1000)'], { stdio: 'ignore' });
+writeFileSync(process.argv[2], process.pid + ' ' + kid.pid);
+console.log('progress 0.1 training');
+setInterval(() => {}, 1000);
+`,
+    );
+    const dataDir = path.join(dir, 'close-data');
+    const s = await createServer({
+      modelDir: path.join(dir, 'model-close'), port: 0, workers: 0, backend: 'cpu', watchIntervalMs: 0, log: () => {},
+      predictionLog: { dataDir }, retrainCommand: [process.execPath, job, pids],
+    });
+    let closed = false;
+    try {
+      const headers = { 'content-type': 'application/json', 'x-parts-review': '1' };
+      const r = await request(`${s.url}/api/review/retrain`, { method: 'POST', headers, body: '{}' });
+      expect(r.status).toBe(202);
+      const [leader, grandchild] = (await until(async () => (await fsp.readFile(pids, 'utf8').catch(() => '')).trim() || null)).split(' ').map(Number);
+      expect([alive(leader!), alive(grandchild!)]).toEqual([true, true]);
+      await s.close();
+      closed = true;
+      const recorded = await readJob(path.join(dataDir, 'jobs', 'retrain.json'));
+      expect(recorded).toMatchObject({ state: 'cancelled', error: 'cancelled: the server stopped while it ran', pid: leader });
+      expect(recorded!.endedAt).toBeTruthy();
+      // Nothing of the job is left running.
+      await until(async () => !alive(leader!) && !alive(grandchild!));
+    } finally {
+      if (!closed) await s.close();
+    }
+  });
+});
+
+function alive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
+}

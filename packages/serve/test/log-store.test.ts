@@ -119,6 +119,45 @@ describe('recording', () => {
     expect(await log.db!.selectFrom('photos').selectAll().execute()).toEqual([]);
   });
 
+  it('group commit: records arriving together share one transaction, each committed when it resolves; a failed photo fails only its record', async () => {
+    const log = await newLog();
+    const all = await distinctPhotos(14);
+    const blocked = all[0]!;
+    const shardOf = (b: Buffer) => photoHash(b).slice(0, 2);
+    const others = all.slice(1).filter((b) => shardOf(b) !== shardOf(blocked)).slice(0, 11);
+    expect(others.length).toBeGreaterThanOrEqual(8);
+    // The blocked photo's shard folder is a file: its write fails (as on a full disk).
+    await fsp.mkdir(path.join(log.dataDir, 'photos'), { recursive: true });
+    await fsp.writeFile(path.join(log.dataDir, 'photos', shardOf(blocked)), 'not a folder');
+    const db = log.db!;
+    const begin = db.transaction.bind(db);
+    let transactions = 0;
+    (db as { transaction: typeof db.transaction }).transaction = () => {
+      transactions++;
+      return begin();
+    };
+    // Another connection, as a restarted server would read the file.
+    const reader = await openLogDatabase(log.dataDir);
+    try {
+      const committed = async (ids: number[] | null) => (ids ? (await reader.db.selectFrom('predictions').select('id').where('id', 'in', ids).execute()).length : -1);
+      const [first, ...rest] = [others[0]!, blocked, ...others.slice(1)].map((b, i) => log.record([entry(b, decision(0.9), `cam-${i}`)]).then(async (ids) => ({ ids, seen: await committed(ids) })));
+      const results = [await first!, ...(await Promise.all(rest))];
+      // The first went alone (the log was idle); the others, queued meanwhile, in one more.
+      expect(transactions).toBe(2);
+      expect(results[1]!.ids).toBeNull();
+      const ok = results.filter((r) => r.ids);
+      expect(ok).toHaveLength(others.length);
+      for (const r of ok) expect(r.seen).toBe(1);
+      expect(log.stats()).toMatchObject({ recorded: others.length, failed: 1 });
+      expect(log.stats().lastError).toMatch(/recording failed/);
+      const rows = await reader.db.selectFrom('predictions').select(['photo_hash']).execute();
+      expect(rows.map((r) => r.photo_hash).sort()).toEqual(others.map(photoHash).sort());
+      expect(rows.map((r) => r.photo_hash)).not.toContain(photoHash(blocked));
+    } finally {
+      await reader.db.destroy();
+    }
+  });
+
   it('counts a failure and writes no row while another process holds the database locked', async () => {
     const log = await newLog({ busyTimeoutMs: 50 });
     const [a] = await distinctPhotos(1);

@@ -236,14 +236,19 @@ export const BENCH_SETTINGS = {
 
 export const BENCH_SERVE_SETTINGS = {
   model: pathSetting({ flag: '--model <dir>', defaultText: '<repo>/packages/serve/model', doc: 'model folder or run folder' }),
-  image: pathSetting({ flag: '--image <file>', defaultText: '../shared/datasets/parts/test/big/m12_bolt_03.jpg', doc: 'the image every request sends' }),
+  image: pathSetting({ flag: '--image <file>', defaultText: 'the first of the photos', doc: "the image of the bare model's timing" }),
+  photos: list({
+    flag: '--photos <dirs>',
+    defaultText: '../shared/datasets/parts,../shared/datasets/bolts-nuts; generated demo photos when absent',
+    doc: 'folders of JPEG photos the requests rotate through (up to 64; each request made a distinct photo, so the log stores one per request)',
+  }),
   duration: num({ flag: '--duration <s>', min: 1, default: 10, doc: 'seconds of load' }),
   connections: int({ flag: '--connections <n>', min: 1, default: 8, doc: 'concurrent connections' }),
   workers: int({ flag: '--workers <n>', min: 0, defaultText: workers.defaultText, doc: 'model worker threads of the server (0 = main thread)' }),
   backend,
   iterations: int({ flag: '--iterations <n>', min: 1, default: 30, doc: 'bare predict calls timed' }),
   engines: str({ flag: '--engines <list>', default: 'tfjs,onnx', doc: 'serve engines to load, each in its own process, in this order (comma-separated)' }),
-  logRounds: int({ flag: '--log-rounds <n>', min: 0, default: 2, doc: 'pairs of runs of the first engine without and with the prediction log (0 = no log comparison)' }),
+  logRounds: int({ flag: '--log-rounds <n>', min: 0, default: 4, doc: 'pairs of runs of the first engine without and with the prediction log, interleaved (0 = no log comparison)' }),
   verbose,
 } satisfies Record<string, Setting<any>>;
 

@@ -2,11 +2,11 @@
 import type { Handler } from './context';
 import { renderPage } from '../page';
 
-export const servePage: Handler = (_ctx, req, res) => sendPage(req, res, renderPage());
+export const servePage: Handler = (ctx, req, res) => sendPage(req, res, renderPage({ review: ctx.predictionLog !== null }));
 
 /** Answers an HTML page of this server (own scripts inline; camera allowed for capture). */
-export function sendPage(req: Parameters<Handler>[1], res: Parameters<Handler>[2], html: string): void {
-  res.writeHead(200, {
+export function sendPage(req: Parameters<Handler>[1], res: Parameters<Handler>[2], html: string, status = 200): void {
+  res.writeHead(status, {
     'Content-Type': 'text/html; charset=utf-8',
     'Content-Length': Buffer.byteLength(html),
     'Cache-Control': 'no-store',

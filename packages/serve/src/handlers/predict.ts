@@ -7,6 +7,7 @@ import type { ServedExplanation } from '../model-work';
 import { decodeFailure, HttpError } from '../errors';
 import { notReady } from '../respond';
 import { readUploads } from '../upload';
+import { admit } from './admission';
 import type { Handler, HandlerContext } from './context';
 import type { IncomingMessage } from 'node:http';
 
@@ -69,13 +70,7 @@ export const predict: Handler = async (ctx, req, res, started) => {
   // Refused before the body is read; Engine.predict checks again after decoding.
   const down = host.current?.unavailable();
   if (down) throw down;
-  if (counters.active >= ctx.admitLimit()) {
-    counters.rejectedBusy++;
-    throw new HttpError(503, 'busy', `server is busy (${counters.active} requests in progress, queue limit ${limits.queueLimit}); retry shortly`, {
-      'Retry-After': '1',
-    });
-  }
-  counters.active++;
+  const release = admit(ctx);
   try {
     const fields: Record<string, string> = {};
     const uploads = await readUploads(req, { maxBytes: limits.maxBytes, maxFiles: limits.maxFiles }, fields);
@@ -126,6 +121,6 @@ export const predict: Handler = async (ctx, req, res, started) => {
     ctx.answered(out);
     ctx.sendJson(req, res, 200, out.length === 1 ? out[0] : out, ids ? { 'X-Prediction-Log': ids.join(',') } : {});
   } finally {
-    counters.active--;
+    release();
   }
 };

@@ -10,6 +10,8 @@ import { isPhotoHash, photoPath, PHOTO_TYPES } from '../log/photo-store';
 import type { PredictionLog } from '../log/prediction-log';
 import { decide, decisionHistory, reviewedPhotos, reviewerClasses, reviewQueue, ReviewError, undoDecision, type ReviewAction } from '../log/review-store';
 import { notReady } from '../respond';
+import type { Engine } from '../engine';
+import { admit } from './admission';
 import type { Handler, HandlerContext } from './context';
 
 function logOf(ctx: HandlerContext): PredictionLog & { db: NonNullable<PredictionLog['db']> } {
@@ -85,7 +87,9 @@ export const serveExplanation: Handler = async (ctx, req, res) => {
   });
   const { host, limits } = ctx;
   if (!host.ready) throw notReady(host.notReadyReason);
-  const out = await host.use(async (engine) => {
+  // Model work like a prediction: within the same admission places (503 busy when all are taken).
+  const release = admit(ctx);
+  const explain = async (engine: Engine) => {
     let image;
     try {
       image = await decodeImage(bytes, { size: engine.info.imgSize, fit: engine.info.meta.fit, maxPixels: limits.maxPixels, name: `stored photo ${hash}` });
@@ -94,7 +98,13 @@ export const serveExplanation: Handler = async (ctx, req, res) => {
     }
     const r = await engine.predict([image], { bytes: [bytes], maxSide: limits.explainMaxSide, maxPixels: limits.maxPixels });
     return { model: engine.info.id, prediction: r.predictions[0]!, explanation: r.explanations?.[0] ?? null };
-  });
+  };
+  let out: Awaited<ReturnType<typeof explain>>;
+  try {
+    out = await host.use(explain);
+  } finally {
+    release();
+  }
   ctx.sendJson(req, res, 200, { hash, model: out.model, top: out.prediction.top, explanation: out.explanation });
 };
 

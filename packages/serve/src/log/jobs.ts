@@ -2,6 +2,9 @@
 // keeps the job's state in <dataDir>/jobs/<name>.json (written atomically), so the page shows
 // progress live and after a reload, and a restarted server knows a job it lost.
 //
+// The job runs in its own process group (pnpm, tsx and node under it), so stopping it (cancel, or
+// the server's close) reaches every process of it, not only the first.
+//
 // Progress: a line of the job's output `progress <fraction 0..1> [message]`, or a JSON line
 // `{"progress": 0.4, "message": "..."}`, sets it; the last lines of output are kept as they come.
 import { spawn, type ChildProcess } from 'node:child_process';
@@ -13,7 +16,8 @@ export interface JobState {
   id: string;
   name: string;
   command: string[];
-  state: 'running' | 'succeeded' | 'failed';
+  /** cancelled: stopped by cancel() (the server closing, or a person), not by its own failure. */
+  state: 'running' | 'succeeded' | 'failed' | 'cancelled';
   pid: number | null;
   startedAt: string;
   endedAt: string | null;
@@ -27,6 +31,8 @@ export interface JobState {
 }
 
 const KEEP_LINES = 40;
+/** How long cancel() waits after SIGTERM before SIGKILL. */
+const KILL_AFTER_MS = 5000;
 
 export class JobBusyError extends Error {
   constructor(readonly job: JobState) {
@@ -86,6 +92,7 @@ export class JobRunner {
   private lastWrite = 0;
   private pendingWrite: NodeJS.Timeout | null = null;
   private finished: Promise<JobState> | null = null;
+  private cancelReason: string | null = null;
 
   constructor(private readonly o: JobRunnerOptions) {
     if (o.command.length === 0) throw new RangeError('job command must not be empty');
@@ -129,7 +136,9 @@ export class JobRunner {
     };
     this.state = state;
     const [cmd, ...args] = this.o.command;
-    const child = spawn(cmd!, args, { cwd: this.o.cwd, stdio: ['ignore', 'pipe', 'pipe'] });
+    this.cancelReason = null;
+    // detached: its own process group, so cancel() can signal the whole of it.
+    const child = spawn(cmd!, args, { cwd: this.o.cwd, stdio: ['ignore', 'pipe', 'pipe'], detached: true });
     this.child = child;
     state.pid = child.pid ?? null;
     const onLine = (line: string) => {
@@ -157,11 +166,12 @@ export class JobRunner {
       const end = (code: number | null, signal: string | null, error: string | null) => {
         if (done) return;
         done = true;
-        state.state = code === 0 && !error ? 'succeeded' : 'failed';
+        const cancelled = this.cancelReason;
+        state.state = cancelled ? 'cancelled' : code === 0 && !error ? 'succeeded' : 'failed';
         state.exitCode = code;
         state.signal = signal;
         state.endedAt = new Date().toISOString();
-        state.error = error ?? (code === 0 ? null : signal ? `killed by ${signal}` : `exited with status ${code}`);
+        state.error = cancelled ? `cancelled: ${cancelled}` : (error ?? (code === 0 ? null : signal ? `killed by ${signal}` : `exited with status ${code}`));
         this.child = null;
         this.flush().then(() => resolve(state));
       };
@@ -177,9 +187,35 @@ export class JobRunner {
     return this.finished ?? Promise.resolve(this.state);
   }
 
-  /** Stops a running job (SIGTERM). */
-  stop(): void {
-    this.child?.kill('SIGTERM');
+  /**
+   * Stops the running job this runner started: SIGTERM to its process group, SIGKILL to the group
+   * after `killAfterMs` if it is still there; resolves once it ended, recorded as cancelled with the
+   * reason. Resolves at once when no job of this runner runs.
+   */
+  async cancel(reason: string, killAfterMs = KILL_AFTER_MS): Promise<JobState | null> {
+    const child = this.child;
+    if (!child || !this.finished) return this.state;
+    this.cancelReason = reason;
+    const group = (sig: NodeJS.Signals) => {
+      try {
+        process.kill(-child.pid!, sig);
+      } catch {
+        child.kill(sig); // the group is gone already, or the platform has none
+      }
+    };
+    group('SIGTERM');
+    const timer = setTimeout(() => group('SIGKILL'), killAfterMs);
+    try {
+      return await this.finished;
+    } finally {
+      clearTimeout(timer);
+      // Whatever of the group outlived its leader (a grandchild ignoring SIGTERM) goes too.
+      try {
+        process.kill(-child.pid!, 'SIGKILL');
+      } catch {
+        // none left
+      }
+    }
   }
 
   private scheduleWrite(): void {

@@ -1,8 +1,9 @@
 // The prediction log: every answered photo with its decision, in the data folder (SQLite by
 // default, see db.ts). Recording never throws: a failure (full disk, locked or corrupt database,
 // unwritable folder) is counted and kept as lastError, and the photo's answer goes out regardless.
-// A row is inserted only after its photo file is complete, in one transaction per request, so a
-// failure or a kill leaves no row without its photo and no half-written file.
+// A row is inserted only after its photo file is complete, in one transaction per batch of requests
+// (group commit, see record()), so a failure or a kill leaves no row without its photo and no
+// half-written file.
 import { promises as fsp } from 'node:fs';
 import path from 'node:path';
 import type { Kysely } from 'kysely';
@@ -19,6 +20,11 @@ export interface LogEntry {
   modelId: string;
   decision: OodDecision;
   latencyMs: number;
+}
+
+interface PendingRecord {
+  entries: LogEntry[];
+  resolve: (ids: number[] | null) => void;
 }
 
 export interface LogOptions {
@@ -65,6 +71,9 @@ export class PredictionLog {
   private readonly lock = new RwLock();
   private pruning: Promise<unknown> | null = null;
   private closed = false;
+  /** Records waiting for the next batch, and the loop writing batches (null when idle). */
+  private pending: PendingRecord[] = [];
+  private writer: Promise<void> | null = null;
 
   private constructor(
     private readonly opened: OpenedDatabase | null,
@@ -122,23 +131,67 @@ export class PredictionLog {
     };
   }
 
-  /** Records one request's photos; the prediction ids, or null when it failed (counted, never thrown). */
-  async record(entries: LogEntry[]): Promise<number[] | null> {
-    const db = this.opened?.db;
-    if (!db || this.closed) {
+  /**
+   * Records one request's photos; the prediction ids, or null when it failed (counted, never
+   * thrown). It resolves once the rows are committed: a caller that answers after it knows the
+   * record survives the process being killed.
+   *
+   * Group commit: records arriving while a batch is being written wait for the next batch, which
+   * stores their photos at once (their writes and syncs run side by side) and inserts their rows in
+   * one transaction. An idle log writes a record at once; under load the per-commit cost is shared.
+   */
+  record(entries: LogEntry[]): Promise<number[] | null> {
+    if (!this.opened?.db || this.closed) {
       this.failedN += entries.length;
       this.opts.onFailure?.(entries.length);
-      if (!db) this.noteError(this.lastError ?? 'prediction log unavailable');
-      return null;
+      if (!this.opened?.db) this.noteError(this.lastError ?? 'prediction log unavailable');
+      return Promise.resolve(null);
     }
-    try {
-      const ids = await this.lock.shared(async () => {
-        const rows = entries.map((e) => ({ e, hash: photoHash(e.bytes), ext: photoExtension(e.bytes) }));
-        for (const r of rows) await storePhoto(this.dataDir, r.hash, r.ext, r.e.bytes);
-        const now = new Date().toISOString();
-        return db.transaction().execute(async (tx) => {
-          const out: number[] = [];
-          for (const { e, hash, ext } of rows) {
+    return new Promise((resolve) => {
+      this.pending.push({ entries, resolve });
+      this.writer ??= this.writeBatches().finally(() => (this.writer = null));
+    });
+  }
+
+  private async writeBatches(): Promise<void> {
+    while (this.pending.length) {
+      const batch = this.pending.splice(0, this.pending.length);
+      await this.writeBatch(batch).catch((e: Error) => {
+        // Nothing of the batch was committed.
+        for (const p of batch) this.failed(p, `recording failed: ${e.message}`);
+      });
+    }
+  }
+
+  private failed(p: PendingRecord, message: string): void {
+    this.failedN += p.entries.length;
+    this.opts.onFailure?.(p.entries.length);
+    this.noteError(message);
+    p.resolve(null);
+  }
+
+  private async writeBatch(batch: PendingRecord[]): Promise<void> {
+    const db = this.opened!.db;
+    await this.lock.shared(async () => {
+      const rows = batch.map((p) => p.entries.map((e) => ({ e, hash: photoHash(e.bytes), ext: photoExtension(e.bytes) })));
+      // Each photo of the batch once, all at the same time; a row only after its photo file is complete.
+      const photos = new Map<string, Promise<boolean>>();
+      for (const r of rows.flat()) if (!photos.has(r.hash)) photos.set(r.hash, storePhoto(this.dataDir, r.hash, r.ext, r.e.bytes));
+      const stored = new Map<string, Error | null>();
+      await Promise.all([...photos].map(([h, p]) => p.then(() => stored.set(h, null), (e: Error) => stored.set(h, e))));
+      const ready: { p: PendingRecord; rows: (typeof rows)[number] }[] = [];
+      batch.forEach((p, i) => {
+        const bad = rows[i]!.map((r) => stored.get(r.hash)).find((e) => e);
+        if (bad) this.failed(p, `recording failed: ${bad.message}`);
+        else ready.push({ p, rows: rows[i]! });
+      });
+      if (ready.length === 0) return;
+      const now = new Date().toISOString();
+      const ids = await db.transaction().execute(async (tx) => {
+        const out: number[][] = [];
+        for (const { rows: reqRows } of ready) {
+          const reqIds: number[] = [];
+          for (const { e, hash, ext } of reqRows) {
             await tx
               .insertInto('photos')
               .values({ hash, ext, bytes: e.bytes.length, stored_at: now, signature: null })
@@ -164,23 +217,21 @@ export class PredictionLog {
               })
               .returning('id')
               .executeTakeFirstOrThrow();
-            out.push(Number(row.id));
+            reqIds.push(Number(row.id));
           }
-          return out;
-        });
+          out.push(reqIds);
+        }
+        return out;
       });
-      this.recordedN += entries.length;
-      this.sincePrune += entries.length;
-      if (this.sincePrune >= (this.opts.pruneEvery ?? 500)) {
-        this.sincePrune = 0;
-        this.prune().catch((e: Error) => this.noteError(`retention: ${e.message}`));
-      }
-      return ids;
-    } catch (e) {
-      this.failedN += entries.length;
-      this.opts.onFailure?.(entries.length);
-      this.noteError(`recording failed: ${(e as Error).message}`);
-      return null;
+      ready.forEach(({ p }, i) => {
+        this.recordedN += p.entries.length;
+        this.sincePrune += p.entries.length;
+        p.resolve(ids[i]!);
+      });
+    });
+    if (this.sincePrune >= (this.opts.pruneEvery ?? 500)) {
+      this.sincePrune = 0;
+      this.prune().catch((e: Error) => this.noteError(`retention: ${e.message}`));
     }
   }
 
@@ -261,6 +312,7 @@ export class PredictionLog {
   async close(): Promise<void> {
     if (this.closed) return;
     this.closed = true;
+    await this.writer;
     await this.pruning;
     await this.lock.exclusive(async () => {});
     await this.opened?.db.destroy();
