@@ -1,6 +1,7 @@
 // The review API over the prediction log: the queue, the stored photos and their Grad-CAM, the
 // decisions (with undo and history), the reviewed set and the retrain job. State-changing requests
-// pass checkStateChange (loopback, same origin, custom header, JSON) and the rate limit.
+// pass checkStateChange (loopback or a key or login, same origin, custom header or CSRF token, JSON)
+// and the rate limit.
 import { promises as fsp } from 'node:fs';
 import { decodeImage } from '@parts/data';
 import { HttpError, decodeFailure } from '../errors';
@@ -10,6 +11,7 @@ import { isPhotoHash, photoPath, PHOTO_TYPES } from '../log/photo-store';
 import type { PredictionLog } from '../log/prediction-log';
 import { decide, decisionHistory, reviewedPhotos, reviewerClasses, reviewQueue, ReviewError, undoDecision, type ReviewAction } from '../log/review-store';
 import { notReady } from '../respond';
+import { reviewerOf } from '../auth/principal';
 import type { Handler, HandlerContext } from './context';
 
 function logOf(ctx: HandlerContext): PredictionLog & { db: NonNullable<PredictionLog['db']> } {
@@ -123,7 +125,7 @@ export const postDecision: Handler = async (ctx, req, res) => {
       ids: ids as number[],
       action: body.action as ReviewAction,
       label: typeof body.label === 'string' ? body.label : undefined,
-      reviewer: body.reviewer as string,
+      reviewer: reviewerOf(req, body.reviewer),
     }),
   );
   ctx.sendJson(req, res, 200, { batch: decisions[0]!.batch, decisions });
@@ -134,7 +136,7 @@ export const postUndo: Handler = async (ctx, req, res) => {
   ctx.reviewLimiter.take();
   const log = logOf(ctx);
   const body = await readJson(req);
-  const decisions = await asHttp(undoDecision(log.db, body.batch as string, body.reviewer as string));
+  const decisions = await asHttp(undoDecision(log.db, body.batch as string, reviewerOf(req, body.reviewer)));
   ctx.sendJson(req, res, 200, { batch: body.batch, decisions });
 };
 
