@@ -1,17 +1,21 @@
 // What `pnpm keys` and `pnpm users` do besides the table writers: find and open the server's
 // database, read a password without it ever being an argument, and print the lists.
+import { existsSync } from 'node:fs';
 import path from 'node:path';
 import type { Kysely } from 'kysely';
 import { openLogDatabase } from '../log/db';
-import { resolveModelDir } from '../model-source';
 import { AccessError, type ApiKeyInfo } from './api-keys';
 import type { ReviewerInfo } from './reviewers';
 import type { AccessTables } from './tables';
 
-/** The data folder `pnpm serve` uses for a model folder by default: var/ beside it. */
+/**
+ * The data folder `pnpm serve` uses for a model folder by default: var/ beside it (for a run folder,
+ * beside its model/). Found without loading the model packages, so these commands start quickly.
+ */
 export async function defaultDataDir(modelDir: string): Promise<string> {
-  const dir = await resolveModelDir(modelDir).catch(() => path.resolve(modelDir));
-  return path.join(path.dirname(dir), 'var');
+  const dir = path.resolve(modelDir);
+  const model = !existsSync(path.join(dir, 'classifier.json')) && existsSync(path.join(dir, 'model', 'classifier.json')) ? path.join(dir, 'model') : dir;
+  return path.join(path.dirname(model), 'var');
 }
 
 /** Opens (creating and migrating when needed) the database of a data folder; destroy() it when done. */
