@@ -7,7 +7,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { initBackend } from '@parts/backend';
 import { repoRoot } from '@parts/cli';
 import { createServer, type PartsServer } from '../src/index';
-import { openAccessDatabase } from '../src/auth/admin';
+import { openLogDatabase } from '../src/log/db';
 import { createApiKey, revokeApiKey } from '../src/auth/api-keys';
 import { addReviewer } from '../src/auth/reviewers';
 import { makeModel, photos, request, tempDir, type Reply } from './fixtures';
@@ -37,8 +37,8 @@ async function start(dataDir: string, o: Partial<Parameters<typeof createServer>
   return s;
 }
 
-async function withDb<T>(dataDir: string, fn: (db: Awaited<ReturnType<typeof openAccessDatabase>>['db']) => Promise<T>): Promise<T> {
-  const { db } = await openAccessDatabase(dataDir);
+async function withDb<T>(dataDir: string, fn: (db: Awaited<ReturnType<typeof openLogDatabase>>['db']) => Promise<T>): Promise<T> {
+  const { db } = await openLogDatabase(dataDir);
   try {
     return await fn(db);
   } finally {
@@ -126,12 +126,17 @@ describe('API keys', () => {
   });
 });
 
+function setCookies(r: Reply): string[] {
+  const h = r.headers['set-cookie'];
+  return h === undefined ? [] : Array.isArray(h) ? h : [h];
+}
+
 /** The login form's token and its cookie, from GET /login. */
 async function loginForm(url: string): Promise<{ csrf: string; cookie: string }> {
   const page = await request(`${url}/login`);
   expect(page.status).toBe(200);
   const csrf = /name="csrf" value="([^"]+)"/.exec(page.text)![1]!;
-  const setCookie = (page.headers['set-cookie'] ?? []).find((c) => c.startsWith('parts_login='))!;
+  const setCookie = setCookies(page).find((c) => c.startsWith('parts_login='))!;
   expect(setCookie).toMatch(/HttpOnly/);
   expect(setCookie).toMatch(/SameSite=Strict/);
   return { csrf, cookie: setCookie.split(';')[0]! };
@@ -142,7 +147,7 @@ function login(url: string, form: { csrf: string; cookie: string }, username: st
   return request(`${url}/login`, { method: 'POST', headers: { 'content-type': 'application/x-www-form-urlencoded', cookie: form.cookie, ...headers }, body });
 }
 
-const sessionCookie = (r: Reply) => (r.headers['set-cookie'] ?? []).find((c) => c.startsWith('parts_session='));
+const sessionCookie = (r: Reply) => setCookies(r).find((c) => c.startsWith('parts_session='));
 
 describe('reviewer accounts', () => {
   const PASSWORD = 'correct horse battery';

@@ -22,7 +22,7 @@ import { clientOf, parseTrustedProxies, type Client } from './client';
 import { setPrincipal } from './principal';
 import { anyReviewers } from './reviewers';
 import { findSession, sameSecret, type Session } from './sessions';
-import type { AccessTables } from './tables';
+import type { LogDatabase } from '../log/schema';
 import { BucketLimiter, LoginThrottle, type LoginThrottleOptions } from './throttle';
 
 export interface AccessOptions {
@@ -103,7 +103,7 @@ export class AccessControl {
   private keysSeen = false;
 
   private constructor(
-    readonly db: Kysely<AccessTables> | null,
+    readonly db: Kysely<LogDatabase> | null,
     private readonly ownDb: Kysely<unknown> | null,
     private readonly o: AccessOptions,
     private readonly log: (m: string) => void,
@@ -122,13 +122,13 @@ export class AccessControl {
    * The access layer over `db` (the prediction log's database), else over the database of
    * `o.dataDir`, opened here. When neither can be opened nothing is configured: loopback only.
    */
-  static async open(o: AccessOptions & { db?: Kysely<any> | null; log?: (m: string) => void }): Promise<AccessControl> {
+  static async open(o: AccessOptions & { db?: Kysely<LogDatabase> | null; log?: (m: string) => void }): Promise<AccessControl> {
     const log = o.log ?? ((m: string) => console.error(m));
     if (o.db) return new AccessControl(o.db, null, o, log, null);
     if (!o.dataDir) return new AccessControl(null, null, o, log, 'no data folder was given for the keys and accounts');
     try {
       const { db } = await openLogDatabase(o.dataDir);
-      return new AccessControl(db as Kysely<any>, db as Kysely<unknown>, o, log, null);
+      return new AccessControl(db, db as Kysely<unknown>, o, log, null);
     } catch (e) {
       return new AccessControl(null, null, o, log, `the database of keys and accounts in ${o.dataDir} cannot be opened: ${(e as Error).message}`);
     }

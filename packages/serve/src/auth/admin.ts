@@ -6,7 +6,7 @@ import type { Kysely } from 'kysely';
 import { openLogDatabase } from '../log/db';
 import { AccessError, type ApiKeyInfo } from './api-keys';
 import type { ReviewerInfo } from './reviewers';
-import type { AccessTables } from './tables';
+import type { LogDatabase } from '../log/schema';
 
 /**
  * The data folder `pnpm serve` uses for a model folder by default: var/ beside it (for a run folder,
@@ -19,9 +19,9 @@ export async function defaultDataDir(modelDir: string): Promise<string> {
 }
 
 /** Opens (creating and migrating when needed) the database of a data folder; destroy() it when done. */
-export async function openAccessDatabase(dataDir: string): Promise<{ db: Kysely<AccessTables>; file: string }> {
+export async function openAccessDatabase(dataDir: string): Promise<{ db: Kysely<LogDatabase>; file: string }> {
   const { db, file } = await openLogDatabase(dataDir);
-  return { db: db as unknown as Kysely<AccessTables>, file };
+  return { db, file };
 }
 
 export function formatKeys(keys: readonly ApiKeyInfo[]): string {

@@ -5,9 +5,10 @@
 // presented key be found by an indexed equality lookup instead of a scan of every row.
 import { createHash, randomBytes } from 'node:crypto';
 import type { Kysely } from 'kysely';
-import type { AccessTables } from './tables';
+import type { LogDatabase } from '../log/schema';
 
-type Db = Kysely<AccessTables>;
+/** The server's database (the access tables live beside the log's). */
+type Db = Kysely<LogDatabase>;
 
 export const KEY_PREFIX = 'parts_';
 /** What a key looks like: the prefix and 43 base64url characters (32 bytes). */

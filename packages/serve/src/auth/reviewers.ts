@@ -4,9 +4,10 @@
 import type { Kysely } from 'kysely';
 import { AccessError, checkName } from './api-keys';
 import { dummyHash, hashPassword, passwordProblem, verifyPassword } from './passwords';
-import type { AccessTables } from './tables';
+import type { LogDatabase } from '../log/schema';
 
-type Db = Kysely<AccessTables>;
+/** The server's database (the access tables live beside the log's). */
+type Db = Kysely<LogDatabase>;
 
 export interface ReviewerInfo {
   id: number;

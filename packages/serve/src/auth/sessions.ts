@@ -5,9 +5,10 @@
 // that cannot read the HttpOnly cookie.
 import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
 import type { Kysely } from 'kysely';
-import type { AccessTables } from './tables';
+import type { LogDatabase } from '../log/schema';
 
-type Db = Kysely<AccessTables>;
+/** The server's database (the access tables live beside the log's). */
+type Db = Kysely<LogDatabase>;
 
 export interface Session {
   reviewerId: number;
