@@ -96,6 +96,9 @@ const PAGE = /* html */ `<!doctype html>
   const METHOD_NAMES = { 'grad-cam': 'Grad-CAM', hirescam: 'HiResCAM', contrast: 'contrast CAM', integrated: 'integrated gradients', occlusion: 'occlusion' };
   const results = $('#results'), drop = $('#drop'), input = $('#file');
   const queue = []; let running = 0; let done = 0; let total = 0;
+  // Signed in: the server adds the session's CSRF token, which every POST must carry.
+  const csrfMeta = document.querySelector('meta[name="csrf-token"]');
+  const CSRF = csrfMeta ? { 'X-CSRF-Token': csrfMeta.content } : {};
 
   fetch('/api/model').then((r) => r.json()).then((m) => {
     const box = $('#model'); box.textContent = '';
@@ -149,7 +152,7 @@ const PAGE = /* html */ `<!doctype html>
     const form = new FormData(); form.append('image', file, file.name);
     const status = body.querySelector('.status');
     try {
-      const res = await fetch($('#explain').checked ? '/api/predict?explain=1' : '/api/predict', { method: 'POST', body: form });
+      const res = await fetch($('#explain').checked ? '/api/predict?explain=1' : '/api/predict', { method: 'POST', body: form, headers: CSRF });
       const data = await res.json().catch(() => ({ error: 'HTTP ' + res.status }));
       if (!res.ok) throw new Error(data.error || ('HTTP ' + res.status));
       show(li, body, status, data); li.dataset.state = 'done';

@@ -112,13 +112,17 @@ const PAGE = /* html */ `<!doctype html>
   const el = (tag, cls, text) => { const e = document.createElement(tag); if (cls) e.className = cls; if (text != null) e.textContent = text; return e; };
   const pct = (p) => (p * 100).toFixed(1) + '%';
   const reviewerBox = $('#reviewer');
+  // Signed in: the server adds the session's CSRF token and the account name (decisions go under it).
+  const meta = (n) => { const m = document.querySelector('meta[name="' + n + '"]'); return m ? m.content : null; };
+  const CSRF = meta('csrf-token') ? { 'X-CSRF-Token': meta('csrf-token') } : {};
   reviewerBox.value = localStorage.getItem('parts.reviewer') || '';
+  if (meta('parts-user')) { reviewerBox.value = meta('parts-user'); reviewerBox.disabled = true; }
   reviewerBox.addEventListener('change', () => localStorage.setItem('parts.reviewer', reviewerBox.value.trim()));
   let groups = [], labels = [], at = 0; const undoStack = [];
 
   function toast(msg, bad) { const t = $('#toast'); t.textContent = msg; t.className = bad ? 'error' : ''; }
   async function post(url, body) {
-    const res = await fetch(url, { method: 'POST', headers: { 'Content-Type': 'application/json', 'X-Parts-Review': '1' }, body: JSON.stringify(body) });
+    const res = await fetch(url, { method: 'POST', headers: { 'Content-Type': 'application/json', 'X-Parts-Review': '1', ...CSRF }, body: JSON.stringify(body) });
     const data = await res.json().catch(() => ({ error: 'HTTP ' + res.status }));
     if (!res.ok) throw new Error(data.error || ('HTTP ' + res.status));
     return data;
@@ -219,7 +223,7 @@ const PAGE = /* html */ `<!doctype html>
     const st = $('#capture-status'); st.textContent = 'Classifying…'; st.className = 'muted';
     try {
       const form = new FormData(); form.append('source', $('#capture-source').value.trim() || 'capture'); form.append('image', blob, name);
-      const res = await fetch('/api/predict', { method: 'POST', body: form });
+      const res = await fetch('/api/predict', { method: 'POST', body: form, headers: CSRF });
       const data = await res.json().catch(() => ({}));
       if (!res.ok) throw new Error(data.error || ('HTTP ' + res.status));
       const ids = (res.headers.get('X-Prediction-Log') || '').split(',').filter(Boolean).map(Number);

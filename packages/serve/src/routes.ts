@@ -8,6 +8,7 @@ import { predict } from './handlers/predict';
 import { serveHealth, serveModel, serveReady, serveStats } from './handlers/status';
 import { postDecision, postRetrain, postUndo, serveExplanation, serveHistory, servePhoto, serveQueue, serveRetrain, serveReviewed } from './handlers/review';
 import { serveReviewPage } from './handlers/review-page';
+import { postLogout, serveLogin } from './auth/login';
 
 export interface Route {
   methods: string[];
@@ -32,6 +33,8 @@ export const ROUTES: Readonly<Record<string, Route>> = {
   '/api/review/reviewed': { methods: READ, handle: serveReviewed },
   '/api/review/decide': { methods: ['POST'], handle: postDecision },
   '/api/review/undo': { methods: ['POST'], handle: postUndo },
+  '/login': { methods: [...READ, 'POST'], handle: serveLogin },
+  '/logout': { methods: ['POST'], handle: postLogout },
   '/api/review/retrain': { methods: [...READ, 'POST'], handle: (ctx, req, res, t) => (req.method === 'POST' ? postRetrain : serveRetrain)(ctx, req, res, t) },
 };
 
@@ -46,7 +49,10 @@ export function routeLabel(url: string | undefined): string {
   return Object.hasOwn(ROUTES, p) ? p : 'other';
 }
 
-/** Runs the handler of the request's path; throws HttpError 404/405 for unknown paths and methods. */
+/**
+ * Runs the handler of the request's path once the access gate admits it (auth/access.ts: 401, 403,
+ * 429 or a redirect to /login otherwise); throws HttpError 404/405 for unknown paths and methods.
+ */
 export async function dispatch(ctx: HandlerContext, req: IncomingMessage, res: ServerResponse, started: number): Promise<void> {
   let pathname: string;
   try {
@@ -65,5 +71,6 @@ export async function dispatch(ctx: HandlerContext, req: IncomingMessage, res: S
       Allow: route.methods.join(', '),
     });
   }
+  if (!(await ctx.access.admit(req, res, pathname))) return;
   await route.handle(ctx, req, res, started);
 }

@@ -16,6 +16,7 @@ import type { Engine, RestartPolicy } from './engine';
 import { RateLimiter } from './log/guard';
 import { JobRunner } from './log/jobs';
 import { PredictionLog, type LogOptions } from './log/prediction-log';
+import { AccessControl, type AccessOptions } from './auth/access';
 
 export type { ServerStats } from './handlers/context';
 export type { PredictResponse } from './handlers/predict';
@@ -71,6 +72,12 @@ export interface ServerOptions {
   predictionLog?: LogOptions;
   /** The review page's retrain button runs this command (default: pnpm retrain --data-dir <dataDir>). */
   retrainCommand?: string[];
+  /**
+   * API keys, reviewer logins and what is open (auth/access.ts). The keys and accounts live in the
+   * prediction log's database (or that of `access.dataDir`). With none, the server answers as
+   * before but refuses a non-loopback `host` unless `insecureNoAuth`.
+   */
+  access?: AccessOptions;
 }
 
 export interface PartsServer {
@@ -126,6 +133,14 @@ export async function createServer(opts: ServerOptions): Promise<PartsServer> {
   // Failed writes are counted in the metrics too (parts_log_write_failures_total).
   let onLogFailure = (_n: number): void => {};
   const predictionLog = opts.predictionLog ? await PredictionLog.open({ ...opts.predictionLog, onFailure: (n) => onLogFailure(n) }) : null;
+  const access = await AccessControl.open({ ...opts.access, dataDir: opts.access?.dataDir ?? opts.predictionLog?.dataDir, db: predictionLog?.db, log });
+  try {
+    await access.checkBind(opts.host ?? '127.0.0.1');
+  } catch (e) {
+    await access.close();
+    await predictionLog?.close();
+    throw e;
+  }
   const retrain = predictionLog
     ? new JobRunner({ dataDir: predictionLog.dataDir, name: 'retrain', command: opts.retrainCommand ?? ['pnpm', 'retrain', '--data-dir', predictionLog.dataDir, '--target', modelDir] })
     : null;
@@ -174,6 +189,7 @@ export async function createServer(opts: ServerOptions): Promise<PartsServer> {
     },
     predictionLog,
     retrain,
+    access,
     reviewLimiter: new RateLimiter(20, 40),
     sendJson: (req, res, status, body, headers) => sendJson(req, res, status, body, headers, counters.closing),
   };
@@ -208,6 +224,7 @@ export async function createServer(opts: ServerOptions): Promise<PartsServer> {
     await host.start();
   } catch (e) {
     await new Promise((r) => server.close(r));
+    await access.close();
     await predictionLog?.close();
     throw e;
   }
@@ -242,6 +259,7 @@ export async function createServer(opts: ServerOptions): Promise<PartsServer> {
         // A retrain started from the review page stops with the server (its whole process group).
         await retrain?.cancel('the server stopped while it ran');
         await host.close();
+        await access.close();
         await predictionLog?.close();
       })();
       return closed;

@@ -228,7 +228,7 @@ describe('loopback rule', () => {
     .flat()
     .find((a) => a && a.family === 'IPv4' && !a.internal)?.address;
   it.skipIf(!external)('refuses state-changing review requests from another machine', async () => {
-    const s = await start({ host: '0.0.0.0', predictionLog: { dataDir: path.join(dir, 'data-remote') } });
+    const s = await start({ host: '0.0.0.0', predictionLog: { dataDir: path.join(dir, 'data-remote') }, access: { insecureNoAuth: true } });
     const url = `http://${external}:${s.port}`;
     const r = await postJson(`${url}/api/review/decide`, { ids: [1], action: 'confirm', reviewer: 'x' }, { ...REVIEW, origin: url });
     expect([r.status, r.json.code]).toEqual([403, 'forbidden']);

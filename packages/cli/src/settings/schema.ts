@@ -195,6 +195,13 @@ export const OOD_STUDY_SETTINGS = {
   verbose,
 } satisfies Record<string, Setting<any>>;
 
+const metricsToken = str({
+  flag: '--metrics-token <token>',
+  env: 'PARTS_METRICS_TOKEN',
+  doc: 'a Bearer token (16+ characters) that may read /metrics from beyond this machine; prefer the environment variable (a flag shows in ps)',
+});
+const accessDataDir = pathSetting({ flag: '--data-dir <dir>', defaultText: 'var/ beside the served model folder', doc: "the server's data folder, whose database holds the keys and accounts (serve's --data-dir)" });
+
 export const SERVE_SETTINGS = {
   model: pathSetting({ flag: '--model <dir>', defaultText: '<repo>/packages/serve/model', doc: 'model folder or run folder' }),
   host: str({ flag: '--host <host>', default: '127.0.0.1', doc: 'address to listen on' }),
@@ -216,6 +223,24 @@ export const SERVE_SETTINGS = {
   log: bool({ flag: '--log', negate: { flag: '--no-log', doc: 'do not record predictions (no review queue)' }, default: true, doc: 'record every answered prediction (photo, decision, source) for the review queue' }),
   driftWindow: int({ flag: '--drift-window <n>', min: 1, default: 200, doc: 'drift alarm: the last n answers whose unknown rate is tested against what validation predicts' }),
   driftP: num({ flag: '--drift-p <p>', gt: 0, lt: 1, default: 0.001, doc: 'drift alarm: fires when the one-sided binomial p-value of the window\'s unknown count is below p' }),
+  keyRate: num({ flag: '--key-rate <n>', gt: 0, default: 600, doc: 'requests per minute each API key may make (token bucket; past it 429 with Retry-After); also each address on the --open-page' }),
+  keyBurst: int({ flag: '--key-burst <n>', min: 1, default: 60, doc: 'requests an API key may make at once before --key-rate applies' }),
+  openPage: bool({ flag: '--open-page', default: false, doc: 'anyone may use the upload page and predict (POST /api/predict, GET /api/model) without a key or login' }),
+  insecureNoAuth: bool({ flag: '--insecure-no-auth', default: false, doc: 'allow listening beyond loopback with no API keys or reviewer accounts (anyone who reaches the port may use the API; prints a warning)' }),
+  metricsToken,
+  trustProxy: str({ flag: '--trust-proxy <list>', doc: "comma-separated addresses of reverse proxies (or 'loopback') whose X-Forwarded-For and X-Forwarded-Proto are believed" }),
+  sessionHours: num({ flag: '--session-hours <h>', gt: 0, default: 12, doc: 'how long a reviewer login lasts' }),
+  verbose,
+} satisfies Record<string, Setting<any>>;
+
+export const KEYS_SETTINGS = {
+  dataDir: accessDataDir,
+  verbose,
+} satisfies Record<string, Setting<any>>;
+
+export const USERS_SETTINGS = {
+  dataDir: accessDataDir,
+  passwordStdin: bool({ flag: '--password-stdin', default: false, doc: 'read the password from standard input (its first line) instead of asking on the terminal' }),
   verbose,
 } satisfies Record<string, Setting<any>>;
 
@@ -332,6 +357,8 @@ export const COMMAND_SETTINGS = {
   retrain: RETRAIN_SETTINGS,
   rollback: ROLLBACK_SETTINGS,
   export: EXPORT_SETTINGS,
+  keys: KEYS_SETTINGS,
+  users: USERS_SETTINGS,
 } as const;
 export type CommandName = keyof typeof COMMAND_SETTINGS;
 
@@ -347,6 +374,7 @@ export const ENV_SETTINGS = {
   PARTS_WASM_THREADS: int({ env: 'PARTS_WASM_THREADS', min: 1, defaultText: 'every logical CPU (at most 8)', doc: 'threads of the wasm backend (1 = the single-threaded SIMD build)' }),
   PARTS_WASM_SIMD_KERNELS: bool({ env: 'PARTS_WASM_SIMD_KERNELS', default: true, doc: "the project's own wasm SIMD kernels (0 = tfjs' JavaScript fallbacks)" }),
   PARTS_TORCH_PYTHON: pathSetting({ env: 'PARTS_TORCH_PYTHON', defaultText: 'python3, else /usr/bin/python3', doc: 'Python with PyTorch for `pnpm bench --peer torch`' }),
+  PARTS_METRICS_TOKEN: metricsToken,
   PARTS_VULKAN_PROBE: bool({ env: 'PARTS_VULKAN_PROBE', default: true, doc: 'look for the Vulkan loader and a driver before starting Dawn (0 = let Dawn look for Vulkan itself)' }),
   PARTS_DAWN_FLAGS: str({ env: 'PARTS_DAWN_FLAGS', doc: "extra Dawn instance flags separated by ';'", scope: 'dev' }),
   PARTS_TFJS_FLAGS: str({ env: 'PARTS_TFJS_FLAGS', doc: 'tfjs flags for the WebGPU backend, NAME=value separated by commas', scope: 'dev' }),

@@ -1,7 +1,7 @@
 import path from 'node:path';
 import { Command } from 'commander';
 import { type BackendName } from '@parts/backend';
-import { addSettingOptions, missingModelError, resolveUserPath, runCli, SERVE_SETTINGS, servedModelDir } from '@parts/cli';
+import { addSettingOptions, envSetting, missingModelError, resolveUserPath, runCli, SERVE_SETTINGS, servedModelDir } from '@parts/cli';
 import { createServer, defaultWorkers } from '../server';
 import { resolveModelDir } from '../model-source';
 import type { EngineRequest } from '@parts/models';
@@ -18,6 +18,7 @@ interface ServeOptions {
   unknownThreshold?: number; unknown: boolean; explainMaxSide: number;
   driftWindow: number; driftP: number;
   dataDir?: string; keepDays?: number; logMaxMb?: number; log: boolean;
+  keyRate: number; keyBurst: number; openPage?: boolean; insecureNoAuth?: boolean; metricsToken?: string; trustProxy?: string; sessionHours: number;
 }
 
 // Runs until SIGTERM/SIGINT; the exit status is that of the shutdown.
@@ -47,6 +48,17 @@ runCli(
       predictionLog: o.log
         ? { dataDir, keepDays: o.keepDays, maxBytes: o.logMaxMb === undefined ? undefined : Math.round(o.logMaxMb * 1024 * 1024) }
         : undefined,
+      // The keys and accounts of `pnpm keys` / `pnpm users`, in the data folder's database (also with --no-log).
+      access: {
+        dataDir,
+        keyRatePerMinute: o.keyRate,
+        keyBurst: o.keyBurst,
+        openPage: o.openPage === true,
+        insecureNoAuth: o.insecureNoAuth === true,
+        metricsToken: o.metricsToken ?? envSetting('PARTS_METRICS_TOKEN'),
+        trustProxy: o.trustProxy,
+        sessionHours: o.sessionHours,
+      },
     });
 
     const stopped = new Promise<number>((resolve) => {

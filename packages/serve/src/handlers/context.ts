@@ -7,6 +7,7 @@ import type { ServerMetrics } from '../metrics';
 import type { JobRunner } from '../log/jobs';
 import type { LogStats, PredictionLog } from '../log/prediction-log';
 import type { RateLimiter } from '../log/guard';
+import type { AccessControl } from '../auth/access';
 
 export interface ServerStats {
   /** Requests admitted and not yet answered (reading, decoding, queued or predicting). */
@@ -56,6 +57,8 @@ export interface HandlerContext {
   predictionLog: PredictionLog | null;
   /** The review page's retrain job; null when logging is off. */
   retrain: JobRunner | null;
+  /** API keys, reviewer logins and the rules of what is open (auth/access.ts). */
+  access: AccessControl;
   /** Limits state-changing review requests. */
   reviewLimiter: RateLimiter;
   sendJson(req: IncomingMessage, res: ServerResponse, status: number, body: unknown, headers?: Record<string, string>): void;

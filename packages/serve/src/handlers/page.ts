@@ -1,8 +1,11 @@
 // GET /: the upload page.
 import type { Handler } from './context';
 import { renderPage } from '../page';
+import { withSession } from '../auth/login-page';
+import { principalOf } from '../auth/principal';
 
-export const servePage: Handler = (ctx, req, res) => sendPage(req, res, renderPage({ review: ctx.predictionLog !== null }));
+export const servePage: Handler = (ctx, req, res) =>
+  sendPage(req, res, withSession(renderPage({ review: ctx.predictionLog !== null }), principalOf(req)));
 
 /** Answers an HTML page of this server (own scripts inline; camera allowed for capture). */
 export function sendPage(req: Parameters<Handler>[1], res: Parameters<Handler>[2], html: string, status = 200): void {

@@ -1,6 +1,7 @@
 // The review API over the prediction log: the queue, the stored photos and their Grad-CAM, the
 // decisions (with undo and history), the reviewed set and the retrain job. State-changing requests
-// pass checkStateChange (loopback, same origin, custom header, JSON) and the rate limit.
+// pass checkStateChange (loopback or a key or login, same origin, custom header or CSRF token, JSON)
+// and the rate limit.
 import { promises as fsp } from 'node:fs';
 import { decodeImage } from '@parts/data';
 import { HttpError, decodeFailure } from '../errors';
@@ -12,6 +13,7 @@ import { decide, decisionHistory, reviewedPhotos, reviewerClasses, reviewQueue, 
 import { notReady } from '../respond';
 import type { Engine } from '../engine';
 import { admit } from './admission';
+import { reviewerOf } from '../auth/principal';
 import type { Handler, HandlerContext } from './context';
 
 function logOf(ctx: HandlerContext): PredictionLog & { db: NonNullable<PredictionLog['db']> } {
@@ -133,7 +135,7 @@ export const postDecision: Handler = async (ctx, req, res) => {
       ids: ids as number[],
       action: body.action as ReviewAction,
       label: typeof body.label === 'string' ? body.label : undefined,
-      reviewer: body.reviewer as string,
+      reviewer: reviewerOf(req, body.reviewer),
     }),
   );
   ctx.sendJson(req, res, 200, { batch: decisions[0]!.batch, decisions });
@@ -144,7 +146,7 @@ export const postUndo: Handler = async (ctx, req, res) => {
   ctx.reviewLimiter.take();
   const log = logOf(ctx);
   const body = await readJson(req);
-  const decisions = await asHttp(undoDecision(log.db, body.batch as string, body.reviewer as string));
+  const decisions = await asHttp(undoDecision(log.db, body.batch as string, reviewerOf(req, body.reviewer)));
   ctx.sendJson(req, res, 200, { batch: body.batch, decisions });
 };
 

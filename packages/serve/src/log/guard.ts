@@ -1,9 +1,12 @@
 // What a state-changing review request must show before it is acted on, while the server has no
 // accounts: it comes from this machine (loopback), from this server's own page (same origin, and a
 // custom header a cross-site form or a simple cross-site fetch cannot send without a CORS preflight,
-// which this server never grants), as JSON of bounded size, within a request rate.
+// which this server never grants), as JSON of bounded size, within a request rate. A request the
+// access gate admitted with an API key or a reviewer's session (auth/access.ts, which checked the
+// session's CSRF token) skips the loopback rule and the custom header; the rest still applies.
 import type { IncomingMessage } from 'node:http';
 import { HttpError } from '../errors';
+import { principalOf } from '../auth/principal';
 
 export const REVIEW_HEADER = 'x-parts-review';
 export const MAX_JSON_BYTES = 64 * 1024;
@@ -28,6 +31,7 @@ export function isLoopbackHost(host: string | undefined): boolean {
  * the review actions are for this machine alone while the server has no accounts.
  */
 export function checkReviewAccess(req: IncomingMessage): void {
+  if (principalOf(req)) return;
   if (!isLoopback(req.socket.remoteAddress)) {
     throw new HttpError(403, 'forbidden', 'the review queue and its photos are for this machine only (loopback) until accounts exist');
   }
@@ -38,12 +42,13 @@ export function checkReviewAccess(req: IncomingMessage): void {
 
 /** Throws 403 unless the request is a same-origin, loopback request from the review page. */
 export function checkStateChange(req: IncomingMessage): void {
+  const admitted = principalOf(req) !== null;
   checkReviewAccess(req);
   const site = req.headers['sec-fetch-site'];
   if (site !== undefined && site !== 'same-origin' && site !== 'none') throw new HttpError(403, 'cross-site', `cross-site request refused (Sec-Fetch-Site: ${site})`);
   const origin = req.headers.origin;
-  if (origin !== undefined && origin !== `http://${req.headers.host}`) throw new HttpError(403, 'cross-site', `cross-site request refused (Origin ${origin})`);
-  if (req.headers[REVIEW_HEADER] !== '1') throw new HttpError(403, 'csrf', `missing header X-Parts-Review: 1 (sent by the review page; refused without it)`);
+  if (origin !== undefined && origin !== `http://${req.headers.host}` && origin !== `https://${req.headers.host}`) throw new HttpError(403, 'cross-site', `cross-site request refused (Origin ${origin})`);
+  if (!admitted && req.headers[REVIEW_HEADER] !== '1') throw new HttpError(403, 'csrf', `missing header X-Parts-Review: 1 (sent by the review page; refused without it)`);
   const type = (req.headers['content-type'] ?? '').split(';')[0]!.trim().toLowerCase();
   if (type !== 'application/json') throw new HttpError(415, 'unsupported-media-type', 'send the request body as application/json');
 }

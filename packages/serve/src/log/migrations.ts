@@ -64,6 +64,42 @@ export const MIGRATIONS: Record<string, Migration> = {
       await db.schema.dropTable('photos').execute();
     },
   },
+  // API keys, reviewer accounts and their sessions (written by src/auth/).
+  '0002-api-keys-reviewers-sessions': {
+    async up(db) {
+      await db.schema
+        .createTable('api_keys')
+        .addColumn('id', 'integer', idColumn(db))
+        .addColumn('name', 'varchar(64)', (c) => c.notNull().unique())
+        .addColumn('prefix', 'varchar(16)', (c) => c.notNull())
+        .addColumn('key_hash', 'varchar(64)', (c) => c.notNull().unique())
+        .addColumn('created_at', 'varchar(32)', (c) => c.notNull())
+        .addColumn('revoked_at', 'varchar(32)')
+        .execute();
+      await db.schema
+        .createTable('reviewers')
+        .addColumn('id', 'integer', idColumn(db))
+        .addColumn('name', 'varchar(64)', (c) => c.notNull().unique())
+        .addColumn('password_hash', 'varchar(256)', (c) => c.notNull())
+        .addColumn('created_at', 'varchar(32)', (c) => c.notNull())
+        .addColumn('password_changed_at', 'varchar(32)', (c) => c.notNull())
+        .execute();
+      await db.schema
+        .createTable('sessions')
+        .addColumn('token_hash', 'varchar(64)', (c) => c.primaryKey())
+        .addColumn('reviewer_id', 'integer', (c) => c.notNull().references('reviewers.id').onDelete('cascade'))
+        .addColumn('created_at', 'varchar(32)', (c) => c.notNull())
+        .addColumn('expires_at', 'varchar(32)', (c) => c.notNull())
+        .execute();
+      await db.schema.createIndex('sessions_reviewer_id').on('sessions').column('reviewer_id').execute();
+      await db.schema.createIndex('sessions_expires_at').on('sessions').column('expires_at').execute();
+    },
+    async down(db) {
+      await db.schema.dropTable('sessions').execute();
+      await db.schema.dropTable('reviewers').execute();
+      await db.schema.dropTable('api_keys').execute();
+    },
+  },
 };
 
 const provider: MigrationProvider = { getMigrations: async () => MIGRATIONS };

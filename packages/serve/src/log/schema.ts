@@ -2,6 +2,7 @@
 // migrations.ts creates them). Times are ISO-8601 UTC strings (they sort as text on every
 // dialect), booleans 0/1 integers and JSON columns text, so SQLite and PostgreSQL hold the same values.
 import type { Generated } from 'kysely';
+import type { AccessTables } from '../auth/tables';
 
 export interface PhotosTable {
   /** sha256 of the photo's bytes, hex. */
@@ -53,7 +54,8 @@ export interface DecisionsTable {
   undone_by: string | null;
 }
 
-export interface LogDatabase {
+/** The server's database: the log's tables and the access tables (auth/tables.ts). */
+export interface LogDatabase extends AccessTables {
   photos: PhotosTable;
   predictions: PredictionsTable;
   decisions: DecisionsTable;

@@ -1,0 +1,379 @@
+import { spawn } from 'node:child_process';
+import { createHash } from 'node:crypto';
+import { promises as fsp } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { initBackend } from '@parts/backend';
+import { repoRoot } from '@parts/cli';
+import { createServer, type PartsServer } from '../src/index';
+import { openLogDatabase } from '../src/log/db';
+import { createApiKey, revokeApiKey } from '../src/auth/api-keys';
+import { addReviewer } from '../src/auth/reviewers';
+import { makeModel, photos, request, tempDir, type Reply } from './fixtures';
+
+// Access control through a real server on an ephemeral port, with the keys and accounts in a real
+// SQLite database of a temporary data folder.
+let dir: string;
+let jpeg: Buffer;
+const servers: PartsServer[] = [];
+const sha256 = (s: string) => createHash('sha256').update(s).digest('hex');
+
+beforeAll(async () => {
+  await initBackend('cpu', () => {});
+  dir = await tempDir('access-');
+  await makeModel(path.join(dir, 'model'), { runId: 'tiny-access', imgSize: 32 });
+  jpeg = await fsp.readFile((await photos()).big[0]!);
+});
+
+afterAll(async () => {
+  await Promise.all(servers.map((s) => s.close()));
+  await fsp.rm(dir, { recursive: true, force: true });
+});
+
+async function start(dataDir: string, o: Partial<Parameters<typeof createServer>[0]> = {}): Promise<PartsServer> {
+  const s = await createServer({ modelDir: path.join(dir, 'model'), port: 0, workers: 0, backend: 'cpu', watchIntervalMs: 0, log: () => {}, predictionLog: { dataDir }, ...o });
+  servers.push(s);
+  return s;
+}
+
+async function withDb<T>(dataDir: string, fn: (db: Awaited<ReturnType<typeof openLogDatabase>>['db']) => Promise<T>): Promise<T> {
+  const { db } = await openLogDatabase(dataDir);
+  try {
+    return await fn(db);
+  } finally {
+    await db.destroy();
+  }
+}
+
+const predict = (url: string, headers: Record<string, string> = {}) => request(`${url}/api/predict`, { method: 'POST', headers: { 'content-type': 'image/jpeg', ...headers }, body: jpeg });
+const bearer = (key: string) => ({ authorization: `Bearer ${key}` });
+
+describe('API keys', () => {
+  let dataDir: string;
+  let s: PartsServer;
+  beforeAll(async () => {
+    dataDir = path.join(dir, 'data-keys');
+    s = await start(dataDir, { access: { metricsToken: 'scrape-token-0123456789' } });
+  });
+
+  it('without keys /api/* answers on loopback as before; once a key exists it needs one (401), a revoked one is 403', async () => {
+    expect((await request(`${s.url}/api/model`)).status).toBe(200);
+    const made = await withDb(dataDir, (db) => createApiKey(db, 'line 1'));
+    const other = await withDb(dataDir, (db) => createApiKey(db, 'line 2'));
+    expect(made.key).toMatch(/^parts_[A-Za-z0-9_-]{43}$/);
+
+    const none = await request(`${s.url}/api/model`);
+    expect([none.status, (none.json as { code: string }).code]).toEqual([401, 'key-required']);
+    expect(none.headers['www-authenticate']).toMatch(/^Bearer/);
+    const noneP = await predict(s.url);
+    expect(noneP.status).toBe(401);
+    const wrong = await request(`${s.url}/api/model`, { headers: bearer('parts_' + 'x'.repeat(43)) });
+    expect([wrong.status, (wrong.json as { code: string }).code]).toEqual([401, 'bad-key']);
+
+    expect((await request(`${s.url}/api/model`, { headers: bearer(made.key) })).status).toBe(200);
+    expect((await request(`${s.url}/api/stats`, { headers: { 'x-api-key': made.key } })).status).toBe(200);
+    expect((await predict(s.url, bearer(made.key))).status).toBe(200);
+
+    await withDb(dataDir, (db) => revokeApiKey(db, 'line 1'));
+    const revoked = await predict(s.url, bearer(made.key));
+    expect([revoked.status, (revoked.json as { code: string }).code]).toEqual([403, 'key-revoked']);
+    expect((revoked.json as { error: string }).error).toMatch(/line 1.*revoked/);
+    // Revoking by id works too; the other key was untouched until then.
+    expect((await predict(s.url, bearer(other.key))).status).toBe(200);
+    await withDb(dataDir, (db) => revokeApiKey(db, String(other.id)));
+    expect((await predict(s.url, bearer(other.key))).status).toBe(403);
+    // Health stays open.
+    expect((await request(`${s.url}/healthz`)).status).toBe(200);
+    expect((await request(`${s.url}/readyz`)).status).toBe(200);
+  });
+
+  it('stores only the SHA-256 of a key: the row holds no copy of it', async () => {
+    const made = await withDb(dataDir, (db) => createApiKey(db, 'hashed'));
+    const row = await withDb(dataDir, (db) => db.selectFrom('api_keys').selectAll().where('name', '=', 'hashed').executeTakeFirstOrThrow());
+    expect(row.key_hash).toBe(sha256(made.key));
+    expect(Object.values(row).some((v) => typeof v === 'string' && v.includes(made.key.slice(10)))).toBe(false);
+    expect(row.prefix).toBe(made.key.slice(0, 10));
+    // Another key of the same name is refused with the name in the message.
+    await expect(withDb(dataDir, (db) => createApiKey(db, 'hashed'))).rejects.toThrow(/"hashed" already exists/);
+  });
+
+  it('/metrics: loopback, the metrics token or a key; a forwarded request without them is 401', async () => {
+    expect((await request(`${s.url}/metrics`)).status).toBe(200);
+    const forwarded = { 'x-forwarded-for': '203.0.113.7' };
+    const r = await request(`${s.url}/metrics`, { headers: forwarded });
+    expect([r.status, (r.json as { code: string }).code]).toEqual([401, 'auth-required']);
+    expect((await request(`${s.url}/metrics`, { headers: { ...forwarded, ...bearer('scrape-token-0123456789') } })).status).toBe(200);
+    const k = await withDb(dataDir, (db) => createApiKey(db, 'prometheus'));
+    expect((await request(`${s.url}/metrics`, { headers: { ...forwarded, ...bearer(k.key) } })).status).toBe(200);
+    expect((await request(`${s.url}/metrics`, { headers: { ...forwarded, ...bearer('not-the-token') } })).status).toBe(401);
+  });
+
+  it('limits each key to its rate: 429 with Retry-After past the burst, other keys unaffected', async () => {
+    const limited = await start(path.join(dir, 'data-rate'), { access: { keyRatePerMinute: 1, keyBurst: 3 } });
+    const [a, b] = await withDb(path.join(dir, 'data-rate'), async (db) => [await createApiKey(db, 'a'), await createApiKey(db, 'b')]);
+    const codes: number[] = [];
+    let last: Reply | undefined;
+    for (let i = 0; i < 4; i++) {
+      last = await request(`${limited.url}/api/model`, { headers: bearer(a.key) });
+      codes.push(last.status);
+    }
+    expect(codes).toEqual([200, 200, 200, 429]);
+    const wait = Number(last!.headers['retry-after']);
+    expect(Number.isInteger(wait) && wait >= 1 && wait <= 60).toBe(true);
+    expect((last!.json as { error: string }).error).toMatch(/API key "a"/);
+    expect((await request(`${limited.url}/api/model`, { headers: bearer(b.key) })).status).toBe(200);
+  });
+});
+
+function setCookies(r: Reply): string[] {
+  const h = r.headers['set-cookie'];
+  return h === undefined ? [] : Array.isArray(h) ? h : [h];
+}
+
+/** The login form's token and its cookie, from GET /login. */
+async function loginForm(url: string): Promise<{ csrf: string; cookie: string }> {
+  const page = await request(`${url}/login`);
+  expect(page.status).toBe(200);
+  const csrf = /name="csrf" value="([^"]+)"/.exec(page.text)![1]!;
+  const setCookie = setCookies(page).find((c) => c.startsWith('parts_login='))!;
+  expect(setCookie).toMatch(/HttpOnly/);
+  expect(setCookie).toMatch(/SameSite=Strict/);
+  return { csrf, cookie: setCookie.split(';')[0]! };
+}
+
+function login(url: string, form: { csrf: string; cookie: string }, username: string, password: string, headers: Record<string, string> = {}): Promise<Reply> {
+  const body = new URLSearchParams({ csrf: form.csrf, next: '/review', username, password }).toString();
+  return request(`${url}/login`, { method: 'POST', headers: { 'content-type': 'application/x-www-form-urlencoded', cookie: form.cookie, ...headers }, body });
+}
+
+const sessionCookie = (r: Reply) => setCookies(r).find((c) => c.startsWith('parts_session='));
+
+describe('reviewer accounts', () => {
+  const PASSWORD = 'correct horse battery';
+  let dataDir: string;
+  let s: PartsServer;
+  beforeAll(async () => {
+    dataDir = path.join(dir, 'data-users');
+    s = await start(dataDir);
+    await withDb(dataDir, (db) => addReviewer(db, 'ann', PASSWORD));
+  });
+
+  it('sends the review page to /login, refuses its API, and lets a reviewer in after signing in', async () => {
+    const page = await request(`${s.url}/review`);
+    expect([page.status, page.headers.location]).toEqual([303, '/login?next=%2Freview']);
+    const queue = await request(`${s.url}/api/review/queue`);
+    expect([queue.status, (queue.json as { code: string }).code]).toEqual([401, 'login-required']);
+    // The upload page needs a login too (no --open-page).
+    expect((await request(`${s.url}/`)).headers.location).toBe('/login?next=%2F');
+
+    const ok = await login(s.url, await loginForm(s.url), 'ann', PASSWORD);
+    expect([ok.status, ok.headers.location]).toEqual([303, '/review']);
+    const set = sessionCookie(ok)!;
+    expect(set).toMatch(/HttpOnly/);
+    expect(set).toMatch(/SameSite=Strict/);
+    expect(set).not.toMatch(/Secure/); // plain HTTP, no trusted proxy
+    const cookie = set.split(';')[0]!;
+    const token = cookie.split('=')[1]!;
+    // Stored hashed, with an expiry.
+    const rows = await withDb(dataDir, (db) => db.selectFrom('sessions').selectAll().execute());
+    expect(rows.map((r) => r.token_hash)).toContain(sha256(token));
+    expect(rows.some((r) => r.token_hash === token)).toBe(false);
+    expect(Date.parse(rows.find((r) => r.token_hash === sha256(token))!.expires_at)).toBeGreaterThan(Date.now());
+
+    const signedIn = await request(`${s.url}/review`, { headers: { cookie } });
+    expect(signedIn.status).toBe(200);
+    expect(signedIn.text).toMatch(/Signed in as <b>ann<\/b>/);
+    expect((await request(`${s.url}/api/review/queue`, { headers: { cookie } })).status).toBe(200);
+  });
+
+  it('refuses cross-site requests: a form post with the session cookie, a login form from another site, a sign-out without the token', async () => {
+    const cookie = sessionCookie(await login(s.url, await loginForm(s.url), 'ann', PASSWORD))!.split(';')[0]!;
+    const csrf = /name="csrf-token" content="([^"]+)"/.exec((await request(`${s.url}/review`, { headers: { cookie } })).text)![1]!;
+    // Something to decide on.
+    const answered = await predict(s.url);
+    expect(answered.status).toBe(200);
+    const id = Number(answered.headers['x-prediction-log']);
+
+    const form = await request(`${s.url}/api/review/decide`, {
+      method: 'POST',
+      headers: { cookie, 'content-type': 'application/x-www-form-urlencoded', origin: 'http://evil.example', 'sec-fetch-site': 'cross-site' },
+      body: `ids=${id}&action=confirm&reviewer=mallory`,
+    });
+    expect([form.status, (form.json as { code: string }).code]).toEqual([403, 'csrf']);
+    const noToken = await request(`${s.url}/api/review/decide`, {
+      method: 'POST',
+      headers: { cookie, 'content-type': 'application/json', 'x-parts-review': '1' },
+      body: JSON.stringify({ ids: [id], action: 'confirm', reviewer: 'mallory' }),
+    });
+    expect([noToken.status, (noToken.json as { code: string }).code]).toEqual([403, 'csrf']);
+    const crossLogin = await login(s.url, { csrf: 'forged', cookie: '' }, 'ann', PASSWORD, { origin: 'http://evil.example' });
+    expect(crossLogin.status).toBe(403);
+    const forgedLogin = await login(s.url, { csrf: 'forged', cookie: 'parts_login=other' }, 'ann', PASSWORD);
+    expect([forgedLogin.status, sessionCookie(forgedLogin)]).toEqual([403, undefined]);
+    const logout = await request(`${s.url}/logout`, { method: 'POST', headers: { cookie, 'content-type': 'application/x-www-form-urlencoded' }, body: '' });
+    expect(logout.status).toBe(403);
+    expect(await withDb(dataDir, (db) => db.selectFrom('decisions').select('id').execute())).toEqual([]);
+
+    // The page's own request: the session's token in X-CSRF-Token; the decision goes under the account's name.
+    const good = await request(`${s.url}/api/review/decide`, {
+      method: 'POST',
+      headers: { cookie, 'content-type': 'application/json', 'x-csrf-token': csrf, origin: s.url },
+      body: JSON.stringify({ ids: [id], action: 'confirm', reviewer: 'mallory' }),
+    });
+    expect(good.status).toBe(200);
+    const decisions = await withDb(dataDir, (db) => db.selectFrom('decisions').select(['reviewer']).execute());
+    expect(decisions.map((d) => d.reviewer)).toEqual(['ann']);
+
+    // Signing out with the token ends the session in the database.
+    const out = await request(`${s.url}/logout`, { method: 'POST', headers: { cookie, 'content-type': 'application/x-www-form-urlencoded' }, body: `csrf=${csrf}` });
+    expect([out.status, out.headers.location]).toEqual([303, '/login']);
+    expect((await request(`${s.url}/api/review/queue`, { headers: { cookie } })).status).toBe(401);
+  });
+
+  it('20 wrong passwords in a row: after 5 further tries get 429 with Retry-After, even with the right password', async () => {
+    const form = await loginForm(s.url);
+    const replies: Reply[] = [];
+    for (let i = 0; i < 20; i++) replies.push(await login(s.url, form, 'ann', `wrong password ${i}`));
+    const codes = replies.map((r) => r.status);
+    expect(codes.slice(0, 5)).toEqual([401, 401, 401, 401, 401]);
+    const throttled = replies.filter((r) => r.status === 429);
+    expect(throttled.length).toBeGreaterThanOrEqual(10);
+    expect(codes.every((c) => c === 401 || c === 429)).toBe(true);
+    for (const r of throttled) expect(Number(r.headers['retry-after'])).toBeGreaterThanOrEqual(1);
+    const right = await login(s.url, form, 'ann', PASSWORD);
+    expect(right.status).toBe(429);
+    expect(Number(right.headers['retry-after'])).toBeGreaterThanOrEqual(1);
+    expect(sessionCookie(right)).toBeUndefined();
+  });
+
+  it('throttles a client address that tries many accounts', async () => {
+    // Waits of a minute, so that a slow machine cannot outlast one between two tries.
+    const t = await start(path.join(dir, 'data-users-2'), { access: { loginThrottle: { baseDelayMs: 60_000 } } });
+    await withDb(path.join(dir, 'data-users-2'), (db) => addReviewer(db, 'bob', PASSWORD));
+    const form = await loginForm(t.url);
+    const codes: number[] = [];
+    for (let i = 0; i < 22; i++) codes.push((await login(t.url, form, `guess${i}`, 'wrong password')).status);
+    expect(codes.slice(0, 4)).toEqual([401, 401, 401, 401]);
+    expect(codes.slice(20)).toEqual([429, 429]);
+  });
+
+  it('sets Secure on the session cookie when a trusted proxy says the client used https', async () => {
+    const d = path.join(dir, 'data-users-tls');
+    const t = await start(d, { access: { trustProxy: 'loopback' } });
+    await withDb(d, (db) => addReviewer(db, 'cat', PASSWORD));
+    const proxied = { 'x-forwarded-for': '198.51.100.4', 'x-forwarded-proto': 'https' };
+    const form = await loginForm(t.url);
+    const r = await login(t.url, form, 'cat', PASSWORD, proxied);
+    expect(r.status).toBe(303);
+    expect(sessionCookie(r)).toMatch(/; Secure/);
+    // The same header from an untrusted peer is not believed.
+    const plain = await start(path.join(dir, 'data-users-tls-2'));
+    await withDb(path.join(dir, 'data-users-tls-2'), (db) => addReviewer(db, 'cat', PASSWORD));
+    const r2 = await login(plain.url, await loginForm(plain.url), 'cat', PASSWORD, proxied);
+    expect(sessionCookie(r2)).not.toMatch(/Secure/);
+  });
+});
+
+describe('the upload page', () => {
+  it('--open-page: anyone may use the page and predict, while the rest of /api/* keeps needing a key', async () => {
+    const d = path.join(dir, 'data-open');
+    const s = await start(d, { access: { openPage: true } });
+    await withDb(d, (db) => createApiKey(db, 'cam'));
+    expect((await request(`${s.url}/`)).status).toBe(200);
+    expect((await predict(s.url)).status).toBe(200);
+    expect((await request(`${s.url}/api/model`)).status).toBe(200);
+    expect((await request(`${s.url}/api/stats`)).status).toBe(401);
+  });
+
+  it('without --open-page and with keys but no accounts the page is 401', async () => {
+    const d = path.join(dir, 'data-closed');
+    const s = await start(d);
+    await withDb(d, (db) => createApiKey(db, 'cam'));
+    expect((await request(`${s.url}/`)).status).toBe(401);
+  });
+});
+
+describe('listening beyond loopback', () => {
+  it('is refused without keys or accounts, with what to do', async () => {
+    const logged: string[] = [];
+    await expect(start(path.join(dir, 'data-bind-1'), { host: '0.0.0.0', log: (m) => logged.push(m) })).rejects.toThrow(
+      /refusing to listen on 0\.0\.0\.0: no API keys and no reviewer accounts.*pnpm keys add.*--insecure-no-auth/,
+    );
+  });
+
+  it('is allowed with --insecure-no-auth, with a warning saying why it is dangerous', async () => {
+    const logged: string[] = [];
+    const s = await start(path.join(dir, 'data-bind-2'), { host: '0.0.0.0', log: (m) => logged.push(m), access: { insecureNoAuth: true } });
+    expect(s.host).toBe('0.0.0.0');
+    expect(logged.join('\n')).toMatch(/WARNING \(--insecure-no-auth\).*Anyone who can reach this address can send photos/);
+  });
+
+  const external = Object.values(os.networkInterfaces())
+    .flat()
+    .find((a) => a && a.family === 'IPv4' && !a.internal)?.address;
+  it('is allowed once a key exists, and then a request from another machine needs the key', async () => {
+    const d = path.join(dir, 'data-bind-3');
+    const key = await withDb(d, (db) => createApiKey(db, 'remote'));
+    const logged: string[] = [];
+    const s = await start(d, { host: '0.0.0.0', log: (m) => logged.push(m) });
+    expect(logged.join('\n')).not.toMatch(/WARNING/);
+    if (!external) return;
+    const url = `http://${external}:${s.port}`;
+    expect((await request(`${url}/api/model`)).status).toBe(401);
+    expect((await request(`${url}/api/model`, { headers: bearer(key.key) })).status).toBe(200);
+    expect((await request(`${url}/metrics`)).status).toBe(401);
+    expect((await request(`${url}/healthz`)).status).toBe(200);
+  });
+});
+
+function run(script: string, args: string[], stdin?: string): Promise<{ code: number | null; stdout: string; stderr: string }> {
+  return new Promise((resolve) => {
+    const child = spawn(process.execPath, ['--import', 'tsx', script, ...args], { cwd: repoRoot(), stdio: ['pipe', 'pipe', 'pipe'] });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.on('data', (c: Buffer) => (stdout += c.toString()));
+    child.stderr.on('data', (c: Buffer) => (stderr += c.toString()));
+    child.on('exit', (code) => resolve({ code, stdout, stderr }));
+    child.stdin.end(stdin ?? '');
+  });
+}
+
+describe('pnpm keys and pnpm users', () => {
+  it('keys add prints the key once; list shows only its first characters; revoke marks it', async () => {
+    const d = path.join(dir, 'data-cli');
+    const add = await run('packages/serve/src/cli/keys.ts', ['add', 'line-3', '--data-dir', d]);
+    expect(add.code, add.stderr).toBe(0);
+    const key = add.stdout.trim();
+    expect(key).toMatch(/^parts_[A-Za-z0-9_-]{43}$/);
+    expect(add.stderr).toMatch(/shown now and never again/);
+    const list = await run('packages/serve/src/cli/keys.ts', ['list', '--data-dir', d]);
+    expect(list.stdout).toMatch(new RegExp(`line-3\\t${key.slice(0, 10)}…`));
+    expect(list.stdout).not.toContain(key);
+    const revoke = await run('packages/serve/src/cli/keys.ts', ['revoke', 'line-3', '--data-dir', d]);
+    expect(revoke.stdout).toMatch(/revoked API key "line-3"/);
+    expect((await run('packages/serve/src/cli/keys.ts', ['list', '--data-dir', d])).stdout).toMatch(/line-3.*revoked/);
+  });
+
+  it('users add reads the password from stdin with --password-stdin and refuses without a terminal otherwise', async () => {
+    const d = path.join(dir, 'data-cli-users');
+    const noTty = await run('packages/serve/src/cli/users.ts', ['add', 'dora', '--data-dir', d], 'a password here\n');
+    expect(noTty.code).toBe(1);
+    expect(noTty.stderr).toMatch(/--password-stdin/);
+    const add = await run('packages/serve/src/cli/users.ts', ['add', 'dora', '--password-stdin', '--data-dir', d], 'a password here\n');
+    expect(add.code, add.stderr).toBe(0);
+    const row = await withDb(d, (db) => db.selectFrom('reviewers').selectAll().executeTakeFirstOrThrow());
+    expect(row.name).toBe('dora');
+    expect(row.password_hash).toMatch(/^scrypt\$16384\$8\$1\$/);
+    expect(row.password_hash).not.toContain('a password here');
+    const short = await run('packages/serve/src/cli/users.ts', ['passwd', 'dora', '--password-stdin', '--data-dir', d], 'short\n');
+    expect([short.code, /at least 10 characters/.test(short.stderr)]).toEqual([1, true]);
+    expect((await run('packages/serve/src/cli/users.ts', ['list', '--data-dir', d])).stdout).toMatch(/^dora\t/m);
+  });
+
+  it('pnpm serve --host 0.0.0.0 without keys exits 1 naming --insecure-no-auth', async () => {
+    const r = await run('packages/serve/src/cli/serve.ts', ['--model', path.join(dir, 'model'), '--host', '0.0.0.0', '--port', '0', '--data-dir', path.join(dir, 'data-cli-serve'), '--workers', '0', '--backend', 'cpu']);
+    expect(r.code).toBe(1);
+    expect(r.stderr).toMatch(/serve: refusing to listen on 0\.0\.0\.0.*--insecure-no-auth/);
+  });
+});
