@@ -160,6 +160,19 @@ afterAll(async () => {
 });
 
 describe.skipIf(missing.length > 0)('3 replicas behind nginx, scraped by Prometheus', () => {
+  it('keeps the loopback-only review pages and the per-replica metrics off the balancer, and refuses bodies over the replicas\' limit itself', async () => {
+    const f = fleet!;
+    expect((await request(`${f.replicas[0]!.url}/review`)).status).toBe(200); // loopback, directly
+    expect((await request(`${f.url}/review`)).status).toBe(403);
+    expect((await request(`${f.url}/api/review/queue`)).status).toBe(403);
+    expect((await request(`${f.url}/metrics`)).status).toBe(404);
+    const ready = await request(`${f.url}/readyz`);
+    expect([ready.status, ready.json?.model]).toEqual([200, 'tiny-fleet']);
+    const big = await request(`${f.url}/api/predict`, { method: 'POST', headers: { 'content-type': 'image/png' }, body: Buffer.alloc(10 * 1024 * 1024 + 1) });
+    expect(big.status).toBe(413);
+    expect(big.headers['x-upstream-addr']).toBeUndefined(); // answered by nginx, no replica involved
+  });
+
   it('loses no acknowledged prediction when a replica is killed mid-burst, and Prometheus reports what the logs hold', async () => {
     const f = fleet!;
     const victim = f.replicas[1]!;
