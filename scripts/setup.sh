@@ -15,6 +15,7 @@ fi
 
 need_pkgs=()
 [[ -x /usr/bin/chromium ]] || need_pkgs+=(chromium)
+command -v nginx >/dev/null 2>&1 || [[ -x /usr/sbin/nginx ]] || need_pkgs+=(nginx) # the fleet test: replicas behind nginx (run unprivileged from a temp prefix)
 [[ -e /usr/share/fonts/truetype/dejavu/DejaVuSans.ttf ]] || need_pkgs+=(fonts-dejavu-core)
 command -v promtool >/dev/null 2>&1 || need_pkgs+=(prometheus) # promtool checks deploy/prometheus/alerts.yml
 /usr/bin/python3 -c 'import onnx' >/dev/null 2>&1 || need_pkgs+=(python3-onnx)

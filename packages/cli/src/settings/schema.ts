@@ -277,6 +277,21 @@ export const BENCH_SERVE_SETTINGS = {
   verbose,
 } satisfies Record<string, Setting<any>>;
 
+/** `pnpm bench:fleet`: 1 and N serve replicas behind nginx, side by side in one run. */
+export const BENCH_FLEET_SETTINGS = {
+  model: pathSetting({ flag: '--model <dir>', defaultText: '<repo>/packages/serve/model', doc: 'model folder or run folder' }),
+  image: pathSetting({ flag: '--image <file>', defaultText: '../shared/datasets/parts/test/big/m12_bolt_03.jpg', doc: 'the image every request sends' }),
+  replicas: int({ flag: '--replicas <n>', min: 2, default: 3, doc: 'replicas of the fleet measured beside one replica' }),
+  duration: num({ flag: '--duration <s>', min: 1, default: 15, doc: 'seconds of load per measurement' }),
+  connections: int({ flag: '--connections <n>', min: 1, default: 16, doc: 'concurrent connections to nginx' }),
+  rounds: int({ flag: '--rounds <n>', min: 1, default: 2, doc: 'measurements of each fleet size, alternated (1, N, 1, N, ...)' }),
+  workers: int({ flag: '--workers <n>', min: 0, defaultText: 'pnpm serve\'s', doc: 'model worker threads of each replica (0 = main thread)' }),
+  engine: choice(ENGINE_NAMES, { flag: '--engine <e>', default: 'auto', doc: 'forward pass of each replica: onnx, tfjs or auto, as pnpm serve' }),
+  threads: int({ flag: '--threads <n>', min: 1, defaultText: 'the cores', doc: 'ONNX Runtime intra-op threads of each replica' }),
+  backend,
+  verbose,
+} satisfies Record<string, Setting<any>>;
+
 export const DATA_CHECK_SETTINGS = {
   data: pathSetting({ flag: '--data <dir>', defaultText: 'the demo dataset, generated if missing', doc: 'dataset root (<root>/<split>/<class>/<image>)' }),
   skipBad: bool({ flag: '--skip-bad', default: false, doc: 'skip and list unreadable files instead of failing' }),
@@ -350,6 +365,7 @@ export const COMMAND_SETTINGS = {
   serve: SERVE_SETTINGS,
   bench: BENCH_SETTINGS,
   'bench:serve': BENCH_SERVE_SETTINGS,
+  'bench:fleet': BENCH_FLEET_SETTINGS,
   'data:check': DATA_CHECK_SETTINGS,
   'dataset:demo': DATASET_DEMO_SETTINGS,
   diagnose: DIAGNOSE_SETTINGS,

@@ -21,7 +21,9 @@ interface ServeOptions {
   keyRate: number; keyBurst: number; openPage?: boolean; insecureNoAuth?: boolean; metricsToken?: string; trustProxy?: string; sessionHours: number;
 }
 
-// Runs until SIGTERM/SIGINT; the exit status is that of the shutdown.
+// Runs until SIGTERM/SIGINT, then drains: /readyz answers 503 and the listener closes (a load
+// balancer's next connection is refused and goes to another replica), the requests in flight are
+// answered and logged, the model and the log database are closed, exit 0. A second signal exits at once.
 runCli(
   program,
   async (o: ServeOptions) => {
@@ -65,7 +67,11 @@ runCli(
       let stopping = false;
       for (const sig of ['SIGTERM', 'SIGINT'] as const) {
         process.on(sig, () => {
-          if (stopping) return;
+          // A second signal: the operator does not want to wait for the requests in flight.
+          if (stopping) {
+            console.error(`${sig} again: exiting now, without finishing the requests in flight`);
+            process.exit(1);
+          }
           stopping = true;
           console.error(`${sig}: finishing requests in flight, then exiting`);
           server.close().then(
