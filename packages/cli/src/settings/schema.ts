@@ -69,7 +69,10 @@ export const TRAIN_SETTINGS = {
   }),
   dataRecipe: bool({
     flag: '--data-recipe',
-    negate: { flag: '--no-data-recipe', doc: "the architecture's recipe as it is, nothing chosen from the data" },
+    negate: {
+      flag: '--no-data-recipe',
+      doc: "the architecture's recipe as it is. By default a from-scratch recipe's input size, augmentation, epochs (from --steps) and silhouette OOD part are chosen from a look at the training photos (object or texture, resolution, count); config.json's `recipe` and the log say what and why; a flag given explicitly wins",
+    },
     default: true,
     doc: 'choose input size, augmentation, epochs (from --steps) and the silhouette OOD part from a look at the training photos (object or texture, resolution, count); each choice and its reason go to config.json and the log; a flag given explicitly wins',
   }),
