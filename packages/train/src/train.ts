@@ -35,7 +35,7 @@ export async function train(options: TrainOptions): Promise<TrainResult> {
   const resolved = resolveTrainOptions(options, defaultRunsDir());
   const write = options.log ?? ((m: string) => process.stderr.write(m + '\n'));
   const log = (m: string) => {
-    if (!o.quiet) write(m);
+    if (!resolved.quiet) write(m);
   };
   const spec = getArch(resolved.arch);
   const backend = await initBackend(resolved.backend, log);
