@@ -8,6 +8,9 @@ import { listDataset } from '@parts/data';
 import { repoRoot } from '@parts/cli';
 import { applyRecipe, chooseRecipe, FRAME_FILLING_IMG_SIZE, MIN_EPOCHS, profileTrainingSplit, type DataProfile, type RecipeInputs } from '../src/data-recipe';
 import { resolveTrainOptions } from '../src/options';
+import { train } from '../src/train';
+import { readRunConfig } from '../src/run-folder';
+import { demoWorkspace } from './fixtures';
 
 const profile = (over: Partial<DataProfile>): DataProfile => ({
   classes: ['a', 'b'],
@@ -72,5 +75,24 @@ describe.each(['parts', 'bolts-nuts', 'casting', 'neu'].map((d) => [d, path.join
     expect(p.resolution).toEqual(name === 'bolts-nuts' || name === 'parts' ? { width: 640, height: 480 } : name === 'casting' ? { width: 300, height: 300 } : { width: 200, height: 200 });
     // Seeded: the same sample, the same profile.
     expect(await profileTrainingSplit(index.splits.train, index.classes, { imgSize: 128, fit: 'contain', seed: 42 })).toEqual(p);
+  }, 120_000);
+});
+
+describe('train() with the data recipe', () => {
+  it('records each choice and its reason in config.json and the log; given options stay; --no-data-recipe chooses nothing', async () => {
+    const { data, out } = await demoWorkspace('data-recipe-', { seed: 5, trainPerClass: 6, testPerClass: 2, width: 160, height: 120 });
+    const lines: string[] = [];
+    // 2 steps requested: the fewest epochs (MIN_EPOCHS) from the step budget; the size is given.
+    const run = await train({ data, out, imgSize: 16, steps: 2, batchSize: 8, backend: 'wasm', seed: 3, log: (m) => lines.push(m) });
+    const config = await readRunConfig(run.runDir);
+    const recipe = (config as { recipe?: { profile: { kind: string }; choices: { setting: string; value: unknown; given: boolean; reason: string }[] } }).recipe!;
+    expect(recipe.profile.kind).toBe('object');
+    expect(recipe.choices.find((c) => c.setting === 'imgSize')).toMatchObject({ value: 16, given: true });
+    expect(recipe.choices.find((c) => c.setting === 'epochs')).toMatchObject({ value: MIN_EPOCHS, given: false });
+    expect(config!.options).toMatchObject({ epochs: MIN_EPOCHS, imgSize: 16, silhouette: true });
+    expect(run.history.epochs.length).toBe(MIN_EPOCHS);
+    for (const c of recipe.choices) expect(lines).toContain(`recipe: ${c.setting} ${String(c.value)} — ${c.reason}`);
+    const plain = await train({ data, out, imgSize: 16, epochs: 1, batchSize: 8, backend: 'wasm', seed: 3, dataRecipe: false, quiet: true });
+    expect((await readRunConfig(plain.runDir) as { recipe?: unknown }).recipe).toBeNull();
   }, 120_000);
 });
