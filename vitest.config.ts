@@ -29,6 +29,7 @@ export const SLOW_TEST_FILES = [
   'packages/evaluate/test/evaluation-sections.test.ts', // trains three tiny models, evaluates them with every section, spawns pnpm evaluate four times
   'packages/serve/test/drift-real-photos.test.ts', // trains PartsNet on the parts photos: the drift alarm on nut photos
   'packages/evaluate/test/loop-scenario.test.ts', // the review-retrain loop on the shared photos: trains PartsNet twice (parts, then parts + nut), evaluates, promotes
+  'packages/train/test/data-recipe.test.ts', // profiles the real photo sets (lists casting's 6,633 photos) and trains PartsNet twice
   'packages/data/test/near-duplicates-industrial.test.ts', // the data check on every photo of neu (1,500) and casting (6,958)
   'packages/evaluate/test/learning-curve.test.ts', // trains three tiny PartsNet runs for a real learning curve
 ];

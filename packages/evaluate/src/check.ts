@@ -22,6 +22,7 @@ import { canonicalArch } from './leaderboard';
 import { describeEvaluationScope, isOwnTestEvaluation } from './evaluation-record';
 import type { Evaluation } from './evaluation-record';
 import { validateOodTasks, type OodBaselineTask } from './ood-check';
+import { validateSubsetSpec, type SubsetSpec } from './subset-dataset';
 
 export const BASELINE_FORMAT = 'parts-baseline/1';
 
@@ -41,6 +42,12 @@ export interface BaselineTask {
    * of a kernel changes; the mean of several runs does not, so a real regression still shows.
    */
   seeds?: number[];
+  /**
+   * Train and score on a seeded subset of the dataset (subset-dataset.ts): a set too large to train in
+   * CI on two cores is gated on `trainPerClass` photos per class, scored on `testPerClass` per class
+   * (absent: the whole test split).
+   */
+  subset?: SubsetSpec;
 }
 
 export interface Baseline {
@@ -87,6 +94,7 @@ export function validateBaseline(b: Baseline, where = 'baseline'): void {
     if (t?.seeds !== undefined && !(Array.isArray(t.seeds) && t.seeds.length > 0 && t.seeds.every((x) => Number.isInteger(x)) && new Set(t.seeds).size === t.seeds.length)) {
       problems.push(`tasks.${name}.seeds must be a non-empty list of distinct integers (got ${JSON.stringify(t.seeds)})`);
     }
+    if (t?.subset !== undefined) problems.push(...validateSubsetSpec(t.subset, `tasks.${name}.subset`));
   }
   if (problems.length) throw new Error(`invalid baseline ${where}: ${problems.join('; ')}`);
   validateOodTasks(b.ood, where);

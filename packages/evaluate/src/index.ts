@@ -9,4 +9,5 @@ export { checkAgainstBaseline, checkSeedMean, readBaseline } from './check';
 export { evaluateRobustness, robustnessTableHtml } from './robustness';
 export { robustnessChartPng } from './robustness-chart';
 export { makeHoldoutDataset } from './ood-holdout';
+export { makeSubsetDataset, type SubsetSpec } from './subset-dataset';
 export { checkOodFigures, measureLeaveOut } from './ood-check';

@@ -20,6 +20,7 @@ import type { BackendInfo } from '@parts/backend';
 import type { DatasetIndex, FitPolicy } from '@parts/data';
 import { CLASSIFIER_JSON, readJsonFile, writeFileAtomic, type PreprocessSpec, type ThresholdChoice, type TrainMode } from '@parts/models';
 import type { ResolvedTrainOptions } from './options';
+import type { DataRecipe } from './data-recipe';
 
 /** File and folder names inside a run folder. */
 export const RUN_FILES = {
@@ -120,6 +121,8 @@ export interface RunConfig {
   options: ResolvedTrainOptions;
   backend: BackendInfo;
   data: { root: string; fingerprint: string; classes: string[]; counts: Record<'train' | 'val' | 'test', number[]>; splitSource?: unknown; groups?: DatasetIndex['groups'] };
+  /** What was chosen from the training split and why (data-recipe.ts); null when the data recipe was off. */
+  recipe?: DataRecipe | null;
 }
 
 /**

@@ -18,6 +18,7 @@ import { consoleProgress } from './progress';
 import { createRunFolder, discardRunFolder, finalizeRunFolder, RUN_FILES, runModelDir, writeRunJson, type History, type RunConfig, type RunMetrics } from './run-folder';
 import { loadBaseWeights } from './weights';
 import { fitAndWriteOod, formatOodFit } from './ood-fit';
+import { applyRecipe, chooseRecipe, formatRecipe, profileTrainingSplit, type DataRecipe } from './data-recipe';
 
 export interface TrainResult {
   runDir: string;
@@ -31,17 +32,20 @@ export function defaultRunsDir(): string {
 }
 
 export async function train(options: TrainOptions): Promise<TrainResult> {
-  const o = resolveTrainOptions(options, defaultRunsDir());
+  const resolved = resolveTrainOptions(options, defaultRunsDir());
   const write = options.log ?? ((m: string) => process.stderr.write(m + '\n'));
   const log = (m: string) => {
-    if (!o.quiet) write(m);
+    if (!resolved.quiet) write(m);
   };
-  const spec = getArch(o.arch);
-  const backend = await initBackend(o.backend, log);
-  const listed = await listDataset(o.data, { valSplit: o.valSplit, seed: o.seed, skipBad: o.skipBad, groupThreshold: o.groupThreshold });
-  const index = o.fold ? applyFold(listed, o.fold, o.seed) : listed;
-  if (!o.quiet) log(formatDatasetReport(await checkDataset(index)));
+  const spec = getArch(resolved.arch);
+  const backend = await initBackend(resolved.backend, log);
+  const listed = await listDataset(resolved.data, { valSplit: resolved.valSplit, seed: resolved.seed, skipBad: resolved.skipBad, groupThreshold: resolved.groupThreshold });
+  const index = resolved.fold ? applyFold(listed, resolved.fold, resolved.seed) : listed;
+  if (!resolved.quiet) log(formatDatasetReport(await checkDataset(index)));
   log(formatGroups(index));
+  const recipe = await dataRecipeFor(resolved, options, index, spec.recipe !== undefined);
+  if (recipe) for (const line of formatRecipe(recipe)) log(line);
+  const o = recipe ? applyRecipe(resolved, recipe.choices) : resolved;
   const fingerprint = await datasetFingerprint(index);
 
   const run = await createRunFolder(o.out, spec.name, o.mode, o.name);
@@ -63,7 +67,7 @@ export async function train(options: TrainOptions): Promise<TrainResult> {
       runId: run.runId,
     };
     await writeRunJson(run, RUN_FILES.labels, index.classes);
-    await writeRunJson(run, RUN_FILES.config, runConfig(run.runId, o, backend, index, fingerprint, meta, weightsUsed));
+    await writeRunJson(run, RUN_FILES.config, { ...runConfig(run.runId, o, backend, index, fingerprint, meta, weightsUsed), recipe });
 
     const t0 = Date.now();
     const sets = await loadSets(index, o);
@@ -160,6 +164,17 @@ export async function train(options: TrainOptions): Promise<TrainResult> {
     tf.dispose([featureCache?.train, featureCache?.val].filter((t): t is tf.Tensor => t != null));
     disposeBuilt(built);
   }
+}
+
+/**
+ * The recipe chosen from the training split (data-recipe.ts), or null when --no-data-recipe or the
+ * architecture has no from-scratch recipe to adapt (the pretrained bases keep their own input size).
+ */
+async function dataRecipeFor(o: ResolvedTrainOptions, given: TrainOptions, index: DatasetIndex, hasRecipe: boolean): Promise<DataRecipe | null> {
+  if (!o.dataRecipe || !hasRecipe || o.mode !== 'scratch') return null;
+  const profile = await profileTrainingSplit(index.splits.train, index.classes, { imgSize: o.imgSize, fit: o.fit, seed: o.seed });
+  const explicit = new Set(Object.entries(given).filter(([, v]) => v !== undefined).map(([k]) => k));
+  return { profile, choices: chooseRecipe(profile, o, explicit) };
 }
 
 function runConfig(

@@ -60,7 +60,22 @@ export const TRAIN_SETTINGS = {
   arch: str({ flag: '--arch <name>', defaultText: 'partsnet, with its recipe', doc: 'architecture from the registry (`pnpm train --help` lists them with their recipes)' }),
   mode: choice(TRAIN_MODE_NAMES, { flag: '--mode <mode>', defaultText: "the arch's", doc: 'training mode (also feature-extraction, fine-tune)' }),
   data: pathSetting({ flag: '--data <dir>', defaultText: 'the demo dataset, generated if missing', doc: 'dataset root <root>/<split>/<class>/<image>' }),
-  epochs: int({ flag: '--epochs <n>', min: 1, default: 30, perArch: true, doc: 'maximum epochs' }),
+  epochs: int({ flag: '--epochs <n>', min: 1, default: 30, perArch: true, doc: 'maximum epochs (with the data recipe and no --epochs: set from --steps)' }),
+  steps: int({
+    flag: '--steps <n>',
+    min: 1,
+    default: 400,
+    doc: "with the data recipe and no --epochs: training length in optimizer steps; epochs = steps / batches per epoch, at most the recipe's epochs, at least 5",
+  }),
+  dataRecipe: bool({
+    flag: '--data-recipe',
+    negate: {
+      flag: '--no-data-recipe',
+      doc: "the architecture's recipe as it is. By default a from-scratch recipe's input size, augmentation, epochs (from --steps) and silhouette OOD part are chosen from a look at the training photos (object or texture, resolution, count); config.json's `recipe` and the log say what and why; a flag given explicitly wins",
+    },
+    default: true,
+    doc: 'choose input size, augmentation, epochs (from --steps) and the silhouette OOD part from a look at the training photos (object or texture, resolution, count); each choice and its reason go to config.json and the log; a flag given explicitly wins',
+  }),
   batchSize: int({ flag: '--batch-size <n>', min: 1, default: 16, doc: 'batch size' }),
   imgSize: int({ flag: '--img-size <n>', min: 16, max: 1024, defaultText: "the arch's", doc: 'input size in pixels (square)' }),
   lr: num({ flag: '--lr <x>', gt: 0, lt: 10, default: 1e-3, perArch: true, doc: 'learning rate' }),

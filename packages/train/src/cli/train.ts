@@ -63,6 +63,9 @@ runCli(program, async (raw) => {
     data,
     out: o.out ? resolveUserPath(o.out) : undefined,
     weights: isNamedWeights(o.weights) ? o.weights : resolveUserPath(o.weights),
+    // Commander reads an unset --no-silhouette as true: only the flag itself counts as given (the data
+    // recipe keeps given options and chooses the rest).
+    silhouette: o.silhouette === false ? false : undefined,
     skipBad: Boolean(o.skipBad),
     quiet: Boolean(o.quiet),
   };

@@ -1,0 +1,202 @@
+// The recipe chosen from the data: before training, a seeded sample of the training split is looked at
+// (photos per class, resolution, one object on a plain background or a frame-filling part / texture) and
+// the parts of the recipe that depend on it are set: input size, augmentation preset, the number of
+// epochs (from a budget of optimizer steps, so a larger set gets fewer epochs), its warm-up, and whether
+// the OOD detector gets its silhouette part. Every choice carries its reason; train() writes them into
+// the run's config.json (`recipe`) and logs one line each. An option given explicitly always wins and is
+// recorded as given. The rules are fixed functions of the profile, no search: choosing between
+// candidates per run would multiply the cost of every training.
+//
+// Why these rules:
+// - Object or not: the silhouette measure (@parts/data silhouette.ts) and the OOD detector's own test
+//   of it (segmentationProblem) — the photos show one dark object inside the frame on a lighter
+//   background, or not (bolts-nuts and parts: objects; casting and neu: the largest dark region runs
+//   off the frame).
+// - Input size: an object's outline survives the architecture's small default size (PartsNet's 128 px
+//   was measured on the bolts); on a frame-filling part or texture the label is in small detail (a
+//   pinhole at a casting's rim, the grain of a steel surface), so the input is larger, up to
+//   FRAME_FILLING_IMG_SIZE and never above the photos' own resolution (upscaling adds no detail).
+// - Augmentation: the size-preserving preset (turns, flips, small shifts, light; no zoom or shear) keeps
+//   the label of a part seen from above — its size is the label on the bolts — and of a texture, whose
+//   class does not depend on orientation.
+// - Epochs: what trains a network is the number of optimizer steps; a fixed number of epochs makes a set
+//   ten times larger train ten times longer. epochs = ceil(steps / batches per epoch), at most the
+//   recipe's epochs (small sets: unchanged) and at least MIN_EPOCHS; the warm-up keeps its share.
+// - Silhouette OOD part: only where there is a silhouette.
+import { promises as fs } from 'node:fs';
+import { decodeImage, decodePhoto, makeRng, measureSilhouette, shuffled, type FitPolicy, type Sample, type SilhouetteShape } from '@parts/data';
+import { segmentationProblem, silhouetteEvidence } from '@parts/models';
+
+/** Photos sampled (stratified, seeded) to profile the training split. */
+export const PROFILE_SAMPLE = 48;
+/** Largest input size chosen for frame-filling parts and textures. */
+export const FRAME_FILLING_IMG_SIZE = 192;
+/** Fewest epochs the step budget leaves (each photo seen a few times, also on very large sets). */
+export const MIN_EPOCHS = 5;
+
+export type DataKind = 'object' | 'frame-filling';
+
+export interface DataProfile {
+  classes: string[];
+  /** Training photos per class (after the validation split). */
+  perClass: number[];
+  photos: number;
+  /** Photos the resolution and the kind were measured on. */
+  sampled: number;
+  /** Median width and height of the sampled photos, as stored. */
+  resolution: { width: number; height: number };
+  kind: DataKind;
+  /** The silhouette evidence behind `kind`, in words. */
+  kindReason: string;
+}
+
+export type RecipeSetting = 'imgSize' | 'augment' | 'epochs' | 'warmupEpochs' | 'silhouette';
+
+export interface RecipeChoice {
+  setting: RecipeSetting;
+  value: number | string | boolean;
+  /** true: given explicitly (the value is the given one, not the data's choice). */
+  given: boolean;
+  reason: string;
+}
+
+export interface DataRecipe {
+  profile: DataProfile;
+  choices: RecipeChoice[];
+}
+
+/** The options the rules read and may replace. */
+export interface RecipeInputs {
+  imgSize: number;
+  augment: string;
+  epochs: number;
+  warmupEpochs: number;
+  silhouette: boolean;
+  batchSize: number;
+  /** Optimizer-step budget that sets the epochs when --epochs is not given. */
+  steps: number;
+  mode: string;
+}
+
+/**
+ * Profiles the training split: photos per class, and on a stratified seeded sample of at most
+ * PROFILE_SAMPLE photos the stored resolution and the silhouette of each photo decoded as the model
+ * would see it (`imgSize`, `fit`).
+ */
+export async function profileTrainingSplit(
+  train: readonly Sample[],
+  classes: readonly string[],
+  opts: { imgSize: number; fit: FitPolicy; seed: number },
+): Promise<DataProfile> {
+  if (train.length === 0) throw new Error('data recipe: the training split has no photos');
+  const perClass = classes.map((_, c) => train.filter((s) => s.label === c).length);
+  const rng = makeRng(`${opts.seed}:data-recipe`);
+  // Round-robin over the classes' shuffled photos: every class is represented in the sample.
+  const queues = classes.map((_, c) => shuffled(train.filter((s) => s.label === c).sort((a, b) => (a.file < b.file ? -1 : a.file > b.file ? 1 : 0)), rng));
+  const sample: Sample[] = [];
+  for (let i = 0; sample.length < Math.min(PROFILE_SAMPLE, train.length); i++) {
+    for (const q of queues) if (i < q.length && sample.length < PROFILE_SAMPLE) sample.push(q[i]);
+  }
+  const widths: number[] = [];
+  const heights: number[] = [];
+  const shapes: (SilhouetteShape | null)[] = [];
+  for (const s of sample) {
+    const photo = await decodePhoto(await fs.readFile(s.file), s.file);
+    widths.push(photo.width);
+    heights.push(photo.height);
+    shapes.push(measureSilhouette(await decodeImage(s.file, { size: opts.imgSize, fit: opts.fit })).shape);
+  }
+  const problem = segmentationProblem(shapes);
+  return {
+    classes: [...classes],
+    perClass,
+    photos: train.length,
+    sampled: sample.length,
+    resolution: { width: median(widths), height: median(heights) },
+    kind: problem ? 'frame-filling' : 'object',
+    kindReason: problem ?? silhouetteEvidence(shapes),
+  };
+}
+
+/**
+ * The recipe's choices for a profile. `given` names the options set explicitly: they keep their
+ * value (recorded as given). Pure: the same profile and options give the same choices.
+ */
+export function chooseRecipe(profile: DataProfile, o: RecipeInputs, given: ReadonlySet<string>): RecipeChoice[] {
+  const choices: RecipeChoice[] = [];
+  const kept = (setting: RecipeSetting, value: RecipeChoice['value'], flag: string) =>
+    choices.push({ setting, value, given: true, reason: `given (${flag})` });
+  const objectText = profile.kind === 'object' ? 'one object on a plain background' : 'a frame-filling part or texture';
+  const side = Math.min(profile.resolution.width, profile.resolution.height);
+
+  if (given.has('imgSize')) kept('imgSize', o.imgSize, '--img-size');
+  else if (o.mode !== 'scratch') choices.push({ setting: 'imgSize', value: o.imgSize, given: false, reason: `the pretrained base's input size (${o.mode})` });
+  else if (profile.kind === 'object') {
+    choices.push({ setting: 'imgSize', value: o.imgSize, given: false, reason: `${objectText}: its outline survives the architecture's ${o.imgSize} px` });
+  } else {
+    const size = Math.max(o.imgSize, Math.min(FRAME_FILLING_IMG_SIZE, side));
+    choices.push({
+      setting: 'imgSize',
+      value: size,
+      given: false,
+      reason: `${objectText} (median photo ${profile.resolution.width}x${profile.resolution.height}): the label is in small detail, so up to ${FRAME_FILLING_IMG_SIZE} px and never above the photos' ${side} px`,
+    });
+  }
+
+  if (given.has('augment')) kept('augment', o.augment, '--augment');
+  else if (o.mode !== 'scratch') choices.push({ setting: 'augment', value: o.augment, given: false, reason: `the recipe of ${o.mode} mode` });
+  else {
+    const why = profile.kind === 'object' ? "turns and flips keep a part's label, zooming would change its size (the label between sizes)" : 'turns and flips keep the label of a part seen from above and of a texture; no zoom keeps the scale of its detail';
+    choices.push({ setting: 'augment', value: 'size-preserving', given: false, reason: `${objectText}: ${why}` });
+  }
+
+  const batches = Math.ceil(profile.photos / o.batchSize);
+  if (given.has('epochs')) {
+    kept('epochs', o.epochs, '--epochs');
+    if (given.has('warmupEpochs')) kept('warmupEpochs', o.warmupEpochs, '--warmup-epochs');
+  } else {
+    const epochs = Math.max(Math.min(MIN_EPOCHS, o.epochs), Math.min(o.epochs, Math.ceil(o.steps / batches)));
+    choices.push({
+      setting: 'epochs',
+      value: epochs,
+      given: false,
+      reason:
+        `${profile.photos} training photos = ${batches} batches of ${o.batchSize} per epoch; ${given.has('steps') ? '--steps' : 'the budget of'} ${o.steps} optimizer steps gives ${Math.ceil(o.steps / batches)} epochs` +
+        (epochs === o.epochs && Math.ceil(o.steps / batches) >= o.epochs ? `, at most the recipe's ${o.epochs}` : epochs === MIN_EPOCHS ? `, at least ${MIN_EPOCHS}` : '') +
+        ` (${epochs * batches} steps)`,
+    });
+    if (given.has('warmupEpochs')) kept('warmupEpochs', o.warmupEpochs, '--warmup-epochs');
+    else if (o.warmupEpochs > 0 && epochs !== o.epochs) {
+      const warmup = Math.max(1, Math.round((o.warmupEpochs * epochs) / o.epochs));
+      choices.push({ setting: 'warmupEpochs', value: warmup, given: false, reason: `the recipe's warm-up share (${o.warmupEpochs} of ${o.epochs} epochs) of ${epochs} epochs` });
+    }
+  }
+
+  if (given.has('silhouette')) kept('silhouette', o.silhouette, o.silhouette ? '--silhouette' : '--no-silhouette');
+  else {
+    const on = profile.kind === 'object';
+    choices.push({ setting: 'silhouette', value: on && o.silhouette, given: false, reason: on ? `the photos show a silhouette: ${profile.kindReason}` : `no silhouette to score: ${profile.kindReason}` });
+  }
+  return choices;
+}
+
+/** The options with the data's (not given) choices applied. */
+export function applyRecipe<T extends Partial<Record<RecipeSetting, unknown>>>(o: T, choices: readonly RecipeChoice[]): T {
+  const out = { ...o } as Record<string, unknown>;
+  for (const c of choices) if (!c.given) out[c.setting] = c.value;
+  return out as T;
+}
+
+/** One log line per choice. */
+export function formatRecipe(r: DataRecipe): string[] {
+  const p = r.profile;
+  return [
+    `recipe from the data: ${p.photos} training photos (${p.classes.map((c, i) => `${c} ${p.perClass[i]}`).join(', ')}), median ${p.resolution.width}x${p.resolution.height} over ${p.sampled} sampled, ${p.kind}`,
+    ...r.choices.map((c) => `recipe: ${c.setting} ${String(c.value)} — ${c.reason}`),
+  ];
+}
+
+function median(xs: number[]): number {
+  const s = [...xs].sort((a, b) => a - b);
+  return s[Math.floor((s.length - 1) / 2)];
+}

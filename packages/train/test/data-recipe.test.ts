@@ -1,0 +1,98 @@
+// The recipe chosen from the data: the rules on profiles (given options win, epochs from the step
+// budget, input size and silhouette by kind) and the profile of the real photo sets (objects on paper
+// vs a frame-filling casting vs a steel texture), read from ../shared/datasets when it is there.
+import { existsSync } from 'node:fs';
+import path from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { listDataset } from '@parts/data';
+import { repoRoot } from '@parts/cli';
+import { applyRecipe, chooseRecipe, FRAME_FILLING_IMG_SIZE, MIN_EPOCHS, profileTrainingSplit, type DataProfile, type RecipeInputs } from '../src/data-recipe';
+import { resolveTrainOptions } from '../src/options';
+import { train } from '../src/train';
+import { readRunConfig } from '../src/run-folder';
+import { demoWorkspace } from './fixtures';
+
+const profile = (over: Partial<DataProfile>): DataProfile => ({
+  classes: ['a', 'b'],
+  perClass: [67, 67],
+  photos: 134,
+  sampled: 48,
+  resolution: { width: 640, height: 480 },
+  kind: 'object',
+  kindReason: 'one dark object',
+  ...over,
+});
+const recipeDefaults = (): RecipeInputs => {
+  const r = resolveTrainOptions({ data: '/tmp/data' }, '/tmp/runs');
+  return { imgSize: r.imgSize, augment: r.augment, epochs: r.epochs, warmupEpochs: r.warmupEpochs, silhouette: r.silhouette, batchSize: r.batchSize, steps: r.steps, mode: r.mode };
+};
+const value = (choices: ReturnType<typeof chooseRecipe>, setting: string) => choices.find((c) => c.setting === setting);
+
+describe('chooseRecipe', () => {
+  it('leaves a small set of objects on paper with the architecture recipe (bolts-nuts: 134 photos)', () => {
+    const o = recipeDefaults();
+    const choices = chooseRecipe(profile({}), o, new Set());
+    expect(applyRecipe(o, choices)).toEqual(o);
+    expect(value(choices, 'epochs')!.reason).toMatch(/9 batches of 16 per epoch.*400 optimizer steps gives 45 epochs, at most the recipe's 40/);
+    expect(choices.every((c) => !c.given && c.reason.length > 0)).toBe(true);
+  });
+
+  it('gives a larger set fewer epochs (by steps) and scales the warm-up with them', () => {
+    const o = recipeDefaults();
+    const applied = applyRecipe(o, chooseRecipe(profile({ photos: 960, perClass: [160, 160, 160, 160, 160, 160] }), o, new Set()));
+    expect(applied.epochs).toBe(Math.ceil(400 / 60)); // 60 batches per epoch
+    expect(applied.warmupEpochs).toBe(1);
+    const huge = applyRecipe(o, chooseRecipe(profile({ photos: 50_000 }), o, new Set()));
+    expect(huge.epochs).toBe(MIN_EPOCHS);
+    expect(applyRecipe({ ...o, steps: 1200 }, chooseRecipe(profile({ photos: 960 }), { ...o, steps: 1200 }, new Set(['steps']))).epochs).toBe(20);
+  });
+
+  it('takes a larger input, no silhouette part, for frame-filling photos, capped at their resolution', () => {
+    const o = recipeDefaults();
+    const c = chooseRecipe(profile({ kind: 'frame-filling', resolution: { width: 300, height: 300 } }), o, new Set());
+    expect(applyRecipe(o, c)).toMatchObject({ imgSize: FRAME_FILLING_IMG_SIZE, silhouette: false, augment: 'size-preserving' });
+    expect(applyRecipe(o, chooseRecipe(profile({ kind: 'frame-filling', resolution: { width: 160, height: 200 } }), o, new Set())).imgSize).toBe(160);
+    // Never below the architecture's own size.
+    expect(applyRecipe(o, chooseRecipe(profile({ kind: 'frame-filling', resolution: { width: 64, height: 64 } }), o, new Set())).imgSize).toBe(o.imgSize);
+  });
+
+  it('keeps every option given explicitly and says so', () => {
+    const o = { ...recipeDefaults(), imgSize: 96, epochs: 7, silhouette: true, augment: 'none' };
+    const c = chooseRecipe(profile({ kind: 'frame-filling', photos: 5000 }), o, new Set(['imgSize', 'epochs', 'silhouette', 'augment']));
+    expect(applyRecipe(o, c)).toEqual(o);
+    for (const s of ['imgSize', 'epochs', 'silhouette', 'augment']) expect(value(c, s)).toMatchObject({ given: true, reason: expect.stringMatching(/^given \(--/) });
+  });
+});
+
+const shared = path.resolve(repoRoot(), '../shared/datasets');
+describe.each(['parts', 'bolts-nuts', 'casting', 'neu'].map((d) => [d, path.join(shared, d)] as const))('profileTrainingSplit on %s', (name, dir) => {
+  it.skipIf(!existsSync(dir))('tells objects on paper from frame-filling parts and textures', async () => {
+    const index = await listDataset(dir, { groupThreshold: 0 });
+    const p = await profileTrainingSplit(index.splits.train, index.classes, { imgSize: 128, fit: 'contain', seed: 42 });
+    expect(p.sampled).toBe(Math.min(48, index.splits.train.length));
+    expect(p.perClass.reduce((a, b) => a + b, 0)).toBe(index.splits.train.length);
+    expect(p.kind).toBe(name === 'bolts-nuts' || name === 'parts' ? 'object' : 'frame-filling');
+    expect(p.resolution).toEqual(name === 'bolts-nuts' || name === 'parts' ? { width: 640, height: 480 } : name === 'casting' ? { width: 300, height: 300 } : { width: 200, height: 200 });
+    // Seeded: the same sample, the same profile.
+    expect(await profileTrainingSplit(index.splits.train, index.classes, { imgSize: 128, fit: 'contain', seed: 42 })).toEqual(p);
+  }, 120_000);
+});
+
+describe('train() with the data recipe', () => {
+  it('records each choice and its reason in config.json and the log; given options stay; --no-data-recipe chooses nothing', async () => {
+    const { data, out } = await demoWorkspace('data-recipe-', { seed: 5, trainPerClass: 6, testPerClass: 2, width: 160, height: 120 });
+    const lines: string[] = [];
+    // 2 steps requested: the fewest epochs (MIN_EPOCHS) from the step budget; the size is given.
+    const run = await train({ data, out, imgSize: 16, steps: 2, batchSize: 8, backend: 'wasm', seed: 3, log: (m) => lines.push(m) });
+    const config = await readRunConfig(run.runDir);
+    const recipe = (config as { recipe?: { profile: { kind: string }; choices: { setting: string; value: unknown; given: boolean; reason: string }[] } }).recipe!;
+    expect(recipe.profile.kind).toBe('object');
+    expect(recipe.choices.find((c) => c.setting === 'imgSize')).toMatchObject({ value: 16, given: true });
+    expect(recipe.choices.find((c) => c.setting === 'epochs')).toMatchObject({ value: MIN_EPOCHS, given: false });
+    expect(config!.options).toMatchObject({ epochs: MIN_EPOCHS, imgSize: 16, silhouette: true });
+    expect(run.history.epochs.length).toBe(MIN_EPOCHS);
+    for (const c of recipe.choices) expect(lines).toContain(`recipe: ${c.setting} ${String(c.value)} — ${c.reason}`);
+    const plain = await train({ data, out, imgSize: 16, epochs: 1, batchSize: 8, backend: 'wasm', seed: 3, dataRecipe: false, quiet: true });
+    expect((await readRunConfig(plain.runDir) as { recipe?: unknown }).recipe).toBeNull();
+  }, 120_000);
+});
