@@ -13,10 +13,10 @@ import { DriftMonitor, type DriftStatus } from './drift';
 import { ServerMetrics } from './metrics';
 import type { Counters, HandlerContext, ServerStats } from './handlers/context';
 import type { Engine, RestartPolicy } from './engine';
-import { RateLimiter } from './log/guard';
 import { JobRunner } from './log/jobs';
 import { PredictionLog, type LogOptions } from './log/prediction-log';
 import { AccessControl, type AccessOptions } from './auth/access';
+import { BucketLimiter } from './auth/throttle';
 
 export type { ServerStats } from './handlers/context';
 export type { PredictResponse } from './handlers/predict';
@@ -72,6 +72,8 @@ export interface ServerOptions {
   predictionLog?: LogOptions;
   /** The review page's retrain button runs this command (default: pnpm retrain --data-dir <dataDir>). */
   retrainCommand?: string[];
+  /** The review API's state-changing requests, all clients together. Default 1,200 a minute, bursts of 40. */
+  reviewRate?: { perMinute: number; burst: number };
   /**
    * API keys, reviewer logins and what is open (auth/access.ts). The keys and accounts live in the
    * prediction log's database (or that of `access.dataDir`). With none, the server answers as
@@ -190,7 +192,7 @@ export async function createServer(opts: ServerOptions): Promise<PartsServer> {
     predictionLog,
     retrain,
     access,
-    reviewLimiter: new RateLimiter(20, 40),
+    reviewLimiter: new BucketLimiter(opts.reviewRate?.perMinute ?? 1200, opts.reviewRate?.burst ?? 40),
     sendJson: (req, res, status, body, headers) => sendJson(req, res, status, body, headers, counters.closing),
   };
 

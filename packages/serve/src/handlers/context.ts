@@ -6,7 +6,7 @@ import type { DriftStatus } from '../drift';
 import type { ServerMetrics } from '../metrics';
 import type { JobRunner } from '../log/jobs';
 import type { LogStats, PredictionLog } from '../log/prediction-log';
-import type { RateLimiter } from '../log/guard';
+import type { BucketLimiter } from '../auth/throttle';
 import type { AccessControl } from '../auth/access';
 
 export interface ServerStats {
@@ -60,7 +60,7 @@ export interface HandlerContext {
   /** API keys, reviewer logins and the rules of what is open (auth/access.ts). */
   access: AccessControl;
   /** Limits state-changing review requests. */
-  reviewLimiter: RateLimiter;
+  reviewLimiter: BucketLimiter;
   sendJson(req: IncomingMessage, res: ServerResponse, status: number, body: unknown, headers?: Record<string, string>): void;
 }
 

@@ -79,7 +79,7 @@ export const servePhoto: Handler = async (ctx, req, res) => {
 export const serveExplanation: Handler = async (ctx, req, res) => {
   checkReviewAccess(req);
   // Grad-CAM is costly: within the review rate limit.
-  ctx.reviewLimiter.take();
+  ctx.reviewLimiter.take('review', 'review requests');
   const log = logOf(ctx);
   const hash = hashParam(req);
   const row = await log.db.selectFrom('photos').select(['ext']).where('hash', '=', hash).executeTakeFirst();
@@ -125,7 +125,7 @@ export const serveReviewed: Handler = async (ctx, req, res) => {
 
 export const postDecision: Handler = async (ctx, req, res) => {
   checkStateChange(req);
-  ctx.reviewLimiter.take();
+  ctx.reviewLimiter.take('review', 'review requests');
   const log = logOf(ctx);
   const body = await readJson(req);
   const ids = body.ids;
@@ -143,7 +143,7 @@ export const postDecision: Handler = async (ctx, req, res) => {
 
 export const postUndo: Handler = async (ctx, req, res) => {
   checkStateChange(req);
-  ctx.reviewLimiter.take();
+  ctx.reviewLimiter.take('review', 'review requests');
   const log = logOf(ctx);
   const body = await readJson(req);
   const decisions = await asHttp(undoDecision(log.db, body.batch as string, reviewerOf(req, body.reviewer)));
@@ -158,7 +158,7 @@ export const serveRetrain: Handler = async (ctx, req, res) => {
 
 export const postRetrain: Handler = async (ctx, req, res) => {
   checkStateChange(req);
-  ctx.reviewLimiter.take();
+  ctx.reviewLimiter.take('review', 'review requests');
   logOf(ctx);
   await readJson(req);
   try {

@@ -73,24 +73,3 @@ export async function readJson(req: IncomingMessage): Promise<Record<string, unk
   if (typeof v !== 'object' || v === null || Array.isArray(v)) throw new HttpError(400, 'bad-json', 'request body must be a JSON object');
   return v as Record<string, unknown>;
 }
-
-/** A token bucket: `perSecond` sustained, `burst` at once; take() throws 429 when empty. */
-export class RateLimiter {
-  private tokens: number;
-  private at = performance.now();
-
-  constructor(
-    private readonly perSecond: number,
-    private readonly burst: number,
-  ) {
-    this.tokens = burst;
-  }
-
-  take(): void {
-    const now = performance.now();
-    this.tokens = Math.min(this.burst, this.tokens + ((now - this.at) / 1000) * this.perSecond);
-    this.at = now;
-    if (this.tokens < 1) throw new HttpError(429, 'rate-limited', `too many review requests (limit ${this.perSecond}/s); retry shortly`, { 'Retry-After': '1' });
-    this.tokens -= 1;
-  }
-}
