@@ -301,6 +301,11 @@ describe('listening beyond loopback', () => {
     );
   });
 
+  it('refuses a metrics token shorter than 16 characters and a --trust-proxy that is no address', async () => {
+    await expect(start(path.join(dir, 'data-bind-0'), { access: { metricsToken: 'short' } })).rejects.toThrow(/metrics token must have at least 16 characters/);
+    await expect(start(path.join(dir, 'data-bind-0'), { access: { trustProxy: 'proxy.example' } })).rejects.toThrow(/--trust-proxy: "proxy.example" is not an IP address/);
+  });
+
   it('is allowed with --insecure-no-auth, with a warning saying why it is dangerous', async () => {
     const logged: string[] = [];
     const s = await start(path.join(dir, 'data-bind-2'), { host: '0.0.0.0', log: (m) => logged.push(m), access: { insecureNoAuth: true } });
