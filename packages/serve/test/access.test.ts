@@ -58,6 +58,11 @@ describe('API keys', () => {
 
   it('without keys /api/* answers on loopback as before; once a key exists it needs one (401), a revoked one is 403', async () => {
     expect((await request(`${s.url}/api/model`)).status).toBe(200);
+    // Not when a local proxy forwards the request from elsewhere.
+    const forwarded = await request(`${s.url}/api/model`, { headers: { 'x-forwarded-for': '203.0.113.9' } });
+    expect([forwarded.status, forwarded.json.code]).toEqual([401, 'auth-required']);
+    expect((await request(`${s.url}/api/review/queue`, { headers: { forwarded: 'for=203.0.113.9' } })).status).toBe(403);
+    expect((await request(`${s.url}/api/review/queue`)).status).toBe(200);
     const made = await withDb(dataDir, (db) => createApiKey(db, 'line 1'));
     const other = await withDb(dataDir, (db) => createApiKey(db, 'line 2'));
     expect(made.key).toMatch(/^parts_[A-Za-z0-9_-]{43}$/);
