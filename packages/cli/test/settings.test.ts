@@ -60,6 +60,12 @@ describe('environment variables', () => {
     ]);
     expect(r.unknown).toEqual(['PARTS_WASM_THRAEDS']);
   });
+
+  it('says a secret is set without showing it', () => {
+    const r = envReport({ PARTS_METRICS_TOKEN: 'scrape-token-0123456789' });
+    expect(r.rows).toEqual([expect.objectContaining({ name: 'PARTS_METRICS_TOKEN', value: '(set, not shown)', status: 'set' })]);
+    expect(JSON.stringify(r)).not.toContain('scrape-token');
+  });
 });
 
 describe('option resolution', () => {

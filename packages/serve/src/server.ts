@@ -135,7 +135,11 @@ export async function createServer(opts: ServerOptions): Promise<PartsServer> {
   // Failed writes are counted in the metrics too (parts_log_write_failures_total).
   let onLogFailure = (_n: number): void => {};
   const predictionLog = opts.predictionLog ? await PredictionLog.open({ ...opts.predictionLog, onFailure: (n) => onLogFailure(n) }) : null;
-  const access = await AccessControl.open({ ...opts.access, dataDir: opts.access?.dataDir ?? opts.predictionLog?.dataDir, db: predictionLog?.db, log });
+  // Keys and accounts, and whether `host` may be listened on without them: before any model work.
+  const access = await AccessControl.open({ ...opts.access, dataDir: opts.access?.dataDir ?? opts.predictionLog?.dataDir, db: predictionLog?.db, log }).catch(async (e) => {
+    await predictionLog?.close();
+    throw e;
+  });
   try {
     await access.checkBind(opts.host ?? '127.0.0.1');
   } catch (e) {

@@ -80,9 +80,9 @@ export function envReport(raw: RawEnv = processEnv()): { rows: EnvReportRow[]; u
     const s = ENV_SETTINGS[name] as Setting;
     try {
       const v = parseText(s, name, text);
-      rows.push({ name, value: Array.isArray(v) ? v.join(',') : String(v), status: 'set', detail: s.doc });
+      rows.push({ name, value: s.secret ? '(set, not shown)' : Array.isArray(v) ? v.join(',') : String(v), status: 'set', detail: s.doc });
     } catch {
-      rows.push({ name, value: text, status: 'invalid', detail: `must be ${ruleText(s)}` });
+      rows.push({ name, value: s.secret ? '(set, not shown)' : text, status: 'invalid', detail: `must be ${ruleText(s)}` });
     }
   }
   const unknown = Object.keys(raw).filter((n) => n.startsWith('PARTS_') && !(n in ENV_SETTINGS));

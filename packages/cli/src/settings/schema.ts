@@ -213,6 +213,7 @@ export const OOD_STUDY_SETTINGS = {
 const metricsToken = str({
   flag: '--metrics-token <token>',
   env: 'PARTS_METRICS_TOKEN',
+  secret: true,
   doc: 'a Bearer token (16+ characters) that may read /metrics from beyond this machine; prefer the environment variable (a flag shows in ps)',
 });
 const accessDataDir = pathSetting({ flag: '--data-dir <dir>', defaultText: 'var/ beside the served model folder', doc: "the server's data folder, whose database holds the keys and accounts (serve's --data-dir)" });

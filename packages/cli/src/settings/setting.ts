@@ -30,6 +30,8 @@ export interface Setting<T = unknown> {
   env?: string;
   /** Architectures may replace the default in their recipe (ArchSpec.recipe); an explicit value still wins. */
   perArch?: boolean;
+  /** A secret (a token): reports such as `pnpm diagnose` say it is set but never show it. */
+  secret?: boolean;
   /** Only for tests, benchmarks or development: listed in their own README table. */
   scope?: 'product' | 'dev';
 }

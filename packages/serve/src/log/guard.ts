@@ -32,8 +32,9 @@ export function isLoopbackHost(host: string | undefined): boolean {
  */
 export function checkReviewAccess(req: IncomingMessage): void {
   if (principalOf(req)) return;
-  if (!isLoopback(req.socket.remoteAddress)) {
-    throw new HttpError(403, 'forbidden', 'the review queue and its photos are for this machine only (loopback) until accounts exist');
+  // A loopback peer that forwards for someone (a local reverse proxy) is not this machine's user.
+  if (!isLoopback(req.socket.remoteAddress) || req.headers['x-forwarded-for'] !== undefined || req.headers.forwarded !== undefined) {
+    throw new HttpError(403, 'forbidden', 'the review queue and its photos are for this machine only (loopback, not forwarded) until accounts exist');
   }
   if (!isLoopbackHost(req.headers.host)) {
     throw new HttpError(403, 'forbidden', `Host ${JSON.stringify(req.headers.host ?? '')} is not this machine (localhost, 127.0.0.1 or [::1]): refused`);
