@@ -199,7 +199,7 @@ export async function createServer(opts: ServerOptions): Promise<PartsServer> {
   onLogFailure = (n) => metrics.logWriteFailed(n);
   async function stats(): Promise<ServerStats> {
     const { active, rejectedBusy, served } = counters;
-    return { active, admitLimit: admitLimit(), rejectedBusy, served, engine: await host.stats(), drift: drift(), log: predictionLog?.stats() ?? { enabled: false } };
+    return { active, admitLimit: admitLimit(), rejectedBusy, served, engine: await host.stats(), drift: drift(), log: predictionLog?.stats() ?? { enabled: false }, registry: sync?.status() ?? null };
   }
   const ctx: HandlerContext = {
     host,

@@ -102,8 +102,10 @@ describe.skipIf(POSTGRES_MISSING)('servers following the registry on PostgreSQL'
 
     // No local model folder: the model comes from the database. Polling once an hour: only a
     // notification can bring a promotion within the test.
+    const caches: string[] = [];
     const start = async (name: string, notify = true) => {
       const dataDir = await tempDir(`registry-${name}-`);
+      caches.push(path.join(dataDir, 'models'));
       const s = await createServer({
         modelDir: path.join(dataDir, 'no-model-here'),
         port: 0,
@@ -126,6 +128,7 @@ describe.skipIf(POSTGRES_MISSING)('servers following the registry on PostgreSQL'
     const promo = await recordInRegistry(url, b, { action: 'promote', note: 'better' });
     await until('both servers serve tiny-b', () => s1.model()?.id === 'tiny-b' && s2.model()?.id === 'tiny-b');
     expect(s2.registry()).toMatchObject({ servedHash: promo.modelHash, registryHash: promo.modelHash, refusedHash: null });
+    expect((await request(`${s1.url}/api/stats`)).json.registry).toMatchObject({ servedHash: promo.modelHash, listening: true });
     expect((await predict(s2)).json.model.id).toBe('tiny-b');
 
     // A photo answered by one server is in the review queue of the other (one shared database).
@@ -139,6 +142,8 @@ describe.skipIf(POSTGRES_MISSING)('servers following the registry on PostgreSQL'
 
     const refused = await recordInRegistry(url, bad, { action: 'promote', note: 'tampered after evaluation' });
     await until('both servers refuse the tampered model', () => s1.registry()?.refusedHash === refused.modelHash && s2.registry()?.refusedHash === refused.modelHash);
+    // The check that refused it has finished (its report written) once the next one has run.
+    await Promise.all([s1, s2].map((s) => s.checkRegistry()));
     for (const s of [s1, s2]) {
       expect(s.model()?.id).toBe('tiny-b');
       expect(s.refused()).toMatchObject({ id: 'tiny-bad', parity: { ok: false } });
@@ -164,6 +169,10 @@ describe.skipIf(POSTGRES_MISSING)('servers following the registry on PostgreSQL'
     expect(back).toMatchObject({ action: 'rollback', previousHash: refused.modelHash });
     await until('every server serves tiny-a again', () => [s1, s2, s3].every((s) => s.model()?.id === 'tiny-a'));
     for (const s of [s1, s2, s3]) expect(s.refused()).toBeNull();
+    // Each cache keeps the served copy and the model it came from, nothing staged or refused (once
+    // the check that swapped has finished: checkRegistry runs after it).
+    await Promise.all([s1, s2, s3].map((s) => s.checkRegistry()));
+    for (const c of caches) expect((await fsp.readdir(c)).sort()).toEqual([back.modelHash, 'current'].sort());
     await Promise.all([s1, s2, s3].map((s) => s.close()));
   });
 });
