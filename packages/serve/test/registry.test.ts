@@ -8,6 +8,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { initBackend } from '@parts/backend';
 import { openLogDatabase } from '../src/log/db';
 import { createServer, type PartsServer } from '../src/index';
+import { splitPassword } from '../src/server';
 import { currentPromotion, listPromotions, listRefusals, materialiseModel, modelHash, readModelFiles, recordPromotion } from '../src/registry/model-registry';
 import { recordInRegistry } from '../src/registry/registry-client';
 import { makeModel, photos, request, tamperWeights, tempDir, writeTestParity } from './fixtures';
@@ -88,6 +89,13 @@ describe.each(DIALECTS)('model registry on %s', (dialect) => {
     } finally {
       await db.destroy();
     }
+  });
+});
+
+describe('the retrain job of a server with --db', () => {
+  it('gets the database password in its environment, not on its command line (shown on the review page)', () => {
+    expect(splitPassword('postgres://ann:s%40cret@db.local:5432/parts')).toEqual({ url: 'postgres://ann@db.local:5432/parts', password: 's@cret' });
+    expect(splitPassword('postgres://ann@db.local/parts')).toEqual({ url: 'postgres://ann@db.local/parts', password: null });
   });
 });
 
