@@ -19,3 +19,6 @@ export type { ApiKeyInfo, NewApiKey } from './auth/api-keys';
 export { addReviewer, listReviewers, removeReviewer, setReviewerPassword } from './auth/reviewers';
 export type { ReviewerInfo } from './auth/reviewers';
 export { openAccessDatabase } from './auth/admin';
+export { recordInRegistry, registryHistory, withRegistry } from './registry/registry-client';
+export { currentPromotion, listPromotions, listRefusals, materialiseModel, modelHash, readModelFiles, recordPromotion, MODEL_CHANNEL } from './registry/model-registry';
+export type { Promotion } from './registry/model-registry';

@@ -17,6 +17,7 @@ import { JobRunner } from './log/jobs';
 import { PredictionLog, type LogOptions } from './log/prediction-log';
 import { AccessControl, type AccessOptions } from './auth/access';
 import { BucketLimiter } from './auth/throttle';
+import { ReplicaModelSync, type ReplicaSyncStatus } from './registry/replica-sync';
 
 export type { ServerStats } from './handlers/context';
 export type { PredictResponse } from './handlers/predict';
@@ -80,6 +81,19 @@ export interface ServerOptions {
    * before but refuses a non-loopback `host` unless `insecureNoAuth`.
    */
   access?: AccessOptions;
+  /**
+   * Serve the model the registry of this PostgreSQL database names (see registry/replica-sync.ts)
+   * instead of watching modelDir, which is then served only while the registry is empty.
+   */
+  registry?: {
+    url: string;
+    /** Local folder of the models copied from the database. */
+    cacheDir: string;
+    /** Poll interval of the registry besides LISTEN/NOTIFY, ms. Default 30 s. */
+    pollMs?: number;
+    /** Follow LISTEN/NOTIFY. Default true; false leaves polling alone. */
+    notify?: boolean;
+  };
 }
 
 export interface PartsServer {
@@ -103,6 +117,10 @@ export interface PartsServer {
   metricsText(): Promise<string>;
   /** Counts a failed prediction-log write in parts_log_write_failures_total. */
   logWriteFailed(): void;
+  /** With `registry`: which registry model this server serves, and the last one it refused. */
+  registry(): ReplicaSyncStatus | null;
+  /** With `registry`: reads the registry now and swaps when it names another model (as a notification does). */
+  checkRegistry(): Promise<void>;
   /** Graceful: stop accepting, finish requests in flight, free the model(s). */
   close(): Promise<void>;
 }
@@ -130,25 +148,52 @@ export async function createServer(opts: ServerOptions): Promise<PartsServer> {
 
   // --engine onnx where ONNX Runtime cannot load: a start-up error naming why, not a refused model.
   if (opts.engine === 'onnx') await chooseEngine('onnx');
-  const modelDir = await resolveModelDir(opts.modelDir);
+  // The port is known once listening; refusal rows name the server by it.
+  let listenPort = opts.port ?? 8080;
+  const sync = opts.registry
+    ? await ReplicaModelSync.prepare({
+        url: opts.registry.url,
+        cacheDir: opts.registry.cacheDir,
+        localModelDir: opts.modelDir,
+        pollMs: opts.registry.pollMs ?? 30_000,
+        notify: opts.registry.notify,
+        replica: () => `${os.hostname()}:${listenPort} (pid ${process.pid})`,
+        log,
+      })
+    : null;
+  const modelDir = sync ? sync.servedDir : await resolveModelDir(opts.modelDir);
+  // The retrain button promotes into the local model folder (and the registry, with --db).
+  const retrainTarget = sync ? await resolveModelDir(opts.modelDir).catch(() => sync.servedDir) : modelDir;
   // Before any model work: a corrupt log database stops the start with what to do.
   // Failed writes are counted in the metrics too (parts_log_write_failures_total).
   let onLogFailure = (_n: number): void => {};
-  const predictionLog = opts.predictionLog ? await PredictionLog.open({ ...opts.predictionLog, onFailure: (n) => onLogFailure(n) }) : null;
-  // Keys and accounts, and whether `host` may be listened on without them: before any model work.
-  const access = await AccessControl.open({ ...opts.access, dataDir: opts.access?.dataDir ?? opts.predictionLog?.dataDir, db: predictionLog?.db, log }).catch(async (e) => {
-    await predictionLog?.close();
-    throw e;
-  });
+  let predictionLog: PredictionLog | null = null;
+  let access: AccessControl;
   try {
-    await access.checkBind(opts.host ?? '127.0.0.1');
+    predictionLog = opts.predictionLog ? await PredictionLog.open({ ...opts.predictionLog, onFailure: (n) => onLogFailure(n) }) : null;
+    // Keys and accounts, and whether `host` may be listened on without them: before any model work.
+    access = await AccessControl.open({ ...opts.access, dataDir: opts.access?.dataDir ?? opts.predictionLog?.dataDir, db: predictionLog?.db, log });
+    try {
+      await access.checkBind(opts.host ?? '127.0.0.1');
+    } catch (e) {
+      await access.close();
+      throw e;
+    }
   } catch (e) {
-    await access.close();
     await predictionLog?.close();
+    await sync?.close();
     throw e;
   }
+  // The job's command is shown on the review page and kept in its job file: a database password
+  // goes to the job as PGPASSWORD (which pg reads), not on its command line.
+  const jobDb = opts.predictionLog?.db ? splitPassword(opts.predictionLog.db) : null;
   const retrain = predictionLog
-    ? new JobRunner({ dataDir: predictionLog.dataDir, name: 'retrain', command: opts.retrainCommand ?? ['pnpm', 'retrain', '--data-dir', predictionLog.dataDir, '--target', modelDir] })
+    ? new JobRunner({
+        dataDir: predictionLog.dataDir,
+        name: 'retrain',
+        command: opts.retrainCommand ?? ['pnpm', 'retrain', '--data-dir', predictionLog.dataDir, '--target', retrainTarget, ...(jobDb ? ['--db', jobDb.url] : [])],
+        env: jobDb?.password ? { PGPASSWORD: jobDb.password } : undefined,
+      })
     : null;
   if (workers === 0) await initBackend(backend, log);
   const host = new ModelHost({
@@ -160,7 +205,8 @@ export async function createServer(opts: ServerOptions): Promise<PartsServer> {
     maxBatch: opts.maxBatch ?? 8,
     restart: opts.workerRestart,
     unknown: opts.unknown,
-    watchIntervalMs: opts.watchIntervalMs ?? 1000,
+    // With the registry the database says when the model changes, not the folder.
+    watchIntervalMs: sync ? 0 : (opts.watchIntervalMs ?? 1000),
     log,
   });
 
@@ -179,7 +225,7 @@ export async function createServer(opts: ServerOptions): Promise<PartsServer> {
   onLogFailure = (n) => metrics.logWriteFailed(n);
   async function stats(): Promise<ServerStats> {
     const { active, rejectedBusy, served } = counters;
-    return { active, admitLimit: admitLimit(), rejectedBusy, served, engine: await host.stats(), drift: drift(), log: predictionLog?.stats() ?? { enabled: false } };
+    return { active, admitLimit: admitLimit(), rejectedBusy, served, engine: await host.stats(), drift: drift(), log: predictionLog?.stats() ?? { enabled: false }, registry: sync?.status() ?? null };
   }
   const ctx: HandlerContext = {
     host,
@@ -222,14 +268,20 @@ export async function createServer(opts: ServerOptions): Promise<PartsServer> {
       });
     });
   } catch (e) {
-    // A taken port: the model host has not started, but the log database is open.
+    // A taken port: the model host has not started, but the databases are open.
+    await access.close();
+    await sync?.close();
     await predictionLog?.close();
     throw e;
   }
+  listenPort = (server.address() as AddressInfo).port;
   try {
     await host.start();
+    await sync?.attach(host);
   } catch (e) {
     await new Promise((r) => server.close(r));
+    await sync?.close();
+    await host.close();
     await access.close();
     await predictionLog?.close();
     throw e;
@@ -254,6 +306,8 @@ export async function createServer(opts: ServerOptions): Promise<PartsServer> {
     drift,
     metricsText: () => metrics.text(),
     logWriteFailed: () => metrics.logWriteFailed(),
+    registry: () => sync?.status() ?? null,
+    checkRegistry: () => sync?.check() ?? Promise.resolve(),
     close() {
       closed ??= (async () => {
         counters.closing = true;
@@ -264,6 +318,7 @@ export async function createServer(opts: ServerOptions): Promise<PartsServer> {
         clearTimeout(timer);
         // A retrain started from the review page stops with the server (its whole process group).
         await retrain?.cancel('the server stopped while it ran');
+        await sync?.close();
         await host.close();
         await access.close();
         await predictionLog?.close();
@@ -273,6 +328,15 @@ export async function createServer(opts: ServerOptions): Promise<PartsServer> {
   };
   testHooks.set(parts, () => host.current);
   return parts;
+}
+
+/** A database URL without its password, and the password (decoded), for a child process. */
+export function splitPassword(url: string): { url: string; password: string | null } {
+  const u = new URL(url);
+  if (!u.password) return { url, password: null };
+  const password = decodeURIComponent(u.password);
+  u.password = '';
+  return { url: u.toString(), password };
 }
 
 const testHooks = new WeakMap<PartsServer, () => Engine | null>();

@@ -40,9 +40,10 @@ runCli(
           if (!base) throw new Error(`--base is needed with ${reviewedFrom}: ${root} has no version yet, and ${target} records no training dataset`);
         }
       }
-      const reviewed = o.reviewed ? await readReviewedFile(resolveUserPath(o.reviewed)) : await listReviewedPhotos(resolveUserPath(o.dataDir));
+      const reviewed = o.reviewed ? await readReviewedFile(resolveUserPath(o.reviewed)) : await listReviewedPhotos(resolveUserPath(o.dataDir), { db: o.db });
       if (!reviewed.length) {
-        throw new Error(`${reviewedFrom}: no reviewed photos in ${o.reviewed ?? o.dataDir} (a prediction log folder needs log.sqlite with decisions): nothing new to train on`);
+        const where = o.reviewed ?? (o.db ? `the prediction log of --db` : `${o.dataDir} (a prediction log folder needs log.sqlite with decisions)`);
+        throw new Error(`${reviewedFrom}: no reviewed photos in ${where}: nothing new to train on`);
       }
       log(`progress 0.02 building a dataset version from ${reviewed.length} reviewed photo(s)`);
       const built = await buildDatasetVersion({ base, root, reviewed, log: (l) => log(`dataset: ${l}`) });
@@ -58,6 +59,7 @@ runCli(
       runsDir: o.runs ? resolveUserPath(o.runs) : undefined,
       backend: o.backend,
       parity: o.parity,
+      db: o.db,
       log,
     });
     process.stdout.write(o.json ? JSON.stringify(report, null, 2) + '\n' : report.message + '\n');

@@ -8,6 +8,7 @@ import type { JobRunner } from '../log/jobs';
 import type { LogStats, PredictionLog } from '../log/prediction-log';
 import type { BucketLimiter } from '../auth/throttle';
 import type { AccessControl } from '../auth/access';
+import type { ReplicaSyncStatus } from '../registry/replica-sync';
 
 export interface ServerStats {
   /** Requests admitted and not yet answered (reading, decoding, queued or predicting). */
@@ -21,6 +22,8 @@ export interface ServerStats {
   drift: DriftStatus;
   /** The prediction log: counts of recorded and failed predictions; `{enabled: false}` with --no-log. */
   log: LogStats | { enabled: false };
+  /** With --db: the registry model served here, the registry's current one and the last refused (null without --db). */
+  registry: ReplicaSyncStatus | null;
 }
 
 export interface Limits {

@@ -11,6 +11,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes, randomUUID } from 'node:crypto';
 import { promises as fsp } from 'node:fs';
 import path from 'node:path';
+import { processEnv } from '@parts/cli';
 
 export interface JobState {
   id: string;
@@ -80,6 +81,8 @@ export interface JobRunnerOptions {
   /** The command and its arguments. */
   command: string[];
   cwd?: string;
+  /** Variables added to the job's environment (kept out of the job file, unlike the command). */
+  env?: Record<string, string>;
   /** Shortest time between two writes of the job file while output streams, ms. Default 200. */
   writeEveryMs?: number;
 }
@@ -138,7 +141,7 @@ export class JobRunner {
     const [cmd, ...args] = this.o.command;
     this.cancelReason = null;
     // detached: its own process group, so cancel() can signal the whole of it.
-    const child = spawn(cmd!, args, { cwd: this.o.cwd, stdio: ['ignore', 'pipe', 'pipe'], detached: true });
+    const child = spawn(cmd!, args, { cwd: this.o.cwd, stdio: ['ignore', 'pipe', 'pipe'], detached: true, env: this.o.env ? { ...processEnv(), ...this.o.env } : undefined });
     this.child = child;
     state.pid = child.pid ?? null;
     const onLine = (line: string) => {

@@ -1,15 +1,16 @@
 // The prediction log: every answered photo with its decision, in the data folder (SQLite by
-// default, see db.ts). Recording never throws: a failure (full disk, locked or corrupt database,
-// unwritable folder) is counted and kept as lastError, and the photo's answer goes out regardless.
-// A row is inserted only after its photo file is complete, in one transaction per batch of requests
-// (group commit, see record()), so a failure or a kill leaves no row without its photo and no
-// half-written file.
+// default) or in a PostgreSQL database several servers share (see db.ts). Recording never throws:
+// a failure (full disk, locked, unreachable or corrupt database, unwritable folder) is counted and
+// kept as lastError, and the photo's answer goes out regardless. A row is inserted only after its
+// photo file is complete (or, on PostgreSQL, with its photo's bytes in the same transaction), in
+// one transaction per batch of requests (group commit, see record()), so a failure or a kill leaves
+// no row without its photo and no half-written file.
 import { promises as fsp } from 'node:fs';
 import path from 'node:path';
 import type { Kysely } from 'kysely';
 import type { OodDecision } from '@parts/models';
 import { LogDatabaseError, openLogDatabase, type OpenedDatabase } from './db';
-import { photoExtension, photoHash, photoPath, storePhoto, sweepTemporaries } from './photo-store';
+import { photoExtension, photoHash, photoPath, PhotoStore, storePhoto, sweepTemporaries } from './photo-store';
 import { RwLock } from './rw-lock';
 import type { LogDatabase } from './schema';
 
@@ -28,7 +29,12 @@ interface PendingRecord {
 }
 
 export interface LogOptions {
+  /** The data folder: log.sqlite and photos/ (SQLite), or the local photo cache and jobs (PostgreSQL). */
   dataDir: string;
+  /** A postgres:// URL: the log, its photos and the review decisions live in that shared database. */
+  db?: string;
+  /** Most PostgreSQL connections of this log. Default 10. */
+  poolSize?: number;
   /** Unreviewed predictions older than this many days are pruned. Default: kept. */
   keepDays?: number;
   /** Cap on the stored photos' bytes; past it the oldest unreviewed predictions go first. Default: none. */
@@ -60,8 +66,13 @@ export function decisionMargin(probabilities: Record<string, number>): number {
   return v.length < 2 ? 1 : v[0]! - v[1]!;
 }
 
+/** PostgreSQL's SQLSTATE for a foreign key violation. */
+const FOREIGN_KEY_VIOLATION = '23503';
+
 export class PredictionLog {
   readonly dataDir: string;
+  /** Where this log's photos are: files of dataDir, or the database. */
+  readonly photos: PhotoStore;
   private recordedN = 0;
   private failedN = 0;
   private prunedN = 0;
@@ -81,6 +92,7 @@ export class PredictionLog {
     openError: string | null,
   ) {
     this.dataDir = path.resolve(opts.dataDir);
+    this.photos = new PhotoStore(this.dataDir, opened ? opened.dialect === 'postgres' : !!opts.db);
     if (openError) this.noteError(openError);
   }
 
@@ -92,13 +104,14 @@ export class PredictionLog {
     let opened: OpenedDatabase | null = null;
     let err: string | null = null;
     try {
-      opened = await openLogDatabase(opts.dataDir, { busyTimeoutMs: opts.busyTimeoutMs });
+      opened = await openLogDatabase(opts.dataDir, { url: opts.db, busyTimeoutMs: opts.busyTimeoutMs, poolSize: opts.poolSize });
     } catch (e) {
       if (e instanceof LogDatabaseError && e.code === 'corrupt') throw e;
       err = `prediction log unavailable: ${(e as Error).message}`;
     }
     const log = new PredictionLog(opened, opts, err);
     if (opened) {
+      await fsp.mkdir(opts.dataDir, { recursive: true }).catch(() => {});
       await sweepTemporaries(opts.dataDir).catch(() => 0);
       await log.prune().catch((e: Error) => log.noteError(`retention: ${e.message}`));
     }
@@ -110,8 +123,13 @@ export class PredictionLog {
     return this.opened?.db ?? null;
   }
 
+  /** The SQLite file, or the PostgreSQL URL without its password. */
   get file(): string | null {
     return this.opened?.file ?? null;
+  }
+
+  get dialect(): 'sqlite' | 'postgres' | null {
+    return this.opened?.dialect ?? null;
   }
 
   private noteError(msg: string): void {
@@ -175,19 +193,21 @@ export class PredictionLog {
     await this.lock.shared(async () => {
       const rows = batch.map((p) => p.entries.map((e) => ({ e, hash: photoHash(e.bytes), ext: photoExtension(e.bytes) })));
       // Each photo of the batch once, all at the same time; a row only after its photo file is complete.
-      const photos = new Map<string, Promise<boolean>>();
-      for (const r of rows.flat()) if (!photos.has(r.hash)) photos.set(r.hash, storePhoto(this.dataDir, r.hash, r.ext, r.e.bytes));
+      // On PostgreSQL the photo's bytes go into the transaction below instead.
+      const inDb = this.photos.inDatabase;
+      const photos = new Map<string, Promise<unknown>>();
+      if (!inDb) for (const r of rows.flat()) if (!photos.has(r.hash)) photos.set(r.hash, storePhoto(this.dataDir, r.hash, r.ext, r.e.bytes));
       const stored = new Map<string, Error | null>();
       await Promise.all([...photos].map(([h, p]) => p.then(() => stored.set(h, null), (e: Error) => stored.set(h, e))));
       const ready: { p: PendingRecord; rows: (typeof rows)[number] }[] = [];
       batch.forEach((p, i) => {
-        const bad = rows[i]!.map((r) => stored.get(r.hash)).find((e) => e);
+        const bad = rows[i]!.map((r) => stored.get(r.hash) ?? null).find((e) => e);
         if (bad) this.failed(p, `recording failed: ${bad.message}`);
         else ready.push({ p, rows: rows[i]! });
       });
       if (ready.length === 0) return;
       const now = new Date().toISOString();
-      const ids = await db.transaction().execute(async (tx) => {
+      const write = () => db.transaction().execute(async (tx) => {
         const out: number[][] = [];
         for (const { rows: reqRows } of ready) {
           const reqIds: number[] = [];
@@ -197,6 +217,13 @@ export class PredictionLog {
               .values({ hash, ext, bytes: e.bytes.length, stored_at: now, signature: null })
               .onConflict((oc) => oc.column('hash').doNothing())
               .execute();
+            if (inDb) {
+              await tx
+                .insertInto('photo_blobs')
+                .values({ hash, content: Buffer.from(e.bytes.buffer, e.bytes.byteOffset, e.bytes.byteLength) })
+                .onConflict((oc) => oc.column('hash').doNothing())
+                .execute();
+            }
             const d = e.decision;
             const row = await tx
               .insertInto('predictions')
@@ -223,6 +250,15 @@ export class PredictionLog {
         }
         return out;
       });
+      let ids: number[][];
+      try {
+        ids = await write();
+      } catch (e) {
+        // Another server on the same database pruned a photo's row between our insert (which found it
+        // there) and our prediction's reference to it: the photo is inserted again.
+        if ((e as { code?: string }).code !== FOREIGN_KEY_VIOLATION) throw e;
+        ids = await write();
+      }
       ready.forEach(({ p }, i) => {
         this.recordedN += p.entries.length;
         this.sincePrune += p.entries.length;
@@ -294,19 +330,23 @@ export class PredictionLog {
 
   private async dropOrphanPhotos(): Promise<number> {
     const db = this.opened!.db;
-    const orphans = await db
-      .selectFrom('photos')
-      .select(['hash', 'ext'])
-      .where('hash', 'not in', db.selectFrom('predictions').select('photo_hash'))
-      .where('hash', 'not in', db.selectFrom('decisions').select('photo_hash'))
-      .execute();
+    const unused = <QB extends { where: (...a: any[]) => QB }>(q: QB): QB =>
+      q
+        .where('hash', 'not in', db.selectFrom('predictions').select('photo_hash'))
+        .where('hash', 'not in', db.selectFrom('decisions').select('photo_hash'));
+    const orphans = await unused(db.selectFrom('photos').select(['hash', 'ext'])).execute();
     if (orphans.length === 0) return 0;
+    const gone: typeof orphans = [];
     for (let i = 0; i < orphans.length; i += 200) {
-      await db.deleteFrom('photos').where('hash', 'in', orphans.slice(i, i + 200).map((o) => o.hash)).execute();
+      // The condition again: another server on the same database may have logged the photo since.
+      const chunk = orphans.slice(i, i + 200).map((o) => o.hash);
+      gone.push(...(await unused(db.deleteFrom('photos').where('hash', 'in', chunk)).returning(['hash', 'ext']).execute()));
     }
-    // Files after the rows: a crash in between leaves a file nothing points at, never a row without its file.
-    for (const o of orphans) await fsp.rm(photoPath(this.dataDir, o.hash, o.ext), { force: true });
-    return orphans.length;
+    // Files after the rows: a crash in between leaves a file nothing points at, never a row without
+    // its file. In the database the blobs go with their rows (ON DELETE CASCADE); the local cache's
+    // copies go too.
+    for (const o of gone) await fsp.rm(photoPath(this.dataDir, o.hash, o.ext), { force: true });
+    return gone.length;
   }
 
   async close(): Promise<void> {
