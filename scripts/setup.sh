@@ -2,8 +2,8 @@
 # One-time set-up of a fresh machine: pnpm 12, the workspace's packages (frozen lockfile), and, when
 # running as root on Debian/Ubuntu, the system packages the tests use (Chromium for the upload-page
 # browser test, DejaVu fonts so charts render text, Prometheus for promtool's check of the example
-# alert rules, python3-onnx for the ONNX export's onnx.checker test). Safe to run again: it skips what
-# is there.
+# alert rules, python3-onnx for the ONNX export's onnx.checker test, PostgreSQL for the tests of the
+# shared store, started by scripts/postgres.sh). Safe to run again: it skips what is there.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -19,13 +19,14 @@ command -v nginx >/dev/null 2>&1 || [[ -x /usr/sbin/nginx ]] || need_pkgs+=(ngin
 [[ -e /usr/share/fonts/truetype/dejavu/DejaVuSans.ttf ]] || need_pkgs+=(fonts-dejavu-core)
 command -v promtool >/dev/null 2>&1 || need_pkgs+=(prometheus) # promtool checks deploy/prometheus/alerts.yml
 /usr/bin/python3 -c 'import onnx' >/dev/null 2>&1 || need_pkgs+=(python3-onnx)
+compgen -G '/usr/lib/postgresql/*/bin/pg_ctl' >/dev/null || need_pkgs+=(postgresql) # scripts/postgres.sh: the --db tests
 if ((${#need_pkgs[@]})); then
   if [[ $(id -u) -eq 0 ]] && command -v apt-get >/dev/null 2>&1; then
     echo "setup: installing Debian packages: ${need_pkgs[*]}"
     apt-get update -qq >/dev/null
     DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${need_pkgs[@]}" >/dev/null
   else
-    echo "setup: optional system packages missing (${need_pkgs[*]}); the browser test is skipped without chromium, the alert-rules check without promtool, the onnx.checker test without python3-onnx" >&2
+    echo "setup: optional system packages missing (${need_pkgs[*]}); the browser test is skipped without chromium, the alert-rules check without promtool, the onnx.checker test without python3-onnx, the PostgreSQL tests without postgresql" >&2
   fi
 fi
 

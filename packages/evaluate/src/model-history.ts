@@ -8,7 +8,7 @@ import { promises as fs } from 'node:fs';
 import path from 'node:path';
 import { servedModelDir } from '@parts/cli';
 import { exists, readJson, siblingTemp, writeJsonAtomic } from './fsutil';
-import { MODEL_CARD_JSON, readModelCard, swapIn, type ModelCard } from './promote';
+import { MODEL_CARD_JSON, readModelCard, registryNote, swapIn, type ModelCard } from './promote';
 
 export const HISTORY_JSON = 'history.json';
 export const HISTORY_FORMAT = 'parts-model-history/1';
@@ -86,7 +86,7 @@ export async function recordServedModel(target: string, event: Omit<HistoryEvent
  * model.prev (and is in the history already if it was promoted since the history exists; it is
  * added now otherwise).
  */
-export async function rollbackTo(runId: string, opts: { target?: string; now?: Date } = {}): Promise<{ message: string; card: ModelCard; previous: ModelCard | null }> {
+export async function rollbackTo(runId: string, opts: { target?: string; now?: Date; db?: string } = {}): Promise<{ message: string; card: ModelCard; previous: ModelCard | null }> {
   const target = path.resolve(opts.target ?? servedModelDir());
   const models = await listHistoryModels(target);
   const found = models.find((m) => m.runId === runId || m.runId === safeId(runId));
@@ -95,7 +95,11 @@ export async function rollbackTo(runId: string, opts: { target?: string; now?: D
     throw new Error(`no model '${runId}' in the history ${historyDir(target)}${known.length ? `; kept: ${known.join(', ')}` : ' (empty: nothing was promoted since the history exists)'}`);
   }
   const current = (await exists(target)) ? await readModelCard(target).catch(() => null) : null;
-  if (current?.runId === found.runId) return { message: `${found.runId} is already in service at ${target}`, card: current, previous: current };
+  if (current?.runId === found.runId) {
+    // The registry may still name another model (a rollback there failed before): bring it in line.
+    const registry = opts.db ? await registryNote(opts.db, target, { action: 'rollback', note: `pnpm rollback --to ${runId}` }) : '';
+    return { message: `${found.runId} is already in service at ${target}${registry}`, card: current, previous: current };
+  }
   if (current && !models.some((m) => m.runId === safeId(current.runId))) {
     await recordServedModel(target, { action: 'promote', previous: null, note: 'in service before the history was kept' });
   }
@@ -109,8 +113,9 @@ export async function rollbackTo(runId: string, opts: { target?: string; now?: D
   }
   await recordServedModel(target, { action: 'rollback', previous: current?.runId ?? null, note: `pnpm rollback --to ${runId}`, at: opts.now?.toISOString() });
   const card = (await readModelCard(target))!;
+  const registry = opts.db ? await registryNote(opts.db, target, { action: 'rollback', note: `pnpm rollback --to ${runId}` }) : '';
   return {
-    message: `rolled back ${target} to ${card.runId} (promoted ${card.promotedAt})${current ? `; ${current.runId} kept in ${target}.prev and in the history` : ''}`,
+    message: `rolled back ${target} to ${card.runId} (promoted ${card.promotedAt})${current ? `; ${current.runId} kept in ${target}.prev and in the history` : ''}${registry}`,
     card,
     previous: current,
   };

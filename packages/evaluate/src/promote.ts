@@ -6,6 +6,7 @@ import { promises as fs } from 'node:fs';
 import path from 'node:path';
 import { NEXT_STEP, servedModelDir } from '@parts/cli';
 import { CLASSIFIER_JSON, readClassifierFile } from '@parts/models';
+import { recordInRegistry } from '@parts/serve';
 import { readRunConfig, RUN_FILES, runModelDir } from '@parts/train';
 import { dirSize, exists, readJson, samePath, siblingTemp } from './fsutil';
 import { describeEvaluationScope, EVALUATION_JSON, isOwnTestEvaluation, readEvaluation } from './evaluation-record';
@@ -77,6 +78,8 @@ export interface PromoteOptions {
    * as the card's selectionRule.
    */
   decidedBy?: string;
+  /** A postgres:// URL: the promotion is also recorded in that database's model registry (servers with --db follow it). */
+  db?: string;
 }
 
 export interface PromoteResult {
@@ -256,7 +259,14 @@ export async function promoteEvaluated(runDir: string, evaluation: Evaluation, o
     () => '',
     (e: Error) => `; the model history was not updated: ${e.message}`,
   );
-  return { promoted: true, message: `promoted ${desc(evaluation)} to ${target}${was}${kept}`, target, card, previous: current };
+  const registry = opts.db ? await registryNote(opts.db, target, { action: 'promote', note: card.selectionRule }) : '';
+  return { promoted: true, message: `promoted ${desc(evaluation)} to ${target}${was}${kept}${registry}`, target, card, previous: current };
+}
+
+/** Records the served folder in the registry; the message's tail ("; registry: ..."). Throws when it fails (the local folder changed already). */
+export async function registryNote(db: string, target: string, o: { action: 'promote' | 'rollback'; note: string }): Promise<string> {
+  const p = await recordInRegistry(db, target, o);
+  return p.changed ? `; recorded in the model registry as ${p.modelHash.slice(0, 12)} (${p.action} #${p.id})` : `; the model registry serves it already (${p.modelHash.slice(0, 12)})`;
 }
 
 /**
@@ -283,7 +293,7 @@ export async function swapIn(staged: string, target: string): Promise<void> {
  * Rolls back to model.prev. The two folders swap places, so the model taken out of service is
  * kept and a second rollback undoes the first.
  */
-export async function rollback(opts: { target?: string } = {}): Promise<PromoteResult> {
+export async function rollback(opts: { target?: string; db?: string } = {}): Promise<PromoteResult> {
   const target = path.resolve(opts.target ?? servedModelDir());
   const prev = prevDir(target);
   if (!(await exists(prev))) throw new Error(`nothing to roll back to: ${prev} does not exist (only one model was ever promoted to ${target}); ${NEXT_STEP.noRollback}`);
@@ -305,9 +315,10 @@ export async function rollback(opts: { target?: string } = {}): Promise<PromoteR
         (e: Error) => `; the model history was not updated: ${e.message}`,
       )
     : '';
+  const registry = opts.db ? await registryNote(opts.db, target, { action: 'rollback', note: `back to ${prev}` }) : '';
   return {
     promoted: true,
-    message: `rolled back ${target} to ${previous?.runId ?? 'the previous model'}${current ? `; ${current.runId} kept in ${prev}` : ''}${kept}`,
+    message: `rolled back ${target} to ${previous?.runId ?? 'the previous model'}${current ? `; ${current.runId} kept in ${prev}` : ''}${kept}${registry}`,
     target,
     card: previous ?? undefined,
     previous: current,

@@ -123,6 +123,8 @@ export interface RetrainOptions {
   backend?: BackendName;
   /** Record the parity photos at promotion (default true). */
   parity?: boolean;
+  /** A postgres:// URL: a promotion is also recorded in that database's model registry. */
+  db?: string;
   /** Progress lines (default: stderr). */
   log?: (line: string) => void;
 }
@@ -201,7 +203,7 @@ export async function retrain(opts: RetrainOptions): Promise<RetrainReport> {
   let message: string;
   if (decision.promote) {
     log(`retrain: promoting ${trained.runId}`);
-    const res = await promoteEvaluated(trained.runDir, evaluation, { target, parity: opts.parity, decidedBy: RETRAIN_RULE });
+    const res = await promoteEvaluated(trained.runDir, evaluation, { target, parity: opts.parity, decidedBy: RETRAIN_RULE, db: opts.db });
     promoted = res.promoted;
     message = res.message;
   } else {

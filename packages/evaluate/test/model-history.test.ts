@@ -4,7 +4,9 @@ import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { historyDir, listHistoryModels, readHistory, rollbackTo } from '../src/model-history';
 import { promoteRun, readModelCard, rollback } from '../src/promote';
+import { modelHash, readModelFiles, registryHistory } from '@parts/serve';
 import { fakeRun, tempDir } from './helpers';
+import { POSTGRES_MISSING, testPostgres } from '../../serve/test/postgres';
 
 const servedRun = async (dir: string) => JSON.parse(await fs.readFile(path.join(dir, 'model.json'), 'utf8')).runId;
 
@@ -62,5 +64,33 @@ describe('promotion history and rollback to any earlier model', () => {
     await rollbackTo('a', { target });
     expect(await servedRun(target)).toBe('a');
     expect(existsSync(`${target}.prev`)).toBe(true);
+  });
+});
+
+describe.skipIf(POSTGRES_MISSING)('promote and rollback with --db (the model registry on PostgreSQL)', () => {
+  it('record each change of the served folder in the registry, the same model as the folder holds', async () => {
+    const url = await (await testPostgres()).newDatabase();
+    const root = await tempDir();
+    const target = path.join(root, 'serve', 'model');
+    const a = await fakeRun(root, 'a', 2);
+    const b = await fakeRun(root, 'b', 3);
+    expect((await promoteRun(a.dir, { parity: false, target, db: url })).message).toMatch(/recorded in the model registry as [0-9a-f]{12} \(promote #1\)/);
+    expect((await promoteRun(b.dir, { parity: false, target, db: url })).promoted).toBe(true);
+    const served = async () => modelHash(await readModelFiles(target));
+    const history = async () => (await registryHistory(url)).map((p) => [p.action, p.runId]);
+    expect((await registryHistory(url)).at(-1)!.modelHash).toBe(await served());
+    await rollback({ target, db: url });
+    expect((await registryHistory(url)).at(-1)).toMatchObject({ action: 'rollback', runId: 'a', modelHash: await served() });
+    await rollbackTo('b', { target, db: url });
+    expect((await registryHistory(url)).at(-1)).toMatchObject({ action: 'rollback', runId: 'b', modelHash: await served() });
+    expect(await history()).toEqual([
+      ['promote', 'a'],
+      ['promote', 'b'],
+      ['rollback', 'a'],
+      ['rollback', 'b'],
+    ]);
+    // An unreachable registry: the local folder changed, and the error says the registry did not.
+    const dead = 'postgres://nobody@127.0.0.1:1/none';
+    await expect(rollback({ target, db: dead })).rejects.toThrow(/now serves the new model, but the model registry at postgres:\/\/nobody@127\.0\.0\.1:1\/none was not updated/);
   });
 });

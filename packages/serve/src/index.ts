@@ -12,3 +12,6 @@ export type { LogOptions, LogStats } from './log/prediction-log';
 export { LogDatabaseError } from './log/db';
 export { JobRunner } from './log/jobs';
 export type { JobState } from './log/jobs';
+export { recordInRegistry, registryHistory, withRegistry } from './registry/registry-client';
+export { currentPromotion, listPromotions, listRefusals, materialiseModel, modelHash, readModelFiles, recordPromotion, MODEL_CHANNEL } from './registry/model-registry';
+export type { Promotion } from './registry/model-registry';

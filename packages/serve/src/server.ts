@@ -16,6 +16,7 @@ import type { Engine, RestartPolicy } from './engine';
 import { RateLimiter } from './log/guard';
 import { JobRunner } from './log/jobs';
 import { PredictionLog, type LogOptions } from './log/prediction-log';
+import { ReplicaModelSync, type ReplicaSyncStatus } from './registry/replica-sync';
 
 export type { ServerStats } from './handlers/context';
 export type { PredictResponse } from './handlers/predict';
@@ -71,6 +72,19 @@ export interface ServerOptions {
   predictionLog?: LogOptions;
   /** The review page's retrain button runs this command (default: pnpm retrain --data-dir <dataDir>). */
   retrainCommand?: string[];
+  /**
+   * Serve the model the registry of this PostgreSQL database names (see registry/replica-sync.ts)
+   * instead of watching modelDir, which is then served only while the registry is empty.
+   */
+  registry?: {
+    url: string;
+    /** Local folder of the models copied from the database. */
+    cacheDir: string;
+    /** Poll interval of the registry besides LISTEN/NOTIFY, ms. Default 30 s. */
+    pollMs?: number;
+    /** Follow LISTEN/NOTIFY. Default true; false leaves polling alone. */
+    notify?: boolean;
+  };
 }
 
 export interface PartsServer {
@@ -94,6 +108,10 @@ export interface PartsServer {
   metricsText(): Promise<string>;
   /** Counts a failed prediction-log write in parts_log_write_failures_total. */
   logWriteFailed(): void;
+  /** With `registry`: which registry model this server serves, and the last one it refused. */
+  registry(): ReplicaSyncStatus | null;
+  /** With `registry`: reads the registry now and swaps when it names another model (as a notification does). */
+  checkRegistry(): Promise<void>;
   /** Graceful: stop accepting, finish requests in flight, free the model(s). */
   close(): Promise<void>;
 }
@@ -121,13 +139,35 @@ export async function createServer(opts: ServerOptions): Promise<PartsServer> {
 
   // --engine onnx where ONNX Runtime cannot load: a start-up error naming why, not a refused model.
   if (opts.engine === 'onnx') await chooseEngine('onnx');
-  const modelDir = await resolveModelDir(opts.modelDir);
+  // The port is known once listening; refusal rows name the server by it.
+  let listenPort = opts.port ?? 8080;
+  const sync = opts.registry
+    ? await ReplicaModelSync.prepare({
+        url: opts.registry.url,
+        cacheDir: opts.registry.cacheDir,
+        localModelDir: opts.modelDir,
+        pollMs: opts.registry.pollMs ?? 30_000,
+        notify: opts.registry.notify,
+        replica: () => `${os.hostname()}:${listenPort} (pid ${process.pid})`,
+        log,
+      })
+    : null;
+  const modelDir = sync ? sync.servedDir : await resolveModelDir(opts.modelDir);
+  // The retrain button promotes into the local model folder (and the registry, with --db).
+  const retrainTarget = sync ? await resolveModelDir(opts.modelDir).catch(() => sync.servedDir) : modelDir;
   // Before any model work: a corrupt log database stops the start with what to do.
   // Failed writes are counted in the metrics too (parts_log_write_failures_total).
   let onLogFailure = (_n: number): void => {};
-  const predictionLog = opts.predictionLog ? await PredictionLog.open({ ...opts.predictionLog, onFailure: (n) => onLogFailure(n) }) : null;
+  let predictionLog: PredictionLog | null = null;
+  try {
+    predictionLog = opts.predictionLog ? await PredictionLog.open({ ...opts.predictionLog, onFailure: (n) => onLogFailure(n) }) : null;
+  } catch (e) {
+    await sync?.close();
+    throw e;
+  }
+  const dbArgs = opts.predictionLog?.db ? ['--db', opts.predictionLog.db] : [];
   const retrain = predictionLog
-    ? new JobRunner({ dataDir: predictionLog.dataDir, name: 'retrain', command: opts.retrainCommand ?? ['pnpm', 'retrain', '--data-dir', predictionLog.dataDir, '--target', modelDir] })
+    ? new JobRunner({ dataDir: predictionLog.dataDir, name: 'retrain', command: opts.retrainCommand ?? ['pnpm', 'retrain', '--data-dir', predictionLog.dataDir, '--target', retrainTarget, ...dbArgs] })
     : null;
   if (workers === 0) await initBackend(backend, log);
   const host = new ModelHost({
@@ -139,7 +179,8 @@ export async function createServer(opts: ServerOptions): Promise<PartsServer> {
     maxBatch: opts.maxBatch ?? 8,
     restart: opts.workerRestart,
     unknown: opts.unknown,
-    watchIntervalMs: opts.watchIntervalMs ?? 1000,
+    // With the registry the database says when the model changes, not the folder.
+    watchIntervalMs: sync ? 0 : (opts.watchIntervalMs ?? 1000),
     log,
   });
 
@@ -198,10 +239,14 @@ export async function createServer(opts: ServerOptions): Promise<PartsServer> {
       resolve();
     });
   });
+  listenPort = (server.address() as AddressInfo).port;
   try {
     await host.start();
+    await sync?.attach(host);
   } catch (e) {
     await new Promise((r) => server.close(r));
+    await sync?.close();
+    await host.close();
     await predictionLog?.close();
     throw e;
   }
@@ -225,6 +270,8 @@ export async function createServer(opts: ServerOptions): Promise<PartsServer> {
     drift,
     metricsText: () => metrics.text(),
     logWriteFailed: () => metrics.logWriteFailed(),
+    registry: () => sync?.status() ?? null,
+    checkRegistry: () => sync?.check() ?? Promise.resolve(),
     close() {
       closed ??= (async () => {
         counters.closing = true;
@@ -233,6 +280,7 @@ export async function createServer(opts: ServerOptions): Promise<PartsServer> {
         const timer = setTimeout(() => server.closeAllConnections(), opts.shutdownTimeoutMs ?? 30_000);
         await done;
         clearTimeout(timer);
+        await sync?.close();
         await host.close();
         await predictionLog?.close();
       })();

@@ -93,7 +93,7 @@ describe('prediction log through POST /api/predict', () => {
     const dataDir = path.join(dir, 'data-locked');
     const s = await start({ predictionLog: { dataDir, busyTimeoutMs: 50 } });
     const holder = await openLogDatabase(dataDir);
-    holder.sqlite.exec('BEGIN EXCLUSIVE');
+    holder.sqlite!.exec('BEGIN EXCLUSIVE');
     try {
       const r = await request(`${s.url}/api/predict`, { method: 'POST', headers: { 'content-type': 'image/jpeg' }, body: jpeg });
       expect(r.status).toBe(200);
@@ -103,7 +103,7 @@ describe('prediction log through POST /api/predict', () => {
       expect(log).toMatchObject({ recorded: 0, failed: 1 });
       expect(log.lastError).toMatch(/locked|busy/i);
     } finally {
-      holder.sqlite.exec('ROLLBACK');
+      holder.sqlite!.exec('ROLLBACK');
       await holder.db.destroy();
     }
     const { db } = await openLogDatabase(dataDir);

@@ -82,7 +82,7 @@ describe('prediction log under kill -9', () => {
 
     const { db, sqlite } = await openLogDatabase(dataDir);
     try {
-      expect(sqlite.pragma('integrity_check', { simple: true })).toBe('ok');
+      expect(sqlite!.pragma('integrity_check', { simple: true })).toBe('ok');
       const rows = await db.selectFrom('predictions').select(['id', 'photo_hash']).execute();
       const logged = new Map(rows.map((r) => [r.id, r.photo_hash]));
       for (const a of answered) expect(logged.get(a.id)).toBe(a.hash);

@@ -9,20 +9,41 @@ import { photoHash, photoPath } from '../src/log/photo-store';
 import { PredictionLog, type LogEntry } from '../src/log/prediction-log';
 import { CONFIDENT_MARGIN, decide, decisionHistory, listReviewedPhotos, reviewQueue, SAMPLE_EVERY, undoDecision } from '../src/log/review-store';
 import { PARTS, photos, tempDir } from './fixtures';
+import { databaseFor, DIALECTS, type Dialect } from './postgres';
 
 const open: PredictionLog[] = [];
 const dirs: string[] = [];
+/** The PostgreSQL URL of each log opened on one. */
+const urls = new WeakMap<PredictionLog, string>();
 afterEach(async () => {
   await Promise.all(open.splice(0).map((l) => l.close()));
   await Promise.all(dirs.splice(0).map((d) => fsp.rm(d, { recursive: true, force: true })));
 });
 
-async function newLog(o: Partial<Parameters<typeof PredictionLog.open>[0]> = {}): Promise<PredictionLog> {
+async function newLog(o: Partial<Parameters<typeof PredictionLog.open>[0]> = {}, dialect: Dialect = 'sqlite'): Promise<PredictionLog> {
   const dataDir = await tempDir('log-store-');
   dirs.push(dataDir);
-  const log = await PredictionLog.open({ dataDir, ...o });
+  const db = await databaseFor(dialect);
+  const log = await PredictionLog.open({ dataDir, db, ...o });
+  if (db) urls.set(log, db);
+  expect(log.dialect).toBe(dialect);
   open.push(log);
   return log;
+}
+
+/** The reviewed photos of a log, read as `pnpm retrain --data-dir [--db]` reads them. */
+function reviewed(log: PredictionLog) {
+  return listReviewedPhotos(log.dataDir, { db: urls.get(log) });
+}
+
+/** Whether a photo is stored: its file (SQLite) or its row of photo_blobs (PostgreSQL), with the bytes of its hash. */
+async function isStored(log: PredictionLog, hash: string): Promise<boolean> {
+  if (log.dialect === 'postgres') {
+    const row = await log.db!.selectFrom('photo_blobs').select('content').where('hash', '=', hash).executeTakeFirst();
+    if (row) expect(photoHash(row.content)).toBe(hash);
+    return !!row;
+  }
+  return existsSync(photoPath(log.dataDir, hash, 'jpg'));
 }
 
 /** A decision with probabilities {big: p, small: 1-p}. */
@@ -42,28 +63,32 @@ async function distinctPhotos(n: number): Promise<Buffer[]> {
   return Promise.all([...big, ...small, ...more].slice(0, n).map((f) => fsp.readFile(f)));
 }
 
-describe('migrations', () => {
+describe.each(DIALECTS)('migrations on %s', (dialect) => {
   it('are versioned, applied once, and a second run is a no-op', async () => {
     const dataDir = await tempDir('log-mig-');
     dirs.push(dataDir);
-    const { db } = await openLogDatabase(dataDir);
+    const url = await databaseFor(dialect);
+    const { db } = await openLogDatabase(dataDir, { url });
     try {
       expect(await appliedMigrations(db)).toEqual(Object.keys(MIGRATIONS));
       expect(await migrateToLatest(db)).toEqual([]);
       const tables = (await db.introspection.getTables()).map((t) => t.name).sort();
-      expect(tables).toEqual(expect.arrayContaining(['decisions', 'photos', 'predictions']));
+      expect(tables).toEqual(expect.arrayContaining(['decisions', 'photos', 'predictions', 'photo_blobs', 'models', 'model_files', 'promotions', 'model_refusals']));
       const mode = await db.selectFrom('photos').select('hash').execute();
       expect(mode).toEqual([]);
     } finally {
       await db.destroy();
     }
-    // Re-opening applies nothing new and keeps the data.
-    const again = await openLogDatabase(dataDir);
+    // Re-opening applies nothing new and keeps the data; two servers opening at once apply each version once.
+    const [again, other] = await Promise.all([openLogDatabase(dataDir, { url }), openLogDatabase(dataDir, { url })]);
     expect(await appliedMigrations(again.db)).toEqual(Object.keys(MIGRATIONS));
-    expect(again.sqlite.pragma('journal_mode', { simple: true })).toBe('wal');
+    if (dialect === 'sqlite') expect(again.sqlite!.pragma('journal_mode', { simple: true })).toBe('wal');
     await again.db.destroy();
+    await other.db.destroy();
   });
+});
 
+describe('the SQLite file', () => {
   it('refuses a corrupt database file with its name and how to recover', async () => {
     const dataDir = await tempDir('log-corrupt-');
     dirs.push(dataDir);
@@ -75,9 +100,9 @@ describe('migrations', () => {
   });
 });
 
-describe('recording', () => {
+describe.each(DIALECTS)('recording on %s', (dialect) => {
   it('stores each photo once by content hash, atomically, with one row per prediction', async () => {
-    const log = await newLog();
+    const log = await newLog({}, dialect);
     const [a, b] = await distinctPhotos(2);
     const ids1 = await log.record([entry(a!, decision(0.9)), entry(b!, decision(0.3))]);
     const ids2 = await log.record([entry(a!, decision(0.8), 'line-2')]);
@@ -87,12 +112,13 @@ describe('recording', () => {
     const photosRows = await db.selectFrom('photos').selectAll().orderBy('hash').execute();
     expect(photosRows.map((p) => p.hash).sort()).toEqual([photoHash(a!), photoHash(b!)].sort());
     for (const p of photosRows) {
-      const file = photoPath(log.dataDir, p.hash, p.ext);
       expect(p.ext).toBe('jpg');
-      expect(photoHash(await fsp.readFile(file))).toBe(p.hash);
+      expect(await isStored(log, p.hash)).toBe(true);
+      expect(photoHash(await log.photos.read(db, p.hash, p.ext))).toBe(p.hash);
     }
-    const files = await fsp.readdir(path.join(log.dataDir, 'photos'), { recursive: true });
-    expect(files.filter((f) => f.endsWith('.jpg'))).toHaveLength(2);
+    const files = await fsp.readdir(path.join(log.dataDir, 'photos'), { recursive: true }).catch(() => [] as string[]);
+    // In the database the photos are rows, not files (replicas share no folder).
+    expect(files.filter((f) => f.endsWith('.jpg'))).toHaveLength(dialect === 'sqlite' ? 2 : 0);
     expect(files.some((f) => f.includes('.tmp-'))).toBe(false);
     const rows = await db.selectFrom('predictions').selectAll().orderBy('id').execute();
     expect(rows.map((r) => [r.photo_hash, r.source, r.top, r.unknown, r.model_id])).toEqual([
@@ -104,7 +130,9 @@ describe('recording', () => {
     expect(JSON.parse(rows[1]!.probabilities)).toEqual({ big: 0.3, small: 0.7 });
     expect(log.stats()).toMatchObject({ recorded: 3, failed: 0, lastError: null });
   });
+});
 
+describe('recording on SQLite', () => {
   it('counts a failure and leaves no row or temporary file when the photo cannot be written', async () => {
     const log = await newLog();
     const [a] = await distinctPhotos(1);
@@ -123,13 +151,13 @@ describe('recording', () => {
     const log = await newLog({ busyTimeoutMs: 50 });
     const [a] = await distinctPhotos(1);
     const other = await openLogDatabase(log.dataDir);
-    other.sqlite.exec('BEGIN EXCLUSIVE');
+    other.sqlite!.exec('BEGIN EXCLUSIVE');
     try {
       expect(await log.record([entry(a!, decision(0.9))])).toBeNull();
       expect(log.stats()).toMatchObject({ failed: 1 });
       expect(log.stats().lastError).toMatch(/locked|busy/i);
     } finally {
-      other.sqlite.exec('ROLLBACK');
+      other.sqlite!.exec('ROLLBACK');
       await other.db.destroy();
     }
     expect(await log.db!.selectFrom('predictions').selectAll().execute()).toEqual([]);
@@ -137,17 +165,17 @@ describe('recording', () => {
   });
 });
 
-describe('retention', () => {
+describe.each(DIALECTS)('retention on %s', (dialect) => {
   it('prunes unreviewed predictions past keepDays, never reviewed photos', async () => {
-    const log = await newLog({ keepDays: 2 });
+    const log = await newLog({ keepDays: 2 }, dialect);
     const [a, b] = await distinctPhotos(2);
     const [ida] = (await log.record([entry(a!, decision(0.9))]))!;
     await log.record([entry(b!, decision(0.9))]);
     await decide(log.db!, { ids: [ida!], action: 'confirm', reviewer: 'ann' });
     expect(await log.prune(new Date(Date.now() + 1 * 86_400_000))).toEqual({ predictions: 0, photos: 0 });
     expect(await log.prune(new Date(Date.now() + 3 * 86_400_000))).toEqual({ predictions: 1, photos: 1 });
-    expect(existsSync(photoPath(log.dataDir, photoHash(b!), 'jpg'))).toBe(false);
-    expect(existsSync(photoPath(log.dataDir, photoHash(a!), 'jpg'))).toBe(true);
+    expect(await isStored(log, photoHash(b!))).toBe(false);
+    expect(await isStored(log, photoHash(a!))).toBe(true);
     expect((await log.db!.selectFrom('predictions').select('photo_hash').execute()).map((r) => r.photo_hash)).toEqual([photoHash(a!)]);
   });
 
@@ -156,7 +184,7 @@ describe('retention', () => {
     const sizes = ph.map((p) => p.length);
     // Room for the last two photos plus the reviewed first one.
     const cap = sizes[0]! + sizes[3]! + sizes[4]! + 10;
-    const log = await newLog({ maxBytes: cap });
+    const log = await newLog({ maxBytes: cap }, dialect);
     const ids: number[] = [];
     for (const p of ph) ids.push((await log.record([entry(p, decision(0.9))]))![0]!);
     await decide(log.db!, { ids: [ids[0]!], action: 'not-a-part', reviewer: 'ann' });
@@ -164,20 +192,20 @@ describe('retention', () => {
     expect(r.predictions).toBe(2);
     const left = (await log.db!.selectFrom('predictions').select('id').orderBy('id').execute()).map((x) => x.id);
     expect(left).toEqual([ids[0], ids[3], ids[4]]);
-    for (const [i, p] of ph.entries()) expect(existsSync(photoPath(log.dataDir, photoHash(p), 'jpg'))).toBe([0, 3, 4].includes(i));
+    for (const [i, p] of ph.entries()) expect(await isStored(log, photoHash(p))).toBe([0, 3, 4].includes(i));
   });
 });
 
-describe('review queue', () => {
+describe.each(DIALECTS)('review queue on %s', (dialect) => {
   it('puts unknown answers first, then the smallest margins, with a confident sample every tenth place', async () => {
-    const log = await newLog();
+    const log = await newLog({}, dialect);
     const ph = await distinctPhotos(16);
     // 2 unknown, 5 uncertain, 9 confident (margin >= CONFIDENT_MARGIN).
     const ps = [0.55, 0.6, 0.51, 0.7, 0.35, 0.99, 0.98, 0.97, 0.96, 0.995, 0.999, 0.02, 0.03, 0.01, 0.52, 0.95];
     const unknownAt = new Set([0, 14]);
     const ids: number[] = [];
     for (const [i, p] of ph.entries()) ids.push((await log.record([entry(p, decision(ps[i]!, unknownAt.has(i)), `cam-${i}`)]))![0]!);
-    const q = await reviewQueue(log.db!, log.dataDir, { limit: 50 });
+    const q = await reviewQueue(log.db!, log.photos, { limit: 50 });
     expect(q.pending).toBe(16);
     expect(q.groups.every((g) => g.items.length === 1)).toBe(true);
     const order = q.groups.map((g) => g.items[0]!);
@@ -190,13 +218,13 @@ describe('review queue', () => {
     for (const g of q.groups.filter((x) => x.reason === 'sample')) expect(margin(ps[ids.indexOf(g.items[0]!.id)]!)).toBeGreaterThanOrEqual(CONFIDENT_MARGIN);
     // A decided photo leaves the queue; undone, it comes back.
     const [d] = await decide(log.db!, { ids: [ids[14]!], action: 'bad-photo', reviewer: 'bo' });
-    expect((await reviewQueue(log.db!, log.dataDir)).groups[0]!.items[0]!.id).toBe(ids[0]);
+    expect((await reviewQueue(log.db!, log.photos)).groups[0]!.items[0]!.id).toBe(ids[0]);
     await undoDecision(log.db!, d!.batch, 'bo');
-    expect((await reviewQueue(log.db!, log.dataDir)).groups[0]!.items[0]!.id).toBe(ids[14]);
+    expect((await reviewQueue(log.db!, log.photos)).groups[0]!.items[0]!.id).toBe(ids[14]);
   });
 
   it('groups near-identical photos from the same source, not across sources', async () => {
-    const log = await newLog();
+    const log = await newLog({}, dialect);
     const [a, b] = await distinctPhotos(2);
     const copy = await encodeRgbJpeg(await decodePhoto(a!), 70); // re-encoded: other bytes, same picture
     expect(photoHash(copy)).not.toBe(photoHash(a!));
@@ -204,40 +232,42 @@ describe('review queue', () => {
     const [i2] = (await log.record([entry(copy, decision(0.62), 'cam-A')]))!;
     const [i3] = (await log.record([entry(copy, decision(0.61), 'cam-B')]))!;
     const [i4] = (await log.record([entry(b!, decision(0.58), 'cam-A')]))!;
-    const q = await reviewQueue(log.db!, log.dataDir);
+    const q = await reviewQueue(log.db!, log.photos);
     // The copy logged from cam-A then cam-B is one photo (one hash), listed once with its latest
     // prediction (cam-B): not grouped with cam-A's photo a.
     expect(q.groups.map((g) => g.items.map((i) => i.id))).toEqual(expect.arrayContaining([[i1], [i3], [i4]]));
     expect(q.groups).toHaveLength(3);
     expect(i2).toBeLessThan(i3!);
-    const log2 = await newLog();
+    const log2 = await newLog({}, dialect);
     await log2.record([entry(a!, decision(0.6), 'cam-A')]);
     await log2.record([entry(copy, decision(0.6), 'cam-B')]);
-    expect((await reviewQueue(log2.db!, log2.dataDir)).groups.map((g) => g.items.length)).toEqual([1, 1]);
-    const log3 = await newLog();
+    expect((await reviewQueue(log2.db!, log2.photos)).groups.map((g) => g.items.length)).toEqual([1, 1]);
+    const log3 = await newLog({}, dialect);
     await log3.record([entry(a!, decision(0.6), 'cam-A')]);
     await log3.record([entry(copy, decision(0.6), 'cam-A')]);
     await log3.record([entry(b!, decision(0.6), 'cam-A')]);
-    expect((await reviewQueue(log3.db!, log3.dataDir)).groups.map((g) => g.items.length).sort()).toEqual([1, 2]);
+    expect((await reviewQueue(log3.db!, log3.photos)).groups.map((g) => g.items.length).sort()).toEqual([1, 2]);
   });
 });
 
-describe('decisions', () => {
+describe.each(DIALECTS)('decisions on %s', (dialect) => {
   it('keep who and when, the later of two reviewers wins, both stay in history; undo restores the earlier', async () => {
-    const log = await newLog();
+    const log = await newLog({}, dialect);
     const [a] = await distinctPhotos(1);
     const [id] = (await log.record([entry(a!, decision(0.2, true))]))!;
     const t0 = new Date('2026-01-01T10:00:00Z');
     const [first] = await decide(log.db!, { ids: [id!], action: 'correct', label: 'big', reviewer: 'ann' }, t0);
     const [second] = await decide(log.db!, { ids: [id!], action: 'new-class', label: 'nut', reviewer: 'bo' }, new Date(t0.getTime() + 1000));
     expect(first).toMatchObject({ reviewer: 'ann', label: 'big', decidedAt: t0.toISOString(), action: 'correct' });
-    const listed = await listReviewedPhotos(log.dataDir);
+    const listed = await reviewed(log);
     expect(listed).toEqual([
       { hash: photoHash(a!), file: photoPath(log.dataDir, photoHash(a!), 'jpg'), label: 'nut', reviewer: 'bo', reviewedAt: second!.decidedAt, source: 'line-1', loggedAt: expect.any(String), modelId: 'm1' },
     ]);
     expect(path.isAbsolute(listed[0]!.file)).toBe(true);
+    // A file to build a dataset from, on PostgreSQL too (copied from the database into the data folder).
+    expect(photoHash(await fsp.readFile(listed[0]!.file))).toBe(photoHash(a!));
     await undoDecision(log.db!, second!.batch, 'bo');
-    expect((await listReviewedPhotos(log.dataDir)).map((p) => [p.label, p.reviewer])).toEqual([['big', 'ann']]);
+    expect((await reviewed(log)).map((p) => [p.label, p.reviewer])).toEqual([['big', 'ann']]);
     const hist = await decisionHistory(log.db!, photoHash(a!));
     expect(hist.map((h) => [h.reviewer, h.label, h.undoneBy])).toEqual([
       ['ann', 'big', null],
@@ -248,7 +278,7 @@ describe('decisions', () => {
   });
 
   it('refuse a missing record (404), bad labels and reviewers (400)', async () => {
-    const log = await newLog();
+    const log = await newLog({}, dialect);
     const [a] = await distinctPhotos(1);
     const [id] = (await log.record([entry(a!, decision(0.9))]))!;
     await expect(decide(log.db!, { ids: [id!, 9999], action: 'confirm', reviewer: 'ann' })).rejects.toMatchObject({ status: 404, message: expect.stringMatching(/9999/) });
@@ -257,11 +287,11 @@ describe('decisions', () => {
     await expect(decide(log.db!, { ids: [id!], action: 'confirm', reviewer: '' })).rejects.toMatchObject({ status: 400 });
     await expect(decide(log.db!, { ids: [id!], action: 'delete' as never, reviewer: 'ann' })).rejects.toMatchObject({ status: 400 });
     expect(await log.db!.selectFrom('decisions').selectAll().execute()).toEqual([]);
-    expect(await listReviewedPhotos(path.join(log.dataDir, 'nothing-here'))).toEqual([]);
+    if (dialect === 'sqlite') expect(await listReviewedPhotos(path.join(log.dataDir, 'nothing-here'))).toEqual([]);
   });
 
   it('two reviewers deciding at once: both kept, one standing decision', async () => {
-    const log = await newLog();
+    const log = await newLog({}, dialect);
     const [a] = await distinctPhotos(1);
     const [id] = (await log.record([entry(a!, decision(0.5))]))!;
     const [x, y] = await Promise.all([
@@ -271,7 +301,7 @@ describe('decisions', () => {
     const hist = await decisionHistory(log.db!, photoHash(a!));
     expect(hist).toHaveLength(2);
     const later = [x![0]!, y![0]!].sort((p, q) => p.decidedAt.localeCompare(q.decidedAt) || p.id - q.id)[1]!;
-    expect((await listReviewedPhotos(log.dataDir)).map((p) => p.label)).toEqual([later.label]);
+    expect((await reviewed(log)).map((p) => p.label)).toEqual([later.label]);
   });
 });
 

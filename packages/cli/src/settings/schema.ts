@@ -53,6 +53,8 @@ const engine = choice(ENGINE_NAMES, { flag: '--engine <e>', default: 'auto', doc
 const runsDir = pathSetting({ flag: '--out <dir>', defaultText: '<repo>/runs', doc: 'parent folder of run folders' });
 const force = bool({ flag: '--force', default: false, doc: 'promote even if worse than the model in service' });
 const modelDir = pathSetting({ flag: '--model <dir>', defaultText: '<repo>/packages/serve/model (the promoted model)', doc: 'model folder or run folder' });
+const dbUrl = (doc: string) => str({ flag: '--db <url>', defaultText: 'none', doc });
+const registryDb = dbUrl('postgres://user@host:port/db: also record this in the model registry of that database (servers started with --db pick it up)');
 const workers = int({ flag: '--workers <n>', min: 0, defaultText: '1 on 2 CPUs, else CPUs - 1 up to 4', doc: 'model worker threads (0 = main thread)' });
 
 /** `pnpm train`. Entries marked perArch may be replaced by an architecture's recipe. */
@@ -162,6 +164,7 @@ export const PROMOTE_SETTINGS = {
   parity: bool({ flag: '--parity', negate: { flag: '--no-parity', doc: 'do not record the parity photos (when the test photos are gone): the server then serves the model unchecked' }, default: true, doc: 'record the parity photos' }),
   target: pathSetting({ flag: '--target <dir>', defaultText: '<repo>/packages/serve/model', doc: 'served model folder' }),
   backend: choice(BACKEND_NAMES, { flag: '--backend <b>', default: 'auto', doc: 'compute backend for evaluation and the parity record' }),
+  db: registryDb,
   verbose,
 } satisfies Record<string, Setting<any>>;
 
@@ -216,6 +219,9 @@ export const SERVE_SETTINGS = {
   log: bool({ flag: '--log', negate: { flag: '--no-log', doc: 'do not record predictions (no review queue)' }, default: true, doc: 'record every answered prediction (photo, decision, source) for the review queue' }),
   driftWindow: int({ flag: '--drift-window <n>', min: 1, default: 200, doc: 'drift alarm: the last n answers whose unknown rate is tested against what validation predicts' }),
   driftP: num({ flag: '--drift-p <p>', gt: 0, lt: 1, default: 0.001, doc: 'drift alarm: fires when the one-sided binomial p-value of the window\'s unknown count is below p' }),
+  db: str({ flag: '--db <url>', defaultText: 'SQLite in --data-dir', doc: 'postgres://user@host:port/db: the prediction log, its photos, the review decisions and the model registry in one PostgreSQL database several servers share; the promoted model comes from it' }),
+  dbPoll: num({ flag: '--db-poll <s>', gt: 0, default: 30, doc: 'with --db: seconds between checks of the model registry besides LISTEN/NOTIFY' }),
+  modelCache: pathSetting({ flag: '--model-cache <dir>', defaultText: '<data-dir>/models', doc: 'with --db: local folder the promoted models are copied into from the database' }),
   verbose,
 } satisfies Record<string, Setting<any>>;
 
@@ -306,6 +312,7 @@ export const RETRAIN_SETTINGS = {
   runs: pathSetting({ flag: '--runs <dir>', defaultText: '<repo>/runs', doc: "where the candidate's run folder goes" }),
   parity: bool({ flag: '--parity', negate: { flag: '--no-parity', doc: 'promote without recording the parity photos' }, default: true, doc: 'record the parity photos at promotion' }),
   json: bool({ flag: '--json', default: false, doc: 'print the whole report as JSON on stdout' }),
+  db: dbUrl("postgres://user@host:port/db: the prediction log of --data-dir is in that database (pnpm serve --db), and a promotion is recorded in its model registry"),
   backend,
   verbose,
 } satisfies Record<string, Setting<any>>;
@@ -314,6 +321,7 @@ export const ROLLBACK_SETTINGS = {
   to: str({ flag: '--to <id>', defaultText: 'the previous model (model.prev)', doc: 'model (run) id from the history (see --list)' }),
   list: bool({ flag: '--list', default: false, doc: 'list the models kept in the history and the promotion events' }),
   target: pathSetting({ flag: '--target <dir>', defaultText: '<repo>/packages/serve/model', doc: 'served model folder' }),
+  db: registryDb,
   verbose,
 } satisfies Record<string, Setting<any>>;
 

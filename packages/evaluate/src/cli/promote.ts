@@ -26,7 +26,7 @@ runCli(program, async (o) => {
   const target = o.target ? resolveUserPath(o.target) : undefined;
   if (o.rollback) {
     if (o.run) throw new Error('--rollback and --run cannot be combined');
-    process.stdout.write((await rollback({ target })).message + '\n');
+    process.stdout.write((await rollback({ target, db: o.db })).message + '\n');
     return 0;
   }
   if (o.run) {
@@ -40,7 +40,7 @@ runCli(program, async (o) => {
       await initBackend(o.backend);
       evaluation = await evaluateRun(runDir);
     }
-    const res = await promoteEvaluated(runDir, evaluation, { target, force: Boolean(o.force), parity: o.parity });
+    const res = await promoteEvaluated(runDir, evaluation, { target, force: Boolean(o.force), parity: o.parity, db: o.db });
     process.stdout.write(res.message + '\n');
     return 0;
   }
@@ -60,7 +60,7 @@ runCli(program, async (o) => {
   }
   if (runs.length === 0) throw new Error(`no usable evaluated runs in ${runsDir}: run \`pnpm evaluate --promote\` (evaluates and promotes), or pass --run DIR`);
   if (o.parity) await initBackend(o.backend); // the parity record classifies a few test photos
-  const res = await promoteBest(runs, { target, force: Boolean(o.force), parity: o.parity });
+  const res = await promoteBest(runs, { target, force: Boolean(o.force), parity: o.parity, db: o.db });
   process.stdout.write(res.message + '\n');
   return 0;
 });

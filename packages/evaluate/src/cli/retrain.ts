@@ -40,7 +40,7 @@ runCli(
           if (!base) throw new Error(`--base is needed with ${reviewedFrom}: ${root} has no version yet, and ${target} records no training dataset`);
         }
       }
-      const reviewed = o.reviewed ? await readReviewedFile(resolveUserPath(o.reviewed)) : await listReviewedPhotos(resolveUserPath(o.dataDir));
+      const reviewed = o.reviewed ? await readReviewedFile(resolveUserPath(o.reviewed)) : await listReviewedPhotos(resolveUserPath(o.dataDir), { db: o.db });
       if (!reviewed.length) {
         throw new Error(`${reviewedFrom}: no reviewed photos in ${o.reviewed ?? o.dataDir} (a prediction log folder needs log.sqlite with decisions): nothing new to train on`);
       }
@@ -58,6 +58,7 @@ runCli(
       runsDir: o.runs ? resolveUserPath(o.runs) : undefined,
       backend: o.backend,
       parity: o.parity,
+      db: o.db,
       log,
     });
     process.stdout.write(o.json ? JSON.stringify(report, null, 2) + '\n' : report.message + '\n');

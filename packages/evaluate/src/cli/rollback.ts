@@ -6,6 +6,7 @@ import { Command } from 'commander';
 import { addSettingOptions, ROLLBACK_SETTINGS, runCli, servedModelDir } from '@parts/cli';
 import { listHistoryModels, readHistory, rollbackTo } from '../model-history';
 import { readModelCard, rollback } from '../promote';
+import { registryHistory } from '@parts/serve';
 import { resolveUserPath } from './common';
 
 const program = addSettingOptions(
@@ -16,7 +17,7 @@ const program = addSettingOptions(
 
 runCli(
   program,
-  async (o: { to?: string; list?: boolean; target?: string }) => {
+  async (o: { to?: string; list?: boolean; target?: string; db?: string }) => {
     const target = o.target ? resolveUserPath(o.target) : servedModelDir();
     if (o.list) {
       const serving = (await readModelCard(target).catch(() => null))?.runId;
@@ -27,9 +28,13 @@ runCli(
         process.stdout.write(`${m.runId === serving ? '*' : ' '} ${m.runId}\tpromoted ${m.card?.promotedAt ?? '?'}\t${m.card?.labels.join(',') ?? ''}\t${acc}\n`);
       }
       for (const e of (await readHistory(target)).events) process.stdout.write(`  ${e.at} ${e.action} ${e.runId}${e.previous ? ` (was ${e.previous})` : ''}\n`);
+      if (o.db) {
+        process.stdout.write('model registry (--db):\n');
+        for (const p of await registryHistory(o.db)) process.stdout.write(`  ${p.at} ${p.action} ${p.runId} ${p.modelHash.slice(0, 12)} by ${p.actor}${p.note ? ` (${p.note})` : ''}\n`);
+      }
       return 0;
     }
-    const res = o.to ? await rollbackTo(o.to, { target }) : await rollback({ target });
+    const res = o.to ? await rollbackTo(o.to, { target, db: o.db }) : await rollback({ target, db: o.db });
     process.stdout.write(res.message + '\n');
     return 0;
   },

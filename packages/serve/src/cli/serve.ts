@@ -4,6 +4,7 @@ import { type BackendName } from '@parts/backend';
 import { addSettingOptions, missingModelError, resolveUserPath, runCli, SERVE_SETTINGS, servedModelDir } from '@parts/cli';
 import { createServer, defaultWorkers } from '../server';
 import { resolveModelDir } from '../model-source';
+import { checkDatabaseUrl, redactUrl } from '../log/db';
 import type { EngineRequest } from '@parts/models';
 
 const program = addSettingOptions(
@@ -18,6 +19,7 @@ interface ServeOptions {
   unknownThreshold?: number; unknown: boolean; explainMaxSide: number;
   driftWindow: number; driftP: number;
   dataDir?: string; keepDays?: number; logMaxMb?: number; log: boolean;
+  db?: string; dbPoll: number; modelCache?: string;
 }
 
 // Runs until SIGTERM/SIGINT, then drains: /readyz answers 503 and the listener closes (a load
@@ -27,10 +29,14 @@ runCli(
   program,
   async (o: ServeOptions) => {
     const modelDir = resolveUserPath(o.model);
+    if (o.db) checkDatabaseUrl(o.db);
     const missing = missingModelError(modelDir, 'model to serve');
-    if (missing) throw missing; // before a backend or worker starts
+    // With --db the model comes from the registry; the local folder is only the fallback.
+    if (missing && !o.db) throw missing; // before a backend or worker starts
     // Beside the model folder itself (for a run folder: inside the run, never a folder of runs/).
-    const dataDir = o.dataDir ? resolveUserPath(o.dataDir) : path.join(path.dirname(await resolveModelDir(modelDir)), 'var');
+    const dataDir = o.dataDir
+      ? resolveUserPath(o.dataDir)
+      : path.join(path.dirname(missing ? path.resolve(modelDir) : await resolveModelDir(modelDir)), 'var');
     const server = await createServer({
       modelDir,
       host: o.host,
@@ -47,8 +53,9 @@ runCli(
       watchIntervalMs: o.watchMs,
       drift: { window: o.driftWindow, pValue: o.driftP },
       predictionLog: o.log
-        ? { dataDir, keepDays: o.keepDays, maxBytes: o.logMaxMb === undefined ? undefined : Math.round(o.logMaxMb * 1024 * 1024) }
+        ? { dataDir, db: o.db, keepDays: o.keepDays, maxBytes: o.logMaxMb === undefined ? undefined : Math.round(o.logMaxMb * 1024 * 1024) }
         : undefined,
+      registry: o.db ? { url: o.db, cacheDir: o.modelCache ? resolveUserPath(o.modelCache) : path.join(dataDir, 'models'), pollMs: o.dbPoll * 1000 } : undefined,
     });
 
     const stopped = new Promise<number>((resolve) => {
@@ -82,14 +89,15 @@ runCli(
         : u.reason;
       const e = server.engine()!;
       console.error(`engine: ${e.detail} (${e.reason})`);
-      console.error(o.log ? `prediction log: ${dataDir} (review at ${server.url}/review)` : 'prediction log: off (--no-log)');
+      const where = o.db ? `${redactUrl(o.db)} (photos in the database; local cache ${dataDir})` : dataDir;
+      console.error(o.log ? `prediction log: ${where} (review at ${server.url}/review)` : 'prediction log: off (--no-log)');
       console.error(`serving ${m.id} (${m.arch}/${m.mode}, labels ${m.labels.join(', ')}; ${unknown}) at ${server.url}/`);
     } else {
       // The process stays up so an operator sees why (/readyz); a good promotion is picked up.
       const r = server.refused();
       console.error(
         `model ${r?.id ?? ''} refused: ${r?.reason ?? 'unknown'}\nlistening at ${server.url}/ without a model: /readyz and /api/predict answer 503 with the reason ` +
-          `until a model that passes is promoted (${o.watchMs > 0 ? 'picked up automatically' : 'restart serve then'})`,
+          `until a model that passes is promoted (${o.db ? 'in the registry of --db: picked up automatically' : o.watchMs > 0 ? 'picked up automatically' : 'restart serve then'})`,
       );
     }
     return stopped;

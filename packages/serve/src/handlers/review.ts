@@ -1,12 +1,11 @@
 // The review API over the prediction log: the queue, the stored photos and their Grad-CAM, the
 // decisions (with undo and history), the reviewed set and the retrain job. State-changing requests
 // pass checkStateChange (loopback, same origin, custom header, JSON) and the rate limit.
-import { promises as fsp } from 'node:fs';
 import { decodeImage } from '@parts/data';
 import { HttpError, decodeFailure } from '../errors';
 import { JobBusyError } from '../log/jobs';
 import { checkReviewAccess, checkStateChange, readJson } from '../log/guard';
-import { isPhotoHash, photoPath, PHOTO_TYPES } from '../log/photo-store';
+import { isPhotoHash, MissingPhotoError, PHOTO_TYPES } from '../log/photo-store';
 import type { PredictionLog } from '../log/prediction-log';
 import { decide, decisionHistory, reviewedPhotos, reviewerClasses, reviewQueue, ReviewError, undoDecision, type ReviewAction } from '../log/review-store';
 import { notReady } from '../respond';
@@ -29,6 +28,16 @@ function hashParam(req: { url?: string }): string {
   return h;
 }
 
+/** A stored photo's bytes (a file of the data folder, or a row of the shared database); 404 when missing. */
+async function readStored(log: ReturnType<typeof logOf>, hash: string, ext: string): Promise<Buffer> {
+  try {
+    return await log.photos.read(log.db, hash, ext);
+  } catch (e) {
+    if (e instanceof MissingPhotoError) throw new HttpError(404, 'not-found', e.message);
+    throw e;
+  }
+}
+
 async function asHttp<T>(p: Promise<T>): Promise<T> {
   try {
     return await p;
@@ -44,7 +53,7 @@ export const serveQueue: Handler = async (ctx, req, res) => {
   const raw = query(req).get('limit');
   const limit = raw === null ? 30 : Number(raw);
   if (!Number.isInteger(limit) || limit < 1 || limit > 200) throw new HttpError(400, 'bad-limit', "query 'limit' must be an integer from 1 to 200");
-  const q = await reviewQueue(log.db, log.dataDir, { limit });
+  const q = await reviewQueue(log.db, log.photos, { limit });
   const labels = [...(ctx.host.current?.info.labels ?? [])];
   const extra = (await reviewerClasses(log.db)).filter((l) => !labels.includes(l));
   ctx.sendJson(req, res, 200, { ...q, labels, newClasses: extra, log: log.stats() });
@@ -56,12 +65,7 @@ export const servePhoto: Handler = async (ctx, req, res) => {
   const hash = hashParam(req);
   const row = await log.db.selectFrom('photos').select(['ext']).where('hash', '=', hash).executeTakeFirst();
   if (!row) throw new HttpError(404, 'not-found', `no stored photo ${hash}`);
-  let bytes: Buffer;
-  try {
-    bytes = await fsp.readFile(photoPath(log.dataDir, hash, row.ext));
-  } catch {
-    throw new HttpError(404, 'not-found', `stored photo ${hash} is missing from the data folder`);
-  }
+  const bytes = await readStored(log, hash, row.ext);
   res.writeHead(200, {
     'Content-Type': PHOTO_TYPES[row.ext] ?? 'application/octet-stream',
     'Content-Length': bytes.length,
@@ -80,9 +84,7 @@ export const serveExplanation: Handler = async (ctx, req, res) => {
   const hash = hashParam(req);
   const row = await log.db.selectFrom('photos').select(['ext']).where('hash', '=', hash).executeTakeFirst();
   if (!row) throw new HttpError(404, 'not-found', `no stored photo ${hash}`);
-  const bytes = await fsp.readFile(photoPath(log.dataDir, hash, row.ext)).catch(() => {
-    throw new HttpError(404, 'not-found', `stored photo ${hash} is missing from the data folder`);
-  });
+  const bytes = await readStored(log, hash, row.ext);
   const { host, limits } = ctx;
   if (!host.ready) throw notReady(host.notReadyReason);
   const out = await host.use(async (engine) => {
@@ -108,7 +110,7 @@ export const serveHistory: Handler = async (ctx, req, res) => {
 export const serveReviewed: Handler = async (ctx, req, res) => {
   checkReviewAccess(req);
   const log = logOf(ctx);
-  ctx.sendJson(req, res, 200, { photos: await reviewedPhotos(log.db, log.dataDir) });
+  ctx.sendJson(req, res, 200, { photos: await reviewedPhotos(log.db, log.photos) });
 };
 
 export const postDecision: Handler = async (ctx, req, res) => {

@@ -1,11 +1,14 @@
-// Opening the prediction log's SQLite database: WAL mode (readers never block the writer, a
-// committed row survives the process being killed), a short busy timeout (a locked database fails
-// a write quickly instead of holding a camera's answer) and the migrations. A corrupt file is
-// refused with what to do, instead of being written over.
+// Opening the prediction log's database. SQLite (embedded default, <dataDir>/log.sqlite): WAL mode
+// (readers never block the writer, a committed row survives the process being killed), a short
+// busy timeout (a locked database fails a write quickly instead of holding a camera's answer); a
+// corrupt file is refused with what to do, instead of being written over. PostgreSQL (a
+// postgres:// URL, shared by several servers): a connection pool of the `pg` package through
+// Kysely's PostgresDialect. Both get the same migrations and the same queries.
 import { promises as fsp } from 'node:fs';
 import path from 'node:path';
 import Database from 'better-sqlite3';
-import { Kysely, SqliteDialect } from 'kysely';
+import { Kysely, PostgresDialect, SqliteDialect } from 'kysely';
+import pg from 'pg';
 import { migrateToLatest } from './migrations';
 import type { LogDatabase } from './schema';
 
@@ -39,14 +42,91 @@ export function corruptMessage(file: string, detail: string): string {
   );
 }
 
+export type LogDialect = 'sqlite' | 'postgres';
+
 export interface OpenedDatabase {
   db: Kysely<LogDatabase>;
-  sqlite: Database.Database;
+  /** The SQLite handle; null on PostgreSQL. */
+  sqlite: Database.Database | null;
+  /** The SQLite file, or the PostgreSQL URL without its password (for messages). */
   file: string;
+  dialect: LogDialect;
 }
 
-/** Opens (creating when absent) `<dataDir>/log.sqlite`, checks it and applies the migrations. */
-export async function openLogDatabase(dataDir: string, o: { busyTimeoutMs?: number } = {}): Promise<OpenedDatabase> {
+export interface OpenDatabaseOptions {
+  /** A postgres:// (or postgresql://) URL: the shared database instead of <dataDir>/log.sqlite. */
+  url?: string;
+  /** SQLite busy timeout, ms. Default 200. */
+  busyTimeoutMs?: number;
+  /** Most PostgreSQL connections this process holds. Default 10. */
+  poolSize?: number;
+}
+
+/** Whether a --db value names a PostgreSQL database. */
+export function isPostgresUrl(url: string): boolean {
+  return /^postgres(ql)?:\/\//i.test(url);
+}
+
+/** A database URL without its password, for logs and error messages. */
+export function redactUrl(url: string): string {
+  try {
+    const u = new URL(url);
+    if (u.password) u.password = '***';
+    return u.toString();
+  } catch {
+    return url.replace(/:[^:@/]*@/, ':***@');
+  }
+}
+
+/** Checks a --db value: a postgres:// URL with a host and a database name; the error names what is wrong. */
+export function checkDatabaseUrl(url: string): string {
+  if (!isPostgresUrl(url)) throw new RangeError(`--db must be a postgres://user@host:port/database URL (got '${redactUrl(url)}'); without --db the log is SQLite in --data-dir`);
+  let u: URL;
+  try {
+    u = new URL(url);
+  } catch (e) {
+    throw new RangeError(`--db ${redactUrl(url)} is not a URL: ${(e as Error).message}`);
+  }
+  if (!u.hostname) throw new RangeError(`--db ${redactUrl(url)} names no host`);
+  if (u.pathname.replace(/^\//, '') === '') throw new RangeError(`--db ${redactUrl(url)} names no database (postgres://user@host:port/<database>)`);
+  return url;
+}
+
+/** A pg pool on a checked URL; integer columns of bigint type (count, sum) come back as strings and are read with Number(). */
+export function postgresPool(url: string, max = 10): pg.Pool {
+  const pool = new pg.Pool({ connectionString: checkDatabaseUrl(url), max, connectionTimeoutMillis: 10_000 });
+  // An idle client losing its connection (server restart) must not take the process down; the next query reconnects.
+  pool.on('error', () => {});
+  return pool;
+}
+
+/** Opens a PostgreSQL database and applies the migrations (concurrent starts are serialised by the migration lock). */
+export async function openPostgresDatabase(url: string, o: { poolSize?: number } = {}): Promise<OpenedDatabase> {
+  const shown = redactUrl(url);
+  const pool = postgresPool(url, o.poolSize);
+  const db = new Kysely<LogDatabase>({ dialect: new PostgresDialect({ pool }) });
+  try {
+    const c = await pool.connect();
+    c.release();
+  } catch (e) {
+    await db.destroy();
+    throw new LogDatabaseError(`prediction log database ${shown} cannot be reached: ${(e as Error).message}`, shown, 'unopenable');
+  }
+  try {
+    await migrateToLatest(db);
+  } catch (e) {
+    await db.destroy();
+    throw new LogDatabaseError(`prediction log database ${shown}: migration failed: ${(e as Error).message}`, shown, 'unopenable');
+  }
+  return { db, sqlite: null, file: shown, dialect: 'postgres' };
+}
+
+/**
+ * Opens the log database: PostgreSQL when `o.url` is given, else (creating when absent)
+ * `<dataDir>/log.sqlite`, checked; either way with the migrations applied.
+ */
+export async function openLogDatabase(dataDir: string, o: OpenDatabaseOptions = {}): Promise<OpenedDatabase> {
+  if (o.url) return openPostgresDatabase(o.url, { poolSize: o.poolSize });
   await fsp.mkdir(dataDir, { recursive: true });
   const file = path.join(path.resolve(dataDir), DB_FILE);
   let sqlite: Database.Database;
@@ -76,5 +156,5 @@ export async function openLogDatabase(dataDir: string, o: { busyTimeoutMs?: numb
     if (isCorruption(e)) throw new LogDatabaseError(corruptMessage(file, (e as Error).message), file, 'corrupt');
     throw new LogDatabaseError(`prediction log database ${file}: migration failed: ${(e as Error).message}`, file, 'unopenable');
   }
-  return { db, sqlite, file };
+  return { db, sqlite, file, dialect: 'sqlite' };
 }

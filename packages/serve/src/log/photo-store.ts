@@ -1,9 +1,14 @@
-// Photos of the prediction log, stored once by content (sha256) under <dataDir>/photos/<aa>/<hash>.<ext>.
-// A photo is written to a temporary name beside its place and renamed, so a reader (or a restart
-// after kill -9) sees either the whole file or none.
+// Photos of the prediction log, stored once by content (sha256). With SQLite they are files under
+// <dataDir>/photos/<aa>/<hash>.<ext>; a photo is written to a temporary name beside its place and
+// renamed, so a reader (or a restart after kill -9) sees either the whole file or none. With
+// PostgreSQL they are rows of photo_blobs, written in the transaction of their prediction, so every
+// replica reads every photo and no shared folder is needed; the same file layout then serves only
+// as a local cache for tools that need files (decoding for signatures, building a dataset version).
 import { createHash, randomBytes } from 'node:crypto';
 import { promises as fsp } from 'node:fs';
 import path from 'node:path';
+import type { Kysely } from 'kysely';
+import type { LogDatabase } from './schema';
 
 export const PHOTOS_DIR = 'photos';
 const TMP_MARK = '.tmp-';
@@ -99,4 +104,44 @@ export async function sweepTemporaries(dataDir: string): Promise<number> {
     }
   }
   return removed;
+}
+
+/** A stored photo that is not there (no row, or its file or blob is missing). */
+export class MissingPhotoError extends Error {
+  constructor(readonly hash: string, where: string) {
+    super(`stored photo ${hash} is missing from ${where}`);
+  }
+}
+
+/** Where the photos of one log live: files in its data folder, or rows of photo_blobs. */
+export class PhotoStore {
+  readonly dataDir: string;
+
+  constructor(dataDir: string, readonly inDatabase: boolean) {
+    this.dataDir = path.resolve(dataDir);
+  }
+
+  /** The bytes of a stored photo; MissingPhotoError when absent. */
+  async read(db: Kysely<LogDatabase>, hash: string, ext: string): Promise<Buffer> {
+    if (this.inDatabase) {
+      const row = await db.selectFrom('photo_blobs').select('content').where('hash', '=', hash).executeTakeFirst();
+      if (!row) throw new MissingPhotoError(hash, 'the database');
+      return Buffer.from(row.content);
+    }
+    try {
+      return await fsp.readFile(photoPath(this.dataDir, hash, ext));
+    } catch {
+      throw new MissingPhotoError(hash, 'the data folder');
+    }
+  }
+
+  /** A file holding the photo: its stored file, or (in the database) a copy written to the local cache once. */
+  async localFile(db: Kysely<LogDatabase>, hash: string, ext: string): Promise<string> {
+    const file = photoPath(this.dataDir, hash, ext);
+    if (this.inDatabase) {
+      const st = await fsp.stat(file).catch(() => null);
+      if (!st) await storePhoto(this.dataDir, hash, ext, await this.read(db, hash, ext));
+    }
+    return file;
+  }
 }

@@ -1,14 +1,16 @@
 // The prediction log: every answered photo with its decision, in the data folder (SQLite by
-// default, see db.ts). Recording never throws: a failure (full disk, locked or corrupt database,
-// unwritable folder) is counted and kept as lastError, and the photo's answer goes out regardless.
-// A row is inserted only after its photo file is complete, in one transaction per request, so a
-// failure or a kill leaves no row without its photo and no half-written file.
+// default) or in a PostgreSQL database several servers share (see db.ts). Recording never throws:
+// a failure (full disk, locked, unreachable or corrupt database, unwritable folder) is counted and
+// kept as lastError, and the photo's answer goes out regardless. A row is inserted only after its
+// photo file is complete (or, on PostgreSQL, with its photo's bytes in the same transaction), in
+// one transaction per request, so a failure or a kill leaves no row without its photo and no
+// half-written file.
 import { promises as fsp } from 'node:fs';
 import path from 'node:path';
 import type { Kysely } from 'kysely';
 import type { OodDecision } from '@parts/models';
 import { LogDatabaseError, openLogDatabase, type OpenedDatabase } from './db';
-import { photoExtension, photoHash, photoPath, storePhoto, sweepTemporaries } from './photo-store';
+import { photoExtension, photoHash, photoPath, PhotoStore, storePhoto, sweepTemporaries } from './photo-store';
 import { RwLock } from './rw-lock';
 import type { LogDatabase } from './schema';
 
@@ -22,7 +24,12 @@ export interface LogEntry {
 }
 
 export interface LogOptions {
+  /** The data folder: log.sqlite and photos/ (SQLite), or the local photo cache and jobs (PostgreSQL). */
   dataDir: string;
+  /** A postgres:// URL: the log, its photos and the review decisions live in that shared database. */
+  db?: string;
+  /** Most PostgreSQL connections of this log. Default 10. */
+  poolSize?: number;
   /** Unreviewed predictions older than this many days are pruned. Default: kept. */
   keepDays?: number;
   /** Cap on the stored photos' bytes; past it the oldest unreviewed predictions go first. Default: none. */
@@ -56,6 +63,8 @@ export function decisionMargin(probabilities: Record<string, number>): number {
 
 export class PredictionLog {
   readonly dataDir: string;
+  /** Where this log's photos are: files of dataDir, or the database. */
+  readonly photos: PhotoStore;
   private recordedN = 0;
   private failedN = 0;
   private prunedN = 0;
@@ -72,6 +81,7 @@ export class PredictionLog {
     openError: string | null,
   ) {
     this.dataDir = path.resolve(opts.dataDir);
+    this.photos = new PhotoStore(this.dataDir, opened ? opened.dialect === 'postgres' : !!opts.db);
     if (openError) this.noteError(openError);
   }
 
@@ -83,13 +93,14 @@ export class PredictionLog {
     let opened: OpenedDatabase | null = null;
     let err: string | null = null;
     try {
-      opened = await openLogDatabase(opts.dataDir, { busyTimeoutMs: opts.busyTimeoutMs });
+      opened = await openLogDatabase(opts.dataDir, { url: opts.db, busyTimeoutMs: opts.busyTimeoutMs, poolSize: opts.poolSize });
     } catch (e) {
       if (e instanceof LogDatabaseError && e.code === 'corrupt') throw e;
       err = `prediction log unavailable: ${(e as Error).message}`;
     }
     const log = new PredictionLog(opened, opts, err);
     if (opened) {
+      await fsp.mkdir(opts.dataDir, { recursive: true }).catch(() => {});
       await sweepTemporaries(opts.dataDir).catch(() => 0);
       await log.prune().catch((e: Error) => log.noteError(`retention: ${e.message}`));
     }
@@ -101,8 +112,13 @@ export class PredictionLog {
     return this.opened?.db ?? null;
   }
 
+  /** The SQLite file, or the PostgreSQL URL without its password. */
   get file(): string | null {
     return this.opened?.file ?? null;
+  }
+
+  get dialect(): 'sqlite' | 'postgres' | null {
+    return this.opened?.dialect ?? null;
   }
 
   private noteError(msg: string): void {
@@ -134,7 +150,8 @@ export class PredictionLog {
     try {
       const ids = await this.lock.shared(async () => {
         const rows = entries.map((e) => ({ e, hash: photoHash(e.bytes), ext: photoExtension(e.bytes) }));
-        for (const r of rows) await storePhoto(this.dataDir, r.hash, r.ext, r.e.bytes);
+        const inDb = this.photos.inDatabase;
+        if (!inDb) for (const r of rows) await storePhoto(this.dataDir, r.hash, r.ext, r.e.bytes);
         const now = new Date().toISOString();
         return db.transaction().execute(async (tx) => {
           const out: number[] = [];
@@ -144,6 +161,13 @@ export class PredictionLog {
               .values({ hash, ext, bytes: e.bytes.length, stored_at: now, signature: null })
               .onConflict((oc) => oc.column('hash').doNothing())
               .execute();
+            if (inDb) {
+              await tx
+                .insertInto('photo_blobs')
+                .values({ hash, content: Buffer.from(e.bytes.buffer, e.bytes.byteOffset, e.bytes.byteLength) })
+                .onConflict((oc) => oc.column('hash').doNothing())
+                .execute();
+            }
             const d = e.decision;
             const row = await tx
               .insertInto('predictions')
@@ -243,19 +267,23 @@ export class PredictionLog {
 
   private async dropOrphanPhotos(): Promise<number> {
     const db = this.opened!.db;
-    const orphans = await db
-      .selectFrom('photos')
-      .select(['hash', 'ext'])
-      .where('hash', 'not in', db.selectFrom('predictions').select('photo_hash'))
-      .where('hash', 'not in', db.selectFrom('decisions').select('photo_hash'))
-      .execute();
+    const unused = <QB extends { where: (...a: any[]) => QB }>(q: QB): QB =>
+      q
+        .where('hash', 'not in', db.selectFrom('predictions').select('photo_hash'))
+        .where('hash', 'not in', db.selectFrom('decisions').select('photo_hash'));
+    const orphans = await unused(db.selectFrom('photos').select(['hash', 'ext'])).execute();
     if (orphans.length === 0) return 0;
+    const gone: typeof orphans = [];
     for (let i = 0; i < orphans.length; i += 200) {
-      await db.deleteFrom('photos').where('hash', 'in', orphans.slice(i, i + 200).map((o) => o.hash)).execute();
+      // The condition again: another server on the same database may have logged the photo since.
+      const chunk = orphans.slice(i, i + 200).map((o) => o.hash);
+      gone.push(...(await unused(db.deleteFrom('photos').where('hash', 'in', chunk)).returning(['hash', 'ext']).execute()));
     }
-    // Files after the rows: a crash in between leaves a file nothing points at, never a row without its file.
-    for (const o of orphans) await fsp.rm(photoPath(this.dataDir, o.hash, o.ext), { force: true });
-    return orphans.length;
+    // Files after the rows: a crash in between leaves a file nothing points at, never a row without
+    // its file. In the database the blobs go with their rows (ON DELETE CASCADE); the local cache's
+    // copies go too.
+    for (const o of gone) await fsp.rm(photoPath(this.dataDir, o.hash, o.ext), { force: true });
+    return gone.length;
   }
 
   async close(): Promise<void> {

@@ -16,7 +16,7 @@ import { normalizeSignatures, perceptualSignature, signatureSimilarity } from '@
 import { existsSync } from 'node:fs';
 import path from 'node:path';
 import { DB_FILE, openLogDatabase } from './db';
-import { isPhotoHash, photoPath } from './photo-store';
+import { isPhotoHash, PhotoStore } from './photo-store';
 import type { LogDatabase } from './schema';
 
 type Signature = Float32Array;
@@ -103,11 +103,18 @@ function decided(db: Kysely<LogDatabase>) {
   return db.selectFrom('decisions').select('photo_hash').where('undone_at', 'is', null);
 }
 
+/** The photo store of a log: a PhotoStore, or a data folder whose photos are files (SQLite). */
+export type PhotosOf = PhotoStore | string;
+
+function storeOf(p: PhotosOf): PhotoStore {
+  return typeof p === 'string' ? new PhotoStore(p, false) : p;
+}
+
 function sampleKey(hash: string): string {
   return createHash('sha256').update(`sample:${hash}`).digest('hex');
 }
 
-async function signatures(db: Kysely<LogDatabase>, dataDir: string, items: QueueItem[]): Promise<Map<string, Signature | null>> {
+async function signatures(db: Kysely<LogDatabase>, photos: PhotoStore, items: QueueItem[]): Promise<Map<string, Signature | null>> {
   const hashes = [...new Set(items.map((i) => i.hash))];
   const out = new Map<string, Signature | null>();
   if (hashes.length === 0) return out;
@@ -119,7 +126,7 @@ async function signatures(db: Kysely<LogDatabase>, dataDir: string, items: Queue
       continue;
     }
     try {
-      const s = await perceptualSignature(photoPath(dataDir, r.hash, r.ext));
+      const s = await perceptualSignature(await photos.read(db, r.hash, r.ext));
       out.set(r.hash, s);
       await db.updateTable('photos').set({ signature: Buffer.from(s.buffer, s.byteOffset, s.byteLength) }).where('hash', '=', r.hash).execute();
     } catch {
@@ -130,7 +137,7 @@ async function signatures(db: Kysely<LogDatabase>, dataDir: string, items: Queue
 }
 
 /** The queue: see the file comment for the order, the sample and the grouping. */
-export async function reviewQueue(db: Kysely<LogDatabase>, dataDir: string, o: { limit?: number } = {}): Promise<ReviewQueue> {
+export async function reviewQueue(db: Kysely<LogDatabase>, photos: PhotosOf, o: { limit?: number } = {}): Promise<ReviewQueue> {
   const limit = o.limit ?? 50;
   const pendingRow = await db
     .selectFrom('predictions')
@@ -158,7 +165,7 @@ export async function reviewQueue(db: Kysely<LogDatabase>, dataDir: string, o: {
   }
   // Group among the first places only (pairwise similarity is quadratic).
   const head = ordered.slice(0, Math.max(limit * 4, 100));
-  const raw = await signatures(db, dataDir, head.map((h) => h.item));
+  const raw = await signatures(db, storeOf(photos), head.map((h) => h.item));
   const known2 = [...raw.entries()].filter((e): e is [string, Signature] => e[1] !== null);
   const norm = new Map(normalizeSignatures(known2.map((e) => e[1])).map((s, i) => [known2[i]![0], s] as const));
   const taken = new Set<number>();
@@ -301,7 +308,7 @@ export async function decisionHistory(db: Kysely<LogDatabase>, hash: string): Pr
 
 export interface ReviewedPhoto {
   hash: string;
-  /** Absolute path of the stored photo. */
+  /** Absolute path of the stored photo (of its copy in the local cache when photos live in the database). */
   file: string;
   /** A class name, or 'not-a-part' / 'bad-photo'. */
   label: string;
@@ -317,7 +324,8 @@ export interface ReviewedPhoto {
 }
 
 /** The standing decision of every reviewed photo, by hash (the latest not undone). */
-export async function reviewedPhotos(db: Kysely<LogDatabase>, dataDir: string): Promise<ReviewedPhoto[]> {
+export async function reviewedPhotos(db: Kysely<LogDatabase>, photosOf: PhotosOf): Promise<ReviewedPhoto[]> {
+  const photos = storeOf(photosOf);
   const rows = await db
     .selectFrom('decisions as d')
     .innerJoin('photos as p', 'p.hash', 'd.photo_hash')
@@ -339,33 +347,34 @@ export async function reviewedPhotos(db: Kysely<LogDatabase>, dataDir: string): 
       .execute();
     for (const p of preds) lastPred.set(p.photo_hash, p);
   }
-  return [...standing.values()]
-    .sort((a, b) => (a.photo_hash < b.photo_hash ? -1 : 1))
-    .map((r) => {
-      const p = lastPred.get(r.photo_hash);
-      return {
+  const out: ReviewedPhoto[] = [];
+  for (const r of [...standing.values()].sort((a, b) => (a.photo_hash < b.photo_hash ? -1 : 1))) {
+    const p = lastPred.get(r.photo_hash);
+    out.push({
         hash: r.photo_hash,
-        file: photoPath(dataDir, r.photo_hash, r.ext),
+        file: await photos.localFile(db, r.photo_hash, r.ext),
         label: r.label,
         reviewer: r.reviewer,
         reviewedAt: r.decided_at,
         source: p?.source ?? null,
         loggedAt: p?.logged_at ?? r.decided_at,
         modelId: p?.model_id ?? '',
-      };
     });
+  }
+  return out;
 }
 
 /**
  * The reviewed photos of a data folder (the prediction log of `pnpm serve --data-dir`), for
  * building a dataset version: one record per photo with its standing label. A folder without a
- * log gives an empty list.
+ * log gives an empty list. With `o.db` (a postgres:// URL) the log is that database and the photos
+ * are copied from it into the data folder's photos/ (the local cache) so that each has a file.
  */
-export async function listReviewedPhotos(dataDir: string): Promise<ReviewedPhoto[]> {
-  if (!existsSync(path.join(dataDir, DB_FILE))) return [];
-  const { db } = await openLogDatabase(dataDir);
+export async function listReviewedPhotos(dataDir: string, o: { db?: string } = {}): Promise<ReviewedPhoto[]> {
+  if (!o.db && !existsSync(path.join(dataDir, DB_FILE))) return [];
+  const { db, dialect } = await openLogDatabase(dataDir, { url: o.db, poolSize: 2 });
   try {
-    return await reviewedPhotos(db, path.resolve(dataDir));
+    return await reviewedPhotos(db, new PhotoStore(dataDir, dialect === 'postgres'));
   } finally {
     await db.destroy();
   }

@@ -53,8 +53,69 @@ export interface DecisionsTable {
   undone_by: string | null;
 }
 
+/** A stored photo's bytes, kept in the database when the log is on PostgreSQL (no shared folder between replicas). */
+export interface PhotoBlobsTable {
+  hash: string;
+  content: Buffer;
+}
+
+/** A model of the registry, by the sha256 of its file list (path + sha256 of each file, sorted). */
+export interface ModelsTable {
+  hash: string;
+  run_id: string;
+  /** JSON: its model-card.json, when it has one. */
+  card: string | null;
+  files: number;
+  /** bigint: read with Number() (PostgreSQL returns it as a string). */
+  bytes: number | string;
+  stored_at: string;
+  stored_by: string;
+}
+
+export interface ModelFilesTable {
+  model_hash: string;
+  /** Path inside the model folder, '/'-separated. */
+  path: string;
+  sha256: string;
+  bytes: number;
+  content: Buffer;
+}
+
+export interface PromotionsTable {
+  id: Generated<number>;
+  at: string;
+  /** promote | rollback */
+  action: string;
+  /** The model in service after this row (the latest row is the one served). */
+  model_hash: string;
+  run_id: string;
+  /** The model in service before it, or null. */
+  previous_hash: string | null;
+  /** Who: user@host of the promote/rollback command. */
+  actor: string;
+  /** Why: the selection rule or the rollback asked for. */
+  note: string | null;
+}
+
+export interface ModelRefusalsTable {
+  id: Generated<number>;
+  at: string;
+  /** The server that refused it (host:port, pid). */
+  replica: string;
+  model_hash: string;
+  run_id: string | null;
+  reason: string;
+  /** JSON: the failed parity check, when it got that far. */
+  parity: string | null;
+}
+
 export interface LogDatabase {
   photos: PhotosTable;
   predictions: PredictionsTable;
   decisions: DecisionsTable;
+  photo_blobs: PhotoBlobsTable;
+  models: ModelsTable;
+  model_files: ModelFilesTable;
+  promotions: PromotionsTable;
+  model_refusals: ModelRefusalsTable;
 }
