@@ -5,7 +5,7 @@ import { promises as fsp } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { repoRoot } from '@parts/cli';
+import { repoRoot, SERVE_SETTINGS } from '@parts/cli';
 import { startNginx, type NginxHandle } from './nginx';
 import { freePort, spawnGroup, waitUntil, type GroupProcess } from './processes';
 import { startPrometheus, type PrometheusHandle } from './prometheus';
@@ -80,10 +80,13 @@ export async function startFleet(o: FleetOptions): Promise<Fleet> {
   };
 
   try {
+    // Where serve has access control, a loopback peer that sends X-Forwarded-For counts as this machine
+    // only when it is a trusted proxy: nginx connects from 127.0.0.1.
+    const trustNginx = o.nginx !== false && 'trustProxy' in SERVE_SETTINGS ? ['--trust-proxy', '127.0.0.1'] : [];
     for (let i = 0; i < o.replicas; i++) {
       const port = await freePort();
       const dataDir = o.log === false ? null : path.join(workDir, `replica-${i}`);
-      const args = ['--import', 'tsx', SERVE_CLI, '--model', o.modelDir, '--host', '127.0.0.1', '--port', String(port), ...(dataDir ? ['--data-dir', dataDir] : ['--no-log']), ...(o.db ? ['--db', o.db] : []), ...(o.serveArgs ?? [])];
+      const args = ['--import', 'tsx', SERVE_CLI, '--model', o.modelDir, '--host', '127.0.0.1', '--port', String(port), ...(dataDir ? ['--data-dir', dataDir] : ['--no-log']), ...(o.db ? ['--db', o.db] : []), ...trustNginx, ...(o.serveArgs ?? [])];
       const url = `http://127.0.0.1:${port}`;
       let proc: GroupProcess;
       const launch = () => {
