@@ -3,8 +3,9 @@
 // PostgreSQL's binaries are absent): a burst of mixed requests at 16 concurrent, one replica killed
 // with SIGKILL in the middle of it. Every prediction answered 200 must be in the prediction log
 // exactly once (each photo is unique, so its hash finds its row); a row nobody was answered for may
-// only be a photo of a request the kill cut. On one database, any replica's review API serves the
-// photos the others answered. After the killed replica is restarted and a second burst, Prometheus
+// only be a photo of a request the kill cut. On one database, a promotion recorded in its model
+// registry during the burst reaches every live replica (the time is printed) with no request failing
+// for it, and any replica's review API serves the photos the others answered. After the killed replica is restarted and a second burst, Prometheus
 // must list the three replicas up, and its sums of parts_predictions_total must equal what the log
 // holds for the three running processes. Skipped, saying why, without nginx or Prometheus (Debian
 // packages `nginx` and `prometheus`; scripts/setup.sh installs them as root).
@@ -19,6 +20,7 @@ import { openLogDatabase } from '../src/log/db';
 import { photoHash } from '../src/log/photo-store';
 import { makeModel, multipart, request, tempDir, type Reply } from './fixtures';
 import { POSTGRES_MISSING, testPostgres } from './postgres';
+import { recordInRegistry } from '../src/registry/registry-client';
 
 const missing = [findNginx() ? null : 'nginx', findPrometheus() ? null : 'prometheus'].filter((m): m is string => m !== null);
 if (missing.length) console.warn(`fleet.test: skipped: ${missing.join(' and ')} not installed (apt-get install ${missing.join(' ')}; scripts/setup.sh does it as root)`);
@@ -26,10 +28,12 @@ if (missing.length) console.warn(`fleet.test: skipped: ${missing.join(' and ')} 
 const REQUESTS = 2000;
 const CONCURRENCY = 16;
 const KILL_AFTER = 800; // acknowledged predict requests before the kill
+const PROMOTE_AFTER = 300; // on PostgreSQL: acknowledged predict requests before a promotion in the registry
 const SECOND_BURST = 150;
 const KINDS: FarOodKind[] = ['noise', 'text', 'shapes', 'checkerboard', 'gradient', 'color-field'];
 
 let dir: string;
+let modelB: string;
 let fleet: Fleet | null = null;
 /** The replicas' shared database, or undefined: a SQLite log per replica. */
 let dbUrl: string | undefined;
@@ -141,7 +145,7 @@ beforeAll(async () => {
   } finally {
     disposeClassifier(c);
   }
-  await writeOodFile(modelDir, {
+  const detector: Parameters<typeof writeOodFile>[1] = {
     scorer: scorerFromState({ method: 'msp', featureDim: 4, numClasses: 2, params: {}, arrays: {} }),
     method: 'msp',
     threshold: msp[msp.length >> 1]!,
@@ -149,7 +153,12 @@ beforeAll(async () => {
     temperature: 1,
     labels: ['big', 'small'],
     fittedOn: { n: 60, split: 'train', thresholdN: 60, thresholdSplit: 'val' },
-  });
+  };
+  await writeOodFile(modelDir, detector);
+  // The model promoted in the middle of the burst (on PostgreSQL).
+  modelB = path.join(dir, 'model-b');
+  await makeModel(modelB, { runId: 'tiny-fleet-b', imgSize: 32, seed: 2 });
+  await writeOodFile(modelB, detector);
   if (POSTGRES_MISSING) console.warn(`fleet.test: a SQLite log per replica, summed (no PostgreSQL: ${POSTGRES_MISSING})`);
   else dbUrl = await (await testPostgres()).newDatabase();
   fleet = await startFleet({
@@ -187,7 +196,22 @@ describe.skipIf(missing.length > 0)('3 replicas behind nginx, scraped by Prometh
     const victim = f.replicas[1]!;
     let killedAt = -1;
     let kill: Promise<void> | null = null;
+    let promotion: Promise<number[]> | null = null;
+    // A promotion in the registry during the burst: ms until each replica that is not killed serves it (its /readyz).
+    const promote = async () => {
+      const t0 = performance.now();
+      await recordInRegistry(dbUrl!, modelB, { action: 'promote', note: 'fleet test' });
+      return Promise.all(
+        f.replicas
+          .filter((r) => r !== victim)
+          .map(async (r) => {
+            while ((await request(`${r.url}/readyz`)).json?.model !== 'tiny-fleet-b') await new Promise((res) => setTimeout(res, 50));
+            return performance.now() - t0;
+          }),
+      );
+    };
     const first = await burst(f.url, REQUESTS, (n) => {
+      if (dbUrl && n === PROMOTE_AFTER) promotion = promote();
       if (n === KILL_AFTER) {
         killedAt = n;
         kill = victim.kill(); // requests are in flight on every replica now
@@ -195,6 +219,7 @@ describe.skipIf(missing.length > 0)('3 replicas behind nginx, scraped by Prometh
     });
     await kill;
     expect(killedAt).toBe(KILL_AFTER);
+    const reachedMs = await (promotion as Promise<number[]> | null);
 
     // nginx lists every replica it tried ("a, b" when a refused the connection): the last one answered.
     const triedOf = (s: Sent) => String(s.reply?.headers['x-upstream-addr'] ?? '').split(', ');
@@ -222,6 +247,14 @@ describe.skipIf(missing.length > 0)('3 replicas behind nginx, scraped by Prometh
     expect(late.length).toBeGreaterThan(0);
     expect(late.every((s) => upstreamOf(s) !== victim.address)).toBe(true);
 
+    if (dbUrl) {
+      // The promotion reached every replica that was not killed, without a failed request (only the
+      // kill's are above); each of them answered with the new model during the burst.
+      for (const r of f.replicas.filter((x) => x !== victim)) {
+        expect(acks.some((s) => upstreamOf(s) === r.address && [s.reply!.json].flat()[0].model.id === 'tiny-fleet-b')).toBe(true);
+      }
+      console.log(`fleet.test: the promotion reached the live replicas after ${reachedMs!.map((ms) => `${(ms / 1000).toFixed(1)} s`).join(', ')}`);
+    }
     const passedOn = acks.filter((s) => triedOf(s).length > 1);
     for (const s of passedOn) expect(triedOf(s)[0]).toBe(victim.address);
     console.log(`fleet.test (${dbUrl ? 'one PostgreSQL database' : 'a SQLite log per replica'}): ${acks.length} predict requests acknowledged, ${failed.length} cut by the kill (502), ${passedOn.length} passed on by nginx after a refused connection`);
@@ -275,6 +308,8 @@ describe.skipIf(missing.length > 0)('3 replicas behind nginx, scraped by Prometh
     const doneAt = new Date();
     expect(second.filter((s) => (s.kind === 'single' || s.kind === 'multi') && !acknowledged(s))).toEqual([]);
     expect(new Set(second.filter(acknowledged).map(upstreamOf))).toEqual(new Set(f.replicas.map((r) => r.address)));
+    // On PostgreSQL all three serve the registry's model, the restarted one too.
+    if (dbUrl) expect(new Set(second.filter(acknowledged).map((s) => [s.reply!.json].flat()[0].model.id))).toEqual(new Set(['tiny-fleet-b']));
     for (const s of second.filter(acknowledged)) for (const p of s.photos) answeredBy.set(photoHash(p), indexOf(upstreamOf(s)));
     const restarted = new Set(second.flatMap((s) => s.photos.map(photoHash)));
 
