@@ -25,12 +25,16 @@ const whiteBackground: Plugin = {
   },
 };
 
-/** Horizontal error bars for datasets that carry `errorBars: (Interval | null)[]` (horizontal bar charts). */
+/**
+ * Error bars for datasets that carry `errorBars: (Interval | null)[]`, drawn along the value axis: horizontal
+ * on horizontal bar charts (`indexAxis: 'y'`), vertical on every other chart (scatter points, columns).
+ */
 const errorBarsPlugin: Plugin = {
   id: 'errorBars',
   afterDatasetsDraw(chart) {
     const ctx = chart.ctx;
-    const x = chart.scales.x;
+    const horizontal = (chart.options as { indexAxis?: string }).indexAxis === 'y';
+    const valueScale = horizontal ? chart.scales.x : chart.scales.y;
     chart.data.datasets.forEach((ds, i) => {
       const bars = (ds as { errorBars?: (Interval | null)[] }).errorBars;
       const meta = chart.getDatasetMeta(i);
@@ -38,20 +42,23 @@ const errorBarsPlugin: Plugin = {
       meta.data.forEach((el, j) => {
         const iv = bars[j];
         if (!iv) return;
-        const { y, height } = el.getProps(['y', 'height'], true) as { y: number; height: number };
-        const cap = Math.min(8, height / 3);
-        const x0 = x.getPixelForValue(iv.low);
-        const x1 = x.getPixelForValue(iv.high);
+        const props = el.getProps(['x', 'y', 'height'], true) as { x: number; y: number; height?: number };
+        const lo = valueScale.getPixelForValue(iv.low);
+        const hi = valueScale.getPixelForValue(iv.high);
+        const cap = horizontal ? Math.min(8, (props.height ?? 24) / 3) : 5;
+        // Draw in (along, across) coordinates and map them to the canvas for the orientation.
+        const at = horizontal ? (along: number, across: number) => [along, across] as const : (along: number, across: number) => [across, along] as const;
+        const mid = horizontal ? props.y : props.x;
         ctx.save();
         ctx.strokeStyle = '#222';
         ctx.lineWidth = 1.5;
         ctx.beginPath();
-        ctx.moveTo(x0, y);
-        ctx.lineTo(x1, y);
-        ctx.moveTo(x0, y - cap);
-        ctx.lineTo(x0, y + cap);
-        ctx.moveTo(x1, y - cap);
-        ctx.lineTo(x1, y + cap);
+        ctx.moveTo(...at(lo, mid));
+        ctx.lineTo(...at(hi, mid));
+        for (const end of [lo, hi]) {
+          ctx.moveTo(...at(end, mid - cap));
+          ctx.lineTo(...at(end, mid + cap));
+        }
         ctx.stroke();
         ctx.restore();
       });

@@ -3,41 +3,10 @@
 // written as a folder of its own: learning-curve.png, learning-curve.md, learning-curve.json.
 import { promises as fs } from 'node:fs';
 import path from 'node:path';
-import type { ChartConfiguration, Plugin } from 'chart.js';
+import type { ChartConfiguration } from 'chart.js';
 import { PALETTE, renderChart } from './charts';
 import { siblingTemp } from './fsutil';
 import { projectAccuracy, type LearningCurveResult } from './learning-curve';
-
-/** Vertical error bars for scatter datasets carrying `errorBars: {low, high}[]`. */
-const verticalErrorBars: Plugin = {
-  id: 'verticalErrorBars',
-  afterDatasetsDraw(chart) {
-    const ctx = chart.ctx;
-    const y = chart.scales.y;
-    chart.data.datasets.forEach((ds, i) => {
-      const bars = (ds as { errorBars?: { low: number; high: number }[] }).errorBars;
-      if (!bars) return;
-      chart.getDatasetMeta(i).data.forEach((el, j) => {
-        const iv = bars[j];
-        if (!iv) return;
-        const { x } = el.getProps(['x'], true) as { x: number };
-        const [y0, y1] = [y.getPixelForValue(iv.low), y.getPixelForValue(iv.high)];
-        ctx.save();
-        ctx.strokeStyle = '#222';
-        ctx.lineWidth = 1.5;
-        ctx.beginPath();
-        ctx.moveTo(x, y0);
-        ctx.lineTo(x, y1);
-        ctx.moveTo(x - 5, y0);
-        ctx.lineTo(x + 5, y0);
-        ctx.moveTo(x - 5, y1);
-        ctx.lineTo(x + 5, y1);
-        ctx.stroke();
-        ctx.restore();
-      });
-    });
-  },
-};
 
 /** PNG of the curve; needs at least one point. */
 export function photosCurvePng(r: LearningCurveResult, opts: { title?: string; width?: number; height?: number } = {}): Buffer {
@@ -96,7 +65,6 @@ export function photosCurvePng(r: LearningCurveResult, opts: { title?: string; w
         y: { min: Math.max(0, Math.floor(lowest * 10) / 10), max: 1, title: { display: true, text: 'test accuracy' } },
       },
     },
-    plugins: [verticalErrorBars],
   };
   return renderChart(config, opts.width ?? 800, opts.height ?? 480).toBuffer('image/png');
 }

@@ -165,9 +165,16 @@ export async function createServer(opts: ServerOptions): Promise<PartsServer> {
     await sync?.close();
     throw e;
   }
-  const dbArgs = opts.predictionLog?.db ? ['--db', opts.predictionLog.db] : [];
+  // The job's command is shown on the review page and kept in its job file: a database password
+  // goes to the job as PGPASSWORD (which pg reads), not on its command line.
+  const jobDb = opts.predictionLog?.db ? splitPassword(opts.predictionLog.db) : null;
   const retrain = predictionLog
-    ? new JobRunner({ dataDir: predictionLog.dataDir, name: 'retrain', command: opts.retrainCommand ?? ['pnpm', 'retrain', '--data-dir', predictionLog.dataDir, '--target', retrainTarget, ...dbArgs] })
+    ? new JobRunner({
+        dataDir: predictionLog.dataDir,
+        name: 'retrain',
+        command: opts.retrainCommand ?? ['pnpm', 'retrain', '--data-dir', predictionLog.dataDir, '--target', retrainTarget, ...(jobDb ? ['--db', jobDb.url] : [])],
+        env: jobDb?.password ? { PGPASSWORD: jobDb.password } : undefined,
+      })
     : null;
   if (workers === 0) await initBackend(backend, log);
   const host = new ModelHost({
@@ -199,7 +206,7 @@ export async function createServer(opts: ServerOptions): Promise<PartsServer> {
   onLogFailure = (n) => metrics.logWriteFailed(n);
   async function stats(): Promise<ServerStats> {
     const { active, rejectedBusy, served } = counters;
-    return { active, admitLimit: admitLimit(), rejectedBusy, served, engine: await host.stats(), drift: drift(), log: predictionLog?.stats() ?? { enabled: false } };
+    return { active, admitLimit: admitLimit(), rejectedBusy, served, engine: await host.stats(), drift: drift(), log: predictionLog?.stats() ?? { enabled: false }, registry: sync?.status() ?? null };
   }
   const ctx: HandlerContext = {
     host,
@@ -289,6 +296,15 @@ export async function createServer(opts: ServerOptions): Promise<PartsServer> {
   };
   testHooks.set(parts, () => host.current);
   return parts;
+}
+
+/** A database URL without its password, and the password (decoded), for a child process. */
+export function splitPassword(url: string): { url: string; password: string | null } {
+  const u = new URL(url);
+  if (!u.password) return { url, password: null };
+  const password = decodeURIComponent(u.password);
+  u.password = '';
+  return { url: u.toString(), password };
 }
 
 const testHooks = new WeakMap<PartsServer, () => Engine | null>();

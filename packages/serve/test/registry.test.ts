@@ -8,6 +8,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { initBackend } from '@parts/backend';
 import { openLogDatabase } from '../src/log/db';
 import { createServer, type PartsServer } from '../src/index';
+import { splitPassword } from '../src/server';
 import { currentPromotion, listPromotions, listRefusals, materialiseModel, modelHash, readModelFiles, recordPromotion } from '../src/registry/model-registry';
 import { recordInRegistry } from '../src/registry/registry-client';
 import { makeModel, photos, request, tamperWeights, tempDir, writeTestParity } from './fixtures';
@@ -91,6 +92,13 @@ describe.each(DIALECTS)('model registry on %s', (dialect) => {
   });
 });
 
+describe('the retrain job of a server with --db', () => {
+  it('gets the database password in its environment, not on its command line (shown on the review page)', () => {
+    expect(splitPassword('postgres://ann:s%40cret@db.local:5432/parts')).toEqual({ url: 'postgres://ann@db.local:5432/parts', password: 's@cret' });
+    expect(splitPassword('postgres://ann@db.local/parts')).toEqual({ url: 'postgres://ann@db.local/parts', password: null });
+  });
+});
+
 describe.skipIf(POSTGRES_MISSING)('servers following the registry on PostgreSQL', () => {
   it('a promotion reaches a second server by NOTIFY, a model failing parity is refused there while it keeps serving, a rollback reaches both', async () => {
     const url = await (await testPostgres()).newDatabase();
@@ -102,8 +110,10 @@ describe.skipIf(POSTGRES_MISSING)('servers following the registry on PostgreSQL'
 
     // No local model folder: the model comes from the database. Polling once an hour: only a
     // notification can bring a promotion within the test.
+    const caches: string[] = [];
     const start = async (name: string, notify = true) => {
       const dataDir = await tempDir(`registry-${name}-`);
+      caches.push(path.join(dataDir, 'models'));
       const s = await createServer({
         modelDir: path.join(dataDir, 'no-model-here'),
         port: 0,
@@ -126,6 +136,7 @@ describe.skipIf(POSTGRES_MISSING)('servers following the registry on PostgreSQL'
     const promo = await recordInRegistry(url, b, { action: 'promote', note: 'better' });
     await until('both servers serve tiny-b', () => s1.model()?.id === 'tiny-b' && s2.model()?.id === 'tiny-b');
     expect(s2.registry()).toMatchObject({ servedHash: promo.modelHash, registryHash: promo.modelHash, refusedHash: null });
+    expect((await request(`${s1.url}/api/stats`)).json.registry).toMatchObject({ servedHash: promo.modelHash, listening: true });
     expect((await predict(s2)).json.model.id).toBe('tiny-b');
 
     // A photo answered by one server is in the review queue of the other (one shared database).
@@ -139,6 +150,8 @@ describe.skipIf(POSTGRES_MISSING)('servers following the registry on PostgreSQL'
 
     const refused = await recordInRegistry(url, bad, { action: 'promote', note: 'tampered after evaluation' });
     await until('both servers refuse the tampered model', () => s1.registry()?.refusedHash === refused.modelHash && s2.registry()?.refusedHash === refused.modelHash);
+    // The check that refused it has finished (its report written) once the next one has run.
+    await Promise.all([s1, s2].map((s) => s.checkRegistry()));
     for (const s of [s1, s2]) {
       expect(s.model()?.id).toBe('tiny-b');
       expect(s.refused()).toMatchObject({ id: 'tiny-bad', parity: { ok: false } });
@@ -164,6 +177,10 @@ describe.skipIf(POSTGRES_MISSING)('servers following the registry on PostgreSQL'
     expect(back).toMatchObject({ action: 'rollback', previousHash: refused.modelHash });
     await until('every server serves tiny-a again', () => [s1, s2, s3].every((s) => s.model()?.id === 'tiny-a'));
     for (const s of [s1, s2, s3]) expect(s.refused()).toBeNull();
+    // Each cache keeps the served copy and the model it came from, nothing staged or refused (once
+    // the check that swapped has finished: checkRegistry runs after it).
+    await Promise.all([s1, s2, s3].map((s) => s.checkRegistry()));
+    for (const c of caches) expect((await fsp.readdir(c)).sort()).toEqual([back.modelHash, 'current'].sort());
     await Promise.all([s1, s2, s3].map((s) => s.close()));
   });
 });

@@ -42,7 +42,8 @@ runCli(
       }
       const reviewed = o.reviewed ? await readReviewedFile(resolveUserPath(o.reviewed)) : await listReviewedPhotos(resolveUserPath(o.dataDir), { db: o.db });
       if (!reviewed.length) {
-        throw new Error(`${reviewedFrom}: no reviewed photos in ${o.reviewed ?? o.dataDir} (a prediction log folder needs log.sqlite with decisions): nothing new to train on`);
+        const where = o.reviewed ?? (o.db ? `the prediction log of --db` : `${o.dataDir} (a prediction log folder needs log.sqlite with decisions)`);
+        throw new Error(`${reviewedFrom}: no reviewed photos in ${where}: nothing new to train on`);
       }
       log(`progress 0.02 building a dataset version from ${reviewed.length} reviewed photo(s)`);
       const built = await buildDatasetVersion({ base, root, reviewed, log: (l) => log(`dataset: ${l}`) });

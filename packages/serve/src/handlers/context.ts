@@ -6,6 +6,7 @@ import type { DriftStatus } from '../drift';
 import type { ServerMetrics } from '../metrics';
 import type { JobRunner } from '../log/jobs';
 import type { LogStats, PredictionLog } from '../log/prediction-log';
+import type { ReplicaSyncStatus } from '../registry/replica-sync';
 import type { RateLimiter } from '../log/guard';
 
 export interface ServerStats {
@@ -20,6 +21,8 @@ export interface ServerStats {
   drift: DriftStatus;
   /** The prediction log: counts of recorded and failed predictions; `{enabled: false}` with --no-log. */
   log: LogStats | { enabled: false };
+  /** With --db: the registry model served here, the registry's current one and the last refused (null without --db). */
+  registry: ReplicaSyncStatus | null;
 }
 
 export interface Limits {

@@ -8,6 +8,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes, randomUUID } from 'node:crypto';
 import { promises as fsp } from 'node:fs';
 import path from 'node:path';
+import { processEnv } from '@parts/cli';
 
 export interface JobState {
   id: string;
@@ -74,6 +75,8 @@ export interface JobRunnerOptions {
   /** The command and its arguments. */
   command: string[];
   cwd?: string;
+  /** Variables added to the job's environment (kept out of the job file, unlike the command). */
+  env?: Record<string, string>;
   /** Shortest time between two writes of the job file while output streams, ms. Default 200. */
   writeEveryMs?: number;
 }
@@ -129,7 +132,7 @@ export class JobRunner {
     };
     this.state = state;
     const [cmd, ...args] = this.o.command;
-    const child = spawn(cmd!, args, { cwd: this.o.cwd, stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = spawn(cmd!, args, { cwd: this.o.cwd, stdio: ['ignore', 'pipe', 'pipe'], env: this.o.env ? { ...processEnv(), ...this.o.env } : undefined });
     this.child = child;
     state.pid = child.pid ?? null;
     const onLine = (line: string) => {

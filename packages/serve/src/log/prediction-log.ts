@@ -55,6 +55,9 @@ export interface LogStats {
   pruned: number;
 }
 
+/** PostgreSQL's SQLSTATE for a foreign key violation. */
+const FOREIGN_KEY_VIOLATION = '23503';
+
 /** probability of the top class minus the runner-up's. */
 export function decisionMargin(probabilities: Record<string, number>): number {
   const v = Object.values(probabilities).sort((a, b) => b - a);
@@ -153,7 +156,7 @@ export class PredictionLog {
         const inDb = this.photos.inDatabase;
         if (!inDb) for (const r of rows) await storePhoto(this.dataDir, r.hash, r.ext, r.e.bytes);
         const now = new Date().toISOString();
-        return db.transaction().execute(async (tx) => {
+        const write = () => db.transaction().execute(async (tx) => {
           const out: number[] = [];
           for (const { e, hash, ext } of rows) {
             await tx
@@ -192,6 +195,14 @@ export class PredictionLog {
           }
           return out;
         });
+        try {
+          return await write();
+        } catch (e) {
+          // Another server on the same database pruned this photo's row between our insert (which
+          // found it there) and our prediction's reference to it: the photo is inserted again.
+          if ((e as { code?: string }).code !== FOREIGN_KEY_VIOLATION) throw e;
+          return await write();
+        }
       });
       this.recordedN += entries.length;
       this.sincePrune += entries.length;

@@ -121,6 +121,7 @@ export class ReplicaModelSync {
     const sync = new ReplicaModelSync(db, o);
     try {
       await fsp.mkdir(path.resolve(o.cacheDir), { recursive: true });
+      await sync.sweepCache();
       const cur = await currentPromotion(db);
       if (cur) {
         const dir = await materialiseModel(db, cur.modelHash, o.cacheDir);
@@ -140,6 +141,19 @@ export class ReplicaModelSync {
       throw e;
     }
     return sync;
+  }
+
+  /**
+   * Removes what a killed process left in the cache (staged, replaced or refused folders) and the
+   * copies of models no longer served here (the database still has them).
+   */
+  private async sweepCache(): Promise<void> {
+    const root = path.resolve(this.o.cacheDir);
+    for (const n of await fsp.readdir(root).catch(() => [] as string[])) {
+      const leftover = /\.(tmp|old|refused)-\d+-[0-9a-f]+$/.test(n);
+      const oldModel = /^[0-9a-f]{64}$/.test(n) && n !== this.servedHash;
+      if (leftover || oldModel) await fsp.rm(path.join(root, n), { recursive: true, force: true }).catch(() => {});
+    }
   }
 
   status(): ReplicaSyncStatus {
@@ -230,15 +244,17 @@ export class ReplicaModelSync {
     const before = host.current;
     await host.swap();
     if (host.current && host.current !== before) {
-      await installed.commit();
+      // Said before anything else is awaited: the new model answers from this moment.
       this.servedHash = cur.modelHash;
       this.refusedHash = null;
+      await installed.commit();
+      await this.sweepCache();
       this.o.log(`model registry: now serving ${cur.runId} (${cur.modelHash.slice(0, 12)}; ${cur.action} by ${cur.actor}${cur.note ? `: ${cur.note}` : ''})`);
       return;
     }
     // Refused here: the folder goes back to the model still in service.
-    await installed.revert();
     this.refusedHash = cur.modelHash;
+    await installed.revert();
     const r = host.refused;
     const reason = r?.reason ?? 'the model could not be loaded';
     this.o.log(`model registry: ${cur.runId} (${cur.modelHash.slice(0, 12)}) refused on this server, still serving ${before?.info.id ?? 'nothing'}: ${reason}`);
