@@ -127,8 +127,7 @@ describe('pnpm serve', () => {
     // Every acknowledged prediction is in the log, with its photo; the database was closed cleanly.
     const { db, sqlite } = await openLogDatabase(dataDir);
     try {
-      if (!sqlite) throw new Error('expected the SQLite log');
-      expect(sqlite.pragma('integrity_check', { simple: true })).toBe('ok');
+      expect(sqlite!.pragma('integrity_check', { simple: true })).toBe('ok');
       const rows = await db.selectFrom('predictions').select(['id', 'photo_hash']).execute();
       expect(rows).toHaveLength(bodies.length);
       const logged = new Map(rows.map((r) => [String(r.id), r.photo_hash]));

@@ -1,12 +1,14 @@
 // Three `pnpm serve` replicas behind nginx (deploy/nginx/parts-serve.conf), scraped by Prometheus,
-// all on loopback: a burst of mixed requests at 16 concurrent, one replica killed with SIGKILL in the
-// middle of it. Every prediction answered 200 must be in the prediction log exactly once (each photo
-// is unique, so its hash finds its row), on the replica nginx says answered it; a row nobody was
-// answered for may exist only on the killed replica (answered and logged, then cut). After the killed
-// replica is restarted and a second burst, Prometheus must list the three replicas up, and its sums of
-// parts_predictions_total must equal what the live processes' logs hold. Each replica has its own
-// SQLite log here, summed. Skipped, saying why, without nginx or Prometheus (Debian packages `nginx`
-// and `prometheus`; scripts/setup.sh installs them as root).
+// all on loopback, sharing one PostgreSQL database (--db; each its own SQLite log, summed, where
+// PostgreSQL's binaries are absent): a burst of mixed requests at 16 concurrent, one replica killed
+// with SIGKILL in the middle of it. Every prediction answered 200 must be in the prediction log
+// exactly once (each photo is unique, so its hash finds its row); a row nobody was answered for may
+// only be a photo of a request the kill cut. On one database, a promotion recorded in its model
+// registry during the burst reaches every live replica (the time is printed) with no request failing
+// for it, and any replica's review API serves the photos the others answered. After the killed replica is restarted and a second burst, Prometheus
+// must list the three replicas up, and its sums of parts_predictions_total must equal what the log
+// holds for the three running processes. Skipped, saying why, without nginx or Prometheus (Debian
+// packages `nginx` and `prometheus`; scripts/setup.sh installs them as root).
 import { promises as fsp } from 'node:fs';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -17,6 +19,8 @@ import { findNginx, findPrometheus, startFleet, type Fleet } from '../src/fleet/
 import { openLogDatabase } from '../src/log/db';
 import { photoHash } from '../src/log/photo-store';
 import { makeModel, multipart, request, tempDir, type Reply } from './fixtures';
+import { POSTGRES_MISSING, testPostgres } from './postgres';
+import { recordInRegistry } from '../src/registry/registry-client';
 
 const missing = [findNginx() ? null : 'nginx', findPrometheus() ? null : 'prometheus'].filter((m): m is string => m !== null);
 if (missing.length) console.warn(`fleet.test: skipped: ${missing.join(' and ')} not installed (apt-get install ${missing.join(' ')}; scripts/setup.sh does it as root)`);
@@ -24,11 +28,15 @@ if (missing.length) console.warn(`fleet.test: skipped: ${missing.join(' and ')} 
 const REQUESTS = 2000;
 const CONCURRENCY = 16;
 const KILL_AFTER = 800; // acknowledged predict requests before the kill
+const PROMOTE_AFTER = 300; // on PostgreSQL: acknowledged predict requests before a promotion in the registry
 const SECOND_BURST = 150;
 const KINDS: FarOodKind[] = ['noise', 'text', 'shapes', 'checkerboard', 'gradient', 'color-field'];
 
 let dir: string;
+let modelB: string;
 let fleet: Fleet | null = null;
+/** The replicas' shared database, or undefined: a SQLite log per replica. */
+let dbUrl: string | undefined;
 let nextSeed = 1;
 const seen = new Set<string>();
 
@@ -97,7 +105,8 @@ async function burst(url: string, total: number, onAck?: (n: number) => void): P
 }
 
 interface Row {
-  replica: number;
+  /** The replica whose own SQLite log holds the row; null on the shared database. */
+  replica: number | null;
   id: number;
   hash: string;
   unknown: number;
@@ -106,11 +115,12 @@ interface Row {
 
 async function logRows(f: Fleet): Promise<Row[]> {
   const rows: Row[] = [];
-  for (const r of f.replicas) {
-    const { db } = await openLogDatabase(r.dataDir!);
+  const sources = dbUrl ? [{ replica: null, dataDir: f.workDir, url: dbUrl }] : f.replicas.map((r) => ({ replica: r.index, dataDir: r.dataDir!, url: undefined }));
+  for (const src of sources) {
+    const { db } = await openLogDatabase(src.dataDir, { url: src.url });
     try {
       for (const x of await db.selectFrom('predictions').select(['id', 'photo_hash', 'unknown', 'top']).execute()) {
-        rows.push({ replica: r.index, id: Number(x.id), hash: x.photo_hash, unknown: x.unknown, top: x.top });
+        rows.push({ replica: src.replica, id: Number(x.id), hash: x.photo_hash, unknown: Number(x.unknown), top: x.top });
       }
     } finally {
       await db.destroy();
@@ -135,7 +145,7 @@ beforeAll(async () => {
   } finally {
     disposeClassifier(c);
   }
-  await writeOodFile(modelDir, {
+  const detector: Parameters<typeof writeOodFile>[1] = {
     scorer: scorerFromState({ method: 'msp', featureDim: 4, numClasses: 2, params: {}, arrays: {} }),
     method: 'msp',
     threshold: msp[msp.length >> 1]!,
@@ -143,9 +153,17 @@ beforeAll(async () => {
     temperature: 1,
     labels: ['big', 'small'],
     fittedOn: { n: 60, split: 'train', thresholdN: 60, thresholdSplit: 'val' },
-  });
+  };
+  await writeOodFile(modelDir, detector);
+  // The model promoted in the middle of the burst (on PostgreSQL).
+  modelB = path.join(dir, 'model-b');
+  await makeModel(modelB, { runId: 'tiny-fleet-b', imgSize: 32, seed: 2 });
+  await writeOodFile(modelB, detector);
+  if (POSTGRES_MISSING) console.warn(`fleet.test: a SQLite log per replica, summed (no PostgreSQL: ${POSTGRES_MISSING})`);
+  else dbUrl = await (await testPostgres()).newDatabase();
   fleet = await startFleet({
     modelDir,
+    db: dbUrl,
     replicas: 3,
     workDir: path.join(dir, 'fleet'),
     serveArgs: ['--workers', '0', '--backend', 'cpu', '--engine', 'tfjs', '--watch-ms', '0', '--queue', '64'],
@@ -178,7 +196,22 @@ describe.skipIf(missing.length > 0)('3 replicas behind nginx, scraped by Prometh
     const victim = f.replicas[1]!;
     let killedAt = -1;
     let kill: Promise<void> | null = null;
+    let promotion: Promise<number[]> | null = null;
+    // A promotion in the registry during the burst: ms until each replica that is not killed serves it (its /readyz).
+    const promote = async () => {
+      const t0 = performance.now();
+      await recordInRegistry(dbUrl!, modelB, { action: 'promote', note: 'fleet test' });
+      return Promise.all(
+        f.replicas
+          .filter((r) => r !== victim)
+          .map(async (r) => {
+            while ((await request(`${r.url}/readyz`)).json?.model !== 'tiny-fleet-b') await new Promise((res) => setTimeout(res, 50));
+            return performance.now() - t0;
+          }),
+      );
+    };
     const first = await burst(f.url, REQUESTS, (n) => {
+      if (dbUrl && n === PROMOTE_AFTER) promotion = promote();
       if (n === KILL_AFTER) {
         killedAt = n;
         kill = victim.kill(); // requests are in flight on every replica now
@@ -186,6 +219,7 @@ describe.skipIf(missing.length > 0)('3 replicas behind nginx, scraped by Prometh
     });
     await kill;
     expect(killedAt).toBe(KILL_AFTER);
+    const reachedMs = await (promotion as Promise<number[]> | null);
 
     // nginx lists every replica it tried ("a, b" when a refused the connection): the last one answered.
     const triedOf = (s: Sent) => String(s.reply?.headers['x-upstream-addr'] ?? '').split(', ');
@@ -213,14 +247,23 @@ describe.skipIf(missing.length > 0)('3 replicas behind nginx, scraped by Prometh
     expect(late.length).toBeGreaterThan(0);
     expect(late.every((s) => upstreamOf(s) !== victim.address)).toBe(true);
 
+    if (dbUrl) {
+      // The promotion reached every replica that was not killed, without a failed request (only the
+      // kill's are above); each of them answered with the new model during the burst.
+      for (const r of f.replicas.filter((x) => x !== victim)) {
+        expect(acks.some((s) => upstreamOf(s) === r.address && [s.reply!.json].flat()[0].model.id === 'tiny-fleet-b')).toBe(true);
+      }
+      console.log(`fleet.test: the promotion reached the live replicas after ${reachedMs!.map((ms) => `${(ms / 1000).toFixed(1)} s`).join(', ')}`);
+    }
     const passedOn = acks.filter((s) => triedOf(s).length > 1);
     for (const s of passedOn) expect(triedOf(s)[0]).toBe(victim.address);
-    console.log(`fleet.test: ${acks.length} predict requests acknowledged, ${failed.length} cut by the kill (502), ${passedOn.length} passed on by nginx after a refused connection`);
+    console.log(`fleet.test (${dbUrl ? 'one PostgreSQL database' : 'a SQLite log per replica'}): ${acks.length} predict requests acknowledged, ${failed.length} cut by the kill (502), ${passedOn.length} passed on by nginx after a refused connection`);
 
     const rows = await logRows(f);
     const byHash = new Map<string, Row[]>();
     for (const r of rows) byHash.set(r.hash, [...(byHash.get(r.hash) ?? []), r]);
-    let ackPhotos = 0;
+    /** Which replica answered each photo of the burst (the killed one for the photos of requests it cut). */
+    const answeredBy = new Map<string, number>();
     for (const s of acks) {
       const replica = indexOf(upstreamOf(s));
       const answers: any[] = s.photos.length === 1 ? [s.reply!.json] : s.reply!.json;
@@ -228,29 +271,47 @@ describe.skipIf(missing.length > 0)('3 replicas behind nginx, scraped by Prometh
       s.photos.forEach((p, k) => {
         const found = byHash.get(photoHash(p)) ?? [];
         expect(found, `photo ${k} of a request answered by replica ${replica}`).toHaveLength(1); // exactly once
-        expect(found[0]!.replica).toBe(replica);
+        if (found[0]!.replica !== null) expect(found[0]!.replica).toBe(replica);
         expect([found[0]!.top, found[0]!.unknown]).toEqual([answers[k].top, answers[k].unknown ? 1 : 0]);
         if (ids.length) expect(found[0]!.id).toBe(ids[k]);
-        ackPhotos++;
+        answeredBy.set(photoHash(p), replica);
       });
     }
-    // Rows nobody was answered for: only on the killed replica (logged, then the answer was cut).
-    const ackHashes = new Set(acks.flatMap((s) => s.photos.map(photoHash)));
-    const orphans = rows.filter((r) => !ackHashes.has(r.hash));
-    expect(orphans.every((r) => r.replica === victim.index)).toBe(true);
-    expect(rows.length).toBe(ackPhotos + orphans.length);
+    // Rows nobody was answered for: photos of requests the kill cut (logged, then the answer was lost).
+    const cut = new Set(failed.flatMap((s) => s.photos.map(photoHash)));
+    const orphans = rows.filter((r) => !answeredBy.has(r.hash));
+    for (const r of orphans) {
+      expect(cut.has(r.hash)).toBe(true);
+      if (r.replica !== null) expect(r.replica).toBe(victim.index);
+      expect(byHash.get(r.hash)).toHaveLength(1);
+      answeredBy.set(r.hash, victim.index);
+    }
+    expect(rows.length).toBe(answeredBy.size);
     for (const s of first.filter((x) => x.kind === 'bad')) expect(byHash.has(photoHash(s.photos[0]!))).toBe(false);
     const unknownShare = rows.filter((r) => r.unknown === 1).length / rows.length;
     expect(unknownShare).toBeGreaterThan(0.05); // the detector answers a real mix
     expect(unknownShare).toBeLessThan(0.95);
 
-    // The killed replica comes back on its port and log; a second burst reaches all three.
-    const lastBeforeRestart = Math.max(0, ...rows.filter((r) => r.replica === victim.index).map((r) => r.id));
+    if (dbUrl) {
+      // One database: every replica's review API serves the photos the others answered.
+      for (const r of f.replicas.filter((x) => x !== victim)) {
+        const other = acks.find((s) => indexOf(upstreamOf(s)) !== r.index)!;
+        const photo = await request(`${r.url}/api/review/photo?hash=${photoHash(other.photos[0]!)}`);
+        expect(photo.status).toBe(200);
+        expect(photo.headers['content-type']).toBe('image/png');
+      }
+    }
+
+    // The killed replica comes back on its port and data folder; a second burst reaches all three.
     await victim.restart();
     const second = await burst(f.url, SECOND_BURST);
     const doneAt = new Date();
     expect(second.filter((s) => (s.kind === 'single' || s.kind === 'multi') && !acknowledged(s))).toEqual([]);
     expect(new Set(second.filter(acknowledged).map(upstreamOf))).toEqual(new Set(f.replicas.map((r) => r.address)));
+    // On PostgreSQL all three serve the registry's model, the restarted one too.
+    if (dbUrl) expect(new Set(second.filter(acknowledged).map((s) => [s.reply!.json].flat()[0].model.id))).toEqual(new Set(['tiny-fleet-b']));
+    for (const s of second.filter(acknowledged)) for (const p of s.photos) answeredBy.set(photoHash(p), indexOf(upstreamOf(s)));
+    const restarted = new Set(second.flatMap((s) => s.photos.map(photoHash)));
 
     // Prometheus: the three replicas up, each scraped after the burst ended.
     const prom = f.prometheus!;
@@ -262,8 +323,10 @@ describe.skipIf(missing.length > 0)('3 replicas behind nginx, scraped by Prometh
       await new Promise((r) => setTimeout(r, 250));
     }
     expect(new Set((await prom.targets()).map((t) => t.instance))).toEqual(new Set(f.replicas.map((r) => r.address)));
-    // What the live processes answered: the survivors' whole logs, the restarted replica's rows since its restart.
-    const live = (await logRows(f)).filter((r) => r.replica !== victim.index || r.id > lastBeforeRestart);
+    // What the running processes answered: everything but the killed process's rows, plus the second burst.
+    const all = await logRows(f);
+    for (const r of all) expect(answeredBy.has(r.hash), `a log row no request accounts for: ${r.hash}`).toBe(true);
+    const live = all.filter((r) => restarted.has(r.hash) || answeredBy.get(r.hash) !== victim.index);
     const liveUnknown = live.filter((r) => r.unknown === 1).length;
     expect(await prom.query('sum(parts_predictions_total)')).toBe(live.length);
     expect(await prom.query('sum(parts_predictions_total{unknown="true"})')).toBe(liveUnknown);
@@ -271,7 +334,7 @@ describe.skipIf(missing.length > 0)('3 replicas behind nginx, scraped by Prometh
     expect(rate).toBeCloseTo(liveUnknown / live.length, 12);
     // Per replica too (the alert rules group by instance).
     for (const r of f.replicas) {
-      const n = live.filter((x) => x.replica === r.index).length;
+      const n = live.filter((x) => answeredBy.get(x.hash) === r.index).length;
       expect(await prom.query(`sum(parts_predictions_total{instance="${r.address}"})`)).toBe(n);
     }
   });

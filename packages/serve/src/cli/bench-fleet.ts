@@ -4,15 +4,17 @@ import path from 'node:path';
 import { Command } from 'commander';
 import autocannon from 'autocannon';
 import { addSettingOptions, BENCH_FLEET_SETTINGS, missingModelError, repoRoot, resolveUserPath, runCli, servedModelDir } from '@parts/cli';
-import { findNginx, startFleet } from '../fleet/index';
+import { findNginx, groupCpuSeconds, startFleet, type Fleet } from '../fleet/index';
 
 /**
  * `pnpm bench:fleet`: throughput of one `pnpm serve` replica and of N replicas, each fleet behind
  * nginx (deploy/nginx/parts-serve.conf) on loopback, measured alternately in one run (1, N, 1, N, ...)
  * so a change of the machine's load falls on both sides alike; and the one replica without nginx,
  * for nginx's own cost. The machine's load average is
- * printed beside each measurement: on a machine with fewer cores than replicas times their threads,
- * more replicas only share the same cores.
+ * printed beside each measurement, and the CPU time the replicas and nginx spent per answered
+ * request (from /proc): on a machine with fewer cores than replicas times their threads, more
+ * replicas only share the same cores, and on a machine shared with other work, more processes also
+ * take a larger share of it, which requests/s alone would credit to the fleet.
  */
 
 const program = addSettingOptions(
@@ -37,6 +39,16 @@ interface Measurement {
   failed: number;
   load1Before: number;
   load1After: number;
+  /** CPU time of the replicas and nginx per answered request, ms: what the load cost, whatever share of the machine it got. */
+  cpuMsPerRequest: number;
+}
+
+/** CPU seconds used so far by the fleet's replicas and nginx. */
+async function fleetCpu(f: Fleet): Promise<number> {
+  const groups = [...f.replicas.map((r) => r.process().pid), ...(f.nginx ? [f.nginx.process.pid] : [])];
+  let s = 0;
+  for (const g of groups) s += await groupCpuSeconds(g);
+  return s;
 }
 
 runCli(
@@ -61,8 +73,9 @@ runCli(
         try {
           engineLine ||= /^engine: (.*)$/m.exec(fleet.replicas[0]!.process().output())?.[1] ?? '';
           const load1Before = os.loadavg()[0]!;
+          const cpuBefore = await fleetCpu(fleet);
           const r = await autocannon({ url: `${fleet.url}/api/predict`, method: 'POST', headers: { 'content-type': 'image/jpeg' }, body: image, connections: o.connections, duration: o.duration });
-          results.push({ replicas: n, direct, requestsPerS: r.requests.average, p50Ms: r.latency.p50, p99Ms: r.latency.p99, ok: r['2xx'], failed: r.non2xx + r.errors, load1Before, load1After: os.loadavg()[0]! });
+          results.push({ replicas: n, direct, requestsPerS: r.requests.average, p50Ms: r.latency.p50, p99Ms: r.latency.p99, ok: r['2xx'], failed: r.non2xx + r.errors, load1Before, load1After: os.loadavg()[0]!, cpuMsPerRequest: ((await fleetCpu(fleet)) - cpuBefore) * 1000 / r['2xx'] });
         } finally {
           await fleet.stop();
         }
@@ -75,9 +88,9 @@ runCli(
     console.log(`machine    ${os.availableParallelism()} cores; each replica: ${serveArgs.join(' ')}, log off; engine: ${engineLine}`);
     console.log(`load       ${o.connections} connections, ${o.duration}s per measurement, ${o.rounds} round(s) in this order`);
     console.log('');
-    console.log('replicas           requests/s  p50 ms    p99 ms    2xx/failed   load avg 1 min before -> after');
+    console.log('replicas           requests/s  p50 ms    p99 ms    2xx/failed  CPU ms/request  load avg 1 min before -> after');
     for (const m of results) {
-      console.log(`${`${m.replicas} ${m.direct ? 'direct' : 'nginx'}`.padStart(16)} ${f(m.requestsPerS)} ${f(m.p50Ms, 0)} ${f(m.p99Ms, 0)} ${`${m.ok}/${m.failed}`.padStart(12)}   ${m.load1Before.toFixed(2)} -> ${m.load1After.toFixed(2)}`);
+      console.log(`${`${m.replicas} ${m.direct ? 'direct' : 'nginx'}`.padStart(16)} ${f(m.requestsPerS)} ${f(m.p50Ms, 0)} ${f(m.p99Ms, 0)} ${`${m.ok}/${m.failed}`.padStart(12)} ${f(m.cpuMsPerRequest).padStart(15)}   ${m.load1Before.toFixed(2)} -> ${m.load1After.toFixed(2)}`);
     }
     const mean = (n: number, direct = false) => {
       const v = results.filter((m) => m.replicas === n && m.direct === direct);
@@ -85,6 +98,11 @@ runCli(
     };
     console.log('');
     console.log(`mean requests/s behind nginx: 1 replica ${mean(1).toFixed(1)}, ${o.replicas} replicas ${mean(o.replicas).toFixed(1)}: ${(mean(o.replicas) / mean(1)).toFixed(2)} x`);
+    const cpu = (n: number, direct = false) => {
+      const v = results.filter((m) => m.replicas === n && m.direct === direct);
+      return v.reduce((a, m) => a + m.cpuMsPerRequest, 0) / v.length;
+    };
+    console.log(`CPU ms per request (replicas + nginx): 1 direct ${cpu(1, true).toFixed(1)}, 1 behind nginx ${cpu(1).toFixed(1)}, ${o.replicas} behind nginx ${cpu(o.replicas).toFixed(1)}`);
     console.log(`nginx's cost, 1 replica: ${mean(1, true).toFixed(1)} requests/s direct, ${mean(1).toFixed(1)} behind nginx: ${(mean(1) / mean(1, true)).toFixed(2)} x`);
     return results.some((m) => m.failed > 0) ? 1 : 0;
   },

@@ -5,7 +5,7 @@ import { promises as fsp } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { repoRoot } from '@parts/cli';
+import { repoRoot, SERVE_SETTINGS } from '@parts/cli';
 import { startNginx, type NginxHandle } from './nginx';
 import { freePort, spawnGroup, waitUntil, type GroupProcess } from './processes';
 import { startPrometheus, type PrometheusHandle } from './prometheus';
@@ -18,7 +18,7 @@ export interface Replica {
   /** host:port, as nginx's upstream and Prometheus's instance label name it. */
   address: string;
   url: string;
-  /** Its prediction log folder (--data-dir), or null with --no-log. */
+  /** Its data folder (--data-dir: the SQLite log, or with --db the local caches), or null with --no-log. */
   dataDir: string | null;
   /** The process now running (a new one after restart()). */
   process(): GroupProcess;
@@ -37,6 +37,8 @@ export interface FleetOptions {
   workDir?: string;
   /** Each replica its own prediction log in <workDir>/replica-<i> (default true); false = --no-log. */
   log?: boolean;
+  /** One PostgreSQL database (postgres://…) for every replica's log, photos and model registry (--db); <workDir>/replica-<i> then holds only local caches. */
+  db?: string;
   /** More `pnpm serve` flags for every replica (e.g. --workers 0 --backend cpu). */
   serveArgs?: string[];
   /** Put nginx in front (default true). */
@@ -78,10 +80,13 @@ export async function startFleet(o: FleetOptions): Promise<Fleet> {
   };
 
   try {
+    // Where serve has access control, a loopback peer that sends X-Forwarded-For counts as this machine
+    // only when it is a trusted proxy: nginx connects from 127.0.0.1.
+    const trustNginx = o.nginx !== false && 'trustProxy' in SERVE_SETTINGS ? ['--trust-proxy', '127.0.0.1'] : [];
     for (let i = 0; i < o.replicas; i++) {
       const port = await freePort();
       const dataDir = o.log === false ? null : path.join(workDir, `replica-${i}`);
-      const args = ['--import', 'tsx', SERVE_CLI, '--model', o.modelDir, '--host', '127.0.0.1', '--port', String(port), ...(dataDir ? ['--data-dir', dataDir] : ['--no-log']), ...(o.serveArgs ?? [])];
+      const args = ['--import', 'tsx', SERVE_CLI, '--model', o.modelDir, '--host', '127.0.0.1', '--port', String(port), ...(dataDir ? ['--data-dir', dataDir] : ['--no-log']), ...(o.db ? ['--db', o.db] : []), ...trustNginx, ...(o.serveArgs ?? [])];
       const url = `http://127.0.0.1:${port}`;
       let proc: GroupProcess;
       const launch = () => {

@@ -5,5 +5,5 @@ export { findNginx, mainConfig, NGINX_EXAMPLE, siteConfig, startNginx } from './
 export type { NginxHandle } from './nginx';
 export { ALERT_RULES, findPrometheus, prometheusConfig, startPrometheus } from './prometheus';
 export type { PrometheusHandle, ScrapeTarget } from './prometheus';
-export { accepts, findExecutable, freePort, spawnGroup, waitUntil } from './processes';
+export { accepts, findExecutable, freePort, groupCpuSeconds, spawnGroup, waitUntil } from './processes';
 export type { GroupProcess } from './processes';

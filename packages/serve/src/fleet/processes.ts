@@ -2,7 +2,7 @@
 // group, so that stopping one stops everything it started (nginx's workers, tsx's node) and a killed
 // test leaves nothing behind: every group still running when this process exits gets SIGKILL.
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { accessSync, constants } from 'node:fs';
+import { accessSync, constants, promises as fsp } from 'node:fs';
 import net from 'node:net';
 
 export interface GroupProcess {
@@ -142,4 +142,25 @@ export function findExecutable(name: string, fallbacks: string[] = []): string |
     }
   }
   return null;
+}
+
+/** Clock ticks per second of /proc/<pid>/stat's CPU times (USER_HZ: 100 on Linux's usual builds). */
+const USER_HZ = 100;
+
+/**
+ * CPU seconds (user + system) used so far by the processes of process group `pgid` that are still
+ * running, all their threads included; read from /proc (Linux only).
+ */
+export async function groupCpuSeconds(pgid: number): Promise<number> {
+  let ticks = 0;
+  for (const name of await fsp.readdir('/proc')) {
+    if (!/^\d+$/.test(name)) continue;
+    const stat = await fsp.readFile(`/proc/${name}/stat`, 'utf8').catch(() => '');
+    // The command name (field 2) may hold spaces and parentheses: the fields after it start past the last ')'.
+    const rest = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    // rest[0] is field 3 (state): pgrp is field 5, utime 14, stime 15.
+    if (Number(rest[2]) !== pgid) continue;
+    ticks += Number(rest[11]) + Number(rest[12]);
+  }
+  return ticks / USER_HZ;
 }
