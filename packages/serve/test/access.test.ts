@@ -279,6 +279,19 @@ describe('reviewer accounts', () => {
   });
 });
 
+describe('behind a trusted proxy', () => {
+  it('a direct request from the proxy\'s own address is local; one it forwards is the named client\'s', async () => {
+    const d = path.join(dir, 'data-proxy');
+    const t = await start(d, { access: { trustProxy: 'loopback' } });
+    // A Prometheus beside nginx scrapes directly: no forwarding headers.
+    expect((await request(`${t.url}/metrics`)).status).toBe(200);
+    // nginx forwarding a client of another machine: not local.
+    expect((await request(`${t.url}/metrics`, { headers: { 'x-forwarded-for': '198.51.100.4' } })).status).toBe(401);
+    // nginx forwarding a client of this machine: local.
+    expect((await request(`${t.url}/metrics`, { headers: { 'x-forwarded-for': '127.0.0.1' } })).status).toBe(200);
+  });
+});
+
 describe('the upload page', () => {
   it('--open-page: anyone may use the page and predict, while the rest of /api/* keeps needing a key', async () => {
     const d = path.join(dir, 'data-open');

@@ -38,6 +38,9 @@ export function clientOf(req: IncomingMessage, trusted: ReadonlySet<string>): Cl
   const xff = first(req.headers['x-forwarded-for']);
   const forwarded = xff !== undefined || req.headers.forwarded !== undefined;
   if (!trusted.has(peer)) return { address: peer, loopback: isLoopback(peer) && !forwarded, tls: tlsSocket };
+  // A trusted proxy's address without forwarding headers is a direct client (a Prometheus beside the
+  // proxy, a health probe): the proxy itself always names the client it forwards for.
+  if (!forwarded) return { address: peer, loopback: isLoopback(peer), tls: tlsSocket };
   const hops = (xff ?? '').split(',').map((s) => plain(s.trim())).filter(Boolean);
   let address = '';
   for (let i = hops.length - 1; i >= 0; i--) {
