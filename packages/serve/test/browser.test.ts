@@ -255,7 +255,7 @@ describe.skipIf(!hasChromium)('review page in chromium', () => {
     const versions = path.join(dir, 'datasets', 'versions');
     const base = path.join(dir, 'demo');
     await generateDemoDataset(base, { seed: 5, width: 160, height: 120, trainPerClass: 12, testPerClass: 6 });
-    const first = await train({ data: base, arch: 'tinyvgg', mode: 'scratch', imgSize: 32, epochs: 3, seed: 42, out: runs, backend: 'cpu', quiet: true });
+    const first = await train({ data: base, arch: 'tinyvgg', mode: 'scratch', imgSize: 32, epochs: 3, seed: 42, out: runs, backend: 'wasm', quiet: true });
     const promoted = await promoteEvaluated(first.runDir, await evaluateRun(first.runDir, { robustness: 'off', gradcam: false, log: () => {} }), { target });
     expect(promoted.promoted, promoted.message).toBe(true);
     firstRunId = first.runId;
@@ -263,7 +263,7 @@ describe.skipIf(!hasChromium)('review page in chromium', () => {
       modelDir: target, port: 0, workers: 0, backend: 'cpu', watchIntervalMs: 200, log: () => {},
       predictionLog: { dataDir },
       // `pnpm retrain` as the page's button runs it, with its folders inside this test's folder.
-      retrainCommand: ['pnpm', '--silent', 'retrain', '--data-dir', dataDir, '--target', target, '--root', versions, '--runs', runs, '--backend', 'cpu'],
+      retrainCommand: ['pnpm', '--silent', 'retrain', '--data-dir', dataDir, '--target', target, '--root', versions, '--runs', runs, '--backend', 'wasm'],
     });
     browser = await chromium.launch({
       executablePath: CHROMIUM,
