@@ -261,7 +261,9 @@ describe.skipIf(!hasChromium)('review page in chromium', () => {
     firstRunId = first.runId;
     server = await createServer({
       modelDir: target, port: 0, workers: 0, backend: 'cpu', watchIntervalMs: 200, log: () => {},
-      predictionLog: { dataDir },
+      // The capture step labels a photo by the log id its answer carries: on a loaded machine the
+      // commit may take longer than the 1 s an answer waits by default.
+      predictionLog: { dataDir, answerWaitMs: 600_000 },
       // `pnpm retrain` as the page's button runs it, with its folders inside this test's folder.
       retrainCommand: ['pnpm', '--silent', 'retrain', '--data-dir', dataDir, '--target', target, '--root', versions, '--runs', runs, '--backend', 'wasm'],
     });

@@ -37,6 +37,8 @@ export interface LogOptions {
   busyTimeoutMs?: number;
   /** Retention runs after this many recorded predictions (and at start). Default 500. */
   pruneEvery?: number;
+  /** How long an answer waits for its record's commit before it goes without (the record follows). Default 1000 ms. */
+  answerWaitMs?: number;
   /** Called with the number of photos whose record failed (the server's metrics count them). */
   onFailure?: (count: number) => void;
 }
@@ -103,6 +105,11 @@ export class PredictionLog {
       await log.prune().catch((e: Error) => log.noteError(`retention: ${e.message}`));
     }
     return log;
+  }
+
+  /** How long an answer waits for its record (LogOptions.answerWaitMs). */
+  get answerWaitMs(): number {
+    return this.opts.answerWaitMs ?? 1000;
   }
 
   /** The database, for the review queries; null when it could not be opened. */
