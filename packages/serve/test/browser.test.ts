@@ -342,7 +342,8 @@ describe.skipIf(!hasChromium)('review page in chromium', () => {
 
     // Retrain: the real `pnpm retrain`, once; the page shows its progress, then its decision.
     await page.click('#retrain');
-    expect(await page.isDisabled('#retrain')).toBe(true);
+    // While it runs the button is disabled (one job at a time; the POST's answer disables it).
+    await expect.poll(() => page.isDisabled('#retrain')).toBe(true);
     await expect.poll(() => page.textContent('#job'), { timeout: 590_000, interval: 1000 }).toMatch(/Retrain (succeeded|failed|cancelled)/);
     const job = await page.textContent('#job');
     expect(job).toMatch(/Retrain succeeded/);
