@@ -18,6 +18,7 @@ export const SLOW_TEST_FILES = [
   'packages/serve/test/log-crash.test.ts', // spawns pnpm serve twice, kill -9 during a burst of 200 predictions
   'packages/serve/test/fleet.test.ts', // 3 pnpm serve replicas, nginx and Prometheus: 2,000 requests, a replica killed and restarted
   'packages/serve/test/access-cli.test.ts', // spawns pnpm keys, pnpm users and pnpm serve
+  'packages/serve/test/browser.test.ts', // Chromium; the review loop trains a model and runs the real pnpm retrain
   'packages/models/test/archs.test.ts', // builds every architecture (InceptionV3, ResNet50, ...)
   'packages/models/test/modes.test.ts', // every architecture in every training mode
   'packages/models/test/onnx-export.test.ts', // exports every architecture to ONNX and runs it on ONNX Runtime

@@ -35,10 +35,20 @@ export interface ServeLoadResult {
   rssPeakMiB: number;
   rssAfterLoadMiB: number;
   requestsPerS: number;
+  /** CPU time of the server process (all its threads) during the measured load per 2xx answer: what limits throughput on a busy CPU. */
+  cpuMsPerRequest: number;
   p50Ms: number;
   p99Ms: number;
   ok: number;
   failed: number;
+}
+
+/** CPU time (user + system) the process has used, ms, from /proc/<pid>/stat (clock ticks of 10 ms, USER_HZ 100). */
+async function cpuMs(pid: number): Promise<number> {
+  const stat = await fsp.readFile(`/proc/${pid}/stat`, 'utf8');
+  // Fields after the command name (which may hold spaces) in parentheses: utime and stime are 14th and 15th.
+  const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+  return (Number(f[11]) + Number(f[12])) * 10;
 }
 
 async function memoryMiB(pid: number): Promise<{ rss: number; hwm: number }> {
@@ -73,6 +83,7 @@ export async function loadServeProcess(o: ServeLoadOptions): Promise<ServeLoadRe
         await r.arrayBuffer();
       }),
     );
+    const cpu0 = await cpuMs(child.pid!);
     const r = await autocannon({
       url,
       connections: o.connections,
@@ -80,6 +91,7 @@ export async function loadServeProcess(o: ServeLoadOptions): Promise<ServeLoadRe
       // Called for every request on every connection: each takes the next body.
       requests: [{ method: 'POST', path: '/api/predict', headers: { 'content-type': 'image/jpeg' }, setupRequest: (req: any) => ({ ...req, body: o.body(sent++) }) }],
     });
+    const cpu1 = await cpuMs(child.pid!);
     const after = await memoryMiB(child.pid!);
     return {
       engine: o.engine,
@@ -89,6 +101,7 @@ export async function loadServeProcess(o: ServeLoadOptions): Promise<ServeLoadRe
       rssPeakMiB: after.hwm,
       rssAfterLoadMiB: after.rss,
       requestsPerS: r.requests.average,
+      cpuMsPerRequest: r['2xx'] ? (cpu1 - cpu0) / r['2xx'] : NaN,
       p50Ms: r.latency.p50,
       p99Ms: r.latency.p99,
       ok: r['2xx'],

@@ -255,15 +255,17 @@ describe.skipIf(!hasChromium)('review page in chromium', () => {
     const versions = path.join(dir, 'datasets', 'versions');
     const base = path.join(dir, 'demo');
     await generateDemoDataset(base, { seed: 5, width: 160, height: 120, trainPerClass: 12, testPerClass: 6 });
-    const first = await train({ data: base, arch: 'tinyvgg', mode: 'scratch', imgSize: 32, epochs: 3, seed: 42, out: runs, backend: 'cpu', quiet: true });
+    const first = await train({ data: base, arch: 'tinyvgg', mode: 'scratch', imgSize: 32, epochs: 3, seed: 42, out: runs, backend: 'wasm', quiet: true });
     const promoted = await promoteEvaluated(first.runDir, await evaluateRun(first.runDir, { robustness: 'off', gradcam: false, log: () => {} }), { target });
     expect(promoted.promoted, promoted.message).toBe(true);
     firstRunId = first.runId;
     server = await createServer({
       modelDir: target, port: 0, workers: 0, backend: 'cpu', watchIntervalMs: 200, log: () => {},
-      predictionLog: { dataDir },
+      // The capture step labels a photo by the log id its answer carries: on a loaded machine the
+      // commit may take longer than the 1 s an answer waits by default.
+      predictionLog: { dataDir, answerWaitMs: 600_000 },
       // `pnpm retrain` as the page's button runs it, with its folders inside this test's folder.
-      retrainCommand: ['pnpm', '--silent', 'retrain', '--data-dir', dataDir, '--target', target, '--root', versions, '--runs', runs, '--backend', 'cpu'],
+      retrainCommand: ['pnpm', '--silent', 'retrain', '--data-dir', dataDir, '--target', target, '--root', versions, '--runs', runs, '--backend', 'wasm'],
     });
     browser = await chromium.launch({
       executablePath: CHROMIUM,
@@ -340,7 +342,8 @@ describe.skipIf(!hasChromium)('review page in chromium', () => {
 
     // Retrain: the real `pnpm retrain`, once; the page shows its progress, then its decision.
     await page.click('#retrain');
-    expect(await page.isDisabled('#retrain')).toBe(true);
+    // While it runs the button is disabled (one job at a time; the POST's answer disables it).
+    await expect.poll(() => page.isDisabled('#retrain')).toBe(true);
     await expect.poll(() => page.textContent('#job'), { timeout: 590_000, interval: 1000 }).toMatch(/Retrain (succeeded|failed|cancelled)/);
     const job = await page.textContent('#job');
     expect(job).toMatch(/Retrain succeeded/);

@@ -186,6 +186,29 @@ describe('recording on SQLite', () => {
     }
   });
 
+  it('at open, removes the newest predictions whose photo did not reach the disk (power cut), keeping reviewed ones', async () => {
+    const dataDir = await tempDir('log-store-');
+    dirs.push(dataDir);
+    const [a, b, c, d] = await distinctPhotos(4);
+    const first = await PredictionLog.open({ dataDir });
+    const ids = await first.record([entry(a!, decision(0.9)), entry(b!, decision(0.2)), entry(c!, decision(0.7)), entry(d!, decision(0.6))]);
+    await decide(first.db!, { ids: [ids![3]!], action: 'confirm', reviewer: 'ann' });
+    await first.close();
+    // As a power cut may leave them: b's file gone, c's file empty, d's (reviewed) file gone.
+    await fsp.rm(photoPath(dataDir, photoHash(b!), 'jpg'));
+    await fsp.writeFile(photoPath(dataDir, photoHash(c!), 'jpg'), '');
+    await fsp.rm(photoPath(dataDir, photoHash(d!), 'jpg'));
+    const log = await PredictionLog.open({ dataDir });
+    open.push(log);
+    const rows = await log.db!.selectFrom('predictions').select(['photo_hash']).orderBy('id').execute();
+    expect(rows.map((r) => r.photo_hash)).toEqual([photoHash(a!), photoHash(d!)]);
+    expect((await log.db!.selectFrom('photos').select('hash').execute()).map((r) => r.hash).sort()).toEqual([photoHash(a!), photoHash(d!)].sort());
+    expect(existsSync(photoPath(dataDir, photoHash(c!), 'jpg'))).toBe(false);
+    expect(log.stats().lastError).toMatch(/2 recent photo\(s\) had not reached the disk/);
+    // A clean folder: nothing to remove.
+    expect(await log.checkRecentPhotos()).toBe(0);
+  });
+
   it('counts a failure and writes no row while another process holds the database locked', async () => {
     const log = await newLog({ busyTimeoutMs: 50 });
     const [a] = await distinctPhotos(1);

@@ -129,6 +129,7 @@ runCli(
     const row = (label: string, pick: (r: ServeLoadResult) => string) => console.log(`  ${label.padEnd(35)}${loads.map(pick).join(' ')}`);
     row('requests/s (mean)', (r) => f(r.requestsPerS));
     row('latency p50 ms', (r) => f(r.p50Ms));
+    row('server CPU ms per answer', (r) => f(r.cpuMsPerRequest));
     row('latency p99 ms', (r) => f(r.p99Ms));
     row('resident MiB after start-up', (r) => g(r.rssAfterStartMiB));
     row('resident MiB peak (VmHWM)', (r) => g(r.rssPeakMiB));
@@ -147,6 +148,13 @@ runCli(
       console.log(`  requests/s with the log             median ${f(median(rps(logRuns.on)))}   range ${range(rps(logRuns.on))}`);
       console.log(`  latency p50 ms without / with       median ${f(median(logRuns.off.map((r) => r.p50Ms)))} ${f(median(logRuns.on.map((r) => r.p50Ms)))}`);
       console.log(`  with / without, per pair            median ${mr.toFixed(3)} x (cost ${((1 - mr) * 100).toFixed(1)}%)   range ${range(ratios, 3)}   pairs: ${ratios.map((x) => x.toFixed(3)).join(', ')}`);
+      // CPU per answer is far less sensitive to other programs than requests/s: on a CPU-bound
+      // server, throughput scales with its inverse, so this ratio is the log's cost in throughput there.
+      const cpu = (v: ServeLoadResult[]) => v.map((r) => r.cpuMsPerRequest);
+      const cpuOff = median(cpu(logRuns.off));
+      const cpuOn = median(cpu(logRuns.on));
+      console.log(`  server CPU ms per answer            median ${f(cpuOff)} ${f(cpuOn)} (without / with; ranges ${range(cpu(logRuns.off), 1)} / ${range(cpu(logRuns.on), 1)})`);
+      console.log(`  throughput cost when CPU-bound      ${((1 - cpuOff / cpuOn) * 100).toFixed(1)}% (1 - CPU per answer without / with)`);
       console.log(`  photos stored with the log          ${logRuns.on.reduce((n, r) => n + r.ok, 0)} (one per 2xx answer)`);
     }
     return [...loads, ...logRuns.off, ...logRuns.on].some((r) => r.failed > 0) ? 1 : 0;

@@ -1,5 +1,5 @@
 // POST /api/predict: admission (503 when busy), multipart upload, decoding, batched prediction, and the
-// record of each answered photo in the prediction log (waited for at most LOG_WAIT_MS, never failing the answer).
+// record of each answered photo in the prediction log (waited for at most the log's answerWaitMs, never failing the answer).
 import type { RawImage } from '@parts/data';
 import { decodeImage } from '@parts/data';
 import type { OodDecision } from '@parts/models';
@@ -11,8 +11,6 @@ import { admit } from './admission';
 import type { Handler, HandlerContext } from './context';
 import type { IncomingMessage } from 'node:http';
 
-/** How long an answer waits for its log record (normally a few ms); past it the answer goes and the record follows. */
-export const LOG_WAIT_MS = 1000;
 const MAX_SOURCE = 128;
 
 /** The camera or line id of a request: form field `source`, else header X-Source; null when neither. */
@@ -29,7 +27,8 @@ export function requestSource(req: IncomingMessage, fields: Record<string, strin
 }
 
 /**
- * Records the answered photos in the prediction log, waiting at most LOG_WAIT_MS; a failure is
+ * Records the answered photos in the prediction log, waiting at most its answerWaitMs (normally the
+ * commit takes a few ms; past it the answer goes and the record follows); a failure is
  * counted by the log and never reaches the client. The ids when recorded in time.
  */
 async function logAnswers(ctx: HandlerContext, entries: Parameters<NonNullable<HandlerContext['predictionLog']>['record']>[0]): Promise<number[] | null> {
@@ -37,7 +36,7 @@ async function logAnswers(ctx: HandlerContext, entries: Parameters<NonNullable<H
   if (!log) return null;
   let timer: NodeJS.Timeout | undefined;
   const late = new Promise<null>((r) => {
-    timer = setTimeout(() => r(null), LOG_WAIT_MS);
+    timer = setTimeout(() => r(null), log.answerWaitMs);
   });
   try {
     return await Promise.race([log.record(entries), late]);

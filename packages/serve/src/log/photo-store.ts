@@ -44,14 +44,23 @@ export function photoPath(dataDir: string, hash: string, ext: string): string {
 /** Shard folders made by this process (a folder removed behind its back is remade after a failed write). */
 const madeDirs = new Set<string>();
 
+export interface StoreOptions {
+  /** fsync the file before the rename (default true). Without it the photo survives the process being killed, not a power cut. */
+  sync?: boolean;
+  /** Whether the caller knows a stored copy to be absent (from the photos table): then no stat first, the file is (re)written. */
+  knownAbsent?: boolean;
+}
+
 /** Writes the photo unless its file exists already; returns whether it wrote one. */
-export async function storePhoto(dataDir: string, hash: string, ext: string, bytes: Uint8Array): Promise<boolean> {
+export async function storePhoto(dataDir: string, hash: string, ext: string, bytes: Uint8Array, o: StoreOptions = {}): Promise<boolean> {
   const file = photoPath(dataDir, hash, ext);
-  try {
-    const st = await fsp.stat(file);
-    if (st.size === bytes.length) return false;
-  } catch {
-    // absent: write it
+  if (!o.knownAbsent) {
+    try {
+      const st = await fsp.stat(file);
+      if (st.size === bytes.length) return false;
+    } catch {
+      // absent: write it
+    }
   }
   const dir = path.dirname(file);
   if (!madeDirs.has(dir)) {
@@ -63,7 +72,7 @@ export async function storePhoto(dataDir: string, hash: string, ext: string, byt
     const fh = await fsp.open(tmp, 'wx');
     try {
       await fh.writeFile(bytes);
-      await fh.sync();
+      if (o.sync !== false) await fh.sync();
     } finally {
       await fh.close();
     }

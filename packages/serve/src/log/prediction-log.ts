@@ -4,7 +4,9 @@
 // kept as lastError, and the photo's answer goes out regardless. A row is inserted only after its
 // photo file is complete (or, on PostgreSQL, with its photo's bytes in the same transaction), in
 // one transaction per batch of requests (group commit, see record()), so a failure or a kill leaves
-// no row without its photo and no half-written file.
+// no row without its photo and no half-written file. Photo files are not synced one by one (neither
+// are commits: SQLite's synchronous = NORMAL): a power cut may lose the newest of both, and open()
+// removes rows whose photo was lost.
 import { promises as fsp } from 'node:fs';
 import path from 'node:path';
 import type { Kysely } from 'kysely';
@@ -43,6 +45,8 @@ export interface LogOptions {
   busyTimeoutMs?: number;
   /** Retention runs after this many recorded predictions (and at start). Default 500. */
   pruneEvery?: number;
+  /** How long an answer waits for its record's commit before it goes without (the record follows). Default 1000 ms. */
+  answerWaitMs?: number;
   /** Called with the number of photos whose record failed (the server's metrics count them). */
   onFailure?: (count: number) => void;
 }
@@ -113,9 +117,15 @@ export class PredictionLog {
     if (opened) {
       await fsp.mkdir(opts.dataDir, { recursive: true }).catch(() => {});
       await sweepTemporaries(opts.dataDir).catch(() => 0);
+      await log.checkRecentPhotos().catch((e: Error) => log.noteError(`start-up photo check: ${e.message}`));
       await log.prune().catch((e: Error) => log.noteError(`retention: ${e.message}`));
     }
     return log;
+  }
+
+  /** How long an answer waits for its record (LogOptions.answerWaitMs). */
+  get answerWaitMs(): number {
+    return this.opts.answerWaitMs ?? 1000;
   }
 
   /** The database, for the review queries; null when it could not be opened. */
@@ -193,10 +203,21 @@ export class PredictionLog {
     await this.lock.shared(async () => {
       const rows = batch.map((p) => p.entries.map((e) => ({ e, hash: photoHash(e.bytes), ext: photoExtension(e.bytes) })));
       // Each photo of the batch once, all at the same time; a row only after its photo file is complete.
-      // On PostgreSQL the photo's bytes go into the transaction below instead.
+      // On PostgreSQL the photo's bytes go into the transaction below instead. Photos the table holds
+      // already are not written again (one query for the batch, no stat per photo). Not synced one by
+      // one: a photo written and renamed survives the process being killed (the guarantee of an
+      // answered prediction); after a power cut, open() removes the newest rows whose photo did not
+      // reach the disk (checkRecentPhotos).
       const inDb = this.photos.inDatabase;
       const photos = new Map<string, Promise<unknown>>();
-      if (!inDb) for (const r of rows.flat()) if (!photos.has(r.hash)) photos.set(r.hash, storePhoto(this.dataDir, r.hash, r.ext, r.e.bytes));
+      if (!inDb) {
+        const hashes = [...new Set(rows.flat().map((r) => r.hash))];
+        const known = new Set((await db.selectFrom('photos').select('hash').where('hash', 'in', hashes).execute()).map((r) => r.hash));
+        for (const r of rows.flat()) {
+          if (photos.has(r.hash)) continue;
+          photos.set(r.hash, known.has(r.hash) ? Promise.resolve(false) : storePhoto(this.dataDir, r.hash, r.ext, r.e.bytes, { sync: false, knownAbsent: true }));
+        }
+      }
       const stored = new Map<string, Error | null>();
       await Promise.all([...photos].map(([h, p]) => p.then(() => stored.set(h, null), (e: Error) => stored.set(h, e))));
       const ready: { p: PendingRecord; rows: (typeof rows)[number] }[] = [];
@@ -269,6 +290,35 @@ export class PredictionLog {
       this.sincePrune = 0;
       this.prune().catch((e: Error) => this.noteError(`retention: ${e.message}`));
     }
+  }
+
+  /**
+   * After a power cut the newest photos may be missing or short (they are not synced one by one):
+   * checks the files of the `newest` most recently stored photos and removes the predictions (and
+   * photo rows) of those that did not reach the disk, unless a reviewer decided on them. Returns
+   * how many photos were dropped.
+   */
+  async checkRecentPhotos(newest = 1000): Promise<number> {
+    const db = this.opened?.db;
+    // On PostgreSQL the photos are rows committed with their predictions: nothing to check.
+    if (!db || this.photos.inDatabase) return 0;
+    const recent = await db.selectFrom('photos').select(['hash', 'ext', 'bytes']).orderBy('stored_at', 'desc').limit(newest).execute();
+    const lost: string[] = [];
+    for (const p of recent) {
+      const size = await fsp.stat(photoPath(this.dataDir, p.hash, p.ext)).then((st) => st.size, () => -1);
+      if (size !== Number(p.bytes)) lost.push(p.hash);
+    }
+    if (lost.length === 0) return 0;
+    const reviewed = db.selectFrom('decisions').select('photo_hash');
+    const dropped = await db.transaction().execute(async (tx) => {
+      await tx.deleteFrom('predictions').where('photo_hash', 'in', lost).where('photo_hash', 'not in', reviewed).execute();
+      const r = await tx.deleteFrom('photos').where('hash', 'in', lost).where('hash', 'not in', reviewed).where('hash', 'not in', tx.selectFrom('predictions').select('photo_hash')).executeTakeFirst();
+      return Number(r.numDeletedRows);
+    });
+    const kept = new Set((await db.selectFrom('photos').select('hash').where('hash', 'in', lost).execute()).map((r) => r.hash));
+    for (const p of recent) if (lost.includes(p.hash) && !kept.has(p.hash)) await fsp.rm(photoPath(this.dataDir, p.hash, p.ext), { force: true }).catch(() => {});
+    if (dropped) this.noteError(`start-up: ${dropped} recent photo(s) had not reached the disk (power cut?); their predictions were removed`);
+    return dropped;
   }
 
   /**
