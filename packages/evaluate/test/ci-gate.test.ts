@@ -1,6 +1,7 @@
 // The CI accuracy gate on real photos: train each baseline task with its recorded, seeded
 // configuration, evaluate the run like `pnpm evaluate` does, and fail below baseline - 1 image.
-// Then each leave-classes-out task (baseline `ood`): train without the left-out classes and fail
+// A task with `subset` trains and scores on a seeded subset of its dataset (made here as a folder of links);
+// a task whose dataset folder is absent is skipped. Then each leave-classes-out task (baseline `ood`): train without the left-out classes and fail
 // when the AUROC or the rejection rate of their photos falls below the baseline minus its margin.
 import { existsSync, promises as fs } from 'node:fs';
 import os from 'node:os';

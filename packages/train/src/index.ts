@@ -2,7 +2,7 @@
 export { DEFAULT_ARCH, TRAIN_DEFAULTS, resolveTrainOptions } from './options';
 export type { TrainOptions } from './options';
 export { train } from './train';
-export { applyRecipe, chooseRecipe, formatRecipe, profileTrainingSplit, FRAME_FILLING_IMG_SIZE, MIN_EPOCHS, PROFILE_SAMPLE } from './data-recipe';
+export { applyRecipe, chooseRecipe, formatRecipe, profileTrainingSplit, FRAME_FILLING_CANDIDATE_SIZE, MIN_EPOCHS, PROFILE_SAMPLE } from './data-recipe';
 export type { DataKind, DataProfile, DataRecipe, RecipeChoice } from './data-recipe';
 export type { TrainResult } from './train';
 export { crossValidate, formatCvResult, summarize } from './cross-validate';

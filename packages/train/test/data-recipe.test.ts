@@ -6,7 +6,7 @@ import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { listDataset } from '@parts/data';
 import { repoRoot } from '@parts/cli';
-import { applyRecipe, chooseRecipe, FRAME_FILLING_IMG_SIZE, MIN_EPOCHS, profileTrainingSplit, type DataProfile, type RecipeInputs } from '../src/data-recipe';
+import { applyRecipe, chooseRecipe, FRAME_FILLING_CANDIDATE_SIZE, MIN_EPOCHS, profileTrainingSplit, type DataProfile, type RecipeInputs } from '../src/data-recipe';
 import { resolveTrainOptions } from '../src/options';
 import { train } from '../src/train';
 import { readRunConfig } from '../src/run-folder';
@@ -33,27 +33,26 @@ describe('chooseRecipe', () => {
     const o = recipeDefaults();
     const choices = chooseRecipe(profile({}), o, new Set());
     expect(applyRecipe(o, choices)).toEqual(o);
-    expect(value(choices, 'epochs')!.reason).toMatch(/9 batches of 16 per epoch.*400 optimizer steps gives 45 epochs, at most the recipe's 40/);
+    expect(value(choices, 'epochs')!.reason).toMatch(/9 batches of 16 per epoch.*1200 optimizer steps gives 134 epochs, at most the recipe's 40/);
     expect(choices.every((c) => !c.given && c.reason.length > 0)).toBe(true);
   });
 
   it('gives a larger set fewer epochs (by steps) and scales the warm-up with them', () => {
     const o = recipeDefaults();
     const applied = applyRecipe(o, chooseRecipe(profile({ photos: 960, perClass: [160, 160, 160, 160, 160, 160] }), o, new Set()));
-    expect(applied.epochs).toBe(Math.ceil(400 / 60)); // 60 batches per epoch
-    expect(applied.warmupEpochs).toBe(1);
+    expect(applied.epochs).toBe(1200 / 60); // 60 batches per epoch
+    expect(applied.warmupEpochs).toBe(2); // 3 of 40 epochs -> 1.5 of 20, rounded
     const huge = applyRecipe(o, chooseRecipe(profile({ photos: 50_000 }), o, new Set()));
     expect(huge.epochs).toBe(MIN_EPOCHS);
-    expect(applyRecipe({ ...o, steps: 1200 }, chooseRecipe(profile({ photos: 960 }), { ...o, steps: 1200 }, new Set(['steps']))).epochs).toBe(20);
+    expect(applyRecipe({ ...o, steps: 600 }, chooseRecipe(profile({ photos: 960 }), { ...o, steps: 600 }, new Set(['steps']))).epochs).toBe(10);
   });
 
-  it('takes a larger input, no silhouette part, for frame-filling photos, capped at their resolution', () => {
+  it('turns the silhouette part off for frame-filling photos and keeps the size cross-validation chose', () => {
     const o = recipeDefaults();
     const c = chooseRecipe(profile({ kind: 'frame-filling', resolution: { width: 300, height: 300 } }), o, new Set());
-    expect(applyRecipe(o, c)).toMatchObject({ imgSize: FRAME_FILLING_IMG_SIZE, silhouette: false, augment: 'size-preserving' });
-    expect(applyRecipe(o, chooseRecipe(profile({ kind: 'frame-filling', resolution: { width: 160, height: 200 } }), o, new Set())).imgSize).toBe(160);
-    // Never below the architecture's own size.
-    expect(applyRecipe(o, chooseRecipe(profile({ kind: 'frame-filling', resolution: { width: 64, height: 64 } }), o, new Set())).imgSize).toBe(o.imgSize);
+    expect(applyRecipe(o, c)).toMatchObject({ imgSize: o.imgSize, silhouette: false, augment: 'size-preserving' });
+    expect(value(c, 'imgSize')!.reason).toContain(`${FRAME_FILLING_CANDIDATE_SIZE} px cross-validated worse`);
+    expect(value(c, 'silhouette')!.reason).toMatch(/^no silhouette to score/);
   });
 
   it('keeps every option given explicitly and says so', () => {
