@@ -2,6 +2,7 @@
 // easily, and decoding once keeps sharp out of the epoch loop.
 import * as tf from '@tensorflow/tfjs-core';
 import { augment, decodeImage, type AugmentOptions, type FitPolicy, type RawImage, type Sample } from '@parts/data';
+import type { LightNormName } from '@parts/cli';
 import { imagesToBatch, type PreprocessSpec } from '@parts/models';
 
 export interface ImageSet {
@@ -29,6 +30,8 @@ export function shuffledIndices(n: number, rng: () => number): number[] {
 export interface BatchSpec {
   imgSize: number;
   preprocess: PreprocessSpec;
+  /** The model's light normalisation (ClassifierMeta.lightNorm), applied by imagesToBatch. */
+  lightNorm?: LightNormName;
   numClasses: number;
   outputActivation: 'sigmoid' | 'softmax';
 }
