@@ -23,6 +23,7 @@ export { applyShift, validateShifts, DEFAULT_SHIFTS, LINE_LIGHT_SHIFTS, SHIFT_NA
 export type { ShiftName, ShiftSpec, ApplyShiftOptions } from './shifts';
 export { farOodImage, farOodSet, blurredPhoto, darkenedPhoto, FAR_OOD_KINDS } from './far-ood';
 export type { FarOodKind, FarOodSample } from './far-ood';
+export { normaliseLight, paperGains, paperLevels, PAPER_LEVEL, MAX_LIGHT_GAIN } from './light-norm';
 export { measureSilhouette, silhouetteVector, letterboxContent, SILHOUETTE_FEATURES, SILHOUETTE_FEATURE_NAMES, SILHOUETTE_DEFAULTS } from './silhouette';
 export type { Silhouette, SilhouetteShape, SilhouetteOptions, SilhouetteFeature } from './silhouette';
 export {

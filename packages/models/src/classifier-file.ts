@@ -7,6 +7,7 @@
 // present. Files without the section stay valid; readers keep every field they do not know.
 import { promises as fs } from 'node:fs';
 import path from 'node:path';
+import { LIGHT_NORM_NAMES } from '@parts/cli';
 import type { ClassifierMeta } from './types';
 
 export const CLASSIFIER_JSON = 'classifier.json';
@@ -29,6 +30,7 @@ export function validateClassifierMeta(meta: unknown, where: string): Classifier
   if (!Number.isInteger(m.imgSize) || (m.imgSize as number) < 8) problems.push(`imgSize must be an integer >= 8 (got ${m.imgSize})`);
   if (m.fit !== 'cover' && m.fit !== 'contain') problems.push(`fit must be 'cover' or 'contain' (got ${JSON.stringify(m.fit)})`);
   if (!PREPROCESS.includes(m.preprocess as string)) problems.push(`preprocess is unknown: ${JSON.stringify(m.preprocess)}`);
+  if (m.lightNorm !== undefined && !(LIGHT_NORM_NAMES as readonly string[]).includes(m.lightNorm)) problems.push(`lightNorm must be one of ${LIGHT_NORM_NAMES.join(', ')} (got ${JSON.stringify(m.lightNorm)})`);
   if (m.outputActivation !== 'sigmoid' && m.outputActivation !== 'softmax') problems.push('outputActivation must be sigmoid or softmax');
   if (m.outputActivation === 'sigmoid' && m.labels?.length !== 2) problems.push('a sigmoid output needs exactly 2 labels');
   if (problems.length) throw new Error(`invalid classifier metadata (${where}): ${problems.join('; ')}`);

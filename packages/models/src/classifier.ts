@@ -3,7 +3,7 @@
 // evaluate and serve all go through these functions so they cannot preprocess differently.
 import * as tf from '@tensorflow/tfjs-core';
 import type * as tfl from '@tensorflow/tfjs-layers';
-import type { RawImage } from '@parts/data';
+import { normaliseLight, type RawImage } from '@parts/data';
 import type { ClassifierMeta, Prediction } from './types';
 import { loadLayersModel, saveLayersModel } from './model-files';
 import { preprocessInput } from './preprocess';
@@ -37,15 +37,20 @@ export function disposeClassifier(c: Classifier): void {
   c.model.dispose();
 }
 
-/** Stacks decoded images (already at meta.imgSize) into a preprocessed float batch. */
-export function imagesToBatch(images: RawImage[], meta: Pick<ClassifierMeta, 'imgSize' | 'preprocess'>): tf.Tensor4D {
+/**
+ * Stacks decoded images (already at meta.imgSize) into a preprocessed float batch: the model's
+ * light normalisation (meta.lightNorm, absent = none), then its preprocessing. The one place every
+ * tfjs path (training batches, predict, evaluate, serve, the OOD features, Grad-CAM) turns photos
+ * into network input; the ONNX engine applies the same normalisation to its uint8 input.
+ */
+export function imagesToBatch(images: RawImage[], meta: Pick<ClassifierMeta, 'imgSize' | 'preprocess' | 'lightNorm'>): tf.Tensor4D {
   const s = meta.imgSize;
   const buf = new Float32Array(images.length * s * s * 3);
   images.forEach((img, i) => {
     if (img.width !== s || img.height !== s || img.data.length !== s * s * 3) {
       throw new Error(`image ${i} is ${img.width}x${img.height}, the model takes ${s}x${s} RGB`);
     }
-    buf.set(img.data, i * s * s * 3);
+    buf.set(normaliseLight(img, meta.lightNorm).data, i * s * s * 3);
   });
   return tf.tidy(() => preprocessInput(tf.tensor4d(buf, [images.length, s, s, 3]), meta.preprocess));
 }

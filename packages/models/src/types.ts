@@ -1,4 +1,5 @@
 import type { FitPolicy } from '@parts/data';
+import type { LightNormName } from '@parts/cli';
 import type { TrainMode } from './modes';
 
 /**
@@ -24,6 +25,11 @@ export interface ClassifierMeta {
   imgSize: number;
   fit: FitPolicy;
   preprocess: PreprocessSpec;
+  /**
+   * Per-photo light normalisation applied before `preprocess` (data/src/light-norm.ts). Absent in
+   * files written before it existed: read as 'none', so those models are fed as they were trained.
+   */
+  lightNorm?: LightNormName;
   /** 'sigmoid' = one output unit giving p(labels[1]); 'softmax' = one unit per label. */
   outputActivation: 'sigmoid' | 'softmax';
   runId?: string;

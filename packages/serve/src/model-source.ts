@@ -20,6 +20,8 @@ export interface ModelInfo {
   imgSize: number;
   fit: string;
   preprocess: string;
+  /** The per-photo light normalisation applied before the network ('none' for models recorded without one). */
+  lightNorm: string;
   /** sha256 over every file of the folder (name + bytes). */
   sha256: string;
   /** Which file the card came from. */
@@ -107,6 +109,7 @@ export async function readModelInfo(dir: string): Promise<ModelInfo> {
     imgSize: meta.imgSize,
     fit: meta.fit,
     preprocess: meta.preprocess,
+    lightNorm: meta.lightNorm ?? 'none',
     sha256,
     source: hasCard ? 'model-card.json' : CLASSIFIER_JSON,
     card,

@@ -30,7 +30,7 @@ export async function tempDir(prefix = 'serve-test-'): Promise<string> {
  */
 export async function makeModel(
   dir: string,
-  o: { runId: string; imgSize?: number; seed?: number; outputActivation?: 'sigmoid' | 'softmax' },
+  o: { runId: string; imgSize?: number; seed?: number; outputActivation?: 'sigmoid' | 'softmax'; lightNorm?: ClassifierMeta['lightNorm'] },
 ): Promise<void> {
   const size = o.imgSize ?? 32;
   const seed = o.seed ?? 1;
@@ -52,6 +52,7 @@ export async function makeModel(
     fit: 'cover',
     preprocess: 'rescale01',
     outputActivation: act,
+    ...(o.lightNorm ? { lightNorm: o.lightNorm } : {}),
     runId: o.runId,
   };
   await saveClassifier(model, meta, dir);

@@ -1,7 +1,8 @@
 // Decoded images held in memory for the whole run: a few hundred photos at model size fit
 // easily, and decoding once keeps sharp out of the epoch loop.
 import * as tf from '@tensorflow/tfjs-core';
-import { augment, decodeImage, type AugmentOptions, type FitPolicy, type RawImage, type Sample } from '@parts/data';
+import { augment, decodeImage, normaliseLight, type AugmentOptions, type FitPolicy, type RawImage, type Sample } from '@parts/data';
+import type { LightNormName } from '@parts/cli';
 import { imagesToBatch, type PreprocessSpec } from '@parts/models';
 
 export interface ImageSet {
@@ -29,6 +30,8 @@ export function shuffledIndices(n: number, rng: () => number): number[] {
 export interface BatchSpec {
   imgSize: number;
   preprocess: PreprocessSpec;
+  /** The model's light normalisation (ClassifierMeta.lightNorm), applied by imagesToBatch. */
+  lightNorm?: LightNormName;
   numClasses: number;
   outputActivation: 'sigmoid' | 'softmax';
 }
@@ -45,7 +48,11 @@ export function makeBatch(
   spec: BatchSpec,
   aug?: { rng: () => number; opts: AugmentOptions },
 ): { x: tf.Tensor4D; y: tf.Tensor2D; labels: number[] } {
-  const imgs = indices.map((i) => (aug ? augment(set.images[i], aug.rng, aug.opts) : set.images[i]));
   const labels = indices.map((i) => set.labels[i]);
-  return { x: imagesToBatch(imgs, spec), y: labelsToTargets(labels, spec), labels };
+  if (!aug) return { x: imagesToBatch(indices.map((i) => set.images[i]), spec), y: labelsToTargets(labels, spec), labels };
+  // Light normalisation first, augmentation after: the network still sees the augmentation's
+  // brightness and contrast jitter around the normalised photo (normalising the augmented photo
+  // would undo that jitter), and a photo predict normalises lies inside what it trained on.
+  const imgs = indices.map((i) => augment(normaliseLight(set.images[i], spec.lightNorm), aug.rng, aug.opts));
+  return { x: imagesToBatch(imgs, { ...spec, lightNorm: 'none' }), y: labelsToTargets(labels, spec), labels };
 }

@@ -64,6 +64,8 @@ export async function train(options: TrainOptions): Promise<TrainResult> {
       ...built.meta,
       labels: index.classes,
       fit: o.fit,
+      // Recorded only when it changes the input, so a model without it reads as before.
+      ...(o.lightNorm !== 'none' ? { lightNorm: o.lightNorm } : {}),
       runId: run.runId,
     };
     await writeRunJson(run, RUN_FILES.labels, index.classes);
@@ -71,7 +73,7 @@ export async function train(options: TrainOptions): Promise<TrainResult> {
 
     const t0 = Date.now();
     const sets = await loadSets(index, o);
-    const bspec: BatchSpec = { imgSize: o.imgSize, preprocess: meta.preprocess, numClasses, outputActivation: meta.outputActivation };
+    const bspec: BatchSpec = { imgSize: o.imgSize, preprocess: meta.preprocess, lightNorm: meta.lightNorm, numClasses, outputActivation: meta.outputActivation };
     const classWeights = o.classWeights ? balancedClassWeights(sets.train.labels, numClasses) : null;
     const rng = makeRng(`${o.seed}-batches`);
     const augRng = makeRng(`${o.seed}-augment`);

@@ -19,6 +19,9 @@ export const TRAIN_MODE_ALIAS_NAMES = ['feature-extraction', 'fine-tune'] as con
 export const AUGMENT_NAMES = ['study', 'size-preserving', 'none'] as const;
 export type AugmentName = (typeof AUGMENT_NAMES)[number];
 export const FIT_POLICIES = ['cover', 'contain'] as const;
+/** Per-photo light normalisation before the network (data/src/light-norm.ts): none, or each channel's paper level to a fixed grey. */
+export const LIGHT_NORM_NAMES = ['none', 'paper'] as const;
+export type LightNormName = (typeof LIGHT_NORM_NAMES)[number];
 export const LR_SCHEDULES = ['constant', 'cosine'] as const;
 export type LrScheduleName = (typeof LR_SCHEDULES)[number];
 /** Where the forward pass runs: ONNX Runtime, tfjs, or auto (ONNX Runtime on the CPU where it loads). */
@@ -106,6 +109,12 @@ export const TRAIN_SETTINGS = {
     doc: "augmentation: study (the study's generator), size-preserving (no zoom/shear), none",
   }),
   fit: choice(FIT_POLICIES, { flag: '--fit <policy>', default: 'cover', perArch: true, doc: 'resize policy: cover = center crop, contain = letterbox' }),
+  lightNorm: choice(LIGHT_NORM_NAMES, {
+    flag: '--light-norm <n>',
+    default: 'none',
+    perArch: true,
+    doc: "per-photo light normalisation, recorded with the model and applied by predict, evaluate and serve: paper = each colour channel scaled so its median (the paper) reads a fixed grey (gain 0.5-2), none = the photo as decoded",
+  }),
   labelSmoothing: num({ flag: '--label-smoothing <x>', min: 0, lt: 1, default: 0, perArch: true, doc: 'label smoothing' }),
   lrSchedule: choice(LR_SCHEDULES, { flag: '--lr-schedule <s>', default: 'constant', perArch: true, doc: 'learning-rate schedule: constant, or cosine decay after a linear warm-up' }),
   warmupEpochs: int({ flag: '--warmup-epochs <n>', min: 0, default: 0, perArch: true, doc: 'cosine schedule: epochs of linear warm-up' }),

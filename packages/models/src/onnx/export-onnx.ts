@@ -115,7 +115,7 @@ export function exportOnnx(model: tfl.LayersModel, meta: ClassifierMeta): Uint8A
     opsetImport: [{ domain: '', version: ONNX_OPSET }],
     producerName: 'parts-classifier',
     producerVersion: '1',
-    docString: `${meta.arch}/${meta.mode} classifier; input: uint8 RGB [batch, ${size}, ${size}, 3] decoded with fit ${meta.fit}; preprocessing ${meta.preprocess} is in the graph`,
+    docString: `${meta.arch}/${meta.mode} classifier; input: uint8 RGB [batch, ${size}, ${size}, 3] decoded with fit ${meta.fit}; preprocessing ${meta.preprocess} is in the graph${meta.lightNorm && meta.lightNorm !== 'none' ? `; light normalisation ${meta.lightNorm} is applied to the uint8 input before it (data/src/light-norm.ts)` : ''}`,
     graph,
     metadataProps: [
       { key: ONNX_META_CLASSIFIER, value: JSON.stringify(meta) },

@@ -3,7 +3,7 @@
  * the same FeaturesAndLogits the tfjs path computes (computeFeaturesAndLogits) out, so decisions,
  * unknown detection and parity are computed by the same code on both engines.
  */
-import type { RawImage } from '@parts/data';
+import { normaliseLight, type RawImage } from '@parts/data';
 import type { ClassifierMeta } from '../types';
 import type { FeaturesAndLogits } from '../ood/features';
 import { onnxClassifierMeta } from './export-onnx';
@@ -29,7 +29,7 @@ export class OnnxForward {
     const where = opts.file ?? 'the ONNX model';
     const meta = onnxClassifierMeta(bytes);
     if (!meta) throw new Error(`${where}: no classifier metadata (parts.classifier); export it with pnpm export --format onnx`);
-    for (const k of ['labels', 'imgSize', 'fit', 'preprocess', 'outputActivation'] as const) {
+    for (const k of ['labels', 'imgSize', 'fit', 'preprocess', 'lightNorm', 'outputActivation'] as const) {
       if (JSON.stringify(meta[k]) !== JSON.stringify(expect[k])) throw new Error(`${where}: ${k} ${JSON.stringify(meta[k])} differs from classifier.json's ${JSON.stringify(expect[k])}; export the model again`);
     }
     const options = onnxSessionOptions(opts.threads);
@@ -65,7 +65,7 @@ export class OnnxForward {
       const input = new Uint8Array(chunk.length * px);
       chunk.forEach((img, i) => {
         if (img.width !== s || img.height !== s || img.data.length !== px) throw new Error(`image ${start + i} is ${img.width}x${img.height}, the model takes ${s}x${s} RGB`);
-        input.set(img.data, i * px);
+        input.set(normaliseLight(img, this.meta.lightNorm).data, i * px);
       });
       const out = await this.session.run({ image: new this.ort.Tensor('uint8', input, [chunk.length, s, s, 3]) }, ['features', 'logits']);
       features.set(out.features.data as Float32Array, start * this.featureDim);
@@ -82,7 +82,7 @@ export class OnnxForward {
   async modelOutputs(images: readonly RawImage[]): Promise<Float32Array> {
     const s = this.meta.imgSize;
     const input = new Uint8Array(images.length * s * s * 3);
-    images.forEach((img, i) => input.set(img.data, i * s * s * 3));
+    images.forEach((img, i) => input.set(normaliseLight(img, this.meta.lightNorm).data, i * s * s * 3));
     const out = await this.session.run({ image: new this.ort.Tensor('uint8', input, [images.length, s, s, 3]) }, ['probabilities']);
     const p = Float32Array.from(out.probabilities.data as Float32Array);
     out.probabilities.dispose();
