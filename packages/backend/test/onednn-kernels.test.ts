@@ -4,8 +4,8 @@
 // printed, where the addon is not built (scripts/setup.sh builds it where libdnnl-dev is installed).
 import { beforeAll, describe, expect, it } from 'vitest';
 import * as tf from '@tensorflow/tfjs-core';
-import { convBiasRelu, initBackend, loadOnednn, onednnKernelsState, startOnednnKernels, stopOnednnKernels, wasmThreadsInUse } from '../src/index';
-import { on, relErr, tensor } from './helpers';
+import { convBiasRelu, createAdam, initBackend, loadOnednn, onednnKernelsState, startOnednnKernels, stopOnednnKernels, wasmThreadsInUse } from '../src/index';
+import { on, relErr, tensor, values } from './helpers';
 
 const { addon, detail } = loadOnednn();
 if (addon == null) console.warn(`oneDNN kernel tests skipped: ${detail}`);
@@ -186,6 +186,20 @@ describe.skipIf(addon == null)('oneDNN kernels on the wasm heap match the cpu ba
     });
   }
 
+  it('a seeded training run is reproduced exactly on the same engine, and stays close to the wasm kernels and cpu', async () => {
+    const a = await train('wasm');
+    const b = await train('wasm');
+    expect(a.losses[a.losses.length - 1]).toBeLessThan(a.losses[0]!); // it learns
+    expect(b.losses).toEqual(a.losses);
+    for (let k = 0; k < a.weights.length; k++) expect(Array.from(b.weights[k]!)).toEqual(Array.from(a.weights[k]!));
+    const wasm = await withoutOnednn(() => train('wasm'));
+    const cpu = await train('cpu');
+    for (const other of [wasm, cpu]) {
+      for (let i = 0; i < a.losses.length; i++) expect(a.losses[i]).toBeCloseTo(other.losses[i]!, 4);
+      for (let k = 0; k < a.weights.length; k++) expect(relErr(a.weights[k]!, other.weights[k]!), Object.keys(SHAPES)[k]).toBeLessThan(1e-4);
+    }
+  });
+
   it('leaves no tensor or heap allocation behind', async () => {
     await tf.setBackend('wasm');
     const before = tf.memory().numTensors, ids = tf.backend().numDataIds();
@@ -194,3 +208,42 @@ describe.skipIf(addon == null)('oneDNN kernels on the wasm heap match the cpu ba
     expect(tf.backend().numDataIds()).toBe(ids);
   });
 });
+
+/** The training test's variables. No bias before the batch norm: its gradient is 0 up to rounding, which Adam would blow up to steps of ±lr. */
+const SHAPES: Record<string, number[]> = { c1: [3, 3, 3, 8], b1: [8], c2: [3, 3, 8, 16], gamma: [16], beta: [16], c3: [3, 3, 16, 16], d: [16 * 36, 5], db: [5] };
+
+/**
+ * Four Adam steps of a small conv net with every kernel oneDNN takes over (ReLU convolutions, a
+ * strided one, max pool, batch norm, a dense layer), batch 4 at 24 px: big enough for oneDNN's
+ * blocked kernels and both threads. Returns the losses and the final weights.
+ */
+async function train(backend: string): Promise<{ losses: number[]; weights: Float32Array[] }> {
+  await tf.setBackend(backend);
+  const shapes = SHAPES;
+  const v = Object.fromEntries(Object.entries(shapes).map(([k, s], i) =>
+    [k, tf.variable(tf.tensor(values(s.reduce((p, q) => p * q, 1), 200 + i).map((x) => (k === 'gamma' ? 1 + 0.1 * x : 0.2 * x)), s))]));
+  const x = tf.tensor4d(values(4 * 24 * 24 * 3, 17), [4, 24, 24, 3]);
+  const y = tf.oneHot(tf.tensor1d([0, 3, 1, 4], 'int32'), 5);
+  const opt = backend === 'wasm' ? createAdam(0.01) : tf.train.adam(0.01);
+  const losses: number[] = [];
+  for (let step = 0; step < 4; step++) {
+    const loss = opt.minimize(() => {
+      let h = backend === 'wasm'
+        ? convBiasRelu(x, v.c1 as tf.Tensor4D, v.b1 as tf.Tensor1D, { strides: [1, 1], pad: 'same' })
+        : tf.relu(tf.add(tf.conv2d(x, v.c1 as tf.Tensor4D, 1, 'same'), v.b1!)) as tf.Tensor4D;
+      h = tf.maxPool(h, 2, 2, 'valid'); // 12 × 12
+      h = tf.conv2d(h, v.c2 as tf.Tensor4D, 1, 'same');
+      const { mean, variance } = tf.moments(h, [0, 1, 2]);
+      h = tf.relu(tf.batchNorm4d(h, mean as tf.Tensor1D, variance as tf.Tensor1D, v.beta as tf.Tensor1D, v.gamma as tf.Tensor1D, 1e-3));
+      h = tf.relu(tf.conv2d(h, v.c3 as tf.Tensor4D, 2, 'same')); // 6 × 6
+      const logits = tf.add(tf.matMul(tf.reshape(h, [4, 16 * 36]), v.d as tf.Tensor2D), v.db!);
+      return tf.losses.softmaxCrossEntropy(y, logits) as tf.Scalar;
+    }, true)!;
+    losses.push((await loss.data())[0]!);
+    loss.dispose();
+  }
+  const weights = await Promise.all(Object.values(v).map((t) => t.data() as Promise<Float32Array>));
+  tf.dispose([x, y, ...Object.values(v)]);
+  opt.dispose();
+  return { losses, weights };
+}

@@ -220,7 +220,7 @@ export const SERVE_SETTINGS = {
 } satisfies Record<string, Setting<any>>;
 
 export const BENCH_SETTINGS = {
-  backend: str({ flag: '--backend <list>', defaultText: 'the one auto picks, then wasm and cpu', doc: "comma-separated backends to measure; 'onnx' measures ONNX Runtime's forward pass" }),
+  backend: str({ flag: '--backend <list>', defaultText: 'the one auto picks, then wasm and cpu', doc: "comma-separated backends to measure; 'onnx' measures ONNX Runtime's forward pass, 'wasm-plain' wasm without the oneDNN kernels" }),
   arch: str({ flag: '--arch <list>', default: 'tinyvgg', doc: "comma-separated architectures, or 'all'" }),
   imgSize: int({ flag: '--img-size <n>', min: 16, default: 256, doc: 'input size' }),
   batch: int({ flag: '--batch <n>', min: 1, default: 8, doc: 'batch size (the pure-JS cpu backend uses 1)' }),
