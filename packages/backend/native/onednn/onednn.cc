@@ -136,6 +136,17 @@ dnnl::stream &cpuStream() {
 
 void prepareThreads() { omp_set_num_threads(gThreads); }
 
+/**
+ * Runs a weights reorder on the calling thread only: the weights are a few thousand values, and
+ * waking the other OpenMP threads (asleep under the passive wait policy) cost up to 50 ms per
+ * reorder on a loaded machine, more than the convolution itself.
+ */
+void reorderOnOneThread(dnnl::reorder &r, memory &from, memory &to) {
+  omp_set_num_threads(1);
+  r.execute(cpuStream(), from, to);
+  omp_set_num_threads(gThreads);
+}
+
 // Convolution geometry, in this order (tfjs' Conv2DInfo with its explicit padding):
 // N, H, W, C, OH, OW, OC, fH, fW, sH, sW, dH, dW, padT, padL, padB, padR
 constexpr size_t kConvParams = 17;
@@ -175,7 +186,7 @@ memory weightsFor(Entry &e, float *w) {
   memory user(e.userW, eng, w);
   if (!e.needReorder) return user;
   memory prim(e.primW, eng, e.wbuf.data());
-  e.reorder.execute(cpuStream(), user, prim);
+  reorderOnOneThread(e.reorder, user, prim);
   return prim;
 }
 
@@ -299,7 +310,10 @@ napi_value ConvBackwardWeights(napi_env env, napi_callback_info info) {
     memory user(e.userW, eng, h.f32(offs[2], g.wSize(), "dw"));
     memory dw = e.needReorder ? memory(e.primW, eng, e.wbuf.data()) : user;
     e.prim.execute(cpuStream(), {{DNNL_ARG_SRC, x}, {DNNL_ARG_DIFF_DST, dy}, {DNNL_ARG_DIFF_WEIGHTS, dw}});
-    if (e.needReorder) e.reorder.execute(cpuStream(), dw, user);
+    if (e.needReorder) {
+      cpuStream().wait();
+      reorderOnOneThread(e.reorder, dw, user);
+    }
     cpuStream().wait();
     return nullptr;
   } catch (const Failure &f) {
