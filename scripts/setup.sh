@@ -3,7 +3,8 @@
 # running as root on Debian/Ubuntu, the system packages the tests use (Chromium for the upload-page
 # browser test, DejaVu fonts so charts render text, Prometheus for promtool's check of the example
 # alert rules, python3-onnx for the ONNX export's onnx.checker test, PostgreSQL for the tests of the
-# shared store, started by scripts/postgres.sh). Safe to run again: it skips what is there.
+# shared store, started by scripts/postgres.sh, libdnnl-dev with g++ and make for the oneDNN training
+# kernels addon, which is built here). Safe to run again: it skips what is there.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -20,13 +21,16 @@ command -v nginx >/dev/null 2>&1 || [[ -x /usr/sbin/nginx ]] || need_pkgs+=(ngin
 command -v promtool >/dev/null 2>&1 || need_pkgs+=(prometheus) # promtool checks deploy/prometheus/alerts.yml
 /usr/bin/python3 -c 'import onnx' >/dev/null 2>&1 || need_pkgs+=(python3-onnx)
 compgen -G '/usr/lib/postgresql/*/bin/pg_ctl' >/dev/null || need_pkgs+=(postgresql) # scripts/postgres.sh: the --db tests
+[[ -e /usr/include/oneapi/dnnl/dnnl.hpp ]] || need_pkgs+=(libdnnl-dev) # the oneDNN training kernels addon
+command -v g++ >/dev/null 2>&1 || need_pkgs+=(g++)
+command -v make >/dev/null 2>&1 || need_pkgs+=(make)
 if ((${#need_pkgs[@]})); then
   if [[ $(id -u) -eq 0 ]] && command -v apt-get >/dev/null 2>&1; then
     echo "setup: installing Debian packages: ${need_pkgs[*]}"
     apt-get update -qq >/dev/null
     DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${need_pkgs[@]}" >/dev/null
   else
-    echo "setup: optional system packages missing (${need_pkgs[*]}); the browser test is skipped without chromium, the alert-rules check without promtool, the onnx.checker test without python3-onnx, the PostgreSQL tests without postgresql" >&2
+    echo "setup: optional system packages missing (${need_pkgs[*]}); the browser test is skipped without chromium, the alert-rules check without promtool, the onnx.checker test without python3-onnx, the PostgreSQL tests without postgresql, the oneDNN kernels without libdnnl-dev" >&2
   fi
 fi
 
@@ -40,4 +44,7 @@ pnpm install --frozen-lockfile --reporter=append-only 2>&1 | grep -vE 'tfjs-node
 rc=${PIPESTATUS[0]}
 set -e
 [[ $rc -eq 0 ]] || { echo "setup: pnpm install failed (exit $rc)" >&2; exit "$rc"; }
+# The oneDNN training kernels (packages/backend/native/onednn) where libdnnl-dev is installed; without
+# them training runs on the wasm kernels, so a failed build is reported, not fatal.
+bash packages/backend/scripts/build-onednn.sh || echo "setup: the oneDNN addon did not build; training uses the wasm kernels" >&2
 echo "setup: done"

@@ -6,7 +6,8 @@ import '@tensorflow/tfjs-backend-wasm';
 // on every backend ("gradient function not found"). Training always needs it, so load it here.
 import '@tensorflow/tfjs-layers';
 import type { BackendAttempt, BackendInfo, BackendName } from './types';
-import { describeWasmDevice, startWasmBackend } from './wasm-setup';
+import { describeWasmDevice, startWasmBackend, wasmThreadsInUse } from './wasm-setup';
+import { startOnednnKernels, onednnKernelsState } from './onednn/index';
 import { setupWebGPU } from './webgpu/index';
 import { registerWasmTrainingKernels } from './wasm-kernels/index';
 import { backendLine, firstCpuWriteQuietly, verboseFromEnv } from './backend-log';
@@ -125,6 +126,12 @@ export async function initBackend(
       if (info.name === 'wasm') {
         const added = registerWasmTrainingKernels();
         if (added.length && verbose) log(`backend: registered wasm training kernels ${added.join(', ')}`);
+        // The hot kernels on oneDNN where its addon is built; the wasm kernels above stay their fallback.
+        const native = startOnednnKernels(wasmThreadsInUse());
+        if (native.length && verbose) log(`backend: registered oneDNN kernels ${native.join(', ')}`);
+        const onednn = onednnKernelsState();
+        info.device += onednn.active ? ' + oneDNN kernels' : '';
+        if (verbose) log(`backend: oneDNN kernels ${onednn.active ? 'active' : 'not used'}: ${onednn.detail}`);
       }
       log(backendLine(info, verbose));
       cache.set(requested, info);

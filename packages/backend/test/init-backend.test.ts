@@ -16,7 +16,7 @@ describe('initBackend', () => {
     expect(info.name).toBe('wasm');
     expect(tf.getBackend()).toBe('wasm');
     expect(info.requested).toBe('auto');
-    expect(info.device).toMatch(/^CPU \(wasm( SIMD)?, \d+ threads?\)$/);
+    expect(info.device).toMatch(/^CPU \(wasm( SIMD)?, \d+ threads?\)( \+ oneDNN kernels)?$/);
     expect(info.tried.map((t) => t.backend)).toEqual(['tfjs-node-gpu', 'webgpu', 'tfjs-node']);
     for (const t of info.tried) expect(t.error.length).toBeGreaterThan(5);
     expect(info.tried[1]!.error).toMatch(/adapter|webgpu/i);

@@ -1,11 +1,14 @@
 import { afterEach, beforeAll, describe, expect, it } from 'vitest';
 import * as tf from '@tensorflow/tfjs-core';
-import { initBackend } from '../src/index';
+import { initBackend, stopOnednnKernels } from '../src/index';
 import { setConv2dInputGradImpl } from '../src/wasm-kernels/index';
 import { on, relErr, tensor } from './helpers';
 
 beforeAll(async () => {
   await initBackend('wasm', () => {});
+  // These test the wasm kernels themselves; the oneDNN kernels that replace them where the addon is
+  // built are tested in onednn-kernels.test.ts.
+  stopOnednnKernels();
 });
 afterEach(() => setConv2dInputGradImpl('xnnpack'));
 

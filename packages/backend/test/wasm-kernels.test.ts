@@ -1,10 +1,13 @@
 import { beforeAll, describe, expect, it } from 'vitest';
 import * as tf from '@tensorflow/tfjs-core';
-import { initBackend, setConv2dFilterGradImpl } from '../src/index';
+import { initBackend, setConv2dFilterGradImpl, stopOnednnKernels } from '../src/index';
 import { on, relErr, tensor } from './helpers';
 
 beforeAll(async () => {
   await initBackend('wasm', () => {});
+  // These test the wasm kernels themselves; the oneDNN kernels that replace them where the addon is
+  // built are tested in onednn-kernels.test.ts.
+  stopOnednnKernels();
 });
 
 type Pad = 'same' | 'valid';

@@ -6,7 +6,7 @@ import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
 import * as tf from '@tensorflow/tfjs-core';
 import type { BackendWasm } from '@tensorflow/tfjs-backend-wasm';
-import { initBackend } from '../src/index';
+import { initBackend, stopOnednnKernels } from '../src/index';
 import { batchNormStats } from '../src/wasm-kernels/batch-norm-train';
 import { im2colTLoop } from '../src/wasm-kernels/conv2d-backprop-filter';
 import { maxPoolGradNHWC } from '../src/wasm-kernels/max-pool-grad';
@@ -152,6 +152,9 @@ for (const shared of [true, false]) {
 describe('SIMD kernels on the running wasm backend', () => {
   it('load onto the backend\'s own memory unless PARTS_WASM_SIMD_KERNELS=0', async () => {
     await initBackend('wasm', () => {});
+    // These test the wasm kernels themselves; the oneDNN kernels that replace them where the addon is
+    // built are tested in onednn-kernels.test.ts.
+    stopOnednnKernels();
     expect(simdKernelsDisabled()).toBe(process.env.PARTS_WASM_SIMD_KERNELS === '0');
     const k = simdKernels(tf.backend() as BackendWasm);
     if (simdKernelsDisabled()) {

@@ -96,6 +96,21 @@ describe('pnpm diagnose on simulated machines', () => {
     expect(r.checks.filter((c) => c.verdict === 'warn' || c.verdict === 'fail')).toEqual([]);
   });
 
+  it('says whether the oneDNN kernels run on wasm, and why not with the fix', async () => {
+    const wasmWith = (onednn: { active: boolean; detail: string }) => machine({
+      startBackend: async (name) => (name === 'wasm' ? { ok: true, device: 'CPU (wasm SIMD, 2 threads) + oneDNN kernels', simd: true, threads: 2, onednn } : { ok: true, device: 'CPU (plain JavaScript, 1 thread)' }),
+    });
+    const active = get(await runDiagnose(wasmWith({ active: true, detail: 'oneDNN 2.6.3 (AVX2), OpenMP wait policy PASSIVE, 2 threads' })), 'backend:onednn');
+    expect(active).toMatchObject({ verdict: 'ok', summary: 'active on wasm: oneDNN 2.6.3 (AVX2), OpenMP wait policy PASSIVE, 2 threads' });
+    const absent = get(await runDiagnose(wasmWith({ active: false, detail: 'addon not built (scripts/setup.sh builds it where libdnnl-dev is installed)' })), 'backend:onednn');
+    expect(absent).toMatchObject({ verdict: 'info', summary: expect.stringMatching(/^not used, wasm runs the convolutions: addon not built/) });
+    expect(absent.fix).toMatch(/libdnnl-dev/);
+    const off = get(await runDiagnose(wasmWith({ active: false, detail: 'switched off (PARTS_ONEDNN=0)' })), 'backend:onednn');
+    expect(off.fix).toBeUndefined();
+    // A machine whose probe reports nothing about oneDNN has no such line.
+    expect((await runDiagnose(machine())).checks.some((c) => c.id === 'backend:onednn')).toBe(false);
+  });
+
   it('a GPU device but no Vulkan loader: warnings that say to install libvulkan1', async () => {
     const r = await runDiagnose(machine({ gpuDeviceNodes: async () => ['/dev/nvidia0'] }));
     expect(get(r, 'vulkan')).toMatchObject({ verdict: 'warn', fix: expect.stringContaining('apt-get install libvulkan1') });

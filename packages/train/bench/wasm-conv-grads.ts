@@ -1,9 +1,10 @@
 // Times PartsNet's (or Tiny VGG's) convolutions (128 px, batch 16 by default) on the wasm backend: forward, input
 // gradient and each filter-gradient implementation, interleaved in rounds so that a busy machine
-// slows all of them alike; prints the median per call and GFLOP/s.
+// slows all of them alike; prints the median per call and GFLOP/s. Where the oneDNN kernels load, each of
+// forward, input gradient and filter gradient is also timed on them (the `onednn:` columns).
 // Usage: tsx packages/train/bench/wasm-conv-grads.ts [--arch partsnet|tinyvgg] [--img-size 128] [--batch 16] [--rounds 5]
 import * as tf from '@tensorflow/tfjs-core';
-import { initBackend, setConv2dFilterGradImpl, type FilterGradImpl } from '@parts/backend';
+import { initBackend, onednnKernelsState, setConv2dFilterGradImpl, startOnednnKernels, stopOnednnKernels, wasmThreadsInUse, type FilterGradImpl } from '@parts/backend';
 
 function arg(name: string, def: string): string {
   const i = process.argv.indexOf(`--${name}`);
@@ -39,6 +40,15 @@ for (const [hw, ci, co, st, pad] of layers) {
       setConv2dFilterGradImpl(impl);
       return tf.engine().runKernel('Conv2DBackpropFilter', { x, dy }, { strides: st, pad, dataFormat: 'NHWC', dimRoundingMode: undefined, filterShape: f.shape } as never) as tf.Tensor;
     };
+  }
+  // The wasm kernels with oneDNN's taken off; the same three on oneDNN where it loads.
+  const onednn = onednnKernelsState().active;
+  for (const [k, run] of Object.entries(runs)) runs[k] = () => { stopOnednnKernels(); return run(); };
+  if (onednn) {
+    const native = (run: () => tf.Tensor) => () => { startOnednnKernels(wasmThreadsInUse()); return run(); };
+    runs['onednn:forward'] = native(() => tf.conv2d(x, f, st, pad));
+    runs['onednn:input'] = native(() => tf.engine().runKernel('Conv2DBackpropInput', { dy, filter: f }, { strides: st, pad, dataFormat: 'NHWC', dimRoundingMode: undefined, inputShape: x.shape } as never) as tf.Tensor);
+    runs['onednn:filter'] = native(() => tf.engine().runKernel('Conv2DBackpropFilter', { x, dy }, { strides: st, pad, dataFormat: 'NHWC', dimRoundingMode: undefined, filterShape: f.shape } as never) as tf.Tensor);
   }
   const times: Record<string, number[]> = {};
   for (let r = 0; r <= rounds; r++) {

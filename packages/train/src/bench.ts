@@ -227,7 +227,7 @@ export function formatPeer(ours: BenchRecord[], peer: PeerRecord): string[] {
     const r = ours.find((o) => o.phase === phase);
     if (!r) return [];
     const theirs = phase === 'forward' ? peer.forwardImagesPerSec : peer.trainImagesPerSec;
-    return [`vs ${peer.peer.padEnd(7)} ${r.model.padEnd(12)} ${phase.padEnd(8)} ${r.imgSize}px batch ${String(r.batch).padEnd(3)} ours ${r.imagesPerSec.toFixed(2)} img/s, ${peer.device} ${theirs.toFixed(2)} img/s: ratio ${(r.imagesPerSec / theirs).toFixed(3)}x`];
+    return [`vs ${peer.peer.padEnd(7)} ${r.model.padEnd(12)} ${phase.padEnd(8)} ${r.imgSize}px batch ${String(r.batch).padEnd(3)} ours (${r.backend}) ${r.imagesPerSec.toFixed(2)} img/s, ${peer.device} ${theirs.toFixed(2)} img/s: ratio ${(r.imagesPerSec / theirs).toFixed(3)}x`];
   });
 }
 

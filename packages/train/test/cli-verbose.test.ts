@@ -34,7 +34,7 @@ describe('--verbose', () => {
     }
     const lines = quiet.stderr.split('\n').filter((l) => l.startsWith('backend:'));
     expect(lines).toHaveLength(1);
-    expect(lines[0]).toMatch(/^backend: wasm on CPU \(wasm( SIMD)?, \d+ threads?\)$/);
+    expect(lines[0]).toMatch(/^backend: wasm on CPU \(wasm( SIMD)?, \d+ threads?\)( \+ oneDNN kernels)?$/);
     expect(quiet.stderr).not.toContain('registered wasm training kernels');
     expect(verbose.stderr).toMatch(/^backend: registered wasm training kernels Conv2DBackpropFilter/m);
   });

@@ -276,7 +276,7 @@ export const USERS_SETTINGS = {
 } satisfies Record<string, Setting<any>>;
 
 export const BENCH_SETTINGS = {
-  backend: str({ flag: '--backend <list>', defaultText: 'the one auto picks, then wasm and cpu', doc: "comma-separated backends to measure; 'onnx' measures ONNX Runtime's forward pass" }),
+  backend: str({ flag: '--backend <list>', defaultText: 'the one auto picks, then wasm and cpu', doc: "comma-separated backends to measure; 'onnx' measures ONNX Runtime's forward pass, 'wasm-plain' wasm without the oneDNN kernels" }),
   arch: str({ flag: '--arch <list>', default: 'tinyvgg', doc: "comma-separated architectures, or 'all'" }),
   imgSize: int({ flag: '--img-size <n>', min: 16, default: 256, doc: 'input size' }),
   batch: int({ flag: '--batch <n>', min: 1, default: 8, doc: 'batch size (the pure-JS cpu backend uses 1)' }),
@@ -422,6 +422,7 @@ export const ENV_SETTINGS = {
   PARTS_FONT_DIR: pathSetting({ env: 'PARTS_FONT_DIR', doc: 'extra folder of .ttf/.otf/.woff2 fonts for the report charts' }),
   PARTS_WASM_THREADS: int({ env: 'PARTS_WASM_THREADS', min: 1, defaultText: 'every logical CPU (at most 8)', doc: 'threads of the wasm backend (1 = the single-threaded SIMD build)' }),
   PARTS_WASM_SIMD_KERNELS: bool({ env: 'PARTS_WASM_SIMD_KERNELS', default: true, doc: "the project's own wasm SIMD kernels (0 = tfjs' JavaScript fallbacks)" }),
+  PARTS_ONEDNN: bool({ env: 'PARTS_ONEDNN', default: true, doc: 'oneDNN kernels (the native addon, where built) for the wasm backend\'s convolutions, dense products and max-pool gradient (0 = the wasm kernels)' }),
   PARTS_TORCH_PYTHON: pathSetting({ env: 'PARTS_TORCH_PYTHON', defaultText: 'python3, else /usr/bin/python3', doc: 'Python with PyTorch for `pnpm bench --peer torch`' }),
   PARTS_METRICS_TOKEN: metricsToken,
   PARTS_VULKAN_PROBE: bool({ env: 'PARTS_VULKAN_PROBE', default: true, doc: 'look for the Vulkan loader and a driver before starting Dawn (0 = let Dawn look for Vulkan itself)' }),
@@ -445,7 +446,9 @@ export const ENV_SETTINGS = {
   SERVE_SCREENSHOT: pathSetting({ env: 'SERVE_SCREENSHOT', defaultText: '<repo>/.cache/serve-page.png', doc: "where the browser test saves the upload page's screenshot", scope: 'dev' }),
   PARTS_MICRO_VARIANTS: str({ env: 'PARTS_MICRO_VARIANTS', doc: 'comma list of kernel variants the WebGPU micro-benchmark times', scope: 'dev' }),
   // Set by others, read here: pnpm's INIT_CWD (the folder the user ran `pnpm x` in), DEBUG for stack
-  // traces, pnpm's user agent for `pnpm diagnose`, XDG_CACHE_HOME for the cache folder.
+  // traces, pnpm's user agent for `pnpm diagnose`, XDG_CACHE_HOME for the cache folder, OMP_WAIT_POLICY (set
+  // here before the oneDNN addon loads unless the user chose one).
+  OMP_WAIT_POLICY: str({ env: 'OMP_WAIT_POLICY', defaultText: 'PASSIVE when the oneDNN addon loads', doc: "OpenMP threads' wait policy of the oneDNN kernels (read by libgomp when it loads)" }),
   INIT_CWD: pathSetting({ env: 'INIT_CWD', defaultText: 'the current directory', doc: 'set by pnpm: the folder relative paths are taken from' }),
   DEBUG: str({ env: 'DEBUG', doc: 'print the stack of a CLI error' }),
   XDG_CACHE_HOME: pathSetting({ env: 'XDG_CACHE_HOME', defaultText: '~/.cache', doc: 'user cache folder (absolute paths only)' }),

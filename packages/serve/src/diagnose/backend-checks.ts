@@ -130,6 +130,20 @@ function webgpuCheck(p: DiagnoseProbes, gpu: boolean, r: WebGPUProbeResult): Che
   }
 }
 
+/** Whether the wasm backend's hot training kernels run on oneDNN (the native addon), and why not. */
+export function onednnCheck(s: { active: boolean; detail: string }): Check {
+  if (s.active) return { id: 'backend:onednn', title: 'oneDNN kernels', verdict: 'ok', summary: `active on wasm: ${s.detail}`, details: { ...s } };
+  const off = /PARTS_ONEDNN=0/.test(s.detail);
+  return {
+    id: 'backend:onednn',
+    title: 'oneDNN kernels',
+    verdict: 'info',
+    summary: `not used, wasm runs the convolutions: ${s.detail}`,
+    fix: off ? undefined : 'Linux with Debian/Ubuntu packages: `bash scripts/setup.sh` as root installs libdnnl-dev and builds the addon (`pnpm --filter @parts/backend build:onednn` rebuilds it)',
+    details: { ...s },
+  };
+}
+
 export async function checkBackends(p: DiagnoseProbes): Promise<BackendChecks> {
   const [gpuNodes, nodeGpu, webgpu, node] = await Promise.all([
     p.gpuDeviceNodes(),
@@ -155,6 +169,7 @@ export async function checkBackends(p: DiagnoseProbes): Promise<BackendChecks> {
   } else {
     checks.push({ id: 'backend:wasm', title: 'wasm', verdict: 'warn', summary: `does not start: ${wasm.error}`, fix: '`pnpm install` again (@tensorflow/tfjs-backend-wasm)', details: { ...wasm } });
   }
+  if (wasm.ok && wasm.onednn) checks.push(onednnCheck(wasm.onednn));
   checks.push(
     cpu.ok
       ? { id: 'backend:cpu', title: 'cpu', verdict: 'ok', summary: 'works (plain JavaScript: the slowest, last fallback)', details: { ...cpu } }

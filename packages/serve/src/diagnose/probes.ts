@@ -6,7 +6,7 @@ import { promises as fsp } from 'node:fs';
 import path from 'node:path';
 import { promisify } from 'node:util';
 import * as tf from '@tensorflow/tfjs-core';
-import { initBackend, realVulkanSystem, type VulkanProbeSystem } from '@parts/backend';
+import { initBackend, onednnKernelsState, realVulkanSystem, type VulkanProbeSystem } from '@parts/backend';
 import { repoRoot, servedModelDir } from '@parts/cli';
 import { checkParityDir, listArchs, loadOnnxRuntime, loadPredictor, md5File, PARITY_JSON, resolveCacheDir, weightsFolder, type RuntimeProbe } from '@parts/models';
 import { readModelInfo, resolveModelDir } from '../model-source';
@@ -19,7 +19,7 @@ export interface OptionalPackageProbe {
   error?: string;
 }
 
-export type BackendStart = { ok: true; device: string; simd?: boolean; threads?: number } | { ok: false; error: string };
+export type BackendStart = { ok: true; device: string; simd?: boolean; threads?: number; onednn?: { active: boolean; detail: string } } | { ok: false; error: string };
 
 export interface ModelProbe {
   id: string;
@@ -127,7 +127,7 @@ export function realProbes(root: string = repoRoot()): DiagnoseProbes {
         if (name !== 'wasm') return { ok: true, device: info.device };
         const simd = Boolean(await tf.env().getAsync('WASM_HAS_SIMD_SUPPORT'));
         const threads = Number(/(\d+) threads?/.exec(info.device)?.[1] ?? 1);
-        return { ok: true, device: info.device, simd, threads };
+        return { ok: true, device: info.device, simd, threads, onednn: onednnKernelsState() };
       } catch (e) {
         return { ok: false, error: firstLine(e) };
       }

@@ -3,7 +3,7 @@ import path from 'node:path';
 import { existsSync } from 'node:fs';
 import { Command } from 'commander';
 import * as tf from '@tensorflow/tfjs-core';
-import { initBackend, tuneWebGPUKernels, wasmThreadsInUse } from '@parts/backend';
+import { initBackend, onednnKernelsState, startOnednnKernels, stopOnednnKernels, tuneWebGPUKernels, wasmThreadsInUse } from '@parts/backend';
 import { ensureDemoDataset } from '@parts/data';
 import { addSettingOptions, BENCH_SETTINGS, repoRoot, resolveUserPath, runCli } from '@parts/cli';
 import { listArchs } from '@parts/models';
@@ -49,7 +49,10 @@ runCli(program, async (o) => {
       continue;
     }
     try {
-      await initBackend(backend as never, (m) => process.stderr.write(m + '\n'));
+      // 'wasm-plain': wasm with its own kernels only, to compare with the oneDNN kernels in one run.
+      await initBackend((backend === 'wasm-plain' ? 'wasm' : backend) as never, (m) => process.stderr.write(m + '\n'));
+      if (backend === 'wasm-plain') stopOnednnKernels();
+      else if (backend === 'wasm') startOnednnKernels(wasmThreadsInUse());
     } catch (e) {
       process.stderr.write(`skip backend ${backend}: ${(e as Error).message}\n`);
       continue;
@@ -86,6 +89,7 @@ runCli(program, async (o) => {
         const peak = wasmSimdCeiling(wasmThreadsInUse(), ghz ?? 3);
         for (const r of recs) if (r.gflopsPerSec != null) r.ceilingShare = r.gflopsPerSec / peak;
       }
+      if (tf.getBackend() === 'wasm' && onednnKernelsState().active) for (const r of recs) r.backend = 'wasm+onednn';
       recs.forEach(emit);
       if (usePeer) {
         const p = peers.get(key);

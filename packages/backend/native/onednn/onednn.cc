@@ -1,0 +1,483 @@
+// oneDNN kernels for tfjs' wasm backend, working in place on its heap.
+//
+// Every call receives the wasm heap (a Uint8Array over the WebAssembly.Memory's buffer, shared or
+// not) and byte offsets of the tensors in it, so inputs are read and outputs written where tfjs
+// keeps them: no copies in or out. Activations stay NHWC (oneDNN's "nxc" layouts have JIT kernels
+// for convolutions and pooling); weights are reordered into the layout the chosen implementation
+// wants in a buffer of this addon, which is small next to the activations. Primitives are created
+// once per shape and kept (creation costs far more than a small execution).
+//
+// Threads: oneDNN runs on OpenMP here (Debian's build). The count is set by `setThreads` (the wasm
+// backend's own thread count); the wait policy comes from the environment at the moment libgomp is
+// loaded, which the loader sets to passive before loading this addon.
+#include <node_api.h>
+#include <oneapi/dnnl/dnnl.hpp>
+
+#include <cstdint>
+#include <cstring>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <unordered_map>
+#include <vector>
+
+extern "C" void omp_set_num_threads(int);
+
+using dnnl::algorithm;
+using dnnl::memory;
+using dnnl::prop_kind;
+using tag = dnnl::memory::format_tag;
+using dt = dnnl::memory::data_type;
+
+namespace {
+
+dnnl::engine &cpuEngine() {
+  static dnnl::engine eng(dnnl::engine::kind::cpu, 0);
+  return eng;
+}
+
+int gThreads = 1;
+
+// ---------------------------------------------------------------------------------------------
+// N-API helpers
+
+struct Failure {
+  std::string message;
+};
+
+napi_value throwError(napi_env env, const std::string &msg) {
+  napi_throw_error(env, nullptr, ("oneDNN addon: " + msg).c_str());
+  return nullptr;
+}
+
+void check(napi_env env, napi_status s, const char *what) {
+  if (s != napi_ok) throw Failure{std::string("N-API call failed: ") + what};
+}
+
+std::vector<napi_value> args(napi_env env, napi_callback_info info, size_t want) {
+  std::vector<napi_value> argv(want);
+  size_t argc = want;
+  check(env, napi_get_cb_info(env, info, &argc, argv.data(), nullptr, nullptr), "get_cb_info");
+  if (argc < want) throw Failure{"expected " + std::to_string(want) + " arguments, got " + std::to_string(argc)};
+  return argv;
+}
+
+/** Base address and length of a typed array (the wasm heap). */
+struct Heap {
+  uint8_t *base;
+  size_t bytes;
+  float *f32(int64_t off, int64_t count, const char *name) const {
+    if (off < 0 || off % 4 != 0 || static_cast<uint64_t>(off) + static_cast<uint64_t>(count) * 4 > bytes) {
+      throw Failure{std::string("tensor '") + name + "' at byte offset " + std::to_string(off) + " (" +
+                    std::to_string(count) + " floats) lies outside the heap of " + std::to_string(bytes) + " bytes"};
+    }
+    return reinterpret_cast<float *>(base + off);
+  }
+};
+
+Heap heapOf(napi_env env, napi_value v) {
+  napi_typedarray_type type;
+  size_t length;
+  void *data;
+  napi_value ab;
+  size_t offset;
+  if (napi_get_typedarray_info(env, v, &type, &length, &data, &ab, &offset) != napi_ok || type != napi_uint8_array) {
+    throw Failure{"the heap must be a Uint8Array over the wasm memory"};
+  }
+  return Heap{static_cast<uint8_t *>(data), length};
+}
+
+/** An Int32Array or Float64Array of integers as int64 values. */
+std::vector<int64_t> intsOf(napi_env env, napi_value v, size_t want, const char *name) {
+  napi_typedarray_type type;
+  size_t length;
+  void *data;
+  napi_value ab;
+  size_t offset;
+  if (napi_get_typedarray_info(env, v, &type, &length, &data, &ab, &offset) != napi_ok || type != napi_float64_array) {
+    throw Failure{std::string(name) + " must be a Float64Array"};
+  }
+  if (length != want) throw Failure{std::string(name) + " must hold " + std::to_string(want) + " values, got " + std::to_string(length)};
+  const double *d = static_cast<const double *>(data);
+  std::vector<int64_t> out(length);
+  for (size_t i = 0; i < length; i++) out[i] = static_cast<int64_t>(d[i]);
+  return out;
+}
+
+std::string keyOf(const char *kind, const std::vector<int64_t> &p) {
+  std::string k(kind);
+  for (int64_t v : p) k += ',' + std::to_string(v);
+  return k;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Cached primitives. The cache is per thread: primitives may run on several threads at once, and
+// each entry owns scratch buffers (reordered weights) that two calls must not share.
+
+struct Entry {
+  dnnl::primitive prim;
+  dnnl::reorder reorder;     // weights into or out of the primitive's layout (if it differs)
+  memory::desc userW, primW; // tfjs' weights layout and the primitive's
+  bool needReorder = false;
+  std::vector<float> wbuf;   // the weights in the primitive's layout
+  memory::desc a, b, c, bias;
+  dnnl::primitive extra;     // max-pool gradient: the forward pass that fills the workspace
+  memory::desc ws;
+  std::vector<uint8_t> wsbuf;
+  std::vector<float> ybuf;
+};
+
+thread_local std::unordered_map<std::string, std::unique_ptr<Entry>> tCache;
+
+dnnl::stream &cpuStream() {
+  thread_local dnnl::stream s(cpuEngine());
+  return s;
+}
+
+void prepareThreads() { omp_set_num_threads(gThreads); }
+
+/**
+ * Runs a weights reorder on the calling thread only: the weights are a few thousand values, and
+ * waking the other OpenMP threads (asleep under the passive wait policy) cost up to 50 ms per
+ * reorder on a loaded machine, more than the convolution itself.
+ */
+void reorderOnOneThread(dnnl::reorder &r, memory &from, memory &to) {
+  omp_set_num_threads(1);
+  r.execute(cpuStream(), from, to);
+  omp_set_num_threads(gThreads);
+}
+
+// Convolution geometry, in this order (tfjs' Conv2DInfo with its explicit padding):
+// N, H, W, C, OH, OW, OC, fH, fW, sH, sW, dH, dW, padT, padL, padB, padR
+constexpr size_t kConvParams = 17;
+struct Conv {
+  int64_t N, H, W, C, OH, OW, OC, fH, fW, sH, sW, dH, dW, pT, pL, pB, pR;
+  explicit Conv(const std::vector<int64_t> &p)
+      : N(p[0]), H(p[1]), W(p[2]), C(p[3]), OH(p[4]), OW(p[5]), OC(p[6]), fH(p[7]), fW(p[8]), sH(p[9]), sW(p[10]),
+        dH(p[11]), dW(p[12]), pT(p[13]), pL(p[14]), pB(p[15]), pR(p[16]) {}
+  memory::desc src(tag t = tag::nhwc) const { return {{N, C, H, W}, dt::f32, t}; }
+  memory::desc dst(tag t = tag::nhwc) const { return {{N, OC, OH, OW}, dt::f32, t}; }
+  memory::desc weights(tag t) const { return {{OC, C, fH, fW}, dt::f32, t}; }
+  memory::dims strides() const { return {sH, sW}; }
+  memory::dims dilates() const { return {dH - 1, dW - 1}; }
+  memory::dims padL() const { return {pT, pL}; }
+  memory::dims padR() const { return {pB, pR}; }
+  int64_t inSize() const { return N * H * W * C; }
+  int64_t outSize() const { return N * OH * OW * OC; }
+  int64_t wSize() const { return fH * fW * C * OC; }
+};
+
+dnnl::convolution_forward::primitive_desc convFwdPd(const Conv &g, bool bias, bool relu) {
+  memory::desc biasMd = bias ? memory::desc({g.OC}, dt::f32, tag::x) : memory::desc();
+  dnnl::convolution_forward::desc d(prop_kind::forward_training, algorithm::convolution_direct, g.src(),
+                                    g.weights(tag::any), biasMd, g.dst(), g.strides(), g.dilates(), g.padL(), g.padR());
+  dnnl::primitive_attr attr;
+  if (relu) {
+    dnnl::post_ops ops;
+    ops.append_eltwise(1.f, algorithm::eltwise_relu, 0.f, 0.f);
+    attr.set_post_ops(ops);
+  }
+  return dnnl::convolution_forward::primitive_desc(d, attr, cpuEngine());
+}
+
+/** Weights on the heap (tfjs' [fH, fW, C, OC]) as the primitive wants them: in place or reordered. */
+memory weightsFor(Entry &e, float *w) {
+  auto &eng = cpuEngine();
+  memory user(e.userW, eng, w);
+  if (!e.needReorder) return user;
+  memory prim(e.primW, eng, e.wbuf.data());
+  reorderOnOneThread(e.reorder, user, prim);
+  return prim;
+}
+
+Entry &convFwdEntry(const Conv &g, bool bias, bool relu, const std::string &key) {
+  auto &slot = tCache[key];
+  if (!slot) {
+    auto e = std::make_unique<Entry>();
+    auto pd = convFwdPd(g, bias, relu);
+    e->prim = dnnl::convolution_forward(pd);
+    e->userW = g.weights(tag::hwio);
+    e->primW = pd.weights_desc();
+    e->needReorder = e->primW != e->userW;
+    if (e->needReorder) {
+      e->wbuf.resize(e->primW.get_size() / sizeof(float));
+      e->reorder = dnnl::reorder(dnnl::reorder::primitive_desc(cpuEngine(), e->userW, cpuEngine(), e->primW));
+    }
+    slot = std::move(e);
+  }
+  return *slot;
+}
+
+// convForward(heap, geometry, offsets [x, filter, bias (-1: none), y], relu)
+napi_value ConvForward(napi_env env, napi_callback_info info) {
+  try {
+    auto a = args(env, info, 4);
+    Heap h = heapOf(env, a[0]);
+    Conv g(intsOf(env, a[1], kConvParams, "geometry"));
+    auto offs = intsOf(env, a[2], 4, "offsets");
+    bool relu = false;
+    check(env, napi_get_value_bool(env, a[3], &relu), "relu flag");
+    bool bias = offs[2] >= 0;
+    prepareThreads();
+    Entry &e = convFwdEntry(g, bias, relu, keyOf(relu ? "convF+relu" : "convF", {bias, g.N, g.H, g.W, g.C, g.OH, g.OW, g.OC, g.fH, g.fW, g.sH, g.sW, g.dH, g.dW, g.pT, g.pL, g.pB, g.pR}));
+    auto &eng = cpuEngine();
+    memory x(g.src(), eng, h.f32(offs[0], g.inSize(), "x"));
+    memory w = weightsFor(e, h.f32(offs[1], g.wSize(), "filter"));
+    memory y(g.dst(), eng, h.f32(offs[3], g.outSize(), "y"));
+    std::unordered_map<int, memory> m{{DNNL_ARG_SRC, x}, {DNNL_ARG_WEIGHTS, w}, {DNNL_ARG_DST, y}};
+    if (bias) m.emplace(DNNL_ARG_BIAS, memory({{g.OC}, dt::f32, tag::x}, eng, h.f32(offs[2], g.OC, "bias")));
+    e.prim.execute(cpuStream(), m);
+    cpuStream().wait();
+    return nullptr;
+  } catch (const Failure &f) {
+    return throwError(env, f.message);
+  } catch (const dnnl::error &err) {
+    return throwError(env, std::string("convolution forward: ") + err.what());
+  }
+}
+
+// convBackwardData(heap, geometry, offsets [dyOff, wOff, dxOff])
+napi_value ConvBackwardData(napi_env env, napi_callback_info info) {
+  try {
+    auto a = args(env, info, 3);
+    Heap h = heapOf(env, a[0]);
+    Conv g(intsOf(env, a[1], kConvParams, "geometry"));
+    auto offs = intsOf(env, a[2], 3, "offsets");
+    prepareThreads();
+    std::string key = keyOf("convBD", {g.N, g.H, g.W, g.C, g.OH, g.OW, g.OC, g.fH, g.fW, g.sH, g.sW, g.dH, g.dW, g.pT, g.pL, g.pB, g.pR});
+    auto &slot = tCache[key];
+    if (!slot) {
+      auto e = std::make_unique<Entry>();
+      auto hint = convFwdPd(g, false, false);
+      dnnl::convolution_backward_data::desc d(algorithm::convolution_direct, g.src(), g.weights(tag::any), g.dst(),
+                                              g.strides(), g.dilates(), g.padL(), g.padR());
+      dnnl::convolution_backward_data::primitive_desc pd(d, cpuEngine(), hint);
+      e->prim = dnnl::convolution_backward_data(pd);
+      e->userW = g.weights(tag::hwio);
+      e->primW = pd.weights_desc();
+      e->needReorder = e->primW != e->userW;
+      if (e->needReorder) {
+        e->wbuf.resize(e->primW.get_size() / sizeof(float));
+        e->reorder = dnnl::reorder(dnnl::reorder::primitive_desc(cpuEngine(), e->userW, cpuEngine(), e->primW));
+      }
+      slot = std::move(e);
+    }
+    Entry &e = *slot;
+    auto &eng = cpuEngine();
+    memory dy(g.dst(), eng, h.f32(offs[0], g.outSize(), "dy"));
+    memory w = weightsFor(e, h.f32(offs[1], g.wSize(), "filter"));
+    memory dx(g.src(), eng, h.f32(offs[2], g.inSize(), "dx"));
+    e.prim.execute(cpuStream(), {{DNNL_ARG_DIFF_DST, dy}, {DNNL_ARG_WEIGHTS, w}, {DNNL_ARG_DIFF_SRC, dx}});
+    cpuStream().wait();
+    return nullptr;
+  } catch (const Failure &f) {
+    return throwError(env, f.message);
+  } catch (const dnnl::error &err) {
+    return throwError(env, std::string("convolution backward data: ") + err.what());
+  }
+}
+
+// convBackwardWeights(heap, geometry, offsets [xOff, dyOff, dwOff])
+napi_value ConvBackwardWeights(napi_env env, napi_callback_info info) {
+  try {
+    auto a = args(env, info, 3);
+    Heap h = heapOf(env, a[0]);
+    Conv g(intsOf(env, a[1], kConvParams, "geometry"));
+    auto offs = intsOf(env, a[2], 3, "offsets");
+    prepareThreads();
+    std::string key = keyOf("convBW", {g.N, g.H, g.W, g.C, g.OH, g.OW, g.OC, g.fH, g.fW, g.sH, g.sW, g.dH, g.dW, g.pT, g.pL, g.pB, g.pR});
+    auto &slot = tCache[key];
+    if (!slot) {
+      auto e = std::make_unique<Entry>();
+      auto hint = convFwdPd(g, false, false);
+      dnnl::convolution_backward_weights::desc d(algorithm::convolution_direct, g.src(), g.weights(tag::any), g.dst(),
+                                                 g.strides(), g.dilates(), g.padL(), g.padR());
+      dnnl::convolution_backward_weights::primitive_desc pd(d, cpuEngine(), hint);
+      e->prim = dnnl::convolution_backward_weights(pd);
+      e->userW = g.weights(tag::hwio);
+      e->primW = pd.diff_weights_desc();
+      e->needReorder = e->primW != e->userW;
+      if (e->needReorder) {
+        e->wbuf.resize(e->primW.get_size() / sizeof(float));
+        e->reorder = dnnl::reorder(dnnl::reorder::primitive_desc(cpuEngine(), e->primW, cpuEngine(), e->userW));
+      }
+      slot = std::move(e);
+    }
+    Entry &e = *slot;
+    auto &eng = cpuEngine();
+    memory x(g.src(), eng, h.f32(offs[0], g.inSize(), "x"));
+    memory dy(g.dst(), eng, h.f32(offs[1], g.outSize(), "dy"));
+    memory user(e.userW, eng, h.f32(offs[2], g.wSize(), "dw"));
+    memory dw = e.needReorder ? memory(e.primW, eng, e.wbuf.data()) : user;
+    e.prim.execute(cpuStream(), {{DNNL_ARG_SRC, x}, {DNNL_ARG_DIFF_DST, dy}, {DNNL_ARG_DIFF_WEIGHTS, dw}});
+    if (e.needReorder) {
+      cpuStream().wait();
+      reorderOnOneThread(e.reorder, dw, user);
+    }
+    cpuStream().wait();
+    return nullptr;
+  } catch (const Failure &f) {
+    return throwError(env, f.message);
+  } catch (const dnnl::error &err) {
+    return throwError(env, std::string("convolution backward weights: ") + err.what());
+  }
+}
+
+// matMul(heap, dims [batchA, batchB, M, K, N, transposeA, transposeB], offsets [a, b, bias (-1: none), c], relu)
+// C[b] = op(A[b or 0]) · op(B[b or 0]) (+ bias over the last axis, then ReLU); batch 1 broadcasts.
+napi_value MatMul(napi_env env, napi_callback_info info) {
+  try {
+    auto a = args(env, info, 4);
+    Heap h = heapOf(env, a[0]);
+    auto p = intsOf(env, a[1], 7, "dims");
+    auto offs = intsOf(env, a[2], 4, "offsets");
+    bool relu = false;
+    check(env, napi_get_value_bool(env, a[3], &relu), "relu flag");
+    int64_t bA = p[0], bB = p[1], M = p[2], K = p[3], N = p[4];
+    bool tA = p[5] != 0, tB = p[6] != 0, bias = offs[2] >= 0;
+    int64_t bC = bA > bB ? bA : bB;
+    if ((bA != bC && bA != 1) || (bB != bC && bB != 1)) throw Failure{"batch sizes " + std::to_string(bA) + " and " + std::to_string(bB) + " do not broadcast"};
+    prepareThreads();
+    std::string key = keyOf(relu ? "mm+relu" : "mm", {bA, bB, M, K, N, tA, tB, bias});
+    auto &slot = tCache[key];
+    if (!slot) {
+      auto e = std::make_unique<Entry>();
+      e->a = memory::desc({bA, M, K}, dt::f32, tA ? memory::dims{M * K, 1, M} : memory::dims{M * K, K, 1});
+      e->b = memory::desc({bB, K, N}, dt::f32, tB ? memory::dims{K * N, 1, K} : memory::dims{K * N, N, 1});
+      e->c = memory::desc({bC, M, N}, dt::f32, tag::abc);
+      e->bias = bias ? memory::desc({1, 1, N}, dt::f32, tag::abc) : memory::desc();
+      dnnl::matmul::desc d(e->a, e->b, e->bias, e->c);
+      dnnl::primitive_attr attr;
+      if (relu) {
+        dnnl::post_ops ops;
+        ops.append_eltwise(1.f, algorithm::eltwise_relu, 0.f, 0.f);
+        attr.set_post_ops(ops);
+      }
+      e->prim = dnnl::matmul(dnnl::matmul::primitive_desc(d, attr, cpuEngine()));
+      slot = std::move(e);
+    }
+    Entry &e = *slot;
+    auto &eng = cpuEngine();
+    memory ma(e.a, eng, h.f32(offs[0], bA * M * K, "a"));
+    memory mb(e.b, eng, h.f32(offs[1], bB * K * N, "b"));
+    memory mc(e.c, eng, h.f32(offs[3], bC * M * N, "c"));
+    std::unordered_map<int, memory> m{{DNNL_ARG_SRC, ma}, {DNNL_ARG_WEIGHTS, mb}, {DNNL_ARG_DST, mc}};
+    if (bias) m.emplace(DNNL_ARG_BIAS, memory(e.bias, eng, h.f32(offs[2], N, "bias")));
+    e.prim.execute(cpuStream(), m);
+    cpuStream().wait();
+    return nullptr;
+  } catch (const Failure &f) {
+    return throwError(env, f.message);
+  } catch (const dnnl::error &err) {
+    return throwError(env, std::string("matmul: ") + err.what());
+  }
+}
+
+// Pooling geometry: N, H, W, C, OH, OW, fH, fW, sH, sW, padT, padL, padB, padR
+constexpr size_t kPoolParams = 14;
+
+// maxPoolGrad(heap, geometry, offsets [x, dy, dx]): the forward pass is run again with a workspace
+// (tfjs' MaxPoolGrad gets x, y and dy, not the positions of the maxima), then the backward pass.
+napi_value MaxPoolGrad(napi_env env, napi_callback_info info) {
+  try {
+    auto a = args(env, info, 3);
+    Heap h = heapOf(env, a[0]);
+    auto p = intsOf(env, a[1], kPoolParams, "geometry");
+    auto offs = intsOf(env, a[2], 3, "offsets");
+    int64_t N = p[0], H = p[1], W = p[2], C = p[3], OH = p[4], OW = p[5];
+    prepareThreads();
+    auto &slot = tCache[keyOf("maxpoolB", p)];
+    memory::desc src({N, C, H, W}, dt::f32, tag::nhwc), dst({N, C, OH, OW}, dt::f32, tag::nhwc);
+    if (!slot) {
+      auto e = std::make_unique<Entry>();
+      memory::dims k{p[6], p[7]}, s{p[8], p[9]}, pl{p[10], p[11]}, pr{p[12], p[13]};
+      dnnl::pooling_forward::desc fd(prop_kind::forward_training, algorithm::pooling_max, src, dst, s, k, pl, pr);
+      dnnl::pooling_forward::primitive_desc fpd(fd, cpuEngine());
+      dnnl::pooling_backward::desc bd(algorithm::pooling_max, src, dst, s, k, pl, pr);
+      dnnl::pooling_backward::primitive_desc bpd(bd, cpuEngine(), fpd);
+      e->extra = dnnl::pooling_forward(fpd);
+      e->prim = dnnl::pooling_backward(bpd);
+      e->ws = fpd.workspace_desc();
+      e->wsbuf.resize(e->ws.get_size());
+      e->ybuf.resize(N * OH * OW * C);
+      slot = std::move(e);
+    }
+    Entry &e = *slot;
+    auto &eng = cpuEngine();
+    memory x(src, eng, h.f32(offs[0], N * H * W * C, "x"));
+    memory y(dst, eng, e.ybuf.data());
+    memory ws(e.ws, eng, e.wsbuf.data());
+    memory dy(dst, eng, h.f32(offs[1], N * OH * OW * C, "dy"));
+    memory dx(src, eng, h.f32(offs[2], N * H * W * C, "dx"));
+    e.extra.execute(cpuStream(), {{DNNL_ARG_SRC, x}, {DNNL_ARG_DST, y}, {DNNL_ARG_WORKSPACE, ws}});
+    e.prim.execute(cpuStream(), {{DNNL_ARG_DIFF_DST, dy}, {DNNL_ARG_WORKSPACE, ws}, {DNNL_ARG_DIFF_SRC, dx}});
+    cpuStream().wait();
+    return nullptr;
+  } catch (const Failure &f) {
+    return throwError(env, f.message);
+  } catch (const dnnl::error &err) {
+    return throwError(env, std::string("max-pool gradient: ") + err.what());
+  }
+}
+
+// setThreads(n): the OpenMP thread count of every later call.
+napi_value SetThreads(napi_env env, napi_callback_info info) {
+  try {
+    auto a = args(env, info, 1);
+    int32_t n = 1;
+    check(env, napi_get_value_int32(env, a[0], &n), "thread count");
+    if (n < 1) throw Failure{"thread count must be >= 1, got " + std::to_string(n)};
+    gThreads = n;
+    return nullptr;
+  } catch (const Failure &f) {
+    return throwError(env, f.message);
+  }
+}
+
+const char *isaName(dnnl_cpu_isa_t isa) {
+  switch (isa) {
+    case dnnl_cpu_isa_sse41: return "SSE4.1";
+    case dnnl_cpu_isa_avx: return "AVX";
+    case dnnl_cpu_isa_avx2: return "AVX2";
+    case dnnl_cpu_isa_avx512_mic: return "AVX-512 (MIC)";
+    case dnnl_cpu_isa_avx512_mic_4ops: return "AVX-512 (MIC 4ops)";
+    case dnnl_cpu_isa_avx512_core: return "AVX-512";
+    case dnnl_cpu_isa_avx512_core_vnni: return "AVX-512 VNNI";
+    case dnnl_cpu_isa_avx512_core_bf16: return "AVX-512 BF16";
+    case dnnl_cpu_isa_avx512_core_amx: return "AVX-512 AMX";
+    case dnnl_cpu_isa_avx2_vnni: return "AVX2 VNNI";
+    default: return "unknown ISA";
+  }
+}
+
+// info(): { version, isa }
+napi_value Info(napi_env env, napi_callback_info) {
+  const dnnl_version_t *v = dnnl_version();
+  std::string version = std::to_string(v->major) + "." + std::to_string(v->minor) + "." + std::to_string(v->patch);
+  napi_value obj, ver, isa;
+  napi_create_object(env, &obj);
+  napi_create_string_utf8(env, version.c_str(), NAPI_AUTO_LENGTH, &ver);
+  napi_create_string_utf8(env, isaName(dnnl_get_effective_cpu_isa()), NAPI_AUTO_LENGTH, &isa);
+  napi_set_named_property(env, obj, "version", ver);
+  napi_set_named_property(env, obj, "isa", isa);
+  return obj;
+}
+
+}  // namespace
+
+NAPI_MODULE_INIT() {
+  struct {
+    const char *name;
+    napi_callback fn;
+  } fns[] = {
+      {"convForward", ConvForward}, {"convBackwardData", ConvBackwardData}, {"convBackwardWeights", ConvBackwardWeights},
+      {"matMul", MatMul},           {"maxPoolGrad", MaxPoolGrad},           {"setThreads", SetThreads},
+      {"info", Info},
+  };
+  for (auto &f : fns) {
+    napi_value v;
+    napi_create_function(env, f.name, NAPI_AUTO_LENGTH, f.fn, nullptr, &v);
+    napi_set_named_property(env, exports, f.name, v);
+  }
+  return exports;
+}

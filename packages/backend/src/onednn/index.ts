@@ -1,0 +1,39 @@
+// Puts the oneDNN kernels (kernels.ts) on the running wasm backend where the addon loads (addon.ts),
+// and remembers what happened for the start-up line and `pnpm diagnose`.
+import { loadOnednn } from './addon';
+import { onednnKernelsRegistered, registerOnednnKernels, unregisterOnednnKernels } from './kernels';
+
+export { loadOnednn, onednnAddonPath, type OnednnAddon, type OnednnStatus } from './addon';
+export { ONEDNN_KERNELS, unregisterOnednnKernels } from './kernels';
+
+export interface OnednnKernelsState {
+  /** True while the oneDNN kernels are registered on the wasm backend. */
+  active: boolean;
+  /** The library and ISA with the OpenMP wait policy, or why the wasm kernels run instead. */
+  detail: string;
+}
+
+let state: OnednnKernelsState = { active: false, detail: 'the wasm backend has not started' };
+
+/** Registers the oneDNN kernels over the wasm backend's (running on `threads` OpenMP threads); returns the kernels registered now. */
+export function startOnednnKernels(threads: number): string[] {
+  const { addon, detail } = loadOnednn();
+  if (addon == null) {
+    state = { active: false, detail };
+    return [];
+  }
+  const added = registerOnednnKernels(addon, threads);
+  state = { active: true, detail: `${detail}, ${threads} thread${threads === 1 ? '' : 's'}` };
+  return added;
+}
+
+/** Puts the wasm kernels back (benchmarks compare the two in one process). */
+export function stopOnednnKernels(): void {
+  unregisterOnednnKernels();
+  state = { active: false, detail: 'switched off in this process' };
+}
+
+/** Whether the oneDNN kernels run now, and why not. */
+export function onednnKernelsState(): OnednnKernelsState {
+  return { ...state, active: state.active && onednnKernelsRegistered() };
+}
