@@ -252,6 +252,16 @@ describe('reviewer accounts', () => {
     expect(sessionCookie(right)).toBeUndefined();
   });
 
+  it('20 wrong passwords sent at once: only the first 5 are checked, the rest get 429', async () => {
+    const d = path.join(dir, 'data-users-burst');
+    const t = await start(d, { access: { loginThrottle: { baseDelayMs: 60_000 } } });
+    await withDb(d, (db) => addReviewer(db, 'dan', PASSWORD));
+    const form = await loginForm(t.url);
+    const codes = (await Promise.all(Array.from({ length: 20 }, (_, i) => login(t.url, form, 'dan', `wrong password ${i}`)))).map((r) => r.status);
+    expect(codes.filter((c) => c === 401)).toHaveLength(5);
+    expect(codes.filter((c) => c === 429)).toHaveLength(15);
+  });
+
   it('throttles a client address that tries many accounts', async () => {
     const t = await start(path.join(dir, 'data-users-2'), { access: { loginThrottle: { baseDelayMs: 60_000 } } });
     await withDb(path.join(dir, 'data-users-2'), (db) => addReviewer(db, 'bob', PASSWORD));

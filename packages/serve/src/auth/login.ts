@@ -95,9 +95,11 @@ export const postLogin: Handler = async (ctx, req, res) => {
   if (wait > 0) {
     return loginForm(access, req, res, 429, { next, error: `Too many wrong passwords: try again in ${wait} s.`, headers: { 'Retry-After': String(wait) } });
   }
+  // Counted as a wrong password before the (slow) check and cleared when it is right: tries sent at
+  // once cannot all pass the wait check above before any of them is counted.
+  access.throttle.failed(name, address);
   const who = access.db && name.length <= 64 && password ? await checkLogin(access.db, name, password) : null;
   if (!who) {
-    access.throttle.failed(name, address);
     return loginForm(access, req, res, 401, { next, error: 'Wrong name or password.' });
   }
   access.throttle.succeeded(name, address);

@@ -177,16 +177,25 @@ export class PredictionLog {
     }
     return new Promise((resolve) => {
       this.pending.push({ entries, resolve });
-      this.writer ??= this.writeBatches().finally(() => (this.writer = null));
+      this.startWriter();
+    });
+  }
+
+  /** Starts the batch loop unless it runs; a record that arrives as it ends starts it again. */
+  private startWriter(): void {
+    this.writer ??= this.writeBatches().finally(() => {
+      this.writer = null;
+      if (this.pending.length) this.startWriter();
     });
   }
 
   private async writeBatches(): Promise<void> {
     while (this.pending.length) {
       const batch = this.pending.splice(0, this.pending.length);
-      await this.writeBatch(batch).catch((e: Error) => {
-        // Nothing of the batch was committed.
-        for (const p of batch) this.failed(p, `recording failed: ${e.message}`);
+      // writeBatch settles each record of the batch itself, except when it fails before any was.
+      const settled = new Set<PendingRecord>();
+      await this.writeBatch(batch, settled).catch((e: Error) => {
+        for (const p of batch) if (!settled.has(p)) this.failed(p, `recording failed: ${e.message}`);
       });
     }
   }
@@ -198,7 +207,7 @@ export class PredictionLog {
     p.resolve(null);
   }
 
-  private async writeBatch(batch: PendingRecord[]): Promise<void> {
+  private async writeBatch(batch: PendingRecord[], settled: Set<PendingRecord>): Promise<void> {
     const db = this.opened!.db;
     await this.lock.shared(async () => {
       const rows = batch.map((p) => p.entries.map((e) => ({ e, hash: photoHash(e.bytes), ext: photoExtension(e.bytes) })));
@@ -223,8 +232,10 @@ export class PredictionLog {
       const ready: { p: PendingRecord; rows: (typeof rows)[number] }[] = [];
       batch.forEach((p, i) => {
         const bad = rows[i]!.map((r) => stored.get(r.hash) ?? null).find((e) => e);
-        if (bad) this.failed(p, `recording failed: ${bad.message}`);
-        else ready.push({ p, rows: rows[i]! });
+        if (bad) {
+          this.failed(p, `recording failed: ${bad.message}`);
+          settled.add(p);
+        } else ready.push({ p, rows: rows[i]! });
       });
       if (ready.length === 0) return;
       const now = new Date().toISOString();
