@@ -10,6 +10,8 @@ import { createApiKey, revokeApiKey } from '../src/auth/api-keys';
 import { addReviewer } from '../src/auth/reviewers';
 import { BucketLimiter, LoginThrottle } from '../src/auth/throttle';
 import { makeModel, photos, request, tempDir, type Reply } from './fixtures';
+import { openAccessDatabase } from '../src/auth/admin';
+import { POSTGRES_MISSING, testPostgres } from './postgres';
 
 // Access control through a real server on an ephemeral port, with the keys and accounts in a real
 // SQLite database of a temporary data folder.
@@ -286,6 +288,31 @@ describe('reviewer accounts', () => {
     await withDb(path.join(dir, 'data-users-tls-2'), (db) => addReviewer(db, 'cat', PASSWORD));
     const r2 = await login(plain.url, await loginForm(plain.url), 'cat', PASSWORD, proxied);
     expect(sessionCookie(r2)).not.toMatch(/Secure/);
+  });
+});
+
+describe.skipIf(POSTGRES_MISSING)('on a shared PostgreSQL database (serve --db)', () => {
+  it('keys made there (pnpm keys --db) are the ones the server asks for, and a revocation reaches it', async () => {
+    const url = await (await testPostgres()).newDatabase();
+    const d = path.join(dir, 'data-pg-keys');
+    const { db } = await openAccessDatabase(d, url);
+    let key: string;
+    try {
+      key = (await createApiKey(db, 'line-2')).key;
+    } finally {
+      await db.destroy();
+    }
+    // No key in the data folder's own SQLite file: what counts is the shared database.
+    const t = await start(d, { predictionLog: { dataDir: d, db: url } });
+    expect((await predict(t.url)).status).toBe(401);
+    expect((await predict(t.url, { authorization: `Bearer ${key}` })).status).toBe(200);
+    const again = await openAccessDatabase(d, url);
+    try {
+      await revokeApiKey(again.db, 'line-2');
+    } finally {
+      await again.db.destroy();
+    }
+    expect((await predict(t.url, { authorization: `Bearer ${key}` })).status).toBe(403);
   });
 });
 

@@ -264,13 +264,17 @@ export const SERVE_SETTINGS = {
   verbose,
 } satisfies Record<string, Setting<any>>;
 
+const accessDb = str({ flag: '--db <url>', defaultText: 'SQLite in --data-dir', doc: 'postgres://user@host:port/db: the database of pnpm serve --db, whose keys and accounts every server on it uses' });
+
 export const KEYS_SETTINGS = {
   dataDir: accessDataDir,
+  db: accessDb,
   verbose,
 } satisfies Record<string, Setting<any>>;
 
 export const USERS_SETTINGS = {
   dataDir: accessDataDir,
+  db: accessDb,
   passwordStdin: bool({ flag: '--password-stdin', default: false, doc: 'read the password from standard input (its first line) instead of asking on the terminal' }),
   verbose,
 } satisfies Record<string, Setting<any>>;

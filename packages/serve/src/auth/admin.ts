@@ -19,8 +19,12 @@ export async function defaultDataDir(modelDir: string): Promise<string> {
 }
 
 /** Opens (creating and migrating when needed) the database of a data folder; destroy() it when done. */
-export async function openAccessDatabase(dataDir: string): Promise<{ db: Kysely<LogDatabase>; file: string }> {
-  const { db, file } = await openLogDatabase(dataDir);
+/**
+ * The database the server reads its keys and accounts from: the data folder's SQLite file, or, with
+ * `url` (serve --db), the shared PostgreSQL database. `file` names it (a URL without its password).
+ */
+export async function openAccessDatabase(dataDir: string, url?: string): Promise<{ db: Kysely<LogDatabase>; file: string }> {
+  const { db, file } = await openLogDatabase(dataDir, { url });
   return { db, file };
 }
 

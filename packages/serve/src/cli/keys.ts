@@ -16,10 +16,10 @@ const program = addSettingOptions(
 
 runCli(
   program,
-  async (o: { dataDir?: string }, [action, name]) => {
+  async (o: { dataDir?: string; db?: string }, [action, name]) => {
     const dataDir = o.dataDir ? resolveUserPath(o.dataDir) : await defaultDataDir(servedModelDir());
     if (action !== 'list' && !name) throw new Error(`pnpm keys ${action} needs a ${action === 'add' ? 'name' : 'key name or id'}`);
-    const { db, file } = await openAccessDatabase(dataDir);
+    const { db, file } = await openAccessDatabase(dataDir, o.db);
     try {
       if (action === 'list') process.stdout.write(formatKeys(await listApiKeys(db)));
       else if (action === 'add') {

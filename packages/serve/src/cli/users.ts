@@ -18,12 +18,12 @@ const program = addSettingOptions(
 
 runCli(
   program,
-  async (o: { dataDir?: string; passwordStdin?: boolean }, [action, name]) => {
+  async (o: { dataDir?: string; db?: string; passwordStdin?: boolean }, [action, name]) => {
     const dataDir = o.dataDir ? resolveUserPath(o.dataDir) : await defaultDataDir(servedModelDir());
     if (action !== 'list' && !name) throw new Error(`pnpm users ${action} needs a reviewer name`);
     // The password before the database: a wrong or missing one changes nothing.
     const password = action === 'add' || action === 'passwd' ? await readNewPassword({ fromStdin: o.passwordStdin === true }) : '';
-    const { db, file } = await openAccessDatabase(dataDir);
+    const { db, file } = await openAccessDatabase(dataDir, o.db);
     try {
       if (action === 'list') process.stdout.write(formatReviewers(await listReviewers(db)));
       else if (action === 'add') {
