@@ -368,6 +368,14 @@ describe('listening beyond loopback', () => {
     expect(logged.join('\n')).toMatch(/WARNING \(--insecure-no-auth\).*Anyone who can reach this address can send photos/);
   });
 
+  it('still warns with --insecure-no-auth once reviewer accounts exist but no keys (the API stays open)', async () => {
+    const d = path.join(dir, 'data-bind-4');
+    await withDb(d, (db) => addReviewer(db, 'eve', 'correct horse battery'));
+    const logged: string[] = [];
+    await start(d, { host: '0.0.0.0', log: (m) => logged.push(m), access: { insecureNoAuth: true } });
+    expect(logged.join('\n')).toMatch(/WARNING \(--insecure-no-auth\): listening on 0\.0\.0\.0 with no API keys\. /);
+  });
+
   const external = Object.values(os.networkInterfaces())
     .flat()
     .find((a) => a && a.family === 'IPv4' && !a.internal)?.address;

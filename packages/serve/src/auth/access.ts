@@ -159,16 +159,17 @@ export class AccessControl {
    */
   async checkBind(host: string): Promise<void> {
     const { keys, reviewers } = await this.configured();
-    if (keys || reviewers) return;
-    if (this.o.insecureNoAuth) {
+    // Without keys the flag leaves /api/* (predict, model, stats) open to anyone, reviewers or not.
+    if (this.o.insecureNoAuth && !keys) {
       this.log(
-        `WARNING (--insecure-no-auth): listening on ${host} with no API keys and no reviewer accounts${this.dbProblem ? ` (${this.dbProblem})` : ''}. ` +
+        `WARNING (--insecure-no-auth): listening on ${host} with no API keys${reviewers ? '' : ' and no reviewer accounts'}${this.dbProblem ? ` (${this.dbProblem})` : ''}. ` +
           'Anyone who can reach this address can send photos (each one is stored in the prediction log), read the model and the statistics, ' +
           'and load the CPU until the server stops answering the lines that depend on it. Use it only on an isolated network; ' +
-          'add a key (pnpm keys add <name>) or a reviewer (pnpm users add <name>) instead.',
+          'add a key (pnpm keys add <name>) instead.',
       );
       return;
     }
+    if (keys || reviewers) return;
     if (isLoopbackBind(host)) return;
     throw new Error(
       `refusing to listen on ${host}: no API keys and no reviewer accounts exist${this.dbProblem ? ` (${this.dbProblem})` : ''}, so anyone who can reach ` +
