@@ -58,6 +58,21 @@ describe('API keys', () => {
     s = await start(dataDir, { access: { metricsToken: 'scrape-token-0123456789' } });
   });
 
+  it('records a review decision made with a key under the key, not under the name the body claims', async () => {
+    const d = path.join(dir, 'data-keys-review');
+    const t = await start(d);
+    const key = await withDb(d, (db) => createApiKey(db, 'line 3'));
+    const answered = await predict(t.url, bearer(key.key));
+    expect(answered.status).toBe(200);
+    const r = await request(`${t.url}/api/review/decide`, {
+      method: 'POST',
+      headers: { ...bearer(key.key), 'content-type': 'application/json', 'x-parts-review': '1' },
+      body: JSON.stringify({ ids: [Number(answered.headers['x-prediction-log'])], action: 'confirm', reviewer: 'ann' }),
+    });
+    expect(r.status).toBe(200);
+    expect(await withDb(d, (db) => db.selectFrom('decisions').select('reviewer').execute())).toEqual([{ reviewer: 'key@line 3' }]);
+  });
+
   it('without keys /api/* answers on loopback as before; once a key exists it needs one (401), a revoked one is 403', async () => {
     expect((await request(`${s.url}/api/model`)).status).toBe(200);
     // Not when a local proxy forwards the request from elsewhere.

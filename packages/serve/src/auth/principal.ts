@@ -16,8 +16,14 @@ export function principalOf(req: IncomingMessage): Principal | null {
   return principals.get(req) ?? null;
 }
 
-/** The reviewer name a review decision is recorded under: the signed-in account's, else what the body says. */
+/**
+ * The reviewer name a review decision is recorded under: the signed-in account's; for an API key
+ * `key@<its name>` (a key holder cannot act under a reviewer's name); else (loopback, no accounts)
+ * what the body says.
+ */
 export function reviewerOf(req: IncomingMessage, claimed: unknown): string {
   const p = principalOf(req);
-  return p?.kind === 'reviewer' ? p.name : (claimed as string);
+  if (p?.kind === 'reviewer') return p.name;
+  if (p?.kind === 'key') return `key@${p.name}`.replace(/[^\p{L}\p{N} ._@-]/gu, '_').slice(0, 64);
+  return claimed as string;
 }
