@@ -195,7 +195,12 @@ export async function createServer(opts: ServerOptions): Promise<PartsServer> {
         env: jobDb?.password ? { PGPASSWORD: jobDb.password } : undefined,
       })
     : null;
-  if (workers === 0) await initBackend(backend, log);
+  // From here on a failed start closes what it opened (the databases, the registry's connections).
+  const closeOpened = () => closeEach([() => access.close(), () => sync?.close(), () => predictionLog?.close()]);
+  if (workers === 0) await initBackend(backend, log).catch(async (e) => {
+    await closeOpened().catch(() => {});
+    throw e;
+  });
   const host = new ModelHost({
     modelDir,
     workers,
@@ -269,9 +274,7 @@ export async function createServer(opts: ServerOptions): Promise<PartsServer> {
     });
   } catch (e) {
     // A taken port: the model host has not started, but the databases are open.
-    await access.close();
-    await sync?.close();
-    await predictionLog?.close();
+    await closeOpened().catch(() => {});
     throw e;
   }
   listenPort = (server.address() as AddressInfo).port;
@@ -280,10 +283,7 @@ export async function createServer(opts: ServerOptions): Promise<PartsServer> {
     await sync?.attach(host);
   } catch (e) {
     await new Promise((r) => server.close(r));
-    await sync?.close();
-    await host.close();
-    await access.close();
-    await predictionLog?.close();
+    await closeEach([() => host.close(), closeOpened]).catch(() => {});
     throw e;
   }
   // A refused model leaves the host without one: the server stays up (/healthz 200, /readyz 503 with the reason).
@@ -317,17 +317,27 @@ export async function createServer(opts: ServerOptions): Promise<PartsServer> {
         await done;
         clearTimeout(timer);
         // A retrain started from the review page stops with the server (its whole process group).
-        await retrain?.cancel('the server stopped while it ran');
-        await sync?.close();
-        await host.close();
-        await access.close();
-        await predictionLog?.close();
+        // Each step even when one before it failed: a stuck job must not leave the log open.
+        await closeEach([() => retrain?.cancel('the server stopped while it ran'), () => sync?.close(), () => host.close(), () => access.close(), () => predictionLog?.close()]);
       })();
       return closed;
     },
   };
   testHooks.set(parts, () => host.current);
   return parts;
+}
+
+/** Runs every step, in order, even after one fails; then throws the first failure. */
+async function closeEach(steps: readonly (() => unknown)[]): Promise<void> {
+  let first: unknown = null;
+  for (const step of steps) {
+    try {
+      await step();
+    } catch (e) {
+      first ??= e;
+    }
+  }
+  if (first !== null) throw first;
 }
 
 /** A database URL without its password, and the password (decoded), for a child process. */
