@@ -7,7 +7,8 @@
 // registry during the burst reaches every live replica (the time is printed) with no request failing
 // for it, and any replica's review API serves the photos the others answered. After the killed replica is restarted and a second burst, Prometheus
 // must list the three replicas up, and its sums of parts_predictions_total must equal what the log
-// holds for the three running processes. Skipped, saying why, without nginx or Prometheus (Debian
+// holds for the three running processes. On one database the fleet has an API key (in that database):
+// every request carries it, and one without it is refused through nginx. Skipped, saying why, without nginx or Prometheus (Debian
 // packages `nginx` and `prometheus`; scripts/setup.sh installs them as root).
 import { promises as fsp } from 'node:fs';
 import path from 'node:path';
@@ -19,6 +20,8 @@ import { findNginx, findPrometheus, startFleet, type Fleet } from '../src/fleet/
 import { openLogDatabase } from '../src/log/db';
 import { photoHash } from '../src/log/photo-store';
 import { makeModel, multipart, request, tempDir, type Reply } from './fixtures';
+import { openAccessDatabase } from '../src/auth/admin';
+import { createApiKey } from '../src/auth/api-keys';
 import { POSTGRES_MISSING, testPostgres } from './postgres';
 import { recordInRegistry } from '../src/registry/registry-client';
 
@@ -37,6 +40,8 @@ let modelB: string;
 let fleet: Fleet | null = null;
 /** The replicas' shared database, or undefined: a SQLite log per replica. */
 let dbUrl: string | undefined;
+/** The API key header every request sends (on one database, where the fleet has a key), else none. */
+let auth: Record<string, string> = {};
 let nextSeed = 1;
 const seen = new Set<string>();
 
@@ -63,19 +68,19 @@ interface Sent {
 }
 
 async function send(kind: Sent['kind'], url: string, i: number): Promise<Omit<Sent, 'after'>> {
-  if (kind === 'model') return { kind, photos: [], reply: await request(`${url}/api/model`) };
+  if (kind === 'model') return { kind, photos: [], reply: await request(`${url}/api/model`, { headers: auth }) };
   if (kind === 'bad') {
     // Not an image (unique bytes): 415, never logged.
     const junk = Buffer.from(`not a photo ${i} ${'x'.repeat(i % 50)}`);
-    return { kind, photos: [junk], reply: await request(`${url}/api/predict`, { method: 'POST', headers: { 'content-type': 'image/png' }, body: junk }) };
+    return { kind, photos: [junk], reply: await request(`${url}/api/predict`, { method: 'POST', headers: { ...auth, 'content-type': 'image/png' }, body: junk }) };
   }
   if (kind === 'single') {
     const png = await uniquePhoto();
-    return { kind, photos: [png], reply: await request(`${url}/api/predict`, { method: 'POST', headers: { 'content-type': 'image/png', 'x-source': `line-${i % 3}` }, body: png }) };
+    return { kind, photos: [png], reply: await request(`${url}/api/predict`, { method: 'POST', headers: { ...auth, 'content-type': 'image/png', 'x-source': `line-${i % 3}` }, body: png }) };
   }
   const photos = await Promise.all(Array.from({ length: 2 + (i % 2) }, uniquePhoto));
   const { body, contentType } = multipart([{ field: 'source', data: `line-${i % 3}` }, ...photos.map((data, k) => ({ field: 'image', filename: `r${i}-${k}.png`, type: 'image/png', data }))]);
-  return { kind, photos, reply: await request(`${url}/api/predict`, { method: 'POST', headers: { 'content-type': contentType }, body }) };
+  return { kind, photos, reply: await request(`${url}/api/predict`, { method: 'POST', headers: { ...auth, 'content-type': contentType }, body }) };
 }
 
 const KIND_OF = (i: number): Sent['kind'] => (['single', 'single', 'single', 'single', 'single', 'single', 'multi', 'multi', 'bad', 'model'] as const)[i % 10]!;
@@ -160,13 +165,23 @@ beforeAll(async () => {
   await makeModel(modelB, { runId: 'tiny-fleet-b', imgSize: 32, seed: 2 });
   await writeOodFile(modelB, detector);
   if (POSTGRES_MISSING) console.warn(`fleet.test: a SQLite log per replica, summed (no PostgreSQL: ${POSTGRES_MISSING})`);
-  else dbUrl = await (await testPostgres()).newDatabase();
+  else {
+    dbUrl = await (await testPostgres()).newDatabase();
+    // The fleet's key, made as `pnpm keys add --db` makes it, before the replicas start.
+    const { db } = await openAccessDatabase(path.join(dir, 'keys'), dbUrl);
+    try {
+      auth = { authorization: `Bearer ${(await createApiKey(db, 'fleet test')).key}` };
+    } finally {
+      await db.destroy();
+    }
+  }
   fleet = await startFleet({
     modelDir,
     db: dbUrl,
     replicas: 3,
     workDir: path.join(dir, 'fleet'),
-    serveArgs: ['--workers', '0', '--backend', 'cpu', '--engine', 'tfjs', '--watch-ms', '0', '--queue', '64'],
+    // One key for the whole burst: its rate (per replica) well above what the burst sends.
+    serveArgs: ['--workers', '0', '--backend', 'cpu', '--engine', 'tfjs', '--watch-ms', '0', '--queue', '64', '--key-rate', '100000', '--key-burst', '1000'],
     exposeUpstream: true,
     prometheus: { scrapeIntervalS: 1 },
   });
@@ -189,6 +204,11 @@ describe.skipIf(missing.length > 0)('3 replicas behind nginx, scraped by Prometh
     const big = await request(`${f.url}/api/predict`, { method: 'POST', headers: { 'content-type': 'image/png' }, body: Buffer.alloc(10 * 1024 * 1024 + 1) });
     expect(big.status).toBe(413);
     expect(big.headers['x-upstream-addr']).toBeUndefined(); // answered by nginx, no replica involved
+    if (dbUrl) {
+      // The fleet has a key: without it a replica answers 401, with it 200.
+      expect((await request(`${f.url}/api/model`)).status).toBe(401);
+      expect((await request(`${f.url}/api/model`, { headers: auth })).status).toBe(200);
+    }
   });
 
   it('loses no acknowledged prediction when a replica is killed mid-burst, and Prometheus reports what the logs hold', async () => {
@@ -296,7 +316,7 @@ describe.skipIf(missing.length > 0)('3 replicas behind nginx, scraped by Prometh
       // One database: every replica's review API serves the photos the others answered.
       for (const r of f.replicas.filter((x) => x !== victim)) {
         const other = acks.find((s) => indexOf(upstreamOf(s)) !== r.index)!;
-        const photo = await request(`${r.url}/api/review/photo?hash=${photoHash(other.photos[0]!)}`);
+        const photo = await request(`${r.url}/api/review/photo?hash=${photoHash(other.photos[0]!)}`, { headers: auth });
         expect(photo.status).toBe(200);
         expect(photo.headers['content-type']).toBe('image/png');
       }
