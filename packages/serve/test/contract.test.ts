@@ -167,9 +167,14 @@ describe('pnpm serve (CLI)', () => {
       stdio: ['ignore', 'pipe', 'pipe'],
     });
     let stderr = '';
+    let stopped = false;
     child.stderr.on('data', (c: Buffer) => {
       stderr += c.toString();
-      if (/^(serving|listening at) /m.test(stderr)) child.kill('SIGTERM');
+      // Once: a second SIGTERM during the drain means "exit now" (status 1).
+      if (!stopped && /^(serving|listening at) /m.test(stderr)) {
+        stopped = true;
+        child.kill('SIGTERM');
+      }
     });
     return new Promise((r) => child.on('exit', (code) => r({ code, stderr })));
   }
