@@ -5,8 +5,11 @@
 import { beforeAll, describe, expect, it } from 'vitest';
 import * as tf from '@tensorflow/tfjs-core';
 import { convBiasRelu, createAdam, initBackend, loadOnednn, onednnKernelsState, startOnednnKernels, stopOnednnKernels, wasmThreadsInUse } from '../src/index';
+import { setEnvSetting } from '@parts/cli';
 import { on, relErr, tensor, values } from './helpers';
 
+// The kernels are off by default; these tests are about them.
+setEnvSetting('PARTS_ONEDNN', '1');
 const { addon, detail } = loadOnednn();
 if (addon == null) console.warn(`oneDNN kernel tests skipped: ${detail}`);
 

@@ -133,13 +133,13 @@ function webgpuCheck(p: DiagnoseProbes, gpu: boolean, r: WebGPUProbeResult): Che
 /** Whether the wasm backend's hot training kernels run on oneDNN (the native addon), and why not. */
 export function onednnCheck(s: { active: boolean; detail: string }): Check {
   if (s.active) return { id: 'backend:onednn', title: 'oneDNN kernels', verdict: 'ok', summary: `active on wasm: ${s.detail}`, details: { ...s } };
-  const off = /PARTS_ONEDNN=0/.test(s.detail);
+  const off = /PARTS_ONEDNN=/.test(s.detail);
   return {
     id: 'backend:onednn',
     title: 'oneDNN kernels',
     verdict: 'info',
     summary: `not used, wasm runs the convolutions: ${s.detail}`,
-    fix: off ? undefined : 'Linux with Debian/Ubuntu packages: `bash scripts/setup.sh` as root installs libdnnl-dev and builds the addon (`pnpm --filter @parts/backend build:onednn` rebuilds it)',
+    fix: off ? 'PARTS_ONEDNN=1 turns them on where the addon is built' : 'Linux with Debian/Ubuntu packages: `bash scripts/setup.sh` as root installs libdnnl-dev and builds the addon (`pnpm --filter @parts/backend build:onednn` rebuilds it)',
     details: { ...s },
   };
 }
