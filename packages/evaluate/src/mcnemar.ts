@@ -2,6 +2,9 @@
 // (b = right only by the first, c = right only by the second). With few of them (b + c < 25) the
 // exact two-sided binomial test (min(b, c) of b + c at p = 1/2) is used, as the chi-squared
 // approximation is poor there; otherwise the chi-squared statistic with continuity correction.
+import { erfc } from '@parts/models';
+
+export { erfc };
 
 export interface McNemarResult {
   /** Photos only the first model answered right. */
@@ -48,17 +51,4 @@ function logChoose(n: number, k: number): number {
   let s = 0;
   for (let i = 1; i <= k; i++) s += Math.log(n - k + i) - Math.log(i);
   return s;
-}
-
-/** Complementary error function (Numerical Recipes' erfcc; relative error below 1.2e-7). */
-export function erfc(x: number): number {
-  const z = Math.abs(x);
-  const t = 1 / (1 + 0.5 * z);
-  const r =
-    t *
-    Math.exp(
-      -z * z - 1.26551223 +
-        t * (1.00002368 + t * (0.37409196 + t * (0.09678418 + t * (-0.18628806 + t * (0.27886807 + t * (-1.13520398 + t * (1.48851587 + t * (-0.82215223 + t * 0.17087277)))))))),
-    );
-  return x >= 0 ? r : 2 - r;
 }

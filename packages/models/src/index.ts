@@ -2,6 +2,7 @@
 export type * from './types';
 export { WeightsUnavailableError, applyWeightsChoice, md5File, resolveCacheDir, weightsFolder } from './weights/index';
 export { readJsonFile, writeFileAtomic } from './model-files';
+export { erfc, normalCdf } from './normal';
 export { classify, disposeClassifier, imagesToBatch, loadClassifier, outputsToProbabilities, predictProbabilities, saveClassifier } from './classifier';
 export type { Classifier } from './classifier';
 export { CLASSIFIER_JSON, readClassifierFile, resolveModelDir } from './classifier-file';

@@ -102,6 +102,16 @@ describe('ood.json', () => {
     await expect(readOodFile(dir)).rejects.toThrow(/field "fittedOn.thresholdRule" is "guess", expected one of quantile, normal bound/);
   });
 
+  it('the validation score summary is read back, and a malformed one refused naming the field', async () => {
+    const { dir, file, json } = await written();
+    json.fittedOn = { ...(json.fittedOn as object), thresholdScores: { mean: 0.99, sd: 0.004 } };
+    await writeFile(file, JSON.stringify(json));
+    expect((await readOodFile(dir))!.fittedOn.thresholdScores).toEqual({ mean: 0.99, sd: 0.004 });
+    json.fittedOn = { ...(json.fittedOn as object), thresholdScores: { mean: 0.99, sd: -1 } };
+    await writeFile(file, JSON.stringify(json));
+    await expect(readOodFile(dir)).rejects.toThrow(/field "fittedOn.thresholdScores" is .*expected \{mean, sd\} with sd >= 0/);
+  });
+
   it('a model of another feature size or labels is refused, naming the field', async () => {
     const { dir } = await written();
     await expect(readOodFile(dir, { featureDim: 256 })).rejects.toThrow(/ood\.json: field "featureDim" is 6 but the model's penultimate layer has 256/);

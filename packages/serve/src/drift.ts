@@ -11,9 +11,15 @@
 // (keep pValue small: 0.001 by default), and the threshold's own sampling error on a small validation
 // split (about sqrt(r(1−r)/n), see chooseThreshold) shifts the true p0 too.
 //
-// The mean OOD score of the window is reported as well, but ood.json records no summary of the
-// validation scores (only the threshold and the accept rate), so it is not tested against them.
-import type { OodSummary } from '@parts/models';
+// The mean feature OOD score of the window is tested too, where ood.json records the mean and
+// standard deviation of the scores of the photos its threshold was chosen on (fittedOn.thresholdScores):
+// a one-sided z-test, P(mean <= observed) under "the window's photos score like those", whose
+// standard error is sd / sqrt(scored answers). It fires (`scoreAlarm`) below the same p-value. It is
+// kept apart from `alarm` (the unknown rate): the z-test on a mean of 200 answers notices shifts of a
+// fifth of a standard deviation, which a change of camera angle or stock may cause without any
+// photo being answered wrongly; it says "the photos look different", the unknown rate says "answers
+// are being refused". Older ood.json files have no summary: scoreNote says so.
+import { normalCdf, type OodSummary } from '@parts/models';
 
 /** The fewest answers in the window before the alarm may fire (a handful of odd test photos at start-up is no drift). */
 export const DRIFT_MIN_ANSWERS = 30;
@@ -90,11 +96,17 @@ export interface DriftStatus {
   alarm: boolean;
   /** Mean feature OOD score of the window's answers that have one; null when none. */
   meanOodScore: number | null;
-  /** Why the mean score is not tested: ood.json has no validation score summary. */
-  scoreNote: string;
+  /** The mean of the scores of the photos the threshold was chosen on (ood.json), when recorded. */
+  expectedMeanOodScore: number | null;
+  /** P(mean <= meanOodScore) under the validation scores' mean and spread (z-test); null when not tested. */
+  scorePValue: number | null;
+  /** scorePValue below alarmPValue with at least minAnswers scored answers. */
+  scoreAlarm: boolean;
+  /** Why the mean score is not tested, when it is not. */
+  scoreNote?: string;
 }
 
-export const SCORE_NOTE = 'not tested: ood.json records the threshold and accept rate but no summary of the validation scores to compare the mean with';
+export const SCORE_NOTE = 'not tested: this ood.json records no summary of the validation scores to compare the mean with (written before it was recorded; retrain to get one)';
 
 /** The sliding window of one server's answers. */
 export class DriftMonitor {
@@ -158,11 +170,26 @@ export class DriftMonitor {
       alarmPValue,
       minAnswers: Math.min(window, DRIFT_MIN_ANSWERS),
       meanOodScore: scored ? sum / scored : null,
-      scoreNote: SCORE_NOTE,
+      ...meanScoreTest(ood, scored ? sum / scored : null, scored, alarmPValue, Math.min(window, DRIFT_MIN_ANSWERS)),
     };
     if (expected.rate === null) return { ...base, expectedUnknownRate: null, reason: expected.reason, pValue: null, alarm: false };
     const p = answers ? binomialUpperTail(unknown, answers, expected.rate) : null;
     const alarm = p !== null && answers >= base.minAnswers && p < alarmPValue;
     return { ...base, expectedUnknownRate: expected.rate, basis: expected.basis, pValue: p, alarm };
   }
+}
+
+/** The window's mean feature score against the validation scores' mean and spread (ood.json). */
+function meanScoreTest(
+  ood: OodSummary | null,
+  mean: number | null,
+  scored: number,
+  alarmPValue: number,
+  minAnswers: number,
+): Pick<DriftStatus, 'expectedMeanOodScore' | 'scorePValue' | 'scoreAlarm' | 'scoreNote'> {
+  const v = ood?.active ? ood.thresholdScores : undefined;
+  if (!v) return { expectedMeanOodScore: null, scorePValue: null, scoreAlarm: false, scoreNote: SCORE_NOTE };
+  if (mean === null || !(v.sd > 0)) return { expectedMeanOodScore: v.mean, scorePValue: null, scoreAlarm: false, ...(v.sd > 0 ? {} : { scoreNote: 'not tested: the validation scores have no spread' }) };
+  const p = normalCdf((mean - v.mean) / (v.sd / Math.sqrt(scored)));
+  return { expectedMeanOodScore: v.mean, scorePValue: p, scoreAlarm: scored >= minAnswers && p < alarmPValue };
 }

@@ -85,6 +85,8 @@ export class ServerMetrics {
     gauge('parts_drift_window_unknown_rate', 'Unknown rate over the drift window (NaN before the first answer)', (s) => s.unknownRate);
     gauge('parts_drift_p_value', 'One-sided binomial p-value of the window\'s unknown count (NaN when not tested)', (s) => s.pValue);
     gauge('parts_drift_window_mean_ood_score', 'Mean feature OOD score over the drift window (NaN when none)', (s) => s.meanOodScore);
+    gauge('parts_drift_score_p_value', 'One-sided z-test p-value of the window\'s mean OOD score against the validation scores of ood.json (NaN when not tested)', (s) => s.scorePValue);
+    gauge('parts_drift_score_alarm', '1 when the window\'s mean OOD score is significantly below the validation scores\' mean (z-test)', (s) => (s.scoreAlarm ? 1 : 0));
   }
 
   /** One answered (or aborted) request. */

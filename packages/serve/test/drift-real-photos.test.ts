@@ -1,6 +1,7 @@
 // The drift alarm on real photos: a PartsNet trained briefly (64 px, 15 epochs, wasm, as in the
 // Grad-CAM real-photo test) on ../shared/datasets/parts, served; its own held-out test photos leave the
-// alarm quiet, the nut photos of ../shared/datasets/bolts-nuts (a part it never saw) set it off.
+// alarm quiet, the nut photos of ../shared/datasets/bolts-nuts (a part it never saw) set it off; the
+// same for the mean OOD score against the validation scores ood.json records.
 // Skipped when either dataset is absent.
 import { existsSync, promises as fsp } from 'node:fs';
 import os from 'node:os';
@@ -58,19 +59,23 @@ describe.skipIf(!have)('drift alarm with the parts model on real photos', () => 
   it('stays quiet on its own held-out photos', async () => {
     const held = await files(PARTS, (split) => split === 'test');
     const d = await feed(held);
-    console.log(`parts test photos: ${d.unknown}/${d.answers} unknown, expected ${d.expectedUnknownRate}, p = ${d.pValue}`);
+    console.log(`parts test photos: ${d.unknown}/${d.answers} unknown, expected ${d.expectedUnknownRate}, p = ${d.pValue}; mean score ${d.meanOodScore} against validation's ${d.expectedMeanOodScore}, p = ${d.scorePValue}`);
     expect(d.answers).toBe(held.length);
     expect(d.alarm).toBe(false);
     // Not quiet merely for having fewer answers than the alarm needs: the test itself does not reject.
     expect(d.pValue!).toBeGreaterThanOrEqual(d.alarmPValue);
+    // The mean score against the validation scores of ood.json: no shift either.
+    expect(d.scoreAlarm).toBe(false);
+    expect(d.scorePValue!).toBeGreaterThanOrEqual(d.alarmPValue);
   });
 
   it('fires on nut photos', async () => {
     const nuts = await files(NUTS, (_split, cls) => /_nut$/i.test(cls));
     expect(nuts.length).toBeGreaterThanOrEqual(30);
     const d = await feed(nuts);
-    console.log(`nut photos: ${d.unknown}/${d.answers} unknown, expected ${d.expectedUnknownRate}, p = ${d.pValue}`);
+    console.log(`nut photos: ${d.unknown}/${d.answers} unknown, expected ${d.expectedUnknownRate}, p = ${d.pValue}; mean score ${d.meanOodScore} against validation's ${d.expectedMeanOodScore}, p = ${d.scorePValue}`);
     expect(d.answers).toBe(Math.min(nuts.length, d.window));
     expect(d.alarm).toBe(true);
+    expect(d.scoreAlarm).toBe(true);
   });
 });

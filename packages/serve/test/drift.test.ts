@@ -119,3 +119,43 @@ describe('DriftMonitor', () => {
     expect(() => new DriftMonitor({ window: 10, pValue: 1 })).toThrow(/p-value/);
   });
 });
+
+describe('the mean score against the validation scores', () => {
+  const withScores = detector({ thresholdScores: { mean: 10, sd: 2, n: 40 } });
+  // Scores around `mean` whose own mean is exactly `mean` (pairs mean ± spread).
+  const feed = (m: DriftMonitor, n: number, mean: number) => {
+    for (let i = 0; i < n; i++) m.add('a', false, mean + (i % 2 ? 1 : -1));
+  };
+
+  it('stays quiet on scores like validation\'s and fires when the mean falls by a standard deviation', () => {
+    const quiet = new DriftMonitor({ window: 200, pValue: 0.001 });
+    feed(quiet, 200, 10);
+    expect(quiet.status(withScores, 'a')).toMatchObject({ expectedMeanOodScore: 10, scoreAlarm: false, alarm: false });
+    expect(quiet.status(withScores, 'a').scorePValue).toBeCloseTo(0.5, 6); // erfc to 1.2e-7
+    const low = new DriftMonitor({ window: 200, pValue: 0.001 });
+    feed(low, 200, 8);
+    const s = low.status(withScores, 'a');
+    // z = (8 - 10) / (2 / sqrt(200)) = -14.1: far below any sensible p.
+    expect(s.scorePValue!).toBeLessThan(1e-20);
+    expect(s).toMatchObject({ scoreAlarm: true, alarm: false });
+    expect(s.scoreNote).toBeUndefined();
+  });
+
+  it('matches the normal tail: a shift of 2.5 standard errors is p = 0.00621', () => {
+    const m = new DriftMonitor({ window: 100, pValue: 0.001 });
+    const se = 2 / Math.sqrt(100);
+    feed(m, 100, 10 - 2.5 * se);
+    const s = m.status(withScores, 'a');
+    expect(s.scorePValue!).toBeCloseTo(0.00620967, 6);
+    expect(s.scoreAlarm).toBe(false);
+  });
+
+  it('waits for the minimum of answers, and says why it does not test without a summary', () => {
+    const m = new DriftMonitor({ window: 200, pValue: 0.001 });
+    feed(m, DRIFT_MIN_ANSWERS - 2, 5);
+    expect(m.status(withScores, 'a').scoreAlarm).toBe(false);
+    feed(m, 2, 5);
+    expect(m.status(withScores, 'a').scoreAlarm).toBe(true);
+    expect(m.status(detector(), 'a')).toMatchObject({ scorePValue: null, scoreAlarm: false, scoreNote: expect.stringMatching(/no summary of the validation scores/) });
+  });
+});

@@ -153,7 +153,8 @@ export function fitDetector(train: FitData, val: FitData, labels: string[], opts
     if (fit.part) silhouette = fit.part;
     else silhouetteNote = `no silhouette part: ${fit.problem}`;
   }
-  const { threshold, rule } = chooseThreshold(scorer.scoreRows(val), silhouette ? Math.sqrt(acceptRate) : acceptRate, { distance: scoreDistance(opts.method) });
+  const valScores = scorer.scoreRows(val);
+  const { threshold, rule } = chooseThreshold(valScores, silhouette ? Math.sqrt(acceptRate) : acceptRate, { distance: scoreDistance(opts.method) });
   let temperature = 1;
   let cal: OodDetector['calibration'];
   if (opts.calibrate !== false) {
@@ -179,9 +180,18 @@ export function fitDetector(train: FitData, val: FitData, labels: string[], opts
     acceptRate,
     temperature,
     labels,
-    fittedOn: { n: train.n, split: opts.trainSplit ?? 'train', thresholdN: val.n, thresholdSplit: opts.thresholdSplit ?? 'val', thresholdRule: rule },
+    fittedOn: { n: train.n, split: opts.trainSplit ?? 'train', thresholdN: val.n, thresholdSplit: opts.thresholdSplit ?? 'val', thresholdRule: rule, ...scoreSummary(valScores) },
     calibration: cal,
     ...(silhouette ? { silhouette } : {}),
     ...(silhouetteNote ? { silhouetteNote } : {}),
   };
+}
+
+/** Mean and standard deviation (n - 1) of finite scores, as ood.json records them; {} with fewer than 2. */
+function scoreSummary(scores: ArrayLike<number>): { thresholdScores?: { mean: number; sd: number } } {
+  const xs = Array.from(scores).filter(Number.isFinite);
+  if (xs.length < 2) return {};
+  const mean = xs.reduce((a, x) => a + x, 0) / xs.length;
+  const sd = Math.sqrt(xs.reduce((a, x) => a + (x - mean) ** 2, 0) / (xs.length - 1));
+  return { thresholdScores: { mean, sd } };
 }

@@ -62,6 +62,11 @@ export interface OodFittedOn {
   thresholdSplit: string;
   /** How the threshold was chosen from those photos' scores (chooseThreshold); absent in files written before it was recorded. */
   thresholdRule?: ThresholdChoice['rule'];
+  /**
+   * Mean and standard deviation of the feature scores of those photos: what a server's drift check
+   * compares the mean score of its recent answers with. Absent in files written before it was recorded.
+   */
+  thresholdScores?: { mean: number; sd: number };
 }
 
 export interface OodCalibrationSummary {
@@ -230,6 +235,10 @@ export async function readOodFile(dir: string, expect: OodExpectation = {}): Pro
   const fo = j.fittedOn;
   if (typeof fo !== 'object' || fo === null || typeof fo.n !== 'number' || typeof fo.thresholdN !== 'number') bad('fittedOn', 'is missing or lacks n/thresholdN');
   checkThresholdRule(fo!.thresholdRule, 'fittedOn.thresholdRule', bad);
+  const ts = fo!.thresholdScores;
+  if (ts !== undefined && (typeof ts !== 'object' || ts === null || !Number.isFinite(ts.mean) || !(Number.isFinite(ts.sd) && ts.sd >= 0))) {
+    bad('fittedOn.thresholdScores', `is ${JSON.stringify(ts)}, expected {mean, sd} with sd >= 0`);
+  }
   if (expect.featureDim !== undefined && expect.featureDim !== featureDim) {
     bad('featureDim', `is ${featureDim} but the model's penultimate layer has ${expect.featureDim} features (ood.json is for another model)`);
   }

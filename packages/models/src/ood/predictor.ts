@@ -43,6 +43,8 @@ export type OodSummary =
       acceptRate: number;
       temperature: number;
       file: string;
+      /** Mean, standard deviation and count of the feature scores of the photos the threshold was chosen on (when ood.json records them). */
+      thresholdScores?: { mean: number; sd: number; n: number };
     }
   | { active: false; reason: string; temperature: 1 };
 
@@ -200,6 +202,7 @@ async function readDetector(modelDir: string, meta: ClassifierMeta, featureDim: 
       acceptRate: detector.acceptRate,
       temperature: detector.temperature,
       file,
+      ...(detector.fittedOn.thresholdScores ? { thresholdScores: { ...detector.fittedOn.thresholdScores, n: detector.fittedOn.thresholdN } } : {}),
     },
   };
 }
