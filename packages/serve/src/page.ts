@@ -118,7 +118,8 @@ const PAGE = /* html */ `<!doctype html>
       let t = 'Last ' + d.answers + ' answers: ' + pct(d.unknownRate) + ' not recognised';
       if (d.expectedUnknownRate != null) t += ' (validation expects ' + pct(d.expectedUnknownRate) + ')';
       if (d.alarm) t += ' — drift alarm: far more unknowns than expected (p = ' + d.pValue.toExponential(1) + ')';
-      box.textContent = t; box.dataset.alarm = String(!!d.alarm);
+      if (d.scoreAlarm) t += ' — the photos look unlike the validation photos (mean score p = ' + d.scorePValue.toExponential(1) + ')';
+      box.textContent = t; box.dataset.alarm = String(!!(d.alarm || d.scoreAlarm));
     }).catch(() => {});
   }
   drift();
