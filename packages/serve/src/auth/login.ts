@@ -9,24 +9,18 @@ import type { Handler } from '../handlers/context';
 import type { AccessControl } from './access';
 import { cookiesOf, SESSION_COOKIE, CSRF_HEADER } from './access';
 import { renderLoginPage } from './login-page';
+import { sendPage } from '../handlers/page';
 import { checkLogin } from './reviewers';
 import { createSession, deleteSession, sameSecret } from './sessions';
 
 const LOGIN_COOKIE = 'parts_login';
 const MAX_FORM_BYTES = 8 * 1024;
 
-function sendHtml(req: IncomingMessage, res: ServerResponse, status: number, html: string, headers: Record<string, string | string[]> = {}): void {
-  res.writeHead(status, {
-    'Content-Type': 'text/html; charset=utf-8',
-    'Content-Length': Buffer.byteLength(html),
-    'Cache-Control': 'no-store',
-    'X-Content-Type-Options': 'nosniff',
-    'X-Frame-Options': 'DENY',
-    'Content-Security-Policy': "default-src 'none'; style-src 'unsafe-inline'; form-action 'self'; frame-ancestors 'none'",
-    ...headers,
-  });
-  res.end(req.method === 'HEAD' ? undefined : html);
-}
+/** The login page runs no script and posts only to this server. */
+const LOGIN_CSP = "default-src 'none'; style-src 'unsafe-inline'; form-action 'self'; frame-ancestors 'none'";
+
+const sendHtml = (req: IncomingMessage, res: ServerResponse, status: number, html: string, headers: Record<string, string | string[]> = {}) =>
+  sendPage(req, res, html, status, { csp: LOGIN_CSP, headers });
 
 /** A local path to go to after signing in; anything else (another site, `//host`) goes to /review. */
 function safeNext(next: string | null | undefined): string {
