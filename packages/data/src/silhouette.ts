@@ -108,19 +108,41 @@ export interface Silhouette {
   darkFraction: number;
 }
 
-function maxFilter1d(src: Float32Array, dst: Float32Array, n: number, stride: number, count: number, step: number, r: number): void {
-  // For each of `count` lines (start i*step, element stride `stride`, length n): dst = max over ±r.
+/**
+ * For each of `count` lines (start line*step, element stride `stride`, length n): dst = max of src
+ * over ±r, the window clipped at the line's ends. Van Herk / Gil-Werman: the line padded by r on
+ * each side (with -Infinity) and cut into blocks of 2r + 1; the maximum of a window is the larger of
+ * the running maximum to its block's end from its first element and the running maximum from its
+ * last element's block start, so each element costs three comparisons whatever r is.
+ */
+export function maxFilter1d(src: Float32Array, dst: Float32Array, n: number, stride: number, count: number, step: number, r: number): void {
+  const k = 2 * r + 1;
+  const len = n + 2 * r;
+  const fwd = new Float32Array(len); // max from the block's start to t
+  const bwd = new Float32Array(len); // max from t to the block's end
   for (let line = 0; line < count; line++) {
     const base = line * step;
-    for (let i = 0; i < n; i++) {
-      const a = Math.max(0, i - r);
-      const b = Math.min(n - 1, i + r);
+    const at = (t: number) => (t < r || t >= n + r ? -Infinity : src[base + (t - r) * stride]);
+    for (let start = 0; start < len; start += k) {
+      const end = Math.min(len, start + k);
       let m = -Infinity;
-      for (let j = a; j <= b; j++) {
-        const v = src[base + j * stride];
+      for (let t = start; t < end; t++) {
+        const v = at(t);
         if (v > m) m = v;
+        fwd[t] = m;
       }
-      dst[base + i * stride] = m;
+      m = -Infinity;
+      for (let t = end - 1; t >= start; t--) {
+        const v = at(t);
+        if (v > m) m = v;
+        bwd[t] = m;
+      }
+    }
+    // Output i is the window of padded elements i .. i + 2r.
+    for (let i = 0; i < n; i++) {
+      const a = bwd[i];
+      const b = fwd[i + 2 * r];
+      dst[base + i * stride] = a > b ? a : b;
     }
   }
 }

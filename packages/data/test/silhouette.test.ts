@@ -1,6 +1,8 @@
 // Silhouette segmentation and shape statistics on drawn images whose answers are known analytically.
 import { describe, expect, it } from 'vitest';
 import { farOodSet, measureSilhouette, type RawImage } from '../src/index';
+import { maxFilter1d } from '../src/silhouette';
+import seedrandom from 'seedrandom';
 
 const S = 128;
 
@@ -86,5 +88,35 @@ describe('measureSilhouette', () => {
     expect(measureSilhouette(img)).toEqual(measureSilhouette(img));
     expect(() => measureSilhouette({ data: new Uint8Array(10), width: 4, height: 4 })).toThrow(/10 bytes for 4x4x3/);
     expect(() => measureSilhouette(img, { darkRatio: 1.5 })).toThrow(/darkRatio/);
+  });
+});
+
+describe('maxFilter1d', () => {
+  /** The definition: the maximum over the window clipped at the line's ends. */
+  function naive(src: Float32Array, n: number, stride: number, count: number, step: number, r: number): Float32Array {
+    const dst = new Float32Array(src.length);
+    for (let line = 0; line < count; line++) {
+      for (let i = 0; i < n; i++) {
+        let m = -Infinity;
+        for (let j = Math.max(0, i - r); j <= Math.min(n - 1, i + r); j++) m = Math.max(m, src[line * step + j * stride]!);
+        dst[line * step + i * stride] = m;
+      }
+    }
+    return dst;
+  }
+
+  it('equals the windowed maximum along rows and columns for radii from 1 to past the line length', () => {
+    const rng = seedrandom('max-filter');
+    for (const [w, h] of [[1, 1], [7, 5], [37, 23], [64, 64]]) {
+      const src = Float32Array.from({ length: w * h }, () => Math.round(rng() * 255));
+      for (const r of [1, 2, 3, 5, 11, 40, 100]) {
+        const rows = new Float32Array(w * h);
+        maxFilter1d(src, rows, w, 1, h, w, r);
+        expect(Array.from(rows)).toEqual(Array.from(naive(src, w, 1, h, w, r)));
+        const cols = new Float32Array(w * h);
+        maxFilter1d(src, cols, h, w, w, 1, r);
+        expect(Array.from(cols)).toEqual(Array.from(naive(src, h, w, w, 1, r)));
+      }
+    }
   });
 });

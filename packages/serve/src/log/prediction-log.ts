@@ -9,12 +9,13 @@
 // removes rows whose photo was lost.
 import { promises as fsp } from 'node:fs';
 import path from 'node:path';
-import type { Kysely } from 'kysely';
+import type { Insertable, Kysely } from 'kysely';
 import type { OodDecision } from '@parts/models';
 import { LogDatabaseError, openLogDatabase, type OpenedDatabase } from './db';
-import { photoExtension, photoHash, photoPath, PhotoStore, storePhoto, sweepTemporaries } from './photo-store';
+import { photoExtension, photoHash, photoPath, PhotoStore, sweepTemporaries, writePhotoFile } from './photo-store';
+import { PreparedQuery } from './prepared';
 import { RwLock } from './rw-lock';
-import type { LogDatabase } from './schema';
+import type { LogDatabase, PhotosTable, PredictionsTable } from './schema';
 
 export interface LogEntry {
   bytes: Uint8Array;
@@ -62,6 +63,8 @@ export interface LogStats {
   lastErrorAt: string | null;
   /** Rows removed by retention since start. */
   pruned: number;
+  /** Transactions that committed records since start (group commit: several records share one under load). */
+  commits: number;
 }
 
 /** probability of the top class minus the runner-up's. */
@@ -73,6 +76,53 @@ export function decisionMargin(probabilities: Record<string, number>): number {
 /** PostgreSQL's SQLSTATE for a foreign key violation. */
 const FOREIGN_KEY_VIOLATION = '23503';
 
+type PhotoRow = Insertable<PhotosTable>;
+type PredictionRow = Omit<Insertable<PredictionsTable>, 'id'>;
+const PHOTO_FIELDS = ['hash', 'ext', 'bytes', 'stored_at', 'signature'] as const satisfies readonly (keyof PhotoRow)[];
+const PREDICTION_FIELDS = [
+  'logged_at', 'photo_hash', 'source', 'file_name', 'model_id', 'label', 'unknown', 'top', 'probability', 'margin', 'probabilities', 'ood', 'latency_ms',
+] as const satisfies readonly (keyof PredictionRow)[];
+
+interface BatchRequest {
+  p: PendingRecord;
+  rows: { e: LogEntry; hash: string; ext: string }[];
+}
+
+/** The records a batch committed, and each one's prediction ids. */
+interface CommittedBatch {
+  ready: PendingRecord[];
+  ids: number[][];
+}
+
+function photoRow(hash: string, ext: string, e: LogEntry, now: string): PhotoRow {
+  return { hash, ext, bytes: e.bytes.length, stored_at: now, signature: null };
+}
+
+function predictionRow(hash: string, e: LogEntry, now: string): PredictionRow {
+  const d = e.decision;
+  return {
+    logged_at: now,
+    photo_hash: hash,
+    source: e.source,
+    file_name: e.fileName ?? null,
+    model_id: e.modelId,
+    label: d.label,
+    unknown: d.unknown ? 1 : 0,
+    top: d.top,
+    probability: d.probability,
+    margin: decisionMargin(d.probabilities),
+    probabilities: JSON.stringify(d.probabilities),
+    ood: d.ood ? JSON.stringify(d.ood) : null,
+    latency_ms: e.latencyMs,
+  };
+}
+
+interface SqliteStatements {
+  hasPhoto: PreparedQuery<{ hash: string }>;
+  insertPhoto: PreparedQuery<PhotoRow>;
+  insertPrediction: PreparedQuery<PredictionRow>;
+}
+
 export class PredictionLog {
   readonly dataDir: string;
   /** Where this log's photos are: files of dataDir, or the database. */
@@ -80,6 +130,7 @@ export class PredictionLog {
   private recordedN = 0;
   private failedN = 0;
   private prunedN = 0;
+  private commitsN = 0;
   private sincePrune = 0;
   private lastError: string | null = null;
   private lastErrorAt: string | null = null;
@@ -89,6 +140,8 @@ export class PredictionLog {
   /** Records waiting for the next batch, and the loop writing batches (null when idle). */
   private pending: PendingRecord[] = [];
   private writer: Promise<void> | null = null;
+  /** The hot path's statements on SQLite, prepared once (see sqliteStatements()). */
+  private statements: SqliteStatements | null = null;
 
   private constructor(
     private readonly opened: OpenedDatabase | null,
@@ -156,6 +209,7 @@ export class PredictionLog {
       lastError: this.lastError,
       lastErrorAt: this.lastErrorAt,
       pruned: this.prunedN,
+      commits: this.commitsN,
     };
   }
 
@@ -207,100 +261,117 @@ export class PredictionLog {
     p.resolve(null);
   }
 
+  /**
+   * Writes one batch: each request's rows in one transaction, and on SQLite each new photo's file
+   * before it (a row only after its photo file is complete; a request whose photo could not be
+   * written fails alone). Photos the table holds already are not written again.
+   */
   private async writeBatch(batch: PendingRecord[], settled: Set<PendingRecord>): Promise<void> {
     const db = this.opened!.db;
     await this.lock.shared(async () => {
-      const rows = batch.map((p) => p.entries.map((e) => ({ e, hash: photoHash(e.bytes), ext: photoExtension(e.bytes) })));
-      // Each photo of the batch once, all at the same time; a row only after its photo file is complete.
-      // On PostgreSQL the photo's bytes go into the transaction below instead. Photos the table holds
-      // already are not written again (one query for the batch, no stat per photo). Not synced one by
-      // one: a photo written and renamed survives the process being killed (the guarantee of an
-      // answered prediction); after a power cut, open() removes the newest rows whose photo did not
-      // reach the disk (checkRecentPhotos).
-      const inDb = this.photos.inDatabase;
-      const photos = new Map<string, Promise<unknown>>();
-      if (!inDb) {
-        const hashes = [...new Set(rows.flat().map((r) => r.hash))];
-        const known = new Set((await db.selectFrom('photos').select('hash').where('hash', 'in', hashes).execute()).map((r) => r.hash));
-        for (const r of rows.flat()) {
-          if (photos.has(r.hash)) continue;
-          photos.set(r.hash, known.has(r.hash) ? Promise.resolve(false) : storePhoto(this.dataDir, r.hash, r.ext, r.e.bytes, { sync: false, knownAbsent: true }));
-        }
-      }
-      const stored = new Map<string, Error | null>();
-      await Promise.all([...photos].map(([h, p]) => p.then(() => stored.set(h, null), (e: Error) => stored.set(h, e))));
-      const ready: { p: PendingRecord; rows: (typeof rows)[number] }[] = [];
-      batch.forEach((p, i) => {
-        const bad = rows[i]!.map((r) => stored.get(r.hash) ?? null).find((e) => e);
-        if (bad) {
-          this.failed(p, `recording failed: ${bad.message}`);
-          settled.add(p);
-        } else ready.push({ p, rows: rows[i]! });
-      });
-      if (ready.length === 0) return;
+      const requests = batch.map((p) => ({ p, rows: p.entries.map((e) => ({ e, hash: photoHash(e.bytes), ext: photoExtension(e.bytes) })) }));
       const now = new Date().toISOString();
-      const write = () => db.transaction().execute(async (tx) => {
-        const out: number[][] = [];
-        for (const { rows: reqRows } of ready) {
-          const reqIds: number[] = [];
-          for (const { e, hash, ext } of reqRows) {
-            await tx
-              .insertInto('photos')
-              .values({ hash, ext, bytes: e.bytes.length, stored_at: now, signature: null })
-              .onConflict((oc) => oc.column('hash').doNothing())
-              .execute();
-            if (inDb) {
-              await tx
-                .insertInto('photo_blobs')
-                .values({ hash, content: Buffer.from(e.bytes.buffer, e.bytes.byteOffset, e.bytes.byteLength) })
-                .onConflict((oc) => oc.column('hash').doNothing())
-                .execute();
-            }
-            const d = e.decision;
-            const row = await tx
-              .insertInto('predictions')
-              .values({
-                logged_at: now,
-                photo_hash: hash,
-                source: e.source,
-                file_name: e.fileName ?? null,
-                model_id: e.modelId,
-                label: d.label,
-                unknown: d.unknown ? 1 : 0,
-                top: d.top,
-                probability: d.probability,
-                margin: decisionMargin(d.probabilities),
-                probabilities: JSON.stringify(d.probabilities),
-                ood: d.ood ? JSON.stringify(d.ood) : null,
-                latency_ms: e.latencyMs,
-              })
-              .returning('id')
-              .executeTakeFirstOrThrow();
-            reqIds.push(Number(row.id));
-          }
-          out.push(reqIds);
-        }
-        return out;
-      });
-      let ids: number[][];
-      try {
-        ids = await write();
-      } catch (e) {
-        // Another server on the same database pruned a photo's row between our insert (which found it
-        // there) and our prediction's reference to it: the photo is inserted again.
-        if ((e as { code?: string }).code !== FOREIGN_KEY_VIOLATION) throw e;
-        ids = await write();
-      }
-      ready.forEach(({ p }, i) => {
+      const st = this.sqliteStatements();
+      const committed = st
+        ? // SQLite: synchronous from the known-photo check to the commit, on the builder's connection
+          // (so no transaction of the review queries is open on it meanwhile).
+          await db.connection().execute(async () => this.writeSqliteBatch(st, requests, settled, now))
+        : await this.writePostgresBatch(requests, now);
+      if (committed.ready.length === 0) return;
+      this.commitsN++;
+      committed.ready.forEach((p, i) => {
         this.recordedN += p.entries.length;
         this.sincePrune += p.entries.length;
-        p.resolve(ids[i]!);
+        p.resolve(committed.ids[i]!);
       });
     });
     if (this.sincePrune >= (this.opts.pruneEvery ?? 500)) {
       this.sincePrune = 0;
       this.prune().catch((e: Error) => this.noteError(`retention: ${e.message}`));
     }
+  }
+
+  /**
+   * SQLite: new photo files first, then the rows in one transaction of prepared statements. Photo
+   * files are not synced one by one: a photo written and renamed survives the process being killed
+   * (the guarantee of an answered prediction); after a power cut, open() removes the newest rows
+   * whose photo did not reach the disk (checkRecentPhotos).
+   */
+  private writeSqliteBatch(st: SqliteStatements, requests: BatchRequest[], settled: Set<PendingRecord>, now: string): CommittedBatch {
+    const stored = new Map<string, Error | null>();
+    for (const r of requests.flatMap((q) => q.rows)) {
+      if (stored.has(r.hash)) continue;
+      try {
+        if (!st.hasPhoto.get({ hash: r.hash })) writePhotoFile(this.dataDir, r.hash, r.ext, r.e.bytes);
+        stored.set(r.hash, null);
+      } catch (e) {
+        stored.set(r.hash, e as Error);
+      }
+    }
+    const ready: BatchRequest[] = [];
+    for (const q of requests) {
+      const bad = q.rows.map((r) => stored.get(r.hash)).find((e) => e);
+      if (bad) {
+        this.failed(q.p, `recording failed: ${bad.message}`);
+        settled.add(q.p);
+      } else ready.push(q);
+    }
+    const ids = this.opened!.sqlite!.transaction(() =>
+      ready.map((q) =>
+        q.rows.map(({ e, hash, ext }) => {
+          st.insertPhoto.run(photoRow(hash, ext, e, now));
+          return Number(st.insertPrediction.run(predictionRow(hash, e, now)).lastInsertRowid);
+        }),
+      ),
+    )();
+    return { ready: ready.map((q) => q.p), ids };
+  }
+
+  /** PostgreSQL: the photos' bytes go into the same transaction as their predictions. */
+  private async writePostgresBatch(requests: BatchRequest[], now: string): Promise<CommittedBatch> {
+    const db = this.opened!.db;
+    const write = () =>
+      db.transaction().execute(async (tx) => {
+        const out: number[][] = [];
+        for (const q of requests) {
+          const reqIds: number[] = [];
+          for (const { e, hash, ext } of q.rows) {
+            await tx.insertInto('photos').values(photoRow(hash, ext, e, now)).onConflict((oc) => oc.column('hash').doNothing()).execute();
+            await tx
+              .insertInto('photo_blobs')
+              .values({ hash, content: Buffer.from(e.bytes.buffer, e.bytes.byteOffset, e.bytes.byteLength) })
+              .onConflict((oc) => oc.column('hash').doNothing())
+              .execute();
+            const row = await tx.insertInto('predictions').values(predictionRow(hash, e, now)).returning('id').executeTakeFirstOrThrow();
+            reqIds.push(Number(row.id));
+          }
+          out.push(reqIds);
+        }
+        return out;
+      });
+    let ids: number[][];
+    try {
+      ids = await write();
+    } catch (e) {
+      // Another server on the same database pruned a photo's row between our insert (which found it
+      // there) and our prediction's reference to it: the photo is inserted again.
+      if ((e as { code?: string }).code !== FOREIGN_KEY_VIOLATION) throw e;
+      ids = await write();
+    }
+    return { ready: requests.map((q) => q.p), ids };
+  }
+
+  /** The hot path's prepared statements on SQLite, built on first use; null on PostgreSQL. */
+  private sqliteStatements(): SqliteStatements | null {
+    const sqlite = this.opened?.sqlite;
+    if (!sqlite || !this.opened) return null;
+    const db = this.opened.db;
+    this.statements ??= {
+      hasPhoto: new PreparedQuery<{ hash: string }>(sqlite, ['hash'], (r) => db.selectFrom('photos').select('hash').where('hash', '=', r.hash)),
+      insertPhoto: new PreparedQuery<PhotoRow>(sqlite, PHOTO_FIELDS, (r) => db.insertInto('photos').values(r).onConflict((oc) => oc.column('hash').doNothing())),
+      insertPrediction: new PreparedQuery<PredictionRow>(sqlite, PREDICTION_FIELDS, (r) => db.insertInto('predictions').values(r)),
+    };
+    return this.statements;
   }
 
   /**
