@@ -7,7 +7,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { initBackend } from '@parts/backend';
 import { createServer, type PartsServer } from '../src/index';
 import { openLogDatabase } from '../src/log/db';
-import { photoHash, photoPath } from '../src/log/photo-store';
+import { photoHash } from '../src/log/photo-store';
 import { listReviewedPhotos } from '../src/log/review-store';
 import { makeModel, multipart, photos, request, tempDir } from './fixtures';
 import { databaseFor, DIALECTS } from './postgres';
@@ -71,10 +71,11 @@ describe('prediction log through POST /api/predict', () => {
       expect(JSON.parse(r.probabilities)).toEqual(r1.json.probabilities);
       expect(r.latency_ms).toBe(r1.json.latencyMs);
       expect(await db.selectFrom('photos').select('hash').execute()).toHaveLength(2);
+      const blob = await db.selectFrom('photo_blobs').select('content').where('hash', '=', photoHash(jpeg)).executeTakeFirstOrThrow();
+      expect(photoHash(blob.content)).toBe(photoHash(jpeg));
     } finally {
       await db.destroy();
     }
-    expect(photoHash(await fsp.readFile(photoPath(dataDir, photoHash(jpeg), 'jpg')))).toBe(photoHash(jpeg));
     // The stored photo is served back for the page.
     const photo = await request(`${s.url}/api/review/photo?hash=${photoHash(jpeg)}`);
     expect([photo.status, photo.headers['content-type']]).toEqual([200, 'image/jpeg']);

@@ -5,7 +5,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { initBackend } from '@parts/backend';
 import { repoRoot } from '@parts/cli';
 import { openLogDatabase } from '../src/log/db';
-import { photoHash, photoPath } from '../src/log/photo-store';
+import { photoHash } from '../src/log/photo-store';
 import { makeModel, PARTS, request, tempDir } from './fixtures';
 
 // kill -9 of `pnpm serve` in the middle of a burst of 200 predictions (8 at a time): every
@@ -86,10 +86,9 @@ describe('prediction log under kill -9', () => {
       const rows = await db.selectFrom('predictions').select(['id', 'photo_hash']).execute();
       const logged = new Map(rows.map((r) => [r.id, r.photo_hash]));
       for (const a of answered) expect(logged.get(a.id)).toBe(a.hash);
-      // Every row's photo is complete.
-      for (const p of await db.selectFrom('photos').select(['hash', 'ext']).execute()) {
-        expect(photoHash(await fsp.readFile(photoPath(dataDir, p.hash, p.ext)))).toBe(p.hash);
-      }
+      // Every row's photo is there and complete.
+      const blobs = new Map((await db.selectFrom('photo_blobs').select(['hash', 'content']).execute()).map((b) => [b.hash, b.content]));
+      for (const p of await db.selectFrom('photos').select('hash').execute()) expect(photoHash(blobs.get(p.hash)!)).toBe(p.hash);
     } finally {
       await db.destroy();
     }
@@ -99,8 +98,8 @@ describe('prediction log under kill -9', () => {
       const r = await request(`${again.url}/api/predict`, { method: 'POST', headers: { 'content-type': 'image/jpeg' }, body: images[0]! });
       expect(r.status).toBe(200);
       expect(Number(r.headers['x-prediction-log'])).toBeGreaterThan(Math.max(...answered.map((a) => a.id)));
-      const tmp = (await fsp.readdir(path.join(dataDir, 'photos'), { recursive: true })).filter((f) => String(f).includes('.tmp-'));
-      expect(tmp).toEqual([]);
+      // Recording creates no file beside the database (the photos are rows).
+      expect((await fsp.readdir(dataDir)).filter((f) => !f.startsWith('log.sqlite'))).toEqual([]);
     } finally {
       again.child.kill('SIGTERM');
       await again.exited;

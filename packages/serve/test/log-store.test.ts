@@ -36,14 +36,11 @@ function reviewed(log: PredictionLog) {
   return listReviewedPhotos(log.dataDir, { db: urls.get(log) });
 }
 
-/** Whether a photo is stored: its file (SQLite) or its row of photo_blobs (PostgreSQL), with the bytes of its hash. */
+/** Whether a photo is stored: its row of photo_blobs, with the bytes of its hash. */
 async function isStored(log: PredictionLog, hash: string): Promise<boolean> {
-  if (log.dialect === 'postgres') {
-    const row = await log.db!.selectFrom('photo_blobs').select('content').where('hash', '=', hash).executeTakeFirst();
-    if (row) expect(photoHash(row.content)).toBe(hash);
-    return !!row;
-  }
-  return existsSync(photoPath(log.dataDir, hash, 'jpg'));
+  const row = await log.db!.selectFrom('photo_blobs').select('content').where('hash', '=', hash).executeTakeFirst();
+  if (row) expect(photoHash(row.content)).toBe(hash);
+  return !!row;
 }
 
 /** A decision with probabilities {big: p, small: 1-p}. */
@@ -116,10 +113,9 @@ describe.each(DIALECTS)('recording on %s', (dialect) => {
       expect(await isStored(log, p.hash)).toBe(true);
       expect(photoHash(await log.photos.read(db, p.hash, p.ext))).toBe(p.hash);
     }
+    // The photos are rows, not files: recording creates no file.
     const files = await fsp.readdir(path.join(log.dataDir, 'photos'), { recursive: true }).catch(() => [] as string[]);
-    // In the database the photos are rows, not files (replicas share no folder).
-    expect(files.filter((f) => f.endsWith('.jpg'))).toHaveLength(dialect === 'sqlite' ? 2 : 0);
-    expect(files.some((f) => f.includes('.tmp-'))).toBe(false);
+    expect(files).toEqual([]);
     const rows = await db.selectFrom('predictions').selectAll().orderBy('id').execute();
     expect(rows.map((r) => [r.photo_hash, r.source, r.top, r.unknown, r.model_id])).toEqual([
       [photoHash(a!), 'line-1', 'big', 0, 'm1'],
@@ -133,73 +129,64 @@ describe.each(DIALECTS)('recording on %s', (dialect) => {
 });
 
 describe('recording on SQLite', () => {
-  it('counts a failure and leaves no row or temporary file when the photo cannot be written', async () => {
+  it('a record that fails halfway leaves none of its rows (photo, bytes, prediction), counts the failure, and the next one is recorded', async () => {
     const log = await newLog();
-    const [a] = await distinctPhotos(1);
-    // The photo's shard folder is a file: the write fails (as on a full or read-only disk).
-    const shard = path.join(log.dataDir, 'photos', photoHash(a!).slice(0, 2));
-    await fsp.mkdir(path.dirname(shard), { recursive: true });
-    await fsp.writeFile(shard, 'not a folder');
-    expect(await log.record([entry(a!, decision(0.9))])).toBeNull();
-    expect(log.stats()).toMatchObject({ recorded: 0, failed: 1 });
-    expect(log.stats().lastError).toMatch(/recording failed/);
-    expect(await log.db!.selectFrom('predictions').selectAll().execute()).toEqual([]);
-    expect(await log.db!.selectFrom('photos').selectAll().execute()).toEqual([]);
+    const [a, b] = await distinctPhotos(2);
+    // Another connection makes the bytes of photo a fail to insert, after its photos row went in.
+    const other = await openLogDatabase(log.dataDir);
+    other.sqlite!.exec(`CREATE TRIGGER refuse_a BEFORE INSERT ON photo_blobs WHEN NEW.hash = '${photoHash(a!)}' BEGIN SELECT RAISE(ABORT, 'database or disk is full'); END`);
+    try {
+      expect(await log.record([entry(b!, decision(0.4)), entry(a!, decision(0.9))])).toBeNull();
+      expect(log.stats()).toMatchObject({ recorded: 0, failed: 2 });
+      expect(log.stats().lastError).toMatch(/recording failed: database or disk is full/);
+      for (const table of ['predictions', 'photos', 'photo_blobs'] as const) expect(await log.db!.selectFrom(table).selectAll().execute()).toEqual([]);
+    } finally {
+      other.sqlite!.exec('DROP TRIGGER refuse_a');
+      await other.db.destroy();
+    }
+    expect(await log.record([entry(a!, decision(0.9))])).toHaveLength(1);
+    expect(await isStored(log, photoHash(a!))).toBe(true);
   });
 
-  it('group commit: records arriving together share one transaction, each committed when it resolves; a failed photo fails only its record', async () => {
+  it('group commit: records arriving together share one transaction, each committed when it resolves', async () => {
     const log = await newLog();
-    const all = await distinctPhotos(14);
-    const blocked = all[0]!;
-    const shardOf = (b: Buffer) => photoHash(b).slice(0, 2);
-    const others = all.slice(1).filter((b) => shardOf(b) !== shardOf(blocked)).slice(0, 11);
-    expect(others.length).toBeGreaterThanOrEqual(8);
-    // The blocked photo's shard folder is a file: its write fails (as on a full disk).
-    await fsp.mkdir(path.join(log.dataDir, 'photos'), { recursive: true });
-    await fsp.writeFile(path.join(log.dataDir, 'photos', shardOf(blocked)), 'not a folder');
+    const all = await distinctPhotos(12);
     // Another connection, as a restarted server would read the file.
     const reader = await openLogDatabase(log.dataDir);
     try {
       const committed = async (ids: number[] | null) => (ids ? (await reader.db.selectFrom('predictions').select('id').where('id', 'in', ids).execute()).length : -1);
-      const [first, ...rest] = [others[0]!, blocked, ...others.slice(1)].map((b, i) => log.record([entry(b, decision(0.9), `cam-${i}`)]).then(async (ids) => ({ ids, seen: await committed(ids) })));
+      const [first, ...rest] = all.map((b, i) => log.record([entry(b, decision(0.9), `cam-${i}`)]).then(async (ids) => ({ ids, seen: await committed(ids) })));
       const results = [await first!, ...(await Promise.all(rest))];
       // The first went alone (the log was idle); the others, queued meanwhile, in one more.
       expect(log.stats().commits).toBe(2);
-      expect(results[1]!.ids).toBeNull();
-      const ok = results.filter((r) => r.ids);
-      expect(ok).toHaveLength(others.length);
-      for (const r of ok) expect(r.seen).toBe(1);
-      expect(log.stats()).toMatchObject({ recorded: others.length, failed: 1 });
-      expect(log.stats().lastError).toMatch(/recording failed/);
-      const rows = await reader.db.selectFrom('predictions').select(['photo_hash']).execute();
-      expect(rows.map((r) => r.photo_hash).sort()).toEqual(others.map(photoHash).sort());
-      expect(rows.map((r) => r.photo_hash)).not.toContain(photoHash(blocked));
+      for (const r of results) expect(r.seen).toBe(1);
+      expect(log.stats()).toMatchObject({ recorded: all.length, failed: 0 });
+      const rows = await reader.db.selectFrom('predictions').select(['photo_hash', 'source']).orderBy('id').execute();
+      expect(rows).toEqual(all.map((b, i) => ({ photo_hash: photoHash(b), source: `cam-${i}` })));
     } finally {
       await reader.db.destroy();
     }
   });
 
-  it('at open, removes the newest predictions whose photo did not reach the disk (power cut), keeping reviewed ones', async () => {
-    const dataDir = await tempDir('log-store-');
-    dirs.push(dataDir);
-    const [a, b, c, d] = await distinctPhotos(4);
-    const first = await PredictionLog.open({ dataDir });
-    const ids = await first.record([entry(a!, decision(0.9)), entry(b!, decision(0.2)), entry(c!, decision(0.7)), entry(d!, decision(0.6))]);
-    await decide(first.db!, { ids: [ids![3]!], action: 'confirm', reviewer: 'ann' });
-    await first.close();
-    // As a power cut may leave them: b's file gone, c's file empty, d's (reviewed) file gone.
-    await fsp.rm(photoPath(dataDir, photoHash(b!), 'jpg'));
-    await fsp.writeFile(photoPath(dataDir, photoHash(c!), 'jpg'), '');
-    await fsp.rm(photoPath(dataDir, photoHash(d!), 'jpg'));
-    const log = await PredictionLog.open({ dataDir });
-    open.push(log);
-    const rows = await log.db!.selectFrom('predictions').select(['photo_hash']).orderBy('id').execute();
-    expect(rows.map((r) => r.photo_hash)).toEqual([photoHash(a!), photoHash(d!)]);
-    expect((await log.db!.selectFrom('photos').select('hash').execute()).map((r) => r.hash).sort()).toEqual([photoHash(a!), photoHash(d!)].sort());
-    expect(existsSync(photoPath(dataDir, photoHash(c!), 'jpg'))).toBe(false);
-    expect(log.stats().lastError).toMatch(/2 recent photo\(s\) had not reached the disk/);
-    // A clean folder: nothing to remove.
-    expect(await log.checkRecentPhotos()).toBe(0);
+  it('reads, lists and prunes a photo stored as a file by an earlier version (no row of bytes)', async () => {
+    const log = await newLog({ keepDays: 1 });
+    const [a, b] = await distinctPhotos(2);
+    const [idA] = (await log.record([entry(a!, decision(0.9))]))!;
+    await log.record([entry(b!, decision(0.8))]);
+    // As an earlier version stored it: the bytes in the data folder, not in the database.
+    await log.db!.deleteFrom('photo_blobs').where('hash', '=', photoHash(a!)).execute();
+    const file = photoPath(log.dataDir, photoHash(a!), 'jpg');
+    await fsp.mkdir(path.dirname(file), { recursive: true });
+    await fsp.writeFile(file, a!);
+    expect(Buffer.compare(await log.photos.read(log.db!, photoHash(a!), 'jpg'), a!)).toBe(0);
+    await decide(log.db!, { ids: [idA!], action: 'confirm', reviewer: 'ann' });
+    expect((await reviewed(log)).map((r) => [r.hash, r.file])).toEqual([[photoHash(a!), file]]);
+    // Reviewed photos are never pruned: without the decision it is an ordinary old photo.
+    await log.db!.deleteFrom('decisions').execute();
+    // Past keepDays both go, the file with its row; a missing file and row is a clear error.
+    expect(await log.prune(new Date(Date.now() + 3 * 86_400_000))).toEqual({ predictions: 2, photos: 2 });
+    expect(existsSync(file)).toBe(false);
+    await expect(log.photos.read(log.db!, photoHash(a!), 'jpg')).rejects.toThrow(/stored photo .* is missing/);
   });
 
   it('counts a failure and writes no row while another process holds the database locked', async () => {

@@ -1,11 +1,13 @@
-// Photos of the prediction log, stored once by content (sha256). With SQLite they are files under
-// <dataDir>/photos/<aa>/<hash>.<ext>; a photo is written to a temporary name beside its place and
-// renamed, so a reader (or a restart after kill -9) sees either the whole file or none. With
-// PostgreSQL they are rows of photo_blobs, written in the transaction of their prediction, so every
-// replica reads every photo and no shared folder is needed; the same file layout then serves only
-// as a local cache for tools that need files (decoding for signatures, building a dataset version).
+// Photos of the prediction log, stored once by content (sha256) as rows of photo_blobs, written in
+// the transaction of their prediction on either dialect: a photo is committed with its row or not at
+// all, every replica on a shared PostgreSQL reads every photo, and recording costs no file creation
+// (on a busy server, creating a file per photo cost more and blocked longer than writing its bytes
+// into the database's log). Files under <dataDir>/photos/<aa>/<hash>.<ext> are a local cache for
+// tools that need files (building a dataset version); a file there is written to a temporary name
+// and renamed, so a reader sees the whole file or none. A data folder from before photos moved into
+// the database has its photos as such files: they are read from there (see PhotoStore.read).
 import { createHash, randomBytes } from 'node:crypto';
-import { mkdirSync, promises as fsp, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { promises as fsp } from 'node:fs';
 import path from 'node:path';
 import type { Kysely } from 'kysely';
 import type { LogDatabase } from './schema';
@@ -48,7 +50,7 @@ function tempName(file: string): string {
   return `${file}${TMP_MARK}${process.pid}-${randomBytes(4).toString('hex')}`;
 }
 
-/** Writes the photo (synced before the rename) unless its file exists already; returns whether it wrote one. */
+/** Writes the photo's cache file (synced before the rename) unless it exists already; returns whether it wrote one. */
 export async function storePhoto(dataDir: string, hash: string, ext: string, bytes: Uint8Array): Promise<boolean> {
   const file = photoPath(dataDir, hash, ext);
   try {
@@ -78,32 +80,6 @@ export async function storePhoto(dataDir: string, hash: string, ext: string, byt
     throw e;
   }
   return true;
-}
-
-/**
- * The prediction log's write of a photo the photos table does not hold: synchronous, to a
- * temporary name then renamed over its place, not synced. A rename survives the process being
- * killed; a power cut may lose the newest files, which the log checks at start. Synchronous on
- * purpose: a 10–100 KB write into the page cache costs a few hundredths of a millisecond, several
- * times less CPU than the four thread-pool round trips of the asynchronous calls, and the log's
- * SQLite commit right after is synchronous on the same disk anyway.
- */
-export function writePhotoFile(dataDir: string, hash: string, ext: string, bytes: Uint8Array): void {
-  const file = photoPath(dataDir, hash, ext);
-  const dir = path.dirname(file);
-  if (!madeDirs.has(dir)) {
-    mkdirSync(dir, { recursive: true });
-    madeDirs.add(dir);
-  }
-  const tmp = tempName(file);
-  try {
-    writeFileSync(tmp, bytes, { flag: 'wx' });
-    renameSync(tmp, file);
-  } catch (e) {
-    madeDirs.delete(dir);
-    rmSync(tmp, { force: true });
-    throw e;
-  }
 }
 
 export async function removePhoto(dataDir: string, hash: string, ext: string): Promise<void> {
@@ -143,35 +119,33 @@ export class MissingPhotoError extends Error {
   }
 }
 
-/** Where the photos of one log live: files in its data folder, or rows of photo_blobs. */
+/** The photos of one log: rows of photo_blobs, with files of the data folder as a cache. */
 export class PhotoStore {
   readonly dataDir: string;
 
-  constructor(dataDir: string, readonly inDatabase: boolean) {
+  constructor(dataDir: string) {
     this.dataDir = path.resolve(dataDir);
   }
 
-  /** The bytes of a stored photo; MissingPhotoError when absent. */
+  /**
+   * The bytes of a stored photo: its row, or (photos recorded before they moved into the database)
+   * its file; MissingPhotoError when neither is there.
+   */
   async read(db: Kysely<LogDatabase>, hash: string, ext: string): Promise<Buffer> {
-    if (this.inDatabase) {
-      const row = await db.selectFrom('photo_blobs').select('content').where('hash', '=', hash).executeTakeFirst();
-      if (!row) throw new MissingPhotoError(hash, 'the database');
-      return Buffer.from(row.content);
-    }
+    const row = await db.selectFrom('photo_blobs').select('content').where('hash', '=', hash).executeTakeFirst();
+    if (row) return Buffer.from(row.content);
     try {
       return await fsp.readFile(photoPath(this.dataDir, hash, ext));
     } catch {
-      throw new MissingPhotoError(hash, 'the data folder');
+      throw new MissingPhotoError(hash, 'the database');
     }
   }
 
-  /** A file holding the photo: its stored file, or (in the database) a copy written to the local cache once. */
+  /** A file holding the photo: its cache file, written from the database the first time. */
   async localFile(db: Kysely<LogDatabase>, hash: string, ext: string): Promise<string> {
     const file = photoPath(this.dataDir, hash, ext);
-    if (this.inDatabase) {
-      const st = await fsp.stat(file).catch(() => null);
-      if (!st) await storePhoto(this.dataDir, hash, ext, await this.read(db, hash, ext));
-    }
+    const st = await fsp.stat(file).catch(() => null);
+    if (!st) await storePhoto(this.dataDir, hash, ext, await this.read(db, hash, ext));
     return file;
   }
 }

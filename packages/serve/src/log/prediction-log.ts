@@ -1,18 +1,17 @@
 // The prediction log: every answered photo with its decision, in the data folder (SQLite by
 // default) or in a PostgreSQL database several servers share (see db.ts). Recording never throws:
-// a failure (full disk, locked, unreachable or corrupt database, unwritable folder) is counted and
-// kept as lastError, and the photo's answer goes out regardless. A row is inserted only after its
-// photo file is complete (or, on PostgreSQL, with its photo's bytes in the same transaction), in
-// one transaction per batch of requests (group commit, see record()), so a failure or a kill leaves
-// no row without its photo and no half-written file. Photo files are not synced one by one (neither
-// are commits: SQLite's synchronous = NORMAL): a power cut may lose the newest of both, and open()
-// removes rows whose photo was lost.
+// a failure (full disk, locked, unreachable or corrupt database) is counted and kept as lastError,
+// and the photo's answer goes out regardless. A photo's bytes (photo_blobs, stored once by content
+// hash) and its prediction are written in one transaction per batch of requests (group commit, see
+// record()), so a failure or a kill leaves no row without its photo. On SQLite commits are not
+// synced one by one (synchronous = NORMAL in WAL mode): a commit survives the process being killed,
+// a power cut may lose the newest ones, photo and row together.
 import { promises as fsp } from 'node:fs';
 import path from 'node:path';
 import type { Insertable, Kysely } from 'kysely';
 import type { OodDecision } from '@parts/models';
 import { LogDatabaseError, openLogDatabase, type OpenedDatabase } from './db';
-import { photoExtension, photoHash, photoPath, PhotoStore, sweepTemporaries, writePhotoFile } from './photo-store';
+import { photoExtension, photoHash, photoPath, PhotoStore, sweepTemporaries } from './photo-store';
 import { PreparedQuery } from './prepared';
 import { RwLock } from './rw-lock';
 import type { LogDatabase, PhotosTable, PredictionsTable } from './schema';
@@ -88,10 +87,9 @@ interface BatchRequest {
   rows: { e: LogEntry; hash: string; ext: string }[];
 }
 
-/** The records a batch committed, and each one's prediction ids. */
-interface CommittedBatch {
-  ready: PendingRecord[];
-  ids: number[][];
+/** A photo's bytes as a Buffer over the same memory (what both drivers bind as a blob). */
+function blobOf(bytes: Uint8Array): Buffer {
+  return Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
 }
 
 function photoRow(hash: string, ext: string, e: LogEntry, now: string): PhotoRow {
@@ -118,8 +116,8 @@ function predictionRow(hash: string, e: LogEntry, now: string): PredictionRow {
 }
 
 interface SqliteStatements {
-  hasPhoto: PreparedQuery<{ hash: string }>;
   insertPhoto: PreparedQuery<PhotoRow>;
+  insertBlob: PreparedQuery<{ hash: string; content: Buffer }>;
   insertPrediction: PreparedQuery<PredictionRow>;
 }
 
@@ -149,7 +147,7 @@ export class PredictionLog {
     openError: string | null,
   ) {
     this.dataDir = path.resolve(opts.dataDir);
-    this.photos = new PhotoStore(this.dataDir, opened ? opened.dialect === 'postgres' : !!opts.db);
+    this.photos = new PhotoStore(this.dataDir);
     if (openError) this.noteError(openError);
   }
 
@@ -170,7 +168,6 @@ export class PredictionLog {
     if (opened) {
       await fsp.mkdir(opts.dataDir, { recursive: true }).catch(() => {});
       await sweepTemporaries(opts.dataDir).catch(() => 0);
-      await log.checkRecentPhotos().catch((e: Error) => log.noteError(`start-up photo check: ${e.message}`));
       await log.prune().catch((e: Error) => log.noteError(`retention: ${e.message}`));
     }
     return log;
@@ -246,10 +243,8 @@ export class PredictionLog {
   private async writeBatches(): Promise<void> {
     while (this.pending.length) {
       const batch = this.pending.splice(0, this.pending.length);
-      // writeBatch settles each record of the batch itself, except when it fails before any was.
-      const settled = new Set<PendingRecord>();
-      await this.writeBatch(batch, settled).catch((e: Error) => {
-        for (const p of batch) if (!settled.has(p)) this.failed(p, `recording failed: ${e.message}`);
+      await this.writeBatch(batch).catch((e: Error) => {
+        for (const p of batch) this.failed(p, `recording failed: ${e.message}`);
       });
     }
   }
@@ -261,28 +256,23 @@ export class PredictionLog {
     p.resolve(null);
   }
 
-  /**
-   * Writes one batch: each request's rows in one transaction, and on SQLite each new photo's file
-   * before it (a row only after its photo file is complete; a request whose photo could not be
-   * written fails alone). Photos the table holds already are not written again.
-   */
-  private async writeBatch(batch: PendingRecord[], settled: Set<PendingRecord>): Promise<void> {
+  /** Writes one batch: every request's photos and rows in one transaction (all of them, or none). */
+  private async writeBatch(batch: PendingRecord[]): Promise<void> {
     const db = this.opened!.db;
     await this.lock.shared(async () => {
       const requests = batch.map((p) => ({ p, rows: p.entries.map((e) => ({ e, hash: photoHash(e.bytes), ext: photoExtension(e.bytes) })) }));
       const now = new Date().toISOString();
       const st = this.sqliteStatements();
-      const committed = st
-        ? // SQLite: synchronous from the known-photo check to the commit, on the builder's connection
-          // (so no transaction of the review queries is open on it meanwhile).
-          await db.connection().execute(async () => this.writeSqliteBatch(st, requests, settled, now))
+      const ids = st
+        ? // SQLite: synchronous, on the builder's connection (so no transaction of the review queries
+          // is open on it meanwhile).
+          await db.connection().execute(async () => this.writeSqliteBatch(st, requests, now))
         : await this.writePostgresBatch(requests, now);
-      if (committed.ready.length === 0) return;
       this.commitsN++;
-      committed.ready.forEach((p, i) => {
+      batch.forEach((p, i) => {
         this.recordedN += p.entries.length;
         this.sincePrune += p.entries.length;
-        p.resolve(committed.ids[i]!);
+        p.resolve(ids[i]!);
       });
     });
     if (this.sincePrune >= (this.opts.pruneEvery ?? 500)) {
@@ -291,44 +281,21 @@ export class PredictionLog {
     }
   }
 
-  /**
-   * SQLite: new photo files first, then the rows in one transaction of prepared statements. Photo
-   * files are not synced one by one: a photo written and renamed survives the process being killed
-   * (the guarantee of an answered prediction); after a power cut, open() removes the newest rows
-   * whose photo did not reach the disk (checkRecentPhotos).
-   */
-  private writeSqliteBatch(st: SqliteStatements, requests: BatchRequest[], settled: Set<PendingRecord>, now: string): CommittedBatch {
-    const stored = new Map<string, Error | null>();
-    for (const r of requests.flatMap((q) => q.rows)) {
-      if (stored.has(r.hash)) continue;
-      try {
-        if (!st.hasPhoto.get({ hash: r.hash })) writePhotoFile(this.dataDir, r.hash, r.ext, r.e.bytes);
-        stored.set(r.hash, null);
-      } catch (e) {
-        stored.set(r.hash, e as Error);
-      }
-    }
-    const ready: BatchRequest[] = [];
-    for (const q of requests) {
-      const bad = q.rows.map((r) => stored.get(r.hash)).find((e) => e);
-      if (bad) {
-        this.failed(q.p, `recording failed: ${bad.message}`);
-        settled.add(q.p);
-      } else ready.push(q);
-    }
-    const ids = this.opened!.sqlite!.transaction(() =>
-      ready.map((q) =>
+  /** SQLite: one transaction of statements prepared once; a photo the tables hold already is not written again. */
+  private writeSqliteBatch(st: SqliteStatements, requests: BatchRequest[], now: string): number[][] {
+    return this.opened!.sqlite!.transaction(() =>
+      requests.map((q) =>
         q.rows.map(({ e, hash, ext }) => {
           st.insertPhoto.run(photoRow(hash, ext, e, now));
+          st.insertBlob.run({ hash, content: blobOf(e.bytes) });
           return Number(st.insertPrediction.run(predictionRow(hash, e, now)).lastInsertRowid);
         }),
       ),
     )();
-    return { ready: ready.map((q) => q.p), ids };
   }
 
   /** PostgreSQL: the photos' bytes go into the same transaction as their predictions. */
-  private async writePostgresBatch(requests: BatchRequest[], now: string): Promise<CommittedBatch> {
+  private async writePostgresBatch(requests: BatchRequest[], now: string): Promise<number[][]> {
     const db = this.opened!.db;
     const write = () =>
       db.transaction().execute(async (tx) => {
@@ -339,7 +306,7 @@ export class PredictionLog {
             await tx.insertInto('photos').values(photoRow(hash, ext, e, now)).onConflict((oc) => oc.column('hash').doNothing()).execute();
             await tx
               .insertInto('photo_blobs')
-              .values({ hash, content: Buffer.from(e.bytes.buffer, e.bytes.byteOffset, e.bytes.byteLength) })
+              .values({ hash, content: blobOf(e.bytes) })
               .onConflict((oc) => oc.column('hash').doNothing())
               .execute();
             const row = await tx.insertInto('predictions').values(predictionRow(hash, e, now)).returning('id').executeTakeFirstOrThrow();
@@ -358,7 +325,7 @@ export class PredictionLog {
       if ((e as { code?: string }).code !== FOREIGN_KEY_VIOLATION) throw e;
       ids = await write();
     }
-    return { ready: requests.map((q) => q.p), ids };
+    return ids;
   }
 
   /** The hot path's prepared statements on SQLite, built on first use; null on PostgreSQL. */
@@ -367,40 +334,13 @@ export class PredictionLog {
     if (!sqlite || !this.opened) return null;
     const db = this.opened.db;
     this.statements ??= {
-      hasPhoto: new PreparedQuery<{ hash: string }>(sqlite, ['hash'], (r) => db.selectFrom('photos').select('hash').where('hash', '=', r.hash)),
       insertPhoto: new PreparedQuery<PhotoRow>(sqlite, PHOTO_FIELDS, (r) => db.insertInto('photos').values(r).onConflict((oc) => oc.column('hash').doNothing())),
+      insertBlob: new PreparedQuery<{ hash: string; content: Buffer }>(sqlite, ['hash', 'content'], (r) =>
+        db.insertInto('photo_blobs').values(r).onConflict((oc) => oc.column('hash').doNothing()),
+      ),
       insertPrediction: new PreparedQuery<PredictionRow>(sqlite, PREDICTION_FIELDS, (r) => db.insertInto('predictions').values(r)),
     };
     return this.statements;
-  }
-
-  /**
-   * After a power cut the newest photos may be missing or short (they are not synced one by one):
-   * checks the files of the `newest` most recently stored photos and removes the predictions (and
-   * photo rows) of those that did not reach the disk, unless a reviewer decided on them. Returns
-   * how many photos were dropped.
-   */
-  async checkRecentPhotos(newest = 1000): Promise<number> {
-    const db = this.opened?.db;
-    // On PostgreSQL the photos are rows committed with their predictions: nothing to check.
-    if (!db || this.photos.inDatabase) return 0;
-    const recent = await db.selectFrom('photos').select(['hash', 'ext', 'bytes']).orderBy('stored_at', 'desc').limit(newest).execute();
-    const lost: string[] = [];
-    for (const p of recent) {
-      const size = await fsp.stat(photoPath(this.dataDir, p.hash, p.ext)).then((st) => st.size, () => -1);
-      if (size !== Number(p.bytes)) lost.push(p.hash);
-    }
-    if (lost.length === 0) return 0;
-    const reviewed = db.selectFrom('decisions').select('photo_hash');
-    const dropped = await db.transaction().execute(async (tx) => {
-      await tx.deleteFrom('predictions').where('photo_hash', 'in', lost).where('photo_hash', 'not in', reviewed).execute();
-      const r = await tx.deleteFrom('photos').where('hash', 'in', lost).where('hash', 'not in', reviewed).where('hash', 'not in', tx.selectFrom('predictions').select('photo_hash')).executeTakeFirst();
-      return Number(r.numDeletedRows);
-    });
-    const kept = new Set((await db.selectFrom('photos').select('hash').where('hash', 'in', lost).execute()).map((r) => r.hash));
-    for (const p of recent) if (lost.includes(p.hash) && !kept.has(p.hash)) await fsp.rm(photoPath(this.dataDir, p.hash, p.ext), { force: true }).catch(() => {});
-    if (dropped) this.noteError(`start-up: ${dropped} recent photo(s) had not reached the disk (power cut?); their predictions were removed`);
-    return dropped;
   }
 
   /**

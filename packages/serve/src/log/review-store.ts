@@ -103,11 +103,11 @@ function decided(db: Kysely<LogDatabase>) {
   return db.selectFrom('decisions').select('photo_hash').where('undone_at', 'is', null);
 }
 
-/** The photo store of a log: a PhotoStore, or a data folder whose photos are files (SQLite). */
+/** The photo store of a log: a PhotoStore, or the data folder of its cache. */
 export type PhotosOf = PhotoStore | string;
 
 function storeOf(p: PhotosOf): PhotoStore {
-  return typeof p === 'string' ? new PhotoStore(p, false) : p;
+  return typeof p === 'string' ? new PhotoStore(p) : p;
 }
 
 function sampleKey(hash: string): string {
@@ -367,14 +367,14 @@ export async function reviewedPhotos(db: Kysely<LogDatabase>, photosOf: PhotosOf
 /**
  * The reviewed photos of a data folder (the prediction log of `pnpm serve --data-dir`), for
  * building a dataset version: one record per photo with its standing label. A folder without a
- * log gives an empty list. With `o.db` (a postgres:// URL) the log is that database and the photos
- * are copied from it into the data folder's photos/ (the local cache) so that each has a file.
+ * log gives an empty list. With `o.db` (a postgres:// URL) the log is that database. The photos are
+ * copied from the database into the data folder's photos/ (the local cache) so that each has a file.
  */
 export async function listReviewedPhotos(dataDir: string, o: { db?: string } = {}): Promise<ReviewedPhoto[]> {
   if (!o.db && !existsSync(path.join(dataDir, DB_FILE))) return [];
-  const { db, dialect } = await openLogDatabase(dataDir, { url: o.db, poolSize: 2 });
+  const { db } = await openLogDatabase(dataDir, { url: o.db, poolSize: 2 });
   try {
-    return await reviewedPhotos(db, new PhotoStore(dataDir, dialect === 'postgres'));
+    return await reviewedPhotos(db, new PhotoStore(dataDir));
   } finally {
     await db.destroy();
   }
