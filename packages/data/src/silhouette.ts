@@ -118,30 +118,31 @@ export interface Silhouette {
 export function maxFilter1d(src: Float32Array, dst: Float32Array, n: number, stride: number, count: number, step: number, r: number): void {
   const k = 2 * r + 1;
   const len = n + 2 * r;
+  const pad = new Float32Array(len).fill(-Infinity); // the line, r elements of -Infinity each side
   const fwd = new Float32Array(len); // max from the block's start to t
   const bwd = new Float32Array(len); // max from t to the block's end
   for (let line = 0; line < count; line++) {
     const base = line * step;
-    const at = (t: number) => (t < r || t >= n + r ? -Infinity : src[base + (t - r) * stride]);
+    for (let i = 0; i < n; i++) pad[r + i] = src[base + i * stride]!;
     for (let start = 0; start < len; start += k) {
       const end = Math.min(len, start + k);
       let m = -Infinity;
       for (let t = start; t < end; t++) {
-        const v = at(t);
+        const v = pad[t]!;
         if (v > m) m = v;
         fwd[t] = m;
       }
       m = -Infinity;
       for (let t = end - 1; t >= start; t--) {
-        const v = at(t);
+        const v = pad[t]!;
         if (v > m) m = v;
         bwd[t] = m;
       }
     }
     // Output i is the window of padded elements i .. i + 2r.
     for (let i = 0; i < n; i++) {
-      const a = bwd[i];
-      const b = fwd[i + 2 * r];
+      const a = bwd[i]!;
+      const b = fwd[i + 2 * r]!;
       dst[base + i * stride] = a > b ? a : b;
     }
   }
