@@ -7,7 +7,7 @@
  * Segmentation: the paper's own brightness (vignetting, uneven light) is estimated per pixel by a
  * grey dilation (a max filter wider than the object, which removes dark objects) followed by a box
  * blur, and a pixel is "dark" when it is below `darkRatio` of that local paper level. The main
- * object is the largest 8-connected dark component. Deterministic, pure TypeScript, O(pixels·radius).
+ * object is the largest 8-connected dark component. Deterministic, pure TypeScript, O(pixels) whatever the radius.
  *
  * Brightness: every decision is a ratio to the local paper level, so a brighter or darker lamp
  * (all pixels × a factor) leaves the shape alone — provided only the photo is measured. A `contain`

@@ -168,6 +168,25 @@ describe('recording on SQLite', () => {
     }
   });
 
+  it('a record that cannot be written fails alone: its batch is written again one record at a time', async () => {
+    const log = await newLog();
+    const all = await distinctPhotos(8);
+    const bad = all[3]!;
+    const other = await openLogDatabase(log.dataDir);
+    other.sqlite!.exec(`CREATE TRIGGER refuse_bad BEFORE INSERT ON photo_blobs WHEN NEW.hash = '${photoHash(bad)}' BEGIN SELECT RAISE(ABORT, 'refused'); END`);
+    try {
+      // The first goes alone (idle log); the other seven, bad among them, form the next batch.
+      const results = await Promise.all(all.map((b, i) => log.record([entry(b, decision(0.9), `cam-${i}`)])));
+      expect(results.map((r) => r !== null)).toEqual(all.map((b) => b !== bad));
+      expect(log.stats()).toMatchObject({ recorded: 7, failed: 1 });
+      const rows = await log.db!.selectFrom('predictions').select('photo_hash').execute();
+      expect(rows.map((r) => r.photo_hash).sort()).toEqual(all.filter((b) => b !== bad).map(photoHash).sort());
+    } finally {
+      other.sqlite!.exec('DROP TRIGGER refuse_bad');
+      await other.db.destroy();
+    }
+  });
+
   it('reads, lists and prunes a photo stored as a file by an earlier version (no row of bytes)', async () => {
     const log = await newLog({ keepDays: 1 });
     const [a, b] = await distinctPhotos(2);
@@ -179,6 +198,10 @@ describe('recording on SQLite', () => {
     await fsp.mkdir(path.dirname(file), { recursive: true });
     await fsp.writeFile(file, a!);
     expect(Buffer.compare(await log.photos.read(log.db!, photoHash(a!), 'jpg'), a!)).toBe(0);
+    // A file cut short is not the photo.
+    await fsp.writeFile(file, a!.subarray(0, 100));
+    await expect(log.photos.read(log.db!, photoHash(a!), 'jpg')).rejects.toThrow(/holds other bytes/);
+    await fsp.writeFile(file, a!);
     await decide(log.db!, { ids: [idA!], action: 'confirm', reviewer: 'ann' });
     expect((await reviewed(log)).map((r) => [r.hash, r.file])).toEqual([[photoHash(a!), file]]);
     // Reviewed photos are never pruned: without the decision it is an ordinary old photo.

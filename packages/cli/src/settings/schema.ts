@@ -245,7 +245,7 @@ export const SERVE_SETTINGS = {
   watchMs: int({ flag: '--watch-ms <n>', min: 0, default: 1000, doc: 'poll interval of the model folder for hot swap (0 = off)' }),
   engine: choice(ENGINE_NAMES, { flag: '--engine <e>', default: 'auto', doc: 'forward pass: onnx (ONNX Runtime, one slot on every core; --workers unused), tfjs, or auto (ONNX Runtime on CPU where it loads)' }),
   threads: int({ flag: '--threads <n>', min: 1, defaultText: 'the cores', doc: 'ONNX Runtime intra-op threads' }),
-  dataDir: pathSetting({ flag: '--data-dir <dir>', defaultText: 'var/ beside the model folder', doc: 'prediction log folder (photos, log.sqlite, jobs)' }),
+  dataDir: pathSetting({ flag: '--data-dir <dir>', defaultText: 'var/ beside the model folder', doc: 'prediction log folder (log.sqlite, which holds the logged photos; a cache of photo files; jobs)' }),
   keepDays: num({ flag: '--keep-days <n>', gt: 0, defaultText: 'kept', doc: 'prune unreviewed predictions older than this many days (reviewed photos are kept)' }),
   logMaxMb: num({ flag: '--log-max-mb <n>', gt: 0, defaultText: 'no cap', doc: 'cap on the logged photos in MB; past it the oldest unreviewed go first' }),
   log: bool({ flag: '--log', negate: { flag: '--no-log', doc: 'do not record predictions (no review queue)' }, default: true, doc: 'record every answered prediction (photo, decision, source) for the review queue' }),

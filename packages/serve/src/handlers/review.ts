@@ -9,7 +9,7 @@ import { JobBusyError } from '../log/jobs';
 import { checkReviewAccess, checkStateChange, readJson } from '../log/guard';
 import { isPhotoHash, MissingPhotoError, PHOTO_TYPES } from '../log/photo-store';
 import type { PredictionLog } from '../log/prediction-log';
-import { decide, decisionHistory, reviewedPhotos, reviewerClasses, reviewQueue, ReviewError, undoDecision, type ReviewAction } from '../log/review-store';
+import { decide, decisionHistory, reviewedRecords, reviewerClasses, reviewQueue, ReviewError, undoDecision, type ReviewAction } from '../log/review-store';
 import { notReady } from '../respond';
 import type { Engine } from '../engine';
 import { admit } from './admission';
@@ -33,7 +33,7 @@ function hashParam(req: { url?: string }): string {
   return h;
 }
 
-/** A stored photo's bytes (a file of the data folder, or a row of the shared database); 404 when missing. */
+/** A stored photo's bytes (its row in the log's database); 404 when missing. */
 async function readStored(log: ReturnType<typeof logOf>, hash: string, ext: string): Promise<Buffer> {
   try {
     return await log.photos.read(log.db, hash, ext);
@@ -123,7 +123,7 @@ export const serveHistory: Handler = async (ctx, req, res) => {
 export const serveReviewed: Handler = async (ctx, req, res) => {
   checkReviewAccess(req);
   const log = logOf(ctx);
-  ctx.sendJson(req, res, 200, { photos: await reviewedPhotos(log.db, log.photos) });
+  ctx.sendJson(req, res, 200, { photos: await reviewedRecords(log.db) });
 };
 
 export const postDecision: Handler = async (ctx, req, res) => {

@@ -36,9 +36,9 @@ export function isCorruption(e: unknown): boolean {
 export function corruptMessage(file: string, detail: string): string {
   return (
     `prediction log database ${file} is corrupt (${detail}). Nothing was written to it. To recover: stop the server, ` +
-    `move ${path.basename(file)} and any ${path.basename(file)}-wal / -shm beside it out of ${path.dirname(file)} ` +
-    `(the stored photos in ${path.join(path.dirname(file), 'photos')} stay), then start again for an empty log; ` +
-    `rows can often be saved with: sqlite3 ${file} .recover | sqlite3 recovered.sqlite`
+    `move ${path.basename(file)} and any ${path.basename(file)}-wal / -shm beside it out of ${path.dirname(file)} and keep them ` +
+    `(the logged photos are inside the file, in photo_blobs), then start again for an empty log; ` +
+    `rows and photos can often be saved with: sqlite3 ${file} .recover | sqlite3 recovered.sqlite`
   );
 }
 

@@ -134,11 +134,17 @@ export class PhotoStore {
   async read(db: Kysely<LogDatabase>, hash: string, ext: string): Promise<Buffer> {
     const row = await db.selectFrom('photo_blobs').select('content').where('hash', '=', hash).executeTakeFirst();
     if (row) return Buffer.from(row.content);
+    const file = photoPath(this.dataDir, hash, ext);
+    let bytes: Buffer;
     try {
-      return await fsp.readFile(photoPath(this.dataDir, hash, ext));
-    } catch {
-      throw new MissingPhotoError(hash, 'the database');
+      bytes = await fsp.readFile(file);
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code !== 'ENOENT') throw e;
+      throw new MissingPhotoError(hash, `the database and ${file}`);
     }
+    // A file cut short (a power cut while an earlier version wrote it) is not the photo.
+    if (photoHash(bytes) !== hash) throw new MissingPhotoError(hash, `the database (${file} holds other bytes)`);
+    return bytes;
   }
 
   /** A file holding the photo: its cache file, written from the database the first time. */

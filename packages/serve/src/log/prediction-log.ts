@@ -31,7 +31,7 @@ interface PendingRecord {
 }
 
 export interface LogOptions {
-  /** The data folder: log.sqlite and photos/ (SQLite), or the local photo cache and jobs (PostgreSQL). */
+  /** The data folder: log.sqlite (SQLite), the local photo cache (photos/) and jobs. */
   dataDir: string;
   /** A postgres:// URL: the log, its photos and the review decisions live in that shared database. */
   db?: string;
@@ -123,7 +123,7 @@ interface SqliteStatements {
 
 export class PredictionLog {
   readonly dataDir: string;
-  /** Where this log's photos are: files of dataDir, or the database. */
+  /** This log's photos: rows of its database, with a cache of files in dataDir. */
   readonly photos: PhotoStore;
   private recordedN = 0;
   private failedN = 0;
@@ -215,9 +215,9 @@ export class PredictionLog {
    * thrown). It resolves once the rows are committed: a caller that answers after it knows the
    * record survives the process being killed.
    *
-   * Group commit: records arriving while a batch is being written wait for the next batch, which
-   * stores their photos at once (their writes and syncs run side by side) and inserts their rows in
-   * one transaction. An idle log writes a record at once; under load the per-commit cost is shared.
+   * Group commit: records arriving while a batch is being written wait for the next batch, whose
+   * photos and rows go into one transaction. An idle log writes a record at once; under load the
+   * per-commit cost is shared.
    */
   record(entries: LogEntry[]): Promise<number[] | null> {
     if (!this.opened?.db || this.closed) {
@@ -243,9 +243,13 @@ export class PredictionLog {
   private async writeBatches(): Promise<void> {
     while (this.pending.length) {
       const batch = this.pending.splice(0, this.pending.length);
-      await this.writeBatch(batch).catch((e: Error) => {
-        for (const p of batch) this.failed(p, `recording failed: ${e.message}`);
-      });
+      // A batch that fails is written again one record at a time, so a record that cannot be
+      // written fails alone (a locked or full database fails each of them in turn).
+      const alone = await this.writeBatch(batch).then(
+        () => [],
+        (e: Error) => (batch.length > 1 ? batch : (this.failed(batch[0]!, `recording failed: ${e.message}`), [])),
+      );
+      for (const p of alone) await this.writeBatch([p]).catch((e: Error) => this.failed(p, `recording failed: ${e.message}`));
     }
   }
 
@@ -283,7 +287,11 @@ export class PredictionLog {
 
   /** SQLite: one transaction of statements prepared once; a photo the tables hold already is not written again. */
   private writeSqliteBatch(st: SqliteStatements, requests: BatchRequest[], now: string): number[][] {
-    return this.opened!.sqlite!.transaction(() =>
+    const sqlite = this.opened!.sqlite!;
+    // Inside an open transaction better-sqlite3 would only take a savepoint, and the records would
+    // be answered as committed before they are.
+    if (sqlite.inTransaction) throw new Error('prediction log: a transaction is already open on its connection');
+    return sqlite.transaction(() =>
       requests.map((q) =>
         q.rows.map(({ e, hash, ext }) => {
           st.insertPhoto.run(photoRow(hash, ext, e, now));
@@ -414,9 +422,9 @@ export class PredictionLog {
       const chunk = orphans.slice(i, i + 200).map((o) => o.hash);
       gone.push(...(await unused(db.deleteFrom('photos').where('hash', 'in', chunk)).returning(['hash', 'ext']).execute()));
     }
-    // Files after the rows: a crash in between leaves a file nothing points at, never a row without
-    // its file. In the database the blobs go with their rows (ON DELETE CASCADE); the local cache's
-    // copies go too.
+    // The bytes go with their rows (ON DELETE CASCADE); then the local cache's copies (or an earlier
+    // version's photo files): a crash in between leaves a file nothing points at, never a row without
+    // its photo.
     for (const o of gone) await fsp.rm(photoPath(this.dataDir, o.hash, o.ext), { force: true });
     return gone.length;
   }

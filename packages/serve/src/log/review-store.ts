@@ -323,9 +323,23 @@ export interface ReviewedPhoto {
   modelId: string;
 }
 
-/** The standing decision of every reviewed photo, by hash (the latest not undone). */
+/** A reviewed photo's standing decision, without a file of it (what the review API lists). */
+export type ReviewedRecord = Omit<ReviewedPhoto, 'file'>;
+
+/** The standing decision of every reviewed photo, by hash (the latest not undone), each with a file of it. */
 export async function reviewedPhotos(db: Kysely<LogDatabase>, photosOf: PhotosOf): Promise<ReviewedPhoto[]> {
   const photos = storeOf(photosOf);
+  const out: ReviewedPhoto[] = [];
+  for (const { ext, ...r } of await standingDecisions(db)) out.push({ ...r, file: await photos.localFile(db, r.hash, ext) });
+  return out;
+}
+
+/** The standing decision of every reviewed photo, by hash, without writing files. */
+export async function reviewedRecords(db: Kysely<LogDatabase>): Promise<ReviewedRecord[]> {
+  return (await standingDecisions(db)).map(({ ext: _ext, ...r }) => r);
+}
+
+async function standingDecisions(db: Kysely<LogDatabase>): Promise<(ReviewedRecord & { ext: string })[]> {
   const rows = await db
     .selectFrom('decisions as d')
     .innerJoin('photos as p', 'p.hash', 'd.photo_hash')
@@ -347,12 +361,12 @@ export async function reviewedPhotos(db: Kysely<LogDatabase>, photosOf: PhotosOf
       .execute();
     for (const p of preds) lastPred.set(p.photo_hash, p);
   }
-  const out: ReviewedPhoto[] = [];
+  const out: (ReviewedRecord & { ext: string })[] = [];
   for (const r of [...standing.values()].sort((a, b) => (a.photo_hash < b.photo_hash ? -1 : 1))) {
     const p = lastPred.get(r.photo_hash);
     out.push({
         hash: r.photo_hash,
-        file: await photos.localFile(db, r.photo_hash, r.ext),
+        ext: r.ext,
         label: r.label,
         reviewer: r.reviewer,
         reviewedAt: r.decided_at,
