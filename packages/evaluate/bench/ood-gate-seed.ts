@@ -3,7 +3,7 @@
 // the figures, the run's test accuracy, the kernels it trained on and its training time (wall and
 // process CPU). Used to see how much those figures move between seeds and between the wasm and the
 // oneDNN kernels (PARTS_ONEDNN picks them; one process per run, since the choice is made at start):
-//   nice -n 19 pnpm exec tsx packages/evaluate/scripts/ood-gate-seed.ts --seed 1 [--task bolts-nuts-leave-out]
+//   nice -n 19 pnpm exec tsx packages/evaluate/bench/ood-gate-seed.ts --seed 1 [--task bolts-nuts-leave-out]
 import { promises as fs } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
