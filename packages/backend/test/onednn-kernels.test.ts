@@ -8,7 +8,7 @@ import { convBiasRelu, createAdam, initBackend, loadOnednn, onednnKernelsState, 
 import { setEnvSetting } from '@parts/cli';
 import { on, relErr, tensor, values } from './helpers';
 
-// The kernels are off by default; these tests are about them.
+// On by default; set here so that a PARTS_ONEDNN=0 in the environment does not skip these tests.
 setEnvSetting('PARTS_ONEDNN', '1');
 const { addon, detail } = loadOnednn();
 if (addon == null) console.warn(`oneDNN kernel tests skipped: ${detail}`);
@@ -82,6 +82,7 @@ describe.skipIf(addon == null)('oneDNN kernels on the wasm heap match the cpu ba
     await tf.setBackend('wasm');
     expect(onednnKernelsState()).toMatchObject({ active: true });
     expect(onednnKernelsState().detail).toMatch(/^oneDNN \d+\.\d+/);
+    expect(onednnKernelsState().kernels).toEqual(['Conv2D', 'FusedConv2D', 'Conv2DBackpropInput', 'Conv2DBackpropFilter', 'BatchMatMul', '_FusedMatMul', 'MaxPoolGrad']);
   });
 
   for (const c of convCases) {

@@ -14,6 +14,10 @@
 // training fits the ood.json it stores (`method` plus the silhouette part when training would add
 // one) and applied as predict and serve apply it (unknown when any part rejects). AUROC is on the
 // feature score. A run fails when either falls below its baseline minus its margin.
+// A task with `seeds` ("seeds": [42, 1, 2, ...]) is trained once per seed and judged on the mean of
+// each figure over them, against a baseline that is itself the mean over the same seeds: one seeded
+// run of this check moves by more than the margins when only the kernels' float rounding changes
+// (see evaluation/baseline.json's `about`), a mean over several runs much less.
 import path from 'node:path';
 import { isOodMethod, type OodMethod } from '@parts/models';
 import { readRunConfig } from '@parts/train';
@@ -30,6 +34,8 @@ export interface OodBaselineTask {
   rejection: number;
   /** Left-out photos the figures were measured on. */
   n?: number;
+  /** Train once per seed and judge the mean figures (`auroc`, `rejection` are means over them). */
+  seeds?: number[];
   margin: { auroc: number; rejection: number };
 }
 
@@ -67,6 +73,9 @@ export function validateOodTasks(ood: unknown, where = 'baseline'): Record<strin
     if (!unit(t?.auroc)) problems.push(`${f}.auroc must be a number in [0, 1]`);
     if (!unit(t?.rejection)) problems.push(`${f}.rejection must be a number in [0, 1]`);
     if (!unit(t?.margin?.auroc) || !unit(t?.margin?.rejection)) problems.push(`${f}.margin must be {auroc, rejection}, each in [0, 1]`);
+    if (t?.seeds !== undefined && !(Array.isArray(t.seeds) && t.seeds.length > 0 && t.seeds.every((x) => Number.isInteger(x)) && new Set(t.seeds).size === t.seeds.length)) {
+      problems.push(`${f}.seeds must be a non-empty list of distinct integers (got ${JSON.stringify(t.seeds)})`);
+    }
   }
   if (problems.length) throw new Error(`invalid baseline ${where}: ${problems.join('; ')}`);
   return ood as Record<string, OodBaselineTask>;
@@ -96,6 +105,28 @@ export function checkOodFigures(name: string, task: OodBaselineTask, f: OodFigur
     `rejected ${p(f.rejection)} ${f.rejection >= minRejection - 1e-9 ? '>=' : '<'} ${p(task.rejection)} - ${p(task.margin.rejection)} = ${p(minRejection)} ` +
     `(known test photos accepted ${p(f.knownAccepted)})`;
   return { task: name, runId: f.runId, pass, figures: f, message };
+}
+
+/**
+ * The check of a task with `seeds`: one run per seed (in the order of `task.seeds`), the mean AUROC
+ * and the mean rejection over them against the baseline's means minus the margins.
+ */
+export function checkOodSeedMean(name: string, task: OodBaselineTask, figures: readonly OodFigures[]): OodCheckLine {
+  const seeds = task.seeds ?? [];
+  if (figures.length === 0 || figures.length !== seeds.length) throw new Error(`checkOodSeedMean ${name}: ${figures.length} runs for ${seeds.length} seeds`);
+  const mean = (xs: number[]) => xs.reduce((a, x) => a + x, 0) / xs.length;
+  const auroc = mean(figures.map((f) => f.auroc)), rejection = mean(figures.map((f) => f.rejection));
+  const minAuroc = task.auroc - task.margin.auroc;
+  const minRejection = task.rejection - task.margin.rejection;
+  const aurocOk = auroc >= minAuroc - 1e-9, rejectionOk = rejection >= minRejection - 1e-9;
+  const p = (x: number) => x.toFixed(3);
+  const perSeed = figures.map((f, i) => `${seeds[i]}: ${p(f.auroc)}/${p(f.rejection)}`).join(', ');
+  const message =
+    `${aurocOk && rejectionOk ? 'ok  ' : 'FAIL'} ${name}: left out ${task.leaveOut.join('+')} (${figures[0]!.n} photos, ${figures[0]!.detector ?? task.method}), mean over seeds: ` +
+    `AUROC ${p(auroc)} ${aurocOk ? '>=' : '<'} ${p(task.auroc)} - ${p(task.margin.auroc)} = ${p(minAuroc)}; ` +
+    `rejected ${p(rejection)} ${rejectionOk ? '>=' : '<'} ${p(task.rejection)} - ${p(task.margin.rejection)} = ${p(minRejection)} ` +
+    `(seed: AUROC/rejected ${perSeed})`;
+  return { task: name, runId: figures.map((f) => f.runId).join(','), pass: aurocOk && rejectionOk, figures: { ...figures[0]!, runId: figures.map((f) => f.runId).join(','), auroc, rejection }, message };
 }
 
 /**

@@ -3,7 +3,7 @@ import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { checkAgainstBaseline, checkSeedMean, readBaseline, validateBaseline } from '../src/check';
 import type { Baseline } from '../src/check';
-import { checkOodFigures, validateOodTasks, type OodBaselineTask } from '../src/ood-check';
+import { checkOodFigures, checkOodSeedMean, validateOodTasks, type OodBaselineTask } from '../src/ood-check';
 import { repoRoot } from '@parts/cli';
 import { fakeEvaluation, otherScope, tempDir } from './helpers';
 
@@ -107,6 +107,21 @@ describe('leave-classes-out baseline (ood)', () => {
     const rej = checkOodFigures('lo', task, figures(0.95, 0.39));
     expect(rej.pass).toBe(false);
     expect(rej.message).toMatch(/rejected 0\.390 < 0\.500 - 0\.100 = 0\.400/);
+  });
+
+  it('over seeds: judged on the mean of each figure, one bad seed carried by the others, each seed named', () => {
+    const seeded = { ...task, seeds: [42, 1, 2] };
+    // Seed 42 alone would fail the rejection bar (0.3 < 0.4); the mean 0.5 holds.
+    const ok = checkOodSeedMean('lo', seeded, [figures(0.9, 0.3), figures(0.86, 0.6), figures(0.88, 0.6)]);
+    expect(ok.pass).toBe(true);
+    expect(ok.message).toMatch(/^ok {3}lo: left out M12_nut\+M5_bolt \(56 photos, knn\), mean over seeds: AUROC 0\.880 >= 0\.900 - 0\.050 = 0\.850; rejected 0\.500 >= 0\.500 - 0\.100 = 0\.400/);
+    expect(ok.message).toMatch(/seed: AUROC\/rejected 42: 0\.900\/0\.300, 1: 0\.860\/0\.600, 2: 0\.880\/0\.600/);
+    // Means below either bar fail, even when one seed is above it.
+    const low = checkOodSeedMean('lo', seeded, [figures(0.95, 0.3), figures(0.8, 0.35), figures(0.79, 0.5)]);
+    expect(low.pass).toBe(false);
+    expect(low.message).toMatch(/AUROC 0\.847 < 0\.900 - 0\.050 = 0\.850; rejected 0\.383 < 0\.500 - 0\.100 = 0\.400/);
+    expect(() => checkOodSeedMean('lo', seeded, [figures(0.9, 0.5)])).toThrow(/1 runs for 3 seeds/);
+    expect(() => validateOodTasks({ lo: { ...task, seeds: [1, 1] } })).toThrow(/ood\.lo\.seeds must be a non-empty list of distinct integers/);
   });
 
   it('a baseline with a malformed ood task is refused with the field named', () => {

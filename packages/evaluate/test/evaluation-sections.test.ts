@@ -201,6 +201,13 @@ describe('pnpm evaluate --check with a leave-classes-out task', () => {
     const fail = await check(baseline(1, 1, 0));
     expect(fail.stdout).toMatch(/^FAIL lo: /m);
     expect(fail.code).toBe(1);
+    // A task judged over seeds: with a run for each seed (here the one seed 3), the mean over them;
+    // with a seed missing, the latest run alone, said so.
+    const seeded = (seeds: number[]) => { const b = baseline(1, 1, 1); return { ...b, ood: { lo: { ...b.ood.lo, seeds } } }; };
+    const mean = await check(seeded([3]));
+    expect(mean.stdout).toMatch(/^ok {3}lo: left out other \(17 photos, knn(\+silhouette)?\), mean over seeds: AUROC [\d.]+ >= 1\.000 - 1\.000 = 0\.000.*\(seed: AUROC\/rejected 3: /m);
+    const partial = await check(seeded([3, 4]));
+    expect(partial.stdout).toMatch(/^ok {3}lo: .* \(one run, seed 3: the baseline is a mean over seeds 3, 4; runs for 1 of them found\)$/m);
 
     // The study refits the detector training stored (same photos, same fit, silhouette part included)
     // and counts rejections by the rule predict and serve apply.

@@ -97,16 +97,17 @@ describe('pnpm diagnose on simulated machines', () => {
   });
 
   it('says whether the oneDNN kernels run on wasm, and why not with the fix', async () => {
-    const wasmWith = (onednn: { active: boolean; detail: string }) => machine({
+    const wasmWith = (onednn: { active: boolean; detail: string; kernels?: string[] }) => machine({
       startBackend: async (name) => (name === 'wasm' ? { ok: true, device: 'CPU (wasm SIMD, 2 threads) + oneDNN kernels', simd: true, threads: 2, onednn } : { ok: true, device: 'CPU (plain JavaScript, 1 thread)' }),
     });
-    const active = get(await runDiagnose(wasmWith({ active: true, detail: 'oneDNN 2.6.3 (AVX2), OpenMP wait policy PASSIVE, 2 threads' })), 'backend:onednn');
-    expect(active).toMatchObject({ verdict: 'ok', summary: 'active on wasm: oneDNN 2.6.3 (AVX2), OpenMP wait policy PASSIVE, 2 threads' });
+    const active = get(await runDiagnose(wasmWith({ active: true, detail: 'oneDNN 2.6.3 (AVX2), OpenMP wait policy PASSIVE, 2 threads', kernels: ['Conv2D', 'MaxPoolGrad'] })), 'backend:onednn');
+    expect(active).toMatchObject({ verdict: 'ok', summary: 'active on wasm for Conv2D, MaxPoolGrad (the wasm kernels run the rest), the default where the addon is built: oneDNN 2.6.3 (AVX2), OpenMP wait policy PASSIVE, 2 threads' });
     const absent = get(await runDiagnose(wasmWith({ active: false, detail: 'addon not built (scripts/setup.sh builds it where libdnnl-dev is installed)' })), 'backend:onednn');
-    expect(absent).toMatchObject({ verdict: 'info', summary: expect.stringMatching(/^not used, wasm runs the convolutions: addon not built/) });
+    expect(absent).toMatchObject({ verdict: 'info', summary: expect.stringMatching(/^not used, the wasm kernels run the convolutions and dense products: addon not built/) });
     expect(absent.fix).toMatch(/libdnnl-dev/);
-    const off = get(await runDiagnose(wasmWith({ active: false, detail: 'off unless PARTS_ONEDNN=1 (the accuracy gate has not held on them yet)' })), 'backend:onednn');
-    expect(off.fix).toMatch(/^PARTS_ONEDNN=1 turns them on/);
+    const off = get(await runDiagnose(wasmWith({ active: false, detail: 'switched off by PARTS_ONEDNN=0' })), 'backend:onednn');
+    expect(off.summary).toMatch(/switched off by PARTS_ONEDNN=0$/);
+    expect(off.fix).toMatch(/^unset PARTS_ONEDNN \(or set it to 1\)/);
     // A machine whose probe reports nothing about oneDNN has no such line.
     expect((await runDiagnose(machine())).checks.some((c) => c.id === 'backend:onednn')).toBe(false);
   });

@@ -1,6 +1,8 @@
 // Loads the oneDNN addon (native/onednn, built by scripts/setup.sh with node-gyp where Debian's
-// libdnnl-dev is installed) and says why when it cannot: not built, switched off, or failing to load
-// (another OS, a missing libdnnl.so). Everything that uses it falls back to the wasm kernels then.
+// libdnnl-dev is installed) and says why when it cannot: not built, switched off (PARTS_ONEDNN=0),
+// or failing to load (another OS, a missing libdnnl.so). Everything that uses it falls back to the
+// wasm kernels then. On by default where it is built: trained on it, the accuracy gate's tasks hold
+// as on the wasm kernels (its leave-classes-out figures over seeds: README, oneDNN kernels).
 //
 // oneDNN runs on OpenMP here, and libgomp reads its wait policy once, from the environment, when it
 // is loaded: with its default (threads spin for a while after each parallel region) two processes on
@@ -41,7 +43,7 @@ export function onednnAddonPath(): string {
 
 let status: OnednnStatus | null = null;
 
-/** The addon, or null with the reason; loaded once per thread when PARTS_ONEDNN=1 asks for it. */
+/** The addon, or null with the reason; loaded once per thread unless PARTS_ONEDNN=0 turns it off. */
 export function loadOnednn(): OnednnStatus {
   if (status) return status;
   status = load();
@@ -49,7 +51,7 @@ export function loadOnednn(): OnednnStatus {
 }
 
 function load(): OnednnStatus {
-  if (envSetting('PARTS_ONEDNN') !== true) return { addon: null, detail: 'off unless PARTS_ONEDNN=1 (the accuracy gate has not held on them yet)' };
+  if (envSetting('PARTS_ONEDNN') === false) return { addon: null, detail: 'switched off by PARTS_ONEDNN=0' };
   const file = onednnAddonPath();
   if (!fs.existsSync(file)) {
     return { addon: null, detail: 'addon not built (scripts/setup.sh builds it where libdnnl-dev is installed)' };

@@ -1,7 +1,7 @@
 // Puts the oneDNN kernels (kernels.ts) on the running wasm backend where the addon loads (addon.ts),
 // and remembers what happened for the start-up line and `pnpm diagnose`.
 import { loadOnednn } from './addon';
-import { onednnKernelsRegistered, registerOnednnKernels, unregisterOnednnKernels } from './kernels';
+import { onednnKernelsRegistered, registeredOnednnKernels, registerOnednnKernels, unregisterOnednnKernels } from './kernels';
 
 export { loadOnednn, onednnAddonPath, type OnednnAddon, type OnednnStatus } from './addon';
 export { ONEDNN_KERNELS, unregisterOnednnKernels } from './kernels';
@@ -11,29 +11,32 @@ export interface OnednnKernelsState {
   active: boolean;
   /** The library and ISA with the OpenMP wait policy, or why the wasm kernels run instead. */
   detail: string;
+  /** The kernels oneDNN runs while active (tfjs kernel names); the wasm backend's own run the rest. */
+  kernels: string[];
 }
 
-let state: OnednnKernelsState = { active: false, detail: 'the wasm backend has not started' };
+let state: OnednnKernelsState = { active: false, detail: 'the wasm backend has not started', kernels: [] };
 
 /** Registers the oneDNN kernels over the wasm backend's (running on `threads` OpenMP threads); returns the kernels registered now. */
 export function startOnednnKernels(threads: number): string[] {
   const { addon, detail } = loadOnednn();
   if (addon == null) {
-    state = { active: false, detail };
+    state = { active: false, detail, kernels: [] };
     return [];
   }
   const added = registerOnednnKernels(addon, threads);
-  state = { active: true, detail: `${detail}, ${threads} thread${threads === 1 ? '' : 's'}` };
+  state = { active: true, detail: `${detail}, ${threads} thread${threads === 1 ? '' : 's'}`, kernels: registeredOnednnKernels() };
   return added;
 }
 
 /** Puts the wasm kernels back (benchmarks compare the two in one process). */
 export function stopOnednnKernels(): void {
   unregisterOnednnKernels();
-  state = { active: false, detail: 'switched off in this process' };
+  state = { active: false, detail: 'switched off in this process', kernels: [] };
 }
 
 /** Whether the oneDNN kernels run now, and why not. */
 export function onednnKernelsState(): OnednnKernelsState {
-  return { ...state, active: state.active && onednnKernelsRegistered() };
+  const active = state.active && onednnKernelsRegistered();
+  return { ...state, active, kernels: active ? registeredOnednnKernels() : [] };
 }

@@ -201,6 +201,11 @@ export function unregisterOnednnKernels(): void {
   replaced.clear();
 }
 
+/** The kernels registered over the wasm backend's now, in ONEDNN_KERNELS' order. */
+export function registeredOnednnKernels(): string[] {
+  return ONEDNN_KERNELS.map(([name]) => name).filter((name) => replaced.has(name));
+}
+
 /** Whether the oneDNN kernels are registered on the wasm backend now. */
 export function onednnKernelsRegistered(): boolean {
   return replaced.size > 0;

@@ -426,7 +426,7 @@ export const ENV_SETTINGS = {
   PARTS_FONT_DIR: pathSetting({ env: 'PARTS_FONT_DIR', doc: 'extra folder of .ttf/.otf/.woff2 fonts for the report charts' }),
   PARTS_WASM_THREADS: int({ env: 'PARTS_WASM_THREADS', min: 1, defaultText: 'every logical CPU (at most 8)', doc: 'threads of the wasm backend (1 = the single-threaded SIMD build)' }),
   PARTS_WASM_SIMD_KERNELS: bool({ env: 'PARTS_WASM_SIMD_KERNELS', default: true, doc: "the project's own wasm SIMD kernels (0 = tfjs' JavaScript fallbacks)" }),
-  PARTS_ONEDNN: bool({ env: 'PARTS_ONEDNN', default: false, doc: 'oneDNN kernels (the native addon, where built) for the wasm backend\'s convolutions, dense products and max-pool gradient (1 = on; off by default until the accuracy gate holds on them)' }),
+  PARTS_ONEDNN: bool({ env: 'PARTS_ONEDNN', default: true, doc: 'oneDNN kernels (the native addon, where built) for the wasm backend\'s convolutions, dense products and max-pool gradient (0 = the wasm kernels)' }),
   PARTS_TORCH_PYTHON: pathSetting({ env: 'PARTS_TORCH_PYTHON', defaultText: 'python3, else /usr/bin/python3', doc: 'Python with PyTorch for `pnpm bench --peer torch`' }),
   PARTS_METRICS_TOKEN: metricsToken,
   PARTS_VULKAN_PROBE: bool({ env: 'PARTS_VULKAN_PROBE', default: true, doc: 'look for the Vulkan loader and a driver before starting Dawn (0 = let Dawn look for Vulkan itself)' }),

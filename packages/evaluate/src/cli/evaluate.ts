@@ -5,13 +5,13 @@ import path from 'node:path';
 import { Command } from 'commander';
 import { initBackend } from '@parts/backend';
 import { addSettingOptions, EVALUATE_SETTINGS, NEXT_STEP, runCli } from '@parts/cli';
-import { listRunDirs } from '@parts/train';
+import { listRunDirs, readRunConfig } from '@parts/train';
 import { evaluateRuns } from '../pipeline';
 import { writeReport } from '../report';
 import { promoteBest } from '../promote';
 import { checkAgainstBaseline, readBaseline } from '../check';
 import { fromRepo, resolveUserPath } from './common';
-import { checkOodFigures, measureLeaveOut, runMatchesOodTask, type OodCheckLine } from '../ood-check';
+import { checkOodFigures, checkOodSeedMean, measureLeaveOut, runMatchesOodTask, type OodCheckLine } from '../ood-check';
 import { listDataset } from '@parts/data';
 import { mkdtemp, rm } from 'node:fs/promises';
 import os from 'node:os';
@@ -112,14 +112,32 @@ async function checkOodTasks(baseline: Awaited<ReturnType<typeof readBaseline>>,
     }
     const matching: string[] = [];
     for (const d of runDirs) if (await runMatchesOodTask(d, task, classes)) matching.push(d);
-    const latest = matching.sort().at(-1);
+    matching.sort();
+    const latest = matching.at(-1);
     if (!latest) {
       lines.push({ task: name, runId: null, pass: true, message: `skip ${name}: no evaluated ${task.arch} run trained on ${task.dataset} without ${task.leaveOut.join(', ')}` });
       continue;
     }
+    // A task judged over seeds: the latest run of each seed when there is one for every seed, else
+    // the latest run alone, said to be one seed of the mean.
+    const seedOf = async (d: string) => (await readRunConfig(d).catch(() => undefined))?.options?.seed;
+    const perSeed: string[] = [];
+    for (const seed of task.seeds ?? []) {
+      let found: string | undefined;
+      for (const d of matching) if ((await seedOf(d)) === seed) found = d;
+      if (found) perSeed.push(found);
+    }
     const work = await mkdtemp(path.join(os.tmpdir(), 'parts-ood-check-'));
     try {
-      lines.push(checkOodFigures(name, task, await measureLeaveOut(latest, task, source, path.join(work, 'data'))));
+      if (task.seeds && perSeed.length === task.seeds.length) {
+        const figures = [];
+        for (const d of perSeed) figures.push(await measureLeaveOut(d, task, source, path.join(work, 'data')));
+        lines.push(checkOodSeedMean(name, task, figures));
+      } else {
+        const line = checkOodFigures(name, task, await measureLeaveOut(latest, task, source, path.join(work, 'data')));
+        if (task.seeds) line.message += ` (one run, seed ${await seedOf(latest)}: the baseline is a mean over seeds ${task.seeds.join(', ')}; runs for ${perSeed.length} of them found)`;
+        lines.push(line);
+      }
     } finally {
       await rm(work, { recursive: true, force: true });
     }

@@ -130,16 +130,22 @@ function webgpuCheck(p: DiagnoseProbes, gpu: boolean, r: WebGPUProbeResult): Che
   }
 }
 
-/** Whether the wasm backend's hot training kernels run on oneDNN (the native addon), and why not. */
-export function onednnCheck(s: { active: boolean; detail: string }): Check {
-  if (s.active) return { id: 'backend:onednn', title: 'oneDNN kernels', verdict: 'ok', summary: `active on wasm: ${s.detail}`, details: { ...s } };
-  const off = /PARTS_ONEDNN=/.test(s.detail);
+/**
+ * Which kernels the wasm backend trains with: oneDNN's (the native addon, on by default where it is
+ * built) for the kernels it took over, or the wasm ones, and why.
+ */
+export function onednnCheck(s: { active: boolean; detail: string; kernels?: string[] }): Check {
+  if (s.active) {
+    const which = s.kernels?.length ? ` for ${s.kernels.join(', ')} (the wasm kernels run the rest)` : '';
+    return { id: 'backend:onednn', title: 'oneDNN kernels', verdict: 'ok', summary: `active on wasm${which}, the default where the addon is built: ${s.detail}`, details: { ...s } };
+  }
+  const off = /PARTS_ONEDNN=0/.test(s.detail);
   return {
     id: 'backend:onednn',
     title: 'oneDNN kernels',
     verdict: 'info',
-    summary: `not used, wasm runs the convolutions: ${s.detail}`,
-    fix: off ? 'PARTS_ONEDNN=1 turns them on where the addon is built' : 'Linux with Debian/Ubuntu packages: `bash scripts/setup.sh` as root installs libdnnl-dev and builds the addon (`pnpm --filter @parts/backend build:onednn` rebuilds it)',
+    summary: `not used, the wasm kernels run the convolutions and dense products: ${s.detail}`,
+    fix: off ? 'unset PARTS_ONEDNN (or set it to 1) to train on them where the addon is built' : 'Linux with Debian/Ubuntu packages: `bash scripts/setup.sh` as root installs libdnnl-dev and builds the addon (`pnpm --filter @parts/backend build:onednn` rebuilds it)',
     details: { ...s },
   };
 }

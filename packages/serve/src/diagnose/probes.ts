@@ -19,7 +19,7 @@ export interface OptionalPackageProbe {
   error?: string;
 }
 
-export type BackendStart = { ok: true; device: string; simd?: boolean; threads?: number; onednn?: { active: boolean; detail: string } } | { ok: false; error: string };
+export type BackendStart = { ok: true; device: string; simd?: boolean; threads?: number; onednn?: { active: boolean; detail: string; kernels?: string[] } } | { ok: false; error: string };
 
 export interface ModelProbe {
   id: string;
