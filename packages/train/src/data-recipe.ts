@@ -36,6 +36,9 @@ export const PROFILE_SAMPLE = 48;
 /** The larger input tried for frame-filling parts and textures, and what cross-validation said of it. */
 export const FRAME_FILLING_CANDIDATE_SIZE = 192;
 export const FRAME_FILLING_CV = '2 folds of its 100-per-class training subset, seed 42, 15 epochs: 175/200 at 192 px vs 185/200 at 128 px';
+/** Share of the epochs (the tail of the cosine schedule) whose weights are averaged into the model. */
+export const AVERAGE_SHARE = 0.25;
+export const AVERAGE_CV = 'cross-validated against the best epoch: TBD';
 /** Fewest epochs the step budget leaves (each photo seen a few times, also on very large sets). */
 export const MIN_EPOCHS = 5;
 
@@ -55,7 +58,7 @@ export interface DataProfile {
   kindReason: string;
 }
 
-export type RecipeSetting = 'imgSize' | 'augment' | 'epochs' | 'warmupEpochs' | 'silhouette';
+export type RecipeSetting = 'imgSize' | 'augment' | 'epochs' | 'warmupEpochs' | 'averageEpochs' | 'silhouette';
 
 export interface RecipeChoice {
   setting: RecipeSetting;
@@ -76,6 +79,7 @@ export interface RecipeInputs {
   augment: string;
   epochs: number;
   warmupEpochs: number;
+  averageEpochs: number;
   silhouette: boolean;
   batchSize: number;
   /** Optimizer-step budget that sets the epochs when --epochs is not given. */
@@ -177,12 +181,31 @@ export function chooseRecipe(profile: DataProfile, o: RecipeInputs, given: Reado
     }
   }
 
+  if (given.has('averageEpochs')) kept('averageEpochs', o.averageEpochs, '--average-epochs');
+  else {
+    const epochs = Number(choices.find((c) => c.setting === 'epochs')?.value ?? o.epochs);
+    const n = averagedEpochs(epochs);
+    choices.push({
+      setting: 'averageEpochs',
+      value: n,
+      given: false,
+      reason:
+        `the mean of the last ${n} of ${epochs} epochs' weights (the last ${100 * AVERAGE_SHARE}%), batch-norm statistics then recomputed on the training photos, ` +
+        `instead of the epoch with the lowest loss on a validation split of a few dozen photos; ${AVERAGE_CV}`,
+    });
+  }
+
   if (given.has('silhouette')) kept('silhouette', o.silhouette, o.silhouette ? '--silhouette' : '--no-silhouette');
   else {
     const on = profile.kind === 'object';
     choices.push({ setting: 'silhouette', value: on && o.silhouette, given: false, reason: on ? `the photos show a silhouette: ${profile.kindReason}` : `no silhouette to score: ${profile.kindReason}` });
   }
   return choices;
+}
+
+/** Epochs averaged into the model: the last AVERAGE_SHARE of them, at least 1. */
+export function averagedEpochs(epochs: number): number {
+  return Math.max(1, Math.ceil(epochs * AVERAGE_SHARE));
 }
 
 /** The options with the data's (not given) choices applied. */

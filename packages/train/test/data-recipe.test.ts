@@ -6,7 +6,7 @@ import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { listDataset } from '@parts/data';
 import { repoRoot } from '@parts/cli';
-import { applyRecipe, chooseRecipe, FRAME_FILLING_CANDIDATE_SIZE, MIN_EPOCHS, profileTrainingSplit, type DataProfile, type RecipeInputs } from '../src/data-recipe';
+import { applyRecipe, averagedEpochs, chooseRecipe, FRAME_FILLING_CANDIDATE_SIZE, MIN_EPOCHS, profileTrainingSplit, type DataProfile, type RecipeInputs } from '../src/data-recipe';
 import { resolveTrainOptions } from '../src/options';
 import { train } from '../src/train';
 import { readRunConfig } from '../src/run-folder';
@@ -24,15 +24,16 @@ const profile = (over: Partial<DataProfile>): DataProfile => ({
 });
 const recipeDefaults = (): RecipeInputs => {
   const r = resolveTrainOptions({ data: '/tmp/data' }, '/tmp/runs');
-  return { imgSize: r.imgSize, augment: r.augment, epochs: r.epochs, warmupEpochs: r.warmupEpochs, silhouette: r.silhouette, batchSize: r.batchSize, steps: r.steps, mode: r.mode };
+  return { imgSize: r.imgSize, augment: r.augment, epochs: r.epochs, warmupEpochs: r.warmupEpochs, averageEpochs: r.averageEpochs, silhouette: r.silhouette, batchSize: r.batchSize, steps: r.steps, mode: r.mode };
 };
 const value = (choices: ReturnType<typeof chooseRecipe>, setting: string) => choices.find((c) => c.setting === setting);
 
 describe('chooseRecipe', () => {
-  it('leaves a small set of objects on paper with the architecture recipe (bolts-nuts: 134 photos)', () => {
+  it('leaves a small set of objects on paper with the architecture recipe, its weights averaged (bolts-nuts: 134 photos)', () => {
     const o = recipeDefaults();
     const choices = chooseRecipe(profile({}), o, new Set());
-    expect(applyRecipe(o, choices)).toEqual(o);
+    // Only the weight averaging differs from the architecture's recipe: the last 10 of its 40 epochs.
+    expect(applyRecipe(o, choices)).toEqual({ ...o, averageEpochs: 10 });
     expect(value(choices, 'epochs')!.reason).toMatch(/9 batches of 16 per epoch.*1200 optimizer steps gives 134 epochs, at most the recipe's 40/);
     expect(choices.every((c) => !c.given && c.reason.length > 0)).toBe(true);
   });
@@ -45,6 +46,19 @@ describe('chooseRecipe', () => {
     const huge = applyRecipe(o, chooseRecipe(profile({ photos: 50_000 }), o, new Set()));
     expect(huge.epochs).toBe(MIN_EPOCHS);
     expect(applyRecipe({ ...o, steps: 600 }, chooseRecipe(profile({ photos: 960 }), { ...o, steps: 600 }, new Set(['steps']))).epochs).toBe(10);
+  });
+
+  it('averages the last quarter of the epochs the budget gives, at least one; a given --average-epochs stays', () => {
+    expect([1, 4, 5, 20, 40].map(averagedEpochs)).toEqual([1, 1, 2, 5, 10]);
+    const o = recipeDefaults();
+    const big = chooseRecipe(profile({ photos: 960 }), o, new Set());
+    expect(value(big, 'averageEpochs')).toMatchObject({ value: 5, given: false, reason: expect.stringMatching(/^the mean of the last 5 of 20 epochs/) });
+    const short = chooseRecipe(profile({ photos: 50_000 }), o, new Set());
+    expect(value(short, 'averageEpochs')!.value).toBe(averagedEpochs(MIN_EPOCHS));
+    const given = { ...o, averageEpochs: 0 };
+    const kept = chooseRecipe(profile({}), given, new Set(['averageEpochs']));
+    expect(value(kept, 'averageEpochs')).toMatchObject({ value: 0, given: true, reason: 'given (--average-epochs)' });
+    expect(applyRecipe(given, kept).averageEpochs).toBe(0);
   });
 
   it('turns the silhouette part off for frame-filling photos and keeps the size cross-validation chose', () => {
@@ -90,8 +104,15 @@ describe('train() with the data recipe', () => {
     expect(recipe.choices.find((c) => c.setting === 'epochs')).toMatchObject({ value: MIN_EPOCHS, given: false });
     expect(config!.options).toMatchObject({ epochs: MIN_EPOCHS, imgSize: 16, silhouette: true });
     expect(run.history.epochs.length).toBe(MIN_EPOCHS);
+    // The model is the mean of the last averagedEpochs(MIN_EPOCHS) epochs, batch norm recomputed.
+    const n = averagedEpochs(MIN_EPOCHS);
+    expect(recipe.choices.find((c) => c.setting === 'averageEpochs')).toMatchObject({ value: n, given: false });
+    expect(run.metrics.averaged).toMatchObject({ epochs: [MIN_EPOCHS - n + 1, MIN_EPOCHS], count: n });
+    expect(run.metrics.averaged!.batchNormLayers).toBeGreaterThan(0);
+    expect(lines.some((l) => l.startsWith(`weights: mean of epochs ${MIN_EPOCHS - n + 1}-${MIN_EPOCHS} (${n})`))).toBe(true);
     for (const c of recipe.choices) expect(lines).toContain(`recipe: ${c.setting} ${String(c.value)} — ${c.reason}`);
     const plain = await train({ data, out, imgSize: 16, epochs: 1, batchSize: 8, backend: 'wasm', seed: 3, dataRecipe: false, quiet: true });
     expect((await readRunConfig(plain.runDir) as { recipe?: unknown }).recipe).toBeNull();
+    expect(plain.metrics.averaged).toBeUndefined();
   }, 120_000);
 });
