@@ -1,11 +1,12 @@
 // The recipe chosen from the data: before training, a seeded sample of the training split is looked at
 // (photos per class, resolution, one object on a plain background or a frame-filling part / texture) and
 // the parts of the recipe that depend on it are set: input size, augmentation preset, the number of
-// epochs (from a budget of optimizer steps, so a larger set gets fewer epochs), its warm-up, and whether
-// the OOD detector gets its silhouette part. Every choice carries its reason; train() writes them into
-// the run's config.json (`recipe`) and logs one line each. An option given explicitly always wins and is
-// recorded as given. The rules are fixed functions of the profile, no search: choosing between
-// candidates per run would multiply the cost of every training.
+// epochs (from a budget of optimizer steps, so a larger set gets fewer epochs), its warm-up, how many
+// last epochs' weights are averaged into the model, and whether the OOD detector gets its silhouette
+// part. Every choice carries its reason; train() writes them into the run's config.json (`recipe`)
+// and logs one line each. An option given explicitly always wins and is recorded as given. The rules
+// are fixed functions of the profile, no search: choosing between candidates per run would multiply
+// the cost of every training.
 //
 // Why these rules:
 // - Object or not: the silhouette measure (@parts/data silhouette.ts) and the OOD detector's own test
@@ -26,6 +27,11 @@
 //   default budget (--steps 1200) is about three times what the recipe's 40 epochs give bolts-nuts
 //   (9 batches per epoch): sets up to ~480 training photos keep their 40 epochs, neu's 960 get 20, the
 //   full casting split 5. The budget itself has not been cross-validated.
+// - Weights: the mean of the last quarter of the epochs (AVERAGE_SHARE; the tail of the cosine
+//   schedule), batch-norm statistics then recomputed on the training photos, instead of the epoch
+//   with the lowest validation loss. On these sets the validation split holds a few dozen photos and
+//   its accuracy swings between neighbouring epochs (casting's subset: 50% to 95% and back), so the
+//   epoch it picks is partly chance; the mean needs no picking. AVERAGE_CV says how it compared.
 // - Silhouette OOD part: only where there is a silhouette.
 import { promises as fs } from 'node:fs';
 import { decodeImage, decodePhoto, makeRng, measureSilhouette, shuffled, type FitPolicy, type Sample, type SilhouetteShape } from '@parts/data';
