@@ -6,7 +6,7 @@ import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { listDataset } from '@parts/data';
 import { repoRoot } from '@parts/cli';
-import { applyRecipe, averagedEpochs, chooseRecipe, FRAME_FILLING_CANDIDATE_SIZE, MIN_EPOCHS, profileTrainingSplit, type DataProfile, type RecipeInputs } from '../src/data-recipe';
+import { applyRecipe, chooseRecipe, FRAME_FILLING_CANDIDATE_SIZE, MIN_EPOCHS, profileTrainingSplit, type DataProfile, type RecipeInputs } from '../src/data-recipe';
 import { resolveTrainOptions } from '../src/options';
 import { train } from '../src/train';
 import { readRunConfig } from '../src/run-folder';
@@ -24,16 +24,15 @@ const profile = (over: Partial<DataProfile>): DataProfile => ({
 });
 const recipeDefaults = (): RecipeInputs => {
   const r = resolveTrainOptions({ data: '/tmp/data' }, '/tmp/runs');
-  return { imgSize: r.imgSize, augment: r.augment, epochs: r.epochs, warmupEpochs: r.warmupEpochs, averageEpochs: r.averageEpochs, silhouette: r.silhouette, batchSize: r.batchSize, steps: r.steps, mode: r.mode };
+  return { imgSize: r.imgSize, augment: r.augment, epochs: r.epochs, warmupEpochs: r.warmupEpochs, silhouette: r.silhouette, batchSize: r.batchSize, steps: r.steps, mode: r.mode };
 };
 const value = (choices: ReturnType<typeof chooseRecipe>, setting: string) => choices.find((c) => c.setting === setting);
 
 describe('chooseRecipe', () => {
-  it('leaves a small set of objects on paper with the architecture recipe, its weights averaged (bolts-nuts: 134 photos)', () => {
+  it('leaves a small set of objects on paper with the architecture recipe (bolts-nuts: 134 photos)', () => {
     const o = recipeDefaults();
     const choices = chooseRecipe(profile({}), o, new Set());
-    // Only the weight averaging differs from the architecture's recipe: the last 10 of its 40 epochs.
-    expect(applyRecipe(o, choices)).toEqual({ ...o, averageEpochs: 10 });
+    expect(applyRecipe(o, choices)).toEqual(o);
     expect(value(choices, 'epochs')!.reason).toMatch(/9 batches of 16 per epoch.*1200 optimizer steps gives 134 epochs, at most the recipe's 40/);
     expect(choices.every((c) => !c.given && c.reason.length > 0)).toBe(true);
   });
@@ -46,19 +45,6 @@ describe('chooseRecipe', () => {
     const huge = applyRecipe(o, chooseRecipe(profile({ photos: 50_000 }), o, new Set()));
     expect(huge.epochs).toBe(MIN_EPOCHS);
     expect(applyRecipe({ ...o, steps: 600 }, chooseRecipe(profile({ photos: 960 }), { ...o, steps: 600 }, new Set(['steps']))).epochs).toBe(10);
-  });
-
-  it('averages the last quarter of the epochs the budget gives, at least one; a given --average-epochs stays', () => {
-    expect([1, 4, 5, 20, 40].map(averagedEpochs)).toEqual([1, 1, 2, 5, 10]);
-    const o = recipeDefaults();
-    const big = chooseRecipe(profile({ photos: 960 }), o, new Set());
-    expect(value(big, 'averageEpochs')).toMatchObject({ value: 5, given: false, reason: expect.stringMatching(/^the mean of the last 5 of 20 epochs/) });
-    const short = chooseRecipe(profile({ photos: 50_000 }), o, new Set());
-    expect(value(short, 'averageEpochs')!.value).toBe(averagedEpochs(MIN_EPOCHS));
-    const given = { ...o, averageEpochs: 0 };
-    const kept = chooseRecipe(profile({}), given, new Set(['averageEpochs']));
-    expect(value(kept, 'averageEpochs')).toMatchObject({ value: 0, given: true, reason: 'given (--average-epochs)' });
-    expect(applyRecipe(given, kept).averageEpochs).toBe(0);
   });
 
   it('turns the silhouette part off for frame-filling photos and keeps the size cross-validation chose', () => {
@@ -95,8 +81,9 @@ describe('train() with the data recipe', () => {
   it('records each choice and its reason in config.json and the log; given options stay; --no-data-recipe chooses nothing', async () => {
     const { data, out } = await demoWorkspace('data-recipe-', { seed: 5, trainPerClass: 6, testPerClass: 2, width: 160, height: 120 });
     const lines: string[] = [];
-    // 2 steps requested: the fewest epochs (MIN_EPOCHS) from the step budget; the size is given.
-    const run = await train({ data, out, imgSize: 16, steps: 2, batchSize: 8, backend: 'wasm', seed: 3, log: (m) => lines.push(m) });
+    // 2 steps requested: the fewest epochs (MIN_EPOCHS) from the step budget; the size is given, and
+    // the model is the mean of the last 2 epochs' weights.
+    const run = await train({ data, out, imgSize: 16, steps: 2, batchSize: 8, averageEpochs: 2, backend: 'wasm', seed: 3, log: (m) => lines.push(m) });
     const config = await readRunConfig(run.runDir);
     const recipe = (config as { recipe?: { profile: { kind: string }; choices: { setting: string; value: unknown; given: boolean; reason: string }[] } }).recipe!;
     expect(recipe.profile.kind).toBe('object');
@@ -104,9 +91,10 @@ describe('train() with the data recipe', () => {
     expect(recipe.choices.find((c) => c.setting === 'epochs')).toMatchObject({ value: MIN_EPOCHS, given: false });
     expect(config!.options).toMatchObject({ epochs: MIN_EPOCHS, imgSize: 16, silhouette: true });
     expect(run.history.epochs.length).toBe(MIN_EPOCHS);
-    // The model is the mean of the last averagedEpochs(MIN_EPOCHS) epochs, batch norm recomputed.
-    const n = averagedEpochs(MIN_EPOCHS);
-    expect(recipe.choices.find((c) => c.setting === 'averageEpochs')).toMatchObject({ value: n, given: false });
+    // The model is the mean of the last 2 epochs, batch norm recomputed; the best epoch's val score is kept beside.
+    const n = 2;
+    expect(config!.options).toMatchObject({ averageEpochs: n });
+    expect(run.metrics.averaged!.bestEpochVal).toMatchObject({ n: run.metrics.val!.n });
     expect(run.metrics.averaged).toMatchObject({ epochs: [MIN_EPOCHS - n + 1, MIN_EPOCHS], count: n });
     expect(run.metrics.averaged!.batchNormLayers).toBeGreaterThan(0);
     expect(lines.some((l) => l.startsWith(`weights: mean of epochs ${MIN_EPOCHS - n + 1}-${MIN_EPOCHS} (${n})`))).toBe(true);

@@ -123,7 +123,7 @@ export const TRAIN_SETTINGS = {
     flag: '--average-epochs <n>',
     min: 0,
     default: 0,
-    doc: "the model's weights = the mean of the last n epochs' weights, batch-norm statistics then recomputed on the training photos (0 = the best epoch's weights). With the data recipe and no flag: chosen from the epochs",
+    doc: "the model's weights = the mean of the last n epochs' weights, batch-norm statistics then recomputed on the training photos (0 = the best epoch's weights)",
   }),
   acceptRate,
   silhouette: bool({
