@@ -141,11 +141,13 @@ export async function train(options: TrainOptions): Promise<TrainResult> {
         const bestEpochVal = await evalSet(sets.val);
         model.setWeights(mean);
         tf.dispose(mean);
-        // Un-augmented training photos: the statistics of the photos the model will be shown.
+        // Un-augmented training photos in a seeded shuffled order: the training split is listed class by
+        // class, and batches of one class would miss the variance between classes.
+        const order = shuffledIndices(sets.train.images.length, makeRng(`${o.seed}-recalibrate`));
         const layers = recalibrateBatchNorm(
           model,
           (function* () {
-            for (const idx of chunks(range(sets.train.images.length), o.batchSize)) {
+            for (const idx of chunks(order, o.batchSize)) {
               const b = toInput(makeBatch(sets.train, idx, bspec));
               b.y.dispose();
               yield b.x;
