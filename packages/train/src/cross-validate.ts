@@ -18,6 +18,8 @@ export interface CvFoldResult {
   bestEpoch: number;
   epochsRun: number;
   trainTimeMs: number;
+  /** With averaged weights (--average-epochs): what the best epoch's weights scored on the fold. */
+  bestEpochCorrect?: number;
 }
 
 export interface CvResult {
@@ -66,6 +68,7 @@ export async function crossValidate(opts: CrossValidateOptions): Promise<CvResul
         bestEpoch: r.metrics.bestEpoch,
         epochsRun: r.metrics.epochsRun,
         trainTimeMs: r.metrics.trainTimeMs,
+        ...(r.metrics.averaged?.bestEpochVal ? { bestEpochCorrect: r.metrics.averaged.bestEpochVal.correct } : {}),
       });
     }
     const summary = summarize(results);
@@ -98,6 +101,10 @@ export function formatCvResult(r: CvResult): string {
     (f) => `fold ${f.k}/${K}: val ${f.valCorrect}/${f.valN} = ${pct(f.valAccuracy)}, loss ${f.valLoss.toFixed(4)}, best epoch ${f.bestEpoch}  ${f.runDir}`,
   );
   const p = r.pooled;
+  if (r.folds.every((f) => f.bestEpochCorrect !== undefined)) {
+    const best = r.folds.reduce((s, f) => s + f.bestEpochCorrect!, 0);
+    lines.push(`(averaged weights; the best epoch's weights would have scored ${best}/${p.n} = ${pct(best / p.n)})`);
+  }
   lines.push(
     `CV accuracy (pooled, ${K} folds): ${p.correct}/${p.n} = ${pct(p.accuracy)} [95% Wilson ${pct(p.wilson95.low)}–${pct(p.wilson95.high)}]; ` +
       `per-fold mean ${pct(r.meanAccuracy)} ± ${pct(r.std)} (sd)`,

@@ -96,6 +96,17 @@ export interface RunMetrics {
   trainTimeMs: number;
   epochsRun: number;
   bestEpoch: number;
+  /**
+   * The model's weights are the mean of these epochs' (--average-epochs), with the batch-norm
+   * statistics recomputed on the training photos; bestEpochVal: what the best epoch's weights
+   * scored on validation (null without a validation split). Absent: the best epoch's weights.
+   */
+  averaged?: {
+    epochs: [number, number];
+    count: number;
+    batchNormLayers: number;
+    bestEpochVal: { n: number; correct: number; accuracy: number; loss: number } | null;
+  };
   /** null: no ood.json was written (`oodNote` says why). */
   ood: RunOodFit | null;
   calibration: RunCalibration | null;

@@ -18,6 +18,8 @@ import { consoleProgress } from './progress';
 import { createRunFolder, discardRunFolder, finalizeRunFolder, RUN_FILES, runModelDir, writeRunJson, type History, type RunConfig, type RunMetrics } from './run-folder';
 import { loadBaseWeights } from './weights';
 import { fitAndWriteOod, formatOodFit } from './ood-fit';
+import { weightAveragingCallback, type WeightAveraging } from './callbacks/weight-averaging';
+import { recalibrateBatchNorm } from './bn-recalibrate';
 import { applyRecipe, chooseRecipe, formatRecipe, profileTrainingSplit, type DataRecipe } from './data-recipe';
 
 export interface TrainResult {
@@ -90,6 +92,8 @@ export async function train(options: TrainOptions): Promise<TrainResult> {
     // Only wasm has the 2 GB heap limit; other backends take the whole batch.
     const microBatch = backend.name === 'wasm' ? microBatchFor(model, o.batchSize) : undefined;
     if (microBatch) log(`memory: batch ${o.batchSize} trained as micro-batches of ${microBatch} (wasm heap limit)`);
+    // The mean of the last epochs' weights (--average-epochs) replaces the best epoch's after training.
+    const averaging: WeightAveraging | null = o.averageEpochs > 0 ? weightAveragingCallback(Math.max(1, o.epochs - o.averageEpochs + 1)) : null;
     const history = await fitLoop({
       model,
       microBatch,
@@ -121,14 +125,46 @@ export async function train(options: TrainOptions): Promise<TrainResult> {
       progress: o.quiet ? undefined : consoleProgress(),
       // On a terminal the epoch bar is on the current line: clear it so tuning lines stand alone.
       tuneKernels: backend.name === 'webgpu' ? () => tuneWebGPUKernels({ log: (l) => log(process.stderr.isTTY ? `\r\x1b[K${l}` : l) }) : undefined,
+      callbacks: averaging ? [averaging] : undefined,
     });
-    const trainTimeMs = Date.now() - t0;
 
     const evalSet = async (set: ImageSet) => {
       if (!set.images.length) return null;
       const r = await evaluateBatches(built!.model, mapBatches(chunks(range(set.images.length), o.batchSize), (idx) => makeBatch(set, idx, bspec)), meta.outputActivation, null, 0);
       return { n: r.n, correct: r.correct, accuracy: r.accuracy, loss: r.loss };
     };
+    let averaged: RunMetrics['averaged'];
+    try {
+      const mean = averaging?.mean() ?? null;
+      if (averaging && mean) {
+        // What the best epoch's weights (restored by the fit loop) score on validation, for comparison.
+        const bestEpochVal = await evalSet(sets.val);
+        model.setWeights(mean);
+        tf.dispose(mean);
+        // Un-augmented training photos in a seeded shuffled order: the training split is listed class by
+        // class, and batches of one class would miss the variance between classes.
+        const order = shuffledIndices(sets.train.images.length, makeRng(`${o.seed}-recalibrate`));
+        const layers = recalibrateBatchNorm(
+          model,
+          (function* () {
+            for (const idx of chunks(order, o.batchSize)) {
+              const b = toInput(makeBatch(sets.train, idx, bspec));
+              b.y.dispose();
+              yield b.x;
+            }
+          })(),
+        );
+        const ep = averaging.epochs;
+        averaged = { epochs: [ep[0], ep[ep.length - 1]], count: ep.length, batchNormLayers: layers, bestEpochVal };
+        log(
+          `weights: mean of epochs ${ep[0]}-${ep[ep.length - 1]} (${ep.length}), batch-norm statistics of ${layers} layer(s) recomputed on ${sets.train.images.length} training photos` +
+            (bestEpochVal ? `; the best epoch's (${history.bestEpoch}) weights scored val ${bestEpochVal.correct}/${bestEpochVal.n}` : ''),
+        );
+      }
+    } finally {
+      averaging?.dispose?.();
+    }
+    const trainTimeMs = Date.now() - t0;
     await writeRunJson(run, RUN_FILES.history, history);
     // Which GPU kernel variant each convolution shape ran with, and its measured time.
     if (backend.name === 'webgpu') await writeRunJson(run, RUN_FILES.kernels, { device: backend.device, kernels: usedKernels() });
@@ -148,6 +184,7 @@ export async function train(options: TrainOptions): Promise<TrainResult> {
       trainTimeMs,
       epochsRun: history.epochs.length,
       bestEpoch: history.bestEpoch,
+      ...(averaged ? { averaged } : {}),
       ood: ood.ood,
       calibration: ood.calibration,
       ...(ood.note ? { oodNote: ood.note } : {}),

@@ -4,6 +4,7 @@ import { beforeAll, describe, expect, it } from 'vitest';
 import { listDataset, type DatasetIndex, type Sample } from '@parts/data';
 import { demoWorkspace, QUICK_TRAIN } from './fixtures';
 import { applyFold, crossValidate, formatCvResult, stratifiedFolds, summarize, TRAIN_DEFAULTS, wilson95, type TrainOptions } from '../src/index';
+import type { CvResult } from '../src/cross-validate';
 
 let data: string;
 let out: string;
@@ -124,6 +125,19 @@ describe('crossValidate()', () => {
     const text = formatCvResult(r);
     expect(text.split('\n')).toHaveLength(K + 1);
     expect(text).toMatch(new RegExp(`CV accuracy \\(pooled, 3 folds\\): ${cv.pooled.correct}/14 `));
+  });
+
+  it('with averaged weights, also prints what the best epochs would have scored, pooled over the folds', () => {
+    const fold = (k: number, valCorrect: number, bestEpochCorrect?: number) => ({
+      k, runDir: `fold${k}`, valN: 10, valCorrect, valAccuracy: valCorrect / 10, valLoss: 0.3, bestEpoch: 4, epochsRun: 5, trainTimeMs: 1,
+      ...(bestEpochCorrect === undefined ? {} : { bestEpochCorrect }),
+    });
+    const result = (folds: ReturnType<typeof fold>[]) => ({ cvDir: 'cv', folds, ...summarize(folds), options: {} as CvResult['options'] });
+    const text = formatCvResult(result([fold(1, 9, 7), fold(2, 8, 9)]));
+    expect(text).toContain("(averaged weights; the best epoch's weights would have scored 16/20 = 80.0%)");
+    expect(text).toMatch(/CV accuracy \(pooled, 2 folds\): 17\/20 = 85\.0%/);
+    // Without averaging (or with a fold lacking the figure) there is no such line.
+    expect(formatCvResult(result([fold(1, 9, 7), fold(2, 8)]))).not.toContain('averaged weights');
   });
 
   it('refuses K < 2 and leaves no folder behind when a fold fails', async () => {

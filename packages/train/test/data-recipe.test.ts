@@ -81,8 +81,9 @@ describe('train() with the data recipe', () => {
   it('records each choice and its reason in config.json and the log; given options stay; --no-data-recipe chooses nothing', async () => {
     const { data, out } = await demoWorkspace('data-recipe-', { seed: 5, trainPerClass: 6, testPerClass: 2, width: 160, height: 120 });
     const lines: string[] = [];
-    // 2 steps requested: the fewest epochs (MIN_EPOCHS) from the step budget; the size is given.
-    const run = await train({ data, out, imgSize: 16, steps: 2, batchSize: 8, backend: 'wasm', seed: 3, log: (m) => lines.push(m) });
+    // 2 steps requested: the fewest epochs (MIN_EPOCHS) from the step budget; the size is given, and
+    // the model is the mean of the last 2 epochs' weights.
+    const run = await train({ data, out, imgSize: 16, steps: 2, batchSize: 8, averageEpochs: 2, backend: 'wasm', seed: 3, log: (m) => lines.push(m) });
     const config = await readRunConfig(run.runDir);
     const recipe = (config as { recipe?: { profile: { kind: string }; choices: { setting: string; value: unknown; given: boolean; reason: string }[] } }).recipe!;
     expect(recipe.profile.kind).toBe('object');
@@ -90,8 +91,16 @@ describe('train() with the data recipe', () => {
     expect(recipe.choices.find((c) => c.setting === 'epochs')).toMatchObject({ value: MIN_EPOCHS, given: false });
     expect(config!.options).toMatchObject({ epochs: MIN_EPOCHS, imgSize: 16, silhouette: true });
     expect(run.history.epochs.length).toBe(MIN_EPOCHS);
+    // The model is the mean of the last 2 epochs, batch norm recomputed; the best epoch's val score is kept beside.
+    const n = 2;
+    expect(config!.options).toMatchObject({ averageEpochs: n });
+    expect(run.metrics.averaged!.bestEpochVal).toMatchObject({ n: run.metrics.val!.n });
+    expect(run.metrics.averaged).toMatchObject({ epochs: [MIN_EPOCHS - n + 1, MIN_EPOCHS], count: n });
+    expect(run.metrics.averaged!.batchNormLayers).toBeGreaterThan(0);
+    expect(lines.some((l) => l.startsWith(`weights: mean of epochs ${MIN_EPOCHS - n + 1}-${MIN_EPOCHS} (${n})`))).toBe(true);
     for (const c of recipe.choices) expect(lines).toContain(`recipe: ${c.setting} ${String(c.value)} — ${c.reason}`);
     const plain = await train({ data, out, imgSize: 16, epochs: 1, batchSize: 8, backend: 'wasm', seed: 3, dataRecipe: false, quiet: true });
     expect((await readRunConfig(plain.runDir) as { recipe?: unknown }).recipe).toBeNull();
+    expect(plain.metrics.averaged).toBeUndefined();
   }, 120_000);
 });

@@ -119,6 +119,12 @@ export const TRAIN_SETTINGS = {
   lrSchedule: choice(LR_SCHEDULES, { flag: '--lr-schedule <s>', default: 'constant', perArch: true, doc: 'learning-rate schedule: constant, or cosine decay after a linear warm-up' }),
   warmupEpochs: int({ flag: '--warmup-epochs <n>', min: 0, default: 0, perArch: true, doc: 'cosine schedule: epochs of linear warm-up' }),
   weightDecay: num({ flag: '--weight-decay <x>', min: 0, lt: 1, default: 0, perArch: true, doc: 'decoupled (AdamW) weight decay of conv/dense kernels' }),
+  averageEpochs: int({
+    flag: '--average-epochs <n>',
+    min: 0,
+    default: 0,
+    doc: "the model's weights = the mean of the last n epochs' weights, batch-norm statistics then recomputed on the training photos (0 = the best epoch's weights)",
+  }),
   acceptRate,
   silhouette: bool({
     flag: '--silhouette',

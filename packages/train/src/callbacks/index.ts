@@ -5,3 +5,4 @@ export { bestWeightsCallback } from './best-weights';
 export { earlyStoppingCallback } from './early-stopping';
 export { progressCallback } from './progress';
 export { kernelTuningCallback } from './kernel-tuning';
+export { weightAveragingCallback, type WeightAveraging } from './weight-averaging';
