@@ -160,6 +160,8 @@ export async function train(options: TrainOptions): Promise<TrainResult> {
           `weights: mean of epochs ${ep[0]}-${ep[ep.length - 1]} (${ep.length}), batch-norm statistics of ${layers} layer(s) recomputed on ${sets.train.images.length} training photos` +
             (bestEpochVal ? `; the best epoch's (${history.bestEpoch}) weights scored val ${bestEpochVal.correct}/${bestEpochVal.n}` : ''),
         );
+      } else if (averaging) {
+        log(`weights: no epoch reached the averaging window (from epoch ${Math.max(1, o.epochs - o.averageEpochs + 1)}; training stopped at ${history.epochs.length}): the best epoch's weights are kept`);
       }
     } finally {
       averaging?.dispose?.();

@@ -1,8 +1,9 @@
 // Loads the oneDNN addon (native/onednn, built by scripts/setup.sh with node-gyp where Debian's
 // libdnnl-dev is installed) and says why when it cannot: not built, switched off (PARTS_ONEDNN=0),
 // or failing to load (another OS, a missing libdnnl.so). Everything that uses it falls back to the
-// wasm kernels then. On by default where it is built: trained on it, the accuracy gate's tasks hold
-// as on the wasm kernels (its leave-classes-out figures over seeds: README, oneDNN kernels).
+// wasm kernels then. On by default where it is built: trained on it, the accuracy gate's
+// leave-classes-out check over six seeds falls within the wasm kernels' spread (README, oneDNN
+// kernels); the gate's other tasks run on it in CI against baselines measured on the wasm kernels.
 //
 // oneDNN runs on OpenMP here, and libgomp reads its wait policy once, from the environment, when it
 // is loaded: with its default (threads spin for a while after each parallel region) two processes on
