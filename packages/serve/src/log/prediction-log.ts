@@ -82,10 +82,8 @@ const PREDICTION_FIELDS = [
   'logged_at', 'photo_hash', 'source', 'file_name', 'model_id', 'label', 'unknown', 'top', 'probability', 'margin', 'probabilities', 'ood', 'latency_ms',
 ] as const satisfies readonly (keyof PredictionRow)[];
 
-interface BatchRequest {
-  p: PendingRecord;
-  rows: { e: LogEntry; hash: string; ext: string }[];
-}
+/** One request's photos of a batch, each with its content hash and stored extension. */
+type BatchRequest = { e: LogEntry; hash: string; ext: string }[];
 
 /** A photo's bytes as a Buffer over the same memory (what both drivers bind as a blob). */
 function blobOf(bytes: Uint8Array): Buffer {
@@ -245,11 +243,10 @@ export class PredictionLog {
       const batch = this.pending.splice(0, this.pending.length);
       // A batch that fails is written again one record at a time, so a record that cannot be
       // written fails alone (a locked or full database fails each of them in turn).
-      const alone = await this.writeBatch(batch).then(
-        () => [],
-        (e: Error) => (batch.length > 1 ? batch : (this.failed(batch[0]!, `recording failed: ${e.message}`), [])),
-      );
-      for (const p of alone) await this.writeBatch([p]).catch((e: Error) => this.failed(p, `recording failed: ${e.message}`));
+      const error = await this.writeBatch(batch).then(() => null, (e: Error) => e);
+      if (!error) continue;
+      if (batch.length === 1) this.failed(batch[0]!, `recording failed: ${error.message}`);
+      else for (const p of batch) await this.writeBatch([p]).catch((e: Error) => this.failed(p, `recording failed: ${e.message}`));
     }
   }
 
@@ -264,7 +261,7 @@ export class PredictionLog {
   private async writeBatch(batch: PendingRecord[]): Promise<void> {
     const db = this.opened!.db;
     await this.lock.shared(async () => {
-      const requests = batch.map((p) => ({ p, rows: p.entries.map((e) => ({ e, hash: photoHash(e.bytes), ext: photoExtension(e.bytes) })) }));
+      const requests = batch.map((p) => p.entries.map((e) => ({ e, hash: photoHash(e.bytes), ext: photoExtension(e.bytes) })));
       const now = new Date().toISOString();
       const st = this.sqliteStatements();
       const ids = st
@@ -292,8 +289,8 @@ export class PredictionLog {
     // be answered as committed before they are.
     if (sqlite.inTransaction) throw new Error('prediction log: a transaction is already open on its connection');
     return sqlite.transaction(() =>
-      requests.map((q) =>
-        q.rows.map(({ e, hash, ext }) => {
+      requests.map((rows) =>
+        rows.map(({ e, hash, ext }) => {
           st.insertPhoto.run(photoRow(hash, ext, e, now));
           st.insertBlob.run({ hash, content: blobOf(e.bytes) });
           return Number(st.insertPrediction.run(predictionRow(hash, e, now)).lastInsertRowid);
@@ -308,9 +305,9 @@ export class PredictionLog {
     const write = () =>
       db.transaction().execute(async (tx) => {
         const out: number[][] = [];
-        for (const q of requests) {
+        for (const rows of requests) {
           const reqIds: number[] = [];
-          for (const { e, hash, ext } of q.rows) {
+          for (const { e, hash, ext } of rows) {
             await tx.insertInto('photos').values(photoRow(hash, ext, e, now)).onConflict((oc) => oc.column('hash').doNothing()).execute();
             await tx
               .insertInto('photo_blobs')
@@ -324,16 +321,14 @@ export class PredictionLog {
         }
         return out;
       });
-    let ids: number[][];
     try {
-      ids = await write();
+      return await write();
     } catch (e) {
       // Another server on the same database pruned a photo's row between our insert (which found it
       // there) and our prediction's reference to it: the photo is inserted again.
       if ((e as { code?: string }).code !== FOREIGN_KEY_VIOLATION) throw e;
-      ids = await write();
+      return await write();
     }
-    return ids;
   }
 
   /** The hot path's prepared statements on SQLite, built on first use; null on PostgreSQL. */

@@ -36,8 +36,4 @@ export class PreparedQuery<Row extends Record<string, unknown>> {
   run(row: Row): Database.RunResult {
     return this.stmt.run(...this.params(row));
   }
-
-  get<T>(row: Row): T | undefined {
-    return this.stmt.get(...this.params(row)) as T | undefined;
-  }
 }
