@@ -125,6 +125,18 @@ struct Entry {
   memory::desc ws;
   std::vector<uint8_t> wsbuf;
   std::vector<float> ybuf;
+
+  // The primitive takes (or, with `fromPrim`, gives) its weights in `prim`; tfjs keeps them as
+  // HWIO. Where the two differ, a scratch buffer and the reorder between them.
+  void weightLayout(const memory::desc &user, const memory::desc &prim, bool fromPrim) {
+    userW = user;
+    primW = prim;
+    needReorder = primW != userW;
+    if (!needReorder) return;
+    wbuf.resize(primW.get_size() / sizeof(float));
+    reorder = fromPrim ? dnnl::reorder(dnnl::reorder::primitive_desc(cpuEngine(), primW, cpuEngine(), userW))
+                       : dnnl::reorder(dnnl::reorder::primitive_desc(cpuEngine(), userW, cpuEngine(), primW));
+  }
 };
 
 thread_local std::unordered_map<std::string, std::unique_ptr<Entry>> tCache;
@@ -155,6 +167,11 @@ struct Conv {
   explicit Conv(const std::vector<int64_t> &p)
       : N(p[0]), H(p[1]), W(p[2]), C(p[3]), OH(p[4]), OW(p[5]), OC(p[6]), fH(p[7]), fW(p[8]), sH(p[9]), sW(p[10]),
         dH(p[11]), dW(p[12]), pT(p[13]), pL(p[14]), pB(p[15]), pR(p[16]) {}
+  // The cache key of a primitive of this geometry: its kind, then `extra`, then every dimension.
+  std::string key(const char *kind, std::vector<int64_t> extra = {}) const {
+    extra.insert(extra.end(), {N, H, W, C, OH, OW, OC, fH, fW, sH, sW, dH, dW, pT, pL, pB, pR});
+    return keyOf(kind, extra);
+  }
   memory::desc src(tag t = tag::nhwc) const { return {{N, C, H, W}, dt::f32, t}; }
   memory::desc dst(tag t = tag::nhwc) const { return {{N, OC, OH, OW}, dt::f32, t}; }
   memory::desc weights(tag t) const { return {{OC, C, fH, fW}, dt::f32, t}; }
@@ -196,13 +213,7 @@ Entry &convFwdEntry(const Conv &g, bool bias, bool relu, const std::string &key)
     auto e = std::make_unique<Entry>();
     auto pd = convFwdPd(g, bias, relu);
     e->prim = dnnl::convolution_forward(pd);
-    e->userW = g.weights(tag::hwio);
-    e->primW = pd.weights_desc();
-    e->needReorder = e->primW != e->userW;
-    if (e->needReorder) {
-      e->wbuf.resize(e->primW.get_size() / sizeof(float));
-      e->reorder = dnnl::reorder(dnnl::reorder::primitive_desc(cpuEngine(), e->userW, cpuEngine(), e->primW));
-    }
+    e->weightLayout(g.weights(tag::hwio), pd.weights_desc(), false);
     slot = std::move(e);
   }
   return *slot;
@@ -219,7 +230,7 @@ napi_value ConvForward(napi_env env, napi_callback_info info) {
     check(env, napi_get_value_bool(env, a[3], &relu), "relu flag");
     bool bias = offs[2] >= 0;
     prepareThreads();
-    Entry &e = convFwdEntry(g, bias, relu, keyOf(relu ? "convF+relu" : "convF", {bias, g.N, g.H, g.W, g.C, g.OH, g.OW, g.OC, g.fH, g.fW, g.sH, g.sW, g.dH, g.dW, g.pT, g.pL, g.pB, g.pR}));
+    Entry &e = convFwdEntry(g, bias, relu, g.key(relu ? "convF+relu" : "convF", {bias}));
     auto &eng = cpuEngine();
     memory x(g.src(), eng, h.f32(offs[0], g.inSize(), "x"));
     memory w = weightsFor(e, h.f32(offs[1], g.wSize(), "filter"));
@@ -244,7 +255,7 @@ napi_value ConvBackwardData(napi_env env, napi_callback_info info) {
     Conv g(intsOf(env, a[1], kConvParams, "geometry"));
     auto offs = intsOf(env, a[2], 3, "offsets");
     prepareThreads();
-    std::string key = keyOf("convBD", {g.N, g.H, g.W, g.C, g.OH, g.OW, g.OC, g.fH, g.fW, g.sH, g.sW, g.dH, g.dW, g.pT, g.pL, g.pB, g.pR});
+    std::string key = g.key("convBD");
     auto &slot = tCache[key];
     if (!slot) {
       auto e = std::make_unique<Entry>();
@@ -253,13 +264,7 @@ napi_value ConvBackwardData(napi_env env, napi_callback_info info) {
                                               g.strides(), g.dilates(), g.padL(), g.padR());
       dnnl::convolution_backward_data::primitive_desc pd(d, cpuEngine(), hint);
       e->prim = dnnl::convolution_backward_data(pd);
-      e->userW = g.weights(tag::hwio);
-      e->primW = pd.weights_desc();
-      e->needReorder = e->primW != e->userW;
-      if (e->needReorder) {
-        e->wbuf.resize(e->primW.get_size() / sizeof(float));
-        e->reorder = dnnl::reorder(dnnl::reorder::primitive_desc(cpuEngine(), e->userW, cpuEngine(), e->primW));
-      }
+      e->weightLayout(g.weights(tag::hwio), pd.weights_desc(), false);
       slot = std::move(e);
     }
     Entry &e = *slot;
@@ -285,7 +290,7 @@ napi_value ConvBackwardWeights(napi_env env, napi_callback_info info) {
     Conv g(intsOf(env, a[1], kConvParams, "geometry"));
     auto offs = intsOf(env, a[2], 3, "offsets");
     prepareThreads();
-    std::string key = keyOf("convBW", {g.N, g.H, g.W, g.C, g.OH, g.OW, g.OC, g.fH, g.fW, g.sH, g.sW, g.dH, g.dW, g.pT, g.pL, g.pB, g.pR});
+    std::string key = g.key("convBW");
     auto &slot = tCache[key];
     if (!slot) {
       auto e = std::make_unique<Entry>();
@@ -294,13 +299,7 @@ napi_value ConvBackwardWeights(napi_env env, napi_callback_info info) {
                                                  g.strides(), g.dilates(), g.padL(), g.padR());
       dnnl::convolution_backward_weights::primitive_desc pd(d, cpuEngine(), hint);
       e->prim = dnnl::convolution_backward_weights(pd);
-      e->userW = g.weights(tag::hwio);
-      e->primW = pd.diff_weights_desc();
-      e->needReorder = e->primW != e->userW;
-      if (e->needReorder) {
-        e->wbuf.resize(e->primW.get_size() / sizeof(float));
-        e->reorder = dnnl::reorder(dnnl::reorder::primitive_desc(cpuEngine(), e->primW, cpuEngine(), e->userW));
-      }
+      e->weightLayout(g.weights(tag::hwio), pd.diff_weights_desc(), true);
       slot = std::move(e);
     }
     Entry &e = *slot;
