@@ -34,3 +34,35 @@ export function relErr(a: Float32Array, b: Float32Array): number {
   }
   return d / m;
 }
+
+export interface TrainStepsOptions {
+  backend: string;
+  /** Variable name → shape; each filled with `values` (seeds `seed`, `seed + 1`, … in order) times `scale`, `gamma` around 1. */
+  shapes: Record<string, number[]>;
+  seed: number;
+  scale: number;
+  steps: number;
+  /** Made after the backend is set, as is everything else here. */
+  optimizer: () => tf.Optimizer;
+  data: () => { x: tf.Tensor; y: tf.Tensor };
+  loss: (v: Record<string, tf.Variable>, x: tf.Tensor, y: tf.Tensor) => tf.Scalar;
+}
+
+/** A few optimizer steps of a small net on `backend`, for comparing backends: each step's loss and the final weights. */
+export async function trainSteps(o: TrainStepsOptions): Promise<{ losses: number[]; weights: Float32Array[] }> {
+  await tf.setBackend(o.backend);
+  const v = Object.fromEntries(Object.entries(o.shapes).map(([k, s], i) =>
+    [k, tf.variable(tf.tensor(values(s.reduce((a, b) => a * b, 1), o.seed + i).map((x) => (k === 'gamma' ? 1 + 0.1 * x : o.scale * x)), s))]));
+  const { x, y } = o.data();
+  const opt = o.optimizer();
+  const losses: number[] = [];
+  for (let step = 0; step < o.steps; step++) {
+    const loss = opt.minimize(() => o.loss(v, x, y), true)!;
+    losses.push((await loss.data())[0]!);
+    loss.dispose();
+  }
+  const weights = await Promise.all(Object.values(v).map((t) => t.data() as Promise<Float32Array>));
+  tf.dispose([x, y, ...Object.values(v)]);
+  opt.dispose();
+  return { losses, weights };
+}

@@ -6,7 +6,7 @@ import { beforeAll, describe, expect, it } from 'vitest';
 import * as tf from '@tensorflow/tfjs-core';
 import { convBiasRelu, createAdam, initBackend, loadOnednn, onednnKernelsState, startOnednnKernels, stopOnednnKernels, wasmThreadsInUse } from '../src/index';
 import { setEnvSetting } from '@parts/cli';
-import { on, relErr, tensor, values } from './helpers';
+import { on, relErr, tensor, trainSteps, values } from './helpers';
 
 // On by default; set here so that a PARTS_ONEDNN=0 in the environment does not skip these tests.
 setEnvSetting('PARTS_ONEDNN', '1');
@@ -221,20 +221,19 @@ const SHAPES: Record<string, number[]> = { c1: [3, 3, 3, 8], b1: [8], c2: [3, 3,
  * strided one, max pool, batch norm, a dense layer), batch 4 at 24 px: big enough for oneDNN's
  * blocked kernels and both threads. Returns the losses and the final weights.
  */
-async function train(backend: string): Promise<{ losses: number[]; weights: Float32Array[] }> {
-  await tf.setBackend(backend);
-  const shapes = SHAPES;
-  const v = Object.fromEntries(Object.entries(shapes).map(([k, s], i) =>
-    [k, tf.variable(tf.tensor(values(s.reduce((p, q) => p * q, 1), 200 + i).map((x) => (k === 'gamma' ? 1 + 0.1 * x : 0.2 * x)), s))]));
-  const x = tf.tensor4d(values(4 * 24 * 24 * 3, 17), [4, 24, 24, 3]);
-  const y = tf.oneHot(tf.tensor1d([0, 3, 1, 4], 'int32'), 5);
-  const opt = backend === 'wasm' ? createAdam(0.01) : tf.train.adam(0.01);
-  const losses: number[] = [];
-  for (let step = 0; step < 4; step++) {
-    const loss = opt.minimize(() => {
+function train(backend: string): Promise<{ losses: number[]; weights: Float32Array[] }> {
+  return trainSteps({
+    backend,
+    shapes: SHAPES,
+    seed: 200,
+    scale: 0.2,
+    steps: 4,
+    optimizer: () => (backend === 'wasm' ? createAdam(0.01) : tf.train.adam(0.01)),
+    data: () => ({ x: tf.tensor4d(values(4 * 24 * 24 * 3, 17), [4, 24, 24, 3]), y: tf.oneHot(tf.tensor1d([0, 3, 1, 4], 'int32'), 5) }),
+    loss: (v, x, y) => {
       let h = backend === 'wasm'
-        ? convBiasRelu(x, v.c1 as tf.Tensor4D, v.b1 as tf.Tensor1D, { strides: [1, 1], pad: 'same' })
-        : tf.relu(tf.add(tf.conv2d(x, v.c1 as tf.Tensor4D, 1, 'same'), v.b1!)) as tf.Tensor4D;
+        ? convBiasRelu(x as tf.Tensor4D, v.c1 as tf.Tensor4D, v.b1 as tf.Tensor1D, { strides: [1, 1], pad: 'same' })
+        : tf.relu(tf.add(tf.conv2d(x as tf.Tensor4D, v.c1 as tf.Tensor4D, 1, 'same'), v.b1!)) as tf.Tensor4D;
       h = tf.maxPool(h, 2, 2, 'valid'); // 12 × 12
       h = tf.conv2d(h, v.c2 as tf.Tensor4D, 1, 'same');
       const { mean, variance } = tf.moments(h, [0, 1, 2]);
@@ -242,12 +241,6 @@ async function train(backend: string): Promise<{ losses: number[]; weights: Floa
       h = tf.relu(tf.conv2d(h, v.c3 as tf.Tensor4D, 2, 'same')); // 6 × 6
       const logits = tf.add(tf.matMul(tf.reshape(h, [4, 16 * 36]), v.d as tf.Tensor2D), v.db!);
       return tf.losses.softmaxCrossEntropy(y, logits) as tf.Scalar;
-    }, true)!;
-    losses.push((await loss.data())[0]!);
-    loss.dispose();
-  }
-  const weights = await Promise.all(Object.values(v).map((t) => t.data() as Promise<Float32Array>));
-  tf.dispose([x, y, ...Object.values(v)]);
-  opt.dispose();
-  return { losses, weights };
+    },
+  });
 }

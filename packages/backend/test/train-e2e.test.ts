@@ -1,27 +1,24 @@
 import { beforeAll, expect, it } from 'vitest';
 import * as tf from '@tensorflow/tfjs-core';
 import { initBackend } from '../src/index';
-import { values } from './helpers';
+import { trainSteps, values } from './helpers';
 
 beforeAll(async () => {
   await initBackend('wasm', () => {});
 });
 
 /** A few SGD steps of a tiny net touching every gradient kernel the study's models need; returns losses and final weights. */
-async function train(backend: string): Promise<{ losses: number[]; weights: Float32Array[] }> {
-  await tf.setBackend(backend);
-  const shapes: Record<string, number[]> = {
-    c1: [3, 3, 3, 6], dw: [3, 3, 6, 1], c2: [1, 1, 6, 8], gamma: [8], beta: [8], d: [8, 1], b: [1],
-  };
-  const v = Object.fromEntries(Object.entries(shapes).map(([k, s], i) =>
-    [k, tf.variable(tf.tensor(values(s.reduce((a, b) => a * b, 1), 100 + i).map((x) => (k === 'gamma' ? 1 + 0.1 * x : 0.5 * x)), s))]));
-  const x = tf.tensor4d(values(3 * 11 * 13 * 3, 7), [3, 11, 13, 3]);
-  const y = tf.tensor2d([1, 0, 1], [3, 1]);
-  const opt = tf.train.sgd(0.1);
-  const losses: number[] = [];
-  for (let step = 0; step < 3; step++) {
-    const loss = opt.minimize(() => {
-      let h = tf.relu<tf.Tensor4D>(tf.conv2d(x, v.c1 as tf.Tensor4D, 1, 'same'));
+function train(backend: string): Promise<{ losses: number[]; weights: Float32Array[] }> {
+  return trainSteps({
+    backend,
+    shapes: { c1: [3, 3, 3, 6], dw: [3, 3, 6, 1], c2: [1, 1, 6, 8], gamma: [8], beta: [8], d: [8, 1], b: [1] },
+    seed: 100,
+    scale: 0.5,
+    steps: 3,
+    optimizer: () => tf.train.sgd(0.1),
+    data: () => ({ x: tf.tensor4d(values(3 * 11 * 13 * 3, 7), [3, 11, 13, 3]), y: tf.tensor2d([1, 0, 1], [3, 1]) }),
+    loss: (v, x, y) => {
+      let h = tf.relu<tf.Tensor4D>(tf.conv2d(x as tf.Tensor4D, v.c1 as tf.Tensor4D, 1, 'same'));
       h = tf.maxPool(h, 2, 2, 'valid'); // 11×13 → 5×6: odd input, the case the built-in MaxPoolGrad got wrong
       h = tf.depthwiseConv2d(h, v.dw as tf.Tensor4D, 2, 'same');
       h = tf.mul(h, tf.sigmoid(h)); // swish
@@ -32,14 +29,8 @@ async function train(backend: string): Promise<{ losses: number[]; weights: Floa
       const feat = tf.mean(h, [1, 2]);
       const logits = tf.add(tf.matMul(feat, v.d as tf.Tensor2D), v.b!);
       return tf.losses.sigmoidCrossEntropy(y, logits) as tf.Scalar;
-    }, true)!;
-    losses.push((await loss.data())[0]!);
-    loss.dispose();
-  }
-  const weights = await Promise.all(Object.values(v).map((t) => t.data() as Promise<Float32Array>));
-  tf.dispose([x, y, ...Object.values(v)]);
-  opt.dispose();
-  return { losses, weights };
+    },
+  });
 }
 
 it('training steps on wasm give the same losses and weights as on cpu', async () => {
