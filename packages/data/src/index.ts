@@ -4,7 +4,7 @@ export { relPosix } from './paths';
 export { ensureDemoDataset, dataOrDemo } from './demo-data';
 export { decodeImage, probeImage, DecodeError, CONTAIN_FILL, DEFAULT_MAX_PIXELS, DECODABLE_FORMATS } from './decode';
 export type { DecodeErrorCode, DecodeOptions } from './decode';
-export { listDataset, stratifiedSplit, DatasetError, IMAGE_EXTENSIONS } from './list';
+export { listDataset, stratifiedSplit, DatasetError, IMAGE_EXTENSIONS, mapLimit } from './list';
 export type { ListOptions } from './list';
 export { augment, applyAugment, drawAugmentParams, AUGMENT_STUDY, AUGMENT_NONE, AUGMENT_SIZE_PRESERVING, AUGMENT_PRESETS, LINE_LIGHT, LINE_LIGHT_VARIANTS, lineLightVariants } from './augment';
 export type { AugmentOptions, AugmentParams, AugmentPreset, FillMode } from './augment';

@@ -26,6 +26,8 @@ export interface ListOptions {
    * absent: photos are split one by one (the behaviour of runs recorded before groups existed).
    */
   groupThreshold?: number;
+  /** Called as photos are read: each file's decode check ('reading'), then the group signatures ('grouping'). */
+  onProgress?: (stage: 'reading' | 'grouping', done: number, total: number) => void;
 }
 
 /** A dataset problem that names the offending path; `badFiles` is set when files failed to decode. */
@@ -163,7 +165,12 @@ export async function listDataset(root: string, opts: ListOptions = {}): Promise
   const skipped: BadFile[] = [];
   if (opts.validate ?? true) {
     const all = Object.values(found).flat();
-    const errors = await mapLimit(all, 4, (s) => probeImage(s.file));
+    let probed = 0;
+    const errors = await mapLimit(all, 4, async (s) => {
+      const err = await probeImage(s.file);
+      opts.onProgress?.('reading', ++probed, all.length);
+      return err;
+    });
     const bad = new Set<string>();
     errors.forEach((err, i) => {
       if (err) {
@@ -195,7 +202,7 @@ export async function listDataset(root: string, opts: ListOptions = {}): Promise
   }
   let groupOfFile: Map<string, number> | null = null;
   if (groupThreshold > 0) {
-    const g = await nearDuplicateGroups(train, { threshold: groupThreshold });
+    const g = await nearDuplicateGroups(train, { threshold: groupThreshold, onProgress: opts.onProgress && ((done, total) => opts.onProgress!('grouping', done, total)) });
     groupOfFile = new Map(train.map((s, i) => [s.file, g.groupOf[i]]));
   }
   const split = (samples: Sample[], fraction: number, seed: number, purpose: string) =>

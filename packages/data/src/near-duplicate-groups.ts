@@ -17,7 +17,7 @@
 import { readFile } from 'node:fs/promises';
 import { mapLimit } from './list';
 import { makeRng, shuffled } from './rng';
-import { normalizeSignatures, perceptualSignature, signatureSimilarity, type Signature } from './similarity';
+import { normalizeSignatures, perceptualSignature, similarPairs, type Signature } from './similarity';
 import type { Sample } from './types';
 import { DEFAULT_GROUP_THRESHOLD } from '@parts/cli';
 
@@ -35,6 +35,8 @@ export interface NearDuplicateGroups {
 export interface GroupOptions {
   /** Similarity at or above which two photos of one class are joined. Default DEFAULT_GROUP_THRESHOLD. */
   threshold?: number;
+  /** Called after each photo's signature. */
+  onProgress?: (done: number, total: number) => void;
 }
 
 function checkThreshold(t: number): void {
@@ -54,15 +56,12 @@ export function groupsFromSignatures(signatures: readonly Signature[], labels: r
     }
     return i;
   };
-  for (let i = 0; i < n; i++) {
-    for (let j = i + 1; j < n; j++) {
-      if (labels[i] !== labels[j]) continue;
-      if (signatureSimilarity(signatures[i], signatures[j]) >= threshold) {
-        const a = find(i);
-        const b = find(j);
-        if (a !== b) parent[Math.max(a, b)] = Math.min(a, b);
-      }
-    }
+  // similarPairs finds the same pairs as comparing every same-class pair in full, but drops most of
+  // them on a 64-number bound first (O(n²) products of 4,096 numbers took minutes on 6,600 photos).
+  for (const { i, j } of similarPairs(signatures, threshold, (i, j) => labels[i] !== labels[j])) {
+    const a = find(i);
+    const b = find(j);
+    if (a !== b) parent[Math.max(a, b)] = Math.min(a, b);
   }
   const idOfRoot = new Map<number, number>();
   const groupOf = Array.from({ length: n }, (_, i) => {
@@ -82,12 +81,16 @@ export function groupsFromSignatures(signatures: readonly Signature[], labels: r
 export async function nearDuplicateGroups(samples: readonly Sample[], opts: GroupOptions = {}): Promise<NearDuplicateGroups> {
   const threshold = opts.threshold ?? DEFAULT_GROUP_THRESHOLD;
   checkThreshold(threshold);
+  let done = 0;
   const raw = await mapLimit(samples, 4, async (s) => {
+    let signature: Signature;
     try {
-      return await perceptualSignature(await readFile(s.file));
+      signature = await perceptualSignature(await readFile(s.file));
     } catch (e) {
       throw new Error(`near-duplicate groups: cannot read ${s.file}: ${(e as Error).message.split('\n')[0]}`);
     }
+    opts.onProgress?.(++done, samples.length);
+    return signature;
   });
   return groupsFromSignatures(normalizeSignatures(raw), samples.map((s) => s.label), threshold);
 }

@@ -7,7 +7,7 @@ import os from 'node:os';
 import path from 'node:path';
 import sharp from 'sharp';
 import { afterAll, describe, expect, it } from 'vitest';
-import { groupsFromSignatures, groupStratifiedSplit, listDataset, makeRng, type Sample } from '../src/index';
+import { groupsFromSignatures, groupStratifiedSplit, listDataset, makeRng, normalizeSignatures, signatureSimilarity, type Sample } from '../src/index';
 
 const unit = (v: number[]) => {
   const n = Math.hypot(...v);
@@ -31,6 +31,40 @@ describe('groupsFromSignatures', () => {
     // A stricter threshold breaks the chain.
     expect(groupsFromSignatures([a, b, c, d, e], [0, 0, 0, 1, 0], 0.9).count).toBe(5);
     expect(() => groupsFromSignatures([a], [0], 0)).toThrow(/threshold must be in \(0, 1\]/);
+  });
+
+  it('on 64×64 signatures groups exactly as comparing every same-class pair in full', () => {
+    // Smooth random fields (a few low-frequency waves, like blurred photos) with noisy near-copies
+    // of some of them, in three classes: the pooled bound must drop no pair at or above the threshold.
+    const rng = makeRng('groups-exact');
+    const side = 64;
+    const field = () => {
+      const waves = Array.from({ length: 6 }, () => ({ fx: rng() * 4, fy: rng() * 4, phase: rng() * 6.3, amp: rng() }));
+      return Array.from({ length: side * side }, (_, k) => waves.reduce((s, w) => s + w.amp * Math.sin(w.fx * (k % side) / 10 + w.fy * Math.floor(k / side) / 10 + w.phase), 0));
+    };
+    const raw: Float32Array[] = [];
+    for (let i = 0; i < 90; i++) {
+      const base = i % 3 === 0 && raw.length ? Array.from(raw[raw.length - 1]!) : field();
+      raw.push(Float32Array.from(base, (x) => x + (rng() - 0.5) * 0.8));
+    }
+    const sigs = normalizeSignatures(raw);
+    const labels = sigs.map((_, i) => i % 4 === 3 ? 1 : Math.floor(i / 40));
+    for (const threshold of [0.3, 0.6, 0.9]) {
+      // The definition: union-find over every same-class pair in full.
+      const parent = sigs.map((_, i) => i);
+      const find = (i: number): number => (parent[i] === i ? i : (parent[i] = find(parent[i]!)));
+      let pairs = 0;
+      for (let i = 0; i < sigs.length; i++)
+        for (let j = i + 1; j < sigs.length; j++)
+          if (labels[i] === labels[j] && signatureSimilarity(sigs[i]!, sigs[j]!) >= threshold) {
+            pairs++;
+            parent[Math.max(find(i), find(j))] = Math.min(find(i), find(j));
+          }
+      const g = groupsFromSignatures(sigs, labels, threshold);
+      const together = (i: number, j: number) => find(i) === find(j);
+      for (let i = 0; i < sigs.length; i++) for (let j = i + 1; j < sigs.length; j++) expect(g.groupOf[i] === g.groupOf[j], `${i}, ${j} at ${threshold}`).toBe(together(i, j));
+      if (threshold === 0.6) expect(pairs).toBeGreaterThan(10); // the copies are there to be found
+    }
   });
 });
 
@@ -146,9 +180,13 @@ describe('listDataset with near-duplicate groups', () => {
     expect(c.train! + c.val! + c.test!).toBe(16);
     expect(c.test).toBeGreaterThanOrEqual(2);
     expect(c.val).toBeGreaterThanOrEqual(2);
-    // Reproducible: the same options list the same splits.
-    const again = await listDataset(root, { valSplit: 0.25, seed: 5, groupThreshold: 0.6, validate: false });
+    // Reproducible: the same options list the same splits. The progress callback sees every photo of
+    // each stage counted once, up to the stage's total.
+    const seen: Record<string, number[]> = {};
+    const again = await listDataset(root, { valSplit: 0.25, seed: 5, groupThreshold: 0.6, onProgress: (stage, done, total) => (seen[`${stage}/${total}`] ??= []).push(done) });
     expect(again.splits).toEqual(index.splits);
+    expect(Object.keys(seen).sort()).toEqual(['grouping/48', 'reading/48']);
+    for (const counts of Object.values(seen)) expect(counts).toEqual(Array.from({ length: 48 }, (_, i) => i + 1));
     // Photo by photo (0), the copies of some pose land on both sides.
     const plain = await listDataset(root, { valSplit: 0.25, seed: 5, validate: false });
     expect(plain.groups).toBeUndefined();

@@ -41,3 +41,31 @@ export function consoleProgress(write: (line: string) => void = (l) => process.s
     },
   };
 }
+
+/** Reports one stage's count: `done` of `total` photos. */
+export type StageProgress = (stage: string, done: number, total: number) => void;
+
+/**
+ * Lines for the stages that read every photo before training (the decode check, the group
+ * signatures, the data check, decoding at model size): a stage still running after `everyMs` says
+ * how far it is, at most once per `everyMs`, and says when it ends; a stage that ends sooner prints
+ * nothing, so a small dataset's log is unchanged. Plain lines, so CI logs show them too.
+ */
+export function stageProgress(write: (line: string) => void, o: { everyMs?: number; now?: () => number } = {}): StageProgress {
+  const everyMs = o.everyMs ?? 5000;
+  const now = o.now ?? (() => performance.now());
+  const stages = new Map<string, { started: number; reported: number }>();
+  const seconds = (ms: number) => `${(ms / 1000).toFixed(0)} s`;
+  return (stage, done, total) => {
+    const t = now();
+    let s = stages.get(stage);
+    if (!s) stages.set(stage, (s = { started: t, reported: t }));
+    if (done >= total) {
+      if (t - s.started >= everyMs) write(`data: ${stage} ${total}/${total} photos in ${seconds(t - s.started)}`);
+      stages.delete(stage);
+    } else if (t - s.reported >= everyMs) {
+      write(`data: ${stage} ${done}/${total} photos (${seconds(t - s.started)})`);
+      s.reported = t;
+    }
+  };
+}

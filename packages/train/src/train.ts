@@ -14,7 +14,7 @@ import { loadImageSet, makeBatch, shuffledIndices, type BatchSpec, type ImageSet
 import { resolveTrainOptions, type ResolvedTrainOptions, type TrainOptions } from './options';
 import { computeFeatures, featureBatch } from './feature-cache';
 import { microBatchFor } from './memory';
-import { consoleProgress } from './progress';
+import { consoleProgress, stageProgress, type StageProgress } from './progress';
 import { createRunFolder, discardRunFolder, finalizeRunFolder, RUN_FILES, runModelDir, writeRunJson, type History, type RunConfig, type RunMetrics } from './run-folder';
 import { loadBaseWeights } from './weights';
 import { fitAndWriteOod, formatOodFit } from './ood-fit';
@@ -41,9 +41,16 @@ export async function train(options: TrainOptions): Promise<TrainResult> {
   };
   const spec = getArch(resolved.arch);
   const backend = await initBackend(resolved.backend, log);
-  const listed = await listDataset(resolved.data, { valSplit: resolved.valSplit, seed: resolved.seed, skipBad: resolved.skipBad, groupThreshold: resolved.groupThreshold });
+  const dataProgress = stageProgress(log);
+  const listed = await listDataset(resolved.data, {
+    valSplit: resolved.valSplit,
+    seed: resolved.seed,
+    skipBad: resolved.skipBad,
+    groupThreshold: resolved.groupThreshold,
+    onProgress: dataProgress,
+  });
   const index = resolved.fold ? applyFold(listed, resolved.fold, resolved.seed) : listed;
-  if (!resolved.quiet) log(formatDatasetReport(await checkDataset(index)));
+  if (!resolved.quiet) log(formatDatasetReport(await checkDataset(index, { onProgress: (done, total) => dataProgress('checking', done, total) })));
   log(formatGroups(index));
   const recipe = await dataRecipeFor(resolved, options, index, spec.recipe !== undefined);
   if (recipe) for (const line of formatRecipe(recipe)) log(line);
@@ -74,7 +81,7 @@ export async function train(options: TrainOptions): Promise<TrainResult> {
     await writeRunJson(run, RUN_FILES.config, { ...runConfig(run.runId, o, backend, index, fingerprint, meta, weightsUsed), recipe });
 
     const t0 = Date.now();
-    const sets = await loadSets(index, o);
+    const sets = await loadSets(index, o, dataProgress);
     const bspec: BatchSpec = { imgSize: o.imgSize, preprocess: meta.preprocess, lightNorm: meta.lightNorm, numClasses, outputActivation: meta.outputActivation };
     const classWeights = o.classWeights ? balancedClassWeights(sets.train.labels, numClasses) : null;
     const rng = makeRng(`${o.seed}-batches`);
@@ -261,9 +268,12 @@ export function formatGroups(index: DatasetIndex): string {
   return `splits: near-duplicate groups (similarity >= ${g.threshold}) kept on one side: ${g.total} group(s) in the train folder; ${parts.join(', ')}`;
 }
 
-async function loadSets(index: DatasetIndex, o: ResolvedTrainOptions) {
+async function loadSets(index: DatasetIndex, o: ResolvedTrainOptions, progress: StageProgress) {
+  const total = index.splits.train.length + index.splits.val.length + index.splits.test.length;
+  let done = 0;
+  const decoded = () => progress(`decoding at ${o.imgSize} px`, ++done, total);
   const [train, val, test] = await Promise.all(
-    (['train', 'val', 'test'] as const).map((s) => loadImageSet(index.splits[s], o.imgSize, o.fit)),
+    (['train', 'val', 'test'] as const).map((s) => loadImageSet(index.splits[s], o.imgSize, o.fit, decoded)),
   );
   if (!train.images.length) throw new Error(`no training images in ${index.root}`);
   return { train, val, test };
