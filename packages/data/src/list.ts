@@ -201,9 +201,11 @@ export async function listDataset(root: string, opts: ListOptions = {}): Promise
     throw new RangeError(`groupThreshold must be 0 (no grouping) or a similarity in (0, 1], got ${groupThreshold}`);
   }
   let groupOfFile: Map<string, number> | null = null;
+  let largestGroup = 0;
   if (groupThreshold > 0) {
     const g = await nearDuplicateGroups(train, { threshold: groupThreshold, onProgress: opts.onProgress && ((done, total) => opts.onProgress!('grouping', done, total)) });
     groupOfFile = new Map(train.map((s, i) => [s.file, g.groupOf[i]]));
+    largestGroup = g.largest;
   }
   const split = (samples: Sample[], fraction: number, seed: number, purpose: string) =>
     groupOfFile ? groupStratifiedSplit(samples, classes, fraction, seed, purpose, groupOfFile) : stratifiedSplit(samples, classes, fraction, seed, purpose);
@@ -231,7 +233,7 @@ export async function listDataset(root: string, opts: ListOptions = {}): Promise
     const of = groupOfFile;
     // Groups per split drawn from the train folder; a split read from its own folder was not grouped.
     const count = (name: SplitName) => (name === 'train' || splitSource[name] === 'generated' ? countGroups(index.splits[name], of) : null);
-    index.groups = { threshold: groupThreshold, total: new Set(of.values()).size, counts: { train: count('train'), val: count('val'), test: count('test') } };
+    index.groups = { threshold: groupThreshold, total: new Set(of.values()).size, largest: largestGroup, counts: { train: count('train'), val: count('val'), test: count('test') } };
     index.groupOf = of;
   }
   if (skipped.length) index.skipped = skipped;

@@ -178,8 +178,15 @@ export function nearDuplicatePairs(signatures: readonly Signature[], rule: NearD
   if (!(ratio > 0 && ratio <= 1)) throw new RangeError(`near-duplicate distinctness ratio must be in (0, 1], got ${ratio}`);
   // A neighbour below this floor can never reject a pair at or above the threshold.
   const floor = Math.min(threshold, 1 - (1 - threshold) / ratio);
-  const similar = similarPairs(signatures, floor, rule.skip);
-  const near: number[][] = signatures.map(() => []);
+  return judgedPairs(signatures.length, similarPairs(signatures, floor, rule.skip), threshold, rank, ratio);
+}
+
+/**
+ * The neighbourhood rule of nearDuplicatePairs applied to `similar`, every pair at or above some
+ * floor: an image's neighbour similarity m is its `rank`-th among those pairs (none when fewer).
+ */
+export function judgedPairs(n: number, similar: readonly SimilarPair[], threshold: number, rank = NEIGHBOUR_RANK, ratio = DISTINCTNESS_RATIO): NearDuplicateResult {
+  const near: number[][] = Array.from({ length: n }, () => []);
   for (const p of similar) {
     near[p.i].push(p.similarity);
     near[p.j].push(p.similarity);

@@ -32,10 +32,10 @@ export interface DatasetIndex {
   /**
    * Near-duplicate groups of the train folder that the generated splits kept on one side (present
    * when listed with a groupThreshold): the similarity threshold, the
-   * number of groups in the train folder, and per split the groups it holds (null: read from its
-   * own folder, not grouped).
+   * number of groups in the train folder and the photos of its largest, and per split the groups it
+   * holds (null: read from its own folder, not grouped).
    */
-  groups?: { threshold: number; total: number; counts: Record<SplitName, number | null> };
+  groups?: { threshold: number; total: number; largest: number; counts: Record<SplitName, number | null> };
   /** Group id of every train-folder photo by file (with `groups`), for group-aware folds. */
   groupOf?: ReadonlyMap<string, number>;
 }

@@ -113,9 +113,10 @@ export interface RunMetrics {
   oodNote?: string;
   /**
    * Near-duplicate groups each split held (null: a split read from its own folder, not grouped);
-   * absent when photos were split one by one (--group-threshold 0).
+   * absent when photos were split one by one (--group-threshold 0). `largest`: photos in the largest
+   * group (absent in runs recorded before it was).
    */
-  groups?: { threshold: number; train: number | null; val: number | null; test: number | null };
+  groups?: { threshold: number; largest?: number; train: number | null; val: number | null; test: number | null };
 }
 
 /** config.json as training writes it. */

@@ -197,7 +197,7 @@ export async function train(options: TrainOptions): Promise<TrainResult> {
       ood: ood.ood,
       calibration: ood.calibration,
       ...(ood.note ? { oodNote: ood.note } : {}),
-      ...(index.groups ? { groups: { threshold: index.groups.threshold, train: index.groups.counts.train, val: index.groups.counts.val, test: index.groups.counts.test } } : {}),
+      ...(index.groups ? { groups: { threshold: index.groups.threshold, largest: index.groups.largest, train: index.groups.counts.train, val: index.groups.counts.val, test: index.groups.counts.test } } : {}),
     };
     await writeRunJson(run, RUN_FILES.metrics, metrics);
     const runDir = await finalizeRunFolder(run);
@@ -265,7 +265,7 @@ export function formatGroups(index: DatasetIndex): string {
   const parts = (['train', 'val', 'test'] as const)
     .filter((s) => index.splits[s].length > 0)
     .map((s) => (g.counts[s] === null ? `${s} ${index.splits[s].length} photos (${s} folder, not grouped)` : `${s} ${index.splits[s].length} photos in ${g.counts[s]} group(s)`));
-  return `splits: near-duplicate groups (similarity >= ${g.threshold}) kept on one side: ${g.total} group(s) in the train folder; ${parts.join(', ')}`;
+  return `splits: near-duplicate groups (similarity >= ${g.threshold}) kept on one side: ${g.total} group(s) in the train folder (the largest ${g.largest} photos); ${parts.join(', ')}`;
 }
 
 async function loadSets(index: DatasetIndex, o: ResolvedTrainOptions, progress: StageProgress) {
