@@ -67,13 +67,14 @@ export function workerScriptFiles(dir: string, wrap: (text: string) => string): 
 const workerThreads = createRequire(import.meta.url)('node:worker_threads') as { Worker: typeof Worker };
 
 /**
- * Runs `start` while watching every worker_threads Worker created meanwhile (Emscripten's thread
- * pool takes the constructor from the worker_threads module when the wasm module starts), and
- * rejects, naming the worker and how it ended, as soon as one exits or fails before it has posted
- * 'loaded': the pool's readiness waits for every worker, so such a start would otherwise hang
- * without a word. The watched workers are terminated then, so that they do not keep Node alive.
+ * Runs `start` while watching the worker_threads Workers created meanwhile whose script
+ * `isPoolScript` accepts (Emscripten's thread pool takes the constructor from the worker_threads
+ * module when the wasm module starts; workers other code creates at the same time are left alone),
+ * and rejects, naming the worker and how it ended, as soon as one exits or fails before it has
+ * posted 'loaded': the pool's readiness waits for every worker, so such a start would otherwise
+ * hang without a word. The watched workers are terminated then, so that they do not keep Node alive.
  */
-export async function failOnPoolWorkerLost<T>(start: () => Promise<T>): Promise<T> {
+export async function failOnPoolWorkerLost<T>(start: () => Promise<T>, isPoolScript: (script: string) => boolean): Promise<T> {
   const NativeWorker = workerThreads.Worker;
   const watched: { worker: Worker; unwatch(): void }[] = [];
   let fail!: (e: Error) => void;
@@ -82,6 +83,7 @@ export async function failOnPoolWorkerLost<T>(start: () => Promise<T>): Promise<
   class WatchedWorker extends NativeWorker {
     constructor(...args: ConstructorParameters<typeof Worker>) {
       super(...args);
+      if (!isPoolScript(String(args[0]))) return;
       const name = `wasm threads: worker ${watched.length + 1} of the thread pool (script ${String(args[0])})`;
       let loaded = false;
       const onMessage = (m: unknown) => {
@@ -171,7 +173,7 @@ export async function startWasmBackend(threads = wantedWasmThreads()): Promise<v
   try {
     tf.env().set('WASM_HAS_MULTITHREAD_SUPPORT', true);
     setThreadsCount(threads);
-    if (!(await failOnPoolWorkerLost(() => tf.setBackend('wasm')))) throw new Error(`tf.setBackend('wasm') returned false`);
+    if (!(await failOnPoolWorkerLost(() => tf.setBackend('wasm'), (script) => script.startsWith(dir + path.sep)))) throw new Error(`tf.setBackend('wasm') returned false`);
     if (!fs.existsSync(modulePath)) throw new Error('wasm threads: tfjs did not create the threaded module (threaded SIMD not supported here?)');
   } finally {
     globalThis.Blob = NativeBlob;

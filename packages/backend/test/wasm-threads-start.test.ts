@@ -43,11 +43,21 @@ describe('threaded wasm start-up', () => {
   });
 
   it('a pool worker that exits before it has loaded (an empty script) fails the start with its name instead of hanging', async () => {
+    const emptyScript = '// pool worker\n';
     const start = failOnPoolWorkerLost(() => {
-      new workerThreads.Worker('', { eval: true });
+      new workerThreads.Worker(emptyScript, { eval: true });
       return new Promise<never>(() => {}); // the pool's readiness, which that worker never gives
-    });
-    await expect(start).rejects.toThrow(/wasm threads: worker 1 of the thread pool .* exited with code 0 before it had loaded the wasm module/);
+    }, (script) => script === emptyScript);
+    await expect(start).rejects.toThrow(/wasm threads: worker 1 of the thread pool \(script \/\/ pool worker\n\) exited with code 0 before it had loaded the wasm module/);
+  });
+
+  it('workers that are not the pool\'s may end as they like during the start', async () => {
+    const value = await failOnPoolWorkerLost(async () => {
+      const other = new workerThreads.Worker('// another part of the program\n', { eval: true });
+      await new Promise((resolve) => other.once('exit', resolve));
+      return 'up';
+    }, (script) => script.startsWith('// pool worker'));
+    expect(value).toBe('up');
   });
 
   it('workers that have loaded may end later; the start returns its value and the Worker class is restored', async () => {
@@ -57,7 +67,7 @@ describe('threaded wasm start-up', () => {
       worker = new workerThreads.Worker(`require('node:worker_threads').parentPort.postMessage({ cmd: 'loaded' });`, { eval: true });
       await new Promise((resolve) => worker!.once('message', resolve));
       return 'up';
-    });
+    }, () => true);
     expect(value).toBe('up');
     expect(workerThreads.Worker).toBe(Native);
     await new Promise((resolve) => worker!.once('exit', resolve)); // exits on its own, after 'loaded'
