@@ -44,12 +44,13 @@ function writeWhole(file: string, text: string): void {
 /**
  * Gives the file in `dir` that a worker-script text runs from (`wrap` turns the text into the
  * file's contents). tfjs makes a fresh Blob of the same worker script for each of the pool's 8
- * workers, and each worker reads its file on its own thread while the next ones are being created.
+ * workers, and each worker reads its file on its own thread, possibly while the next are created.
  * Rewriting one shared file for every worker (truncate, then write) let a worker that read it in
  * between get an empty script: it ran, exited with code 0 and never told the pool it had loaded, and
- * the start-up waited for it forever (a main thread descheduled between the truncation and the
- * write on a loaded machine opens that gap). So each distinct text is written once, whole, and the
- * same file is handed out again for the same text.
+ * the start-up waited for it forever. The 8 writes take milliseconds and a worker first runs tens
+ * of milliseconds after it is created, so it takes a loaded machine (the main thread descheduled, or
+ * its write held up, between a truncation and its write) to open that gap. So each distinct text is
+ * written once, whole, and the same file is handed out again for the same text.
  */
 export function workerScriptFiles(dir: string, wrap: (text: string) => string): (text: string) => string {
   const files = new Map<string, string>();
