@@ -108,8 +108,25 @@ export async function failOnPoolWorkerLost<T>(start: () => Promise<T>, isPoolScr
     throw e;
   } finally {
     workerThreads.Worker = NativeWorker;
+    // Emscripten's start-up also sets the global Worker from worker_threads (to the watched class here).
+    const global = globalThis as { Worker?: unknown };
+    if (global.Worker === WatchedWorker) global.Worker = NativeWorker;
     for (const { unwatch } of watched) unwatch();
   }
+}
+
+/**
+ * Gives up a backend start that will never settle (a pool worker was lost): tfjs keeps the pending
+ * start, and tf.ready() and the next backend's first operations wait on it, so after a failed wasm
+ * start `--backend auto` would hang on cpu. Removing the backend makes that start obsolete; it is
+ * registered again with its own factory, so a later start can try afresh.
+ */
+export function abandonBackendStart(name: string): void {
+  const engine = tf.engine() as unknown as { registryFactory: Record<string, { factory: () => tf.KernelBackend | Promise<tf.KernelBackend>; priority: number } | undefined> };
+  const entry = engine.registryFactory[name];
+  if (!entry) return;
+  tf.removeBackend(name);
+  tf.registerBackend(name, entry.factory, entry.priority);
 }
 
 /**
@@ -174,7 +191,14 @@ export async function startWasmBackend(threads = wantedWasmThreads()): Promise<v
   try {
     tf.env().set('WASM_HAS_MULTITHREAD_SUPPORT', true);
     setThreadsCount(threads);
-    if (!(await failOnPoolWorkerLost(() => tf.setBackend('wasm'), (script) => script.startsWith(dir + path.sep)))) throw new Error(`tf.setBackend('wasm') returned false`);
+    const started = await failOnPoolWorkerLost(
+      () => tf.setBackend('wasm'),
+      (script) => script.startsWith(dir + path.sep),
+    ).catch((e: Error) => {
+      abandonBackendStart('wasm');
+      throw e;
+    });
+    if (!started) throw new Error(`tf.setBackend('wasm') returned false`);
     if (!fs.existsSync(modulePath)) throw new Error('wasm threads: tfjs did not create the threaded module (threaded SIMD not supported here?)');
   } finally {
     globalThis.Blob = NativeBlob;

@@ -5,7 +5,7 @@ import path from 'node:path';
 import type { Worker } from 'node:worker_threads';
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import * as tf from '@tensorflow/tfjs-core';
-import { failOnPoolWorkerLost, startWasmBackend, workerScriptFiles } from '../src/wasm-setup';
+import { abandonBackendStart, failOnPoolWorkerLost, startWasmBackend, workerScriptFiles } from '../src/wasm-setup';
 import { wasmThreadsInUse } from '../src/index';
 
 // Looked up at each use, as Emscripten's thread pool does.
@@ -72,6 +72,38 @@ describe('threaded wasm start-up', () => {
     expect(workerThreads.Worker).toBe(Native);
     await new Promise((resolve) => worker!.once('exit', resolve)); // exits on its own, after 'loaded'
   });
+
+  it('puts the global Worker back when the start set it to the watched class (as Emscripten does)', async () => {
+    const global = globalThis as { Worker?: unknown };
+    const before = global.Worker;
+    try {
+      await failOnPoolWorkerLost(async () => {
+        global.Worker = workerThreads.Worker; // what the module's start-up does with worker_threads' class
+        return 'up';
+      }, () => true);
+      expect(global.Worker).toBe(workerThreads.Worker);
+      expect((global.Worker as { name?: string }).name).not.toBe('WatchedWorker');
+    } finally {
+      global.Worker = before;
+    }
+  });
+
+  it('a start that will never settle, once abandoned, does not hold up the next backend', async () => {
+    // What a lost pool worker leaves: tfjs' pending start of the backend never settles, and tf.ready()
+    // and the next backend's operations would wait on it for ever.
+    tf.registerBackend('never-starts', () => new Promise<tf.KernelBackend>(() => {}), 0);
+    try {
+      void tf.setBackend('never-starts');
+      abandonBackendStart('never-starts');
+      expect(await tf.setBackend('cpu')).toBe(true);
+      await tf.ready();
+      expect(Array.from(await tf.add(tf.tensor1d([1, 2]), tf.tensor1d([3, 4])).data())).toEqual([4, 6]);
+      // Still registered, with its factory, for a later try.
+      expect(tf.findBackendFactory('never-starts')).not.toBeNull();
+    } finally {
+      tf.removeBackend('never-starts');
+    }
+  }, 60_000); // without the abandon, tf.ready() never returns: fail within a minute, not at the suite's limit
 
   it('starts on 2 threads even when every write of its files is slow (the worker script is never rewritten while workers read it)', async () => {
     // Each write into the start-up's temporary folder truncates, then waits 300 ms, then writes: what a

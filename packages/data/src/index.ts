@@ -12,7 +12,7 @@ export { checkDataset, formatDatasetReport, DEFAULT_NEAR_DUP_THRESHOLD } from '.
 export type { CheckOptions, DatasetReport, DuplicateGroup, NearDuplicatePair, FileRef, SizeCount } from './check';
 export { perceptualSignature, normalizeSignatures, signatureSimilarity, similarPairs, nearDuplicatePairs, dHash, hammingHex, SIGNATURE_SIZE, NEIGHBOUR_RANK, DISTINCTNESS_RATIO } from './similarity';
 export type { Signature, SimilarPair, NearDuplicateRule, NearDuplicateResult } from './similarity';
-export { nearDuplicateGroups, groupsFromSignatures, groupStratifiedSplit, countGroups, DEFAULT_GROUP_THRESHOLD } from './near-duplicate-groups';
+export { nearDuplicateGroups, groupsFromSignatures, groupStratifiedSplit, countGroups, DEFAULT_GROUP_THRESHOLD, GROUP_CROWD, recordedGroupCrowd } from './near-duplicate-groups';
 export type { NearDuplicateGroups, GroupOptions } from './near-duplicate-groups';
 export { datasetFingerprint } from './fingerprint';
 export { contentHash } from './hash';

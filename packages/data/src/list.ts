@@ -4,7 +4,7 @@ import path from 'node:path';
 import fg from 'fast-glob';
 import { probeImage } from './decode';
 import { makeRng, shuffled } from './rng';
-import { countGroups, groupStratifiedSplit, nearDuplicateGroups } from './near-duplicate-groups';
+import { countGroups, GROUP_CROWD, groupStratifiedSplit, nearDuplicateGroups } from './near-duplicate-groups';
 import type { BadFile, DatasetIndex, Sample, SplitName } from './types';
 
 export interface ListOptions {
@@ -26,6 +26,8 @@ export interface ListOptions {
    * absent: photos are split one by one (the behaviour of runs recorded before groups existed).
    */
   groupThreshold?: number;
+  /** See GroupOptions.crowd (near-duplicate-groups.ts); Infinity groups like runs recorded before it existed. */
+  groupCrowd?: number;
   /** Called as photos are read: each file's decode check ('reading'), then the group signatures ('grouping'). */
   onProgress?: (stage: 'reading' | 'grouping', done: number, total: number) => void;
 }
@@ -203,7 +205,7 @@ export async function listDataset(root: string, opts: ListOptions = {}): Promise
   let groupOfFile: Map<string, number> | null = null;
   let largestGroup = 0;
   if (groupThreshold > 0) {
-    const g = await nearDuplicateGroups(train, { threshold: groupThreshold, onProgress: opts.onProgress && ((done, total) => opts.onProgress!('grouping', done, total)) });
+    const g = await nearDuplicateGroups(train, { threshold: groupThreshold, crowd: opts.groupCrowd, onProgress: opts.onProgress && ((done, total) => opts.onProgress!('grouping', done, total)) });
     groupOfFile = new Map(train.map((s, i) => [s.file, g.groupOf[i]]));
     largestGroup = g.largest;
   }
@@ -233,7 +235,7 @@ export async function listDataset(root: string, opts: ListOptions = {}): Promise
     const of = groupOfFile;
     // Groups per split drawn from the train folder; a split read from its own folder was not grouped.
     const count = (name: SplitName) => (name === 'train' || splitSource[name] === 'generated' ? countGroups(index.splits[name], of) : null);
-    index.groups = { threshold: groupThreshold, total: new Set(of.values()).size, largest: largestGroup, counts: { train: count('train'), val: count('val'), test: count('test') } };
+    index.groups = { threshold: groupThreshold, total: new Set(of.values()).size, largest: largestGroup, crowd: Number.isFinite(opts.groupCrowd ?? GROUP_CROWD) ? (opts.groupCrowd ?? GROUP_CROWD) : null, counts: { train: count('train'), val: count('val'), test: count('test') } };
     index.groupOf = of;
   }
   if (skipped.length) index.skipped = skipped;

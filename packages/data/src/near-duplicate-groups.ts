@@ -1,17 +1,21 @@
 /**
  * Near-duplicate groups: photos joined (union-find) whenever their perceptual signatures
  * (similarity.ts) are at least `threshold` alike and the pair stands out from the photos' other
- * neighbours (the data check's neighbourhood rule, judgedPairs), directly or through a chain of
+ * same-class neighbours at the threshold (the data check's distinctness rule, judgedPairs, with the
+ * neighbours counted there instead of among all photos), directly or through a chain of
  * such pairs. Only photos of the same class are joined: a group is a run of re-shots of one part in
  * one pose, and keeping groups single-class lets every split stay stratified.
  *
  * The neighbourhood rule matters where every photo of a class looks alike: on `casting` (impellers
  * filling the frame) 1.7% of same-class pairs reach 0.6, and chains of them joined 3,751 of the 3,758
  * defective photos into one group, so the group-aware validation split took the whole class; on
- * `neu` (textures) the largest group held 177 photos. A pair is judged against each photo's 5th
- * most similar same-class photo at or above the threshold (none when it has fewer, as on the bolt
- * sets, where every pair at the threshold is kept as before): with the rule, casting has 5,308
- * groups of at most 7 photos and neu 1,136 of at most 8.
+ * `neu` (textures) the largest group held 177 photos. The rule applies to a photo with a crowd of
+ * GROUP_CROWD (10) or more same-class photos at or above the threshold: a pair of it is judged
+ * against its 5th most similar of them. A photo with fewer keeps every pair, so a burst of up to 10
+ * re-shots of one pose stays one group (a burst of 11 or more is judged as a crowd), and the bolt sets,
+ * where no photo has more than one such neighbour, group as before. With the rule, casting's 6,633
+ * training photos form 5,186 groups of at most 28 photos and neu's 1,200 form 1,024 of at most 32
+ * (a crowd of 5 gave at most 7 and 8, but split bursts of 6; of 20, 450 and 73).
  *
  * Why: consecutive shots in a photo folder are near-copies of each other. A validation photo whose
  * near-copy was trained on scores like a training photo, so a threshold, a temperature or an early
@@ -26,7 +30,7 @@
 import { readFile } from 'node:fs/promises';
 import { mapLimit } from './list';
 import { makeRng, shuffled } from './rng';
-import { judgedPairs, normalizeSignatures, perceptualSignature, similarPairs, type Signature } from './similarity';
+import { judgedPairs, NEIGHBOUR_RANK, normalizeSignatures, perceptualSignature, similarPairs, type Signature } from './similarity';
 import type { Sample } from './types';
 import { DEFAULT_GROUP_THRESHOLD } from '@parts/cli';
 
@@ -44,16 +48,21 @@ export interface NearDuplicateGroups {
 export interface GroupOptions {
   /** Similarity at or above which two photos of one class are joined. Default DEFAULT_GROUP_THRESHOLD. */
   threshold?: number;
+  /** Same-class neighbours at the threshold from which a photo's pairs must stand out. Default GROUP_CROWD; Infinity joins every pair (plain chaining). */
+  crowd?: number;
   /** Called after each photo's signature. */
   onProgress?: (done: number, total: number) => void;
 }
+
+/** See the header: bursts of up to this many re-shots stay whole; larger crowds of look-alikes are judged. */
+export const GROUP_CROWD = 2 * NEIGHBOUR_RANK;
 
 function checkThreshold(t: number): void {
   if (!(t > 0 && t <= 1)) throw new RangeError(`near-duplicate group threshold must be in (0, 1], got ${t}`);
 }
 
 /** Union-find over pairs of the same label at least `threshold` alike that stand out from their neighbours (see above). */
-export function groupsFromSignatures(signatures: readonly Signature[], labels: readonly number[], threshold = DEFAULT_GROUP_THRESHOLD): NearDuplicateGroups {
+export function groupsFromSignatures(signatures: readonly Signature[], labels: readonly number[], threshold = DEFAULT_GROUP_THRESHOLD, crowd = GROUP_CROWD): NearDuplicateGroups {
   checkThreshold(threshold);
   if (signatures.length !== labels.length) throw new RangeError(`groupsFromSignatures: ${signatures.length} signatures for ${labels.length} labels`);
   const n = signatures.length;
@@ -66,7 +75,7 @@ export function groupsFromSignatures(signatures: readonly Signature[], labels: r
     return i;
   };
   const candidates = similarPairs(signatures, threshold, (i, j) => labels[i] !== labels[j]);
-  for (const { i, j } of judgedPairs(n, candidates, threshold).pairs) {
+  for (const { i, j } of judgedPairs(n, candidates, threshold, { crowd }).pairs) {
     const a = find(i);
     const b = find(j);
     if (a !== b) parent[Math.max(a, b)] = Math.min(a, b);
@@ -100,7 +109,7 @@ export async function nearDuplicateGroups(samples: readonly Sample[], opts: Grou
     opts.onProgress?.(++done, samples.length);
     return signature;
   });
-  return groupsFromSignatures(normalizeSignatures(raw), samples.map((s) => s.label), threshold);
+  return groupsFromSignatures(normalizeSignatures(raw), samples.map((s) => s.label), threshold, opts.crowd);
 }
 
 /** Number of distinct groups among `samples` (looked up by file). */
@@ -161,4 +170,13 @@ export function groupStratifiedSplit(
   });
   const sort = (a: Sample, b: Sample) => a.label - b.label || (a.file < b.file ? -1 : a.file > b.file ? 1 : 0);
   return { kept: kept.sort(sort), taken: taken.sort(sort) };
+}
+
+/**
+ * The crowd to re-list a recorded run's splits with (its config.json `data.groups`): the one it
+ * recorded, or Infinity for a run recorded before the neighbourhood rule, whose groups joined every
+ * pair at the threshold.
+ */
+export function recordedGroupCrowd(groups: { crowd?: number | null } | undefined): number {
+  return typeof groups?.crowd === 'number' ? groups.crowd : Infinity;
 }

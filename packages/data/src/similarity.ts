@@ -178,20 +178,29 @@ export function nearDuplicatePairs(signatures: readonly Signature[], rule: NearD
   if (!(ratio > 0 && ratio <= 1)) throw new RangeError(`near-duplicate distinctness ratio must be in (0, 1], got ${ratio}`);
   // A neighbour below this floor can never reject a pair at or above the threshold.
   const floor = Math.min(threshold, 1 - (1 - threshold) / ratio);
-  return judgedPairs(signatures.length, similarPairs(signatures, floor, rule.skip), threshold, rank, ratio);
+  return judgedPairs(signatures.length, similarPairs(signatures, floor, rule.skip), threshold, { rank, ratio });
 }
 
 /**
  * The neighbourhood rule of nearDuplicatePairs applied to `similar`, every pair at or above some
- * floor: an image's neighbour similarity m is its `rank`-th among those pairs (none when fewer).
+ * floor: an image's neighbour similarity m is its `rank`-th among those pairs, and it has none
+ * (every pair of it passes) when it has fewer than `crowd` of them (default `rank`).
  */
-export function judgedPairs(n: number, similar: readonly SimilarPair[], threshold: number, rank = NEIGHBOUR_RANK, ratio = DISTINCTNESS_RATIO): NearDuplicateResult {
+export function judgedPairs(
+  n: number,
+  similar: readonly SimilarPair[],
+  threshold: number,
+  o: { rank?: number; ratio?: number; crowd?: number } = {},
+): NearDuplicateResult {
+  const rank = o.rank ?? NEIGHBOUR_RANK;
+  const ratio = o.ratio ?? DISTINCTNESS_RATIO;
+  const crowd = Math.max(rank, o.crowd ?? rank); // Infinity: no image has a neighbourhood, every pair passes
   const near: number[][] = Array.from({ length: n }, () => []);
   for (const p of similar) {
     near[p.i].push(p.similarity);
     near[p.j].push(p.similarity);
   }
-  const reference = near.map((sims) => (sims.length >= rank ? sims.sort((a, b) => b - a)[rank - 1] : null));
+  const reference = near.map((sims) => (sims.length >= crowd ? sims.sort((a, b) => b - a)[rank - 1] : null));
   const pairs: NearDuplicateResult['pairs'] = [];
   const lookAlikes: NearDuplicateResult['lookAlikes'] = [];
   for (const p of similar) {

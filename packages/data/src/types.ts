@@ -32,10 +32,11 @@ export interface DatasetIndex {
   /**
    * Near-duplicate groups of the train folder that the generated splits kept on one side (present
    * when listed with a groupThreshold): the similarity threshold, the
-   * number of groups in the train folder and the photos of its largest, and per split the groups it
-   * holds (null: read from its own folder, not grouped).
+   * number of groups in the train folder and the photos of its largest, the crowd from which pairs
+   * must stand out (GroupOptions.crowd; null: every pair joined, as before the rule), and per split
+   * the groups it holds (null: read from its own folder, not grouped).
    */
-  groups?: { threshold: number; total: number; largest: number; counts: Record<SplitName, number | null> };
+  groups?: { threshold: number; total: number; largest: number; crowd: number | null; counts: Record<SplitName, number | null> };
   /** Group id of every train-folder photo by file (with `groups`), for group-aware folds. */
   groupOf?: ReadonlyMap<string, number>;
 }

@@ -45,13 +45,13 @@ describe('groupsFromSignatures', () => {
     return { field, noisy };
   };
 
-  /** The definition, pair by pair: same class, at least t alike, and (with 5+ same-class neighbours at t) distinct from them. */
+  /** The definition, pair by pair: same class, at least t alike, and (for a photo with 10+ same-class neighbours at t) closer than its 5th. */
   function groupedByDefinition(sigs: Float32Array[], labels: number[], t: number): (i: number, j: number) => boolean {
     const n = sigs.length;
     const sim = (i: number, j: number) => signatureSimilarity(sigs[i]!, sigs[j]!);
     const ref = sigs.map((_, i) => {
       const near = sigs.map((_, j) => (j !== i && labels[j] === labels[i] ? sim(i, j) : -Infinity)).filter((v) => v >= t).sort((a, b) => b - a);
-      return near.length >= 5 ? near[4]! : null;
+      return near.length >= 10 ? near[4]! : null;
     });
     const parent = sigs.map((_, i) => i);
     const find = (i: number): number => (parent[i] === i ? i : (parent[i] = find(parent[i]!)));
@@ -82,6 +82,29 @@ describe('groupsFromSignatures', () => {
           if (together(i, j)) joined++;
         }
       if (threshold === 0.6) expect(joined).toBeGreaterThan(10); // the copies are there to be found
+    }
+  });
+
+  it('keeps a burst of up to 10 re-shots of one pose in one group', () => {
+    // Re-shots alike at about 0.7 with each other, among unrelated photos of the same class.
+    const rng = makeRng('bursts');
+    const gauss = () => Math.sqrt(-2 * Math.log(rng() + 1e-12)) * Math.cos(2 * Math.PI * rng());
+    const unitVec = (v: number[]) => {
+      const n = Math.hypot(...v);
+      return Float32Array.from(v, (x) => x / n);
+    };
+    const random = () => Array.from({ length: 4096 }, gauss);
+    for (const burst of [6, 10]) {
+      const pose = random();
+      const sigs = [
+        ...Array.from({ length: burst }, () => unitVec(random().map((x, k) => 0.65 * x + pose[k]!))),
+        ...Array.from({ length: 20 }, () => unitVec(random())),
+      ];
+      expect(signatureSimilarity(sigs[0]!, sigs[1]!)).toBeGreaterThan(0.6);
+      expect(signatureSimilarity(sigs[0]!, sigs[1]!)).toBeLessThan(0.8);
+      const g = groupsFromSignatures(sigs, sigs.map(() => 0), 0.6);
+      expect(new Set(g.groupOf.slice(0, burst)).size, `a burst of ${burst}`).toBe(1);
+      expect(g.count).toBe(21);
     }
   });
 

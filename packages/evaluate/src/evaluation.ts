@@ -3,7 +3,7 @@
 // evaluatePredictions is pure (tests call it without a model); evaluateRun adds model and data I/O.
 import path from 'node:path';
 import * as tf from '@tensorflow/tfjs-core';
-import { decodeImage, listDataset } from '@parts/data';
+import { decodeImage, listDataset, recordedGroupCrowd } from '@parts/data';
 import type { RawImage, SplitName } from '@parts/data';
 import { chooseEngine, disposeClassifier, exportOnnx, loadClassifier, OnnxForward, outputsToProbabilities, predictProbabilities, type EngineRequest } from '@parts/models';
 import { EVALUATION_FORMAT, evaluatePredictions, evaluationFileName } from './evaluation-record';
@@ -66,6 +66,7 @@ export async function evaluateRun(runDir: string, opts: EvaluateRunOptions = {})
       skipBad: o.skipBad === true,
       // Runs recorded before near-duplicate grouping split photo by photo (0).
       groupThreshold: typeof o.groupThreshold === 'number' ? o.groupThreshold : 0,
+      groupCrowd: recordedGroupCrowd(run.config?.data?.groups),
     });
     const samples = index.splits[split];
     if (!samples || samples.length === 0) throw new Error(`${dataRoot}: the '${split}' split has no images`);

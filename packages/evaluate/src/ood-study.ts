@@ -16,7 +16,7 @@
  */
 import { readFile } from 'node:fs/promises';
 import path from 'node:path';
-import { blurredPhoto, darkenedPhoto, decodeImage, farOodSet, listDataset, type RawImage, type Sample } from '@parts/data';
+import { blurredPhoto, darkenedPhoto, decodeImage, farOodSet, listDataset, recordedGroupCrowd, type RawImage, type Sample } from '@parts/data';
 import {
   calibration,
   computeFeaturesAndLogits,
@@ -154,12 +154,13 @@ interface RunSplits {
 async function openRun(runDir: string): Promise<RunSplits> {
   const config = JSON.parse(await readFile(path.join(runDir, 'config.json'), 'utf8')) as {
     options: { seed: number; valSplit: number; groupThreshold?: number; oodLineLight?: boolean };
-    data: { root: string; classes: string[]; counts: Record<string, number[]> };
+    data: { root: string; classes: string[]; counts: Record<string, number[]>; groups?: { crowd?: number | null } };
   };
   const index = await listDataset(config.data.root, {
     valSplit: config.options.valSplit,
     seed: config.options.seed,
     groupThreshold: config.options.groupThreshold ?? 0,
+    groupCrowd: recordedGroupCrowd(config.data.groups),
     validate: false,
   });
   for (const s of ['train', 'val', 'test'] as const) {

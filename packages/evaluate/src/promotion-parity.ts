@@ -4,7 +4,7 @@
 // model and refuses it when they differ.
 import { promises as fs } from 'node:fs';
 import path from 'node:path';
-import { listDataset } from '@parts/data';
+import { listDataset, recordedGroupCrowd } from '@parts/data';
 import { disposeClassifier, loadClassifier, PARITY_PHOTOS, recordParity, sha256Hex, writeParity } from '@parts/models';
 import type { ParityPhoto, ParityRecord } from '@parts/models';
 import type { RunConfigFile } from '@parts/train';
@@ -21,6 +21,7 @@ export async function pickTestPhotos(dataRoot: string, config: RunConfigFile | u
     skipBad: o.skipBad === true,
     // Runs recorded before near-duplicate grouping split photo by photo (0).
     groupThreshold: typeof o.groupThreshold === 'number' ? o.groupThreshold : 0,
+    groupCrowd: recordedGroupCrowd(config?.data?.groups),
   });
   const samples = index.splits.test ?? [];
   if (samples.length === 0) throw new Error(`${dataRoot}: the test split has no images`);

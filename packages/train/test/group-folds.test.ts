@@ -61,7 +61,7 @@ describe('group-aware folds', () => {
       classes: ['a', 'b'],
       splits: { train: samples, val: [], test: [] },
       splitSource: { train: 'folder', val: 'none', test: 'none' },
-      groups: { threshold: 0.6, total: 20, largest: 2, counts: { train: 20, val: null, test: null } },
+      groups: { threshold: 0.6, total: 20, largest: 2, crowd: 10, counts: { train: 20, val: null, test: null } },
       groupOf,
     };
     const f = applyFold(index, { k: 2, folds: 4 }, 42);
