@@ -7,7 +7,7 @@ import os from 'node:os';
 import path from 'node:path';
 import sharp from 'sharp';
 import { afterAll, describe, expect, it } from 'vitest';
-import { groupsFromSignatures, groupStratifiedSplit, listDataset, makeRng, normalizeSignatures, signatureSimilarity, type Sample } from '../src/index';
+import { groupsFromSignatures, groupStratifiedSplit, listDataset, makeRng, normalizeSignatures, recordedGroupCrowd, signatureSimilarity, type Sample } from '../src/index';
 
 const unit = (v: number[]) => {
   const n = Math.hypot(...v);
@@ -135,6 +135,12 @@ describe('groupsFromSignatures', () => {
     expect(g.groupOf[42]).toBe(g.groupOf[29]);
     expect(g.largest).toBeLessThanOrEqual(3);
     expect(g.count).toBeGreaterThanOrEqual(38);
+    // An infinite crowd joins every pair at the threshold: how runs recorded before the rule grouped
+    // (recordedGroupCrowd gives it for a run whose groups name no crowd).
+    expect(groupsFromSignatures(sigs, labels, 0.6, Infinity).largest).toBeGreaterThan(30);
+    expect(recordedGroupCrowd(undefined)).toBe(Infinity);
+    expect(recordedGroupCrowd({ crowd: null })).toBe(Infinity);
+    expect(recordedGroupCrowd({ crowd: 10 })).toBe(10);
   });
 });
 
