@@ -68,6 +68,8 @@ export interface CheckOptions {
    *  A candidate is kept when it also stands out from both images' neighbourhoods (nearDuplicatePairs). */
   nearDupThreshold?: number;
   onProgress?: (done: number, total: number) => void;
+  /** Called as the signatures' pairs are compared, after every image was read. */
+  onCompare?: (donePairs: number, totalPairs: number) => void;
 }
 
 export const DEFAULT_NEAR_DUP_THRESHOLD = 0.9;
@@ -157,7 +159,7 @@ export async function checkDataset(index: DatasetIndex, opts: CheckOptions = {})
 
   // Near duplicates: identical files are already reported, so never compared again.
   const signatures = normalizeSignatures(ok.map((s) => s.signature));
-  const near = nearDuplicatePairs(signatures, { threshold, skip: (i, j) => ok[i].hash === ok[j].hash });
+  const near = nearDuplicatePairs(signatures, { threshold, skip: (i, j) => ok[i].hash === ok[j].hash, onProgress: opts.onCompare });
   const nearDuplicates: NearDuplicatePair[] = near.pairs.map(({ i, j, similarity }) => ({
     a: ok[i].ref,
     b: ok[j].ref,

@@ -28,8 +28,11 @@ export interface ListOptions {
   groupThreshold?: number;
   /** See GroupOptions.crowd (near-duplicate-groups.ts); Infinity groups like runs recorded before it existed. */
   groupCrowd?: number;
-  /** Called as photos are read: each file's decode check ('reading'), then the group signatures ('grouping'). */
-  onProgress?: (stage: 'reading' | 'grouping', done: number, total: number) => void;
+  /**
+   * Called as photos are read: each file's decode check ('reading'), the group signatures
+   * ('grouping'), then the signatures' pairs ('comparing', counted in pairs).
+   */
+  onProgress?: (stage: 'reading' | 'grouping' | 'comparing', done: number, total: number) => void;
 }
 
 /** A dataset problem that names the offending path; `badFiles` is set when files failed to decode. */
@@ -205,7 +208,7 @@ export async function listDataset(root: string, opts: ListOptions = {}): Promise
   let groupOfFile: Map<string, number> | null = null;
   let largestGroup = 0;
   if (groupThreshold > 0) {
-    const g = await nearDuplicateGroups(train, { threshold: groupThreshold, crowd: opts.groupCrowd, onProgress: opts.onProgress && ((done, total) => opts.onProgress!('grouping', done, total)) });
+    const g = await nearDuplicateGroups(train, { threshold: groupThreshold, crowd: opts.groupCrowd, onProgress: opts.onProgress && ((done, total) => opts.onProgress!('grouping', done, total)), onCompare: opts.onProgress && ((done, total) => opts.onProgress!('comparing', done, total)) });
     groupOfFile = new Map(train.map((s, i) => [s.file, g.groupOf[i]]));
     largestGroup = g.largest;
   }

@@ -52,6 +52,8 @@ export interface GroupOptions {
   crowd?: number;
   /** Called after each photo's signature. */
   onProgress?: (done: number, total: number) => void;
+  /** Called as the signatures' pairs are compared. */
+  onCompare?: (donePairs: number, totalPairs: number) => void;
 }
 
 /** See the header: bursts of up to this many re-shots stay whole; larger crowds of look-alikes are judged. */
@@ -62,7 +64,13 @@ function checkThreshold(t: number): void {
 }
 
 /** Union-find over pairs of the same label at least `threshold` alike that stand out from their neighbours (see above). */
-export function groupsFromSignatures(signatures: readonly Signature[], labels: readonly number[], threshold = DEFAULT_GROUP_THRESHOLD, crowd = GROUP_CROWD): NearDuplicateGroups {
+export function groupsFromSignatures(
+  signatures: readonly Signature[],
+  labels: readonly number[],
+  threshold = DEFAULT_GROUP_THRESHOLD,
+  crowd = GROUP_CROWD,
+  onCompare?: (donePairs: number, totalPairs: number) => void,
+): NearDuplicateGroups {
   checkThreshold(threshold);
   if (signatures.length !== labels.length) throw new RangeError(`groupsFromSignatures: ${signatures.length} signatures for ${labels.length} labels`);
   const n = signatures.length;
@@ -74,7 +82,7 @@ export function groupsFromSignatures(signatures: readonly Signature[], labels: r
     }
     return i;
   };
-  const candidates = similarPairs(signatures, threshold, (i, j) => labels[i] !== labels[j]);
+  const candidates = similarPairs(signatures, threshold, (i, j) => labels[i] !== labels[j], onCompare);
   for (const { i, j } of judgedPairs(n, candidates, threshold, { crowd }).pairs) {
     const a = find(i);
     const b = find(j);
@@ -109,7 +117,7 @@ export async function nearDuplicateGroups(samples: readonly Sample[], opts: Grou
     opts.onProgress?.(++done, samples.length);
     return signature;
   });
-  return groupsFromSignatures(normalizeSignatures(raw), samples.map((s) => s.label), threshold, opts.crowd);
+  return groupsFromSignatures(normalizeSignatures(raw), samples.map((s) => s.label), threshold, opts.crowd, opts.onCompare);
 }
 
 /** Number of distinct groups among `samples` (looked up by file). */

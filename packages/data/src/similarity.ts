@@ -106,6 +106,8 @@ export interface NearDuplicateRule {
   ratio?: number;
   /** Pairs never compared (e.g. identical files, reported separately). */
   skip?: (i: number, j: number) => boolean;
+  /** Called as the pairs are compared (see similarPairs). */
+  onProgress?: (donePairs: number, totalPairs: number) => void;
 }
 
 export interface NearDuplicateResult {
@@ -139,7 +141,12 @@ function squaredNorm(v: ArrayLike<number>): number {
  * bounds a·b from above; pairs whose bound at 8×8 then 16×16 pooling is below the floor are dropped
  * unseen. On 1,500 photos 98% of pairs fall at the first, 64-number step.
  */
-export function similarPairs(signatures: readonly Signature[], floor: number, skip?: (i: number, j: number) => boolean): SimilarPair[] {
+export function similarPairs(
+  signatures: readonly Signature[],
+  floor: number,
+  skip?: (i: number, j: number) => boolean,
+  onProgress?: (donePairs: number, totalPairs: number) => void,
+): SimilarPair[] {
   const n = signatures.length;
   const len = signatures[0]?.length ?? 0;
   const side = Math.round(Math.sqrt(len));
@@ -148,7 +155,10 @@ export function similarPairs(signatures: readonly Signature[], floor: number, sk
   const norms = signatures.map(squaredNorm);
   const eps = 1e-6;
   const out: SimilarPair[] = [];
+  const totalPairs = (n * (n - 1)) / 2;
+  let donePairs = 0;
   for (let i = 0; i < n; i++) {
+    if (onProgress && i > 0) onProgress((donePairs += n - i), totalPairs);
     next: for (let j = i + 1; j < n; j++) {
       if (skip?.(i, j)) continue;
       for (const p of pools) {
@@ -178,7 +188,7 @@ export function nearDuplicatePairs(signatures: readonly Signature[], rule: NearD
   if (!(ratio > 0 && ratio <= 1)) throw new RangeError(`near-duplicate distinctness ratio must be in (0, 1], got ${ratio}`);
   // A neighbour below this floor can never reject a pair at or above the threshold.
   const floor = Math.min(threshold, 1 - (1 - threshold) / ratio);
-  return judgedPairs(signatures.length, similarPairs(signatures, floor, rule.skip), threshold, { rank, ratio });
+  return judgedPairs(signatures.length, similarPairs(signatures, floor, rule.skip, rule.onProgress), threshold, { rank, ratio });
 }
 
 /**

@@ -261,8 +261,12 @@ describe('listDataset with near-duplicate groups', () => {
     const seen: Record<string, number[]> = {};
     const again = await listDataset(root, { valSplit: 0.25, seed: 5, groupThreshold: 0.6, onProgress: (stage, done, total) => (seen[`${stage}/${total}`] ??= []).push(done) });
     expect(again.splits).toEqual(index.splits);
-    expect(Object.keys(seen).sort()).toEqual(['grouping/48', 'reading/48']);
-    for (const counts of Object.values(seen)) expect(counts).toEqual(Array.from({ length: 48 }, (_, i) => i + 1));
+    expect(Object.keys(seen).sort()).toEqual(['comparing/1128', 'grouping/48', 'reading/48']);
+    for (const stage of ['grouping/48', 'reading/48']) expect(seen[stage]).toEqual(Array.from({ length: 48 }, (_, i) => i + 1));
+    // Pairs of the 48 signatures, counted row by row up to all 48·47/2 of them.
+    const pairs = seen['comparing/1128']!;
+    expect(pairs.every((d, i) => i === 0 || d > pairs[i - 1]!)).toBe(true);
+    expect(pairs.at(-1)).toBe(1128);
     // Photo by photo (0), the copies of some pose land on both sides.
     const plain = await listDataset(root, { valSplit: 0.25, seed: 5, validate: false });
     expect(plain.groups).toBeUndefined();

@@ -42,8 +42,8 @@ export function consoleProgress(write: (line: string) => void = (l) => process.s
   };
 }
 
-/** Reports one stage's count: `done` of `total` photos. */
-export type StageProgress = (stage: string, done: number, total: number) => void;
+/** Reports one stage's count: `done` of `total` photos (or another unit). */
+export type StageProgress = (stage: string, done: number, total: number, unit?: string) => void;
 
 /**
  * Lines for the stages that read every photo before training (the decode check, the group
@@ -56,15 +56,15 @@ export function stageProgress(write: (line: string) => void, o: { everyMs?: numb
   const now = o.now ?? (() => performance.now());
   const stages = new Map<string, { started: number; reported: number }>();
   const seconds = (ms: number) => `${(ms / 1000).toFixed(0)} s`;
-  return (stage, done, total) => {
+  return (stage, done, total, unit = 'photos') => {
     const t = now();
     let s = stages.get(stage);
     if (!s) stages.set(stage, (s = { started: t, reported: t }));
     if (done >= total) {
-      if (t - s.started >= everyMs) write(`data: ${stage} ${total}/${total} photos in ${seconds(t - s.started)}`);
+      if (t - s.started >= everyMs) write(`data: ${stage} ${total}/${total} ${unit} in ${seconds(t - s.started)}`);
       stages.delete(stage);
     } else if (t - s.reported >= everyMs) {
-      write(`data: ${stage} ${done}/${total} photos (${seconds(t - s.started)})`);
+      write(`data: ${stage} ${done}/${total} ${unit} (${seconds(t - s.started)})`);
       s.reported = t;
     }
   };

@@ -46,4 +46,14 @@ describe('stageProgress', () => {
     p('checking', 2, 2);
     expect(lines).toEqual(['data: reading 2/2 photos in 6 s']);
   });
+
+  it('names the unit it counts', () => {
+    const lines: string[] = [];
+    const clock = fakeClock();
+    const p = stageProgress((l) => lines.push(l), { everyMs: 5000, now: clock.now });
+    p('comparing', 10, 100, 'pairs');
+    clock.advance(5000);
+    p('comparing', 40, 100, 'pairs');
+    expect(lines).toEqual(['data: comparing 40/100 pairs (5 s)']);
+  });
 });
