@@ -122,9 +122,13 @@ export async function failOnPoolWorkerLost<T>(start: () => Promise<T>, isPoolScr
  * registered again with its own factory, so a later start can try afresh.
  */
 export function abandonBackendStart(name: string): void {
-  const engine = tf.engine() as unknown as { registryFactory: Record<string, { factory: () => tf.KernelBackend | Promise<tf.KernelBackend>; priority: number } | undefined> };
+  const engine = tf.engine() as unknown as {
+    registry: Record<string, tf.KernelBackend | undefined>;
+    registryFactory: Record<string, { factory: () => tf.KernelBackend | Promise<tf.KernelBackend>; priority: number } | undefined>;
+  };
   const entry = engine.registryFactory[name];
-  if (!entry) return;
+  // A backend that is up (or unknown) has no pending start to give up.
+  if (!entry || engine.registry[name]) return;
   tf.removeBackend(name);
   tf.registerBackend(name, entry.factory, entry.priority);
 }
@@ -196,6 +200,8 @@ export async function startWasmBackend(threads = wantedWasmThreads()): Promise<v
       (script) => script.startsWith(dir + path.sep),
     ).catch((e: Error) => {
       abandonBackendStart('wasm');
+      // Without the start-up's patches a later start must take the single-threaded build.
+      tf.env().set('WASM_HAS_MULTITHREAD_SUPPORT', false);
       throw e;
     });
     if (!started) throw new Error(`tf.setBackend('wasm') returned false`);

@@ -9,11 +9,12 @@
  * The neighbourhood rule matters where every photo of a class looks alike: on `casting` (impellers
  * filling the frame) 1.7% of same-class pairs reach 0.6, and chains of them joined 3,751 of the 3,758
  * defective photos into one group, so the group-aware validation split took the whole class; on
- * `neu` (textures) the largest group held 177 photos. The rule applies to a photo with a crowd of
- * GROUP_CROWD (10) or more same-class photos at or above the threshold: a pair of it is judged
- * against its 5th most similar of them. A photo with fewer keeps every pair, so a burst of up to 10
- * re-shots of one pose stays one group (a burst of 11 or more is judged as a crowd), and the bolt sets,
- * where no photo has more than one such neighbour, group as before. With the rule, casting's 6,633
+ * `neu` (textures) the largest group held 177 photos. A pair is judged only when one of its photos
+ * has a crowd of GROUP_CROWD (10) or more same-class photos at or above the threshold, against the
+ * larger of the two photos' 5th most similar; a pair of two photos with smaller neighbourhoods is
+ * kept. So a burst of up to 10 re-shots of one pose, none of them alike to 10 photos in all, stays
+ * one group (a burst of 11 or more is judged as a crowd), and the bolt sets, where no photo has more
+ * than one such neighbour, group as before. With the rule, casting's 6,633
  * training photos form 5,186 groups of at most 28 photos and neu's 1,200 form 1,024 of at most 32
  * (a crowd of 5 gave at most 7 and 8, but split bursts of 6; of 20, 450 and 73).
  *

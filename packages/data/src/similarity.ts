@@ -193,8 +193,9 @@ export function nearDuplicatePairs(signatures: readonly Signature[], rule: NearD
 
 /**
  * The neighbourhood rule of nearDuplicatePairs applied to `similar`, every pair at or above some
- * floor: an image's neighbour similarity m is its `rank`-th among those pairs, and it has none
- * (every pair of it passes) when it has fewer than `crowd` of them (default `rank`).
+ * floor: an image's neighbour similarity m is its `rank`-th among those pairs, and it has none when
+ * it has fewer than `crowd` of them (default `rank`); a pair is judged against the larger m of its
+ * two images, and passes when neither has one.
  */
 export function judgedPairs(
   n: number,

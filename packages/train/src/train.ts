@@ -50,10 +50,13 @@ export async function train(options: TrainOptions): Promise<TrainResult> {
     onProgress: (stage, done, total) => (stage === 'comparing' ? dataProgress('grouping: comparing', done, total, 'pairs') : dataProgress(stage, done, total)),
   });
   const index = resolved.fold ? applyFold(listed, resolved.fold, resolved.seed) : listed;
-  if (!resolved.quiet) log(formatDatasetReport(await checkDataset(index, {
-          onProgress: (done, total) => dataProgress('checking', done, total),
-          onCompare: (done, total) => dataProgress('checking: comparing', done, total, 'pairs'),
-        })));
+  if (!resolved.quiet) {
+    const report = await checkDataset(index, {
+      onProgress: (done, total) => dataProgress('checking', done, total),
+      onCompare: (done, total) => dataProgress('checking: comparing', done, total, 'pairs'),
+    });
+    log(formatDatasetReport(report));
+  }
   log(formatGroups(index));
   const recipe = await dataRecipeFor(resolved, options, index, spec.recipe !== undefined);
   if (recipe) for (const line of formatRecipe(recipe)) log(line);
