@@ -4,14 +4,11 @@ import type * as tfl from '@tensorflow/tfjs-layers';
 import { initBackend } from '@parts/backend';
 import { earlyStoppingCallback } from '../../src/callbacks/early-stopping';
 import { fitLoop } from '../../src/fit-loop';
-import type { EpochRecord } from '../../src/run-folder';
-import { testState, tinyBatch, tinyModel } from './fixtures';
+import { epochRecord as rec, testState, tinyBatch, tinyModel } from './fixtures';
 
 beforeAll(async () => {
   await initBackend('cpu', () => {});
 });
-
-const rec = (epoch: number): EpochRecord => ({ epoch, loss: 1, acc: 0, lr: 0.01, timeMs: 0 });
 
 /** The epoch after which the callback asks to stop, given which epochs improved; 0 = never. */
 function stopsAfter(patience: number, improved: boolean[]): number {

@@ -4,6 +4,7 @@ import * as tf from '@tensorflow/tfjs-core';
 import * as tfl from '@tensorflow/tfjs-layers';
 import type { FitState } from '../../src/callbacks/callback';
 import type { Batch } from '../../src/fit-loop';
+import type { EpochRecord } from '../../src/run-folder';
 
 export type TestState = Omit<FitState, 'epoch' | 'step' | 'lr'> & { epoch: number; step: number; lr: number; lrs: number[]; untimedCalls: number };
 
@@ -57,4 +58,14 @@ export function tinyBatch(): Batch {
 
 export function weightsOf(model: tfl.LayersModel): number[][] {
   return model.getWeights().map((w) => Array.from(w.dataSync()));
+}
+
+/** An epoch's record as the loop appends it (figures that no callback under test reads). */
+export function epochRecord(epoch: number): EpochRecord {
+  return { epoch, loss: 1, acc: 0, lr: 0.01, timeMs: 0 };
+}
+
+/** Sets every weight of the model to `value`. */
+export function setAllWeights(model: tfl.LayersModel, value: number): void {
+  tf.tidy(() => model.setWeights(model.getWeights().map((w) => tf.fill(w.shape, value))));
 }

@@ -4,16 +4,11 @@ import * as tf from '@tensorflow/tfjs-core';
 import { initBackend } from '@parts/backend';
 import { weightAveragingCallback } from '../../src/callbacks/weight-averaging';
 import { fitLoop } from '../../src/fit-loop';
-import type { EpochRecord } from '../../src/run-folder';
-import { testState, tinyBatch, tinyModel, weightsOf } from './fixtures';
+import { epochRecord as rec, setAllWeights as setAll, testState, tinyBatch, tinyModel, weightsOf } from './fixtures';
 
 beforeAll(async () => {
   await initBackend('cpu', () => {});
 });
-
-const rec = (epoch: number): EpochRecord => ({ epoch, loss: 1, acc: 0, lr: 0.01, timeMs: 0 });
-const setAll = (model: ReturnType<typeof tinyModel>, value: number) =>
-  tf.tidy(() => model.setWeights(model.getWeights().map((w) => tf.fill(w.shape, value))));
 
 describe('weightAveragingCallback', () => {
   it('averages the weights of the epochs from fromEpoch on, leaves the model alone, and releases its sums', () => {
