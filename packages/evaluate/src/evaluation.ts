@@ -3,13 +3,13 @@
 // evaluatePredictions is pure (tests call it without a model); evaluateRun adds model and data I/O.
 import path from 'node:path';
 import * as tf from '@tensorflow/tfjs-core';
-import { decodeImage, listDataset, recordedGroupCrowd } from '@parts/data';
+import { decodeImage, listDataset } from '@parts/data';
 import type { RawImage, SplitName } from '@parts/data';
 import { chooseEngine, disposeClassifier, exportOnnx, loadClassifier, OnnxForward, outputsToProbabilities, predictProbabilities, type EngineRequest } from '@parts/models';
 import { EVALUATION_FORMAT, evaluatePredictions, evaluationFileName } from './evaluation-record';
 import type { Evaluation, LabelledProbabilities } from './evaluation-record';
 import { dirSize, samePath, writeJsonAtomic } from './fsutil';
-import { readRun } from '@parts/train';
+import { readRun, runListOptions } from '@parts/train';
 import { gradCamGallery, type GradCamGallery } from './gradcam-gallery';
 import { evaluateOodAndCalibration, type CalibrationEvaluation, type OodEvaluation } from './ood-evaluation';
 import { robustnessForEvaluation, type RobustnessPreset } from './robustness-budget';
@@ -59,15 +59,7 @@ export async function evaluateRun(runDir: string, opts: EvaluateRunOptions = {})
     if (choice.name === 'onnx') onnx = await OnnxForward.create(choice.ort, exportOnnx(classifier.model, meta), meta);
     opts.log?.(`  engine: ${onnx ? `ONNX Runtime (${onnx.threads} threads)` : `tfjs ${tf.getBackend()}`}: ${choice.reason}`);
     // The same listing options as training, so a generated (seeded) test split is the same images.
-    const o = run.config?.options ?? {};
-    const index = await listDataset(dataRoot, {
-      valSplit: typeof o.valSplit === 'number' ? o.valSplit : undefined,
-      seed: typeof o.seed === 'number' ? o.seed : undefined,
-      skipBad: o.skipBad === true,
-      // Runs recorded before near-duplicate grouping split photo by photo (0).
-      groupThreshold: typeof o.groupThreshold === 'number' ? o.groupThreshold : 0,
-      groupCrowd: recordedGroupCrowd(run.config?.data?.groups),
-    });
+    const index = await listDataset(dataRoot, runListOptions(run.config));
     const samples = index.splits[split];
     if (!samples || samples.length === 0) throw new Error(`${dataRoot}: the '${split}' split has no images`);
     const items: LabelledProbabilities[] = [];

@@ -16,7 +16,7 @@
  */
 import { readFile } from 'node:fs/promises';
 import path from 'node:path';
-import { blurredPhoto, darkenedPhoto, decodeImage, farOodSet, listDataset, recordedGroupCrowd, type RawImage, type Sample } from '@parts/data';
+import { blurredPhoto, darkenedPhoto, decodeImage, farOodSet, listDataset, type RawImage, type Sample } from '@parts/data';
 import {
   calibration,
   computeFeaturesAndLogits,
@@ -38,7 +38,7 @@ import {
   type OodMethod,
   type ScorerOptions,
 } from '@parts/models';
-import { repeatEach, train, withLineLight, type TrainOptions } from '@parts/train';
+import { repeatEach, runListOptions, train, withLineLight, type TrainOptions } from '@parts/train';
 import { makeHoldoutDataset } from './ood-holdout';
 import { aurocKnownVsUnknown, fprAtKnownRate, riskCoverage, selectiveAccuracyOf } from './ood-metrics';
 import { DEFAULT_ACCEPT_RATE } from '@parts/cli';
@@ -156,13 +156,7 @@ async function openRun(runDir: string): Promise<RunSplits> {
     options: { seed: number; valSplit: number; groupThreshold?: number; oodLineLight?: boolean };
     data: { root: string; classes: string[]; counts: Record<string, number[]>; groups?: { crowd?: number | null } };
   };
-  const index = await listDataset(config.data.root, {
-    valSplit: config.options.valSplit,
-    seed: config.options.seed,
-    groupThreshold: config.options.groupThreshold ?? 0,
-    groupCrowd: recordedGroupCrowd(config.data.groups),
-    validate: false,
-  });
+  const index = await listDataset(config.data.root, { ...runListOptions(config), validate: false });
   for (const s of ['train', 'val', 'test'] as const) {
     const counts = index.classes.map((_, c) => index.splits[s].filter((x) => x.label === c).length);
     if (counts.join() !== config.data.counts[s].join()) {

@@ -4,25 +4,17 @@
 // model and refuses it when they differ.
 import { promises as fs } from 'node:fs';
 import path from 'node:path';
-import { listDataset, recordedGroupCrowd } from '@parts/data';
+import { listDataset } from '@parts/data';
 import { disposeClassifier, loadClassifier, PARITY_PHOTOS, recordParity, sha256Hex, writeParity } from '@parts/models';
 import type { ParityPhoto, ParityRecord } from '@parts/models';
-import type { RunConfigFile } from '@parts/train';
+import { runListOptions, type RunConfigFile } from '@parts/train';
 
 /**
  * The photos of the test split (listed as training and evaluation list it), smallest first, taken
  * from each class in turn so every class that has a photo is covered; byte-identical files count once.
  */
 export async function pickTestPhotos(dataRoot: string, config: RunConfigFile | undefined, n = PARITY_PHOTOS): Promise<ParityPhoto[]> {
-  const o = config?.options ?? {};
-  const index = await listDataset(dataRoot, {
-    valSplit: typeof o.valSplit === 'number' ? o.valSplit : undefined,
-    seed: typeof o.seed === 'number' ? o.seed : undefined,
-    skipBad: o.skipBad === true,
-    // Runs recorded before near-duplicate grouping split photo by photo (0).
-    groupThreshold: typeof o.groupThreshold === 'number' ? o.groupThreshold : 0,
-    groupCrowd: recordedGroupCrowd(config?.data?.groups),
-  });
+  const index = await listDataset(dataRoot, runListOptions(config));
   const samples = index.splits.test ?? [];
   if (samples.length === 0) throw new Error(`${dataRoot}: the test split has no images`);
   const byClass = new Map<number, { file: string; size: number }[]>();

@@ -17,7 +17,7 @@
 import { promises as fs } from 'node:fs';
 import path from 'node:path';
 import type { BackendInfo } from '@parts/backend';
-import type { DatasetIndex, FitPolicy } from '@parts/data';
+import { recordedGroupCrowd, type DatasetIndex, type FitPolicy, type ListOptions } from '@parts/data';
 import { CLASSIFIER_JSON, readJsonFile, writeFileAtomic, type PreprocessSpec, type ThresholdChoice, type TrainMode } from '@parts/models';
 import type { ResolvedTrainOptions } from './options';
 import type { DataRecipe } from './data-recipe';
@@ -241,6 +241,24 @@ export async function listRunDirs(runsDir: string): Promise<string[]> {
 
 
 /** Reads config.json of a run folder, or undefined when it has none. Throws on unreadable JSON. */
+/**
+ * The listing options a run's dataset was split with (seed, validation share, near-duplicate groups),
+ * so that re-listing it gives the run's own splits: runs recorded before near-duplicate grouping
+ * split photo by photo (threshold 0), and those before the groups' crowd chained every pair.
+ */
+export function runListOptions(
+  config: { options?: { valSplit?: unknown; seed?: unknown; skipBad?: unknown; groupThreshold?: unknown }; data?: { groups?: { crowd?: number | null } } } | undefined,
+): ListOptions {
+  const o = config?.options ?? {};
+  return {
+    valSplit: typeof o.valSplit === 'number' ? o.valSplit : undefined,
+    seed: typeof o.seed === 'number' ? o.seed : undefined,
+    skipBad: o.skipBad === true,
+    groupThreshold: typeof o.groupThreshold === 'number' ? o.groupThreshold : 0,
+    groupCrowd: recordedGroupCrowd(config?.data?.groups),
+  };
+}
+
 export async function readRunConfig(runDir: string): Promise<RunConfigFile | undefined> {
   const file = path.join(runDir, RUN_FILES.config);
   return (await exists(file)) ? readJsonFile<RunConfigFile>(file) : undefined;

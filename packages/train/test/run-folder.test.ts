@@ -2,7 +2,7 @@ import { promises as fs } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { createRunFolder, discardRunFolder, finalizeRunFolder, isCompleteRun, listRunDirs, readRun, RUN_FILES, writeRunJson } from '../src/run-folder';
+import { createRunFolder, discardRunFolder, finalizeRunFolder, isCompleteRun, listRunDirs, readRun, RUN_FILES, runListOptions, writeRunJson } from '../src/run-folder';
 
 describe('run folders', () => {
   it('builds the run under .tmp-<id> and only shows it under its name once finalised', async () => {
@@ -60,5 +60,18 @@ describe('run folders', () => {
     await mk('learning-curve/n10', [RUN_FILES.config]);
     expect(await listRunDirs(out)).toEqual([path.join(out, 'a-run'), path.join(out, 'broken')]);
     await fs.rm(out, { recursive: true, force: true });
+  });
+});
+
+describe('runListOptions', () => {
+  it("re-lists a run's dataset with the options it was split with", () => {
+    const config = { options: { valSplit: 0.2, seed: 7, skipBad: true, groupThreshold: 0.6 }, data: { groups: { crowd: 10 } } };
+    expect(runListOptions(config)).toEqual({ valSplit: 0.2, seed: 7, skipBad: true, groupThreshold: 0.6, groupCrowd: 10 });
+  });
+
+  it('lists runs recorded before near-duplicate groups photo by photo, and before the crowd with plain chaining', () => {
+    expect(runListOptions(undefined)).toEqual({ valSplit: undefined, seed: undefined, skipBad: false, groupThreshold: 0, groupCrowd: Infinity });
+    expect(runListOptions({ options: { groupThreshold: 0.6 }, data: {} }).groupCrowd).toBe(Infinity);
+    expect(runListOptions({ options: { groupThreshold: 0.6 }, data: { groups: { crowd: null } } }).groupCrowd).toBe(Infinity);
   });
 });
