@@ -101,28 +101,30 @@ export async function checkDataset(index: DatasetIndex, opts: CheckOptions = {})
     index.splits[split].map((s) => ({ file: s.file, ref: { path: relPosix(root, s.file), split, className: classes[s.label] } })),
   );
   const unreadable: BadFile[] = [...(index.skipped ?? [])];
-  let done = 0;
-  const scanned = await mapLimit(entries, 4, async ({ file, ref }): Promise<Scanned | null> => {
-    try {
-      const bytes = await readFile(file);
-      const meta = await sharp(bytes).metadata();
-      const result: Scanned = {
-        ref,
-        file,
-        hash: await contentHash(file, bytes),
-        signature: await perceptualSignature(bytes),
-        width: meta.width ?? 0,
-        height: meta.height ?? 0,
-        format: meta.format ?? 'unknown',
-      };
-      return result;
-    } catch (e) {
-      unreadable.push({ file, reason: `cannot decode ${file}: ${(e as Error).message.split('\n')[0]}` });
-      return null;
-    } finally {
-      opts.onProgress?.(++done, entries.length);
-    }
-  });
+  const scanned = await mapLimit(
+    entries,
+    4,
+    async ({ file, ref }): Promise<Scanned | null> => {
+      try {
+        const bytes = await readFile(file);
+        const meta = await sharp(bytes).metadata();
+        const result: Scanned = {
+          ref,
+          file,
+          hash: await contentHash(file, bytes),
+          signature: await perceptualSignature(bytes),
+          width: meta.width ?? 0,
+          height: meta.height ?? 0,
+          format: meta.format ?? 'unknown',
+        };
+        return result;
+      } catch (e) {
+        unreadable.push({ file, reason: `cannot decode ${file}: ${(e as Error).message.split('\n')[0]}` });
+        return null;
+      }
+    },
+    opts.onProgress,
+  );
   const ok = scanned.filter((s): s is Scanned => s !== null);
   // Scans finish in any order; keep the report deterministic.
   unreadable.sort((a, b) => (a.file < b.file ? -1 : a.file > b.file ? 1 : 0));

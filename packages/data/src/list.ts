@@ -170,12 +170,7 @@ export async function listDataset(root: string, opts: ListOptions = {}): Promise
   const skipped: BadFile[] = [];
   if (opts.validate ?? true) {
     const all = Object.values(found).flat();
-    let probed = 0;
-    const errors = await mapLimit(all, 4, async (s) => {
-      const err = await probeImage(s.file);
-      opts.onProgress?.('reading', ++probed, all.length);
-      return err;
-    });
+    const errors = await mapLimit(all, 4, (s) => probeImage(s.file), opts.onProgress && ((done, total) => opts.onProgress!('reading', done, total)));
     const bad = new Set<string>();
     errors.forEach((err, i) => {
       if (err) {
@@ -207,8 +202,9 @@ export async function listDataset(root: string, opts: ListOptions = {}): Promise
   }
   let groupOfFile: Map<string, number> | null = null;
   let largestGroup = 0;
+  const groupCrowd = opts.groupCrowd ?? GROUP_CROWD;
   if (groupThreshold > 0) {
-    const g = await nearDuplicateGroups(train, { threshold: groupThreshold, crowd: opts.groupCrowd, onProgress: opts.onProgress && ((done, total) => opts.onProgress!('grouping', done, total)), onCompare: opts.onProgress && ((done, total) => opts.onProgress!('comparing', done, total)) });
+    const g = await nearDuplicateGroups(train, { threshold: groupThreshold, crowd: groupCrowd, onProgress: opts.onProgress && ((done, total) => opts.onProgress!('grouping', done, total)), onCompare: opts.onProgress && ((done, total) => opts.onProgress!('comparing', done, total)) });
     groupOfFile = new Map(train.map((s, i) => [s.file, g.groupOf[i]]));
     largestGroup = g.largest;
   }
@@ -238,21 +234,31 @@ export async function listDataset(root: string, opts: ListOptions = {}): Promise
     const of = groupOfFile;
     // Groups per split drawn from the train folder; a split read from its own folder was not grouped.
     const count = (name: SplitName) => (name === 'train' || splitSource[name] === 'generated' ? countGroups(index.splits[name], of) : null);
-    index.groups = { threshold: groupThreshold, total: new Set(of.values()).size, largest: largestGroup, crowd: Number.isFinite(opts.groupCrowd ?? GROUP_CROWD) ? (opts.groupCrowd ?? GROUP_CROWD) : null, counts: { train: count('train'), val: count('val'), test: count('test') } };
+    index.groups = { threshold: groupThreshold, total: new Set(of.values()).size, largest: largestGroup, crowd: Number.isFinite(groupCrowd) ? groupCrowd : null, counts: { train: count('train'), val: count('val'), test: count('test') } };
     index.groupOf = of;
   }
   if (skipped.length) index.skipped = skipped;
   return index;
 }
 
-/** Maps with at most `limit` promises in flight (sharp work runs on libuv's small thread pool). */
-export async function mapLimit<T, R>(items: readonly T[], limit: number, fn: (item: T, i: number) => Promise<R>): Promise<R[]> {
+/**
+ * Maps with at most `limit` promises in flight (sharp work runs on libuv's small thread pool), in the
+ * items' order; `onDone` is told how many items are done after each one.
+ */
+export async function mapLimit<T, R>(
+  items: readonly T[],
+  limit: number,
+  fn: (item: T, i: number) => Promise<R>,
+  onDone?: (done: number, total: number) => void,
+): Promise<R[]> {
   const out = new Array<R>(items.length);
   let next = 0;
+  let done = 0;
   const worker = async () => {
     while (next < items.length) {
       const i = next++;
       out[i] = await fn(items[i], i);
+      onDone?.(++done, items.length);
     }
   };
   await Promise.all(Array.from({ length: Math.min(limit, items.length) }, worker));

@@ -107,17 +107,18 @@ export function groupsFromSignatures(
 export async function nearDuplicateGroups(samples: readonly Sample[], opts: GroupOptions = {}): Promise<NearDuplicateGroups> {
   const threshold = opts.threshold ?? DEFAULT_GROUP_THRESHOLD;
   checkThreshold(threshold);
-  let done = 0;
-  const raw = await mapLimit(samples, 4, async (s) => {
-    let signature: Signature;
-    try {
-      signature = await perceptualSignature(await readFile(s.file));
-    } catch (e) {
-      throw new Error(`near-duplicate groups: cannot read ${s.file}: ${(e as Error).message.split('\n')[0]}`);
-    }
-    opts.onProgress?.(++done, samples.length);
-    return signature;
-  });
+  const raw = await mapLimit(
+    samples,
+    4,
+    async (s) => {
+      try {
+        return await perceptualSignature(await readFile(s.file));
+      } catch (e) {
+        throw new Error(`near-duplicate groups: cannot read ${s.file}: ${(e as Error).message.split('\n')[0]}`);
+      }
+    },
+    opts.onProgress,
+  );
   return groupsFromSignatures(normalizeSignatures(raw), samples.map((s) => s.label), threshold, opts.crowd, opts.onCompare);
 }
 

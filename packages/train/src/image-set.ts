@@ -12,15 +12,11 @@ export interface ImageSet {
 }
 
 /**
- * Decodes a split's photos, in the samples' order. A few decodes at a time keep sharp's threads busy
- * (one at a time left the cores idle between files); `onDecoded` follows the count.
+ * Decodes photos, in the samples' order. A few decodes at a time keep sharp's threads busy (one at a
+ * time left the cores idle between files); `onProgress` follows the count.
  */
-export async function loadImageSet(samples: Sample[], size: number, fit: FitPolicy, onDecoded?: () => void): Promise<ImageSet> {
-  const images: RawImage[] = await mapLimit(samples, 4, async (s) => {
-    const image = await decodeImage(s.file, { size, fit });
-    onDecoded?.();
-    return image;
-  });
+export async function loadImageSet(samples: Sample[], size: number, fit: FitPolicy, onProgress?: (done: number, total: number) => void): Promise<ImageSet> {
+  const images: RawImage[] = await mapLimit(samples, 4, (s) => decodeImage(s.file, { size, fit }), onProgress);
   return { images, labels: samples.map((s) => s.label), files: samples.map((s) => s.file) };
 }
 

@@ -277,8 +277,7 @@ export function formatGroups(index: DatasetIndex): string {
 async function loadSets(index: DatasetIndex, o: ResolvedTrainOptions, progress: StageProgress) {
   // One set of every split's photos, decoded a few at a time, then cut into the splits again.
   const { train: tr, val: va, test: te } = index.splits;
-  let done = 0;
-  const all = await loadImageSet([...tr, ...va, ...te], o.imgSize, o.fit, () => progress(`decoding at ${o.imgSize} px`, ++done, tr.length + va.length + te.length));
+  const all = await loadImageSet([...tr, ...va, ...te], o.imgSize, o.fit, (done, total) => progress(`decoding at ${o.imgSize} px`, done, total));
   const cut = (from: number, to: number): ImageSet => ({ images: all.images.slice(from, to), labels: all.labels.slice(from, to), files: all.files.slice(from, to) });
   const [train, val, test] = [cut(0, tr.length), cut(tr.length, tr.length + va.length), cut(tr.length + va.length, all.images.length)];
   if (!train.images.length) throw new Error(`no training images in ${index.root}`);
