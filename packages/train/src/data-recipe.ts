@@ -2,10 +2,10 @@
 // (photos per class, resolution, one object on a plain background or a frame-filling part / texture) and
 // the parts of the recipe that depend on it are set: input size, augmentation preset, the number of
 // epochs (from a budget of optimizer steps, so a larger set gets fewer epochs), its warm-up, and whether
-// the OOD detector gets its silhouette part. Every choice carries its reason; train() writes them into the run's config.json (`recipe`)
-// and logs one line each. An option given explicitly always wins and is recorded as given. The rules
-// are fixed functions of the profile, no search: choosing between candidates per run would multiply
-// the cost of every training.
+// the OOD detector gets its silhouette part. Every choice carries its reason; train() writes them into
+// the run's config.json (`recipe`) and logs one line each. An option given explicitly always wins and is
+// recorded as given. The rules are fixed functions of the profile, no search: choosing between
+// candidates per run would multiply the cost of every training.
 //
 // Why these rules:
 // - Object or not: the silhouette measure (@parts/data silhouette.ts) and the OOD detector's own test
