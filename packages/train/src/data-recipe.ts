@@ -31,6 +31,11 @@
 //   the candidate, because on these sets the validation accuracy swings between neighbouring epochs
 //   (casting's subset: 50% to 95% and back): AVERAGED_WEIGHTS_MEASURED says why it is not chosen.
 // - Silhouette OOD part: only where there is a silhouette.
+// - Light normalisation: on objects on a plain background the paper is every photo's white reference
+//   (the part covers under half of the frame, so the per-channel median is the paper), and dividing by
+//   it makes a brighter, dimmer, warmer or colder lamp give the same input (docs/ood.md measured the
+//   lamps with and without it: without it every lit `parts` photo was answered "unknown"). Frame-filling
+//   parts and textures have no paper: their median is the part itself, whose brightness can be the label.
 import { promises as fs } from 'node:fs';
 import { decodeImage, decodePhoto, makeRng, measureSilhouette, shuffled, type FitPolicy, type Sample, type SilhouetteShape } from '@parts/data';
 import { segmentationProblem, silhouetteEvidence } from '@parts/models';
@@ -64,7 +69,7 @@ export interface DataProfile {
   kindReason: string;
 }
 
-export type RecipeSetting = 'imgSize' | 'augment' | 'epochs' | 'warmupEpochs' | 'silhouette';
+export type RecipeSetting = 'imgSize' | 'augment' | 'epochs' | 'warmupEpochs' | 'silhouette' | 'lightNorm';
 
 export interface RecipeChoice {
   setting: RecipeSetting;
@@ -86,6 +91,7 @@ export interface RecipeInputs {
   epochs: number;
   warmupEpochs: number;
   silhouette: boolean;
+  lightNorm: string;
   batchSize: number;
   /** Optimizer-step budget that sets the epochs when --epochs is not given. */
   steps: number;
@@ -190,6 +196,13 @@ export function chooseRecipe(profile: DataProfile, o: RecipeInputs, given: Reado
   else {
     const on = profile.kind === 'object';
     choices.push({ setting: 'silhouette', value: on && o.silhouette, given: false, reason: on ? `the photos show a silhouette: ${profile.kindReason}` : `no silhouette to score: ${profile.kindReason}` });
+  }
+
+  if (given.has('lightNorm')) kept('lightNorm', o.lightNorm, '--light-norm');
+  else if (profile.kind === 'object') {
+    choices.push({ setting: 'lightNorm', value: 'paper', given: false, reason: `${objectText}: the paper is each photo's white reference, so a brighter, dimmer or coloured lamp gives the same input` });
+  } else {
+    choices.push({ setting: 'lightNorm', value: o.lightNorm, given: false, reason: `${objectText}: no paper to take as white, the median is the part or texture itself (its brightness can be the label)` });
   }
   return choices;
 }

@@ -1,7 +1,7 @@
 // The recipe chosen from the data: the rules on profiles (given options win, epochs from the step
 // budget, input size and silhouette by kind) and the profile of the real photo sets (objects on paper
 // vs a frame-filling casting vs a steel texture), read from ../shared/datasets when it is there.
-import { existsSync } from 'node:fs';
+import { existsSync, promises as fs } from 'node:fs';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { listDataset } from '@parts/data';
@@ -24,15 +24,17 @@ const profile = (over: Partial<DataProfile>): DataProfile => ({
 });
 const recipeDefaults = (): RecipeInputs => {
   const r = resolveTrainOptions({ data: '/tmp/data' }, '/tmp/runs');
-  return { imgSize: r.imgSize, augment: r.augment, epochs: r.epochs, warmupEpochs: r.warmupEpochs, silhouette: r.silhouette, batchSize: r.batchSize, steps: r.steps, mode: r.mode };
+  return { imgSize: r.imgSize, augment: r.augment, epochs: r.epochs, warmupEpochs: r.warmupEpochs, silhouette: r.silhouette, lightNorm: r.lightNorm, batchSize: r.batchSize, steps: r.steps, mode: r.mode };
 };
 const value = (choices: ReturnType<typeof chooseRecipe>, setting: string) => choices.find((c) => c.setting === setting);
 
 describe('chooseRecipe', () => {
-  it('leaves a small set of objects on paper with the architecture recipe (bolts-nuts: 134 photos)', () => {
+  it('leaves a small set of objects on paper with the architecture recipe, the paper as white (bolts-nuts: 134 photos)', () => {
     const o = recipeDefaults();
+    expect(o.lightNorm).toBe('none');
     const choices = chooseRecipe(profile({}), o, new Set());
-    expect(applyRecipe(o, choices)).toEqual(o);
+    expect(applyRecipe(o, choices)).toEqual({ ...o, lightNorm: 'paper' });
+    expect(value(choices, 'lightNorm')!.reason).toMatch(/^one object on a plain background: the paper is each photo's white reference/);
     expect(value(choices, 'epochs')!.reason).toMatch(/9 batches of 16 per epoch.*1200 optimizer steps gives 134 epochs, at most the recipe's 40/);
     expect(choices.every((c) => !c.given && c.reason.length > 0)).toBe(true);
   });
@@ -50,15 +52,20 @@ describe('chooseRecipe', () => {
   it('turns the silhouette part off for frame-filling photos and keeps the size cross-validation chose', () => {
     const o = recipeDefaults();
     const c = chooseRecipe(profile({ kind: 'frame-filling', resolution: { width: 300, height: 300 } }), o, new Set());
-    expect(applyRecipe(o, c)).toMatchObject({ imgSize: o.imgSize, silhouette: false, augment: 'size-preserving' });
+    expect(applyRecipe(o, c)).toMatchObject({ imgSize: o.imgSize, silhouette: false, augment: 'size-preserving', lightNorm: 'none' });
     expect(value(c, 'imgSize')!.reason).toContain(`${FRAME_FILLING_CANDIDATE_SIZE} px cross-validated worse`);
     expect(value(c, 'silhouette')!.reason).toMatch(/^no silhouette to score/);
+    expect(value(c, 'lightNorm')!.reason).toMatch(/no paper to take as white/);
   });
 
   it('keeps every option given explicitly and says so', () => {
     const o = { ...recipeDefaults(), imgSize: 96, epochs: 7, silhouette: true, augment: 'none' };
     const c = chooseRecipe(profile({ kind: 'frame-filling', photos: 5000 }), o, new Set(['imgSize', 'epochs', 'silhouette', 'augment']));
     expect(applyRecipe(o, c)).toEqual(o);
+    // --light-norm none on objects on paper stays none.
+    const lamps = chooseRecipe(profile({}), o, new Set(['lightNorm']));
+    expect(applyRecipe(o, lamps).lightNorm).toBe('none');
+    expect(value(lamps, 'lightNorm')).toMatchObject({ given: true, reason: 'given (--light-norm)' });
     for (const s of ['imgSize', 'epochs', 'silhouette', 'augment']) expect(value(c, s)).toMatchObject({ given: true, reason: expect.stringMatching(/^given \(--/) });
   });
 });
@@ -89,7 +96,8 @@ describe('train() with the data recipe', () => {
     expect(recipe.profile.kind).toBe('object');
     expect(recipe.choices.find((c) => c.setting === 'imgSize')).toMatchObject({ value: 16, given: true });
     expect(recipe.choices.find((c) => c.setting === 'epochs')).toMatchObject({ value: MIN_EPOCHS, given: false });
-    expect(config!.options).toMatchObject({ epochs: MIN_EPOCHS, imgSize: 16, silhouette: true });
+    expect(config!.options).toMatchObject({ epochs: MIN_EPOCHS, imgSize: 16, silhouette: true, lightNorm: 'paper' });
+    expect(JSON.parse(await fs.readFile(path.join(run.runDir, 'model', 'classifier.json'), 'utf8'))).toMatchObject({ lightNorm: 'paper' });
     expect(run.history.epochs.length).toBe(MIN_EPOCHS);
     // The model is the mean of the last 2 epochs, batch norm recomputed; the best epoch's val score is kept beside.
     const n = 2;

@@ -76,7 +76,7 @@ export const TRAIN_SETTINGS = {
     flag: '--data-recipe',
     negate: {
       flag: '--no-data-recipe',
-      doc: "the architecture's recipe as it is. By default a from-scratch recipe's input size, augmentation, epochs (from --steps) and silhouette OOD part are chosen from a look at the training photos (object or texture, resolution, count); config.json's `recipe` and the log say what and why; a flag given explicitly wins",
+      doc: "the architecture's recipe as it is. By default a from-scratch recipe's input size, augmentation, epochs (from --steps), silhouette OOD part and light normalisation are chosen from a look at the training photos (object or texture, resolution, count); config.json's `recipe` and the log say what and why; a flag given explicitly wins",
     },
     default: true,
     doc: 'choose input size, augmentation, epochs (from --steps) and the silhouette OOD part from a look at the training photos (object or texture, resolution, count); each choice and its reason go to config.json and the log; a flag given explicitly wins',
@@ -113,7 +113,7 @@ export const TRAIN_SETTINGS = {
     flag: '--light-norm <n>',
     default: 'none',
     perArch: true,
-    doc: "per-photo light normalisation, recorded with the model and applied by predict, evaluate and serve: paper = each colour channel scaled so its median (the paper) reads a fixed grey (gain 0.5-2), none = the photo as decoded",
+    doc: "per-photo light normalisation, recorded with the model and applied by predict, evaluate and serve: paper = each colour channel scaled so its median (the paper) reads a fixed grey (gain 0.5-2), none = the photo as decoded. The data recipe chooses paper for one object on a plain background and none for frame-filling parts and textures",
   }),
   labelSmoothing: num({ flag: '--label-smoothing <x>', min: 0, lt: 1, default: 0, perArch: true, doc: 'label smoothing' }),
   lrSchedule: choice(LR_SCHEDULES, { flag: '--lr-schedule <s>', default: 'constant', perArch: true, doc: 'learning-rate schedule: constant, or cosine decay after a linear warm-up' }),
