@@ -65,25 +65,28 @@ describe.skipIf(!have)('explanations on the parts photos', () => {
 
   // On this size task the evidence for 'big' is the part's dark area; the evidence for 'small' is
   // the empty background (a small part is "not enough part"), so maps of 'small' sit on the
-  // background, and a small-bolt photo has no positive evidence for 'big' at all (an all-zero map).
-  // The check is therefore on maps of 'big' that have evidence, and on maps of predicted 'big'.
-  it('Grad-CAM of "big" weights the part pixels above the map mean on at least 90% of the photos with evidence for it', () => {
+  // background, and a small-bolt photo has little or no positive evidence for 'big' (mostly an
+  // all-zero map; where there is some, with light normalisation, it is weak and off the part).
+  // The check is therefore on the maps of 'big' of the big-bolt photos, and on maps of predicted 'big'.
+  it('Grad-CAM of "big" weights the part pixels above the map mean on at least 90% of the big-bolt photos', () => {
     const lines = test.map((s, i) => {
       const b = darkPixelWeight(big[i].heatmap, big[i].photo);
       const p = darkPixelWeight(predicted[i].heatmap, predicted[i].photo);
       return `${path.basename(s.file)} part ${(b.darkShare * 100).toFixed(1)}% | class big: ratio ${b.ratio.toFixed(2)} | predicted ${predicted[i].label}: ratio ${p.ratio.toFixed(2)}`;
     });
     console.log(lines.join('\n'));
-    const withEvidence = big.filter((e) => e.hasEvidence);
+    const bigPhotos = big.filter((_, i) => test[i].label === 0);
+    const withEvidence = bigPhotos.filter((e) => e.hasEvidence);
     const pass = withEvidence.filter((e) => weightsDarkPixels(e.heatmap, e.photo)).length;
     const predBig = predicted.filter((e) => e.label === 'big');
     const predBigPass = predBig.filter((e) => weightsDarkPixels(e.heatmap, e.photo)).length;
     const predSmall = predicted.filter((e) => e.label === 'small');
     const predSmallPass = predSmall.filter((e) => weightsDarkPixels(e.heatmap, e.photo)).length;
-    console.log(`class big on part pixels: ${pass}/${withEvidence.length} with evidence (${big.length} photos); predicted big: ${predBigPass}/${predBig.length}; predicted small: ${predSmallPass}/${predSmall.length}`);
+    console.log(`class big on part pixels: ${pass}/${withEvidence.length} big-bolt photos with evidence (${big.filter((e) => e.hasEvidence).length} of all ${big.length} photos have some); predicted big: ${predBigPass}/${predBig.length}; predicted small: ${predSmallPass}/${predSmall.length}`);
     expect(big).toHaveLength(14);
     // Every photo of a big bolt has evidence for 'big'.
-    expect(withEvidence.length).toBeGreaterThanOrEqual(7);
+    expect(bigPhotos).toHaveLength(7);
+    expect(withEvidence.length).toBe(7);
     expect(pass / withEvidence.length).toBeGreaterThanOrEqual(0.9);
     // The predicted class's map, where the prediction is 'big', is on the part as well.
     expect(predBig.length).toBeGreaterThan(0);
