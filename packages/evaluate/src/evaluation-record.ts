@@ -35,7 +35,13 @@ export interface Evaluation extends ClassificationMetrics {
   mode: string;
   split: SplitName;
   /** The evaluated dataset, and the one the run was trained on (fingerprint from config.json). */
-  data: { root: string; sameAsTraining: boolean; training: { root?: string; fingerprint?: string } };
+  data: {
+    root: string;
+    sameAsTraining: boolean;
+    training: { root?: string; fingerprint?: string };
+    /** The training dataset's splits as listed now differ from the counts the run recorded (splitCountChanges): one line per split. */
+    changed?: string[];
+  };
   imgSize: number;
   fit: string;
   preprocess: string;
@@ -96,12 +102,13 @@ function round6(x: number): number {
 
 /** True when the evaluation is of the run's test split on the dataset it was trained on. */
 export function isOwnTestEvaluation(e: Pick<Evaluation, 'split' | 'data'>): boolean {
-  return e.split === 'test' && e.data?.sameAsTraining === true;
+  return e.split === 'test' && e.data?.sameAsTraining === true && !e.data.changed?.length;
 }
 
 /** Why an evaluation is not the run's own test evaluation, for messages. */
 export function describeEvaluationScope(e: Pick<Evaluation, 'split' | 'data'>): string {
-  return `the '${e.split}' split of ${e.data?.root}${e.data?.sameAsTraining ? ' (its training dataset)' : ' (not its training dataset)'}`;
+  const changed = e.data?.changed?.length ? `, changed since training: ${e.data.changed.join('; ')}` : '';
+  return `the '${e.split}' split of ${e.data?.root}${e.data?.sameAsTraining ? ` (its training dataset${changed})` : ' (not its training dataset)'}`;
 }
 
 /**

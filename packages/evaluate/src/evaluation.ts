@@ -9,7 +9,7 @@ import { chooseEngine, disposeClassifier, exportOnnx, loadClassifier, OnnxForwar
 import { EVALUATION_FORMAT, evaluatePredictions, evaluationFileName } from './evaluation-record';
 import type { Evaluation, LabelledProbabilities } from './evaluation-record';
 import { dirSize, samePath, writeJsonAtomic } from './fsutil';
-import { readRun, runListOptions } from '@parts/train';
+import { readRun, runListOptions, splitCountChanges } from '@parts/train';
 import { gradCamGallery, type GradCamGallery } from './gradcam-gallery';
 import { evaluateOodAndCalibration, type CalibrationEvaluation, type OodEvaluation } from './ood-evaluation';
 import { robustnessForEvaluation, type RobustnessPreset } from './robustness-budget';
@@ -60,6 +60,9 @@ export async function evaluateRun(runDir: string, opts: EvaluateRunOptions = {})
     opts.log?.(`  engine: ${onnx ? `ONNX Runtime (${onnx.threads} threads)` : `tfjs ${tf.getBackend()}`}: ${choice.reason}`);
     // The same listing options as training, so a generated (seeded) test split is the same images.
     const index = await listDataset(dataRoot, runListOptions(run.config));
+    // Photos added or removed since training: the splits are no longer the run's own.
+    const changed = sameAsTraining ? splitCountChanges(index, run.config) : [];
+    for (const line of changed) opts.log?.(`  dataset changed since training: ${line}`);
     const samples = index.splits[split];
     if (!samples || samples.length === 0) throw new Error(`${dataRoot}: the '${split}' split has no images`);
     const items: LabelledProbabilities[] = [];
@@ -112,6 +115,7 @@ export async function evaluateRun(runDir: string, opts: EvaluateRunOptions = {})
       data: {
         root: dataRoot,
         sameAsTraining,
+        ...(changed.length ? { changed } : {}),
         training: { root: trainedOn, fingerprint: run.config?.data?.fingerprint },
       },
       imgSize: meta.imgSize,

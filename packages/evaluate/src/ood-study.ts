@@ -38,7 +38,7 @@ import {
   type OodMethod,
   type ScorerOptions,
 } from '@parts/models';
-import { repeatEach, runListOptions, train, withLineLight, type TrainOptions } from '@parts/train';
+import { repeatEach, runListOptions, splitCountChanges, train, withLineLight, type TrainOptions } from '@parts/train';
 import { makeHoldoutDataset } from './ood-holdout';
 import { aurocKnownVsUnknown, fprAtKnownRate, riskCoverage, selectiveAccuracyOf } from './ood-metrics';
 import { DEFAULT_ACCEPT_RATE } from '@parts/cli';
@@ -157,12 +157,8 @@ async function openRun(runDir: string): Promise<RunSplits> {
     data: { root: string; classes: string[]; counts: Record<string, number[]>; groups?: { crowd?: number | null } };
   };
   const index = await listDataset(config.data.root, { ...runListOptions(config), validate: false });
-  for (const s of ['train', 'val', 'test'] as const) {
-    const counts = index.classes.map((_, c) => index.splits[s].filter((x) => x.label === c).length);
-    if (counts.join() !== config.data.counts[s].join()) {
-      throw new Error(`${runDir}: the ${s} split of ${config.data.root} has counts [${counts}] now, the run had [${config.data.counts[s]}]`);
-    }
-  }
+  const changed = splitCountChanges(index, config);
+  if (changed.length) throw new Error(`${runDir}: ${config.data.root} changed since training: ${changed.join('; ')}`);
   const classifier = await loadClassifier(runDir);
   return { classifier, fl: featureAndLogitModel(classifier.model), classes: index.classes, splits: index.splits, groupOf: index.groupOf, lineLight: config.options.oodLineLight === true };
 }

@@ -56,6 +56,7 @@ export async function evaluateRuns(opts: EvaluateRunsOptions): Promise<ReportRun
           (evaluation.robustnessSummary ? `, of which robustness ${evaluation.robustnessSummary.seconds.toFixed(1)}s` : '') +
           ']',
       );
+      for (const c of evaluation.data.changed ?? []) log(`  ! ${info.runId}: the dataset changed since training (${c}): not its own test split any more`);
       out.push({ ...base, arch: evaluation.arch, mode: evaluation.mode, status: 'ok', evaluation });
     } catch (e) {
       const reason = `evaluation failed: ${(e as Error).message}`;

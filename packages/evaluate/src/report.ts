@@ -284,6 +284,7 @@ function renderMarkdown(title: string, lb: Leaderboard, sections: RunSection[], 
         `Input ${ev.imgSize}×${ev.imgSize} (${ev.fit}, ${ev.preprocess}); evaluated on ${ev.data.root} with ${ev.backend}.`,
       '',
     );
+    if (ev.data.changed?.length) out.push(`**Warning:** the dataset changed since training (${ev.data.changed.join('; ')}): this is not the run's own test split any more, and promotion and the gate leave it out.`, '');
     out.push(mdTable(['class', 'support', 'precision', 'recall', 'F1', 'ROC-AUC (1-vs-rest)'], perClassRows(ev)), '');
     for (const p of [s.confusion, s.roc, s.curves]) if (p) out.push(`![](${p.rel})`, '');
     if (!s.curves) out.push('_No learning curves: the run has no history.json._', '');
@@ -462,6 +463,7 @@ function renderHtml(title: string, lb: Leaderboard, sections: RunSection[], lbPi
         `macro precision/recall/F1 ${num(ev.macro.precision)}/${num(ev.macro.recall)}/${num(ev.macro.f1)}, ROC-AUC ${num(ev.rocAuc)}, log loss ${num(ev.logLoss)}. ` +
         `Input ${ev.imgSize}×${ev.imgSize} (${h(ev.fit)}, ${h(ev.preprocess)}); evaluated on <code>${h(ev.data.root)}</code> with ${h(ev.backend)}.</p>`,
     );
+    if (ev.data.changed?.length) parts.push(`<p class="warning"><strong>Warning:</strong> the dataset changed since training (${h(ev.data.changed.join('; '))}): this is not the run's own test split any more, and promotion and the gate leave it out.</p>`);
     parts.push(htmlTable(['class', 'support', 'precision', 'recall', 'F1', 'ROC-AUC (1-vs-rest)'], perClassRows(ev)));
     parts.push(`<div class="charts">${img(s.confusion, 'confusion matrix')}${img(s.roc, 'ROC curve')}</div>`);
     parts.push(s.curves ? img(s.curves, 'learning curves') : '<p><em>No learning curves: the run has no history.json.</em></p>');

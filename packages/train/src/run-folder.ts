@@ -239,8 +239,6 @@ export async function listRunDirs(runsDir: string): Promise<string[]> {
   return dirs.filter((_, i) => keep[i]).sort();
 }
 
-
-/** Reads config.json of a run folder, or undefined when it has none. Throws on unreadable JSON. */
 /**
  * The listing options a run's dataset was split with (seed, validation share, near-duplicate groups),
  * so that re-listing it gives the run's own splits: runs recorded before near-duplicate grouping
@@ -259,6 +257,37 @@ export function runListOptions(
   };
 }
 
+type SplitName = 'train' | 'val' | 'test';
+
+/**
+ * How a dataset re-listed with a run's listing options (runListOptions) differs from the photos per
+ * class the run recorded (config.json data.counts): one line per split that changed, empty when
+ * none did or the run recorded no counts. Photos added to or removed from the folder since training
+ * change them, and a generated split may then hold photos the model was trained on.
+ */
+export function splitCountChanges(
+  index: { classes: readonly string[]; splits: Record<SplitName, readonly { label: number }[]> },
+  config: { data?: { classes?: readonly string[]; counts?: Partial<Record<SplitName, readonly number[]>> } } | undefined,
+): string[] {
+  const then = config?.data;
+  if (!then?.classes || !then.counts) return [];
+  const names = [...new Set([...then.classes, ...index.classes])].sort();
+  const out: string[] = [];
+  for (const s of ['train', 'val', 'test'] as const) {
+    const recorded = then.counts[s];
+    if (!recorded) continue;
+    const now = new Map(index.classes.map((c, i) => [c, index.splits[s].filter((x) => x.label === i).length]));
+    const had = new Map(then.classes.map((c, i) => [c, recorded[i] ?? 0]));
+    const changed = names.filter((c) => (now.get(c) ?? 0) !== (had.get(c) ?? 0));
+    if (changed.length) {
+      const list = (m: Map<string, number>) => changed.map((c) => `${c} ${m.get(c) ?? 0}`).join(', ');
+      out.push(`the ${s} split has ${list(now)} photos now, the run had ${list(had)}`);
+    }
+  }
+  return out;
+}
+
+/** Reads config.json of a run folder, or undefined when it has none. Throws on unreadable JSON. */
 export async function readRunConfig(runDir: string): Promise<RunConfigFile | undefined> {
   const file = path.join(runDir, RUN_FILES.config);
   return (await exists(file)) ? readJsonFile<RunConfigFile>(file) : undefined;

@@ -2,7 +2,7 @@ import { promises as fs } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { createRunFolder, discardRunFolder, finalizeRunFolder, isCompleteRun, listRunDirs, readRun, RUN_FILES, runListOptions, writeRunJson } from '../src/run-folder';
+import { createRunFolder, discardRunFolder, finalizeRunFolder, isCompleteRun, listRunDirs, readRun, RUN_FILES, runListOptions, splitCountChanges, writeRunJson } from '../src/run-folder';
 
 describe('run folders', () => {
   it('builds the run under .tmp-<id> and only shows it under its name once finalised', async () => {
@@ -73,5 +73,33 @@ describe('runListOptions', () => {
     expect(runListOptions(undefined)).toEqual({ valSplit: undefined, seed: undefined, skipBad: false, groupThreshold: 0, groupCrowd: Infinity });
     expect(runListOptions({ options: { groupThreshold: 0.6 }, data: {} }).groupCrowd).toBe(Infinity);
     expect(runListOptions({ options: { groupThreshold: 0.6 }, data: { groups: { crowd: null } } }).groupCrowd).toBe(Infinity);
+  });
+});
+
+describe('splitCountChanges', () => {
+  const index = (classes: string[], counts: Record<'train' | 'val' | 'test', number[]>) => ({
+    classes,
+    splits: Object.fromEntries(
+      (['train', 'val', 'test'] as const).map((s) => [s, counts[s].flatMap((n, label) => Array.from({ length: n }, () => ({ label })))]),
+    ) as Record<'train' | 'val' | 'test', { label: number }[]>,
+  });
+  const config = { data: { classes: ['big', 'small'], counts: { train: [20, 18], val: [5, 4], test: [7, 7] } } };
+
+  it('is empty when the splits hold the recorded photos per class, whatever order the classes are listed in', () => {
+    expect(splitCountChanges(index(['big', 'small'], { train: [20, 18], val: [5, 4], test: [7, 7] }), config)).toEqual([]);
+    expect(splitCountChanges(index(['small', 'big'], { train: [18, 20], val: [4, 5], test: [7, 7] }), config)).toEqual([]);
+  });
+
+  it('names each split and class that changed, and a class that is new or gone', () => {
+    expect(splitCountChanges(index(['big', 'small'], { train: [20, 18], val: [5, 4], test: [8, 7] }), config)).toEqual(['the test split has big 8 photos now, the run had big 7']);
+    expect(splitCountChanges(index(['big', 'nut', 'small'], { train: [19, 3, 18], val: [5, 1, 4], test: [7, 0, 7] }), config)).toEqual([
+      'the train split has big 19, nut 3 photos now, the run had big 20, nut 0',
+      'the val split has nut 1 photos now, the run had nut 0',
+    ]);
+  });
+
+  it('says nothing for a run that recorded no counts', () => {
+    expect(splitCountChanges(index(['a'], { train: [1], val: [0], test: [1] }), undefined)).toEqual([]);
+    expect(splitCountChanges(index(['a'], { train: [1], val: [0], test: [1] }), { data: {} })).toEqual([]);
   });
 });

@@ -1,0 +1,44 @@
+// A run evaluated after photos were added to or removed from its training dataset: the evaluation
+// says which splits changed, and it no longer counts as the run's own test split (promotion and the
+// accuracy gate rely on that).
+import { promises as fs } from 'node:fs';
+import path from 'node:path';
+import { beforeAll, describe, expect, it } from 'vitest';
+import { initBackend } from '@parts/backend';
+import { generateDemoDataset } from '@parts/data';
+import { train } from '@parts/train';
+import { evaluateRun } from '../src/evaluation';
+import { isOwnTestEvaluation, readEvaluation } from '../src/evaluation-record';
+import { tempDir } from './helpers';
+
+let data: string;
+let runDir: string;
+
+beforeAll(async () => {
+  await initBackend('wasm');
+  const root = await tempDir('eval-changed-');
+  data = path.join(root, 'demo');
+  await generateDemoDataset(data, { seed: 6, trainPerClass: 6, testPerClass: 2, width: 64, height: 48 });
+  runDir = (await train({ arch: 'tinyvgg', mode: 'scratch', data, out: path.join(root, 'runs'), imgSize: 16, epochs: 1, batchSize: 8, backend: 'wasm', quiet: true, seed: 1, valSplit: 0.3 })).runDir;
+}, 120_000);
+
+describe('evaluateRun on a dataset that changed since training', () => {
+  it('is the run\'s own test split while the photos are the same', async () => {
+    const ev = await evaluateRun(runDir, { robustness: 'off', gradcam: false });
+    expect(ev.data.changed).toBeUndefined();
+    expect(isOwnTestEvaluation(ev)).toBe(true);
+  });
+
+  it('names the changed split, logs it, and is no longer the run\'s own test split', async () => {
+    const classes = (await fs.readdir(path.join(data, 'test'))).sort();
+    const dir = path.join(data, 'test', classes[0]!);
+    const first = (await fs.readdir(dir)).sort()[0]!;
+    await fs.copyFile(path.join(dir, first), path.join(dir, `added-${first}`));
+    const lines: string[] = [];
+    const ev = await evaluateRun(runDir, { robustness: 'off', gradcam: false, log: (m) => lines.push(m) });
+    expect(ev.data.changed).toEqual([`the test split has ${classes[0]} 3 photos now, the run had ${classes[0]} 2`]);
+    expect(lines).toContain(`  dataset changed since training: ${ev.data.changed![0]}`);
+    expect(isOwnTestEvaluation(ev)).toBe(false);
+    await expect(readEvaluation(runDir)).rejects.toThrow(/changed since training: the test split has/);
+  });
+});
