@@ -3,7 +3,7 @@ import sharp from 'sharp';
 import { contentHash } from './hash';
 import { mapLimit } from './list';
 import { relPosix } from './paths';
-import { DISTINCTNESS_RATIO, NEIGHBOUR_RANK, nearDuplicatePairs, normalizeSignatures, perceptualSignature, type Signature } from './similarity';
+import { cachedSignature, DISTINCTNESS_RATIO, NEIGHBOUR_RANK, nearDuplicatePairs, normalizeSignatures, type Signature, type SignatureCache } from './similarity';
 import type { BadFile, DatasetIndex, SplitName } from './types';
 
 export interface FileRef {
@@ -70,6 +70,8 @@ export interface CheckOptions {
   onProgress?: (done: number, total: number) => void;
   /** Called as the signatures' pairs are compared, after every image was read. */
   onCompare?: (donePairs: number, totalPairs: number) => void;
+  /** Signatures already taken of these photos (listDataset's groups in the same run): not decoded again. */
+  signatures?: SignatureCache;
 }
 
 export const DEFAULT_NEAR_DUP_THRESHOLD = 0.9;
@@ -108,11 +110,12 @@ export async function checkDataset(index: DatasetIndex, opts: CheckOptions = {})
       try {
         const bytes = await readFile(file);
         const meta = await sharp(bytes).metadata();
+        const hash = await contentHash(file, bytes);
         const result: Scanned = {
           ref,
           file,
-          hash: await contentHash(file, bytes),
-          signature: await perceptualSignature(bytes),
+          hash,
+          signature: await cachedSignature(bytes, opts.signatures, hash),
           width: meta.width ?? 0,
           height: meta.height ?? 0,
           format: meta.format ?? 'unknown',

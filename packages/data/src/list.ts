@@ -6,6 +6,7 @@ import { probeImage } from './decode';
 import { makeRng, shuffled } from './rng';
 import { countGroups, GROUP_CROWD, groupStratifiedSplit, nearDuplicateGroups } from './near-duplicate-groups';
 import type { BadFile, DatasetIndex, Sample, SplitName } from './types';
+import type { SignatureCache } from './similarity';
 
 export interface ListOptions {
   /** Fraction of train carved out as a stratified validation split when there is no val folder. Default 0. */
@@ -33,6 +34,8 @@ export interface ListOptions {
    * ('grouping'), then the signatures' pairs ('comparing', counted in pairs).
    */
   onProgress?: (stage: 'reading' | 'grouping' | 'comparing', done: number, total: number) => void;
+  /** Where the groups' signatures go, for a data check of the same photos to reuse (GroupOptions.signatures). */
+  signatures?: SignatureCache;
 }
 
 /** A dataset problem that names the offending path; `badFiles` is set when files failed to decode. */
@@ -204,7 +207,7 @@ export async function listDataset(root: string, opts: ListOptions = {}): Promise
   let largestGroup = 0;
   const groupCrowd = opts.groupCrowd ?? GROUP_CROWD;
   if (groupThreshold > 0) {
-    const g = await nearDuplicateGroups(train, { threshold: groupThreshold, crowd: groupCrowd, onProgress: opts.onProgress && ((done, total) => opts.onProgress!('grouping', done, total)), onCompare: opts.onProgress && ((done, total) => opts.onProgress!('comparing', done, total)) });
+    const g = await nearDuplicateGroups(train, { threshold: groupThreshold, crowd: groupCrowd, signatures: opts.signatures, onProgress: opts.onProgress && ((done, total) => opts.onProgress!('grouping', done, total)), onCompare: opts.onProgress && ((done, total) => opts.onProgress!('comparing', done, total)) });
     groupOfFile = new Map(train.map((s, i) => [s.file, g.groupOf[i]]));
     largestGroup = g.largest;
   }

@@ -31,7 +31,7 @@
 import { readFile } from 'node:fs/promises';
 import { mapLimit } from './list';
 import { makeRng, shuffled } from './rng';
-import { judgedPairs, NEIGHBOUR_RANK, normalizeSignatures, perceptualSignature, similarPairs, type Signature } from './similarity';
+import { cachedSignature, judgedPairs, NEIGHBOUR_RANK, normalizeSignatures, similarPairs, type Signature, type SignatureCache } from './similarity';
 import type { Sample } from './types';
 import { DEFAULT_GROUP_THRESHOLD } from '@parts/cli';
 
@@ -55,6 +55,8 @@ export interface GroupOptions {
   onProgress?: (done: number, total: number) => void;
   /** Called as the signatures' pairs are compared. */
   onCompare?: (donePairs: number, totalPairs: number) => void;
+  /** Signatures shared with a data check of the same photos (similarity.ts SignatureCache). */
+  signatures?: SignatureCache;
 }
 
 /** See the header: bursts of up to this many re-shots stay whole; larger crowds of look-alikes are judged. */
@@ -112,7 +114,7 @@ export async function nearDuplicateGroups(samples: readonly Sample[], opts: Grou
     4,
     async (s) => {
       try {
-        return await perceptualSignature(await readFile(s.file));
+        return await cachedSignature(await readFile(s.file), opts.signatures);
       } catch (e) {
         throw new Error(`near-duplicate groups: cannot read ${s.file}: ${(e as Error).message.split('\n')[0]}`);
       }

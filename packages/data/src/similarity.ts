@@ -1,4 +1,5 @@
 import sharp from 'sharp';
+import { sha256 } from './hash';
 
 /**
  * Near-duplicate detection by perceptual signature: a 64×64 grayscale thumbnail with the
@@ -30,6 +31,24 @@ export async function perceptualSignature(input: string | Buffer): Promise<Signa
   const v = new Float32Array(n * n);
   for (let i = 0; i < v.length; i++) v[i] = Math.log((gray[i] + 1) / (background[i] + 1));
   return v;
+}
+
+/**
+ * Raw signatures by the sha256 of the photo's bytes, for one caller to share between the near-duplicate
+ * groups and the data check, which read the same photos one after the other (training does both).
+ * Holds 16 KB a photo: made per run and dropped after it, never module-wide.
+ */
+export type SignatureCache = Map<string, Signature>;
+
+/** perceptualSignature of `bytes`, taken from or put into `cache` when given. */
+export async function cachedSignature(bytes: Buffer, cache?: SignatureCache, hash?: string): Promise<Signature> {
+  if (!cache) return perceptualSignature(bytes);
+  const key = hash ?? sha256(bytes);
+  const hit = cache.get(key);
+  if (hit) return hit;
+  const sig = await perceptualSignature(bytes);
+  cache.set(key, sig);
+  return sig;
 }
 
 /** Removes the dataset-wide median (when there are enough images), then zero-mean, unit-norm. */

@@ -4,7 +4,7 @@ import seedrandom from 'seedrandom';
 import * as tf from '@tensorflow/tfjs-core';
 import type * as tfl from '@tensorflow/tfjs-layers';
 import { initBackend, tuneWebGPUKernels, usedKernels, type BackendInfo } from '@parts/backend';
-import { AUGMENT_PRESETS, checkDataset, datasetFingerprint, formatDatasetReport, listDataset, makeRng, type DatasetIndex } from '@parts/data';
+import { AUGMENT_PRESETS, checkDataset, datasetFingerprint, formatDatasetReport, listDataset, makeRng, type DatasetIndex, type SignatureCache } from '@parts/data';
 import { repoRoot } from '@parts/cli';
 import { buildClassifier, getArch, saveClassifier, type BuiltClassifier, type ClassifierMeta } from '@parts/models';
 import { balancedClassWeights } from './loss';
@@ -42,7 +42,10 @@ export async function train(options: TrainOptions): Promise<TrainResult> {
   const spec = getArch(resolved.arch);
   const backend = await initBackend(resolved.backend, log);
   const dataProgress = stageProgress(log);
+  // The data check (not run quietly) reads the photos the groups just read: it reuses their signatures.
+  const signatures: SignatureCache | undefined = resolved.quiet ? undefined : new Map();
   const listed = await listDataset(resolved.data, {
+    signatures,
     valSplit: resolved.valSplit,
     seed: resolved.seed,
     skipBad: resolved.skipBad,
@@ -52,6 +55,7 @@ export async function train(options: TrainOptions): Promise<TrainResult> {
   const index = resolved.fold ? applyFold(listed, resolved.fold, resolved.seed) : listed;
   if (!resolved.quiet) {
     const report = await checkDataset(index, {
+      signatures,
       onProgress: (done, total) => dataProgress('checking', done, total),
       onCompare: (done, total) => dataProgress('checking: comparing', done, total, 'pairs'),
     });
