@@ -113,10 +113,13 @@ export function describeEvaluationScope(e: Pick<Evaluation, 'split' | 'data'>): 
 
 /**
  * Where an evaluation is stored in its run folder: evaluation.json for the run's own test split,
- * evaluation-<split>.json for another split of the training dataset, and
+ * evaluation-<split>.json for another split of the training dataset,
+ * evaluation-<split>-changed-since-training.json for the training dataset's folder after photos
+ * changed there (data.changed; the run's own evaluation.json stays as it was), and
  * evaluation-<split>-<dataset folder name>.json for another dataset.
  */
-export function evaluationFileName(split: SplitName, dataRoot: string, sameAsTraining: boolean): string {
+export function evaluationFileName(split: SplitName, dataRoot: string, sameAsTraining: boolean, changed = false): string {
+  if (sameAsTraining && changed) return `evaluation-${split}-changed-since-training.json`;
   if (sameAsTraining) return split === 'test' ? EVALUATION_JSON : `evaluation-${split}.json`;
   const name = path.basename(path.resolve(dataRoot)).replace(/[^A-Za-z0-9._-]/g, '_') || 'data';
   return `evaluation-${split}-${name}.json`;

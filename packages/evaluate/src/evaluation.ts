@@ -9,7 +9,7 @@ import { chooseEngine, disposeClassifier, exportOnnx, loadClassifier, OnnxForwar
 import { EVALUATION_FORMAT, evaluatePredictions, evaluationFileName } from './evaluation-record';
 import type { Evaluation, LabelledProbabilities } from './evaluation-record';
 import { dirSize, samePath, writeJsonAtomic } from './fsutil';
-import { readRun, runListOptions, splitCountChanges } from '@parts/train';
+import { datasetChangesSinceTraining, readRun, runListOptions } from '@parts/train';
 import { gradCamGallery, type GradCamGallery } from './gradcam-gallery';
 import { evaluateOodAndCalibration, type CalibrationEvaluation, type OodEvaluation } from './ood-evaluation';
 import { robustnessForEvaluation, type RobustnessPreset } from './robustness-budget';
@@ -61,7 +61,7 @@ export async function evaluateRun(runDir: string, opts: EvaluateRunOptions = {})
     // The same listing options as training, so a generated (seeded) test split is the same images.
     const index = await listDataset(dataRoot, runListOptions(run.config));
     // Photos added or removed since training: the splits are no longer the run's own.
-    const changed = sameAsTraining ? splitCountChanges(index, run.config) : [];
+    const changed = sameAsTraining ? await datasetChangesSinceTraining(index, run.config) : [];
     for (const line of changed) opts.log?.(`  dataset changed since training: ${line}`);
     const samples = index.splits[split];
     if (!samples || samples.length === 0) throw new Error(`${dataRoot}: the '${split}' split has no images`);
@@ -76,7 +76,7 @@ export async function evaluateRun(runDir: string, opts: EvaluateRunOptions = {})
       opts.log?.(`  ${Math.min(start + batchSize, samples.length)}/${samples.length} images`);
     }
     const result = evaluatePredictions(meta.labels, items);
-    const fileName = evaluationFileName(split, dataRoot, sameAsTraining);
+    const fileName = evaluationFileName(split, dataRoot, sameAsTraining, changed.length > 0);
 
     // Labels as the model numbers them (the dataset's classes may be listed differently).
     const modelLabel = new Map(meta.labels.map((l, i) => [l, i]));

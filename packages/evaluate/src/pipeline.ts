@@ -52,7 +52,7 @@ export async function evaluateRuns(opts: EvaluateRunsOptions): Promise<ReportRun
       log(
         `✓ ${info.runId}: accuracy ${(evaluation.accuracy * 100).toFixed(1)}% (${evaluation.correct}/${evaluation.n}), ` +
           `balanced ${(evaluation.balancedAccuracy * 100).toFixed(1)}%, log loss ${evaluation.logLoss.toFixed(3)} ` +
-          `→ ${evaluationFileName(evaluation.split, evaluation.data.root, evaluation.data.sameAsTraining)} [${((Date.now() - t0) / 1000).toFixed(1)}s` +
+          `→ ${evaluationFileName(evaluation.split, evaluation.data.root, evaluation.data.sameAsTraining, !!evaluation.data.changed?.length)} [${((Date.now() - t0) / 1000).toFixed(1)}s` +
           (evaluation.robustnessSummary ? `, of which robustness ${evaluation.robustnessSummary.seconds.toFixed(1)}s` : '') +
           ']',
       );

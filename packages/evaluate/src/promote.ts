@@ -115,13 +115,13 @@ export async function promoteBest(runs: ReportRun[], opts: PromoteOptions = {}):
   const evaluated = runs.filter((r) => r.status === 'ok' && r.evaluation && r.runDir);
   const ok = evaluated.filter((r) => isOwnTestEvaluation(r.evaluation!));
   const left = evaluated.length - ok.length;
-  const leftNote = left ? `; ${left} run(s) evaluated on another split or dataset were not considered` : '';
+  const leftNote = left ? `; ${left} run(s) evaluated on another split or dataset, or on their dataset changed since training, were not considered` : '';
   const target = path.resolve(opts.target ?? servedModelDir());
   if (evaluated.length === 0) return { promoted: false, message: 'nothing promoted: no run was evaluated successfully', target };
   if (ok.length === 0) {
     return {
       promoted: false,
-      message: `nothing promoted: none of the ${left} evaluated run(s) was evaluated on its own test split (promotion uses only those; run pnpm evaluate without --split/--data)`,
+      message: `nothing promoted: none of the ${left} evaluated run(s) was evaluated on its own test split (promotion uses only those; run pnpm evaluate without --split/--data, on the dataset folder as it was at training)`,
       target,
     };
   }

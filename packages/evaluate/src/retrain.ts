@@ -152,10 +152,13 @@ export function recipeOf(config: RunConfigFile): Omit<TrainOptions, 'data'> {
   const o = config.options ?? {};
   const keys = [
     'arch', 'mode', 'epochs', 'batchSize', 'imgSize', 'lr', 'baseLrFactor', 'seed', 'valSplit', 'unfreeze', 'classWeights', 'patience',
-    'augment', 'fit', 'labelSmoothing', 'lrSchedule', 'warmupEpochs', 'weightDecay', 'skipBad', 'acceptRate', 'silhouette', 'groupThreshold', 'oodLineLight',
+    'augment', 'fit', 'lightNorm', 'labelSmoothing', 'lrSchedule', 'warmupEpochs', 'weightDecay', 'averageEpochs', 'skipBad', 'acceptRate', 'silhouette', 'groupThreshold', 'oodLineLight',
   ] as const;
   const r: Record<string, unknown> = {};
   for (const k of keys) if (o[k] !== undefined) r[k] = o[k];
+  // A run recorded before the option existed fed the photos as decoded: keep it so (the data
+  // recipe would otherwise choose for the candidate).
+  if (r.lightNorm === undefined && o.mode !== undefined) r.lightNorm = 'none';
   // Base weights only mean something for the pretrained bases outside scratch mode.
   if (o.mode && o.mode !== 'scratch' && o.weights !== undefined) r.weights = o.weights;
   if (!r.arch) r.arch = config.arch;

@@ -66,7 +66,9 @@ describe('the promotion decision', () => {
       arch: 'partsnet',
       options: { arch: 'partsnet', mode: 'scratch', epochs: 20, imgSize: 128, seed: 7, augment: 'size-preserving', weights: 'imagenet', data: '/old', out: '/runs', backend: 'webgpu', quiet: true } as never,
     });
-    expect(r).toEqual({ arch: 'partsnet', mode: 'scratch', epochs: 20, imgSize: 128, seed: 7, augment: 'size-preserving' });
+    expect(r).toEqual({ arch: 'partsnet', mode: 'scratch', epochs: 20, imgSize: 128, seed: 7, augment: 'size-preserving', lightNorm: 'none' });
+    // The light normalisation the served model was trained with, whatever the data recipe would choose now.
+    expect(recipeOf({ options: { arch: 'partsnet', mode: 'scratch', lightNorm: 'paper', averageEpochs: 4 } as never })).toMatchObject({ lightNorm: 'paper', averageEpochs: 4 });
     expect(recipeOf({ options: { arch: 'vgg16', mode: 'finetune', weights: '/w.h5' } as never })).toMatchObject({ weights: '/w.h5' });
   });
 });

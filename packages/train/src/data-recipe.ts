@@ -32,7 +32,8 @@
 //   (casting's subset: 50% to 95% and back): AVERAGED_WEIGHTS_MEASURED says why it is not chosen.
 // - Silhouette OOD part: only where there is a silhouette.
 // - Light normalisation: on objects on a plain background the paper is every photo's white reference
-//   (the part covers under half of the frame, so the per-channel median is the paper), and dividing by
+//   (the part covers under half of the frame in the median photo, SILHOUETTE_MAX_MEDIAN_AREA, so the
+//   per-channel median is the paper; in a close-up it is the part, clamped gain), and dividing by
 //   it makes a brighter, dimmer, warmer or colder lamp give the same input (docs/ood.md measured the
 //   lamps with and without it: without it every lit `parts` photo was answered "unknown"). Frame-filling
 //   parts and textures have no paper: their median is the part itself, whose brightness can be the label.

@@ -10,7 +10,7 @@ export { stratifiedFolds, applyFold, type FoldSpec } from './folds';
 export { wilson95 } from './wilson';
 export { expandInputs, formatPredictionLine, predictFiles } from './predict';
 export type { FilePrediction } from './predict';
-export { RUN_FILES, listRunDirs, readRun, readRunConfig, runListOptions, runModelDir, splitCountChanges } from './run-folder';
+export { RUN_FILES, listRunDirs, readRun, readRunConfig, runListOptions, runModelDir, splitCountChanges, datasetChangesSinceTraining } from './run-folder';
 export type { HistoryEpoch, RunConfigFile, RunMetrics } from './run-folder';
 export { formatEpoch } from './progress';
 export { fitAndWriteOod, formatOodFit, withLineLight, repeatEach, type OodFitResult } from './ood-fit';

@@ -17,10 +17,11 @@
 import { promises as fs } from 'node:fs';
 import path from 'node:path';
 import type { BackendInfo } from '@parts/backend';
-import { recordedGroupCrowd, type DatasetIndex, type FitPolicy, type ListOptions } from '@parts/data';
+import { datasetFingerprint, recordedGroupCrowd, type DatasetIndex, type FitPolicy, type ListOptions } from '@parts/data';
 import { CLASSIFIER_JSON, readJsonFile, writeFileAtomic, type PreprocessSpec, type ThresholdChoice, type TrainMode } from '@parts/models';
 import type { ResolvedTrainOptions } from './options';
 import type { DataRecipe } from './data-recipe';
+import { applyFold, type FoldSpec } from './folds';
 
 /** File and folder names inside a run folder. */
 export const RUN_FILES = {
@@ -263,7 +264,8 @@ type SplitName = 'train' | 'val' | 'test';
  * How a dataset re-listed with a run's listing options (runListOptions) differs from the photos per
  * class the run recorded (config.json data.counts): one line per split that changed, empty when
  * none did or the run recorded no counts. Photos added to or removed from the folder since training
- * change them, and a generated split may then hold photos the model was trained on.
+ * change them (so would a change to how splits are drawn), and a generated split may then hold
+ * photos the model was trained on.
  */
 export function splitCountChanges(
   index: { classes: readonly string[]; splits: Record<SplitName, readonly { label: number }[]> },
@@ -285,6 +287,28 @@ export function splitCountChanges(
     }
   }
   return out;
+}
+
+/**
+ * How the training dataset, listed again with the run's own options (runListOptions; a
+ * cross-validation fold run's fold applied again), differs from what the run recorded: the photos
+ * per class of each split (splitCountChanges), else the dataset fingerprint (the same counts but
+ * other photos, e.g. one swapped for another). Empty when it is the run's dataset as it was.
+ */
+export async function datasetChangesSinceTraining(
+  index: DatasetIndex,
+  config: { options?: { fold?: unknown; seed?: unknown }; data?: { classes?: readonly string[]; counts?: Partial<Record<SplitName, readonly number[]>>; fingerprint?: string } } | undefined,
+): Promise<string[]> {
+  const fold = config?.options?.fold as FoldSpec | undefined;
+  const seed = config?.options?.seed;
+  const listed = fold && (typeof seed === 'number' || typeof seed === 'string') ? applyFold(index, fold, seed) : index;
+  const counts = splitCountChanges(listed, config);
+  if (counts.length) return counts;
+  const recorded = config?.data?.fingerprint;
+  if (recorded && (await datasetFingerprint(listed)) !== recorded) {
+    return ['the same photos per class, but not the photos or the splits the run had (the dataset fingerprint differs)'];
+  }
+  return [];
 }
 
 /** Reads config.json of a run folder, or undefined when it has none. Throws on unreadable JSON. */

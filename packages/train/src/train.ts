@@ -43,7 +43,8 @@ export async function train(options: TrainOptions): Promise<TrainResult> {
   const backend = await initBackend(resolved.backend, log);
   const dataProgress = stageProgress(log);
   // The data check (not run quietly) reads the photos the groups just read: it reuses their signatures.
-  const signatures: SignatureCache | undefined = resolved.quiet ? undefined : new Map();
+  // 16 KB a photo, emptied once the check has run.
+  const signatures: SignatureCache | undefined = resolved.quiet || !(resolved.groupThreshold > 0) ? undefined : new Map();
   const listed = await listDataset(resolved.data, {
     signatures,
     valSplit: resolved.valSplit,
@@ -59,6 +60,7 @@ export async function train(options: TrainOptions): Promise<TrainResult> {
       onProgress: (done, total) => dataProgress('checking', done, total),
       onCompare: (done, total) => dataProgress('checking: comparing', done, total, 'pairs'),
     });
+    signatures?.clear();
     log(formatDatasetReport(report));
   }
   log(formatGroups(index));

@@ -79,7 +79,7 @@ export const TRAIN_SETTINGS = {
       doc: "the architecture's recipe as it is. By default a from-scratch recipe's input size, augmentation, epochs (from --steps), silhouette OOD part and light normalisation are chosen from a look at the training photos (object or texture, resolution, count); config.json's `recipe` and the log say what and why; a flag given explicitly wins",
     },
     default: true,
-    doc: 'choose input size, augmentation, epochs (from --steps) and the silhouette OOD part from a look at the training photos (object or texture, resolution, count); each choice and its reason go to config.json and the log; a flag given explicitly wins',
+    doc: 'choose input size, augmentation, epochs (from --steps), the silhouette OOD part and light normalisation from a look at the training photos (object or texture, resolution, count); each choice and its reason go to config.json and the log; a flag given explicitly wins',
   }),
   batchSize: int({ flag: '--batch-size <n>', min: 1, default: 16, doc: 'batch size' }),
   imgSize: int({ flag: '--img-size <n>', min: 16, max: 1024, defaultText: "the arch's", doc: 'input size in pixels (square)' }),
