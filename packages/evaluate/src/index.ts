@@ -10,4 +10,4 @@ export { evaluateRobustness, robustnessTableHtml } from './robustness';
 export { robustnessChartPng } from './robustness-chart';
 export { makeHoldoutDataset } from './ood-holdout';
 export { makeSubsetDataset, type SubsetSpec } from './subset-dataset';
-export { checkOodFigures, checkOodSeedMean, measureLeaveOut } from './ood-check';
+export { checkOodFigures, checkOodSeedMean, measureLeaveOut, runMatchesOodTask } from './ood-check';

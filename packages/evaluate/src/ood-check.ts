@@ -19,6 +19,7 @@
 // run of this check moves by more than the margins when only the kernels' float rounding changes
 // (see evaluation/baseline.json's `about`), a mean over several runs much less.
 import path from 'node:path';
+import { LIGHT_NORM_NAMES } from '@parts/cli';
 import { isOodMethod, type OodMethod } from '@parts/models';
 import { readRunConfig } from '@parts/train';
 import { makeHoldoutDataset } from './ood-holdout';
@@ -37,6 +38,11 @@ export interface OodBaselineTask {
   /** Train once per seed and judge the mean figures (`auroc`, `rejection` are means over them). */
   seeds?: number[];
   margin: { auroc: number; rejection: number };
+  /**
+   * The light normalisation the figures were measured with (the data recipe's choice for this
+   * dataset); a run trained with another one is not this task's run (its figures differ by design).
+   */
+  lightNorm?: string;
 }
 
 export interface OodFigures {
@@ -75,6 +81,9 @@ export function validateOodTasks(ood: unknown, where = 'baseline'): Record<strin
     if (!unit(t?.margin?.auroc) || !unit(t?.margin?.rejection)) problems.push(`${f}.margin must be {auroc, rejection}, each in [0, 1]`);
     if (t?.seeds !== undefined && !(Array.isArray(t.seeds) && t.seeds.length > 0 && t.seeds.every((x) => Number.isInteger(x)) && new Set(t.seeds).size === t.seeds.length)) {
       problems.push(`${f}.seeds must be a non-empty list of distinct integers (got ${JSON.stringify(t.seeds)})`);
+    }
+    if (t?.lightNorm !== undefined && !(LIGHT_NORM_NAMES as readonly unknown[]).includes(t.lightNorm)) {
+      problems.push(`${f}.lightNorm must be one of ${LIGHT_NORM_NAMES.join(', ')} (got ${JSON.stringify(t.lightNorm)})`);
     }
   }
   if (problems.length) throw new Error(`invalid baseline ${where}: ${problems.join('; ')}`);
@@ -130,11 +139,13 @@ export function checkOodSeedMean(name: string, task: OodBaselineTask, figures: r
 }
 
 /**
- * Whether a run was trained for this task: same architecture, and its classes are the dataset's
- * without the left-out ones (config.json data.classes; dataset root may be a symlink folder).
+ * Whether a run was trained for this task: same architecture, its classes are the dataset's
+ * without the left-out ones (config.json data.classes; dataset root may be a symlink folder), and
+ * the task's light normalisation when it names one.
  */
 export async function runMatchesOodTask(runDir: string, task: OodBaselineTask, sourceClasses: string[]): Promise<boolean> {
   const cfg = await readRunConfig(runDir).catch(() => undefined);
   const kept = sourceClasses.filter((c) => !task.leaveOut.includes(c));
-  return cfg?.arch === task.arch && (cfg.data?.classes ?? []).join('\n') === kept.join('\n');
+  const light = (cfg?.options as { lightNorm?: string } | undefined)?.lightNorm ?? 'none';
+  return cfg?.arch === task.arch && (cfg.data?.classes ?? []).join('\n') === kept.join('\n') && (task.lightNorm === undefined || light === task.lightNorm);
 }

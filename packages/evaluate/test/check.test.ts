@@ -3,7 +3,7 @@ import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { checkAgainstBaseline, checkSeedMean, readBaseline, validateBaseline } from '../src/check';
 import type { Baseline } from '../src/check';
-import { checkOodFigures, checkOodSeedMean, validateOodTasks, type OodBaselineTask } from '../src/ood-check';
+import { checkOodFigures, checkOodSeedMean, runMatchesOodTask, validateOodTasks, type OodBaselineTask } from '../src/ood-check';
 import { repoRoot } from '@parts/cli';
 import { fakeEvaluation, otherScope, tempDir } from './helpers';
 
@@ -128,6 +128,27 @@ describe('leave-classes-out baseline (ood)', () => {
     const b: Baseline = { tasks: { parts: { arch: 'tinyvgg', accuracy: 0.9 } }, ood: { lo: { ...task, method: 'cosine' as OodBaselineTask['method'], margin: { auroc: 2, rejection: 0.1 } } } };
     expect(() => checkAgainstBaseline([], b)).toThrow(/ood\.lo\.method must be msp, energy, mahalanobis or knn \(got "cosine"\); ood\.lo\.margin must be/);
     expect(validateOodTasks(undefined)).toEqual({});
+    expect(() => validateOodTasks({ lo: { ...task, lightNorm: 'sun' } })).toThrow(/ood\.lo\.lightNorm must be one of none, paper \(got "sun"\)/);
+  });
+
+  it("a run is the task's only with the light normalisation the task names", async () => {
+    const dir = await tempDir('ood-match-');
+    const run = async (name: string, options: Record<string, unknown>) => {
+      const d = path.join(dir, name);
+      await fs.mkdir(d, { recursive: true });
+      await fs.writeFile(path.join(d, 'config.json'), JSON.stringify({ arch: 'partsnet', options, data: { classes: ['M5_nut', 'M6_bolt'] } }));
+      return d;
+    };
+    const classes = ['M12_nut', 'M5_bolt', 'M5_nut', 'M6_bolt'];
+    const paper = await run('paper', { lightNorm: 'paper' });
+    const none = await run('none', { lightNorm: 'none' });
+    const older = await run('older', {});
+    const named = { ...task, lightNorm: 'paper' };
+    expect(await runMatchesOodTask(paper, named, classes)).toBe(true);
+    expect(await runMatchesOodTask(none, named, classes)).toBe(false);
+    expect(await runMatchesOodTask(older, named, classes)).toBe(false);
+    expect(await runMatchesOodTask(none, task, classes)).toBe(true);
+    expect(await runMatchesOodTask(paper, { ...named, arch: 'tinyvgg' }, classes)).toBe(false);
   });
 
   it('the committed baseline has a valid leave-classes-out task', async () => {

@@ -9,7 +9,8 @@ import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { repoRoot } from '@parts/cli';
 import { train, type TrainOptions } from '@parts/train';
-import { checkAgainstBaseline, checkOodFigures, checkOodSeedMean, checkSeedMean, evaluateRun, makeHoldoutDataset, makeSubsetDataset, measureLeaveOut, readBaseline } from '../src/index';
+import { listDataset } from '@parts/data';
+import { checkAgainstBaseline, checkOodFigures, checkOodSeedMean, checkSeedMean, evaluateRun, makeHoldoutDataset, makeSubsetDataset, measureLeaveOut, readBaseline, runMatchesOodTask } from '../src/index';
 
 const root = repoRoot();
 const baselineFile = path.join(root, 'evaluation', 'baseline.json');
@@ -57,6 +58,8 @@ describe.skipIf(!existsSync(shared))('CI accuracy gate (../shared/datasets)', as
       const figures = [];
       for (const seed of task.seeds ?? [undefined]) {
         const run = await train({ ...(task.train ?? {}), ...(seed === undefined ? {} : { seed }), arch: task.arch, data: holdout.root, out: path.join(work, 'runs'), quiet: true });
+        // The run is the task's (the light normalisation its figures were measured with).
+        expect(await runMatchesOodTask(run.runDir, task, (await listDataset(source, { validate: false })).classes)).toBe(true);
         figures.push(await measureLeaveOut(run.runDir, task, source, path.join(work, 'data')));
       }
       const line = task.seeds ? checkOodSeedMean(name, task, figures) : checkOodFigures(name, task, figures[0]!);

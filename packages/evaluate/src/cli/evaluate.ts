@@ -115,7 +115,7 @@ async function checkOodTasks(baseline: Awaited<ReturnType<typeof readBaseline>>,
     matching.sort();
     const latest = matching.at(-1);
     if (!latest) {
-      lines.push({ task: name, runId: null, pass: true, message: `skip ${name}: no evaluated ${task.arch} run trained on ${task.dataset} without ${task.leaveOut.join(', ')}` });
+      lines.push({ task: name, runId: null, pass: true, message: `skip ${name}: no evaluated ${task.arch} run trained on ${task.dataset} without ${task.leaveOut.join(', ')}${task.lightNorm ? ` with light normalisation ${task.lightNorm}` : ''}` });
       continue;
     }
     // A task judged over seeds: the latest run of each seed when there is one for every seed, else
