@@ -35,15 +35,17 @@ describe('chooseRecipe', () => {
     const choices = chooseRecipe(profile({}), o, new Set());
     expect(applyRecipe(o, choices)).toEqual({ ...o, lightNorm: 'paper' });
     expect(value(choices, 'lightNorm')!.reason).toMatch(/^one object on a plain background: the paper is each photo's white reference/);
-    expect(value(choices, 'epochs')!.reason).toMatch(/9 batches of 16 per epoch.*1200 optimizer steps gives 134 epochs, at most the recipe's 40/);
+    expect(value(choices, 'epochs')!.reason).toMatch(/9 batches of 16 per epoch.*2400 optimizer steps gives 267 epochs, at most the recipe's 40/);
     expect(choices.every((c) => !c.given && c.reason.length > 0)).toBe(true);
   });
 
   it('gives a larger set fewer epochs (by steps) and scales the warm-up with them', () => {
     const o = recipeDefaults();
-    const applied = applyRecipe(o, chooseRecipe(profile({ photos: 960, perClass: [160, 160, 160, 160, 160, 160] }), o, new Set()));
-    expect(applied.epochs).toBe(1200 / 60); // 60 batches per epoch
+    const applied = applyRecipe(o, chooseRecipe(profile({ photos: 1920, perClass: [320, 320, 320, 320, 320, 320] }), o, new Set()));
+    expect(applied.epochs).toBe(2400 / 120); // 120 batches per epoch
     expect(applied.warmupEpochs).toBe(2); // 3 of 40 epochs -> 1.5 of 20, rounded
+    // neu's 960 training photos keep the recipe's 40 epochs.
+    expect(applyRecipe(o, chooseRecipe(profile({ photos: 960 }), o, new Set())).epochs).toBe(40);
     const huge = applyRecipe(o, chooseRecipe(profile({ photos: 50_000 }), o, new Set()));
     expect(huge.epochs).toBe(MIN_EPOCHS);
     expect(applyRecipe({ ...o, steps: 600 }, chooseRecipe(profile({ photos: 960 }), { ...o, steps: 600 }, new Set(['steps']))).epochs).toBe(10);

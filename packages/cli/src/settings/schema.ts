@@ -69,7 +69,7 @@ export const TRAIN_SETTINGS = {
   steps: int({
     flag: '--steps <n>',
     min: 1,
-    default: 1200,
+    default: 2400,
     doc: "with the data recipe and no --epochs: training length in optimizer steps; epochs = steps / batches per epoch, at most the recipe's epochs, at least 5",
   }),
   dataRecipe: bool({
