@@ -39,7 +39,7 @@ export interface Evaluation extends ClassificationMetrics {
     root: string;
     sameAsTraining: boolean;
     training: { root?: string; fingerprint?: string };
-    /** The training dataset's splits as listed now differ from the counts the run recorded (splitCountChanges): one line per split. */
+    /** How the training dataset as listed now differs from what the run recorded (datasetChangesSinceTraining); absent when it does not. */
     changed?: string[];
   };
   imgSize: number;
@@ -105,6 +105,9 @@ export function isOwnTestEvaluation(e: Pick<Evaluation, 'split' | 'data'>): bool
   return e.split === 'test' && e.data?.sameAsTraining === true && !e.data.changed?.length;
 }
 
+/** The evaluation of the test split of a run's training dataset after its photos changed (data.changed). */
+export const CHANGED_TEST_EVALUATION_JSON = 'evaluation-test-changed-since-training.json';
+
 /** Why an evaluation is not the run's own test evaluation, for messages. */
 export function describeEvaluationScope(e: Pick<Evaluation, 'split' | 'data'>): string {
   const changed = e.data?.changed?.length ? `, changed since training: ${e.data.changed.join('; ')}` : '';
@@ -119,7 +122,7 @@ export function describeEvaluationScope(e: Pick<Evaluation, 'split' | 'data'>): 
  * evaluation-<split>-<dataset folder name>.json for another dataset.
  */
 export function evaluationFileName(split: SplitName, dataRoot: string, sameAsTraining: boolean, changed = false): string {
-  if (sameAsTraining && changed) return `evaluation-${split}-changed-since-training.json`;
+  if (sameAsTraining && changed) return split === 'test' ? CHANGED_TEST_EVALUATION_JSON : `evaluation-${split}-changed-since-training.json`;
   if (sameAsTraining) return split === 'test' ? EVALUATION_JSON : `evaluation-${split}.json`;
   const name = path.basename(path.resolve(dataRoot)).replace(/[^A-Za-z0-9._-]/g, '_') || 'data';
   return `evaluation-${split}-${name}.json`;
@@ -143,6 +146,15 @@ export async function readEvaluation(runDir: string): Promise<Evaluation> {
     throw new Error(
       `${file} is an evaluation of ${describeEvaluationScope(e)}, not of the run's own test split; ` +
         `re-evaluate it with \`pnpm evaluate --run ${runDir}\` (no --split, no --data)`,
+    );
+  }
+  // A later evaluation found the training dataset changed: this one is of photos no longer there.
+  const changedFile = path.join(runDir, CHANGED_TEST_EVALUATION_JSON);
+  const later = await readEvaluationFile(changedFile).catch(() => null);
+  if (later && later.evaluatedAt > e.evaluatedAt) {
+    throw new Error(
+      `${file}: the run's dataset ${e.data.root} changed since (${later.data.changed?.join('; ') ?? 'see ' + changedFile}); ` +
+        `put the folder back as it was at training, or train a new run on it`,
     );
   }
   return e;

@@ -1,12 +1,14 @@
 // Evaluating one run: predictions on a dataset split → metrics → <run>/evaluation.json (the run's
-// own test split) or evaluation-<split>[-<dataset>].json (anything else; see evaluationFileName).
+// own test split), evaluation-<split>-changed-since-training.json (its training dataset after its
+// photos changed) or evaluation-<split>[-<dataset>].json (anything else; see evaluationFileName).
 // evaluatePredictions is pure (tests call it without a model); evaluateRun adds model and data I/O.
+import { promises as fs } from 'node:fs';
 import path from 'node:path';
 import * as tf from '@tensorflow/tfjs-core';
 import { decodeImage, listDataset } from '@parts/data';
 import type { RawImage, SplitName } from '@parts/data';
 import { chooseEngine, disposeClassifier, exportOnnx, loadClassifier, OnnxForward, outputsToProbabilities, predictProbabilities, type EngineRequest } from '@parts/models';
-import { EVALUATION_FORMAT, evaluatePredictions, evaluationFileName } from './evaluation-record';
+import { CHANGED_TEST_EVALUATION_JSON, EVALUATION_FORMAT, EVALUATION_JSON, evaluatePredictions, evaluationFileName } from './evaluation-record';
 import type { Evaluation, LabelledProbabilities } from './evaluation-record';
 import { dirSize, samePath, writeJsonAtomic } from './fsutil';
 import { datasetChangesSinceTraining, readRun, runListOptions } from '@parts/train';
@@ -37,9 +39,11 @@ export interface EvaluateRunOptions {
 
 /**
  * Evaluates a run folder on a dataset split and writes the result atomically into the run folder:
- * evaluation.json only for the test split of the run's own training dataset, otherwise
- * evaluation-<split>.json or evaluation-<split>-<dataset>.json, so the file that promotion and the
- * accuracy gate read is never replaced by another split or dataset.
+ * evaluation.json only for the test split of the run's own training dataset as it was at training,
+ * otherwise evaluation-<split>.json, evaluation-<split>-changed-since-training.json or
+ * evaluation-<split>-<dataset>.json, so the file that promotion and the accuracy gate read is never
+ * replaced by another split or dataset (and readEvaluation refuses it while a later evaluation found
+ * the dataset changed).
  * Needs an initialised tfjs backend (initBackend from @parts/backend).
  */
 export async function evaluateRun(runDir: string, opts: EvaluateRunOptions = {}): Promise<Evaluation> {
@@ -132,6 +136,8 @@ export async function evaluateRun(runDir: string, opts: EvaluateRunOptions = {})
       gradcam,
     };
     await writeJsonAtomic(path.join(runDir, fileName), evaluation);
+    // The dataset is the run's again: an evaluation that found it changed no longer holds.
+    if (fileName === EVALUATION_JSON) await fs.rm(path.join(runDir, CHANGED_TEST_EVALUATION_JSON), { force: true });
     return evaluation;
   } finally {
     await onnx?.release();

@@ -38,7 +38,7 @@ import {
   type OodMethod,
   type ScorerOptions,
 } from '@parts/models';
-import { repeatEach, runListOptions, splitCountChanges, train, withLineLight, type TrainOptions } from '@parts/train';
+import { datasetChangesSinceTraining, repeatEach, runListOptions, train, withLineLight, type TrainOptions } from '@parts/train';
 import { makeHoldoutDataset } from './ood-holdout';
 import { aurocKnownVsUnknown, fprAtKnownRate, riskCoverage, selectiveAccuracyOf } from './ood-metrics';
 import { DEFAULT_ACCEPT_RATE } from '@parts/cli';
@@ -153,11 +153,12 @@ interface RunSplits {
 /** Loads a run's model and re-lists its dataset with the run's own split options (seed, valSplit). */
 async function openRun(runDir: string): Promise<RunSplits> {
   const config = JSON.parse(await readFile(path.join(runDir, 'config.json'), 'utf8')) as {
-    options: { seed: number; valSplit: number; groupThreshold?: number; oodLineLight?: boolean };
-    data: { root: string; classes: string[]; counts: Record<string, number[]>; groups?: { crowd?: number | null } };
+    options: { seed: number; valSplit: number; groupThreshold?: number; oodLineLight?: boolean; skipBad?: boolean; fold?: unknown };
+    data: { root: string; classes: string[]; counts: Record<'train' | 'val' | 'test', number[]>; fingerprint?: string; groups?: { crowd?: number | null } };
   };
-  const index = await listDataset(config.data.root, { ...runListOptions(config), validate: false });
-  const changed = splitCountChanges(index, config);
+  // Files a --skip-bad run left out are found only by decoding them.
+  const index = await listDataset(config.data.root, { ...runListOptions(config), validate: (config.options as { skipBad?: boolean }).skipBad === true });
+  const changed = await datasetChangesSinceTraining(index, config);
   if (changed.length) throw new Error(`${runDir}: ${config.data.root} changed since training: ${changed.join('; ')}`);
   const classifier = await loadClassifier(runDir);
   return { classifier, fl: featureAndLogitModel(classifier.model), classes: index.classes, splits: index.splits, groupOf: index.groupOf, lineLight: config.options.oodLineLight === true };

@@ -59,7 +59,9 @@ describe.skipIf(!existsSync(shared))('CI accuracy gate (../shared/datasets)', as
       for (const seed of task.seeds ?? [undefined]) {
         const run = await train({ ...(task.train ?? {}), ...(seed === undefined ? {} : { seed }), arch: task.arch, data: holdout.root, out: path.join(work, 'runs'), quiet: true });
         // The run is the task's (the light normalisation its figures were measured with).
-        expect(await runMatchesOodTask(run.runDir, task, (await listDataset(source, { validate: false })).classes)).toBe(true);
+        const matches = await runMatchesOodTask(run.runDir, task, (await listDataset(source, { validate: false })).classes);
+        const trainedWith = (JSON.parse(await fs.readFile(path.join(run.runDir, 'config.json'), 'utf8')) as { options?: { lightNorm?: string } }).options?.lightNorm;
+        expect(matches, `${run.runDir} is not a run of ${name}: trained with light normalisation ${JSON.stringify(trainedWith)}, the task names ${JSON.stringify(task.lightNorm)}`).toBe(true);
         figures.push(await measureLeaveOut(run.runDir, task, source, path.join(work, 'data')));
       }
       const line = task.seeds ? checkOodSeedMean(name, task, figures) : checkOodFigures(name, task, figures[0]!);

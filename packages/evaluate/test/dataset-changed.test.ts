@@ -39,9 +39,10 @@ describe('evaluateRun on a dataset that changed since training', () => {
     expect(ev.data.changed).toEqual([`the test split has ${classes[0]} 3 photos now, the run had ${classes[0]} 2`]);
     expect(lines).toContain(`  dataset changed since training: ${ev.data.changed![0]}`);
     expect(isOwnTestEvaluation(ev)).toBe(false);
-    // Written beside the run's own evaluation, which stays as it was.
+    // Written beside the run's own evaluation, which stays as it was but is refused while the change stands.
     expect(JSON.parse(await fs.readFile(path.join(runDir, 'evaluation-test-changed-since-training.json'), 'utf8')).data.changed).toEqual(ev.data.changed);
-    expect((await readEvaluation(runDir)).data.changed).toBeUndefined();
+    expect(JSON.parse(await fs.readFile(path.join(runDir, 'evaluation.json'), 'utf8')).data.changed).toBeUndefined();
+    await expect(readEvaluation(runDir)).rejects.toThrow(/changed since \(the test split has .* put the folder back as it was at training, or train a new run on it/);
   });
 
   it('finds a photo swapped for another of the same class (the same counts) by the dataset fingerprint', async () => {
@@ -51,13 +52,16 @@ describe('evaluateRun on a dataset that changed since training', () => {
     await fs.rm(path.join(dir, names.find((n) => n.startsWith('added-'))!));
     const ev0 = await evaluateRun(runDir, { robustness: 'off', gradcam: false });
     expect(ev0.data.changed).toBeUndefined();
+    // Put back as it was: the run's own evaluation again, the changed one gone.
+    expect((await readEvaluation(runDir)).evaluatedAt).toBe(ev0.evaluatedAt);
+    await expect(fs.access(path.join(runDir, 'evaluation-test-changed-since-training.json'))).rejects.toThrow();
     // Another class's photo copied in, one of this class's removed: 2 photos as before.
     const other = path.join(data, 'test', classes[1]!);
     const stranger = (await fs.readdir(other)).sort()[0]!;
     await fs.copyFile(path.join(other, stranger), path.join(dir, `swapped-${stranger}`));
     await fs.rm(path.join(dir, names.filter((n) => !n.startsWith('added-'))[0]!));
     const ev = await evaluateRun(runDir, { robustness: 'off', gradcam: false });
-    expect(ev.data.changed).toEqual(['the same photos per class, but not the photos or the splits the run had (the dataset fingerprint differs)']);
+    expect(ev.data.changed).toEqual(['the same number of photos per class, but not the photos or the splits the run had (the dataset fingerprint differs)']);
     expect(isOwnTestEvaluation(ev)).toBe(false);
   });
 });

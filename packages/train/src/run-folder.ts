@@ -301,12 +301,19 @@ export async function datasetChangesSinceTraining(
 ): Promise<string[]> {
   const fold = config?.options?.fold as FoldSpec | undefined;
   const seed = config?.options?.seed;
-  const listed = fold && (typeof seed === 'number' || typeof seed === 'string') ? applyFold(index, fold, seed) : index;
+  let listed = index;
+  if (fold && (typeof seed === 'number' || typeof seed === 'string')) {
+    try {
+      listed = applyFold(index, fold, seed);
+    } catch (e) {
+      return [`the run's fold ${fold.k} of ${fold.folds} cannot be drawn from the photos now (${(e as Error).message})`];
+    }
+  }
   const counts = splitCountChanges(listed, config);
   if (counts.length) return counts;
   const recorded = config?.data?.fingerprint;
   if (recorded && (await datasetFingerprint(listed)) !== recorded) {
-    return ['the same photos per class, but not the photos or the splits the run had (the dataset fingerprint differs)'];
+    return ['the same number of photos per class, but not the photos or the splits the run had (the dataset fingerprint differs)'];
   }
   return [];
 }
