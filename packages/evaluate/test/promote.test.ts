@@ -166,7 +166,7 @@ describe('promotion', () => {
     const res = await promoteBest([onTrain, asRun('good', good.dir, good.ev)], { parity: false, target: path.join(root, 'm1') });
     expect(res.card?.runId).toBe('good');
     expect(res.card?.metrics.split).toBe('test');
-    expect(res.message).toMatch(/1 run\(s\) evaluated on another split or dataset were not considered/);
+    expect(res.message).toMatch(/1 run\(s\) evaluated on another split or dataset, or on their dataset changed since training, were not considered/);
 
     const elsewhere = asRun('good', good.dir, otherScope(good.ev, { dataRoot: '/data-2' }));
     const none = await promoteBest([onTrain, elsewhere], { parity: false, target: path.join(root, 'm2') });
