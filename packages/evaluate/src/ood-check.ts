@@ -146,6 +146,6 @@ export function checkOodSeedMean(name: string, task: OodBaselineTask, figures: r
 export async function runMatchesOodTask(runDir: string, task: OodBaselineTask, sourceClasses: string[]): Promise<boolean> {
   const cfg = await readRunConfig(runDir).catch(() => undefined);
   const kept = sourceClasses.filter((c) => !task.leaveOut.includes(c));
-  const light = (cfg?.options as { lightNorm?: string } | undefined)?.lightNorm ?? 'none';
+  const light = cfg?.options?.lightNorm ?? 'none';
   return cfg?.arch === task.arch && (cfg.data?.classes ?? []).join('\n') === kept.join('\n') && (task.lightNorm === undefined || light === task.lightNorm);
 }

@@ -157,7 +157,7 @@ async function openRun(runDir: string): Promise<RunSplits> {
     data: { root: string; classes: string[]; counts: Record<'train' | 'val' | 'test', number[]>; fingerprint?: string; groups?: { crowd?: number | null } };
   };
   // Files a --skip-bad run left out are found only by decoding them.
-  const index = await listDataset(config.data.root, { ...runListOptions(config), validate: (config.options as { skipBad?: boolean }).skipBad === true });
+  const index = await listDataset(config.data.root, { ...runListOptions(config), validate: config.options.skipBad === true });
   const changed = await datasetChangesSinceTraining(index, config);
   if (changed.length) throw new Error(`${runDir}: ${config.data.root} changed since training: ${changed.join('; ')}`);
   const classifier = await loadClassifier(runDir);

@@ -8,7 +8,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { repoRoot } from '@parts/cli';
-import { train, type TrainOptions } from '@parts/train';
+import { readRunConfig, train, type TrainOptions } from '@parts/train';
 import { listDataset } from '@parts/data';
 import { checkAgainstBaseline, checkOodFigures, checkOodSeedMean, checkSeedMean, evaluateRun, makeHoldoutDataset, makeSubsetDataset, measureLeaveOut, readBaseline, runMatchesOodTask } from '../src/index';
 
@@ -60,7 +60,7 @@ describe.skipIf(!existsSync(shared))('CI accuracy gate (../shared/datasets)', as
         const run = await train({ ...(task.train ?? {}), ...(seed === undefined ? {} : { seed }), arch: task.arch, data: holdout.root, out: path.join(work, 'runs'), quiet: true });
         // The run is the task's (the light normalisation its figures were measured with).
         const matches = await runMatchesOodTask(run.runDir, task, (await listDataset(source, { validate: false })).classes);
-        const trainedWith = (JSON.parse(await fs.readFile(path.join(run.runDir, 'config.json'), 'utf8')) as { options?: { lightNorm?: string } }).options?.lightNorm;
+        const trainedWith = (await readRunConfig(run.runDir))?.options?.lightNorm;
         expect(matches, `${run.runDir} is not a run of ${name}: trained with light normalisation ${JSON.stringify(trainedWith)}, the task names ${JSON.stringify(task.lightNorm)}`).toBe(true);
         figures.push(await measureLeaveOut(run.runDir, task, source, path.join(work, 'data')));
       }

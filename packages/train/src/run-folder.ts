@@ -17,7 +17,7 @@
 import { promises as fs } from 'node:fs';
 import path from 'node:path';
 import type { BackendInfo } from '@parts/backend';
-import { datasetFingerprint, recordedGroupCrowd, type DatasetIndex, type FitPolicy, type ListOptions } from '@parts/data';
+import { datasetFingerprint, recordedGroupCrowd, type DatasetIndex, type FitPolicy, type ListOptions, type SplitName } from '@parts/data';
 import { CLASSIFIER_JSON, readJsonFile, writeFileAtomic, type PreprocessSpec, type ThresholdChoice, type TrainMode } from '@parts/models';
 import type { ResolvedTrainOptions } from './options';
 import type { DataRecipe } from './data-recipe';
@@ -258,7 +258,6 @@ export function runListOptions(
   };
 }
 
-type SplitName = 'train' | 'val' | 'test';
 
 /**
  * How a dataset re-listed with a run's listing options (runListOptions) differs from the photos per
