@@ -12,6 +12,11 @@ export type FillMode = 'reflect' | 'nearest' | 'constant';
 export interface AugmentOptions {
   /** Max rotation in degrees (rotation_range). */
   rotation: number;
+  /**
+   * Turns by a multiple of 90° only (0, 90, 180 or 270, equally likely) instead of an angle within
+   * `rotation`: a texture turned so keeps every pixel and needs no fill. Same draw as the angle.
+   */
+  quarterTurns?: boolean;
   /** Max horizontal / vertical shift as a fraction of width / height (width/height_shift_range). */
   shiftX: number;
   shiftY: number;
@@ -84,6 +89,26 @@ export const AUGMENT_SIZE_PRESERVING: Readonly<AugmentOptions> = Object.freeze({
   colourCast: 0,
 });
 
+/**
+ * For textures and parts that fill the frame (steel surfaces, castings seen from above): the eight
+ * turns and flips of the square, which keep every pixel (an angle in between would fill the corners
+ * with made-up texture), small shifts filled by reflection, which continues a texture plausibly, and
+ * the size-preserving preset's light. No zoom or shear, which would change the scale of the detail.
+ */
+export const AUGMENT_TEXTURE: Readonly<AugmentOptions> = Object.freeze({
+  rotation: 0,
+  quarterTurns: true,
+  shiftX: 0.1,
+  shiftY: 0.1,
+  shear: 0,
+  zoom: 0,
+  hflip: true,
+  vflip: true,
+  fill: 'reflect',
+  brightness: 0.15,
+  contrast: 0.15,
+  colourCast: 0,
+});
 
 /** No augmentation: `augment` returns an exact copy. */
 export const AUGMENT_NONE: Readonly<AugmentOptions> = Object.freeze({
@@ -104,6 +129,7 @@ export const AUGMENT_NONE: Readonly<AugmentOptions> = Object.freeze({
 export const AUGMENT_PRESETS = {
   study: AUGMENT_STUDY,
   'size-preserving': AUGMENT_SIZE_PRESERVING,
+  texture: AUGMENT_TEXTURE,
   none: AUGMENT_NONE,
 } as const satisfies Record<AugmentName, Readonly<AugmentOptions>>;
 /** The preset names are the settings schema's (AUGMENT_NAMES): train's --augment choices and checks. */
@@ -135,7 +161,7 @@ const sym = (u: number, r: number) => (2 * u - 1) * r;
 export function drawAugmentParams(rng: () => number, opts: AugmentOptions, width: number, height: number): AugmentParams {
   const u = Array.from({ length: 11 }, () => rng());
   return {
-    rotationDeg: sym(u[0], opts.rotation),
+    rotationDeg: opts.quarterTurns ? 90 * Math.min(3, Math.floor(u[0] * 4)) : sym(u[0], opts.rotation),
     tx: sym(u[1], opts.shiftX) * width,
     ty: sym(u[2], opts.shiftY) * height,
     shearDeg: sym(u[3], opts.shear),

@@ -1,7 +1,7 @@
 // Augmentation presets: 'size-preserving' keeps the part's area in pixels (the label on
 // fixed-height photos) while still moving and turning it; the study's zoom does not.
 import { describe, expect, it } from 'vitest';
-import { augment, AUGMENT_PRESETS, AUGMENT_SIZE_PRESERVING, AUGMENT_STUDY, type AugmentOptions, type RawImage } from '../src/index';
+import { augment, AUGMENT_PRESETS, AUGMENT_SIZE_PRESERVING, AUGMENT_STUDY, AUGMENT_TEXTURE, drawAugmentParams, type AugmentOptions, type RawImage } from '../src/index';
 import { makeRng } from '../src/rng';
 
 /** 64×64 light-gray image with a dark 12×12 square in the middle (a "nut"). */
@@ -32,8 +32,8 @@ const centroid = (img: RawImage) => {
 };
 
 describe('augmentation presets', () => {
-  it('lists study, size-preserving and none; size-preserving has no zoom or shear', () => {
-    expect(Object.keys(AUGMENT_PRESETS)).toEqual(['study', 'size-preserving', 'none']);
+  it('lists study, size-preserving, texture and none; size-preserving has no zoom or shear', () => {
+    expect(Object.keys(AUGMENT_PRESETS)).toEqual(['study', 'size-preserving', 'texture', 'none']);
     expect(AUGMENT_PRESETS['size-preserving']).toBe(AUGMENT_SIZE_PRESERVING);
     expect([AUGMENT_SIZE_PRESERVING.zoom, AUGMENT_SIZE_PRESERVING.shear]).toEqual([0, 0]);
     expect(Object.isFrozen(AUGMENT_SIZE_PRESERVING)).toBe(true);
@@ -61,5 +61,30 @@ describe('augmentation presets', () => {
     const rng = makeRng('presets');
     const changes = Array.from({ length: 40 }, () => Math.abs(darkPixels(augment(img, rng, zoomOnly)) - area) / area);
     expect(Math.max(...changes)).toBeGreaterThan(0.2);
+  });
+
+  it('texture turns by multiples of 90° only, each about as often, and keeps every pixel of a square', () => {
+    const rng = makeRng('texture');
+    const turns = new Map<number, number>();
+    for (let i = 0; i < 400; i++) {
+      const p = drawAugmentParams(rng, AUGMENT_TEXTURE, 64, 64);
+      turns.set(p.rotationDeg, (turns.get(p.rotationDeg) ?? 0) + 1);
+      expect([p.zx, p.zy, Math.abs(p.shearDeg)]).toEqual([1, 1, 0]);
+    }
+    expect([...turns.keys()].sort((a, b) => a - b)).toEqual([0, 90, 180, 270]);
+    for (const n of turns.values()) expect(n).toBeGreaterThan(70);
+    // Without the shift and light, a turn and flips only move pixels: the same multiset of values.
+    const img = partImage();
+    for (let i = 0; i < 64; i++) img.data[i * 3] = i; // a row of distinct values to move around
+    const moveOnly: AugmentOptions = { ...AUGMENT_TEXTURE, shiftX: 0, shiftY: 0, brightness: 0, contrast: 0 };
+    const sorted = (d: Uint8Array) => Buffer.from([...d].sort((a, b) => a - b));
+    const r = makeRng('texture-pixels');
+    let changed = 0;
+    for (let i = 0; i < 16; i++) {
+      const out = augment(img, r, moveOnly);
+      expect(sorted(out.data).equals(sorted(img.data))).toBe(true);
+      if (!Buffer.from(out.data).equals(Buffer.from(img.data))) changed++;
+    }
+    expect(changed).toBeGreaterThan(8);
   });
 });

@@ -37,7 +37,7 @@ describe('resolveTrainOptions recipes', () => {
   });
 
   it('names bad values of the new options', () => {
-    expect(() => resolveTrainOptions({ ...base, augment: 'zoomy' as never }, '/tmp')).toThrow(/--augment must be one of study, size-preserving, none \(got zoomy\)/);
+    expect(() => resolveTrainOptions({ ...base, augment: 'zoomy' as never }, '/tmp')).toThrow(/--augment must be one of study, size-preserving, texture, none \(got zoomy\)/);
     expect(() => resolveTrainOptions({ ...base, lrSchedule: 'step' as never }, '/tmp')).toThrow(/--lr-schedule must be constant or cosine/);
     expect(() => resolveTrainOptions({ ...base, weightDecay: -1 }, '/tmp')).toThrow(/--weight-decay must be in \[0, 1\)/);
     expect(() => resolveTrainOptions({ ...base, warmupEpochs: 1.5 }, '/tmp')).toThrow(/--warmup-epochs/);

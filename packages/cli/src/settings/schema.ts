@@ -16,7 +16,7 @@ export type BackendName = (typeof BACKEND_NAMES)[number];
 export const TRAIN_MODE_NAMES = ['scratch', 'extract', 'finetune'] as const;
 /** Other spellings the --mode flag accepts. */
 export const TRAIN_MODE_ALIAS_NAMES = ['feature-extraction', 'fine-tune'] as const;
-export const AUGMENT_NAMES = ['study', 'size-preserving', 'none'] as const;
+export const AUGMENT_NAMES = ['study', 'size-preserving', 'texture', 'none'] as const;
 export type AugmentName = (typeof AUGMENT_NAMES)[number];
 export const FIT_POLICIES = ['cover', 'contain'] as const;
 /** Per-photo light normalisation before the network (data/src/light-norm.ts): none, or each channel's paper level to a fixed grey. */
@@ -106,7 +106,7 @@ export const TRAIN_SETTINGS = {
     negate: { flag: '--no-augment', value: 'none', doc: 'no data augmentation (= --augment none)' },
     default: 'study',
     perArch: true,
-    doc: "augmentation: study (the study's generator), size-preserving (no zoom/shear), none",
+    doc: "augmentation: study (the study's generator), size-preserving (no zoom/shear), texture (turns by 90°, flips, reflected shifts), none",
   }),
   fit: choice(FIT_POLICIES, { flag: '--fit <policy>', default: 'cover', perArch: true, doc: 'resize policy: cover = center crop, contain = letterbox' }),
   lightNorm: choice(LIGHT_NORM_NAMES, {
