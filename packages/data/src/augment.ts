@@ -13,8 +13,9 @@ export interface AugmentOptions {
   /** Max rotation in degrees (rotation_range). */
   rotation: number;
   /**
-   * Turns by a multiple of 90° only (0, 90, 180 or 270, equally likely) instead of an angle within
-   * `rotation`: a texture turned so keeps every pixel and needs no fill. Same draw as the angle.
+   * Turns by a multiple of 90° only (0, 90, 180 or 270, equally likely; 0 or 180 on an image that is
+   * not square, which a quarter turn would crop) instead of an angle within `rotation`: a square image
+   * turned so keeps every pixel and needs no fill. Same draw as the angle.
    */
   quarterTurns?: boolean;
   /** Max horizontal / vertical shift as a fraction of width / height (width/height_shift_range). */
@@ -91,9 +92,11 @@ export const AUGMENT_SIZE_PRESERVING: Readonly<AugmentOptions> = Object.freeze({
 
 /**
  * For textures and parts that fill the frame (steel surfaces, castings seen from above): the eight
- * turns and flips of the square, which keep every pixel (an angle in between would fill the corners
- * with made-up texture), small shifts filled by reflection, which continues a texture plausibly, and
- * the size-preserving preset's light. No zoom or shear, which would change the scale of the detail.
+ * turns and flips of the square (training decodes photos to squares), which keep every pixel where an
+ * angle in between would fill the corners with made-up texture; small shifts filled by reflection,
+ * which continues a texture plausibly (shifts are fractional, so bilinear sampling softens the pixels
+ * a little, as in the other presets); the size-preserving preset's light. No zoom or shear, which
+ * would change the scale of the detail.
  */
 export const AUGMENT_TEXTURE: Readonly<AugmentOptions> = Object.freeze({
   rotation: 0,
@@ -154,6 +157,12 @@ export interface AugmentParams {
 
 const sym = (u: number, r: number) => (2 * u - 1) * r;
 
+/** 0, 90, 180 or 270 degrees from one uniform number; only 0 or 180 when the image is not square. */
+function quarterTurn(u: number, square: boolean): number {
+  const k = Math.min(3, Math.floor(u * 4));
+  return 90 * (square ? k : 2 * (k >> 1));
+}
+
 /**
  * Draws the transform parameters. Always consumes exactly 11 numbers in a fixed order, so
  * switching one transform on or off does not change what the others draw.
@@ -161,7 +170,7 @@ const sym = (u: number, r: number) => (2 * u - 1) * r;
 export function drawAugmentParams(rng: () => number, opts: AugmentOptions, width: number, height: number): AugmentParams {
   const u = Array.from({ length: 11 }, () => rng());
   return {
-    rotationDeg: opts.quarterTurns ? 90 * Math.min(3, Math.floor(u[0] * 4)) : sym(u[0], opts.rotation),
+    rotationDeg: opts.quarterTurns ? quarterTurn(u[0], width === height) : sym(u[0], opts.rotation),
     tx: sym(u[1], opts.shiftX) * width,
     ty: sym(u[2], opts.shiftY) * height,
     shearDeg: sym(u[3], opts.shear),

@@ -51,10 +51,11 @@ describe('chooseRecipe', () => {
     expect(applyRecipe({ ...o, steps: 600 }, chooseRecipe(profile({ photos: 960 }), { ...o, steps: 600 }, new Set(['steps']))).epochs).toBe(10);
   });
 
-  it('turns the silhouette part off for frame-filling photos and keeps the size cross-validation chose', () => {
+  it('turns the silhouette part off for frame-filling photos and keeps the size and augmentation cross-validation chose', () => {
     const o = recipeDefaults();
     const c = chooseRecipe(profile({ kind: 'frame-filling', resolution: { width: 300, height: 300 } }), o, new Set());
-    expect(applyRecipe(o, c)).toMatchObject({ imgSize: o.imgSize, silhouette: false, augment: 'size-preserving', lightNorm: 'none' });
+    expect(applyRecipe(o, c)).toMatchObject({ imgSize: o.imgSize, silhouette: false, augment: 'texture', lightNorm: 'none' });
+    expect(value(c, 'augment')!.reason).toContain('cross-validated better on neu and on par on casting');
     expect(value(c, 'imgSize')!.reason).toContain(`${FRAME_FILLING_CANDIDATE_SIZE} px cross-validated worse`);
     expect(value(c, 'silhouette')!.reason).toMatch(/^no silhouette to score/);
     expect(value(c, 'lightNorm')!.reason).toMatch(/no paper to take as white/);
