@@ -99,18 +99,10 @@ export const AUGMENT_SIZE_PRESERVING: Readonly<AugmentOptions> = Object.freeze({
  * would change the scale of the detail.
  */
 export const AUGMENT_TEXTURE: Readonly<AugmentOptions> = Object.freeze({
+  ...AUGMENT_SIZE_PRESERVING,
   rotation: 0,
   quarterTurns: true,
-  shiftX: 0.1,
-  shiftY: 0.1,
-  shear: 0,
-  zoom: 0,
-  hflip: true,
-  vflip: true,
   fill: 'reflect',
-  brightness: 0.15,
-  contrast: 0.15,
-  colourCast: 0,
 });
 
 /** No augmentation: `augment` returns an exact copy. */
