@@ -18,6 +18,7 @@ import {
   type FitData,
   type FeatureRows,
 } from '../src/ood/index';
+import { knnDefaultMaxBank } from '../src/ood/scorers';
 import { listArchs } from '../src/registry';
 
 function gauss(rng: () => number): number {
@@ -151,6 +152,16 @@ describe('OOD scorers', () => {
     for (const centre of [[1, 0, 0, 0], [0, 1, 0, 0], [0, 0, 1, 0]]) {
       expect(a.score(Float32Array.from(centre), new Float32Array(3))).toBeGreaterThan(0.9);
     }
+  });
+
+  it('knn keeps 16 MiB of bank by default, at least 2048 vectors: all of 3000 small features, 2048 of large ones', () => {
+    expect(knnDefaultMaxBank(256)).toBe(16_384);
+    expect(knnDefaultMaxBank(2048)).toBe(2048);
+    expect(knnDefaultMaxBank(4096)).toBe(2048);
+    const r = seedrandom('default-bank');
+    const centres = [0, 1].map((k) => Array.from({ length: 16 }, (_, j) => (j % 2 === k ? 1 : 0)));
+    const many = clusters(1500, 16, centres, r);
+    expect(fitScorer('knn', many).state.arrays.bank.shape[0]).toBe(3000);
   });
 
   it('rejects rows of another dimension', () => {
