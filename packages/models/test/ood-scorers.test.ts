@@ -15,10 +15,10 @@ import {
   DEFAULT_OOD_METHOD,
   defaultOodMethod,
   OOD_METHODS,
+  knnDefaultMaxBank,
   type FitData,
   type FeatureRows,
 } from '../src/ood/index';
-import { knnDefaultMaxBank } from '../src/ood/scorers';
 import { listArchs } from '../src/registry';
 
 function gauss(rng: () => number): number {

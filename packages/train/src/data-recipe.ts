@@ -176,17 +176,15 @@ export function chooseRecipe(profile: DataProfile, o: RecipeInputs, given: Reado
 
   if (given.has('augment')) kept('augment', o.augment, '--augment');
   else if (o.mode !== 'scratch') choices.push({ setting: 'augment', value: o.augment, given: false, reason: `the recipe of ${o.mode} mode` });
-  else {
-    if (profile.kind === 'object') {
-      choices.push({ setting: 'augment', value: 'size-preserving', given: false, reason: `${objectText}: turns and flips keep a part's label, zooming would change its size (the label between sizes)` });
-    } else {
-      choices.push({
-        setting: 'augment',
-        value: 'texture',
-        given: false,
-        reason: `${objectText}: turns by 90° and flips keep its label and every pixel, no zoom keeps the scale of its detail; against size-preserving (any angle, edge fill) cross-validated better on neu and on par on casting: ${TEXTURE_AUGMENT_CV}`,
-      });
-    }
+  else if (profile.kind === 'object') {
+    choices.push({ setting: 'augment', value: 'size-preserving', given: false, reason: `${objectText}: turns and flips keep a part's label, zooming would change its size (the label between sizes)` });
+  } else {
+    choices.push({
+      setting: 'augment',
+      value: 'texture',
+      given: false,
+      reason: `${objectText}: turns by 90° and flips keep its label and every pixel, no zoom keeps the scale of its detail; against size-preserving (any angle, edge fill) cross-validated better on neu and on par on casting: ${TEXTURE_AUGMENT_CV}`,
+    });
   }
 
   const batches = Math.ceil(profile.photos / o.batchSize);

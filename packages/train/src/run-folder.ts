@@ -258,7 +258,6 @@ export function runListOptions(
   };
 }
 
-
 /**
  * How a dataset re-listed with a run's listing options (runListOptions) differs from the photos per
  * class the run recorded (config.json data.counts): one line per split that changed, empty when

@@ -50,10 +50,11 @@ export interface ScorerOptions {
   seed?: number;
 }
 
-export const KNN_DEFAULT_MAX_BANK = 2048;
+/** The fewest vectors the knn bank keeps by default, whatever the feature size. */
+export const KNN_MIN_DEFAULT_BANK = 2048;
 /**
  * The knn bank's default size in stored numbers (16 MiB of float32): the bank keeps up to
- * max(KNN_DEFAULT_MAX_BANK, this / featureDim) vectors, so a network with few features keeps more
+ * max(KNN_MIN_DEFAULT_BANK, this / featureDim) vectors, so a network with few features keeps more
  * training photos (PartsNet's 256: 16,384) while ResNet50's 2048 keep 2048 as before. A subsample
  * drops the near-copies that new photos of a large set find: on casting's 5,306 training photos the
  * 2048-vector bank accepted 292 of 325 known test photos at the validation split's 95% threshold,
@@ -63,7 +64,7 @@ export const KNN_BANK_VALUES = 4 * 1024 * 1024;
 
 /** The bank's default cap for features of `featureDim` numbers. */
 export function knnDefaultMaxBank(featureDim: number): number {
-  return Math.max(KNN_DEFAULT_MAX_BANK, Math.floor(KNN_BANK_VALUES / Math.max(1, featureDim)));
+  return Math.max(KNN_MIN_DEFAULT_BANK, Math.floor(KNN_BANK_VALUES / Math.max(1, featureDim)));
 }
 
 /**
