@@ -38,7 +38,7 @@ import {
   type OodMethod,
   type ScorerOptions,
 } from '@parts/models';
-import { datasetChangesSinceTraining, repeatEach, runListOptions, train, withLineLight, type TrainOptions } from '@parts/train';
+import { datasetChangesSinceTraining, detectorGroups, runListOptions, train, withLineLight, type TrainOptions } from '@parts/train';
 import { makeHoldoutDataset } from './ood-holdout';
 import { aurocKnownVsUnknown, fprAtKnownRate, riskCoverage, selectiveAccuracyOf } from './ood-metrics';
 import { DEFAULT_ACCEPT_RATE } from '@parts/cli';
@@ -201,22 +201,20 @@ async function knownSets(r: RunSplits) {
     return { images: x.images, rows: fitData(x.rows, s.map((y) => y.label)) };
   };
   // Train and val as training's OOD fit saw them: with --ood-line-light, each photo and its line-light variants.
-  if (!r.lineLight) {
-    const groupsAsShot = r.groupOf ? r.splits.train.map((s) => r.groupOf!.get(s.file)!) : undefined;
-    return { train: await set(r.splits.train), val: await set(r.splits.val), test: await set(r.splits.test), trainGroups: groupsAsShot };
-  }
+  const groups = (s: Sample[]) => detectorGroups(s.map((y) => y.file), r.groupOf, r.lineLight);
+  const [trainGroups, valGroups] = [groups(r.splits.train), groups(r.splits.val)];
+  if (!r.lineLight) return { train: await set(r.splits.train), val: await set(r.splits.val), test: await set(r.splits.test), trainGroups, valGroups };
   const lit = async (s: Sample[]) => {
     const images = await decodeAll(s.map((y) => y.file), r.classifier);
     const set = withLineLight({ images, labels: s.map((y) => y.label), files: s.map((y) => y.file) });
     return { images: set.images, rows: fitData(await computeFeaturesAndLogits(r.fl, set.images, r.classifier.meta), set.labels) };
   };
-  const groups = r.groupOf ? repeatEach(r.splits.train.map((s) => r.groupOf!.get(s.file)!)) : undefined;
-  return { train: await lit(r.splits.train), val: await lit(r.splits.val), test: await set(r.splits.test), trainGroups: groups };
+  return { train: await lit(r.splits.train), val: await lit(r.splits.val), test: await set(r.splits.test), trainGroups, valGroups };
 }
 
 /** Fits one method's detector on a run's train/val photos, as training does. */
 function fitStudyDetector(sets: Awaited<ReturnType<typeof knownSets>>, classes: string[], method: OodMethod, silhouette: FitDetectorOptions['silhouette'], opts: Pick<OodStudyOptions, 'acceptRate' | 'scorer'>) {
-  return fitDetector(sets.train.rows, sets.val.rows, classes, { ...opts.scorer, method, acceptRate: opts.acceptRate, silhouette });
+  return fitDetector(sets.train.rows, sets.val.rows, classes, { ...opts.scorer, method, acceptRate: opts.acceptRate, silhouette, valGroups: sets.valGroups });
 }
 
 /**
@@ -252,7 +250,7 @@ export async function evaluateOodRun(
     const far = await computeFeaturesAndLogits(r.fl, farImages, r.classifier.meta);
     const pred = argmaxRows(test);
     const correct = pred.map((p, i) => p === test.labels[i]);
-    const silhouette = silhouetteFitInput({ train: sets.train.images, val: sets.val.images }, opts.silhouette !== false, sets.trainGroups);
+    const silhouette = silhouetteFitInput({ train: sets.train.images, val: sets.val.images }, opts.silhouette !== false, sets.trainGroups, sets.valGroups);
     const shapes = { known: studyShapes(sets.test.images, opts), near: studyShapes(near.images, opts), far: studyShapes(farImages, opts) };
     const methods: OodMethodResult[] = [];
     let temperature = 1;
@@ -392,7 +390,7 @@ export async function measureRejection(
   try {
     const sets = await knownSets(r);
     const other = await imageRows(r, files);
-    const silhouette = silhouetteFitInput({ train: sets.train.images, val: sets.val.images }, opts.silhouette !== false, sets.trainGroups);
+    const silhouette = silhouetteFitInput({ train: sets.train.images, val: sets.val.images }, opts.silhouette !== false, sets.trainGroups, sets.valGroups);
     const shapes = { other: studyShapes(other.images, opts), known: studyShapes(sets.test.images, opts) };
     return (opts.methods ?? OOD_METHODS).map((method) => {
       const det = fitStudyDetector(sets, r.classes, method, silhouette, opts);

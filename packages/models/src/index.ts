@@ -25,7 +25,7 @@ export type { CamMethod, Explanation, ScalarMap } from './explain/gradcam';
 export { DARKNESS_FOCUS_MIN, DARK_WEIGHT_MIN_RATIO, darkPixelWeight, darknessFocus, invertMap, rollMapX, uniformMap, weightsDarkPixels } from './explain/localisation';
 export { PARITY_JSON, PARITY_PHOTOS, PARITY_TOLERANCE, checkParity, checkParityDir, checkParityWith, pickParityPhotos, readParity, recordParity, sha256Hex, writeParity } from './explain/parity';
 export type { ParityCheck, ParityPhoto, ParityRecord } from './explain/parity';
-export { OOD_JSON, OOD_METHODS, calibration, chooseThreshold, computeFeaturesAndLogits, decideRows, defaultOodMethod, detectorMethod, detectorShapes, featureAndLogitModel, fitDetector, isOodMethod, loadPredictor, measureShapes, oodVerdicts, predictDecisions, readOodFile, scoreDistance, scorerFromState, silhouetteFitInput, writeOodFile } from './ood/index';
+export { ACCEPT_CONFIDENCE, OOD_JSON, OOD_METHODS, calibration, chooseThreshold, computeFeaturesAndLogits, decideRows, defaultOodMethod, detectorMethod, detectorShapes, featureAndLogitModel, fitDetector, isOodMethod, loadPredictor, measureShapes, oodVerdicts, predictDecisions, readOodFile, scoreDistance, scorerFromState, silhouetteFitInput, writeOodFile } from './ood/index';
 export { segmentationProblem, silhouetteEvidence } from './ood/index';
 export type { EngineInfo, EngineRequest, FeatureAndLogitModel, FeaturesAndLogits, FitData, FitDetectorOptions, OodDecision, OodDecisionMethod, OodDetector, OodMethod, OodSummary, Predictor, ReliabilityBin, ScorerOptions, ThresholdChoice, UnknownOptions } from './ood/index';
 export { exportOnnx, onnxClassifierMeta, ONNX_OPSET, ONNX_IR_VERSION } from './onnx/export-onnx';

@@ -1,6 +1,7 @@
 // OOD scorers, threshold and temperature scaling on synthetic data where the answer is known.
 import { describe, expect, it } from 'vitest';
 import seedrandom from 'seedrandom';
+import jstat from 'jstat';
 import {
   calibration,
   fitDetector,
@@ -8,6 +9,8 @@ import {
   fitTemperature,
   logSumExp,
   chooseThreshold,
+  confidenceOrder,
+  MIN_CONFIDENCE_ORDER,
   quantile,
   scoreDistance,
   scoresForEmpiricalThreshold,
@@ -178,15 +181,72 @@ describe('threshold', () => {
     expect(quantile([5], 0.3)).toBe(5);
   });
 
-  it('accepts the target share of new known draws within sampling tolerance', () => {
+  it('accepts at least the target share of new known draws, and not much more', () => {
     const r = seedrandom('thr');
     const fitScores = Array.from({ length: 2000 }, () => gauss(r));
-    const thr = chooseThreshold(fitScores, 0.95).threshold;
+    const c = chooseThreshold(fitScores, 0.95);
+    expect(c.rule).toBe('confidence bound');
     const held = Array.from({ length: 20000 }, () => gauss(r));
-    const accepted = held.filter((s) => s >= thr).length / held.length;
-    // sd of the threshold's acceptance with 2000 fit draws ≈ sqrt(.95·.05/2000) ≈ 0.005.
-    expect(Math.abs(accepted - 0.95)).toBeLessThan(0.015);
+    const accepted = held.filter((s) => s >= c.threshold).length / held.length;
+    // The bound sits about 1.6 sd of the quantile's sampling error (sqrt(.95·.05/2000) ≈ 0.005) below it.
+    expect(accepted).toBeGreaterThan(0.95);
+    expect(accepted).toBeLessThan(0.97);
     expect(() => chooseThreshold(fitScores, 0)).toThrow(/acceptRate/);
+  });
+
+  it('confidenceOrder: the largest order statistic that keeps the rate with the confidence', () => {
+    // Wilks: the lowest of 59 scores accepts >= 95% with 95% confidence (1 − 0.95^59 = 0.9515), of 58 not.
+    expect(confidenceOrder(59, 0.95, 0.95)).toBe(1);
+    expect(confidenceOrder(58, 0.95, 0.95)).toBe(0);
+    for (const [n, rate] of [[246, 0.95], [1327, 0.95], [1327, 0.975], [168, 0.975]] as const) {
+      const k = confidenceOrder(n, rate, 0.95);
+      const atLeast = (j: number) => 1 - jstat.jStat.binomial.cdf(j - 1, n, 1 - rate);
+      expect(atLeast(k)).toBeGreaterThanOrEqual(0.95);
+      expect(atLeast(k + 1)).toBeLessThan(0.95);
+      expect(k).toBeLessThan((1 - rate) * n);
+    }
+    expect(() => confidenceOrder(100, 1)).toThrow(/acceptRate/);
+  });
+
+  it('over many validation sets, the confidence bound keeps the rate where the quantile does so half the time', () => {
+    // Acceptance of new draws from N(0, 1) at a threshold t is exactly 1 − Φ(t).
+    const r = seedrandom('conf');
+    const trials = 400;
+    let keptByChoice = 0;
+    let keptByQuantile = 0;
+    for (let t = 0; t < trials; t++) {
+      const fit = Array.from({ length: 300 }, () => gauss(r));
+      const acceptance = (thr: number) => 1 - jstat.jStat.normal.cdf(thr, 0, 1);
+      if (acceptance(chooseThreshold(fit, 0.95).threshold) >= 0.95) keptByChoice++;
+      if (acceptance(quantile(fit, 0.05)) >= 0.95) keptByQuantile++;
+    }
+    expect(keptByChoice / trials).toBeGreaterThan(0.92);
+    expect(keptByQuantile / trials).toBeLessThan(0.65);
+  });
+
+  it('counts photos, not scores, when each photo gives several (near-copies, light variants)', () => {
+    const r = seedrandom('units');
+    const photos = Array.from({ length: 300 }, () => gauss(r));
+    const fiveEach = photos.flatMap((p) => [p, p, p, p, p]);
+    const byPhoto = chooseThreshold(photos, 0.95);
+    expect(byPhoto.rule).toBe('confidence bound');
+    // The same photos' scores five times over: the same threshold when counted as 300 photos; counted
+    // as 1500 scores the bound would claim a confidence that five copies do not give.
+    expect(chooseThreshold(fiveEach, 0.95, { units: 300 })).toEqual(byPhoto);
+    expect(chooseThreshold(fiveEach, 0.95).threshold).toBeGreaterThan(byPhoto.threshold);
+    expect(() => chooseThreshold(fiveEach, 0.95, { units: 1501 })).toThrow(/units must be an integer in \[1, 1500\]/);
+  });
+
+  it('keeps the quantile rules while the bound would sit on one of the two lowest scores', () => {
+    const ramp = (n: number) => Array.from({ length: n }, (_, i) => i);
+    // 95%: the 3rd lowest needs 124 scores (P(Bin(124, .05) >= 3) >= 0.95).
+    const n3 = Array.from({ length: 400 }, (_, n) => n).find((n) => confidenceOrder(n, 0.95) >= MIN_CONFIDENCE_ORDER)!;
+    expect(n3).toBe(124);
+    const below = chooseThreshold(ramp(n3 - 1), 0.95);
+    expect(below.rule).toBe('quantile');
+    expect(below.threshold).toBeCloseTo(quantile(ramp(n3 - 1), 0.05), 9);
+    expect(chooseThreshold(ramp(n3), 0.95)).toEqual({ threshold: MIN_CONFIDENCE_ORDER - 1, rule: 'confidence bound' });
+    expect(chooseThreshold(ramp(1000), 1)).toEqual({ threshold: 0, rule: 'quantile' });
   });
 
   it('extrapolates only when the lowest known score accepts more than a point less than asked', () => {

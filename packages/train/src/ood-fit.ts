@@ -3,6 +3,7 @@
 // rate, the temperature on the validation logits. Written as ood.json beside the model.
 import type * as tfl from '@tensorflow/tfjs-layers';
 import {
+  ACCEPT_CONFIDENCE,
   computeFeaturesAndLogits,
   defaultOodMethod,
   featureAndLogitModel,
@@ -38,8 +39,11 @@ export async function fitAndWriteOod(
     acceptRate: number;
     batchSize: number;
     silhouette?: boolean;
-    /** Near-duplicate group of each training photo: the shape threshold's training scores leave the group out. */
-    trainGroups?: readonly number[];
+    /**
+     * Near-duplicate group of each listed photo (DatasetIndex.groupOf): the shape threshold's
+     * training scores leave the group out, and the thresholds' confidence bounds count groups.
+     */
+    groupOf?: ReadonlyMap<string, number>;
     /**
      * Count each photo under the line's light (LINE_LIGHT_VARIANTS) as known too (train's
      * --ood-line-light). Default false: it accepts a lamp change, but also near look-alike parts (the
@@ -68,11 +72,12 @@ export async function fitAndWriteOod(
     });
     const train = await rows(trainSet);
     const val = await rows(valSet);
-    const groups = opts.trainGroups && light ? repeatEach(opts.trainGroups) : opts.trainGroups;
+    const trainGroups = detectorGroups(sets.train.files, opts.groupOf, light);
+    const valGroups = detectorGroups(sets.val.files, opts.groupOf, light);
     // The shapes come from the same decoded, un-augmented images the features do.
-    const silhouette = silhouetteFitInput({ train: trainSet.images, val: valSet.images }, opts.silhouette !== false, groups);
+    const silhouette = silhouetteFitInput({ train: trainSet.images, val: valSet.images }, opts.silhouette !== false, trainGroups, valGroups);
     const each = light ? ` + ${LINE_LIGHT_VARIANTS.length} line-light variants of each` : '';
-    const det = fitDetector(train, val, meta.labels, { method, acceptRate: opts.acceptRate, silhouette, trainSplit: `train${each}`, thresholdSplit: `val${each}` });
+    const det = fitDetector(train, val, meta.labels, { method, acceptRate: opts.acceptRate, silhouette, valGroups, trainSplit: `train${each}`, thresholdSplit: `val${each}` });
     await writeOodFile(modelDir, det);
     const cal = det.calibration!;
     return {
@@ -113,6 +118,16 @@ export async function fitAndWriteOod(
   }
 }
 
+/**
+ * The group of each image the detector is fitted on, for `files` listed with `groupOf`: a photo's
+ * near-duplicate group (without groups, a group of its own, numbered from −1 down), repeated for its
+ * line-light variants when `lineLight` (withLineLight's order). Training and the OOD study share it.
+ */
+export function detectorGroups(files: readonly string[], groupOf: ReadonlyMap<string, number> | undefined, lineLight: boolean): number[] {
+  const groups = files.map((f, i) => groupOf?.get(f) ?? -1 - i);
+  return lineLight ? repeatEach(groups) : groups;
+}
+
 /** Each entry once per photo of withLineLight (the photo and its LINE_LIGHT_VARIANTS). */
 export function repeatEach<T>(xs: readonly T[]): T[] {
   return xs.flatMap((x) => Array<T>(1 + LINE_LIGHT_VARIANTS.length).fill(x));
@@ -131,7 +146,9 @@ export function withLineLight(set: ImageSet): ImageSet {
 function boundNote(o: RunOodFit): string {
   const share = `${(100 * o.acceptRate).toFixed(0)}%`;
   const photos = `${o.thresholdN} ${o.thresholdSplit ?? 'val'} photos`;
-  return o.thresholdRule === 'normal bound' ? `accepts ${share} by a normal prediction bound on ${photos} (too few for a quantile)` : `accepts ${share} of ${photos}`;
+  if (o.thresholdRule === 'normal bound') return `accepts ${share} by a normal prediction bound on ${photos} (too few for a quantile)`;
+  if (o.thresholdRule === 'confidence bound') return `accepts at least ${share} of new known photos with ${(100 * ACCEPT_CONFIDENCE).toFixed(0)}% confidence (an order statistic of ${photos})`;
+  return `accepts ${share} of ${photos}`;
 }
 
 /** One log line: method, threshold, n, T, ECE and the seconds the fit took. */

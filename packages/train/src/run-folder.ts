@@ -69,7 +69,7 @@ export interface RunOodFit {
   /** What the scorer and the threshold saw, e.g. 'train + 5 line-light variants of each' (absent in older runs: 'train' / 'val'). */
   fittedOn?: string;
   thresholdSplit?: string;
-  /** 'normal bound' when there were too few validation photos for a quantile (chooseThreshold). */
+  /** How chooseThreshold set it: 'confidence bound' with many validation photos, 'normal bound' with too few for a quantile. */
   thresholdRule?: ThresholdChoice['rule'];
   featureDim: number;
   /** Wall time of the fit: features of train and val, scorer, threshold, temperature, writing. */

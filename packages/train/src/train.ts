@@ -196,7 +196,7 @@ export async function train(options: TrainOptions): Promise<TrainResult> {
       batchSize: o.batchSize,
       silhouette: o.silhouette,
       lineLight: o.oodLineLight,
-      trainGroups: index.groupOf ? sets.train.files.map((f) => index.groupOf!.get(f)!) : undefined,
+      groupOf: index.groupOf,
     });
     log(formatOodFit(ood));
     const metrics: RunMetrics = {

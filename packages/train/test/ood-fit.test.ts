@@ -6,7 +6,7 @@ import { beforeAll, describe, expect, it } from 'vitest';
 import * as tf from '@tensorflow/tfjs-core';
 import { decodeImage, LINE_LIGHT_VARIANTS, lineLightVariants, listDataset } from '@parts/data';
 import { chooseThreshold, computeFeaturesAndLogits, defaultOodMethod, disposeClassifier, featureAndLogitModel, loadClassifier, OOD_JSON, readOodFile, scoreDistance } from '@parts/models';
-import { resolveTrainOptions, train, TRAIN_DEFAULTS, type RunMetrics } from '../src/index';
+import { detectorGroups, resolveTrainOptions, train, TRAIN_DEFAULTS, type RunMetrics } from '../src/index';
 import { demoWorkspace, QUICK_TRAIN } from './fixtures';
 
 let data: string;
@@ -19,6 +19,20 @@ beforeAll(async () => {
 });
 
 const readMetrics = async (runDir: string) => JSON.parse(await fs.readFile(path.join(runDir, 'metrics.json'), 'utf8')) as RunMetrics;
+
+describe('detectorGroups', () => {
+  it("gives each photo its near-duplicate group, or one of its own, and its line-light variants the photo's", () => {
+    const groupOf = new Map([
+      ['a.jpg', 0],
+      ['b.jpg', 0],
+      ['c.jpg', 1],
+    ]);
+    expect(detectorGroups(['a.jpg', 'b.jpg', 'c.jpg', 'd.jpg'], groupOf, false)).toEqual([0, 0, 1, -4]);
+    expect(detectorGroups(['x.jpg', 'y.jpg'], undefined, false)).toEqual([-1, -2]);
+    const each = 1 + LINE_LIGHT_VARIANTS.length;
+    expect(detectorGroups(['c.jpg', 'd.jpg'], groupOf, true)).toEqual([...Array(each).fill(1), ...Array(each).fill(-2)]);
+  });
+});
 
 describe('train() and the OOD detector', () => {
   it('writes a readable ood.json whose threshold accepts ~95% of the validation photos', async () => {
@@ -56,7 +70,10 @@ describe('train() and the OOD detector', () => {
       // moved group by group: 19 on the demo data.
       expect(val.length).toBe(19);
       const share = det!.silhouette ? Math.sqrt(0.95) : 0.95;
-      const choice = chooseThreshold(scores, share, { distance: scoreDistance(det!.method) });
+      // Its confidence bound counts near-duplicate groups of photos, not the 6 images of each.
+      const units = new Set(detectorGroups(val.map((s) => s.file), index.groupOf, true)).size;
+      expect(units).toBeLessThanOrEqual(val.length);
+      const choice = chooseThreshold(scores, share, { distance: scoreDistance(det!.method), units });
       expect(det!.threshold).toBeCloseTo(choice.threshold, 10);
       expect(det!.fittedOn.thresholdRule).toBe(choice.rule);
       // At least the asked share of these validation images is accepted (the quantile at 95% leaves

@@ -109,6 +109,12 @@ export interface FitDetectorOptions extends ScorerOptions {
   /** Fit temperature scaling on the validation logits (default true). */
   calibrate?: boolean;
   /**
+   * Near-duplicate group of each validation row (a photo's line-light variants share its group):
+   * the threshold's confidence bound counts groups, not rows (chooseThreshold's `units`). Default:
+   * each row its own photo.
+   */
+  valGroups?: readonly number[];
+  /**
    * The silhouette shapes of the same training and validation photos (measureShapes of the decoded
    * images, in row order), to fit the shape part; absent: no silhouette part. `note` is recorded as
    * silhouetteNote when no part is fitted (e.g. why it was switched off).
@@ -121,15 +127,18 @@ export interface FitDetectorOptions extends ScorerOptions {
  * un-augmented training and validation images the features come from (in row order), or, when
  * switched off, the note recorded in ood.json. Training and the OOD study both use it, so that the
  * study measures the detector training writes. `trainGroups` (near-duplicate group per training
- * image) makes the shape threshold's training scores leave-group-out.
+ * image) makes the shape threshold's training scores leave-group-out; with `valGroups` (per
+ * validation image) its confidence bound counts groups.
  */
 export function silhouetteFitInput(
   images: { train: readonly RawImage[]; val: readonly RawImage[] },
   enabled = true,
   trainGroups?: readonly number[],
+  valGroups?: readonly number[],
 ): NonNullable<FitDetectorOptions['silhouette']> {
   if (!enabled) return { note: 'no silhouette part: switched off (--no-silhouette)' };
-  return { train: measureShapes(images.train), val: measureShapes(images.val), ...(trainGroups ? { options: { trainGroups } } : {}) };
+  const options = { ...(trainGroups ? { trainGroups } : {}), ...(valGroups ? { valGroups } : {}) };
+  return { train: measureShapes(images.train), val: measureShapes(images.val), ...(trainGroups || valGroups ? { options } : {}) };
 }
 
 /**
@@ -153,8 +162,10 @@ export function fitDetector(train: FitData, val: FitData, labels: string[], opts
     if (fit.part) silhouette = fit.part;
     else silhouetteNote = `no silhouette part: ${fit.problem}`;
   }
+  if (opts.valGroups && opts.valGroups.length !== val.n) throw new Error(`fitDetector: ${opts.valGroups.length} validation groups for ${val.n} validation rows`);
   const valScores = scorer.scoreRows(val);
-  const { threshold, rule } = chooseThreshold(valScores, silhouette ? Math.sqrt(acceptRate) : acceptRate, { distance: scoreDistance(opts.method) });
+  const units = opts.valGroups ? new Set(opts.valGroups).size : val.n;
+  const { threshold, rule } = chooseThreshold(valScores, silhouette ? Math.sqrt(acceptRate) : acceptRate, { distance: scoreDistance(opts.method), units });
   let temperature = 1;
   let cal: OodDetector['calibration'];
   if (opts.calibrate !== false) {

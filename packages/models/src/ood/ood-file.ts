@@ -343,7 +343,7 @@ function readSilhouette(s: unknown, arrays: ScorerState['arrays'], bad: (field: 
   }
 }
 
-const THRESHOLD_RULES: readonly ThresholdChoice['rule'][] = ['quantile', 'normal bound'];
+const THRESHOLD_RULES: readonly ThresholdChoice['rule'][] = ['confidence bound', 'quantile', 'normal bound'];
 
 /** fittedOn.thresholdRule is optional (older files lack it); when present it names a rule of chooseThreshold. */
 function checkThresholdRule(rule: unknown, field: string, bad: (field: string, why: string) => never): void {

@@ -163,6 +163,8 @@ export interface FitSilhouetteOptions {
    * new photo would be, not against its own near-copies.
    */
   trainGroups?: readonly number[];
+  /** Near-duplicate group of each validation shape: the threshold's confidence bound counts groups (chooseThreshold's `units`). */
+  valGroups?: readonly number[];
 }
 
 /**
@@ -180,6 +182,7 @@ export function fitSilhouettePart(
   const k = opts.k ?? 1;
   const options = { ...SILHOUETTE_DEFAULTS, ...opts.options };
   if (opts.trainGroups && opts.trainGroups.length !== train.length) throw new Error(`fitSilhouettePart: ${opts.trainGroups.length} groups for ${train.length} training shapes`);
+  if (opts.valGroups && opts.valGroups.length !== val.length) throw new Error(`fitSilhouettePart: ${opts.valGroups.length} groups for ${val.length} validation shapes`);
   const features = SILHOUETTE_FEATURES;
   const DIM = features.length;
   let rowsIn = train.flatMap((s, i) => (s ? [{ v: silhouetteVector(s, features), g: opts.trainGroups?.[i] ?? -1 - i }] : []));
@@ -201,6 +204,7 @@ export function fitSilhouettePart(
   const scorer = silhouetteScorerFromState({ k, options, features, mean, scale, bank });
   // Leave-one-out (leave-group-out with trainGroups): each training vector against the others.
   const loo: number[] = [];
+  const looGroups = new Set<number>();
   for (let i = 0; i < n; i++) {
     const ds: number[] = [];
     for (let r = 0; r < n; r++) {
@@ -211,14 +215,20 @@ export function fitSilhouettePart(
     }
     ds.sort((a, b) => a - b);
     // A group holding (nearly) every photo leaves fewer than k others: that photo adds no score.
-    if (ds.length >= k) loo.push(-ds[k - 1]);
+    if (ds.length >= k) {
+      loo.push(-ds[k - 1]);
+      looGroups.add(group[i]);
+    }
   }
   // Validation photos without an object are rejected by any threshold; the threshold is set on
   // the photos that have one (segmentationProblem bounds how many lack one).
-  const valScores = val.map((s) => scorer.score(s)).filter(Number.isFinite);
+  const valAll = val.map((s) => scorer.score(s));
+  const valScores = valAll.filter(Number.isFinite);
+  const valUnits = opts.valGroups ? new Set(opts.valGroups.filter((_, i) => Number.isFinite(valAll[i]))).size : valScores.length;
   const acceptRate = opts.acceptRate ?? DEFAULT_ACCEPT_RATE;
-  // Scores are minus the shape distance, the default distance of chooseThreshold.
-  const { threshold, rule } = chooseThreshold([...loo, ...valScores], acceptRate);
+  // Scores are minus the shape distance, the default distance of chooseThreshold; the confidence
+  // bound counts photos (groups), not scores.
+  const { threshold, rule } = chooseThreshold([...loo, ...valScores], acceptRate, { units: looGroups.size + valUnits });
   const all = train.length + val.length;
   const found = (train.filter(Boolean).length + val.filter(Boolean).length) / all;
   const reason = silhouetteEvidence([...train, ...val]);
