@@ -339,8 +339,8 @@ export function oodSummary(ev: Evaluation): string {
   const sil = o.parts?.silhouette;
   const feature = o.parts?.feature;
   const detector = sil
-    ? `OOD detector ${o.method}: feature threshold ${num(o.threshold, 4)} and silhouette threshold ${num(sil.threshold, 4)}, each set to accept ${pct(sil.acceptRate)} and together ${pct(o.acceptRate)} of the validation photos; a photo is unknown when either part rejects it. `
-    : `OOD detector ${o.method}, threshold ${num(o.threshold, 4)} (set to accept ${pct(o.acceptRate)} of the validation photos). `;
+    ? `OOD detector ${o.method}: feature threshold ${num(o.threshold, 4)} and silhouette threshold ${num(sil.threshold, 4)}, each set on the validation photos for ${pct(sil.acceptRate)} of known photos accepted and together ${pct(o.acceptRate)}; a photo is unknown when either part rejects it. `
+    : `OOD detector ${o.method}, threshold ${num(o.threshold, 4)} (set on the validation photos for ${pct(o.acceptRate)} of known photos accepted). `;
   const parts =
     sil && feature
       ? ` On their own the feature part rejects ${feature.knownRejected}/${k.n} known and ${feature.farRejected}/${f.n} far-OOD images, the silhouette part ${sil.knownRejected}/${k.n} known (${sil.knownNoObject} without an object) and ${sil.farRejected}/${f.n} far-OOD (${sil.farNoObject} without an object).`

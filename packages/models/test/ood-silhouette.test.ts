@@ -53,6 +53,18 @@ function rows(n: number, seed: string): FitData {
 }
 
 describe('silhouette part', () => {
+  it("counts groups of photos, not shapes, for its threshold's confidence bound", () => {
+    const train = measureShapes(bolts(150, 'units-train'));
+    const val = measureShapes(bolts(60, 'units-val'));
+    // 210 shapes, each its own photo: enough for the bound at 95%; in groups of 5 (42 photos) not.
+    const single = fitSilhouettePart(train, val, { acceptRate: 0.95 }).part!;
+    expect(single.fittedOn).toMatchObject({ thresholdN: 210, thresholdRule: 'confidence bound' });
+    const fives = (n: number, from: number) => Array.from({ length: n }, (_, i) => from + Math.floor(i / 5));
+    const grouped = fitSilhouettePart(train, val, { acceptRate: 0.95, trainGroups: fives(150, 0), valGroups: fives(60, 1000) }).part!;
+    expect(grouped.fittedOn).toMatchObject({ thresholdN: 210, thresholdRule: 'quantile' });
+    expect(() => fitSilhouettePart(train, val, { valGroups: fives(59, 0) })).toThrow(/59 groups for 60 validation shapes/);
+  });
+
   it('fitted on bars: accepts new bars, rejects rings, frames without an object and far-OOD images', () => {
     const fit = fitSilhouettePart(measureShapes(bolts(30, 'train')), measureShapes(bolts(10, 'val')), { acceptRate: 0.95 });
     expect(fit.problem).toBeNull();

@@ -107,7 +107,7 @@ const PAGE = /* html */ `<!doctype html>
     const acc = m.card && m.card.metrics && m.card.metrics.accuracy;
     if (typeof acc === 'number') box.append(' · test accuracy ' + pct(acc) + ' (n=' + m.card.metrics.n + ')');
     const u = m.unknown;
-    if (u) box.append(u.active ? ' · unknown below ' + u.method + ' score ' + (+u.threshold.toPrecision(4)) + ' (' + pct(u.acceptRate) + ' of known photos accepted)' : ' · no unknown detection');
+    if (u) box.append(u.active ? ' · unknown below ' + u.method + ' score ' + (+u.threshold.toPrecision(4)) + ' (set for ' + pct(u.acceptRate) + ' of known photos accepted)' : ' · no unknown detection');
   }).catch(() => { $('#model').textContent = 'Model information unavailable'; });
 
   // The drift alarm's line: the last answers' unknown rate against what validation predicts.

@@ -144,7 +144,9 @@ export function withLineLight(set: ImageSet): ImageSet {
 
 /** How a threshold relates to the photos it was chosen on, for the log line. */
 function boundNote(o: RunOodFit): string {
-  const share = `${(100 * o.acceptRate).toFixed(0)}%`;
+  // With a silhouette part the feature threshold is set for that part's share (√acceptRate).
+  const rate = o.silhouette && !('note' in o.silhouette) ? o.silhouette.acceptRate : o.acceptRate;
+  const share = `${(100 * rate).toFixed(rate === o.acceptRate ? 0 : 1)}%`;
   const photos = `${o.thresholdN} ${o.thresholdSplit ?? 'val'} photos`;
   if (o.thresholdRule === 'normal bound') return `accepts ${share} by a normal prediction bound on ${photos} (too few for a quantile)`;
   if (o.thresholdRule === 'confidence bound') return `accepts at least ${share} of new known photos with ${(100 * ACCEPT_CONFIDENCE).toFixed(0)}% confidence (an order statistic of ${photos})`;
