@@ -49,8 +49,8 @@ const acceptRate = num({
   default: DEFAULT_ACCEPT_RATE,
   gt: 0,
   max: 1,
-  rule: 'a number in (0, 1]: the share of validation photos the OOD threshold accepts as known',
-  doc: 'share of validation photos the out-of-distribution threshold (model/ood.json) accepts as known',
+  rule: 'a number in (0, 1]: the share of known photos the OOD threshold is set to accept',
+  doc: 'share of known photos the out-of-distribution threshold (model/ood.json) is set to accept, on the validation photos (with many of them: at least this share of new ones, with 95% confidence)',
 });
 const engine = choice(ENGINE_NAMES, { flag: '--engine <e>', default: 'auto', doc: 'forward pass: onnx (ONNX Runtime), tfjs, or auto (ONNX Runtime on CPU where it loads)' });
 const runsDir = pathSetting({ flag: '--out <dir>', defaultText: '<repo>/runs', doc: 'parent folder of run folders' });
