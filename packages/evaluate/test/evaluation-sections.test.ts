@@ -218,7 +218,7 @@ describe('pnpm evaluate --check with a leave-classes-out task', () => {
     expect(m!.threshold).toBeCloseTo(stored.threshold, 5);
     const [alone] = (await evaluateOodRun(run.runDir, near, { methods: ['knn'], farPerKind: 1, silhouette: false })).methods;
     expect(alone!.detector).toBe('knn');
-    expect(alone!.silhouette).toEqual({ note: 'no silhouette part: switched off (--no-silhouette)' });
+    expect(alone!.silhouette).toEqual({ note: 'no silhouette part: switched off (--no-silhouette, or by the data recipe)' });
     expect(alone!.aurocNear).toBe(m!.aurocNear); // AUROC is on the feature score either way
     if (stored.silhouette) {
       expect('threshold' in m!.silhouette && m!.silhouette.threshold).toBeCloseTo(stored.silhouette.threshold, 5);

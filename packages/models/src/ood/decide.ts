@@ -136,7 +136,7 @@ export function silhouetteFitInput(
   trainGroups?: readonly number[],
   valGroups?: readonly number[],
 ): NonNullable<FitDetectorOptions['silhouette']> {
-  if (!enabled) return { note: 'no silhouette part: switched off (--no-silhouette)' };
+  if (!enabled) return { note: 'no silhouette part: switched off (--no-silhouette, or by the data recipe)' };
   const options = { ...(trainGroups ? { trainGroups } : {}), ...(valGroups ? { valGroups } : {}) };
   return { train: measureShapes(images.train), val: measureShapes(images.val), ...(trainGroups || valGroups ? { options } : {}) };
 }
