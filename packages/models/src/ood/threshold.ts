@@ -84,8 +84,8 @@ export interface ThresholdChoice {
 export const ACCEPT_CONFIDENCE = 0.95;
 
 /**
- * The lowest order statistic the confidence bound may use: below it (fewer than about 125 scores at
- * 95%, 250 at 97.5%) the threshold would sit on one of the two lowest known scores, which one unusual
+ * The lowest order statistic the confidence bound may use: below it (fewer than 124 scores at 95%,
+ * about 250 at 97.5%) the threshold would sit on one of the two lowest known scores, which one unusual
  * photo moves far (see chooseThreshold), and the quantile rules are kept.
  */
 export const MIN_CONFIDENCE_ORDER = 3;
@@ -111,9 +111,9 @@ export function confidenceOrder(n: number, acceptRate: number, confidence = ACCE
  *
  * With enough known scores that the confidence bound leaves at least MIN_CONFIDENCE_ORDER − 1 of them
  * below it, it is the confidenceOrder(n, acceptRate)-th lowest score (counted in `opts.units` when
- * the scores come from fewer independent photos, at the same share of the scores): at least acceptRate of new
- * known photos are then accepted with ACCEPT_CONFIDENCE, where the quantile below accepts acceptRate
- * only on average (of 1,327 scores at 95%: the 54th lowest, where the 5% quantile lies between the
+ * the scores come from fewer independent photos, at the same share of the scores): at least
+ * acceptRate of new known photos are then accepted with ACCEPT_CONFIDENCE, where the quantile below
+ * accepts acceptRate only on average (of 1,327 scores at 95%: the 54th lowest, where the 5% quantile lies between the
  * 67th and the 68th).
  *
  * With fewer it is their (1 − acceptRate) quantile, type-7 interpolated. Near the
