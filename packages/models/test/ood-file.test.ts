@@ -112,6 +112,17 @@ describe('ood.json', () => {
     await expect(readOodFile(dir)).rejects.toThrow(/field "fittedOn.thresholdScores" is .*expected \{mean, sd\} with sd >= 0/);
   });
 
+  it('the near-duplicate groups of the threshold photos are read back, and a count beyond the photos refused', async () => {
+    const { dir, file, json } = await written();
+    const n = (json.fittedOn as { thresholdN: number }).thresholdN;
+    json.fittedOn = { ...(json.fittedOn as object), thresholdGroups: n - 1 };
+    await writeFile(file, JSON.stringify(json));
+    expect((await readOodFile(dir))!.fittedOn.thresholdGroups).toBe(n - 1);
+    json.fittedOn = { ...(json.fittedOn as object), thresholdGroups: n + 1 };
+    await writeFile(file, JSON.stringify(json));
+    await expect(readOodFile(dir)).rejects.toThrow(new RegExp(`field "fittedOn.thresholdGroups" is ${n + 1}, expected an integer from 1 to thresholdN \\(${n}\\)`));
+  });
+
   it('a model of another feature size or labels is refused, naming the field', async () => {
     const { dir } = await written();
     await expect(readOodFile(dir, { featureDim: 256 })).rejects.toThrow(/ood\.json: field "featureDim" is 6 but the model's penultimate layer has 256/);

@@ -250,6 +250,8 @@ describe('threshold', () => {
     expect(asRows.fittedOn.thresholdRule).toBe('confidence bound');
     expect(asGroups.fittedOn.thresholdRule).toBe('quantile');
     expect(asRows.threshold).toBeLessThan(asGroups.threshold);
+    expect(asGroups.fittedOn.thresholdGroups).toBe(60);
+    expect(asRows.fittedOn).not.toHaveProperty('thresholdGroups');
     expect(() => fitDetector(train, val300, ['a', 'b', 'c'], { method: 'knn', calibrate: false, valGroups: groups.slice(1) })).toThrow(/299 validation groups for 300 validation rows/);
   });
 

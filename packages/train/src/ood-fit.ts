@@ -90,6 +90,7 @@ export async function fitAndWriteOod(
         fittedOn: det.fittedOn.split,
         thresholdSplit: det.fittedOn.thresholdSplit,
         thresholdRule: det.fittedOn.thresholdRule,
+        ...(det.fittedOn.thresholdGroups !== undefined ? { thresholdGroups: det.fittedOn.thresholdGroups } : {}),
         featureDim: fl.featureDim,
         fitSeconds: (performance.now() - t0) / 1000,
         silhouette: det.silhouette
@@ -147,7 +148,7 @@ function boundNote(o: RunOodFit): string {
   // With a silhouette part the feature threshold is set for that part's share (√acceptRate).
   const rate = o.silhouette && !('note' in o.silhouette) ? o.silhouette.acceptRate : o.acceptRate;
   const share = `${(100 * rate).toFixed(rate === o.acceptRate ? 0 : 1)}%`;
-  const photos = `${o.thresholdN} ${o.thresholdSplit ?? 'val'} photos`;
+  const photos = `${o.thresholdN} ${o.thresholdSplit ?? 'val'} photos${o.thresholdGroups !== undefined ? `, counted as ${o.thresholdGroups} independent photos or near-duplicate groups` : ''}`;
   if (o.thresholdRule === 'normal bound') return `accepts ${share} by a normal prediction bound on ${photos} (too few for a quantile)`;
   if (o.thresholdRule === 'confidence bound') return `accepts at least ${share} of new known photos with ${(100 * ACCEPT_CONFIDENCE).toFixed(0)}% confidence (an order statistic of ${photos})`;
   return `accepts ${share} of ${photos}`;

@@ -71,6 +71,8 @@ export interface RunOodFit {
   thresholdSplit?: string;
   /** How chooseThreshold set it: 'confidence bound' with many validation photos, 'normal bound' with too few for a quantile. */
   thresholdRule?: ThresholdChoice['rule'];
+  /** The near-duplicate groups of those photos, when fewer than the photos (OodFittedOn.thresholdGroups). */
+  thresholdGroups?: number;
   featureDim: number;
   /** Wall time of the fit: features of train and val, scorer, threshold, temperature, writing. */
   fitSeconds: number;

@@ -83,6 +83,8 @@ describe('train() and the OOD detector', () => {
       const m = await readMetrics(res.runDir);
       expect(m.ood).toMatchObject({ method: det!.method, acceptRate: 0.95, n: index.splits.train.length * each, thresholdN: val.length * each, featureDim: fl.featureDim });
       expect(m.ood!.threshold).toBeCloseTo(det!.threshold, 10);
+      expect(m.ood!.thresholdGroups).toBe(units);
+      expect(det!.fittedOn.thresholdGroups).toBe(units);
       threshold95 = det!.threshold;
       expect(m.ood!.fitSeconds).toBeGreaterThan(0);
       expect(m.calibration!.temperature).toBeCloseTo(det!.temperature, 10);
@@ -91,7 +93,7 @@ describe('train() and the OOD detector', () => {
       // The feature threshold's share: with a silhouette part, that part's √95% = 97.5%.
       const shareText = det!.silhouette ? '97\\.5' : '95';
       expect(logs.find((l) => l.startsWith('ood: '))).toMatch(
-        new RegExp(`threshold .* accepts ${shareText}% (of|by a normal prediction bound on) 114 val \\+ 5 line-light variants of each photos.*; temperature [\\d.]+.*fitted in [\\d.]+s`),
+        new RegExp(`threshold .* accepts ${shareText}% (of|by a normal prediction bound on) 114 val \\+ 5 line-light variants of each photos, counted as ${units} independent photos or near-duplicate groups; temperature [\\d.]+.*fitted in [\\d.]+s`),
       );
       expect(logs.find((l) => l.startsWith('splits: '))).toMatch(/near-duplicate groups \(similarity >= 0.6\) kept on one side/);
     } finally {

@@ -13,7 +13,7 @@
  *   params       the scorer's scalars (k, shrinkage, energy temperature, ...)
  *   arrays       name -> {shape, offset (in float32 values), length} inside the .bin
  *   bin          {file, bytes, sha256} or null when the method has no arrays (msp, energy)
- *   fittedOn     {n, split, thresholdN, thresholdSplit, thresholdRule?}: what the scorer and the threshold saw
+ *   fittedOn     {n, split, thresholdN, thresholdSplit, thresholdRule?, thresholdGroups?, thresholdScores?}: what the scorer and the threshold saw
  *   calibration  optional {eceBefore, eceAfter, nllBefore, nllAfter, n, split}
  *   silhouette   (parts-ood/2) {threshold, acceptRate, k, options, features, fittedOn} or null; its
  *                arrays are `silhouette.mean`, `silhouette.scale`, `silhouette.bank` in the .bin.
@@ -62,6 +62,8 @@ export interface OodFittedOn {
   thresholdSplit: string;
   /** How the threshold was chosen from those photos' scores (chooseThreshold); absent in files written before it was recorded. */
   thresholdRule?: ThresholdChoice['rule'];
+  /** The near-duplicate groups those photos make up, which the confidence bound counts; absent when each photo is its own. */
+  thresholdGroups?: number;
   /**
    * Mean and standard deviation of the feature scores of those photos: what a server's drift check
    * compares the mean score of its recent answers with. Absent in files written before it was recorded.
@@ -235,6 +237,8 @@ export async function readOodFile(dir: string, expect: OodExpectation = {}): Pro
   const fo = j.fittedOn;
   if (typeof fo !== 'object' || fo === null || typeof fo.n !== 'number' || typeof fo.thresholdN !== 'number') bad('fittedOn', 'is missing or lacks n/thresholdN');
   checkThresholdRule(fo!.thresholdRule, 'fittedOn.thresholdRule', bad);
+  const tg = fo!.thresholdGroups;
+  if (tg !== undefined && !(Number.isInteger(tg) && tg >= 1 && tg <= fo!.thresholdN)) bad('fittedOn.thresholdGroups', `is ${JSON.stringify(tg)}, expected an integer from 1 to thresholdN (${fo!.thresholdN})`);
   const ts = fo!.thresholdScores;
   if (ts !== undefined && (typeof ts !== 'object' || ts === null || !Number.isFinite(ts.mean) || !(Number.isFinite(ts.sd) && ts.sd >= 0))) {
     bad('fittedOn.thresholdScores', `is ${JSON.stringify(ts)}, expected {mean, sd} with sd >= 0`);
