@@ -93,7 +93,7 @@ export function validateOodTasks(ood: unknown, where = 'baseline'): Record<strin
 /**
  * The figures of a run trained on `source` without `task.leaveOut`: AUROC known test vs left-out
  * photos (feature score) and the left-out photos the detector rejects (task.method with the
- * silhouette part as training fits it, 95% of validation photos accepted).
+ * silhouette part as training fits it, set on the validation photos for 95% of known photos accepted).
  */
 export async function measureLeaveOut(runDir: string, task: OodBaselineTask, source: string, workDir: string): Promise<OodFigures> {
   const holdout = await makeHoldoutDataset(source, task.leaveOut, workDir);

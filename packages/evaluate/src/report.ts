@@ -339,7 +339,7 @@ export function oodSummary(ev: Evaluation): string {
   const sil = o.parts?.silhouette;
   const feature = o.parts?.feature;
   const detector = sil
-    ? `OOD detector ${o.method}: feature threshold ${num(o.threshold, 4)} and silhouette threshold ${num(sil.threshold, 4)}, each set on the validation photos for ${pct(sil.acceptRate)} of known photos accepted and together ${pct(o.acceptRate)}; a photo is unknown when either part rejects it. `
+    ? `OOD detector ${o.method}: feature threshold ${num(o.threshold, 4)} and silhouette threshold ${num(sil.threshold, 4)}, each set for ${pct(sil.acceptRate)} of known photos accepted (the feature threshold on the validation photos, the silhouette threshold on leave-group-out training and validation shapes) and together ${pct(o.acceptRate)}; a photo is unknown when either part rejects it. `
     : `OOD detector ${o.method}, threshold ${num(o.threshold, 4)} (set on the validation photos for ${pct(o.acceptRate)} of known photos accepted). `;
   const parts =
     sil && feature

@@ -61,7 +61,8 @@ describe('silhouette part', () => {
     expect(single.fittedOn).toMatchObject({ thresholdN: 210, thresholdRule: 'confidence bound' });
     const fives = (n: number, from: number) => Array.from({ length: n }, (_, i) => from + Math.floor(i / 5));
     const grouped = fitSilhouettePart(train, val, { acceptRate: 0.95, trainGroups: fives(150, 0), valGroups: fives(60, 1000) }).part!;
-    expect(grouped.fittedOn).toMatchObject({ thresholdN: 210, thresholdRule: 'quantile' });
+    expect(grouped.fittedOn).toMatchObject({ thresholdN: 210, thresholdRule: 'quantile', thresholdGroups: 42 });
+    expect(single.fittedOn).not.toHaveProperty('thresholdGroups');
     expect(() => fitSilhouettePart(train, val, { valGroups: fives(59, 0) })).toThrow(/59 groups for 60 validation shapes/);
   });
 

@@ -11,7 +11,7 @@
 // (keep pValue small: 0.001 by default), and the threshold's own sampling error on a small validation
 // split (about sqrt(r(1−r)/n), see chooseThreshold) shifts the true p0 too. A threshold set by
 // chooseThreshold's confidence bound (many validation photos) rejects less than 1 − acceptRate of
-// known photos, so p0 errs high there: the alarm is quieter, never falsely louder.
+// known photos (with 95% confidence), so p0 errs high there: the alarm is quieter, not falsely louder.
 //
 // The mean feature OOD score of the window is tested too, where ood.json records the mean and
 // standard deviation of the scores of the photos its threshold was chosen on (fittedOn.thresholdScores):

@@ -221,7 +221,7 @@ export const OOD_STUDY_SETTINGS = {
   arch: str({ flag: '--arch <name>', default: 'partsnet', doc: 'architecture of new runs' }),
   epochs: int({ flag: '--epochs <n>', min: 1, defaultText: 'the arch recipe', doc: 'epochs of new runs' }),
   seed: int({ flag: '--seed <n>', min: 1, defaultText: '42', doc: 'training seed' }),
-  acceptRate: num({ flag: '--accept-rate <r>', default: DEFAULT_ACCEPT_RATE, gt: 0, max: 1, doc: 'share of known validation photos accepted' }),
+  acceptRate: num({ flag: '--accept-rate <r>', default: DEFAULT_ACCEPT_RATE, gt: 0, max: 1, doc: 'share of known photos the threshold is set to accept, on the validation photos (as training sets it)' }),
   work: pathSetting({ flag: '--work <dir>', defaultText: '<tmp>/parts-ood-study', doc: 'folder for the rotation datasets and runs' }),
   out: pathSetting({ flag: '--out <file>', default: 'ood-study.json', doc: 'result JSON' }),
   backend,

@@ -101,7 +101,7 @@ export function decideRows(
 
 export interface FitDetectorOptions extends ScorerOptions {
   method: OodMethod;
-  /** Share of known validation photos to accept (default DEFAULT_ACCEPT_RATE). */
+  /** Share of known photos the threshold is set to accept (default DEFAULT_ACCEPT_RATE; chooseThreshold). */
   acceptRate?: number;
   /** Names recorded in fittedOn (default 'train' / 'val'). */
   trainSplit?: string;

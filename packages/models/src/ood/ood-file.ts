@@ -7,7 +7,7 @@
  *   format       'parts-ood/1'
  *   method       'msp' | 'energy' | 'mahalanobis' | 'knn'
  *   threshold    accept as known when score >= threshold (higher score = more in-distribution)
- *   acceptRate   share of known validation photos accepted at the threshold (e.g. 0.95)
+ *   acceptRate   share of known photos the threshold was set to accept (e.g. 0.95; fittedOn.thresholdRule says how)
  *   temperature  temperature-scaling T for the displayed probabilities (1 = none)
  *   featureDim, numClasses, labels   what the scorer was fitted on; checked against the model
  *   params       the scorer's scalars (k, shrinkage, energy temperature, ...)
@@ -237,8 +237,7 @@ export async function readOodFile(dir: string, expect: OodExpectation = {}): Pro
   const fo = j.fittedOn;
   if (typeof fo !== 'object' || fo === null || typeof fo.n !== 'number' || typeof fo.thresholdN !== 'number') bad('fittedOn', 'is missing or lacks n/thresholdN');
   checkThresholdRule(fo!.thresholdRule, 'fittedOn.thresholdRule', bad);
-  const tg = fo!.thresholdGroups;
-  if (tg !== undefined && !(Number.isInteger(tg) && tg >= 1 && tg <= fo!.thresholdN)) bad('fittedOn.thresholdGroups', `is ${JSON.stringify(tg)}, expected an integer from 1 to thresholdN (${fo!.thresholdN})`);
+  checkThresholdGroups(fo!, 'fittedOn.thresholdGroups', bad);
   const ts = fo!.thresholdScores;
   if (ts !== undefined && (typeof ts !== 'object' || ts === null || !Number.isFinite(ts.mean) || !(Number.isFinite(ts.sd) && ts.sd >= 0))) {
     bad('fittedOn.thresholdScores', `is ${JSON.stringify(ts)}, expected {mean, sd} with sd >= 0`);
@@ -331,6 +330,7 @@ function readSilhouette(s: unknown, arrays: ScorerState['arrays'], bad: (field: 
   const fo = j.fittedOn;
   if (typeof fo !== 'object' || fo === null || typeof fo.n !== 'number' || typeof fo.thresholdN !== 'number') bad('silhouette.fittedOn', 'is missing or lacks n/thresholdN');
   checkThresholdRule(fo.thresholdRule, 'silhouette.fittedOn.thresholdRule', bad);
+  checkThresholdGroups(fo, 'silhouette.fittedOn.thresholdGroups', bad);
   for (const name of ['mean', 'scale', 'bank']) if (!arrays[name]) bad(`arrays.${SIL}${name}`, 'is missing');
   try {
     const scorer = silhouetteScorerFromState({
@@ -348,6 +348,12 @@ function readSilhouette(s: unknown, arrays: ScorerState['arrays'], bad: (field: 
 }
 
 const THRESHOLD_RULES: readonly ThresholdChoice['rule'][] = ['confidence bound', 'quantile', 'normal bound'];
+
+/** fittedOn.thresholdGroups is optional (absent: each threshold photo its own); when present, 1 to thresholdN. */
+function checkThresholdGroups(fo: { thresholdN: number; thresholdGroups?: unknown }, field: string, bad: (field: string, why: string) => never): void {
+  const tg = fo.thresholdGroups;
+  if (tg !== undefined && !(Number.isInteger(tg) && (tg as number) >= 1 && (tg as number) <= fo.thresholdN)) bad(field, `is ${JSON.stringify(tg)}, expected an integer from 1 to thresholdN (${fo.thresholdN})`);
+}
 
 /** fittedOn.thresholdRule is optional (older files lack it); when present it names a rule of chooseThreshold. */
 function checkThresholdRule(rule: unknown, field: string, bad: (field: string, why: string) => never): void {

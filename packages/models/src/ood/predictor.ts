@@ -39,7 +39,7 @@ export type OodSummary =
       /** The threshold stored in ood.json (differs from `threshold` when overridden). */
       storedThreshold: number;
       thresholdOverridden: boolean;
-      /** Share of known validation photos accepted at the stored threshold. */
+      /** Share of known photos the stored threshold was set to accept (on the validation photos; chooseThreshold). */
       acceptRate: number;
       temperature: number;
       file: string;

@@ -76,10 +76,10 @@ export interface SilhouettePart {
   scorer: SilhouetteScorer;
   /** Accept when score >= threshold. */
   threshold: number;
-  /** Share of the threshold photos accepted by this part alone. */
+  /** Share of known photos this part alone is set to accept (chooseThreshold on its threshold photos). */
   acceptRate: number;
   /** Photos the bank holds, photos the threshold saw (leave-one-out training + validation), share of fit photos with an object. */
-  fittedOn: { n: number; thresholdN: number; found: number; thresholdRule?: ThresholdChoice['rule']; reason?: string };
+  fittedOn: { n: number; thresholdN: number; found: number; thresholdRule?: ThresholdChoice['rule']; thresholdGroups?: number; reason?: string };
 }
 
 export function silhouetteScorerFromState(st: SilhouetteScorerState): SilhouetteScorer {
@@ -228,11 +228,13 @@ export function fitSilhouettePart(
   const acceptRate = opts.acceptRate ?? DEFAULT_ACCEPT_RATE;
   // Scores are minus the shape distance, the default distance of chooseThreshold; the confidence
   // bound counts photos (groups), not scores.
-  const { threshold, rule } = chooseThreshold([...loo, ...valScores], acceptRate, { units: looGroups.size + valUnits });
+  const units = looGroups.size + valUnits;
+  const thresholdN = loo.length + valScores.length;
+  const { threshold, rule } = chooseThreshold([...loo, ...valScores], acceptRate, { units });
   const all = train.length + val.length;
   const found = (train.filter(Boolean).length + val.filter(Boolean).length) / all;
   const reason = silhouetteEvidence([...train, ...val]);
-  return { part: { scorer, threshold, acceptRate, fittedOn: { n, thresholdN: loo.length + valScores.length, found, thresholdRule: rule, reason } }, problem: null };
+  return { part: { scorer, threshold, acceptRate, fittedOn: { n, thresholdN, found, thresholdRule: rule, ...(units < thresholdN ? { thresholdGroups: units } : {}), reason } }, problem: null };
 }
 
 /** Silhouette shapes of images, measured with `options` (one entry per image; null = no object). */
