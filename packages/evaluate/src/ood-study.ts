@@ -250,7 +250,7 @@ export async function evaluateOodRun(
     const far = await computeFeaturesAndLogits(r.fl, farImages, r.classifier.meta);
     const pred = argmaxRows(test);
     const correct = pred.map((p, i) => p === test.labels[i]);
-    const silhouette = silhouetteFitInput({ train: sets.train.images, val: sets.val.images }, opts.silhouette !== false, sets.trainGroups, sets.valGroups);
+    const silhouette = silhouetteFitInput({ train: sets.train.images, val: sets.val.images }, opts.silhouette !== false, sets.trainGroups);
     const shapes = { known: studyShapes(sets.test.images, opts), near: studyShapes(near.images, opts), far: studyShapes(farImages, opts) };
     const methods: OodMethodResult[] = [];
     let temperature = 1;
@@ -390,7 +390,7 @@ export async function measureRejection(
   try {
     const sets = await knownSets(r);
     const other = await imageRows(r, files);
-    const silhouette = silhouetteFitInput({ train: sets.train.images, val: sets.val.images }, opts.silhouette !== false, sets.trainGroups, sets.valGroups);
+    const silhouette = silhouetteFitInput({ train: sets.train.images, val: sets.val.images }, opts.silhouette !== false, sets.trainGroups);
     const shapes = { other: studyShapes(other.images, opts), known: studyShapes(sets.test.images, opts) };
     return (opts.methods ?? OOD_METHODS).map((method) => {
       const det = fitStudyDetector(sets, r.classes, method, silhouette, opts);

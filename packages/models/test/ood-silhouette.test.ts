@@ -64,6 +64,15 @@ describe('silhouette part', () => {
     expect(grouped.fittedOn).toMatchObject({ thresholdN: 210, thresholdRule: 'quantile', thresholdGroups: 42 });
     expect(single.fittedOn).not.toHaveProperty('thresholdGroups');
     expect(() => fitSilhouettePart(train, val, { valGroups: fives(59, 0) })).toThrow(/59 groups for 60 validation shapes/);
+    // fitDetector's validation groups are the silhouette part's too.
+    const det = fitDetector(rows(150, 'units-train-rows'), rows(60, 'units-val-rows'), ['a', 'b'], {
+      method: 'knn',
+      calibrate: false,
+      silhouette: { train, val, options: { trainGroups: fives(150, 0) } },
+      valGroups: fives(60, 1000),
+    });
+    expect(det.silhouette!.fittedOn).toMatchObject({ thresholdN: 210, thresholdRule: 'quantile', thresholdGroups: 42 });
+    expect(det.fittedOn.thresholdGroups).toBe(12);
   });
 
   it('fitted on bars: accepts new bars, rejects rings, frames without an object and far-OOD images', () => {

@@ -75,7 +75,7 @@ export async function fitAndWriteOod(
     const trainGroups = detectorGroups(sets.train.files, opts.groupOf, light);
     const valGroups = detectorGroups(sets.val.files, opts.groupOf, light);
     // The shapes come from the same decoded, un-augmented images the features do.
-    const silhouette = silhouetteFitInput({ train: trainSet.images, val: valSet.images }, opts.silhouette !== false, trainGroups, valGroups);
+    const silhouette = silhouetteFitInput({ train: trainSet.images, val: valSet.images }, opts.silhouette !== false, trainGroups);
     const each = light ? ` + ${LINE_LIGHT_VARIANTS.length} line-light variants of each` : '';
     const det = fitDetector(train, val, meta.labels, { method, acceptRate: opts.acceptRate, silhouette, valGroups, trainSplit: `train${each}`, thresholdSplit: `val${each}` });
     await writeOodFile(modelDir, det);

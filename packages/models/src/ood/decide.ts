@@ -110,8 +110,8 @@ export interface FitDetectorOptions extends ScorerOptions {
   calibrate?: boolean;
   /**
    * Near-duplicate group of each validation row (a photo's line-light variants share its group):
-   * the threshold's confidence bound counts groups, not rows (chooseThreshold's `units`). Default:
-   * each row its own photo.
+   * the thresholds' confidence bounds, the feature part's and the silhouette part's, count groups,
+   * not rows (chooseThreshold's `units`). Default: each row its own photo.
    */
   valGroups?: readonly number[];
   /**
@@ -127,18 +127,16 @@ export interface FitDetectorOptions extends ScorerOptions {
  * un-augmented training and validation images the features come from (in row order), or, when
  * switched off, the note recorded in ood.json. Training and the OOD study both use it, so that the
  * study measures the detector training writes. `trainGroups` (near-duplicate group per training
- * image) makes the shape threshold's training scores leave-group-out; with `valGroups` (per
- * validation image) its confidence bound counts groups.
+ * image) makes the shape threshold's training scores leave-group-out (the validation images' groups
+ * are fitDetector's `valGroups`).
  */
 export function silhouetteFitInput(
   images: { train: readonly RawImage[]; val: readonly RawImage[] },
   enabled = true,
   trainGroups?: readonly number[],
-  valGroups?: readonly number[],
 ): NonNullable<FitDetectorOptions['silhouette']> {
   if (!enabled) return { note: 'no silhouette part: switched off (--no-silhouette, or by the data recipe)' };
-  const options = { ...(trainGroups ? { trainGroups } : {}), ...(valGroups ? { valGroups } : {}) };
-  return { train: measureShapes(images.train), val: measureShapes(images.val), ...(trainGroups || valGroups ? { options } : {}) };
+  return { train: measureShapes(images.train), val: measureShapes(images.val), ...(trainGroups ? { options: { trainGroups } } : {}) };
 }
 
 /**
@@ -148,6 +146,7 @@ export function silhouetteFitInput(
  */
 export function fitDetector(train: FitData, val: FitData, labels: string[], opts: FitDetectorOptions): OodDetector {
   if (!val.n) throw new Error('fitDetector: the threshold needs validation photos of known classes (val split or CV folds); got none');
+  if (opts.valGroups && opts.valGroups.length !== val.n) throw new Error(`fitDetector: ${opts.valGroups.length} validation groups for ${val.n} validation rows`);
   const scorer = fitScorer(opts.method, train, opts);
   const acceptRate = opts.acceptRate ?? DEFAULT_ACCEPT_RATE;
   // With a silhouette part, each part accepts sqrt(acceptRate) of its known photos, so that the
@@ -158,11 +157,11 @@ export function fitDetector(train: FitData, val: FitData, labels: string[], opts
   else if (opts.silhouette) {
     const { train: st, val: sv, options } = opts.silhouette;
     if (st.length !== train.n || sv.length !== val.n) throw new Error(`fitDetector: ${st.length}/${sv.length} silhouette shapes for ${train.n}/${val.n} train/val photos`);
-    const fit = fitSilhouettePart(st, sv, { ...options, acceptRate: Math.sqrt(acceptRate) });
+    // The validation shapes are the validation rows' photos: their groups are the same.
+    const fit = fitSilhouettePart(st, sv, { ...options, ...(opts.valGroups ? { valGroups: opts.valGroups } : {}), acceptRate: Math.sqrt(acceptRate) });
     if (fit.part) silhouette = fit.part;
     else silhouetteNote = `no silhouette part: ${fit.problem}`;
   }
-  if (opts.valGroups && opts.valGroups.length !== val.n) throw new Error(`fitDetector: ${opts.valGroups.length} validation groups for ${val.n} validation rows`);
   const valScores = scorer.scoreRows(val);
   const units = opts.valGroups ? new Set(opts.valGroups).size : val.n;
   const { threshold, rule } = chooseThreshold(valScores, silhouette ? Math.sqrt(acceptRate) : acceptRate, { distance: scoreDistance(opts.method), units });
