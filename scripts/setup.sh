@@ -39,6 +39,12 @@ fi
 # onnxruntime-node (optional too) ships its CPU library in the package; its install script would
 # only download CUDA files, so it is told to skip (pnpm-workspace.yaml does not run it either).
 export ONNXRUNTIME_NODE_INSTALL=skip
+# Native addons (better-sqlite3 where no prebuilt binary can be fetched) build with node-gyp; offline it
+# cannot download Node's headers, so point it at the headers installed beside this Node when there are.
+node_prefix="$(dirname "$(dirname "$(command -v node)")")"
+if [[ -z "${npm_config_nodedir:-}" && -e "$node_prefix/include/node/node.h" ]]; then
+  export npm_config_nodedir="$node_prefix"
+fi
 set +e
 pnpm install --frozen-lockfile --reporter=append-only 2>&1 | grep -vE 'tfjs-node(-gpu)?@?[0-9.]* (install|postinstall)'
 rc=${PIPESTATUS[0]}
