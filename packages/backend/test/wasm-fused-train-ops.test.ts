@@ -77,6 +77,46 @@ describe('fused training ops on wasm match tfjs ops on the cpu backend', () => {
     });
   }
 
+  it.runIf(simdOn)('ReLU\'s gradient runs as one PartsReluGrad pass on wasm and matches tfjs\' on cpu', async () => {
+    const run = () => {
+      // Exact zeros among the inputs: the gradient is 0 there on both.
+      const x = tf.mul(tf.round(tf.mul(tensor([3, 7, 5, 4], 11), 4)), 0.25);
+      const up = tensor([3, 7, 5, 4], 12);
+      return [tf.relu(x), tf.grad((xx: tf.Tensor) => tf.sum(tf.mul(tf.relu(xx), up)))(x), x];
+    };
+    const ref = await on('cpu', run);
+    await tf.setBackend('wasm');
+    const kernels = (await tf.profile(() => { tf.tidy(run).forEach((t) => t.dispose()); })).kernels.map((k) => k.name);
+    expect(kernels).toContain('PartsReluGrad');
+    expect(kernels).not.toContain('Step');
+    const got = await on('wasm', run);
+    expect(relErr(got[0]!, ref[0]!)).toBe(0);
+    expect(relErr(got[1]!, ref[1]!)).toBe(0);
+    expect(ref[2]!.some((v) => v === 0) && ref[2]!.some((v) => v < 0) && ref[2]!.some((v) => v > 0)).toBe(true);
+  });
+
+  it('Identity (tf.clone) on wasm shares the input\'s memory; each tensor frees it only when the last goes', async () => {
+    await tf.setBackend('wasm');
+    const backend = tf.backend() as unknown as { refCount(id: object): number };
+    const x = tensor([64, 64], 13);
+    const buffers = tf.memory().numDataBuffers;
+    const want = await x.data();
+    const c = tf.clone(x);
+    expect(c.dataId).toBe(x.dataId);
+    expect(backend.refCount(x.dataId)).toBe(2);
+    expect(tf.memory().numDataBuffers).toBe(buffers); // no copy
+    x.dispose();
+    expect(Array.from(await c.data())).toEqual(Array.from(want));
+    expect(tf.memory().numDataBuffers).toBe(buffers);
+    c.dispose();
+    expect(tf.memory().numDataBuffers).toBe(buffers - 1);
+    // Strings keep the built-in kernel (their values are not on the wasm heap).
+    const s = tf.tensor(['a', 'bc']);
+    const sc = tf.clone(s);
+    expect(await sc.data()).toEqual(['a', 'bc']);
+    tf.dispose([s, sc]);
+  });
+
   // small inner size (aᵀ·b direct), few rows (a·bᵀ direct), large (transpose + XNNPACK), batched, odd sizes
   for (const [aShape, bShape, tA, tB] of [
     [[8, 301], [8, 64], true, false], [[6, 40], [301, 40], false, true], [[50, 41], [50, 37], true, false],

@@ -6,7 +6,9 @@ import { conv2DBackpropFilterConfig } from './conv2d-backprop-filter';
 import { conv2DBackpropInputConfig, keepBuiltinConv2DBackpropInput } from './conv2d-backprop-input';
 import { depthwiseConv2dNativeBackpropFilterConfig } from './depthwise-backprop-filter';
 import { depthwiseConv2dNativeBackpropInputConfig } from './depthwise-backprop-input';
+import { identityConfig, keepBuiltinIdentity } from './identity';
 import { maxPoolGradConfig } from './max-pool-grad';
+import { registerReluGradOverride } from './relu-grad-override';
 import { fusedTrainOpConfigs } from './fused-train-ops';
 import { batchMatMulConfig, keepBuiltinReduction, sumConfig } from './reductions';
 import { convBiasReluGradConfig } from '../webgpu/conv-bias-relu';
@@ -38,9 +40,10 @@ export const WASM_TRAINING_KERNELS: readonly KernelConfig[] = [
 
 /**
  * Built-in wasm kernels that are replaced because they give wrong results (MaxPoolGrad) or are slow
- * (the others; Sum and BatchMatMul only for the shapes training makes slow, see reductions.ts).
+ * (the others; Sum and BatchMatMul only for the shapes training makes slow, see reductions.ts;
+ * Identity shares its input's memory instead of copying it, see identity.ts).
  */
-const REPLACED_KERNELS: readonly KernelConfig[] = [maxPoolGradConfig, conv2DBackpropInputConfig, fusedBatchNormConfig, sumConfig, batchMatMulConfig];
+const REPLACED_KERNELS: readonly KernelConfig[] = [maxPoolGradConfig, conv2DBackpropInputConfig, fusedBatchNormConfig, sumConfig, batchMatMulConfig, identityConfig];
 const replaced = new Set<string>();
 
 /** Registers the missing wasm gradient kernels; safe to call any number of times. Returns the names registered now. */
@@ -54,6 +57,7 @@ export function registerWasmTrainingKernels(): string[] {
   }
   if (getGradient(BATCH_NORM_TRAIN) == null) registerGradient(batchNormTrainGradConfig);
   if (getGradient(convBiasReluGradConfig.kernelName) == null) registerGradient(convBiasReluGradConfig);
+  registerReluGradOverride();
   for (const config of REPLACED_KERNELS) {
     if (replaced.has(config.kernelName)) continue;
     const builtin = getKernel(config.kernelName, 'wasm');
@@ -63,6 +67,7 @@ export function registerWasmTrainingKernels(): string[] {
       // Kept for the shapes the replacement does not handle.
       if (config === fusedBatchNormConfig) keepBuiltinFusedBatchNorm(builtin.kernelFunc);
       if (config === sumConfig || config === batchMatMulConfig) keepBuiltinReduction(config.kernelName, builtin.kernelFunc);
+      if (config === identityConfig) keepBuiltinIdentity(builtin.kernelFunc);
       unregisterKernel(config.kernelName, 'wasm');
       // The built-in's set-up (binding its wasm function) must still run when the backend starts.
       registerKernel({ ...config, setupFunc: builtin.setupFunc });
