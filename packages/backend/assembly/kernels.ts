@@ -290,6 +290,23 @@ export function im2colT(
   }
 }
 
+/**
+ * out[i] = max(x[i], 0), i in [i0, i1): wasm's max, as tfjs' wasm Relu gives it (NaN stays NaN,
+ * -0 becomes 0).
+ */
+export function relu(x: usize, out: usize, i0: i32, i1: i32): void {
+  const zero = f32x4.splat(0);
+  let i = i0;
+  for (; i + 4 <= i1; i += 4) {
+    const o = <usize>i << 2;
+    v128.store(out + o, f32x4.max(v128.load(x + o), zero));
+  }
+  for (; i < i1; i++) {
+    const o = <usize>i << 2;
+    store<f32>(out + o, Mathf.max(load<f32>(x + o), 0));
+  }
+}
+
 /** out[i] = dy[i] where y[i] > 0, else 0 (the ReLU's gradient from its output), i in [i0, i1). */
 export function reluGrad(dy: usize, y: usize, out: usize, i0: i32, i1: i32): void {
   const zero = f32x4.splat(0);

@@ -1,7 +1,7 @@
 import { beforeAll, describe, expect, it } from 'vitest';
 import * as tf from '@tensorflow/tfjs-core';
 import { convBiasRelu, convBiasReluAvailable, createAdam, fusedAdamAvailable, initBackend, stopOnednnKernels } from '../src/index';
-import { on, relErr, tensor } from './helpers';
+import { on, relErr, tensor, values } from './helpers';
 
 beforeAll(async () => {
   await initBackend('wasm', () => {});
@@ -93,6 +93,19 @@ describe('fused training ops on wasm match tfjs ops on the cpu backend', () => {
     expect(relErr(got[0]!, ref[0]!)).toBe(0);
     expect(relErr(got[1]!, ref[1]!)).toBe(0);
     expect(ref[2]!.some((v) => v === 0) && ref[2]!.some((v) => v < 0) && ref[2]!.some((v) => v > 0)).toBe(true);
+  });
+
+  it.runIf(simdOn)('Relu on wasm (one SIMD pass) gives the built-in\'s values: NaN stays NaN, -0 becomes 0', async () => {
+    const v = values(4 * 7 * 5 * 3, 14);
+    v[0] = NaN; v[1] = -0; v[2] = 0; v[5] = NaN; v[v.length - 1] = -0; v[v.length - 2] = NaN; // in the vector part and the tail
+    const run = () => [tf.relu(tf.tensor(v, [4, 7, 5, 3]))];
+    const ref = await on('cpu', run);
+    await tf.setBackend('wasm');
+    expect(tf.getKernel('Relu', 'wasm')?.kernelFunc.name).toBe('relu');
+    const got = await on('wasm', run);
+    expect(Array.from(got[0]!, (x) => (Object.is(x, -0) ? '-0' : String(x)))).toEqual(Array.from(ref[0]!, (x) => (Object.is(x, -0) ? '0' : String(x))));
+    expect(got[0]!.filter((x) => Number.isNaN(x))).toHaveLength(3);
+    expect(got[0]!.some((x) => x > 0)).toBe(true);
   });
 
   it('Identity (tf.clone) on wasm shares the input\'s memory; each tensor frees it only when the last goes', async () => {

@@ -9,6 +9,7 @@ import { depthwiseConv2dNativeBackpropInputConfig } from './depthwise-backprop-i
 import { identityConfig, keepBuiltinIdentity } from './identity';
 import { maxPoolGradConfig } from './max-pool-grad';
 import { registerReluGradOverride } from './relu-grad-override';
+import { keepBuiltinRelu, reluConfig } from './relu';
 import { fusedTrainOpConfigs } from './fused-train-ops';
 import { batchMatMulConfig, keepBuiltinReduction, sumConfig } from './reductions';
 import { convBiasReluGradConfig } from '../webgpu/conv-bias-relu';
@@ -41,9 +42,10 @@ export const WASM_TRAINING_KERNELS: readonly KernelConfig[] = [
 /**
  * Built-in wasm kernels that are replaced because they give wrong results (MaxPoolGrad) or are slow
  * (the others; Sum and BatchMatMul only for the shapes training makes slow, see reductions.ts;
- * Identity shares its input's memory instead of copying it, see identity.ts).
+ * Identity shares its input's memory instead of copying it, see identity.ts; Relu runs on the calling
+ * thread, see relu.ts).
  */
-const REPLACED_KERNELS: readonly KernelConfig[] = [maxPoolGradConfig, conv2DBackpropInputConfig, fusedBatchNormConfig, sumConfig, batchMatMulConfig, identityConfig];
+const REPLACED_KERNELS: readonly KernelConfig[] = [maxPoolGradConfig, conv2DBackpropInputConfig, fusedBatchNormConfig, sumConfig, batchMatMulConfig, identityConfig, reluConfig];
 const replaced = new Set<string>();
 
 /** Registers the missing wasm gradient kernels; safe to call any number of times. Returns the names registered now. */
@@ -68,6 +70,7 @@ export function registerWasmTrainingKernels(): string[] {
       if (config === fusedBatchNormConfig) keepBuiltinFusedBatchNorm(builtin.kernelFunc);
       if (config === sumConfig || config === batchMatMulConfig) keepBuiltinReduction(config.kernelName, builtin.kernelFunc);
       if (config === identityConfig) keepBuiltinIdentity(builtin.kernelFunc);
+      if (config === reluConfig) keepBuiltinRelu(builtin.kernelFunc);
       unregisterKernel(config.kernelName, 'wasm');
       // The built-in's set-up (binding its wasm function) must still run when the backend starts.
       registerKernel({ ...config, setupFunc: builtin.setupFunc });

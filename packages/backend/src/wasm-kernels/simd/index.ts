@@ -29,6 +29,7 @@ export interface SimdKernelExports {
     inH: number, inW: number, inC: number, outH: number, outW: number, fH: number, fW: number,
     sH: number, sW: number, dH: number, dW: number, padT: number, padL: number,
   ): void;
+  relu(x: number, out: number, i0: number, i1: number): void;
   reluGrad(dy: number, y: number, out: number, i0: number, i1: number): void;
   adamMoments(mv: number, g: number, out: number, n: number, i0: number, i1: number, b1: number, oneMinusB1: number, b2: number, oneMinusB2: number): void;
   adamApply(x: number, mv: number, out: number, n: number, i0: number, i1: number, c1: number, c2: number, eps: number, negLr: number): void;
