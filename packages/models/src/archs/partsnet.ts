@@ -15,6 +15,7 @@ import * as tfl from '@tensorflow/tfjs-layers';
 import type { ArchSpec } from '../registry';
 import { batchNormalization } from '../bn-fix';
 import { apply, assertImgSize, predictionLayer, SeededInit, type BuildOptions } from './common';
+import { plainConv2d } from './plain-conv';
 
 /** Four halvings (stem + 3 pools) need at least 16 px for a 1×1 map. */
 export const PARTSNET_MIN_SIZE = 16;
@@ -44,7 +45,7 @@ export function buildPartsNet(opts: PartsNetOptions): tfl.LayersModel {
   // He initialisation for ReLU networks; no conv bias since BN's beta follows.
   const convBnRelu = (x: tfl.SymbolicTensor, filters: number, name: string, strides = 1) => {
     x = apply(
-      tfl.layers.conv2d({
+      plainConv2d({
         filters,
         kernelSize: 3,
         strides,
