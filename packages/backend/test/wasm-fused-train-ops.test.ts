@@ -77,7 +77,7 @@ describe('fused training ops on wasm match tfjs ops on the cpu backend', () => {
     });
   }
 
-  it.runIf(simdOn)('ReLU\'s gradient runs as one PartsReluGrad pass on wasm and matches tfjs\' on cpu', async () => {
+  it.runIf(simdOn)('ReLU\'s gradient runs as one PartsReluGrad pass on wasm and matches tfjs\' on cpu for finite values', async () => {
     const run = () => {
       // Exact zeros among the inputs: the gradient is 0 there on both.
       const x = tf.mul(tf.round(tf.mul(tensor([3, 7, 5, 4], 11), 4)), 0.25);
@@ -96,9 +96,9 @@ describe('fused training ops on wasm match tfjs ops on the cpu backend', () => {
   });
 
   it.runIf(simdOn)('Relu on wasm (one SIMD pass) gives the built-in\'s values: NaN stays NaN, -0 becomes 0', async () => {
-    const v = values(4 * 7 * 5 * 3, 14);
+    const v = values(3 * 7 * 5 * 3, 14); // 315 values: the last 3 go through the scalar tail
     v[0] = NaN; v[1] = -0; v[2] = 0; v[5] = NaN; v[v.length - 1] = -0; v[v.length - 2] = NaN; // in the vector part and the tail
-    const run = () => [tf.relu(tf.tensor(v, [4, 7, 5, 3]))];
+    const run = () => [tf.relu(tf.tensor(v, [3, 7, 5, 3]))];
     const ref = await on('cpu', run);
     await tf.setBackend('wasm');
     expect(tf.getKernel('Relu', 'wasm')?.kernelFunc.name).toBe('relu');

@@ -5,6 +5,13 @@
 // step at 128 px. x > 0 exactly where relu(x) > 0, so the kernel written for the ReLU's output
 // takes its input here. Elsewhere (cpu, tensorflow, wasm without the SIMD kernels) the gradient
 // tfjs registered runs.
+//
+// Registered with the project's wasm kernels (registerWasmTrainingKernels), after which it serves
+// WebGPU as well; a process that never starts wasm keeps tfjs' gradient. Same values as tfjs' for
+// finite inputs; where x is NaN, or dy is NaN or ±Inf at an inactive unit, the gradient is 0 (tfjs
+// gives NaN), as in the fused ReLU convolution's gradient: a NaN activation still reaches the loss.
+// PartsReluGrad has no gradient of its own, so ReLU is not differentiable twice on these backends
+// (nothing here takes second derivatives).
 import * as tf from '@tensorflow/tfjs-core';
 import { Relu, type GradConfig } from '@tensorflow/tfjs-core';
 import { fusedOpAvailable } from '../fused-op-available';
