@@ -80,6 +80,19 @@ export function predictionLayer(numClasses: number, init: SeededInit, name = 'pr
   });
 }
 
+/** tfjs-layers' Conv2D internals that the project's Conv2D subclasses read (public fields of its Conv class at run time). */
+export interface Conv2DInternals {
+  kernel: { read(): tf.Tensor };
+  bias: { read(): tf.Tensor } | null;
+  useBias: boolean;
+  strides: number[];
+  padding: string;
+  dataFormat: string;
+  dilationRate: number[];
+  activation: { getClassName(): string };
+  trainable: boolean;
+}
+
 /**
  * A tfjs-layers class by the name it is registered under for deserialisation (the package does not
  * export Conv2D, Activation, ... by value), to subclass it.

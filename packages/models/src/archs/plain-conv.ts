@@ -12,26 +12,16 @@
  */
 import * as tf from '@tensorflow/tfjs-core';
 import * as tfl from '@tensorflow/tfjs-layers';
-import { registeredLayerClass } from './common';
+import { registeredLayerClass, type Conv2DInternals } from './common';
 
 type ConvArgs = Parameters<typeof tfl.layers.conv2d>[0];
 
-/** The Conv2D internals read here (public fields of tfjs-layers' Conv class at run time). */
-interface ConvInternals {
-  kernel: { read(): tf.Tensor };
-  useBias: boolean;
-  strides: number[];
-  padding: string;
-  dataFormat: string;
-  dilationRate: number[];
-  activation: { getClassName(): string };
-}
 
 const Conv2D = registeredLayerClass<ConvArgs>('Conv2D');
 
 export class PlainConv2D extends Conv2D {
   override call(inputs: tf.Tensor | tf.Tensor[], kwargs: Record<string, unknown>): tf.Tensor | tf.Tensor[] {
-    const self = this as unknown as ConvInternals;
+    const self = this as unknown as Conv2DInternals;
     const x = Array.isArray(inputs) ? inputs[0]! : inputs;
     const plain =
       !self.useBias &&
