@@ -16,7 +16,6 @@ import { registeredLayerClass, type Conv2DInternals } from './common';
 
 type ConvArgs = Parameters<typeof tfl.layers.conv2d>[0];
 
-
 const Conv2D = registeredLayerClass<ConvArgs>('Conv2D');
 
 export class PlainConv2D extends Conv2D {

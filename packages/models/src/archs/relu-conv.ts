@@ -14,7 +14,6 @@ import { registeredLayerClass, type Conv2DInternals } from './common';
 
 type ConvArgs = Parameters<typeof tfl.layers.conv2d>[0];
 
-
 const Conv2D = registeredLayerClass<ConvArgs>('Conv2D');
 
 export class ReluConv2D extends Conv2D {
