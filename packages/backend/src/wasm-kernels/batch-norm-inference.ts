@@ -5,17 +5,12 @@
 // channels-last x go to the built-in kernel, as do runs without the SIMD kernels.
 import { FusedBatchNorm, util, type FusedBatchNormAttrs, type KernelConfig, type KernelFunc, type TensorInfo } from '@tensorflow/tfjs-core';
 import type { BackendWasm } from '@tensorflow/tfjs-backend-wasm';
+import { runBuiltinKernel } from './builtins';
 import { f32View, need } from './heap';
 import { f32Bytes, simdKernels } from './simd';
 
 interface Inputs {
   x?: TensorInfo; mean?: TensorInfo; variance?: TensorInfo; offset?: TensorInfo; scale?: TensorInfo;
-}
-
-let builtin: KernelFunc | undefined;
-/** Remembers the built-in wasm kernel this one replaces, for the shapes it does not handle. */
-export function keepBuiltinFusedBatchNorm(kernelFunc: KernelFunc): void {
-  builtin = kernelFunc;
 }
 
 /** Whether `t` holds exactly one value per channel (shape [C] or [1, …, 1, C]). */
@@ -33,8 +28,7 @@ function fusedBatchNorm(args: { inputs: Inputs; backend: BackendWasm; attrs: Fus
   const handled = simd != null && x.dtype === 'float32' && x.shape.length >= 1 && cols > 0 &&
     [mean, variance, inputs.offset, inputs.scale].every((t) => perChannel(t, cols));
   if (!handled) {
-    if (builtin == null) throw new Error(`${k} (wasm kernel): the built-in kernel was not kept`);
-    return builtin(args as unknown as Parameters<KernelFunc>[0]) as TensorInfo;
+    return runBuiltinKernel(k, args);
   }
   const rows = util.sizeFromShape(x.shape) / cols;
   const out = backend.makeOutput(x.shape, 'float32');

@@ -6,21 +6,13 @@
 // (wasm-kernels/, onednn/), writes only into outputs it allocated.
 import { Identity, type KernelConfig, type KernelFunc, type TensorInfo } from '@tensorflow/tfjs-core';
 import type { BackendWasm } from '@tensorflow/tfjs-backend-wasm';
-
-let builtinIdentity: KernelFunc | null = null;
-
-/** Keeps the built-in kernel for string tensors (their values live outside the wasm heap). */
-export function keepBuiltinIdentity(f: KernelFunc): void {
-  builtinIdentity = f;
-}
+import { runBuiltinKernel } from './builtins';
 
 function identity(args: { inputs: { x?: TensorInfo }; backend: BackendWasm; attrs: Record<string, unknown> }): TensorInfo {
   const x = args.inputs.x;
   if (x == null) throw new Error('Identity (wasm kernel): input x is missing');
-  if (x.dtype === 'string') {
-    if (builtinIdentity == null) throw new Error('Identity (wasm kernel): string tensors need the built-in kernel, which was not kept');
-    return builtinIdentity(args as unknown as Parameters<KernelFunc>[0]) as TensorInfo;
-  }
+  // String tensors keep the built-in kernel (their values live outside the wasm heap).
+  if (x.dtype === 'string') return runBuiltinKernel(Identity, args);
   args.backend.incRef(x.dataId);
   return { dataId: x.dataId, shape: [...x.shape], dtype: x.dtype };
 }

@@ -1,17 +1,18 @@
 import { getGradient, getKernel, registerGradient, registerKernel, unregisterKernel, type KernelConfig } from '@tensorflow/tfjs-core';
 import { BATCH_NORM_TRAIN, batchNormTrainGradConfig } from '../webgpu/batch-norm-train';
-import { fusedBatchNormConfig, keepBuiltinFusedBatchNorm } from './batch-norm-inference';
+import { fusedBatchNormConfig } from './batch-norm-inference';
 import { batchNormTrainWasmConfigs } from './batch-norm-train';
+import { keepBuiltinKernel } from './builtins';
 import { conv2DBackpropFilterConfig } from './conv2d-backprop-filter';
 import { conv2DBackpropInputConfig, keepBuiltinConv2DBackpropInput } from './conv2d-backprop-input';
 import { depthwiseConv2dNativeBackpropFilterConfig } from './depthwise-backprop-filter';
 import { depthwiseConv2dNativeBackpropInputConfig } from './depthwise-backprop-input';
-import { identityConfig, keepBuiltinIdentity } from './identity';
+import { identityConfig } from './identity';
 import { maxPoolGradConfig } from './max-pool-grad';
 import { registerReluGradOverride } from './relu-grad-override';
-import { keepBuiltinRelu, reluConfig } from './relu';
+import { reluConfig } from './relu';
 import { fusedTrainOpConfigs } from './fused-train-ops';
-import { batchMatMulConfig, keepBuiltinReduction, sumConfig } from './reductions';
+import { batchMatMulConfig, sumConfig } from './reductions';
 import { convBiasReluGradConfig } from '../webgpu/conv-bias-relu';
 
 export { conv2dFilterGradGemm, conv2dFilterGradNHWC, conv2dFilterGradXnnpack, setConv2dFilterGradImpl, type FilterGradImpl } from './conv2d-backprop-filter';
@@ -66,11 +67,8 @@ export function registerWasmTrainingKernels(): string[] {
     if (builtin != null) {
       // Kept so the old kernel stays selectable for speed comparisons (setConv2dInputGradImpl('builtin')).
       if (config === conv2DBackpropInputConfig) keepBuiltinConv2DBackpropInput(builtin.kernelFunc);
-      // Kept for the shapes the replacement does not handle.
-      if (config === fusedBatchNormConfig) keepBuiltinFusedBatchNorm(builtin.kernelFunc);
-      if (config === sumConfig || config === batchMatMulConfig) keepBuiltinReduction(config.kernelName, builtin.kernelFunc);
-      if (config === identityConfig) keepBuiltinIdentity(builtin.kernelFunc);
-      if (config === reluConfig) keepBuiltinRelu(builtin.kernelFunc);
+      // Kept for the cases the replacement hands back (builtins.ts).
+      keepBuiltinKernel(config.kernelName, builtin.kernelFunc);
       unregisterKernel(config.kernelName, 'wasm');
       // The built-in's set-up (binding its wasm function) must still run when the backend starts.
       registerKernel({ ...config, setupFunc: builtin.setupFunc });

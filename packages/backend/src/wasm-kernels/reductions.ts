@@ -9,19 +9,10 @@
 //    Tiny VGG's 186,050 × 64 dense layer at batch 8.
 import { BatchMatMul, Sum, util, type KernelConfig, type KernelFunc, type TensorInfo } from '@tensorflow/tfjs-core';
 import type { BackendWasm } from '@tensorflow/tfjs-backend-wasm';
+import { runBuiltinKernel as builtin } from './builtins';
 import { f32View } from './heap';
 import { f32Bytes, simdKernels } from './simd';
 
-const builtins = new Map<string, KernelFunc>();
-/** Remembers a built-in wasm kernel replaced here, for the cases the replacement hands back. */
-export function keepBuiltinReduction(name: string, kernelFunc: KernelFunc): void {
-  builtins.set(name, kernelFunc);
-}
-function builtin(name: string, args: unknown): TensorInfo {
-  const f = builtins.get(name);
-  if (f == null) throw new Error(`${name} (wasm kernel): the built-in kernel was not kept`);
-  return f(args as Parameters<KernelFunc>[0]) as TensorInfo;
-}
 
 interface SumArgs {
   inputs: { x: TensorInfo };

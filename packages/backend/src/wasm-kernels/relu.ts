@@ -6,22 +6,14 @@
 // rounds). The built-in runs for other dtypes and where the SIMD kernels are not loaded.
 import { Relu, util, type KernelConfig, type KernelFunc, type TensorInfo } from '@tensorflow/tfjs-core';
 import type { BackendWasm } from '@tensorflow/tfjs-backend-wasm';
+import { runBuiltinKernel } from './builtins';
 import { simdKernels } from './simd';
-
-let builtinRelu: KernelFunc | null = null;
-
-export function keepBuiltinRelu(f: KernelFunc): void {
-  builtinRelu = f;
-}
 
 function relu(args: { inputs: { x?: TensorInfo }; backend: BackendWasm; attrs: Record<string, unknown> }): TensorInfo {
   const { inputs: { x }, backend } = args;
   if (x == null) throw new Error('Relu (wasm kernel): input x is missing');
   const k = x.dtype === 'float32' ? simdKernels(backend) : null;
-  if (k == null) {
-    if (builtinRelu == null) throw new Error('Relu (wasm kernel): the built-in kernel was not kept');
-    return builtinRelu(args as unknown as Parameters<KernelFunc>[0]) as TensorInfo;
-  }
+  if (k == null) return runBuiltinKernel(Relu, args);
   const out = backend.makeOutput(x.shape, 'float32');
   k.relu(k.ptr(x), k.ptr(out), 0, util.sizeFromShape(x.shape));
   return out;
