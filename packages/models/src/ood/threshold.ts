@@ -113,8 +113,8 @@ export function confidenceOrder(n: number, acceptRate: number, confidence = ACCE
  * below it, it is the confidenceOrder(n, acceptRate)-th lowest score (counted in `opts.units` when
  * the scores come from fewer independent photos, at the same share of the scores): at least
  * acceptRate of new known photos are then accepted with ACCEPT_CONFIDENCE, where the quantile below
- * accepts acceptRate only on average (of 1,327 scores at 95%: the 54th lowest, where the 5% quantile lies between the
- * 67th and the 68th).
+ * accepts acceptRate only on average (of 1,327 scores at 95%: the 54th lowest, where the 5% quantile
+ * lies between the 67th and the 68th).
  *
  * With fewer it is their (1 − acceptRate) quantile, type-7 interpolated. Near the
  * lowest scores that accepts a little less than acceptRate of new photos on average (about
