@@ -6,7 +6,7 @@ import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { listDataset } from '@parts/data';
 import { repoRoot } from '@parts/cli';
-import { applyRecipe, chooseRecipe, FRAME_FILLING_CANDIDATE_SIZE, MIN_EPOCHS, profileTrainingSplit, type DataProfile, type RecipeInputs } from '../src/data-recipe';
+import { applyRecipe, chooseRecipe, FRAME_FILLING_CANDIDATE_SIZE, FRAME_FILLING_MAX_EPOCHS, MIN_EPOCHS, profileTrainingSplit, type DataProfile, type RecipeInputs } from '../src/data-recipe';
 import { resolveTrainOptions } from '../src/options';
 import { train } from '../src/train';
 import { readRunConfig } from '../src/run-folder';
@@ -49,6 +49,27 @@ describe('chooseRecipe', () => {
     const huge = applyRecipe(o, chooseRecipe(profile({ photos: 50_000 }), o, new Set()));
     expect(huge.epochs).toBe(MIN_EPOCHS);
     expect(applyRecipe({ ...o, steps: 600 }, chooseRecipe(profile({ photos: 960 }), { ...o, steps: 600 }, new Set(['steps']))).epochs).toBe(10);
+  });
+
+  it('lets the step budget give a small set of frame-filling photos more epochs than objects get, up to its own cap', () => {
+    const o = recipeDefaults();
+    const filling = (photos: number) => profile({ kind: 'frame-filling', photos, resolution: { width: 300, height: 300 } });
+    // casting's 100-per-class subset: 160 photos, 10 batches, the budget's 240 epochs.
+    expect(applyRecipe(o, chooseRecipe(filling(160), o, new Set()))).toMatchObject({ epochs: 240, warmupEpochs: Math.round((o.warmupEpochs * 240) / o.epochs) });
+    // Half of that: 5 batches, 480 epochs from the budget, capped.
+    const tiny = chooseRecipe(filling(80), o, new Set());
+    expect(FRAME_FILLING_MAX_EPOCHS).toBeGreaterThan(o.epochs);
+    expect(applyRecipe(o, tiny).epochs).toBe(FRAME_FILLING_MAX_EPOCHS);
+    expect(value(tiny, 'epochs')!.reason).toMatch(new RegExp(`gives 480 epochs, at most ${FRAME_FILLING_MAX_EPOCHS}: on a frame-filling part or texture .*cross-validated better`));
+    // Under the cap the budget alone decides; the same number of objects keeps the recipe's 40.
+    expect(applyRecipe(o, chooseRecipe(filling(480), o, new Set())).epochs).toBe(80);
+    expect(applyRecipe(o, chooseRecipe(profile({ photos: 480 }), o, new Set())).epochs).toBe(o.epochs);
+    // neu's 960 training photos and the whole casting split get what they got before.
+    expect(applyRecipe(o, chooseRecipe(filling(960), o, new Set())).epochs).toBe(40);
+    expect(applyRecipe(o, chooseRecipe(filling(5306), o, new Set())).epochs).toBe(8);
+    // A pretrained base in fine-tuning keeps its recipe's cap, and --epochs still wins.
+    expect(applyRecipe(o, chooseRecipe(filling(160), { ...o, mode: 'finetune' }, new Set())).epochs).toBe(o.epochs);
+    expect(applyRecipe({ ...o, epochs: 7 }, chooseRecipe(filling(160), { ...o, epochs: 7 }, new Set(['epochs']))).epochs).toBe(7);
   });
 
   it('turns the silhouette part off for frame-filling photos and keeps the size and augmentation cross-validation chose', () => {
