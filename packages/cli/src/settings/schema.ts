@@ -70,7 +70,7 @@ export const TRAIN_SETTINGS = {
     flag: '--steps <n>',
     min: 1,
     default: 2400,
-    doc: "with the data recipe and no --epochs: training length in optimizer steps; epochs = steps / batches per epoch, at most the recipe's epochs, at least 5",
+    doc: "with the data recipe and no --epochs: training length in optimizer steps; epochs = steps / batches per epoch, at most the recipe's epochs (240 for a frame-filling part or texture trained from scratch), at least 5",
   }),
   dataRecipe: bool({
     flag: '--data-recipe',
