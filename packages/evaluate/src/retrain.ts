@@ -162,6 +162,15 @@ export function recipeOf(config: RunConfigFile): Omit<TrainOptions, 'data'> {
   // Base weights only mean something for the pretrained bases outside scratch mode.
   if (o.mode && o.mode !== 'scratch' && o.weights !== undefined) r.weights = o.weights;
   if (!r.arch) r.arch = config.arch;
+  // Epochs the data recipe set from the step budget are the budget's for that dataset's size: the
+  // candidate gets the budget (its recipe sets the epochs for the new version), not the epoch count,
+  // and the warm-up with them unless it was given.
+  const chosen = (setting: string) => config.recipe?.choices.find((c) => c.setting === setting);
+  if (chosen('epochs')?.given === false) {
+    delete r.epochs;
+    if (chosen('warmupEpochs')?.given !== true) delete r.warmupEpochs;
+    if (o.steps !== undefined) r.steps = o.steps;
+  }
   return r as Omit<TrainOptions, 'data'>;
 }
 

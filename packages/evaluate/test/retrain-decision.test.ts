@@ -71,6 +71,20 @@ describe('the promotion decision', () => {
     expect(recipeOf({ options: { arch: 'partsnet', mode: 'scratch', lightNorm: 'paper', averageEpochs: 4 } as never })).toMatchObject({ lightNorm: 'paper', averageEpochs: 4 });
     expect(recipeOf({ options: { arch: 'vgg16', mode: 'finetune', weights: '/w.h5' } as never })).toMatchObject({ weights: '/w.h5' });
   });
+
+  it('passes on the step budget, not the epochs the data recipe derived from it for the old dataset', () => {
+    const options = { arch: 'partsnet', mode: 'scratch', epochs: 240, warmupEpochs: 18, steps: 2400, imgSize: 128, augment: 'texture' };
+    const choice = (setting: string, value: number | string, given: boolean) => ({ setting, value, given, reason: given ? 'given' : 'the data' });
+    const recipe = (...choices: ReturnType<typeof choice>[]) => ({ profile: {} as never, choices: choices as never });
+    const fromData = recipeOf({ options: options as never, recipe: recipe(choice('epochs', 240, false), choice('warmupEpochs', 18, false), choice('augment', 'texture', false)) });
+    expect(fromData).toEqual({ arch: 'partsnet', mode: 'scratch', steps: 2400, imgSize: 128, augment: 'texture', lightNorm: 'none' });
+    // A warm-up given explicitly stays; epochs given explicitly stay with it.
+    expect(recipeOf({ options: options as never, recipe: recipe(choice('epochs', 240, false), choice('warmupEpochs', 18, true)) })).toMatchObject({ steps: 2400, warmupEpochs: 18 });
+    expect(recipeOf({ options: options as never, recipe: recipe(choice('epochs', 240, true)) })).toMatchObject({ epochs: 240, warmupEpochs: 18 });
+    expect(recipeOf({ options: options as never, recipe: recipe(choice('epochs', 240, true)) }).steps).toBeUndefined();
+    // Without a data recipe the epochs are the run's.
+    expect(recipeOf({ options: options as never, recipe: null })).toMatchObject({ epochs: 240, warmupEpochs: 18 });
+  });
 });
 
 describe('a retrain that fails', () => {

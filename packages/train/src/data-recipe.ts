@@ -24,13 +24,15 @@
 //   reflection, the same light; cross-validated against size-preserving (TEXTURE_AUGMENT_CV).
 // - Epochs: what trains a network is the number of optimizer steps; a fixed number of epochs makes a set
 //   ten times larger train ten times longer. epochs = ceil(steps / batches per epoch), at most the
-//   recipe's epochs (small sets: unchanged) and at least MIN_EPOCHS; the warm-up keeps its share. The
-//   default budget (--steps 2400): sets up to ~960 training photos keep the recipe's 40 epochs (neu's
-//   960 among them), the full casting split gets 8. 3-fold cross-validation on neu's training split
+//   recipe's epochs for objects (small sets of objects: unchanged) and at least MIN_EPOCHS; the
+//   warm-up keeps its share. The default budget (--steps 2400): sets of objects up to ~960 training
+//   photos keep the recipe's 40 epochs, neu's 960 get 40 too, the full casting split gets 8. 3-fold cross-validation on neu's training split
 //   preferred the 40-epoch cap to the 24-25 epochs of the 1200 steps before (STEP_BUDGET_CV). The cap
 //   of 40 was set on the bolts (40 and 100 epochs cross-validated alike there); a small set of
 //   frame-filling photos trained from scratch may take up to FRAME_FILLING_MAX_EPOCHS, the whole budget
 //   for casting's 100-per-class subset (FRAME_FILLING_EPOCHS_CV: it kept improving past 40 and 120).
+//   "Frame-filling" is the silhouette measure finding no single object, so objects on a cluttered
+//   background get these epochs too.
 // - Weights: the best epoch's (lowest validation loss), as the architecture's recipe has it. The mean
 //   of the last quarter of the epochs with batch-norm statistics recomputed (--average-epochs) was
 //   the candidate, because on these sets the validation accuracy swings between neighbouring epochs
@@ -69,8 +71,8 @@ export const MIN_EPOCHS = 5;
 /**
  * Most epochs the step budget gives a small set of frame-filling parts or textures from scratch, where
  * the recipe's own epochs (40, set on the bolts, where 40 and 100 cross-validated alike) are the cap
- * for objects. It only bounds the epochs of very small sets (under 160 photos at batch 16): their
- * epochs, each of a batch or a few, each end with a validation pass.
+ * for objects. At the default budget it only bounds the epochs of very small sets (under 160 photos
+ * at batch 16): their epochs, each of a batch or a few, each end with a validation pass.
  */
 export const FRAME_FILLING_MAX_EPOCHS = 240;
 /** The comparison that raised the epoch cap of frame-filling parts and textures. */
@@ -222,7 +224,13 @@ export function chooseRecipe(profile: DataProfile, o: RecipeInputs, given: Reado
       given: false,
       reason:
         `${profile.photos} training photos = ${batches} batches of ${o.batchSize} per epoch; ${given.has('steps') ? '--steps' : 'the budget of'} ${o.steps} optimizer steps gives ${fromSteps} epochs` +
-        (epochs === cap && fromSteps >= cap ? `, ${capText}` : epochs === MIN_EPOCHS ? `, at least ${MIN_EPOCHS}` : '') +
+        (epochs === cap && fromSteps >= cap
+          ? `, ${capText}`
+          : epochs === MIN_EPOCHS
+            ? `, at least ${MIN_EPOCHS}`
+            : epochs > o.epochs
+              ? `, more than the recipe's ${o.epochs}: on a frame-filling part or texture up to ${cap} cross-validated better (${FRAME_FILLING_EPOCHS_CV})`
+              : '') +
         ` (${epochs * batches} steps)`,
     });
     if (given.has('warmupEpochs')) kept('warmupEpochs', o.warmupEpochs, '--warmup-epochs');

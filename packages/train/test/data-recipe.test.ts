@@ -55,14 +55,19 @@ describe('chooseRecipe', () => {
     const o = recipeDefaults();
     const filling = (photos: number) => profile({ kind: 'frame-filling', photos, resolution: { width: 300, height: 300 } });
     // casting's 100-per-class subset: 160 photos, 10 batches, the budget's 240 epochs.
-    expect(applyRecipe(o, chooseRecipe(filling(160), o, new Set()))).toMatchObject({ epochs: 240, warmupEpochs: Math.round((o.warmupEpochs * 240) / o.epochs) });
+    expect(o).toMatchObject({ epochs: 40, warmupEpochs: 3, steps: 2400, batchSize: 16 });
+    expect(applyRecipe(o, chooseRecipe(filling(160), o, new Set()))).toMatchObject({ epochs: 240, warmupEpochs: 18 });
     // Half of that: 5 batches, 480 epochs from the budget, capped.
     const tiny = chooseRecipe(filling(80), o, new Set());
     expect(FRAME_FILLING_MAX_EPOCHS).toBeGreaterThan(o.epochs);
     expect(applyRecipe(o, tiny).epochs).toBe(FRAME_FILLING_MAX_EPOCHS);
     expect(value(tiny, 'epochs')!.reason).toMatch(new RegExp(`gives 480 epochs, at most ${FRAME_FILLING_MAX_EPOCHS}: on a frame-filling part or texture .*cross-validated better`));
     // Under the cap the budget alone decides; the same number of objects keeps the recipe's 40.
-    expect(applyRecipe(o, chooseRecipe(filling(480), o, new Set())).epochs).toBe(80);
+    const mid = chooseRecipe(filling(480), o, new Set());
+    expect(applyRecipe(o, mid)).toMatchObject({ epochs: 80, warmupEpochs: 6 });
+    expect(value(mid, 'epochs')!.reason).toMatch(/gives 80 epochs, more than the recipe's 40: on a frame-filling part or texture up to 240 cross-validated better/);
+    // The CI gate's subsets: --steps 150 on 160 photos gives 15 epochs, as before.
+    expect(applyRecipe({ ...o, steps: 150 }, chooseRecipe(filling(160), { ...o, steps: 150 }, new Set(['steps']))).epochs).toBe(15);
     expect(applyRecipe(o, chooseRecipe(profile({ photos: 480 }), o, new Set())).epochs).toBe(o.epochs);
     // neu's 960 training photos and the whole casting split get what they got before.
     expect(applyRecipe(o, chooseRecipe(filling(960), o, new Set())).epochs).toBe(40);
