@@ -26,13 +26,13 @@
 //   ten times larger train ten times longer. epochs = ceil(steps / batches per epoch), at most the
 //   recipe's epochs for objects (small sets of objects: unchanged) and at least MIN_EPOCHS; the
 //   warm-up keeps its share. The default budget (--steps 2400): sets of objects up to ~960 training
-//   photos keep the recipe's 40 epochs, neu's 960 get 40 too, the full casting split gets 8. 3-fold cross-validation on neu's training split
-//   preferred the 40-epoch cap to the 24-25 epochs of the 1200 steps before (STEP_BUDGET_CV). The cap
-//   of 40 was set on the bolts (40 and 100 epochs cross-validated alike there); a small set of
-//   frame-filling photos trained from scratch may take up to FRAME_FILLING_MAX_EPOCHS, the whole budget
-//   for casting's 100-per-class subset (FRAME_FILLING_EPOCHS_CV: it kept improving past 40 and 120).
-//   "Frame-filling" is the silhouette measure finding no single object, so objects on a cluttered
-//   background get these epochs too.
+//   photos keep the recipe's 40 epochs, neu's 960 get 40 too, the full casting split gets 8. 3-fold
+//   cross-validation on neu's training split preferred the 40-epoch cap to the 24-25 epochs of the
+//   1200 steps before (STEP_BUDGET_CV). The cap of 40 was set on the bolts (40 and 100 epochs
+//   cross-validated alike there); a small set of frame-filling photos trained from scratch may take
+//   up to FRAME_FILLING_MAX_EPOCHS, the whole budget for casting's 100-per-class subset
+//   (FRAME_FILLING_EPOCHS_CV: it kept improving past 40 and 120). "Frame-filling" is the silhouette
+//   measure finding no single object, so objects on a cluttered background get these epochs too.
 // - Weights: the best epoch's (lowest validation loss), as the architecture's recipe has it. The mean
 //   of the last quarter of the epochs with batch-norm statistics recomputed (--average-epochs) was
 //   the candidate, because on these sets the validation accuracy swings between neighbouring epochs
