@@ -4,6 +4,7 @@ import type { BackendWasm } from '@tensorflow/tfjs-backend-wasm';
 import { assertChannelsLast, f32View, validOutRange, zeroedOutput, need } from './heap';
 import { type ConvGeometry, geometryFrom } from './conv2d-geometry';
 import { envSetting } from '@parts/cli';
+import { runBuiltinKernel } from './builtins';
 
 /**
  * dx[n,ih,iw,ci] = Σ_{fh,fw,co} dy[n,oh,ow,co] · W[fh,fw,ci,co] with ih = oh·sH−padT+fh·dH, NHWC.
@@ -166,17 +167,12 @@ function copyRun(dst: Float32Array, src: Float32Array, d: number, s: number, len
 
 /**
  * Which implementation the kernel uses: XNNPACK (default), the TypeScript loop (reference), or the
- * wasm backend's built-in kernel (kept for speed comparisons; set by `keepBuiltinConv2DBackpropInput`).
+ * wasm backend's built-in kernel (kept for speed comparisons, in builtins.ts).
  */
 export type InputGradImpl = 'xnnpack' | 'loop' | 'builtin';
 let inputGradImpl: InputGradImpl = envSetting('PARTS_WASM_INPUT_GRAD') ?? 'xnnpack';
 export function setConv2dInputGradImpl(impl: InputGradImpl): void {
   inputGradImpl = impl;
-}
-let builtinKernel: KernelFunc | undefined;
-/** Remembers the built-in wasm kernel this one replaces, so 'builtin' can still run it. */
-export function keepBuiltinConv2DBackpropInput(kernelFunc: KernelFunc): void {
-  builtinKernel = kernelFunc;
 }
 
 function conv2DBackpropInput(args: { inputs: Conv2DBackpropInputInputs; backend: BackendWasm; attrs: Conv2DBackpropInputAttrs }): TensorInfo {
@@ -185,10 +181,7 @@ function conv2DBackpropInput(args: { inputs: Conv2DBackpropInputInputs; backend:
   const filter = need(inputs.filter, Conv2DBackpropInput, 'filter');
   const { strides, pad, dataFormat, dimRoundingMode, inputShape } = attrs;
   assertChannelsLast(Conv2DBackpropInput, dataFormat);
-  if (inputGradImpl === 'builtin') {
-    if (builtinKernel == null) throw new Error(`${Conv2DBackpropInput} (wasm training kernel): the built-in kernel was not kept`);
-    return builtinKernel(args as unknown as Parameters<KernelFunc>[0]) as TensorInfo;
-  }
+  if (inputGradImpl === 'builtin') return runBuiltinKernel(Conv2DBackpropInput, args);
   const info = backend_util.computeConv2DInfo(
     inputShape, filter.shape as [number, number, number, number], strides, 1, pad, dimRoundingMode, false, 'channelsLast');
   const g = geometryFrom(info);

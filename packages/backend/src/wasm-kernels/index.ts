@@ -4,7 +4,7 @@ import { fusedBatchNormConfig } from './batch-norm-inference';
 import { batchNormTrainWasmConfigs } from './batch-norm-train';
 import { keepBuiltinKernel } from './builtins';
 import { conv2DBackpropFilterConfig } from './conv2d-backprop-filter';
-import { conv2DBackpropInputConfig, keepBuiltinConv2DBackpropInput } from './conv2d-backprop-input';
+import { conv2DBackpropInputConfig } from './conv2d-backprop-input';
 import { depthwiseConv2dNativeBackpropFilterConfig } from './depthwise-backprop-filter';
 import { depthwiseConv2dNativeBackpropInputConfig } from './depthwise-backprop-input';
 import { identityConfig } from './identity';
@@ -65,9 +65,8 @@ export function registerWasmTrainingKernels(): string[] {
     if (replaced.has(config.kernelName)) continue;
     const builtin = getKernel(config.kernelName, 'wasm');
     if (builtin != null) {
-      // Kept so the old kernel stays selectable for speed comparisons (setConv2dInputGradImpl('builtin')).
-      if (config === conv2DBackpropInputConfig) keepBuiltinConv2DBackpropInput(builtin.kernelFunc);
-      // Kept for the cases the replacement hands back (builtins.ts).
+      // Kept for the cases the replacement hands back, and for speed comparisons
+      // (setConv2dInputGradImpl('builtin')): builtins.ts.
       keepBuiltinKernel(config.kernelName, builtin.kernelFunc);
       unregisterKernel(config.kernelName, 'wasm');
       // The built-in's set-up (binding its wasm function) must still run when the backend starts.

@@ -13,7 +13,6 @@ import { runBuiltinKernel as builtin } from './builtins';
 import { f32View } from './heap';
 import { f32Bytes, simdKernels } from './simd';
 
-
 interface SumArgs {
   inputs: { x: TensorInfo };
   backend: BackendWasm;
