@@ -216,22 +216,21 @@ export function chooseRecipe(profile: DataProfile, o: RecipeInputs, given: Reado
     const cap = maxEpochs(profile.kind, o.epochs, o.mode);
     const fromSteps = Math.ceil(o.steps / batches);
     const epochs = Math.max(Math.min(MIN_EPOCHS, cap), Math.min(cap, fromSteps));
-    const capText =
-      cap === o.epochs ? `at most the recipe's ${o.epochs}` : `at most ${cap}: on a frame-filling part or texture more steps than the recipe's ${o.epochs} epochs cross-validated better (${FRAME_FILLING_EPOCHS_CV})`;
+    // Past the recipe's epochs (frame-filling photos only), why.
+    const why = epochs > o.epochs ? `: on a frame-filling part or texture up to ${cap} cross-validated better (${FRAME_FILLING_EPOCHS_CV})` : '';
+    const bound =
+      epochs === cap && fromSteps >= cap
+        ? cap === o.epochs ? `, at most the recipe's ${cap}` : `, at most ${cap}${why}`
+        : epochs === MIN_EPOCHS
+          ? `, at least ${MIN_EPOCHS}`
+          : why && `, more than the recipe's ${o.epochs}${why}`;
     choices.push({
       setting: 'epochs',
       value: epochs,
       given: false,
       reason:
         `${profile.photos} training photos = ${batches} batches of ${o.batchSize} per epoch; ${given.has('steps') ? '--steps' : 'the budget of'} ${o.steps} optimizer steps gives ${fromSteps} epochs` +
-        (epochs === cap && fromSteps >= cap
-          ? `, ${capText}`
-          : epochs === MIN_EPOCHS
-            ? `, at least ${MIN_EPOCHS}`
-            : epochs > o.epochs
-              ? `, more than the recipe's ${o.epochs}: on a frame-filling part or texture up to ${cap} cross-validated better (${FRAME_FILLING_EPOCHS_CV})`
-              : '') +
-        ` (${epochs * batches} steps)`,
+        `${bound} (${epochs * batches} steps)`,
     });
     if (given.has('warmupEpochs')) kept('warmupEpochs', o.warmupEpochs, '--warmup-epochs');
     else if (o.warmupEpochs > 0 && epochs !== o.epochs) {
