@@ -13,6 +13,12 @@ declare module 'jstat' {
       normal: {
         /** P(X <= x) for X ~ Normal(mean, sd). */
         cdf(x: number, mean: number, sd: number): number;
+        /** Quantile of Normal(mean, sd) at probability p. */
+        inv(p: number, mean: number, sd: number): number;
+      };
+      noncentralt: {
+        /** P(T <= x) for the noncentral t distribution (`dof` degrees of freedom, noncentrality `ncp`); wrong for ncp above about 26. */
+        cdf(x: number, dof: number, ncp: number): number;
       };
     };
   };

@@ -99,7 +99,7 @@ describe('ood.json', () => {
     const { dir, file, json } = await written();
     json.fittedOn = { ...(json.fittedOn as object), thresholdRule: 'guess' };
     await writeFile(file, JSON.stringify(json));
-    await expect(readOodFile(dir)).rejects.toThrow(/field "fittedOn.thresholdRule" is "guess", expected one of confidence bound, quantile, normal bound/);
+    await expect(readOodFile(dir)).rejects.toThrow(/field "fittedOn.thresholdRule" is "guess", expected one of confidence bound, quantile, tolerance bound, normal bound/);
   });
 
   it('the validation score summary is read back, and a malformed one refused naming the field', async () => {

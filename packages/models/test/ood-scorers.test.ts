@@ -14,6 +14,7 @@ import {
   quantile,
   scoreDistance,
   scoresForEmpiricalThreshold,
+  toleranceFactor,
   softmax,
   DEFAULT_OOD_METHOD,
   defaultOodMethod,
@@ -242,40 +243,44 @@ describe('threshold', () => {
     const r = seedrandom('val-groups');
     const train = clusters(60, D, CENTRES, r);
     const val300 = clusters(100, D, CENTRES, r);
-    // 300 validation rows in 60 groups of 5 (as near-copies): the bound counts 60 photos, k = 0,
-    // so the quantile rule holds; counted as 300 photos, the 9th lowest score.
+    // 300 validation rows in 60 groups of 5 (as near-copies): counted as 60 photos the confidence
+    // bound has k = 0, so a tolerance bound on 60 photos holds, below the 9th lowest score that the
+    // confidence bound takes when they are counted as 300.
     const groups = Array.from({ length: 300 }, (_, i) => Math.floor(i / 5));
     const asRows = fitDetector(train, val300, ['a', 'b', 'c'], { method: 'knn', calibrate: false });
     const asGroups = fitDetector(train, val300, ['a', 'b', 'c'], { method: 'knn', calibrate: false, valGroups: groups });
     expect(asRows.fittedOn.thresholdRule).toBe('confidence bound');
-    expect(asGroups.fittedOn.thresholdRule).toBe('quantile');
-    expect(asRows.threshold).toBeLessThan(asGroups.threshold);
+    expect(asGroups.fittedOn.thresholdRule).toBe('tolerance bound');
+    expect(asGroups.threshold).toBeLessThan(asRows.threshold);
     expect(asGroups.fittedOn.thresholdGroups).toBe(60);
     expect(asRows.fittedOn).not.toHaveProperty('thresholdGroups');
     expect(() => fitDetector(train, val300, ['a', 'b', 'c'], { method: 'knn', calibrate: false, valGroups: groups.slice(1) })).toThrow(/299 validation groups for 300 validation rows/);
   });
 
-  it('keeps the quantile rules while the bound would sit on one of the two lowest scores', () => {
+  it('uses a tolerance bound while the confidence bound would sit on one of the two lowest scores', () => {
     const ramp = (n: number) => Array.from({ length: n }, (_, i) => i);
     // 95%: the 3rd lowest needs 124 scores (P(Bin(124, .05) >= 3) >= 0.95).
     const n3 = Array.from({ length: 400 }, (_, n) => n).find((n) => confidenceOrder(n, 0.95) >= MIN_CONFIDENCE_ORDER)!;
     expect(n3).toBe(124);
     const below = chooseThreshold(ramp(n3 - 1), 0.95);
-    expect(below.rule).toBe('quantile');
-    expect(below.threshold).toBeCloseTo(quantile(ramp(n3 - 1), 0.05), 9);
+    expect(below.rule).toBe('tolerance bound');
+    expect(below.threshold).toBeLessThan(quantile(ramp(n3 - 1), 0.05));
     expect(chooseThreshold(ramp(n3), 0.95)).toEqual({ threshold: MIN_CONFIDENCE_ORDER - 1, rule: 'confidence bound' });
     expect(chooseThreshold(ramp(1000), 1)).toEqual({ threshold: 0, rule: 'quantile' });
   });
 
-  it('extrapolates only when the lowest known score accepts more than a point less than asked', () => {
+  it('prediction bound (the silhouette part): extrapolates only when the lowest known score accepts more than a point less than asked', () => {
     // n/(n + 1) >= rate - 0.01: 16 scores for 95% (16/17 = 94.1%), 28 for 97.5% (28/29 = 96.6%).
     expect(scoresForEmpiricalThreshold(0.95)).toBe(16);
     expect(scoresForEmpiricalThreshold(0.975)).toBe(28);
     const ramp = (n: number) => Array.from({ length: n }, (_, i) => i);
-    expect(chooseThreshold(ramp(16), 0.95).rule).toBe('quantile');
-    expect(chooseThreshold(ramp(16), 0.95).threshold).toBeCloseTo(quantile(ramp(16), 0.05), 12);
-    expect(chooseThreshold(ramp(15), 0.95).rule).toBe('normal bound');
-    expect(chooseThreshold(ramp(15), 0.95).threshold).toBeLessThan(0);
+    const prediction = { smallSample: 'prediction bound' } as const;
+    expect(chooseThreshold(ramp(16), 0.95, prediction).rule).toBe('quantile');
+    expect(chooseThreshold(ramp(16), 0.95, prediction).threshold).toBeCloseTo(quantile(ramp(16), 0.05), 12);
+    expect(chooseThreshold(ramp(15), 0.95, prediction).rule).toBe('normal bound');
+    expect(chooseThreshold(ramp(15), 0.95, prediction).threshold).toBeLessThan(0);
+    // The default extrapolates at 16 too: the tolerance bound lies below the quantile.
+    expect(chooseThreshold(ramp(16), 0.95).rule).toBe('tolerance bound');
   });
 
   // Mean share of new known draws accepted, over many small fit sets (n = 6, as the 6 validation
@@ -291,34 +296,93 @@ describe('threshold', () => {
     return acc / (trials * held);
   }
 
-  it('with too few known scores extrapolates so that the target share is accepted on average', () => {
+  it('prediction bound: with too few known scores extrapolates so that the target share is accepted on average', () => {
     const r = seedrandom('small-normal');
     const normal = () => 3 + 0.5 * gauss(r);
+    const prediction = { smallSample: 'prediction bound' } as const;
     const byQuantile = meanAcceptance(normal, 6, (s) => quantile(s, 0.05));
-    const byChoice = meanAcceptance(normal, 6, (s) => chooseThreshold(s, 0.95).threshold);
+    const byChoice = meanAcceptance(normal, 6, (s) => chooseThreshold(s, 0.95, prediction).threshold);
     expect(byQuantile).toBeLessThan(0.9); // ≈ 6/7
     expect(byChoice).toBeGreaterThan(0.94);
     expect(byChoice).toBeLessThan(0.97);
     // kNN cosine similarities whose distance between unit vectors is normal.
     const cosine = () => 1 - (0.05 + 0.01 * gauss(r)) ** 2;
-    const knn = meanAcceptance(cosine, 6, (s) => chooseThreshold(s, 0.95, { distance: scoreDistance('knn') }).threshold);
+    const knn = meanAcceptance(cosine, 6, (s) => chooseThreshold(s, 0.95, { ...prediction, distance: scoreDistance('knn') }).threshold);
     expect(knn).toBeGreaterThan(0.94);
     expect(knn).toBeLessThan(0.97);
   });
 
-  it('near-duplicate validation photos (similarity ~1) do not push the kNN threshold out of range', () => {
-    // Validation kNN scores of a Tiny VGG model on the parts photos: two are near-copies of
-    // training photos. The bound on the distance between unit vectors stays near the scores.
-    const scores = [0.97356, 0.97534, 0.99132, 0.99528, 0.99999, 1.0];
-    const c = chooseThreshold(scores, Math.sqrt(0.95), { distance: scoreDistance('knn') });
-    expect(c.rule).toBe('normal bound');
-    expect(c.threshold).toBeLessThan(0.97356);
-    expect(c.threshold).toBeGreaterThan(0.85);
+  it('toleranceFactor: the one-sided normal tolerance factor (noncentral t), approximated past its reach', () => {
+    // Reference values: scipy.stats.nct.ppf(0.95, n - 1, z_p·√n)/√n (and Natrella's tables: 3.707 at n = 6, 2.566 at 15).
+    expect(toleranceFactor(6, 0.95)).toBeCloseTo(3.7077, 3);
+    expect(toleranceFactor(15, 0.95)).toBeCloseTo(2.566, 3);
+    expect(toleranceFactor(32, 0.975)).toBeCloseTo(2.5821, 3);
+    expect(toleranceFactor(100, 0.95)).toBeCloseTo(1.9265, 3);
+    // Past the exact computation's noncentrality (n > 104 at 97.5%): Natrella's approximation, within 0.1% here.
+    expect(Math.abs(toleranceFactor(250, 0.975) / 2.1508 - 1)).toBeLessThan(0.001);
+    expect(Math.abs(toleranceFactor(120, 0.975) / 2.2451 - 1)).toBeLessThan(0.002);
+    // Falls with n and never below the normal quantile it tends to.
+    expect(toleranceFactor(105, 0.975)).toBeLessThan(toleranceFactor(104, 0.975));
+    expect(toleranceFactor(5000, 0.95)).toBeGreaterThan(jstat.jStat.normal.inv(0.95, 0, 1));
+    expect(() => toleranceFactor(1, 0.95)).toThrow(/n must be an integer >= 2/);
   });
 
-  it('reports the quantile when the bound would not lie below the lowest score', () => {
+  it('tolerance bound: over many small validation sets it keeps the rate with 95% confidence, where the quantile does so about half the time', () => {
+    // Acceptance of new draws at a threshold t is exactly 1 − Φ(t) for N(0, 1) scores; for kNN
+    // similarities whose distance √(1 − s) is N(0.05, 0.01²), P(distance <= √(1 − t)).
+    const r = seedrandom('tolerance');
+    const trials = 2000;
+    const kept = { normal: 0, knn: 0, quantile: 0 };
+    for (let t = 0; t < trials; t++) {
+      const fit = Array.from({ length: 20 }, () => gauss(r));
+      if (1 - jstat.jStat.normal.cdf(chooseThreshold(fit, 0.95).threshold, 0, 1) >= 0.95) kept.normal++;
+      if (1 - jstat.jStat.normal.cdf(quantile(fit, 0.05), 0, 1) >= 0.95) kept.quantile++;
+      const sims = fit.map((z) => 1 - (0.05 + 0.01 * z) ** 2);
+      const thr = chooseThreshold(sims, 0.95, { distance: scoreDistance('knn') }).threshold;
+      if (jstat.jStat.normal.cdf(Math.sqrt(1 - thr), 0.05, 0.01) >= 0.95) kept.knn++;
+    }
+    expect(kept.normal / trials).toBeGreaterThan(0.93);
+    expect(kept.normal / trials).toBeLessThan(0.97);
+    expect(kept.knn / trials).toBeGreaterThan(0.93);
+    expect(kept.knn / trials).toBeLessThan(0.97);
+    expect(kept.quantile / trials).toBeLessThan(0.6);
+  });
+
+  it('tolerance bound counts groups: the same scores as fewer independent photos give a lower threshold', () => {
+    const r = seedrandom('tolerance-units');
+    const scores = Array.from({ length: 40 }, () => gauss(r));
+    const byPhoto = chooseThreshold(scores, 0.95);
+    const byGroup = chooseThreshold(scores, 0.95, { units: 15 });
+    expect(byPhoto.rule).toBe('tolerance bound');
+    expect(byGroup.rule).toBe('tolerance bound');
+    expect(byGroup.threshold).toBeLessThan(byPhoto.threshold);
+    // mean − k·sd on the scores (the default distance is minus the score), k for 15 photos.
+    const mean = scores.reduce((a, b) => a + b, 0) / 40;
+    const sd = Math.sqrt(scores.reduce((a, b) => a + (b - mean) ** 2, 0) / 39);
+    expect(byGroup.threshold).toBeCloseTo(mean - toleranceFactor(15, 0.95) * sd, 9);
+    // Fewer than 3 groups: the quantile.
+    const few = chooseThreshold(scores, 0.95, { units: 2 });
+    expect(few.rule).toBe('quantile');
+    expect(few.threshold).toBeCloseTo(quantile(scores, 0.05), 12);
+  });
+
+  it('near-duplicate validation photos (similarity ~1) do not push the kNN threshold out of range', () => {
+    // Validation kNN scores of a Tiny VGG model on the parts photos: two are near-copies of
+    // training photos. The bound on the distance between unit vectors stays near the scores (the
+    // log of the distance put it at −468); six photos leave a wide tolerance bound (about 0.85).
+    const scores = [0.97356, 0.97534, 0.99132, 0.99528, 0.99999, 1.0];
+    const c = chooseThreshold(scores, Math.sqrt(0.95), { distance: scoreDistance('knn') });
+    expect(c.rule).toBe('tolerance bound');
+    expect(c.threshold).toBeLessThan(0.97356);
+    expect(c.threshold).toBeGreaterThan(0.8);
+  });
+
+  it('reports the quantile when the bound would not lie below it', () => {
     const scores = [-100, -100, ...Array.from({ length: 13 }, () => 0)];
-    expect(chooseThreshold(scores, 0.95)).toEqual({ threshold: -100, rule: 'quantile' });
+    expect(chooseThreshold(scores, 0.95, { smallSample: 'prediction bound' })).toEqual({ threshold: -100, rule: 'quantile' });
+    // A tenth of the scores far below the rest: their 5% quantile lies below mean − k·sd.
+    const tail = [...Array.from({ length: 10 }, () => -100), ...Array.from({ length: 90 }, () => 0)];
+    expect(chooseThreshold(tail, 0.95)).toEqual({ threshold: -100, rule: 'quantile' });
   });
 });
 

@@ -69,7 +69,7 @@ export interface RunOodFit {
   /** What the scorer and the threshold saw, e.g. 'train + 5 line-light variants of each' (absent in older runs: 'train' / 'val'). */
   fittedOn?: string;
   thresholdSplit?: string;
-  /** How chooseThreshold set it: 'confidence bound' with many validation photos, 'normal bound' with too few for a quantile. */
+  /** How chooseThreshold set it: 'confidence bound' with many validation photos, 'tolerance bound' with fewer (the silhouette part: 'normal bound' with too few for a quantile). */
   thresholdRule?: ThresholdChoice['rule'];
   /** The near-duplicate groups of those photos, when fewer than the photos (OodFittedOn.thresholdGroups). */
   thresholdGroups?: number;

@@ -93,8 +93,14 @@ describe('train() and the OOD detector', () => {
       expect(m.calibration!.n).toBe(val.length * each);
       // The feature threshold's share: with a silhouette part, that part's √95% = 97.5%.
       const shareText = det!.silhouette ? '97\\.5' : '95';
+      const ruleText = {
+        'confidence bound': `at least ${shareText}% of new known photos with 95% confidence \\(an order statistic of`,
+        'tolerance bound': `at least ${shareText}% of new known photos with 95% confidence if their distances are normal \\(a normal tolerance bound on`,
+        'normal bound': `${shareText}% by a normal prediction bound on`,
+        quantile: `${shareText}% of`,
+      }[det!.fittedOn.thresholdRule!];
       expect(logs.find((l) => l.startsWith('ood: '))).toMatch(
-        new RegExp(`threshold .* accepts ${shareText}% (of|by a normal prediction bound on) 114 val \\+ 5 line-light variants of each photos; temperature [\\d.]+.*fitted in [\\d.]+s`),
+        new RegExp(`threshold .* accepts ${ruleText} 114 val \\+ 5 line-light variants of each photos(, counted as ${units} independent photos or near-duplicate groups)?\\)?; temperature [\\d.]+.*fitted in [\\d.]+s`),
       );
       expect(logs.find((l) => l.startsWith('splits: '))).toMatch(/near-duplicate groups \(similarity >= 0.6\) kept on one side/);
     } finally {

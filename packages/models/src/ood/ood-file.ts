@@ -347,7 +347,7 @@ function readSilhouette(s: unknown, arrays: ScorerState['arrays'], bad: (field: 
   }
 }
 
-const THRESHOLD_RULES: readonly ThresholdChoice['rule'][] = ['confidence bound', 'quantile', 'normal bound'];
+const THRESHOLD_RULES: readonly ThresholdChoice['rule'][] = ['confidence bound', 'quantile', 'tolerance bound', 'normal bound'];
 
 /** fittedOn.thresholdGroups is optional (absent: each threshold photo its own); when present, 1 to thresholdN. */
 function checkThresholdGroups(fo: { thresholdN: number; thresholdGroups?: unknown }, field: string, bad: (field: string, why: string) => never): void {

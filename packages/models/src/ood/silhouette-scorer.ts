@@ -227,10 +227,11 @@ export function fitSilhouettePart(
   const valUnits = opts.valGroups ? new Set(opts.valGroups.filter((_, i) => Number.isFinite(valAll[i]))).size : valScores.length;
   const acceptRate = opts.acceptRate ?? DEFAULT_ACCEPT_RATE;
   // Scores are minus the shape distance, the default distance of chooseThreshold; the confidence
-  // bound counts photos (groups), not scores.
+  // bound counts photos (groups), not scores. Below its reach the quantile rules (chooseThreshold's
+  // 'prediction bound'): a tolerance bound on these skewed distances let more unknown shapes through.
   const units = looGroups.size + valUnits;
   const thresholdN = loo.length + valScores.length;
-  const { threshold, rule } = chooseThreshold([...loo, ...valScores], acceptRate, { units });
+  const { threshold, rule } = chooseThreshold([...loo, ...valScores], acceptRate, { units, smallSample: 'prediction bound' });
   const all = train.length + val.length;
   const found = (train.filter(Boolean).length + val.filter(Boolean).length) / all;
   const reason = silhouetteEvidence([...train, ...val]);
