@@ -264,7 +264,12 @@ describe('threshold', () => {
     expect(n3).toBe(124);
     const below = chooseThreshold(ramp(n3 - 1), 0.95);
     expect(below.rule).toBe('tolerance bound');
-    expect(below.threshold).toBeLessThan(quantile(ramp(n3 - 1), 0.05));
+    // mean − k·sd of 0 … 122 (the default distance is minus the score), below their 5% quantile.
+    const r = ramp(n3 - 1);
+    const m = r.reduce((a, b) => a + b, 0) / r.length;
+    const sd = Math.sqrt(r.reduce((a, b) => a + (b - m) ** 2, 0) / (r.length - 1));
+    expect(below.threshold).toBeCloseTo(m - toleranceFactor(n3 - 1, 0.95) * sd, 9);
+    expect(below.threshold).toBeLessThan(quantile(r, 0.05));
     expect(chooseThreshold(ramp(n3), 0.95)).toEqual({ threshold: MIN_CONFIDENCE_ORDER - 1, rule: 'confidence bound' });
     expect(chooseThreshold(ramp(1000), 1)).toEqual({ threshold: 0, rule: 'quantile' });
   });
@@ -325,6 +330,9 @@ describe('threshold', () => {
     expect(toleranceFactor(105, 0.975)).toBeLessThan(toleranceFactor(104, 0.975));
     expect(toleranceFactor(5000, 0.95)).toBeGreaterThan(jstat.jStat.normal.inv(0.95, 0, 1));
     expect(() => toleranceFactor(1, 0.95)).toThrow(/n must be an integer >= 2/);
+    expect(() => toleranceFactor(10, 0.3)).toThrow(/coverage must be in \[0\.5, 1\)/);
+    // At 50% coverage the bound is the mean (k = 0): half of the distribution lies below it.
+    expect(toleranceFactor(10, 0.5, 0.5)).toBeCloseTo(0, 6);
   });
 
   it('tolerance bound: over many small validation sets it keeps the rate with 95% confidence, where the quantile does so about half the time', () => {
@@ -333,13 +341,23 @@ describe('threshold', () => {
     const r = seedrandom('tolerance');
     const trials = 2000;
     const kept = { normal: 0, knn: 0, quantile: 0 };
+    const k20 = toleranceFactor(20, 0.95);
+    const mean = (xs: number[]) => xs.reduce((a, b) => a + b, 0) / xs.length;
+    const sdOf = (xs: number[]) => Math.sqrt(xs.reduce((a, b) => a + (b - mean(xs)) ** 2, 0) / (xs.length - 1));
     for (let t = 0; t < trials; t++) {
       const fit = Array.from({ length: 20 }, () => gauss(r));
-      if (1 - jstat.jStat.normal.cdf(chooseThreshold(fit, 0.95).threshold, 0, 1) >= 0.95) kept.normal++;
+      // The rule's bound, or the quantile where lower (what chooseThreshold returns; checked on the first sets).
+      const thr = Math.min(mean(fit) - k20 * sdOf(fit), quantile(fit, 0.05));
+      if (t < 20) expect(chooseThreshold(fit, 0.95).threshold).toBeCloseTo(thr, 12);
+      if (1 - jstat.jStat.normal.cdf(thr, 0, 1) >= 0.95) kept.normal++;
       if (1 - jstat.jStat.normal.cdf(quantile(fit, 0.05), 0, 1) >= 0.95) kept.quantile++;
-      const sims = fit.map((z) => 1 - (0.05 + 0.01 * z) ** 2);
-      const thr = chooseThreshold(sims, 0.95, { distance: scoreDistance('knn') }).threshold;
-      if (jstat.jStat.normal.cdf(Math.sqrt(1 - thr), 0.05, 0.01) >= 0.95) kept.knn++;
+      const dist = fit.map((z) => 0.05 + 0.01 * z);
+      const dThr = Math.max(mean(dist) + k20 * sdOf(dist), quantile(dist, 0.95));
+      if (t < 20) {
+        const sims = dist.map((x) => 1 - x * x);
+        expect(chooseThreshold(sims, 0.95, { distance: scoreDistance('knn') }).threshold).toBeCloseTo(1 - dThr * dThr, 9);
+      }
+      if (jstat.jStat.normal.cdf(dThr, 0.05, 0.01) >= 0.95) kept.knn++;
     }
     expect(kept.normal / trials).toBeGreaterThan(0.93);
     expect(kept.normal / trials).toBeLessThan(0.97);
@@ -356,10 +374,15 @@ describe('threshold', () => {
     expect(byPhoto.rule).toBe('tolerance bound');
     expect(byGroup.rule).toBe('tolerance bound');
     expect(byGroup.threshold).toBeLessThan(byPhoto.threshold);
-    // mean − k·sd on the scores (the default distance is minus the score), k for 15 photos.
+    // mean − k·sd on the scores (the default distance is minus the score), k for 15 photos and the
+    // spread between them: the sum of squares over 15 − 1 units of 40/15 rows each.
     const mean = scores.reduce((a, b) => a + b, 0) / 40;
-    const sd = Math.sqrt(scores.reduce((a, b) => a + (b - mean) ** 2, 0) / 39);
-    expect(byGroup.threshold).toBeCloseTo(mean - toleranceFactor(15, 0.95) * sd, 9);
+    const ss = scores.reduce((a, b) => a + (b - mean) ** 2, 0);
+    expect(byGroup.threshold).toBeCloseTo(mean - toleranceFactor(15, 0.95) * Math.sqrt((ss * 15) / (40 * 14)), 9);
+    // Each of 8 photos 5 times over: the same threshold as the 8 photos once.
+    const eight = scores.slice(0, 8);
+    const copies = eight.flatMap((x) => [x, x, x, x, x]);
+    expect(chooseThreshold(copies, 0.95, { units: 8 }).threshold).toBeCloseTo(chooseThreshold(eight, 0.95).threshold, 9);
     // Fewer than 3 groups: the quantile.
     const few = chooseThreshold(scores, 0.95, { units: 2 });
     expect(few.rule).toBe('quantile');
@@ -374,7 +397,24 @@ describe('threshold', () => {
     const c = chooseThreshold(scores, Math.sqrt(0.95), { distance: scoreDistance('knn') });
     expect(c.rule).toBe('tolerance bound');
     expect(c.threshold).toBeLessThan(0.97356);
-    expect(c.threshold).toBeGreaterThan(0.8);
+    expect(c.threshold).toBeGreaterThan(0.84);
+  });
+
+  it('falls back where the tolerance bound would accept every photo, and below 50% accepted', () => {
+    // Three kNN similarities far apart: mean + k·sd of their distances (k = 7.7 for 3 photos) is past
+    // √2, where 1 − d² accepts every photo; the prediction bound (or the quantile) is used instead.
+    const knn = { distance: scoreDistance('knn') };
+    const spread = [0.9, 0.95, 0.7];
+    const c = chooseThreshold(spread, 0.95, knn);
+    expect(c.rule).not.toBe('tolerance bound');
+    expect(c).toEqual(chooseThreshold(spread, 0.95, { ...knn, smallSample: 'prediction bound' }));
+    expect(c.threshold).toBeGreaterThan(-1);
+    // Close scores keep the tolerance bound.
+    expect(chooseThreshold([0.99, 0.985, 0.992], 0.95, knn).rule).toBe('tolerance bound');
+    // A rate of 30%: no tolerance bound (its factor would be negative), the quantile rules.
+    const low = chooseThreshold([0.9, 0.95, 0.7, 0.8, 0.85], 0.3, knn);
+    expect(low).toEqual(chooseThreshold([0.9, 0.95, 0.7, 0.8, 0.85], 0.3, { ...knn, smallSample: 'prediction bound' }));
+    expect(low.threshold).toBeGreaterThan(0.7);
   });
 
   it('reports the quantile when the bound would not lie below it', () => {

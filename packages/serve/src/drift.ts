@@ -9,9 +9,10 @@
 // k unknowns in n answers is below `pValue`. It is evaluated after every answer; consecutive windows
 // share answers, so over a long run the chance of a false alarm somewhere is larger than `pValue`
 // (keep pValue small: 0.001 by default), and the threshold's own sampling error on a small validation
-// split (about sqrt(r(1−r)/n), see chooseThreshold) shifts the true p0 too. A threshold set by
-// chooseThreshold's confidence bound (many validation photos) rejects less than 1 − acceptRate of
-// known photos (with 95% confidence), so p0 errs high there: the alarm is quieter, not falsely louder.
+// split (about sqrt(r(1−r)/n) for a quantile of n scores) shifts the true p0 too. A threshold set by
+// chooseThreshold's confidence bound (many validation photos) or tolerance bound (fewer) rejects less
+// than 1 − acceptRate of known photos (with 95% confidence, the latter for normal distances), so p0
+// errs high there: the alarm is quieter, not falsely louder.
 //
 // The mean feature OOD score of the window is tested too, where ood.json records the mean and
 // standard deviation of the scores of the photos its threshold was chosen on (fittedOn.thresholdScores):

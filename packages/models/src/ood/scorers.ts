@@ -120,7 +120,7 @@ export interface OodScorer {
 export function scoreDistance(method: OodMethod): ScoreDistance {
   switch (method) {
     case 'knn':
-      return { of: (s) => Math.sqrt(Math.max(0, 1 - s)), score: (d) => 1 - d * d };
+      return { of: (s) => Math.sqrt(Math.max(0, 1 - s)), score: (d) => 1 - d * d, max: Math.SQRT2 };
     case 'mahalanobis':
       return { of: (s) => Math.sqrt(Math.max(0, -s)), score: (d) => -d * d };
     default:

@@ -43,6 +43,11 @@ export function scoresForEmpiricalThreshold(acceptRate: number): number {
 export interface ScoreDistance {
   of(score: number): number;
   score(distance: number): number;
+  /**
+   * The largest distance any photo can have (kNN: √2, opposite unit vectors), where one is known: a
+   * small-sample bound at or beyond it would accept every photo, and chooseThreshold falls back.
+   */
+  max?: number;
 }
 
 /** The default: the distance is minus the score. */
@@ -92,7 +97,7 @@ export const ACCEPT_CONFIDENCE = 0.95;
 /**
  * The lowest order statistic the confidence bound may use: below it (fewer than 124 scores at 95%,
  * about 250 at 97.5%) the threshold would sit on one of the two lowest known scores, which one unusual
- * photo moves far (see chooseThreshold), and the quantile rules are kept.
+ * photo moves far (see chooseThreshold), and the small-sample rules apply.
  */
 export const MIN_CONFIDENCE_ORDER = 3;
 
@@ -124,8 +129,11 @@ export function confidenceOrder(n: number, acceptRate: number, confidence = ACCE
  *
  * With fewer (`opts.smallSample` 'tolerance bound', the default, used for the feature scores) it is
  * the one-sided normal tolerance bound mean + toleranceFactor(units, acceptRate) · sd on the distance
- * `opts.distance` (the units being the independent photos or groups, from 3), or their (1 −
- * acceptRate) quantile where that lies lower. If the distances are normal, it accepts at least
+ * `opts.distance` (the units being the independent photos or groups, from 3; the spread taken
+ * between units, as if each group's rows coincided), or their (1 − acceptRate) quantile where that
+ * lies lower. A bound at or past the distance's largest possible value (`distance.max`), which would
+ * accept every photo, and accept rates up to 50% fall back to the 'prediction bound' rules below.
+ * If the distances are normal, it accepts at least
  * acceptRate of new known photos with ACCEPT_CONFIDENCE, as the confidence bound does without that
  * assumption; the quantile accepts a little less than acceptRate on average near the lowest scores
  * (about r − 0.9/(n + 1) for normal scores: 91% at n = 20 for 95%), and less than it on about half
@@ -157,16 +165,28 @@ export function chooseThreshold(knownScores: ArrayLike<number>, acceptRate = DEF
     }
   }
   if (acceptRate === 1) return { threshold: empirical, rule: 'quantile' };
-  const tolerance = opts.smallSample !== 'prediction bound';
-  if (tolerance ? units < 3 : n >= scoresForEmpiricalThreshold(acceptRate) || n < 3) return { threshold: empirical, rule: 'quantile' };
+  const quantileChoice: ThresholdChoice = { threshold: empirical, rule: 'quantile' };
   const dist = opts.distance ?? NEGATED_SCORE;
   const d = Array.from(knownScores, (s) => dist.of(s));
   const mean = d.reduce((a, b) => a + b, 0) / n;
-  const sd = Math.sqrt(d.reduce((a, b) => a + (b - mean) ** 2, 0) / (n - 1));
-  const factor = tolerance ? toleranceFactor(units, acceptRate) : jstat.jStat.studentt.inv(acceptRate, n - 1) * Math.sqrt(1 + 1 / n);
-  const bound = dist.score(mean + factor * sd);
-  if (!(bound < empirical)) return { threshold: empirical, rule: 'quantile' };
-  return { threshold: bound, rule: tolerance ? 'tolerance bound' : 'normal bound' };
+  const ss = d.reduce((a, b) => a + (b - mean) ** 2, 0);
+  // A bound at or past the largest possible distance would accept every photo.
+  const lower = (distance: number, rule: ThresholdChoice['rule']): ThresholdChoice | null => {
+    if (dist.max !== undefined && !(distance < dist.max)) return null;
+    const bound = dist.score(distance);
+    return bound < empirical ? { threshold: bound, rule } : quantileChoice;
+  };
+  if (opts.smallSample !== 'prediction bound' && acceptRate > 0.5 && units >= 3) {
+    // The spread between independent photos: rows of one group (near-copies) spread less than
+    // photos do, so the sum of squares is taken per unit, as if each group's rows coincided
+    // (exact then, a little wider otherwise).
+    const sd = Math.sqrt(ss / (n - 1) * ((units * (n - 1)) / (n * (units - 1))));
+    const choice = lower(mean + toleranceFactor(units, acceptRate) * sd, 'tolerance bound');
+    if (choice) return choice;
+  }
+  if (n >= scoresForEmpiricalThreshold(acceptRate) || n < 3) return quantileChoice;
+  const sd = Math.sqrt(ss / (n - 1));
+  return lower(mean + jstat.jStat.studentt.inv(acceptRate, n - 1) * Math.sqrt(1 + 1 / n) * sd, 'normal bound') ?? quantileChoice;
 }
 
 /** Above this noncentrality toleranceFactor uses Natrella's approximation (jStat's noncentral t CDF fails from about 26). */
@@ -178,12 +198,13 @@ const EXACT_TOLERANCE_MAX_NCP = 20;
  * n − 1, z(coverage)·√n)/√n, the noncentral t quantile (by bisection on its CDF), while the
  * noncentrality is at most EXACT_TOLERANCE_MAX_NCP; above it (n > 147 at 95%, n > 104 at 97.5%)
  * Natrella's approximation (z_p + √(z_p² − ab))/a, a = 1 − z_γ²/(2(n − 1)), b = z_p² − z_γ²/n,
- * within 0.3% of the exact factor there.
+ * which lies 0.1–0.3% below the exact factor there. Coverage and confidence from 0.5: below, the
+ * factor is negative (a bound below the mean), which no threshold here asks for.
  */
 export function toleranceFactor(n: number, coverage: number, confidence = ACCEPT_CONFIDENCE): number {
   if (!(Number.isInteger(n) && n >= 2)) throw new RangeError(`toleranceFactor: n must be an integer >= 2 (got ${n})`);
-  if (!(coverage > 0 && coverage < 1)) throw new RangeError(`toleranceFactor: coverage must be in (0, 1) (got ${coverage})`);
-  if (!(confidence > 0 && confidence < 1)) throw new RangeError(`toleranceFactor: confidence must be in (0, 1) (got ${confidence})`);
+  if (!(coverage >= 0.5 && coverage < 1)) throw new RangeError(`toleranceFactor: coverage must be in [0.5, 1) (got ${coverage})`);
+  if (!(confidence >= 0.5 && confidence < 1)) throw new RangeError(`toleranceFactor: confidence must be in [0.5, 1) (got ${confidence})`);
   const zp = jstat.jStat.normal.inv(coverage, 0, 1);
   const ncp = zp * Math.sqrt(n);
   if (ncp > EXACT_TOLERANCE_MAX_NCP) {
@@ -192,6 +213,7 @@ export function toleranceFactor(n: number, coverage: number, confidence = ACCEPT
     const b = zp ** 2 - zg ** 2 / n;
     return (zp + Math.sqrt(zp ** 2 - a * b)) / a;
   }
+  // The noncentral t's median lies above its noncentrality, so cdf(ncp) < 0.5 <= confidence.
   let lo = ncp;
   let hi = ncp + 1;
   while (jstat.jStat.noncentralt.cdf(hi, n - 1, ncp) < confidence) hi *= 2;
