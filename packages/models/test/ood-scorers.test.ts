@@ -382,7 +382,9 @@ describe('threshold', () => {
     // Each of 8 photos 5 times over: the same threshold as the 8 photos once.
     const eight = scores.slice(0, 8);
     const copies = eight.flatMap((x) => [x, x, x, x, x]);
-    expect(chooseThreshold(copies, 0.95, { units: 8 }).threshold).toBeCloseTo(chooseThreshold(eight, 0.95).threshold, 9);
+    const asCopies = chooseThreshold(copies, 0.95, { units: 8 });
+    expect(asCopies.rule).toBe('tolerance bound');
+    expect(asCopies.threshold).toBeCloseTo(chooseThreshold(eight, 0.95).threshold, 9);
     // Fewer than 3 groups: the quantile.
     const few = chooseThreshold(scores, 0.95, { units: 2 });
     expect(few.rule).toBe('quantile');
@@ -412,9 +414,13 @@ describe('threshold', () => {
     // Close scores keep the tolerance bound.
     expect(chooseThreshold([0.99, 0.985, 0.992], 0.95, knn).rule).toBe('tolerance bound');
     // A rate of 30%: no tolerance bound (its factor would be negative), the quantile rules.
-    const low = chooseThreshold([0.9, 0.95, 0.7, 0.8, 0.85], 0.3, knn);
-    expect(low).toEqual(chooseThreshold([0.9, 0.95, 0.7, 0.8, 0.85], 0.3, { ...knn, smallSample: 'prediction bound' }));
-    expect(low.threshold).toBeGreaterThan(0.7);
+    const five = [0.9, 0.95, 0.7, 0.8, 0.85];
+    const low = chooseThreshold(five, 0.3, knn);
+    expect(low.rule).toBe('quantile');
+    expect(low.threshold).toBeCloseTo(quantile(five, 0.7), 12);
+    // Fewer than 3 independent photos: the quantile, not a bound that would count the rows as photos.
+    const six = [0.9, 0.8, 0.85, 0.7, 0.95, 0.88];
+    expect(chooseThreshold(six, 0.95, { ...knn, units: 2 })).toEqual({ threshold: quantile(six, 0.05), rule: 'quantile' });
   });
 
   it('reports the quantile when the bound would not lie below it', () => {

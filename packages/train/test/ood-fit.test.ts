@@ -100,7 +100,10 @@ describe('train() and the OOD detector', () => {
         quantile: `${shareText}% of`,
       }[det!.fittedOn.thresholdRule!];
       // The bounds name the groups they count (fewer than the photos here) and close their bracket.
-      const counted = ['confidence bound', 'tolerance bound'].includes(det!.fittedOn.thresholdRule!) ? `, counted as ${units} independent photos or near-duplicate groups\\)` : '';
+      const rule = det!.fittedOn.thresholdRule!;
+      const counted = ['confidence bound', 'tolerance bound'].includes(rule)
+        ? `, counted as ${units} independent photos or near-duplicate groups\\)`
+        : rule === 'normal bound' ? ' \\(too few for a quantile\\)' : '';
       expect(logs.find((l) => l.startsWith('ood: '))).toMatch(
         new RegExp(`threshold .* accepts ${ruleText} 114 val \\+ 5 line-light variants of each photos${counted}; temperature [\\d.]+.*fitted in [\\d.]+s`),
       );

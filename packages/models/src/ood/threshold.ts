@@ -79,9 +79,10 @@ export interface ThresholdChoice {
    * 'confidence bound': with enough known scores, the order statistic that accepts at least
    * acceptRate of new known photos with ACCEPT_CONFIDENCE (confidenceOrder); 'quantile': the
    * (1 − acceptRate) quantile of the known scores; 'tolerance bound': with fewer, a normal tolerance
-   * bound that lies below that quantile; 'normal bound': with the 'prediction bound' small-sample
-   * rule and fewer than scoresForEmpiricalThreshold(acceptRate) scores, a normal prediction bound
-   * that lies below the quantile (chooseThreshold).
+   * bound that lies below that quantile; 'normal bound': with fewer than
+   * scoresForEmpiricalThreshold(acceptRate) scores, a normal prediction bound that lies below the
+   * quantile, under the 'prediction bound' small-sample rule or where the tolerance bound falls back
+   * to it (chooseThreshold).
    */
   rule: 'confidence bound' | 'quantile' | 'tolerance bound' | 'normal bound';
 }
@@ -129,13 +130,13 @@ export function confidenceOrder(n: number, acceptRate: number, confidence = ACCE
  *
  * With fewer (`opts.smallSample` 'tolerance bound', the default, used for the feature scores) it is
  * the one-sided normal tolerance bound mean + toleranceFactor(units, acceptRate) · sd on the distance
- * `opts.distance` (the units being the independent photos or groups, from 3; the spread taken
- * between units, as if each group's rows coincided), or their (1 − acceptRate) quantile where that
- * lies lower. A bound at or past the distance's largest possible value (`distance.max`), which would
- * accept every photo, and accept rates up to 50% fall back to the 'prediction bound' rules below.
- * If the distances are normal, it accepts at least
- * acceptRate of new known photos with ACCEPT_CONFIDENCE, as the confidence bound does without that
- * assumption; the quantile accepts a little less than acceptRate on average near the lowest scores
+ * `opts.distance`, the units being the independent photos or groups (from 3; fewer give the
+ * quantile) and the spread taken between units, as if each group's rows coincided; or their (1 −
+ * acceptRate) quantile where that lies lower. A bound at or past the distance's largest possible
+ * value (`distance.max`), which would accept every photo, and accept rates up to 50% fall back to
+ * the 'prediction bound' rules below. If the distances are normal, it accepts at least acceptRate of
+ * new known photos with ACCEPT_CONFIDENCE, as the confidence bound does without that assumption;
+ * the quantile accepts a little less than acceptRate on average near the lowest scores
  * (about r − 0.9/(n + 1) for normal scores: 91% at n = 20 for 95%), and less than it on about half
  * of the validation sets. With 40 validation photos in 15–27 groups (casting's 100-per-class
  * subset, three seeds) the quantile accepted 295, 313 and 299 of 325 new test photos, the bound
@@ -176,10 +177,12 @@ export function chooseThreshold(knownScores: ArrayLike<number>, acceptRate = DEF
     const bound = dist.score(distance);
     return bound < empirical ? { threshold: bound, rule } : quantileChoice;
   };
-  if (opts.smallSample !== 'prediction bound' && acceptRate > 0.5 && units >= 3) {
+  const tolerance = opts.smallSample !== 'prediction bound' && acceptRate > 0.5;
+  if (tolerance && units < 3) return quantileChoice;
+  if (tolerance) {
     // The spread between independent photos: rows of one group (near-copies) spread less than
-    // photos do, so the sum of squares is taken per unit, as if each group's rows coincided
-    // (exact then, a little wider otherwise).
+    // photos do, so the sum of squares is taken per unit, as if each group's rows coincided (exact
+    // for groups of one size whose rows coincide, a little wider when rows within a group differ).
     const sd = Math.sqrt(ss / (n - 1) * ((units * (n - 1)) / (n * (units - 1))));
     const choice = lower(mean + toleranceFactor(units, acceptRate) * sd, 'tolerance bound');
     if (choice) return choice;
@@ -198,7 +201,7 @@ const EXACT_TOLERANCE_MAX_NCP = 20;
  * n − 1, z(coverage)·√n)/√n, the noncentral t quantile (by bisection on its CDF), while the
  * noncentrality is at most EXACT_TOLERANCE_MAX_NCP; above it (n > 147 at 95%, n > 104 at 97.5%)
  * Natrella's approximation (z_p + √(z_p² − ab))/a, a = 1 − z_γ²/(2(n − 1)), b = z_p² − z_γ²/n,
- * which lies 0.1–0.3% below the exact factor there. Coverage and confidence from 0.5: below, the
+ * which lies up to 0.15% below the exact factor there. Coverage and confidence from 0.5: below, the
  * factor is negative (a bound below the mean), which no threshold here asks for.
  */
 export function toleranceFactor(n: number, coverage: number, confidence = ACCEPT_CONFIDENCE): number {
@@ -213,7 +216,7 @@ export function toleranceFactor(n: number, coverage: number, confidence = ACCEPT
     const b = zp ** 2 - zg ** 2 / n;
     return (zp + Math.sqrt(zp ** 2 - a * b)) / a;
   }
-  // The noncentral t's median lies above its noncentrality, so cdf(ncp) < 0.5 <= confidence.
+  // The noncentral t's median lies at or above its noncentrality, so cdf(ncp) <= 0.5 <= confidence.
   let lo = ncp;
   let hi = ncp + 1;
   while (jstat.jStat.noncentralt.cdf(hi, n - 1, ncp) < confidence) hi *= 2;
