@@ -31,6 +31,13 @@ function gauss(rng: () => number): number {
 }
 
 /** n points per class around class centres in d dims; logits = 4 · one-hot-ish similarity to centres. */
+const mean = (xs: readonly number[]) => xs.reduce((a, b) => a + b, 0) / xs.length;
+/** Sample standard deviation (n − 1). */
+const sdOf = (xs: readonly number[]) => {
+  const m = mean(xs);
+  return Math.sqrt(xs.reduce((a, b) => a + (b - m) ** 2, 0) / (xs.length - 1));
+};
+
 function clusters(n: number, d: number, centres: number[][], rng: () => number, sd = 1): FitData {
   const c = centres.length;
   const features = new Float32Array(n * c * d);
@@ -266,9 +273,7 @@ describe('threshold', () => {
     expect(below.rule).toBe('tolerance bound');
     // mean − k·sd of 0 … 122 (the default distance is minus the score), below their 5% quantile.
     const r = ramp(n3 - 1);
-    const m = r.reduce((a, b) => a + b, 0) / r.length;
-    const sd = Math.sqrt(r.reduce((a, b) => a + (b - m) ** 2, 0) / (r.length - 1));
-    expect(below.threshold).toBeCloseTo(m - toleranceFactor(n3 - 1, 0.95) * sd, 9);
+    expect(below.threshold).toBeCloseTo(mean(r) - toleranceFactor(n3 - 1, 0.95) * sdOf(r), 9);
     expect(below.threshold).toBeLessThan(quantile(r, 0.05));
     expect(chooseThreshold(ramp(n3), 0.95)).toEqual({ threshold: MIN_CONFIDENCE_ORDER - 1, rule: 'confidence bound' });
     expect(chooseThreshold(ramp(1000), 1)).toEqual({ threshold: 0, rule: 'quantile' });
@@ -342,8 +347,6 @@ describe('threshold', () => {
     const trials = 2000;
     const kept = { normal: 0, knn: 0, quantile: 0 };
     const k20 = toleranceFactor(20, 0.95);
-    const mean = (xs: number[]) => xs.reduce((a, b) => a + b, 0) / xs.length;
-    const sdOf = (xs: number[]) => Math.sqrt(xs.reduce((a, b) => a + (b - mean(xs)) ** 2, 0) / (xs.length - 1));
     for (let t = 0; t < trials; t++) {
       const fit = Array.from({ length: 20 }, () => gauss(r));
       // The rule's bound, or the quantile where lower (what chooseThreshold returns; checked on the first sets).
@@ -376,9 +379,8 @@ describe('threshold', () => {
     expect(byGroup.threshold).toBeLessThan(byPhoto.threshold);
     // mean − k·sd on the scores (the default distance is minus the score), k for 15 photos and the
     // spread between them: the sum of squares over 15 − 1 units of 40/15 rows each.
-    const mean = scores.reduce((a, b) => a + b, 0) / 40;
-    const ss = scores.reduce((a, b) => a + (b - mean) ** 2, 0);
-    expect(byGroup.threshold).toBeCloseTo(mean - toleranceFactor(15, 0.95) * Math.sqrt((ss * 15) / (40 * 14)), 9);
+    const ss = sdOf(scores) ** 2 * 39;
+    expect(byGroup.threshold).toBeCloseTo(mean(scores) - toleranceFactor(15, 0.95) * Math.sqrt((ss * 15) / (40 * 14)), 9);
     // Each of 8 photos 5 times over: the same threshold as the 8 photos once.
     const eight = scores.slice(0, 8);
     const copies = eight.flatMap((x) => [x, x, x, x, x]);

@@ -150,11 +150,10 @@ function boundNote(o: RunOodFit): string {
   const share = `${(100 * rate).toFixed(rate === o.acceptRate ? 0 : 1)}%`;
   const photos = `${o.thresholdN} ${o.thresholdSplit ?? 'val'} photos`;
   const groups = o.thresholdGroups !== undefined ? `, counted as ${o.thresholdGroups} independent photos or near-duplicate groups` : '';
+  const atLeast = `accepts at least ${share} of new known photos with ${(100 * ACCEPT_CONFIDENCE).toFixed(0)}% confidence`;
   if (o.thresholdRule === 'normal bound') return `accepts ${share} by a normal prediction bound on ${photos} (too few for a quantile)`;
-  if (o.thresholdRule === 'tolerance bound') return `accepts at least ${share} of new known photos with ${(100 * ACCEPT_CONFIDENCE).toFixed(0)}% confidence if their distances are normal (a normal tolerance bound on ${photos}${groups})`;
-  if (o.thresholdRule === 'confidence bound') {
-    return `accepts at least ${share} of new known photos with ${(100 * ACCEPT_CONFIDENCE).toFixed(0)}% confidence (an order statistic of ${photos}${groups})`;
-  }
+  if (o.thresholdRule === 'tolerance bound') return `${atLeast} if their distances are normal (a normal tolerance bound on ${photos}${groups})`;
+  if (o.thresholdRule === 'confidence bound') return `${atLeast} (an order statistic of ${photos}${groups})`;
   return `accepts ${share} of ${photos}`;
 }
 

@@ -93,14 +93,14 @@ describe('train() and the OOD detector', () => {
       expect(m.calibration!.n).toBe(val.length * each);
       // The feature threshold's share: with a silhouette part, that part's √95% = 97.5%.
       const shareText = det!.silhouette ? '97\\.5' : '95';
+      const rule = det!.fittedOn.thresholdRule!;
       const ruleText = {
         'confidence bound': `at least ${shareText}% of new known photos with 95% confidence \\(an order statistic of`,
         'tolerance bound': `at least ${shareText}% of new known photos with 95% confidence if their distances are normal \\(a normal tolerance bound on`,
         'normal bound': `${shareText}% by a normal prediction bound on`,
         quantile: `${shareText}% of`,
-      }[det!.fittedOn.thresholdRule!];
+      }[rule];
       // The bounds name the groups they count (fewer than the photos here) and close their bracket.
-      const rule = det!.fittedOn.thresholdRule!;
       const counted = ['confidence bound', 'tolerance bound'].includes(rule)
         ? `, counted as ${units} independent photos or near-duplicate groups\\)`
         : rule === 'normal bound' ? ' \\(too few for a quantile\\)' : '';

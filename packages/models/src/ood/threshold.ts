@@ -154,6 +154,7 @@ export function confidenceOrder(n: number, acceptRate: number, confidence = ACCE
 export function chooseThreshold(knownScores: ArrayLike<number>, acceptRate = DEFAULT_ACCEPT_RATE, opts: ThresholdOptions = {}): ThresholdChoice {
   if (!(acceptRate > 0 && acceptRate <= 1)) throw new RangeError(`acceptRate must be in (0, 1] (got ${acceptRate})`);
   const empirical = quantile(knownScores, 1 - acceptRate);
+  const quantileChoice: ThresholdChoice = { threshold: empirical, rule: 'quantile' };
   const n = knownScores.length;
   const units = opts.units ?? n;
   if (!(Number.isInteger(units) && units >= 1 && units <= n)) throw new RangeError(`chooseThreshold: units must be an integer in [1, ${n}] (got ${units})`);
@@ -162,11 +163,10 @@ export function chooseThreshold(knownScores: ArrayLike<number>, acceptRate = DEF
     if (k >= MIN_CONFIDENCE_ORDER) {
       // k of the units, taken as the same share of the scores (rounded down: the lower score).
       const bound = Float64Array.from(knownScores).sort()[Math.floor((k * n) / units) - 1];
-      return bound < empirical ? { threshold: bound, rule: 'confidence bound' } : { threshold: empirical, rule: 'quantile' };
+      return bound < empirical ? { threshold: bound, rule: 'confidence bound' } : quantileChoice;
     }
   }
-  if (acceptRate === 1) return { threshold: empirical, rule: 'quantile' };
-  const quantileChoice: ThresholdChoice = { threshold: empirical, rule: 'quantile' };
+  if (acceptRate === 1) return quantileChoice;
   const dist = opts.distance ?? NEGATED_SCORE;
   const d = Array.from(knownScores, (s) => dist.of(s));
   const mean = d.reduce((a, b) => a + b, 0) / n;
@@ -183,7 +183,7 @@ export function chooseThreshold(knownScores: ArrayLike<number>, acceptRate = DEF
     // The spread between independent photos: rows of one group (near-copies) spread less than
     // photos do, so the sum of squares is taken per unit, as if each group's rows coincided (exact
     // for groups of one size whose rows coincide, a little wider when rows within a group differ).
-    const sd = Math.sqrt(ss / (n - 1) * ((units * (n - 1)) / (n * (units - 1))));
+    const sd = Math.sqrt((ss * units) / (n * (units - 1)));
     const choice = lower(mean + toleranceFactor(units, acceptRate) * sd, 'tolerance bound');
     if (choice) return choice;
   }
