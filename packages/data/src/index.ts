@@ -19,7 +19,7 @@ export { contentHash } from './hash';
 export { generateDemoDataset, DEMO_CLASSES } from './demo';
 export type { DemoOptions } from './demo';
 export { decodePhoto, encodeGrayPng, encodeRgbPng, encodeRgbJpeg, downscaleRgb } from './image-io';
-export { applyShift, validateShifts, DEFAULT_SHIFTS, LINE_LIGHT_SHIFTS, SHIFT_NAMES, SHIFT_PARAM_UNITS } from './shifts';
+export { applyShift, validateShifts, DEFAULT_SHIFTS, LINE_LIGHT_SHIFTS, LINE_TURN_SHIFTS, SHIFT_NAMES, SHIFT_PARAM_UNITS } from './shifts';
 export type { ShiftName, ShiftSpec, ApplyShiftOptions } from './shifts';
 export { farOodImage, farOodSet, blurredPhoto, darkenedPhoto, FAR_OOD_KINDS } from './far-ood';
 export type { FarOodKind, FarOodSample } from './far-ood';

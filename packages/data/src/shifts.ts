@@ -13,7 +13,7 @@ import sharp, { type Sharp } from 'sharp';
 import { makeRng } from './rng';
 import type { RawImage } from './types';
 
-export type ShiftName = 'brightness' | 'contrast' | 'blur' | 'noise' | 'jpeg' | 'rotation' | 'scale' | 'colour-cast' | 'cold-cast';
+export type ShiftName = 'brightness' | 'contrast' | 'blur' | 'noise' | 'jpeg' | 'rotation' | 'turn' | 'scale' | 'colour-cast' | 'cold-cast';
 
 export interface ShiftSpec {
   name: ShiftName;
@@ -29,6 +29,7 @@ export const SHIFT_PARAM_UNITS: Readonly<Record<ShiftName, string>> = Object.fre
   noise: 'Gaussian noise standard deviation (0-255 scale)',
   jpeg: 'JPEG quality (re-encoded once)',
   rotation: 'degrees clockwise about the centre, corners filled with the border colour',
+  turn: 'degrees clockwise, a multiple of 90: the whole photo turned losslessly (a landscape photo turned by 90° is portrait)',
   scale: 'zoom-in factor about the centre (size is the label for parts tasks)',
   'colour-cast': 'warm cast: red × (1 + a), blue × (1 - a)',
   'cold-cast': 'cold cast: blue × (1 + a), red × (1 - a)',
@@ -61,6 +62,14 @@ export const LINE_LIGHT_SHIFTS: readonly ShiftSpec[] = Object.freeze([
   { name: 'colour-cast', params: [0.2] },
   { name: 'cold-cast', params: [0.2] },
 ] satisfies ShiftSpec[]);
+
+/**
+ * The photo turned by quarter turns, losslessly: a part that arrives turned on the line, or a camera
+ * mounted turned (a landscape photo turned by 90° is portrait, and the model fits it as any upload).
+ * The severity grid's `rotation` turns the part inside the photo's own frame instead, which cuts a
+ * part longer than the frame's short side.
+ */
+export const LINE_TURN_SHIFTS: readonly ShiftSpec[] = Object.freeze([{ name: 'turn', params: [90, 180, 270] }] satisfies ShiftSpec[]);
 
 export const SHIFT_NAMES: readonly ShiftName[] = Object.freeze(Object.keys(SHIFT_PARAM_UNITS) as ShiftName[]);
 
@@ -98,6 +107,9 @@ function checkParam(name: ShiftName, p: number): void {
       if (p < 0 || p > 1) throw bad('must be in [0, 1]');
       break;
     case 'rotation':
+      break;
+    case 'turn':
+      if (!Number.isInteger(p) || p % 90 !== 0) throw bad('must be a multiple of 90');
       break;
   }
 }
@@ -197,6 +209,8 @@ export async function applyShift(img: RawImage, name: ShiftName, param: number, 
       const left = Math.round((rotated.info.width - w) / 2), top = Math.round((rotated.info.height - h) / 2);
       return fromSharp(sharp(rotated.data, { raw: { width: rotated.info.width, height: rotated.info.height, channels: 3 } }).extract({ left, top, width: w, height: h }));
     }
+    case 'turn':
+      return fromSharp(toSharp(img).rotate(((param % 360) + 360) % 360));
     case 'scale': {
       const cw = Math.max(1, Math.round(w / param)), ch = Math.max(1, Math.round(h / param));
       const left = Math.floor((w - cw) / 2), top = Math.floor((h - ch) / 2);

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { applyShift, DEFAULT_SHIFTS, validateShifts, type RawImage } from '../src/index';
+import { applyShift, DEFAULT_SHIFTS, LINE_TURN_SHIFTS, validateShifts, type RawImage } from '../src/index';
 
 /** Light gray background with a dark square of side `side` centred (or at x0, y0). */
 function photo(w = 120, h = 90, side = 30, x0 = (w - side) >> 1, y0 = (h - side) >> 1): RawImage {
@@ -73,7 +73,29 @@ describe('applyShift', () => {
     expect(Math.abs(darkCount(r) - darkCount(sq))).toBeLessThan(10);
   });
 
+  it('turn: the whole photo by quarter turns, every pixel kept (a landscape photo turned by 90° is portrait)', async () => {
+    // A dark square near the top-left corner of a 120×90 photo, with one marked pixel.
+    const img = photo(120, 90, 20, 10, 5);
+    img.data.set([255, 0, 0], (7 * 120 + 12) * 3);
+    const at = (im: RawImage, x: number, y: number) => [...im.data.subarray((y * im.width + x) * 3, (y * im.width + x) * 3 + 3)];
+    expect(LINE_TURN_SHIFTS.flatMap((s) => s.params.map((p) => `${s.name} ${p}`))).toEqual(['turn 90', 'turn 180', 'turn 270']);
+    const t90 = await applyShift(img, 'turn', 90);
+    const t180 = await applyShift(img, 'turn', 180);
+    const t270 = await applyShift(img, 'turn', 270);
+    expect([t90.width, t90.height, t180.width, t180.height, t270.width, t270.height]).toEqual([90, 120, 120, 90, 90, 120]);
+    // Clockwise: (x, y) goes to (h − 1 − y, x) at 90°, (w − 1 − x, h − 1 − y) at 180°, (y, w − 1 − x) at 270°.
+    expect(at(t90, 90 - 1 - 7, 12)).toEqual([255, 0, 0]);
+    expect(at(t180, 120 - 1 - 12, 90 - 1 - 7)).toEqual([255, 0, 0]);
+    expect(at(t270, 7, 120 - 1 - 12)).toEqual([255, 0, 0]);
+    // Lossless: the same pixels, and four quarter turns give the photo back.
+    expect([...t90.data].sort().join()).toBe([...img.data].sort().join());
+    const back = await applyShift(await applyShift(t90, 'turn', 180), 'turn', 90);
+    expect(Buffer.from(back.data).equals(Buffer.from(img.data))).toBe(true);
+    expect(darkCount(t90)).toBe(darkCount(img));
+  });
+
   it('rejects bad parameters and unknown shifts, naming them', async () => {
+    await expect(applyShift(photo(), 'turn', 45)).rejects.toThrow(/turn: parameter 45 must be a multiple of 90/);
     await expect(applyShift(photo(), 'jpeg', 0)).rejects.toThrow(/jpeg: parameter 0/);
     await expect(applyShift(photo(), 'scale', 0.5)).rejects.toThrow(/scale.*>= 1/);
     expect(() => validateShifts([{ name: 'fog' as never, params: [1] }])).toThrow(/shifts\[0\].*fog/);

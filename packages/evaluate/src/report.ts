@@ -5,7 +5,7 @@ import { promises as fs } from 'node:fs';
 import path from 'node:path';
 import { confusionMatrixPng, learningCurvesPng, leaderboardPng, reliabilityDiagramPng, rocCurvePng, scoreHistogramPng } from './charts';
 import { robustnessChartPng } from './robustness-chart';
-import { robustnessTableHtml } from './robustness';
+import { EXTRA_GRIDS, robustnessTableHtml } from './robustness';
 import type { LeaderboardBar } from './charts';
 import { misclassifiedGallery } from './gallery';
 import type { GalleryItem, GalleryOptions } from './gallery';
@@ -375,8 +375,9 @@ export function robustnessSummaryText(ev: Evaluation): string {
   const levels = [...new Set(graded.map((x) => x.level))].sort();
   const shifts = new Set(graded.map((x) => x.shift)).size;
   const light = (ev.robustness ?? []).filter((x) => x.grid === 'line-light').length;
+  const turns = (ev.robustness ?? []).filter((x) => x.grid === 'turns').length;
   return (
-    `Robustness (${r.preset}): ${shifts} shifts × level${levels.length > 1 ? 's' : ''} ${levels.join(', ')}${light ? ` and ${light} line-light shifts` : ''} on ${r.photos} of ${r.of} ${ev.split} photos` +
+    `Robustness (${r.preset}): ${shifts} shifts × level${levels.length > 1 ? 's' : ''} ${levels.join(', ')}${light ? ` and ${light} line-light shifts` : ''}${turns ? ` and ${turns} quarter turns of the photo` : ''} on ${r.photos} of ${r.of} ${ev.split} photos` +
     `${r.photos < r.of ? ' (stratified by class, seeded)' : ''}, ${r.forwardPasses} forward passes in ${r.seconds.toFixed(1)} s; n = ${r.photos} per cell.`
   );
 }
@@ -389,23 +390,24 @@ function scaleNote(ev: Evaluation): string {
 
 function robustnessMdTable(ev: Evaluation): string {
   const rows = (ev.robustness ?? []).filter((r) => r.level > 0 && !r.grid);
-  const light = (ev.robustness ?? []).filter((r) => r.grid === 'line-light');
-  const accepts = light.some((r) => r.accepted !== undefined);
-  const lightTable = light.length
-    ? [
-        '',
-        'Under the light of a line:',
-        '',
-        mdTable(
-          ['shift', 'accuracy', ...(accepts ? ['accepted as known', 'accepted but wrong'] : [])],
-          light.map((r) => [
-            `${r.shift} ${r.param}`,
-            `${pct(r.accuracy)} (${r.correct}/${r.n}; ${pct(r.interval.low)}–${pct(r.interval.high)})`,
-            ...(accepts ? [r.accepted === undefined ? '—' : `${pct(r.acceptance!)} (${r.accepted}/${r.n}; ${pct(r.acceptanceInterval!.low)}–${pct(r.acceptanceInterval!.high)})`, String(r.acceptedWrong ?? '—')] : []),
-          ]),
-        ),
-      ].join('\n')
-    : '';
+  const extraTables = EXTRA_GRIDS.map((g) => {
+    const xs = (ev.robustness ?? []).filter((r) => r.grid === g.grid);
+    if (!xs.length) return '';
+    const accepts = xs.some((r) => r.accepted !== undefined);
+    return [
+      '',
+      `${g.caption}:`,
+      '',
+      mdTable(
+        ['shift', 'accuracy', ...(accepts ? ['accepted as known', 'accepted but wrong'] : [])],
+        xs.map((r) => [
+          `${r.shift} ${r.param}`,
+          `${pct(r.accuracy)} (${r.correct}/${r.n}; ${pct(r.interval.low)}–${pct(r.interval.high)})`,
+          ...(accepts ? [r.accepted === undefined ? '—' : `${pct(r.acceptance!)} (${r.accepted}/${r.n}; ${pct(r.acceptanceInterval!.low)}–${pct(r.acceptanceInterval!.high)})`, String(r.acceptedWrong ?? '—')] : []),
+        ]),
+      ),
+    ].join('\n');
+  }).join('');
   const levels = [...new Set(rows.map((r) => r.level))].sort();
   const shifts = [...new Set(rows.map((r) => r.shift))];
   const base = ev.robustness?.find((r) => r.level === 0);
@@ -417,7 +419,7 @@ function robustnessMdTable(ev: Evaluation): string {
     base ? `Baseline ${pct(base.accuracy)} (${base.correct}/${base.n})${base.accepted !== undefined ? `, accepted as known ${base.accepted}/${base.n}` : ''}.` : '',
     '',
     mdTable(['shift', ...levels.map((l) => `level ${l}`)], shifts.map((sh) => [sh + (sh === 'scale' && sizeIsLabel(ev.confusion.labels) ? ' (size is the label)' : ''), ...levels.map((l) => cell(sh, l))])),
-  ].join('\n') + lightTable;
+  ].join('\n') + extraTables;
 }
 
 function escapeHtml(s: string): string {

@@ -2,9 +2,10 @@
 // forward pass (~80 ms for PartsNet at 128 px on one wasm thread), so the full grid (8 shifts × 3
 // levels on every test photo, 25 passes per photo) is 36× a plain test pass. `quick`, the default,
 // keeps every shift at a mild and a severe level (1 and 3) on a stratified, seeded sample of at most
-// 8 test photos: 17 passes per photo, ≤ 136 in all. Both presets add the line's light
-// (LINE_LIGHT_SHIFTS, 5 passes per photo) and, when the model has an ood.json, count acceptance.
-import { DEFAULT_SHIFTS, LINE_LIGHT_SHIFTS, makeRng, shuffled, type ShiftSpec } from '@parts/data';
+// 8 test photos: 17 passes per photo. Both presets add the line's light (LINE_LIGHT_SHIFTS, 5 passes
+// per photo) and the photo's quarter turns (LINE_TURN_SHIFTS, 3 passes): 25 per photo and ≤ 200 in
+// all for quick, 33 per photo for full; when the model has an ood.json, every row counts acceptance.
+import { DEFAULT_SHIFTS, LINE_LIGHT_SHIFTS, LINE_TURN_SHIFTS, makeRng, shuffled, type ShiftSpec } from '@parts/data';
 import { featureAndLogitModel, readOodFile, type Classifier, type OodDetector } from '@parts/models';
 import { evaluateRobustness, type RobustnessResult, type RobustnessRow, type RobustnessSample } from './robustness';
 import { ROBUSTNESS_GRIDS } from '@parts/cli';
@@ -82,16 +83,19 @@ export async function robustnessForEvaluation(
   const rows = res.robustness.map((r) => (r.level === 0 ? r : { ...r, level: budget.levels[r.level - 1] }));
   const light = await evaluateRobustness(c, picked, { shifts: LINE_LIGHT_SHIFTS, seed, detector });
   rows.push(...light.robustness.filter((r) => r.level > 0).map((r) => ({ ...r, grid: 'line-light' as const })));
+  const turns = await evaluateRobustness(c, picked, { shifts: LINE_TURN_SHIFTS, seed, detector });
+  rows.push(...turns.robustness.filter((r) => r.level > 0).map((r) => ({ ...r, grid: 'turns' as const })));
   return {
     rows,
     summary: {
       preset,
       photos: picked.length,
       of: samples.length,
-      units: { ...res.units, ...light.units },
+      units: { ...res.units, ...light.units, ...turns.units },
       seed: res.seed,
-      forwardPasses: res.forwardPasses + light.forwardPasses - picked.length,
-      seconds: res.seconds + light.seconds,
+      // Each extra grid measured its own baseline again.
+      forwardPasses: res.forwardPasses + light.forwardPasses + turns.forwardPasses - 2 * picked.length,
+      seconds: res.seconds + light.seconds + turns.seconds,
     },
   };
 }

@@ -42,9 +42,25 @@ export interface RobustnessRow {
   acceptedWrong?: number;
   /** With a detector: photos each part rejects on its own (silhouette: null without that part). */
   rejectedBy?: { feature: number; silhouette: number | null };
-  /** 'line-light': a row of LINE_LIGHT_SHIFTS (its level numbers that grid's parameters); absent: the severity grid. */
-  grid?: 'line-light';
+  /**
+   * 'line-light': a row of LINE_LIGHT_SHIFTS, 'turns': of LINE_TURN_SHIFTS (the level numbers that
+   * grid's parameters); absent: the severity grid.
+   */
+  grid?: RobustnessGrid;
 }
+
+export type RobustnessGrid = 'line-light' | 'turns';
+
+/** The grids beside the severity grid, in the report's order: its table's first column and caption. */
+export const EXTRA_GRIDS: readonly { grid: RobustnessGrid; heading: string; caption: string }[] = Object.freeze([
+  { grid: 'line-light', heading: 'line light', caption: 'Under the light of a line (lamp dimmer/brighter, contrast, warm and cold casts)' },
+  {
+    grid: 'turns',
+    heading: 'turned photo',
+    caption:
+      'The photo turned by quarter turns, losslessly, as a part arriving turned or a camera mounted turned gives it (a landscape photo turned by 90° is portrait and is fitted as any upload; the rotation row above turns the part inside the original frame, which can cut it)',
+  },
+]);
 
 export interface RobustnessResult {
   format: 'parts-robustness/1';
@@ -218,21 +234,23 @@ export function robustnessTableHtml(result: Pick<RobustnessResult, 'robustness' 
       `. In brackets: 95% interval; shift parameter.${accepts ? ' "acc." = accepted as known (not unknown), of them wrong.' : ''}`
     : 'Accuracy under shifts.';
   const graded_ = `<table class="robustness">\n<caption>${esc(caption)}</caption>\n<thead><tr>${head}</tr></thead>\n<tbody>\n${body}\n</tbody>\n</table>`;
-  const light = result.robustness.filter((r) => r.grid === 'line-light');
-  if (!light.length) return graded_;
-  const lightRows = light
+  const extra = EXTRA_GRIDS.map((g) => extraGridTableHtml(g, result.robustness.filter((r) => r.grid === g.grid), accepts, result.units)).filter(Boolean);
+  return [graded_, ...extra].join('\n');
+}
+
+/** The table of one extra grid's rows ('' when it has none): accuracy, acceptance and accepted-but-wrong per shift. */
+function extraGridTableHtml(g: (typeof EXTRA_GRIDS)[number], rows: readonly RobustnessRow[], accepts: boolean, units: Record<string, string>): string {
+  if (!rows.length) return '';
+  const body = rows
     .map(
       (r) =>
-        `<tr><th title="${esc(result.units[r.shift] ?? '')}">${esc(r.shift)} ${esc(String(r.param))}</th><td>${pct(r.accuracy)} <small>(${r.correct}/${r.n}; ${pct(r.interval.low)}–${pct(r.interval.high)})</small></td>` +
+        `<tr><th title="${esc(units[r.shift] ?? '')}">${esc(r.shift)} ${esc(String(r.param))}</th><td>${pct(r.accuracy)} <small>(${r.correct}/${r.n}; ${pct(r.interval.low)}–${pct(r.interval.high)})</small></td>` +
         (accepts ? `<td>${r.accepted === undefined ? '—' : `${pct(r.acceptance!)} <small>(${r.accepted}/${r.n}; ${pct(r.acceptanceInterval!.low)}–${pct(r.acceptanceInterval!.high)})</small>`}</td><td>${r.acceptedWrong ?? '—'}</td>` : '') +
         '</tr>',
     )
     .join('\n');
-  const lightHead = `<th>line light</th><th>accuracy</th>${accepts ? '<th>accepted as known</th><th>accepted but wrong</th>' : ''}`;
-  return (
-    graded_ +
-    `\n<table class="robustness line-light">\n<caption>${esc('Under the light of a line (lamp dimmer/brighter, contrast, warm and cold casts); 95% Wilson intervals.')}</caption>\n<thead><tr>${lightHead}</tr></thead>\n<tbody>\n${lightRows}\n</tbody>\n</table>`
-  );
+  const head = `<th>${esc(g.heading)}</th><th>accuracy</th>${accepts ? '<th>accepted as known</th><th>accepted but wrong</th>' : ''}`;
+  return `<table class="robustness ${g.grid}">\n<caption>${esc(`${g.caption}; 95% Wilson intervals.`)}</caption>\n<thead><tr>${head}</tr></thead>\n<tbody>\n${body}\n</tbody>\n</table>`;
 }
 
 /** ` · acc. a/n (w wrong)` for a row with acceptance counts, else nothing. */

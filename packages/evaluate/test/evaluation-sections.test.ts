@@ -75,12 +75,13 @@ describe('evaluateRun sections', () => {
     // quick: baseline + 8 shifts × levels 1 and 3 on 8 stratified photos.
     const rows = ev.robustness!;
     expect(rows[0]).toMatchObject({ shift: 'none', level: 0, n: 8 });
-    // The severity grid (8 shifts × levels 1 and 3), then the 5 line-light rows.
+    // The severity grid (8 shifts × levels 1 and 3), then the 5 line-light rows and the 3 quarter turns.
     expect(rows.filter((r) => !r.grid).length).toBe(1 + 8 * 2);
     expect(rows.filter((r) => r.grid === 'line-light').length).toBe(5);
+    expect(rows.filter((r) => r.grid === 'turns').map((r) => `${r.shift} ${r.param}`)).toEqual(['turn 90', 'turn 180', 'turn 270']);
     expect([...new Set(rows.filter((r) => r.level > 0 && !r.grid).map((r) => r.level))]).toEqual([1, 3]);
     expect(rows.find((r) => r.shift === 'brightness' && r.level === 3)!.param).toBe(0.4);
-    expect(ev.robustnessSummary).toMatchObject({ preset: 'quick', photos: 8, of: 14, forwardPasses: 8 * (17 + 5) });
+    expect(ev.robustnessSummary).toMatchObject({ preset: 'quick', photos: 8, of: 14, forwardPasses: 8 * (17 + 5 + 3) });
 
     const g = ev.gradcam!;
     expect(g.layer).toBe('block2_conv2');

@@ -3,7 +3,7 @@
 // rows; the report tables show them. A small classifier on generated demo photos (models' fixture).
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { initBackend } from '@parts/backend';
-import { LINE_LIGHT_SHIFTS } from '@parts/data';
+import { LINE_LIGHT_SHIFTS, LINE_TURN_SHIFTS } from '@parts/data';
 import { disposeClassifier, loadClassifier, readOodFile, featureAndLogitModel, type Classifier, type OodDetector } from '@parts/models';
 import { FIXTURE_LABELS, makeTrainedModel, type TrainedFixture } from '../../models/test/trained-model-fixture';
 import { evaluateRobustness, robustnessTableHtml } from '../src/robustness';
@@ -50,16 +50,22 @@ describe('robustness rows with a detector', () => {
     expect(open.robustness.map((x) => [x.accepted, x.acceptedWrong, x.rejectedBy!.silhouette])).toEqual(open.robustness.map((x) => [x.n, x.n - x.correct, null]));
   }, 300_000);
 
-  it('robustnessForEvaluation adds the line-light rows with acceptance, and the report table lists them', async () => {
+  it('robustnessForEvaluation adds the line-light rows and the quarter turns with acceptance, and the report tables list them', async () => {
     const res = (await robustnessForEvaluation(c, samples, 'quick'))!;
     const light = res.rows.filter((r) => r.grid === 'line-light');
     expect(light.map((r) => `${r.shift} ${r.param}`)).toEqual(LINE_LIGHT_SHIFTS.flatMap((s) => s.params.map((p) => `${s.name} ${p}`)));
     expect(light.every((r) => r.accepted !== undefined && r.n === samples.length)).toBe(true);
+    const turns = res.rows.filter((r) => r.grid === 'turns');
+    expect(turns.map((r) => `${r.shift} ${r.param}`)).toEqual(LINE_TURN_SHIFTS.flatMap((s) => s.params.map((p) => `${s.name} ${p}`)));
+    expect(turns.every((r) => r.accepted !== undefined && r.n === samples.length)).toBe(true);
+    expect(res.summary.forwardPasses).toBe(samples.length * (1 + 8 * 2 + light.length + turns.length));
     expect(res.rows.filter((r) => !r.grid && r.level > 0).every((r) => r.level === 1 || r.level === 3)).toBe(true);
     expect(res.summary.units['cold-cast']).toMatch(/cold cast/);
     const html = robustnessTableHtml({ robustness: res.rows, units: res.summary.units });
     expect(html).toContain('<table class="robustness line-light">');
     expect(html).toContain('accepted as known');
     expect(html).toMatch(/brightness 1\.25/);
+    expect(html).toContain('<table class="robustness turns">');
+    expect(html).toMatch(/<th[^>]*>turn 90<\/th>/);
   }, 300_000);
 });

@@ -166,7 +166,7 @@ export const EVALUATE_SETTINGS = {
   robustness: choice(ROBUSTNESS_GRIDS, {
     flag: '--robustness <grid>',
     default: 'quick',
-    doc: 'accuracy under shifts: quick = 8 shifts x levels 1 and 3 on at most 8 test photos (stratified, seeded); full = 8 shifts x 3 levels on every test photo; off',
+    doc: "accuracy under shifts: quick = 8 shifts x levels 1 and 3 on at most 8 test photos (stratified, seeded); full = 8 shifts x 3 levels on every test photo; both add the line's light and the photo's quarter turns; off",
   }),
   gradcam: bool({ flag: '--gradcam', negate: { flag: '--no-gradcam', doc: 'no Grad-CAM overlays of the misclassified photos in the report' }, default: true, doc: 'Grad-CAM overlays of the misclassified photos in the report' }),
   report: bool({ flag: '--report', negate: { flag: '--no-report', doc: 'do not write a report folder' }, default: true, doc: 'write a report folder' }),
