@@ -6,7 +6,7 @@ export { decodeImage, probeImage, DecodeError, CONTAIN_FILL, DEFAULT_MAX_PIXELS,
 export type { DecodeErrorCode, DecodeOptions } from './decode';
 export { listDataset, stratifiedSplit, DatasetError, IMAGE_EXTENSIONS, mapLimit } from './list';
 export type { ListOptions } from './list';
-export { augment, applyAugment, drawAugmentParams, AUGMENT_STUDY, AUGMENT_NONE, AUGMENT_SIZE_PRESERVING, AUGMENT_TEXTURE, AUGMENT_PRESETS, LINE_LIGHT, LINE_LIGHT_VARIANTS, lineLightVariants } from './augment';
+export { augment, applyAugment, drawAugmentParams, AUGMENT_STUDY, AUGMENT_NONE, AUGMENT_SIZE_PRESERVING, AUGMENT_TEXTURE, AUGMENT_PRESETS, LINE_LIGHT, LINE_LIGHT_VARIANTS, lineLightVariants, quarterTurnVariants } from './augment';
 export type { AugmentOptions, AugmentParams, AugmentPreset, FillMode } from './augment';
 export { checkDataset, formatDatasetReport, DEFAULT_NEAR_DUP_THRESHOLD } from './check';
 export type { CheckOptions, DatasetReport, DuplicateGroup, NearDuplicatePair, FileRef, SizeCount } from './check';

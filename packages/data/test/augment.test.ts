@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { applyAugment, augment, AUGMENT_NONE, AUGMENT_STUDY, drawAugmentParams, makeRng, type AugmentParams, type RawImage } from '../src/index';
+import { applyAugment, augment, AUGMENT_NONE, AUGMENT_STUDY, drawAugmentParams, makeRng, quarterTurnVariants, type AugmentParams, type RawImage } from '../src/index';
 
 /** A deterministic textured test image. */
 function testImage(w: number, h: number): RawImage {
@@ -127,5 +127,24 @@ describe('augment', () => {
     const ms = (used.user + used.system) / 1000 / n;
     // Loose bound: typically 2-4 ms.
     expect(ms).toBeLessThan(25);
+  });
+});
+
+describe('quarterTurnVariants', () => {
+  it('turns a square input by 90°, 180° and 270°, every pixel kept, and refuses a non-square one', () => {
+    const sq = testImage(16, 16);
+    const [t90, t180, t270] = quarterTurnVariants(sq);
+    for (const [x, y] of [
+      [0, 0],
+      [3, 11],
+      [15, 6],
+    ]) {
+      // The same pixel after one, two and three quarter turns the same way.
+      expect(at(t90, x, y)).toEqual(at(sq, 15 - y, x));
+      expect(at(t180, x, y)).toEqual(at(sq, 15 - x, 15 - y));
+      expect(at(t270, x, y)).toEqual(at(sq, y, 15 - x));
+    }
+    expect(quarterTurnVariants(t90)[2].data).toEqual(sq.data);
+    expect(() => quarterTurnVariants(testImage(16, 12))).toThrow(/16x12 is not square/);
   });
 });

@@ -38,7 +38,7 @@ import {
   type OodMethod,
   type ScorerOptions,
 } from '@parts/models';
-import { datasetChangesSinceTraining, detectorGroups, runListOptions, train, withLineLight, type TrainOptions } from '@parts/train';
+import { datasetChangesSinceTraining, detectorGroups, imagesPerPhoto, runListOptions, train, withVariants, type DetectorVariants, type TrainOptions } from '@parts/train';
 import { makeHoldoutDataset } from './ood-holdout';
 import { aurocKnownVsUnknown, fprAtKnownRate, riskCoverage, selectiveAccuracyOf } from './ood-metrics';
 import { DEFAULT_ACCEPT_RATE } from '@parts/cli';
@@ -146,14 +146,14 @@ interface RunSplits {
   splits: Record<'train' | 'val' | 'test', Sample[]>;
   /** Near-duplicate group of each train-folder photo, when the run was listed with groups. */
   groupOf?: ReadonlyMap<string, number>;
-  /** Whether training fitted its detector with the line-light variants (--ood-line-light). */
-  lineLight: boolean;
+  /** The variants training fitted its detector with (--ood-line-light, --ood-turns). */
+  variants: DetectorVariants;
 }
 
 /** Loads a run's model and re-lists its dataset with the run's own split options (seed, valSplit). */
 async function openRun(runDir: string): Promise<RunSplits> {
   const config = JSON.parse(await readFile(path.join(runDir, 'config.json'), 'utf8')) as {
-    options: { seed: number; valSplit: number; groupThreshold?: number; oodLineLight?: boolean; skipBad?: boolean; fold?: unknown };
+    options: { seed: number; valSplit: number; groupThreshold?: number; oodLineLight?: boolean; oodTurns?: boolean; skipBad?: boolean; fold?: unknown };
     data: { root: string; classes: string[]; counts: Record<'train' | 'val' | 'test', number[]>; fingerprint?: string; groups?: { crowd?: number | null } };
   };
   // Files a --skip-bad run left out are found only by decoding them.
@@ -161,7 +161,7 @@ async function openRun(runDir: string): Promise<RunSplits> {
   const changed = await datasetChangesSinceTraining(index, config);
   if (changed.length) throw new Error(`${runDir}: ${config.data.root} changed since training: ${changed.join('; ')}`);
   const classifier = await loadClassifier(runDir);
-  return { classifier, fl: featureAndLogitModel(classifier.model), classes: index.classes, splits: index.splits, groupOf: index.groupOf, lineLight: config.options.oodLineLight === true };
+  return { classifier, fl: featureAndLogitModel(classifier.model), classes: index.classes, splits: index.splits, groupOf: index.groupOf, variants: { lineLight: config.options.oodLineLight === true, turns: config.options.oodTurns === true } };
 }
 
 async function decodeAll(files: string[], c: Classifier): Promise<RawImage[]> {
@@ -200,13 +200,13 @@ async function knownSets(r: RunSplits) {
     const x = await imageRows(r, s.map((y) => y.file));
     return { images: x.images, rows: fitData(x.rows, s.map((y) => y.label)) };
   };
-  // Train and val as training's OOD fit saw them: with --ood-line-light, each photo and its line-light variants.
-  const groups = (s: Sample[]) => detectorGroups(s.map((y) => y.file), r.groupOf, r.lineLight);
+  // Train and val as training's OOD fit saw them: with --ood-line-light or --ood-turns, each photo and its variants.
+  const groups = (s: Sample[]) => detectorGroups(s.map((y) => y.file), r.groupOf, r.variants);
   const [trainGroups, valGroups] = [groups(r.splits.train), groups(r.splits.val)];
-  if (!r.lineLight) return { train: await set(r.splits.train), val: await set(r.splits.val), test: await set(r.splits.test), trainGroups, valGroups };
+  if (imagesPerPhoto(r.variants) === 1) return { train: await set(r.splits.train), val: await set(r.splits.val), test: await set(r.splits.test), trainGroups, valGroups };
   const lit = async (s: Sample[]) => {
     const images = await decodeAll(s.map((y) => y.file), r.classifier);
-    const set = withLineLight({ images, labels: s.map((y) => y.label), files: s.map((y) => y.file) });
+    const set = withVariants({ images, labels: s.map((y) => y.label), files: s.map((y) => y.file) }, r.variants);
     return { images: set.images, rows: fitData(await computeFeaturesAndLogits(r.fl, set.images, r.classifier.meta), set.labels) };
   };
   return { train: await lit(r.splits.train), val: await lit(r.splits.val), test: await set(r.splits.test), trainGroups, valGroups };

@@ -152,7 +152,7 @@ export function recipeOf(config: RunConfigFile): Omit<TrainOptions, 'data'> {
   const o = config.options ?? {};
   const keys = [
     'arch', 'mode', 'epochs', 'batchSize', 'imgSize', 'lr', 'baseLrFactor', 'seed', 'valSplit', 'unfreeze', 'classWeights', 'patience',
-    'augment', 'fit', 'lightNorm', 'labelSmoothing', 'lrSchedule', 'warmupEpochs', 'weightDecay', 'averageEpochs', 'skipBad', 'acceptRate', 'silhouette', 'groupThreshold', 'oodLineLight',
+    'augment', 'fit', 'lightNorm', 'labelSmoothing', 'lrSchedule', 'warmupEpochs', 'weightDecay', 'averageEpochs', 'skipBad', 'acceptRate', 'silhouette', 'groupThreshold', 'oodLineLight', 'oodTurns',
   ] as const;
   const r: Record<string, unknown> = {};
   for (const k of keys) if (o[k] !== undefined) r[k] = o[k];

@@ -13,4 +13,4 @@ export type { FilePrediction } from './predict';
 export { RUN_FILES, listRunDirs, readRun, readRunConfig, runListOptions, runModelDir, splitCountChanges, datasetChangesSinceTraining } from './run-folder';
 export type { HistoryEpoch, RunConfigFile, RunMetrics } from './run-folder';
 export { formatEpoch } from './progress';
-export { detectorGroups, fitAndWriteOod, formatOodFit, withLineLight, repeatEach, type OodFitResult } from './ood-fit';
+export { detectorGroups, fitAndWriteOod, formatOodFit, imagesPerPhoto, repeatEach, variantsText, withVariants, type DetectorVariants, type OodFitResult } from './ood-fit';

@@ -13,7 +13,7 @@ import {
   type ClassifierMeta,
   type OodMethod,
 } from '@parts/models';
-import { LINE_LIGHT_VARIANTS, lineLightVariants } from '@parts/data';
+import { LINE_LIGHT_VARIANTS, lineLightVariants, quarterTurnVariants } from '@parts/data';
 import type { ImageSet } from './image-set';
 import type { RunCalibration, RunOodFit } from './run-folder';
 
@@ -50,6 +50,12 @@ export async function fitAndWriteOod(
      * gate's leave-classes-out rejection fell from 0.95 to 0.68 with it, docs/ood.md).
      */
     lineLight?: boolean;
+    /**
+     * Count each photo turned by 90°, 180° and 270° as known too (train's --ood-turns), for parts that
+     * arrive in any orientation. Default false: on the bolts-nuts leave-classes-out check it let more
+     * look-alike parts through (docs/ood.md).
+     */
+    turns?: boolean;
   },
 ): Promise<OodFitResult> {
   if (!sets.val.images.length) {
@@ -59,24 +65,23 @@ export async function fitAndWriteOod(
   const method: OodMethod = defaultOodMethod(opts.arch);
   const fl = featureAndLogitModel(model);
   try {
-    // A part under another lamp of the line is a known photo: the scorer's bank and the photos the
-    // threshold is set on hold every photo as shot and under each of the line's light variants
+    // A part under another lamp of the line (or turned, with --ood-turns) is a known photo: the
+    // scorer's bank and the photos the threshold is set on hold every photo as shot and each variant
     // (measured in docs/ood.md: fitted on the photos as shot, 25% brighter photos were all rejected).
-    const light = opts.lineLight === true;
-    const withLight = (set: ImageSet): ImageSet => (light ? withLineLight(set) : set);
-    const trainSet = withLight(sets.train);
-    const valSet = withLight(sets.val);
+    const variants: DetectorVariants = { lineLight: opts.lineLight === true, turns: opts.turns === true };
+    const trainSet = withVariants(sets.train, variants);
+    const valSet = withVariants(sets.val, variants);
     const rows = async (set: ImageSet) => ({
       ...(await computeFeaturesAndLogits(fl, set.images, meta, opts.batchSize)),
       labels: set.labels,
     });
     const train = await rows(trainSet);
     const val = await rows(valSet);
-    const trainGroups = detectorGroups(sets.train.files, opts.groupOf, light);
-    const valGroups = detectorGroups(sets.val.files, opts.groupOf, light);
+    const trainGroups = detectorGroups(sets.train.files, opts.groupOf, variants);
+    const valGroups = detectorGroups(sets.val.files, opts.groupOf, variants);
     // The shapes come from the same decoded, un-augmented images the features do.
     const silhouette = silhouetteFitInput({ train: trainSet.images, val: valSet.images }, opts.silhouette !== false, trainGroups);
-    const each = light ? ` + ${LINE_LIGHT_VARIANTS.length} line-light variants of each` : '';
+    const each = variantsText(variants);
     const det = fitDetector(train, val, meta.labels, { method, acceptRate: opts.acceptRate, silhouette, valGroups, trainSplit: `train${each}`, thresholdSplit: `val${each}` });
     await writeOodFile(modelDir, det);
     const cal = det.calibration!;
@@ -119,28 +124,52 @@ export async function fitAndWriteOod(
   }
 }
 
+/** Which variants of each photo, besides the photo as shot, the detector counts as known. */
+export interface DetectorVariants {
+  /** LINE_LIGHT_VARIANTS (train's --ood-line-light). */
+  lineLight?: boolean;
+  /** The photo turned by 90°, 180° and 270° (train's --ood-turns). */
+  turns?: boolean;
+}
+
+/** Images per photo that the detector is fitted on: the photo as shot and its variants. */
+export function imagesPerPhoto(v: DetectorVariants): number {
+  return 1 + (v.lineLight ? LINE_LIGHT_VARIANTS.length : 0) + (v.turns ? 3 : 0);
+}
+
+/** ` + 5 line-light variants and 3 quarter turns of each` (for the split names in ood.json and the log), or ''. */
+export function variantsText(v: DetectorVariants): string {
+  const parts = [...(v.lineLight ? [`${LINE_LIGHT_VARIANTS.length} line-light variants`] : []), ...(v.turns ? ['3 quarter turns'] : [])];
+  return parts.length ? ` + ${parts.join(' and ')} of each` : '';
+}
+
 /**
  * The group of each image the detector is fitted on, for `files` listed with `groupOf`: a photo's
  * near-duplicate group (without groups, a group of its own, numbered from −1 down), repeated for its
- * line-light variants when `lineLight` (withLineLight's order). Training and the OOD study share it.
+ * variants (withVariants' order). Training and the OOD study share it.
  */
-export function detectorGroups(files: readonly string[], groupOf: ReadonlyMap<string, number> | undefined, lineLight: boolean): number[] {
-  const groups = files.map((f, i) => groupOf?.get(f) ?? -1 - i);
-  return lineLight ? repeatEach(groups) : groups;
+export function detectorGroups(files: readonly string[], groupOf: ReadonlyMap<string, number> | undefined, variants: DetectorVariants): number[] {
+  return repeatEach(
+    files.map((f, i) => groupOf?.get(f) ?? -1 - i),
+    variants,
+  );
 }
 
-/** Each entry once per photo of withLineLight (the photo and its LINE_LIGHT_VARIANTS). */
-export function repeatEach<T>(xs: readonly T[]): T[] {
-  return xs.flatMap((x) => Array<T>(1 + LINE_LIGHT_VARIANTS.length).fill(x));
+/** Each entry once per image withVariants makes of a photo. */
+export function repeatEach<T>(xs: readonly T[], variants: DetectorVariants): T[] {
+  const k = imagesPerPhoto(variants);
+  return k === 1 ? xs.slice() : xs.flatMap((x) => Array<T>(k).fill(x));
 }
 
 /**
  * The photos the OOD detector counts as known: each photo as shot, followed by its line-light
- * variants (lineLightVariants), with its label and file repeated. Training and the OOD study fit
- * on it alike.
+ * variants (lineLightVariants) and its quarter turns (quarterTurnVariants) where asked, with its
+ * label and file repeated. Training and the OOD study fit on it alike.
  */
-export function withLineLight(set: ImageSet): ImageSet {
-  return { images: set.images.flatMap((im) => [im, ...lineLightVariants(im)]), labels: repeatEach(set.labels), files: repeatEach(set.files) };
+export function withVariants(set: ImageSet, variants: DetectorVariants): ImageSet {
+  if (imagesPerPhoto(variants) === 1) return set;
+  const images = set.images.flatMap((im) => [im, ...(variants.lineLight ? lineLightVariants(im) : []), ...(variants.turns ? quarterTurnVariants(im) : [])]);
+  return { images, labels: repeatEach(set.labels, variants), files: repeatEach(set.files, variants) };
 }
 
 /** How a threshold relates to the photos it was chosen on, for the log line. */

@@ -196,6 +196,7 @@ export async function train(options: TrainOptions): Promise<TrainResult> {
       batchSize: o.batchSize,
       silhouette: o.silhouette,
       lineLight: o.oodLineLight,
+      turns: o.oodTurns,
       groupOf: index.groupOf,
     });
     log(formatOodFit(ood));

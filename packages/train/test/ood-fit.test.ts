@@ -4,9 +4,9 @@ import { promises as fs } from 'node:fs';
 import path from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
 import * as tf from '@tensorflow/tfjs-core';
-import { decodeImage, LINE_LIGHT_VARIANTS, lineLightVariants, listDataset } from '@parts/data';
+import { decodeImage, LINE_LIGHT_VARIANTS, lineLightVariants, listDataset, quarterTurnVariants } from '@parts/data';
 import { chooseThreshold, computeFeaturesAndLogits, defaultOodMethod, disposeClassifier, featureAndLogitModel, loadClassifier, OOD_JSON, readOodFile, scoreDistance } from '@parts/models';
-import { detectorGroups, resolveTrainOptions, train, TRAIN_DEFAULTS, type RunMetrics } from '../src/index';
+import { detectorGroups, imagesPerPhoto, resolveTrainOptions, train, TRAIN_DEFAULTS, variantsText, withVariants, type RunMetrics } from '../src/index';
 import { demoWorkspace, QUICK_TRAIN } from './fixtures';
 
 let data: string;
@@ -21,16 +21,36 @@ beforeAll(async () => {
 const readMetrics = async (runDir: string) => JSON.parse(await fs.readFile(path.join(runDir, 'metrics.json'), 'utf8')) as RunMetrics;
 
 describe('detectorGroups', () => {
-  it("gives each photo its near-duplicate group, or one of its own, and its line-light variants the photo's", () => {
+  it("gives each photo its near-duplicate group, or one of its own, and its variants the photo's", () => {
     const groupOf = new Map([
       ['a.jpg', 0],
       ['b.jpg', 0],
       ['c.jpg', 1],
     ]);
-    expect(detectorGroups(['a.jpg', 'b.jpg', 'c.jpg', 'd.jpg'], groupOf, false)).toEqual([0, 0, 1, -4]);
-    expect(detectorGroups(['x.jpg', 'y.jpg'], undefined, false)).toEqual([-1, -2]);
+    expect(detectorGroups(['a.jpg', 'b.jpg', 'c.jpg', 'd.jpg'], groupOf, {})).toEqual([0, 0, 1, -4]);
+    expect(detectorGroups(['x.jpg', 'y.jpg'], undefined, {})).toEqual([-1, -2]);
     const each = 1 + LINE_LIGHT_VARIANTS.length;
-    expect(detectorGroups(['c.jpg', 'd.jpg'], groupOf, true)).toEqual([...Array(each).fill(1), ...Array(each).fill(-2)]);
+    expect(detectorGroups(['c.jpg', 'd.jpg'], groupOf, { lineLight: true })).toEqual([...Array(each).fill(1), ...Array(each).fill(-2)]);
+    expect(detectorGroups(['c.jpg', 'd.jpg'], groupOf, { turns: true })).toEqual([1, 1, 1, 1, -2, -2, -2, -2]);
+    expect(imagesPerPhoto({ lineLight: true, turns: true })).toBe(1 + LINE_LIGHT_VARIANTS.length + 3);
+  });
+
+  it('withVariants: each photo as shot, then its line-light variants, then its quarter turns, labels and files repeated', () => {
+    const img = (v: number) => ({ data: Uint8Array.from({ length: 4 * 4 * 3 }, (_, i) => (v * 7 + i * 13) % 256), width: 4, height: 4 });
+    const set = { images: [img(1), img(2)], labels: [0, 1], files: ['a.jpg', 'b.jpg'] };
+    expect(withVariants(set, {})).toBe(set);
+    const both = withVariants(set, { lineLight: true, turns: true });
+    const k = imagesPerPhoto({ lineLight: true, turns: true });
+    expect(both.images.length).toBe(2 * k);
+    expect(both.labels).toEqual([...Array(k).fill(0), ...Array(k).fill(1)]);
+    expect(both.files).toEqual([...Array(k).fill('a.jpg'), ...Array(k).fill('b.jpg')]);
+    const same = (a: { data: Uint8Array }, b: { data: Uint8Array }) => Buffer.from(a.data).equals(Buffer.from(b.data));
+    expect(same(both.images[k], set.images[1])).toBe(true);
+    lineLightVariants(set.images[1]).forEach((v, i) => expect(same(both.images[k + 1 + i], v)).toBe(true));
+    quarterTurnVariants(set.images[1]).forEach((v, i) => expect(same(both.images[k + 1 + LINE_LIGHT_VARIANTS.length + i], v)).toBe(true));
+    expect(variantsText({ lineLight: true, turns: true })).toBe(' + 5 line-light variants and 3 quarter turns of each');
+    expect(variantsText({ turns: true })).toBe(' + 3 quarter turns of each');
+    expect(variantsText({})).toBe('');
   });
 });
 
@@ -71,7 +91,7 @@ describe('train() and the OOD detector', () => {
       expect(val.length).toBe(19);
       const share = det!.silhouette ? Math.sqrt(0.95) : 0.95;
       // Its confidence bound counts near-duplicate groups of photos, not the 6 images of each.
-      const units = new Set(detectorGroups(val.map((s) => s.file), index.groupOf, true)).size;
+      const units = new Set(detectorGroups(val.map((s) => s.file), index.groupOf, { lineLight: true })).size;
       // 19 photos in fewer groups: the grouping is exercised.
       expect(units).toBeLessThan(val.length);
       const choice = chooseThreshold(scores, share, { distance: scoreDistance(det!.method), units });
@@ -108,6 +128,33 @@ describe('train() and the OOD detector', () => {
         new RegExp(`threshold .* accepts ${ruleText} 114 val \\+ 5 line-light variants of each photos${counted}; temperature [\\d.]+.*fitted in [\\d.]+s`),
       );
       expect(logs.find((l) => l.startsWith('splits: '))).toMatch(/near-duplicate groups \(similarity >= 0.6\) kept on one side/);
+    } finally {
+      fl.dispose();
+      disposeClassifier(c);
+    }
+  });
+
+  it('--ood-turns: the detector counts each photo turned by 90°, 180° and 270° as known too, and says so', async () => {
+    const logs: string[] = [];
+    const valSplit = 0.5;
+    const res = await train({ ...QUICK_TRAIN, data, out, seed: 3, valSplit, oodTurns: true, quiet: false, log: (l) => logs.push(l) });
+    const c = await loadClassifier(res.runDir);
+    const fl = featureAndLogitModel(c.model);
+    try {
+      const det = (await readOodFile(path.join(res.runDir, 'model'), { featureDim: fl.featureDim, labels: c.meta.labels }))!;
+      const index = await listDataset(data, { valSplit, seed: 3, groupThreshold: TRAIN_DEFAULTS.groupThreshold });
+      const val = index.splits.val;
+      expect(det.fittedOn).toMatchObject({ n: index.splits.train.length * 4, thresholdN: val.length * 4, split: 'train + 3 quarter turns of each', thresholdSplit: 'val + 3 quarter turns of each' });
+      // The threshold is the one rule's on the validation photos and their turns, counted in groups.
+      const shot = await Promise.all(val.map((s) => decodeImage(s.file, { size: c.meta.imgSize, fit: c.meta.fit })));
+      const scores = det.scorer.scoreRows(await computeFeaturesAndLogits(fl, shot.flatMap((im) => [im, ...quarterTurnVariants(im)]), c.meta));
+      const units = new Set(detectorGroups(val.map((s) => s.file), index.groupOf, { turns: true })).size;
+      const choice = chooseThreshold(scores, det.silhouette ? Math.sqrt(0.95) : 0.95, { distance: scoreDistance(det.method), units });
+      expect(det.threshold).toBeCloseTo(choice.threshold, 10);
+      expect(logs.find((l) => l.startsWith('ood: '))).toMatch(/on \d+ train \+ 3 quarter turns of each photos, threshold .* val \+ 3 quarter turns of each photos/);
+      // The run records the option, so a retrain and the OOD study fit the same way.
+      const config = JSON.parse(await fs.readFile(path.join(res.runDir, 'config.json'), 'utf8')) as { options: { oodTurns?: boolean } };
+      expect(config.options.oodTurns).toBe(true);
     } finally {
       fl.dispose();
       disposeClassifier(c);

@@ -137,6 +137,11 @@ export const TRAIN_SETTINGS = {
     default: false,
     doc: "fit the OOD detector on each photo under the line's light variants too (lamp ±30%, contrast, warm/cold casts): accepts a lamp change, but rejects fewer look-alike parts",
   }),
+  oodTurns: bool({
+    flag: '--ood-turns',
+    default: false,
+    doc: 'fit the OOD detector on each photo turned by 90°, 180° and 270° too: accepts parts that arrive turned (or a camera mounted turned), but rejects fewer look-alike parts',
+  }),
   name: str({ flag: '--name <suffix>', doc: 'suffix of the run folder name' }),
   folds: int({ flag: '--folds <K>', min: 2, doc: 'stratified K-fold cross-validation on the train split: one run per fold validated on that fold, never on test; writes <out>/<timestamp>-<arch>-<mode>-cv<K>/cv.json' }),
   skipBad: bool({ flag: '--skip-bad', default: false, doc: 'skip unreadable images instead of stopping' }),
