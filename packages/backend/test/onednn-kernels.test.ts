@@ -51,6 +51,10 @@ const convCases: ConvCase[] = [
   { x: [1, 11, 10, 2], f: [7, 7, 2, 9], s: 2, pad: 'same' },
   { x: [2, 7, 8, 3], f: [3, 3, 3, 4], s: 1, pad: 2 },
   { x: [2, 10, 9, 3], f: [3, 3, 3, 5], s: 1, pad: 'same', d: 2 }, // dilated (forward only: tfjs has no dilated gradient)
+  // Winograd F(4,3) where oneDNN has it (3×3, stride 1, channels in multiples of 16).
+  { x: [2, 12, 12, 16], f: [3, 3, 16, 32], s: 1, pad: 'same' },
+  { x: [3, 9, 11, 32], f: [3, 3, 32, 16], s: 1, pad: 'valid' },
+  { x: [2, 10, 10, 16], f: [3, 3, 16, 16], s: 1, pad: 1 },
   ...randomCases(10, 7),
 ];
 
@@ -101,6 +105,21 @@ describe.skipIf(addon == null)('oneDNN kernels on the wasm heap match the cpu ba
     for (let i = 0; i < 3; i++) expect(relErr(native[i]!, wasm[i]!)).toBeLessThan(2e-5);
     // Different summation order (FMA, other blocking): some value differs in its last bits.
     expect(native.some((a, i) => a.some((v, j) => v !== wasm[i]![j]))).toBe(true);
+  });
+
+  it('Winograd convolutions differ from the direct ones only by float rounding (and are not them where oneDNN has them)', async () => {
+    const c = convCases.find((x) => x.f[2] === 16 && x.f[3] === 32)!;
+    const wino = await on('wasm', convRun(c));
+    addon!.setWinograd!(false);
+    let direct: Float32Array[];
+    try {
+      direct = await on('wasm', convRun(c));
+    } finally {
+      addon!.setWinograd!(true);
+    }
+    for (let i = 0; i < 3; i++) expect(relErr(wino[i]!, direct[i]!)).toBeLessThan(2e-5);
+    // AVX-512 has oneDNN's Winograd kernels: some value then differs in its last bits.
+    if (/AVX-512/.test(addon!.info().isa)) expect(wino.some((a, i) => a.some((v, j) => v !== direct[i]![j]))).toBe(true);
   });
 
   for (const [xs, fs, s, pad] of [

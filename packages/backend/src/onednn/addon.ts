@@ -28,6 +28,8 @@ export interface OnednnAddon {
   /** geometry: N, H, W, C, OH, OW, fH, fW, sH, sW, padT, padL, padB, padR; offsets: x, dy, dx. */
   maxPoolGrad(heap: Uint8Array, geometry: Float64Array, offsets: Float64Array): void;
   setThreads(n: number): void;
+  /** Later 3×3 stride-1 convolutions with channels in multiples of 16 run as Winograd F(4,3) where oneDNN has it (AVX-512). Absent in an addon built before it. */
+  setWinograd?(on: boolean): void;
   info(): { version: string; isa: string };
 }
 

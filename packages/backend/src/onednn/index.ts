@@ -1,7 +1,7 @@
 // Puts the oneDNN kernels (kernels.ts) on the running wasm backend where the addon loads (addon.ts),
 // and remembers what happened for the start-up line and `pnpm diagnose`.
 import { loadOnednn } from './addon';
-import { onednnKernelsRegistered, registeredOnednnKernels, registerOnednnKernels, unregisterOnednnKernels } from './kernels';
+import { onednnKernelsRegistered, registeredOnednnKernels, registerOnednnKernels, unregisterOnednnKernels, winogradOn } from './kernels';
 
 export { loadOnednn, onednnAddonPath, type OnednnAddon, type OnednnStatus } from './addon';
 export { ONEDNN_KERNELS, unregisterOnednnKernels } from './kernels';
@@ -25,7 +25,8 @@ export function startOnednnKernels(threads: number): string[] {
     return [];
   }
   const added = registerOnednnKernels(addon, threads);
-  state = { active: true, detail: `${detail}, ${threads} thread${threads === 1 ? '' : 's'}`, kernels: registeredOnednnKernels() };
+  const wino = addon.setWinograd == null ? '' : winogradOn() ? ', Winograd 3×3 convolutions where oneDNN has them' : ', Winograd off (PARTS_ONEDNN_WINOGRAD=0)';
+  state = { active: true, detail: `${detail}, ${threads} thread${threads === 1 ? '' : 's'}${wino}`, kernels: registeredOnednnKernels() };
   return added;
 }
 

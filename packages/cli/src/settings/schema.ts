@@ -438,6 +438,7 @@ export const ENV_SETTINGS = {
   PARTS_WASM_THREADS: int({ env: 'PARTS_WASM_THREADS', min: 1, defaultText: 'every logical CPU (at most 8)', doc: 'threads of the wasm backend (1 = the single-threaded SIMD build)' }),
   PARTS_WASM_SIMD_KERNELS: bool({ env: 'PARTS_WASM_SIMD_KERNELS', default: true, doc: "the project's own wasm SIMD kernels (0 = tfjs' JavaScript fallbacks)" }),
   PARTS_ONEDNN: bool({ env: 'PARTS_ONEDNN', default: true, doc: 'oneDNN kernels (the native addon, where built) for the wasm backend\'s convolutions, dense products and max-pool gradient (0 = the wasm kernels)' }),
+  PARTS_ONEDNN_WINOGRAD: bool({ env: 'PARTS_ONEDNN_WINOGRAD', default: true, doc: "with the oneDNN kernels, 3×3 stride-1 convolutions whose channels are multiples of 16 run as Winograd F(4,3) where oneDNN has it (AVX-512) (0 = direct convolutions only)", scope: 'dev' }),
   PARTS_TORCH_PYTHON: pathSetting({ env: 'PARTS_TORCH_PYTHON', defaultText: 'python3, else /usr/bin/python3', doc: 'Python with PyTorch for `pnpm bench --peer torch`' }),
   PARTS_METRICS_TOKEN: metricsToken,
   PARTS_VULKAN_PROBE: bool({ env: 'PARTS_VULKAN_PROBE', default: true, doc: 'look for the Vulkan loader and a driver before starting Dawn (0 = let Dawn look for Vulkan itself)' }),
