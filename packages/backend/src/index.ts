@@ -9,4 +9,4 @@ export { tuneWebGPUKernels, usedKernels, tuneCachePath, type TuneResult, type Tu
 export { FusedAdam, createAdam, fusedAdamAvailable } from './webgpu/index';
 export { fusedSwish, fusedSwishAvailable } from './webgpu/index';
 export { fusedBatchNormTrain, fusedBatchNormTrainAvailable } from './webgpu/index';
-export { startOnednnKernels, stopOnednnKernels, onednnKernelsState, loadOnednn, type OnednnKernelsState } from './onednn/index';
+export { startOnednnKernels, stopOnednnKernels, onednnKernelsState, loadOnednn, winogradOn, type OnednnKernelsState } from './onednn/index';

@@ -321,14 +321,15 @@ export function lineLightVariants(img: RawImage): RawImage[] {
 }
 
 /**
- * A square image (the model's input) turned by 90°, 180° and 270°, every pixel kept: the part turned
+ * A square image (the model's input) turned clockwise by 90°, 180° and 270°, every pixel kept: the part turned
  * on the line, or the photo turned by a camera mounted so (a 90° turn of a letterboxed landscape photo is
  * the portrait photo letterboxed). The OOD detector can count these as known (train's --ood-turns).
  */
 export function quarterTurnVariants(img: RawImage): RawImage[] {
   if (img.width !== img.height) throw new RangeError(`quarterTurnVariants: ${img.width}x${img.height} is not square (the model's input is)`);
   const identity = { tx: 0, ty: 0, shearDeg: 0, zx: 1, zy: 1, hflip: false, vflip: false, brightness: 1, contrast: 1 };
-  return [90, 180, 270].map((rotationDeg) => applyAugment(img, { ...identity, rotationDeg }));
+  // applyAugment turns counter-clockwise for a positive angle: 270, 180, 90 are 90°, 180°, 270° clockwise (as the `turn` shift).
+  return [270, 180, 90].map((rotationDeg) => applyAugment(img, { ...identity, rotationDeg }));
 }
 
 /** Draws a random transform from `rng` and applies it. Same rng state → same bytes. */

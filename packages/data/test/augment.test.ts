@@ -139,10 +139,10 @@ describe('quarterTurnVariants', () => {
       [3, 11],
       [15, 6],
     ]) {
-      // The same pixel after one, two and three quarter turns the same way.
-      expect(at(t90, x, y)).toEqual(at(sq, 15 - y, x));
-      expect(at(t180, x, y)).toEqual(at(sq, 15 - x, 15 - y));
-      expect(at(t270, x, y)).toEqual(at(sq, y, 15 - x));
+      // Clockwise, as the `turn` shift: a pixel at (x, y) goes to (15 − y, x) at 90°.
+      expect(at(t90, 15 - y, x)).toEqual(at(sq, x, y));
+      expect(at(t180, 15 - x, 15 - y)).toEqual(at(sq, x, y));
+      expect(at(t270, y, 15 - x)).toEqual(at(sq, x, y));
     }
     expect(quarterTurnVariants(t90)[2].data).toEqual(sq.data);
     expect(() => quarterTurnVariants(testImage(16, 12))).toThrow(/16x12 is not square/);

@@ -394,7 +394,9 @@ function robustnessMdTable(ev: Evaluation): string {
     const xs = (ev.robustness ?? []).filter((r) => r.grid === g.grid);
     if (!xs.length) return '';
     const accepts = xs.some((r) => r.accepted !== undefined);
+    // A blank line first: a line right after a table's last row would read as one more row.
     return [
+      '',
       '',
       `${g.caption}:`,
       '',

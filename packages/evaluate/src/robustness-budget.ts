@@ -81,10 +81,10 @@ export async function robustnessForEvaluation(
   const res: RobustnessResult = await evaluateRobustness(c, picked, { shifts, seed, detector });
   // evaluateRobustness numbers the levels it ran 1..k; give them their grid level back.
   const rows = res.robustness.map((r) => (r.level === 0 ? r : { ...r, level: budget.levels[r.level - 1] }));
-  const light = await evaluateRobustness(c, picked, { shifts: LINE_LIGHT_SHIFTS, seed, detector });
-  rows.push(...light.robustness.filter((r) => r.level > 0).map((r) => ({ ...r, grid: 'line-light' as const })));
-  const turns = await evaluateRobustness(c, picked, { shifts: LINE_TURN_SHIFTS, seed, detector });
-  rows.push(...turns.robustness.filter((r) => r.level > 0).map((r) => ({ ...r, grid: 'turns' as const })));
+  const light = await evaluateRobustness(c, picked, { shifts: LINE_LIGHT_SHIFTS, seed, detector, baseline: false });
+  rows.push(...light.robustness.map((r) => ({ ...r, grid: 'line-light' as const })));
+  const turns = await evaluateRobustness(c, picked, { shifts: LINE_TURN_SHIFTS, seed, detector, baseline: false });
+  rows.push(...turns.robustness.map((r) => ({ ...r, grid: 'turns' as const })));
   return {
     rows,
     summary: {
@@ -93,8 +93,7 @@ export async function robustnessForEvaluation(
       of: samples.length,
       units: { ...res.units, ...light.units, ...turns.units },
       seed: res.seed,
-      // Each extra grid measured its own baseline again.
-      forwardPasses: res.forwardPasses + light.forwardPasses + turns.forwardPasses - 2 * picked.length,
+      forwardPasses: res.forwardPasses + light.forwardPasses + turns.forwardPasses,
       seconds: res.seconds + light.seconds + turns.seconds,
     },
   };

@@ -17,6 +17,7 @@
 
 #include <cstdint>
 #include <cstring>
+#include <exception>
 #include <memory>
 #include <mutex>
 #include <string>
@@ -123,10 +124,16 @@ std::string keyOf(const char *kind, const std::vector<int64_t> &p) {
  * write their own layouts with aligned, non-temporal stores, which fault on a misaligned address.
  */
 struct AlignedFloats {
-  std::vector<float> v;
+  std::unique_ptr<float[]> v;
+  size_t capacity = 0;
+  /** At least `floats` floats, 64-byte aligned; the contents are undefined after it grows (nothing is copied). */
   float *get(size_t floats) {
-    if (v.size() < floats + 16) v.resize(floats + 16);
-    auto p = reinterpret_cast<uintptr_t>(v.data());
+    if (capacity < floats) {
+      v.reset();
+      v.reset(new float[floats + 16]);
+      capacity = floats;
+    }
+    auto p = reinterpret_cast<uintptr_t>(v.get());
     return reinterpret_cast<float *>((p + 63) & ~uintptr_t(63));
   }
 };
@@ -150,10 +157,11 @@ struct Staged {
 };
 
 struct Entry {
+  // A backward primitive's forward hint: oneDNN keeps a pointer to it, so it is declared before the
+  // primitives (members are destroyed in reverse order) and outlives them.
+  dnnl::primitive_desc hint;
   dnnl::primitive prim;
   Staged act[3];             // activations in the primitive's layout (Winograd), by argument order
-  // A backward primitive's forward hint: oneDNN keeps a pointer to it, so it lives as long as the primitive.
-  dnnl::convolution_forward::primitive_desc hint;
   dnnl::reorder reorder;     // weights into or out of the primitive's layout (if it differs)
   memory::desc userW, primW; // tfjs' weights layout and the primitive's
   bool needReorder = false;
@@ -333,6 +341,8 @@ napi_value ConvForward(napi_env env, napi_callback_info info) {
     return throwError(env, f.message);
   } catch (const dnnl::error &err) {
     return throwError(env, std::string("convolution forward: ") + err.what());
+  } catch (const std::exception &err) {
+    return throwError(env, std::string("convolution forward: ") + err.what());
   }
 }
 
@@ -349,8 +359,8 @@ napi_value ConvBackwardData(napi_env env, napi_callback_info info) {
     if (!slot) {
       auto e = std::make_unique<Entry>();
       auto pd = withWinograd(g, [&](bool wino) {
-        e->hint = convFwdPd(g, false, false, wino);
-        auto &hint = e->hint;
+        auto hint = convFwdPd(g, false, false, wino);
+        e->hint = hint;
         const tag act = wino ? tag::any : tag::nhwc;
         dnnl::convolution_backward_data::desc d(wino ? algorithm::convolution_winograd : algorithm::convolution_direct, g.src(act),
                                                 g.weights(tag::any), g.dst(act), g.strides(), g.dilates(), g.padL(), g.padR());
@@ -377,6 +387,8 @@ napi_value ConvBackwardData(napi_env env, napi_callback_info info) {
     return throwError(env, f.message);
   } catch (const dnnl::error &err) {
     return throwError(env, std::string("convolution backward data: ") + err.what());
+  } catch (const std::exception &err) {
+    return throwError(env, std::string("convolution backward data: ") + err.what());
   }
 }
 
@@ -393,8 +405,8 @@ napi_value ConvBackwardWeights(napi_env env, napi_callback_info info) {
     if (!slot) {
       auto e = std::make_unique<Entry>();
       auto pd = withWinograd(g, [&](bool wino) {
-        e->hint = convFwdPd(g, false, false, wino);
-        auto &hint = e->hint;
+        auto hint = convFwdPd(g, false, false, wino);
+        e->hint = hint;
         const tag act = wino ? tag::any : tag::nhwc;
         dnnl::convolution_backward_weights::desc d(wino ? algorithm::convolution_winograd : algorithm::convolution_direct, g.src(act),
                                                    g.weights(tag::any), g.dst(act), g.strides(), g.dilates(), g.padL(), g.padR());
@@ -424,6 +436,8 @@ napi_value ConvBackwardWeights(napi_env env, napi_callback_info info) {
   } catch (const Failure &f) {
     return throwError(env, f.message);
   } catch (const dnnl::error &err) {
+    return throwError(env, std::string("convolution backward weights: ") + err.what());
+  } catch (const std::exception &err) {
     return throwError(env, std::string("convolution backward weights: ") + err.what());
   }
 }
@@ -475,6 +489,8 @@ napi_value MatMul(napi_env env, napi_callback_info info) {
     return throwError(env, f.message);
   } catch (const dnnl::error &err) {
     return throwError(env, std::string("matmul: ") + err.what());
+  } catch (const std::exception &err) {
+    return throwError(env, std::string("matmul: ") + err.what());
   }
 }
 
@@ -500,6 +516,7 @@ napi_value MaxPoolGrad(napi_env env, napi_callback_info info) {
       dnnl::pooling_forward::primitive_desc fpd(fd, cpuEngine());
       dnnl::pooling_backward::desc bd(algorithm::pooling_max, src, dst, s, k, pl, pr);
       dnnl::pooling_backward::primitive_desc bpd(bd, cpuEngine(), fpd);
+      e->hint = fpd;
       e->extra = dnnl::pooling_forward(fpd);
       e->prim = dnnl::pooling_backward(bpd);
       e->ws = fpd.workspace_desc();
@@ -521,6 +538,8 @@ napi_value MaxPoolGrad(napi_env env, napi_callback_info info) {
   } catch (const Failure &f) {
     return throwError(env, f.message);
   } catch (const dnnl::error &err) {
+    return throwError(env, std::string("max-pool gradient: ") + err.what());
+  } catch (const std::exception &err) {
     return throwError(env, std::string("max-pool gradient: ") + err.what());
   }
 }

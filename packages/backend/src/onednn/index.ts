@@ -4,7 +4,7 @@ import { loadOnednn } from './addon';
 import { onednnKernelsRegistered, registeredOnednnKernels, registerOnednnKernels, unregisterOnednnKernels, winogradOn } from './kernels';
 
 export { loadOnednn, onednnAddonPath, type OnednnAddon, type OnednnStatus } from './addon';
-export { ONEDNN_KERNELS, unregisterOnednnKernels } from './kernels';
+export { ONEDNN_KERNELS, unregisterOnednnKernels, winogradOn } from './kernels';
 
 export interface OnednnKernelsState {
   /** True while the oneDNN kernels are registered on the wasm backend. */
@@ -25,7 +25,14 @@ export function startOnednnKernels(threads: number): string[] {
     return [];
   }
   const added = registerOnednnKernels(addon, threads);
-  const wino = addon.setWinograd == null ? '' : winogradOn() ? ', Winograd 3×3 convolutions where oneDNN has them' : ', Winograd off (PARTS_ONEDNN_WINOGRAD=0)';
+  const wino =
+    addon.setWinograd == null
+      ? ''
+      : !winogradOn()
+        ? ', Winograd off (PARTS_ONEDNN_WINOGRAD=0)'
+        : /AVX-512/.test(addon.info().isa)
+          ? ', Winograd for 3×3 stride-1 convolutions with channels in multiples of 16'
+          : ', no Winograd kernels on this CPU (oneDNN has them for AVX-512)';
   state = { active: true, detail: `${detail}, ${threads} thread${threads === 1 ? '' : 's'}${wino}`, kernels: registeredOnednnKernels() };
   return added;
 }

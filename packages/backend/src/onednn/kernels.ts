@@ -171,8 +171,8 @@ export const ONEDNN_KERNELS: readonly [string, Factory][] = [
 
 /**
  * Whether 3×3 stride-1 convolutions with channels in multiples of 16 run as Winograd F(4,3) (where
- * oneDNN has it: AVX-512). On by default: PartsNet's training step took 0.89× the time of the direct
- * convolutions on the 2-core AVX-512 machine (README); results differ from them by float rounding.
+ * oneDNN has it: AVX-512). On by default: PartsNet's training step took 0.75-0.91× the time it takes
+ * with direct convolutions on the 2-core AVX-512 machine (README); results differ by float rounding.
  */
 export function winogradOn(): boolean {
   return envSetting('PARTS_ONEDNN_WINOGRAD') !== false;
