@@ -130,6 +130,7 @@ struct AlignedFloats {
   float *get(size_t floats) {
     if (capacity < floats) {
       v.reset();
+      capacity = 0;  // stays 0 if the allocation below throws
       v.reset(new float[floats + 16]);
       capacity = floats;
     }
