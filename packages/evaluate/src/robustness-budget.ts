@@ -7,7 +7,7 @@
 // all for quick, 33 per photo for full; when the model has an ood.json, every row counts acceptance.
 import { DEFAULT_SHIFTS, LINE_LIGHT_SHIFTS, LINE_TURN_SHIFTS, makeRng, shuffled, type ShiftSpec } from '@parts/data';
 import { featureAndLogitModel, readOodFile, type Classifier, type OodDetector } from '@parts/models';
-import { evaluateRobustness, type RobustnessResult, type RobustnessRow, type RobustnessSample } from './robustness';
+import { evaluateRobustness, type RobustnessGrid, type RobustnessResult, type RobustnessRow, type RobustnessSample } from './robustness';
 import { ROBUSTNESS_GRIDS } from '@parts/cli';
 
 /** The grids of `--robustness`, listed once in the settings schema. */
@@ -78,24 +78,19 @@ export async function robustnessForEvaluation(
   const shifts: ShiftSpec[] = DEFAULT_SHIFTS.map((s) => ({ name: s.name, params: budget.levels.map((l) => s.params[l - 1]) }));
   const picked = stratifiedSample(samples, budget.maxPhotos, seed);
   const detector = await modelDetector(c);
-  const res: RobustnessResult = await evaluateRobustness(c, picked, { shifts, seed, detector });
-  // evaluateRobustness numbers the levels it ran 1..k; give them their grid level back.
-  const rows = res.robustness.map((r) => (r.level === 0 ? r : { ...r, level: budget.levels[r.level - 1] }));
-  const light = await evaluateRobustness(c, picked, { shifts: LINE_LIGHT_SHIFTS, seed, detector, baseline: false });
-  rows.push(...light.robustness.map((r) => ({ ...r, grid: 'line-light' as const })));
-  const turns = await evaluateRobustness(c, picked, { shifts: LINE_TURN_SHIFTS, seed, detector, baseline: false });
-  rows.push(...turns.robustness.map((r) => ({ ...r, grid: 'turns' as const })));
+  // One pass over the photos (each decoded once) for the three grids; their rows follow the baseline in this order.
+  const grids: { grid?: RobustnessGrid; shifts: readonly ShiftSpec[] }[] = [{ shifts }, { grid: 'line-light', shifts: LINE_LIGHT_SHIFTS }, { grid: 'turns', shifts: LINE_TURN_SHIFTS }];
+  const res: RobustnessResult = await evaluateRobustness(c, picked, { shifts: grids.flatMap((g) => g.shifts), seed, detector });
+  const [baseline, ...shifted] = res.robustness;
+  const rows: RobustnessRow[] = [baseline!];
+  for (const g of grids) {
+    const n = g.shifts.reduce((sum, s) => sum + s.params.length, 0);
+    // evaluateRobustness numbers each shift's levels 1..k; the severity grid's get their budget level back.
+    for (const r of shifted.splice(0, n)) rows.push(g.grid ? { ...r, grid: g.grid } : { ...r, level: budget.levels[r.level - 1]! });
+  }
   return {
     rows,
-    summary: {
-      preset,
-      photos: picked.length,
-      of: samples.length,
-      units: { ...res.units, ...light.units, ...turns.units },
-      seed: res.seed,
-      forwardPasses: res.forwardPasses + light.forwardPasses + turns.forwardPasses,
-      seconds: res.seconds + light.seconds + turns.seconds,
-    },
+    summary: { preset, photos: picked.length, of: samples.length, units: res.units, seed: res.seed, forwardPasses: res.forwardPasses, seconds: res.seconds },
   };
 }
 

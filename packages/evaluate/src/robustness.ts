@@ -64,7 +64,7 @@ export const EXTRA_GRIDS: readonly { grid: RobustnessGrid; heading: string; capt
 
 export interface RobustnessResult {
   format: 'parts-robustness/1';
-  /** Baseline first (shift 'none', level 0; absent with `baseline: false`), then each shift's levels in order. */
+  /** Baseline first (shift 'none', level 0), then each shift's levels in order. */
   robustness: RobustnessRow[];
   /** Meaning of each shift's parameter. */
   units: Record<string, string>;
@@ -91,8 +91,6 @@ export interface RobustnessOptions {
   onRow?: (row: RobustnessRow) => void;
   /** The model's OOD detector: rows then count acceptance too. */
   detector?: OodDetector | null;
-  /** false: no baseline row (a grid run beside another that has it). Default true. */
-  baseline?: boolean;
 }
 
 function argMax(p: Float32Array): number {
@@ -142,14 +140,13 @@ export async function evaluateRobustness(c: Classifier, samples: readonly Robust
   samples.forEach((s, i) => {
     if (!Number.isInteger(s.label) || s.label < 0 || s.label >= k) throw new RangeError(`evaluateRobustness: sample ${i} (${s.file}) has label ${s.label}, the model has ${k} labels`);
   });
-  const withBaseline = opts.baseline !== false;
   const photos: RawImage[] = [];
   const inputs: RawImage[] = [];
   for (const s of samples) {
     const bytes = s.bytes ?? (await fs.readFile(s.file));
     photos.push(await decodePhoto(bytes, s.file));
     // The baseline goes through decodeImage on the file's own bytes: what predict sees.
-    if (withBaseline) inputs.push(await decodeImage(bytes, { size: c.meta.imgSize, fit: c.meta.fit, name: s.file }));
+    inputs.push(await decodeImage(bytes, { size: c.meta.imgSize, fit: c.meta.fit, name: s.file }));
   }
   let forwardPasses = 0;
   const detector = opts.detector ?? null;
@@ -180,8 +177,8 @@ export async function evaluateRobustness(c: Classifier, samples: readonly Robust
       const probs = await predictProbabilities(c, imgs, opts.batchSize ?? 16);
       return { correct: probs.reduce((n, p, i) => n + (argMax(p) === samples[i].label ? 1 : 0), 0) };
     };
-    const rows: RobustnessRow[] = withBaseline ? [row('none', 0, null, await score(inputs), samples.length)] : [];
-    if (withBaseline) opts.onRow?.(rows[0]!);
+    const rows: RobustnessRow[] = [row('none', 0, null, await score(inputs), samples.length)];
+    opts.onRow?.(rows[0]);
     for (const s of shifts) {
       for (const [i, param] of s.params.entries()) {
         const shifted: RawImage[] = [];

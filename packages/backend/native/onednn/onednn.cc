@@ -195,7 +195,6 @@ thread_local AlignedFloats tScratch[3];
 
 float *scratch(int slot, size_t bytes) { return tScratch[slot].get((bytes + sizeof(float) - 1) / sizeof(float)); }
 
-
 dnnl::stream &cpuStream() {
   thread_local dnnl::stream s(cpuEngine());
   return s;
@@ -250,11 +249,15 @@ bool winograd(const Conv &g) {
   return gWinograd && g.fH == 3 && g.fW == 3 && g.sH == 1 && g.sW == 1 && g.dH == 1 && g.dW == 1 && g.C % 16 == 0 && g.OC % 16 == 0;
 }
 
+/** The algorithm, and the activations' layout: Winograd picks its own (blocked), direct works on tfjs' NHWC. */
+algorithm convAlgorithm(bool wino) { return wino ? algorithm::convolution_winograd : algorithm::convolution_direct; }
+tag activationTag(bool wino) { return wino ? tag::any : tag::nhwc; }
+
 dnnl::convolution_forward::primitive_desc convFwdPd(const Conv &g, bool bias, bool relu, bool wino = false) {
   memory::desc biasMd = bias ? memory::desc({g.OC}, dt::f32, tag::x) : memory::desc();
-  const tag act = wino ? tag::any : tag::nhwc;
-  dnnl::convolution_forward::desc d(prop_kind::forward_training, wino ? algorithm::convolution_winograd : algorithm::convolution_direct,
-                                    g.src(act), g.weights(tag::any), biasMd, g.dst(act), g.strides(), g.dilates(), g.padL(), g.padR());
+  const tag act = activationTag(wino);
+  dnnl::convolution_forward::desc d(prop_kind::forward_training, convAlgorithm(wino), g.src(act), g.weights(tag::any), biasMd,
+                                    g.dst(act), g.strides(), g.dilates(), g.padL(), g.padR());
   dnnl::primitive_attr attr;
   if (relu) {
     dnnl::post_ops ops;
@@ -299,6 +302,21 @@ Entry &convFwdEntry(const Conv &g, bool bias, bool relu, const std::string &key)
     slot = std::move(e);
   }
   return *slot;
+}
+
+/**
+ * A backward convolution's primitive descriptor (`Bwd` = convolution_backward_data or _weights), Winograd
+ * where it applies; its forward hint is kept in `e` (oneDNN keeps a pointer to it).
+ */
+template <typename Bwd>
+typename Bwd::primitive_desc convBwdPd(const Conv &g, Entry &e) {
+  return withWinograd(g, [&](bool wino) {
+    auto hint = convFwdPd(g, false, false, wino);
+    e.hint = hint;
+    const tag act = activationTag(wino);
+    typename Bwd::desc d(convAlgorithm(wino), g.src(act), g.weights(tag::any), g.dst(act), g.strides(), g.dilates(), g.padL(), g.padR());
+    return typename Bwd::primitive_desc(d, cpuEngine(), hint);
+  });
 }
 
 /** An activation argument in the primitive's layout: `user` itself, or a scratch copy (an input is reordered into it now). */
@@ -359,14 +377,7 @@ napi_value ConvBackwardData(napi_env env, napi_callback_info info) {
     auto &slot = tCache[key];
     if (!slot) {
       auto e = std::make_unique<Entry>();
-      auto pd = withWinograd(g, [&](bool wino) {
-        auto hint = convFwdPd(g, false, false, wino);
-        e->hint = hint;
-        const tag act = wino ? tag::any : tag::nhwc;
-        dnnl::convolution_backward_data::desc d(wino ? algorithm::convolution_winograd : algorithm::convolution_direct, g.src(act),
-                                                g.weights(tag::any), g.dst(act), g.strides(), g.dilates(), g.padL(), g.padR());
-        return dnnl::convolution_backward_data::primitive_desc(d, cpuEngine(), hint);
-      });
+      auto pd = convBwdPd<dnnl::convolution_backward_data>(g, *e);
       e->prim = dnnl::convolution_backward_data(pd);
       e->weightLayout(g.weights(tag::hwio), pd.weights_desc(), false);
       e->act[0].init(g.dst(), pd.diff_dst_desc(), false);
@@ -405,14 +416,7 @@ napi_value ConvBackwardWeights(napi_env env, napi_callback_info info) {
     auto &slot = tCache[key];
     if (!slot) {
       auto e = std::make_unique<Entry>();
-      auto pd = withWinograd(g, [&](bool wino) {
-        auto hint = convFwdPd(g, false, false, wino);
-        e->hint = hint;
-        const tag act = wino ? tag::any : tag::nhwc;
-        dnnl::convolution_backward_weights::desc d(wino ? algorithm::convolution_winograd : algorithm::convolution_direct, g.src(act),
-                                                   g.weights(tag::any), g.dst(act), g.strides(), g.dilates(), g.padL(), g.padR());
-        return dnnl::convolution_backward_weights::primitive_desc(d, cpuEngine(), hint);
-      });
+      auto pd = convBwdPd<dnnl::convolution_backward_weights>(g, *e);
       e->prim = dnnl::convolution_backward_weights(pd);
       e->weightLayout(g.weights(tag::hwio), pd.diff_weights_desc(), true);
       e->act[0].init(g.src(), pd.src_desc(), false);
