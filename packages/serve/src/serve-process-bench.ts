@@ -37,6 +37,8 @@ export interface ServeLoadResult {
   requestsPerS: number;
   /** CPU time of the server process (all its threads) during the measured load per 2xx answer: what limits throughput on a busy CPU. */
   cpuMsPerRequest: number;
+  /** The prediction log's counts at the end (warm-up included); null with --no-log. */
+  log: { recorded: number; commits: number } | null;
   p50Ms: number;
   p99Ms: number;
   ok: number;
@@ -93,6 +95,10 @@ export async function loadServeProcess(o: ServeLoadOptions): Promise<ServeLoadRe
     });
     const cpu1 = await cpuMs(child.pid!);
     const after = await memoryMiB(child.pid!);
+    const log = await fetch(`${url}/api/stats`)
+      .then((s) => s.json() as Promise<{ log?: { enabled: boolean; recorded?: number; commits?: number } }>)
+      .then((s) => (s.log?.enabled && s.log.commits ? { recorded: s.log.recorded!, commits: s.log.commits } : null))
+      .catch(() => null);
     return {
       engine: o.engine,
       engineLine,
@@ -106,6 +112,7 @@ export async function loadServeProcess(o: ServeLoadOptions): Promise<ServeLoadRe
       p99Ms: r.latency.p99,
       ok: r['2xx'],
       failed: r.non2xx + r.errors,
+      log,
     };
   } finally {
     const exited = new Promise((r) => child.once('exit', r));

@@ -156,6 +156,8 @@ runCli(
       console.log(`  server CPU ms per answer            median ${f(cpuOff)} ${f(cpuOn)} (without / with; ranges ${range(cpu(logRuns.off), 1)} / ${range(cpu(logRuns.on), 1)})`);
       console.log(`  throughput cost when CPU-bound      ${((1 - cpuOff / cpuOn) * 100).toFixed(1)}% (1 - CPU per answer without / with)`);
       console.log(`  photos stored with the log          ${logRuns.on.reduce((n, r) => n + r.ok, 0)} (one per 2xx answer)`);
+      const perCommit = logRuns.on.filter((r) => r.log).map((r) => r.log!.recorded / r.log!.commits);
+      if (perCommit.length) console.log(`  records per commit                  median ${f(median(perCommit))}   range ${range(perCommit)}`);
     }
     return [...loads, ...logRuns.off, ...logRuns.on].some((r) => r.failed > 0) ? 1 : 0;
   },
