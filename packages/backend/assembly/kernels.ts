@@ -75,8 +75,22 @@ export function sumSqDevCols(x: usize, mean: usize, r0: i32, r1: i32, cols: i32,
   }
 }
 
-/** acc1[c] += Σ_r dy[r, c];  acc2[c] += Σ_r dy[r, c]·(x[r, c] − mean[c]). tmp: 2·cols float32. */
-export function sumsDyCols(dy: usize, x: usize, mean: usize, r0: i32, r1: i32, cols: i32, tmp: usize, acc1: usize, acc2: usize): void {
+/**
+ * The gradient reaching a batch norm's output: dy, or with a ReLU fused after it, dy where the
+ * normalised value x·scale + shift is positive (computed as affineReluCols computes it, so the
+ * mask is exactly the one of its output), else 0.
+ */
+@inline function dyIn(g: v128, xv: v128, scale: usize, shift: usize, o: usize, relu: bool): v128 {
+  if (!relu) return g;
+  const pre = f32x4.add(f32x4.mul(xv, v128.load(scale + o)), v128.load(shift + o));
+  return v128.and(g, f32x4.gt(pre, f32x4.splat(0)));
+}
+
+@inline function dyIn1(g: f32, xv: f32, scale: usize, shift: usize, o: usize, relu: bool): f32 {
+  return !relu || xv * load<f32>(scale + o) + load<f32>(shift + o) > 0 ? g : 0;
+}
+
+@inline function sumsDy(dy: usize, x: usize, mean: usize, scale: usize, shift: usize, relu: bool, r0: i32, r1: i32, cols: i32, tmp: usize, acc1: usize, acc2: usize): void {
   const c4 = cols4(cols);
   const tmp2 = tmp + (<usize>cols << 2);
   zero32(tmp, 2 * cols);
@@ -88,16 +102,18 @@ export function sumsDyCols(dy: usize, x: usize, mean: usize, r0: i32, r1: i32, c
       let c = 0;
       for (; c < c4; c += 4) {
         const o = <usize>c << 2;
-        const g = v128.load(gRow + o);
-        const d = f32x4.sub(v128.load(xRow + o), v128.load(mean + o));
+        const xv = v128.load(xRow + o);
+        const g = dyIn(v128.load(gRow + o), xv, scale, shift, o, relu);
+        const d = f32x4.sub(xv, v128.load(mean + o));
         v128.store(tmp + o, f32x4.add(v128.load(tmp + o), g));
         v128.store(tmp2 + o, f32x4.add(v128.load(tmp2 + o), f32x4.mul(g, d)));
       }
       for (; c < cols; c++) {
         const o = <usize>c << 2;
-        const g = load<f32>(gRow + o);
+        const xv = load<f32>(xRow + o);
+        const g = dyIn1(load<f32>(gRow + o), xv, scale, shift, o, relu);
         store<f32>(tmp + o, load<f32>(tmp + o) + g);
-        store<f32>(tmp2 + o, load<f32>(tmp2 + o) + g * (load<f32>(xRow + o) - load<f32>(mean + o)));
+        store<f32>(tmp2 + o, load<f32>(tmp2 + o) + g * (xv - load<f32>(mean + o)));
       }
     }
     flush(tmp, acc1, cols);
@@ -105,26 +121,47 @@ export function sumsDyCols(dy: usize, x: usize, mean: usize, r0: i32, r1: i32, c
   }
 }
 
-/** y[r, c] = x[r, c]·scale[c] + shift[c]. */
-export function affineCols(x: usize, y: usize, scale: usize, shift: usize, r0: i32, r1: i32, cols: i32): void {
+/** acc1[c] += Σ_r dy[r, c];  acc2[c] += Σ_r dy[r, c]·(x[r, c] − mean[c]). tmp: 2·cols float32. */
+export function sumsDyCols(dy: usize, x: usize, mean: usize, r0: i32, r1: i32, cols: i32, tmp: usize, acc1: usize, acc2: usize): void {
+  sumsDy(dy, x, mean, 0, 0, false, r0, r1, cols, tmp, acc1, acc2);
+}
+
+/** sumsDyCols with a ReLU fused after the batch norm: dy masked where x·scale + shift ≤ 0 (see dyIn). */
+export function sumsDyReluCols(dy: usize, x: usize, mean: usize, scale: usize, shift: usize, r0: i32, r1: i32, cols: i32, tmp: usize, acc1: usize, acc2: usize): void {
+  sumsDy(dy, x, mean, scale, shift, true, r0, r1, cols, tmp, acc1, acc2);
+}
+
+@inline function affine(x: usize, y: usize, scale: usize, shift: usize, relu: bool, r0: i32, r1: i32, cols: i32): void {
   const c4 = cols4(cols);
+  const zero = f32x4.splat(0);
   for (let r = r0; r < r1; r++) {
     const off = <usize>(r * cols) << 2;
     const xr = x + off, yr = y + off;
     let c = 0;
     for (; c < c4; c += 4) {
       const o = <usize>c << 2;
-      v128.store(yr + o, f32x4.add(f32x4.mul(v128.load(xr + o), v128.load(scale + o)), v128.load(shift + o)));
+      const v = f32x4.add(f32x4.mul(v128.load(xr + o), v128.load(scale + o)), v128.load(shift + o));
+      v128.store(yr + o, relu ? f32x4.max(v, zero) : v);
     }
     for (; c < cols; c++) {
       const o = <usize>c << 2;
-      store<f32>(yr + o, load<f32>(xr + o) * load<f32>(scale + o) + load<f32>(shift + o));
+      const v = load<f32>(xr + o) * load<f32>(scale + o) + load<f32>(shift + o);
+      store<f32>(yr + o, relu ? Mathf.max(v, 0) : v);
     }
   }
 }
 
-/** out[r, c] = a[c]·dy[r, c] + b[c]·x[r, c] + k[c]. */
-export function gradCols(dy: usize, x: usize, a: usize, b: usize, k: usize, out: usize, r0: i32, r1: i32, cols: i32): void {
+/** y[r, c] = x[r, c]·scale[c] + shift[c]. */
+export function affineCols(x: usize, y: usize, scale: usize, shift: usize, r0: i32, r1: i32, cols: i32): void {
+  affine(x, y, scale, shift, false, r0, r1, cols);
+}
+
+/** y[r, c] = max(x[r, c]·scale[c] + shift[c], 0): a batch norm's output through a ReLU, in one pass. */
+export function affineReluCols(x: usize, y: usize, scale: usize, shift: usize, r0: i32, r1: i32, cols: i32): void {
+  affine(x, y, scale, shift, true, r0, r1, cols);
+}
+
+@inline function gradDx(dy: usize, x: usize, scale: usize, shift: usize, relu: bool, a: usize, b: usize, k: usize, out: usize, r0: i32, r1: i32, cols: i32): void {
   const c4 = cols4(cols);
   for (let r = r0; r < r1; r++) {
     const off = <usize>(r * cols) << 2;
@@ -132,16 +169,28 @@ export function gradCols(dy: usize, x: usize, a: usize, b: usize, k: usize, out:
     let c = 0;
     for (; c < c4; c += 4) {
       const o = <usize>c << 2;
-      const v = f32x4.add(
-        f32x4.add(f32x4.mul(v128.load(a + o), v128.load(gr + o)), f32x4.mul(v128.load(b + o), v128.load(xr + o))),
-        v128.load(k + o));
+      const xv = v128.load(xr + o);
+      const g = dyIn(v128.load(gr + o), xv, scale, shift, o, relu);
+      const v = f32x4.add(f32x4.add(f32x4.mul(v128.load(a + o), g), f32x4.mul(v128.load(b + o), xv)), v128.load(k + o));
       v128.store(orow + o, v);
     }
     for (; c < cols; c++) {
       const o = <usize>c << 2;
-      store<f32>(orow + o, load<f32>(a + o) * load<f32>(gr + o) + load<f32>(b + o) * load<f32>(xr + o) + load<f32>(k + o));
+      const xv = load<f32>(xr + o);
+      const g = dyIn1(load<f32>(gr + o), xv, scale, shift, o, relu);
+      store<f32>(orow + o, load<f32>(a + o) * g + load<f32>(b + o) * xv + load<f32>(k + o));
     }
   }
+}
+
+/** out[r, c] = a[c]·dy[r, c] + b[c]·x[r, c] + k[c]. */
+export function gradCols(dy: usize, x: usize, a: usize, b: usize, k: usize, out: usize, r0: i32, r1: i32, cols: i32): void {
+  gradDx(dy, x, 0, 0, false, a, b, k, out, r0, r1, cols);
+}
+
+/** gradCols with a ReLU fused after the batch norm: dy masked where x·scale + shift ≤ 0 (see dyIn). */
+export function gradReluCols(dy: usize, x: usize, scale: usize, shift: usize, a: usize, b: usize, k: usize, out: usize, r0: i32, r1: i32, cols: i32): void {
+  gradDx(dy, x, scale, shift, true, a, b, k, out, r0, r1, cols);
 }
 
 /**

@@ -9,17 +9,21 @@ beforeAll(async () => {
 
 const EPS = 1e-3;
 
-/** y, mean, variance and the gradients of Σ(y·w) for x, γ, β: fused on wasm, or tf.moments + tf.batchNorm (the reference). */
-function bnTrain(shape: number[], fused: boolean): tf.Tensor[] {
+/**
+ * y, mean, variance and the gradients of Σ(y·w) for x, γ, β: fused on wasm, or tf.moments + tf.batchNorm
+ * (the reference); with `relu`, through a ReLU (fused into the kernels, or tf.relu after the reference).
+ */
+function bnTrain(shape: number[], fused: boolean, relu = false): tf.Tensor[] {
   const c = shape[shape.length - 1]!;
   const x = tf.add(tf.mul(tensor(shape, 11), 3), 0.5); // mean and scale away from 0/1
   const gamma = tf.add(tensor([c], 12), 1.5) as tf.Tensor1D;
   const beta = tensor([c], 13) as tf.Tensor1D;
   const w = tensor(shape, 14);
   const run = (xx: tf.Tensor, g: tf.Tensor, b: tf.Tensor) => {
-    if (fused) return fusedBatchNormTrain(xx, g as tf.Tensor1D, b as tf.Tensor1D, EPS);
+    if (fused) return fusedBatchNormTrain(xx, g as tf.Tensor1D, b as tf.Tensor1D, EPS, relu);
     const m = tf.moments(xx, [...Array(shape.length - 1).keys()]);
-    return { y: tf.batchNorm(xx, m.mean, m.variance, b as tf.Tensor1D, g as tf.Tensor1D, EPS), mean: m.mean, variance: m.variance };
+    const y = tf.batchNorm(xx, m.mean, m.variance, b as tf.Tensor1D, g as tf.Tensor1D, EPS);
+    return { y: relu ? tf.relu(y) : y, mean: m.mean, variance: m.variance };
   };
   const { y, mean, variance } = run(x, gamma, beta);
   const [dx, dg, db] = tf.grads((a: tf.Tensor, g: tf.Tensor, b: tf.Tensor) => tf.sum(tf.mul(run(a, g, b).y, w)))([x, gamma, beta]);
@@ -41,6 +45,22 @@ describe('training-mode batch norm on wasm (fused kernels) matches tf.moments + 
       }
       // The input gradient is not trivially zero.
       expect(ref[3]!.some((v) => Math.abs(v) > 1e-3)).toBe(true);
+    });
+  }
+  for (const shape of [[4, 5, 6, 7], [2, 9, 8, 24]]) {
+    it(`x ${shape} with a ReLU fused after it (its mask in the backward kernels)`, async () => {
+      const ref = await on('cpu', () => bnTrain(shape, false, true));
+      const got = await on('wasm', () => bnTrain(shape, true, true));
+      const unfused = await on('wasm', () => bnTrain(shape, true, false));
+      const names = ['y', 'mean', 'variance', 'dx', 'dgamma', 'dbeta'];
+      for (let i = 0; i < names.length; i++) {
+        expect(relErr(got[i]!, ref[i]!), names[i]).toBeLessThan(2e-5);
+      }
+      // The ReLU cuts: about half the outputs are 0, and the gradients differ from those without it.
+      const zeros = got[0]!.filter((v) => v === 0).length;
+      expect(zeros).toBeGreaterThan(got[0]!.length * 0.2);
+      expect(zeros).toBeLessThan(got[0]!.length * 0.8);
+      for (const i of [3, 4, 5]) expect(relErr(got[i]!, unfused[i]!), names[i]).toBeGreaterThan(1e-2);
     });
   }
   it('rejects parameters of the wrong length, naming the kernel', async () => {

@@ -91,6 +91,35 @@ for (const shared of [true, false]) {
         const dxRef = x.map((v, i) => sc[i % cols]! * dy[i]! + sh[i % cols]! * v + kk[i % cols]!);
         expect(maxAbsDiff(a.f32(y, rows * cols), yRef)).toBeLessThan(1e-5);
         expect(maxAbsDiff(a.f32(dx, rows * cols), dxRef)).toBeLessThan(1e-5);
+        // With a ReLU fused after the batch norm: y = max(x·scale + shift, 0), and dy taken only where
+        // that output is positive, in both backward kernels (the mask read off the forward output).
+        const yr = a.alloc(rows * cols), dxr = a.alloc(rows * cols);
+        a.k.affineReluCols(xp, yr, scp, shp, 0, rows, cols);
+        const yRelu = a.f32(yr, rows * cols);
+        expect(Array.from(yRelu)).toEqual(Array.from(a.f32(y, rows * cols), (v) => Math.max(v, 0)));
+        const live = (i: number) => yRelu[i]! > 0;
+        const alive = Array.from({ length: rows * cols }, (_, i) => live(i)).filter(Boolean).length;
+        expect(alive).toBeGreaterThan(rows * cols * 0.2);
+        expect(alive).toBeLessThan(rows * cols * 0.8);
+        a.f64(acc, cols).fill(0);
+        a.f64(acc2, cols).fill(0);
+        a.k.sumsDyReluCols(dyp, xp, mean, scp, shp, 0, half, cols, tmp, acc, acc2);
+        a.k.sumsDyReluCols(dyp, xp, mean, scp, shp, half, rows, cols, tmp, acc, acc2);
+        s1.fill(0);
+        s2.fill(0);
+        for (let i = 0; i < rows * cols; i++) {
+          if (!live(i)) continue;
+          s1[i % cols] += dy[i]!;
+          s2[i % cols] += dy[i]! * (x[i]! - m[i % cols]!);
+        }
+        expect(maxAbsDiff(a.f64(acc, cols), s1)).toBeLessThan(1e-4);
+        expect(maxAbsDiff(a.f64(acc2, cols), s2)).toBeLessThan(1e-4);
+        // a, b, k of the dx pass: reuse kk and two other vectors
+        const ap = a.put(values(cols, 6)), bp = a.put(values(cols, 9));
+        a.k.gradReluCols(dyp, xp, scp, shp, ap, bp, kp, dxr, 0, rows, cols);
+        const av = a.f32(ap, cols), bv = a.f32(bp, cols);
+        const dxReluRef = x.map((v, i) => av[i % cols]! * (live(i) ? dy[i]! : 0) + bv[i % cols]! * v + kk[i % cols]!);
+        expect(maxAbsDiff(a.f32(dxr, rows * cols), dxReluRef)).toBeLessThan(1e-5);
       });
     }
 

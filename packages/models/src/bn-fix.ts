@@ -46,6 +46,12 @@ export class BatchNormalization extends BuiltinBatchNormalization {
    */
   useMovingStatistics = false;
 
+  /**
+   * Apply a ReLU to the output (set by fuseBatchNormRelu, with the activation layer after it passing
+   * its input on): in training on wasm inside the batch norm's own kernels. Not serialised.
+   */
+  fusedRelu = false;
+
   override call(inputs: tf.Tensor | tf.Tensor[], kwargs: Kwargs): tf.Tensor | tf.Tensor[] {
     const useBatchStatistics = kwargs['training'] === true && this.trainable && !this.useMovingStatistics;
     return tf.tidy(() => {
@@ -70,17 +76,18 @@ export class BatchNormalization extends BuiltinBatchNormalization {
         axis === ndim - 1
           ? tf.batchNorm(t, m, v, b, g, self.epsilon)
           : tf.add(tf.mul(tf.mul(tf.sub(t, m), tf.rsqrt(tf.add(v, self.epsilon))), g), b);
+      const activate = (t: tf.Tensor): tf.Tensor => (this.fusedRelu ? tf.relu(t) : t);
       if (!useBatchStatistics) {
-        return normalize(x, shaped(self.movingMean.read()), shaped(self.movingVariance.read()), beta, gamma);
+        return activate(normalize(x, shaped(self.movingMean.read()), shaped(self.movingVariance.read()), beta, gamma));
       }
       const reductionAxes = [...Array(ndim).keys()].filter((a) => a !== axis);
       // On WebGPU: statistics, normalisation and their gradient in a few fused programs instead of ~35.
       const fused = axis === ndim - 1 && x.dtype === 'float32' && fusedBatchNormTrainAvailable();
       const { y: out, mean, variance } = fused
-        ? fusedBatchNormTrain(x, gamma as tf.Tensor1D, beta as tf.Tensor1D, self.epsilon)
+        ? fusedBatchNormTrain(x, gamma as tf.Tensor1D, beta as tf.Tensor1D, self.epsilon, this.fusedRelu)
         : (() => {
             const m = tf.moments(x, reductionAxes);
-            return { y: normalize(x, shaped(m.mean), shaped(m.variance), beta, gamma), mean: m.mean, variance: m.variance };
+            return { y: activate(normalize(x, shaped(m.mean), shaped(m.variance), beta, gamma)), mean: m.mean, variance: m.variance };
           })();
       const updateMovingAverage = (variable: LayerVariable, value: tf.Tensor): void => {
         tf.tidy(() => {
@@ -103,6 +110,49 @@ export function batchNormalization(args: ConstructorParameters<typeof TfBatchNor
 
 export function isBatchNormalization(layer: tfl.layers.Layer): layer is BatchNormalization {
   return layer instanceof BuiltinBatchNormalization;
+}
+
+/** An Activation layer whose function is the ReLU. */
+function isReluActivation(layer: tfl.layers.Layer): boolean {
+  return layer.getClassName() === 'Activation' && (layer.getConfig() as { activation?: unknown }).activation === 'relu';
+}
+
+/**
+ * Fuses each batch norm of `model` whose only consumer is a ReLU activation layer with it: the batch
+ * norm applies the ReLU (on wasm in training inside its own kernels, which saves the ReLU's two
+ * passes over the activation and its gradient's tensor per layer and step) and the activation layer
+ * passes its input on. Every output and gradient is the same; the layers, their configs and the saved
+ * files do not change. For the duration of a fit: returns the function that undoes it (so that
+ * nothing that later cuts the model at a batch norm, such as an explanation, sees its output after
+ * the ReLU).
+ */
+export function fuseBatchNormRelu(model: tfl.LayersModel): { pairs: number; undo: () => void } {
+  const undos: (() => void)[] = [];
+  const inModel = new Set(model.layers);
+  const outputs = new Set(model.outputLayers);
+  for (const bn of model.layers) {
+    if (!(bn instanceof BatchNormalization) || bn.fusedRelu || outputs.has(bn)) continue;
+    if (bn.inboundNodes.length !== 1 || bn.outboundNodes.length !== 1) continue;
+    const act = bn.outboundNodes[0]!.outboundLayer;
+    if (!inModel.has(act) || !isReluActivation(act) || act.inboundNodes.length !== 1) continue;
+    const layer = act as unknown as { call: (inputs: tf.Tensor | tf.Tensor[], kwargs: Kwargs) => tf.Tensor | tf.Tensor[] };
+    const own = Object.prototype.hasOwnProperty.call(layer, 'call');
+    const call = layer.call;
+    // The ReLU is applied already. A reshape to the same shape keeps the two layers' outputs distinct
+    // tensors over the same data, and its gradient is another such reshape (tf.clone's gradient
+    // would copy the tensor).
+    layer.call = (inputs) => {
+      const t = Array.isArray(inputs) ? inputs[0]! : inputs;
+      return tf.reshape(t, t.shape);
+    };
+    bn.fusedRelu = true;
+    undos.push(() => {
+      bn.fusedRelu = false;
+      if (own) layer.call = call;
+      else delete (layer as { call?: unknown }).call;
+    });
+  }
+  return { pairs: undos.length, undo: () => undos.splice(0).reverse().forEach((u) => u()) };
 }
 
 /** Keeps every BN layer of `model` in inference mode during training (see the module comment). */

@@ -12,7 +12,7 @@ export { TRAIN_MODE_ALIASES, canonicalTrainMode } from './modes';
 export type { TrainMode } from './modes';
 export { buildClassifier } from './heads';
 export type { BuiltClassifier } from './heads';
-export { BatchNormalization, batchNormalization, isBatchNormalization, freezeBatchNormStatistics } from './bn-fix';
+export { BatchNormalization, batchNormalization, isBatchNormalization, freezeBatchNormStatistics, fuseBatchNormRelu } from './bn-fix';
 export { Normalization } from './archs/normalization';
 export { buildTinyVgg } from './archs/tinyvgg';
 export { buildVgg16Base } from './archs/vgg16';

@@ -9,7 +9,7 @@ import * as tf from '@tensorflow/tfjs-core';
 import fg from 'fast-glob';
 import { createAdam } from '@parts/backend';
 import { decodeImage } from '@parts/data';
-import { buildClassifier } from '@parts/models';
+import { buildClassifier, fuseBatchNormRelu } from '@parts/models';
 import { forwardFlops } from './flops';
 import { trainStep } from './fit-loop';
 import { microBatchFor } from './memory';
@@ -102,6 +102,8 @@ export async function benchModel(o: BenchModelOptions): Promise<BenchRecord[]> {
     // The step `pnpm train` takes (fit-loop's trainStep): on wasm, whose heap cannot hold a big
     // batch's backward pass (see memory.ts), the batch is split into micro-batches the same way.
     const microBatch = backend === 'wasm' ? microBatchFor(model, o.batch) : undefined;
+    // As `pnpm train` fits: each batch norm fused with the ReLU after it (bn-fix.ts).
+    const fused = fuseBatchNormRelu(model);
     const yl = tf.zeros([o.batch, 1]) as tf.Tensor2D;
     const labels = Array.from({ length: o.batch }, () => 0);
     const step = () => {
@@ -116,6 +118,7 @@ export async function benchModel(o: BenchModelOptions): Promise<BenchRecord[]> {
       // A training step is about 3x the forward FLOPs (forward + input and weight gradients).
       out.push({ backend, model: o.arch, phase: 'train', imgSize: o.imgSize, batch: o.batch, imagesPerSec: stepIps, gflopsPerSec: (stepIps * 3 * flops) / 1e9, ...(microBatch ? { microBatch } : {}) });
     } finally {
+      fused.undo();
       yl.dispose();
     }
   } finally {

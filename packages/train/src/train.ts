@@ -6,7 +6,7 @@ import type * as tfl from '@tensorflow/tfjs-layers';
 import { initBackend, tuneWebGPUKernels, usedKernels, type BackendInfo } from '@parts/backend';
 import { AUGMENT_PRESETS, checkDataset, datasetFingerprint, formatDatasetReport, listDataset, makeRng, type DatasetIndex, type SignatureCache } from '@parts/data';
 import { repoRoot } from '@parts/cli';
-import { buildClassifier, getArch, saveClassifier, type BuiltClassifier, type ClassifierMeta } from '@parts/models';
+import { buildClassifier, fuseBatchNormRelu, getArch, saveClassifier, type BuiltClassifier, type ClassifierMeta } from '@parts/models';
 import { balancedClassWeights } from './loss';
 import { applyFold } from './folds';
 import { evaluateBatches, fitLoop, type Batch } from './fit-loop';
@@ -113,6 +113,9 @@ export async function train(options: TrainOptions): Promise<TrainResult> {
     if (microBatch) log(`memory: batch ${o.batchSize} trained as micro-batches of ${microBatch} (wasm heap limit)`);
     // The mean of the last epochs' weights (--average-epochs) replaces the best epoch's after training.
     const averaging: WeightAveraging | null = o.averageEpochs > 0 ? weightAveragingCallback(Math.max(1, o.epochs - o.averageEpochs + 1)) : null;
+    // Each batch norm and the ReLU after it run as one layer while fitting (bn-fix.ts): same
+    // results, two passes over the activation fewer per layer and step on wasm.
+    const fused = fuseBatchNormRelu(model);
     const history = await fitLoop({
       model,
       microBatch,
@@ -145,7 +148,7 @@ export async function train(options: TrainOptions): Promise<TrainResult> {
       // On a terminal the epoch bar is on the current line: clear it so tuning lines stand alone.
       tuneKernels: backend.name === 'webgpu' ? () => tuneWebGPUKernels({ log: (l) => log(process.stderr.isTTY ? `\r\x1b[K${l}` : l) }) : undefined,
       callbacks: averaging ? [averaging] : undefined,
-    });
+    }).finally(fused.undo);
 
     const evalSet = async (set: ImageSet) => {
       if (!set.images.length) return null;

@@ -103,16 +103,19 @@ export function batchNormTrainKernelConfigs(): KernelConfig[] {
 
 export const batchNormTrainGradConfig: GradConfig = {
   kernelName: BATCH_NORM_TRAIN,
-  inputsToSave: ['x', 'gamma'],
+  inputsToSave: ['x', 'gamma', 'beta'],
   outputsToSave: [false, true],
   gradFunc: (dys, saved, attrs) => {
-    const [x, gamma, stats] = saved;
+    const [x, gamma, beta, stats] = saved;
     const dy = (Array.isArray(dys) ? dys[0] : dys) as tf.Tensor;
     const engine = tf.engine();
+    // With a fused ReLU (wasm only) the kernels mask dy themselves and need beta for it.
+    const { epsilon, relu } = attrs as unknown as { epsilon: number; relu?: boolean };
+    const reluInputs: tf.NamedTensorMap = relu ? { beta } : {};
     // Σdy and Σdy·(x − mean) per channel: every input's gradient needs them; kept until the backward pass ends.
-    const sums = engine.runKernel(`${BATCH_NORM_TRAIN}Sums`, { dy, x, stats }) as tf.Tensor;
-    const eps = (attrs as unknown as { epsilon: number }).epsilon;
-    const run = (output: 'dx' | 'dgamma') => engine.runKernel(BATCH_NORM_TRAIN_GRAD, { x, stats, gamma, dy, sums }, { epsilon: eps, output } as unknown as NamedAttrMap) as tf.Tensor;
+    const sums = engine.runKernel(`${BATCH_NORM_TRAIN}Sums`, { dy, x, stats, ...(relu ? { gamma, ...reluInputs } : {}) }, { epsilon, relu: relu === true } as unknown as NamedAttrMap) as tf.Tensor;
+    const run = (output: 'dx' | 'dgamma') =>
+      engine.runKernel(BATCH_NORM_TRAIN_GRAD, { x, stats, gamma, dy, sums, ...reluInputs }, { epsilon, output, relu: relu === true } as unknown as NamedAttrMap) as tf.Tensor;
     return {
       x: () => run('dx'),
       gamma: () => run('dgamma'),
@@ -129,11 +132,16 @@ export function fusedBatchNormTrainAvailable(): boolean {
 /**
  * Batch normalisation with batch statistics over every axis but the last: y, and the batch mean and
  * (biased) variance for the moving averages. gamma, beta: [C]. WebGPU and wasm (fusedBatchNormTrainAvailable).
+ * With `relu`, y is max(y, 0): on wasm inside the same kernels (the ReLU's forward and gradient
+ * passes disappear), elsewhere as a ReLU after them.
  */
-export function fusedBatchNormTrain(x: tf.Tensor, gamma: tf.Tensor1D, beta: tf.Tensor1D, epsilon: number): { y: tf.Tensor; mean: tf.Tensor1D; variance: tf.Tensor1D } {
+export function fusedBatchNormTrain(
+  x: tf.Tensor, gamma: tf.Tensor1D, beta: tf.Tensor1D, epsilon: number, relu = false,
+): { y: tf.Tensor; mean: tf.Tensor1D; variance: tf.Tensor1D } {
   if (!fusedBatchNormTrainAvailable()) throw new Error(`fusedBatchNormTrain needs the webgpu backend with ${BATCH_NORM_TRAIN} registered (current backend: ${tf.getBackend()})`);
-  const [y, stats] = tf.engine().runKernel(BATCH_NORM_TRAIN, { x, gamma, beta }, { epsilon } as unknown as NamedAttrMap) as tf.Tensor[];
+  const inKernel = relu && tf.getBackend() === 'wasm';
+  const [y, stats] = tf.engine().runKernel(BATCH_NORM_TRAIN, { x, gamma, beta }, { epsilon, relu: inKernel } as unknown as NamedAttrMap) as tf.Tensor[];
   const c = gamma.shape[0];
   const [mean, variance] = tf.split(stats, 2, 0).map((t) => tf.reshape(t, [c]) as tf.Tensor1D);
-  return { y, mean, variance };
+  return { y: relu && !inKernel ? tf.relu(y) : y, mean, variance };
 }

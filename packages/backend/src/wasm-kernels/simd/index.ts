@@ -20,6 +20,10 @@ export interface SimdKernelExports {
   sumsDyCols(dy: number, x: number, mean: number, r0: number, r1: number, cols: number, tmp: number, acc1: number, acc2: number): void;
   affineCols(x: number, y: number, scale: number, shift: number, r0: number, r1: number, cols: number): void;
   gradCols(dy: number, x: number, a: number, b: number, k: number, out: number, r0: number, r1: number, cols: number): void;
+  /** The three above with a ReLU fused after the batch norm (the mask recomputed from x·scale + shift). */
+  affineReluCols(x: number, y: number, scale: number, shift: number, r0: number, r1: number, cols: number): void;
+  sumsDyReluCols(dy: number, x: number, mean: number, scale: number, shift: number, r0: number, r1: number, cols: number, tmp: number, acc1: number, acc2: number): void;
+  gradReluCols(dy: number, x: number, scale: number, shift: number, a: number, b: number, k: number, out: number, r0: number, r1: number, cols: number): void;
   maxPoolGrad(
     x: number, dy: number, dx: number, q0: number, q1: number,
     H: number, W: number, C: number, Ho: number, Wo: number, eH: number, eW: number, sH: number, sW: number, padT: number, padL: number,
