@@ -122,9 +122,9 @@ function isReluActivation(layer: tfl.layers.Layer): boolean {
  * norm applies the ReLU (on wasm in training inside its own kernels, which saves the ReLU's two
  * passes over the activation and its gradient's tensor per layer and step) and the activation layer
  * passes its input on. Every output and gradient is the same; the layers, their configs and the saved
- * files do not change. For the duration of a fit: returns the function that undoes it (so that
- * nothing that later cuts the model at a batch norm, such as an explanation, sees its output after
- * the ReLU).
+ * files do not change. Meant for the duration of a fit: returns how many pairs it fused and the
+ * function that undoes it (so that nothing that later cuts the model at a batch norm, such as an
+ * explanation, sees its output after the ReLU).
  */
 export function fuseBatchNormRelu(model: tfl.LayersModel): { pairs: number; undo: () => void } {
   const undos: (() => void)[] = [];
