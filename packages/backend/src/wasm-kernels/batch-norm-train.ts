@@ -132,6 +132,13 @@ function reluParams(k: string, inputs: Args['inputs'], attrs: Args['attrs']): { 
   return { gamma, beta };
 }
 
+/** The backward kernels' copy of the forward pass's scale and shift (affineParams), from stats, γ and β on the heap. */
+function reluAffine(
+  backend: BackendWasm, k: string, stats: TensorInfo, relu: { gamma: TensorInfo; beta: TensorInfo }, cols: number, eps: number, scale: Float32Array, shift: Float32Array,
+): void {
+  affineParams(f32View(backend, stats, k, 'stats'), f32View(backend, relu.gamma, k, 'gamma'), f32View(backend, relu.beta, k, 'beta'), cols, eps, scale, shift);
+}
+
 function sums({ inputs, backend, attrs }: Args): TensorInfo {
   const k = `${BATCH_NORM_TRAIN}Sums`;
   const dy = need(inputs.dy, k, 'dy'), x = need(inputs.x, k, 'x'), stats = need(inputs.stats, k, 'stats');
@@ -146,8 +153,7 @@ function sums({ inputs, backend, attrs }: Args): TensorInfo {
       simd.f64(acc1, 2 * cols).fill(0);
       // stats' first row is the mean
       if (relu) {
-        const st = f32View(backend, stats, k, 'stats'), g = f32View(backend, relu.gamma, k, 'gamma'), b = f32View(backend, relu.beta, k, 'beta');
-        affineParams(st, g, b, cols, attrs.epsilon, simd.f32(scale, cols), simd.f32(shift, cols));
+        reluAffine(backend, k, stats, relu, cols, attrs.epsilon, simd.f32(scale, cols), simd.f32(shift, cols));
         simd.sumsDyReluCols(simd.ptr(dy), simd.ptr(x), simd.ptr(stats), scale, shift, 0, rows, cols, tmp, acc1, acc2);
       } else simd.sumsDyCols(simd.ptr(dy), simd.ptr(x), simd.ptr(stats), 0, rows, cols, tmp, acc1, acc2);
       f32View(backend, out, k, 'sums').set(simd.f64(acc1, 2 * cols));
@@ -159,7 +165,7 @@ function sums({ inputs, backend, attrs }: Args): TensorInfo {
   const s1 = new Float64Array(cols), s2 = new Float64Array(cols);
   const mean = st.subarray(0, cols);
   const scale = new Float32Array(cols), shift = new Float32Array(cols);
-  if (relu) affineParams(st, f32View(backend, relu.gamma, k, 'gamma'), f32View(backend, relu.beta, k, 'beta'), cols, attrs.epsilon, scale, shift);
+  if (relu) reluAffine(backend, k, stats, relu, cols, attrs.epsilon, scale, shift);
   for (let r = 0, i = 0; r < rows; r++) {
     for (let c = 0; c < cols; c++, i++) {
       const g = relu && !positive(xs[i]!, scale[c]!, shift[c]!) ? 0 : d[i]!;
@@ -199,17 +205,13 @@ function grad({ inputs, backend, attrs }: Args): TensorInfo {
     }
   };
   const simd = simdKernels(backend);
-  // The fused ReLU's scale and shift (affineParams), into arrays the caller provides.
-  const reluAffine = (scale: Float32Array, shift: Float32Array): void => {
-    if (relu) affineParams(f32View(backend, stats, k, 'stats'), f32View(backend, relu.gamma, k, 'gamma'), f32View(backend, relu.beta, k, 'beta'), cols, attrs.epsilon, scale, shift);
-  };
   if (simd) {
     const fb = f32Bytes(cols);
     simd.withScratch(5 * fb, (p) => {
       coefficients(simd.f32(p, cols), simd.f32(p + fb, cols), simd.f32(p + 2 * fb, cols));
       if (relu) {
         const scale = p + 3 * fb, shift = p + 4 * fb;
-        reluAffine(simd.f32(scale, cols), simd.f32(shift, cols));
+        reluAffine(backend, k, stats, relu, cols, attrs.epsilon, simd.f32(scale, cols), simd.f32(shift, cols));
         simd.gradReluCols(simd.ptr(dy), simd.ptr(x), scale, shift, p, p + fb, p + 2 * fb, simd.ptr(out), 0, rows, cols);
       } else simd.gradCols(simd.ptr(dy), simd.ptr(x), p, p + fb, p + 2 * fb, simd.ptr(out), 0, rows, cols);
     });
@@ -218,7 +220,7 @@ function grad({ inputs, backend, attrs }: Args): TensorInfo {
   const a = new Float32Array(cols), bx = new Float32Array(cols), c0 = new Float32Array(cols);
   coefficients(a, bx, c0);
   const scale = new Float32Array(cols), shift = new Float32Array(cols);
-  reluAffine(scale, shift);
+  if (relu) reluAffine(backend, k, stats, relu, cols, attrs.epsilon, scale, shift);
   const xs = f32View(backend, x, k, 'x'), d = f32View(backend, dy, k, 'dy'), o = f32View(backend, out, k, 'dx');
   for (let r = 0, i = 0; r < rows; r++) {
     for (let c = 0; c < cols; c++, i++) {

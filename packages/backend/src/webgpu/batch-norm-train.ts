@@ -109,11 +109,11 @@ export const batchNormTrainGradConfig: GradConfig = {
     const [x, gamma, beta, stats] = saved;
     const dy = (Array.isArray(dys) ? dys[0] : dys) as tf.Tensor;
     const engine = tf.engine();
-    // With a fused ReLU (wasm only) the kernels mask dy themselves and need beta for it.
+    // With a fused ReLU (wasm only) the kernels mask dy themselves and need γ and β for it.
     const { epsilon, relu } = attrs as unknown as { epsilon: number; relu?: boolean };
-    const reluInputs: tf.NamedTensorMap = relu ? { beta } : {};
+    const reluInputs: tf.NamedTensorMap = relu ? { gamma, beta } : {};
     // Σdy and Σdy·(x − mean) per channel: every input's gradient needs them; kept until the backward pass ends.
-    const sums = engine.runKernel(`${BATCH_NORM_TRAIN}Sums`, { dy, x, stats, ...(relu ? { gamma, ...reluInputs } : {}) }, { epsilon, relu: relu === true } as unknown as NamedAttrMap) as tf.Tensor;
+    const sums = engine.runKernel(`${BATCH_NORM_TRAIN}Sums`, { dy, x, stats, ...reluInputs }, { epsilon, relu: relu === true } as unknown as NamedAttrMap) as tf.Tensor;
     const run = (output: 'dx' | 'dgamma') =>
       engine.runKernel(BATCH_NORM_TRAIN_GRAD, { x, stats, gamma, dy, sums, ...reluInputs }, { epsilon, output, relu: relu === true } as unknown as NamedAttrMap) as tf.Tensor;
     return {
