@@ -119,6 +119,11 @@ std::string keyOf(const char *kind, const std::vector<int64_t> &p) {
 // Cached primitives. The cache is per thread: primitives may run on several threads at once, and
 // each entry owns scratch buffers (reordered weights) that two calls must not share.
 
+/** A reorder from one layout of an array to another. */
+dnnl::reorder reorderBetween(const memory::desc &from, const memory::desc &to) {
+  return dnnl::reorder(dnnl::reorder::primitive_desc(cpuEngine(), from, cpuEngine(), to));
+}
+
 /**
  * A float buffer whose data starts on a 64-byte boundary: some of oneDNN's kernels (Winograd's)
  * write their own layouts with aligned, non-temporal stores, which fault on a misaligned address.
@@ -152,8 +157,7 @@ struct Staged {
     prim = p;
     need = prim != user;
     if (!need) return;
-    r = output ? dnnl::reorder(dnnl::reorder::primitive_desc(cpuEngine(), prim, cpuEngine(), user))
-               : dnnl::reorder(dnnl::reorder::primitive_desc(cpuEngine(), user, cpuEngine(), prim));
+    r = output ? reorderBetween(prim, user) : reorderBetween(user, prim);
   }
 };
 
@@ -182,8 +186,7 @@ struct Entry {
     needReorder = primW != userW;
     if (!needReorder) return;
     wdata();
-    reorder = fromPrim ? dnnl::reorder(dnnl::reorder::primitive_desc(cpuEngine(), primW, cpuEngine(), userW))
-                       : dnnl::reorder(dnnl::reorder::primitive_desc(cpuEngine(), userW, cpuEngine(), primW));
+    reorder = fromPrim ? reorderBetween(primW, userW) : reorderBetween(userW, primW);
   }
 };
 
@@ -358,8 +361,6 @@ napi_value ConvForward(napi_env env, napi_callback_info info) {
     return nullptr;
   } catch (const Failure &f) {
     return throwError(env, f.message);
-  } catch (const dnnl::error &err) {
-    return throwError(env, std::string("convolution forward: ") + err.what());
   } catch (const std::exception &err) {
     return throwError(env, std::string("convolution forward: ") + err.what());
   }
@@ -397,8 +398,6 @@ napi_value ConvBackwardData(napi_env env, napi_callback_info info) {
     return nullptr;
   } catch (const Failure &f) {
     return throwError(env, f.message);
-  } catch (const dnnl::error &err) {
-    return throwError(env, std::string("convolution backward data: ") + err.what());
   } catch (const std::exception &err) {
     return throwError(env, std::string("convolution backward data: ") + err.what());
   }
@@ -440,8 +439,6 @@ napi_value ConvBackwardWeights(napi_env env, napi_callback_info info) {
     return nullptr;
   } catch (const Failure &f) {
     return throwError(env, f.message);
-  } catch (const dnnl::error &err) {
-    return throwError(env, std::string("convolution backward weights: ") + err.what());
   } catch (const std::exception &err) {
     return throwError(env, std::string("convolution backward weights: ") + err.what());
   }
@@ -492,8 +489,6 @@ napi_value MatMul(napi_env env, napi_callback_info info) {
     return nullptr;
   } catch (const Failure &f) {
     return throwError(env, f.message);
-  } catch (const dnnl::error &err) {
-    return throwError(env, std::string("matmul: ") + err.what());
   } catch (const std::exception &err) {
     return throwError(env, std::string("matmul: ") + err.what());
   }
@@ -542,8 +537,6 @@ napi_value MaxPoolGrad(napi_env env, napi_callback_info info) {
     return nullptr;
   } catch (const Failure &f) {
     return throwError(env, f.message);
-  } catch (const dnnl::error &err) {
-    return throwError(env, std::string("max-pool gradient: ") + err.what());
   } catch (const std::exception &err) {
     return throwError(env, std::string("max-pool gradient: ") + err.what());
   }
