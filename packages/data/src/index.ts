@@ -10,8 +10,9 @@ export { augment, applyAugment, drawAugmentParams, AUGMENT_STUDY, AUGMENT_NONE, 
 export type { AugmentOptions, AugmentParams, AugmentPreset, FillMode } from './augment';
 export { checkDataset, formatDatasetReport, DEFAULT_NEAR_DUP_THRESHOLD } from './check';
 export type { CheckOptions, DatasetReport, DuplicateGroup, NearDuplicatePair, FileRef, SizeCount } from './check';
-export { cachedSignature, perceptualSignature, normalizeSignatures, signatureSimilarity, similarPairs, nearDuplicatePairs, dHash, hammingHex, SIGNATURE_SIZE, NEIGHBOUR_RANK, DISTINCTNESS_RATIO } from './similarity';
-export type { Signature, SignatureCache, SimilarPair, NearDuplicateRule, NearDuplicateResult } from './similarity';
+export { cachedSignature, perceptualSignature, normalizeSignatures, nthSmallest, nearDuplicatePairs, dHash, hammingHex, SIGNATURE_SIZE, NEIGHBOUR_RANK, DISTINCTNESS_RATIO } from './similarity';
+export type { Signature, SignatureCache, NearDuplicateRule, NearDuplicateResult } from './similarity';
+export { signatureSimilarity, similarPairs, type SimilarPair } from './similar-pairs';
 export { nearDuplicateGroups, groupsFromSignatures, groupStratifiedSplit, countGroups, DEFAULT_GROUP_THRESHOLD, GROUP_CROWD, recordedGroupCrowd } from './near-duplicate-groups';
 export type { NearDuplicateGroups, GroupOptions } from './near-duplicate-groups';
 export { datasetFingerprint } from './fingerprint';

@@ -31,7 +31,8 @@
 import { readFile } from 'node:fs/promises';
 import { mapLimit } from './list';
 import { makeRng, shuffled } from './rng';
-import { cachedSignature, judgedPairs, NEIGHBOUR_RANK, normalizeSignatures, similarPairs, type Signature, type SignatureCache } from './similarity';
+import { cachedSignature, judgedPairs, NEIGHBOUR_RANK, normalizeSignatures, type Signature, type SignatureCache } from './similarity';
+import { similarPairs } from './similar-pairs';
 import type { Sample } from './types';
 import { DEFAULT_GROUP_THRESHOLD } from '@parts/cli';
 

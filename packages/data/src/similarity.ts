@@ -1,5 +1,6 @@
 import sharp from 'sharp';
 import { sha256 } from './hash';
+import { similarPairs, type SimilarPair } from './similar-pairs';
 
 /**
  * Near-duplicate detection by perceptual signature: a 64×64 grayscale thumbnail with the
@@ -51,6 +52,35 @@ export async function cachedSignature(bytes: Buffer, cache?: SignatureCache, has
   return sig;
 }
 
+/**
+ * The value at index `k` of `v` sorted ascending (what v.sort()[k] gives), by quickselect (reorders v).
+ * The median of each signature pixel over a dataset: a full sort of every column took ~3 s on casting.
+ */
+export function nthSmallest(v: Float32Array, k: number): number {
+  let lo = 0;
+  let hi = v.length - 1;
+  while (lo < hi) {
+    const pivot = v[(lo + hi) >> 1];
+    let i = lo;
+    let j = hi;
+    while (i <= j) {
+      while (v[i] < pivot) i++;
+      while (v[j] > pivot) j--;
+      if (i <= j) {
+        const t = v[i];
+        v[i] = v[j];
+        v[j] = t;
+        i++;
+        j--;
+      }
+    }
+    if (k <= j) hi = j;
+    else if (k >= i) lo = i;
+    else return v[k];
+  }
+  return v[k];
+}
+
 /** Removes the dataset-wide median (when there are enough images), then zero-mean, unit-norm. */
 export function normalizeSignatures(raw: readonly Signature[]): Signature[] {
   const len = raw[0]?.length ?? 0;
@@ -59,8 +89,7 @@ export function normalizeSignatures(raw: readonly Signature[]): Signature[] {
     const col = new Float32Array(raw.length);
     for (let k = 0; k < len; k++) {
       for (let i = 0; i < raw.length; i++) col[i] = raw[i][k];
-      col.sort();
-      median[k] = col[col.length >> 1];
+      median[k] = nthSmallest(col, col.length >> 1);
     }
   }
   return raw.map((r) => {
@@ -84,12 +113,6 @@ export function normalizeSignatures(raw: readonly Signature[]): Signature[] {
   });
 }
 
-export function signatureSimilarity(a: Signature, b: Signature): number {
-  let s = 0;
-  for (let i = 0; i < a.length; i++) s += a[i] * b[i];
-  return s;
-}
-
 /**
  * Which pairs above the similarity threshold are near-duplicates, judged against each image's own
  * neighbourhood. A copy (re-encoded, resized, brightened) is far closer to its original than either
@@ -109,13 +132,6 @@ export function signatureSimilarity(a: Signature, b: Signature): number {
 export const NEIGHBOUR_RANK = 5;
 export const DISTINCTNESS_RATIO = 0.4;
 
-export interface SimilarPair {
-  /** Indices into the signature list, i < j. */
-  i: number;
-  j: number;
-  similarity: number;
-}
-
 export interface NearDuplicateRule {
   /** Similarity at or above which a pair is a candidate. */
   threshold: number;
@@ -134,67 +150,6 @@ export interface NearDuplicateResult {
   pairs: (SimilarPair & { reference: number | null })[];
   /** Pairs at or above the threshold set aside as look-alikes (not distinct from their neighbourhood). */
   lookAlikes: (SimilarPair & { reference: number })[];
-}
-
-/** Sum over f×f blocks divided by f: an orthonormal projection, so |P(a − b)| <= |a − b|. */
-function pooled(v: Signature, side: number, f: number): Float32Array {
-  const s = side / f;
-  const out = new Float32Array(s * s);
-  for (let y = 0; y < side; y++) {
-    const row = ((y / f) | 0) * s;
-    for (let x = 0; x < side; x++) out[row + ((x / f) | 0)] += v[y * side + x];
-  }
-  for (let k = 0; k < out.length; k++) out[k] /= f;
-  return out;
-}
-
-function squaredNorm(v: ArrayLike<number>): number {
-  let n = 0;
-  for (let k = 0; k < v.length; k++) n += v[k] * v[k];
-  return n;
-}
-
-/**
- * Every pair with a·b >= floor, exactly, without computing all dot products in full: since
- * a·b = (|a|² + |b|² − |a − b|²)/2 and pooling is an orthonormal projection, (|a|² + |b|² − |Pa − Pb|²)/2
- * bounds a·b from above; pairs whose bound at 8×8 then 16×16 pooling is below the floor are dropped
- * unseen. On 1,500 photos 98% of pairs fall at the first, 64-number step.
- */
-export function similarPairs(
-  signatures: readonly Signature[],
-  floor: number,
-  skip?: (i: number, j: number) => boolean,
-  onProgress?: (donePairs: number, totalPairs: number) => void,
-): SimilarPair[] {
-  const n = signatures.length;
-  const len = signatures[0]?.length ?? 0;
-  const side = Math.round(Math.sqrt(len));
-  const levels = side * side === len ? [8, 4].filter((f) => side % f === 0 && side / f >= 4) : [];
-  const pools = levels.map((f) => signatures.map((v) => pooled(v, side, f)));
-  const norms = signatures.map(squaredNorm);
-  const eps = 1e-6;
-  const out: SimilarPair[] = [];
-  const totalPairs = (n * (n - 1)) / 2;
-  let donePairs = 0;
-  for (let i = 0; i < n; i++) {
-    if (onProgress && i > 0) onProgress((donePairs += n - i), totalPairs);
-    next: for (let j = i + 1; j < n; j++) {
-      if (skip?.(i, j)) continue;
-      for (const p of pools) {
-        const a = p[i];
-        const b = p[j];
-        let d = 0;
-        for (let k = 0; k < a.length; k++) {
-          const e = a[k] - b[k];
-          d += e * e;
-        }
-        if ((norms[i] + norms[j] - d) / 2 < floor - eps) continue next;
-      }
-      const similarity = signatureSimilarity(signatures[i], signatures[j]);
-      if (similarity >= floor) out.push({ i, j, similarity });
-    }
-  }
-  return out;
 }
 
 /** Near-duplicate pairs by the threshold and the neighbourhood rule above (see NEIGHBOUR_RANK). */

@@ -1,4 +1,4 @@
-// Near-duplicate detection measured for precision and recall: the pooled-bound search against brute
+// Near-duplicate detection measured for precision and recall: the bounded pair search against brute
 // force, the neighbourhood rule on constructed signatures, and on real photos (skipped when
 // ../shared/datasets is absent) planted edited copies must be found with their original (recall),
 // and nothing else may be (precision); texture photos must not flood the report with look-alikes.
@@ -10,6 +10,7 @@ import {
   makeRng,
   nearDuplicatePairs,
   normalizeSignatures,
+  nthSmallest,
   signatureSimilarity,
   similarPairs,
   type Signature,
@@ -28,17 +29,43 @@ function randomUnit(len: number, rng: () => number): Float32Array {
 }
 
 describe('similarPairs', () => {
-  it('finds exactly the pairs brute force finds, at any floor', () => {
+  it('finds exactly the pairs brute force finds, with the same similarities, at any floor (with and without the principal step)', () => {
     const rng = makeRng(1);
-    // 64×64 signatures in a few tight families, so that all ranges of similarity occur.
-    const bases = Array.from({ length: 4 }, () => randomUnit(4096, rng));
-    const sigs = Array.from({ length: 60 }, (_, i) => around(bases[i % 4], [0.002, 0.01, 0.03, 0.2][i % 4], rng));
-    for (const floor of [0.2, 0.5, 0.9, 0.99]) {
-      const brute: string[] = [];
-      for (let i = 0; i < sigs.length; i++) for (let j = i + 1; j < sigs.length; j++) if (signatureSimilarity(sigs[i], sigs[j]) >= floor) brute.push(`${i}-${j}`);
-      const fast = similarPairs(sigs, floor).map((p) => `${p.i}-${p.j}`);
-      expect(fast.sort()).toEqual(brute.sort());
-      expect(brute.length).toBeGreaterThan(0);
+    // Signatures that vary mostly along 12 smooth 64×64 patterns, as photos vary mostly in their
+    // coarse content, plus pixel noise, each at its own distance from its family's base: the
+    // similarities spread over the whole range, so pairs lie just above and below every floor.
+    const smooth = (fx: number, fy: number, phase: number) =>
+      Float32Array.from({ length: 4096 }, (_, p) => Math.cos((2 * Math.PI * (fx * (p % 64) + fy * Math.floor(p / 64))) / 64 + phase));
+    const patterns = Array.from({ length: 12 }, (_, k) => smooth(1 + (k % 4), 1 + Math.floor(k / 4), rng() * 6));
+    const bases = Array.from({ length: 3 }, () => randomUnit(4096, rng));
+    const signature = (i: number) => {
+      const spread = 0.02 + (3 * (i % 37)) / 37;
+      const v = bases[i % 3].map((x, p) => x + 0.002 * (rng() * 2 - 1));
+      for (const pat of patterns) {
+        const w = (spread * (rng() * 2 - 1)) / 200;
+        for (let p = 0; p < 4096; p++) v[p] += w * pat[p];
+      }
+      return normalizeSignatures([v])[0];
+    };
+    for (const n of [60, 300]) {
+      const sigs = Array.from({ length: n }, (_, i) => signature(i));
+      const skip = (i: number, j: number) => (i * 7 + j) % 11 === 0;
+      for (const floor of [0.2, 0.5, 0.75, 0.9, 0.99]) {
+        const brute: { i: number; j: number; similarity: number }[] = [];
+        let below = 0;
+        for (let i = 0; i < sigs.length; i++) {
+          for (let j = i + 1; j < sigs.length; j++) {
+            const similarity = signatureSimilarity(sigs[i], sigs[j]);
+            if (skip(i, j)) continue;
+            if (similarity >= floor) brute.push({ i, j, similarity });
+            else if (similarity >= floor - 0.05) below++;
+          }
+        }
+        expect(similarPairs(sigs, floor, skip)).toEqual(brute);
+        // Both sides of the floor are populated near it.
+        expect(brute.filter((p) => p.similarity < floor + 0.05).length).toBeGreaterThan(0);
+        expect(below).toBeGreaterThan(0);
+      }
     }
   });
 
@@ -48,6 +75,17 @@ describe('similarPairs', () => {
     const sigs = [a, a.slice(), new Float32Array(4096), a.slice()];
     const pairs = similarPairs(sigs, 0.5, (i, j) => i === 0 && j === 1).map((p) => `${p.i}-${p.j}`);
     expect(pairs).toEqual(['0-3', '1-3']);
+  });
+});
+
+describe('nthSmallest', () => {
+  it('gives the value a full sort puts at each index, duplicates included', () => {
+    const rng = makeRng(4);
+    for (const n of [1, 2, 3, 10, 101]) {
+      const v = Float32Array.from({ length: n }, () => Math.round(rng() * 8) / 4 - 1);
+      const sorted = v.slice().sort();
+      for (let k = 0; k < n; k++) expect(nthSmallest(v.slice(), k)).toBe(sorted[k]);
+    }
   });
 });
 
