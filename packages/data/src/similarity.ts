@@ -29,6 +29,11 @@ export async function perceptualSignature(input: string | Buffer): Promise<Signa
   const n = SIGNATURE_SIZE;
   const gray = await sharp(input, { failOn: 'truncated' }).autoOrient().grayscale().resize(n, n, { fit: 'fill' }).raw().toBuffer();
   const background = await sharp(gray, { raw: { width: n, height: n, channels: 1 } }).blur(BLUR_SIGMA).raw().toBuffer();
+  // `background` comes back as three equal sRGB channels (sharp's raw output of a one-band image) and
+  // is read below as one: pixel i is divided by the blur at pixel ⌊i/3⌋, not at i, so the illumination
+  // is not divided out as the header says. The thresholds (DEFAULT_NEAR_DUP_THRESHOLD, the groups')
+  // and every figure measured with this signature were measured so: reading it right means measuring
+  // them again.
   const v = new Float32Array(n * n);
   for (let i = 0; i < v.length; i++) v[i] = Math.log((gray[i] + 1) / (background[i] + 1));
   return v;
