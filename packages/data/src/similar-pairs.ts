@@ -3,8 +3,8 @@
 //
 // Signatures are unit vectors (normalizeSignatures), so a·b = (|a|² + |b|² − |a − b|²)/2: a pair can
 // reach the floor only if |a − b|² <= |a|² + |b|² − 2·floor (the limit). |a − b|² is the sum of three
-// orthogonal parts, summed one after the other, 16 numbers at a time, and a pair is dropped as soon
-// as the running sum passes the limit:
+// orthogonal parts, summed one after the other, and a pair is dropped as soon as the running sum
+// passes the limit (checked every 16 numbers in the first two parts, every row of blocks in the third):
 //   1. along the 32 directions the signatures vary most in (principal components of a sample of
 //      them, within the 2×2-pooled image: principalBasis), from each signature's 32 coordinates;
 //   2. the rest of the 2×2-pooled image (1,024 numbers for a 64×64 signature, stored per signature);
@@ -41,8 +41,9 @@ const PRINCIPAL_PASSES = 2;
 const MIN_FOR_PRINCIPAL = 4 * PRINCIPAL_DIRECTIONS;
 /**
  * Slack for float rounding: a pair is dropped only when its distance passes the limit for floor − EPS.
- * The parts are computed in float64 from float32 signatures and the stored rest of the pooled image is
- * rounded to float32, which moves a sum by well under 1e-6.
+ * The parts are computed in float64 from float32 signatures; the pooled image (from which the
+ * coordinates and the rest are taken) and the stored rest are rounded to float32, which moves a sum
+ * by at most about 1e-6 for unit vectors, against the 2·EPS the limit leaves.
  */
 const EPS = 1e-5;
 

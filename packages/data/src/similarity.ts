@@ -3,8 +3,9 @@ import { sha256 } from './hash';
 import { similarPairs, type SimilarPair } from './similar-pairs';
 
 /**
- * Near-duplicate detection by perceptual signature: a 64×64 grayscale thumbnail with the
- * illumination divided out (log of the image over its heavy blur). Across a dataset the per-pixel
+ * Near-duplicate detection by perceptual signature: a 64×64 grayscale thumbnail divided by its heavy
+ * blur, in logs (meant to divide the illumination out; see the note in perceptualSignature on which
+ * blurred pixel each pixel is divided by). Across a dataset the per-pixel
  * median is subtracted (it holds what every photo shares: the same paper's specks, vignetting),
  * then each signature is made zero-mean and unit-norm; similarity is the dot product (cosine).
  *
