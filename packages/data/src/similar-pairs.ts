@@ -157,20 +157,6 @@ function addDistance(d: number, x: ArrayLike<number>, ia: number, y: ArrayLike<n
   return d;
 }
 
-/** |a − b|² along the principal directions (a at p[ia..], b at p[ib..]), or Infinity as soon as it passes `limit`. */
-function addPrincipal(p: Float64Array, ia: number, ib: number, count: number, limit: number): number {
-  let d = 0;
-  for (let k = 0; k < count; k += 16) {
-    const end = Math.min(count, k + 16);
-    for (let m = k; m < end; m++) {
-      const e = p[ia + m] - p[ib + m];
-      d += e * e;
-    }
-    if (d > limit) return Infinity;
-  }
-  return d;
-}
-
 /** d + the detail part of |a − b|² (each pixel's difference minus its 2×2 block's mean), or Infinity once past `limit`. */
 function addDetail(d: number, a: Signature, b: Signature, side: number, limit: number): number {
   for (let y = 0; y < side; y += 2) {
@@ -219,7 +205,7 @@ export function similarPairs(
       if (limit < 0) continue;
       if (parts) {
         const { count, principal, dims, rest } = parts;
-        let d = addPrincipal(principal, i * count, j * count, count, limit);
+        let d = addDistance(0, principal, i * count, principal, j * count, count, limit);
         if (d === Infinity) continue;
         d = addDistance(d, rest, i * dims, rest, j * dims, dims, limit);
         if (d === Infinity || addDetail(d, signatures[i], signatures[j], side, limit) === Infinity) continue;
