@@ -183,8 +183,9 @@ describe.skipIf(!adapter)('webgpu kernels vs cpu', () => {
     await tf.setBackend('webgpu');
     process.env.PARTS_CONV_TILES = 'forward:4x4,inputGrad:4x4';
     try {
-      // 1·2100·2100 rows = 68,907 tiles of 64 rows.
-      const c = { name: '1x1 over 4.4M pixels', x: [1, 2100, 2100, 1] as [number, number, number, number], filter: [1, 1, 1, 3] as [number, number, number, number], strides: 1, pad: 'valid' as const };
+      // 1·2100·2100 rows = 68,907 tiles of 64 rows, for the forward pass and the input gradient (the
+      // filter gradient reduces over the rows instead: leaving it out halves the test's time on lavapipe).
+      const c = { name: '1x1 over 4.4M pixels', x: [1, 2100, 2100, 1] as [number, number, number, number], filter: [1, 1, 1, 3] as [number, number, number, number], strides: 1, pad: 'valid' as const, noFilterGrad: true };
       const r = await checkConvCase(c, 'webgpu', 51);
       expectBelow(r, 1e-4);
     } finally {
